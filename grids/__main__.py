@@ -1,0 +1,40 @@
+"""Command line: ``python -m grids COMMAND …`` (``python -m grids --help`` lists the commands).
+
+Each command lives in ``grids/commands/<name>.py`` with ``add_parser(subparsers)`` and ``run(args) -> int``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from grids.errors import GridsError
+
+COMMANDS = ("demo", "import", "build", "check", "assign", "report", "export", "bench")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse ``argv`` and run one command; returns the process exit code."""
+    parser = argparse.ArgumentParser(prog="python -m grids", description="网格通命令行 / 网格通 command line")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    modules = {}
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"grids.commands.{name.replace('import', 'import_')}")
+        except ModuleNotFoundError as exc:
+            if exc.name and exc.name.startswith("grids.commands"):
+                continue  # command not built yet
+            raise
+        module.add_parser(sub)
+        modules[name] = module
+    args = parser.parse_args(argv)
+    try:
+        return int(modules[args.command].run(args) or 0)
+    except GridsError as exc:
+        print(f"错误：{exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,625 @@
+"""The workspace: one GeoPackage file holding a county's whole state.
+
+The file is a plain OGC GeoPackage 1.2 (GDAL/QGIS open it; ``validate_gpkg.py`` passes) written with the
+standard library's ``sqlite3``, so every change is one SQLite transaction: a failed write, or a process killed
+in the middle of one, leaves the file exactly as it was. Each committed change bumps the workspace
+``revision`` and adds a row to the ``audit`` table (who, when, what, before/after summary).
+
+Layers and their columns are declared in :mod:`grids.model`; importers may add columns, which are kept.
+
+Examples
+--------
+>>> import tempfile, pathlib, geopandas as gpd, shapely
+>>> path = pathlib.Path(tempfile.mkdtemp()) / "ws.gpkg"
+>>> ws = Workspace.create(path, county_code="150422", county_name="巴林左旗")
+>>> pts = gpd.GeoDataFrame({"branch_id": ["B01"], "name": ["林东营业部"]},
+...                        geometry=[shapely.Point(119.39, 43.98)], crs=4490)
+>>> with ws.transaction(actor="demo", action="导入网点") as tx:
+...     n = tx.replace("branches", pts)
+>>> ws.read("branches")[["branch_id", "name"]].values.tolist()
+[['B01', '林东营业部']]
+>>> ws.revision
+1
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import os
+import sqlite3
+import struct
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyproj
+import shapely
+
+from grids.errors import StaleRevisionError, ValidationError, WorkspaceError
+from grids.model import LAYERS, STORAGE_EPSG, Layer
+
+APPLICATION_ID = 0x47504B47  # "GPKG"
+USER_VERSION = 10200  # GeoPackage 1.2.0
+GEOM_COLUMN = "geom"
+META_TABLE = "ws_meta"
+_ENVELOPE_LEN = {0: 0, 1: 32, 2: 48, 3: 48, 4: 64}
+_PROMOTE = {"MULTIPOLYGON": shapely.MultiPolygon, "MULTILINESTRING": shapely.MultiLineString}
+_TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).strftime(_TS_FORMAT)[:-4] + "Z"
+
+
+def _q(name: str) -> str:
+    """Quote an SQL identifier (column names such as ``using`` are SQL keywords)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+# --------------------------------------------------------------------------------------------------------
+# GeoPackage geometry blobs
+# --------------------------------------------------------------------------------------------------------
+
+
+def encode_geometries(geoms: Sequence | np.ndarray, *, srs_id: int = STORAGE_EPSG,
+                      promote: str | None = None) -> list[bytes | None]:
+    """Encode shapely geometries as GeoPackage binary blobs (``GP`` header, envelope, WKB).
+
+    ``None`` and empty geometries become SQL NULL. ``promote`` (``MULTIPOLYGON``/``MULTILINESTRING``) wraps
+    single parts so that each blob matches the layer's declared type.
+    """
+    arr = np.asarray(geoms, dtype=object)
+    if arr.size == 0:
+        return []
+    missing = shapely.is_missing(arr) | shapely.is_empty(arr)
+    if promote in _PROMOTE:
+        multi = _PROMOTE[promote]
+        single_type = {"MULTIPOLYGON": 3, "MULTILINESTRING": 1}[promote]
+        types = shapely.get_type_id(arr)
+        arr = arr.copy()
+        for i in np.flatnonzero((types == single_type) & ~missing):
+            arr[i] = multi([arr[i]])
+    wkb = shapely.to_wkb(arr, byte_order=1, output_dimension=2)
+    bounds = shapely.bounds(arr)
+    types = shapely.get_type_id(arr)
+    out: list[bytes | None] = []
+    for i in range(arr.size):
+        if missing[i]:
+            out.append(None)
+        elif types[i] == 0:  # points carry no envelope
+            out.append(b"GP\x00\x01" + struct.pack("<i", srs_id) + wkb[i])
+        else:
+            minx, miny, maxx, maxy = bounds[i]
+            out.append(b"GP\x00\x03" + struct.pack("<i4d", srs_id, minx, maxx, miny, maxy) + wkb[i])
+    return out
+
+
+def decode_geometries(blobs: Sequence[bytes | None]) -> np.ndarray:
+    """Decode GeoPackage binary blobs into a numpy array of shapely geometries (``None`` for NULL)."""
+    wkbs: list[bytes | None] = []
+    for b in blobs:
+        if b is None:
+            wkbs.append(None)
+            continue
+        if b[:2] != b"GP":
+            raise WorkspaceError("几何数据不是 GeoPackage 格式的二进制（缺少 GP 头）；文件可能已损坏")
+        flags = b[3]
+        if flags & 0b10000:  # empty flag
+            wkbs.append(None)
+            continue
+        wkbs.append(bytes(b[8 + _ENVELOPE_LEN[(flags >> 1) & 0b111]:]))
+    return shapely.from_wkb(np.asarray(wkbs, dtype=object))
+
+
+def _demote_single_parts(geoms: np.ndarray) -> np.ndarray:
+    """Multi-geometries with exactly one part are returned as that part (what the library works with)."""
+    if geoms.size == 0:
+        return geoms
+    types = shapely.get_type_id(geoms)
+    single = ((types == 5) | (types == 6)) & (shapely.get_num_geometries(geoms) == 1)
+    if single.any():
+        geoms = geoms.copy()
+        geoms[single] = shapely.get_geometry(geoms[single], 0)
+    return geoms
+
+
+# --------------------------------------------------------------------------------------------------------
+# value conversion
+# --------------------------------------------------------------------------------------------------------
+
+
+def _to_sql_values(series: pd.Series, sql_type: str) -> list[Any]:
+    values = series.to_numpy(dtype=object, na_value=None)
+    isna = pd.isna(series).to_numpy()
+    out: list[Any] = [None] * len(values)
+    for i, v in enumerate(values):
+        if isna[i]:
+            continue
+        if sql_type == "BOOLEAN":
+            out[i] = 1 if bool(v) else 0
+        elif sql_type == "INTEGER":
+            out[i] = int(v)
+        elif sql_type == "REAL":
+            out[i] = float(v)
+        elif sql_type == "DATE":
+            out[i] = pd.Timestamp(v).strftime("%Y-%m-%d")
+        elif sql_type == "DATETIME":
+            ts = pd.Timestamp(v)
+            if ts.tzinfo is not None:
+                ts = ts.tz_convert("UTC").tz_localize(None)
+            out[i] = ts.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        else:
+            out[i] = str(v)
+    return out
+
+
+def _from_sql_values(values: list[Any], sql_type: str) -> pd.Series:
+    s = pd.Series(values, dtype=object)
+    has_null = s.isna().any()
+    if sql_type == "BOOLEAN":
+        return s.astype("boolean") if has_null else s.astype(bool)
+    if sql_type == "INTEGER":
+        return s.astype("Int64") if has_null else s.astype("int64")
+    if sql_type == "REAL":
+        return s.astype(float)
+    if sql_type == "DATE":
+        return pd.to_datetime(s, format="%Y-%m-%d", errors="coerce")
+    if sql_type == "DATETIME":
+        return pd.to_datetime(s, format="ISO8601", errors="coerce", utc=True)
+    return s.astype("str").where(~s.isna(), None) if len(s) else s.astype("str")
+
+
+def _infer_sql_type(series: pd.Series) -> str:
+    if pd.api.types.is_bool_dtype(series):
+        return "BOOLEAN"
+    if pd.api.types.is_integer_dtype(series):
+        return "INTEGER"
+    if pd.api.types.is_float_dtype(series):
+        return "REAL"
+    if pd.api.types.is_datetime64_any_dtype(series):
+        return "DATETIME"
+    return "TEXT"
+
+
+# --------------------------------------------------------------------------------------------------------
+# the workspace
+# --------------------------------------------------------------------------------------------------------
+
+
+class Workspace:
+    """A county workspace stored in one GeoPackage file.
+
+    Parameters
+    ----------
+    path : str or Path
+        An existing workspace file (made by :meth:`create` or ``python -m grids demo``).
+
+    Raises
+    ------
+    WorkspaceError
+        The file is missing, not a GeoPackage, damaged, or not a 网格通 workspace.
+    """
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise WorkspaceError(
+                f"工作区文件不存在：{self.path}。修正方法：先运行 `python -m grids demo {self.path}` 生成演示工作区，"
+                "或检查路径"
+            )
+        try:
+            with self._connect() as con:
+                app_id = con.execute("PRAGMA application_id").fetchone()[0]
+                has_meta = con.execute(
+                    "SELECT count(*) FROM sqlite_master WHERE type='table' AND name=?", (META_TABLE,)
+                ).fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            raise WorkspaceError(
+                f"无法打开工作区 {self.path}：{exc}。文件可能已损坏或被截断；修正方法：从备份恢复，或重新生成"
+            ) from exc
+        if app_id != APPLICATION_ID or not has_meta:
+            raise WorkspaceError(
+                f"{self.path} 不是网格通工作区（缺少 GeoPackage 标识或 {META_TABLE} 表）。"
+                "修正方法：用 `python -m grids import` 把数据导入一个工作区，而不是直接打开"
+            )
+
+    # -- creation -----------------------------------------------------------------------------------------
+
+    @classmethod
+    def create(cls, path: str | os.PathLike, *, county_code: str, county_name: str, demo: bool = False,
+               overwrite: bool = False) -> Workspace:
+        """Create an empty workspace with every layer of :data:`grids.model.LAYERS`.
+
+        The file is written next to ``path`` and moved into place only when complete.
+        """
+        path = Path(path)
+        if path.exists() and not overwrite:
+            raise WorkspaceError(f"{path} 已存在。修正方法：换一个文件名，或传 overwrite=True（命令行 --force）覆盖")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+        os.close(fd)
+        os.unlink(tmp)
+        try:
+            con = sqlite3.connect(tmp, isolation_level=None)
+            try:
+                con.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+                con.execute(f"PRAGMA user_version = {USER_VERSION}")
+                con.execute("BEGIN")
+                _create_core_tables(con)
+                for name, layer in LAYERS.items():
+                    _create_layer(con, name, layer)
+                _create_table(con, META_TABLE, {"key": "TEXT", "value": "TEXT"}, "工作区元数据")
+                meta = {
+                    "county_code": county_code,
+                    "county_name": county_name,
+                    "revision": "0",
+                    "demo": "1" if demo else "0",
+                    "created_at": _now(),
+                    "schema": "1",
+                }
+                con.executemany(
+                    f"INSERT INTO {META_TABLE} (key, value) VALUES (?, ?)", list(meta.items())
+                )
+                con.execute("COMMIT")
+            finally:
+                con.close()
+            os.replace(tmp, path)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+        return cls(path)
+
+    # -- reading ------------------------------------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        con = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+        con.execute("PRAGMA busy_timeout = 60000")
+        return con
+
+    @property
+    def meta(self) -> dict[str, str]:
+        """Workspace metadata: ``county_code``, ``county_name``, ``revision``, ``demo``, ``created_at``."""
+        with contextlib.closing(self._connect()) as con:
+            return dict(con.execute(f"SELECT key, value FROM {META_TABLE}").fetchall())
+
+    @property
+    def revision(self) -> int:
+        """Number of committed changes; caches key on it."""
+        return int(self.meta.get("revision", "0"))
+
+    @property
+    def is_demo(self) -> bool:
+        """True for a workspace made by the demo generator."""
+        return self.meta.get("demo") == "1"
+
+    def layers(self) -> list[str]:
+        """Names of the data tables in the workspace (GeoPackage contents, without our metadata)."""
+        with contextlib.closing(self._connect()) as con:
+            rows = con.execute("SELECT table_name FROM gpkg_contents ORDER BY table_name").fetchall()
+        return [r[0] for r in rows if r[0] != META_TABLE]
+
+    def columns(self, layer: str) -> dict[str, str]:
+        """Column name → SQL type of ``layer`` (geometry and ``fid`` excluded)."""
+        self._check_layer(layer)
+        with contextlib.closing(self._connect()) as con:
+            return _table_columns(con, layer)
+
+    def read(self, layer: str, *, where: str | None = None, params: Sequence[Any] = (),
+             columns: Sequence[str] | None = None) -> gpd.GeoDataFrame | pd.DataFrame:
+        """Read a layer as a GeoDataFrame (EPSG:4490) or, for attribute tables, a DataFrame.
+
+        Parameters
+        ----------
+        layer : str
+            A layer name from :data:`grids.model.LAYERS` (or one added by an importer).
+        where : str, optional
+            An SQL condition with ``?`` placeholders, e.g. ``"plan_id = ?"``.
+        params : sequence
+            Values for the placeholders.
+        columns : sequence of str, optional
+            Only these attribute columns (the geometry is always included for spatial layers).
+        """
+        self._check_layer(layer)
+        with contextlib.closing(self._connect()) as con:
+            types = _table_columns(con, layer)
+            geom_col = _geometry_column(con, layer)
+            cols = list(types) if columns is None else [c for c in columns if c in types]
+            unknown = [] if columns is None else [c for c in columns if c not in types]
+            if unknown:
+                raise ValidationError(
+                    f"图层 {layer} 没有这些列：{', '.join(unknown)}", fix=f"可用的列：{', '.join(types)}"
+                )
+            select = [_q(c) for c in cols] + ([_q(geom_col)] if geom_col else [])
+            sql = f"SELECT {', '.join(select) or '*'} FROM {_q(layer)}"
+            if where:
+                sql += f" WHERE {where}"
+            sql += " ORDER BY fid"
+            rows = con.execute(sql, tuple(params)).fetchall()
+        data = list(zip(*rows, strict=True)) if rows else [[] for _ in select]
+        frame = pd.DataFrame({c: _from_sql_values(list(data[i]), types[c]) for i, c in enumerate(cols)})
+        if geom_col is None:
+            return frame
+        geoms = _demote_single_parts(decode_geometries(list(data[len(cols)])))
+        return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geoms, crs=STORAGE_EPSG), crs=STORAGE_EPSG)
+
+    def count(self, layer: str, *, where: str | None = None, params: Sequence[Any] = ()) -> int:
+        """Number of rows of ``layer`` (matching ``where``)."""
+        self._check_layer(layer)
+        sql = f"SELECT count(*) FROM {_q(layer)}" + (f" WHERE {where}" if where else "")
+        with contextlib.closing(self._connect()) as con:
+            return int(con.execute(sql, tuple(params)).fetchone()[0])
+
+    def integrity_check(self) -> str:
+        """SQLite's ``PRAGMA integrity_check`` result (``"ok"`` when the file is sound)."""
+        with contextlib.closing(self._connect()) as con:
+            return con.execute("PRAGMA integrity_check").fetchone()[0]
+
+    def _check_layer(self, layer: str) -> None:
+        with contextlib.closing(self._connect()) as con:
+            ok = con.execute("SELECT 1 FROM gpkg_contents WHERE table_name = ?", (layer,)).fetchone()
+        if not ok or layer == META_TABLE:
+            raise ValidationError(
+                f"工作区里没有图层 “{layer}”", fix=f"可用的图层：{', '.join(self.layers())}"
+            )
+
+    # -- writing ------------------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def transaction(self, *, actor: str, action: str,
+                    expected_revision: int | None = None) -> Iterator[Transaction]:
+        """Open a write transaction: all of its changes land together, or none does.
+
+        Parameters
+        ----------
+        actor : str
+            Who makes the change (account name, ``cli``, ``demo``…); recorded in the audit trail.
+        action : str
+            What the change is (``导入``, ``生成网格``, ``分配``…); recorded in the audit trail.
+        expected_revision : int, optional
+            The workspace revision the caller last read. When the stored revision differs, nothing is written
+            and :class:`~grids.errors.StaleRevisionError` is raised.
+        """
+        con = self._connect()
+        try:
+            con.execute("BEGIN IMMEDIATE")
+            rev = int(con.execute(f"SELECT value FROM {META_TABLE} WHERE key='revision'").fetchone()[0])
+            if expected_revision is not None and rev != expected_revision:
+                raise StaleRevisionError(
+                    f"工作区已被他人修改（你读取的是第 {expected_revision} 版，现在是第 {rev} 版），未保存任何内容。"
+                    "修正方法：重新载入最新数据后再修改",
+                    expected=expected_revision,
+                    actual=rev,
+                )
+            tx = Transaction(con, actor=actor, action=action, revision=rev + 1)
+            yield tx
+            if tx.changed:
+                con.execute(f"UPDATE {META_TABLE} SET value=? WHERE key='revision'", (str(rev + 1),))
+                tx._write_audit()
+            con.execute("COMMIT")
+        except BaseException:
+            if con.in_transaction:
+                con.execute("ROLLBACK")
+            raise
+        finally:
+            con.close()
+
+    def write(self, layer: str, frame: pd.DataFrame, *, mode: str = "replace", actor: str = "system",
+              action: str | None = None) -> int:
+        """Replace or append the rows of one layer in its own transaction; returns the new revision."""
+        with self.transaction(actor=actor, action=action or f"写入 {layer}") as tx:
+            if mode == "replace":
+                tx.replace(layer, frame)
+            elif mode == "append":
+                tx.append(layer, frame)
+            else:
+                raise ValueError(f"mode must be 'replace' or 'append', not {mode!r}")
+        return self.revision
+
+    def set_meta(self, key: str, value: str, *, actor: str = "system") -> None:
+        """Set one metadata value (not ``revision``) in its own transaction."""
+        if key == "revision":
+            raise ValueError("revision is managed by transactions")
+        with self.transaction(actor=actor, action=f"设置 {key}") as tx:
+            tx.execute(f"DELETE FROM {META_TABLE} WHERE key=?", (key,))
+            tx.execute(f"INSERT INTO {META_TABLE} (key, value) VALUES (?, ?)", (key, value))
+            tx.note(META_TABLE, {key: value})
+
+
+class Transaction:
+    """The changes of one :meth:`Workspace.transaction`; methods take DataFrames/GeoDataFrames."""
+
+    def __init__(self, con: sqlite3.Connection, *, actor: str, action: str, revision: int) -> None:
+        self._con = con
+        self.actor = actor
+        self.action = action
+        self.revision = revision
+        self.changed = False
+        self._notes: list[tuple[str, dict[str, Any]]] = []
+
+    def note(self, layer: str, detail: Mapping[str, Any]) -> None:
+        """Add an audit detail (before/after summary) for ``layer`` to this change."""
+        self.changed = True
+        self._notes.append((layer, dict(detail)))
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
+        """Run one SQL statement inside the transaction (for updates the helpers below do not cover)."""
+        self.changed = True
+        return self._con.execute(sql, tuple(params))
+
+    def replace(self, layer: str, frame: pd.DataFrame) -> int:
+        """Delete every row of ``layer`` and insert ``frame``'s rows; returns the number inserted."""
+        before = self._con.execute(f"SELECT count(*) FROM {_q(layer)}").fetchone()[0]
+        self._con.execute(f"DELETE FROM {_q(layer)}")
+        n = self._insert(layer, frame)
+        self.note(layer, {"op": "replace", "rows_before": before, "rows_after": n})
+        return n
+
+    def append(self, layer: str, frame: pd.DataFrame) -> int:
+        """Insert ``frame``'s rows into ``layer``; returns the number inserted."""
+        n = self._insert(layer, frame)
+        self.note(layer, {"op": "append", "rows": n})
+        return n
+
+    def delete(self, layer: str, *, where: str, params: Sequence[Any] = ()) -> int:
+        """Delete the rows of ``layer`` matching ``where`` (``?`` placeholders); returns how many."""
+        cur = self._con.execute(f"DELETE FROM {_q(layer)} WHERE {where}", tuple(params))
+        self.note(layer, {"op": "delete", "where": where, "rows": cur.rowcount})
+        return cur.rowcount
+
+    def read(self, layer: str, *, where: str | None = None, params: Sequence[Any] = ()) -> pd.DataFrame:
+        """Read attribute columns inside the transaction (sees its own uncommitted changes; no geometry)."""
+        types = _table_columns(self._con, layer)
+        sql = f"SELECT {', '.join(_q(c) for c in types)} FROM {_q(layer)}" + (f" WHERE {where}" if where else "")
+        rows = self._con.execute(sql + " ORDER BY fid", tuple(params)).fetchall()
+        data = list(zip(*rows, strict=True)) if rows else [[] for _ in types]
+        return pd.DataFrame({c: _from_sql_values(list(data[i]), types[c]) for i, c in enumerate(types)})
+
+    def _insert(self, layer: str, frame: pd.DataFrame) -> int:
+        con = self._con
+        exists = con.execute("SELECT data_type FROM gpkg_contents WHERE table_name=?", (layer,)).fetchone()
+        if not exists:
+            if layer in LAYERS:
+                _create_layer(con, layer, LAYERS[layer])
+            else:
+                raise ValidationError(f"工作区里没有图层 “{layer}”", fix="先在 grids.model.LAYERS 中声明该图层")
+        types = _table_columns(con, layer)
+        geom_col = _geometry_column(con, layer)
+        is_geo = isinstance(frame, gpd.GeoDataFrame) and frame.geometry.name in frame.columns
+        attr_cols = [c for c in frame.columns if not (is_geo and c == frame.geometry.name)]
+        for c in attr_cols:
+            if c not in types and c != "fid":
+                sql_type = _infer_sql_type(frame[c])
+                con.execute(f"ALTER TABLE {_q(layer)} ADD COLUMN {_q(c)} {sql_type}")
+                types[c] = sql_type
+        cols = [c for c in attr_cols if c in types]
+        series = [_to_sql_values(frame[c], types[c]) for c in cols]
+        if geom_col:
+            if not is_geo:
+                raise ValidationError(f"图层 {layer} 需要几何列", fix="传入 GeoDataFrame")
+            gtype = con.execute(
+                "SELECT geometry_type_name FROM gpkg_geometry_columns WHERE table_name=?", (layer,)
+            ).fetchone()[0]
+            geo = frame
+            if frame.crs is None:
+                raise ValidationError(f"写入 {layer} 的数据没有坐标系", fix="先 set_crs(4490) 或转换到 EPSG:4490")
+            if frame.crs.to_epsg() != STORAGE_EPSG:
+                geo = frame.to_crs(STORAGE_EPSG)
+            series.append(encode_geometries(geo.geometry.values, promote=gtype))
+            cols = [*cols, geom_col]
+        if not len(frame):
+            return 0
+        placeholders = ", ".join("?" for _ in cols)
+        con.executemany(
+            f"INSERT INTO {_q(layer)} ({', '.join(_q(c) for c in cols)}) VALUES ({placeholders})",
+            zip(*series, strict=True),
+        )
+        if geom_col:
+            _update_extent(con, layer, geom_col)
+        con.execute(
+            "UPDATE gpkg_contents SET last_change=? WHERE table_name=?", (_now(), layer)
+        )
+        return len(frame)
+
+    def _write_audit(self) -> None:
+        rows = []
+        for layer, detail in self._notes or [("", {})]:
+            rows.append((_now(), self.actor, self.action, layer, self.revision,
+                         json.dumps(detail, ensure_ascii=False, default=str)))
+        self._con.executemany(
+            'INSERT INTO audit ("at", actor, action, layer, revision, detail) VALUES (?, ?, ?, ?, ?, ?)', rows
+        )
+
+
+# --------------------------------------------------------------------------------------------------------
+# GeoPackage DDL
+# --------------------------------------------------------------------------------------------------------
+
+
+def _create_core_tables(con: sqlite3.Connection) -> None:
+    con.execute(
+        """CREATE TABLE gpkg_spatial_ref_sys (
+            srs_name TEXT NOT NULL, srs_id INTEGER NOT NULL PRIMARY KEY, organization TEXT NOT NULL,
+            organization_coordsys_id INTEGER NOT NULL, definition TEXT NOT NULL, description TEXT)"""
+    )
+    con.execute(
+        """CREATE TABLE gpkg_contents (
+            table_name TEXT NOT NULL PRIMARY KEY, data_type TEXT NOT NULL, identifier TEXT UNIQUE,
+            description TEXT DEFAULT '',
+            last_change DATETIME NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),
+            min_x DOUBLE, min_y DOUBLE, max_x DOUBLE, max_y DOUBLE, srs_id INTEGER,
+            CONSTRAINT fk_gc_r_srs_id FOREIGN KEY (srs_id) REFERENCES gpkg_spatial_ref_sys(srs_id))"""
+    )
+    con.execute(
+        """CREATE TABLE gpkg_geometry_columns (
+            table_name TEXT NOT NULL, column_name TEXT NOT NULL, geometry_type_name TEXT NOT NULL,
+            srs_id INTEGER NOT NULL, z TINYINT NOT NULL, m TINYINT NOT NULL,
+            CONSTRAINT pk_geom_cols PRIMARY KEY (table_name, column_name),
+            CONSTRAINT uk_gc_table_name UNIQUE (table_name),
+            CONSTRAINT fk_gc_tn FOREIGN KEY (table_name) REFERENCES gpkg_contents(table_name),
+            CONSTRAINT fk_gc_srs FOREIGN KEY (srs_id) REFERENCES gpkg_spatial_ref_sys (srs_id))"""
+    )
+    srs = [
+        ("Undefined cartesian SRS", -1, "NONE", -1, "undefined", "undefined cartesian coordinate reference system"),
+        ("Undefined geographic SRS", 0, "NONE", 0, "undefined", "undefined geographic coordinate reference system"),
+        ("WGS 84 geodetic", 4326, "EPSG", 4326, pyproj.CRS(4326).to_wkt("WKT1_GDAL"),
+         "longitude/latitude coordinates in decimal degrees on the WGS 84 spheroid"),
+        ("China Geodetic Coordinate System 2000", STORAGE_EPSG, "EPSG", STORAGE_EPSG,
+         pyproj.CRS(STORAGE_EPSG).to_wkt("WKT1_GDAL"), "CGCS2000 geographic 2D"),
+    ]
+    con.executemany("INSERT INTO gpkg_spatial_ref_sys VALUES (?, ?, ?, ?, ?, ?)", srs)
+
+
+def _create_table(con: sqlite3.Connection, name: str, columns: Mapping[str, str], description: str,
+                  geometry: str | None = None) -> None:
+    cols = ["fid INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL"]
+    if geometry:
+        cols.append(f"{GEOM_COLUMN} {geometry}")
+    cols += [f"{_q(c)} {t}" for c, t in columns.items()]
+    con.execute(f"CREATE TABLE {_q(name)} ({', '.join(cols)})")
+    con.execute(
+        "INSERT INTO gpkg_contents (table_name, data_type, identifier, description, last_change, srs_id) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        (name, "features" if geometry else "attributes", name, description, _now(),
+         STORAGE_EPSG if geometry else None),
+    )
+    if geometry:
+        con.execute(
+            "INSERT INTO gpkg_geometry_columns VALUES (?, ?, ?, ?, 0, 0)", (name, GEOM_COLUMN, geometry, STORAGE_EPSG)
+        )
+
+
+def _create_layer(con: sqlite3.Connection, name: str, layer: Layer) -> None:
+    _create_table(con, name, layer.columns, layer.description, layer.geometry)
+    for col in (layer.key, *layer.indexes):
+        if col:
+            unique = "UNIQUE " if col == layer.key and name != "grids" else ""
+            con.execute(f"CREATE {unique}INDEX {_q(f'idx_{name}_{col}')} ON {_q(name)} ({_q(col)})")
+
+
+def _table_columns(con: sqlite3.Connection, table: str) -> dict[str, str]:
+    geom = _geometry_column(con, table)
+    rows = con.execute(f"PRAGMA table_info({_q(table)})").fetchall()
+    return {r[1]: (r[2] or "TEXT").upper() for r in rows if r[1] not in ("fid", geom)}
+
+
+def _geometry_column(con: sqlite3.Connection, table: str) -> str | None:
+    row = con.execute("SELECT column_name FROM gpkg_geometry_columns WHERE table_name=?", (table,)).fetchone()
+    return row[0] if row else None
+
+
+def _update_extent(con: sqlite3.Connection, layer: str, geom_col: str) -> None:
+    blobs = [r[0] for r in con.execute(f"SELECT {_q(geom_col)} FROM {_q(layer)} WHERE {_q(geom_col)} IS NOT NULL")]
+    if not blobs:
+        return
+    b = shapely.bounds(decode_geometries(blobs))
+    con.execute(
+        "UPDATE gpkg_contents SET min_x=?, min_y=?, max_x=?, max_y=? WHERE table_name=?",
+        (float(np.nanmin(b[:, 0])), float(np.nanmin(b[:, 1])), float(np.nanmax(b[:, 2])),
+         float(np.nanmax(b[:, 3])), layer),
+    )

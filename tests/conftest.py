@@ -1,0 +1,57 @@
+"""Shared fixtures: small in-memory data with explicit CRS, temporary workspaces, the demo workspace."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = ROOT / "workspace" / "demo.gpkg"
+
+
+@pytest.fixture
+def empty_ws(tmp_path):
+    """A fresh, empty workspace for 巴林左旗."""
+    from grids.store import Workspace
+
+    return Workspace.create(tmp_path / "ws.gpkg", county_code="150422", county_name="巴林左旗")
+
+
+@pytest.fixture(scope="session")
+def demo_path() -> Path:
+    """The demo workspace built by scripts/setup.sh (built here when missing), read-only for tests."""
+    if not DEMO.exists():
+        DEMO.parent.mkdir(exist_ok=True)
+        subprocess.run([sys.executable, "-m", "grids", "demo", str(DEMO)], check=True, cwd=ROOT)
+    return DEMO
+
+
+@pytest.fixture
+def demo_copy(demo_path, tmp_path) -> Path:
+    """A private copy of the demo workspace that a test may change."""
+    dst = tmp_path / "demo.gpkg"
+    shutil.copy(demo_path, dst)
+    return dst
+
+
+def gdal_validator() -> list[str] | None:
+    """Command running GDAL's validate_gpkg.py with Debian's python3-gdal, or None when not installed."""
+    for p in ("/usr/lib/python3/dist-packages/osgeo_utils/samples/validate_gpkg.py",
+              "/usr/share/doc/python3-gdal/examples/validate_gpkg.py"):
+        if os.path.exists(p):
+            return ["/usr/bin/python3", p]
+    return None
+
+
+def validate_gpkg(path: Path) -> list[str]:
+    """Problems GDAL's validate_gpkg.py reports, less the two expected rtree-trigger messages."""
+    cmd = gdal_validator()
+    assert cmd is not None, "GDAL's validate_gpkg.py missing: scripts/setup.sh --test installs python3-gdal"
+    res = subprocess.run([*cmd, str(path)], capture_output=True, text=True)
+    lines = [ln for ln in (res.stdout + res.stderr).splitlines() if ln.strip()]
+    return [ln for ln in lines if "update1" not in ln and "update3" not in ln]
