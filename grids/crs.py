@@ -150,7 +150,7 @@ def gk_crs_for(gdf: gpd.GeoDataFrame | gpd.GeoSeries) -> int:
             "数据没有坐标参考系（CRS）", fix="先用 set_crs 声明坐标系，例如 EPSG:4490 或 EPSG:4326"
         )
     geo = gdf if gdf.crs.is_geographic else gdf.to_crs(4490)
-    minx, miny, maxx, maxy = geo.total_bounds
+    minx, _, maxx, _ = geo.total_bounds
     if not np.all(np.isfinite([minx, maxx])):
         raise ValidationError("数据没有任何几何图形，无法选择投影带", fix="检查输入是否为空")
     return gk_zone_epsg((minx + maxx) / 2.0)

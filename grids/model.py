@@ -28,6 +28,14 @@ VISIT_OUTCOMES: tuple[str, ...] = ("已建档", "补充资料", "未遇", "拒�
 BRANCH_KINDS: tuple[str, ...] = ("营业部", "信用社", "分社")
 STAFF_ROLES: tuple[str, ...] = ("客户经理", "网点主任")
 GUARANTEES: tuple[str, ...] = ("", "保证人", "房产抵押")
+ROLES: tuple[str, ...] = ("admin", "leadership", "planner", "branch_manager", "customer_manager")
+ROLE_NAMES = {
+    "admin": "系统管理员",
+    "leadership": "联社领导",
+    "planner": "规划人员",
+    "branch_manager": "网点主任",
+    "customer_manager": "客户经理",
+}
 
 
 @dataclass(frozen=True)
@@ -146,6 +154,21 @@ LAYERS: dict[str, Layer] = {
         key="grid_id",
         description="网格",
         indexes=("plan_id",),
+    ),
+    "accounts": Layer(
+        None,
+        {
+            "username": "TEXT",
+            "display_name": "TEXT",
+            "role": "TEXT",
+            "branch_id": "TEXT",
+            "staff_id": "TEXT",
+            "password_hash": "TEXT",
+            "active": "BOOLEAN",
+            "created_at": "DATETIME",
+        },
+        key="username",
+        description="账号（密码以 argon2 哈希保存）",
     ),
     "audit": Layer(
         None,

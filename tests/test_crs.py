@@ -57,7 +57,7 @@ def test_offset_is_hundreds_of_metres_in_chifeng():
 def test_outside_china_unchanged_and_scalars_stay_scalars():
     assert wgs84_to_gcj02(2.35, 48.85) == (2.35, 48.85)
     assert gcj02_to_wgs84(-74.0, 40.7) == (-74.0, 40.7)
-    lon, lat = wgs84_to_gcj02(np.array([2.35, 119.0]), np.array([48.85, 43.0]))
+    lon, _ = wgs84_to_gcj02(np.array([2.35, 119.0]), np.array([48.85, 43.0]))
     assert lon[0] == 2.35 and lon[1] != 119.0
     assert isinstance(wgs84_to_gcj02(119.0, 43.0)[0], float)
 

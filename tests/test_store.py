@@ -95,9 +95,9 @@ def test_revision_and_audit(empty_ws):
     audit = empty_ws.read("audit")
     assert audit["actor"].tolist() == ["alice"] and audit["action"].tolist() == ["导入农户"]
     assert '"rows_after": 3' in audit["detail"].iloc[0]
-    with pytest.raises(StaleRevisionError, match="第 0 版"):
-        with empty_ws.transaction(actor="bob", action="改", expected_revision=0) as tx:
-            tx.append("staff", pd.DataFrame({"staff_id": ["S1"]}))
+    with (pytest.raises(StaleRevisionError, match="第 0 版"),
+          empty_ws.transaction(actor="bob", action="改", expected_revision=0) as tx):
+        tx.append("staff", pd.DataFrame({"staff_id": ["S1"]}))
     assert empty_ws.count("staff") == 0
 
 

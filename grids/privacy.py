@@ -1,0 +1,55 @@
+"""Personal data: masking of ID numbers and phones (masked by default everywhere).
+
+Examples
+--------
+>>> mask_id_no("150422199001011234")
+'150422********1234'
+>>> mask_phone("13812345678")
+'138****5678'
+>>> mask_name("张三丰")
+'张**'
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+PERSONAL_COLUMNS = ("id_no", "phone")
+
+
+def mask_id_no(value: str | None) -> str | None:
+    """Keep the 6-digit region code and the last 4 characters of an ID number."""
+    if value is None or pd.isna(value):
+        return value
+    s = str(value)
+    if len(s) <= 10:
+        return "*" * len(s)
+    return s[:6] + "*" * (len(s) - 10) + s[-4:]
+
+
+def mask_phone(value: str | None) -> str | None:
+    """Keep the first 3 and last 4 digits of a phone number."""
+    if value is None or pd.isna(value):
+        return value
+    s = str(value)
+    if len(s) <= 7:
+        return "*" * len(s)
+    return s[:3] + "*" * (len(s) - 7) + s[-4:]
+
+
+def mask_name(value: str | None) -> str | None:
+    """Keep the family name (first character) only; for logs and public screens."""
+    if value is None or pd.isna(value):
+        return value
+    s = str(value)
+    return s[:1] + "*" * (len(s) - 1)
+
+
+def mask_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """Return a copy of ``frame`` with ``id_no`` and ``phone`` masked (other columns untouched)."""
+    out = frame.copy()
+    if "id_no" in out:
+        out["id_no"] = out["id_no"].map(mask_id_no)
+    if "phone" in out:
+        out["phone"] = out["phone"].map(mask_phone)
+    return out
