@@ -11,7 +11,7 @@ import sys
 
 from grids.errors import GridsError
 
-COMMANDS = ("demo", "import", "build", "check", "assign", "report", "export", "bench")
+COMMANDS = ("demo", "import", "build", "check", "assign", "report", "export", "bench", "migrate")
 
 
 def main(argv: list[str] | None = None) -> int:

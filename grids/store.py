@@ -623,3 +623,16 @@ def _update_extent(con: sqlite3.Connection, layer: str, geom_col: str) -> None:
         (float(np.nanmin(b[:, 0])), float(np.nanmin(b[:, 1])), float(np.nanmax(b[:, 2])),
          float(np.nanmax(b[:, 3])), layer),
     )
+
+
+def open_workspace(target: str | os.PathLike) -> Workspace:
+    """Open a workspace by path (GeoPackage, the embedded default) or by URL (``postgresql://…``, PostGIS).
+
+    The PostGIS backend (:mod:`grids.store_pg`) offers the same API as :class:`Workspace`.
+    """
+    text = str(target)
+    if text.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
+        from grids.store_pg import PgWorkspace
+
+        return PgWorkspace(text)  # type: ignore[return-value]
+    return Workspace(target)
