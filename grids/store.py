@@ -527,12 +527,13 @@ class Transaction:
         return len(frame)
 
     def _write_audit(self) -> None:
-        rows = []
-        for layer, detail in self._notes or [("", {})]:
-            rows.append((_now(), self.actor, self.action, layer, self.revision,
-                         json.dumps(detail, ensure_ascii=False, default=str)))
-        self._con.executemany(
-            'INSERT INTO audit ("at", actor, action, layer, revision, detail) VALUES (?, ?, ?, ?, ?, ?)', rows
+        """One audit row per committed change: who, when, what, and the before/after notes of each layer."""
+        layers = list(dict.fromkeys(layer for layer, _ in self._notes))
+        detail = [{"layer": layer, **d} for layer, d in self._notes]
+        self._con.execute(
+            'INSERT INTO audit ("at", actor, action, layer, revision, detail) VALUES (?, ?, ?, ?, ?, ?)',
+            (_now(), self.actor, self.action, ",".join(layers), self.revision,
+             json.dumps(detail, ensure_ascii=False, default=str)),
         )
 
 
