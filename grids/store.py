@@ -400,6 +400,9 @@ class Workspace:
             yield tx
             if tx.changed:
                 con.execute(f"UPDATE {META_TABLE} SET value=? WHERE key='revision'", (str(rev + 1),))
+            else:
+                tx.revision = rev  # an audit-only record (e.g. a view of personal data) changes no data
+            if tx.changed or tx._notes:
                 tx._write_audit()
             con.execute("COMMIT")
         except BaseException:
@@ -443,8 +446,10 @@ class Transaction:
         self._notes: list[tuple[str, dict[str, Any]]] = []
 
     def note(self, layer: str, detail: Mapping[str, Any]) -> None:
-        """Add an audit detail (before/after summary) for ``layer`` to this change."""
-        self.changed = True
+        """Add an audit detail (before/after summary) for ``layer`` to this change.
+
+        A transaction with notes but no data change writes its audit row without bumping the revision.
+        """
         self._notes.append((layer, dict(detail)))
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
@@ -457,18 +462,21 @@ class Transaction:
         before = self._con.execute(f"SELECT count(*) FROM {_q(layer)}").fetchone()[0]
         self._con.execute(f"DELETE FROM {_q(layer)}")
         n = self._insert(layer, frame)
+        self.changed = True
         self.note(layer, {"op": "replace", "rows_before": before, "rows_after": n})
         return n
 
     def append(self, layer: str, frame: pd.DataFrame) -> int:
         """Insert ``frame``'s rows into ``layer``; returns the number inserted."""
         n = self._insert(layer, frame)
+        self.changed = True
         self.note(layer, {"op": "append", "rows": n})
         return n
 
     def delete(self, layer: str, *, where: str, params: Sequence[Any] = ()) -> int:
         """Delete the rows of ``layer`` matching ``where`` (``?`` placeholders); returns how many."""
         cur = self._con.execute(f"DELETE FROM {_q(layer)} WHERE {where}", tuple(params))
+        self.changed = True
         self.note(layer, {"op": "delete", "where": where, "rows": cur.rowcount})
         return cur.rowcount
 

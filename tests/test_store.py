@@ -130,3 +130,12 @@ def test_gdal_validates_and_lists_layers(empty_ws):
                          check=True).stdout
     for name in ("admin_units", "households", "grids", "branches", "streets"):
         assert name in out
+
+
+def test_audit_only_record_keeps_revision(empty_ws):
+    empty_ws.write("households", _households(), actor="t")
+    with empty_ws.transaction(actor="leader", action="查看明文个人信息") as tx:
+        tx.note("households", {"rows": 3})
+    assert empty_ws.revision == 1
+    audit = empty_ws.read("audit")
+    assert audit["action"].tolist()[-1] == "查看明文个人信息" and audit["revision"].tolist() == [1, 1]
