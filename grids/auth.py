@@ -176,3 +176,35 @@ def set_active(ws: Workspace, username: str, active: bool, *, actor: str) -> Non
         tx.execute("UPDATE accounts SET active = ? WHERE username = ?", (1 if active else 0, username))
         tx.note("accounts", {"op": "set_active", "username": username,
                              "before": bool(before["active"].iloc[0]), "after": active})
+
+
+DEMO_PASSWORD = "wgt-demo-2026"
+"""The shared password of demo accounts; only ever set on workspaces made by the demo generator."""
+
+
+def create_demo_accounts(ws: Workspace, *, password: str = DEMO_PASSWORD) -> pd.DataFrame:
+    """Create the documented demo accounts (demo workspaces only) and return them (without hashes).
+
+    ``admin`` (系统管理员), ``leader`` (联社领导), ``planner`` (规划人员), one branch manager per branch
+    (username = branch id in lower case, e.g. ``b01``) and one customer manager per 客户经理 staff record
+    (username = staff id in lower case, e.g. ``s001``), all with ``password``. The accounts share one argon2
+    hash of the public demo password (hashing 180 times would only slow the demo down).
+    """
+    if not ws.is_demo:
+        raise PermissionDeniedError("演示账号只能建在演示工作区里（python -m grids demo 生成的工作区）")
+    branches = ws.read("branches", columns=["branch_id", "name"])
+    staff = ws.read("staff", columns=["staff_id", "name", "branch_id", "role"])
+    managers = staff[staff["role"] == "客户经理"]
+    rows = [
+        {"username": "admin", "role": "admin", "display_name": "系统管理员"},
+        {"username": "leader", "role": "leadership", "display_name": "联社领导"},
+        {"username": "planner", "role": "planner", "display_name": "市场部规划员"},
+    ]
+    rows += [{"username": str(b.branch_id).lower(), "role": "branch_manager", "branch_id": b.branch_id,
+              "display_name": f"{b.name}主任"} for b in branches.itertuples()]
+    rows += [{"username": str(s.staff_id).lower(), "role": "customer_manager", "staff_id": s.staff_id,
+              "branch_id": s.branch_id, "display_name": s.name} for s in managers.itertuples()]
+    frame = pd.DataFrame(rows)
+    digest = hash_password(password)
+    create_accounts(ws, frame, actor="demo", password_hashes=pd.Series([digest] * len(frame)))
+    return list_accounts(ws)

@@ -7,7 +7,15 @@ import pandas as pd
 import pytest
 import shapely
 
-from grids.auth import PERMISSIONS, Session, authenticate, create_account, list_accounts, set_active, set_password
+from grids.auth import (
+    PERMISSIONS,
+    Session,
+    authenticate,
+    create_account,
+    list_accounts,
+    set_active,
+    set_password,
+)
 from grids.errors import PermissionDeniedError, ValidationError
 from grids.privacy import mask_frame, mask_id_no, mask_phone
 
@@ -90,3 +98,19 @@ def test_masking():
     assert masked["id_no"].tolist()[0] == "150422********1234" and masked["id_no"].isna().tolist()[1]
     assert masked["phone"].tolist() == ["138****5678", "139****1111"]
     assert df["phone"].tolist() == ["13812345678", "13900001111"]  # input untouched
+
+
+def test_demo_accounts_only_on_demo_workspaces(ws, tmp_path):
+    from grids.auth import DEMO_PASSWORD, create_demo_accounts
+    from grids.store import Workspace
+
+    with pytest.raises(PermissionDeniedError, match="演示工作区"):
+        create_demo_accounts(ws)
+    demo = Workspace.create(tmp_path / "demo.gpkg", county_code="150422", county_name="巴林左旗", demo=True)
+    with demo.transaction(actor="t", action="准备") as tx:
+        tx.replace("branches", ws.read("branches"))
+        tx.replace("staff", ws.read("staff"))
+    accounts = create_demo_accounts(demo)
+    assert set(accounts["username"]) == {"admin", "leader", "planner", "b01", "s001"}
+    assert authenticate(demo, "b01", DEMO_PASSWORD).account.branch_id == "B01"
+    assert authenticate(demo, "s001", DEMO_PASSWORD).account.staff_id == "S001"
