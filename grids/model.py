@@ -64,7 +64,7 @@ class Layer:
 LAYERS: dict[str, Layer] = {
     "admin_units": Layer(
         "MULTIPOLYGON",
-        {"code": "TEXT", "name": "TEXT", "level": "TEXT", "parent_code": "TEXT"},
+        {"code": "TEXT", "name": "TEXT", "level": "TEXT", "kind": "TEXT", "parent_code": "TEXT"},
         key="code",
         description="行政区划：旗县、镇/乡/苏木/街道、村/嘎查/社区、组",
         indexes=("level", "parent_code"),

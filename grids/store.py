@@ -135,28 +135,25 @@ def _demote_single_parts(geoms: np.ndarray) -> np.ndarray:
 
 
 def _to_sql_values(series: pd.Series, sql_type: str) -> list[Any]:
-    values = series.to_numpy(dtype=object, na_value=None)
+    """Column values as Python objects SQLite stores in the GeoPackage type ``sql_type`` (NULL for missing)."""
     isna = pd.isna(series).to_numpy()
-    out: list[Any] = [None] * len(values)
-    for i, v in enumerate(values):
-        if isna[i]:
-            continue
-        if sql_type == "BOOLEAN":
-            out[i] = 1 if bool(v) else 0
-        elif sql_type == "INTEGER":
-            out[i] = int(v)
-        elif sql_type == "REAL":
-            out[i] = float(v)
-        elif sql_type == "DATE":
-            out[i] = pd.Timestamp(v).strftime("%Y-%m-%d")
-        elif sql_type == "DATETIME":
-            ts = pd.Timestamp(v)
-            if ts.tzinfo is not None:
-                ts = ts.tz_convert("UTC").tz_localize(None)
-            out[i] = ts.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-        else:
-            out[i] = str(v)
-    return out
+    if sql_type == "BOOLEAN":
+        values = np.where(isna, 0, series.fillna(False).astype(bool).to_numpy()).astype(int).tolist()
+    elif sql_type == "INTEGER":
+        values = series.astype("Float64").fillna(0).astype("int64").tolist()
+    elif sql_type == "REAL":
+        values = series.astype(float).tolist()
+    elif sql_type == "DATE":
+        values = pd.to_datetime(series, errors="coerce").dt.strftime("%Y-%m-%d").tolist()
+    elif sql_type == "DATETIME":
+        ts = pd.to_datetime(series, errors="coerce", utc=True, format="mixed")
+        values = ts.dt.strftime("%Y-%m-%dT%H:%M:%S.%f").str.slice(0, 23).add("Z").tolist()
+    else:
+        values = series.astype(object).where(~isna, None).map(lambda v: v if v is None else str(v)).tolist()
+    if isna.any():
+        for i in np.flatnonzero(isna):
+            values[i] = None
+    return values
 
 
 def _from_sql_values(values: list[Any], sql_type: str) -> pd.Series:

@@ -1,0 +1,1135 @@
+"""The demo county: a synthetic but realistic 巴林左旗 (or any county outline) as a complete workspace.
+
+Every administrative level is built by *splitting its parent*: the county is cut into small Voronoi cells
+(clipped to the outline), cells are grown into towns from the town seats (Dijkstra over the cell adjacency
+graph with noisy edge lengths, so boundaries are irregular but every unit is connected), towns into villages
+and villages into villager groups the same way; each polygon is the union of its cells, so the children tile
+the parent exactly. The seat's urban area is cut out first and split the same way into 2 街道 and their 社区.
+
+Households, credit records and visits follow the seed cooperative's funnel exactly (scaled when another
+household count is asked for): see :data:`FUNNEL` and :data:`TOTALS`.
+
+Examples
+--------
+>>> funnel_targets(110_000)["granted"], funnel_targets(110_000)["granted_amount"]
+(52195, 7811000000)
+>>> funnel_targets(11_000)["archived"]
+8479
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyproj
+import shapely
+import shapely.affinity
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components, dijkstra
+from scipy.spatial import Delaunay, cKDTree
+
+from geodata import names as nm
+from grids.crs import gdf_gcj02_to_wgs84, gk_crs_for
+from grids.errors import ValidationError, WorkspaceError
+from grids.model import STORAGE_EPSG
+from grids.products import band, grades, guarantee_above, product_for_segment
+
+OUTLINES = Path(__file__).resolve().parent / "outlines"
+DEFAULT_OUTLINE = OUTLINES / "chifeng_counties_gcj02.geojson"
+DEFAULT_CODE = "150422"
+DEFAULT_HOUSEHOLDS = 110_000
+DEFAULT_SEED = 1504
+
+FUNNEL: dict[str, int] = {
+    "archived": 84_792, "eligible": 53_054, "granted": 52_195, "signed": 26_029, "using": 20_210,
+}
+"""The seed cooperative's household funnel at :data:`DEFAULT_HOUSEHOLDS` registered households."""
+TOTALS: dict[str, int] = {
+    "granted_amount": 7_811_000_000, "available_amount": 3_270_000_000, "balance": 2_153_000_000,
+}
+"""Amount totals (yuan) of the funnel: granted lines, available (signed) lines, balances in use."""
+
+COORDS = ("wgs84", "gcj02", "cgcs2000")
+LAYER_NAMES = ("admin_units", "urban_areas", "streets", "branches", "staff", "households", "visits")
+
+# real 巴林左旗 extent (WGS84): relative seat positions for other outlines come from here
+_REAL_BOUNDS = (118.732, 43.6075, 119.808, 44.7825)
+_REAL_AREA_KM2 = 6466.0
+_N_RURAL_VILLAGES = 190
+_N_COMMUNITIES = 12
+_URBAN_SHARE = 0.31
+_NO_POINT_SHARE = 0.03
+_VISIT_START, _VISIT_END = np.datetime64("2017-01-01"), np.datetime64("2019-09-30")
+
+
+# --------------------------------------------------------------------------------------------------------
+# public API
+# --------------------------------------------------------------------------------------------------------
+
+
+def funnel_targets(households: int = DEFAULT_HOUSEHOLDS) -> dict[str, int]:
+    """Funnel counts and amount totals for ``households`` registered households.
+
+    The seed figures (:data:`FUNNEL`, :data:`TOTALS`) hold exactly at 110,000; other sizes scale them
+    proportionally, rounded to the nearest household and yuan.
+    """
+    f = households / DEFAULT_HOUSEHOLDS
+    out = {k: round(v * f) for k, v in FUNNEL.items()}
+    out.update({k: round(v * f) for k, v in TOTALS.items()})
+    out["households"] = int(households)
+    return out
+
+
+def load_outline(path: str | os.PathLike | None = None, *, county: str | None = None,
+                 coords: str | None = None) -> gpd.GeoDataFrame:
+    """Read a county outline as a one-row GeoDataFrame (``code``, ``name``, geometry) in EPSG:4490.
+
+    Parameters
+    ----------
+    path : path, optional
+        GeoJSON, GeoPackage or Shapefile. Default: the bundled Chifeng outlines (GCJ-02), county 150422.
+    county : str, optional
+        Pick the feature whose ``code`` or ``name`` equals this; otherwise a one-feature file is taken as is
+        and several features are dissolved into one outline.
+    coords : {"wgs84", "gcj02", "cgcs2000"}, optional
+        Coordinates of the file; default ``gcj02`` for the bundled file, ``wgs84`` for others.
+
+    Examples
+    --------
+    >>> g = load_outline()
+    >>> g.loc[0, "code"], g.loc[0, "name"], g.crs.to_epsg()
+    ('150422', '巴林左旗', 4490)
+    """
+    bundled = path is None
+    if bundled:
+        path = DEFAULT_OUTLINE
+        county = DEFAULT_CODE if county is None else county
+    coords = (coords or ("gcj02" if bundled else "wgs84")).lower()
+    if coords not in COORDS:
+        raise ValidationError(f"坐标系 “{coords}” 无法识别", fix=f"可用：{'、'.join(COORDS)}")
+    path = Path(path)
+    if not path.is_file():
+        raise ValidationError(f"找不到县界文件 {path}", fix="检查路径；支持 GeoJSON、GeoPackage、Shapefile")
+    try:
+        gdf = gpd.read_file(path)
+    except Exception as exc:  # pyogrio raises several types for unreadable files
+        raise ValidationError(f"无法读取县界文件：{exc}", file=str(path),
+                              fix="提供 GeoJSON、GeoPackage 或 Shapefile 格式的面图层") from exc
+    gdf = gdf[gdf.geometry.notna() & ~gdf.geometry.is_empty]
+    polygonal = gdf.geom_type.isin(["Polygon", "MultiPolygon"])
+    if not len(gdf) or not polygonal.all():
+        raise ValidationError("县界文件必须只包含面（Polygon/MultiPolygon）要素", file=str(path),
+                              fix="导出县界的面图层，而不是线或点")
+    if gdf.crs is None:
+        raise ValidationError("县界文件没有坐标参考系", file=str(path), fix="用 QGIS 为文件设定坐标系（如 EPSG:4326）")
+    if county is not None:
+        sel = pd.Series(False, index=gdf.index)
+        for col in ("code", "name"):
+            if col in gdf.columns:
+                sel |= gdf[col].astype(str) == str(county)
+        if not sel.any():
+            choices = "、".join(gdf.get("name", gdf.get("code", pd.Series(dtype=str))).astype(str).head(20))
+            raise ValidationError(f"县界文件中没有 “{county}”", file=str(path), fix=f"可选：{choices}")
+        gdf = gdf[sel]
+    if gdf.crs.is_projected:
+        gdf = gdf.to_crs(STORAGE_EPSG)
+    elif coords == "gcj02":
+        gdf = gdf_gcj02_to_wgs84(gdf)
+    gdf = gdf.set_crs(STORAGE_EPSG, allow_override=True)
+    code = str(gdf["code"].iloc[0]) if "code" in gdf.columns and len(gdf) == 1 else None
+    name = str(gdf["name"].iloc[0]) if "name" in gdf.columns and len(gdf) == 1 else None
+    geom = shapely.make_valid(shapely.union_all(gdf.geometry.values))
+    geom = _polygonal(geom)
+    return gpd.GeoDataFrame({"code": [code], "name": [name]}, geometry=[geom], crs=STORAGE_EPSG)
+
+
+def generate(*, outline: gpd.GeoDataFrame | None = None, households: int = DEFAULT_HOUSEHOLDS,
+             seed: int = DEFAULT_SEED) -> dict[str, gpd.GeoDataFrame | pd.DataFrame]:
+    """Generate a complete demo county.
+
+    Parameters
+    ----------
+    outline : GeoDataFrame, optional
+        The county outline (any CRS; several rows are dissolved; ``code``/``name`` columns are used when
+        present). Default: 巴林左旗 from the bundled outlines (:func:`load_outline`).
+    households : int
+        Registered households (default 110,000, the seed cooperative's county).
+    seed : int
+        Random seed; the same seed gives the same county.
+
+    Returns
+    -------
+    dict
+        Layer name → frame, for the layers ``admin_units``, ``urban_areas``, ``streets``, ``branches``,
+        ``staff``, ``households``, ``visits`` (geometries in EPSG:4490).
+    """
+    if households < 100:
+        raise ValidationError(f"户数 {households} 太少", fix="演示旗县至少需要 100 户")
+    if outline is None:
+        outline = load_outline()
+    if outline.crs is None:
+        raise ValidationError("县界没有坐标参考系", fix="先 set_crs，例如 EPSG:4490")
+    outline = outline.to_crs(STORAGE_EPSG)
+    code = str(outline["code"].iloc[0]) if "code" in outline.columns else ""
+    name = str(outline["name"].iloc[0]) if "name" in outline.columns else ""
+    code = code if len(code) == 6 and code.isdigit() else "990100"
+    name = name if name and name not in ("None", "nan") else "示范旗"
+    return _Builder(outline, code=code, name=name, households=int(households), seed=int(seed)).run()
+
+
+def write_demo(path: str | os.PathLike, *, outline: gpd.GeoDataFrame | None = None,
+               households: int = DEFAULT_HOUSEHOLDS, seed: int = DEFAULT_SEED,
+               overwrite: bool = False):
+    """Generate the demo county and write it as a workspace at ``path``.
+
+    The workspace is built in a temporary file next to ``path`` (one transaction writing every layer) and
+    moved into place only when complete, so ``path`` never holds a half-written county.
+
+    Returns
+    -------
+    grids.store.Workspace
+    """
+    from grids.store import Workspace
+
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise WorkspaceError(f"{path} 已存在。修正方法：换一个文件名，或加 --force 覆盖")
+    layers = generate(outline=outline, households=households, seed=seed)
+    county = layers["admin_units"].query("level == 'county'").iloc[0]
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.building")
+    try:
+        ws = Workspace.create(tmp, county_code=county["code"], county_name=county["name"], demo=True,
+                              overwrite=True)
+        with ws.transaction(actor="demo", action="生成演示旗县") as tx:
+            for layer in LAYER_NAMES:
+                tx.replace(layer, layers[layer])
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+    return Workspace(path)
+
+
+# --------------------------------------------------------------------------------------------------------
+# geometry helpers
+# --------------------------------------------------------------------------------------------------------
+
+
+def _polygonal(geom):
+    """Only the polygonal parts of ``geom`` (a Polygon or MultiPolygon)."""
+    if geom is None or geom.is_empty:
+        return shapely.Polygon()
+    if geom.geom_type in ("Polygon", "MultiPolygon"):
+        return geom
+    parts = [p for p in shapely.get_parts(geom) if p.geom_type in ("Polygon", "MultiPolygon")]
+    return shapely.union_all(parts) if parts else shapely.Polygon()
+
+
+def _sample_in(rng: np.random.Generator, geom, n: int) -> np.ndarray:
+    """``n`` uniform random points (x, y) inside ``geom`` (rejection sampling in its bounds)."""
+    shapely.prepare(geom)
+    minx, miny, maxx, maxy = geom.bounds
+    share = max(geom.area / ((maxx - minx) * (maxy - miny)), 0.02)
+    out: list[np.ndarray] = []
+    have = 0
+    while have < n:
+        m = int((n - have) / share * 1.2) + 16
+        xy = np.column_stack([rng.uniform(minx, maxx, m), rng.uniform(miny, maxy, m)])
+        xy = xy[shapely.contains_xy(geom, xy[:, 0], xy[:, 1])]
+        out.append(xy)
+        have += len(xy)
+    return np.concatenate(out)[:n]
+
+
+def _cells(rng: np.random.Generator, domain, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Cut ``domain`` into about ``n`` Voronoi cells; returns (points, cells, graph edges i, j, length)."""
+    pts = _sample_in(rng, domain, n)
+    # every part of a multi-part domain (islands) gets cells of its own
+    extra = []
+    for part in shapely.get_parts(domain):
+        if not shapely.contains_xy(part, pts[:, 0], pts[:, 1]).any():
+            k = max(3, int(n * part.area / domain.area))
+            extra.append(_sample_in(rng, part, k))
+    if extra:
+        pts = np.concatenate([pts, *extra])
+    minx, miny, maxx, maxy = domain.bounds
+    pad = max(maxx - minx, maxy - miny)
+    vor = shapely.voronoi_polygons(shapely.multipoints(pts), extend_to=shapely.box(
+        minx - pad, miny - pad, maxx + pad, maxy + pad), ordered=True)
+    cells = shapely.get_parts(vor)
+    shapely.prepare(domain)
+    inside = shapely.contains_properly(domain, cells)
+    clipped = cells.copy()
+    clipped[~inside] = shapely.intersection(cells[~inside], domain)
+    clipped[~inside] = [_polygonal(g) for g in clipped[~inside]]
+    tri = Delaunay(pts)
+    s = tri.simplices
+    e = np.concatenate([s[:, [0, 1]], s[:, [1, 2]], s[:, [2, 0]]])
+    e = np.unique(np.sort(e, axis=1), axis=0)
+    mid = (pts[e[:, 0]] + pts[e[:, 1]]) / 2
+    e = e[shapely.contains_xy(domain, mid[:, 0], mid[:, 1])]
+    length = np.hypot(*(pts[e[:, 0]] - pts[e[:, 1]]).T)
+    keep = ~shapely.is_empty(clipped)
+    if not keep.all():  # a point on the domain edge: drop its cell (neighbours cover it)
+        idx = np.cumsum(keep) - 1
+        ok = keep[e[:, 0]] & keep[e[:, 1]]
+        e, length = idx[e[ok]], length[ok]
+        pts, clipped = pts[keep], clipped[keep]
+    return pts, clipped, np.column_stack([e, length])
+
+
+def _field(rng: np.random.Generator, xy: np.ndarray, wavelength: float, *, waves: int = 10) -> np.ndarray:
+    """A smooth random field at the points ``xy`` (unit variance, features about ``wavelength`` across)."""
+    out = np.zeros(len(xy))
+    for _ in range(waves):
+        a = rng.uniform(0, np.pi)
+        k = 2 * np.pi / (wavelength * rng.uniform(0.6, 1.6))
+        out += np.cos(k * (xy[:, 0] * np.cos(a) + xy[:, 1] * np.sin(a)) + rng.uniform(0, 2 * np.pi))
+    return out * np.sqrt(2.0 / waves)
+
+
+def _grow(rng: np.random.Generator, pts: np.ndarray, edges: np.ndarray, members: np.ndarray,
+          seeds: np.ndarray, *, noise: float = 0.35, wave: float | None = None,
+          wave_amp: float = 0.6) -> np.ndarray:
+    """Split the cells ``members`` into regions grown from ``seeds`` (cell indices, subset of members).
+
+    Dijkstra over the cell graph restricted to ``members`` with noisy edge lengths (independent noise per edge,
+    times a smooth field of features ``wave`` metres across that bends the borders); each region is connected.
+    Cells not reachable (islands) join the region of the nearest reached cell. Returns the region number
+    (index into ``seeds``) of each member.
+    """
+    local = np.full(len(pts), -1)
+    local[members] = np.arange(len(members))
+    i, j = local[edges[:, 0].astype(int)], local[edges[:, 1].astype(int)]
+    ok = (i >= 0) & (j >= 0)
+    w = edges[ok, 2] * np.exp(rng.normal(0.0, noise, ok.sum()))
+    if wave:
+        e = edges[ok, :2].astype(int)
+        w = w * np.exp(wave_amp * _field(rng, (pts[e[:, 0]] + pts[e[:, 1]]) / 2, wave))
+    m = len(members)
+    graph = coo_matrix((w, (i[ok], j[ok])), shape=(m, m)).tocsr()
+    seed_local = local[seeds]
+    _, _, src = dijkstra(graph, directed=False, indices=seed_local, min_only=True, return_predecessors=True)
+    region = np.full(m, -1)
+    order = np.full(m, -1)
+    order[seed_local] = np.arange(len(seeds))
+    reached = src >= 0
+    region[reached] = order[src[reached]]
+    if (~reached).any():  # islands: each unreached component joins the region nearest to it, whole
+        _, comp = connected_components(graph, directed=False)
+        tree = cKDTree(pts[members][reached])
+        dist, k = tree.query(pts[members][~reached])
+        lost = np.flatnonzero(~reached)
+        for c in np.unique(comp[lost]):
+            sel = comp[lost] == c
+            region[lost[sel]] = region[reached][k[sel][np.argmin(dist[sel])]]
+    return region
+
+
+def _spread_seeds(rng: np.random.Generator, xy: np.ndarray, k: int, *, first: int | None = None) -> np.ndarray:
+    """``k`` distinct indices of well-spread points of ``xy`` (farthest-point start, then Lloyd steps)."""
+    n = len(xy)
+    k = min(k, n)
+    chosen = [int(rng.integers(n)) if first is None else int(first)]
+    d = np.hypot(*(xy - xy[chosen[0]]).T)
+    for _ in range(k - 1):
+        nxt = int(np.argmax(d * rng.uniform(0.8, 1.0, n)))
+        chosen.append(nxt)
+        d = np.minimum(d, np.hypot(*(xy - xy[nxt]).T))
+    centres = xy[chosen].astype(float)
+    for _ in range(4):
+        lab = cKDTree(centres).query(xy)[1]
+        for c in range(k):
+            if first is not None and c == 0:
+                continue
+            sel = lab == c
+            if sel.any():
+                centres[c] = xy[sel].mean(axis=0)
+    tree = cKDTree(xy)
+    out: list[int] = []
+    for c in centres:
+        for cand in tree.query(c, k=min(n, 8 + len(out)))[1]:
+            if int(cand) not in out:
+                out.append(int(cand))
+                break
+    if first is not None:
+        out[0] = int(first)
+        out = list(dict.fromkeys(out))
+    while len(out) < k:
+        cand = int(rng.integers(n))
+        if cand not in out:
+            out.append(cand)
+    return np.asarray(out[:k])
+
+
+def _dissolve(geoms: np.ndarray, labels: np.ndarray, n: int) -> np.ndarray:
+    """Union of ``geoms`` per label ``0 … n-1``."""
+    order = np.argsort(labels, kind="stable")
+    bounds = np.searchsorted(labels[order], np.arange(n + 1))
+    out = np.empty(n, dtype=object)
+    for k in range(n):
+        part = geoms[order[bounds[k]:bounds[k + 1]]]
+        out[k] = _polygonal(shapely.union_all(part)) if len(part) > 1 else part[0]
+    return out
+
+
+def _smooth_noise(rng: np.random.Generator, theta: np.ndarray, *, terms: int = 5) -> np.ndarray:
+    """A smooth periodic random function of the angle ``theta``, roughly in [-1, 1]."""
+    out = np.zeros_like(theta)
+    for k in range(1, terms + 1):
+        out += rng.normal(0, 1.0 / k) * np.cos(k * theta + rng.uniform(0, 2 * np.pi))
+    return out / 1.6
+
+
+# --------------------------------------------------------------------------------------------------------
+# amounts
+# --------------------------------------------------------------------------------------------------------
+
+
+def _fit_total(rng: np.random.Generator, x: np.ndarray, lo: np.ndarray, hi: np.ndarray, target: int,
+               *, step: int = 100) -> np.ndarray:
+    """Adjust ``x`` within ``[lo, hi]`` so that it sums exactly to ``target``; amounts multiples of ``step``
+    (one amount takes the remainder when ``target`` is not a multiple of ``step``)."""
+    lo_s = np.ceil(lo / step) * step
+    hi_s = np.floor(hi / step) * step
+    if lo_s.sum() > target or hi_s.sum() < target:
+        raise ValueError(f"cannot reach {target} within the bands ({lo_s.sum():.0f} … {hi_s.sum():.0f})")
+    x = np.clip(x.astype(float), lo_s, hi_s)
+    for _ in range(60):
+        s = x.sum()
+        if abs(s - target) < step * 0.5:
+            break
+        free = x > lo_s if s > target else x < hi_s
+        fs = x[free].sum()
+        x[free] = np.clip(x[free] * (target - (s - fs)) / fs, lo_s[free], hi_s[free])
+    x = np.clip(np.round(x / step) * step, lo_s, hi_s).astype(np.int64)
+    lo_i, hi_i = lo_s.astype(np.int64), hi_s.astype(np.int64)
+    r = int(target - x.sum())
+    while abs(r) >= step:
+        sign = 1 if r > 0 else -1
+        cand = np.flatnonzero(x + step <= hi_i) if sign > 0 else np.flatnonzero(x - step >= lo_i)
+        pick = rng.choice(cand, min(abs(r) // step, len(cand)), replace=False)
+        x[pick] += sign * step
+        r -= sign * step * len(pick)
+    if r:
+        cand = np.flatnonzero((x + r <= hi) & (x + r >= lo))
+        x[cand[0]] += r
+    return x
+
+
+# --------------------------------------------------------------------------------------------------------
+# the builder
+# --------------------------------------------------------------------------------------------------------
+
+
+class _Builder:
+    def __init__(self, outline: gpd.GeoDataFrame, *, code: str, name: str, households: int, seed: int):
+        self.code, self.name, self.n_hh, self.seed = code, name, households, seed
+        self.real = code == DEFAULT_CODE
+        self.outline_geo = _polygonal(shapely.make_valid(shapely.union_all(outline.geometry.values)))
+        if self.outline_geo.is_empty:
+            raise ValidationError("县界是空的", fix="检查县界文件是否包含面要素")
+        self.epsg = gk_crs_for(outline)
+        self.to_gk = pyproj.Transformer.from_crs(STORAGE_EPSG, self.epsg, always_xy=True)
+        self.county = shapely.transform(self.outline_geo, lambda c: np.column_stack(
+            self.to_gk.transform(c[:, 0], c[:, 1])))
+        self.area_km2 = self.county.area / 1e6
+        streams = np.random.SeedSequence(seed).spawn(12)
+        self.rng = {k: np.random.default_rng(s) for k, s in zip(
+            ("seats", "urban", "cells", "towns", "villages", "streets", "branches", "hh", "funnel",
+             "visits", "people", "misc"), streams, strict=True)}
+
+    # -- orchestration ------------------------------------------------------------------------------------
+
+    def run(self) -> dict[str, gpd.GeoDataFrame | pd.DataFrame]:
+        self._seats()
+        self._urban_area()
+        self._streets()
+        self._admin()
+        self._branches()
+        self._households()
+        self._funnel()
+        self._visits()
+        return self._frames()
+
+    def _geo(self, geoms, data: dict) -> gpd.GeoDataFrame:
+        gs = gpd.GeoSeries(np.asarray(geoms, dtype=object), crs=self.epsg).to_crs(STORAGE_EPSG)
+        return gpd.GeoDataFrame(data, geometry=gs.values, crs=STORAGE_EPSG)
+
+    # -- town seats ---------------------------------------------------------------------------------------
+
+    def _seats(self) -> None:
+        rng = self.rng["seats"]
+        if self.real:
+            towns = [dict(suffix=s, name=n, kind=k, lon=x, lat=y) for s, n, k, x, y in nm.REAL_TOWNS]
+        else:
+            n_towns = int(np.clip(round(11 * np.sqrt(self.area_km2 / _REAL_AREA_KM2)), 3, 20))
+            minx, miny, maxx, maxy = self.outline_geo.bounds
+            rx0, ry0, rx1, ry1 = _REAL_BOUNDS
+            towns = []
+            n_xiang = 0
+            for i in range(n_towns):
+                if i < len(nm.REAL_TOWNS):
+                    _, _, _, lon, lat = nm.REAL_TOWNS[i]
+                    u, v = (lon - rx0) / (rx1 - rx0), (lat - ry0) / (ry1 - ry0)
+                else:
+                    u, v = rng.uniform(0.1, 0.9, 2)
+                tname = nm.GENERIC_TOWNS[i % len(nm.GENERIC_TOWNS)]
+                kind = "苏木" if tname.endswith("苏木") else ("乡" if tname.endswith("乡") else "镇")
+                towns.append(dict(name=tname, kind=kind, lon=minx + u * (maxx - minx), lat=miny + v * (maxy - miny)))
+            n_zhen = 0
+            for t in towns:
+                if t["kind"] == "镇":
+                    t["suffix"] = f"{100 + n_zhen:03d}"
+                    n_zhen += 1
+                else:
+                    t["suffix"] = f"{200 + n_xiang:03d}"
+                    n_xiang += 1
+        xy = np.column_stack(self.to_gk.transform([t["lon"] for t in towns], [t["lat"] for t in towns]))
+        # move seats into the outline (relative positions may fall outside an irregular shape) and apart
+        inner = self.county.buffer(-min(800.0, np.sqrt(self.county.area) / 40))
+        if inner.is_empty:
+            inner = self.county
+        shapely.prepare(inner)
+        spacing = 0.35 * np.sqrt(self.county.area / len(towns))
+        candidates = _sample_in(rng, inner, 4000)
+        placed: list[np.ndarray] = []
+        for p in xy:
+            if not shapely.contains_xy(inner, *p):
+                near = shapely.shortest_line(inner, shapely.Point(p))
+                p = np.asarray(shapely.get_coordinates(near)[0])
+            if placed and np.min(np.hypot(*(np.asarray(placed) - p).T)) < spacing:
+                d = np.min(np.hypot(*(candidates[:, None, :] - np.asarray(placed)[None]).transpose(2, 0, 1)),
+                           axis=1)
+                p = candidates[int(np.argmax(d))]
+            placed.append(np.asarray(p, dtype=float))
+        for t, p in zip(towns, placed, strict=True):
+            t["xy"] = p
+            t["code"] = self.code + t["suffix"]
+            t["short"] = _short(t["name"])
+        self.towns = towns
+        self.seat_xy = towns[0]["xy"]
+
+    # -- urban area ---------------------------------------------------------------------------------------
+
+    def _urban_area(self) -> None:
+        rng = self.rng["urban"]
+        scale = float(min(1.0, np.sqrt(self.area_km2 / 1000.0)))
+        a, b = 2550.0 * scale, 2050.0 * scale
+        theta = np.linspace(0, 2 * np.pi, 181)[:-1]
+        r = 1.0 + 0.2 * _smooth_noise(rng, theta, terms=7)
+        ring = np.column_stack([self.seat_xy[0] + a * r * np.cos(theta), self.seat_xy[1] + b * r * np.sin(theta)])
+        shape = shapely.Polygon(ring)
+        urban = _polygonal(shapely.intersection(shape, self.county.buffer(-50)))
+        parts = [p for p in shapely.get_parts(urban)]
+        urban = max(parts, key=lambda p: p.area) if parts else shape
+        for p in parts:
+            if p.contains(shapely.Point(self.seat_xy)):
+                urban = p
+        self.urban = shapely.Polygon(urban.exterior)  # no holes
+        self.urban = _polygonal(shapely.intersection(self.urban, self.county))
+
+    # -- administrative units -----------------------------------------------------------------------------
+
+    def _admin(self) -> None:
+        rng_c, rng_t, rng_v = self.rng["cells"], self.rng["towns"], self.rng["villages"]
+        rural = _polygonal(shapely.difference(self.county, self.urban))
+        n_villages = int(np.clip(round(_N_RURAL_VILLAGES * self.area_km2 / _REAL_AREA_KM2), 3 * len(self.towns), 400))
+        pts, cells, edges = _cells(rng_c, rural, 70 * n_villages)
+        cell_area = rural.area / len(pts)
+        seeds = cKDTree(pts).query(np.asarray([t["xy"] for t in self.towns]))[1]
+        if len(np.unique(seeds)) < len(self.towns):
+            raise ValidationError("县界太小，无法放下所有镇", fix="换一个更大的县界")
+        town_of = _grow(rng_t, pts, edges, np.arange(len(pts)), seeds, noise=0.3,
+                        wave=np.sqrt(rural.area / len(seeds)), wave_amp=0.7)
+        for t, s in zip(self.towns, seeds, strict=True):
+            t["xy"] = pts[s]  # the seat is the seed cell's point: inside its own town
+        # villages per town: by area, pastoral sumu sparser
+        weight = np.array([np.sum(town_of == i) * (0.55 if t["kind"] == "苏木" else 1.0)
+                           for i, t in enumerate(self.towns)])
+        per_town = np.maximum(3, np.round(weight / weight.sum() * n_villages)).astype(int)
+        self.villages: list[dict] = []
+        self.groups: list[dict] = []
+        # one county-wide pool of distinct names (popped from the end)
+        self._han_pool = nm.village_names(rng_v, 2 * n_villages, mongolian=np.zeros(2 * n_villages, bool))[::-1]
+        self._gacha_pool = nm.village_names(rng_v, 2 * n_villages, mongolian=np.ones(2 * n_villages, bool))[::-1]
+        cell_group = np.full(len(pts), -1)
+        for ti, t in enumerate(self.towns):
+            members = np.flatnonzero(town_of == ti)
+            k = int(min(per_town[ti], max(1, len(members) // 30)))
+            seat_local = int(np.flatnonzero(members == seeds[ti])[0])
+            vseeds = members[_spread_seeds(rng_v, pts[members], k, first=seat_local)]
+            vreg = _grow(rng_v, pts, edges, members, vseeds, noise=0.3,
+                         wave=np.sqrt(len(members) * cell_area / k), wave_amp=0.6)
+            mongolian = rng_v.random(k) < (0.85 if t["kind"] == "苏木" else 0.12)
+            names = [self._gacha_pool.pop() if mn else self._han_pool.pop() for mn in mongolian]
+            self._add_villages(rng_v, t, members, vreg, vseeds, names, pts, edges, cell_group, cell_area,
+                               urban=False)
+        # the urban area: 2 街道 and their 社区, made of street blocks (borders run along streets)
+        ucells = self.blocks()
+        if len(ucells) >= 40:
+            upts = shapely.get_coordinates(shapely.point_on_surface(ucells))
+            tree = shapely.STRtree(ucells)
+            i, j = tree.query(ucells, predicate="intersects")
+            i, j = i[i < j], j[i < j]
+            shared = shapely.length(shapely.intersection(shapely.boundary(ucells[i]), shapely.boundary(ucells[j])))
+            i, j = i[shared > 1.0], j[shared > 1.0]
+            uedges = np.column_stack([i, j, np.hypot(*(upts[i] - upts[j]).T)])
+        else:  # a very small urban area: cells instead of blocks
+            upts, ucells, uedges = _cells(rng_c, self.urban, 300)
+        ucell_area = self.urban.area / len(upts)
+        half = 0.45 * np.sqrt(self.urban.area)
+        sseeds = cKDTree(upts).query(self.seat_xy + np.array([[-half, 0], [half, 0]]))[1]
+        if sseeds[0] == sseeds[1]:
+            raise ValidationError("城区太小，无法分成两个街道", fix="换一个更大的县界")
+        street_of = _grow(rng_t, upts, uedges, np.arange(len(upts)), sseeds, noise=0.2)
+        ucell_group = np.full(len(upts), -1)
+        offices = nm.REAL_STREET_OFFICES if self.real else tuple(
+            (f"{i + 1:03d}", n) for i, n in enumerate(nm.GENERIC_STREET_OFFICES))
+        comm_names = [str(x) for x in rng_v.permutation(nm.COMMUNITY_NAMES)]
+        self.offices = []
+        n_rural_groups = len(self.groups)
+        for si, s in enumerate(sseeds):
+            suffix, oname = offices[si]
+            o = dict(suffix=suffix, name=oname, kind="街道", code=self.code + suffix, xy=upts[s],
+                     short=oname.removesuffix("街道"))
+            self.offices.append(o)
+            members = np.flatnonzero(street_of == si)
+            k = int(min(_N_COMMUNITIES // 2, max(1, len(members) // 8)))
+            cseeds = members[_spread_seeds(rng_v, upts[members], k)]
+            creg = _grow(rng_v, upts, uedges, members, cseeds, noise=0.25)
+            names = [comm_names.pop() for _ in range(k)]
+            self._add_villages(rng_v, o, members, creg, cseeds, names, upts, uedges, ucell_group, ucell_area,
+                               urban=True)
+        # polygons: groups are unions of cells, villages of groups, towns of villages
+        rural_groups = _dissolve(cells, cell_group, n_rural_groups)
+        urban_groups = _dissolve(ucells, ucell_group - n_rural_groups, len(self.groups) - n_rural_groups)
+        ggeom = np.concatenate([rural_groups, urban_groups])
+        for g, geom in zip(self.groups, ggeom, strict=True):
+            g["geom"] = geom
+        vlab = np.array([g["village"] for g in self.groups])
+        vgeom = _dissolve(ggeom, vlab, len(self.villages))
+        for v, geom in zip(self.villages, vgeom, strict=True):
+            v["geom"] = geom
+        all_towns = self.towns + self.offices
+        tidx = {t["code"]: i for i, t in enumerate(all_towns)}
+        tlab = np.array([tidx[v["parent"]] for v in self.villages])
+        tgeom = _dissolve(vgeom, tlab, len(all_towns))
+        for t, geom in zip(all_towns, tgeom, strict=True):
+            t["geom"] = geom
+        self.urban = _polygonal(shapely.union_all([o["geom"] for o in self.offices]))
+
+    def _add_villages(self, rng: np.random.Generator, town: dict, members: np.ndarray, region: np.ndarray,
+                      seeds: np.ndarray, names: list[str], pts: np.ndarray, edges: np.ndarray,
+                      cell_group: np.ndarray, cell_area: float, *, urban: bool) -> None:
+        """Register the villages grown in ``town`` and split each into its villager groups."""
+        for vi, name in enumerate(names):
+            vcode = town["code"] + f"{(101 if urban else 201) + vi:03d}"
+            kind = "社区" if urban else ("嘎查" if name.endswith("嘎查") else "村")
+            vmembers = members[region == vi]
+            v = dict(code=vcode, name=name, kind=kind, parent=town["code"], town=town, centre=pts[seeds[vi]],
+                     urban=urban)
+            vindex = len(self.villages)
+            self.villages.append(v)
+            n_groups = int(rng.integers(4, 9) if urban else rng.integers(5, 11))
+            n_groups = max(1, min(n_groups, len(vmembers) // 2))
+            first = int(np.flatnonzero(vmembers == seeds[vi])[0])
+            gseeds = _spread_seeds(rng, pts[vmembers], n_groups, first=first)
+            greg = _grow(rng, pts, edges, vmembers, vmembers[gseeds], noise=0.3,
+                         wave=np.sqrt(len(vmembers) * cell_area / n_groups), wave_amp=0.5)
+            cell_group[vmembers] = len(self.groups) + greg
+            for gi in range(n_groups):
+                self.groups.append(dict(code=vcode + f"{gi + 1:03d}", name=nm.group_name(gi + 1), village=vindex,
+                                        urban=urban))
+
+    # -- streets ------------------------------------------------------------------------------------------
+
+    def _streets(self) -> None:
+        rng = self.rng["streets"]
+        ang = np.deg2rad(rng.uniform(-12, 12))
+        rot = np.array([[np.cos(ang), -np.sin(ang)], [np.sin(ang), np.cos(ang)]])
+        limit = self.urban.buffer(320)
+        minx, miny, maxx, maxy = shapely.affinity.rotate(limit, -ang, tuple(self.seat_xy), use_radians=True).bounds
+        sx, sy = 390.0, 330.0
+        xs = np.arange(minx - self.seat_xy[0] - sx, maxx - self.seat_xy[0] + sx, sx)
+        ys = np.arange(miny - self.seat_xy[1] - sy, maxy - self.seat_xy[1] + sy, sy)
+        xs = xs - xs[np.argmin(np.abs(xs))]  # a line through the seat
+        ys = ys - ys[np.argmin(np.abs(ys))]
+        gx, gy = np.meshgrid(xs, ys)  # (rows j, cols i)
+        gx = gx + rng.normal(0, 0.12 * sx, gx.shape)
+        gy = gy + rng.normal(0, 0.12 * sy, gy.shape)
+        # gentle bends: rows drift north/south along their length
+        gy = gy + 90 * np.sin(gx / 1800.0 + rng.uniform(0, 6)) * rng.uniform(0.3, 1.0, (gx.shape[0], 1))
+
+        def world(local: np.ndarray) -> np.ndarray:
+            return local @ rot.T + self.seat_xy
+
+        j0, i0 = int(np.argmin(np.abs(ys))), int(np.argmin(np.abs(xs)))
+        main_rows = {j0, j0 + 4, j0 - 4}
+        main_cols = {i0, i0 - 5, i0 + 5}
+        mains = nm.street_names(rng, nm.MAIN_STREETS, "大街")
+        seconds = nm.street_names(rng, nm.SECONDARY_STREETS, "路")
+        minor = nm.street_names(rng, [s + "街" for s in nm.BRANCH_STREET_STEMS], "巷")
+        lines, names, classes = [], [], []
+
+        def street(points: np.ndarray, cls: str) -> None:
+            nonlocal lines
+            name = next(mains) if cls == "主干道" else (next(seconds) if cls == "次干道" else next(minor))
+            # drop some segments of minor streets: breaks, dead ends
+            keep = np.ones(len(points) - 1, bool)
+            if cls == "支路":
+                keep = rng.random(len(points) - 1) > 0.13
+            run: list[np.ndarray] = []
+            for k in range(len(points) - 1):
+                if keep[k]:
+                    run = run or [points[k]]
+                    run.append(points[k + 1])
+                if (not keep[k] or k == len(points) - 2) and len(run) >= 2:
+                    lines.append(shapely.LineString(world(np.asarray(run))))
+                    names.append(name)
+                    classes.append(cls)
+                    run = []
+
+        for j in range(gx.shape[0]):
+            cls = "主干道" if j in main_rows else ("次干道" if (j - j0) % 2 == 0 else "支路")
+            pts = np.column_stack([gx[j], gy[j]])
+            if cls == "主干道":  # main roads run on beyond the built-up area
+                pts = np.vstack([pts[0] - [1500, 0], pts, pts[-1] + [1500, 0]])
+            street(pts, cls)
+        for i in range(gx.shape[1]):
+            cls = "主干道" if i in main_cols else ("次干道" if (i - i0) % 3 == 0 else "支路")
+            pts = np.column_stack([gx[:, i], gy[:, i]])
+            if cls == "主干道":
+                pts = np.vstack([pts[0] - [0, 1500], pts, pts[-1] + [0, 1500]])
+            street(pts, cls)
+        # diagonals and a curved riverside road
+        r = max(xs.max(), ys.max())
+        for sgn in (1, -1):
+            t = np.linspace(-1, 1, 25)
+            pts = np.column_stack([t * r * 0.8, sgn * t * r * 0.55 + 150 * np.sin(t * 3)])
+            street(pts, "次干道")
+        t = np.linspace(-1, 1, 60)
+        river = np.column_stack([t * r, ys.min() * 0.6 + 260 * np.sin(t * 4 + 1)])
+        street(river, "次干道")
+        # cul-de-sacs
+        nodes = np.column_stack([gx.ravel(), gy.ravel()])
+        for p in nodes[rng.choice(len(nodes), size=max(8, len(nodes) // 12), replace=False)]:
+            a = rng.uniform(0, 2 * np.pi)
+            ln = rng.uniform(0.3, 0.45) * sx
+            lines.append(shapely.LineString(world(np.array([p, p + ln * np.array([np.cos(a), np.sin(a)])]))))
+            names.append(next(minor))
+            classes.append("支路")
+        geoms = shapely.intersection(np.asarray(lines, dtype=object), limit)
+        keep = ~shapely.is_empty(geoms) & (shapely.length(geoms) > 40)
+        geoms = np.asarray([_lineal(g) for g in geoms[keep]], dtype=object)
+        self.streets = dict(geom=geoms, name=np.asarray(names, dtype=object)[keep],
+                            cls=np.asarray(classes, dtype=object)[keep])
+        # rural roads from the seat to every other town seat
+        rlines, rnames = [], []
+        outside = _polygonal(shapely.difference(self.county, self.urban))
+        seat_short = self.towns[0]["short"]
+        for t in self.towns[1:]:
+            a, b = self.seat_xy, t["xy"]
+            s = np.linspace(0, 1, 14)
+            d = b - a
+            normal = np.array([-d[1], d[0]]) / max(np.hypot(*d), 1.0)
+            wobble = np.sin(np.pi * s) * rng.uniform(-0.12, 0.12) * np.hypot(*d)
+            wobble += np.concatenate([[0], rng.normal(0, 350, len(s) - 2), [0]])
+            pts = a + s[:, None] * d + wobble[:, None] * normal
+            g = _lineal(shapely.intersection(shapely.LineString(pts), outside))
+            if not g.is_empty:
+                rlines.append(g)
+                rnames.append(f"{seat_short}至{t['short']}公路")
+        self.rural_roads = dict(geom=np.asarray(rlines, dtype=object), name=np.asarray(rnames, dtype=object))
+
+    def blocks(self) -> np.ndarray:
+        """Polygons enclosed by the streets and the urban boundary, inside the urban area (a check)."""
+        noded = shapely.union_all(np.concatenate([self.streets["geom"], [self.urban.boundary]]))
+        polys = shapely.get_parts(shapely.polygonize(shapely.get_parts(noded)))
+        rep = shapely.point_on_surface(polys)
+        return polys[shapely.contains(self.urban, rep)]
+
+    # -- branches and staff -------------------------------------------------------------------------------
+
+    def _branches(self) -> None:
+        rng = self.rng["branches"]
+        street_tree = shapely.STRtree(self.streets["geom"])
+        rows = []
+
+        def add(kind: str, name: str, xy: np.ndarray, town: dict, address: str, n_staff: int) -> None:
+            rows.append(dict(kind=kind, name=name, xy=np.asarray(xy, float), town=town, address=address,
+                             n_staff=n_staff))
+
+        def street_address(xy: np.ndarray, town: dict) -> str:
+            k = street_tree.query_nearest(shapely.Point(xy))[0]
+            return f"{self.name}{self.towns[0]['name']}{self.streets['name'][k]}{int(rng.integers(1, 300))}号"
+
+        seat_office = self._office_at(self.seat_xy)
+        add("营业部", f"{self.towns[0]['short']}营业部", self.seat_xy, seat_office,
+            street_address(self.seat_xy, seat_office), 12)
+        for ti, t in enumerate(self.towns):
+            if ti == 0:  # the seat town's own 信用社 serves its rural villages: at its seat village
+                v = next(v for v in self.villages if v["parent"] == t["code"])
+                xy = self._group_centre(v)
+                addr = f"{self.name}{t['name']}{v['name']}"
+                add("信用社", f"{t['short']}信用社", xy, t, addr, 6)
+            else:
+                v = next(v for v in self.villages if v["parent"] == t["code"])
+                add("信用社", f"{t['short']}信用社", t["xy"], t, f"{self.name}{t['name']}{v['name']}", 5)
+        comms = [v for v in self.villages if v["urban"]]
+        for v in comms[:: max(1, len(comms) // 8)][:8]:
+            xy = self._group_centre(v)
+            add("分社", f"{v['name'].removesuffix('社区')}分社", xy, v["town"], street_address(xy, v["town"]), 6)
+        # 分社 in the bigger rural towns, at a village away from the town seat
+        sizes = np.array([t["geom"].area for t in self.towns])
+        order = [int(i) for i in np.argsort(-sizes) if i != 0]
+        n_town_branches = int(np.clip(round(10 * np.sqrt(len(self.towns) / 11)), 1, 12))
+        for ti in (order * 2)[:n_town_branches]:
+            t = self.towns[ti]
+            cands = [v for v in self.villages if v["parent"] == t["code"] and not v.get("has_branch")]
+            if len(cands) < 2:
+                continue
+            d = [np.hypot(*(v["centre"] - t["xy"])) for v in cands]
+            v = cands[int(np.argsort(d)[len(d) // 2])]
+            v["has_branch"] = True
+            add("分社", f"{_short(v['name'])}分社", self._group_centre(v), t, f"{self.name}{t['name']}{v['name']}",
+                int(rng.integers(3, 5)))
+        seen: dict[str, int] = {}
+        for r in rows:  # distinct names
+            if r["name"] in seen:
+                seen[r["name"]] += 1
+                r["name"] = r["name"].replace("分社", f"第{nm.GROUP_NUMERALS[seen[r['name']] - 1]}分社")
+            seen.setdefault(r["name"], 1)
+        for i, r in enumerate(rows):
+            r["branch_id"] = f"B{i + 1:02d}"
+        self.branches = rows
+        # staff: one 网点主任 per branch, the others 客户经理
+        srng = self.rng["people"]
+        staff = []
+        for r in rows:
+            for k in range(r["n_staff"]):
+                staff.append(dict(branch_id=r["branch_id"], role="网点主任" if k == 0 else "客户经理"))
+        n = len(staff)
+        staff_names = nm.person_names(srng, n, mongolian_share=0.2)
+        phones = nm.phone_numbers(srng, n)
+        self.staff = pd.DataFrame({
+            "staff_id": [f"S{i + 1:03d}" for i in range(n)],
+            "name": staff_names,
+            "branch_id": [s["branch_id"] for s in staff],
+            "role": [s["role"] for s in staff],
+            "phone": phones,
+        })
+
+    def _office_at(self, xy: np.ndarray) -> dict:
+        p = shapely.Point(xy)
+        for o in self.offices:
+            if o["geom"].covers(p):
+                return o
+        return self.offices[0]
+
+    def _group_centre(self, v: dict) -> np.ndarray:
+        return v["centre"]
+
+    # -- households ---------------------------------------------------------------------------------------
+
+    def _households(self) -> None:
+        rng = self.rng["hh"]
+        groups = self.groups
+        G = len(groups)
+        urban_g = np.array([g["urban"] for g in groups])
+        gvillage = np.array([g["village"] for g in groups])
+        area = shapely.area(np.asarray([g["geom"] for g in groups], dtype=object))
+        n_urban = round(self.n_hh * _URBAN_SHARE)
+        # village sizes vary; groups within a village too
+        vweight = np.exp(rng.normal(0, 0.35, len(self.villages)))
+        w = np.exp(rng.normal(0, 0.3, G)) * vweight[gvillage]
+        w_r = np.where(urban_g, 0, w * np.sqrt(area))
+        w_u = np.where(urban_g, w * area, 0)
+        counts = rng.multinomial(self.n_hh - n_urban, w_r / w_r.sum()) + rng.multinomial(n_urban, w_u / w_u.sum())
+        gidx = np.repeat(np.arange(G), counts)
+        n = len(gidx)
+        self.hh_group = gidx
+        # points: rural clustered around a centre inside the group, urban anywhere in blocks off the street
+        geoms = np.asarray([g["geom"] for g in groups], dtype=object)
+        inner = shapely.buffer(geoms, -5.0)
+        inner = np.where(shapely.is_empty(inner), geoms, inner)
+        shapely.prepare(inner)
+        centres = self._cluster_centres(geoms, inner)
+        x = np.full(n, np.nan)
+        y = np.full(n, np.nan)
+        sigma = rng.uniform(140, 380, G)
+        is_urban = urban_g[gidx]
+        bounds = shapely.bounds(geoms)
+        street_tree = shapely.STRtree(self.streets["geom"])
+        todo = np.arange(n)
+        for attempt in range(60):
+            if not todo.size:
+                break
+            g = gidx[todo]
+            if attempt < 40:
+                cx = centres[g, 0] + rng.normal(0, 1, todo.size) * sigma[g]
+                cy = centres[g, 1] + rng.normal(0, 1, todo.size) * sigma[g]
+                u = is_urban[todo]
+                cx[u] = rng.uniform(bounds[g[u], 0], bounds[g[u], 2])
+                cy[u] = rng.uniform(bounds[g[u], 1], bounds[g[u], 3])
+            else:  # stubborn shapes: uniform in the group's bounds
+                cx = rng.uniform(bounds[g, 0], bounds[g, 2])
+                cy = rng.uniform(bounds[g, 1], bounds[g, 3])
+            ok = shapely.contains_xy(inner[g], cx, cy)
+            uu = ok & is_urban[todo] & (attempt < 40)
+            if uu.any():
+                near = street_tree.query(shapely.points(cx[uu], cy[uu]), predicate="dwithin", distance=12.0)
+                bad = np.zeros(uu.sum(), bool)
+                bad[near[0]] = True
+                ok[np.flatnonzero(uu)[bad]] = False
+            x[todo[ok]], y[todo[ok]] = cx[ok], cy[ok]
+            todo = todo[~ok]
+        if todo.size:  # last resort: a point on the group's surface
+            rep = shapely.point_on_surface(inner[gidx[todo]])
+            x[todo], y[todo] = shapely.get_x(rep), shapely.get_y(rep)
+        no_point = rng.random(n) < _NO_POINT_SHARE
+        x[no_point] = y[no_point] = np.nan
+        self.hh_xy = np.column_stack([x, y])
+        self.hh_has_point = ~no_point
+        # attributes
+        vill = gvillage[gidx]
+        town_kind = np.array([self.villages[v]["town"]["kind"] for v in range(len(self.villages))])[vill]
+        seat_village = np.array([bool(np.hypot(*(v["centre"] - v["town"]["xy"])) < 1.0)
+                                 for v in self.villages])[vill]
+        seg_u = rng.choice(["社区居民", "公职人员", "个体工商户", "小微企业"], n, p=[0.54, 0.18, 0.21, 0.07])
+        p_rural = np.where(seat_village[:, None], [[0.72, 0.15, 0.05, 0.08]], [[0.95, 0.035, 0.005, 0.01]])
+        cum = p_rural.cumsum(axis=1)
+        seg_r = np.array(["农牧户", "个体工商户", "小微企业", "公职人员"])[(rng.random(n)[:, None] > cum).sum(1)]
+        self.hh_segment = np.where(is_urban, seg_u, seg_r).astype(object)
+        mn_share = np.where(town_kind == "苏木", 0.6, 0.13)
+        mn_share = np.where(np.array([v["kind"] == "嘎查" for v in self.villages])[vill], 0.55, mn_share)
+        prng = self.rng["people"]
+        female = prng.random(n) < 0.22
+        self.hh_name = nm.person_names(prng, n, mongolian_share=mn_share)
+        self.hh_id_no = nm.id_numbers(prng, n, region=self.code, female=female)
+        self.hh_phone = nm.phone_numbers(prng, n)
+        # ids and addresses
+        seq = np.arange(n) - np.searchsorted(gidx, gidx)  # running number within the group (gidx sorted)
+        gcode = np.array([g["code"] for g in groups], dtype=object)[gidx]
+        self.hh_id = np.char.add(gcode.astype(str), np.char.mod("%04d", seq + 1)).astype(object)
+        vnames = np.array([v["name"] for v in self.villages], dtype=object)
+        tnames = np.array([v["town"]["name"] for v in self.villages], dtype=object)
+        gnames = np.array([g["name"] for g in groups], dtype=object)
+        addr = self.name + tnames[vill] + vnames[vill] + gnames[gidx]
+        pts_u = np.flatnonzero(is_urban & self.hh_has_point)
+        if pts_u.size:
+            k = street_tree.query_nearest(shapely.points(self.hh_xy[pts_u]), all_matches=False)[1]
+            numbers = np.char.mod("%d号", rng.integers(1, 400, pts_u.size)).astype(object)
+            addr[pts_u] = (self.name + tnames[vill[pts_u]] + self.streets["name"][k] + numbers)
+        self.hh_address = addr
+        self.hh_village = vill
+
+    def _cluster_centres(self, geoms: np.ndarray, inner: np.ndarray) -> np.ndarray:
+        """Where each group's houses cluster: between the group's middle and its village centre."""
+        vc = np.asarray([self.villages[g["village"]]["centre"] for g in self.groups])
+        gc = shapely.get_coordinates(shapely.centroid(geoms))
+        target = vc + 0.55 * (gc - vc)
+        core = shapely.buffer(inner, -150.0)
+        core = np.where(shapely.is_empty(core), inner, core)
+        tp = shapely.points(target)
+        ok = shapely.contains(core, tp)
+        out = target.copy()
+        if (~ok).any():
+            line = shapely.shortest_line(core[~ok], tp[~ok])
+            out[~ok] = shapely.get_coordinates(shapely.get_point(line, 0))
+        return out
+
+    # -- the funnel ---------------------------------------------------------------------------------------
+
+    def _funnel(self) -> None:
+        rng = self.rng["funnel"]
+        tg = funnel_targets(self.n_hh)
+        n = len(self.hh_id)
+        seg = self.hh_segment
+        # survey progress differs by village: some finished, some barely started
+        progress = rng.beta(3.0, 1.1, len(self.villages))
+        p = progress[self.hh_village] + 1e-6
+        archived = np.zeros(n, bool)
+        archived[rng.choice(n, tg["archived"], replace=False, p=p / p.sum())] = True
+        seg_w = {"农牧户": 1.0, "个体工商户": 1.25, "小微企业": 1.4, "公职人员": 1.7, "社区居民": 0.75}
+        w = np.array([seg_w[s] for s in seg])
+
+        def subset(mask: np.ndarray, k: int, weights: np.ndarray | None = None) -> np.ndarray:
+            idx = np.flatnonzero(mask)
+            ww = np.ones(idx.size) if weights is None else weights[idx]
+            out = np.zeros(n, bool)
+            out[rng.choice(idx, k, replace=False, p=ww / ww.sum())] = True
+            return out
+
+        eligible = subset(archived, tg["eligible"], w)
+        granted = subset(eligible, tg["granted"])
+        signed = subset(granted, tg["signed"], w)
+        using = subset(signed, tg["using"])
+        product = np.array([product_for_segment(s) for s in seg], dtype=object)
+        grade = np.full(n, None, dtype=object)
+        lo = np.zeros(n)
+        hi = np.zeros(n)
+        amount = np.zeros(n)
+        gi = np.flatnonzero(granted)
+        # 福农卡 grades (gold and diamond for family farms and co-operatives)
+        farm = gi[product[gi] == "福农卡"]
+        farm_grades = grades("福农卡")
+        shares = np.array([0.10, 0.25, 0.27, 0.22, 0.125, 0.035])[: len(farm_grades)]
+        fg = rng.choice(len(farm_grades), farm.size, p=shares / shares.sum())
+        for k, gname in enumerate(farm_grades):
+            sel = farm[fg == k]
+            b0, b1 = band("福农卡", gname)
+            grade[sel] = gname
+            lo[sel], hi[sel] = b0, b1
+            skew = rng.beta(1.3, 2.0 if b1 > 100_000 else 1.2, sel.size)
+            amount[sel] = np.round((b0 + skew * (b1 - b0)) / 5000) * 5000
+        medians = {"福商卡": 260_000, "福薪卡": 230_000, "福民卡": 150_000}
+        for prod, med in medians.items():
+            sel = gi[product[gi] == prod]
+            gname = grades(prod)[0]
+            b0, b1 = band(prod, gname)
+            grade[sel] = gname
+            lo[sel], hi[sel] = b0, b1
+            amount[sel] = np.clip(np.round(med * np.exp(rng.normal(0, 0.55, sel.size)) / 10_000) * 10_000, b0, b1)
+        self.raw_granted_mean = float(amount[gi].mean())
+        granted_amount = np.zeros(n, np.int64)
+        granted_amount[gi] = _fit_total(rng, amount[gi], lo[gi], hi[gi], tg["granted_amount"])
+        # signed lines: most sign for the whole line, some for part of it
+        si = np.flatnonzero(signed)
+        g_s = granted_amount[si].astype(float)
+        ratio = np.where(rng.random(si.size) < 0.5, 1.0, rng.uniform(0.4, 1.0, si.size))
+        available = np.zeros(n, np.int64)
+        available[si] = _fit_total(rng, g_s * ratio, np.maximum(0.2 * g_s, 100), g_s, tg["available_amount"])
+        ui = np.flatnonzero(using)
+        a_u = available[ui].astype(float)
+        balance = np.zeros(n, np.int64)
+        balance[ui] = _fit_total(rng, a_u * rng.uniform(0.35, 1.0, ui.size), np.full(ui.size, 100.0), a_u,
+                                 tg["balance"])
+        guarantee = np.full(n, "", dtype=object)
+        for prod in ("福农卡", "福商卡", "福薪卡", "福民卡"):
+            limit = guarantee_above(prod)
+            if limit is not None:
+                need = granted & (product == prod) & (granted_amount > limit)
+                guarantee[need] = rng.choice(["保证人", "房产抵押"], need.sum(), p=[0.6, 0.4])
+        product[~archived] = None
+        self.funnel = dict(archived=archived, eligible=eligible, granted=granted, signed=signed, using=using,
+                           product=product, grade=grade, granted_amount=granted_amount,
+                           available_amount=available, balance=balance, guarantee=guarantee)
+
+    # -- visits -------------------------------------------------------------------------------------------
+
+    def _visits(self) -> None:
+        rng = self.rng["visits"]
+        n = len(self.hh_id)
+        bxy = np.asarray([b["xy"] for b in self.branches])
+        gcentre = np.asarray([self.villages[g["village"]]["centre"] for g in self.groups])
+        loc = np.where(self.hh_has_point[:, None], self.hh_xy, gcentre[self.hh_group])
+        nearest = cKDTree(bxy).query(loc)[1]
+        staff = self.staff
+        by_branch = {b: staff.loc[(staff["branch_id"] == b) & (staff["role"] == "客户经理"), "staff_id"].to_numpy()
+                     for b in staff["branch_id"].unique()}
+        bid = np.array([b["branch_id"] for b in self.branches])
+        # each group has one responsible manager at the household's branch (责任到人)
+        pick = rng.integers(0, 1_000_000, len(self.groups))
+        hh_staff = np.empty(n, dtype=object)
+        for b_i, b in enumerate(bid):
+            sel = np.flatnonzero(nearest == b_i)
+            pool = by_branch[b]
+            hh_staff[sel] = pool[pick[self.hh_group[sel]] % len(pool)]
+        # whole-village campaigns (整村推进): each village has its survey date
+        span = int((_VISIT_END - _VISIT_START).astype(int))
+        campaign = rng.integers(0, span - 90, len(self.villages))
+        day = campaign[self.hh_village] + np.abs(rng.normal(0, 25, n)).astype(int)
+        day = np.clip(day, 0, span)
+        archived = self.funnel["archived"]
+        rows_h, rows_s, rows_d, rows_o = [], [], [], []
+        a = np.flatnonzero(archived)
+        rows_h.append(a)
+        rows_s.append(hh_staff[a])
+        rows_d.append(day[a])
+        rows_o.append(np.full(a.size, "已建档", dtype=object))
+        again = a[rng.random(a.size) < 0.33]  # follow-ups: more documents
+        d2 = np.minimum(day[again] + rng.integers(20, 400, again.size), span)
+        rows_h.append(again)
+        rows_s.append(hh_staff[again])
+        rows_d.append(d2)
+        rows_o.append(rng.choice(["补充资料", "已建档"], again.size, p=[0.8, 0.2]).astype(object))
+        na = np.flatnonzero(~archived)
+        tried = na[rng.random(na.size) < 0.22]  # visited but no file yet
+        rows_h.append(tried)
+        rows_s.append(hh_staff[tried])
+        rows_d.append(day[tried])
+        rows_o.append(rng.choice(["未遇", "拒绝", "已迁出"], tried.size, p=[0.62, 0.23, 0.15]).astype(object))
+        h = np.concatenate(rows_h)
+        d = np.concatenate(rows_d)
+        order = np.lexsort((h, d))
+        self.visits = pd.DataFrame({
+            "hh_id": self.hh_id[h][order],
+            "staff_id": np.concatenate(rows_s)[order],
+            "visited_on": (_VISIT_START + d[order].astype("timedelta64[D]")).astype("datetime64[s]"),
+            "outcome": np.concatenate(rows_o)[order],
+            "note": "",
+        })
+        self.visits["visited_on"] = pd.to_datetime(self.visits["visited_on"])
+
+    # -- output -------------------------------------------------------------------------------------------
+
+    def _frames(self) -> dict[str, gpd.GeoDataFrame | pd.DataFrame]:
+        towns = self.towns + self.offices
+        rows = [dict(code=self.code, name=self.name, level="county", parent_code=None, kind="旗县", geom=self.county)]
+        rows += [dict(code=t["code"], name=t["name"], level="town", parent_code=self.code, kind=t["kind"],
+                      geom=t["geom"]) for t in towns]
+        rows += [dict(code=v["code"], name=v["name"], level="village", parent_code=v["parent"], kind=v["kind"],
+                      geom=v["geom"]) for v in self.villages]
+        rows += [dict(code=g["code"], name=g["name"], level="group", parent_code=self.villages[g["village"]]["code"],
+                      kind="组", geom=g["geom"]) for g in self.groups]
+        adm = pd.DataFrame(rows)
+        admin = self._geo(adm.pop("geom").to_numpy(), adm.to_dict("list"))
+        urban = self._geo([self.urban], {"name": [f"{self.towns[0]['name']}城区"], "code": [self.towns[0]["code"]]})
+        s, r = self.streets, self.rural_roads
+        streets = self._geo(np.concatenate([s["geom"], r["geom"]]), {
+            "name": np.concatenate([s["name"], r["name"]]),
+            "class": np.concatenate([s["cls"], np.full(len(r["name"]), "乡村道路", dtype=object)]),
+        })
+        b = self.branches
+        branches = self._geo([shapely.Point(x["xy"]) for x in b], {
+            "branch_id": [x["branch_id"] for x in b], "name": [x["name"] for x in b],
+            "kind": [x["kind"] for x in b], "town_code": [x["town"]["code"] for x in b],
+            "address": [x["address"] for x in b],
+        })
+        f = self.funnel
+        gcodes = np.array([g["code"] for g in self.groups], dtype=object)
+        vcodes = np.array([v["code"] for v in self.villages], dtype=object)
+        pts = shapely.points(self.hh_xy)
+        pts[~self.hh_has_point] = None
+        hh = self._geo(pts, {
+            "hh_id": self.hh_id, "head_name": self.hh_name, "id_no": self.hh_id_no, "phone": self.hh_phone,
+            "segment": self.hh_segment, "village_code": vcodes[self.hh_village], "group_code": gcodes[self.hh_group],
+            "address": self.hh_address, "archived": f["archived"], "eligible": f["eligible"],
+            "product": f["product"], "grade": f["grade"], "granted_amount": f["granted_amount"].astype(float),
+            "signed": f["signed"], "available_amount": f["available_amount"].astype(float), "using": f["using"],
+            "balance": f["balance"].astype(float), "guarantee": f["guarantee"],
+        })
+        return {"admin_units": admin, "urban_areas": urban, "streets": streets, "branches": branches,
+                "staff": self.staff, "households": hh, "visits": self.visits}
+
+
+def _short(name: str) -> str:
+    """``林东镇`` → ``林东``, ``乌兰达坝苏木`` → ``乌兰达坝``, ``兴隆村`` → ``兴隆``."""
+    for suffix in ("街道", "苏木", "嘎查", "社区", "镇", "乡", "村"):
+        if name.endswith(suffix) and len(name) > len(suffix) + 1:
+            return name[: -len(suffix)]
+    return name
+
+
+def _lineal(geom):
+    """Only the line parts of ``geom``."""
+    if geom.geom_type in ("LineString", "MultiLineString"):
+        return geom
+    parts = [p for p in shapely.get_parts(geom) if p.geom_type == "LineString"]
+    return shapely.MultiLineString(parts) if parts else shapely.LineString()

@@ -1,0 +1,615 @@
+"""Build a plan of grids: rural grids from 镇-村-组, urban grids from street blocks.
+
+How the county is cut
+---------------------
+1. The urban area ``U`` (union of ``urban_areas``) is subtracted from every village-level unit (村/嘎查/社区; a
+   town without villages counts as one unit). What is left is the unit's *rural part*; ``unit ∩ U`` is its
+   *urban zone*. Admin units tile the county, so rural parts and urban zones tile it too.
+2. **Rural grids** — one per village by default. Villages with fewer than ``min_households`` merge with an
+   adjacent village of the same town (the smallest neighbour first), never across a town boundary. Villages (or
+   merged units) with more than ``max_households`` split along their groups (组): the group polygons where they
+   tile the village, else areas derived from the households' locations (Voronoi cells of the group's points,
+   clipped to the village). Groups are packed into contiguous grids, each as close as possible to
+   ``total / ceil(total / max_households)`` households and never above ``max_households`` unless one group alone
+   is bigger.
+3. **Urban grids** — each urban zone (a 社区, or the urban part of a village) is cut into street blocks by
+   :func:`grids.blocks.street_blocks`; blocks are packed the same way into contiguous grids inside their zone.
+   Every grid is a union of whole blocks, so its edges run along streets or admin boundaries.
+
+Default bounds
+--------------
+``min_households = 100`` and ``max_households = 500``. The seed cooperative's ~150 staff serve ~110,000
+households, about 730 each. A grid must fit well inside one customer manager's load so that a branch can balance
+its managers with whole grids (a manager gets 1–3 grids), and 500 households is what one manager surveys in a
+3-week "整村推进" campaign at ~25 visits a day. Below 100 households a village does not justify its own grid (and
+its own responsibility line); it is served together with its neighbour.
+
+Grid codes (stable: the same inputs always give the same codes)
+----------------------------------------------------------------
+The statistical code of the unit a grid lies in, plus a 3-digit sequence:
+
+- rural grid of one village: 12-digit village code + ``001`` (split villages: ``001``, ``002``… in the order of
+  their lowest group code);
+- rural grid of merged villages: 9-digit town code + ``901``, ``902``… (units ordered by their lowest village code);
+- urban grid: 12-digit 社区 (or village) code + ``001``… in block order (north-west first); ``501``… when the same
+  village also has rural grids.
+
+``grid_id`` equals ``code``. ``source_codes`` lists what a grid is made of: village codes (whole villages), group
+codes (split villages) or block ids ``<zone code>B<nnn>`` (urban grids).
+
+Households per grid: a household with a point counts in the grid containing it; a household without a point is
+placed at a point inside its group polygon (by ``group_code``), else inside its village (``village_code``) —
+see :func:`household_points`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from grids.blocks import blocks_array
+from grids.crs import gk_crs_for
+from grids.errors import ValidationError
+from grids.model import STORAGE_EPSG
+
+__all__ = [
+    "DEFAULT_MAX_HOUSEHOLDS",
+    "DEFAULT_MIN_HOUSEHOLDS",
+    "build_grids",
+    "household_points",
+    "locate_households",
+]
+
+DEFAULT_MIN_HOUSEHOLDS = 100
+DEFAULT_MAX_HOUSEHOLDS = 500
+DUST_M2 = 0.01  # polygon parts smaller than this (m²) are floating-point dust of overlays and are dropped
+MIN_PIECE_M2 = 1.0  # a rural part or urban zone smaller than this (m²) does not exist
+_SHARED_MIN_M = 1e-3  # two areas are neighbours when they share an edge at least this long (m)
+
+
+# --------------------------------------------------------------------------------------------------------
+# helpers
+# --------------------------------------------------------------------------------------------------------
+
+
+def _clean(geom):
+    """Polygonal part of ``geom`` without dust, as Polygon/MultiPolygon (None when nothing is left)."""
+    if geom is None or geom.is_empty:
+        return None
+    if not geom.is_valid:
+        geom = shapely.make_valid(geom)
+    parts = shapely.get_parts(geom)
+    if len(parts) and any(p.geom_type == "GeometryCollection" for p in parts):
+        parts = shapely.get_parts(parts)
+    parts = [p for p in parts if p.geom_type == "Polygon" and p.area > DUST_M2]
+    if not parts:
+        return None
+    return parts[0] if len(parts) == 1 else shapely.MultiPolygon(parts)
+
+
+def _adjacency(geoms: np.ndarray) -> pd.DataFrame:
+    """Pairs ``i < j`` of polygons sharing an edge, with the shared length (m)."""
+    if len(geoms) < 2:
+        return pd.DataFrame({"i": np.empty(0, int), "j": np.empty(0, int), "shared": np.empty(0)})
+    i, j = shapely.STRtree(geoms).query(geoms, predicate="intersects")
+    keep = i < j
+    i, j = i[keep], j[keep]
+    shared = shapely.length(shapely.intersection(shapely.boundary(geoms[i]), shapely.boundary(geoms[j])))
+    ok = shared >= _SHARED_MIN_M
+    return pd.DataFrame({"i": i[ok], "j": j[ok], "shared": shared[ok]})
+
+
+def _neighbours(n: int, adj: pd.DataFrame) -> list[dict[int, float]]:
+    nb: list[dict[int, float]] = [{} for _ in range(n)]
+    for i, j, s in zip(adj["i"].to_numpy(), adj["j"].to_numpy(), adj["shared"].to_numpy(), strict=True):
+        nb[i][j] = nb[i].get(j, 0.0) + s
+        nb[j][i] = nb[j].get(i, 0.0) + s
+    return nb
+
+
+def _pack(counts: np.ndarray, nb: list[dict[int, float]], *, max_households: int,
+          min_households: int) -> np.ndarray:
+    """Label atoms (in their given order) with contiguous chunks of at most ``max_households``.
+
+    Chunks grow from the first unassigned atom, adding the unassigned neighbour sharing the longest edge with
+    the chunk while the total stays within ``max_households``, until the chunk reaches the balanced target
+    ``total / ceil(total / max_households)``. Chunks left under ``min_households`` then join an adjacent chunk
+    when the sum stays within ``max_households``.
+    """
+    n = len(counts)
+    labels = np.full(n, -1)
+    total = int(counts.sum())
+    if total <= max_households:
+        labels[:] = 0
+        return labels
+    target = total / math.ceil(total / max_households)
+    sums: list[int] = []
+    for seed in range(n):
+        if labels[seed] >= 0:
+            continue
+        lab = len(sums)
+        labels[seed] = lab
+        s = int(counts[seed])
+        frontier: dict[int, float] = {k: v for k, v in nb[seed].items() if labels[k] < 0}
+        while s < target and frontier:
+            fits = [(-w, k) for k, w in frontier.items() if s + counts[k] <= max_households]
+            if not fits:
+                break
+            _, k = min(fits)
+            labels[k] = lab
+            s += int(counts[k])
+            del frontier[k]
+            for m, w in nb[k].items():
+                if labels[m] < 0:
+                    frontier[m] = frontier.get(m, 0.0) + w
+        sums.append(s)
+    # small chunks join an adjacent chunk (the smallest that keeps the sum within bounds)
+    changed = True
+    while changed:
+        changed = False
+        for lab in sorted(range(len(sums)), key=lambda x: sums[x]):
+            if sums[lab] >= min_households or sums[lab] < 0:
+                continue
+            members = np.flatnonzero(labels == lab)
+            adj = {int(labels[m]) for a in members for m in nb[a]} - {lab}
+            fits = sorted((sums[o], o) for o in adj if sums[o] + sums[lab] <= max_households or sums[lab] == 0)
+            if fits:
+                other = fits[0][1]
+                labels[members] = other
+                sums[other] += sums[lab]
+                sums[lab] = -1
+                changed = True
+                break
+    _, first = np.unique(labels, return_index=True)
+    rank = {int(labels[f]): r for r, f in enumerate(sorted(first))}
+    return np.array([rank[int(x)] for x in labels])
+
+
+def _check_inputs(admin_units: gpd.GeoDataFrame) -> None:
+    if not isinstance(admin_units, gpd.GeoDataFrame):
+        raise ValidationError("行政区划必须是 GeoDataFrame", fix="用 Workspace.read('admin_units') 读取")
+    if admin_units.crs is None:
+        raise ValidationError("行政区划没有坐标参考系（CRS）", fix="先 set_crs(4490)")
+    missing = [c for c in ("code", "level", "parent_code") if c not in admin_units.columns]
+    if missing:
+        raise ValidationError(f"行政区划缺少列：{', '.join(missing)}", column=missing[0],
+                              fix="admin_units 需要 code、level、parent_code 列（见 grids.model）")
+    if not (admin_units["level"] == "village").any() and not (admin_units["level"] == "town").any():
+        raise ValidationError("行政区划里没有镇级或村级单元", column="level",
+                              fix="导入 level 为 town / village 的镇、村边界")
+
+
+def _leaf_units(admin: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Village-level units, plus towns that have no village (they act as one unit)."""
+    villages = admin[admin["level"] == "village"]
+    towns = admin[admin["level"] == "town"]
+    bare = towns[~towns["code"].isin(villages["parent_code"])]
+    bare = bare.assign(parent_code=bare["code"])
+    units = pd.concat([villages, bare], ignore_index=True)
+    units = units.sort_values("code", kind="stable").reset_index(drop=True)
+    if "name" not in units.columns:
+        units["name"] = units["code"]
+    units["name"] = units["name"].fillna(units["code"])
+    return gpd.GeoDataFrame(units, geometry=units.geometry.name, crs=admin.crs)
+
+
+def household_points(households: gpd.GeoDataFrame, admin_units: gpd.GeoDataFrame) -> gpd.GeoSeries:
+    """Where each household is: its point, else a point inside its group, else inside its village.
+
+    Parameters
+    ----------
+    households : GeoDataFrame
+        Points (may be empty), with ``group_code`` / ``village_code`` columns where known.
+    admin_units : GeoDataFrame
+        The admin polygons (``code``, ``level``).
+
+    Returns
+    -------
+    GeoSeries
+        Aligned to ``households``' index, in ``admin_units``' CRS; None when a household can be placed nowhere.
+
+    Examples
+    --------
+    >>> import geopandas as gpd, shapely
+    >>> admin = gpd.GeoDataFrame({"code": ["150422100201"], "level": ["village"]},
+    ...                          geometry=[shapely.box(0, 0, 10, 10)], crs=4549)
+    >>> hh = gpd.GeoDataFrame({"village_code": ["150422100201", "150422100201"]},
+    ...                       geometry=[shapely.Point(1, 1), None], crs=4549)
+    >>> household_points(hh, admin).to_wkt().tolist()
+    ['POINT (1 1)', 'POINT (5 5)']
+    """
+    geo = households.geometry
+    if geo.crs is not None and admin_units.crs is not None and not geo.crs.equals(admin_units.crs):
+        geo = geo.to_crs(admin_units.crs)
+    pts = np.array(geo.values, dtype=object)
+    missing = shapely.is_missing(pts) | shapely.is_empty(pts)
+    if missing.any():
+        reps = pd.Series(shapely.point_on_surface(admin_units.geometry.values),
+                         index=admin_units["code"].astype(str).to_numpy())
+        reps = reps[~reps.index.duplicated()]
+        filled = pd.Series([None] * len(households), index=households.index, dtype=object)
+        for col in ("village_code", "group_code"):  # group wins: applied last
+            if col in households.columns:
+                found = households[col].map(reps)
+                found = found[found.notna()]
+                filled.loc[found.index] = found
+        pts[missing] = filled.to_numpy()[missing]
+    return gpd.GeoSeries(pts, index=households.index, crs=admin_units.crs)
+
+
+def locate_households(grids: gpd.GeoDataFrame | gpd.GeoSeries, points: gpd.GeoSeries) -> pd.DataFrame:
+    """Which grid holds each household point.
+
+    Returns
+    -------
+    DataFrame
+        Aligned to ``points``' index: ``grid`` (position in ``grids`` of the first grid whose polygon holds the
+        point, boundary included; -1 when none), ``n_within`` (how many grids hold it strictly inside).
+    """
+    g = grids.geometry if isinstance(grids, gpd.GeoDataFrame) else grids
+    if points.crs is not None and g.crs is not None and not points.crs.equals(g.crs):
+        points = points.to_crs(g.crs)
+    pts = np.asarray(points.values, dtype=object)
+    tree = shapely.STRtree(np.asarray(g.values, dtype=object))
+    p, k = tree.query(pts, predicate="intersects")
+    first = np.full(len(pts), -1)
+    if len(p):
+        order = np.lexsort((k, p))
+        p, k = p[order], k[order]
+        starts = np.r_[True, p[1:] != p[:-1]]
+        first[p[starts]] = k[starts]
+    pw, _ = tree.query(pts, predicate="within")
+    n_within = np.bincount(pw, minlength=len(pts)) if len(pts) else np.empty(0, int)
+    return pd.DataFrame({"grid": first, "n_within": n_within}, index=points.index)
+
+
+# --------------------------------------------------------------------------------------------------------
+# rural: atoms of a unit
+# --------------------------------------------------------------------------------------------------------
+
+
+def _voronoi_groups(rural, pts: np.ndarray, group_codes: np.ndarray) -> tuple[list, list[str]]:
+    """Group areas from household points: Voronoi cells dissolved by group, clipped to the village."""
+    coords = shapely.get_coordinates(pts)
+    frame = pd.DataFrame({"x": coords[:, 0], "y": coords[:, 1], "g": group_codes})
+    frame = frame.drop_duplicates(["x", "y"]).reset_index(drop=True)
+    if frame["g"].nunique() < 2:
+        return [], []
+    cells = shapely.get_parts(shapely.voronoi_polygons(
+        shapely.multipoints(frame[["x", "y"]].to_numpy()), extend_to=shapely.envelope(rural).buffer(10),
+        ordered=True))
+    geoms, codes = [], []
+    for code, idx in frame.groupby("g", sort=True).groups.items():
+        part = _clean(shapely.intersection(shapely.union_all(cells[np.asarray(idx)]), rural))
+        if part is not None:
+            geoms.append(part)
+            codes.append(str(code))
+    return geoms, codes
+
+
+def _unit_atoms(members: list[int], ctx: dict) -> tuple[list, list[str]]:
+    """Atoms (geometry, code) a unit can be split into: groups of its villages, or whole villages."""
+    geoms: list = []
+    codes: list[str] = []
+    for v in members:
+        vcode = ctx["codes"][v]
+        rural = ctx["rural"][v]
+        gs = ctx["groups_by_village"].get(vcode)
+        done = False
+        if gs is not None and len(gs) > 1:
+            g_area = float(shapely.area(gs.geometry.values).sum())
+            v_area = float(shapely.area(ctx["full"][v]))
+            if abs(g_area - v_area) <= 1e-3 * v_area:
+                parts = gs.geometry.values
+                if ctx["urban"] is not None:
+                    hit = shapely.intersects(parts, ctx["urban"])
+                    parts = parts.copy()
+                    parts[hit] = shapely.difference(parts[hit], ctx["urban"])
+                for geom, code in zip(parts, gs["code"].astype(str), strict=True):
+                    c = _clean(geom)
+                    if c is not None and c.area >= MIN_PIECE_M2:
+                        geoms.append(c)
+                        codes.append(code)
+                done = True
+        if not done:
+            sel = ctx["hh_village"] == v
+            if "group_code" in ctx and sel.any():
+                vg, vc = _voronoi_groups(rural, ctx["hh_pts"][sel], ctx["group_code"][sel])
+                if vg:
+                    geoms += vg
+                    codes += vc
+                    done = True
+        if not done:
+            geoms.append(rural)
+            codes.append(vcode)
+    return geoms, codes
+
+
+# --------------------------------------------------------------------------------------------------------
+# the build
+# --------------------------------------------------------------------------------------------------------
+
+
+def build_grids(admin_units: gpd.GeoDataFrame, *, households: gpd.GeoDataFrame | None = None,
+                streets: gpd.GeoDataFrame | None = None, urban_areas: gpd.GeoDataFrame | None = None,
+                min_households: int = DEFAULT_MIN_HOUSEHOLDS, max_households: int = DEFAULT_MAX_HOUSEHOLDS,
+                snap_tolerance: float = 1.0, progress: Callable[[str], None] | None = None) -> gpd.GeoDataFrame:
+    """Grids tiling the county: rural grids from villages and groups, urban grids from street blocks.
+
+    Parameters
+    ----------
+    admin_units : GeoDataFrame
+        Polygons with ``code``, ``name``, ``level`` (town / village / group) and ``parent_code``.
+    households : GeoDataFrame, optional
+        Household points (may be empty) with ``village_code`` / ``group_code``.
+    streets : GeoDataFrame, optional
+        Street lines; needed to cut the urban area into blocks.
+    urban_areas : GeoDataFrame, optional
+        The urban area polygon(s); without it every grid is rural.
+    min_households, max_households : int
+        Merge villages below / split units above these household counts (see the module docstring).
+    snap_tolerance : float
+        Street ends within this distance (m) of another street are joined (see :func:`street_blocks`).
+    progress : callable, optional
+        Called with a short Chinese progress line per step.
+
+    Returns
+    -------
+    GeoDataFrame
+        In EPSG:4490: ``grid_id``, ``code``, ``name``, ``kind``, ``town_code``, ``source_codes``,
+        ``households``, ``branch_id``, ``staff_id``, ``locked``, polygon; sorted by code.
+
+    Examples
+    --------
+    >>> import geopandas as gpd, shapely
+    >>> admin = gpd.GeoDataFrame(
+    ...     {"code": ["150422100", "150422100201", "150422100202"], "name": ["镇", "甲村", "乙村"],
+    ...      "level": ["town", "village", "village"], "parent_code": ["150422", "150422100", "150422100"]},
+    ...     geometry=[shapely.box(0, 0, 2000, 1000), shapely.box(0, 0, 1000, 1000),
+    ...               shapely.box(1000, 0, 2000, 1000)], crs=4549)
+    >>> build_grids(admin, min_households=0)[["code", "kind", "source_codes"]].values.tolist()
+    [['150422100201001', 'rural', '150422100201'], ['150422100202001', 'rural', '150422100202']]
+    """
+    say = progress or (lambda _msg: None)
+    _check_inputs(admin_units)
+    if min_households < 0 or max_households < 1 or min_households > max_households:
+        raise ValidationError(f"户数下限 {min_households} / 上限 {max_households} 无效",
+                              fix="取 0 ≤ 下限 ≤ 上限，例如 --min-households 100 --max-households 500")
+    epsg = gk_crs_for(admin_units)
+    admin = admin_units.to_crs(epsg) if not admin_units.crs.equals(epsg) else admin_units
+    admin = admin.assign(code=admin["code"].astype(str), parent_code=admin["parent_code"].astype(str))
+    units = _leaf_units(admin)
+    n_units = len(units)
+    say(f"行政区划：{n_units} 个村级单元，{int((admin['level'] == 'group').sum())} 个组")
+
+    # urban area
+    urban = None
+    if urban_areas is not None and len(urban_areas):
+        ua = urban_areas.to_crs(epsg).geometry.values
+        # no clipping to the county needed: only ``unit ∩ U`` is used, so urban area outside every unit is
+        # simply in no grid
+        urban = _clean(shapely.union_all(ua[~(shapely.is_missing(ua) | shapely.is_empty(ua))]))
+        if urban is not None:
+            shapely.prepare(urban)
+
+    full = units.geometry.values
+    if urban is not None:
+        hit = shapely.intersects(full, urban)
+        rural = full.copy()
+        rural[hit] = shapely.difference(full[hit], urban)
+        zone = np.full(n_units, None, dtype=object)
+        zone[hit] = shapely.intersection(full[hit], urban)
+    else:
+        hit = np.zeros(n_units, bool)
+        rural = full.copy()
+        zone = np.full(n_units, None, dtype=object)
+    rural = np.array([_clean(g) if h else g for g, h in zip(rural, hit, strict=True)], dtype=object)
+    zone = np.array([_clean(g) for g in zone], dtype=object)
+    has_rural = np.array([g is not None and g.area >= MIN_PIECE_M2 for g in rural])
+    has_zone = np.array([g is not None and g.area >= MIN_PIECE_M2 for g in zone])
+
+    # households → points, counted per rural part and per block
+    if households is not None and len(households):
+        pts_all = household_points(households.to_crs(epsg) if households.crs is not None else households,
+                                   admin).values
+        pts_all = np.asarray(pts_all, dtype=object)
+        ok = ~(shapely.is_missing(pts_all) | shapely.is_empty(pts_all))
+        hh_pts = pts_all[ok]
+        group_code = (households["group_code"].astype(object).to_numpy()[ok]
+                      if "group_code" in households.columns else None)
+    else:
+        hh_pts = np.empty(0, dtype=object)
+        group_code = None
+    say(f"住户：{len(hh_pts)} 户可定位")
+
+    rural_idx = np.flatnonzero(has_rural)
+    hh_village = np.full(len(hh_pts), -1)
+    if len(hh_pts) and len(rural_idx):
+        loc = locate_households(gpd.GeoSeries(rural[rural_idx], crs=epsg), gpd.GeoSeries(hh_pts, crs=epsg))
+        g = loc["grid"].to_numpy()
+        hh_village[g >= 0] = rural_idx[g[g >= 0]]
+    v_count = np.bincount(hh_village[hh_village >= 0], minlength=n_units) if len(hh_pts) else np.zeros(n_units, int)
+
+    # merge small villages inside their town
+    codes = units["code"].to_numpy(dtype=object)
+    names = units["name"].astype(str).to_numpy(dtype=object)
+    towns = units["parent_code"].to_numpy(dtype=object)
+    adj = _adjacency(rural[rural_idx])
+    adj = adj.assign(i=rural_idx[adj["i"].to_numpy()], j=rural_idx[adj["j"].to_numpy()])
+    adj = adj[towns[adj["i"].to_numpy()] == towns[adj["j"].to_numpy()]]
+    nb = _neighbours(n_units, adj)
+    unit_of = np.arange(n_units)
+    members: dict[int, list[int]] = {int(v): [int(v)] for v in rural_idx}
+    total = {int(v): int(v_count[v]) for v in rural_idx}
+    stuck: set[int] = set()
+    while True:
+        small = [u for u in members if total[u] < min_households and u not in stuck]
+        if not small:
+            break
+        u = min(small, key=lambda x: (total[x], codes[x]))
+        near = {int(unit_of[m]) for v in members[u] for m in nb[v]} - {u}
+        if not near:
+            stuck.add(u)
+            continue
+        other = min(near, key=lambda x: (total[x], codes[x]))
+        keep, gone = (u, other) if codes[u] < codes[other] else (other, u)
+        members[keep] = sorted(members[keep] + members[gone], key=lambda x: codes[x])
+        total[keep] += total[gone]
+        unit_of[members[keep]] = keep
+        del members[gone], total[gone]
+        stuck.discard(gone)
+        stuck.discard(keep)
+    say(f"农牧区：{len(rural_idx)} 个村合并为 {len(members)} 个单元（下限 {min_households} 户）")
+
+    ctx = {"codes": codes, "rural": rural, "full": full, "urban": urban, "hh_pts": hh_pts,
+           "hh_village": hh_village,
+           "groups_by_village": {k: v for k, v in admin[admin["level"] == "group"].groupby("parent_code")}}
+    if group_code is not None:
+        ctx["group_code"] = group_code
+
+    rows: list[dict] = []
+    merged_seq: dict[str, int] = {}
+    rural_codes_used: set[str] = set()
+    for u in sorted(members, key=lambda x: codes[x]):
+        mem = members[u]
+        town = towns[u]
+        if total[u] > max_households:
+            geoms, acodes = _unit_atoms(mem, ctx)
+        else:
+            geoms, acodes = [rural[v] for v in mem], [codes[v] for v in mem]
+        if len(geoms) > 1 and total[u] > max_households:
+            order = np.argsort(np.asarray(acodes), kind="stable")
+            geoms = [geoms[k] for k in order]
+            acodes = [acodes[k] for k in order]
+            garr = np.asarray(geoms, dtype=object)
+            cnt = np.zeros(len(garr), int)
+            if len(hh_pts):
+                sel = np.isin(hh_village, mem)
+                loc = locate_households(gpd.GeoSeries(garr, crs=epsg), gpd.GeoSeries(hh_pts[sel], crs=epsg))
+                gg = loc["grid"].to_numpy()
+                cnt = np.bincount(gg[gg >= 0], minlength=len(garr))
+            labels = _pack(cnt, _neighbours(len(garr), _adjacency(garr)), max_households=max_households,
+                           min_households=min_households)
+        else:
+            garr = np.asarray(geoms, dtype=object)
+            labels = np.zeros(len(garr), int)
+        n_chunks = int(labels.max()) + 1
+        for lab in range(n_chunks):
+            sel = np.flatnonzero(labels == lab)
+            if len(mem) == 1:
+                code = f"{codes[u]}{lab + 1:03d}"
+                name = names[u] if n_chunks == 1 else f"{names[u]}第{lab + 1}网格"
+            else:
+                merged_seq[town] = merged_seq.get(town, 900) + 1
+                if merged_seq[town] > 999:
+                    raise ValidationError(f"镇 {town} 的合并网格超过 99 个", fix="调低 --min-households")
+                code = f"{town}{merged_seq[town]:03d}"
+                name = "、".join(names[v] for v in mem) if n_chunks == 1 else \
+                    f"{'、'.join(names[v] for v in mem)}第{lab + 1}网格"
+            geom = garr[sel[0]] if len(sel) == 1 else shapely.union_all(garr[sel])
+            rows.append({"code": code, "name": name, "kind": "rural", "town_code": town,
+                         "source_codes": ",".join(acodes[k] for k in sel), "geometry": _clean(geom)})
+            rural_codes_used.add(codes[u])
+    say(f"农牧区网格：{len(rows)} 个（上限 {max_households} 户）")
+
+    # urban grids
+    zone_idx = np.flatnonzero(has_zone)
+    if len(zone_idx):
+        lines = np.empty(0, dtype=object)
+        if streets is not None and len(streets):
+            lines = np.asarray(streets.to_crs(epsg).geometry.values, dtype=object)
+        faces, owner = blocks_array(lines, zone[zone_idx], snap_tolerance=snap_tolerance)
+        say(f"城区：{len(zone_idx)} 个社区/村，{len(faces)} 个街区")
+        cnt = np.zeros(len(faces), int)
+        if len(hh_pts) and len(faces):
+            gg = locate_households(gpd.GeoSeries(faces, crs=epsg), gpd.GeoSeries(hh_pts, crs=epsg))["grid"]
+            gg = gg.to_numpy()
+            cnt = np.bincount(gg[gg >= 0], minlength=len(faces))
+        n_urban = 0
+        for zpos, z in enumerate(zone_idx):
+            sel = np.flatnonzero(owner == zpos)
+            if not len(sel):
+                continue
+            zf = faces[sel]
+            block_ids = [f"{codes[z]}B{k + 1:03d}" for k in range(len(sel))]
+            labels = _pack(cnt[sel], _neighbours(len(zf), _adjacency(zf)), max_households=max_households,
+                           min_households=min_households)
+            start = 500 if codes[z] in rural_codes_used else 0
+            for lab in range(int(labels.max()) + 1):
+                s = np.flatnonzero(labels == lab)
+                geom = zf[s[0]] if len(s) == 1 else shapely.union_all(zf[s])
+                rows.append({"code": f"{codes[z]}{start + lab + 1:03d}",
+                             "name": f"{names[z]}第{lab + 1}网格", "kind": "urban", "town_code": towns[z],
+                             "source_codes": ",".join(block_ids[k] for k in s), "geometry": _clean(geom)})
+                n_urban += 1
+        say(f"城区网格：{n_urban} 个")
+
+    grids = gpd.GeoDataFrame(rows, columns=["code", "name", "kind", "town_code", "source_codes", "geometry"],
+                             geometry="geometry", crs=epsg)
+    grids = grids[grids.geometry.notna()].sort_values("code", kind="stable").reset_index(drop=True)
+    hh = np.zeros(len(grids), int)
+    if len(hh_pts) and len(grids):
+        gg = locate_households(grids, gpd.GeoSeries(hh_pts, crs=epsg))["grid"].to_numpy()
+        hh = np.bincount(gg[gg >= 0], minlength=len(grids))
+    over = (hh > max_households) & ~grids["source_codes"].str.contains(",").to_numpy()
+    if over.any():
+        say(f"注意：{int(over.sum())} 个网格超过上限 {max_households} 户，因为单个组或街区的户数已超过上限"
+            "（需要更细的组界或街道才能再拆分）")
+    grids.insert(0, "grid_id", grids["code"])
+    grids["households"] = hh.astype("int64")
+    grids["branch_id"] = pd.Series([None] * len(grids), dtype=object)
+    grids["staff_id"] = pd.Series([None] * len(grids), dtype=object)
+    grids["locked"] = False
+    cols = ["grid_id", "code", "name", "kind", "town_code", "source_codes", "households", "branch_id",
+            "staff_id", "locked", "geometry"]
+    return grids[cols].to_crs(STORAGE_EPSG)
+
+
+def summarize(grids: pd.DataFrame) -> dict:
+    """Grids by kind and households per grid (min / median / max), as the build command prints them.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> summarize(pd.DataFrame({"kind": ["rural", "rural", "urban"], "households": [100, 300, 200]}))
+    {'grids': 3, 'by_kind': {'rural': 2, 'urban': 1}, 'households': 600, 'min': 100, 'median': 200.0, 'max': 300}
+    """
+    hh = grids["households"].astype("int64") if len(grids) else pd.Series([], dtype="int64")
+    return {
+        "grids": len(grids),
+        "by_kind": {str(k): int(v) for k, v in grids["kind"].value_counts().sort_index().items()},
+        "households": int(hh.sum()),
+        "min": int(hh.min()) if len(hh) else 0,
+        "median": float(hh.median()) if len(hh) else 0.0,
+        "max": int(hh.max()) if len(hh) else 0,
+    }
+
+
+def build_workspace_plan(ws, *, name: str = "main", min_households: int = DEFAULT_MIN_HOUSEHOLDS,
+                         max_households: int = DEFAULT_MAX_HOUSEHOLDS, snap_tolerance: float = 1.0,
+                         progress: Callable[[str], None] | None = None, actor: str = "cli") -> str:
+    """Build the grids of a workspace and save them as the draft plan ``name``; returns its ``plan_id``.
+
+    Reads ``admin_units``, ``households``, ``streets`` and ``urban_areas``; a published plan of that name is
+    never replaced (:func:`grids.plans.save_draft` refuses).
+    """
+    from grids.plans import save_draft
+
+    say = progress or (lambda _msg: None)
+    say("读取工作区…")
+    admin = ws.read("admin_units")
+    households = ws.read("households", columns=["hh_id", "village_code", "group_code"])
+    streets = ws.read("streets")
+    urban = ws.read("urban_areas")
+    grids = build_grids(admin, households=households, streets=streets, urban_areas=urban,
+                        min_households=min_households, max_households=max_households,
+                        snap_tolerance=snap_tolerance, progress=say)
+    say("保存方案…")
+    params = {"min_households": min_households, "max_households": max_households,
+              "snap_tolerance": snap_tolerance}
+    return save_draft(ws, grids, name=name, params=params, actor=actor)

@@ -1,0 +1,305 @@
+"""Grid plans: named sets of grids stored in the workspace, drafts and published versions, with revisions.
+
+A plan is one row of the ``plans`` layer (``plan_id``, ``name``, ``status`` draft | published | archived,
+``revision``, ``params`` as JSON, timestamps) and its rows of the ``grids`` layer (``plan_id`` = the plan's id).
+Every change of a plan's grids is one workspace transaction that also bumps the plan's own ``revision``, so an
+editor that read revision *n* and saves against it gets :class:`~grids.errors.StaleRevisionError` when someone
+else saved in between.
+
+``grid_id`` is unique inside a plan (the build sets it to the grid's code); ``(plan_id, grid_id)`` identifies a
+grid row across plans.
+
+Examples
+--------
+>>> import tempfile, pathlib, geopandas as gpd, shapely
+>>> from grids.store import Workspace
+>>> ws = Workspace.create(pathlib.Path(tempfile.mkdtemp()) / "ws.gpkg", county_code="150422",
+...                       county_name="巴林左旗")
+>>> g = gpd.GeoDataFrame({"code": ["150422100201001"], "kind": ["rural"], "households": [120]},
+...                      geometry=[shapely.box(119.0, 43.0, 119.1, 43.1)], crs=4490)
+>>> pid = save_draft(ws, g, name="main")
+>>> resolve_plan(ws) == pid, plan_info(ws, pid)["revision"]
+(True, 1)
+>>> read_grids(ws, pid)[["grid_id", "code", "households"]].values.tolist()
+[['150422100201001', '150422100201001', 120]]
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+
+from grids.errors import StaleRevisionError, ValidationError
+from grids.model import PLAN_STATUS_NAMES, STORAGE_EPSG
+from grids.store import Transaction, Workspace
+
+__all__ = [
+    "list_plans",
+    "plan_info",
+    "publish_plan",
+    "read_grids",
+    "resolve_plan",
+    "save_draft",
+    "update_grids",
+]
+
+_GRID_DEFAULTS: dict[str, Any] = {
+    "name": None,
+    "kind": None,
+    "town_code": None,
+    "source_codes": None,
+    "households": None,
+    "branch_id": None,
+    "staff_id": None,
+    "locked": False,
+}
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def _describe(plans: pd.DataFrame) -> str:
+    if not len(plans):
+        return "工作区里还没有任何方案"
+    items = [
+        f"{r.name}（{PLAN_STATUS_NAMES.get(r.status, r.status)}，第 {r.revision} 版，{r.plan_id}）"
+        for r in plans.itertuples()
+    ]
+    return "现有方案：" + "；".join(items)
+
+
+def list_plans(ws: Workspace) -> pd.DataFrame:
+    """All plans of the workspace, most recently updated first.
+
+    Returns
+    -------
+    DataFrame
+        Columns of the ``plans`` layer (``plan_id``, ``name``, ``status``, ``revision``, ``params`` …).
+    """
+    plans = ws.read("plans")
+    if not len(plans):
+        return plans
+    # newest first; equal timestamps (same millisecond): the later row first
+    return plans.iloc[::-1].sort_values("updated_at", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def resolve_plan(ws: Workspace, name: str | None = None) -> str:
+    """The ``plan_id`` of the plan called ``name`` (or with that id).
+
+    When ``name`` is None: the published plan if there is one, else the most recently updated draft. Among
+    several plans of one name, a published one wins over a draft, a draft over an archived one.
+
+    Raises
+    ------
+    ValidationError
+        No plan matches; the message lists the available plans.
+    """
+    plans = list_plans(ws)
+    rank = {"published": 0, "draft": 1, "archived": 2}
+    if name is None:
+        cand = plans[plans["status"].isin(["published", "draft"])] if len(plans) else plans
+        what = "已发布或草稿方案"
+    else:
+        cand = plans[(plans["name"] == name) | (plans["plan_id"] == name)] if len(plans) else plans
+        what = f"名为 “{name}” 的方案"
+    if not len(cand):
+        raise ValidationError(
+            f"找不到{what}。{_describe(plans)}",
+            fix="先运行 `python -m grids build 工作区路径 --plan 名称` 生成方案，或用 --plan 指定上面列出的名称",
+        )
+    order = cand.assign(_rank=cand["status"].map(rank).fillna(3)).sort_values("_rank", kind="stable")
+    return str(order["plan_id"].iloc[0])
+
+
+def _plan_row(tx_or_ws: Transaction | Workspace, plan_id: str) -> dict[str, Any]:
+    rows = tx_or_ws.read("plans", where="plan_id = ?", params=(plan_id,))
+    if not len(rows):
+        raise ValidationError(
+            f"方案 {plan_id} 不存在", fix="用 resolve_plan 或 `--plan 名称` 选择一个现有方案"
+        )
+    return rows.iloc[0].to_dict()
+
+
+def plan_info(ws: Workspace, plan_id: str) -> dict[str, Any]:
+    """Name, status, revision, params (a dict) and timestamps of one plan.
+
+    Raises
+    ------
+    ValidationError
+        No plan has this id.
+    """
+    row = _plan_row(ws, plan_id)
+    params = row.get("params")
+    row["params"] = json.loads(params) if isinstance(params, str) and params else {}
+    row["revision"] = int(row["revision"])
+    return row
+
+
+def read_grids(ws: Workspace, plan_id: str) -> gpd.GeoDataFrame:
+    """The grid rows of one plan as a GeoDataFrame in EPSG:4490.
+
+    Raises
+    ------
+    ValidationError
+        No plan has this id.
+    """
+    _plan_row(ws, plan_id)
+    return ws.read("grids", where="plan_id = ?", params=(plan_id,))
+
+
+def _prepare_grids(grids: gpd.GeoDataFrame, plan_id: str) -> gpd.GeoDataFrame:
+    if not isinstance(grids, gpd.GeoDataFrame):
+        raise ValidationError("网格必须是 GeoDataFrame", fix="传入带多边形几何的 GeoDataFrame")
+    if grids.crs is None:
+        raise ValidationError("网格数据没有坐标参考系（CRS）", fix="先 set_crs(4490) 或转换到 EPSG:4490")
+    if "grid_id" not in grids.columns and "code" not in grids.columns:
+        raise ValidationError("网格缺少 grid_id 和 code 列", column="grid_id", fix="至少给出其中一列")
+    out = grids.to_crs(STORAGE_EPSG) if grids.crs.to_epsg() != STORAGE_EPSG else grids.copy()
+    if "grid_id" not in out.columns:
+        out["grid_id"] = out["code"]
+    if "code" not in out.columns:
+        out["code"] = out["grid_id"]
+    ids = out["grid_id"]
+    if ids.isna().any() or ids.duplicated().any():
+        dup = ids[ids.duplicated()].dropna().astype(str).unique().tolist()[:5]
+        raise ValidationError(
+            f"网格编号 grid_id 为空或重复：{', '.join(dup) or '有空值'}", column="grid_id",
+            fix="每个网格一个唯一的 grid_id",
+        )
+    out["plan_id"] = plan_id
+    for col, default in _GRID_DEFAULTS.items():
+        if col not in out.columns:
+            out[col] = default
+    if out["locked"].isna().any():
+        out["locked"] = out["locked"].astype("boolean").fillna(False).astype(bool)
+    first = ["grid_id", "plan_id", "code", *[c for c in _GRID_DEFAULTS if c != "code"]]
+    rest = [c for c in out.columns if c not in first]
+    return out[first + rest]
+
+
+def save_draft(ws: Workspace, grids: gpd.GeoDataFrame, *, name: str = "main", params: dict | None = None,
+               actor: str = "cli") -> str:
+    """Create the draft plan ``name``, or replace its grids when the draft exists; returns its ``plan_id``.
+
+    One transaction: the plan row and its grids land together. A replaced draft keeps its ``plan_id`` and its
+    revision goes up by one.
+
+    Parameters
+    ----------
+    ws : Workspace
+    grids : GeoDataFrame
+        The grids (columns of the ``grids`` layer; ``grid_id`` defaults to ``code``).
+    name : str
+        Plan name shown to users.
+    params : dict, optional
+        Build parameters, stored as JSON.
+    actor : str
+        Who saves (audit trail).
+
+    Raises
+    ------
+    ValidationError
+        A published plan already has this name (published plans are never replaced), or the grids are unusable.
+    """
+    params_json = json.dumps(params or {}, ensure_ascii=False, sort_keys=True, default=str)
+    with ws.transaction(actor=actor, action=f"生成网格方案 {name}") as tx:
+        plans = tx.read("plans", where="name = ? AND status != 'archived'", params=(name,))
+        if (plans["status"] == "published").any():
+            raise ValidationError(
+                f"方案 “{name}” 已发布，不能被覆盖",
+                fix="换一个方案名（命令行 --plan 新名称），或先在规划页把它归档",
+            )
+        now = _now()
+        if len(plans):
+            plan_id = str(plans["plan_id"].iloc[0])
+            revision = int(plans["revision"].iloc[0]) + 1
+            tx.delete("grids", where="plan_id = ?", params=(plan_id,))
+            tx.execute(
+                "UPDATE plans SET revision = ?, params = ?, updated_at = ? WHERE plan_id = ?",
+                (revision, params_json, now, plan_id),
+            )
+        else:
+            plan_id = "P" + uuid.uuid4().hex[:10]
+            revision = 1
+            tx.append("plans", pd.DataFrame({
+                "plan_id": [plan_id], "name": [name], "status": ["draft"], "revision": [revision],
+                "parent_plan_id": [None], "params": [params_json], "created_at": [now], "updated_at": [now],
+                "published_at": [None],
+            }))
+        tx.append("grids", _prepare_grids(grids, plan_id))
+        tx.note("plans", {"plan_id": plan_id, "name": name, "revision": revision, "grids": len(grids)})
+    return plan_id
+
+
+def update_grids(ws: Workspace, plan_id: str, grids: gpd.GeoDataFrame, *, actor: str, action: str,
+                 expected_revision: int | None = None) -> int:
+    """Replace the grid rows of one plan in one transaction; returns the plan's new revision.
+
+    Used by assignment and edits. Archived plans are read-only.
+
+    Parameters
+    ----------
+    expected_revision : int, optional
+        The plan revision the caller read; when the plan has moved on, nothing is written.
+
+    Raises
+    ------
+    StaleRevisionError
+        ``expected_revision`` is not the plan's current revision.
+    ValidationError
+        Unknown or archived plan, or unusable grids.
+    """
+    with ws.transaction(actor=actor, action=action) as tx:
+        row = _plan_row(tx, plan_id)
+        current = int(row["revision"])
+        if expected_revision is not None and current != expected_revision:
+            raise StaleRevisionError(
+                f"方案 “{row['name']}” 已被他人修改（你读取的是第 {expected_revision} 版，现在是第 {current} 版），"
+                "未保存任何内容。修正方法：重新载入方案后再修改",
+                expected=expected_revision, actual=current,
+            )
+        if row["status"] == "archived":
+            raise ValidationError(f"方案 “{row['name']}” 已归档，不能修改", fix="另存为新的草稿方案后再修改")
+        prepared = _prepare_grids(grids, plan_id)
+        tx.delete("grids", where="plan_id = ?", params=(plan_id,))
+        tx.append("grids", prepared)
+        tx.execute("UPDATE plans SET revision = ?, updated_at = ? WHERE plan_id = ?",
+                   (current + 1, _now(), plan_id))
+        tx.note("plans", {"plan_id": plan_id, "revision": current + 1, "grids": len(prepared)})
+    return current + 1
+
+
+def publish_plan(ws: Workspace, plan_id: str, *, actor: str, expected_revision: int | None = None) -> int:
+    """Publish a draft plan; the previously published plan becomes archived. Returns the plan's revision.
+
+    Raises
+    ------
+    StaleRevisionError
+        ``expected_revision`` is not the plan's current revision.
+    ValidationError
+        Unknown plan, or the plan is archived.
+    """
+    with ws.transaction(actor=actor, action="发布网格方案") as tx:
+        row = _plan_row(tx, plan_id)
+        current = int(row["revision"])
+        if expected_revision is not None and current != expected_revision:
+            raise StaleRevisionError(
+                f"方案 “{row['name']}” 已被他人修改（第 {expected_revision} 版 → 第 {current} 版），未发布。"
+                "修正方法：重新载入并检查后再发布",
+                expected=expected_revision, actual=current,
+            )
+        if row["status"] == "archived":
+            raise ValidationError(f"方案 “{row['name']}” 已归档，不能发布", fix="另存为新的草稿方案后再发布")
+        now = _now()
+        tx.execute("UPDATE plans SET status = 'archived', updated_at = ? WHERE status = 'published' "
+                   "AND plan_id != ?", (now, plan_id))
+        tx.execute("UPDATE plans SET status = 'published', published_at = ?, updated_at = ? WHERE plan_id = ?",
+                   (now, now, plan_id))
+        tx.note("plans", {"plan_id": plan_id, "status": "published", "revision": current})
+    return current
