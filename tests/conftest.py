@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -49,9 +50,16 @@ def gdal_validator() -> list[str] | None:
 
 
 def validate_gpkg(path: Path) -> list[str]:
-    """Problems GDAL's validate_gpkg.py reports, less the two expected rtree-trigger messages."""
+    """Problems GDAL's validate_gpkg.py reports, less the expected rtree-trigger message.
+
+    Debian's validator predates GeoPackage 1.4: with newer writers it complains that the rtree
+    ``update1``/``update3`` triggers are missing (as a message, or as a GPKGCheckException traceback). That, and
+    only that, is expected.
+    """
     cmd = gdal_validator()
     assert cmd is not None, "GDAL's validate_gpkg.py missing: scripts/setup.sh --test installs python3-gdal"
     res = subprocess.run([*cmd, str(path)], capture_output=True, text=True)
     lines = [ln for ln in (res.stdout + res.stderr).splitlines() if ln.strip()]
-    return [ln for ln in lines if "update1" not in ln and "update3" not in ln]
+    if lines and re.search(r"rtree_\w+_update[13] trigger missing", lines[-1]) and "Traceback" in lines[0]:
+        return []
+    return [ln for ln in lines if not re.search(r"rtree_\w+_update[13]", ln)]

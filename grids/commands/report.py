@@ -1,0 +1,166 @@
+"""``python -m grids report PATH [--plan NAME] [--by …] [--json]``: the credit funnel, uncovered households, progress.
+
+The county line always; with ``--by`` one row per town, village, grid, branch, staff, segment or product (rows
+add up to the county). ``--json`` prints ``{"county": {...}, "by": ..., "breakdown": [...]}`` with counts as
+integers, rates as fractions and amounts in yuan.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import unicodedata
+from typing import Any
+
+import pandas as pd
+
+from grids import coverage
+from grids.coverage import BY_CHOICES, FUNNEL_LABELS
+from grids.store import Workspace
+
+_NEEDS_PLAN = ("grid", "branch", "staff")
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("report", help="信贷漏斗与覆盖报告 / the credit funnel and coverage report")
+    p.add_argument("path", help="工作区文件 (.gpkg)")
+    p.add_argument("--plan", help="网格方案名称（默认：已发布方案，否则最新草稿）")
+    p.add_argument("--by", choices=list(BY_CHOICES), help="分组：" + "、".join(f"{k}={v}" for k, v in BY_CHOICES.items()))
+    p.add_argument("--json", action="store_true", help="输出 JSON（比率为小数，金额为元）")
+    p.add_argument("--uncovered", choices=["grid", "staff", "branch"],
+                   help="同时列出未覆盖户数（未建档、网格无客户经理、未定位）按网格/客户经理/网点")
+    p.add_argument("--progress", action="store_true", help="同时列出客户经理走访进度与落后名单")
+    p.add_argument("--quota", type=float, default=12.0, help="每个走访日应走访户数（默认 12）")
+    p.add_argument("--days-per-week", type=float, default=None, help="每周应有的走访日数（给出时按周期计算目标）")
+
+
+def _width(text: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _pad(text: str, width: int, *, right: bool) -> str:
+    fill = " " * max(width - _width(text), 0)
+    return fill + text if right else text + fill
+
+
+def format_table(header: list[str], rows: list[list[str]]) -> str:
+    """A plain-text table whose columns line up with Chinese characters (double width)."""
+    widths = [max(_width(str(r[j])) for r in [header, *rows]) for j in range(len(header))]
+    lines = ["  ".join(_pad(h, w, right=j > 0) for j, (h, w) in enumerate(zip(header, widths, strict=True)))]
+    lines.append("  ".join("-" * w for w in widths))
+    for r in rows:
+        lines.append("  ".join(_pad(str(v), w, right=j > 0) for j, (v, w) in enumerate(zip(r, widths, strict=True))))
+    return "\n".join(lines)
+
+
+def _pct(v: Any) -> str:
+    return "—" if v is None or pd.isna(v) else f"{float(v) * 100:.2f}%"
+
+
+def _yi(v: float) -> str:
+    return f"{v / 1e8:.2f} 亿元"
+
+
+def county_text(name: str, c: dict[str, Any]) -> str:
+    """The county funnel as lines of Chinese text."""
+    return "\n".join([
+        f"{name} 信贷漏斗（全县）",
+        f"  {FUNNEL_LABELS['registered']}  {c['registered']:,}",
+        f"  {FUNNEL_LABELS['archived']}    {c['archived']:,}（建档率 {_pct(c['coverage_rate'])}）",
+        f"  {FUNNEL_LABELS['eligible']}  {c['eligible']:,}",
+        f"  已授信    {c['granted']:,}（授信率 {_pct(c['granted_rate'])}）  授信总额 {_yi(c['granted_amount'])}",
+        f"  已签约    {c['signed']:,}（签约率 {_pct(c['signed_rate'])}）  签约可用信金额 {_yi(c['available_amount'])}",
+        f"  已用信    {c['using']:,}（用信率 {_pct(c['using_rate'])}）  用信余额 {_yi(c['balance'])}",
+    ])
+
+
+def breakdown_text(table: pd.DataFrame, by: str) -> str:
+    """One row per key and a 合计 row; amounts in 万元."""
+    header = [BY_CHOICES[by], "登记", "建档", "建档率", "符合条件", "授信", "授信率", "授信额(万元)", "签约", "签约率",
+              "可用信(万元)", "用信", "用信率", "余额(万元)"]
+
+    def line(label: str, r: pd.Series) -> list[str]:
+        return [label, f"{int(r.registered):,}", f"{int(r.archived):,}", _pct(r.coverage_rate),
+                f"{int(r.eligible):,}", f"{int(r.granted):,}", _pct(r.granted_rate), f"{r.granted_amount / 1e4:,.1f}",
+                f"{int(r.signed):,}", _pct(r.signed_rate), f"{r.available_amount / 1e4:,.1f}", f"{int(r.using):,}",
+                _pct(r.using_rate), f"{r.balance / 1e4:,.1f}"]
+
+    rows = []
+    for key, r in table.iterrows():
+        label = str(key) if "name" not in table or r["name"] == key else f"{r['name']}（{key}）"
+        rows.append(line(label, r))
+    sums = table[["registered", "archived", "eligible", "granted", "granted_amount", "signed",
+                  "available_amount", "using", "balance"]].sum()
+    total = coverage._with_rates(sums.to_frame().T).iloc[0]
+    rows.append(line("合计", total))
+    return format_table(header, rows)
+
+
+def _names(ws: Workspace, by: str, grids: pd.DataFrame | None) -> dict[str, str]:
+    if by in ("town", "village"):
+        admin = ws.read("admin_units", columns=["code", "name"])
+        return dict(zip(admin["code"].astype(str), admin["name"].astype(str), strict=True))
+    if by == "branch":
+        b = ws.read("branches", columns=["branch_id", "name"])
+        return dict(zip(b["branch_id"].astype(str), b["name"].astype(str), strict=True))
+    if by == "staff":
+        s = ws.read("staff", columns=["staff_id", "name"])
+        return dict(zip(s["staff_id"].astype(str), s["name"].astype(str), strict=True))
+    if by == "grid" and grids is not None and "name" in grids:
+        return {str(k): str(v) for k, v in zip(grids["grid_id"], grids["name"], strict=True) if pd.notna(v)}
+    return {}
+
+
+def run(args: argparse.Namespace) -> int:
+    ws = Workspace(args.path)
+    households = ws.read("households")
+    county = coverage.county_summary(households)
+    result: dict[str, Any] = {"county_name": ws.meta.get("county_name", ""), "county": county}
+    located = grids = None
+    if args.by in _NEEDS_PLAN or args.uncovered or args.plan:
+        from grids import plans
+
+        plan_id = plans.resolve_plan(ws, args.plan)
+        grids = plans.read_grids(ws, plan_id)
+        located = coverage.locate_households(households, grids)
+        result["plan_id"] = plan_id
+        result["unlocated"] = int(located["grid_id"].isna().sum())
+    table = None
+    if args.by:
+        table = coverage.funnel(households, by=args.by, located=located, names=_names(ws, args.by, grids))
+        result["by"] = args.by
+        result["breakdown"] = coverage.funnel_records(table)
+    uncovered = None
+    if args.uncovered:
+        uncovered = coverage.uncovered_households(households, located, by=args.uncovered)
+        result["uncovered"] = [{"key": str(k), **{c: int(v) for c, v in r.items()}} for k, r in uncovered.iterrows()]
+    behind = None
+    if args.progress:
+        behind = coverage.behind_quota(ws.read("visits"), ws.read("staff"), quota_per_day=args.quota,
+                                       days_per_week=args.days_per_week)
+        result["progress"] = json.loads(behind.to_json(orient="records", force_ascii=False))
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False, indent=2))
+        return 0
+    print(county_text(result["county_name"], county))
+    if result.get("unlocated"):
+        print(f"  注意：{result['unlocated']:,} 户无法定位到网格（按网格/网点/客户经理汇总时记在“{coverage.UNLOCATED}”）")
+    if table is not None:
+        print()
+        print(f"按{BY_CHOICES[args.by]}：")
+        print(breakdown_text(table, args.by))
+    if uncovered is not None:
+        print()
+        print(f"未覆盖户（按{ {'grid': '网格', 'staff': '客户经理', 'branch': '网点'}[args.uncovered] }）：")
+        rows = [[str(k), f"{r.uncovered:,}", f"{r.not_archived:,}", f"{r.no_staff:,}", f"{r.unlocated:,}"]
+                for k, r in uncovered.iterrows()]
+        print(format_table(["编号", "未覆盖", "未建档", "网格无客户经理", "未定位"], rows) if rows else "  无")
+    if behind is not None:
+        print()
+        late = behind[behind["behind"]]
+        print(f"走访进度（定额每个走访日 {args.quota:g} 户）：{len(late)} 人落后")
+        rows = [[f"{r.name}（{r.staff_id}）", str(r.branch_id), f"{r.visit_days}", f"{r.visits:,}", f"{r.target:,.0f}",
+                 "—" if pd.isna(r.per_day) else f"{r.per_day:.1f}", f"{r.shortfall:,.0f}", "落后" if r.behind else ""]
+                for r in behind.itertuples()]
+        print(format_table(["客户经理", "网点", "走访日", "走访户次", "目标", "日均", "差额", ""], rows))
+    return 0

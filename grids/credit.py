@@ -1,0 +1,362 @@
+"""Credit rules and the rating session (集中授信).
+
+The product catalogue (bands per grade, guarantee rules) is data in ``grids/data/products.json``, read through
+:mod:`grids.products`. :func:`check_credit` lists granted records that break it; the rating session runs
+:func:`rating_list` (the surveyed households of a village, for the panel) → :func:`record_ratings` (a batch of
+grades and limits, checked) → :func:`whitelist` (the village's granted households), and :func:`save_ratings`
+writes a checked batch into the workspace in one transaction.
+
+Examples
+--------
+>>> import pandas as pd
+>>> hh = pd.DataFrame({"hh_id": ["a", "b"], "segment": ["公职人员", "农牧户"], "product": ["福薪卡", "福农卡"],
+...                    "grade": ["标准", "优秀"], "granted_amount": [300000.0, 120000.0], "guarantee": ["", ""]})
+>>> check_credit(hh)["problem"].tolist()
+['额度 300,000 元超过 200,000 元，需要保证人或房产抵押', '额度 120,000 元不在 福农卡“优秀” 的范围 80,000–100,000 元内']
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from grids import products
+from grids.errors import ValidationError
+
+__all__ = ["check_credit", "rating_list", "record_ratings", "save_ratings", "whitelist"]
+
+_RATING_COLUMNS = ("hh_id", "grade", "granted_amount", "guarantee")
+
+
+def _s(value: Any) -> str:
+    """A value as a stripped string, ``""`` for missing."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return ""
+    return str(value).strip()
+
+
+def _yuan(v: float) -> str:
+    return f"{v:,.0f}"
+
+
+def _check_one(product: str, grade: str, amount: float, guarantee: str, segment: str) -> list[tuple[str, str, str]]:
+    """Problems of one granted record: ``(column, problem, fix)`` triples (empty when it is fine)."""
+    cat = products.load_catalogue()
+    if product not in cat:
+        fix = f"可用产品：{'、'.join(cat)}"
+        if segment:
+            with contextlib.suppress(ValidationError):
+                fix = f"客户类型 {segment} 应办理 {products.product_for_segment(segment)}"
+        return [("product", f"产品 “{product}” 不在产品目录中" if product else "已授信但没有产品", fix)]
+    problems: list[tuple[str, str, str]] = []
+    entry = cat[product]
+    if segment and entry["segments"] and segment not in entry["segments"]:
+        problems.append(("product", f"客户类型 {segment} 不能办理 {product}",
+                         f"{product} 面向：{'、'.join(entry['segments'])}"))
+    grades = products.grades(product)
+    if not grade and len(grades) == 1:
+        grade = grades[0]
+    if grade:
+        if grade not in grades:
+            problems.append(("grade", f"{product} 没有等级 “{grade}”", f"可用等级：{'、'.join(grades)}"))
+        else:
+            lo, hi = products.band(product, grade)
+            if not lo <= amount <= hi:
+                problems.append(("granted_amount",
+                                 f"额度 {_yuan(amount)} 元不在 {product}“{grade}” 的范围 {_yuan(lo)}–{_yuan(hi)} 元内",
+                                 "调整额度或等级"))
+    else:
+        lo = min(float(g["min"]) for g in entry["grades"])
+        hi = max(float(g["max"]) for g in entry["grades"])
+        problems.append(("grade", f"{product} 需要填写等级", f"可用等级：{'、'.join(grades)}"))
+        if not lo <= amount <= hi:
+            problems.append(("granted_amount", f"额度 {_yuan(amount)} 元不在 {product} 的范围 "
+                             f"{_yuan(lo)}–{_yuan(hi)} 元内", "调整额度"))
+    limit = products.guarantee_above(product)
+    allowed = entry.get("guarantees") or []
+    if guarantee and allowed and guarantee not in allowed:
+        problems.append(("guarantee", f"担保方式 “{guarantee}” 无效", f"可用：{'、'.join(allowed)}"))
+    elif limit is not None and amount > limit and not guarantee:
+        problems.append(("guarantee", f"额度 {_yuan(amount)} 元超过 {_yuan(limit)} 元，需要{'或'.join(allowed)}",
+                         f"填写担保方式（{'、'.join(allowed)}），或把额度降到 {_yuan(limit)} 元以内"))
+    return problems
+
+
+def check_credit(households: pd.DataFrame) -> pd.DataFrame:
+    """Granted records (``granted_amount > 0``) outside their product's band or missing a required guarantee.
+
+    Parameters
+    ----------
+    households : DataFrame
+        ``hh_id``, ``segment``, ``product``, ``grade``, ``granted_amount``, ``guarantee``.
+
+    Returns
+    -------
+    DataFrame
+        One row per problem: ``hh_id``, ``product``, ``grade``, ``granted_amount``, ``column``, ``problem``,
+        ``fix`` (in Chinese), indexed like the offending household rows. A product with one grade accepts an
+        empty grade.
+    """
+    amount = pd.to_numeric(households.get("granted_amount"), errors="coerce")
+    if amount is None:
+        raise ValidationError("户表缺少 granted_amount 列", column="granted_amount", fix="导入含授信额度的户表")
+    granted = households[amount.fillna(0) > 0]
+    rows = []
+    for idx, rec in zip(granted.index, granted.to_dict("records"), strict=True):
+        for column, problem, fix in _check_one(
+            _s(rec.get("product")), _s(rec.get("grade")), float(rec["granted_amount"]), _s(rec.get("guarantee")),
+            _s(rec.get("segment")),
+        ):
+            rows.append({"index": idx, "hh_id": rec.get("hh_id"), "product": _s(rec.get("product")),
+                         "grade": _s(rec.get("grade")), "granted_amount": float(rec["granted_amount"]),
+                         "column": column, "problem": problem, "fix": fix})
+    cols = ["hh_id", "product", "grade", "granted_amount", "column", "problem", "fix"]
+    if not rows:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
+    return pd.DataFrame(rows).set_index("index").rename_axis(None)[cols]
+
+
+def _in_village(households: pd.DataFrame, village_code: str) -> pd.Series:
+    code = str(village_code).strip()
+    village = households["village_code"].astype("string") if "village_code" in households else None
+    group = households["group_code"].astype("string") if "group_code" in households else None
+    mask = pd.Series(False, index=households.index)
+    if village is not None:
+        mask |= (village == code).fillna(False)
+    if group is not None:
+        mask |= (group.str[:12] == code).fillna(False)
+    if not mask.any():
+        raise ValidationError(f"没有村代码为 {code} 的农户", column="village_code",
+                              fix="检查村代码（12 位统计用区划代码）")
+    return mask
+
+
+def _sort_village(frame: pd.DataFrame) -> pd.DataFrame:
+    keys = [c for c in ("group_code", "hh_id") if c in frame.columns]
+    return frame.sort_values(keys, kind="stable", na_position="last") if keys else frame
+
+
+def rating_list(households: pd.DataFrame, village_code: str, *, unmask: bool = False) -> pd.DataFrame:
+    """The households a rating panel rates for one village: its surveyed (archived) households.
+
+    Parameters
+    ----------
+    households : DataFrame
+        The ``households`` layer.
+    village_code : str
+        12-digit village (嘎查/社区) code; households match by ``village_code`` or their group code's prefix.
+    unmask : bool
+        Show ID numbers and phones in full (default masked).
+
+    Returns
+    -------
+    DataFrame
+        ``hh_id``, ``head_name``, ``id_no``, ``phone``, ``segment``, ``group_code``, ``address``, the
+        ``product`` to rate (the record's, else the segment's), ``grades`` (allowed, 、-separated), the
+        current ``grade``, ``granted_amount``, ``guarantee``; sorted by group and household.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> hh = pd.DataFrame({"hh_id": ["a", "b"], "village_code": ["150422100201"] * 2,
+    ...                    "segment": ["农牧户", "农牧户"], "archived": [True, False]})
+    >>> rating_list(hh, "150422100201")[["hh_id", "product"]].values.tolist()
+    [['a', '福农卡']]
+    """
+    from grids.export import mask_id_no, mask_phone
+
+    mask = _in_village(households, village_code)
+    archived = households["archived"].astype("boolean").fillna(False) if "archived" in households else mask
+    sel = _sort_village(households[mask & archived.to_numpy(dtype=bool)])
+    out = pd.DataFrame(index=sel.index)
+    for col in ("hh_id", "head_name", "id_no", "phone", "segment", "group_code", "address"):
+        out[col] = sel.get(col, None)
+    if not unmask:
+        out["id_no"] = [mask_id_no(v) for v in out["id_no"]]
+        out["phone"] = [mask_phone(v) for v in out["phone"]]
+    prods = []
+    for rec_product, segment in zip(sel.get("product", [None] * len(sel)), out["segment"], strict=True):
+        p = _s(rec_product)
+        if not p and _s(segment):
+            try:
+                p = products.product_for_segment(_s(segment))
+            except ValidationError:
+                p = ""
+        prods.append(p)
+    out["product"] = prods
+    cat = products.load_catalogue()
+    out["grades"] = ["、".join(products.grades(p)) if p in cat else "" for p in prods]
+    for col in ("grade", "granted_amount", "guarantee"):
+        out[col] = sel.get(col, None)
+    return out
+
+
+def record_ratings(households: pd.DataFrame, ratings: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Apply a panel's batch of grades and limits, checking each against the product bands.
+
+    Parameters
+    ----------
+    households : DataFrame
+        The ``households`` layer (not changed).
+    ratings : DataFrame
+        ``hh_id``, ``grade``, ``granted_amount`` (yuan; 0 = rated but not granted), ``guarantee`` (optional),
+        ``product`` (optional; default the household's product, else its segment's).
+
+    Returns
+    -------
+    (DataFrame, DataFrame)
+        A copy of ``households`` with the valid ratings applied (``product``, ``grade``, ``granted_amount``,
+        ``guarantee``; ``eligible`` set true where a limit is granted), and the problems: ``row`` (1-based row
+        of ``ratings``), ``hh_id``, ``column``, ``problem``, ``fix``. A rating with a problem is not applied.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> hh = pd.DataFrame({"hh_id": ["a", "b"], "segment": ["农牧户"] * 2, "archived": [True, True],
+    ...                    "eligible": [False, False], "granted_amount": [0.0, 0.0]})
+    >>> r = pd.DataFrame({"hh_id": ["a", "b"], "grade": ["良好", "良好"], "granted_amount": [50000, 90000]})
+    >>> new, problems = record_ratings(hh, r)
+    >>> new["granted_amount"].tolist(), problems["hh_id"].tolist()
+    ([50000.0, 0.0], ['b'])
+    """
+    missing = [c for c in ("hh_id", "grade", "granted_amount") if c not in ratings.columns]
+    if missing:
+        raise ValidationError(f"评级表缺少列：{'、'.join(missing)}", column=missing[0],
+                              fix="评级表应有 hh_id（户号）、grade（等级）、granted_amount（授信额度，元）、guarantee（担保方式）")
+    out = households.copy()
+    for col, default in (("product", None), ("grade", None), ("granted_amount", 0.0), ("guarantee", None),
+                         ("eligible", False)):
+        if col not in out.columns:
+            out[col] = default
+    out["granted_amount"] = pd.to_numeric(out["granted_amount"], errors="coerce").astype(float)
+    for col in ("product", "grade", "guarantee"):
+        out[col] = out[col].astype(object)
+    out["eligible"] = out["eligible"].astype("boolean").fillna(False).astype(bool)
+    position = {str(h): i for i, h in enumerate(out["hh_id"].astype(str))}
+    seen: dict[str, int] = {}
+    problems: list[dict[str, Any]] = []
+    updates: list[tuple[int, str, str, float, str]] = []
+    for row_no, rec in enumerate(ratings.to_dict("records"), start=1):
+        hh_id = _s(rec.get("hh_id"))
+
+        def problem(column: str, text: str, fix: str, *, _row: int = row_no, _hh: str = hh_id) -> None:
+            problems.append({"row": _row, "hh_id": _hh, "column": column, "problem": text, "fix": fix})
+
+        if hh_id not in position:
+            problem("hh_id", f"户号 “{hh_id}” 不存在", "检查户号，评级表只能包含本村已建档的农户")
+            continue
+        if hh_id in seen:
+            problem("hh_id", f"户号 {hh_id} 重复（第 {seen[hh_id]} 行已评）", "每户只评一次，删除重复行")
+            continue
+        seen[hh_id] = row_no
+        i = position[hh_id]
+        hh = out.iloc[i]
+        if "archived" in out.columns and not bool(pd.notna(hh["archived"]) and hh["archived"]):
+            problem("hh_id", f"户 {hh_id} 尚未建档，不能评级", "先完成入户调查建档")
+            continue
+        product = _s(rec.get("product")) or _s(hh.get("product"))
+        if not product and _s(hh.get("segment")):
+            try:
+                product = products.product_for_segment(_s(hh.get("segment")))
+            except ValidationError as exc:
+                problem("product", str(exc), "在户表中填写客户类型或产品")
+                continue
+        try:
+            amount = float(rec.get("granted_amount"))
+        except (TypeError, ValueError):
+            amount = float("nan")
+        if not np.isfinite(amount) or amount < 0:
+            problem("granted_amount", f"授信额度 “{rec.get('granted_amount')}” 无效", "填写以元为单位的非负数字；0 表示不授信")
+            continue
+        grade, guarantee = _s(rec.get("grade")), _s(rec.get("guarantee"))
+        if amount > 0:
+            found = _check_one(product, grade, amount, guarantee, _s(hh.get("segment")))
+            if found:
+                for column, text, fix in found:
+                    problem(column, text, fix)
+                continue
+        updates.append((i, product, grade, amount, guarantee))
+    for i, product, grade, amount, guarantee in updates:
+        out.iat[i, out.columns.get_loc("product")] = product or None
+        out.iat[i, out.columns.get_loc("grade")] = grade or None
+        out.iat[i, out.columns.get_loc("granted_amount")] = amount
+        out.iat[i, out.columns.get_loc("guarantee")] = guarantee or None
+        if amount > 0:
+            out.iat[i, out.columns.get_loc("eligible")] = True
+    cols = ["row", "hh_id", "column", "problem", "fix"]
+    table = pd.DataFrame(problems, columns=cols) if problems else pd.DataFrame(
+        {c: pd.Series(dtype=object) for c in cols})
+    return out, table
+
+
+def whitelist(households: pd.DataFrame, village_code: str, *, unmask: bool = False) -> pd.DataFrame:
+    """The village's whitelist (白名单): its granted households with product, grade, limit and guarantee.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> hh = pd.DataFrame({"hh_id": ["a", "b"], "village_code": ["150422100201"] * 2,
+    ...                    "granted_amount": [0.0, 60000.0], "product": [None, "福农卡"]})
+    >>> whitelist(hh, "150422100201")["hh_id"].tolist()
+    ['b']
+    """
+    from grids.export import mask_id_no, mask_phone
+
+    mask = _in_village(households, village_code)
+    amount = pd.to_numeric(households.get("granted_amount"), errors="coerce").fillna(0)
+    sel = _sort_village(households[mask & (amount > 0)])
+    cols = ["hh_id", "head_name", "id_no", "phone", "segment", "group_code", "product", "grade",
+            "granted_amount", "guarantee", "signed"]
+    out = pd.DataFrame({c: (sel.get(c, None)) for c in cols}, index=sel.index)
+    if not unmask:
+        out["id_no"] = [mask_id_no(v) for v in out["id_no"]]
+        out["phone"] = [mask_phone(v) for v in out["phone"]]
+    return out
+
+
+def save_ratings(ws: Any, ratings: pd.DataFrame, *, actor: str, expected_revision: int | None = None) -> int:
+    """Check a batch of ratings against the workspace's households and write it in one transaction.
+
+    Nothing is written when any rating has a problem (the error lists the first ones).
+
+    Parameters
+    ----------
+    ws : grids.store.Workspace
+    ratings : DataFrame
+        As for :func:`record_ratings`.
+    actor : str
+        Who records the ratings (audit trail).
+    expected_revision : int, optional
+        The workspace revision the caller read (stale → :class:`~grids.errors.StaleRevisionError`).
+
+    Returns
+    -------
+    int
+        The number of households updated.
+    """
+    cols = [c for c in ("hh_id", "segment", "archived", "eligible", "product", "grade", "granted_amount",
+                        "guarantee") if c in ws.columns("households")]
+    ids = [_s(h) for h in ratings["hh_id"]] if "hh_id" in ratings.columns else []
+    with ws.transaction(actor=actor, action="集中授信评级", expected_revision=expected_revision) as tx:
+        placeholders = ",".join("?" for _ in ids) or "NULL"
+        current = tx.read("households", where=f"hh_id IN ({placeholders})", params=ids)[cols]
+        new, problems = record_ratings(current, ratings)
+        if len(problems):
+            first = "；".join(f"第 {r.row} 行（{r.hh_id}）{r.problem}" for r in problems.head(5).itertuples())
+            raise ValidationError(f"评级表有 {len(problems)} 处问题，未保存任何内容：{first}",
+                                  fix="按提示修正评级表后重新提交")
+        changed = 0
+        for rec in new.to_dict("records"):
+            tx.execute(
+                'UPDATE households SET product = ?, grade = ?, granted_amount = ?, guarantee = ?, eligible = ? '
+                "WHERE hh_id = ?",
+                (rec["product"], rec["grade"], float(rec["granted_amount"]), rec["guarantee"],
+                 1 if rec["eligible"] else 0, rec["hh_id"]),
+            )
+            changed += 1
+        tx.note("households", {"op": "ratings", "rows": changed,
+                               "granted": int((new["granted_amount"] > 0).sum())})
+    return changed
