@@ -1,0 +1,238 @@
+"""Benchmark of grid assignment (issue 4).
+
+1. County: the synthetic county (40 × 40 grids, 30 branches, 150 staff, ~110k households) and, when it
+   exists, the demo workspace's plan — time of the whole assignment (median of repeats) against a baseline
+   measured in the same process (adjacency + plain nearest branch, the least any assignment must do), and
+   the balance/contiguity metrics.
+2. Territories side by side on one instance (1,600 lattice units, 20 territories, household weights): ours
+   (:func:`grids.assign_partition.partition`) against spopt's Skater, AZP and RegionKMeansHeuristic — spread
+   ``(max−min)/mean`` of households, territories in more than one piece, time. The spopt methods optimise
+   attribute homogeneity, not balance: they are the general-purpose regionalisation a planner might reach
+   for, not a like-for-like objective. Each runs in a child process with a time limit.
+3. Small instances (≤ 60 units): our branch assignment (LP + rounding + contiguity/capacity repair) against
+   the exact assignment MIP (PuLP/CBC) on the same cost with the same capacity (hard in the MIP, soft in
+   ours); the MIP has no contiguity constraint, so its cost is a lower bound and
+   the gap is an upper bound on our loss.
+
+``python benchmarks/bench_assign.py [--quick]`` prints the result as JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import statistics
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from grids.assign import assign_branches, assign_plan, branch_capacity, branch_distances  # noqa: E402
+from grids.assign_graph import components, grid_adjacency  # noqa: E402
+from grids.assign_partition import balance_bounds, partition  # noqa: E402
+from grids.assign_synthetic import synthetic_county  # noqa: E402
+from grids.crs import to_gk  # noqa: E402
+
+DEMO = ROOT / "workspace" / "demo.gpkg"
+
+
+def _median_time(fn, repeats: int) -> tuple[float, object]:
+    times, out = [], None
+    for _ in range(repeats):
+        t = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times), out
+
+
+def _summary(result) -> dict:
+    keys = ("grids", "households", "branches", "staff", "staff_spread_max", "staff_max_dev_max",
+            "branches_balance_ok", "branches_with_staff", "staff_spread_county", "max_branch_pieces",
+            "max_staff_pieces", "mean_distance_m", "max_distance_m", "capacity_use_max")
+    out = {k: result.summary[k] for k in keys if k in result.summary}
+    b = result.branches
+    unmet = b[(b["staff"] > 0) & ~b["balance_ok"]]
+    out["unbalanced_branches"] = [
+        {"branch_id": r.branch_id, "grids": int(r.grids), "staff": int(r.staff), "spread": round(r.staff_spread, 3),
+         "lower_bound": round(r.spread_lower_bound, 3), "lpt_no_contiguity": round(r.spread_lpt, 3)}
+        for r in unmet.itertuples()
+    ]
+    return out
+
+
+def bench_county(grids, branches, staff, *, streets=None, repeats: int = 3) -> dict:
+    """Whole-county assignment time (ratio to the nearest-branch baseline) and metrics."""
+
+    def baseline():
+        adj = grid_adjacency(grids)
+        d = branch_distances(grids, branches)
+        return adj, d.to_numpy().argmin(axis=1)
+
+    t_base, _ = _median_time(baseline, repeats)
+    t_ours, res = _median_time(lambda: assign_plan(grids, branches, staff), repeats)
+    out = {"seconds": round(t_ours, 3), "baseline_seconds": round(t_base, 3),
+           "ratio_to_baseline": round(t_ours / t_base, 1), "steps_seconds": res.summary["seconds"],
+           "metrics": _summary(res)}
+    if streets is not None and len(streets):
+        t_road, road = _median_time(lambda: assign_plan(grids, branches, staff, by="road", streets=streets),
+                                    max(1, repeats - 1))
+        out["road"] = {"seconds": round(t_road, 3), "ratio_to_baseline": round(t_road / t_base, 1),
+                       "metrics": _summary(road)}
+    return out
+
+
+def _spread_and_pieces(adj, w: np.ndarray, labels: np.ndarray) -> dict:
+    labels = np.asarray(labels)
+    ids = np.unique(labels)
+    loads = np.array([w[labels == r].sum() for r in ids])
+    comp = components(adj, labels)
+    degree = np.diff(adj.indptr)
+    pieces = [len(np.unique(comp[(labels == r) & (degree > 0)])) for r in ids]
+    return {"territories": len(ids), "spread": round(float((loads.max() - loads.min()) / loads.mean()), 4),
+            "max_dev": round(float(np.abs(loads - loads.mean()).max() / loads.mean()), 4),
+            "split_territories": int(sum(p > 1 for p in pieces))}
+
+
+def _spopt_worker(name: str, gdf, k: int, queue) -> None:
+    warnings.simplefilter("ignore")
+    from libpysal.weights import Rook
+    from spopt.region import AZP, RegionKMeansHeuristic, Skater
+
+    w = Rook.from_dataframe(gdf, use_index=False, silence_warnings=True)
+    t = time.perf_counter()
+    if name == "Skater":
+        model = Skater(gdf, w, ["households"], n_clusters=k, floor=len(gdf) // (3 * k))
+    elif name == "AZP":
+        model = AZP(gdf, w, ["households"], n_clusters=k, random_state=0)
+    else:
+        model = RegionKMeansHeuristic(gdf[["households"]].to_numpy(dtype=float), k, w)
+    model.solve()
+    queue.put((np.asarray(model.labels_).tolist(), time.perf_counter() - t))
+
+
+def _run_limited(name: str, gdf, k: int, limit: float):
+    ctx = mp.get_context("fork")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_spopt_worker, args=(name, gdf, k, queue), daemon=True)
+    proc.start()
+    try:
+        return queue.get(timeout=limit)
+    except Exception:
+        return None
+    finally:
+        if proc.is_alive():
+            proc.terminate()
+        proc.join(5)
+
+
+def bench_territories(*, quick: bool, k: int = 20, limits: dict | None = None) -> dict:
+    """Ours against spopt on one 1,600-unit instance with household weights."""
+    county = synthetic_county(rows=40, cols=40, n_branches=30, n_staff=150, seed=0)
+    gdf = to_gk(county.grids)[["households", "geometry"]].reset_index(drop=True)
+    adj = grid_adjacency(gdf)
+    w = gdf["households"].to_numpy(dtype=float)
+    xy = np.column_stack([gdf.centroid.x, gdf.centroid.y])
+    t, lab = _median_time(lambda: partition(adj, w, xy, k), 3)
+    out = {"units": len(gdf), "territories": k,
+           "bounds": {key: round(v, 4) for key, v in balance_bounds(w, k).items()},
+           "ours": {"seconds": round(t, 3), **_spread_and_pieces(adj, w, lab)}}
+    if quick:
+        out["spopt"] = "skipped (quick)"
+        return out
+    limits = limits or {"Skater": 240.0, "AZP": 180.0, "RegionKMeansHeuristic": 120.0}
+    for name, limit in limits.items():
+        got = _run_limited(name, gdf, k, limit)
+        if got is None:
+            out[name] = {"seconds": f"> {limit:.0f} (stopped)"}
+        else:
+            labels, secs = got
+            out[name] = {"seconds": round(secs, 2), **_spread_and_pieces(adj, w, np.asarray(labels))}
+    return out
+
+
+def _mip_cost(cost: np.ndarray, load: np.ndarray, cap: np.ndarray, low: np.ndarray) -> float | None:
+    import pulp
+
+    n, k = cost.shape
+    prob = pulp.LpProblem("branch_assignment", pulp.LpMinimize)
+    x = {(i, j): pulp.LpVariable(f"x_{i}_{j}", cat="Binary") for i in range(n) for j in range(k)}
+    prob += pulp.lpSum(cost[i, j] * x[i, j] for i in range(n) for j in range(k))
+    for i in range(n):
+        prob += pulp.lpSum(x[i, j] for j in range(k)) == 1
+    for j in range(k):
+        prob += pulp.lpSum(load[i] * x[i, j] for i in range(n)) <= cap[j]
+        prob += pulp.lpSum(load[i] * x[i, j] for i in range(n)) >= low[j]
+    status = prob.solve(pulp.PULP_CBC_CMD(msg=False, timeLimit=60))
+    if pulp.LpStatus[status] != "Optimal":
+        return None
+    return float(pulp.value(prob.objective))
+
+
+def bench_small_mip(*, seeds: int = 5) -> dict:
+    """Branch-assignment cost: ours against the exact MIP on small instances."""
+    rows_out = []
+    for size in ((5, 6), (6, 8), (6, 10)):
+        for seed in range(seeds):
+            c = synthetic_county(rows=size[0], cols=size[1], n_branches=4, n_staff=12,
+                                 households=60 * size[0] * size[1], seed=seed)
+            d = branch_distances(c.grids, c.branches)
+            hh = c.grids["households"].to_numpy(dtype=float)
+            cost = d.to_numpy() * (hh + 0.5)[:, None] / 1000.0
+            cap = branch_capacity(c.branches, c.staff, hh.sum(), capacity_slack=0.15)
+            low = np.zeros(len(cap))  # assign_branches applies no floor by default
+            t = time.perf_counter()
+            ours = assign_branches(c.grids, c.branches, c.staff, distances=d)
+            t_ours = time.perf_counter() - t
+            col = d.columns.get_indexer(ours)
+            ours_cost = float(cost[np.arange(len(hh)), col].sum())
+            used = np.bincount(col, weights=hh, minlength=len(cap))
+            over = float((np.maximum(0, used - cap) + np.maximum(0, low - used)).sum())
+            t = time.perf_counter()
+            best = _mip_cost(cost, hh, cap, low)
+            t_mip = time.perf_counter() - t
+            rows_out.append({"units": len(hh), "seed": seed, "ours": round(ours_cost, 1),
+                             "mip": None if best is None else round(best, 1),
+                             "gap": None if not best else round(ours_cost / best - 1, 4),
+                             "ours_outside_limits_households": round(over, 1),
+                             "ours_seconds": round(t_ours, 3), "mip_seconds": round(t_mip, 3)})
+    gaps = [r["gap"] for r in rows_out if r["gap"] is not None]
+    return {"instances": rows_out, "mean_gap": round(float(np.mean(gaps)), 4) if gaps else None,
+            "max_gap": round(float(np.max(gaps)), 4) if gaps else None}
+
+
+def bench_demo(*, repeats: int) -> dict | str:
+    if not DEMO.exists():
+        return "workspace/demo.gpkg not found"
+    from grids.plans import read_grids, resolve_plan
+    from grids.store import Workspace
+
+    ws = Workspace(DEMO)
+    try:
+        grids = read_grids(ws, resolve_plan(ws))
+    except Exception as exc:  # no plan yet
+        return f"no plan in the demo workspace: {exc}"
+    return bench_county(grids, ws.read("branches"), ws.read("staff"), streets=ws.read("streets"),
+                        repeats=repeats)
+
+
+def run(*, quick: bool = False) -> dict:
+    """All assignment benchmarks; ``quick`` skips spopt and uses fewer repeats and instances."""
+    repeats = 1 if quick else 3
+    county = synthetic_county()
+    return {
+        "synthetic_county": bench_county(county.grids, county.branches, county.staff, streets=county.streets,
+                                         repeats=repeats),
+        "demo_county": bench_demo(repeats=repeats),
+        "territories_vs_spopt": bench_territories(quick=quick),
+        "branch_assignment_vs_mip": bench_small_mip(seeds=1 if quick else 5),
+    }
+
+
+if __name__ == "__main__":
+    print(json.dumps(run(quick="--quick" in sys.argv), ensure_ascii=False, indent=2))

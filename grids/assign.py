@@ -1,0 +1,798 @@
+"""Assignment: grids → branches (nearest, capacity-aware, contiguous) and grids → staff (balanced, contiguous).
+
+"按区域就近分配 … 责任到岗、到人": every grid gets one branch (营业网点) and one customer manager (客户经理).
+
+* :func:`branch_distances` — grid → branch distance in metres, straight line in the Gauss-Krüger zone or
+  over the street network (:func:`grids.assign_graph.road_distance_matrix`).
+* :func:`assign_branches` — the transportation view: each grid goes to a branch at least total
+  household-distance, subject to each branch's capacity (its share of the staff plus ``capacity_slack``),
+  solved as a linear programme (HiGHS) and rounded; then every territory is repaired to one piece.
+* :func:`assign_staff` — inside each branch, contiguous territories of balanced workload
+  (:func:`grids.assign_partition.partition`).
+* :func:`assign_plan` — both steps and the metrics (:mod:`grids.assign_metrics`); :func:`what_if` re-runs
+  it with a branch added or closed and reports what changes.
+
+Locked grids (``locked`` column) keep their branch and manager. Islands — grids that share no edge with any
+other grid — may stand alone in any territory without counting as an extra piece.
+
+Examples
+--------
+>>> from grids.assign_synthetic import synthetic_county
+>>> county = synthetic_county(rows=8, cols=8, n_branches=3, n_staff=9, households=3000)
+>>> result = assign_plan(county.grids, county.branches, county.staff)
+>>> result.grids["staff_id"].notna().all(), int(result.staff["pieces"].max())
+(np.True_, 1)
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from scipy import sparse
+from scipy.optimize import linear_sum_assignment, linprog
+
+from grids.assign_graph import components, grid_adjacency, road_distance_matrix, to_metres
+from grids.assign_metrics import assignment_metrics, grid_distance_stats
+from grids.assign_partition import _Graph, partition
+from grids.errors import ValidationError
+
+__all__ = [
+    "AssignmentResult",
+    "WhatIfResult",
+    "assign_branches",
+    "assign_plan",
+    "assign_staff",
+    "assignable_staff",
+    "branch_capacity",
+    "branch_distances",
+    "grid_workload",
+    "what_if",
+]
+
+BY = ("straight", "road")
+
+
+# --------------------------------------------------------------------------------------------------------
+# validation helpers
+# --------------------------------------------------------------------------------------------------------
+
+
+def _require(frame: pd.DataFrame, columns: tuple[str, ...], layer: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ValidationError(
+            f"{layer} 缺少列：{', '.join(missing)}",
+            column=missing[0],
+            fix=f"{layer} 需要这些列：{', '.join(columns)}",
+        )
+
+
+def _check_inputs(grids: gpd.GeoDataFrame, branches: gpd.GeoDataFrame, staff: pd.DataFrame | None) -> None:
+    _require(grids, ("households",), "网格（grids）")
+    _require(branches, ("branch_id",), "网点（branches）")
+    if staff is not None:
+        _require(staff, ("staff_id", "branch_id"), "员工（staff）")
+    if not len(branches):
+        raise ValidationError("没有任何营业网点，无法分配网格", fix="先导入 branches 图层（网点位置）")
+    if branches["branch_id"].duplicated().any():
+        dup = branches.loc[branches["branch_id"].duplicated(), "branch_id"].iloc[0]
+        raise ValidationError(f"网点编号重复：{dup}", column="branch_id", fix="每个网点的 branch_id 必须唯一")
+    if grids.geometry.isna().any() or grids.geometry.is_empty.any():
+        row = int(np.flatnonzero((grids.geometry.isna() | grids.geometry.is_empty).to_numpy())[0])
+        raise ValidationError("网格缺少几何图形", row=row, fix="删除该网格或补画其边界")
+    hh = pd.to_numeric(grids["households"], errors="coerce")
+    if (hh < 0).any():
+        row = int(np.flatnonzero((hh < 0).to_numpy())[0])
+        raise ValidationError("户数为负数", row=row, column="households", fix="户数应为 0 或正整数")
+
+
+def _households(grids: pd.DataFrame) -> np.ndarray:
+    return pd.to_numeric(grids["households"], errors="coerce").fillna(0).to_numpy(dtype=float)
+
+
+def _text_column(grids: pd.DataFrame, name: str) -> pd.Series:
+    if name not in grids.columns:
+        return pd.Series([None] * len(grids), index=grids.index, dtype=object)
+    s = grids[name].astype(object)
+    return s.where(s.notna() & (s.astype(str).str.strip() != ""), None)
+
+
+def _locked(grids: pd.DataFrame, locked: pd.Series | None) -> np.ndarray:
+    if locked is None:
+        locked = grids["locked"] if "locked" in grids.columns else None
+    if locked is None:
+        return np.zeros(len(grids), dtype=bool)
+    return pd.Series(locked, index=grids.index).fillna(False).astype(bool).to_numpy()
+
+
+def assignable_staff(staff: pd.DataFrame) -> pd.DataFrame:
+    """The staff who take grids: customer managers (客户经理); at a branch without one, whoever works there.
+
+    Examples
+    --------
+    >>> s = pd.DataFrame({"staff_id": ["a", "b", "c"], "branch_id": ["B1", "B1", "B2"],
+    ...                   "role": ["网点主任", "客户经理", "网点主任"]})
+    >>> assignable_staff(s)["staff_id"].tolist()
+    ['b', 'c']
+    """
+    s = staff.dropna(subset=["staff_id", "branch_id"])
+    if "role" not in s.columns:
+        return s.reset_index(drop=True)
+    is_cm = s["role"].astype(object).eq("客户经理").fillna(False).astype(bool)
+    has_cm = is_cm.groupby(s["branch_id"]).transform("any").astype(bool)
+    return s[is_cm | ~has_cm].reset_index(drop=True)
+
+
+def branch_capacity(branches: pd.DataFrame, staff: pd.DataFrame, total: float, *,
+                    capacity_slack: float = 0.15) -> np.ndarray:
+    """Household capacity of each branch: its share of the staff times the total, plus the slack.
+
+    Examples
+    --------
+    >>> b = pd.DataFrame({"branch_id": ["B1", "B2"]})
+    >>> s = pd.DataFrame({"staff_id": ["x", "y", "z"], "branch_id": ["B1", "B1", "B2"]})
+    >>> branch_capacity(b, s, 300, capacity_slack=0.1).round(1).tolist()
+    [220.0, 110.0]
+    """
+    counts = assignable_staff(staff).groupby("branch_id").size()
+    n = counts.reindex(branches["branch_id"]).fillna(0).to_numpy(dtype=float)
+    if n.sum() == 0:  # no staff recorded anywhere: plain nearest-branch
+        return np.full(len(n), np.inf)
+    return n / n.sum() * total * (1.0 + capacity_slack)
+
+
+# --------------------------------------------------------------------------------------------------------
+# distances and workload
+# --------------------------------------------------------------------------------------------------------
+
+
+def branch_distances(grids: gpd.GeoDataFrame, branches: gpd.GeoDataFrame, *, by: str = "straight",
+                     streets: gpd.GeoDataFrame | None = None) -> pd.DataFrame:
+    """Distance in metres from each grid's centroid to each branch.
+
+    Parameters
+    ----------
+    by : {"straight", "road"}
+        Straight line in the Gauss-Krüger zone, or shortest path over ``streets``. A grid the network does
+        not connect to any branch falls back to the straight line (counted in ``attrs["road_fallback"]``).
+
+    Returns
+    -------
+    DataFrame
+        Index ``grids.index``, one column per ``branch_id``.
+
+    Examples
+    --------
+    >>> import shapely
+    >>> g = gpd.GeoDataFrame({"households": [1]}, geometry=[shapely.box(0, 0, 1000, 1000)], crs=4549)
+    >>> b = gpd.GeoDataFrame({"branch_id": ["B1"]}, geometry=[shapely.Point(3500, 500)], crs=4549)
+    >>> branch_distances(g, b)["B1"].tolist()
+    [3000.0]
+    """
+    if by not in BY:
+        raise ValidationError(f"未知的距离方式 “{by}”", fix="用 straight（直线）或 road（道路）")
+    gk = to_metres(grids)
+    centroids = gk.centroid
+    bpts = to_metres(branches, epsg=gk.crs.to_epsg())
+    bpts = shapely.centroid(np.asarray(bpts.values, dtype=object))
+    cx, cy = centroids.x.to_numpy(), centroids.y.to_numpy()
+    straight = np.hypot(cx[:, None] - shapely.get_x(bpts)[None, :], cy[:, None] - shapely.get_y(bpts)[None, :])
+    fallback = 0
+    if by == "road":
+        if streets is None or not len(streets):
+            raise ValidationError("按道路距离分配需要街道/道路图层", fix="导入 streets 图层，或改用 --by straight")
+        d = road_distance_matrix(gpd.GeoSeries(bpts, crs=gk.crs), centroids, streets).T
+        lost = ~np.isfinite(d).any(axis=1)
+        fallback = int(lost.sum())
+        d[lost] = straight[lost]
+    else:
+        d = straight
+    out = pd.DataFrame(d, index=grids.index, columns=pd.Index(branches["branch_id"].astype(str).tolist()))
+    out.attrs["road_fallback"] = fallback
+    out.attrs["by"] = by
+    return out
+
+
+def grid_workload(grids: gpd.GeoDataFrame, *, households: gpd.GeoDataFrame | None = None,
+                  segment_weights: dict[str, float] | None = None, distance: pd.Series | None = None,
+                  distance_weight: float = 0.0) -> pd.Series:
+    """Workload of each grid: households, optionally weighted by segment and by distance from the branch.
+
+    Parameters
+    ----------
+    households : GeoDataFrame of points, optional
+        With a ``segment`` column; needed for ``segment_weights`` (households are located in grids by
+        position).
+    segment_weights : dict, optional
+        Segment → weight (e.g. ``{"小微企业": 2.0}``); unlisted segments weigh 1.
+    distance : Series, optional
+        Metres from each grid to its branch; the workload is multiplied by ``1 + distance_weight · km``.
+
+    Examples
+    --------
+    >>> import shapely
+    >>> g = gpd.GeoDataFrame({"households": [10, 20]}, crs=4549,
+    ...                      geometry=[shapely.box(0, 0, 1, 1), shapely.box(1, 0, 2, 1)])
+    >>> grid_workload(g, distance=pd.Series([0.0, 5000.0]), distance_weight=0.1).tolist()
+    [10.0, 30.0]
+    """
+    load = pd.Series(_households(grids), index=grids.index, name="workload")
+    if segment_weights:
+        if households is None or "segment" not in households.columns:
+            raise ValidationError("按客群加权需要带 segment 列的农户点位", fix="传入 households 图层")
+        geoms = np.asarray(to_metres(grids).values, dtype=object)
+        pts = to_metres(households, epsg=to_metres(grids).crs.to_epsg())
+        hi, gi = shapely.STRtree(geoms).query(np.asarray(pts.values, dtype=object), predicate="within")
+        hi, first = np.unique(hi, return_index=True)
+        gi = gi[first]
+        hw = households["segment"].astype(object).map(segment_weights).fillna(1.0).to_numpy(dtype=float)
+        weighted = np.bincount(gi, weights=hw[hi], minlength=len(grids))
+        counted = np.bincount(gi, minlength=len(grids))
+        # grids whose households are not located by point keep their count
+        load = pd.Series(np.where(counted > 0, weighted, load.to_numpy()), index=grids.index, name="workload")
+    if distance is not None and distance_weight:
+        km = pd.Series(distance, index=grids.index).fillna(0).to_numpy(dtype=float) / 1000.0
+        load = load * (1.0 + distance_weight * km)
+    return load
+
+
+# --------------------------------------------------------------------------------------------------------
+# grids → branches
+# --------------------------------------------------------------------------------------------------------
+
+
+def _solve_transport(cost: np.ndarray, load: np.ndarray, cap: np.ndarray, fixed: np.ndarray,
+                     low: np.ndarray | None = None, *, candidates: int = 8) -> np.ndarray:
+    """Grid → branch at least ``Σ cost`` with ``low ≤ Σ load ≤ cap`` per branch (LP relaxation, rounded).
+
+    Both limits are soft (penalised overflow/underflow columns), so the programme is always feasible.
+    """
+    n, k = cost.shape
+    usable = cap > 0
+    label = np.full(n, -1, dtype=np.int64)
+    label[fixed >= 0] = fixed[fixed >= 0]
+    free = np.flatnonzero(fixed < 0)
+    if not len(free):
+        return label
+    c = np.where(usable[None, :], cost, np.inf)
+    if not usable.any():
+        c = cost.copy()
+    m = min(k, candidates)
+    cand = np.argsort(c[free], axis=1)[:, :m]
+    if low is not None and np.isfinite(cap).all():  # a branch short of its floor may reach further
+        short = np.flatnonzero(low > 0)
+        cand = np.column_stack([cand, np.tile(short, (len(free), 1))])
+    rows = np.repeat(free, cand.shape[1])
+    cols = cand.ravel()
+    pairs = np.unique(np.column_stack([rows, cols]), axis=0)
+    rows, cols = pairs[:, 0], pairs[:, 1]
+    good = np.isfinite(c[rows, cols])
+    rows, cols = rows[good], cols[good]
+    if np.isinf(cap).all() or len(np.unique(cols)) == 1:
+        label[free] = np.argmin(c[free], axis=1)
+        return label
+    fixed_load = np.bincount(label[fixed >= 0], weights=load[fixed >= 0], minlength=k)
+    remaining = np.where(np.isinf(cap), load.sum() + 1, cap) - fixed_load
+    floor = np.zeros(k) if low is None else np.maximum(0.0, low - fixed_load)
+    nv = len(rows)
+    scale = max(float(np.max(c[rows, cols])), 1.0)
+    penalty = 10.0 * scale / max(float(load.mean()), 1.0)  # per household outside the limits
+    obj = np.concatenate([c[rows, cols] / scale, np.full(2 * k, penalty / scale)])
+    pos = np.searchsorted(free, rows)
+    a_eq = sparse.csr_matrix((np.ones(nv), (pos, np.arange(nv))), shape=(len(free), nv + 2 * k))
+    a_ub = sparse.csr_matrix(
+        (np.concatenate([load[rows], -np.ones(k), -load[rows], -np.ones(k)]),
+         (np.concatenate([cols, np.arange(k), k + cols, k + np.arange(k)]),
+          np.concatenate([np.arange(nv), nv + np.arange(k), np.arange(nv), nv + k + np.arange(k)]))),
+        shape=(2 * k, nv + 2 * k),
+    )
+    res = linprog(obj, A_ub=a_ub, b_ub=np.concatenate([remaining, -floor]), A_eq=a_eq,
+                  b_eq=np.ones(len(free)), bounds=(0, None), method="highs")
+    if res.status != 0:  # cannot happen with the slack columns; plain nearest as a safeguard
+        label[free] = np.argmin(c[free], axis=1)
+        return label
+    x = res.x[:nv]
+    choice = np.full(len(free), -1, dtype=np.int64)
+    order = np.argsort(x, kind="stable")  # ascending: the largest share wins when written last
+    choice[pos[order]] = cols[order]
+    label[free] = choice
+    return label
+
+
+def _repair_contiguity(adj: sparse.csr_matrix, label: np.ndarray, cost: np.ndarray, load: np.ndarray,
+                       cap: np.ndarray, fixed: np.ndarray) -> np.ndarray:
+    """Give every piece cut off from its branch's home piece to a neighbouring branch (cheapest first).
+
+    The home piece of a branch is the one holding its nearest grid. Islands (no neighbour at all) are left
+    where they are. Only pieces next to another branch's home piece move, so no move cuts anything.
+    """
+    label = label.copy()
+    n, k = cost.shape
+    degree = np.diff(adj.indptr)
+    coo = adj.tocoo()
+    for _ in range(n):
+        comp = components(adj, label)
+        home = np.full(k, -1)
+        for b in range(k):
+            members = np.flatnonzero((label == b) & (degree > 0))
+            if len(members):
+                home[b] = comp[members[np.argmin(cost[members, b])]]
+        is_home = np.zeros(comp.max() + 1, dtype=bool)
+        is_home[home[home >= 0]] = True
+        orphan = ~is_home[comp] & (degree > 0) & (label >= 0)
+        if not orphan.any():
+            break
+        used = np.bincount(label[label >= 0], weights=load[label >= 0], minlength=k)
+        # neighbouring branches through edges into home pieces
+        e = orphan[coo.row] & is_home[comp[coo.col]] & (label[coo.row] != label[coo.col])
+        moved = False
+        for c in np.unique(comp[orphan]):
+            piece = np.flatnonzero(comp == c)
+            if (fixed[piece] >= 0).any():
+                continue
+            nb = np.unique(label[coo.col[e & (comp[coo.row] == c)]])
+            if not len(nb):
+                continue
+            pl = load[piece].sum()
+            over = np.maximum(0, used[nb] + pl - cap[nb]) - np.maximum(0, used[nb] - cap[nb])
+            extra = cost[piece][:, nb].sum(axis=0) + 10.0 * cost.max() * over / max(pl, 1.0) * len(piece)
+            dest = int(nb[np.argmin(extra)])
+            used[label[piece[0]]] -= pl
+            used[dest] += pl
+            label[piece] = dest
+            moved = True
+        if not moved:
+            break
+    return label
+
+
+def _repair_capacity(adj: sparse.csr_matrix, label: np.ndarray, cost: np.ndarray, load: np.ndarray,
+                     cap: np.ndarray, fixed: np.ndarray, low: np.ndarray | None = None) -> np.ndarray:
+    """Move border grids so that branches come within ``low ≤ load ≤ cap``, cheapest per household first.
+
+    A move must lower the total excess over capacity plus shortfall under the floor; it never cuts the donor
+    territory (the grid's neighbours in it stay connected) and always lands next to the receiver, so
+    territories stay in one piece. Stops when every branch is within its limits or no such move is left.
+    """
+    label = label.copy()
+    graph = _Graph(adj)
+    k = cost.shape[1]
+    low = np.zeros(k) if low is None else low
+    for _ in range(len(label)):
+        used = np.bincount(label, weights=load, minlength=k)
+        if not ((used > cap + 1e-9) | (used < low - 1e-9)).any():
+            break
+        src, dst = graph.src, graph.dst
+        a, b = label[src], label[dst]
+        ok = (a != b) & (fixed[src] < 0) & (load[src] > 0)
+        i, a, b = src[ok], a[ok], b[ok]
+        x = load[i]
+
+        def bad(v, j):
+            return np.maximum(0, v - cap[j]) + np.maximum(0, low[j] - v)
+
+        gain = bad(used[a], a) + bad(used[b], b) - bad(used[a] - x, a) - bad(used[b] + x, b)
+        keep = gain > 1e-9
+        if not keep.any():
+            break
+        i, a, b, x, gain = i[keep], a[keep], b[keep], x[keep], gain[keep]
+        extra = (cost[i, b] - cost[i, a]) / x
+        for o in np.lexsort((extra, -np.round(gain, 6))):
+            if graph.still_connected_without(int(i[o]), label):
+                label[i[o]] = b[o]
+                break
+        else:
+            break
+    return label
+
+
+def assign_branches(grids: gpd.GeoDataFrame, branches: gpd.GeoDataFrame, staff: pd.DataFrame, *,
+                    by: str = "straight", streets: gpd.GeoDataFrame | None = None,
+                    capacity_slack: float = 0.15, floor: bool = False, keep: pd.Series | None = None,
+                    distances: pd.DataFrame | None = None,
+                    adjacency: sparse.spmatrix | None = None) -> pd.Series:
+    """Branch of every grid: nearest, within each branch's capacity, each territory in one piece.
+
+    Parameters
+    ----------
+    grids : GeoDataFrame
+        Polygons with ``households`` (and ``branch_id``, ``locked`` when present).
+    branches : GeoDataFrame
+        Points with ``branch_id``.
+    staff : DataFrame
+        ``staff_id``, ``branch_id`` (and ``role``): a branch's capacity is proportional to its staff.
+    by : {"straight", "road"}
+        Distance measure (see :func:`branch_distances`).
+    capacity_slack : float
+        A branch may take ``(1 + capacity_slack)`` times its staff share of the households.
+    floor : bool
+        A branch should also take at least ``(1 − capacity_slack)`` times its share, so that managers of
+        different branches carry similar loads (soft, like the capacity). Off by default: on the demo county
+        it sends town branches' managers 60 km out to fill their quota, against "就近".
+    keep : boolean Series, optional
+        Grids that keep their current ``branch_id`` (locked grids always do).
+    distances, adjacency : optional
+        Precomputed :func:`branch_distances` and :func:`grids.assign_graph.grid_adjacency`.
+
+    Returns
+    -------
+    Series
+        ``branch_id`` aligned to ``grids.index``.
+
+    Examples
+    --------
+    >>> import shapely
+    >>> g = gpd.GeoDataFrame({"households": [10] * 4}, crs=4549,
+    ...                      geometry=[shapely.box(i * 1000, 0, (i + 1) * 1000, 1000) for i in range(4)])
+    >>> b = gpd.GeoDataFrame({"branch_id": ["W", "E"]}, crs=4549,
+    ...                      geometry=[shapely.Point(0, 500), shapely.Point(4000, 500)])
+    >>> s = pd.DataFrame({"staff_id": ["w1", "e1"], "branch_id": ["W", "E"]})
+    >>> assign_branches(g, b, s).tolist()
+    ['W', 'W', 'E', 'E']
+    """
+    _check_inputs(grids, branches, staff)
+    d = branch_distances(grids, branches, by=by, streets=streets) if distances is None else distances
+    ids = np.asarray(d.columns.astype(str))
+    adj = sparse.csr_matrix(grid_adjacency(grids) if adjacency is None else adjacency)
+    hh = _households(grids)
+    cap = branch_capacity(branches, staff, hh.sum(), capacity_slack=capacity_slack)
+    current = _text_column(grids, "branch_id")
+    pos = {b: i for i, b in enumerate(ids)}
+    cur = current.map(lambda b: pos.get(str(b), -1) if b is not None else -1).to_numpy(dtype=np.int64)
+    hold = _locked(grids, None) if keep is None else (pd.Series(keep, index=grids.index).fillna(False)
+                                                      .astype(bool).to_numpy() | _locked(grids, None))
+    fixed = np.where(hold & (cur >= 0), cur, -1)
+    low = cap / (1.0 + capacity_slack) * max(0.0, 1.0 - capacity_slack) if floor else None
+    if low is not None and not np.isfinite(low).all():
+        low = None
+    cost = d.to_numpy(dtype=float) * (hh + 0.5)[:, None]  # empty grids still go to the nearest branch
+    label = _solve_transport(cost, hh, cap, fixed, low)
+    label = _repair_contiguity(adj, label, cost, hh, cap, fixed)
+    label = _repair_capacity(adj, label, cost, hh, cap, fixed, low)
+    return pd.Series(ids[label], index=grids.index, name="branch_id", dtype=object)
+
+
+# --------------------------------------------------------------------------------------------------------
+# grids → staff
+# --------------------------------------------------------------------------------------------------------
+
+
+def assign_staff(grids: gpd.GeoDataFrame, staff: pd.DataFrame, *, weights: pd.Series | None = None,
+                 locked: pd.Series | None = None, current: pd.Series | None = None,
+                 minimal_change: bool = False, tolerance: float = 0.05,
+                 adjacency: sparse.spmatrix | None = None) -> pd.Series:
+    """Customer manager of every grid, branch by branch: balanced workload, one compact piece each.
+
+    Parameters
+    ----------
+    grids : GeoDataFrame
+        Polygons with ``branch_id`` (see :func:`assign_branches`) and ``households``.
+    staff : DataFrame
+        ``staff_id``, ``branch_id`` (and ``role``; see :func:`assignable_staff`).
+    weights : Series, optional
+        Workload per grid (:func:`grid_workload`); households by default.
+    locked : boolean Series, optional
+        Grids that keep their current manager (default: the ``locked`` column).
+    current : Series, optional
+        Current ``staff_id`` per grid (default: the ``staff_id`` column).
+    minimal_change : bool
+        Start from ``current`` and move as few households as needed to bring every manager within
+        ``mean·(1 ± tolerance)`` of the branch mean.
+
+    Returns
+    -------
+    Series
+        ``staff_id`` aligned to ``grids.index`` (``None`` for grids of a branch without staff).
+
+    Examples
+    --------
+    >>> import shapely
+    >>> g = gpd.GeoDataFrame({"households": [10] * 4, "branch_id": ["B"] * 4}, crs=4549,
+    ...                      geometry=[shapely.box(i * 1000, 0, (i + 1) * 1000, 1000) for i in range(4)])
+    >>> s = pd.DataFrame({"staff_id": ["s1", "s2"], "branch_id": ["B", "B"]})
+    >>> out = assign_staff(g, s)
+    >>> out.iloc[0] == out.iloc[1] != out.iloc[2] == out.iloc[3]
+    True
+    """
+    _require(grids, ("branch_id",), "网格（grids）")
+    _require(staff, ("staff_id", "branch_id"), "员工（staff）")
+    adj = sparse.csr_matrix(grid_adjacency(grids) if adjacency is None else adjacency)
+    w = (pd.Series(weights, index=grids.index).fillna(0).to_numpy(dtype=float) if weights is not None
+         else _households(grids))
+    lock = _locked(grids, locked)
+    cur = (pd.Series(current, index=grids.index).astype(object) if current is not None
+           else _text_column(grids, "staff_id"))
+    cur = cur.where(cur.notna(), None)
+    gk = to_metres(grids).centroid
+    xy = np.column_stack([gk.x.to_numpy(), gk.y.to_numpy()])
+    branch = _text_column(grids, "branch_id").to_numpy(dtype=object)
+    people = assignable_staff(staff)
+    out = np.full(len(grids), None, dtype=object)
+    for b, team in people.groupby("branch_id", sort=True):
+        members = np.flatnonzero(branch == b)
+        if not len(members):
+            continue
+        ids = sorted(team["staff_id"].astype(str).unique())
+        index = {s: i for i, s in enumerate(ids)}
+        c = np.array([index.get(str(s), -1) if s is not None else -1 for s in cur.to_numpy()[members]])
+        fixed = np.where(lock[members], c, -1)
+        sub = adj[members][:, members]
+        lab = partition(sub, w[members], xy[members], len(ids), fixed=fixed, current=c,
+                        minimal_change=minimal_change, tolerance=tolerance)
+        if not minimal_change:
+            lab = _match_to_current(lab, c, w[members], fixed, len(ids))
+        out[members] = np.asarray(ids, dtype=object)[lab]
+    return pd.Series(out, index=grids.index, name="staff_id", dtype=object)
+
+
+def _match_to_current(lab: np.ndarray, cur: np.ndarray, w: np.ndarray, fixed: np.ndarray, k: int) -> np.ndarray:
+    """Renumber territories so that each manager keeps as much of their current workload as possible."""
+    pinned = set(fixed[fixed >= 0].tolist())
+    free = [r for r in range(k) if r not in pinned]
+    if len(free) <= 1 or not (cur >= 0).any():
+        return lab
+    overlap = np.zeros((len(free), len(free)))
+    for i, r in enumerate(free):
+        for j, s in enumerate(free):
+            overlap[i, j] = w[(lab == r) & (cur == s)].sum() + 1e-9 * ((lab == r) & (cur == s)).sum()
+    rows, cols = linear_sum_assignment(-overlap)
+    mapping = np.arange(k)
+    for i, j in zip(rows, cols, strict=True):
+        mapping[free[i]] = free[j]
+    return mapping[lab]
+
+
+# --------------------------------------------------------------------------------------------------------
+# the whole plan
+# --------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class AssignmentResult:
+    """What :func:`assign_plan` returns.
+
+    Attributes
+    ----------
+    grids : GeoDataFrame
+        The input grids with ``branch_id`` and ``staff_id`` filled.
+    branches, staff : DataFrame
+        Metrics per branch and per customer manager (see :func:`grids.assign_metrics.assignment_metrics`).
+    summary : dict
+        County-wide figures, timings and the options used.
+    moved_households, moved_grids : int
+        Households/grids whose branch or manager changed from a previous assignment.
+    """
+
+    grids: gpd.GeoDataFrame
+    branches: pd.DataFrame
+    staff: pd.DataFrame
+    summary: dict[str, Any] = field(default_factory=dict)
+    moved_households: int = 0
+    moved_grids: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict: summary, per-branch and per-staff metrics."""
+        return {
+            "summary": _jsonable(self.summary),
+            "moved_households": int(self.moved_households),
+            "moved_grids": int(self.moved_grids),
+            "branches": _records(self.branches),
+            "staff": _records(self.staff),
+        }
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, dict):
+        return {str(k): _jsonable(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, np.integer):
+        return int(v)
+    if isinstance(v, np.floating | float):
+        return None if not np.isfinite(v) else round(float(v), 4)
+    if isinstance(v, np.bool_):
+        return bool(v)
+    if v is pd.NA or v is None:
+        return None
+    return v
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    return [_jsonable(r) for r in frame.astype(object).where(frame.notna(), None).to_dict("records")]
+
+
+def assign_plan(grids: gpd.GeoDataFrame, branches: gpd.GeoDataFrame, staff: pd.DataFrame, *,
+                by: str = "straight", streets: gpd.GeoDataFrame | None = None,
+                households: gpd.GeoDataFrame | None = None, capacity_slack: float = 0.15,
+                segment_weights: dict[str, float] | None = None, distance_weight: float = 0.0,
+                minimal_change: bool = False, tolerance: float = 0.05,
+                adjacency: sparse.spmatrix | None = None) -> AssignmentResult:
+    """Assign every grid to a branch and a customer manager, and measure the result.
+
+    Parameters
+    ----------
+    grids, branches, staff
+        The plan's grids, the ``branches`` points and the ``staff`` table.
+    by, streets, capacity_slack
+        See :func:`assign_branches`.
+    households : GeoDataFrame of points, optional
+        Household locations: distances are then measured per household (else from grid centroids weighted
+        by households), and ``segment_weights`` can apply.
+    segment_weights, distance_weight
+        Workload options (:func:`grid_workload`).
+    minimal_change : bool
+        Keep every valid current branch and rebalance managers from the current assignment, moving as few
+        households as possible (see :func:`assign_staff`).
+    tolerance : float
+        Balance band of ``minimal_change`` mode (a manager within ``mean·(1 ± tolerance)`` is left alone).
+
+    Returns
+    -------
+    AssignmentResult
+    """
+    t0 = time.perf_counter()
+    _check_inputs(grids, branches, staff)
+    adj = sparse.csr_matrix(grid_adjacency(grids) if adjacency is None else adjacency)
+    t_adj = time.perf_counter()
+    dist = branch_distances(grids, branches, by=by, streets=streets)
+    t_dist = time.perf_counter()
+    cur_branch = _text_column(grids, "branch_id")
+    cur_staff = _text_column(grids, "staff_id")
+    staff_branch = dict(zip(staff["staff_id"].astype(str), staff["branch_id"].astype(str), strict=False))
+    lock = _locked(grids, None)
+    # a locked grid follows its manager's branch
+    work = grids.copy()
+    lock_branch = cur_staff.map(lambda s: staff_branch.get(str(s)) if s is not None else None)
+    work["branch_id"] = cur_branch.where(~(lock & lock_branch.notna().to_numpy()), lock_branch)
+    valid = set(branches["branch_id"].astype(str))
+    keep = _text_column(work, "branch_id").map(lambda b: b in valid if b is not None else False).astype(bool)
+    keep = keep if minimal_change else keep & lock
+    branch = assign_branches(work, branches, staff, capacity_slack=capacity_slack, keep=keep,
+                             distances=dist, adjacency=adj)
+    t_branch = time.perf_counter()
+    work["branch_id"] = branch
+    d_own = pd.Series(dist.to_numpy()[np.arange(len(grids)), dist.columns.get_indexer(branch)], index=grids.index)
+    weights = None
+    if segment_weights or distance_weight:
+        weights = grid_workload(work, households=households, segment_weights=segment_weights,
+                                distance=d_own, distance_weight=distance_weight)
+    staff_ids = assign_staff(work, staff, weights=weights, locked=pd.Series(lock, index=grids.index),
+                             current=cur_staff, minimal_change=minimal_change, tolerance=tolerance,
+                             adjacency=adj)
+    t_staff = time.perf_counter()
+    out = grids.copy()
+    out["branch_id"] = branch.astype("str")
+    out["staff_id"] = staff_ids.astype("str").where(staff_ids.notna(), None)
+    stats = grid_distance_stats(out, branches, distances=dist, households=households)
+    branch_m, staff_m, summary = assignment_metrics(
+        out, branches, staff=assignable_staff(staff), adjacency=adj, distance_stats=stats, weights=weights,
+        capacity=pd.Series(branch_capacity(branches, staff, _households(grids).sum(),
+                                           capacity_slack=capacity_slack),
+                           index=branches["branch_id"].astype(str).to_numpy()),
+    )
+    hh = _households(grids)
+    changed = ((cur_staff.notna() & (cur_staff.astype(str) != out["staff_id"].astype(str)))
+               | (cur_branch.notna() & (cur_branch.astype(str) != out["branch_id"].astype(str)))).to_numpy()
+    newly = (cur_staff.isna() & out["staff_id"].notna()).to_numpy()
+    t_end = time.perf_counter()
+    summary.update({
+        "by": by,
+        "minimal_change": minimal_change,
+        "capacity_slack": capacity_slack,
+        "road_fallback": int(dist.attrs.get("road_fallback", 0)),
+        "moved_households": int(hh[changed].sum()),
+        "moved_grids": int(changed.sum()),
+        "newly_assigned_grids": int(newly.sum()),
+        "seconds": {"adjacency": t_adj - t0, "distances": t_dist - t_adj, "branches": t_branch - t_dist,
+                    "staff": t_staff - t_branch, "metrics": t_end - t_staff, "total": t_end - t0},
+    })
+    return AssignmentResult(out, branch_m, staff_m, summary, int(hh[changed].sum()), int(changed.sum()))
+
+
+# --------------------------------------------------------------------------------------------------------
+# what-if
+# --------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class WhatIfResult:
+    """A scenario against the baseline, both assigned from scratch with the same options."""
+
+    baseline: AssignmentResult
+    scenario: AssignmentResult
+    branches: pd.DataFrame
+    moves: pd.DataFrame
+    summary: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict: summary, branch changes and the grids that move."""
+        return {"summary": _jsonable(self.summary), "branches": _records(self.branches),
+                "moves": _records(self.moves)}
+
+
+def what_if(grids: gpd.GeoDataFrame, branches: gpd.GeoDataFrame, staff: pd.DataFrame, *,
+            add_branch: tuple[float, float] | None = None, close_branch: str | None = None,
+            new_branch_staff: int | None = None, **options: Any) -> WhatIfResult:
+    """Re-run the assignment with a branch added and/or closed, and report what changes.
+
+    Parameters
+    ----------
+    add_branch : (lon, lat), optional
+        A new branch at this place (EPSG:4490 degrees), named ``NEW``; it gets ``new_branch_staff`` new
+        managers (default: the median team size of the existing branches).
+    close_branch : str, optional
+        ``branch_id`` of a branch to close; its staff move to the nearest remaining branch.
+    **options
+        Passed to :func:`assign_plan` for both runs.
+
+    Returns
+    -------
+    WhatIfResult
+        ``branches``: households, staff and mean/max distance before and after per branch; ``moves``: every
+        grid whose branch changes.
+    """
+    _check_inputs(grids, branches, staff)
+    options = {k: v for k, v in options.items() if k != "minimal_change"}
+    base = assign_plan(grids, branches, staff, **options)
+    new_b, new_s = branches.copy(), staff.copy()
+    notes: list[str] = []
+    if close_branch is not None:
+        ids = new_b["branch_id"].astype(str)
+        if close_branch not in set(ids):
+            raise ValidationError(f"没有编号为 {close_branch} 的网点", fix=f"可用的网点：{', '.join(ids)}")
+        if len(new_b) == 1:
+            raise ValidationError("不能关闭唯一的网点", fix="至少保留一个网点")
+        gone = new_b[ids == close_branch]
+        new_b = new_b[ids != close_branch].reset_index(drop=True)
+        gk = to_metres(new_b)
+        p = to_metres(gone, epsg=gk.crs.to_epsg()).iloc[0]
+        dest = str(new_b["branch_id"].iloc[int(np.argmin(gk.distance(p).to_numpy()))])
+        moved = new_s["branch_id"].astype(str) == close_branch
+        new_s.loc[moved, "branch_id"] = dest
+        notes.append(f"关闭网点 {close_branch}：{int(moved.sum())} 名员工调往最近的网点 {dest}")
+    if add_branch is not None:
+        lon, lat = add_branch
+        if not (-180 <= lon <= 180 and -90 <= lat <= 90):
+            raise ValidationError(f"新网点坐标无效：{lon},{lat}", fix="按“经度,纬度”填写，例如 119.39,43.98")
+        team = assignable_staff(staff).groupby("branch_id").size()
+        n_new = int(new_branch_staff if new_branch_staff is not None else max(1, round(team.median())))
+        row = gpd.GeoDataFrame({"branch_id": ["NEW"], "name": ["新网点"]},
+                               geometry=[shapely.Point(lon, lat)], crs=4490).to_crs(new_b.crs)
+        new_b = pd.concat([new_b, row], ignore_index=True)
+        extra = pd.DataFrame({"staff_id": [f"NEW-S{i + 1}" for i in range(n_new)], "branch_id": "NEW",
+                              "role": "客户经理"})
+        new_s = pd.concat([new_s, extra], ignore_index=True)
+        notes.append(f"新增网点 NEW（{lon},{lat}），配 {n_new} 名新客户经理")
+    scen = assign_plan(grids, new_b, new_s, **options)
+
+    cols = ["branch_id", "staff", "households", "mean_distance_m", "max_distance_m"]
+    before = base.branches[cols].set_index("branch_id")
+    after = scen.branches[cols].set_index("branch_id")
+    table = before.join(after, how="outer", lsuffix="_before", rsuffix="_after").reset_index()
+    for c in ("staff", "households"):
+        table[f"{c}_before"] = table[f"{c}_before"].fillna(0).astype("int64")
+        table[f"{c}_after"] = table[f"{c}_after"].fillna(0).astype("int64")
+    table["households_change"] = table["households_after"] - table["households_before"]
+    bb, sb = base.grids["branch_id"].astype(str), scen.grids["branch_id"].astype(str)
+    move = (bb != sb).to_numpy()
+    keep_cols = [c for c in ("grid_id", "code", "name") if c in grids.columns]
+    moves = pd.DataFrame(grids.loc[move, keep_cols]).reset_index(drop=True)
+    moves["households"] = _households(grids)[move].astype("int64")
+    moves["branch_before"] = bb[move].to_numpy()
+    moves["branch_after"] = sb[move].to_numpy()
+    summary = {
+        "scenario": notes,
+        "grids_moved": int(move.sum()),
+        "households_moved": int(_households(grids)[move].sum()),
+        "mean_distance_m_before": base.summary["mean_distance_m"],
+        "mean_distance_m_after": scen.summary["mean_distance_m"],
+        "max_distance_m_before": base.summary["max_distance_m"],
+        "max_distance_m_after": scen.summary["max_distance_m"],
+    }
+    return WhatIfResult(base, scen, table, moves, summary)

@@ -1,0 +1,135 @@
+"""``python -m grids assign PATH [--plan NAME] [--by straight|road] [--minimal-change] [--json]``.
+
+Fills ``branch_id`` and ``staff_id`` of the plan's grids and prints the metrics. With ``--add-branch LON,LAT``
+or ``--close-branch ID`` it runs a what-if on a copy instead: nothing is written, the change in loads,
+distances and the grids that move are printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import pandas as pd
+
+from grids.assign import BY, AssignmentResult, WhatIfResult, assign_plan, what_if
+from grids.errors import ValidationError
+from grids.plans import plan_info, read_grids, resolve_plan, update_grids
+from grids.store import Workspace
+
+SHOW_MOVES = 20
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("assign", help="把网格分配到网点和客户经理 / assign grids to branches and staff")
+    p.add_argument("path", help="工作区文件 / workspace .gpkg")
+    p.add_argument("--plan", help="方案名称（默认：已发布方案，否则最新草稿）/ plan name")
+    p.add_argument("--by", choices=BY, default="straight",
+                   help="距离：straight 直线（默认）或 road 沿道路 / distance measure")
+    p.add_argument("--minimal-change", action="store_true",
+                   help="在现有分配上尽量少调整 / rebalance moving as few households as possible")
+    p.add_argument("--capacity-slack", type=float, default=0.15,
+                   help="网点可超出按人员比例容量的比例（默认 0.15）/ branch capacity slack")
+    p.add_argument("--tolerance", type=float, default=0.05,
+                   help="少调整模式的均衡容差（默认 0.05，即 ±5%%）/ balance band of --minimal-change")
+    p.add_argument("--add-branch", metavar="LON,LAT", help="假设新增网点（只比较，不保存）/ what-if: add a branch")
+    p.add_argument("--close-branch", metavar="ID", help="假设关闭网点（只比较，不保存）/ what-if: close a branch")
+    p.add_argument("--json", action="store_true", help="以 JSON 输出 / print JSON")
+
+
+def _lonlat(text: str) -> tuple[float, float]:
+    try:
+        lon, lat = (float(x) for x in text.replace("，", ",").split(","))
+    except ValueError as exc:
+        raise ValidationError(f"无法解析坐标 “{text}”", fix="按“经度,纬度”填写，例如 --add-branch 119.39,43.98") from exc
+    return lon, lat
+
+
+def run(args: argparse.Namespace) -> int:
+    ws = Workspace(args.path)
+    plan_id = resolve_plan(ws, args.plan)
+    info = plan_info(ws, plan_id)
+    grids = read_grids(ws, plan_id)
+    if not len(grids):
+        raise ValidationError(f"方案 “{info['name']}” 没有网格", fix="先运行 `python -m grids build` 生成网格")
+    branches = ws.read("branches")
+    staff = ws.read("staff")
+    streets = ws.read("streets") if args.by == "road" else None
+    options = {"by": args.by, "streets": streets, "capacity_slack": args.capacity_slack}
+    if args.add_branch or args.close_branch:
+        result = what_if(grids, branches, staff, add_branch=_lonlat(args.add_branch) if args.add_branch else None,
+                         close_branch=args.close_branch, **options)
+        if args.json:
+            print(json.dumps({"plan_id": plan_id, "plan": info["name"], **result.to_dict()},
+                             ensure_ascii=False, indent=2))
+        else:
+            _print_what_if(info, result)
+        return 0
+    result = assign_plan(grids, branches, staff, minimal_change=args.minimal_change, tolerance=args.tolerance,
+                         **options)
+    revision = update_grids(ws, plan_id, result.grids, actor="cli",
+                            action="最少调整重新分配网格" if args.minimal_change else "分配网格",
+                            expected_revision=info["revision"])
+    if args.json:
+        print(json.dumps({"plan_id": plan_id, "plan": info["name"], "revision": revision, **result.to_dict()},
+                         ensure_ascii=False, indent=2))
+    else:
+        _print_result(info, plan_id, revision, result)
+    return 0
+
+
+def _pct(x: float) -> str:
+    return "—" if pd.isna(x) else f"{100 * x:.1f}%"
+
+
+def _km(x: float) -> str:
+    return "—" if pd.isna(x) else f"{x / 1000:.1f}"
+
+
+def _print_result(info: dict, plan_id: str, revision: int, r: AssignmentResult) -> None:
+    s = r.summary
+    by = "沿道路距离" if s["by"] == "road" else "直线距离"
+    print(f"方案 “{info['name']}”（{plan_id}，第 {info['revision']} → {revision} 版）：已为 {s['grids']} 个网格"
+          f"分配网点和客户经理（{by}{'，最少调整' if s['minimal_change'] else ''}）")
+    print(f"网点 {s['branches']} 个，客户经理 {s['staff']} 名，{s['households']} 户；"
+          f"调整 {s['moved_households']} 户（{s['moved_grids']} 个网格），新分配 {s['newly_assigned_grids']} 个网格")
+    print(f"客户经理负荷差距 (最大−最小)/平均：各网点中最大 {_pct(s['staff_spread_max'])}，"
+          f"最大偏离均值 {_pct(s['staff_max_dev_max'])}；{s['branches_balance_ok']}/{s['branches_with_staff']} "
+          "个网点 ≤10% 或已达网格粒度允许的下限")
+    print(f"辖区连片：网点最多 {s['max_branch_pieces']} 片，客户经理最多 {s['max_staff_pieces']} 片（孤立网格不计）")
+    print(f"户到网点距离：平均 {_km(s['mean_distance_m'])} km，最远 {_km(s['max_distance_m'])} km"
+          + (f"；{s['road_fallback']} 个网格不通路，按直线计" if s.get("road_fallback") else ""))
+    if s["unassigned_branch"] or s["unassigned_staff"]:
+        print(f"注意：{s['unassigned_branch']} 个网格没有网点，{s['unassigned_staff']} 个网格没有客户经理"
+              "（网点没有员工时无法分配到人）")
+    print(f"耗时 {s['seconds']['total']:.2f} 秒")
+    print()
+    print("网点      客户经理 网格  户数   人均户数 差距    下限    连片 紧凑度 平均km 最远km")
+    for b in r.branches.itertuples():
+        print(f"{b.branch_id:<9} {b.staff:>6} {b.grids:>5} {b.households:>6} {b.load_per_staff:>8.0f} "
+              f"{_pct(b.staff_spread):>7} {_pct(b.spread_lower_bound):>7} {b.pieces:>4} "
+              f"{b.polsby_popper:>6.2f} {_km(b.mean_distance_m):>6} {_km(b.max_distance_m):>6}")
+
+
+def _print_what_if(info: dict, r: WhatIfResult) -> None:
+    s = r.summary
+    print(f"假设分析（方案 “{info['name']}”，不保存）：" + "；".join(s["scenario"]))
+    print(f"改变网点的网格 {s['grids_moved']} 个，{s['households_moved']} 户")
+    print(f"户到网点平均距离 {_km(s['mean_distance_m_before'])} → {_km(s['mean_distance_m_after'])} km，"
+          f"最远 {_km(s['max_distance_m_before'])} → {_km(s['max_distance_m_after'])} km")
+    print()
+    print("网点      客户经理     户数（前→后）      平均km（前→后）")
+    changed = r.branches[(r.branches["households_change"] != 0)
+                         | (r.branches["staff_before"] != r.branches["staff_after"])]
+    for b in changed.itertuples():
+        print(f"{b.branch_id:<9} {b.staff_before:>3}→{b.staff_after:<3} {b.households_before:>7}→{b.households_after:<7} "
+              f"({b.households_change:+d})  {_km(b.mean_distance_m_before):>5}→{_km(b.mean_distance_m_after)}")
+    if len(r.moves):
+        print()
+        print("改变网点的网格：")
+        for m in r.moves.head(SHOW_MOVES).itertuples():
+            label = next((str(v) for v in (getattr(m, "name", None), getattr(m, "code", None))
+                          if v is not None and pd.notna(v) and str(v)), "")
+            print(f"  {getattr(m, 'grid_id', '')} {label}：{m.households} 户，{m.branch_before} → {m.branch_after}")
+        if len(r.moves) > SHOW_MOVES:
+            print(f"  … 另有 {len(r.moves) - SHOW_MOVES} 个（--json 查看全部）")
