@@ -18,11 +18,14 @@ How the county is cut
 
 Default bounds
 --------------
-``min_households = 100`` and ``max_households = 500``. The seed cooperative's ~150 staff serve ~110,000
-households, about 730 each. A grid must fit well inside one customer manager's load so that a branch can balance
-its managers with whole grids (a manager gets 1–3 grids), and 500 households is what one manager surveys in a
-3-week "整村推进" campaign at ~25 visits a day. Below 100 households a village does not justify its own grid (and
-its own responsibility line); it is served together with its neighbour.
+``min_households = 40`` and ``max_households = 150``. The seed cooperative's ~120 customer managers serve
+~110,000 households, about 900 each. A branch balances its managers with *whole* grids, so a grid must be a small
+fraction of one manager's load: at ≤ 150 households a manager holds 6–8 grids and loads can be evened out to
+within ~10% (with 1–3 village-sized grids each, the spread is 50–90%: measured on the demo county). 150
+households is also one week of visits (整村推进, ~25 a day), the unit a manager plans in. A village above 150 splits
+along its villager groups (组), the unit village cadres already run; below 40 households a village does not
+justify its own responsibility line and is served together with a neighbour of its town. This gives the brief's
+county scale of ~1,000–1,500 grids.
 
 Grid codes (stable: the same inputs always give the same codes)
 ----------------------------------------------------------------
@@ -65,8 +68,8 @@ __all__ = [
     "locate_households",
 ]
 
-DEFAULT_MIN_HOUSEHOLDS = 100
-DEFAULT_MAX_HOUSEHOLDS = 500
+DEFAULT_MIN_HOUSEHOLDS = 40
+DEFAULT_MAX_HOUSEHOLDS = 150
 DUST_M2 = 0.01  # polygon parts smaller than this (m²) are floating-point dust of overlays and are dropped
 MIN_PIECE_M2 = 1.0  # a rural part or urban zone smaller than this (m²) does not exist
 _SHARED_MIN_M = 1e-3  # two areas are neighbours when they share an edge at least this long (m)

@@ -33,6 +33,12 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     outline = load_outline(args.outline, county=args.county, coords=args.coords)
     ws = write_demo(args.path, outline=outline, households=args.households, seed=args.seed, overwrite=args.force)
+    from grids.auth import DEMO_PASSWORD, create_demo_accounts
+    from grids.pipeline import prepare_plan
+
+    report = prepare_plan(ws, name="main", publish=True, actor="demo",
+                          progress=lambda msg: print(f"  {msg}", flush=True))
+    accounts = create_demo_accounts(ws)
     meta = ws.meta
     counts = {layer: ws.count(layer) for layer in
               ("admin_units", "streets", "branches", "staff", "households", "visits")}
@@ -40,4 +46,12 @@ def run(args: argparse.Namespace) -> int:
           f"{counts['households']} 户，{counts['branches']} 个网点，{counts['staff']} 名员工，"
           f"{counts['admin_units']} 个行政区划单元，{counts['streets']} 条道路，{counts['visits']} 条走访记录；"
           f"用时 {time.perf_counter() - t0:.1f} 秒")
+    s = report.assignment.summary
+    state = "已发布" if report.published else f"草稿（检查发现 {len(report.problems)} 个问题，未发布）"
+    print(f"网格方案 main：{len(report.assignment.grids)} 个网格，{state}；客户经理负荷最大差 "
+          f"{s['staff_spread_max']:.0%}，网点辖区均为一块：{s['max_branch_pieces'] == 1}")
+    print(f"演示账号 {len(accounts)} 个（admin、leader、planner、网点主任 b01…、客户经理 s001…），"
+          f"演示密码：{DEMO_PASSWORD}")
+    if not report.problems.empty:
+        print(report.problems[["kind", "message"]].head(20).to_string(index=False))
     return 0

@@ -1,0 +1,67 @@
+"""Whole-workspace steps chained: build the grids, assign them, check, publish.
+
+Used by ``python -m grids demo`` (so the demo county opens with a published, assigned, clean plan) and by the
+planning page's one-click rebuild.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pandas as pd
+
+from grids.assign import AssignmentResult, assign_plan
+from grids.build import DEFAULT_MAX_HOUSEHOLDS, DEFAULT_MIN_HOUSEHOLDS, build_workspace_plan
+from grids.check import check_workspace_plan
+from grids.errors import ValidationError
+from grids.plans import plan_info, publish_plan, read_grids, update_grids
+from grids.store import Workspace
+
+
+@dataclass
+class PlanReport:
+    """What :func:`prepare_plan` did: the plan, the assignment figures and the remaining problems."""
+
+    plan_id: str
+    revision: int
+    assignment: AssignmentResult
+    problems: pd.DataFrame
+    published: bool
+
+
+def assign_workspace_plan(ws: Workspace, plan_id: str, *, by: str = "straight", minimal_change: bool = False,
+                          actor: str = "cli") -> tuple[int, AssignmentResult]:
+    """Assign a stored plan's grids to branches and staff and save them; returns (revision, result)."""
+    info = plan_info(ws, plan_id)
+    grids = read_grids(ws, plan_id)
+    if not len(grids):
+        raise ValidationError(f"方案 “{info['name']}” 没有网格", fix="先运行 `python -m grids build` 生成网格")
+    result = assign_plan(grids, ws.read("branches"), ws.read("staff"), by=by,
+                         streets=ws.read("streets") if by == "road" else None, minimal_change=minimal_change)
+    revision = update_grids(ws, plan_id, result.grids, actor=actor,
+                            action="最少调整重新分配网格" if minimal_change else "分配网格",
+                            expected_revision=info["revision"])
+    return revision, result
+
+
+def prepare_plan(ws: Workspace, *, name: str = "main", min_households: int = DEFAULT_MIN_HOUSEHOLDS,
+                 max_households: int = DEFAULT_MAX_HOUSEHOLDS, publish: bool = False, actor: str = "cli",
+                 progress: Callable[[str], None] | None = None) -> PlanReport:
+    """Build the draft plan ``name``, assign it, check it and, when asked and clean, publish it.
+
+    Publishing is refused (the plan stays a draft) when :func:`grids.check.check_workspace_plan` reports any
+    problem; the problems are returned either way.
+    """
+    say = progress or (lambda _msg: None)
+    plan_id = build_workspace_plan(ws, name=name, min_households=min_households, max_households=max_households,
+                                   progress=say, actor=actor)
+    say("分配网点与客户经理…")
+    revision, result = assign_workspace_plan(ws, plan_id, actor=actor)
+    say("检查方案…")
+    problems = check_workspace_plan(ws, plan_id)
+    published = False
+    if publish and problems.empty:
+        revision = publish_plan(ws, plan_id, actor=actor, expected_revision=revision)
+        published = True
+    return PlanReport(plan_id, revision, result, problems, published)

@@ -1,0 +1,85 @@
+"""数据管理 — workspace info, layer counts, import with the validation report, the audit trail."""
+
+from __future__ import annotations
+
+import tempfile
+
+import pandas as pd
+import streamlit as st
+
+from grids.errors import GridsError
+from grids.model import LAYERS
+from ui import data
+from ui.state import DATA_IMPORT_COORDS, DATA_IMPORT_LAYER, ROLE
+
+target, rev = data.current()
+info = data.workspace_info(target, rev)
+meta = info["meta"]
+ingest = data.optional_module("ingest")
+
+st.title("数据管理")
+c1, c2, c3, c4 = st.columns(4)
+c1.metric("旗县", f"{meta.get('county_name', '')}")
+c2.metric("工作区版本", rev)
+c3.metric("文件大小", f"{info['size_mb']:.1f} MB" if info["size_mb"] is not None else "—")
+c4.metric("数据来源", "演示数据" if meta.get("demo") == "1" else "本行数据")
+st.caption(f"工作区：{target}")
+
+counts = pd.DataFrame(
+    [(name, LAYERS[name].description if name in LAYERS else "", n) for name, n in info["counts"].items()],
+    columns=["图层", "说明", "行数"],
+)
+st.subheader("图层")
+st.dataframe(counts, hide_index=True, height=35 * (len(counts) + 1) + 3)
+
+
+def show_report(report) -> None:
+    """The validation report: summary, warnings, rejected rows (downloadable)."""
+    (st.success if report.rejected == 0 else st.warning)(report.summary())
+    for w in report.warnings:
+        st.caption("· " + w)
+    if len(report.rejects):
+        st.dataframe(report.rejects, hide_index=True, height=260)
+        csv = report.rejects.to_csv(index=False).encode("utf-8-sig")
+        st.download_button("下载被拒绝的行（CSV）", csv, f"rejects_{report.layer}.csv", "text/csv")
+
+
+st.subheader("导入数据")
+if ingest is None:
+    st.info("导入功能需要 grids.ingest 模块，尚未上线。命令行可用：python -m grids import 工作区 图层 文件")
+else:
+    with st.form("data.import_form"):
+        files = st.file_uploader("文件（GeoPackage、Shapefile 全部附属文件、GeoJSON、KML、CSV、Excel）",
+                                 accept_multiple_files=True)
+        a, b, c = st.columns(3)
+        layer = a.selectbox("导入到图层", ingest.IMPORTABLE_LAYERS, key=DATA_IMPORT_LAYER,
+                            format_func=lambda n: f"{n}（{LAYERS[n].description}）")
+        coords = b.selectbox("坐标系", list(ingest.COORDS), key=DATA_IMPORT_COORDS, format_func=ingest.COORDS.get)
+        strict = c.checkbox("严格模式（有错误行则不导入）")
+        check = st.form_submit_button("只校验")
+        write = st.form_submit_button("校验并导入", type="primary")
+    if (check or write) and not files:
+        st.warning("请先选择文件。")
+    elif check or write:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = data.save_uploads(files, tmp)
+            try:
+                if write:
+                    report = ingest.import_file(target, layer, path, coords=coords, strict=strict,
+                                                actor=f"app:{st.session_state[ROLE]}")
+                else:
+                    table = ingest.read_table(path, coords=coords)
+                    report = ingest.validate(table, target_layer=layer, workspace=data.open_workspace(target),
+                                             source_name=path.name)
+            except GridsError as exc:
+                st.error(str(exc))
+            else:
+                show_report(report)
+
+st.subheader("最近的操作")
+audit = info["audit"]
+if len(audit):
+    st.dataframe(audit.rename(columns={"at": "时间", "actor": "操作人", "action": "操作", "layer": "图层",
+                                       "revision": "版本", "detail": "详情"}), hide_index=True, height=260)
+else:
+    st.caption("暂无记录。")

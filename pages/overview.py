@@ -1,0 +1,96 @@
+"""覆盖总览 — the county coverage map for leadership: grids by coverage rate, uncovered households, funnel."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from ui import data, fmt
+from ui.maps import clicked_area, show_cached_map
+from ui.state import BASEMAP, OVERVIEW_SELECTED
+
+target, rev = data.current()
+ov = data.overview(target, rev)
+coverage = data.optional_module("coverage")
+labels = coverage.FUNNEL_LABELS if coverage else {}
+basemap = st.session_state[BASEMAP]
+
+st.title("覆盖总览")
+st.caption(("网格方案：" + ov.plan_name) if ov.plan_name else "尚无网格方案")
+for note in ov.notes:
+    st.info(note)
+
+s = ov.summary
+cards = st.columns(6)
+rates = {"archived": "coverage_rate", "granted": "granted_rate", "signed": "signed_rate", "using": "using_rate"}
+for col, (key, label) in zip(cards, fmt.FUNNEL_STAGES, strict=True):
+    rate = rates.get(key)
+    col.metric(label, fmt.count(s.get(key)), delta=(fmt.pct(s.get(rate)) if rate in s else None),
+               delta_color="off", delta_arrow="off", border=True)
+if "granted_amount" in s:
+    st.caption(f"授信总额 {fmt.yi(s['granted_amount'])}　签约可用信 {fmt.yi(s['available_amount'])}　"
+               f"用信余额 {fmt.yi(s['balance'])}")
+
+
+def area_panel(area_id: str | None) -> None:
+    """Figures of the clicked area and its uncovered households."""
+    if not area_id:
+        st.info(f"点击地图上的{ov.area_label}，查看它的数字和未覆盖农户。")
+        return
+    area = ov.areas.set_index(ov.id_column).loc[area_id]
+    st.subheader(str(area["name"]))
+    staff = area.get("staff_id")
+    if isinstance(staff, str) and staff not in ("", "—"):
+        st.caption(f"客户经理：{ov.staff_names.get(staff, staff)}")
+    elif ov.id_column == "grid_id":
+        st.error("该网格无人负责")
+    row = ov.by_area.loc[area_id] if area_id in ov.by_area.index else pd.Series(dtype=object)
+    a, b = st.columns(2)
+    a.metric("户数", fmt.count(row.get("registered", area.get("households"))))
+    b.metric("建档率", fmt.pct(row.get("coverage_rate", area.get("coverage_rate"))))
+    if "granted" in row:
+        a.metric("授信户数", fmt.count(row["granted"]))
+        b.metric("用信户数", fmt.count(row["using"]))
+    key = "grid_id" if ov.id_column == "grid_id" else "village_code"
+    left = ov.uncovered[ov.uncovered[key] == area_id] if key in ov.uncovered.columns else ov.uncovered.iloc[:0]
+    st.markdown(f"**未覆盖农户：{len(left):,} 户**")
+    if len(left):
+        cols = [c for c in ("hh_id", "reason") if c in left.columns]
+        st.dataframe(pd.DataFrame(left[cols]).rename(columns={"hh_id": "户号", "reason": "原因"}),
+                     hide_index=True, height=240)
+
+
+@st.fragment
+def map_and_panel() -> None:
+    """The map and the side panel; a click reruns only this fragment."""
+    left, right = st.columns([3, 1.25])
+    with left:
+        out = show_cached_map(lambda: data.overview_map(target, rev, basemap), cache_key=(target, rev, basemap),
+                              key="overview.map_widget")
+    picked = clicked_area(out, ov.areas, basemap=basemap, id_column=ov.id_column)
+    if picked:
+        st.session_state[OVERVIEW_SELECTED] = picked
+    with right:
+        area_panel(st.session_state[OVERVIEW_SELECTED])
+
+
+map_and_panel()
+
+funnel_tab, town_tab, week_tab = st.tabs(["授信漏斗", "分镇统计", "每周走访"])
+with funnel_tab:
+    stages = pd.DataFrame({"阶段": [label for _, label in fmt.FUNNEL_STAGES],
+                           "户数": [s.get(k, 0) for k, _ in fmt.FUNNEL_STAGES]})
+    st.bar_chart(stages, x="阶段", y="户数", horizontal=True, sort=False, height=260)
+with town_tab:
+    if len(ov.by_town):
+        table = fmt.funnel_display(ov.by_town, labels)
+        st.dataframe(table, height=360)
+        st.download_button("下载分镇统计（CSV）", table.to_csv().encode("utf-8-sig"), "分镇统计.csv", "text/csv")
+    else:
+        st.info("分镇统计需要覆盖统计模块（grids.coverage）。")
+with week_tab:
+    if ov.weekly is not None and len(ov.weekly):
+        weekly = ov.weekly.groupby("week")["visits"].sum().rename("走访户次")
+        st.line_chart(weekly, height=260)
+    else:
+        st.info("工作区还没有走访记录。")

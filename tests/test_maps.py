@@ -1,0 +1,216 @@
+"""grids.maps: offline assets, basemaps and the GCJ-02 shift, the overview map, clicks, size budget."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import folium
+import folium.plugins
+import geopandas as gpd
+import numpy as np
+import pytest
+import shapely
+
+from grids import maps
+from grids.crs import wgs84_to_gcj02
+from grids.errors import ValidationError
+
+URL = re.compile(r"""(?:https?:)?//([A-Za-z0-9.{}-]+\.[A-Za-z]{2,})""")
+
+
+def js(text: str) -> str:
+    """``text`` as folium writes it into the page (JSON-escaped)."""
+    return json.dumps(text)[1:-1]
+
+
+def hosts(html: str) -> set[str]:
+    """Every host named in a URL of ``html``."""
+    return set(URL.findall(html))
+
+
+@pytest.fixture
+def areas():
+    # two 0.1° × 0.1° grids side by side near 林东; G2 has no staff
+    return gpd.GeoDataFrame(
+        {"grid_id": ["G1", "G2"], "name": ["林东一网格", "林东二网格"], "coverage_rate": [0.9, 0.1],
+         "staff_id": ["S1", None], "households": [10, 20]},
+        geometry=[shapely.box(119.3, 43.9, 119.4, 44.0), shapely.box(119.4, 43.9, 119.5, 44.0)], crs=4490,
+    )
+
+
+@pytest.fixture
+def admin():
+    return gpd.GeoDataFrame(
+        {"code": ["150422", "150422100"], "name": ["巴林左旗", "林东镇"], "level": ["county", "town"],
+         "parent_code": [None, "150422"]},
+        geometry=[shapely.box(119.2, 43.8, 119.6, 44.1), shapely.box(119.3, 43.9, 119.5, 44.0)], crs=4490,
+    )
+
+
+@pytest.fixture
+def points():
+    return gpd.GeoDataFrame(geometry=[shapely.Point(119.31234567, 43.91234567), shapely.Point(119.45, 43.95), None],
+                            crs=4490)
+
+
+def test_offline_overview_names_no_external_host(areas, admin, points):
+    branches = gpd.GeoDataFrame({"name": ["林东营业部"]}, geometry=[shapely.Point(119.35, 43.95)], crs=4490)
+    html = maps.overview_map(areas, admin_units=admin, uncovered=points, branches=branches).get_root().render()
+    assert hosts(html) == set()
+    for asset in ("leaflet/leaflet.js", "leaflet/leaflet.css", "leaflet.markercluster/leaflet.markercluster.js",
+                  "leaflet.markercluster/MarkerCluster.Default.css"):
+        assert f'"/app/static/vendor/{asset}"' in html
+    # folium's bootstrap / awesome-markers / jquery are not loaded at all
+    assert "bootstrap" not in html and "awesome" not in html and "jquery" not in html
+
+
+def test_overview_layers_legend_and_flags(areas, admin, points):
+    html = maps.overview_map(areas, admin_units=admin, uncovered=points).get_root().render()
+    assert js("林东一网格") in html and js("林东二网格") in html
+    assert maps.rate_color(0.9) in html and maps.rate_color(0.1) in html  # fills by coverage
+    assert "grids-legend" in html and js("无人负责（1 个）") in html  # G2 flagged in the legend
+    assert js("未建档农户（2）") in html  # the empty geometry is skipped
+    assert "L.markerClusterGroup" in html
+
+
+def test_households_are_sent_as_rounded_flat_array(areas, points):
+    html = maps.overview_map(areas, uncovered=points, precision=5).get_root().render()
+    assert "[43.91235, 119.31235, 43.95, 119.45]" in html
+
+
+def test_custom_asset_base(areas):
+    html = maps.overview_map(areas, asset_base="/static/maps").get_root().render()
+    assert '"/static/maps/leaflet/leaflet.js"' in html and "/app/static" not in html
+
+
+def test_plugins_are_localized_and_unknown_assets_refused():
+    m = maps.OfflineMap()
+    folium.plugins.Draw().add_to(m)
+    folium.plugins.Fullscreen().add_to(m)
+    html = m.get_root().render()
+    assert hosts(html) == set()
+    assert "/app/static/vendor/leaflet-draw/leaflet.draw.js" in html
+    assert "/app/static/vendor/leaflet.fullscreen/Control.FullScreen.js" in html
+    m2 = maps.OfflineMap()
+    folium.plugins.HeatMap([[43.9, 119.3]]).add_to(m2)
+    with pytest.raises(ValidationError, match=r"HeatMap.*fetch_assets\.sh"):
+        m2.get_root().render()
+
+
+def test_popup_brings_local_jquery_and_icons_are_refused():
+    m = maps.OfflineMap()
+    folium.Marker([43.9, 119.3], popup="林东").add_to(m)
+    html = m.get_root().render()
+    assert "/app/static/vendor/jquery/jquery.min.js" in html and hosts(html) == set()
+    m2 = maps.OfflineMap()
+    folium.Marker([43.9, 119.3], icon=folium.Icon(color="red")).add_to(m2)
+    with pytest.raises(ValidationError, match="CircleMarker"):
+        m2.get_root().render()
+
+
+def test_amap_shifts_display_to_gcj02(areas):
+    m = maps.overview_map(areas, basemap="amap", simplify_m=0)
+    html = m.get_root().render()
+    assert "autonavi.com" in " ".join(hosts(html))
+    # the corner (119.3, 43.9) of G1 is drawn at its GCJ-02 position, rounded to 5 decimals
+    gx, gy = wgs84_to_gcj02(119.3, 43.9)
+    assert f"[{round(gx, 5)}, {round(gy, 5)}]" in html
+    assert "[119.3, 43.9]" not in html
+    # and a click there maps back to G1, and drawn shapes come back in storage coordinates
+    assert maps.pick_feature(areas, lon=gx + 0.0001, lat=gy + 0.0001, basemap="amap") == "G1"
+    line = {"type": "Feature", "geometry": {"type": "LineString", "coordinates": [[gx, gy], [gx + 0.01, gy]]}}
+    x0, y0 = maps.drawing_to_geometry(line, basemap="amap").coords[0]
+    assert abs(x0 - 119.3) < 1e-8 and abs(y0 - 43.9) < 1e-8
+
+
+def test_offline_and_osm_do_not_shift(areas):
+    html = maps.overview_map(areas, basemap="osm", simplify_m=0).get_root().render()
+    assert hosts(html) == {"tile.openstreetmap.org"}
+    assert "[119.3, 43.9]" in html
+    assert "tileerror" in html  # an unreachable tile server shows a notice, nothing else breaks
+
+
+def test_tianditu_needs_a_key_and_custom_a_url(areas):
+    with pytest.raises(ValidationError, match="tianditu_key"):
+        maps.overview_map(areas, basemap="tianditu")
+    html = maps.overview_map(areas, basemap="tianditu", tianditu_key="abc123").get_root().render()
+    assert "tk=abc123" in html and hosts(html) == {"t{s}.tianditu.gov.cn"}
+    with pytest.raises(ValidationError, match="GRIDS_TILE_URL"):
+        maps.tile_layers("custom")
+    with pytest.raises(ValidationError, match="可选"):
+        maps.tile_layers("google")
+
+
+def test_pick_feature(areas):
+    assert maps.pick_feature(areas, lon=119.35, lat=43.95) == "G1"
+    assert maps.pick_feature(areas, lon=119.45, lat=43.95) == "G2"
+    assert maps.pick_feature(areas, lon=120.0, lat=43.95) is None
+
+
+def test_display_frame_keeps_shared_edges_and_input(areas):
+    before = areas.geometry.copy()
+    wiggly = areas.copy()
+    # add 200 collinear-ish vertices along the shared edge x = 119.4
+    ys = np.linspace(43.9, 44.0, 202)[1:-1]
+    edge = [(119.4 + (1e-6 if i % 2 else 0), y) for i, y in enumerate(ys)]
+    left = shapely.Polygon([(119.3, 43.9), (119.4, 43.9), *edge, (119.4, 44.0), (119.3, 44.0)])
+    right = shapely.Polygon([(119.4, 43.9), (119.5, 43.9), (119.5, 44.0), (119.4, 44.0), *edge[::-1]])
+    wiggly.geometry = [left, right]
+    out = maps.display_frame(wiggly, simplify_m=5)
+    assert shapely.get_num_coordinates(out.geometry.iloc[0]) < 10
+    # the two simplified grids still meet without gap or overlap
+    assert out.geometry.iloc[0].intersection(out.geometry.iloc[1]).area < 1e-12
+    assert out.geometry.union_all().area == pytest.approx(wiggly.geometry.union_all().area, rel=1e-6)
+    assert areas.geometry.equals(before)
+
+
+def test_unit_coverage_counts_by_code():
+    units = gpd.GeoDataFrame(
+        {"code": ["150422100", "150422100201", "150422100202"], "name": ["镇", "甲村", "乙村"],
+         "level": ["town", "village", "village"], "parent_code": ["150422", "150422100", "150422100"]},
+        geometry=[shapely.box(0, 0, 2, 1), shapely.box(0, 0, 1, 1), shapely.box(1, 0, 2, 1)], crs=4490)
+    hh = gpd.GeoDataFrame({"village_code": ["150422100201", "150422100201", "150422100202"],
+                           "archived": [True, False, True]}, geometry=[None] * 3, crs=4490)
+    town = maps.unit_coverage(units, hh, level="town")
+    assert town[["households", "covered"]].values.tolist() == [[3, 2]]
+    assert town["coverage_rate"].iloc[0] == pytest.approx(2 / 3)
+    with pytest.raises(ValidationError, match="level"):
+        maps.unit_coverage(units, hh, level="county")
+
+
+def test_standalone_html_inlines_everything(areas, points, tmp_path):
+    if not (maps.STATIC_DIR / "vendor" / "leaflet" / "leaflet.js").is_file():
+        pytest.skip("static/vendor not fetched: run scripts/fetch_assets.sh")
+    html = maps.standalone_html(maps.overview_map(areas, uncovered=points))
+    assert "/app/static" not in html
+    assert re.search(r"<script src=|<link rel=\"stylesheet\" href=", html) is None
+    assert "L.markerClusterGroup" in html and "data:image/png;base64," in html
+    # nothing is loaded from elsewhere (URLs left in library comments or attribution links are not loads)
+    loads = (re.findall(r"""<(?:script|img|iframe)[^>]*\ssrc=["'](https?:[^"']+)""", html)
+             + re.findall(r"""<link[^>]*\shref=["'](https?:[^"']+)""", html)
+             + re.findall(r"url\((['\"]?)https?:", html))
+    assert loads == []
+
+
+def test_standalone_html_names_missing_assets(areas, tmp_path):
+    with pytest.raises(ValidationError, match=r"fetch_assets\.sh"):
+        maps.standalone_html(maps.overview_map(areas), static_dir=tmp_path)
+
+
+def test_overview_size_budget_for_county_scale():
+    # 1,500 grids of ~40 vertices and 25k uncovered households: the brief's county, well under 3 MB
+    rng = np.random.default_rng(0)
+    xs, ys = np.meshgrid(np.linspace(118.8, 119.8, 50), np.linspace(43.5, 44.4, 30))
+    cells = [shapely.box(x, y, x + 0.02, y + 0.03).segmentize(0.002) for x, y in zip(xs.ravel(), ys.ravel(),
+                                                                                       strict=True)]
+    grid = gpd.GeoDataFrame({"grid_id": [f"G{i}" for i in range(len(cells))], "name": "网格",
+                             "coverage_rate": rng.random(len(cells)), "staff_id": "S"}, geometry=cells, crs=4490)
+    pts = gpd.GeoDataFrame(geometry=shapely.points(rng.uniform([118.8, 43.5], [119.8, 44.4], (25_000, 2))),
+                           crs=4490)
+    html = maps.overview_map(grid, uncovered=pts).get_root().render()
+    size_mb = len(html.encode()) / 1e6
+    naive = len(json.dumps(grid.to_geo_dict()).encode()) / 1e6 + 25_000 * 200 / 1e6  # GeoJSON + Marker each
+    print(f"overview {size_mb:.2f} MB vs naive {naive:.2f} MB")
+    assert size_mb < 3.0
+    assert size_mb < naive / 2
