@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import gc
 import json
 import os
 import sqlite3
@@ -51,6 +52,17 @@ META_TABLE = "ws_meta"
 _ENVELOPE_LEN = {0: 0, 1: 32, 2: 48, 3: 48, 4: 64}
 _PROMOTE = {"MULTIPOLYGON": shapely.MultiPolygon, "MULTILINESTRING": shapely.MultiLineString}
 _TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _now() -> str:
@@ -337,8 +349,10 @@ class Workspace:
             if where:
                 sql += f" WHERE {where}"
             sql += " ORDER BY fid"
-            rows = con.execute(sql, tuple(params)).fetchall()
-        data = list(zip(*rows, strict=True)) if rows else [[] for _ in select]
+            with _gc_paused():  # millions of small tuples: the cyclic GC would rescan them over and over
+                rows = con.execute(sql, tuple(params)).fetchall()
+                data = list(zip(*rows, strict=True)) if rows else [[] for _ in select]
+                del rows
         frame = pd.DataFrame({c: _from_sql_values(list(data[i]), types[c]) for i, c in enumerate(cols)})
         if geom_col is None:
             return frame
