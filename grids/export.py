@@ -620,7 +620,7 @@ def _read_ids(ws: Any, layer: str, ids: list[str], *, chunk: int = 900) -> pd.Da
     parts = [ws.read(layer, where=f"hh_id IN ({','.join('?' * len(ids[i:i + chunk]))})", params=ids[i:i + chunk])
              for i in range(0, len(ids), chunk)]
     if not parts:
-        return ws.read(layer, where="0")
+        return ws.read(layer, where="1 = 0")
     out = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
     return gpd.GeoDataFrame(out, geometry=out.geometry.name, crs=parts[0].crs) if isinstance(parts[0], gpd.GeoDataFrame) \
         else out

@@ -176,7 +176,7 @@ class ScopedWorkspace:
             tx.append("visits", pd.DataFrame({"hh_id": [hh_id], "staff_id": [staff_id], "visited_on": [day],
                                               "outcome": [outcome], "note": [note]}))
             if outcome == "已建档":
-                tx.execute("UPDATE households SET archived = 1 WHERE hh_id = ?", (hh_id,))
+                tx.execute("UPDATE households SET archived = ? WHERE hh_id = ?", (True, hh_id))
             tx.note("households", {"hh_id": hh_id, "outcome": outcome,
                                    "archived_before": bool(before["archived"].iloc[0]),
                                    "archived_after": True if outcome == "已建档" else bool(before["archived"].iloc[0])})

@@ -292,6 +292,11 @@ class Workspace:
         return con
 
     @property
+    def target(self) -> str:
+        """Where the workspace lives (its path; PostGIS workspaces give their URL)."""
+        return str(self.path)
+
+    @property
     def meta(self) -> dict[str, str]:
         """Workspace metadata: ``county_code``, ``county_name``, ``revision``, ``demo``, ``created_at``."""
         with contextlib.closing(self._connect()) as con:
