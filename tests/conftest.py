@@ -23,6 +23,44 @@ def empty_ws(tmp_path):
     return Workspace.create(tmp_path / "ws.gpkg", county_code="150422", county_name="巴林左旗")
 
 
+COUNTY = {"county_code": "150422", "county_name": "巴林左旗"}
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> str:
+    """URL of the throwaway PostGIS test cluster (skips outside CI when PostgreSQL cannot be started)."""
+    from .pg import postgres_url
+
+    return postgres_url()
+
+
+@pytest.fixture
+def pg_target(pg_url):
+    """A URL naming a fresh, not yet existing schema (dropped after the test)."""
+    from .pg import fresh_schema, with_schema
+
+    with fresh_schema(pg_url) as schema:
+        yield with_schema(pg_url, schema)
+
+
+@pytest.fixture
+def pg_ws(pg_target):
+    """An empty PostGIS workspace in its own schema."""
+    from grids.store_pg import PgWorkspace
+
+    return PgWorkspace.create(pg_target, **COUNTY)
+
+
+@pytest.fixture(params=["gpkg", "postgis"])
+def any_ws(request, tmp_path):
+    """An empty workspace on either backend: behaviour tests run against both."""
+    from grids.store import Workspace
+
+    if request.param == "gpkg":
+        return Workspace.create(tmp_path / "ws.gpkg", **COUNTY)
+    return request.getfixturevalue("pg_ws")
+
+
 @pytest.fixture(scope="session")
 def demo_path() -> Path:
     """The demo workspace built by scripts/setup.sh (built here when missing), read-only for tests."""

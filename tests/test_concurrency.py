@@ -1,4 +1,4 @@
-"""Revisions under concurrency and crash safety: no lost edit, no torn write.
+"""Revisions under concurrency and crash safety: no lost edit, no torn write (both backends for the edits).
 
 Two processes make 200 edits each to one plan, each edit saved against the revision it read (retrying on
 StaleRevisionError, as the app does after reloading); a process killed with SIGKILL in the middle of a save
@@ -18,7 +18,7 @@ import shapely
 
 from grids.errors import StaleRevisionError
 from grids.plans import plan_info, read_grids, save_draft, update_grids
-from grids.store import Workspace
+from grids.store import Workspace, open_workspace
 
 EDITS = 200
 
@@ -30,8 +30,8 @@ def _lattice(n: int) -> gpd.GeoDataFrame:
                              "kind": "rural", "households": 0}, geometry=cells, crs=4490)
 
 
-def _editor(path: str, plan_id: str, grid_index: int, stale_counter) -> None:
-    ws = Workspace(path)
+def _editor(target: str, plan_id: str, grid_index: int, stale_counter) -> None:
+    ws = open_workspace(target)
     done = 0
     while done < EDITS:
         rev = plan_info(ws, plan_id)["revision"]
@@ -46,12 +46,12 @@ def _editor(path: str, plan_id: str, grid_index: int, stale_counter) -> None:
 
 
 @pytest.mark.slow
-def test_two_processes_200_edits_each_lose_none(tmp_path):
-    ws = Workspace.create(tmp_path / "ws.gpkg", county_code="150422", county_name="巴林左旗")
+def test_two_processes_200_edits_each_lose_none(any_ws):
+    ws = any_ws
     plan_id = save_draft(ws, _lattice(12), name="main")
     ctx = mp.get_context("spawn")
     stale = ctx.Value("i", 0)
-    procs = [ctx.Process(target=_editor, args=(str(ws.path), plan_id, i, stale)) for i in (0, 1)]
+    procs = [ctx.Process(target=_editor, args=(ws.target, plan_id, i, stale)) for i in (0, 1)]
     for p in procs:
         p.start()
     for p in procs:

@@ -1,4 +1,7 @@
-"""Scope enforced in the data access layer: each role calls the library and tries to reach what it must not."""
+"""Scope enforced in the data access layer: each role calls the library and tries to reach what it must not.
+
+Every test runs against both backends (GeoPackage and PostGIS).
+"""
 
 import geopandas as gpd
 import pandas as pd
@@ -15,7 +18,8 @@ GRIDS = [("G1", "B1", "S1"), ("G2", "B1", "S2"), ("G3", "B2", "S3"), ("G4", "B2"
 
 
 @pytest.fixture
-def ws(empty_ws):
+def ws(any_ws):
+    empty_ws = any_ws
     grids = gpd.GeoDataFrame(
         {"grid_id": [g for g, _, _ in GRIDS], "code": [f"15042210020{i}001" for i in range(1, 5)],
          "kind": "rural", "branch_id": [b for _, b, _ in GRIDS], "staff_id": [s for _, _, s in GRIDS],

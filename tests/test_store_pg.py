@@ -26,7 +26,7 @@ from grids.store import Workspace, open_workspace
 from grids.store_pg import PgWorkspace, split_url, translate_sql
 
 from .conftest import DEMO
-from .pg import bump_counter, fresh_schema, postgres_url, with_schema
+from .pg import bump_counter, fresh_schema
 
 COUNTY = {"county_code": "150422", "county_name": "巴林左旗"}
 
@@ -34,31 +34,6 @@ COUNTY = {"county_code": "150422", "county_name": "巴林左旗"}
 # --------------------------------------------------------------------------------------------------------
 # fixtures
 # --------------------------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def pg_url() -> str:
-    return postgres_url()
-
-
-@pytest.fixture
-def pg_target(pg_url):
-    """A URL naming a fresh, not yet existing schema (dropped after the test)."""
-    with fresh_schema(pg_url) as schema:
-        yield with_schema(pg_url, schema)
-
-
-@pytest.fixture
-def pg_ws(pg_target) -> PgWorkspace:
-    return PgWorkspace.create(pg_target, **COUNTY)
-
-
-@pytest.fixture(params=["gpkg", "postgis"])
-def any_ws(request, tmp_path):
-    """An empty workspace on either backend."""
-    if request.param == "gpkg":
-        return Workspace.create(tmp_path / "ws.gpkg", **COUNTY)
-    return request.getfixturevalue("pg_ws")
 
 
 def _households():
