@@ -46,7 +46,7 @@ import pyogrio
 import shapely
 
 from grids import _validate as V
-from grids.crs import gcj02_to_wgs84, gdf_gcj02_to_wgs84, gk_crs_for
+from grids.crs import gcj02_to_wgs84, gdf_gcj02_to_wgs84, gk_crs_for, wgs84_to_gcj02
 from grids.errors import ValidationError
 from grids.model import (
     BRANCH_KINDS,
@@ -72,6 +72,12 @@ OUTSIDE_TOLERANCE_M = 200.0
 """How far (metres) a point may lie outside the county outline before it is rejected."""
 REPAIR_MAX_AREA_CHANGE = 0.01
 """An invalid polygon is repaired only when ``make_valid`` changes its area by less than this fraction."""
+GCJ02_MIN_POINTS = 5
+"""Undeclared GCJ-02 is suspected only when at least this many points fit better after the shift …"""
+GCJ02_MIN_RATIO = 4.0
+"""… and at least this many times more points fit better than fit worse."""
+GCJ02_SAMPLE = 20_000
+"""At most this many points are compared (a seeded sample of bigger files)."""
 
 _TABULAR = {".csv": "csv", ".txt": "csv", ".tsv": "csv", ".xlsx": "xlsx", ".xlsm": "xlsx"}
 _SPATIAL = {".gpkg": "gpkg", ".shp": "shp", ".geojson": "geojson", ".json": "geojson", ".kml": "kml",
@@ -180,6 +186,145 @@ _INJECTION = ("=", "+", "-", "@", "\t", "\r")
 REJECT_COLUMNS: tuple[str, ...] = ("文件", "行", "列", "原因", "修正方法")
 
 
+@dataclass(frozen=True)
+class DatumCheck:
+    """How well points fit the workspace as read, and after the GCJ-02 shift (see :func:`detect_gcj02`).
+
+    Attributes
+    ----------
+    checked : int
+        Points compared (a sample of at most :data:`GCJ02_SAMPLE`).
+    misfit : int
+        Of those, points as read that lie outside their declared group/village polygon (or, without a known
+        code, outside the county).
+    misfit_shifted : int
+        The same after the alternative reading of the coordinates.
+    improved, worsened : int
+        Points that fit only after / only before the alternative reading.
+    offset_m : float
+        Median distance (metres, Gauss-Krüger) between the two readings.
+    by_code : bool
+        Whether village/group codes were used (else the county outline only).
+    declared : str or None
+        The declared datum (``None``: not declared). With ``gcj02`` the alternative is *not* converting.
+    """
+
+    checked: int
+    misfit: int
+    misfit_shifted: int
+    improved: int
+    worsened: int
+    offset_m: float
+    by_code: bool
+    declared: str | None = None
+
+    @property
+    def suspect(self) -> bool:
+        """True when the alternative reading fits clearly better (the declared/assumed datum is wrong)."""
+        return self.improved >= GCJ02_MIN_POINTS and self.improved >= GCJ02_MIN_RATIO * self.worsened
+
+    def message(self) -> str:
+        """The warning in Chinese: what was found, by how much, and which option fixes it."""
+        basis = "所填的村/组范围（无代码的按县界）" if self.by_code else "县界"
+        offset = f"约 {max(10, round(self.offset_m, -1)):.0f} 米"
+        if self.declared == "gcj02":
+            return (f"声明为 GCJ-02，但这些坐标像是 GPS（WGS84/CGCS2000）坐标：按 GCJ-02 纠偏后有 {self.misfit} 个点"
+                    f"不在{basis}内，不纠偏只有 {self.misfit_shifted} 个（抽查 {self.checked} 个点，纠偏移动{offset}）；"
+                    "如果坐标不是从高德/腾讯地图取得，请用 --coords wgs84 重新导入")
+        return (f"这些坐标像是 GCJ-02（高德）坐标，与本县边界相差{offset}：按原样有 {self.misfit} 个点不在{basis}内，"
+                f"按 GCJ-02 纠偏后只有 {self.misfit_shifted} 个（抽查 {self.checked} 个点）；请用 --coords gcj02 重新导入")
+
+
+def detect_gcj02(points: gpd.GeoSeries, workspace: Workspace, *, village_codes: Iterable[Any] | None = None,
+                 group_codes: Iterable[Any] | None = None, declared: str | None = None,
+                 max_points: int = GCJ02_SAMPLE) -> DatumCheck | None:
+    """Compare points with the workspace's admin polygons as read and after the GCJ-02 shift.
+
+    Amap/Tencent coordinates (GCJ-02) read as WGS84 land 100–700 m off: near a boundary, a household falls
+    outside its declared group or village, or outside the county. Shifting them with
+    :func:`~grids.crs.gcj02_to_wgs84` puts them back. Each point is tested against its group polygon (else its
+    village, else the county outline) both ways; the undeclared datum is suspected when clearly more points
+    fit after the shift than before (:attr:`DatumCheck.suspect`).
+
+    Parameters
+    ----------
+    points : GeoSeries
+        Points (EPSG:4490 or any CRS); missing, empty and non-point geometries are ignored.
+    workspace : Workspace
+        Supplies ``admin_units`` (county, village and group polygons).
+    village_codes, group_codes : iterable, optional
+        Declared codes, aligned with ``points``.
+    declared : {'wgs84', 'cgcs2000', 'gcj02'}, optional
+        What the user declared. With ``gcj02`` the points were converted already, and the alternative tested
+        is *not* converting them (GPS coordinates wrongly declared as GCJ-02).
+    max_points : int
+        Compare at most this many points (a seeded random sample).
+
+    Returns
+    -------
+    DatumCheck or None
+        ``None`` when there is nothing to compare (no admin polygons, no point).
+    """
+    admin = workspace.read("admin_units", columns=["code", "level"]) if workspace.count("admin_units") else None
+    geo = points.to_crs(STORAGE_EPSG) if points.crs is not None and points.crs.to_epsg() != STORAGE_EPSG else points
+    n = len(geo)
+    village = pd.Series(list(village_codes) if village_codes is not None else [None] * n, dtype=object)
+    group = pd.Series(list(group_codes) if group_codes is not None else [None] * n, dtype=object)
+    return _detect_gcj02(np.asarray(geo.values, dtype=object), admin, village, group, declared, max_points)
+
+
+def _detect_gcj02(geoms: np.ndarray, admin: gpd.GeoDataFrame | None, village: pd.Series, group: pd.Series,
+                  declared: str | None, max_points: int = GCJ02_SAMPLE) -> DatumCheck | None:
+    if admin is None or not len(admin):
+        return None
+    is_point = (shapely.get_type_id(geoms) == 0) & ~shapely.is_empty(geoms)
+    idx = np.flatnonzero(is_point)
+    if not len(idx):
+        return None
+    x, y = shapely.get_x(geoms[idx]), shapely.get_y(geoms[idx])
+    finite = np.isfinite(x) & np.isfinite(y) & (np.abs(x) <= 180) & (np.abs(y) <= 90)
+    idx, x, y = idx[finite], x[finite], y[finite]
+    if len(idx) > max_points:
+        keep = np.sort(np.random.default_rng(0).choice(len(idx), max_points, replace=False))
+        idx, x, y = idx[keep], x[keep], y[keep]
+    if not len(idx):
+        return None
+    levels = admin["level"].astype(object)
+    county_rows = admin[levels == "county"]
+    if not len(county_rows):
+        county_rows = admin[levels == "town"]
+    county = shapely.union_all(county_rows.geometry.values) if len(county_rows) else None
+    polys = {}
+    for level in ("village", "group"):
+        sel = admin[levels == level]
+        polys[level] = dict(zip(sel["code"].astype(str), sel.geometry.values, strict=True))
+    target = np.full(len(idx), county, dtype=object)
+    by_code = False
+    for level, codes in (("village", village), ("group", group)):  # group wins over village
+        found = codes.iloc[idx].map(lambda c, d=polys[level]: d.get(str(c).strip()) if c is not None else None)
+        has = found.notna().to_numpy()
+        if has.any():
+            by_code = True
+            target[has] = found.to_numpy()[has]
+    has_target = np.array([t is not None and not t.is_empty for t in target], dtype=bool)
+    if not has_target.any():
+        return None
+    idx, x, y, target = idx[has_target], x[has_target], y[has_target], target[has_target]
+    shapely.prepare(list({id(t): t for t in target}.values()))
+    if declared == "gcj02":
+        ax, ay = wgs84_to_gcj02(x, y)
+    else:
+        ax, ay = gcj02_to_wgs84(x, y)
+    fit = shapely.covers(target, shapely.points(x, y))
+    fit_alt = shapely.covers(target, shapely.points(ax, ay))
+    pair = gpd.GeoSeries(np.concatenate([shapely.points(x, y), shapely.points(ax, ay)]), crs=STORAGE_EPSG)
+    gk = np.asarray(pair.to_crs(gk_crs_for(pair)).values, dtype=object)
+    offset = float(np.median(shapely.distance(gk[: len(x)], gk[len(x):])))
+    return DatumCheck(checked=len(idx), misfit=int((~fit).sum()), misfit_shifted=int((~fit_alt).sum()),
+                      improved=int((fit_alt & ~fit).sum()), worsened=int((fit & ~fit_alt).sum()),
+                      offset_m=offset, by_code=by_code, declared=declared)
+
+
 @dataclass
 class ImportReport:
     """Outcome of validating (and maybe importing) one file.
@@ -206,6 +351,8 @@ class ImportReport:
     written: bool = False
     strict: bool = False
     rejects_path: Path | None = None
+    datum: DatumCheck | None = None
+    coords_declared: bool = True
 
     @property
     def rejected(self) -> int:
@@ -407,7 +554,12 @@ def _table_from_records(records: list[tuple[int, list[Any]]], source: str, *, te
     nonblank = [(n, rec, k) for n, rec, k in filled if k]
     if not nonblank:
         raise ValidationError("文件是空的，没有任何数据", file=source, fix="检查是否选错了文件或工作表")
-    header_at = next((i for i, (_, _, k) in enumerate(nonblank[:20]) if k >= 2), 0)
+    known = _known_headers()
+    scores = [sum(1 for v in rec if v is not None and _norm_header(v) in known) for _, rec, _ in nonblank[:20]]
+    if max(scores) >= 2:  # the row with most recognised headers, above it titles and 填报单位/日期 lines
+        header_at = scores.index(max(scores))
+    else:
+        header_at = next((i for i, (_, _, k) in enumerate(nonblank[:20]) if k >= 2), 0)
     header_row, header, _ = nonblank[header_at]
     if header_at:
         notes.append(f"第 {header_row} 行被当作表头，跳过了它上面的 {header_at} 行标题")
@@ -424,7 +576,7 @@ def _table_from_records(records: list[tuple[int, list[Any]]], source: str, *, te
         cells = rec
         extra = [c for c in cells[len(names):] if c is not None]
         if extra:
-            problems.append((n, "", "字段数多于表头",
+            problems.append((n, "（整行）", "字段数多于表头",
                              f"这一行有 {len(names) + len(extra)} 个以上的值，表头只有 {len(names)} 列；"
                              "检查是否有多余的分隔符（逗号）或未加引号的文字"))
         cells = (cells + [None] * len(names))[: len(names)]
@@ -477,6 +629,15 @@ def _read_xlsx(path: Path, sheet: str | None) -> tuple[pd.DataFrame, list[str], 
 
     import openpyxl
 
+    with path.open("rb") as fh:
+        head = fh.read(2048)
+    if head.startswith(b"\xd0\xcf\x11\xe0"):
+        raise ValidationError("这是旧版 Excel（.xls）文件，只是扩展名写成了 .xlsx", file=path.name,
+                              fix="用 Excel 打开后“另存为” Excel 工作簿（.xlsx），或另存为 CSV UTF-8")
+    if re.search(rb"<(!doctype\s+html|html|table|meta|\?xml)", head.lstrip(b"\xef\xbb\xbf \t\r\n")[:200],
+                 re.IGNORECASE):
+        raise ValidationError("这个文件其实是网页（HTML/XML 表格），只是扩展名写成了 .xlsx（有些业务系统这样“导出 Excel”）",
+                              file=path.name, fix="用 Excel 打开后“另存为” Excel 工作簿（.xlsx）或 CSV UTF-8，再导入")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -498,9 +659,66 @@ def _read_xlsx(path: Path, sheet: str | None) -> tuple[pd.DataFrame, list[str], 
         notes = [f"读取了工作表 “{ws.title}”"] if len(wb.sheetnames) > 1 else []
     finally:
         wb.close()
+    notes += _formula_text(path, records, ws.title)
     with _no_gc():
         frame, more, problems = _table_from_records(records, path.name)
     return frame, notes + more, problems
+
+
+def _formula_text(path: Path, records: list[tuple[int, list[Any]]], title: str) -> list[str]:
+    """Fill cells whose formula has no stored result (files not saved by Excel) with the formula's text.
+
+    ``data_only`` reading gives the result Excel stored with a formula; a file written by another program
+    has none, and the cell would silently come out blank. The text (``=A1*2``) is kept as data instead.
+    """
+    import zipfile
+
+    import openpyxl
+
+    with zipfile.ZipFile(path) as zf:
+        sheets = [n for n in zf.namelist() if n.startswith("xl/worksheets/") and n.endswith(".xml")]
+        if not any(re.search(rb"<f[ >]", zf.read(n)) for n in sheets):
+            return []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        wb = openpyxl.load_workbook(path, read_only=True, data_only=False)
+        try:
+            filled = 0
+            rows = wb[title].iter_rows(values_only=True)
+            for (_, rec), frec in zip(records, rows, strict=False):
+                for j, v in enumerate(frec[: len(rec)]):
+                    if rec[j] is None and isinstance(v, str) and v.startswith("="):
+                        rec[j] = v
+                        filled += 1
+        finally:
+            wb.close()
+    if not filled:
+        return []
+    return [f"{filled} 个单元格是没有计算结果的公式（文件不是用 Excel 保存的），已按公式文本原样读取；"
+            "如需计算结果，请用 Excel 打开并保存一次再导入"]
+
+
+_KNOWN: set[str] = set()
+
+
+def _known_headers() -> set[str]:
+    """Every recognised header (all layers' aliases and column names), normalised."""
+    if not _KNOWN:
+        for table in ALIASES.values():
+            for canonical, aliases in table.items():
+                _KNOWN.update(_norm_header(a) for a in (canonical, *aliases))
+        for name in IMPORTABLE_LAYERS:
+            _KNOWN.update(c.lower() for c in LAYERS[name].columns)
+        _KNOWN.update(_norm_header(a) for a in (*LON_ALIASES, *LAT_ALIASES))
+    return _KNOWN
+
+
+_LONG_DIGITS = re.compile(r"\d{7,}[\dXx]?")
+
+
+def _safe_names(columns: Iterable[Any]) -> str:
+    """Column names for a message, with long digit runs (ID numbers, phones) hidden."""
+    return "、".join(_LONG_DIGITS.sub(lambda m: "*" * len(m.group(0)), str(c)) for c in columns)
 
 
 def _dbf_encoding(shp: Path) -> str | None:
@@ -656,7 +874,7 @@ def _format_of(path: Path) -> str:
 
 
 def read_table(file: str | os.PathLike, *, layer: str | None = None, encoding: str | None = None,
-               coords: str = "wgs84", mapping: Mapping[str, str] | None = None) -> gpd.GeoDataFrame:
+               coords: str | None = None, mapping: Mapping[str, str] | None = None) -> gpd.GeoDataFrame:
     """Read a user file as a GeoDataFrame in EPSG:4490 with text attributes and row numbers as index.
 
     Parameters
@@ -668,9 +886,11 @@ def read_table(file: str | os.PathLike, *, layer: str | None = None, encoding: s
     encoding : str, optional
         Text encoding of a CSV or of a Shapefile without ``.cpg`` (``gbk``). Detected when not given:
         UTF-8 first, then GBK (and said so in the warnings).
-    coords : {'wgs84', 'cgcs2000', 'gcj02'}
+    coords : {'wgs84', 'cgcs2000', 'gcj02'}, optional
         Datum of the input coordinates. ``gcj02`` (Amap/Tencent) is converted; a file's own CRS is honoured
-        (reprojected to EPSG:4490) and a file without one is assumed to be in ``coords``.
+        (reprojected to EPSG:4490) and a file without one is assumed to be in ``coords``. ``None`` (the
+        default) means *not declared*: read as WGS84, and :func:`validate` checks against the workspace
+        whether the points look like undeclared GCJ-02 (:func:`detect_gcj02`).
     mapping : mapping, optional
         ``{file header: new header}`` renames applied first (e.g. ``{"东经": "lon", "户号": "hh_id"}``).
 
@@ -697,6 +917,8 @@ def read_table(file: str | os.PathLike, *, layer: str | None = None, encoding: s
     ([2], 119.39, 4490)
     """
     path = Path(file)
+    declared = coords is not None
+    coords = coords or "wgs84"
     if coords not in COORDS:
         raise ValidationError(f"不认识的坐标系声明 “{coords}”", fix=f"可选：{'、'.join(COORDS)}")
     if not path.exists():
@@ -744,6 +966,7 @@ def read_table(file: str | os.PathLike, *, layer: str | None = None, encoding: s
         "row_problems": problems,
         "tabular": kind in ("csv", "xlsx"),
         "coords": coords,
+        "coords_declared": declared,
         "geometry_label": coord_label,
         "text": True,
     }
@@ -905,8 +1128,12 @@ def validate(frame: gpd.GeoDataFrame | pd.DataFrame, *, target_layer: str, works
         labels["geometry"] = meta["geometry_label"]
     ignored = [c for c in raw.columns if c not in colmap and V.present(raw[c]).any()]
     if not colmap and not any(g is not None for g in geoms):
+        if any(_LONG_DIGITS.search(str(c)) for c in raw.columns):
+            seen = "第一行看起来是数据而不是表头（含长串数字），文件可能没有表头"
+        else:
+            seen = f"文件的列：{_safe_names(raw.columns)}"
         raise ValidationError(
-            f"没有一列能对应到图层 {target_layer} 的字段（文件的列：{'、'.join(map(str, raw.columns))}）",
+            f"没有一列能对应到图层 {target_layer} 的字段（{seen}）",
             file=source_name,
             fix=f"改表头为 {'、'.join(LABELS.get(c, c) for c in schema.columns)} 等，或用 --map 源列=目标列 指定")
     missing = [c for c in REQUIRED.get(target_layer, ()) if c not in data.columns]
@@ -916,7 +1143,7 @@ def validate(frame: gpd.GeoDataFrame | pd.DataFrame, *, target_layer: str, works
             f"缺少必需的列 {names}", file=source_name,
             fix=f"在文件里加上这些列，或用 --map 指定哪一列是它，例如 --map 原列名={missing[0]}")
     if ignored:
-        notes.append(f"这些列不属于图层 {target_layer}，未导入：{'、'.join(ignored)}（如需导入请用 --map 指定）")
+        notes.append(f"这些列不属于图层 {target_layer}，未导入：{_safe_names(ignored)}（如需导入请用 --map 指定）")
 
     problems = _Problems(rows, labels)
     for row, col, reason, fix in meta.get("row_problems", []):
@@ -932,6 +1159,15 @@ def validate(frame: gpd.GeoDataFrame | pd.DataFrame, *, target_layer: str, works
         geoms, repaired = _check_geometries(geoms, family, target_layer, data, problems, notes)
     elif any(g is not None for g in geoms):
         notes.append(f"图层 {target_layer} 不带几何，文件中的几何已忽略")
+
+    declared = meta.get("coords") if meta.get("coords_declared") else None
+    datum = None
+    if family == "point" and workspace is not None:
+        none = pd.Series([None] * n, dtype=object)
+        datum = _detect_gcj02(geoms, ctx.admin(), data.get("village_code", none).reset_index(drop=True),
+                              data.get("group_code", none).reset_index(drop=True), declared)
+        if datum is not None and datum.suspect:
+            notes.append(datum.message())
 
     typed = _CHECKS[target_layer](data, geoms, problems, ctx)
     if schema.key and schema.key in typed.columns:
@@ -953,7 +1189,8 @@ def validate(frame: gpd.GeoDataFrame | pd.DataFrame, *, target_layer: str, works
     rejects = _rejects_frame(problems.items, rows, raw, geoms if is_geo and not meta.get("tabular") else None,
                              source_name)
     return ImportReport(accepted=accepted, rejects=rejects, warnings=notes, source=source_name,
-                        layer=target_layer, mode=mode, read=n, repaired=int(repaired[keep].sum()))
+                        layer=target_layer, mode=mode, read=n, repaired=int(repaired[keep].sum()), datum=datum,
+                        coords_declared=bool(meta.get("coords_declared", False)))
 
 
 def _rejects_frame(items: list[tuple[int, str, str, str]], rows: np.ndarray, raw: pd.DataFrame,
@@ -1054,9 +1291,13 @@ def _points_outside_county(geoms: np.ndarray, ctx: _Context) -> np.ndarray | Non
     outline = gpd.GeoSeries([shapely.union_all(county.geometry.values)], crs=STORAGE_EPSG)
     epsg = gk_crs_for(outline)
     outline_gk = outline.to_crs(epsg).iloc[0]
-    pts = gpd.GeoSeries(geoms[has], crs=STORAGE_EPSG).to_crs(epsg)
+    pts = np.asarray(gpd.GeoSeries(geoms[has], crs=STORAGE_EPSG).to_crs(epsg).values, dtype=object)
     shapely.prepare(outline_gk)
-    out[has] = ~shapely.dwithin(pts.values, outline_gk, OUTSIDE_TOLERANCE_M)
+    # most points are inside: a vectorised point-in-polygon first, the distance only for the others
+    inside = shapely.contains_xy(outline_gk, shapely.get_x(pts), shapely.get_y(pts))
+    far = np.zeros(len(pts), dtype=bool)
+    far[~inside] = ~shapely.dwithin(pts[~inside], outline_gk, OUTSIDE_TOLERANCE_M)
+    out[has] = far
     return out
 
 
@@ -1071,9 +1312,9 @@ def _text(data: pd.DataFrame, col: str) -> pd.Series:
     return s.astype("str").str.strip().astype(object).where(has, None)
 
 
-def _require(data: pd.DataFrame, col: str, problems: _Problems, fix: str) -> pd.Series:
+def _require(data: pd.DataFrame, col: str, problems: _Problems, fix: str, *, label: str | None = None) -> pd.Series:
     values = _text(data, col)
-    problems.add(values.isna(), col, f"缺少{LABELS.get(col, col)}", fix)
+    problems.add(values.isna(), col, f"缺少{label or LABELS.get(col, col)}", fix)
     return values
 
 
@@ -1224,7 +1465,7 @@ def _check_branches(data, geoms, problems, ctx) -> pd.DataFrame:
 def _check_staff(data, geoms, problems, ctx) -> pd.DataFrame:
     out = pd.DataFrame(index=data.index)
     out["staff_id"] = _require(data, "staff_id", problems, "每名员工必须有工号")
-    out["name"] = _require(data, "name", problems, "每名员工必须有姓名")
+    out["name"] = _require(data, "name", problems, "每名员工必须有姓名", label="姓名")
     out["branch_id"] = _require(data, "branch_id", problems, "每名员工必须属于一个网点")
     if "role" in data:
         out["role"] = _enum(data, "role", STAFF_ROLES, problems)
@@ -1287,8 +1528,8 @@ _CHECKS = {
 
 
 def import_file(workspace: Workspace | str | os.PathLike, layer: str, file: str | os.PathLike, *,
-                coords: str = "wgs84", encoding: str | None = None, mapping: Mapping[str, str] | None = None,
-                strict: bool = False, rejects_path: str | os.PathLike | None = None, actor: str = "cli",
+                coords: str | None = None, encoding: str | None = None,
+                mapping: Mapping[str, str] | None = None, strict: bool = False, rejects_path: str | os.PathLike | None = None, actor: str = "cli",
                 mode: str | None = None, layer_name: str | None = None) -> ImportReport:
     """Read, validate and import ``file`` into ``layer`` of ``workspace`` in one transaction.
 
@@ -1301,9 +1542,10 @@ def import_file(workspace: Workspace | str | os.PathLike, layer: str, file: str 
     file : path
         See :func:`read_table` for formats.
     coords, encoding, mapping :
-        As in :func:`read_table`.
+        As in :func:`read_table`. When ``coords`` is not declared and the points look like GCJ-02
+        (:func:`detect_gcj02`), nothing is imported: a :class:`ValidationError` says so and how to re-import.
     strict : bool
-        Import nothing when any row is rejected.
+        Import nothing when any row is rejected, or when the declared datum looks wrong.
     rejects_path : path, optional
         Where to write the rejected rows (CSV, UTF-8 with BOM); written only when there are rejects.
     actor : str
@@ -1337,6 +1579,13 @@ def import_file(workspace: Workspace | str | os.PathLike, layer: str, file: str 
     table = read_table(path, layer=layer_name, encoding=encoding, coords=coords, mapping=mapping)
     report = validate(table, target_layer=layer, workspace=ws, source_name=path.name, mode=mode)
     report.strict = strict
+    if report.datum is not None and report.datum.suspect and (strict or not report.coords_declared):
+        if report.datum.declared == "gcj02":
+            fix = "确认坐标的来源：GPS 或天地图坐标用 --coords wgs84 重新导入；确是高德/腾讯坐标才用 --coords gcj02"
+        else:
+            fix = ("用 --coords gcj02 重新导入（坐标会纠偏到 CGCS2000）；如果确认是 GPS/天地图坐标，"
+                   "用 --coords wgs84 明确声明后导入")
+        raise ValidationError(f"{report.datum.message()}。未导入任何数据", file=path.name, fix=fix)
     if rejects_path is not None and len(report.rejects):
         report.write_rejects(rejects_path)
     if strict and report.rejected:

@@ -20,7 +20,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--county", help="县界文件含多个要素时，按代码或名称选一个（默认合并全部）")
     p.add_argument("--coords", choices=("wgs84", "gcj02", "cgcs2000"),
                    help="县界坐标系：内置文件默认 gcj02，其他文件默认 wgs84")
-    p.add_argument("--households", type=int, default=110_000, help="户数（默认 110000）")
+    p.add_argument("--households", type=int, default=None,
+                   help="户数（默认：旗县 110000；--city 时 1000000，最多约 5000000）")
+    p.add_argument("--city", metavar="PREFIX",
+                   help="生成市级多旗县工作区（如 1504 = 赤峰市全部 12 个旗县区），农户流式写入 GeoParquet 分区")
     p.add_argument("--seed", type=int, default=1504, help="随机种子（同一种子生成相同的旗县）")
     p.add_argument("--force", action="store_true", help="覆盖已存在的文件")
 
@@ -31,8 +34,17 @@ def run(args: argparse.Namespace) -> int:
     if args.path.exists() and not args.force:
         raise WorkspaceError(f"{args.path} 已存在。修正方法：换一个文件名，或加 --force 覆盖")
     t0 = time.perf_counter()
+    if args.city:
+        from geodata.city import write_city
+
+        city = write_city(args.path, prefix=args.city, households=args.households or 1_000_000, seed=args.seed,
+                          overwrite=args.force)
+        print(f"已生成市级工作区 {args.path}：{len(city.counties)} 个旗县区，{args.households or 1_000_000:,} 户"
+              f"（GeoParquet 分区：{city.households}）；用时 {time.perf_counter() - t0:.1f} 秒。"
+              f"汇总：python -m grids report {args.path} --engine dask")
+        return 0
     outline = load_outline(args.outline, county=args.county, coords=args.coords)
-    ws = write_demo(args.path, outline=outline, households=args.households, seed=args.seed, overwrite=args.force)
+    ws = write_demo(args.path, outline=outline, households=args.households or 110_000, seed=args.seed, overwrite=args.force)
     from grids.auth import DEMO_PASSWORD, create_demo_accounts
     from grids.pipeline import prepare_plan
 

@@ -25,8 +25,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("layer", metavar="LAYER", choices=IMPORTABLE_LAYERS,
                    help=f"目标图层：{', '.join(IMPORTABLE_LAYERS)}")
     p.add_argument("file", metavar="FILE", help="要导入的文件")
-    p.add_argument("--coords", choices=tuple(COORDS), default="wgs84",
-                   help="输入坐标的基准：wgs84（GPS，默认）、cgcs2000（天地图）、gcj02（高德/腾讯）")
+    p.add_argument("--coords", choices=tuple(COORDS), default=None,
+                   help="输入坐标的基准：wgs84（GPS）、cgcs2000（天地图）、gcj02（高德/腾讯）；不写时按 WGS84 读取，"
+                        "并对照本县村/组范围检查是否像未声明的高德坐标（像则拒绝导入并提示）")
     p.add_argument("--encoding", help="CSV 或缺少 .cpg 的 Shapefile 的文字编码，例如 gbk（默认自动识别）")
     p.add_argument("--rejects", metavar="OUT",
                    help="拒绝行写到这里（CSV）；默认写在输入文件旁边：<文件名>.rejects.csv")

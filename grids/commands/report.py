@@ -12,10 +12,12 @@ import json
 import unicodedata
 from typing import Any
 
+import geopandas as gpd
 import pandas as pd
 
 from grids import coverage
 from grids.coverage import BY_CHOICES, FUNNEL_LABELS
+from grids.errors import ValidationError
 from grids.store import Workspace
 
 _NEEDS_PLAN = ("grid", "branch", "staff")
@@ -27,6 +29,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--plan", help="网格方案名称（默认：已发布方案，否则最新草稿）")
     p.add_argument("--by", choices=list(BY_CHOICES), help="分组：" + "、".join(f"{k}={v}" for k, v in BY_CHOICES.items()))
     p.add_argument("--json", action="store_true", help="输出 JSON（比率为小数，金额为元）")
+    p.add_argument("--engine", choices=["memory", "dask"], default="memory",
+                   help="计算引擎：memory（默认，单机内存）或 dask（分区并行，适合市/省级千万户）")
+    p.add_argument("--scheduler", help="Dask 调度器地址（如 tcp://10.0.0.5:8786）；默认在本机启动 LocalCluster")
+    p.add_argument("--workers", type=int, default=2, help="本机 LocalCluster 的工作进程数（默认 2）")
     p.add_argument("--uncovered", choices=["grid", "staff", "branch"],
                    help="同时列出未覆盖户数（未建档、网格无客户经理、未定位）按网格/客户经理/网点")
     p.add_argument("--progress", action="store_true", help="同时列出客户经理走访进度与落后名单")
@@ -111,8 +117,50 @@ def _names(ws: Workspace, by: str, grids: pd.DataFrame | None) -> dict[str, str]
     return {}
 
 
+def _run_dask(args: argparse.Namespace, ws: Workspace) -> int:
+    """``--engine dask``: county line and breakdown from :mod:`grids.scale` (same figures as in memory)."""
+    from grids import plans
+    from grids.scale import funnel_dask, get_client, workspace_households
+
+    if args.uncovered or args.progress:
+        raise ValidationError("--engine dask 只计算漏斗汇总", fix="去掉 --uncovered/--progress，或改用默认引擎")
+    client = get_client(args.scheduler, workers=args.workers)
+    try:
+        households = workspace_households(ws)
+        try:
+            grids = plans.read_grids(ws, plans.resolve_plan(ws, args.plan))
+        except ValidationError:
+            if args.by in _NEEDS_PLAN or args.plan:
+                raise
+            grids = gpd.GeoDataFrame({"grid_id": [], "source_codes": []}, geometry=[], crs=4490)
+        county_table = funnel_dask(households, grids, client=client)
+        table = funnel_dask(households, grids, by=args.by, client=client) if args.by else None
+    finally:
+        client.close()
+    county = {k: v for k, v in coverage.funnel_records(county_table)[0].items() if k != "key"}
+    result: dict[str, Any] = {"county_name": ws.meta.get("county_name", ""), "county": county, "engine": "dask"}
+    if table is not None:
+        names = _names(ws, args.by, grids)
+        if names:
+            table.insert(0, "name", [names.get(str(k), str(k)) for k in table.index])
+        result["by"] = args.by
+        result["breakdown"] = coverage.funnel_records(table)
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False, indent=2))
+        return 0
+    print(county_text(result["county_name"], county))
+    if table is not None:
+        print()
+        print(breakdown_text(table, args.by))
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     ws = Workspace(args.path)
+    if args.engine == "dask":
+        return _run_dask(args, ws)
+    if ws.meta.get("households_parquet") and not ws.count("households"):
+        raise ValidationError("这是市级工作区，农户保存在 GeoParquet 分区中", fix="加 --engine dask 运行")
     households = ws.read("households")
     county = coverage.county_summary(households)
     result: dict[str, Any] = {"county_name": ws.meta.get("county_name", ""), "county": county}
