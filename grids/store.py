@@ -201,7 +201,32 @@ def _infer_sql_type(series: pd.Series) -> str:
 # --------------------------------------------------------------------------------------------------------
 
 
-class Workspace:
+class WorkspaceWrites:
+    """Convenience writes shared by every backend; each is one :meth:`transaction`."""
+
+    def write(self, layer: str, frame: pd.DataFrame, *, mode: str = "replace", actor: str = "system",
+              action: str | None = None) -> int:
+        """Replace or append the rows of one layer in its own transaction; returns the new revision."""
+        with self.transaction(actor=actor, action=action or f"写入 {layer}") as tx:
+            if mode == "replace":
+                tx.replace(layer, frame)
+            elif mode == "append":
+                tx.append(layer, frame)
+            else:
+                raise ValueError(f"mode must be 'replace' or 'append', not {mode!r}")
+        return self.revision
+
+    def set_meta(self, key: str, value: str, *, actor: str = "system") -> None:
+        """Set one metadata value (not ``revision``) in its own transaction."""
+        if key == "revision":
+            raise ValueError("revision is managed by transactions")
+        with self.transaction(actor=actor, action=f"设置 {key}") as tx:
+            tx.execute(f"DELETE FROM {META_TABLE} WHERE key=?", (key,))
+            tx.execute(f"INSERT INTO {META_TABLE} (key, value) VALUES (?, ?)", (key, value))
+            tx.note(META_TABLE, {key: value})
+
+
+class Workspace(WorkspaceWrites):
     """A county workspace stored in one GeoPackage file.
 
     Parameters
@@ -414,12 +439,7 @@ class Workspace:
                 )
             tx = Transaction(con, actor=actor, action=action, revision=rev + 1)
             yield tx
-            if tx.changed:
-                con.execute(f"UPDATE {META_TABLE} SET value=? WHERE key='revision'", (str(rev + 1),))
-            else:
-                tx.revision = rev  # an audit-only record (e.g. a view of personal data) changes no data
-            if tx.changed or tx._notes:
-                tx._write_audit()
+            tx._finish(rev)
             con.execute("COMMIT")
         except BaseException:
             if con.in_transaction:
@@ -427,27 +447,6 @@ class Workspace:
             raise
         finally:
             con.close()
-
-    def write(self, layer: str, frame: pd.DataFrame, *, mode: str = "replace", actor: str = "system",
-              action: str | None = None) -> int:
-        """Replace or append the rows of one layer in its own transaction; returns the new revision."""
-        with self.transaction(actor=actor, action=action or f"写入 {layer}") as tx:
-            if mode == "replace":
-                tx.replace(layer, frame)
-            elif mode == "append":
-                tx.append(layer, frame)
-            else:
-                raise ValueError(f"mode must be 'replace' or 'append', not {mode!r}")
-        return self.revision
-
-    def set_meta(self, key: str, value: str, *, actor: str = "system") -> None:
-        """Set one metadata value (not ``revision``) in its own transaction."""
-        if key == "revision":
-            raise ValueError("revision is managed by transactions")
-        with self.transaction(actor=actor, action=f"设置 {key}") as tx:
-            tx.execute(f"DELETE FROM {META_TABLE} WHERE key=?", (key,))
-            tx.execute(f"INSERT INTO {META_TABLE} (key, value) VALUES (?, ?)", (key, value))
-            tx.note(META_TABLE, {key: value})
 
 
 class Transaction:
@@ -549,6 +548,15 @@ class Transaction:
             "UPDATE gpkg_contents SET last_change=? WHERE table_name=?", (_now(), layer)
         )
         return len(frame)
+
+    def _finish(self, previous: int) -> None:
+        """Just before COMMIT: bump the revision when data changed, and write the audit row."""
+        if self.changed:
+            self._con.execute(f"UPDATE {META_TABLE} SET value=? WHERE key='revision'", (str(previous + 1),))
+        else:
+            self.revision = previous  # an audit-only record (e.g. a view of personal data) changes no data
+        if self.changed or self._notes:
+            self._write_audit()
 
     def _write_audit(self) -> None:
         """One audit row per committed change: who, when, what, and the before/after notes of each layer."""

@@ -41,6 +41,7 @@ from grids.store import (
     GEOM_COLUMN,
     META_TABLE,
     Transaction,
+    WorkspaceWrites,
     _demote_single_parts,
     _from_sql_values,
     _infer_sql_type,
@@ -200,7 +201,7 @@ def _search_path(schema: str, postgis_schema: str | None) -> str:
 # --------------------------------------------------------------------------------------------------------
 
 
-class PgWorkspace:
+class PgWorkspace(WorkspaceWrites):
     """A county workspace stored in one schema of a PostgreSQL + PostGIS database.
 
     Same API as :class:`grids.store.Workspace`; see the module docstring for the table layout.
@@ -441,12 +442,7 @@ class PgWorkspace:
                 )
             tx = PgTransaction(con, actor=actor, action=action, revision=rev + 1)
             yield tx
-            if tx.changed:
-                con.execute(f"UPDATE {META_TABLE} SET value = %s WHERE key = 'revision'", (str(rev + 1),))
-            else:
-                tx.revision = rev  # an audit-only record (e.g. a view of personal data) changes no data
-            if tx.changed or tx._notes:
-                tx._write_audit()
+            tx._finish(rev)
             con.execute("COMMIT")
         except BaseException:
             if not con.closed and con.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
@@ -454,27 +450,6 @@ class PgWorkspace:
             raise
         finally:
             con.close()
-
-    def write(self, layer: str, frame: pd.DataFrame, *, mode: str = "replace", actor: str = "system",
-              action: str | None = None) -> int:
-        """Replace or append the rows of one layer in its own transaction; returns the new revision."""
-        with self.transaction(actor=actor, action=action or f"写入 {layer}") as tx:
-            if mode == "replace":
-                tx.replace(layer, frame)
-            elif mode == "append":
-                tx.append(layer, frame)
-            else:
-                raise ValueError(f"mode must be 'replace' or 'append', not {mode!r}")
-        return self.revision
-
-    def set_meta(self, key: str, value: str, *, actor: str = "system") -> None:
-        """Set one metadata value (not ``revision``) in its own transaction."""
-        if key == "revision":
-            raise ValueError("revision is managed by transactions")
-        with self.transaction(actor=actor, action=f"设置 {key}") as tx:
-            tx.execute(f"DELETE FROM {META_TABLE} WHERE key=?", (key,))
-            tx.execute(f"INSERT INTO {META_TABLE} (key, value) VALUES (?, ?)", (key, value))
-            tx.note(META_TABLE, {key: value})
 
 
 class _SqliteStyle:
