@@ -45,7 +45,9 @@ from grids.crs import to_gk
 from grids.errors import ValidationError
 
 __all__ = [
+    "AMOUNT_COLUMNS",
     "BY_CHOICES",
+    "COUNT_COLUMNS",
     "FUNNEL_COLUMNS",
     "FUNNEL_LABELS",
     "behind_quota",
@@ -54,6 +56,7 @@ __all__ = [
     "locate_households",
     "uncovered_households",
     "weekly_visits",
+    "with_rates",
 ]
 
 FUNNEL_COLUMNS: tuple[str, ...] = (
@@ -76,8 +79,8 @@ BY_CHOICES: dict[str, str] = {
 }
 """Breakdowns of :func:`funnel` and their Chinese names."""
 
-_COUNT_COLS = ("registered", "archived", "eligible", "granted", "signed", "using")
-_AMOUNT_COLS = ("granted_amount", "available_amount", "balance")
+COUNT_COLUMNS = ("registered", "archived", "eligible", "granted", "signed", "using")
+AMOUNT_COLUMNS = ("granted_amount", "available_amount", "balance")
 _RATES = {
     "coverage_rate": ("archived", "registered"),
     "granted_rate": ("granted", "eligible"),
@@ -349,9 +352,13 @@ def _measures(households: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def _with_rates(sums: pd.DataFrame) -> pd.DataFrame:
+def with_rates(sums: pd.DataFrame) -> pd.DataFrame:
+    """Summed counts and amounts (:data:`COUNT_COLUMNS`, :data:`AMOUNT_COLUMNS`) → the funnel table with rates.
+
+    Rates are recomputed from the sums (never averaged), so partial sums from partitions combine exactly.
+    """
     out = sums.copy()
-    for col in _COUNT_COLS:
+    for col in COUNT_COLUMNS:
         out[col] = out[col].astype(np.int64)
     for rate, (num, den) in _RATES.items():
         den_values = out[den].astype(float)
@@ -430,7 +437,7 @@ def funnel(households: pd.DataFrame, *, by: str | None = None, located: pd.DataF
         keys = _keys(households, by, located)
         sums = measures.groupby(keys.to_numpy(), sort=True).sum()
         sums.index.name = by
-    out = _with_rates(sums)
+    out = with_rates(sums)
     if names is not None:
         out.insert(0, "name", [names.get(k, k) for k in out.index])
     return out
@@ -453,7 +460,7 @@ def _record(row: pd.Series) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for col in FUNNEL_COLUMNS:
         v = row[col]
-        if col in _COUNT_COLS:
+        if col in COUNT_COLUMNS:
             out[col] = int(v)
         elif col in _RATES:
             out[col] = None if pd.isna(v) else float(v)

@@ -34,7 +34,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from grids.coverage import _AMOUNT_COLS, _COUNT_COLS, BY_CHOICES, _with_rates, funnel, locate_households
+from grids.coverage import AMOUNT_COLUMNS, BY_CHOICES, COUNT_COLUMNS, funnel, locate_households, with_rates
 from grids.errors import ValidationError
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -57,7 +57,7 @@ __all__ = [
 LOCATED_COLUMNS: tuple[str, ...] = ("hh_id", "grid_id", "code", "branch_id", "staff_id", "method", "reason", "note")
 """Columns of :func:`locate_dask` (those of :func:`grids.coverage.locate_households`), all of dtype ``str``."""
 
-_SUM_COLS: tuple[str, ...] = (*_COUNT_COLS, *_AMOUNT_COLS)
+_SUM_COLS: tuple[str, ...] = (*COUNT_COLUMNS, *AMOUNT_COLUMNS)
 _LOCATE_INPUTS = ("hh_id", "village_code", "group_code")
 _FUNNEL_INPUTS = ("archived", "eligible", "granted_amount", "signed", "available_amount", "using", "balance")
 _NEEDS_LOCATION = ("grid", "branch", "staff")
@@ -314,8 +314,8 @@ def locate_dask(households: Any, grids: gpd.GeoDataFrame, *,
 
 def _sums_meta() -> pd.DataFrame:
     cols: dict[str, pd.Series] = {"key": pd.Series([], dtype="str")}
-    cols.update({c: pd.Series([], dtype="int64") for c in _COUNT_COLS})
-    cols.update({c: pd.Series([], dtype="float64") for c in _AMOUNT_COLS})
+    cols.update({c: pd.Series([], dtype="int64") for c in COUNT_COLUMNS})
+    cols.update({c: pd.Series([], dtype="float64") for c in AMOUNT_COLUMNS})
     return pd.DataFrame(cols)
 
 
@@ -324,7 +324,7 @@ def _partition_sums(part: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, admin_units
     """Funnel counts and amounts of one partition per key (``key`` column; rates dropped: they do not add)."""
     located = locate_households(part, grids, admin_units=admin_units) if by in _NEEDS_LOCATION else None
     table = funnel(part, by=by, located=located)
-    sums = table[list(_SUM_COLS)].astype({c: "int64" for c in _COUNT_COLS} | {c: "float64" for c in _AMOUNT_COLS})
+    sums = table[list(_SUM_COLS)].astype({c: "int64" for c in COUNT_COLUMNS} | {c: "float64" for c in AMOUNT_COLUMNS})
     sums.insert(0, "key", pd.array([str(k) for k in table.index], dtype="str"))
     return sums.reset_index(drop=True)
 
@@ -378,7 +378,7 @@ def funnel_dask(households: Any, grids: gpd.GeoDataFrame, *, by: str | None = No
     if by is None and not len(sums):
         sums = pd.DataFrame({c: [0] for c in _SUM_COLS}, index=["全县"])
     sums.index = pd.Index(sums.index.astype(object), dtype="str", name=by or "county")
-    return _with_rates(sums)
+    return with_rates(sums)
 
 
 # --------------------------------------------------------------------------------------------------------

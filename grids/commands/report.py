@@ -97,7 +97,7 @@ def breakdown_text(table: pd.DataFrame, by: str) -> str:
         rows.append(line(label, r))
     sums = table[["registered", "archived", "eligible", "granted", "granted_amount", "signed",
                   "available_amount", "using", "balance"]].sum()
-    total = coverage._with_rates(sums.to_frame().T).iloc[0]
+    total = coverage.with_rates(sums.to_frame().T).iloc[0]
     rows.append(line("合计", total))
     return format_table(header, rows)
 
