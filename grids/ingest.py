@@ -1551,8 +1551,8 @@ def import_file(workspace: Workspace | str | os.PathLike, layer: str, file: str 
     actor : str
         Who imports, for the audit trail (action ``导入``).
     mode : {'append', 'replace'}, optional
-        Default append for households and visits, replace otherwise. Replace never empties a layer: with no
-        acceptable row nothing is written.
+        Default append for households and visits, replace otherwise. Replace is all-or-nothing: with any
+        rejected row (or none acceptable) nothing is written, so a layer is never replaced by part of a file.
     layer_name : str, optional
         Layer or worksheet inside ``file``; for a GeoPackage holding a layer named like ``layer``, that one.
 
@@ -1588,7 +1588,12 @@ def import_file(workspace: Workspace | str | os.PathLike, layer: str, file: str 
         raise ValidationError(f"{report.datum.message()}。未导入任何数据", file=path.name, fix=fix)
     if rejects_path is not None and len(report.rejects):
         report.write_rejects(rejects_path)
-    if strict and report.rejected:
+    if report.mode == "replace" and report.rejected and not strict:
+        # replacing a layer with only the good rows would silently lose the rows it replaces
+        report.strict = True
+        report.warnings.append("替换模式下有被拒绝的行：为免丢失现有数据，未导入任何数据。"
+                               "修正拒收文件中的行后重新导入（或用 --mode append 追加）")
+    if report.strict and report.rejected:
         return report
     if not len(report.accepted):
         report.warnings.append("没有可导入的行，工作区未改动")

@@ -241,10 +241,15 @@ def test_geojson_branches_replace_and_kind_checked(ws, tmp_path):
         {"网点编号": ["B01", "B02"], "网点名称": ["林东营业部", "隆昌信用社"], "类型": ["营业部", "银行"]},
         geometry=[shapely.Point(119.2, 43.9), shapely.Point(119.4, 43.7)], crs=4326,
     ).to_file(src, driver="GeoJSON", engine="pyogrio")
+    before = ws.path.read_bytes()
     report = import_file(ws, "branches", src)
     assert report.mode == "replace"
-    assert ws.read("branches")[["branch_id", "name", "kind"]].values.tolist() == [["B01", "林东营业部", "营业部"]]
     assert report.rejects[["行", "列", "原因"]].values.tolist() == [[2, "类型", "类型不在可选值中"]]
+    # replacing a layer with part of a file would lose what it replaces: nothing is written
+    assert ws.path.read_bytes() == before and not report.written
+    assert "未导入任何数据" in " ".join(report.warnings)
+    report = import_file(ws, "branches", src, mode="append")
+    assert ws.read("branches")[["branch_id", "name", "kind"]].values.tolist() == [["B01", "林东营业部", "营业部"]]
 
 
 def test_xlsx_with_title_row_numeric_codes_and_row_numbers(ws, tmp_path):
@@ -483,7 +488,7 @@ def test_staff_and_visits_refer_to_existing_records(ws, tmp_path):
         tx.append("households", households(1))
     staff = tmp_path / "staff.csv"
     staff.write_text("工号,姓名,所属网点,岗位\nS1,刘一,B01,客户经理\nS2,刘二,B99,客户经理\n", encoding="utf-8")
-    report = import_file(ws, "staff", staff)
+    report = import_file(ws, "staff", staff, mode="append")
     assert ws.read("staff")["staff_id"].tolist() == ["S1"]
     assert report.rejects[["行", "列", "原因"]].values.tolist() == [[3, "所属网点", "网点不存在"]]
 
