@@ -64,6 +64,8 @@ _N_RURAL_VILLAGES = 190
 _N_COMMUNITIES = 12
 _URBAN_SHARE = 0.31
 _NO_POINT_SHARE = 0.03
+_GROUP_CAP = 135  # most households in one rural villager group (组)
+_BLOCK_CAP = 140  # most households in one urban street block
 _VISIT_START, _VISIT_END = np.datetime64("2017-01-01"), np.datetime64("2019-09-30")
 
 
@@ -391,6 +393,39 @@ def _smooth_noise(rng: np.random.Generator, theta: np.ndarray, *, terms: int = 5
 # --------------------------------------------------------------------------------------------------------
 
 
+def _capped_counts(weights: np.ndarray, total: int, *, cap: float) -> np.ndarray:
+    """Integers summing to ``total`` in proportion to ``weights``, none above ``cap`` (water-filling).
+
+    The cap is raised when ``total`` does not fit (to 1.25 times the mean of the weighted entries).
+
+    Examples
+    --------
+    >>> _capped_counts(np.array([8.0, 1, 1]), 100, cap=50).tolist()
+    [50, 25, 25]
+    """
+    w = np.asarray(weights, dtype=float)
+    pos = w > 0
+    if not pos.any() or total <= 0:
+        return np.zeros(len(w), dtype=np.int64)
+    cap = max(float(cap), 1.25 * total / pos.sum())
+    e = np.zeros(len(w))
+    capped = np.zeros(len(w), dtype=bool)
+    for _ in range(len(w)):
+        free = pos & ~capped
+        e[free] = w[free] / w[free].sum() * (total - cap * capped.sum())
+        over = free & (e > cap)
+        if not over.any():
+            break
+        capped |= over
+        e[capped] = cap
+    out = np.floor(e).astype(np.int64)
+    rest = int(total - out.sum())
+    if rest > 0:  # largest remainders (never on a capped entry: its remainder is 0 or it is at cap)
+        frac = np.where(pos & (out + 1 <= cap), e - out, -1.0)
+        out[np.argsort(-frac, kind="stable")[:rest]] += 1
+    return out
+
+
 def _fit_total(rng: np.random.Generator, x: np.ndarray, lo: np.ndarray, hi: np.ndarray, target: int,
                *, step: int = 100) -> np.ndarray:
     """Adjust ``x`` within ``[lo, hi]`` so that it sums exactly to ``target``; amounts multiples of ``step``
@@ -582,6 +617,7 @@ class _Builder:
             uedges = np.column_stack([i, j, np.hypot(*(upts[i] - upts[j]).T)])
         else:  # a very small urban area: cells instead of blocks
             upts, ucells, uedges = _cells(rng_c, self.urban, 300)
+        self.ucells = ucells  # the urban households are spread over these blocks (see _households)
         ucell_area = self.urban.area / len(upts)
         half = 0.45 * np.sqrt(self.urban.area)
         sseeds = cKDTree(upts).query(self.seat_xy + np.array([[-half, 0], [half, 0]]))[1]
@@ -606,6 +642,7 @@ class _Builder:
             names = [comm_names.pop() for _ in range(k)]
             self._add_villages(rng_v, o, members, creg, cseeds, names, upts, uedges, ucell_group, ucell_area,
                                urban=True)
+        self.ucell_group = ucell_group
         # polygons: groups are unions of cells, villages of groups, towns of villages
         rural_groups = _dissolve(cells, cell_group, n_rural_groups)
         urban_groups = _dissolve(ucells, ucell_group - n_rural_groups, len(self.groups) - n_rural_groups)
@@ -655,7 +692,7 @@ class _Builder:
         rot = np.array([[np.cos(ang), -np.sin(ang)], [np.sin(ang), np.cos(ang)]])
         limit = self.urban.buffer(320)
         minx, miny, maxx, maxy = shapely.affinity.rotate(limit, -ang, tuple(self.seat_xy), use_radians=True).bounds
-        sx, sy = 390.0, 330.0
+        sx, sy = 220.0, 190.0  # 支路 spacing: ~500 blocks of ~0.03 km² over the ~16 km² of 林东
         xs = np.arange(minx - self.seat_xy[0] - sx, maxx - self.seat_xy[0] + sx, sx)
         ys = np.arange(miny - self.seat_xy[1] - sy, maxy - self.seat_xy[1] + sy, sy)
         xs = xs - xs[np.argmin(np.abs(xs))]  # a line through the seat
@@ -670,8 +707,8 @@ class _Builder:
             return local @ rot.T + self.seat_xy
 
         j0, i0 = int(np.argmin(np.abs(ys))), int(np.argmin(np.abs(xs)))
-        main_rows = {j0, j0 + 4, j0 - 4}
-        main_cols = {i0, i0 - 5, i0 + 5}
+        main_rows = {j0, j0 + 7, j0 - 7}  # 主干道 ~1.3 km apart north-south, ~2 km east-west
+        main_cols = {i0, i0 - 9, i0 + 9}
         mains = nm.street_names(rng, nm.MAIN_STREETS, "大街")
         seconds = nm.street_names(rng, nm.SECONDARY_STREETS, "路")
         minor = nm.street_names(rng, [s + "街" for s in nm.BRANCH_STREET_STEMS], "巷")
@@ -696,13 +733,13 @@ class _Builder:
                     run = []
 
         for j in range(gx.shape[0]):
-            cls = "主干道" if j in main_rows else ("次干道" if (j - j0) % 2 == 0 else "支路")
+            cls = "主干道" if j in main_rows else ("次干道" if (j - j0) % 3 == 0 else "支路")
             pts = np.column_stack([gx[j], gy[j]])
             if cls == "主干道":  # main roads run on beyond the built-up area
                 pts = np.vstack([pts[0] - [1500, 0], pts, pts[-1] + [1500, 0]])
             street(pts, cls)
         for i in range(gx.shape[1]):
-            cls = "主干道" if i in main_cols else ("次干道" if (i - i0) % 3 == 0 else "支路")
+            cls = "主干道" if i in main_cols else ("次干道" if (i - i0) % 4 == 0 else "支路")
             pts = np.column_stack([gx[:, i], gy[:, i]])
             if cls == "主干道":
                 pts = np.vstack([pts[0] - [0, 1500], pts, pts[-1] + [0, 1500]])
@@ -849,9 +886,20 @@ class _Builder:
         vweight = np.exp(rng.normal(0, 0.35, len(self.villages)))
         w = np.exp(rng.normal(0, 0.3, G)) * vweight[gvillage]
         w_r = np.where(urban_g, 0, w * np.sqrt(area))
-        w_u = np.where(urban_g, w * area, 0)
-        counts = rng.multinomial(self.n_hh - n_urban, w_r / w_r.sum()) + rng.multinomial(n_urban, w_u / w_u.sum())
+        # a villager group rarely holds more than ~135 households (the build splits villages along groups)
+        counts = _capped_counts(w_r, self.n_hh - n_urban, cap=_GROUP_CAP)
+        # urban households by block: in proportion to the block's area (with some variation by block and
+        # community), at most ~140 a block, so that urban grids made of whole blocks can be fine
+        blocks = np.asarray(self.ucells, dtype=object)
+        bgroup = np.asarray(self.ucell_group)
+        bw = shapely.area(blocks) * np.exp(rng.normal(0, 0.35, len(blocks))) * w[bgroup]
+        bcount = _capped_counts(bw, n_urban, cap=_BLOCK_CAP)
+        counts = counts + np.bincount(bgroup, weights=bcount, minlength=G).astype(np.int64)
         gidx = np.repeat(np.arange(G), counts)
+        # block of each urban household, in the same order as ``gidx`` (households sorted by group)
+        border = np.argsort(bgroup, kind="stable")
+        hh_block = np.full(len(gidx), -1)
+        hh_block[urban_g[gidx]] = np.repeat(border, bcount[border])
         n = len(gidx)
         self.hh_group = gidx
         # points: rural clustered around a centre inside the group, urban anywhere in blocks off the street
@@ -865,22 +913,29 @@ class _Builder:
         sigma = rng.uniform(140, 380, G)
         is_urban = urban_g[gidx]
         bounds = shapely.bounds(geoms)
+        binner = shapely.buffer(blocks, -5.0)
+        binner = np.where(shapely.is_empty(binner), blocks, binner)
+        shapely.prepare(binner)
+        bbounds = shapely.bounds(binner)
         street_tree = shapely.STRtree(self.streets["geom"])
         todo = np.arange(n)
         for attempt in range(60):
             if not todo.size:
                 break
             g = gidx[todo]
+            u = is_urban[todo]
             if attempt < 40:
                 cx = centres[g, 0] + rng.normal(0, 1, todo.size) * sigma[g]
                 cy = centres[g, 1] + rng.normal(0, 1, todo.size) * sigma[g]
-                u = is_urban[todo]
-                cx[u] = rng.uniform(bounds[g[u], 0], bounds[g[u], 2])
-                cy[u] = rng.uniform(bounds[g[u], 1], bounds[g[u], 3])
+                bk = hh_block[todo[u]]  # urban: anywhere in the household's block
+                cx[u] = rng.uniform(bbounds[bk, 0], bbounds[bk, 2])
+                cy[u] = rng.uniform(bbounds[bk, 1], bbounds[bk, 3])
             else:  # stubborn shapes: uniform in the group's bounds
                 cx = rng.uniform(bounds[g, 0], bounds[g, 2])
                 cy = rng.uniform(bounds[g, 1], bounds[g, 3])
             ok = shapely.contains_xy(inner[g], cx, cy)
+            if attempt < 40 and u.any():
+                ok[u] &= shapely.contains_xy(binner[hh_block[todo[u]]], cx[u], cy[u])
             uu = ok & is_urban[todo] & (attempt < 40)
             if uu.any():
                 near = street_tree.query(shapely.points(cx[uu], cy[uu]), predicate="dwithin", distance=12.0)

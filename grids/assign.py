@@ -248,10 +248,14 @@ def grid_workload(grids: gpd.GeoDataFrame, *, households: gpd.GeoDataFrame | Non
 
 
 def _solve_transport(cost: np.ndarray, load: np.ndarray, cap: np.ndarray, fixed: np.ndarray,
-                     low: np.ndarray | None = None, *, candidates: int = 8) -> np.ndarray:
+                     low: np.ndarray | None = None, *, reach: float = 0.0, candidates: int = 8) -> np.ndarray:
     """Grid → branch at least ``Σ cost`` with ``low ≤ Σ load ≤ cap`` per branch (LP relaxation, rounded).
 
-    Both limits are soft (penalised overflow/underflow columns), so the programme is always feasible.
+    Both limits are soft (penalised overflow/underflow columns), so the programme is always feasible. The
+    capacity is all but hard (10 times the largest cost per household); a household short of ``low`` costs
+    ``reach`` (the cost unit, metres, per household), so a branch below its floor takes a neighbour's grid
+    only when the grid is at most ``reach`` farther from it. Each grid may go to its ``candidates`` nearest
+    branches.
     """
     n, k = cost.shape
     usable = cap > 0
@@ -265,13 +269,8 @@ def _solve_transport(cost: np.ndarray, load: np.ndarray, cap: np.ndarray, fixed:
         c = cost.copy()
     m = min(k, candidates)
     cand = np.argsort(c[free], axis=1)[:, :m]
-    if low is not None and np.isfinite(cap).all():  # a branch short of its floor may reach further
-        short = np.flatnonzero(low > 0)
-        cand = np.column_stack([cand, np.tile(short, (len(free), 1))])
     rows = np.repeat(free, cand.shape[1])
     cols = cand.ravel()
-    pairs = np.unique(np.column_stack([rows, cols]), axis=0)
-    rows, cols = pairs[:, 0], pairs[:, 1]
     good = np.isfinite(c[rows, cols])
     rows, cols = rows[good], cols[good]
     if np.isinf(cap).all() or len(np.unique(cols)) == 1:
@@ -279,11 +278,11 @@ def _solve_transport(cost: np.ndarray, load: np.ndarray, cap: np.ndarray, fixed:
         return label
     fixed_load = np.bincount(label[fixed >= 0], weights=load[fixed >= 0], minlength=k)
     remaining = np.where(np.isinf(cap), load.sum() + 1, cap) - fixed_load
-    floor = np.zeros(k) if low is None else np.maximum(0.0, low - fixed_load)
+    floor = np.zeros(k) if low is None or reach <= 0 else np.maximum(0.0, low - fixed_load)
     nv = len(rows)
     scale = max(float(np.max(c[rows, cols])), 1.0)
-    penalty = 10.0 * scale / max(float(load.mean()), 1.0)  # per household outside the limits
-    obj = np.concatenate([c[rows, cols] / scale, np.full(2 * k, penalty / scale)])
+    penalty = 10.0 * scale / max(float(load.mean()), 1.0)  # per household over capacity
+    obj = np.concatenate([c[rows, cols], np.full(k, penalty), np.full(k, reach)]) / scale
     pos = np.searchsorted(free, rows)
     a_eq = sparse.csr_matrix((np.ones(nv), (pos, np.arange(nv))), shape=(len(free), nv + 2 * k))
     a_ub = sparse.csr_matrix(
@@ -353,37 +352,43 @@ def _repair_contiguity(adj: sparse.csr_matrix, label: np.ndarray, cost: np.ndarr
 
 
 def _repair_capacity(adj: sparse.csr_matrix, label: np.ndarray, cost: np.ndarray, load: np.ndarray,
-                     cap: np.ndarray, fixed: np.ndarray, low: np.ndarray | None = None) -> np.ndarray:
-    """Move border grids so that branches come within ``low ≤ load ≤ cap``, cheapest per household first.
+                     cap: np.ndarray, fixed: np.ndarray, low: np.ndarray | None = None, *,
+                     reach: float = 0.0) -> np.ndarray:
+    """Move border grids so that branches come within their capacity (and towards their floor).
 
-    A move must lower the total excess over capacity plus shortfall under the floor; it never cuts the donor
-    territory (the grid's neighbours in it stay connected) and always lands next to the receiver, so
-    territories stay in one piece. Stops when every branch is within its limits or no such move is left.
+    The objective is the transportation programme's: ``Σ cost`` plus, per household, 10 times the largest
+    grid → branch distance over capacity and ``reach`` under the floor ``low``. A move must lower the
+    penalties and the objective; the move with the largest gain goes first. It never cuts the donor territory
+    (the grid's neighbours in it stay connected) and always lands next to the receiver, so territories stay in
+    one piece. Stops when no such move is left.
     """
     label = label.copy()
     graph = _Graph(adj)
     k = cost.shape[1]
-    low = np.zeros(k) if low is None else low
+    low = np.zeros(k) if low is None or reach <= 0 else low
+    per_hh = cost / np.maximum(load, 0.5)[:, None]
+    big = 10.0 * float(np.max(per_hh[np.isfinite(per_hh)], initial=1.0))
+    src, dst = graph.src, graph.dst
+    movable = (fixed[src] < 0) & (load[src] > 0)
+
+    def penalty(v: np.ndarray, j: np.ndarray) -> np.ndarray:
+        return big * np.maximum(0, v - cap[j]) + reach * np.maximum(0, low[j] - v)
+
     for _ in range(len(label)):
         used = np.bincount(label, weights=load, minlength=k)
         if not ((used > cap + 1e-9) | (used < low - 1e-9)).any():
             break
-        src, dst = graph.src, graph.dst
         a, b = label[src], label[dst]
-        ok = (a != b) & (fixed[src] < 0) & (load[src] > 0)
+        ok = (a != b) & movable
         i, a, b = src[ok], a[ok], b[ok]
         x = load[i]
-
-        def bad(v, j):
-            return np.maximum(0, v - cap[j]) + np.maximum(0, low[j] - v)
-
-        gain = bad(used[a], a) + bad(used[b], b) - bad(used[a] - x, a) - bad(used[b] + x, b)
-        keep = gain > 1e-9
+        fix = (penalty(used[a], a) + penalty(used[b], b) - penalty(used[a] - x, a) - penalty(used[b] + x, b))
+        gain = fix - (cost[i, b] - cost[i, a])
+        keep = (fix > 1e-9) & (gain > 1e-9)
         if not keep.any():
             break
-        i, a, b, x, gain = i[keep], a[keep], b[keep], x[keep], gain[keep]
-        extra = (cost[i, b] - cost[i, a]) / x
-        for o in np.lexsort((extra, -np.round(gain, 6))):
+        i, b, gain = i[keep], b[keep], gain[keep]
+        for o in np.lexsort((i, -gain)):
             if graph.still_connected_without(int(i[o]), label):
                 label[i[o]] = b[o]
                 break
@@ -394,7 +399,7 @@ def _repair_capacity(adj: sparse.csr_matrix, label: np.ndarray, cost: np.ndarray
 
 def assign_branches(grids: gpd.GeoDataFrame, branches: gpd.GeoDataFrame, staff: pd.DataFrame, *,
                     by: str = "straight", streets: gpd.GeoDataFrame | None = None,
-                    capacity_slack: float = 0.15, floor: bool = False, keep: pd.Series | None = None,
+                    capacity_slack: float = 0.15, floor_reach: float = 3000.0, keep: pd.Series | None = None,
                     distances: pd.DataFrame | None = None,
                     adjacency: sparse.spmatrix | None = None) -> pd.Series:
     """Branch of every grid: nearest, within each branch's capacity, each territory in one piece.
@@ -411,10 +416,12 @@ def assign_branches(grids: gpd.GeoDataFrame, branches: gpd.GeoDataFrame, staff: 
         Distance measure (see :func:`branch_distances`).
     capacity_slack : float
         A branch may take ``(1 + capacity_slack)`` times its staff share of the households.
-    floor : bool
-        A branch should also take at least ``(1 − capacity_slack)`` times its share, so that managers of
-        different branches carry similar loads (soft, like the capacity). Off by default: on the demo county
-        it sends town branches' managers 60 km out to fill their quota, against "就近".
+    floor_reach : float
+        Metres. A branch should also take at least ``(1 − capacity_slack)`` times its staff share, so that
+        managers of neighbouring branches carry similar loads: a branch short of that takes a neighbour's
+        grid when the grid's households are at most ``floor_reach`` farther from it (a soft lower bound, so
+        it acts between nearby branches — in town, or along a rural border — and never sends managers far
+        out to fill a quota). ``0`` turns the floor off (nearest within capacity only).
     keep : boolean Series, optional
         Grids that keep their current ``branch_id`` (locked grids always do).
     distances, adjacency : optional
@@ -448,13 +455,15 @@ def assign_branches(grids: gpd.GeoDataFrame, branches: gpd.GeoDataFrame, staff: 
     hold = _locked(grids, None) if keep is None else (pd.Series(keep, index=grids.index).fillna(False)
                                                       .astype(bool).to_numpy() | _locked(grids, None))
     fixed = np.where(hold & (cur >= 0), cur, -1)
-    low = cap / (1.0 + capacity_slack) * max(0.0, 1.0 - capacity_slack) if floor else None
+    if floor_reach < 0:
+        raise ValidationError(f"floor_reach 不能为负：{floor_reach}", fix="取 0（不设下限）或正的米数，例如 3000")
+    low = cap / (1.0 + capacity_slack) * max(0.0, 1.0 - capacity_slack) if floor_reach > 0 else None
     if low is not None and not np.isfinite(low).all():
         low = None
     cost = d.to_numpy(dtype=float) * (hh + 0.5)[:, None]  # empty grids still go to the nearest branch
-    label = _solve_transport(cost, hh, cap, fixed, low)
+    label = _solve_transport(cost, hh, cap, fixed, low, reach=floor_reach)
     label = _repair_contiguity(adj, label, cost, hh, cap, fixed)
-    label = _repair_capacity(adj, label, cost, hh, cap, fixed, low)
+    label = _repair_capacity(adj, label, cost, hh, cap, fixed, low, reach=floor_reach)
     return pd.Series(ids[label], index=grids.index, name="branch_id", dtype=object)
 
 
@@ -610,7 +619,7 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 def assign_plan(grids: gpd.GeoDataFrame, branches: gpd.GeoDataFrame, staff: pd.DataFrame, *,
                 by: str = "straight", streets: gpd.GeoDataFrame | None = None,
                 households: gpd.GeoDataFrame | None = None, capacity_slack: float = 0.15,
-                segment_weights: dict[str, float] | None = None, distance_weight: float = 0.0,
+                floor_reach: float = 3000.0, segment_weights: dict[str, float] | None = None, distance_weight: float = 0.0,
                 minimal_change: bool = False, tolerance: float = 0.05,
                 adjacency: sparse.spmatrix | None = None) -> AssignmentResult:
     """Assign every grid to a branch and a customer manager, and measure the result.
@@ -619,7 +628,7 @@ def assign_plan(grids: gpd.GeoDataFrame, branches: gpd.GeoDataFrame, staff: pd.D
     ----------
     grids, branches, staff
         The plan's grids, the ``branches`` points and the ``staff`` table.
-    by, streets, capacity_slack
+    by, streets, capacity_slack, floor_reach
         See :func:`assign_branches`.
     households : GeoDataFrame of points, optional
         Household locations: distances are then measured per household (else from grid centroids weighted
@@ -654,6 +663,7 @@ def assign_plan(grids: gpd.GeoDataFrame, branches: gpd.GeoDataFrame, staff: pd.D
     keep = _text_column(work, "branch_id").map(lambda b: b in valid if b is not None else False).astype(bool)
     keep = keep if minimal_change else keep & lock
     branch = assign_branches(work, branches, staff, capacity_slack=capacity_slack, keep=keep,
+                             floor_reach=floor_reach,
                              distances=dist, adjacency=adj)
     t_branch = time.perf_counter()
     work["branch_id"] = branch
@@ -685,6 +695,7 @@ def assign_plan(grids: gpd.GeoDataFrame, branches: gpd.GeoDataFrame, staff: pd.D
         "by": by,
         "minimal_change": minimal_change,
         "capacity_slack": capacity_slack,
+        "floor_reach_m": floor_reach,
         "road_fallback": int(dist.attrs.get("road_fallback", 0)),
         "moved_households": int(hh[changed].sum()),
         "moved_grids": int(changed.sum()),

@@ -15,6 +15,9 @@ Algorithm
    single move helps, ejection chains (heavy → … → light, each territory passing border grids on) and a
    large-neighbourhood move (re-partition a territory together with its neighbours). Small graphs are
    solved from several seedings and the most balanced result is kept.
+4. Recombination, when the spread is still above :data:`RECOMBINE_ABOVE`: neighbouring territories (pairs,
+   then a territory with all its neighbours) are merged and cut again along random spanning trees ("ReCom"),
+   kept when that lowers the sum of squared deviations; then step 3's border moves once more.
 
 In minimal-change mode steps 1–2 start from the current assignment instead, pieces cut off from their
 territory are reattached to a neighbour, and step 3 only moves grids while some territory lies outside
@@ -34,16 +37,19 @@ from scipy.sparse import csgraph
 
 __all__ = ["EXACT_MAX_GRIDS", "balance_bounds", "partition"]
 
+RECOMBINE_ABOVE = 0.09  # spread above which a branch's territories are also recombined (_recombine)
 EXACT_MAX_GRIDS = 40  # minimal-change mode: branches up to this many grids are also solved exactly (MILP)
 
 
 def balance_bounds(loads: np.ndarray, k: int) -> dict[str, float]:
     """Best spread ``(max−min)/mean`` that indivisible loads allow among ``k`` territories.
 
-    ``lower_bound`` is a proof that no partition does better: the heaviest territory carries at least
-    ``max(W/k, largest load, sum of the k-th and (k+1)-th largest)`` (bin-packing bound) and the lightest at
-    most what remains divided by ``k−1``. ``lpt`` is what longest-processing-time-first achieves ignoring
-    contiguity — an achievable reference, not a bound.
+    ``lower_bound`` is a proof that no partition does better, contiguous or not. The heaviest territory
+    carries at least ``M = max(W/k, largest load, pigeonhole)``: among the ``j·k + 1`` largest loads some
+    territory holds ``j + 1``, so at least the ``j + 1`` smallest of them (for every ``j``). The lightest
+    carries at most ``m = min(W/k, (W − M)/(k − 1))`` (0 when there are fewer loads than territories), and
+    ``(max − min) ≥ M − m``. ``lpt`` is what longest-processing-time-first achieves ignoring contiguity —
+    an achievable reference, not a bound.
 
     Examples
     --------
@@ -53,16 +59,21 @@ def balance_bounds(loads: np.ndarray, k: int) -> dict[str, float]:
     >>> b = balance_bounds(np.array([60.0, 20, 20]), 2)
     >>> round(b["lower_bound"], 3)
     0.4
+    >>> round(balance_bounds(np.full(7, 10.0), 3)["lower_bound"], 4)  # 3 + 2 + 2 grids: 30 vs 20
+    0.4286
     """
     w = np.sort(np.asarray(loads, dtype=float))[::-1]
     total = float(w.sum())
     if k <= 1 or total <= 0:
         return {"lower_bound": 0.0, "lpt": 0.0}
+    n = len(w)
     mean = total / k
-    heavy = max(mean, float(w[0]) if len(w) else 0.0)
-    if len(w) > k:
-        heavy = max(heavy, float(w[k - 1] + w[k]))
-    light = 0.0 if len(w) < k else max(0.0, (total - heavy) / (k - 1))
+    heavy = max(mean, float(w[0]) if n else 0.0)
+    j = 1
+    while j * k + 1 <= n:  # pigeonhole over the j·k + 1 largest loads
+        heavy = max(heavy, float(w[j * k - j: j * k + 1].sum()))
+        j += 1
+    light = 0.0 if n < k else min(mean, max(0.0, (total - heavy) / (k - 1)))
     lower = max(0.0, (heavy - light) / mean)
     bins = np.zeros(k)
     for x in w:
@@ -447,7 +458,126 @@ def _solve(g: _Graph, w: np.ndarray, xy: np.ndarray, k: int, fixed: np.ndarray, 
             best, best_score = labels, score
     if deep and best_score > 0:  # large-neighbourhood moves on the best start only
         best = _local_search(g, best, w, k, locked, band=None, max_moves=8 * len(w), xy=xy)
+        for seed in range(1):  # recombination where border moves leave the branch out of balance
+            load = np.bincount(best, weights=w, minlength=k)
+            if (load.max() - load.min()) / max(target, 1e-9) <= RECOMBINE_ABOVE:
+                break
+            best = _recombine(g, best, w, xy, k, locked, seed=seed)
+            best = _local_search(g, best, w, k, locked, band=None, max_moves=8 * len(w))
     return best
+
+
+def _tree_partition(sub: sparse.csr_matrix, w: np.ndarray, xy: np.ndarray, m: int, goal: float,
+                    rng: np.random.Generator) -> np.ndarray | None:
+    """Cut a connected graph into ``m`` connected parts of about ``goal`` weight each (one random tree).
+
+    Recursive bisection along a random spanning tree (minimum spanning tree of centroid distances times
+    random factors, so that parts stay fairly compact): the tree edge whose subtree weighs closest to a
+    multiple ``j·goal`` is cut, and the two sides are cut into ``j`` and ``m − j`` parts the same way.
+    Returns part numbers ``0 … m−1``, or None when the graph is not connected.
+    """
+    n = sub.shape[0]
+    out = np.zeros(n, dtype=np.int64)
+    if m <= 1:
+        return out
+    coo = sparse.triu(sub, k=1).tocoo()
+    if n < m or not len(coo.row):
+        return None
+    length = np.hypot(*(xy[coo.row] - xy[coo.col]).T) + 1.0
+    wt = length * rng.uniform(0.2, 1.8, len(length))
+    tree = csgraph.minimum_spanning_tree(sparse.csr_matrix((wt, (coo.row, coo.col)), shape=(n, n)))
+    order, parent = csgraph.breadth_first_order(tree, int(rng.integers(n)), directed=False,
+                                                return_predecessors=True)
+    if len(order) < n:
+        return None
+    below = w.copy()
+    for v in order[:0:-1]:
+        below[parent[v]] += below[v]
+    cand = order[1:]
+    j = np.clip(np.round(below[cand] / goal), 1, m - 1)
+    dev = np.abs(below[cand] - j * goal) / j  # per part: a long way off over one part is worse
+    o = int(np.argmin(dev))
+    cut, j = int(cand[o]), int(j[o])
+    mask = np.zeros(n, dtype=bool)
+    mask[cut] = True
+    for v in order:  # the cut node's descendants (BFS order: parents first)
+        if v != cut and parent[v] >= 0 and mask[parent[v]]:
+            mask[v] = True
+    for part, parts, offset in ((mask, j, 0), (~mask, m - j, j)):
+        idx = np.flatnonzero(part)
+        if parts > len(idx):
+            return None
+        lab = _tree_partition(sub[idx][:, idx], w[idx], xy[idx], parts, goal, rng)
+        if lab is None:
+            return None
+        out[idx] = lab + offset
+    return out
+
+
+def _best_tree_partition(sub: sparse.csr_matrix, w: np.ndarray, xy: np.ndarray, m: int, target: float,
+                         rng: np.random.Generator, *, trees: int) -> tuple[float, np.ndarray] | None:
+    """The most balanced of ``trees`` random :func:`_tree_partition` cuts: (Σ (load − target)², labels)."""
+    goal = w.sum() / m
+    best: tuple[float, np.ndarray] | None = None
+    for _ in range(trees):
+        lab = _tree_partition(sub, w, xy, m, goal, rng)
+        if lab is None:
+            continue
+        score = float(((np.bincount(lab, weights=w, minlength=m) - target) ** 2).sum())
+        if best is None or score < best[0]:
+            best = (score, lab)
+    return best
+
+
+def _recombine(g: _Graph, labels: np.ndarray, w: np.ndarray, xy: np.ndarray, k: int, locked: np.ndarray,
+               *, trees: int = 8, seed: int = 0, stop: float = 0.08) -> np.ndarray:
+    """Recombination: merge neighbouring territories and cut them again evenly along random spanning trees.
+
+    Groups are tried most unequal first: every neighbouring pair, then each territory with all its
+    neighbours. Their grids are cut into as many connected parts along a random spanning tree
+    (:func:`_tree_partition`, the "ReCom" move of redistricting), which reaches splits that moving one
+    border grid at a time cannot (a heavy territory behind a narrow neck, a chain of territories). A cut is
+    kept when it lowers the sum of squared deviations from the mean load; repeated until no group improves
+    or the spread is down to ``stop``.
+    Groups holding a locked grid are left alone. Every new territory is connected (a subtree).
+    """
+    labels = labels.copy()
+    rng = np.random.default_rng(seed)
+    target = w.sum() / k
+    eps = 1e-9 * max(target, 1.0) ** 2
+    adj = sparse.csr_matrix((np.ones(len(g.src)), (g.src, g.dst)), shape=(g.n, g.n))
+    tried: set[tuple] = set()
+    for _ in range(10 * k):
+        load = np.bincount(labels, weights=w, minlength=k)
+        if (load.max() - load.min()) / max(target, 1e-9) <= stop:
+            break
+        nb = _territory_graph(g, labels, k)
+        dev = (load - target) ** 2
+        pairs = sorted({(min(a, b), max(a, b)) for a in range(k) for b in nb[a]},
+                       key=lambda p: -abs(load[p[0]] - load[p[1]]))
+        groups = [list(p) for p in pairs] + sorted(
+            (sorted({r, *nb[r]}) for r in range(k) if len(nb[r]) > 1), key=lambda q: -dev[q].sum())
+        improved = False
+        for group in groups:
+            key = tuple((r, round(load[r], 6)) for r in group)
+            if key in tried:
+                continue
+            tried.add(key)
+            members = np.flatnonzero(np.isin(labels, group))
+            if locked[members].any():
+                continue
+            sub = adj[members][:, members]
+            if csgraph.connected_components(sub, directed=False)[0] > 1:
+                continue
+            found = _best_tree_partition(sub, w[members], xy[members], len(group), target, rng, trees=trees)
+            if found is None or found[0] >= dev[group].sum() - eps:
+                continue
+            labels[members] = np.asarray(group)[found[1]]
+            improved = True
+            break
+        if not improved:
+            break
+    return labels
 
 
 def _pass_on(g: _Graph, labels: np.ndarray, w: np.ndarray, fixed: np.ndarray, a: int, b: int,

@@ -145,6 +145,36 @@ def test_capacity_keeps_each_branch_territory_in_one_piece():
     assert pieces_per_label(grid_adjacency(g), out.to_numpy(dtype=object), ["W", "M", "E"]).tolist() == [1, 1, 1]
 
 
+def _floor_case() -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, pd.DataFrame]:
+    """24 grids of 5 households in a line; A, B, C one manager each (share 40, floor 0.85·40 = 34).
+
+    Nearest branch gives A grids 0–5 (30 households, under its floor), B 6–14 and C 15–23 (45 each, within
+    the capacity 46). Grid 6 (centre x = 6500) is 5000 m from A and 4000 m from B: 1000 m farther.
+    """
+    return line([5] * 24), points({"A": (1500, 500), "B": (10500, 500), "C": (19500, 500)}), \
+        team({"A": 1, "B": 1, "C": 1})
+
+
+def test_floor_nearest_only_leaves_a_branch_under_its_staff_share():
+    g, b, s = _floor_case()
+    out = assign_branches(g, b, s, floor_reach=0)
+    assert out.value_counts().to_dict() == {"B": 9, "C": 9, "A": 6}
+
+
+def test_floor_takes_a_neighbours_border_grid_within_reach():
+    g, b, s = _floor_case()
+    out = assign_branches(g, b, s, floor_reach=3000)
+    assert out.iloc[6] == "A"  # 1000 m farther: within reach, and A reaches its floor (35 ≥ 34)
+    assert out.value_counts().to_dict() == {"C": 9, "B": 8, "A": 7}
+    assert (out.iloc[:7] == "A").all()  # still one piece
+
+
+def test_floor_does_not_reach_farther_than_allowed():
+    g, b, s = _floor_case()
+    out = assign_branches(g, b, s, floor_reach=500)  # grid 6 is 1000 m farther: not worth it
+    assert (out == assign_branches(g, b, s, floor_reach=0)).all()
+
+
 def test_locked_grid_keeps_its_branch_and_manager():
     # grid 2 is nearer to E (1000 m) than to W (2000 m), but it is locked to W's manager W1
     g = line([10, 10, 10, 10]).assign(branch_id=[None, None, "W", None], staff_id=[None, None, "W1", None],
@@ -296,6 +326,58 @@ def test_balance_bounds_by_hand():
     b = balance_bounds(np.array([50.0, 40, 30, 30]), 3)
     assert b["lower_bound"] == pytest.approx((60 - 45) / 50)
     assert balance_bounds(np.array([10.0]), 3)["lower_bound"] == pytest.approx(3.0)  # two staff get nothing
+
+
+def test_tree_partition_cuts_a_line_into_equal_connected_parts():
+    from grids.assign_partition import _tree_partition
+
+    adj = sparse.diags([np.ones(5), np.ones(5)], [-1, 1], shape=(6, 6)).tocsr()
+    xy = np.column_stack([np.arange(6) * 1000.0, np.zeros(6)])
+    lab = _tree_partition(adj, np.full(6, 10.0), xy, 3, 20.0, np.random.default_rng(0))
+    assert np.bincount(lab).tolist() == [2, 2, 2]
+    assert (np.diff(lab) != 0).sum() == 2  # three runs along the line: each part in one piece
+
+
+def test_recombination_balances_a_chain_that_border_moves_cannot():
+    # a path cut into 3 territories of 90 | 10 | 50 (mean 50): recombining neighbours evens them out
+    from grids.assign_partition import _Graph, _recombine
+
+    w = np.array([40.0, 40, 10, 10, 10, 10, 10, 10, 10])
+    adj = sparse.diags([np.ones(8), np.ones(8)], [-1, 1], shape=(9, 9)).tocsr()
+    xy = np.column_stack([np.arange(9) * 1000.0, np.zeros(9)])
+    start = np.array([0, 0, 0, 1, 2, 2, 2, 2, 2])  # loads 90, 10, 50
+    lab = _recombine(_Graph(adj), start, w, xy, 3, np.zeros(9, bool), stop=0.0)
+    loads = np.bincount(lab, weights=w, minlength=3)
+    assert sorted(loads.tolist()) == [40.0, 50.0, 60.0]  # the best contiguous split: 40 | 40+10 | 6 × 10
+    assert all(len(np.unique(np.flatnonzero(lab == r) - np.arange((lab == r).sum()))) == 1 for r in range(3))
+
+
+def test_balance_bound_pigeonhole_over_more_grids_than_staff():
+    # seven equal grids among 3 staff: someone holds 3 (30), so someone else at most (70 − 30) / 2 = 20;
+    # the best is 3 + 2 + 2 grids, spread (30 − 20) / (70 / 3) — the old bound (k-th + (k+1)-th) said 0
+    b = balance_bounds(np.full(7, 10.0), 3)
+    assert b["lower_bound"] == pytest.approx(10 / (70 / 3))
+    assert b["lpt"] == pytest.approx(b["lower_bound"])  # and LPT reaches it: the bound is exact here
+    # a bound never exceeds what is achievable (brute force over all assignments of 6 grids to 3 staff)
+    rng = np.random.default_rng(7)
+    for _ in range(20):
+        w = rng.integers(1, 60, 6).astype(float)
+        best = min(np.ptp(np.bincount(np.array(a), weights=w, minlength=3))
+                   for a in itertools.product(range(3), repeat=6))
+        assert balance_bounds(w, 3)["lower_bound"] <= best / (w.sum() / 3) + 1e-9
+
+
+def test_metrics_balance_ok_at_the_bound_but_not_above():
+    # 60 / 20 / 20 among 2 staff: 60 | 40 is the best (spread 0.4 = bound) → balance_ok despite > 10 %
+    g = line([60, 20, 20]).assign(branch_id="B", staff_id=["s1", "s2", "s2"])
+    b = points({"B": (0, 500)})
+    bm, _, _ = assignment_metrics(g, b, staff=team({"B": 2}).replace({"B1": "s1", "B2": "s2"}))
+    assert bm["staff_spread"].iloc[0] == pytest.approx(0.4)
+    assert bm["spread_lower_bound"].iloc[0] == pytest.approx(0.4) and bm["balance_ok"].iloc[0]
+    # 60+20 | 20 is worse than the bound allows → not ok
+    g2 = g.assign(staff_id=["s1", "s1", "s2"])
+    bm2, _, _ = assignment_metrics(g2, b, staff=team({"B": 2}).replace({"B1": "s1", "B2": "s2"}))
+    assert bm2["staff_spread"].iloc[0] == pytest.approx(1.2) and not bm2["balance_ok"].iloc[0]
 
 
 def test_polsby_popper_by_hand():

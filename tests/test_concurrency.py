@@ -16,6 +16,7 @@ import geopandas as gpd
 import pytest
 import shapely
 
+from grids.check import COVERAGE_KINDS, check_plan
 from grids.errors import StaleRevisionError
 from grids.plans import plan_info, read_grids, save_draft, update_grids
 from grids.store import Workspace, open_workspace
@@ -79,9 +80,13 @@ def test_sigkill_during_save_leaves_a_sound_workspace(tmp_path):
     ws = Workspace.create(tmp_path / "ws.gpkg", county_code="150422", county_name="巴林左旗")
     plan_id = save_draft(ws, _lattice(4000).assign(households=1), name="main")
     ctx = mp.get_context("spawn")
-    for delay in (1.5, 2.2, 2.9):
+    for delay in (0.05, 0.25, 0.45):
         proc = ctx.Process(target=_saver, args=(str(ws.path), plan_id))
+        before = plan_info(ws, plan_id)["revision"]
         proc.start()
+        deadline = time.monotonic() + 120
+        while plan_info(ws, plan_id)["revision"] == before and time.monotonic() < deadline:
+            time.sleep(0.05)  # wait until this saver has committed once: it is now saving in a loop
         time.sleep(delay)
         os.kill(proc.pid, signal.SIGKILL)
         proc.join()
@@ -92,4 +97,9 @@ def test_sigkill_during_save_leaves_a_sound_workspace(tmp_path):
         # never a torn write: all 4000 grids, all from the same save
         assert len(grids) == 4000 and grids["households"].nunique() == 1
         assert plan_info(reopened, plan_id)["revision"] == int(grids["households"].iloc[0])
+        # and our own check finds the plan whole: no gap, overlap, invalid or stray grid
+        town = gpd.GeoDataFrame({"code": ["150422100"], "level": ["town"]},
+                                geometry=[shapely.union_all(_lattice(4000).geometry.values)], crs=4490)
+        problems = check_plan(grids, admin_units=town)
+        assert not problems["kind"].isin(COVERAGE_KINDS).any(), problems["kind"].value_counts().to_dict()
     assert plan_info(reopened, plan_id)["revision"] > 1  # the savers did commit between the kills

@@ -234,7 +234,7 @@ def test_streets_enclose_blocks(small):
     noded = shapely.union_all([*city.geometry.values, urban.boundary])
     faces = shapely.get_parts(shapely.polygonize(shapely.get_parts(noded)))
     blocks = faces[shapely.contains(urban, shapely.point_on_surface(faces))]
-    assert 100 <= len(blocks) <= 300
+    assert 400 <= len(blocks) <= 650  # ~500 blocks of ~0.03 km² (支路 every ~200 m)
     assert city.geometry.distance(urban).max() < 400  # in and slightly beyond the urban area
     # not a lattice: some streets end without meeting another (dead ends)
     ends = shapely.get_parts(shapely.boundary(city.geometry.values))
@@ -243,6 +243,36 @@ def test_streets_enclose_blocks(small):
     assert (touching == 1).sum() > 10
     rural = streets[streets["class"] == "乡村道路"]
     assert len(rural) == 10 and rural.name.str.startswith("林东至").all()
+
+
+def test_capped_counts_sum_exactly_and_respect_the_cap():
+    # 8 : 1 : 1 of 100 would be 80 / 10 / 10; capped at 50 the rest is shared 1 : 1
+    assert demo._capped_counts(np.array([8.0, 1, 1]), 100, cap=50).tolist() == [50, 25, 25]
+    out = demo._capped_counts(np.random.default_rng(1).lognormal(0, 1, 200), 9_000, cap=60)
+    assert out.sum() == 9_000 and out.max() <= 60
+    # a cap too small for the total is raised to 1.25 × the mean (4 entries, 100 → at most 31)
+    out = demo._capped_counts(np.array([10.0, 1, 1, 1]), 100, cap=10)
+    assert out.sum() == 100 and out.max() == 31
+
+
+def test_urban_blocks_and_rural_groups_are_small_at_full_size():
+    """At 110,000 households no street block holds more than ~150 households, no villager group either."""
+    b = demo._Builder(demo.load_outline(), code="150422", name="巴林左旗", households=110_000, seed=1504)
+    b._seats()
+    b._urban_area()
+    b._streets()
+    b._admin()
+    b._households()
+    urban = np.array([g["urban"] for g in b.groups])
+    per_group = np.bincount(b.hh_group, minlength=len(b.groups))
+    assert per_group[~urban].max() <= 150
+    blocks = b.blocks()
+    assert 400 <= len(blocks) <= 650
+    located = b.hh_xy[b.hh_has_point & urban[b.hh_group]]
+    hit = shapely.STRtree(blocks).query(shapely.points(located), predicate="within")[1]
+    per_block = np.bincount(hit, minlength=len(blocks))
+    assert per_block.max() <= 150
+    assert per_block.sum() >= 0.99 * len(located)  # urban households lie in blocks, off the streets
 
 
 def test_branches_and_staff(small):
@@ -353,7 +383,8 @@ def test_cli_writes_a_valid_workspace_and_refuses_to_overwrite(tmp_path, capsys)
     assert main(args) == 0
     assert "已生成演示工作区" in capsys.readouterr().out
     ws = Workspace(path)
-    assert ws.is_demo and ws.meta["county_code"] == "150402" and ws.revision == 1
+    # four revisions: the generated county, then (grids.pipeline) the built plan, its assignment, publishing
+    assert ws.is_demo and ws.meta["county_code"] == "150402" and ws.revision == 4
     assert ws.count("households") == 1200
     assert ws.read("households").granted_amount.sum() == round(7_811_000_000 * 1200 / 110_000)
     for layer in demo.LAYER_NAMES:
