@@ -18,14 +18,15 @@ How the county is cut
 
 Default bounds
 --------------
-``min_households = 40`` and ``max_households = 150``. The seed cooperative's ~120 customer managers serve
+``min_households = 30`` and ``max_households = 100``. The seed cooperative's ~120 customer managers serve
 ~110,000 households, about 900 each. A branch balances its managers with *whole* grids, so a grid must be a small
-fraction of one manager's load: at ≤ 150 households a manager holds 6–8 grids and loads can be evened out to
-within ~10% (with 1–3 village-sized grids each, the spread is 50–90%: measured on the demo county). 150
-households is also one week of visits (整村推进, ~25 a day), the unit a manager plans in. A village above 150 splits
-along its villager groups (组), the unit village cadres already run; below 40 households a village does not
-justify its own responsibility line and is served together with a neighbour of its town. This gives the brief's
-county scale of ~1,000–1,500 grids.
+fraction of one manager's load. Measured on the demo county (staff spread = (max − min) / mean load within a
+branch): village-sized grids (≤ 500 households, 1–3 per manager) leave spreads of 50–90%; ≤ 150 gives 1,006 grids
+and a worst branch of 24%; ≤ 120, 1,195 grids and 9.2%; ≤ 100, 1,340 grids and 7.5% — every branch within 10%.
+100 households is also about a week of visits (整村推进, ~25 a day), the unit a manager plans in, and gives the
+brief's county scale of ~1,300–1,500 grids. A village above the bound splits along its villager groups (组), the
+unit village cadres already run (a group larger than the bound stays whole); below 30 households a village does
+not justify its own responsibility line and is served together with a neighbour of its town.
 
 Grid codes (stable: the same inputs always give the same codes)
 ----------------------------------------------------------------
@@ -68,8 +69,8 @@ __all__ = [
     "locate_households",
 ]
 
-DEFAULT_MIN_HOUSEHOLDS = 40
-DEFAULT_MAX_HOUSEHOLDS = 150
+DEFAULT_MIN_HOUSEHOLDS = 30
+DEFAULT_MAX_HOUSEHOLDS = 100
 DUST_M2 = 0.01  # polygon parts smaller than this (m²) are floating-point dust of overlays and are dropped
 MIN_PIECE_M2 = 1.0  # a rural part or urban zone smaller than this (m²) does not exist
 _SHARED_MIN_M = 1e-3  # two areas are neighbours when they share an edge at least this long (m)
