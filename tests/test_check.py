@@ -171,7 +171,7 @@ def test_cli_build_then_check(small_ws, capsys):
     assert "共 7 个网格（农牧区 6 个，城区 1 个），900 户" in out.out
     assert "最少 63，中位数 150，最多 150" in out.out
     assert "读取工作区" in out.err
-    assert main(["build", path, "--min-households", "50"]) == 0  # rebuild replaces the draft
+    assert main(["build", path, "--min-households", "50", "--max-households", "500"]) == 0  # replaces the draft
     capsys.readouterr()
     pid = resolve_plan(small_ws, "main")
     assert main(["check", path, "--json"]) == 1  # nothing assigned yet
