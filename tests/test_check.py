@@ -204,21 +204,16 @@ def test_cli_check_clean_exit_zero(small_ws, capsys):
 
 
 @pytest.mark.slow
-def test_demo_county_build_then_check_has_no_coverage_problem(tmp_path):
-    """On the demo county (when workspace/demo.gpkg exists): only assignment problems remain after a build."""
-    import shutil
-
+def test_demo_county_build_then_check_has_no_coverage_problem(demo_copy):
+    """On the demo county: the published plan is clean; a fresh build leaves only assignment problems."""
     from grids.build import build_workspace_plan
     from grids.check import COVERAGE_KINDS, check_workspace_plan
+    from grids.plans import resolve_plan
     from grids.store import Workspace
 
-    from .conftest import DEMO
-
-    if not DEMO.exists():
-        pytest.skip("workspace/demo.gpkg not built")
-    shutil.copy(DEMO, tmp_path / "demo.gpkg")
-    ws = Workspace(tmp_path / "demo.gpkg")
-    pid = build_workspace_plan(ws)
+    ws = Workspace(demo_copy)
+    assert check_workspace_plan(ws, resolve_plan(ws)).empty  # the demo's published, assigned plan
+    pid = build_workspace_plan(ws, name="rebuild")
     problems = check_workspace_plan(ws, pid)
     assert not problems["kind"].isin(COVERAGE_KINDS).any(), problems[problems["kind"].isin(COVERAGE_KINDS)]
     grids = read_grids(ws, pid).to_crs(4549)
