@@ -15,9 +15,19 @@ PGDIR="$ROOT/.pg"
 DATA="$PGDIR/data"
 SOCK="$PGDIR/run"
 LOG="$PGDIR/postgres.log"
-PORT=${GRIDS_PG_PORT:-54329}
 BIN=/usr/lib/postgresql/15/bin
 DB=grids_test
+# the port: GRIDS_PG_PORT, else the one this cluster used before (.pg/port), else the first free one from 54329
+# (another checkout's test cluster may hold 54329 on the same machine)
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+if [ -n "${GRIDS_PG_PORT:-}" ]; then
+  PORT=$GRIDS_PG_PORT
+elif [ -f "$PGDIR/port" ]; then
+  PORT=$(cat "$PGDIR/port")
+else
+  PORT=54329
+  while ! port_free "$PORT" && [ "$PORT" -lt 54429 ]; do PORT=$((PORT + 1)); done
+fi
 URL="postgresql://postgres@127.0.0.1:$PORT/$DB"
 cmd=${1:-start}
 
@@ -44,7 +54,7 @@ case "$cmd" in
     exit 0
     ;;
   status)
-    running && { echo "$URL"; exit 0; }
+    running && { echo "postgresql://postgres@127.0.0.1:$(sed -n 4p "$DATA/postmaster.pid")/$DB"; exit 0; }
     exit 1
     ;;
   start | url) ;;
@@ -60,8 +70,13 @@ exec 9>"$PGDIR/.lock"
 flock 9
 
 if running; then
-  echo "$URL"
+  PORT=$(sed -n 4p "$DATA/postmaster.pid")  # the port the running cluster really listens on
+  echo "postgresql://postgres@127.0.0.1:$PORT/$DB"
   exit 0
+fi
+if ! port_free "$PORT" && [ -z "${GRIDS_PG_PORT:-}" ]; then
+  while ! port_free "$PORT" && [ "$PORT" -lt 54429 ]; do PORT=$((PORT + 1)); done
+  URL="postgresql://postgres@127.0.0.1:$PORT/$DB"
 fi
 
 missing=()
@@ -90,6 +105,7 @@ fi
 as_owner mkdir -p "$SOCK"
 
 say "start on 127.0.0.1:$PORT"
+echo "$PORT" > "$PGDIR/port"
 # a test cluster: durability traded for speed (fsync off), small memory footprint
 as_owner "$BIN/pg_ctl" -D "$DATA" -l "$LOG" -w -t 60 \
   -o "-c listen_addresses=127.0.0.1 -p $PORT -k $SOCK -c fsync=off -c synchronous_commit=off \
