@@ -9,10 +9,11 @@ import streamlit as st
 
 from grids.errors import GridsError
 from grids.model import LAYERS
-from ui import data
-from ui.state import DATA_IMPORT_COORDS, DATA_IMPORT_LAYER, ROLE
+from ui import auth, data
+from ui.state import DATA_IMPORT_COORDS, DATA_IMPORT_LAYER
 
 target, rev = data.current()
+account = auth.current_account()
 info = data.workspace_info(target, rev)
 meta = info["meta"]
 ingest = data.optional_module("ingest")
@@ -45,7 +46,9 @@ def show_report(report) -> None:
 
 
 st.subheader("导入数据")
-if ingest is None:
+if not account.can("import"):
+    st.info("你的角色不能导入数据。")
+elif ingest is None:
     st.info("导入功能需要 grids.ingest 模块，尚未上线。命令行可用：python -m grids import 工作区 图层 文件")
 else:
     with st.form("data.import_form"):
@@ -66,7 +69,7 @@ else:
             try:
                 if write:
                     report = ingest.import_file(target, layer, path, coords=coords, strict=strict,
-                                                actor=f"app:{st.session_state[ROLE]}")
+                                                actor=account.username)
                 else:
                     table = ingest.read_table(path, coords=coords)
                     report = ingest.validate(table, target_layer=layer, workspace=data.open_workspace(target),
@@ -77,8 +80,10 @@ else:
                 show_report(report)
 
 st.subheader("最近的操作")
-audit = info["audit"]
-if len(audit):
+audit = info["audit"] if account.can("view_audit") else None
+if audit is None:
+    st.caption("审计记录只对管理员和领导开放（“账号与审计”页）。")
+elif len(audit):
     st.dataframe(audit.rename(columns={"at": "时间", "actor": "操作人", "action": "操作", "layer": "图层",
                                        "revision": "版本", "detail": "详情"}), hide_index=True, height=260)
 else:

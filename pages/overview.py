@@ -1,21 +1,30 @@
-"""覆盖总览 — the county coverage map for leadership: grids by coverage rate, uncovered households, funnel."""
+"""覆盖总览 — the coverage map: grids by coverage rate, uncovered households, funnel.
+
+Leadership, planners and admins see the county; a branch manager sees their branch only (ui.data.overview_for
+reads through the account's scoped workspace).
+"""
 
 from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
 
-from ui import data, fmt
+from ui import auth, data, fmt
 from ui.maps import clicked_area, show_cached_map
 from ui.state import BASEMAP, OVERVIEW_SELECTED
 
 target, rev = data.current()
-ov = data.overview(target, rev)
+account = auth.current_account()
+ov = data.overview_for(target, rev, account)
 coverage = data.optional_module("coverage")
 labels = coverage.FUNNEL_LABELS if coverage else {}
 basemap = st.session_state[BASEMAP]
 
-st.title("覆盖总览")
+if account.can("read_all"):
+    st.title("覆盖总览")
+else:
+    branch = ov.branches[ov.branches["branch_id"] == account.branch_id]
+    st.title("覆盖总览 · " + (str(branch["name"].iloc[0]) if len(branch) else "我的网格"))
 st.caption(("网格方案：" + ov.plan_name) if ov.plan_name else "尚无网格方案")
 for note in ov.notes:
     st.info(note)
@@ -34,7 +43,7 @@ if "granted_amount" in s:
 
 def area_panel(area_id: str | None) -> None:
     """Figures of the clicked area and its uncovered households."""
-    if not area_id:
+    if not area_id or area_id not in set(ov.areas[ov.id_column]):
         st.info(f"点击地图上的{ov.area_label}，查看它的数字和未覆盖农户。")
         return
     area = ov.areas.set_index(ov.id_column).loc[area_id]
@@ -65,8 +74,8 @@ def map_and_panel() -> None:
     """The map and the side panel; a click reruns only this fragment."""
     left, right = st.columns([3, 1.25])
     with left:
-        out = show_cached_map(lambda: data.overview_map(target, rev, basemap), cache_key=(target, rev, basemap),
-                              key="overview.map_widget")
+        out = show_cached_map(lambda: data.account_overview_map(target, rev, basemap, account),
+                              cache_key=(target, rev, basemap, data.scope_key(account)), key="overview.map_widget")
     picked = clicked_area(out, ov.areas, basemap=basemap, id_column=ov.id_column)
     if picked:
         st.session_state[OVERVIEW_SELECTED] = picked

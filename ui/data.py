@@ -20,9 +20,11 @@ import pandas as pd
 import streamlit as st
 
 from grids import maps
+from grids.auth import Account
 from grids.errors import ValidationError
-from grids.store import open_workspace
-from ui.state import ROOT
+from grids.scope import ScopedWorkspace
+from grids.store import Workspace, open_workspace
+from ui.state import AUTH_SESSION, ROOT, SCOPED, UNMASK, UNMASKED
 
 
 def optional_module(name: str) -> ModuleType | None:
@@ -128,41 +130,69 @@ def _grids_of_current_plan(target: str, rev: int) -> tuple[gpd.GeoDataFrame | No
         grids = plans.read_grids(ws, plan_id)
     except ValidationError:
         return None, None
-    return (grids if len(grids) else None), f"{info.get('name', plan_id)}（{info.get('status', '')}）"
+    return (grids if len(grids) else None), _plan_label(info, plan_id)
+
+
+def _plan_label(info: dict[str, Any], plan_id: str) -> str:
+    """``main（已发布）``: a plan's name and status in Chinese."""
+    from grids.model import PLAN_STATUS_NAMES
+
+    status = str(info.get("status", ""))
+    return f"{info.get('name', plan_id)}（{PLAN_STATUS_NAMES.get(status, status)}）"
+
+
+def _bundle(*, hh: pd.DataFrame, grids: gpd.GeoDataFrame, located: pd.DataFrame, plan_name: str | None,
+            admin: gpd.GeoDataFrame, staff: pd.DataFrame, visits: pd.DataFrame, branches: gpd.GeoDataFrame,
+            streets: gpd.GeoDataFrame, weekly_by: str = "branch") -> Overview:
+    """The overview of ``hh`` placed in ``grids`` (the county, or one account's scope)."""
+    from grids import coverage
+
+    towns = admin[admin["level"] == "town"]
+    town_names = dict(zip(towns["code"], towns["name"], strict=True))
+    names = dict(zip(grids["grid_id"], grids["name"].fillna(grids["code"]), strict=True))
+    by_area = coverage.funnel(hh, by="grid", located=located, names=names)
+    areas = grids[["grid_id", "code", "name", "staff_id", "branch_id", "geometry"]].copy()
+    areas["name"] = areas["name"].fillna(areas["code"])
+    areas["coverage_rate"] = areas["grid_id"].map(by_area["coverage_rate"])
+    areas["households"] = areas["grid_id"].map(by_area["registered"]).fillna(0).astype(int)
+    weekly = coverage.weekly_visits(visits, by=weekly_by, staff=staff) if len(visits) else None
+    return Overview(
+        areas=areas, id_column="grid_id", area_label="网格", plan_name=plan_name,
+        uncovered=coverage.uncovered_households(hh, located), branches=branches, admin_units=admin,
+        streets=streets, summary=coverage.county_summary(hh), by_area=by_area,
+        by_town=coverage.funnel(hh, by="town", names=town_names), weekly=weekly,
+        staff_names=dict(zip(staff["staff_id"], staff["name"], strict=True)),
+    )
 
 
 @st.cache_resource(max_entries=2, show_spinner="正在汇总覆盖情况…")
 def overview(target: str, rev: int) -> Overview:
-    """The overview bundle: areas with coverage, uncovered households, funnel tables."""
+    """The county overview bundle: areas with coverage, uncovered households, funnel tables.
+
+    The whole county, for roles that read it all (``read_all``); other roles use :func:`overview_for`.
+    """
     coverage = optional_module("coverage")
     hh = layer(target, rev, "households", HOUSEHOLD_MAP_COLUMNS)
     admin = layer(target, rev, "admin_units")
     staff = layer(target, rev, "staff")
-    notes: list[str] = []
     grids, plan_name = _grids_of_current_plan(target, rev)
+    if grids is not None and coverage is not None:
+        located = coverage.locate_households(hh, grids, admin_units=admin)
+        return _bundle(hh=hh, grids=grids, located=located, plan_name=plan_name, admin=admin, staff=staff,
+                       visits=layer(target, rev, "visits"), branches=layer(target, rev, "branches"),
+                       streets=layer(target, rev, "streets"))
+    notes: list[str] = []
     towns = admin[admin["level"] == "town"]
     town_names = dict(zip(towns["code"], towns["name"], strict=True))
     if coverage is None:
         notes.append("覆盖统计模块（grids.coverage）尚未上线：按村统计已建档率。")
-    if grids is not None and coverage is not None:
-        located = coverage.locate_households(hh, grids, admin_units=admin)
-        names = dict(zip(grids["grid_id"], grids["name"].fillna(grids["code"]), strict=True))
-        by_area = coverage.funnel(hh, by="grid", located=located, names=names)
-        areas = grids[["grid_id", "code", "name", "staff_id", "branch_id", "geometry"]].copy()
-        areas["name"] = areas["name"].fillna(areas["code"])
-        areas["coverage_rate"] = areas["grid_id"].map(by_area["coverage_rate"])
-        areas["households"] = areas["grid_id"].map(by_area["registered"]).fillna(0).astype(int)
-        unc = coverage.uncovered_households(hh, located)
-        id_column, area_label = "grid_id", "网格"
-    else:
-        if grids is None:
-            notes.append("工作区还没有网格方案：地图按村/嘎查/社区显示建档率。")
-        areas = maps.unit_coverage(admin, hh, level="village").rename(columns={"code": "area_id"})
-        areas["staff_id"] = "—"  # villages have no responsible person to flag
-        by_area = (coverage.funnel(hh, by="village") if coverage is not None
-                   else areas.set_index("area_id")[["households", "covered", "coverage_rate"]])
-        unc = hh[~hh["archived"].astype("boolean").fillna(False).to_numpy(dtype=bool)].assign(reason="未建档")
-        id_column, area_label = "area_id", "村"
+    if grids is None:
+        notes.append("工作区还没有网格方案：地图按村/嘎查/社区显示建档率。")
+    areas = maps.unit_coverage(admin, hh, level="village").rename(columns={"code": "area_id"})
+    areas["staff_id"] = "—"  # villages have no responsible person to flag
+    by_area = (coverage.funnel(hh, by="village") if coverage is not None
+               else areas.set_index("area_id")[["households", "covered", "coverage_rate"]])
+    unc = hh[~hh["archived"].astype("boolean").fillna(False).to_numpy(dtype=bool)].assign(reason="未建档")
     summary = coverage.county_summary(hh) if coverage is not None else {
         "registered": len(hh), "archived": int(hh["archived"].fillna(False).sum()),
         "coverage_rate": float(hh["archived"].fillna(False).mean()) if len(hh) else None}
@@ -172,7 +202,7 @@ def overview(target: str, rev: int) -> Overview:
     if coverage is not None and len(visits):
         weekly = coverage.weekly_visits(visits, by="branch", staff=staff)
     return Overview(
-        areas=areas, id_column=id_column, area_label=area_label, plan_name=plan_name,
+        areas=areas, id_column="area_id", area_label="村", plan_name=None,
         uncovered=unc, branches=layer(target, rev, "branches"), admin_units=admin,
         streets=layer(target, rev, "streets"), summary=summary, by_area=by_area, by_town=by_town,
         weekly=weekly, staff_names=dict(zip(staff["staff_id"], staff["name"], strict=True)), notes=notes,
@@ -207,3 +237,376 @@ def save_uploads(files: list[Any], folder: str | os.PathLike) -> Path:
         paths.append(p)
     shp = [p for p in paths if p.suffix.lower() == ".shp"]
     return shp[0] if shp else paths[0]
+
+
+# --------------------------------------------------------------------------------------------------------
+# the signed-in account's scope: every page reads through a ScopedWorkspace
+# --------------------------------------------------------------------------------------------------------
+
+
+@st.cache_resource(max_entries=14, show_spinner="正在读取数据…")
+def _shared_raw(target: str, rev: int, plan_id: str, key: str) -> Any:
+    """One raw layer (or the household → grid placement) at revision ``rev``, shared by all sessions.
+
+    Only :class:`AppScopedWorkspace` reads these; it hands out scoped copies, never the shared frame.
+    """
+    from grids import coverage, plans
+
+    ws = open_workspace(target)
+    if key == "grids":
+        return plans.read_grids(ws, plan_id)
+    if key == "located":
+        return coverage.locate_households(_shared_raw(target, rev, plan_id, "households"),
+                                          _shared_raw(target, rev, plan_id, "grids"))
+    return ws.read(key)
+
+
+class AppScopedWorkspace(ScopedWorkspace):
+    """A :class:`grids.scope.ScopedWorkspace` whose raw layers come from the server-wide cache.
+
+    The base class caches per instance; in the app that would be one copy of the county's 110k households
+    per session. Here the raw layers are read once per workspace revision for all sessions
+    (:func:`_shared_raw`), and the scoping, masking and auditing of the base class apply unchanged.
+    """
+
+    def __init__(self, ws: Workspace, account: Account, *, target: str, plan: str | None = None) -> None:
+        super().__init__(ws, account, plan=plan)
+        self.target = target
+
+    def _raw(self, key: str) -> Any:
+        return _shared_raw(self.target, self.ws.revision, self.plan_id, key)
+
+
+def scope_key(account: Account) -> str:
+    """What an account's data depends on: the county for ``read_all`` roles, else its branch or staff id."""
+    if account.can("read_all"):
+        return "county"
+    return f"{account.role}:{account.branch_id or ''}:{account.staff_id or ''}"
+
+
+def scoped(target: str, rev: int, account: Account) -> AppScopedWorkspace:
+    """This session's scoped workspace, kept in session state on (workspace, revision, account).
+
+    Raises
+    ------
+    ValidationError
+        The workspace has no grid plan (so no scope can be drawn).
+    """
+    key = (target, rev, account)
+    held = st.session_state.get(SCOPED)
+    if held is None or held[0] != key:
+        held = (key, AppScopedWorkspace(open_workspace(target), account, target=target))
+        st.session_state[SCOPED] = held
+    return held[1]
+
+
+def scope_or_stop(target: str, rev: int, account: Account) -> AppScopedWorkspace:
+    """:func:`scoped`, or a warning and the end of the page when the workspace has no grid plan."""
+    try:
+        return scoped(target, rev, account)
+    except ValidationError as exc:
+        st.warning(f"还没有网格方案，无法确定你的管辖范围：{exc}")
+        st.stop()
+        raise  # unreachable: st.stop() ends the run
+
+
+def households(sw: ScopedWorkspace, *, purpose: str) -> gpd.GeoDataFrame:
+    """In-scope households: masked, or in full when the user ticked “显示完整身份证号/电话”.
+
+    Only roles with ``view_personal`` get the full view; it is audited once per workspace revision and
+    ``purpose`` in this session (a rerun of the same view is not a new view).
+    """
+    if not (st.session_state.get(UNMASK) and sw.account.can("view_personal")):
+        return sw.households()
+    rev = sw.ws.revision
+    key = (getattr(sw, "target", ""), rev, purpose)
+    held = {k: v for k, v in st.session_state.get(UNMASKED, {}).items() if k[1] == rev}
+    if key not in held:
+        held[key] = sw.households(unmask=True, purpose=purpose)
+    st.session_state[UNMASKED] = held
+    return held[key]
+
+
+def unmasked() -> bool:
+    """True when this run shows personal data in full."""
+    session = st.session_state.get(AUTH_SESSION)
+    return bool(st.session_state.get(UNMASK)) and session is not None and session.account.can("view_personal")
+
+
+@st.cache_resource(max_entries=16, show_spinner="正在汇总覆盖情况…")
+def _scoped_overview(target: str, rev: int, account: Account) -> Overview:
+    from grids import plans
+
+    ws = open_workspace(target)
+    sw = AppScopedWorkspace(ws, account, target=target)
+    info = plans.plan_info(ws, sw.plan_id)
+    return _bundle(hh=sw.households(), grids=sw.grids(), located=sw.located(),
+                   plan_name=_plan_label(info, sw.plan_id),
+                   admin=layer(target, rev, "admin_units"), staff=sw.staff(), visits=sw.visits(),
+                   branches=sw.branches(), streets=layer(target, rev, "streets"), weekly_by="staff")
+
+
+def overview_for(target: str, rev: int, account: Account) -> Overview:
+    """The overview ``account`` may see: the county (``read_all``) or its branch / its own grids."""
+    if account.can("read_all"):
+        return overview(target, rev)
+    scope_or_stop(target, rev, account)  # no plan → a warning instead of the page
+    return _scoped_overview(target, rev, account)
+
+
+def account_overview_map(target: str, rev: int, basemap: str, account: Account) -> Any:
+    """A freshly built overview map of what ``account`` may see (show with ``ui.maps.show_cached_map`` and a
+    cache key that includes :func:`scope_key`)."""
+    ov = overview_for(target, rev, account)
+    opts = basemap_options()
+    return maps.overview_map(
+        ov.areas, branches=ov.branches, uncovered=ov.uncovered, admin_units=ov.admin_units,
+        streets=ov.streets if account.can("read_all") else None, basemap=basemap, id_column=ov.id_column,
+        area_label=ov.area_label, tianditu_key=opts["tianditu_key"], tile_url=opts["tile_url"],
+    )
+
+
+# --------------------------------------------------------------------------------------------------------
+# 走访工作台
+# --------------------------------------------------------------------------------------------------------
+
+QUOTA_PER_DAY = 12
+"""Households a customer manager visits per visit day (the cooperative's rule of thumb)."""
+DAYS_PER_WEEK = 5
+
+
+@dataclass
+class Workbench:
+    """One customer manager's grids, households, who is left to visit and progress."""
+
+    staff_id: str | None
+    grids: gpd.GeoDataFrame
+    households: gpd.GeoDataFrame
+    todo: gpd.GeoDataFrame
+    summary: dict[str, Any]
+    start: tuple[float, float] | None
+    start_label: str
+    branch: gpd.GeoDataFrame
+    week: dict[str, Any]
+    weekly: pd.DataFrame
+
+
+def to_visit(households: gpd.GeoDataFrame, *, start: tuple[float, float] | None) -> gpd.GeoDataFrame:
+    """The households not yet archived, nearest first from ``start`` (storage lon/lat), with ``distance_km``
+    measured in the Gauss-Krüger zone; households without a point come last."""
+    from grids.crs import to_gk
+
+    archived = households["archived"].astype("boolean").fillna(False).to_numpy(dtype=bool)
+    todo = households[~archived].copy()
+    todo["distance_km"] = float("nan")
+    located = ~(todo.geometry.isna() | todo.geometry.is_empty)
+    if start is not None and located.any():
+        gk = to_gk(todo[located])
+        here = gpd.GeoSeries(gpd.points_from_xy([start[0]], [start[1]]), crs=todo.crs).to_crs(gk.crs).iloc[0]
+        todo.loc[located, "distance_km"] = (gk.geometry.distance(here) / 1000).round(2).to_numpy()
+    return todo.sort_values(["distance_km", "hh_id"], na_position="last", kind="stable")
+
+
+def workbench(sw: ScopedWorkspace, *, staff_id: str | None, start: tuple[float, float] | None) -> Workbench:
+    """The workbench of ``staff_id`` (a customer manager's own; admins pick one) from ``start``
+    (default: the staff member's branch)."""
+    from grids import coverage
+
+    grids = sw.grids()
+    located = sw.located()
+    hh = sw.households()
+    if staff_id is not None:
+        grids = grids[grids["staff_id"] == staff_id]
+        mine = located["staff_id"].astype(object).eq(staff_id).fillna(False).to_numpy(dtype=bool)
+        hh, located = hh[mine], located[mine]
+    staff = sw.staff()
+    person = staff[staff["staff_id"] == staff_id]
+    branch_id = sw.account.branch_id or (str(person["branch_id"].iloc[0]) if len(person) else None)
+    branches = sw.branches()
+    branch = branches[branches["branch_id"] == branch_id]
+    label = "网点"
+    if start is None and len(branch):
+        start = (float(branch.geometry.iloc[0].x), float(branch.geometry.iloc[0].y))
+        label = f"{branch['name'].iloc[0]}（网点）"
+    elif start is not None:
+        label = f"地图上选的位置（{start[0]:.5f}, {start[1]:.5f}）"
+    by_grid = coverage.funnel(hh, by="grid", located=located)
+    grids = grids.assign(coverage_rate=grids["grid_id"].map(by_grid["coverage_rate"]),
+                         households=grids["grid_id"].map(by_grid["registered"]).fillna(0).astype(int))
+    visits = sw.visits()
+    visits = visits[visits["staff_id"] == staff_id] if staff_id is not None else visits.iloc[:0]
+    today = pd.Timestamp.now().normalize()
+    monday = today - pd.Timedelta(days=today.weekday())
+    week = {"visits": 0, "target": float(QUOTA_PER_DAY * DAYS_PER_WEEK), "behind": True}
+    if len(person):
+        row = coverage.behind_quota(visits, person, quota_per_day=QUOTA_PER_DAY, days_per_week=DAYS_PER_WEEK,
+                                    start=monday, end=today).iloc[0]
+        week = {"visits": int(row["visits"]), "target": float(row["target"]), "behind": bool(row["behind"])}
+    weekly = coverage.weekly_visits(visits, by="staff") if len(visits) else pd.DataFrame(
+        {"week": pd.Series(dtype=str), "visits": pd.Series(dtype=int)})
+    return Workbench(staff_id=staff_id, grids=grids, households=hh, todo=to_visit(hh, start=start),
+                     summary=coverage.county_summary(hh), start=start, start_label=label, branch=branch,
+                     week=week, weekly=weekly)
+
+
+def workbench_map(wb: Workbench, *, basemap: str, admin_units: gpd.GeoDataFrame | None = None) -> Any:
+    """A small map of the workbench: my grids by coverage, households left to visit, my branch, the start."""
+    import folium
+
+    opts = basemap_options()
+    m = maps.overview_map(wb.grids[["grid_id", "code", "name", "staff_id", "coverage_rate", "households",
+                                    "geometry"]].assign(name=wb.grids["name"].fillna(wb.grids["code"])),
+                          branches=wb.branch, uncovered=wb.todo[[wb.todo.geometry.name]], admin_units=admin_units,
+                          basemap=basemap, tianditu_key=opts["tianditu_key"], tile_url=opts["tile_url"])
+    if wb.start is not None and len(wb.grids):
+        minx, miny, maxx, maxy = wb.grids.to_crs(4490).total_bounds
+        pts = maps.display_frame(gpd.GeoDataFrame(geometry=gpd.points_from_xy(
+            [wb.start[0], minx, maxx], [wb.start[1], miny, maxy]), crs=4490), basemap=basemap)
+        start = pts.geometry.iloc[0]
+        folium.CircleMarker([start.y, start.x], radius=9, color="#0b7a4b", weight=3, fill=True,
+                            fill_color="#ffeb3b", fill_opacity=1.0, tooltip="起点").add_to(m)
+        x, y = pts.geometry.x, pts.geometry.y
+        m.fit_bounds([[float(y.min()), float(x.min())], [float(y.max()), float(x.max())]], padding=(16, 16))
+    return m
+
+
+# --------------------------------------------------------------------------------------------------------
+# 集中授信
+# --------------------------------------------------------------------------------------------------------
+
+RATING_EDITABLE = ("grade", "granted_amount", "guarantee")
+
+
+def villages(households: pd.DataFrame, admin_units: pd.DataFrame) -> pd.DataFrame:
+    """Villages of ``households`` with their names, household and archived (surveyed) counts."""
+    code = households["village_code"].astype("string")
+    archived = households["archived"].astype("boolean").fillna(False).astype(int)
+    out = pd.DataFrame({"code": code, "archived": archived}).dropna(subset=["code"]).groupby("code").agg(
+        households=("archived", "size"), archived=("archived", "sum")).reset_index()
+    names = dict(zip(admin_units["code"], admin_units["name"], strict=True))
+    out["name"] = out["code"].map(names).fillna(out["code"])
+    return out.sort_values("code").reset_index(drop=True)
+
+
+def changed_ratings(original: pd.DataFrame, edited: pd.DataFrame) -> pd.DataFrame:
+    """The rows of ``edited`` (a rating editor) whose grade, limit or guarantee differ from ``original``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> a = pd.DataFrame({"hh_id": ["x", "y"], "grade": ["良好", None], "granted_amount": [50000.0, None],
+    ...                   "guarantee": ["", None]})
+    >>> b = a.assign(granted_amount=[50000.0, 40000.0], grade=["良好", "一般"])
+    >>> changed_ratings(a, b)["hh_id"].tolist()
+    ['y']
+    """
+    def norm(frame: pd.DataFrame) -> pd.DataFrame:
+        out = pd.DataFrame(index=frame.index)
+        out["grade"] = frame["grade"].astype(object).where(frame["grade"].notna(), "").astype(str).str.strip()
+        out["guarantee"] = frame["guarantee"].astype(object).where(frame["guarantee"].notna(), "").astype(str)
+        out["granted_amount"] = pd.to_numeric(frame["granted_amount"], errors="coerce").fillna(0.0)
+        return out
+
+    a, b = norm(original), norm(edited.reindex(original.index))
+    diff = (a != b).any(axis=1).to_numpy()
+    return edited.reindex(original.index)[diff]
+
+
+def check_ratings(sw: ScopedWorkspace, ratings: pd.DataFrame) -> pd.DataFrame:
+    """The problems of a rating batch (product bands, guarantees, households outside the scope)."""
+    from grids import credit
+
+    _, problems = credit.record_ratings(sw.households(), ratings)
+    return problems
+
+
+def save_ratings(sw: ScopedWorkspace, ratings: pd.DataFrame, *, expected_revision: int) -> int:
+    """Save a checked batch for in-scope households only (``rate`` permission; audited); returns the count."""
+    from grids import credit
+
+    sw.account.require("rate")
+    for hh_id in ratings["hh_id"]:
+        sw.require_household(str(hh_id))
+    return credit.save_ratings(sw.ws, ratings, actor=sw.account.username, expected_revision=expected_revision)
+
+
+def table_csv(frame: pd.DataFrame) -> bytes:
+    """CSV (UTF-8 with BOM, for Excel) whose text cells cannot run as formulas.
+
+    >>> table_csv(pd.DataFrame({"a": ["=1+1", "张三"]})).decode("utf-8-sig").split()
+    ['a', "'=1+1", '张三']
+    """
+    from grids.export import safe_text
+
+    out = frame.copy()
+    for col in out.columns:
+        if out[col].dtype == object or pd.api.types.is_string_dtype(out[col]):
+            out[col] = out[col].map(lambda v: safe_text(v) if isinstance(v, str) else v)
+    return out.to_csv(index=False).encode("utf-8-sig")
+
+
+def table_xlsx(frame: pd.DataFrame, *, title: str) -> bytes:
+    """An xlsx of ``frame`` (one sheet, bold header); text that Excel would run as a formula stays text."""
+    import io
+
+    import numpy as np
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
+    from grids.export import _FORMULA_START
+
+    book = Workbook()
+    sheet = book.active
+    sheet.title = "".join("_" if ch in '[]:*?/\\' else ch for ch in title)[:31] or "Sheet1"
+    for j, name in enumerate(frame.columns, start=1):
+        sheet.cell(row=1, column=j, value=str(name)).font = Font(bold=True)
+    for i, row in enumerate(frame.itertuples(index=False), start=2):
+        for j, value in enumerate(row, start=1):
+            if value is None or (not isinstance(value, str) and pd.isna(value)):
+                continue
+            cell = sheet.cell(row=i, column=j)
+            cell.value = value.item() if isinstance(value, np.generic) else value
+            if isinstance(value, str):
+                cell.data_type = "s"
+                cell.quotePrefix = value.startswith(_FORMULA_START)
+    buf = io.BytesIO()
+    book.save(buf)
+    return buf.getvalue()
+
+
+def audit_download(sw: ScopedWorkspace, *, what: str, rows: int) -> None:
+    """Record a download of personal data in full (the download button's ``on_click``)."""
+    with sw.ws.transaction(actor=sw.account.username, action="导出（含明文个人信息）") as tx:
+        tx.note("households", {"op": "download", "what": what, "rows": rows})
+
+
+# --------------------------------------------------------------------------------------------------------
+# 账号与审计
+# --------------------------------------------------------------------------------------------------------
+
+
+def audit_trail(ws: Workspace, account: Account, *, actors: list[str] | None = None,
+                actions: list[str] | None = None, start: Any = None, end: Any = None) -> pd.DataFrame:
+    """The audit trail (``view_audit`` roles only, as :meth:`ScopedWorkspace.audit_log`, but also without a
+    grid plan), newest first, filtered by actor, action and day; ``at`` in China time (UTC+8, naive)."""
+    account.require("view_audit")
+    log = ws.read("audit")
+    at = pd.to_datetime(log["at"], errors="coerce", utc=True)
+    log["at"] = at.dt.tz_convert("Asia/Shanghai").dt.tz_localize(None).dt.floor("s")
+    keep = pd.Series(True, index=log.index)
+    if actors:
+        keep &= log["actor"].isin(actors)
+    if actions:
+        keep &= log["action"].isin(actions)
+    day = at.dt.tz_convert("Asia/Shanghai").dt.normalize().dt.tz_localize(None)
+    if start is not None:
+        keep &= day >= pd.Timestamp(start)
+    if end is not None:
+        keep &= day <= pd.Timestamp(end)
+    return log[keep.to_numpy()].iloc[::-1].reset_index(drop=True)
+
+
+def account_admin(ws: Workspace, account: Account) -> Workspace:
+    """The workspace to change accounts in, for ``manage_accounts`` roles only (else PermissionDeniedError)."""
+    account.require("manage_accounts")
+    return ws

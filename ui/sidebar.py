@@ -1,25 +1,33 @@
-"""The sidebar every page shares, drawn once by ``app.py``."""
+"""The sidebar every page shares, drawn once by ``app.py``: who is signed in, the workspace, the basemap."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from ui import data
-from ui.state import BASEMAP, ROLE, ROLE_LABELS
+from grids.auth import Session
+from grids.store import Workspace
+from ui import auth, data
+from ui.state import BASEMAP, UNMASK
 
 
-def role_switch() -> str:
-    """The role selector (stands in for sign-in until accounts are wired in); returns the role key."""
-    return st.sidebar.selectbox(
-        "角色（演示用，待接入登录）", list(ROLE_LABELS), format_func=ROLE_LABELS.__getitem__, key=ROLE
-    )
+def account_panel(session: Session, ws: Workspace) -> None:
+    """The signed-in account (name, role, branch or staff binding) and the sign-out button."""
+    acc = session.account
+    sb = st.sidebar
+    sb.markdown(f"**{acc.display_name or acc.username}**")
+    bound = f"　网点 {acc.branch_id}" if acc.role == "branch_manager" else (
+        f"　员工 {acc.staff_id}" if acc.role == "customer_manager" else "")
+    sb.caption(f"{acc.role_name}（{acc.username}）{bound}")
+    sb.button("退出登录", key="auth.sign_out", icon=":material/logout:", on_click=auth.sign_out,
+              kwargs={"notice": "已退出登录。", "ws": ws})
 
 
-def workspace_panel(target: str, rev: int) -> None:
-    """County name, revision and the basemap choice."""
+def workspace_panel(target: str, rev: int, session: Session | None = None) -> None:
+    """County name, revision, the basemap choice and (roles that may) the full-personal-data switch."""
     info = data.workspace_info(target, rev)
     meta = info["meta"]
     sb = st.sidebar
+    sb.divider()
     sb.markdown(f"**{meta.get('county_name', '')}**（{meta.get('county_code', '')}）")
     sb.caption(f"工作区第 {rev} 版" + ("　演示数据" if meta.get("demo") == "1" else ""))
     labels = data.basemap_options()["labels"]
@@ -27,3 +35,6 @@ def workspace_panel(target: str, rev: int) -> None:
         st.session_state[BASEMAP] = "offline"
     sb.selectbox("底图", list(labels), format_func=labels.__getitem__, key=BASEMAP,
                  help="离线底图只用本地图层，内网可用；其他底图需要能访问对应的瓦片服务器")
+    if session is not None and session.account.can("view_personal"):
+        sb.checkbox("显示完整身份证号/电话", key=UNMASK,
+                    help="默认打码显示；勾选后显示明文，每次查看和导出都记入审计记录")

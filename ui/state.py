@@ -1,7 +1,7 @@
 """Session state and navigation: every ``st.session_state`` key the app uses is declared here, once.
 
-Keys are prefixed by their owner (``app.``, ``map.``, ``overview.``, ``data.``…). Pages read them as
-``st.session_state[KEY]``; only :func:`init_state` sets defaults. Module-level values here are constants:
+Keys are prefixed by their owner (``auth.``, ``app.``, ``map.``, ``overview.``, ``data.``…). Pages read them
+as ``st.session_state[KEY]``; only :func:`init_state` sets defaults. Module-level values here are constants:
 module state is shared by every user of the server.
 """
 
@@ -15,23 +15,49 @@ import streamlit as st
 
 ROOT = Path(__file__).resolve().parents[1]
 
-ROLE = "app.role"
+AUTH_SESSION = "auth.session"  # grids.auth.Session of the signed-in account, or None
+AUTH_NOTICE = "auth.notice"  # a message for the login form (e.g. the session expired)
+ROLE = "app.role"  # mirror of the signed-in account's role (read-only; set by app.py)
+UNMASK = "app.unmask"  # the “显示完整身份证号/电话” tick (roles with view_personal only)
+SCOPED = "app.scoped"  # (key, ScopedWorkspace) of this session, see ui.data.scoped
+UNMASKED = "app.unmasked"  # {(target, revision, purpose): frame}: one audited full view per revision
 BASEMAP = "map.basemap"
 OVERVIEW_SELECTED = "overview.selected"
 OVERVIEW_LEVEL = "overview.level"
 DATA_IMPORT_LAYER = "data.import_layer"
 DATA_IMPORT_COORDS = "data.import_coords"
+WORKBENCH_START = "workbench.start"  # (lon, lat) storage coordinates clicked on the map, or None
+WORKBENCH_LAST = "workbench.last"  # text of the last recorded visit (shown once after the rerun)
+RATING_VILLAGE = "rating.village"
+RATING_CHECK = "rating.check"  # problems of the last “校验”, or None
+ADMIN_AUDIT_ACTOR = "admin.audit_actor"
+ADMIN_AUDIT_ACTION = "admin.audit_action"
 
 DEFAULTS: dict[str, object] = {
-    ROLE: "leadership",
+    AUTH_SESSION: None,
+    AUTH_NOTICE: None,
+    ROLE: None,
+    UNMASK: False,
+    SCOPED: None,
+    UNMASKED: {},
     BASEMAP: "offline",
     OVERVIEW_SELECTED: None,
     OVERVIEW_LEVEL: "grid",
     DATA_IMPORT_LAYER: "households",
     DATA_IMPORT_COORDS: "wgs84",
+    WORKBENCH_START: None,
+    WORKBENCH_LAST: None,
+    RATING_VILLAGE: None,
+    RATING_CHECK: None,
+    ADMIN_AUDIT_ACTOR: [],
+    ADMIN_AUDIT_ACTION: [],
 }
 
-# Role keys follow grids.model.ROLES; the labels are what the role switch shows.
+SIGNED_IN_KEYS: tuple[str, ...] = (AUTH_SESSION, ROLE, UNMASK, SCOPED, UNMASKED, OVERVIEW_SELECTED,
+                                   WORKBENCH_START, WORKBENCH_LAST, RATING_VILLAGE, RATING_CHECK)
+"""Keys that belong to one signed-in account: reset on sign-out so the next account starts clean."""
+
+# Role keys follow grids.model.ROLES.
 ROLE_LABELS: dict[str, str] = {
     "leadership": "领导",
     "planner": "规划",
@@ -66,6 +92,7 @@ PAGES: tuple[PageSpec, ...] = (
              frozenset({"customer_manager", "admin"})),
     PageSpec("pages/rating.py", "集中授信", ":material/how_to_vote:", frozenset({"branch_manager", "admin"})),
     PageSpec("pages/data.py", "数据管理", ":material/database:", frozenset({"planner", "admin"})),
+    PageSpec("pages/admin.py", "账号与审计", ":material/admin_panel_settings:", frozenset({"admin", "leadership"})),
 )
 
 
@@ -82,3 +109,9 @@ def init_state() -> None:
     """Set every default once per session (call at the top of ``app.py``)."""
     for key, value in DEFAULTS.items():
         st.session_state.setdefault(key, copy.deepcopy(value))  # never share a mutable default between users
+
+
+def reset_signed_in() -> None:
+    """Forget everything of the signed-in account (sign-out, expiry)."""
+    for key in SIGNED_IN_KEYS:
+        st.session_state[key] = copy.deepcopy(DEFAULTS[key])

@@ -1,9 +1,11 @@
 """Browser tests: ``streamlit run app.py`` in a subprocess, Debian's chromium driven by Playwright.
 
-The server runs on a free port against the demo workspace (``workspace/demo.gpkg``) when it exists, else
-against a synthetic county of the same scale (tests/e2e/synth.py), copied so tests may change it. Every
-request the browser makes is recorded; tests assert that none leaves the app's host.
-Screenshots go to ``test-artifacts/``.
+The server runs on a free port against a private copy of the demo workspace (``workspace/demo.gpkg``, or the
+file named by env ``GRIDS_E2E_WORKSPACE``) — completed with a published plan and the demo accounts when the
+copy lacks them — else against a synthetic county of the same scale (tests/e2e/synth.py). Tests sign in with
+:func:`sign_in` (demo accounts, password :data:`grids.auth.DEMO_PASSWORD`). Every request the browser makes
+and every websocket frame it receives are recorded (``page.request_log``); tests assert that no request
+leaves the app's host. Screenshots go to ``test-artifacts/``.
 """
 
 from __future__ import annotations
@@ -51,16 +53,38 @@ def _wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 60.0) -> No
     raise TimeoutError(f"streamlit not healthy at {url} after {timeout} s")
 
 
+def _complete(path: Path) -> None:
+    """Give a workspace copy what the app tests need: a published grid plan and the demo accounts."""
+    from grids import plans
+    from grids.auth import create_demo_accounts
+    from grids.errors import ValidationError
+    from grids.store import Workspace
+
+    ws = Workspace(path)
+    try:
+        plans.resolve_plan(ws)
+    except ValidationError:
+        from grids.pipeline import prepare_plan
+
+        prepare_plan(ws, name="main", publish=True, actor="e2e")
+    if not ws.is_demo:
+        ws.set_meta("demo", "1", actor="e2e")  # a test copy: demo accounts allowed
+    if ws.count("accounts") == 0:
+        create_demo_accounts(ws)
+
+
 @pytest.fixture(scope="session")
 def e2e_workspace(tmp_path_factory) -> Path:
-    """A private copy of the demo workspace (or a synthetic county of the same scale)."""
+    """A private copy of the demo workspace (or a synthetic county of the same scale), signed-in ready."""
     dst = tmp_path_factory.mktemp("e2e") / "county.gpkg"
-    if DEMO.exists():
-        shutil.copy(DEMO, dst)
+    source = Path(os.environ.get("GRIDS_E2E_WORKSPACE") or DEMO)
+    if source.exists():
+        shutil.copy(source, dst)
     else:
         from tests.e2e.synth import make_workspace
 
         make_workspace(dst)
+    _complete(dst)
     return dst
 
 
@@ -124,11 +148,21 @@ def browser():
 
 
 class RequestLog:
-    """Every URL the page requested (including iframes, scripts, styles, tiles)."""
+    """Every URL the page requested (including iframes, scripts, styles, tiles) and every websocket frame
+    the browser received (the app's data: element protos, Arrow tables, map component arguments)."""
 
     def __init__(self, app_url: str) -> None:
         self.app_host = urlparse(app_url).netloc
         self.urls: list[str] = []
+        self.frames: list[bytes] = []
+
+    def on_websocket(self, ws) -> None:
+        ws.on("framereceived", lambda payload: self.frames.append(
+            payload if isinstance(payload, bytes) else payload.encode("utf-8")))
+
+    def received(self) -> bytes:
+        """Everything received over websockets so far, concatenated."""
+        return b"\n".join(self.frames)
 
     def foreign(self) -> list[str]:
         """Requests to any host other than the app's."""
@@ -136,17 +170,43 @@ class RequestLog:
                 and urlparse(u).netloc != self.app_host]
 
 
-@pytest.fixture
-def page(browser, app_url):
-    """A fresh browser context (own profile) whose every request is recorded in ``page.request_log``."""
-    context = browser.new_context(viewport={"width": 1440, "height": 1000}, locale="zh-CN")
+def _new_page(browser, app_url: str, **context_args):
+    context = browser.new_context(locale="zh-CN", accept_downloads=True, **context_args)
     pg = context.new_page()
     log = RequestLog(app_url)
     context.on("request", lambda req: log.urls.append(req.url))
+    pg.on("websocket", log.on_websocket)
     pg.request_log = log
     pg.app_url = app_url
+    return context, pg
+
+
+@pytest.fixture
+def page(browser, app_url):
+    """A fresh browser context (own profile) whose every request is recorded in ``page.request_log``."""
+    context, pg = _new_page(browser, app_url, viewport={"width": 1440, "height": 1000})
     yield pg
     context.close()
+
+
+@pytest.fixture
+def phone(browser, app_url):
+    """Like :func:`page`, on a phone-sized touch screen (390×844, iPhone 12–14 class)."""
+    context, pg = _new_page(browser, app_url, viewport={"width": 390, "height": 844}, is_mobile=True,
+                            has_touch=True, device_scale_factor=2)
+    yield pg
+    context.close()
+
+
+def sign_in(page, username: str, password: str | None = None, *, timeout: float = 60_000) -> None:
+    """Open the app, sign in with the login form and wait until the first page of the account is shown."""
+    from grids.auth import DEMO_PASSWORD
+
+    page.goto(page.app_url + "/", wait_until="domcontentloaded")
+    page.get_by_label("用户名").fill(username, timeout=timeout)
+    page.get_by_label("密码").fill(password or DEMO_PASSWORD)
+    page.get_by_role("button", name="登录").click()
+    page.get_by_role("button", name="退出登录").wait_for(state="attached", timeout=timeout)
 
 
 def screenshot(page, name: str) -> Path:

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from tests.e2e.conftest import screenshot
+from tests.e2e.conftest import screenshot, sign_in
 
 pytestmark = pytest.mark.e2e
 
@@ -23,8 +23,8 @@ PAINTED = """() => {
 }"""
 
 
-def open_overview(page):
-    page.goto(page.app_url + "/", wait_until="domcontentloaded")
+def open_overview(page, username: str = "leader"):
+    sign_in(page, username)
     page.get_by_role("heading", name="覆盖总览").wait_for(timeout=60_000)
     frame = page.frame_locator(MAP_FRAME)
     frame.locator(".leaflet-overlay-pane canvas").first.wait_for(state="attached", timeout=60_000)
@@ -92,11 +92,44 @@ def test_clicking_a_grid_shows_its_figures(page, e2e_workspace):
     assert page.request_log.foreign() == []
 
 
-def test_data_page_lists_layers(page):
+def test_login_page(page):
     page.goto(page.app_url + "/", wait_until="domcontentloaded")
-    page.get_by_role("heading", name="覆盖总览").wait_for(timeout=60_000)
-    page.get_by_label("角色（演示用，待接入登录）").click()
-    page.get_by_role("option", name="管理员").click()
+    page.get_by_label("用户名").wait_for(timeout=60_000)
+    page.get_by_text("wgt-demo-2026").wait_for(timeout=10_000)  # the demo hint, on the demo workspace
+    screenshot(page, "login")
+    page.get_by_label("用户名").fill("leader")
+    page.get_by_label("密码").fill("not-the-password")
+    page.get_by_role("button", name="登录").click()
+    page.get_by_text("用户名或密码错误").wait_for(timeout=15_000)
+    screenshot(page, "login_failed")
+    assert page.get_by_role("button", name="退出登录").count() == 0
+    assert page.request_log.foreign() == []
+
+
+def test_sign_out_returns_to_the_form(page):
+    sign_in(page, "planner")
+    page.get_by_role("link", name="网格规划").wait_for(state="attached", timeout=30_000)
+    assert page.get_by_role("link", name="账号与审计").count() == 0  # not a planner's page
+    page.get_by_role("button", name="退出登录").click()
+    page.get_by_text("已退出登录").wait_for(timeout=30_000)
+    assert page.get_by_label("用户名").count() == 1
+
+
+def test_admin_page(page):
+    sign_in(page, "admin")
+    page.get_by_role("link", name="账号与审计").click()
+    page.get_by_role("heading", name="账号与审计").wait_for(timeout=30_000)
+    page.get_by_role("heading", name="新建账号").wait_for(timeout=15_000)
+    page.get_by_text("b02", exact=True).first.wait_for(state="attached", timeout=15_000)
+    screenshot(page, "admin_accounts")
+    page.get_by_role("tab", name="审计记录").click()
+    page.get_by_role("button", name="导出审计记录（CSV）").wait_for(timeout=15_000)
+    screenshot(page, "admin_audit")
+    assert page.request_log.foreign() == []
+
+
+def test_data_page_lists_layers(page):
+    sign_in(page, "admin")
     page.get_by_role("link", name="数据管理").click()
     page.get_by_role("heading", name="数据管理").wait_for(timeout=30_000)
     page.get_by_role("heading", name="图层").wait_for(timeout=15_000)
