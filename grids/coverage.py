@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from grids.crs import to_gk
+from grids.crs import gk_crs_for, to_gk
 from grids.errors import ValidationError
 
 __all__ = [
@@ -54,6 +54,7 @@ __all__ = [
     "county_summary",
     "funnel",
     "locate_households",
+    "locate_in_workspace",
     "uncovered_households",
     "weekly_visits",
     "with_rates",
@@ -123,33 +124,25 @@ def _code_index(grids: pd.DataFrame) -> tuple[dict[str, list[int]], dict[str, li
 
 
 def _unit_to_grid(admin_units: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, codes: set[str]) -> dict[str, int]:
-    """Grid position holding at least half the area of each admin unit in ``codes`` (computed in Gauss-Krüger)."""
+    """Grid position holding a point inside each admin unit in ``codes`` (its ``point_on_surface``).
+
+    The same rule :func:`grids.build.household_points` uses when it counts households per grid, so a
+    household known only by a code that several grids share lands where the build counted it.
+    """
     units = admin_units[admin_units["code"].astype("string").isin(list(codes))]
     units = units[~(units.geometry.is_empty | units.geometry.isna())]
-    if not len(units):
+    if not len(units) or not len(grids):
         return {}
-    epsg = None
-    try:
-        from grids.crs import gk_crs_for
-
-        epsg = gk_crs_for(grids)
-    except ValidationError:
-        return {}
-    ug = to_gk(units, epsg=epsg)
-    gg = to_gk(grids.geometry, epsg=epsg)
-    tree = shapely.STRtree(gg.values)
-    ui, gi = tree.query(ug.geometry.values, predicate="intersects")
-    if not len(ui):
-        return {}
-    inter = shapely.area(shapely.intersection(ug.geometry.values[ui], gg.values[gi]))
-    share = inter / np.maximum(shapely.area(ug.geometry.values[ui]), 1e-9)
+    # the representative point is taken in the Gauss-Krüger zone, as grids.build does (it differs in degrees)
+    epsg = gk_crs_for(grids)
+    reps = gpd.GeoSeries(shapely.point_on_surface(to_gk(units.geometry, epsg=epsg).values), crs=epsg)
+    reps = reps.to_crs(grids.crs).values if grids.crs is not None else reps.values
+    tree = shapely.STRtree(np.asarray(grids.geometry.values, dtype=object))
+    ui, gi = tree.query(reps, predicate="intersects")
     out: dict[str, int] = {}
-    best: dict[str, float] = {}
-    codes_arr = ug["code"].astype(str).to_numpy()
-    for u, g, s in zip(ui, gi, share, strict=True):
-        code = codes_arr[u]
-        if s >= 0.5 and s > best.get(code, 0.0):
-            best[code], out[code] = s, int(g)
+    codes_arr = units["code"].astype(str).to_numpy()
+    for u, g in sorted(zip(ui.tolist(), gi.tolist(), strict=True)):
+        out.setdefault(codes_arr[u], int(g))
     return out
 
 
@@ -165,8 +158,9 @@ def locate_households(households: pd.DataFrame, grids: gpd.GeoDataFrame, *,
     Points are joined by one vectorised STRtree query over the grid polygons (a point on a shared edge goes to
     the first grid in table order; a point in two overlapping grids likewise, with a note). A household without
     a point — or whose point lies in no grid — goes to the grid whose ``source_codes`` lists its group code,
-    else its village code, else the only grid holding groups of its village. With ``admin_units`` a code no
-    grid lists goes to the grid covering at least half of that unit's polygon.
+    else its village code, else the only grid holding groups of its village. With ``admin_units`` a code that no
+    grid lists, or that several grids share, goes to the grid holding a point inside that unit's polygon — the
+    rule :func:`grids.build.household_points` counts households by, so the join agrees with the plan's counts.
 
     Parameters
     ----------
@@ -282,6 +276,16 @@ def locate_households(households: pd.DataFrame, grids: gpd.GeoDataFrame, *,
         index=households.index,
     )
     return out
+
+
+def locate_in_workspace(ws: Any, grids: gpd.GeoDataFrame, *,
+                        households: pd.DataFrame | None = None) -> pd.DataFrame:
+    """:func:`locate_households` of a workspace's households (or ``households``) on ``grids``, with its admin
+    polygons, so that households known only by a shared code land where the plan counted them.
+    """
+    hh = ws.read("households") if households is None else households
+    admin = ws.read("admin_units", columns=["code", "level"])
+    return locate_households(hh, grids, admin_units=admin)
 
 
 def _by_code(group: str | None, village: str | None, exact: Mapping[str, list[int]],

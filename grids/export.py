@@ -561,7 +561,7 @@ def export_plan(ws: Any, *, fmt: str, out: str | Path, plan: str | None = None, 
     # locate every household against the whole plan, then keep the scope (a code may look unambiguous inside
     # the scope only); then read the scope's households in full
     keys = ws.read("households", columns=["hh_id", "village_code", "group_code"])
-    located = locate_households(keys, all_grids)
+    located = locate_households(keys, all_grids, admin_units=ws.read("admin_units", columns=["code", "level"]))
     inside = located["grid_id"].isin(set(grids["grid_id"])).to_numpy()
     if inside.all():
         households = ws.read("households")

@@ -437,5 +437,6 @@ def funnel_workspace_dask(ws: Any, *, by: str | None = None, plan: str | None = 
         except ValidationError:
             grids = gpd.GeoDataFrame({"grid_id": []}, geometry=[], crs=4490)
     households = workspace_households(ws)
+    admin = ws.read("admin_units", columns=["code", "level"])
     with get_client(scheduler, workers=workers, memory_limit=memory_limit) as client:
-        return funnel_dask(households, grids, by=by, client=client)
+        return funnel_dask(households, grids, by=by, client=client, admin_units=admin)

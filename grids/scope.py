@@ -57,7 +57,8 @@ class ScopedWorkspace:
             if key == "grids":
                 self._cache[key] = plans.read_grids(self.ws, self.plan_id)
             elif key == "located":
-                self._cache[key] = coverage.locate_households(self._raw("households"), self._raw("grids"))
+                self._cache[key] = coverage.locate_in_workspace(self.ws, self._raw("grids"),
+                                                                households=self._raw("households"))
             else:
                 self._cache[key] = self.ws.read(key)
         return self._cache[key]

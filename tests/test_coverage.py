@@ -307,3 +307,13 @@ def test_demo_county_funnel_is_the_seed_cooperatives(demo_path, capsys):
             round(c["balance"] / 1e8, 2)) == (78.11, 32.70, 21.53)
     assert sum(r["archived"] for r in data["breakdown"]) == c["archived"]
     assert sum(r["balance"] for r in data["breakdown"]) == pytest.approx(c["balance"])
+    # every household is placed, where the plan counted it: no "（未定位）" line, grid counts agree
+    assert data["unlocated"] == 0 and all(r["key"] != "（未定位）" for r in data["breakdown"])
+    from grids.plans import read_grids, resolve_plan
+    from grids.store import Workspace
+
+    assert main(["report", str(demo_path), "--by", "grid", "--json"]) == 0
+    by_grid = {r["key"]: r["registered"] for r in json.loads(capsys.readouterr().out)["breakdown"]}
+    ws = Workspace(demo_path)
+    grids = read_grids(ws, resolve_plan(ws))
+    assert by_grid == dict(zip(grids["grid_id"], grids["households"].astype(int), strict=True))

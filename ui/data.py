@@ -256,8 +256,8 @@ def _shared_raw(target: str, rev: int, plan_id: str, key: str) -> Any:
     if key == "grids":
         return plans.read_grids(ws, plan_id)
     if key == "located":
-        return coverage.locate_households(_shared_raw(target, rev, plan_id, "households"),
-                                          _shared_raw(target, rev, plan_id, "grids"))
+        return coverage.locate_in_workspace(ws, _shared_raw(target, rev, plan_id, "grids"),
+                                            households=_shared_raw(target, rev, plan_id, "households"))
     return ws.read(key)
 
 

@@ -133,8 +133,9 @@ def _run_dask(args: argparse.Namespace, ws: Workspace) -> int:
             if args.by in _NEEDS_PLAN or args.plan:
                 raise
             grids = gpd.GeoDataFrame({"grid_id": [], "source_codes": []}, geometry=[], crs=4490)
-        county_table = funnel_dask(households, grids, client=client)
-        table = funnel_dask(households, grids, by=args.by, client=client) if args.by else None
+        admin = ws.read("admin_units", columns=["code", "level"])
+        county_table = funnel_dask(households, grids, client=client, admin_units=admin)
+        table = funnel_dask(households, grids, by=args.by, client=client, admin_units=admin) if args.by else None
     finally:
         client.close()
     county = {k: v for k, v in coverage.funnel_records(county_table)[0].items() if k != "key"}
@@ -170,7 +171,7 @@ def run(args: argparse.Namespace) -> int:
 
         plan_id = plans.resolve_plan(ws, args.plan)
         grids = plans.read_grids(ws, plan_id)
-        located = coverage.locate_households(households, grids)
+        located = coverage.locate_in_workspace(ws, grids, households=households)
         result["plan_id"] = plan_id
         result["unlocated"] = int(located["grid_id"].isna().sum())
     table = None
