@@ -1,0 +1,174 @@
+"""人员分配 — a branch manager gives the branch's grids to its customer managers: map by staff, workload and
+balance, auto-balance with a preview, reassign and lock grids, each manager's 入户清单 and printable map."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from grids import assign, plans
+from grids.assign_metrics import assignment_metrics
+from grids.errors import GridsError
+from grids.scope import ScopedWorkspace
+from grids.store import open_workspace
+from ui import data
+from ui import planning as ui
+from ui.maps import clicked_area, show_cached_map
+from ui.state import BASEMAP
+
+ui.init()
+ss = st.session_state
+target, rev = data.current()
+ws = open_workspace(target)
+ctx = ui.context(target, rev)
+basemap = ss.get(BASEMAP) or "offline"  # the sidebar widget owns the key (absent when a test runs the page alone)
+acct = ui.account()
+
+st.title("人员分配")
+ui.notice(ui.STAFF_NOTICE)
+try:
+    sw = ScopedWorkspace(ws, acct)
+except GridsError as exc:
+    st.warning(f"还没有网格方案：{exc}")
+    st.stop()
+info = plans.plan_info(ws, sw.plan_id)
+branch_names = dict(zip(ctx.branches["branch_id"].astype(str), ctx.branches["name"].astype(str), strict=True))
+if acct.branch_id:
+    branch = acct.branch_id
+else:
+    ids = sorted(branch_names)
+    branch = st.selectbox("网点", ids, format_func=lambda b: f"{b} {branch_names[b]}", key=ui.STAFF_BRANCH)
+st.caption(f"{branch_names.get(branch, branch)}　方案：{info['name']}（第 {info['revision']} 版）")
+
+all_grids = ui.stored_grids(target, rev, sw.plan_id)
+grids = all_grids[all_grids["branch_id"].astype(object) == branch]
+team = assign.assignable_staff(ctx.staff)
+team = team[team["branch_id"] == branch].reset_index(drop=True)
+if grids.empty or team.empty:
+    st.info("该网点没有网格或没有客户经理。")
+    st.stop()
+staff_names = dict(zip(team["staff_id"].astype(str), team["name"].astype(str), strict=True))
+
+
+def save(new_grids, action: str) -> None:
+    """Write the branch's changed grids into the whole plan (one revision), then rerun."""
+    merged = all_grids.set_index("grid_id")
+    upd = new_grids.set_index("grid_id")
+    for col in ("staff_id", "locked"):
+        merged.loc[upd.index, col] = upd[col]
+    try:
+        acct.require("assign")
+        new_rev = plans.update_grids(ws, sw.plan_id, merged.reset_index(), actor=acct.username, action=action,
+                                     expected_revision=info["revision"])
+    except GridsError as exc:
+        st.error(str(exc))
+        return
+    ss[ui.STAFF_PREVIEW] = None
+    ss[ui.STAFF_NOTICE] = ("success", f"{action}：已保存（方案第 {new_rev} 版）")
+    st.rerun()
+
+
+# workload and balance
+branch_m, staff_m, _ = assignment_metrics(grids, ctx.branches[ctx.branches["branch_id"] == branch], staff=team)
+b = branch_m.iloc[0]
+cols = st.columns(4)
+cols[0].metric("网格", len(grids))
+cols[1].metric("住户", f"{int(grids['households'].sum()):,}")
+cols[2].metric("客户经理负荷差", f"{b['staff_spread'] * 100:.0f}%", help="（最多 − 最少）/ 平均，按户数")
+cols[3].metric("可达到的下限", f"{b['spread_lower_bound'] * 100:.0f}%",
+               delta="已均衡" if b["balance_ok"] else "可再均衡", delta_color="off",
+               help="网格整块分配时负荷差不可能低于此值")
+
+preview = ss[ui.STAFF_PREVIEW]
+left, right = st.columns([3, 2])
+with left:
+    changed = preview["changed"] if preview else None
+    shown = preview["grids"] if preview else grids
+    out = show_cached_map(
+        lambda: ui.staff_map(shown, staff=team, branches=ctx.branches[ctx.branches["branch_id"] == branch],
+                             basemap=basemap, admin=ctx.admin, changed=changed),
+        cache_key=("staffing", target, rev, branch, basemap, id(preview)), key="staffing.map", height=560)
+picked = clicked_area(out, grids, basemap=basemap, id_column="grid_id")
+if picked:
+    ss[ui.STAFF_SELECTED] = picked
+
+with right:
+    table = staff_m[["staff_id", "grids", "households", "load_vs_mean", "pieces"]].assign(
+        name=lambda t: t["staff_id"].map(staff_names), load_vs_mean=lambda t: (t["load_vs_mean"] * 100).round(0))
+    st.markdown("**工作量**")
+    st.dataframe(table[["staff_id", "name", "grids", "households", "load_vs_mean", "pieces"]].rename(columns={
+        "staff_id": "编号", "name": "客户经理", "grids": "网格数", "households": "户数",
+        "load_vs_mean": "相对平均（%）", "pieces": "片数"}), hide_index=True, key="staffing.workload")
+    sel = ss[ui.STAFF_SELECTED] if ss[ui.STAFF_SELECTED] in set(grids["grid_id"]) else None
+    labels = ui.grid_label(grids)
+    st.markdown(f"**选中的网格：** {labels[sel] if sel else '（在地图上点击）'}")
+    if sel:
+        cur = grids.set_index("grid_id").loc[sel, "staff_id"]
+        ids = list(staff_names)
+        to = st.selectbox("改派给", ids, index=ids.index(cur) if cur in ids else 0,
+                          format_func=lambda s: f"{staff_names[s]}（{s}）", key="staffing.reassign_to")
+        if st.button("改派", disabled=to == cur, type="primary"):
+            try:
+                new_rev = sw.reassign_grid(sel, to, expected_revision=info["revision"])
+            except GridsError as exc:
+                st.error(str(exc))
+            else:
+                ss[ui.STAFF_NOTICE] = ("success", f"网格 {sel} 已改派给 {staff_names[to]}（方案第 {new_rev} 版）")
+                st.rerun()
+
+st.subheader("自动均衡（最少调整）")
+if st.button("计算均衡方案", help="锁定的网格不动；只在负荷超出平均 ±5% 时移动最少的户数"):
+    new_staff = assign.assign_staff(grids, team, minimal_change=True)
+    proposal = grids.assign(staff_id=new_staff.to_numpy())
+    moved = grids.loc[(grids["staff_id"].astype(object) != new_staff).to_numpy(), "grid_id"].tolist()
+    ss[ui.STAFF_PREVIEW] = {"grids": proposal, "changed": moved}
+    st.rerun()
+if preview:
+    _, after, _ = assignment_metrics(preview["grids"], ctx.branches[ctx.branches["branch_id"] == branch], staff=team)
+    cmp = pd.DataFrame({"客户经理": staff_m["staff_id"].map(staff_names), "现在（户）": staff_m["households"],
+                        "均衡后（户）": after["households"]})
+    st.write(f"将改派 {len(preview['changed'])} 个网格（地图上虚线框）：")
+    st.dataframe(cmp, hide_index=True)
+    a, b2 = st.columns(2)
+    if a.button("应用均衡方案", type="primary", disabled=not preview["changed"]):
+        save(preview["grids"], f"网点 {branch} 自动均衡")
+    if b2.button("放弃"):
+        ss[ui.STAFF_PREVIEW] = None
+        st.rerun()
+
+st.subheader("网格列表（可改派、锁定）")
+editable = pd.DataFrame(grids[["grid_id", "name", "households", "staff_id", "locked"]]).reset_index(drop=True)
+editable["locked"] = editable["locked"].astype("boolean").fillna(False).astype(bool)
+edited = st.data_editor(
+    editable, hide_index=True, key="staffing.editor", disabled=["grid_id", "name", "households"],
+    column_config={"grid_id": "编码", "name": "网格", "households": "户数",
+                   "staff_id": st.column_config.SelectboxColumn("客户经理", options=list(staff_names), required=True),
+                   "locked": st.column_config.CheckboxColumn("锁定", help="自动均衡时不移动")})
+diff = (edited["staff_id"].astype(object) != editable["staff_id"].astype(object)) | \
+    (edited["locked"] != editable["locked"])
+if st.button(f"保存表格修改（{int(diff.sum())} 处）", disabled=not diff.any()):
+    save(edited, f"网点 {branch} 调整网格分配")
+
+st.subheader("下载入户清单和客户分布地图")
+a, b3, c, d = st.columns([2, 1, 1, 1])
+who = a.selectbox("客户经理", list(staff_names), format_func=lambda s: f"{staff_names[s]}（{s}）",
+                  key="staffing.download_staff")
+files = ss[ui.STAFF_FILES]
+for col, fmt, label, mime in ((b3, "xlsx", "入户清单", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+                              (c, "png", "地图 PNG", "image/png"), (d, "pdf", "地图 PDF", "application/pdf")):
+    key = (target, rev, who, fmt)
+    if key in files:
+        col.download_button(f"下载{label}", files[key], f"{staff_names[who]}_{label}.{fmt}", mime,
+                            key=f"staffing.dl_{fmt}")
+    elif col.button(f"生成{label}", key=f"staffing.make_{fmt}"):
+        with st.spinner("正在生成…"), tempfile.TemporaryDirectory() as tmp:
+            try:
+                res = sw.export(fmt=fmt, out=Path(tmp) / f"out.{fmt}", staff_id=who)
+            except GridsError as exc:
+                st.error(str(exc))
+            else:
+                files[key] = Path(res["path"]).read_bytes()
+                st.rerun()

@@ -1,0 +1,167 @@
+"""End-to-end: the planning page (draw a line → the grid splits, the check panel updates) and the staffing page
+(reassign a grid → the staff workload changes). Run: pytest -m e2e tests/e2e/test_planning.py"""
+
+from __future__ import annotations
+
+import re
+import time
+
+import numpy as np
+import pytest
+import shapely
+
+from tests.e2e.conftest import screenshot, sign_in
+
+pytestmark = pytest.mark.e2e
+
+MAP_FRAME = 'iframe[title="streamlit_folium.st_folium"]'
+
+
+def map_frame(page, index: int = 0):
+    frames = [f for f in page.frames if "streamlit_folium" in f.url]
+    return frames[index]
+
+
+def to_screen(page, lonlats, *, fit=None):
+    """Page pixel positions of (lon, lat) points on the first map (after fitting ``fit`` bounds, if given)."""
+    page.locator(MAP_FRAME).first.scroll_into_view_if_needed()
+    page.wait_for_timeout(300)
+    f = map_frame(page)
+    if fit is not None:
+        f.evaluate("""(b) => { window.map.fitBounds([[b[1], b[0]], [b[3], b[2]]], {animate: false}); }""",
+                   list(fit))
+        page.wait_for_timeout(500)
+    pts = f.evaluate("""(pts) => pts.map(([lon, lat]) => {
+        const p = window.map.latLngToContainerPoint([lat, lon]);
+        return [p.x, p.y]; })""", [list(p) for p in lonlats])
+    box = page.locator(MAP_FRAME).first.bounding_box()
+    inner = f.evaluate("() => { const r = window.map.getContainer().getBoundingClientRect(); return [r.left, r.top]; }")
+    return [(box["x"] + inner[0] + x, box["y"] + inner[1] + y) for x, y in pts]
+
+
+def wait_map(page, timeout=60_000):
+    page.locator(MAP_FRAME).first.wait_for(timeout=timeout)
+    page.frame_locator(MAP_FRAME).first.locator(".leaflet-overlay-pane canvas, .leaflet-overlay-pane svg").first \
+        .wait_for(state="attached", timeout=timeout)
+    page.wait_for_timeout(800)
+
+
+def metric(page, label: str) -> str:
+    el = page.locator('[data-testid="stMetric"]', has_text=label).first
+    return el.locator('[data-testid="stMetricValue"]').inner_text()
+
+
+def wait_metric(page, label: str, ok, timeout: float = 30.0) -> str:
+    """The metric's value once ``ok(value)`` holds (Streamlit replaces elements progressively on a rerun)."""
+    deadline = time.monotonic() + timeout
+    value = metric(page, label)
+    while not ok(value) and time.monotonic() < deadline:
+        page.wait_for_timeout(250)
+        value = metric(page, label)
+    return value
+
+
+def corner_line(workspace):
+    """A grid of the published plan and a vertical line cutting off a household-free strip of it."""
+    from grids import plans
+    from grids.build import household_points
+    from grids.crs import to_gk
+    from grids.store import Workspace
+
+    ws = Workspace(workspace)
+    grids = plans.read_grids(ws, plans.resolve_plan(ws))
+    pts = household_points(ws.read("households", columns=["hh_id", "village_code", "group_code"]),
+                           ws.read("admin_units"))
+    pts = pts[pts.notna()]
+    order = np.argsort(-to_gk(grids).area.to_numpy())
+    for k in order[:40]:
+        g = grids.iloc[int(k)]
+        minx, miny, _maxx, maxy = g.geometry.bounds
+        inside = pts[pts.within(g.geometry)]
+        if not len(inside):
+            continue
+        x = float(inside.x.min()) - 0.002
+        if x - minx < 0.004:
+            continue
+        west = g.geometry.intersection(shapely.box(minx - 1, miny - 1, x, maxy + 1))
+        if west.area <= 0:
+            continue
+        return g, (x, maxy + 0.003), (x, miny - 0.003)
+    pytest.skip("no grid with a household-free western strip")
+
+
+def test_drawing_a_line_splits_a_grid_and_updates_the_check_panel(page, e2e_workspace):
+    grid, start, end = corner_line(e2e_workspace)
+    sign_in(page, "planner")
+    page.get_by_role("link", name="网格规划").click()
+    page.get_by_role("heading", name="网格规划").wait_for(timeout=60_000)
+    # a draft of the published plan (the published plan itself is not edited in place)
+    page.locator('[data-testid="stButtonGroup"] button', has_text="方案版本").click()
+    page.get_by_role("button", name="从已发布方案新建草稿").click()
+    page.get_by_text("已从已发布方案新建草稿").wait_for(timeout=60_000)
+    page.locator('[data-testid="stButtonGroup"] button', has_text="编辑").click()
+    wait_map(page)
+    grids_before = int(metric(page, "网格").replace(",", ""))
+    checks_before = page.get_by_text(re.compile(r"检查（\d+ 个问题）")).inner_text()
+
+    minx, miny, maxx, maxy = grid.geometry.bounds
+    to_screen(page, [], fit=(minx - 0.01, miny - 0.01, maxx + 0.01, maxy + 0.01))
+    f = map_frame(page)
+    f.locator(".leaflet-draw-draw-polyline").click()
+    (ax, ay), (bx, by) = to_screen(page, [start, end])
+    page.mouse.click(ax, ay)
+    page.wait_for_timeout(300)
+    page.mouse.click(bx, by)
+    page.wait_for_timeout(300)
+    page.mouse.click(bx, by)  # clicking the last point again finishes the line
+    page.get_by_text(f"拆分网格 {grid['grid_id']}").first.wait_for(timeout=60_000)
+    wait_map(page)
+    grids_after = wait_metric(page, "网格", lambda v: int(v.replace(",", "")) == grids_before + 1)
+    assert int(grids_after.replace(",", "")) == grids_before + 1
+    # the household-free strip is an empty grid: the check panel now lists a problem, the map marks it
+    assert checks_before == "检查（0 个问题）"
+    page.get_by_text(re.compile(r"检查（[1-9]\d* 个问题）")).wait_for(timeout=60_000)
+    assert wait_metric(page, "检查问题", lambda v: v != "0") != "0"
+    page.frame_locator(MAP_FRAME).first.get_by_text(re.compile(r"检查问题（[1-9]\d* 个）")).wait_for(timeout=30_000)
+    page.wait_for_timeout(1500)  # let the zoom to the edited grid finish
+    screenshot(page, "planning_split")
+    assert page.request_log.foreign() == []
+
+
+def test_reassigning_a_grid_changes_the_staff_workload(page, e2e_workspace):
+    from grids import plans
+    from grids.store import Workspace
+
+    ws = Workspace(e2e_workspace)
+    grids = plans.read_grids(ws, plans.resolve_plan(ws))
+    mine = grids[grids["branch_id"] == "B01"]
+    staff = ws.read("staff")
+    names = dict(zip(staff["staff_id"], staff["name"], strict=True))
+    g = mine.iloc[int(np.argmax(mine.to_crs(4549).area.to_numpy()))]
+    other = sorted(set(mine["staff_id"]) - {g["staff_id"]})[0]
+
+    sign_in(page, "b01")
+    page.get_by_role("link", name="人员分配").click()
+    page.get_by_role("heading", name="人员分配").wait_for(timeout=60_000)
+    wait_map(page)
+    legend = map_frame(page).locator(".grids-legend")
+    before = legend.inner_text()
+    assert f"{names[other]}（" in before
+    rep = g.geometry.representative_point()
+    (cx, cy), = to_screen(page, [(rep.x, rep.y)])
+    page.mouse.click(cx, cy)
+    page.get_by_text("改派给").wait_for(timeout=30_000)
+    page.locator('[data-testid="stSelectbox"]', has_text="改派给").click()
+    page.get_by_role("option", name=re.compile(re.escape(f"（{other}）"))).click()
+    page.get_by_role("button", name="改派", exact=True).click()
+    page.get_by_text(f"网格 {g['grid_id']} 已改派给").wait_for(timeout=60_000)
+    wait_map(page)
+    after = map_frame(page).locator(".grids-legend").inner_text()
+    assert after != before
+
+    def load(text: str, who: str) -> int:
+        return int(re.search(re.escape(names[who]) + r"（([\d,]+) 户）", text).group(1).replace(",", ""))
+
+    assert load(after, other) == load(before, other) + int(g["households"])
+    screenshot(page, "staffing_reassign")
+    assert page.request_log.foreign() == []
