@@ -130,3 +130,14 @@ def test_staffing_table_reassigns_a_grid(ws):
     grids = plans.read_grids(ws, plans.resolve_plan(ws))
     assert grids.set_index("grid_id")["staff_id"].to_dict() == {"150422100201001": "S1", "150422100202001": "S1"}
     assert at.dataframe[0].value["户数"].tolist() == [6, 0]
+
+
+@pytest.mark.parametrize(("section", "widget"), [("生成网格", "生成网格方案"), ("方案版本", "对比"),
+                                                 ("假设分析", "计算")])
+def test_planning_sections_render(ws, section, widget):
+    at = run("pages/planning.py", Account("planner", "planner", "规划员"))
+    at.session_state["planning.section"] = section
+    at.run()
+    assert not at.exception, at.exception
+    labels = {b.label for b in at.button} | {b.label for b in at.get("form_submit_button")}
+    assert widget in labels, labels
