@@ -176,7 +176,8 @@ def locate_households(households: pd.DataFrame, grids: gpd.GeoDataFrame, *,
     -------
     DataFrame
         Aligned to ``households.index``: ``hh_id``, ``grid_id``, ``code``, ``branch_id``, ``staff_id``,
-        ``method`` (``point``, ``group_code``, ``village_code``, ``admin_unit``; missing when unplaced),
+        ``method`` (``point``, ``group_code``, ``village_code``, ``admin_unit``, or ``override`` for a household
+        moved by hand in the plan — column ``hh_overrides``; missing when unplaced),
         ``reason`` (why a household could not be placed, in Chinese) and ``note``.
     """
     if not isinstance(grids, gpd.GeoDataFrame):
@@ -248,7 +249,20 @@ def locate_households(households: pd.DataFrame, grids: gpd.GeoDataFrame, *,
                     where = f"坐标 ({x:.5f}, {y:.5f}) 不在任何网格内，且"
                 reason[i] = where + why
 
-    # 3. the result, by array takes of small typed arrays (a million object strings would cost ~1 s)
+    # 3. hand-made moves (grids.edit.move_households_in_plan, column ``hh_overrides``) win over location
+    if "hh_overrides" in grids.columns and "hh_id" in households.columns and n:
+        moved: dict[str, int] = {}
+        for k, ids in enumerate(grids["hh_overrides"].tolist()):
+            if isinstance(ids, str) and ids:
+                moved.update(dict.fromkeys(ids.split(","), k))
+        if moved:
+            hit = pd.Series(households["hh_id"].astype(str).to_numpy()).map(moved)
+            m = hit.notna().to_numpy()
+            pos[m] = hit[m].astype(np.int64).to_numpy()
+            method[m] = "override"
+            reason[m] = None
+
+    # 4. the result, by array takes of small typed arrays (a million object strings would cost ~1 s)
     placed = pos >= 0
     fill = np.where(placed, pos, -1)
 
@@ -258,7 +272,7 @@ def locate_households(households: pd.DataFrame, grids: gpd.GeoDataFrame, *,
         small = pd.array(grids[col].to_numpy(dtype=object, na_value=None), dtype="str")
         return small.take(fill, allow_fill=True)
 
-    methods = np.array(["point", "group_code", "village_code", "admin_unit"], dtype=object)
+    methods = np.array(["point", "group_code", "village_code", "admin_unit", "override"], dtype=object)
     codes = np.full(n, -1, dtype=np.int64)
     for k, m in enumerate(methods):
         codes[method == m] = k

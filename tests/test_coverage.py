@@ -317,3 +317,18 @@ def test_demo_county_funnel_is_the_seed_cooperatives(demo_path, capsys):
     ws = Workspace(demo_path)
     grids = read_grids(ws, resolve_plan(ws))
     assert by_grid == dict(zip(grids["grid_id"], grids["households"].astype(int), strict=True))
+
+
+def test_households_moved_by_hand_follow_the_plan():
+    import geopandas as gpd
+    import shapely
+
+    from grids.coverage import locate_households
+
+    grids = gpd.GeoDataFrame({"grid_id": ["G1", "G2"], "source_codes": ["V1", "V2"],
+                              "hh_overrides": [None, "h1"]},
+                             geometry=[shapely.box(0, 0, 1, 1), shapely.box(1, 0, 2, 1)], crs=4490)
+    hh = gpd.GeoDataFrame({"hh_id": ["h1", "h2"]}, geometry=[shapely.Point(0.5, 0.5), shapely.Point(0.6, 0.5)],
+                          crs=4490)
+    loc = locate_households(hh, grids)
+    assert loc["grid_id"].tolist() == ["G2", "G1"] and loc["method"].tolist() == ["override", "point"]
