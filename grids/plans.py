@@ -237,6 +237,41 @@ def save_draft(ws: Workspace, grids: gpd.GeoDataFrame, *, name: str = "main", pa
     return plan_id
 
 
+_TRACKED = ("branch_id", "staff_id", "households", "locked", "source_codes")
+
+
+def grid_changes(before: pd.DataFrame, after: pd.DataFrame, *, limit: int = 50) -> dict[str, Any]:
+    """Before/after of a plan's grids for the audit trail: grids added, removed, and changed fields.
+
+    Examples
+    --------
+    >>> a = pd.DataFrame({"grid_id": ["G1", "G2"], "staff_id": ["S1", "S2"]})
+    >>> b = pd.DataFrame({"grid_id": ["G1", "G3"], "staff_id": ["S3", "S2"]})
+    >>> grid_changes(a, b)
+    {'added': ['G3'], 'removed': ['G2'], 'changed': [{'grid_id': 'G1', 'field': 'staff_id', 'before': 'S1', 'after': 'S3'}]}
+    """
+    def norm(v: Any) -> Any:
+        if v is None or (not isinstance(v, str) and pd.isna(v)):
+            return None
+        return v.item() if hasattr(v, "item") else v
+
+    b = before.set_index(before["grid_id"].astype(str))
+    a = after.set_index(after["grid_id"].astype(str))
+    changed = []
+    for gid in a.index.intersection(b.index):
+        for col in _TRACKED:
+            if col in a.columns and col in b.columns:
+                old, new = norm(b.at[gid, col]), norm(a.at[gid, col])
+                if old != new:
+                    changed.append({"grid_id": gid, "field": col, "before": old, "after": new})
+    out: dict[str, Any] = {"added": sorted(set(a.index) - set(b.index))[:limit],
+                           "removed": sorted(set(b.index) - set(a.index))[:limit],
+                           "changed": changed[:limit]}
+    if len(changed) > limit:
+        out["changed_total"] = len(changed)
+    return out
+
+
 def update_grids(ws: Workspace, plan_id: str, grids: gpd.GeoDataFrame, *, actor: str, action: str,
                  expected_revision: int | None = None) -> int:
     """Replace the grid rows of one plan in one transaction; returns the plan's new revision.
@@ -267,11 +302,13 @@ def update_grids(ws: Workspace, plan_id: str, grids: gpd.GeoDataFrame, *, actor:
         if row["status"] == "archived":
             raise ValidationError(f"方案 “{row['name']}” 已归档，不能修改", fix="另存为新的草稿方案后再修改")
         prepared = _prepare_grids(grids, plan_id)
+        before = tx.read("grids", where="plan_id = ?", params=(plan_id,))
         tx.delete("grids", where="plan_id = ?", params=(plan_id,))
         tx.append("grids", prepared)
         tx.execute("UPDATE plans SET revision = ?, updated_at = ? WHERE plan_id = ?",
                    (current + 1, _now(), plan_id))
-        tx.note("plans", {"plan_id": plan_id, "revision": current + 1, "grids": len(prepared)})
+        tx.note("plans", {"plan_id": plan_id, "revision": current + 1, "grids": len(prepared),
+                          **grid_changes(before, prepared)})
     return current + 1
 
 

@@ -106,4 +106,6 @@ def test_branch_manager_reassigns_within_branch(ws):
     sw = view(ws, "branch_manager", branch_id="B1")
     sw.reassign_grid("G1", "S2")
     assert sw.grids().set_index("grid_id").loc["G1", "staff_id"] == "S2"
-    assert "S1 → S2" in ws.read("audit")["action"].iloc[-1]
+    last = ws.read("audit").iloc[-1]
+    assert "S1 → S2" in last["action"]
+    assert '"grid_id": "G1", "field": "staff_id", "before": "S1", "after": "S2"' in last["detail"]
