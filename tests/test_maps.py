@@ -58,11 +58,12 @@ def test_offline_overview_names_no_external_host(areas, admin, points):
     branches = gpd.GeoDataFrame({"name": ["林东营业部"]}, geometry=[shapely.Point(119.35, 43.95)], crs=4490)
     html = maps.overview_map(areas, admin_units=admin, uncovered=points, branches=branches).get_root().render()
     assert hosts(html) == set()
-    for asset in ("leaflet/leaflet.js", "leaflet/leaflet.css", "leaflet.markercluster/leaflet.markercluster.js",
-                  "leaflet.markercluster/MarkerCluster.Default.css"):
+    for asset in ("leaflet/leaflet.js", "leaflet/leaflet.css"):
         assert f'"/app/static/vendor/{asset}"' in html
-    # folium's bootstrap / awesome-markers / jquery are not loaded at all
+    # folium's bootstrap / awesome-markers / jquery are not loaded at all, nor the cluster plugin (the
+    # households are counted by our own script)
     assert "bootstrap" not in html and "awesome" not in html and "jquery" not in html
+    assert "markercluster" not in html.lower()
 
 
 def test_overview_layers_legend_and_flags(areas, admin, points):
@@ -71,7 +72,8 @@ def test_overview_layers_legend_and_flags(areas, admin, points):
     assert maps.rate_color(0.9) in html and maps.rate_color(0.1) in html  # fills by coverage
     assert "grids-legend" in html and js("无人负责（1 个）") in html  # G2 flagged in the legend
     assert js("未建档农户（2）") in html  # the empty geometry is skipped
-    assert "L.markerClusterGroup" in html
+    assert js("未建档农户 2 户（放大逐户显示）") in html  # and named in the legend
+    assert "pointsZoom = 13" in html
 
 
 def test_households_are_sent_as_rounded_flat_array(areas, points):
@@ -185,7 +187,7 @@ def test_standalone_html_inlines_everything(areas, points, tmp_path):
     html = maps.standalone_html(maps.overview_map(areas, uncovered=points))
     assert "/app/static" not in html
     assert re.search(r"<script src=|<link rel=\"stylesheet\" href=", html) is None
-    assert "L.markerClusterGroup" in html and "data:image/png;base64," in html
+    assert "grids-hh-cluster" in html and "data:image/png;base64," in html
     # nothing is loaded from elsewhere (URLs left in library comments or attribution links are not loads)
     loads = (re.findall(r"""<(?:script|img|iframe)[^>]*\ssrc=["'](https?:[^"']+)""", html)
              + re.findall(r"""<link[^>]*\shref=["'](https?:[^"']+)""", html)
@@ -214,3 +216,54 @@ def test_overview_size_budget_for_county_scale():
     print(f"overview {size_mb:.2f} MB vs naive {naive:.2f} MB")
     assert size_mb < 3.0
     assert size_mb < naive / 2
+
+
+def test_point_aggregate_sends_a_flat_array_without_the_cluster_plugin():
+    m = maps.OfflineMap()
+    layer = maps.PointAggregate(np.array([[119.312345678, 43.9], [119.4, 43.95]]), name="户", points_zoom=12,
+                                cell_px=50)
+    layer.add_to(m)
+    html = m.get_root().render()
+    assert "[43.9, 119.31235, 43.95, 119.4]" in html
+    assert "pointsZoom = 12, cell = 50" in html
+    assert "markercluster" not in html.lower() and hosts(html) == set()
+
+
+def test_point_cluster_still_loads_its_plugin_locally():
+    m = maps.OfflineMap()
+    maps.PointCluster(np.array([[119.3, 43.9]]), name="户").add_to(m)
+    html = m.get_root().render()
+    assert "L.markerClusterGroup" in html and hosts(html) == set()
+    assert '"/app/static/vendor/leaflet.markercluster/leaflet.markercluster.js"' in html
+
+
+@pytest.mark.e2e
+def test_point_aggregate_counts_in_bubbles_and_shows_points_zoomed_in(areas, tmp_path):
+    # in a real browser: 3 households close together and 1 far away → bubbles "3" and "1" at county
+    # zoom (and clicks pass through them to the grid); zoomed in on the three, three points and no bubble
+    if not (maps.STATIC_DIR / "vendor" / "leaflet" / "leaflet.js").is_file():
+        pytest.skip("static/vendor not fetched: run scripts/fetch_assets.sh")
+    from playwright.sync_api import sync_playwright
+
+    from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
+
+    pts = gpd.GeoDataFrame(geometry=shapely.points([(119.35, 43.95), (119.3501, 43.9501), (119.3502, 43.9499),
+                                                    (119.47, 43.92)]), crs=4490)
+    m = maps.overview_map(areas, uncovered=pts, points_zoom=14)
+    layer = next(c for c in m._children.values() if isinstance(c, maps.PointAggregate))
+    path = tmp_path / "map.html"
+    path.write_text(maps.standalone_html(m), encoding="utf-8")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 800, "height": 600})
+            page.goto(path.as_uri())
+            page.locator(".grids-hh-cluster").first.wait_for(timeout=10_000)
+            labels = sorted(page.locator(".marker-cluster").all_inner_texts())
+            assert labels == ["1", "3"]
+            assert page.locator(".leaflet-marker-icon.leaflet-interactive").count() == 0
+            page.evaluate(f"{m.get_name()}.setView([43.95, 119.3501], 16, {{animate: false}})")
+            page.wait_for_function(f"{layer.get_name()}.getLayers().length === 3", timeout=10_000)
+            assert page.locator(".marker-cluster").count() == 0
+        finally:
+            browser.close()

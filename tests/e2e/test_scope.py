@@ -109,7 +109,6 @@ def test_branch_manager_sees_no_household_of_another_branch(page, truth):
 
 # Streamlit runs a script of pages/ directly, without app.py, while a fresh server process is in its legacy
 # “pages directory” mode (until the first st.navigation call): the pages themselves must refuse to run.
-_UNGUARDED = "ui/planning.account() falls back to an admin stand-in when nobody is signed in"
 
 
 @pytest.fixture(scope="module")
@@ -121,11 +120,7 @@ def fresh_server(e2e_workspace):
     server.stop()
 
 
-@pytest.mark.parametrize("slug", [
-    "overview", "rating", "workbench", "admin", "data",
-    pytest.param("staffing", marks=pytest.mark.xfail(reason=_UNGUARDED, strict=False)),
-    pytest.param("planning", marks=pytest.mark.xfail(reason=_UNGUARDED, strict=False)),
-])
+@pytest.mark.parametrize("slug", ["overview", "rating", "workbench", "admin", "data", "staffing", "planning"])
 def test_a_page_url_on_a_fresh_server_needs_sign_in(browser, fresh_server, slug):
     context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
     try:
