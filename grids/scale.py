@@ -97,7 +97,8 @@ def get_client(scheduler: str | None = None, *, workers: int = 2,
 
     if scheduler:
         try:
-            return Client(scheduler, timeout=timeout)
+            # never the process-wide default: other dask work (and later calls) must not run on it by accident
+            return Client(scheduler, timeout=timeout, set_as_default=False)
         except OSError as exc:
             raise ValidationError(
                 f"无法连接 Dask 调度器 {scheduler}：{exc}",
@@ -106,7 +107,8 @@ def get_client(scheduler: str | None = None, *, workers: int = 2,
     if workers < 1:
         raise ValidationError(f"工作进程数 {workers} 无效", fix="workers 至少为 1")
     return Client(n_workers=workers, threads_per_worker=1, processes=True, memory_limit=memory_limit,
-                  dashboard_address=":0", silence_logs=40)  # a free port: 8787 may be taken
+                  dashboard_address=":0", silence_logs=40,  # a free port: 8787 may be taken
+                  set_as_default=False)
 
 
 # --------------------------------------------------------------------------------------------------------

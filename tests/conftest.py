@@ -25,6 +25,18 @@ def empty_ws(tmp_path):
 
 COUNTY = {"county_code": "150422", "county_name": "巴林左旗"}
 
+# Streamlit's AppTest runs app.py as ``__main__`` and leaves it there; a process started later with the "spawn"
+# method (our concurrency tests, Dask's worker nannies) would then re-run app.py in the child. Put pytest's own
+# ``__main__`` back before every test.
+_MAIN = sys.modules["__main__"]
+
+
+@pytest.fixture(autouse=True)
+def _pytest_main_module():
+    sys.modules["__main__"] = _MAIN
+    yield
+    sys.modules["__main__"] = _MAIN
+
 
 @pytest.fixture(scope="session")
 def pg_url() -> str:

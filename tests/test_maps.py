@@ -235,35 +235,3 @@ def test_point_cluster_still_loads_its_plugin_locally():
     html = m.get_root().render()
     assert "L.markerClusterGroup" in html and hosts(html) == set()
     assert '"/app/static/vendor/leaflet.markercluster/leaflet.markercluster.js"' in html
-
-
-@pytest.mark.e2e
-def test_point_aggregate_counts_in_bubbles_and_shows_points_zoomed_in(areas, tmp_path):
-    # in a real browser: 3 households close together and 1 far away → bubbles "3" and "1" at county
-    # zoom (and clicks pass through them to the grid); zoomed in on the three, three points and no bubble
-    if not (maps.STATIC_DIR / "vendor" / "leaflet" / "leaflet.js").is_file():
-        pytest.skip("static/vendor not fetched: run scripts/fetch_assets.sh")
-    from playwright.sync_api import sync_playwright
-
-    from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
-
-    pts = gpd.GeoDataFrame(geometry=shapely.points([(119.35, 43.95), (119.3501, 43.9501), (119.3502, 43.9499),
-                                                    (119.47, 43.92)]), crs=4490)
-    m = maps.overview_map(areas, uncovered=pts, points_zoom=14)
-    layer = next(c for c in m._children.values() if isinstance(c, maps.PointAggregate))
-    path = tmp_path / "map.html"
-    path.write_text(maps.standalone_html(m), encoding="utf-8")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            page = browser.new_page(viewport={"width": 800, "height": 600})
-            page.goto(path.as_uri())
-            page.locator(".grids-hh-cluster").first.wait_for(timeout=10_000)
-            labels = sorted(page.locator(".marker-cluster").all_inner_texts())
-            assert labels == ["1", "3"]
-            assert page.locator(".leaflet-marker-icon.leaflet-interactive").count() == 0
-            page.evaluate(f"{m.get_name()}.setView([43.95, 119.3501], 16, {{animate: false}})")
-            page.wait_for_function(f"{layer.get_name()}.getLayers().length === 3", timeout=10_000)
-            assert page.locator(".marker-cluster").count() == 0
-        finally:
-            browser.close()
