@@ -237,6 +237,22 @@ def save_draft(ws: Workspace, grids: gpd.GeoDataFrame, *, name: str = "main", pa
     return plan_id
 
 
+def _editable_plan(tx: Transaction, plan_id: str, expected_revision: int | None, *, doing: str,
+                   unsaved: str) -> tuple[dict[str, Any], int]:
+    """The plan row and its revision, inside a transaction; refuses a stale revision or an archived plan."""
+    row = _plan_row(tx, plan_id)
+    current = int(row["revision"])
+    if expected_revision is not None and current != expected_revision:
+        raise StaleRevisionError(
+            f"方案 “{row['name']}” 已被他人修改（你读取的是第 {expected_revision} 版，现在是第 {current} 版），"
+            f"{unsaved}。修正方法：重新载入方案后再{doing}",
+            expected=expected_revision, actual=current,
+        )
+    if row["status"] == "archived":
+        raise ValidationError(f"方案 “{row['name']}” 已归档，不能{doing}", fix=f"另存为新的草稿方案后再{doing}")
+    return row, current
+
+
 _TRACKED = ("branch_id", "staff_id", "households", "locked", "source_codes")
 
 
@@ -291,16 +307,7 @@ def update_grids(ws: Workspace, plan_id: str, grids: gpd.GeoDataFrame, *, actor:
         Unknown or archived plan, or unusable grids.
     """
     with ws.transaction(actor=actor, action=action) as tx:
-        row = _plan_row(tx, plan_id)
-        current = int(row["revision"])
-        if expected_revision is not None and current != expected_revision:
-            raise StaleRevisionError(
-                f"方案 “{row['name']}” 已被他人修改（你读取的是第 {expected_revision} 版，现在是第 {current} 版），"
-                "未保存任何内容。修正方法：重新载入方案后再修改",
-                expected=expected_revision, actual=current,
-            )
-        if row["status"] == "archived":
-            raise ValidationError(f"方案 “{row['name']}” 已归档，不能修改", fix="另存为新的草稿方案后再修改")
+        _, current = _editable_plan(tx, plan_id, expected_revision, doing="修改", unsaved="未保存任何内容")
         prepared = _prepare_grids(grids, plan_id)
         before = tx.read("grids", where="plan_id = ?", params=(plan_id,))
         tx.delete("grids", where="plan_id = ?", params=(plan_id,))
@@ -323,16 +330,7 @@ def publish_plan(ws: Workspace, plan_id: str, *, actor: str, expected_revision: 
         Unknown plan, or the plan is archived.
     """
     with ws.transaction(actor=actor, action="发布网格方案") as tx:
-        row = _plan_row(tx, plan_id)
-        current = int(row["revision"])
-        if expected_revision is not None and current != expected_revision:
-            raise StaleRevisionError(
-                f"方案 “{row['name']}” 已被他人修改（第 {expected_revision} 版 → 第 {current} 版），未发布。"
-                "修正方法：重新载入并检查后再发布",
-                expected=expected_revision, actual=current,
-            )
-        if row["status"] == "archived":
-            raise ValidationError(f"方案 “{row['name']}” 已归档，不能发布", fix="另存为新的草稿方案后再发布")
+        _, current = _editable_plan(tx, plan_id, expected_revision, doing="发布", unsaved="未发布")
         now = _now()
         tx.execute("UPDATE plans SET status = 'archived', updated_at = ? WHERE status = 'published' "
                    "AND plan_id != ?", (now, plan_id))
