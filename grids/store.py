@@ -504,50 +504,63 @@ class Transaction:
         return pd.DataFrame({c: _from_sql_values(list(data[i]), types[c]) for i, c in enumerate(types)})
 
     def _insert(self, layer: str, frame: pd.DataFrame) -> int:
-        con = self._con
-        exists = con.execute("SELECT data_type FROM gpkg_contents WHERE table_name=?", (layer,)).fetchone()
-        if not exists:
-            if layer in LAYERS:
-                _create_layer(con, layer, LAYERS[layer])
-            else:
-                raise ValidationError(f"工作区里没有图层 “{layer}”", fix="先在 grids.model.LAYERS 中声明该图层")
-        types = _table_columns(con, layer)
-        geom_col = _geometry_column(con, layer)
+        """Insert ``frame`` into ``layer`` (creating a declared layer, adding unknown columns); both backends.
+
+        The backend-specific steps are the hooks below, which :class:`grids.store_pg.PgTransaction` overrides.
+        """
+        types, geom_col, gtype = self._layer_schema(layer)
         is_geo = isinstance(frame, gpd.GeoDataFrame) and frame.geometry.name in frame.columns
         attr_cols = [c for c in frame.columns if not (is_geo and c == frame.geometry.name)]
         for c in attr_cols:
             if c not in types and c != "fid":
-                sql_type = _infer_sql_type(frame[c])
-                con.execute(f"ALTER TABLE {_q(layer)} ADD COLUMN {_q(c)} {sql_type}")
-                types[c] = sql_type
+                types[c] = _infer_sql_type(frame[c])
+                self._add_column(layer, c, types[c])
         cols = [c for c in attr_cols if c in types]
-        series = [_to_sql_values(frame[c], types[c]) for c in cols]
+        series = [self._values(frame[c], types[c]) for c in cols]
         if geom_col:
             if not is_geo:
                 raise ValidationError(f"图层 {layer} 需要几何列", fix="传入 GeoDataFrame")
-            gtype = con.execute(
-                "SELECT geometry_type_name FROM gpkg_geometry_columns WHERE table_name=?", (layer,)
-            ).fetchone()[0]
-            geo = frame
             if frame.crs is None:
                 raise ValidationError(f"写入 {layer} 的数据没有坐标系", fix="先 set_crs(4490) 或转换到 EPSG:4490")
-            if frame.crs.to_epsg() != STORAGE_EPSG:
-                geo = frame.to_crs(STORAGE_EPSG)
-            series.append(encode_geometries(geo.geometry.values, promote=gtype))
+            geo = frame if frame.crs.to_epsg() == STORAGE_EPSG else frame.to_crs(STORAGE_EPSG)
+            series.append(self._geometries(geo.geometry.values, gtype))
             cols = [*cols, geom_col]
         if not len(frame):
             return 0
+        self._write_rows(layer, cols, series, geom_col)
+        return len(frame)
+
+    # -- backend hooks (GeoPackage) -----------------------------------------------------------------------
+
+    def _layer_schema(self, layer: str) -> tuple[dict[str, str], str | None, str | None]:
+        """Column types, geometry column and geometry type of ``layer``, creating it when declared."""
+        con = self._con
+        if not con.execute("SELECT 1 FROM gpkg_contents WHERE table_name=?", (layer,)).fetchone():
+            if layer not in LAYERS:
+                raise ValidationError(f"工作区里没有图层 “{layer}”", fix="先在 grids.model.LAYERS 中声明该图层")
+            _create_layer(con, layer, LAYERS[layer])
+        geom_col = _geometry_column(con, layer)
+        gtype = con.execute("SELECT geometry_type_name FROM gpkg_geometry_columns WHERE table_name=?",
+                            (layer,)).fetchone()[0] if geom_col else None
+        return _table_columns(con, layer), geom_col, gtype
+
+    def _add_column(self, layer: str, column: str, sql_type: str) -> None:
+        self._con.execute(f"ALTER TABLE {_q(layer)} ADD COLUMN {_q(column)} {sql_type}")
+
+    def _values(self, series: pd.Series, sql_type: str) -> list[Any]:
+        return _to_sql_values(series, sql_type)
+
+    def _geometries(self, geoms: np.ndarray, gtype: str | None) -> list[Any]:
+        return encode_geometries(geoms, promote=gtype)
+
+    def _write_rows(self, layer: str, cols: list[str], series: list[list[Any]], geom_col: str | None) -> None:
+        con = self._con
         placeholders = ", ".join("?" for _ in cols)
-        con.executemany(
-            f"INSERT INTO {_q(layer)} ({', '.join(_q(c) for c in cols)}) VALUES ({placeholders})",
-            zip(*series, strict=True),
-        )
+        con.executemany(f"INSERT INTO {_q(layer)} ({', '.join(_q(c) for c in cols)}) VALUES ({placeholders})",
+                        zip(*series, strict=True))
         if geom_col:
             _update_extent(con, layer, geom_col)
-        con.execute(
-            "UPDATE gpkg_contents SET last_change=? WHERE table_name=?", (_now(), layer)
-        )
-        return len(frame)
+        con.execute("UPDATE gpkg_contents SET last_change=? WHERE table_name=?", (_now(), layer))
 
     def _finish(self, previous: int) -> None:
         """Just before COMMIT: bump the revision when data changed, and write the audit row."""

@@ -44,7 +44,6 @@ from grids.store import (
     WorkspaceWrites,
     _demote_single_parts,
     _from_sql_values,
-    _infer_sql_type,
     _now,
     _q,
     _to_sql_values,
@@ -488,45 +487,34 @@ class PgTransaction(Transaction):
         data = list(zip(*rows, strict=True)) if rows else [[] for _ in types]
         return pd.DataFrame({c: _from_sql_values(list(data[i]), types[c]) for i, c in enumerate(types)})
 
-    def _insert(self, layer: str, frame: pd.DataFrame) -> int:
+    # -- backend hooks of Transaction._insert (PostGIS) ----------------------------------------------------
+
+    def _layer_schema(self, layer: str) -> tuple[dict[str, str], str | None, str | None]:
         con = self._pg
-        exists = con.execute(f"SELECT 1 FROM {LAYERS_TABLE} WHERE table_name = %s", (layer,)).fetchone()
-        if not exists:
-            if layer in LAYERS:
-                _create_layer(con, layer, LAYERS[layer])
-            else:
+        if not con.execute(f"SELECT 1 FROM {LAYERS_TABLE} WHERE table_name = %s", (layer,)).fetchone():
+            if layer not in LAYERS:
                 raise ValidationError(f"工作区里没有图层 “{layer}”", fix="先在 grids.model.LAYERS 中声明该图层")
-        types = _table_columns(con, layer)
+            _create_layer(con, layer, LAYERS[layer])
         geom_col = _geometry_column(con, layer)
-        is_geo = isinstance(frame, gpd.GeoDataFrame) and frame.geometry.name in frame.columns
-        attr_cols = [c for c in frame.columns if not (is_geo and c == frame.geometry.name)]
-        for c in attr_cols:
-            if c not in types and c != "fid":
-                sql_type = _infer_sql_type(frame[c])
-                con.execute(f"ALTER TABLE {_q(layer)} ADD COLUMN {_q(c)} {pg_type(sql_type)}")
-                types[c] = sql_type
-        cols = [c for c in attr_cols if c in types]
-        series = [_pg_values(frame[c], types[c]) for c in cols]
-        if geom_col:
-            if not is_geo:
-                raise ValidationError(f"图层 {layer} 需要几何列", fix="传入 GeoDataFrame")
-            gtype = con.execute(
-                f"SELECT geometry_type FROM {LAYERS_TABLE} WHERE table_name = %s", (layer,)
-            ).fetchone()[0]
-            if frame.crs is None:
-                raise ValidationError(f"写入 {layer} 的数据没有坐标系", fix="先 set_crs(4490) 或转换到 EPSG:4490")
-            geo = frame if frame.crs.to_epsg() == STORAGE_EPSG else frame.to_crs(STORAGE_EPSG)
-            series.append(_ewkb_hex(geo.geometry.values, promote=gtype))
-            cols = [*cols, geom_col]
-        if not len(frame):
-            return 0
-        with con.cursor() as cur, cur.copy(
-            f"COPY {_q(layer)} ({', '.join(_q(c) for c in cols)}) FROM STDIN"
-        ) as copy:
+        gtype = con.execute(f"SELECT geometry_type FROM {LAYERS_TABLE} WHERE table_name = %s",
+                            (layer,)).fetchone()[0] if geom_col else None
+        return _table_columns(con, layer), geom_col, gtype
+
+    def _add_column(self, layer: str, column: str, sql_type: str) -> None:
+        self._pg.execute(f"ALTER TABLE {_q(layer)} ADD COLUMN {_q(column)} {pg_type(sql_type)}")
+
+    def _values(self, series: pd.Series, sql_type: str) -> list[Any]:
+        return _pg_values(series, sql_type)
+
+    def _geometries(self, geoms: np.ndarray, gtype: str | None) -> list[Any]:
+        return _ewkb_hex(geoms, promote=gtype)
+
+    def _write_rows(self, layer: str, cols: list[str], series: list[list[Any]], geom_col: str | None) -> None:
+        con = self._pg
+        with con.cursor() as cur, cur.copy(f"COPY {_q(layer)} ({', '.join(_q(c) for c in cols)}) FROM STDIN") as copy:
             for row in zip(*series, strict=True):
                 copy.write_row(row)
         con.execute(f"UPDATE {LAYERS_TABLE} SET last_change = now() WHERE table_name = %s", (layer,))
-        return len(frame)
 
 
 # --------------------------------------------------------------------------------------------------------
