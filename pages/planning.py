@@ -9,23 +9,17 @@ from grids import edit, plans
 from grids.build import DEFAULT_MAX_HOUSEHOLDS, DEFAULT_MIN_HOUSEHOLDS
 from grids.errors import GridsError, StaleRevisionError
 from grids.model import PLAN_STATUS_NAMES
-from grids.store import open_workspace
 from ui import data
 from ui import planning as ui
 from ui import planning_sections as sections
 from ui.maps import clicked_area, show_cached_map
-from ui.state import BASEMAP
 
-ui.init()
+acct, target, rev, ws, ctx, basemap = ui.page_setup()
 ss = st.session_state
-target, rev = data.current()
-ws = open_workspace(target)
-ctx = ui.context(target, rev)
-basemap = ss.get(BASEMAP) or "offline"  # the sidebar widget owns the key (absent when a test runs the page alone)
-actor = ui.account().username
+actor = acct.username
 
 st.title("网格规划")
-if not ui.account().can("edit_plans"):
+if not acct.can("edit_plans"):
     st.error("只有规划人员和管理员可以编辑网格方案")
     st.stop()
 ui.notice()

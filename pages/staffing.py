@@ -13,19 +13,11 @@ from grids import assign, plans
 from grids.assign_metrics import assignment_metrics
 from grids.errors import GridsError
 from grids.scope import ScopedWorkspace
-from grids.store import open_workspace
-from ui import data
 from ui import planning as ui
 from ui.maps import clicked_area, show_cached_map
-from ui.state import BASEMAP
 
-ui.init()
+acct, target, rev, ws, ctx, basemap = ui.page_setup()
 ss = st.session_state
-target, rev = data.current()
-ws = open_workspace(target)
-ctx = ui.context(target, rev)
-basemap = ss.get(BASEMAP) or "offline"  # the sidebar widget owns the key (absent when a test runs the page alone)
-acct = ui.account()
 
 st.title("人员分配")
 ui.notice(ui.STAFF_NOTICE)

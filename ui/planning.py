@@ -75,6 +75,24 @@ def account() -> Account:
     return auth.current_account()
 
 
+def page_setup() -> tuple[Account, str, int, Any, Any, str]:
+    """Shared start of the planning and staffing pages: sign-in first (nothing is read before it), then the
+    session defaults, the workspace, its plan context and the basemap.
+
+    Returns ``(account, target, revision, workspace, context, basemap)``.
+    """
+    from grids.store import open_workspace
+    from ui import data
+    from ui.state import BASEMAP
+
+    acct = account()
+    init()
+    target, rev = data.current()
+    # the sidebar widget owns the basemap key (absent when a test runs the page alone)
+    basemap = st.session_state.get(BASEMAP) or "offline"
+    return acct, target, rev, open_workspace(target), context(target, rev), basemap
+
+
 def notice(key: str = NOTICE) -> None:
     """Show (once) the message an action left before its rerun."""
     msg = st.session_state.get(key)
