@@ -94,6 +94,18 @@ def _areas(workspace: Path, n: int) -> list[tuple[str, float, float]]:
     return [(str(nm), p.x, p.y) for nm, p in zip(areas["name"][:n], pts[:n], strict=True)]
 
 
+def _painted(page, heading: str, t0: float) -> float:
+    """Seconds from ``t0`` until the page shows ``heading`` and its map has painted."""
+    page.get_by_role("heading", name=heading).wait_for(timeout=120_000)
+    page.frame_locator(MAP_FRAME).locator(".leaflet-overlay-pane").wait_for(state="attached", timeout=120_000)
+    frame = next(f for f in page.frames if "streamlit_folium" in f.url)
+    while frame.evaluate(PAINTED) < 2000:
+        if time.perf_counter() - t0 > 120:
+            raise TimeoutError("map did not paint in 120 s")
+        time.sleep(0.05)
+    return time.perf_counter() - t0
+
+
 def _load(browser, url: str, heading: str, *, user: str | None) -> dict:
     """Open ``url`` in a fresh context (signing in as ``user`` when given); time from opening the page
     (the click on 登录, which lands on the overview) to the map painting, and bytes received meanwhile."""
@@ -126,15 +138,9 @@ def _load(browser, url: str, heading: str, *, user: str | None) -> dict:
         page.get_by_role("button", name="登录").click()
     else:
         page.goto(url + "/", wait_until="commit")
-    page.get_by_role("heading", name=heading).wait_for(timeout=120_000)
-    page.frame_locator(MAP_FRAME).locator(".leaflet-overlay-pane").wait_for(state="attached", timeout=120_000)
-    frame = next(f for f in page.frames if "streamlit_folium" in f.url)
-    while frame.evaluate(PAINTED) < 2000:
-        if time.perf_counter() - t0 > 120:
-            raise TimeoutError("map did not paint in 120 s")
-        time.sleep(0.05)
-    paint = time.perf_counter() - t0
+    paint = _painted(page, heading, t0)
     page.wait_for_timeout(1000)  # late messages of the same load
+    frame = next(f for f in page.frames if "streamlit_folium" in f.url)
     out = {"page": page, "ctx": ctx, "frame": frame, "paint_s": paint, "ws_bytes": got["ws"],
            "http_bytes": got["http"], "foreign": got["foreign"]}
     if user:
@@ -154,14 +160,7 @@ def _reopen(page, heading: str) -> float:
     page.wait_for_timeout(1000)
     t0 = time.perf_counter()
     links.filter(has_text=heading).click()
-    page.get_by_role("heading", name=heading).wait_for(timeout=60_000)
-    page.frame_locator(MAP_FRAME).locator(".leaflet-overlay-pane").wait_for(state="attached", timeout=60_000)
-    frame = next(f for f in page.frames if "streamlit_folium" in f.url)
-    while frame.evaluate(PAINTED) < 2000:
-        if time.perf_counter() - t0 > 120:
-            raise TimeoutError("map did not paint in 120 s")
-        time.sleep(0.05)
-    paint = time.perf_counter() - t0
+    paint = _painted(page, heading, t0)
     page.wait_for_timeout(500)
     return paint
 

@@ -217,6 +217,33 @@ def write_demo(path: str | os.PathLike, *, outline: gpd.GeoDataFrame | None = No
     return Workspace(path)
 
 
+def visits_to_plan_staff(ws, plan_id: str, *, actor: str = "demo") -> int:
+    """Credit the demo's historic visits to the customer managers of plan ``plan_id``'s grids.
+
+    The generator gives each village's visits to a manager of the nearest branch; once a plan is assigned,
+    the demo reads as if that plan had been in place all along: every visit of a household in a staffed
+    grid goes to that grid's manager (visits of households in no grid, or in a grid without a manager, keep
+    their visitor). One audited change; returns the number of visits whose visitor changed.
+    """
+    from grids import plans
+    from grids.coverage import locate_in_workspace
+
+    grids = plans.read_grids(ws, plan_id)
+    located = locate_in_workspace(ws, grids, households=ws.read("households", columns=[
+        "hh_id", "village_code", "group_code"]))
+    staffed = located.dropna(subset=["staff_id"])
+    staff_of = pd.Series(staffed["staff_id"].to_numpy(), index=staffed["hh_id"].to_numpy())
+    visits = ws.read("visits")
+    new = visits["hh_id"].map(staff_of)
+    changed = new.notna() & (new != visits["staff_id"])
+    if not changed.any():
+        return 0
+    visits["staff_id"] = new.where(new.notna(), visits["staff_id"])
+    with ws.transaction(actor=actor, action="演示：历史走访记到方案的客户经理") as tx:
+        tx.replace("visits", visits)
+    return int(changed.sum())
+
+
 # --------------------------------------------------------------------------------------------------------
 # geometry helpers
 # --------------------------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """Command line: ``python -m grids COMMAND …`` (``python -m grids --help`` lists the commands).
 
-Each command lives in ``grids/commands/<name>.py`` with ``add_parser(subparsers)`` and ``run(args) -> int``.
+Each command lives in ``grids/commands/<name>.py`` with ``add_parser(subparsers)`` and ``run(args) -> int``;
+only the command being run is imported.
 """
 
 from __future__ import annotations
@@ -15,11 +16,17 @@ COMMANDS = ("demo", "import", "build", "check", "assign", "report", "export", "b
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Parse ``argv`` and run one command; returns the process exit code."""
+    """Parse ``argv`` and run one command; returns the process exit code.
+
+    Only the named command's module is imported (they pull in geopandas, scipy, dask…); ``--help`` or an
+    unknown command imports them all to list them.
+    """
+    argv = sys.argv[1:] if argv is None else list(argv)
     parser = argparse.ArgumentParser(prog="python -m grids", description="网格通命令行 / 网格通 command line")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     modules = {}
-    for name in COMMANDS:
+    named = next((a for a in argv if not a.startswith("-")), None)
+    for name in (named,) if named in COMMANDS else COMMANDS:
         try:
             module = importlib.import_module(f"grids.commands.{name.replace('import', 'import_')}")
         except ModuleNotFoundError as exc:

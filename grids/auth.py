@@ -178,6 +178,43 @@ def set_active(ws: Workspace, username: str, active: bool, *, actor: str) -> Non
                              "before": bool(before["active"].iloc[0]), "after": active})
 
 
+class AccountAdmin:
+    """Account changes made by a signed-in account (the app's 账号与审计 page).
+
+    Refused at construction unless ``by``'s role may ``manage_accounts``; every change is audited under
+    ``by.username``. The module functions (:func:`create_account`, :func:`set_password`, :func:`set_active`)
+    are the unchecked operator's tools (command line, demo set-up).
+
+    Examples
+    --------
+    >>> AccountAdmin(None, Account("leader", "leadership"))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    grids.errors.PermissionDeniedError: 联社领导（leader）无权执行此操作（需要权限 manage_accounts）...
+    """
+
+    def __init__(self, ws: Workspace, by: Account) -> None:
+        by.require("manage_accounts")
+        self.ws = ws
+        self.by = by
+
+    def create(self, *, username: str, password: str, role: str, display_name: str = "",
+               branch_id: str | None = None, staff_id: str | None = None) -> Account:
+        """Add one account (see :func:`create_account`)."""
+        return create_account(self.ws, username=username, password=password, role=role, actor=self.by.username,
+                              display_name=display_name, branch_id=branch_id, staff_id=staff_id)
+
+    def set_password(self, username: str, password: str) -> None:
+        """Reset ``username``'s password (see :func:`set_password`)."""
+        set_password(self.ws, username, password, actor=self.by.username)
+
+    def set_active(self, username: str, active: bool) -> None:
+        """Enable or disable ``username``; an administrator cannot disable their own account."""
+        if username == self.by.username and not active:
+            raise ValidationError("不能停用自己的账号", fix="请另一位管理员操作")
+        set_active(self.ws, username, active, actor=self.by.username)
+
+
 DEMO_PASSWORD = "wgt-demo-2026"
 """The shared password of demo accounts; only ever set on workspaces made by the demo generator."""
 

@@ -65,8 +65,8 @@ __all__ = [
     "DEFAULT_MAX_HOUSEHOLDS",
     "DEFAULT_MIN_HOUSEHOLDS",
     "build_grids",
+    "containing_polygon",
     "household_points",
-    "locate_households",
 ]
 
 DEFAULT_MIN_HOUSEHOLDS = 30
@@ -246,8 +246,9 @@ def household_points(households: gpd.GeoDataFrame, admin_units: gpd.GeoDataFrame
     return gpd.GeoSeries(pts, index=households.index, crs=admin_units.crs)
 
 
-def locate_households(grids: gpd.GeoDataFrame | gpd.GeoSeries, points: gpd.GeoSeries) -> pd.DataFrame:
-    """Which grid holds each household point.
+def containing_polygon(grids: gpd.GeoDataFrame | gpd.GeoSeries, points: gpd.GeoSeries) -> pd.DataFrame:
+    """Which polygon (grid, block, piece) holds each household point — plain geometry, no placement rules
+    (for households with codes and the shared placement rule see :func:`grids.coverage.locate_households`).
 
     Returns
     -------
@@ -434,7 +435,7 @@ def build_grids(admin_units: gpd.GeoDataFrame, *, households: gpd.GeoDataFrame |
     rural_idx = np.flatnonzero(has_rural)
     hh_village = np.full(len(hh_pts), -1)
     if len(hh_pts) and len(rural_idx):
-        loc = locate_households(gpd.GeoSeries(rural[rural_idx], crs=epsg), gpd.GeoSeries(hh_pts, crs=epsg))
+        loc = containing_polygon(gpd.GeoSeries(rural[rural_idx], crs=epsg), gpd.GeoSeries(hh_pts, crs=epsg))
         g = loc["grid"].to_numpy()
         hh_village[g >= 0] = rural_idx[g[g >= 0]]
     v_count = np.bincount(hh_village[hh_village >= 0], minlength=n_units) if len(hh_pts) else np.zeros(n_units, int)
@@ -494,7 +495,7 @@ def build_grids(admin_units: gpd.GeoDataFrame, *, households: gpd.GeoDataFrame |
             cnt = np.zeros(len(garr), int)
             if len(hh_pts):
                 sel = np.isin(hh_village, mem)
-                loc = locate_households(gpd.GeoSeries(garr, crs=epsg), gpd.GeoSeries(hh_pts[sel], crs=epsg))
+                loc = containing_polygon(gpd.GeoSeries(garr, crs=epsg), gpd.GeoSeries(hh_pts[sel], crs=epsg))
                 gg = loc["grid"].to_numpy()
                 cnt = np.bincount(gg[gg >= 0], minlength=len(garr))
             labels = _pack(cnt, _neighbours(len(garr), _adjacency(garr)), max_households=max_households,
@@ -531,7 +532,7 @@ def build_grids(admin_units: gpd.GeoDataFrame, *, households: gpd.GeoDataFrame |
         say(f"城区：{len(zone_idx)} 个社区/村，{len(faces)} 个街区")
         cnt = np.zeros(len(faces), int)
         if len(hh_pts) and len(faces):
-            gg = locate_households(gpd.GeoSeries(faces, crs=epsg), gpd.GeoSeries(hh_pts, crs=epsg))["grid"]
+            gg = containing_polygon(gpd.GeoSeries(faces, crs=epsg), gpd.GeoSeries(hh_pts, crs=epsg))["grid"]
             gg = gg.to_numpy()
             cnt = np.bincount(gg[gg >= 0], minlength=len(faces))
         n_urban = 0
@@ -558,7 +559,7 @@ def build_grids(admin_units: gpd.GeoDataFrame, *, households: gpd.GeoDataFrame |
     grids = grids[grids.geometry.notna()].sort_values("code", kind="stable").reset_index(drop=True)
     hh = np.zeros(len(grids), int)
     if len(hh_pts) and len(grids):
-        gg = locate_households(grids, gpd.GeoSeries(hh_pts, crs=epsg))["grid"].to_numpy()
+        gg = containing_polygon(grids, gpd.GeoSeries(hh_pts, crs=epsg))["grid"].to_numpy()
         hh = np.bincount(gg[gg >= 0], minlength=len(grids))
     over = (hh > max_households) & ~grids["source_codes"].str.contains(",").to_numpy()
     if over.any():

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from grids.build import household_points, locate_households
+from grids.build import containing_polygon, household_points
 from grids.crs import gk_crs_for
 from grids.errors import ValidationError
 from grids.model import STORAGE_EPSG
@@ -194,7 +194,7 @@ def check_plan(grids: gpd.GeoDataFrame, *, admin_units: gpd.GeoDataFrame,
         for idx in pts.index[~placed.to_numpy()]:
             add("household_orphan", [], f"住户 {hh_ids.loc[idx]} 没有位置也没有有效的村/组代码。修正方法：补充坐标或村组代码",
                 None)
-        loc = locate_households(gpd.GeoSeries(usable, crs=epsg), pts[placed])
+        loc = containing_polygon(gpd.GeoSeries(usable, crs=epsg), pts[placed])
         wgs = pts[placed].to_crs(STORAGE_EPSG)
         for idx in loc.index[loc["grid"].to_numpy() < 0]:
             add("household_orphan", [], f"住户 {hh_ids.loc[idx]} 不在任何网格内。修正方法：扩大相邻网格覆盖该位置",

@@ -38,7 +38,7 @@ import pandas as pd
 import shapely
 from shapely.ops import split as _split
 
-from grids.build import household_points, locate_households
+from grids.build import containing_polygon, household_points
 from grids.crs import gk_crs_for
 from grids.errors import ValidationError
 from grids.model import STORAGE_EPSG
@@ -218,7 +218,7 @@ def count_households(grids: gpd.GeoDataFrame, households: gpd.GeoDataFrame, *,
     minx, miny, maxx, maxy = grids.to_crs(pts.crs).total_bounds if pts.crs is not None else grids.total_bounds
     xy = shapely.get_coordinates(np.asarray(pts.values, dtype=object))
     near = (xy[:, 0] >= minx) & (xy[:, 0] <= maxx) & (xy[:, 1] >= miny) & (xy[:, 1] <= maxy)
-    loc = locate_households(grids, pts[near])["grid"].to_numpy()
+    loc = containing_polygon(grids, pts[near])["grid"].to_numpy()
     counts = np.bincount(loc[loc >= 0], minlength=len(grids))
     return pd.Series(counts.astype("int64"), index=grids.index)
 

@@ -41,7 +41,7 @@ if manage:
             columns={"username": "用户名", "display_name": "姓名", "role": "角色", "branch_id": "网点",
                      "staff_id": "员工", "active": "启用", "created_at": "创建时间"}),
             hide_index=True, height=300, width="stretch", placeholder="—")
-        adm = data.account_admin(ws, account)
+        adm = gauth.AccountAdmin(ws, account)
         st.subheader("新建账号")
         branches = data.layer(target, rev, "branches", ("branch_id", "name"))
         staff = data.layer(target, rev, "staff", ("staff_id", "name", "branch_id", "role"))
@@ -59,9 +59,8 @@ if manage:
             create = st.form_submit_button("新建", type="primary")
         if create:
             staff_branch = staff.loc[staff["staff_id"] == person, "branch_id"]
-            run(lambda: gauth.create_account(
-                adm, username=username.strip(), password=password, role=role, actor=account.username,
-                display_name=display.strip(),
+            run(lambda: adm.create(
+                username=username.strip(), password=password, role=role, display_name=display.strip(),
                 branch_id=branch if role == "branch_manager" else (
                     str(staff_branch.iloc[0]) if role == "customer_manager" and len(staff_branch) else None),
                 staff_id=person if role == "customer_manager" else None), f"已新建账号 {username}")
@@ -73,11 +72,11 @@ if manage:
         if who == account.username:
             c.caption("不能停用自己的账号。")
         elif c.button("停用账号" if active else "启用账号", key="admin.toggle"):
-            run(lambda: gauth.set_active(adm, who, not active, actor=account.username),
+            run(lambda: adm.set_active(who, not active),
                 f"已{'停用' if active else '启用'} {who}")
         new_pw = d.text_input("新密码", type="password", key="admin.new_password")
         if d.button("重置密码", key="admin.reset") and who:
-            run(lambda: gauth.set_password(adm, who, new_pw, actor=account.username), f"已重置 {who} 的密码")
+            run(lambda: adm.set_password(who, new_pw), f"已重置 {who} 的密码")
 
 with tabs[-1]:
     full = data.audit_trail(ws, account)

@@ -9,6 +9,8 @@ import shapely
 
 from grids.auth import (
     PERMISSIONS,
+    Account,
+    AccountAdmin,
     Session,
     authenticate,
     create_account,
@@ -74,6 +76,24 @@ def test_disable_and_password_change_are_audited_without_secrets(ws):
     assert "new-password-1" not in text and "12345678" not in text and "argon2" not in text
     assert '"before": true' in text and '"after": false' in text
     assert "password_hash" not in list_accounts(ws).columns
+
+
+def test_account_admin_is_for_administrators_and_audits_under_their_name(ws):
+    for role in ("leadership", "planner", "branch_manager", "customer_manager"):
+        with pytest.raises(PermissionDeniedError, match="manage_accounts"):
+            AccountAdmin(ws, Account("someone", role, branch_id="B01", staff_id="S001"))
+    adm = AccountAdmin(ws, Account("root", "admin"))
+    adm.create(username="b01", password="12345678", role="branch_manager", branch_id="B01")
+    adm.set_password("b01", "another-pass-1")
+    adm.set_active("b01", False)
+    with pytest.raises(PermissionDeniedError):
+        authenticate(ws, "b01", "another-pass-1")
+    adm.set_active("b01", True)
+    assert authenticate(ws, "b01", "another-pass-1").account.branch_id == "B01"
+    with pytest.raises(ValidationError, match="不能停用自己的账号"):
+        adm.set_active("root", False)
+    changes = ws.read("audit").query("action == '账号变更'")
+    assert len(changes) == 4 and set(changes["actor"]) == {"root"}
 
 
 def test_session_expires():

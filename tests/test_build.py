@@ -7,7 +7,7 @@ import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from grids.build import build_grids, household_points, locate_households
+from grids.build import build_grids, containing_polygon, household_points
 from grids.errors import ValidationError
 
 X0, Y0 = 500_000.0, 4_870_000.0  # EPSG:4549 (GK zone of 120°E)
@@ -201,7 +201,7 @@ def test_codes_stable_across_rebuilds_and_input_order():
 def test_locate_households_counts_overlap_and_orphans():
     grids = gpd.GeoSeries([shapely.box(0, 0, 10, 10), shapely.box(5, 0, 15, 10)], crs=4549)
     pts = gpd.GeoSeries([shapely.Point(2, 2), shapely.Point(7, 5), shapely.Point(20, 20)], crs=4549)
-    loc = locate_households(grids, pts)
+    loc = containing_polygon(grids, pts)
     assert loc["grid"].tolist() == [0, 0, -1]
     assert loc["n_within"].tolist() == [1, 2, 0]
 

@@ -383,8 +383,18 @@ def test_cli_writes_a_valid_workspace_and_refuses_to_overwrite(tmp_path, capsys)
     assert main(args) == 0
     assert "已生成演示工作区" in capsys.readouterr().out
     ws = Workspace(path)
-    # four revisions: the generated county, then (grids.pipeline) the built plan, its assignment, publishing
-    assert ws.is_demo and ws.meta["county_code"] == "150402" and ws.revision == 4
+    # five revisions: the generated county, (grids.pipeline) the built plan and its assignment (this small
+    # county's plan has enclaves, so it is not published), the historic visits credited to the plan's
+    # managers, the demo accounts
+    assert ws.is_demo and ws.meta["county_code"] == "150402" and ws.revision == 5
+    from grids import plans
+    from grids.coverage import locate_in_workspace
+
+    located = locate_in_workspace(ws, plans.read_grids(ws, plans.resolve_plan(ws))).set_index("hh_id")
+    visits = ws.read("visits")
+    plan_staff = visits["hh_id"].map(located["staff_id"])
+    assert plan_staff.notna().mean() > 0.99
+    assert (visits["staff_id"][plan_staff.notna()] == plan_staff.dropna()).all()
     assert ws.count("households") == 1200
     assert ws.read("households").granted_amount.sum() == round(7_811_000_000 * 1200 / 110_000)
     for layer in demo.LAYER_NAMES:

@@ -604,9 +604,3 @@ def audit_trail(ws: Workspace, account: Account, *, actors: list[str] | None = N
     if end is not None:
         keep &= day <= pd.Timestamp(end)
     return log[keep.to_numpy()].iloc[::-1].reset_index(drop=True)
-
-
-def account_admin(ws: Workspace, account: Account) -> Workspace:
-    """The workspace to change accounts in, for ``manage_accounts`` roles only (else PermissionDeniedError)."""
-    account.require("manage_accounts")
-    return ws

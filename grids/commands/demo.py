@@ -50,6 +50,9 @@ def run(args: argparse.Namespace) -> int:
 
     report = prepare_plan(ws, name="main", publish=True, actor="demo",
                           progress=lambda msg: print(f"  {msg}", flush=True))
+    from geodata.demo import visits_to_plan_staff
+
+    visits_to_plan_staff(ws, report.plan_id, actor="demo")
     accounts = create_demo_accounts(ws)
     meta = ws.meta
     counts = {layer: ws.count(layer) for layer in
