@@ -257,6 +257,15 @@ def test_transaction_without_changes_keeps_revision(any_ws):
     assert any_ws.revision == 0 and len(any_ws.read("audit")) == 0
 
 
+def test_audit_only_record_keeps_revision(any_ws):
+    any_ws.write("households", _households(), actor="t")
+    with any_ws.transaction(actor="leader", action="查看明文个人信息") as tx:
+        tx.note("households", {"rows": 3})
+    assert any_ws.revision == 1
+    audit = any_ws.read("audit")
+    assert audit["action"].tolist()[-1] == "查看明文个人信息" and audit["revision"].tolist() == [1, 1]
+
+
 def test_extra_columns_are_kept_with_their_types(any_ws):
     df = pd.DataFrame({"staff_id": ["S1", "S2"], "name": ["赵六", "钱七"], "hired_year": [2015, 2019],
                        "score": [1.5, None], "trained": [True, False],
