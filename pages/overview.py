@@ -85,21 +85,32 @@ def map_and_panel() -> None:
 
 map_and_panel()
 
-funnel_tab, town_tab, week_tab = st.tabs(["授信漏斗", "分镇统计", "每周走访"])
-with funnel_tab:
-    stages = pd.DataFrame({"阶段": [label for _, label in fmt.FUNNEL_STAGES],
-                           "户数": [s.get(k, 0) for k, _ in fmt.FUNNEL_STAGES]})
-    st.bar_chart(stages, x="阶段", y="户数", horizontal=True, sort=False, height=260)
-with town_tab:
-    if len(ov.by_town):
-        table = fmt.funnel_display(ov.by_town, labels)
-        st.dataframe(table, height=360)
-        st.download_button("下载分镇统计（CSV）", table.to_csv().encode("utf-8-sig"), "分镇统计.csv", "text/csv")
-    else:
-        st.info("分镇统计需要覆盖统计模块（grids.coverage）。")
-with week_tab:
-    if ov.weekly is not None and len(ov.weekly):
-        weekly = ov.weekly.groupby("week")["visits"].sum().rename("走访户次")
-        st.line_chart(weekly, height=260)
-    else:
-        st.info("工作区还没有走访记录。")
+@st.fragment
+def tables() -> None:
+    """Funnel chart, table by town, weekly visits: only the open tab runs and is sent (the map paints first)."""
+    funnel_tab, town_tab, week_tab = st.tabs(["授信漏斗", "分镇统计", "每周走访"], key="overview.tab",
+                                             on_change="rerun")
+    if funnel_tab.open:
+        with funnel_tab:
+            stages = pd.DataFrame({"阶段": [label for _, label in fmt.FUNNEL_STAGES],
+                                   "户数": [s.get(k, 0) for k, _ in fmt.FUNNEL_STAGES]})
+            st.bar_chart(stages, x="阶段", y="户数", horizontal=True, sort=False, height=260)
+    if town_tab.open:
+        with town_tab:
+            if len(ov.by_town):
+                table = fmt.funnel_display(ov.by_town, labels)
+                st.dataframe(table, height=360)
+                st.download_button("下载分镇统计（CSV）", table.to_csv().encode("utf-8-sig"), "分镇统计.csv",
+                                   "text/csv")
+            else:
+                st.info("分镇统计需要覆盖统计模块（grids.coverage）。")
+    if week_tab.open:
+        with week_tab:
+            if ov.weekly is not None and len(ov.weekly):
+                weekly = ov.weekly.groupby("week")["visits"].sum().rename("走访户次")
+                st.line_chart(weekly, height=260)
+            else:
+                st.info("工作区还没有走访记录。")
+
+
+tables()

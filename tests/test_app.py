@@ -265,6 +265,17 @@ def test_overview_runs_and_shows_the_funnel(app):
     assert [t.label for t in at.tabs] == ["授信漏斗", "分镇统计", "每周走访"]
 
 
+def test_overview_runs_only_the_open_tab(app):
+    at = app("leadership")
+    assert not at.get("download_button")  # the town table's tab is closed: its table and CSV are not built
+    at.session_state["overview.tab"] = "分镇统计"
+    at.run()
+    assert not at.exception
+    assert [b.label for b in at.get("download_button")] == ["下载分镇统计（CSV）"]
+    towns = at.dataframe[-1].value
+    assert towns["名称"].tolist() == ["林东镇"] and towns["登记户数"].tolist() == [9]
+
+
 def test_overview_of_a_branch_manager_is_their_branch(app):
     at = app("branch_manager")
     assert not at.exception
