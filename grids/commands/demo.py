@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
                           progress=lambda msg: print(f"  {msg}", flush=True))
     from geodata.demo import visits_to_plan_staff
 
-    visits_to_plan_staff(ws, report.plan_id, actor="demo")
+    moved = visits_to_plan_staff(ws, report.plan_id, actor="demo")
     accounts = create_demo_accounts(ws)
     meta = ws.meta
     counts = {layer: ws.count(layer) for layer in
@@ -65,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
     state = "已发布" if report.published else f"草稿（检查发现 {len(report.problems)} 个问题，未发布）"
     print(f"网格方案 main：{len(report.assignment.grids)} 个网格，{state}；客户经理负荷最大差 "
           f"{s['staff_spread_max']:.0%}，网点辖区均为一块：{s['max_branch_pieces'] == 1}")
+    print(f"历史走访记录按方案记到各网格的客户经理（{moved:,} 条改了走访人）")
     print(f"演示账号 {len(accounts)} 个（admin、leader、planner、网点主任 b01…、客户经理 s001…），"
           f"演示密码：{DEMO_PASSWORD}")
     if not report.problems.empty:
