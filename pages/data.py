@@ -9,7 +9,7 @@ import streamlit as st
 
 from grids.errors import GridsError
 from grids.model import LAYERS
-from ui import auth, data
+from ui import auth, data, fmt
 from ui.state import DATA_IMPORT_COORDS, DATA_IMPORT_LAYER
 
 target, rev = data.current()
@@ -51,6 +51,7 @@ if not account.can("import"):
 elif ingest is None:
     st.info("导入功能需要 grids.ingest 模块，尚未上线。命令行可用：python -m grids import 工作区 图层 文件")
 else:
+    fmt.chinese_uploader()
     with st.form("data.import_form"):
         files = st.file_uploader("文件（GeoPackage、Shapefile 全部附属文件、GeoJSON、KML、CSV、Excel）",
                                  accept_multiple_files=True)

@@ -151,7 +151,7 @@ with right:
     sel = ss[ui.SELECTED] if ss[ui.SELECTED] in names else None
     st.markdown(f"**选中的网格：** {names[sel] if sel else '（在地图上点击）'}")
     merge = st.multiselect("合并网格（同镇、相邻）", list(names), default=[sel] if sel else [],
-                           format_func=names.get, disabled=not is_draft)
+                           format_func=names.get, disabled=not is_draft, placeholder="选择要合并的网格")
     if st.button("合并所选网格", disabled=len(merge) < 2 or not is_draft):
         try:
             new = edit.merge_grids(grids, merge)
@@ -164,7 +164,7 @@ with right:
     if sel and is_draft:
         with st.expander("调整住户归属"):
             hh = ui.households_in(grids, sel, ctx)
-            move = st.multiselect(f"本网格住户（{len(hh)} 户）", hh, key="planning.move_ids")
+            move = st.multiselect(f"本网格住户（{len(hh)} 户）", hh, key="planning.move_ids", placeholder="选择住户")
             to = st.selectbox("调入网格", [g for g in names if g != sel], format_func=names.get,
                               key="planning.move_to")
             if st.button("调整", disabled=not move):

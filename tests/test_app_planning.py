@@ -72,6 +72,7 @@ def test_planning_page_runs_and_shows_the_editing_tools(ws):
     buttons = {b.label for b in at.button}
     assert {"撤销", "重做", "保存草稿", "发布方案", "合并所选网格"} <= buttons
     assert at.multiselect[0].label.startswith("合并网格")
+    assert at.multiselect[0].placeholder == "选择要合并的网格"  # not Streamlit's English "Choose options"
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["网格"] == "2" and metrics["住户"] == "6" and metrics["检查问题"] == "0"
     # the published plan is not editable in place

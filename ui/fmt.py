@@ -1,4 +1,5 @@
-"""Number formatting for the Chinese UI (percentages, 万/亿元) and display tables."""
+"""Display text for the Chinese UI: number formatting (percentages, 万/亿元), display tables, Chinese texts for
+Streamlit widgets that have fixed English ones."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import math
 from typing import Any
 
 import pandas as pd
+import streamlit as st
 
 FUNNEL_STAGES: tuple[tuple[str, str], ...] = (
     ("registered", "登记户数"), ("archived", "已建档"), ("eligible", "符合条件"),
@@ -46,3 +48,15 @@ def funnel_display(table: pd.DataFrame, labels: dict[str, str]) -> pd.DataFrame:
              for c in out.columns}
     names["name"] = "名称"
     return out.rename(columns=names)
+
+
+def chinese_uploader() -> None:
+    """Show ``st.file_uploader``'s fixed English texts ("Upload", "200MB per file") in Chinese on this page."""
+    limit = st.get_option("server.maxUploadSize")
+    st.html(f"""<style>
+    [data-testid="stFileUploaderDropzoneInstructions"] span {{ font-size: 0; }}
+    [data-testid="stFileUploaderDropzoneInstructions"] span::after {{ content: "每个文件不超过 {limit} MB";
+                                                                      font-size: 14px; }}
+    [data-testid="stFileUploaderDropzone"] button p {{ font-size: 0; }}
+    [data-testid="stFileUploaderDropzone"] button p::after {{ content: "选择文件"; font-size: 14px; }}
+    </style>""")

@@ -136,4 +136,11 @@ def test_data_page_lists_layers(page):
     # st.dataframe draws on a canvas; its cells exist as hidden accessibility nodes
     page.get_by_text("households").first.wait_for(state="attached", timeout=15_000)
     screenshot(page, "data")
+    # the uploader's fixed English texts are replaced by Chinese ones
+    zone = page.locator('[data-testid="stFileUploaderDropzone"]')
+    zone.scroll_into_view_if_needed()
+    shown = zone.evaluate("""z => [getComputedStyle(z.querySelector('button p'), '::after').content,
+        getComputedStyle(z.querySelector('[data-testid="stFileUploaderDropzoneInstructions"] span'), '::after').content]""")
+    assert shown == ['"选择文件"', '"每个文件不超过 200 MB"']
+    screenshot(page, "data_import")
     assert page.request_log.foreign() == []
