@@ -408,6 +408,22 @@ class Legend(folium.elements.MacroElement):
         )
 
 
+class MetricScale(folium.elements.MacroElement):
+    """Leaflet's scale bar in metres and kilometres only (folium's ``control_scale`` adds feet and miles)."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        L.control.scale({imperial: false}).addTo({{ this._parent.get_name() }});
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._name = "MetricScale"
+
+
 class TileErrorNotice(folium.elements.MacroElement):
     """Shows “底图服务器无法访问” once when a tile layer of the map fails to load; our layers keep drawing."""
 
@@ -656,8 +672,8 @@ def base_map(*, bounds: tuple[float, float, float, float] | None = None, basemap
         Which ``admin_units.level`` values to draw.
     """
     _check_basemap(basemap)
-    m = OfflineMap(tiles=None, prefer_canvas=True, control_scale=True, asset_base=asset_base,
-                   zoom_snap=0.25)
+    m = OfflineMap(tiles=None, prefer_canvas=True, asset_base=asset_base, zoom_snap=0.25)
+    MetricScale().add_to(m)
     for layer in tile_layers(basemap, tianditu_key=tianditu_key, tile_url=tile_url):
         layer.add_to(m)
     if basemap != "offline":

@@ -74,6 +74,7 @@ def test_overview_layers_legend_and_flags(areas, admin, points):
     assert js("未建档农户（2）") in html  # the empty geometry is skipped
     assert js("未建档农户 2 户（放大逐户显示）") in html  # and named in the legend
     assert "pointsZoom = 13" in html
+    assert "L.control.scale({imperial: false})" in html and "L.control.scale()" not in html  # metres only
 
 
 def test_households_are_sent_as_rounded_flat_array(areas, points):
