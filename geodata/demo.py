@@ -1136,7 +1136,9 @@ class _Builder:
         rows_d.append(day[a])
         rows_o.append(np.full(a.size, "已建档", dtype=object))
         again = a[rng.random(a.size) < 0.33]  # follow-ups: more documents
-        d2 = np.minimum(day[again] + rng.integers(20, 400, again.size), span)
+        d2 = day[again] + rng.integers(20, 400, again.size)
+        due = d2 <= span  # a follow-up after the data's last day has not happened yet
+        again, d2 = again[due], d2[due]
         rows_h.append(again)
         rows_s.append(hh_staff[again])
         rows_d.append(d2)

@@ -370,6 +370,9 @@ def _feature_collection(frame: gpd.GeoDataFrame, props: pd.DataFrame, ids: pd.Se
 class Legend(folium.elements.MacroElement):
     """A legend box (HTML) as a Leaflet control; use instead of branca colormaps, which need d3 online.
 
+    The box folds to its title (click to open) on maps narrower than ``fold_below`` pixels — on a phone an
+    open legend would cover half the map. Clicks on it never reach the map (they would select a grid).
+
     Parameters
     ----------
     title : str
@@ -382,9 +385,12 @@ class Legend(folium.elements.MacroElement):
         """
         {% macro script(this, kwargs) %}
         var {{ this.get_name() }} = L.control({position: {{ this.position|tojson }}});
-        {{ this.get_name() }}.onAdd = function () {
+        {{ this.get_name() }}.onAdd = function (map) {
             var div = L.DomUtil.create("div", "grids-legend");
             div.innerHTML = {{ this.html|tojson }};
+            if (map.getSize().x < {{ this.fold_below }}) { div.querySelector("details").open = false; }
+            L.DomEvent.disableClickPropagation(div);
+            L.DomEvent.disableScrollPropagation(div);
             return div;
         };
         {{ this.get_name() }}.addTo({{ this._parent.get_name() }});
@@ -392,10 +398,12 @@ class Legend(folium.elements.MacroElement):
         """
     )
 
-    def __init__(self, title: str, items: list[tuple[str, str]], *, position: str = "bottomright") -> None:
+    def __init__(self, title: str, items: list[tuple[str, str]], *, position: str = "bottomright",
+                 fold_below: int = 500) -> None:
         super().__init__()
         self._name = "Legend"
         self.position = position
+        self.fold_below = int(fold_below)
         rows = "".join(
             f'<div><span style="display:inline-block;width:14px;height:14px;margin-right:6px;'
             f'vertical-align:middle;background:{c};border:1px solid #555"></span>{label}</div>'
@@ -404,7 +412,7 @@ class Legend(folium.elements.MacroElement):
         self.html = (
             '<div style="background:rgba(255,255,255,.92);padding:6px 9px;border-radius:4px;'
             'box-shadow:0 1px 4px rgba(0,0,0,.3);font-size:12px;line-height:18px">'
-            f"<b>{title}</b>{rows}</div>"
+            f'<details open><summary style="cursor:pointer"><b>{title}</b></summary>{rows}</details></div>'
         )
 
 

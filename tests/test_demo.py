@@ -305,6 +305,9 @@ def test_visits(small):
     assert visits.visited_on.min() >= pd.Timestamp("2017-01-01")
     assert visits.visited_on.max() <= pd.Timestamp("2019-09-30")
     assert visits.visited_on.dt.year.nunique() == 3
+    # follow-ups due after the data's last day are not piled onto it
+    per_day = visits.visited_on.value_counts()
+    assert per_day[visits.visited_on.max()] <= max(5, 3 * per_day.median())
     # the visiting manager works at the branch nearest the household
     located = hh[hh.geometry.notna()].set_index("hh_id")
     v = visits[visits.hh_id.isin(located.index)].head(3000)

@@ -43,6 +43,7 @@ def test_overview_map_paints_with_no_foreign_requests(page):
         time.sleep(0.2)
     assert f.evaluate(PAINTED) >= 1000, "the grid layer drew (almost) nothing on the canvas"
     assert f.locator(".grids-legend").count() == 1
+    assert f.locator(".grids-legend details").evaluate("d => d.open") is True  # open on a wide map
     assert f.locator(".leaflet-marker-icon.marker-cluster").count() > 0, "uncovered households not clustered"
     page.wait_for_timeout(500)
     screenshot(page, "overview")

@@ -58,6 +58,9 @@ def test_recording_a_visit_changes_coverage_on_a_phone(phone, customer_manager):
     assert before == f"{archived / registered * 100:.1f}%"
     phone.get_by_text(re.compile(r"^待走访：")).wait_for(timeout=15_000)
     phone.wait_for_timeout(800)
+    # on a phone the legend is folded to its title (open it with a tap), so it does not cover the map
+    legend = phone.frame_locator(MAP_FRAME).locator(".grids-legend details")
+    assert legend.evaluate("d => d.open") is False
     screenshot(phone, "workbench_phone")
     tall_screenshot(phone, "workbench_phone_full")
     width = phone.evaluate("document.documentElement.scrollWidth")
