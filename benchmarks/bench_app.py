@@ -75,7 +75,9 @@ PAINTED = """() => {
 
 CLICK_POINT = """([lon, lat]) => {
   const map = window.map;
-  map.eachLayer(l => { if (L.MarkerClusterGroup && l instanceof L.MarkerClusterGroup) map.removeLayer(l); });
+  const hide = document.createElement('style');  // a click on a household bubble zooms instead of selecting
+  hide.textContent = '.grids-hh-cluster { display: none !important; }';
+  document.head.appendChild(hide);
   const p = map.latLngToContainerPoint([lat, lon]);
   const r = map.getContainer().getBoundingClientRect();
   return [r.left + p.x, r.top + p.y];

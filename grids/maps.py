@@ -518,8 +518,8 @@ class PointAggregate(folium.map.Layer):
     The browser bins the points itself on every zoom change (Leaflet's ``zoomend``/``moveend``, no server
     round trip): ~25k points take a few milliseconds, where adding them to a Leaflet.markercluster index
     takes seconds. Count bubbles are ``div`` icons with the class ``marker-cluster`` (styled here, no
-    plugin needed) and do not take clicks, so a click on a bubble selects the area beneath it. About
-    18 bytes per point at 5 decimals; no script or style beyond Leaflet itself.
+    plugin needed); a click on a bubble zooms in on it (two levels, at most to ``points_zoom``) and does not
+    reach the areas beneath. About 18 bytes per point at 5 decimals; no script or style beyond Leaflet itself.
 
     Parameters
     ----------
@@ -544,6 +544,7 @@ class PointAggregate(folium.map.Layer):
             var d = {{ this.coords|tojson }};
             var style = {{ this.style|tojson }};
             var color = {{ this.color|tojson }}, pointsZoom = {{ this.points_zoom }}, cell = {{ this.cell_px }};
+            var zoomHint = {{ this.zoom_hint|tojson }};
             var group = L.layerGroup();
             var renderer = L.canvas({padding: 0.3});
             var shown = null;
@@ -556,11 +557,15 @@ class PointAggregate(folium.map.Layer):
                     'px;border-radius:50%;background:' + color + ';opacity:.8;color:#fff;font-weight:bold;' +
                     'font-size:10px;font-family:sans-serif;text-align:center;' +
                     'box-shadow:0 0 0 2px rgba(255,255,255,.6)">' + label + '</div>';
-                return L.marker([lat, lon], {
+                var marker = L.marker([lat, lon], {
                     icon: L.divIcon({html: html, className: "marker-cluster grids-hh-cluster",
                                      iconSize: [size, size]}),
-                    interactive: false, keyboard: false
+                    keyboard: false, title: zoomHint, bubblingMouseEvents: false
                 });
+                marker.on("click", function () {
+                    map.setView([lat, lon], Math.min(map.getZoom() + 2, pointsZoom));
+                });
+                return marker;
             }
             function redraw() {
                 if (!map.hasLayer(group)) { return; }
@@ -590,7 +595,9 @@ class PointAggregate(folium.map.Layer):
                 group.clearLayers();
                 for (var m = 0; m < layers.length; m++) { group.addLayer(layers[m]); }
             }
-            group.on("add", function () { shown = null; map.whenReady(redraw); });
+            // first drawn after the current script: streamlit-folium hooks its "object clicked" handler onto
+            // every layer present when the map script ends, and a bubble click must only zoom
+            group.on("add", function () { shown = null; map.whenReady(function () { setTimeout(redraw, 0); }); });
             map.on("zoomend moveend", redraw);
             return group;
         })({{ this._parent.get_name() }});
@@ -608,6 +615,7 @@ class PointAggregate(folium.map.Layer):
         self.style = {"radius": 4, "color": color, "weight": 1, "fillColor": color, "fillOpacity": 0.8}
         self.points_zoom = int(points_zoom)
         self.cell_px = int(cell_px)
+        self.zoom_hint = "点击放大"
 
 
 # --------------------------------------------------------------------------------------------------------

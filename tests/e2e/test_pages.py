@@ -71,13 +71,36 @@ def click_lonlat(page, lon, lat):
     f = map_frame(page)
     x, y = f.evaluate("""([lon, lat]) => {
         const map = window.map;
-        map.eachLayer(l => { if (L.MarkerClusterGroup && l instanceof L.MarkerClusterGroup) map.removeLayer(l); });
+        const hide = document.createElement('style');
+        hide.textContent = '.grids-hh-cluster { display: none !important; }';
+        document.head.appendChild(hide);
         const p = map.latLngToContainerPoint([lat, lon]);
         const r = map.getContainer().getBoundingClientRect();  // the frame's own scroll included
         return [r.left + p.x, r.top + p.y];
     }""", [lon, lat])
     # positioned on the iframe element at click time (Streamlit's layout may still shift and scroll)
     page.locator(MAP_FRAME).click(position={"x": x, "y": y})
+
+
+def test_clicking_a_household_bubble_zooms_in_and_selects_nothing(page):
+    open_overview(page)
+    page.locator(MAP_FRAME).scroll_into_view_if_needed()
+    page.wait_for_timeout(300)
+    f = map_frame(page)
+    zoom = f.evaluate("() => window.map.getZoom()")
+    # the bubble nearest the map's centre (not under a control)
+    box = f.evaluate("""() => { const r = window.map.getContainer().getBoundingClientRect();
+        const c = [r.left + r.width / 2, r.top + r.height / 2];
+        const all = [...document.querySelectorAll('.grids-hh-cluster')].map(e => e.getBoundingClientRect());
+        all.sort((a, b) => Math.hypot(a.x - c[0], a.y - c[1]) - Math.hypot(b.x - c[0], b.y - c[1]));
+        const b = all[0]; return [b.x + b.width / 2, b.y + b.height / 2]; }""")
+    page.locator(MAP_FRAME).click(position={"x": box[0], "y": box[1]})
+    deadline = time.monotonic() + 10
+    while f.evaluate("() => window.map.getZoom()") == zoom and time.monotonic() < deadline:
+        page.wait_for_timeout(100)
+    assert f.evaluate("() => window.map.getZoom()") == min(zoom + 2, 13)
+    page.wait_for_timeout(1500)
+    assert page.get_by_text("点击地图上的").count() == 1  # no grid was selected
 
 
 def test_clicking_a_grid_shows_its_figures(page, e2e_workspace):
