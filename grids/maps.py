@@ -170,6 +170,13 @@ def localize(m: folium.Map, *, asset_base: str = ASSET_BASE) -> folium.Map:
     return m
 
 
+# folium embeds data (GeoJSON above all) with json.dumps' default ", " and ": " separators; compact ones send
+# about 9% less to the browser, the same JSON. Set once on the template environment all folium elements (and
+# ours) share.
+_FOLIUM_ENV = folium.GeoJson._template.environment
+_FOLIUM_ENV.policies["json.dumps_kwargs"] = {**_FOLIUM_ENV.policies["json.dumps_kwargs"], "separators": (",", ":")}
+
+
 class OfflineMap(folium.Map):
     """A ``folium.Map`` that loads Leaflet and every plugin from the app (:func:`localize`) when rendered.
 
@@ -511,6 +518,27 @@ class PointCluster(folium.elements.JSCSSMixin, folium.map.Layer):
         }
 
 
+def encode_points(lonlat: np.ndarray, *, precision: int = 5) -> np.ndarray:
+    """Points as a flat integer array for the browser: ``[lat, lon]`` of the first, then differences.
+
+    The points are rounded to ``precision`` decimals (as integers of 10^-precision degrees) and put in
+    Hilbert-curve order, so neighbours follow each other and the differences are a few digits long. The
+    order of the points is not kept. Decoding is a running sum (see :class:`PointAggregate`).
+
+    Examples
+    --------
+    >>> encode_points(np.array([[119.31235, 43.91235], [119.45, 43.95]])).tolist()
+    [4391235, 11931235, 3765, 13765]
+    """
+    lonlat = np.asarray(lonlat, dtype=float).reshape(-1, 2)
+    if not len(lonlat):
+        return np.empty(0, dtype=np.int64)
+    q = np.round(lonlat[:, ::-1] * 10 ** int(precision)).astype(np.int64)  # lat, lon
+    order = np.argsort(gpd.GeoSeries(shapely.points(lonlat)).hilbert_distance().to_numpy(), kind="stable")
+    q = q[order]
+    return np.diff(q, axis=0, prepend=np.zeros((1, 2), dtype=np.int64)).ravel()
+
+
 class PointAggregate(folium.map.Layer):
     """Many points as one flat coordinate array: counted per screen cell at county zoom, drawn one by one
     (circle markers on the map's canvas, only those in view) from ``points_zoom`` on.
@@ -519,7 +547,8 @@ class PointAggregate(folium.map.Layer):
     round trip): ~25k points take a few milliseconds, where adding them to a Leaflet.markercluster index
     takes seconds. Count bubbles are ``div`` icons with the class ``marker-cluster`` (styled here, no
     plugin needed); a click on a bubble zooms in on it (two levels, at most to ``points_zoom``) and does not
-    reach the areas beneath. About 18 bytes per point at 5 decimals; no script or style beyond Leaflet itself.
+    reach the areas beneath. The points travel delta-encoded (:func:`encode_points`, ~10 bytes per point at 5
+    decimals instead of ~21 as a plain array); no script or style beyond Leaflet itself.
 
     Parameters
     ----------
@@ -541,11 +570,18 @@ class PointAggregate(folium.map.Layer):
         """
         {% macro script(this, kwargs) %}
         var {{ this.get_name() }} = (function (map) {
-            var d = {{ this.coords|tojson }};
+            // [lat, lon] of the first point, then each point's difference from the previous one, in units of
+            // 10^-precision degrees (points in Hilbert order, so the differences are short)
+            var steps = {{ this.steps_js }}, scale = {{ this.scale }}, d = new Array(steps.length);
+            for (var s = 0, la = 0, lo = 0; s < steps.length; s += 2) {
+                la += steps[s]; lo += steps[s + 1];
+                d[s] = la / scale; d[s + 1] = lo / scale;
+            }
             var style = {{ this.style|tojson }};
             var color = {{ this.color|tojson }}, pointsZoom = {{ this.points_zoom }}, cell = {{ this.cell_px }};
             var zoomHint = {{ this.zoom_hint|tojson }};
             var group = L.layerGroup();
+            group.gridsPoints = d;  // the decoded [lat, lon, lat, lon, …] (read by the browser tests)
             var renderer = L.canvas({padding: 0.3});
             var shown = null;
             style.renderer = renderer;
@@ -609,8 +645,9 @@ class PointAggregate(folium.map.Layer):
                  points_zoom: int = 13, cell_px: int = 60, show: bool = True) -> None:
         super().__init__(name=name, overlay=True, control=True, show=show)
         self._name = "PointAggregate"
-        latlon = np.round(np.asarray(lonlat, dtype=float).reshape(-1, 2)[:, ::-1], precision)
-        self.coords = [float(v) for v in latlon.ravel()]
+        self.scale = 10 ** int(precision)
+        self.steps = encode_points(np.asarray(lonlat, dtype=float).reshape(-1, 2), precision=precision)
+        self.steps_js = "[" + ",".join(map(str, self.steps.tolist())) + "]"
         self.color = color
         self.style = {"radius": 4, "color": color, "weight": 1, "fillColor": color, "fillOpacity": 0.8}
         self.points_zoom = int(points_zoom)

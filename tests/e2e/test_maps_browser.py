@@ -10,7 +10,7 @@ from grids import maps
 @pytest.mark.e2e
 def test_point_aggregate_counts_in_bubbles_and_shows_points_zoomed_in(browser, tmp_path):
     # in a real browser: 3 households close together and 1 far away → bubbles "3" and "1" at county
-    # zoom (and clicks pass through them to the grid); zoomed in on the three, three points and no bubble
+    # zoom; a click on a bubble zooms in on it; zoomed in on the three, three points and no bubble
     if not (maps.STATIC_DIR / "vendor" / "leaflet" / "leaflet.js").is_file():
         pytest.skip("static/vendor not fetched: run scripts/fetch_assets.sh")
     areas = gpd.GeoDataFrame(
@@ -29,7 +29,10 @@ def test_point_aggregate_counts_in_bubbles_and_shows_points_zoomed_in(browser, t
         page.locator(".grids-hh-cluster").first.wait_for(timeout=10_000)
         labels = sorted(page.locator(".marker-cluster").all_inner_texts())
         assert labels == ["1", "3"]
-        assert page.locator(".leaflet-marker-icon.leaflet-interactive").count() == 0
+        assert page.locator(".leaflet-marker-icon.leaflet-interactive").count() == 2  # the bubbles take clicks
+        zoom = page.evaluate(f"{m.get_name()}.getZoom()")
+        page.locator(".marker-cluster", has_text="3").click()
+        page.wait_for_function(f"{m.get_name()}.getZoom() === {min(zoom + 2, 14)}", timeout=10_000)
         page.evaluate(f"{m.get_name()}.setView([43.95, 119.3501], 16, {{animate: false}})")
         page.wait_for_function(f"{layer.get_name()}.getLayers().length === 3", timeout=10_000)
         assert page.locator(".marker-cluster").count() == 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
 import pytest
 
 from tests.e2e.conftest import screenshot, sign_in
@@ -35,7 +36,7 @@ def map_frame(page):
     return next(f for f in page.frames if "streamlit_folium" in f.url)
 
 
-def test_overview_map_paints_with_no_foreign_requests(page):
+def test_overview_map_paints_with_no_foreign_requests(page, e2e_workspace):
     open_overview(page)
     f = map_frame(page)
     deadline = time.monotonic() + 30
@@ -45,6 +46,10 @@ def test_overview_map_paints_with_no_foreign_requests(page):
     assert f.locator(".grids-legend").count() == 1
     assert f.locator(".grids-legend details").evaluate("d => d.open") is True  # open on a wide map
     assert f.locator(".leaflet-marker-icon.marker-cluster").count() > 0, "uncovered households not clustered"
+    # the browser decoded the delta-encoded household points to exactly the uncovered households' positions
+    decoded = f.evaluate("""() => Object.values(window.map._layers).find(l => l.gridsPoints).gridsPoints""")
+    got = np.sort(np.round(np.array(decoded).reshape(-1, 2), 5), axis=0)
+    assert np.array_equal(got, np.sort(uncovered_points(e2e_workspace), axis=0))
     page.wait_for_timeout(500)
     screenshot(page, "overview")
     assert page.request_log.foreign() == []
@@ -61,6 +66,17 @@ def largest_area(workspace):
     big = areas.iloc[int(to_gk(areas).area.to_numpy().argmax())]
     p = big.geometry.representative_point()
     return str(big["name"]), p.x, p.y
+
+
+def uncovered_points(workspace) -> np.ndarray:
+    """(lat, lon) rounded to 5 decimals of the households not yet archived (every demo grid has staff)."""
+    import shapely
+
+    from grids.store import Workspace
+
+    hh = Workspace(workspace).read("households", columns=["archived"])
+    pts = hh[~hh["archived"].fillna(False).astype(bool) & hh.geometry.notna() & ~hh.geometry.is_empty]
+    return np.round(shapely.get_coordinates(pts.geometry.values)[:, ::-1], 5)
 
 
 def click_lonlat(page, lon, lat):
