@@ -20,6 +20,18 @@ MAP_FRAME = 'iframe[title="streamlit_folium.st_folium"]'
 # a household id is a 19-digit code starting with the county code; in Arrow buffers ids are concatenated
 # without separators, so every 19-digit window after "150422" is a candidate (overlapping matches)
 LAT_LON = re.compile(r"(4\d\.\d{1,5}),\s*(1[12]\d\.\d{1,5})")
+# the overview's household layer sends its points delta-encoded (grids.maps.encode_points)
+STEPS = re.compile(r"var steps = \[([-0-9,]*)\], scale = (\d+)")
+
+
+def _positions(blob: str) -> set[tuple[float, float]]:
+    """Every (lat, lon) in ``blob``: plain numbers, and the decoded point layers."""
+    found = {(float(a), float(b)) for a, b in LAT_LON.findall(blob)}
+    for steps, scale in STEPS.findall(blob):
+        if steps:
+            latlon = np.cumsum(np.array(steps.split(","), dtype=np.int64).reshape(-1, 2), axis=0) / int(scale)
+            found |= set(map(tuple, np.round(latlon, 5).tolist()))
+    return found
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +112,7 @@ def test_branch_manager_sees_no_household_of_another_branch(page, truth):
     leaked = ids & truth["other"]
     assert not leaked, f"{len(leaked)} households of other branches reached the browser, e.g. {sorted(leaked)[:5]}"
     assert ids & truth["mine"], "no household id of the branch itself was seen: the search is broken"
-    coords = {(float(a), float(b)) for a, b in LAT_LON.findall(blob)}
+    coords = _positions(blob)
     leaked_xy = coords & truth["other_coords"]
     assert not leaked_xy, f"{len(leaked_xy)} household positions of other branches sent, e.g. {sorted(leaked_xy)[:3]}"
     assert coords & truth["mine_coords"], "no household position of the branch was seen: the search is broken"
