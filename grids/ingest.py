@@ -1462,6 +1462,17 @@ def _check_branches(data, geoms, problems, ctx) -> pd.DataFrame:
     return out
 
 
+def _check_reference(out: pd.DataFrame, layer: str, key: str, problems: _Problems, ctx: _Context, *,
+                     message: str, fix: str, unchecked: str | None = None) -> None:
+    """Rows whose ``out[key]`` names no ``key`` of the workspace's ``layer`` are problems; when that layer is
+    still empty nothing can be checked and ``unchecked`` (if given) becomes a warning."""
+    known = ctx.keys(layer, key)
+    if known:
+        problems.add(out[key].notna() & ~out[key].isin(list(known)), key, message, fix)
+    elif unchecked and ctx.workspace is not None:
+        ctx.warnings.append(unchecked)
+
+
 def _check_staff(data, geoms, problems, ctx) -> pd.DataFrame:
     out = pd.DataFrame(index=data.index)
     out["staff_id"] = _require(data, "staff_id", problems, "每名员工必须有工号")
@@ -1472,12 +1483,9 @@ def _check_staff(data, geoms, problems, ctx) -> pd.DataFrame:
     if "phone" in data:
         out["phone"], bad = V.check_phone(_text(data, "phone"))
         problems.add(bad, "phone", "联系电话格式错误", "应为 11 位数字")
-    branches = ctx.keys("branches", "branch_id")
-    if branches:
-        problems.add(out["branch_id"].notna() & ~out["branch_id"].isin(list(branches)), "branch_id", "网点不存在",
-                     "工作区里没有这个网点编号；检查编号，或先导入网点（branches）")
-    elif ctx.workspace is not None:
-        ctx.warnings.append("工作区还没有网点，未检查员工所属网点是否存在（先导入 branches）")
+    _check_reference(out, "branches", "branch_id", problems, ctx, message="网点不存在",
+                     fix="工作区里没有这个网点编号；检查编号，或先导入网点（branches）",
+                     unchecked="工作区还没有网点，未检查员工所属网点是否存在（先导入 branches）")
     return out
 
 
@@ -1490,20 +1498,15 @@ def _check_visits(data, geoms, problems, ctx) -> pd.DataFrame:
     out["visited_on"] = visited
     if "staff_id" in data:
         out["staff_id"] = _text(data, "staff_id")
-        staff = ctx.keys("staff", "staff_id")
-        if staff:
-            problems.add(out["staff_id"].notna() & ~out["staff_id"].isin(list(staff)), "staff_id", "员工不存在",
-                         "工作区里没有这个工号；检查工号，或先导入员工（staff）")
+        _check_reference(out, "staff", "staff_id", problems, ctx, message="员工不存在",
+                         fix="工作区里没有这个工号；检查工号，或先导入员工（staff）")
     if "outcome" in data:
         out["outcome"] = _enum(data, "outcome", VISIT_OUTCOMES, problems)
     if "note" in data:
         out["note"] = _text(data, "note")
-    households = ctx.keys("households", "hh_id")
-    if households:
-        problems.add(out["hh_id"].notna() & ~out["hh_id"].isin(list(households)), "hh_id", "户号不在工作区中",
-                     "先导入这户的档案（households），或检查户号")
-    elif ctx.workspace is not None:
-        ctx.warnings.append("工作区还没有农户，未检查走访记录的户号（先导入 households）")
+    _check_reference(out, "households", "hh_id", problems, ctx, message="户号不在工作区中",
+                     fix="先导入这户的档案（households），或检查户号",
+                     unchecked="工作区还没有农户，未检查走访记录的户号（先导入 households）")
     return out
 
 

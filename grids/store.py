@@ -201,6 +201,37 @@ def _infer_sql_type(series: pd.Series) -> str:
 # --------------------------------------------------------------------------------------------------------
 
 
+def _requested_columns(layer: str, types: Mapping[str, str], columns: Sequence[str] | None) -> list[str]:
+    """The attribute columns a read returns: all of ``types``, or ``columns`` (all of which must exist)."""
+    if columns is None:
+        return list(types)
+    unknown = [c for c in columns if c not in types]
+    if unknown:
+        raise ValidationError(f"图层 {layer} 没有这些列：{', '.join(unknown)}", fix=f"可用的列：{', '.join(types)}")
+    return list(columns)
+
+
+def _layer_frame(cols: list[str], types: Mapping[str, str], data: Sequence[Sequence[Any]],
+                 geoms: np.ndarray | None) -> gpd.GeoDataFrame | pd.DataFrame:
+    """A read's result from its column-wise SQL values (``data``) and decoded geometries (None: no geometry)."""
+    frame = pd.DataFrame({c: _from_sql_values(list(data[i]), types[c]) for i, c in enumerate(cols)})
+    if geoms is None:
+        return frame
+    geoms = _demote_single_parts(geoms)
+    return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geoms, crs=STORAGE_EPSG), crs=STORAGE_EPSG)
+
+
+def _check_revision(stored: int, expected: int | None) -> None:
+    """Raise :class:`StaleRevisionError` when a writer read revision ``expected`` but ``stored`` is current."""
+    if expected is not None and stored != expected:
+        raise StaleRevisionError(
+            f"工作区已被他人修改（你读取的是第 {expected} 版，现在是第 {stored} 版），未保存任何内容。"
+            "修正方法：重新载入最新数据后再修改",
+            expected=expected,
+            actual=stored,
+        )
+
+
 class WorkspaceWrites:
     """Convenience writes shared by every backend; each is one :meth:`transaction`."""
 
@@ -368,12 +399,7 @@ class Workspace(WorkspaceWrites):
         with contextlib.closing(self._connect()) as con:
             types = _table_columns(con, layer)
             geom_col = _geometry_column(con, layer)
-            cols = list(types) if columns is None else [c for c in columns if c in types]
-            unknown = [] if columns is None else [c for c in columns if c not in types]
-            if unknown:
-                raise ValidationError(
-                    f"图层 {layer} 没有这些列：{', '.join(unknown)}", fix=f"可用的列：{', '.join(types)}"
-                )
+            cols = _requested_columns(layer, types, columns)
             select = [_q(c) for c in cols] + ([_q(geom_col)] if geom_col else [])
             sql = f"SELECT {', '.join(select) or '*'} FROM {_q(layer)}"
             if where:
@@ -383,11 +409,8 @@ class Workspace(WorkspaceWrites):
                 rows = con.execute(sql, tuple(params)).fetchall()
                 data = list(zip(*rows, strict=True)) if rows else [[] for _ in select]
                 del rows
-        frame = pd.DataFrame({c: _from_sql_values(list(data[i]), types[c]) for i, c in enumerate(cols)})
-        if geom_col is None:
-            return frame
-        geoms = _demote_single_parts(decode_geometries(list(data[len(cols)])))
-        return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geoms, crs=STORAGE_EPSG), crs=STORAGE_EPSG)
+        geoms = decode_geometries(list(data[len(cols)])) if geom_col else None
+        return _layer_frame(cols, types, data, geoms)
 
     def count(self, layer: str, *, where: str | None = None, params: Sequence[Any] = ()) -> int:
         """Number of rows of ``layer`` (matching ``where``)."""
@@ -430,13 +453,7 @@ class Workspace(WorkspaceWrites):
         try:
             con.execute("BEGIN IMMEDIATE")
             rev = int(con.execute(f"SELECT value FROM {META_TABLE} WHERE key='revision'").fetchone()[0])
-            if expected_revision is not None and rev != expected_revision:
-                raise StaleRevisionError(
-                    f"工作区已被他人修改（你读取的是第 {expected_revision} 版，现在是第 {rev} 版），未保存任何内容。"
-                    "修正方法：重新载入最新数据后再修改",
-                    expected=expected_revision,
-                    actual=rev,
-                )
+            _check_revision(rev, expected_revision)
             tx = Transaction(con, actor=actor, action=action, revision=rev + 1)
             yield tx
             tx._finish(rev)
@@ -501,7 +518,7 @@ class Transaction:
         sql = f"SELECT {', '.join(_q(c) for c in types)} FROM {_q(layer)}" + (f" WHERE {where}" if where else "")
         rows = self._con.execute(sql + " ORDER BY fid", tuple(params)).fetchall()
         data = list(zip(*rows, strict=True)) if rows else [[] for _ in types]
-        return pd.DataFrame({c: _from_sql_values(list(data[i]), types[c]) for i, c in enumerate(types)})
+        return _layer_frame(list(types), types, data, None)
 
     def _insert(self, layer: str, frame: pd.DataFrame) -> int:
         """Insert ``frame`` into ``layer`` (creating a declared layer, adding unknown columns); both backends.

@@ -35,17 +35,18 @@ import psycopg
 import shapely
 from psycopg.adapt import Dumper
 
-from grids.errors import StaleRevisionError, ValidationError, WorkspaceError
+from grids.errors import ValidationError, WorkspaceError
 from grids.model import LAYERS, STORAGE_EPSG, Layer
 from grids.store import (
     GEOM_COLUMN,
     META_TABLE,
     Transaction,
     WorkspaceWrites,
-    _demote_single_parts,
-    _from_sql_values,
+    _check_revision,
+    _layer_frame,
     _now,
     _q,
+    _requested_columns,
     _to_sql_values,
     decode_geometries,
     encode_geometries,
@@ -375,20 +376,11 @@ class PgWorkspace(WorkspaceWrites):
             self._check_layer(con, layer)
             types = _table_columns(con, layer)
             geom_col = _geometry_column(con, layer)
-            cols = list(types) if columns is None else [c for c in columns if c in types]
-            unknown = [] if columns is None else [c for c in columns if c not in types]
-            if unknown:
-                raise ValidationError(
-                    f"图层 {layer} 没有这些列：{', '.join(unknown)}", fix=f"可用的列：{', '.join(types)}"
-                )
+            cols = _requested_columns(layer, types, columns)
             rows = _select(con, layer, cols, types, geom_col, where, params)
         data = list(zip(*rows, strict=True)) if rows else [[] for _ in range(len(cols) + bool(geom_col))]
-        frame = pd.DataFrame({c: _from_sql_values(list(data[i]), types[c]) for i, c in enumerate(cols)})
-        if geom_col is None:
-            return frame
-        wkbs = np.asarray(list(data[len(cols)]), dtype=object)
-        geoms = _demote_single_parts(shapely.from_wkb(wkbs))
-        return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geoms, crs=STORAGE_EPSG), crs=STORAGE_EPSG)
+        geoms = shapely.from_wkb(np.asarray(list(data[len(cols)]), dtype=object)) if geom_col else None
+        return _layer_frame(cols, types, data, geoms)
 
     def count(self, layer: str, *, where: str | None = None, params: Sequence[Any] = ()) -> int:
         """Number of rows of ``layer`` (matching ``where``)."""
@@ -432,13 +424,7 @@ class PgWorkspace(WorkspaceWrites):
             con.execute("BEGIN")
             row = con.execute(f"SELECT value FROM {META_TABLE} WHERE key = 'revision' FOR UPDATE").fetchone()
             rev = int(row[0])
-            if expected_revision is not None and rev != expected_revision:
-                raise StaleRevisionError(
-                    f"工作区已被他人修改（你读取的是第 {expected_revision} 版，现在是第 {rev} 版），未保存任何内容。"
-                    "修正方法：重新载入最新数据后再修改",
-                    expected=expected_revision,
-                    actual=rev,
-                )
+            _check_revision(rev, expected_revision)
             tx = PgTransaction(con, actor=actor, action=action, revision=rev + 1)
             yield tx
             tx._finish(rev)
@@ -485,7 +471,7 @@ class PgTransaction(Transaction):
         types = _table_columns(self._pg, layer)
         rows = _select(self._pg, layer, list(types), types, None, where, params)
         data = list(zip(*rows, strict=True)) if rows else [[] for _ in types]
-        return pd.DataFrame({c: _from_sql_values(list(data[i]), types[c]) for i, c in enumerate(types)})
+        return _layer_frame(list(types), types, data, None)
 
     # -- backend hooks of Transaction._insert (PostGIS) ----------------------------------------------------
 

@@ -88,7 +88,7 @@ with tabs[-1]:
     today = pd.Timestamp.now(tz="Asia/Shanghai").date()  # audit times are shown by the China calendar
     days = c.date_input("日期", value=(today - dt.timedelta(days=30), today), key="admin.audit_days")
     start, end = (*days, None)[:2] if isinstance(days, tuple) else (days, None)
-    log = data.audit_trail(ws, account, actors=actors, actions=actions, start=start, end=end)
+    log = data.filter_audit(full, actors=actors, actions=actions, start=start, end=end)
     shown = log.rename(columns={"at": "时间（北京时间）", "actor": "操作人", "action": "操作", "layer": "图层",
                                 "revision": "版本", "detail": "详情"})
     st.caption(f"{len(log):,} 条（共 {len(full):,} 条）")

@@ -9,7 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import geopandas as gpd
 import pytest
+import shapely
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "workspace" / "demo.gpkg"
@@ -113,3 +115,20 @@ def validate_gpkg(path: Path) -> list[str]:
     if lines and re.search(r"rtree_\w+_update[13] trigger missing", lines[-1]) and "Traceback" in lines[0]:
         return []
     return [ln for ln in lines if not re.search(r"rtree_\w+_update[13]", ln)]
+
+
+def three_households():
+    """Three households for the workspace tests: Chinese text, booleans with a gap, an empty point."""
+    return gpd.GeoDataFrame(
+        {
+            "hh_id": ["H1", "H2", "H3"],
+            "head_name": ["张三", "李四", "王五"],
+            "segment": ["农牧户", "公职人员", "社区居民"],
+            "archived": [True, False, True],
+            "eligible": [True, None, False],
+            "granted_amount": [50_000.0, 0.0, None],
+            "using": [True, False, False],
+        },
+        geometry=[shapely.Point(119.39, 43.98), None, shapely.Point(119.40, 43.99)],
+        crs=4490,
+    )

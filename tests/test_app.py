@@ -293,21 +293,23 @@ def test_planner_cannot_unmask(app):
     assert not at.sidebar.checkbox
 
 
-def test_overview_falls_back_to_villages_without_a_plan(tmp_path, monkeypatch):
+def _without_a_plan(tmp_path, monkeypatch, role: str) -> AppTest:
+    """The app signed in as ``role`` on a workspace that has no grid plan yet."""
     monkeypatch.setenv("GRIDS_WORKSPACE", str(tiny_workspace(tmp_path / "np.gpkg", with_plan=False)))
     at = AppTest.from_file(APP, default_timeout=60)
-    at.session_state["auth.session"] = session_for(ACCOUNTS["leadership"])
-    at.run()
+    at.session_state["auth.session"] = session_for(ACCOUNTS[role])
+    return at.run()
+
+
+def test_overview_falls_back_to_villages_without_a_plan(tmp_path, monkeypatch):
+    at = _without_a_plan(tmp_path, monkeypatch, "leadership")
     assert not at.exception
     assert any("还没有网格方案" in i.value for i in at.info)
     assert any("点击地图上的村" in i.value for i in at.info)
 
 
 def test_branch_manager_without_a_plan_gets_a_warning(tmp_path, monkeypatch):
-    monkeypatch.setenv("GRIDS_WORKSPACE", str(tiny_workspace(tmp_path / "np.gpkg", with_plan=False)))
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.session_state["auth.session"] = session_for(ACCOUNTS["branch_manager"])
-    at.run()
+    at = _without_a_plan(tmp_path, monkeypatch, "branch_manager")
     assert not at.exception
     assert any("无法确定你的管辖范围" in w.value for w in at.warning)
     assert not at.metric

@@ -4,7 +4,6 @@ tested on both backends in tests/test_store_pg.py."""
 
 import subprocess
 
-import geopandas as gpd
 import pandas as pd
 import pytest
 import shapely
@@ -12,22 +11,7 @@ import shapely
 from grids.errors import WorkspaceError
 from grids.store import Workspace, decode_geometries, encode_geometries
 
-from .conftest import validate_gpkg
-
-
-def _households():
-    return gpd.GeoDataFrame(
-        {
-            "hh_id": ["H1", "H2", "H3"],
-            "head_name": ["张三", "李四", "王五"],
-            "segment": ["农牧户", "公职人员", "社区居民"],
-            "archived": [True, False, True],
-            "granted_amount": [50_000.0, 0.0, None],
-            "using": [True, False, False],
-        },
-        geometry=[shapely.Point(119.39, 43.98), None, shapely.Point(119.40, 43.99)],
-        crs=4490,
-    )
+from .conftest import three_households, validate_gpkg
 
 
 def test_geometry_blobs_round_trip():
@@ -37,10 +21,10 @@ def test_geometry_blobs_round_trip():
 
 
 def test_failed_transaction_leaves_file_unchanged(empty_ws):
-    empty_ws.write("households", _households(), actor="t")
+    empty_ws.write("households", three_households(), actor="t")
     before = empty_ws.path.read_bytes()
     with pytest.raises(RuntimeError), empty_ws.transaction(actor="t", action="坏的导入") as tx:
-        tx.replace("households", _households().iloc[:1])
+        tx.replace("households", three_households().iloc[:1])
         tx.append("staff", pd.DataFrame({"staff_id": ["S1"], "name": ["赵六"]}))
         raise RuntimeError("boom in the middle")
     assert empty_ws.path.read_bytes() == before
@@ -58,7 +42,7 @@ def test_not_a_workspace_and_truncated(tmp_path, empty_ws):
 
 
 def test_gdal_validates_and_lists_layers(empty_ws):
-    empty_ws.write("households", _households(), actor="t")
+    empty_ws.write("households", three_households(), actor="t")
     assert validate_gpkg(empty_ws.path) == []
     out = subprocess.run(["ogrinfo", "-ro", "-q", str(empty_ws.path)], capture_output=True, text=True,
                          check=True).stdout

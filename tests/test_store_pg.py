@@ -25,7 +25,7 @@ from grids.model import LAYERS
 from grids.store import Workspace, open_workspace
 from grids.store_pg import PgWorkspace, split_url, translate_sql
 
-from .conftest import DEMO
+from .conftest import DEMO, three_households
 from .pg import bump_counter, fresh_schema
 
 COUNTY = {"county_code": "150422", "county_name": "巴林左旗"}
@@ -34,22 +34,6 @@ COUNTY = {"county_code": "150422", "county_name": "巴林左旗"}
 # --------------------------------------------------------------------------------------------------------
 # fixtures
 # --------------------------------------------------------------------------------------------------------
-
-
-def _households():
-    return gpd.GeoDataFrame(
-        {
-            "hh_id": ["H1", "H2", "H3"],
-            "head_name": ["张三", "李四", "王五"],
-            "segment": ["农牧户", "公职人员", "社区居民"],
-            "archived": [True, False, True],
-            "eligible": [True, None, False],
-            "granted_amount": [50_000.0, 0.0, None],
-            "using": [True, False, False],
-        },
-        geometry=[shapely.Point(119.39, 43.98), None, shapely.Point(119.40, 43.99)],
-        crs=4490,
-    )
 
 
 def _filled(ws) -> None:
@@ -78,7 +62,7 @@ def _filled(ws) -> None:
              "role": ["客户经理", "网点主任"], "phone": ["13800000000", None],
              "hired_on": pd.to_datetime(["2015-03-01", None]), "quota": pd.array([120, None], dtype="Int64"),
              "full_time": [True, False]}))
-        tx.replace("households", _households())
+        tx.replace("households", three_households())
     with ws.transaction(actor="bob", action="规划") as tx:
         tx.append("visits", pd.DataFrame(
             {"hh_id": ["H1", "H3"], "staff_id": ["S1", "S1"], "visited_on": pd.to_datetime(["2024-05-01", "2024-05-02"]),
@@ -153,7 +137,7 @@ def test_create_has_every_layer(any_ws):
 
 def test_round_trip_keeps_values_types_and_empty_points(any_ws):
     with any_ws.transaction(actor="t", action="导入") as tx:
-        tx.replace("households", _households())
+        tx.replace("households", three_households())
     back = any_ws.read("households")
     assert back["hh_id"].tolist() == ["H1", "H2", "H3"]
     assert back["head_name"].tolist() == ["张三", "李四", "王五"]
@@ -207,10 +191,10 @@ def test_other_crs_is_converted_to_storage_crs(any_ws):
 
 
 def test_failed_transaction_leaves_workspace_unchanged(any_ws):
-    any_ws.write("households", _households(), actor="t")
+    any_ws.write("households", three_households(), actor="t")
     audit_before = any_ws.read("audit")
     with pytest.raises(RuntimeError), any_ws.transaction(actor="t", action="坏的导入") as tx:
-        tx.replace("households", _households().iloc[:1])
+        tx.replace("households", three_households().iloc[:1])
         tx.append("staff", pd.DataFrame({"staff_id": ["S1"], "name": ["赵六"]}))
         assert len(tx.read("households")) == 1  # the transaction sees its own change
         raise RuntimeError("boom in the middle")
@@ -221,7 +205,7 @@ def test_failed_transaction_leaves_workspace_unchanged(any_ws):
 
 
 def test_duplicate_key_rolls_back_whole_transaction(any_ws):
-    dup = _households()
+    dup = three_households()
     dup.loc[2, "hh_id"] = "H1"
     with pytest.raises((sqlite3.IntegrityError, psycopg.IntegrityError)):
         any_ws.write("households", dup, actor="t")
@@ -229,7 +213,7 @@ def test_duplicate_key_rolls_back_whole_transaction(any_ws):
 
 
 def test_revision_and_audit(any_ws):
-    any_ws.write("households", _households(), actor="alice", action="导入农户")
+    any_ws.write("households", three_households(), actor="alice", action="导入农户")
     assert any_ws.revision == 1
     audit = any_ws.read("audit")
     assert audit["actor"].tolist() == ["alice"] and audit["action"].tolist() == ["导入农户"]
@@ -243,7 +227,7 @@ def test_revision_and_audit(any_ws):
 
 
 def test_stale_revision_writes_nothing(any_ws):
-    any_ws.write("households", _households(), actor="alice")
+    any_ws.write("households", three_households(), actor="alice")
     with (pytest.raises(StaleRevisionError, match="第 0 版") as err,
           any_ws.transaction(actor="bob", action="改", expected_revision=0) as tx):
         tx.append("staff", pd.DataFrame({"staff_id": ["S1"]}))
@@ -258,7 +242,7 @@ def test_transaction_without_changes_keeps_revision(any_ws):
 
 
 def test_audit_only_record_keeps_revision(any_ws):
-    any_ws.write("households", _households(), actor="t")
+    any_ws.write("households", three_households(), actor="t")
     with any_ws.transaction(actor="leader", action="查看明文个人信息") as tx:
         tx.note("households", {"rows": 3})
     assert any_ws.revision == 1
@@ -282,7 +266,7 @@ def test_extra_columns_are_kept_with_their_types(any_ws):
 
 
 def test_read_where_columns_and_unknown_layer(any_ws):
-    any_ws.write("households", _households(), actor="t")
+    any_ws.write("households", three_households(), actor="t")
     assert any_ws.read("households", where="segment = ?", params=["农牧户"])["hh_id"].tolist() == ["H1"]
     assert any_ws.read("households", where='"using" = ? OR hh_id = ?', params=[True, "H3"])["hh_id"].tolist() == [
         "H1", "H3"]
@@ -306,7 +290,7 @@ def test_execute_with_placeholders_and_question_marks_in_strings(any_ws):
 
 
 def test_sqlite_style_integers_for_booleans(any_ws):
-    any_ws.write("households", _households(), actor="t")
+    any_ws.write("households", three_households(), actor="t")
     with any_ws.transaction(actor="t", action="建档") as tx:
         tx.execute("UPDATE households SET archived = ?, eligible = ? WHERE hh_id = ?", (0, 1, "H1"))
         tx.execute("UPDATE households SET granted_amount = granted_amount + ? WHERE hh_id = ?", (5, "H1"))

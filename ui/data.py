@@ -591,16 +591,23 @@ def audit_trail(ws: Workspace, account: Account, *, actors: list[str] | None = N
     grid plan), newest first, filtered by actor, action and day; ``at`` in China time (UTC+8, naive)."""
     account.require("view_audit")
     log = ws.read("audit")
-    at = pd.to_datetime(log["at"], errors="coerce", utc=True)
-    log["at"] = at.dt.tz_convert("Asia/Shanghai").dt.tz_localize(None).dt.floor("s")
+    log["at"] = pd.to_datetime(log["at"], errors="coerce", utc=True).dt.tz_convert("Asia/Shanghai").dt.tz_localize(
+        None).dt.floor("s")
+    return filter_audit(log.iloc[::-1].reset_index(drop=True), actors=actors, actions=actions, start=start,
+                        end=end)
+
+
+def filter_audit(log: pd.DataFrame, *, actors: list[str] | None = None, actions: list[str] | None = None,
+                 start: Any = None, end: Any = None) -> pd.DataFrame:
+    """Rows of an :func:`audit_trail` by actor, action and China-time day (in place of reading it again)."""
     keep = pd.Series(True, index=log.index)
     if actors:
         keep &= log["actor"].isin(actors)
     if actions:
         keep &= log["action"].isin(actions)
-    day = at.dt.tz_convert("Asia/Shanghai").dt.normalize().dt.tz_localize(None)
+    day = log["at"].dt.normalize()
     if start is not None:
         keep &= day >= pd.Timestamp(start)
     if end is not None:
         keep &= day <= pd.Timestamp(end)
-    return log[keep.to_numpy()].iloc[::-1].reset_index(drop=True)
+    return log[keep.to_numpy()].reset_index(drop=True)

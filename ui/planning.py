@@ -159,12 +159,10 @@ def push(grids: gpd.GeoDataFrame, label: str, *, focus: tuple | None = None) -> 
 def problems(grids: gpd.GeoDataFrame, ctx: Context) -> gpd.GeoDataFrame:
     """:func:`grids.check.check_plan` of an edited state, computed once per state."""
     memo = st.session_state.setdefault("planning.problems", {})
-    key = id(grids)
-    if key not in memo:
-        memo.clear()
-        memo[key] = check_plan(grids, admin_units=ctx.admin, households=ctx.households, staff=ctx.staff,
-                               urban_areas=ctx.urban)
-    return memo[key]
+    if memo.get("grids") is not grids:  # the memo holds the state it checked, so it cannot be mistaken for another
+        memo.update(grids=grids, found=check_plan(grids, admin_units=ctx.admin, households=ctx.households,
+                                                  staff=ctx.staff, urban_areas=ctx.urban))
+    return memo["found"]
 
 
 def problems_table(found: gpd.GeoDataFrame) -> pd.DataFrame:

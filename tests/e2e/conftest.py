@@ -209,6 +209,13 @@ def sign_in(page, username: str, password: str | None = None, *, timeout: float 
     page.get_by_role("button", name="退出登录").wait_for(state="attached", timeout=timeout)
 
 
+def open_page(page, username: str, title: str, *, timeout: float = 60_000) -> None:
+    """Sign in as ``username`` and open the page ``title`` from the navigation (waits for its heading)."""
+    sign_in(page, username, timeout=timeout)
+    page.get_by_role("link", name=title).click()
+    page.get_by_role("heading", name=title).wait_for(timeout=timeout)
+
+
 def screenshot(page, name: str) -> Path:
     """Save a full-page screenshot under test-artifacts/ and return its path."""
     ARTIFACTS.mkdir(exist_ok=True)

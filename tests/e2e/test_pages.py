@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 
-from tests.e2e.conftest import screenshot, sign_in
+from tests.e2e.conftest import open_page, screenshot, sign_in
 
 pytestmark = pytest.mark.e2e
 
@@ -156,9 +156,7 @@ def test_sign_out_returns_to_the_form(page):
 
 
 def test_admin_page(page):
-    sign_in(page, "admin")
-    page.get_by_role("link", name="账号与审计").click()
-    page.get_by_role("heading", name="账号与审计").wait_for(timeout=30_000)
+    open_page(page, "admin", "账号与审计")
     page.get_by_role("heading", name="新建账号").wait_for(timeout=15_000)
     page.get_by_text("b02", exact=True).first.wait_for(state="attached", timeout=15_000)
     screenshot(page, "admin_accounts")
@@ -169,9 +167,7 @@ def test_admin_page(page):
 
 
 def test_data_page_lists_layers(page):
-    sign_in(page, "admin")
-    page.get_by_role("link", name="数据管理").click()
-    page.get_by_role("heading", name="数据管理").wait_for(timeout=30_000)
+    open_page(page, "admin", "数据管理")
     page.get_by_role("heading", name="图层").wait_for(timeout=15_000)
     # st.dataframe draws on a canvas; its cells exist as hidden accessibility nodes
     page.get_by_text("households").first.wait_for(state="attached", timeout=15_000)

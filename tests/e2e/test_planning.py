@@ -11,7 +11,7 @@ import pytest
 import shapely
 import shapely.ops
 
-from tests.e2e.conftest import screenshot, sign_in
+from tests.e2e.conftest import open_page, screenshot
 
 pytestmark = pytest.mark.e2e
 
@@ -123,9 +123,7 @@ def corner_line(workspace):
 
 def test_drawing_a_line_splits_a_grid_and_updates_the_check_panel(page, e2e_workspace):
     grid, start, end = corner_line(e2e_workspace)
-    sign_in(page, "planner")
-    page.get_by_role("link", name="网格规划").click()
-    page.get_by_role("heading", name="网格规划").wait_for(timeout=60_000)
+    open_page(page, "planner", "网格规划")
     # a draft of the published plan (the published plan itself is not edited in place)
     page.locator('[data-testid="stButtonGroup"] button', has_text="方案版本").click()
     page.get_by_role("button", name="从已发布方案新建草稿").click()
@@ -174,9 +172,7 @@ def test_reassigning_a_grid_changes_the_staff_workload(page, e2e_workspace):
     g = mine.iloc[int(np.argmax(mine.to_crs(4549).area.to_numpy()))]
     other = sorted(set(mine["staff_id"]) - {g["staff_id"]})[0]
 
-    sign_in(page, "b01")
-    page.get_by_role("link", name="人员分配").click()
-    page.get_by_role("heading", name="人员分配").wait_for(timeout=60_000)
+    open_page(page, "b01", "人员分配")
     wait_map(page)
     legend = map_frame(page).locator(".grids-legend")
     before = legend.inner_text()

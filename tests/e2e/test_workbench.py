@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from tests.e2e.conftest import screenshot, sign_in
+from tests.e2e.conftest import open_page, screenshot, sign_in
 
 pytestmark = pytest.mark.e2e
 
@@ -82,9 +82,7 @@ def test_recording_a_visit_changes_coverage_on_a_phone(phone, customer_manager):
 
 
 def test_rating_page(page):
-    sign_in(page, "b02")
-    page.get_by_role("link", name="集中授信").click()
-    page.get_by_role("heading", name="集中授信").wait_for(timeout=60_000)
+    open_page(page, "b02", "集中授信")
     page.get_by_role("button", name="校验").click()
     page.get_by_text("还没有改动").wait_for(timeout=30_000)
     page.get_by_role("heading", name="白名单").wait_for(timeout=15_000)
