@@ -17,24 +17,24 @@ import pandas as pd
 PERSONAL_COLUMNS = ("id_no", "phone")
 
 
-def mask_id_no(value: str | None) -> str | None:
-    """Keep the 6-digit region code and the last 4 characters of an ID number."""
+def _keep_ends(value: str | None, head: int, tail: int) -> str | None:
+    """``value`` with all but its first ``head`` and last ``tail`` characters starred (all of it when short)."""
     if value is None or pd.isna(value):
         return value
     s = str(value)
-    if len(s) <= 10:
+    if len(s) <= head + tail:
         return "*" * len(s)
-    return s[:6] + "*" * (len(s) - 10) + s[-4:]
+    return s[:head] + "*" * (len(s) - head - tail) + s[-tail:]
+
+
+def mask_id_no(value: str | None) -> str | None:
+    """Keep the 6-digit region code and the last 4 characters of an ID number."""
+    return _keep_ends(value, 6, 4)
 
 
 def mask_phone(value: str | None) -> str | None:
     """Keep the first 3 and last 4 digits of a phone number."""
-    if value is None or pd.isna(value):
-        return value
-    s = str(value)
-    if len(s) <= 7:
-        return "*" * len(s)
-    return s[:3] + "*" * (len(s) - 7) + s[-4:]
+    return _keep_ends(value, 3, 4)
 
 
 def mask_name(value: str | None) -> str | None:
