@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import multiprocessing as mp
-import statistics
 import sys
 import time
 import warnings
@@ -39,18 +38,10 @@ from grids.assign import assign_branches, assign_plan, branch_capacity, branch_d
 from grids.assign_graph import components, grid_adjacency  # noqa: E402
 from grids.assign_partition import balance_bounds, partition  # noqa: E402
 from grids.assign_synthetic import synthetic_county  # noqa: E402
+from grids.commands.bench import median_time  # noqa: E402
 from grids.crs import to_gk  # noqa: E402
 
 DEMO = ROOT / "workspace" / "demo.gpkg"
-
-
-def _median_time(fn, repeats: int) -> tuple[float, object]:
-    times, out = [], None
-    for _ in range(repeats):
-        t = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times), out
 
 
 def _summary(result) -> dict:
@@ -91,13 +82,13 @@ def bench_county(grids, branches, staff, *, streets=None, repeats: int = 3) -> d
         d = branch_distances(grids, branches)
         return adj, d.to_numpy().argmin(axis=1)
 
-    t_base, _ = _median_time(baseline, repeats)
-    t_ours, res = _median_time(lambda: assign_plan(grids, branches, staff), repeats)
+    t_base, _ = median_time(baseline, repeats)
+    t_ours, res = median_time(lambda: assign_plan(grids, branches, staff), repeats)
     out = {"seconds": round(t_ours, 3), "baseline_seconds": round(t_base, 3),
            "ratio_to_baseline": round(t_ours / t_base, 1), "steps_seconds": res.summary["seconds"],
            "metrics": _summary(res)}
     if streets is not None and len(streets):
-        t_road, road = _median_time(lambda: assign_plan(grids, branches, staff, by="road", streets=streets),
+        t_road, road = median_time(lambda: assign_plan(grids, branches, staff, by="road", streets=streets),
                                     max(1, repeats - 1))
         out["road"] = {"seconds": round(t_road, 3), "ratio_to_baseline": round(t_road / t_base, 1),
                        "metrics": _summary(road)}
@@ -155,7 +146,7 @@ def bench_territories(*, quick: bool, k: int = 20, limits: dict | None = None) -
     adj = grid_adjacency(gdf)
     w = gdf["households"].to_numpy(dtype=float)
     xy = np.column_stack([gdf.centroid.x, gdf.centroid.y])
-    t, lab = _median_time(lambda: partition(adj, w, xy, k), 3)
+    t, lab = median_time(lambda: partition(adj, w, xy, k), 3)
     out = {"units": len(gdf), "territories": k,
            "bounds": {key: round(v, 4) for key, v in balance_bounds(w, k).items()},
            "ours": {"seconds": round(t, 3), **_spread_and_pieces(adj, w, lab)}}

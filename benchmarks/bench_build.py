@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import statistics
-import time
 import warnings
 from pathlib import Path
 
@@ -29,17 +27,9 @@ import shapely
 
 from grids.blocks import street_blocks
 from grids.build import build_grids
+from grids.commands.bench import median_time
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _median_time(fn, repeats: int) -> tuple[float, object]:
-    times, out = [], None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), out
 
 
 def _synthetic_streets(n: int = 12, seed: int = 7) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
@@ -58,10 +48,10 @@ def _synthetic_streets(n: int = 12, seed: int = 7) -> tuple[gpd.GeoDataFrame, gp
 def _compare_blocks(streets: gpd.GeoDataFrame, limit: gpd.GeoDataFrame, repeats: int) -> dict:
     import momepy
 
-    t_ours, ours = _median_time(lambda: street_blocks(streets, limit), repeats)
+    t_ours, ours = median_time(lambda: street_blocks(streets, limit), repeats)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        t_momepy, theirs = _median_time(lambda: momepy.enclosures(streets, limit=limit), repeats)
+        t_momepy, theirs = median_time(lambda: momepy.enclosures(streets, limit=limit), repeats)
     raw = street_blocks(streets, limit, sliver_area=0.0, sliver_width=0.0)
     lim = shapely.union_all(limit.geometry.values)
     inside = theirs[shapely.within(shapely.point_on_surface(theirs.geometry.values), lim)]
@@ -96,7 +86,7 @@ def run(*, quick: bool = False) -> dict:
     streets = ws.read("streets")
     urban = ws.read("urban_areas")
 
-    t_build, grids = _median_time(lambda: build_grids(admin, households=households, streets=streets,
+    t_build, grids = median_time(lambda: build_grids(admin, households=households, streets=streets,
                                                       urban_areas=urban), repeats)
 
     def locate():
@@ -104,7 +94,7 @@ def run(*, quick: bool = False) -> dict:
         pts = households.geometry.to_crs(4549).values
         return shapely.STRtree(villages).query(pts, predicate="intersects")
 
-    t_locate, _ = _median_time(locate, repeats)
+    t_locate, _ = median_time(locate, repeats)
     hh = grids["households"]
     out["build"] = {
         "seconds": round(t_build, 3),

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import json
 import os
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import geopandas as gpd
@@ -24,19 +22,11 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script: python benchmarks/bench_coverage.py
     sys.path.insert(0, str(ROOT))
 
+from grids.commands.bench import median_time  # noqa: E402
 from grids.coverage import county_summary, funnel, locate_households  # noqa: E402
 
 DEMO = Path(os.environ.get("GRIDS_BENCH_DEMO", ROOT / "workspace" / "demo.gpkg"))
 JOIN_BUDGET_S = 3.0
-
-
-def _median(func, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        func()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def synthetic(n_households: int, n_grids: int = 1500, *, seed: int = 0) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
@@ -84,11 +74,11 @@ def _compare(hh: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, repeats: int,
         shapely.STRtree(polys).query(pts, predicate="within")
 
     located = locate_households(hh, grids, admin_units=admin_units)
-    bare_s = _median(bare, repeats)
-    ours_s = _median(lambda: locate_households(hh, grids, admin_units=admin_units), repeats)
-    report_s = _median(lambda: (county_summary(hh), funnel(hh, by="branch", located=located),
-                                funnel(hh, by="staff", located=located), funnel(hh, by="grid", located=located)),
-                       repeats)
+    bare_s, _ = median_time(bare, repeats)
+    ours_s, _ = median_time(lambda: locate_households(hh, grids, admin_units=admin_units), repeats)
+    report_s, _ = median_time(lambda: (county_summary(hh), funnel(hh, by="branch", located=located),
+                                       funnel(hh, by="staff", located=located), funnel(hh, by="grid", located=located)),
+                              repeats)
     return {
         "households": len(hh), "grids": len(grids), "repeats": repeats,
         "bare_strtree_within_s": round(bare_s, 3), "locate_households_s": round(ours_s, 3),

@@ -8,25 +8,15 @@ ratios to that baseline.
 from __future__ import annotations
 
 import json
-import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import shapely
 
 from geodata import demo
+from grids.commands.bench import median_time
 from grids.crs import to_gk
-
-
-def _median_time(func, repeats: int) -> tuple[float, object]:
-    times, result = [], None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        result = func()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), result
 
 
 def run(*, quick: bool = False) -> dict:
@@ -44,10 +34,10 @@ def run(*, quick: bool = False) -> dict:
         x, y = rng.uniform(minx, maxx, n), rng.uniform(miny, maxy, n)
         return int(shapely.contains_xy(county, x, y).sum())
 
-    t_base, _ = _median_time(baseline, 5)
-    t_gen, layers = _median_time(lambda: demo.generate(outline=outline, households=households), repeats)
+    t_base, _ = median_time(baseline, 5)
+    t_gen, layers = median_time(lambda: demo.generate(outline=outline, households=households), repeats)
     with tempfile.TemporaryDirectory() as tmp:
-        t_write, _ = _median_time(
+        t_write, _ = median_time(
             lambda: demo.write_demo(Path(tmp) / "demo.gpkg", outline=outline, households=households, overwrite=True),
             1,
         )

@@ -9,11 +9,25 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 BENCH_DIR = Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+def median_time(func: Callable[[], Any], repeats: int) -> tuple[float, Any]:
+    """Median wall-clock seconds of ``repeats`` calls of ``func``, and the last call's result (for the
+    benchmark scripts: machines are noisy, medians are reported)."""
+    times, result = [], None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        result = func()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), result
 
 
 def available() -> list[str]:
