@@ -1,0 +1,129 @@
+"""Text from data, made safe at one boundary: HTML, Markdown, matplotlib, spreadsheets, and normalised ids.
+
+Names, addresses, notes and plan names come from files other people typed. They may carry HTML
+(``<img onerror=…>``), JavaScript template syntax (``${…}``), Markdown links, ``$…$`` mathtext or
+spreadsheet formulas. Every place where such text meets a renderer calls one function of this module:
+
+- :func:`html` before any HTML (folium tooltips, popups, labels, legends, the HTML export, KML descriptions);
+- :func:`markdown` before ``st.markdown``/``st.caption``/``st.write`` of a string (or use ``st.text``);
+- :func:`mathtext` before matplotlib text (PNG/PDF maps);
+- :func:`spreadsheet_cell` before a CSV/xlsx cell.
+
+Identifiers typed by people are compared after :func:`normalize_id` (NFKC, zero-width characters removed,
+upper case ``X`` in ID numbers), so ``B01``, ``Ｂ０１`` and ``B01\\u200b`` are one branch.
+
+Examples
+--------
+>>> html('林东<img src=x onerror="alert(1)">${x}')
+'林东&lt;img src=x onerror=&quot;alert(1)&quot;&gt;&#36;&#123;x&#125;'
+>>> markdown("[点此](http://evil) $x$")
+'\\\\[点此\\\\]\\\\(http://evil\\\\) \\\\$x\\\\$'
+>>> spreadsheet_cell("=HYPERLINK(1)")
+"'=HYPERLINK(1)"
+>>> normalize_id("ｂ０１\\u200b")
+'B01'
+"""
+
+from __future__ import annotations
+
+import html as _html
+import re
+import unicodedata
+from typing import Any
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n", "|")
+"""First characters that make a spreadsheet read a cell as a formula (or a DDE command)."""
+
+_ZERO_WIDTH = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad]")
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>$~:^=])")
+_HTML_EXTRA = {"$": "&#36;", "{": "&#123;", "}": "&#125;", "`": "&#96;"}
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    try:
+        if value != value:  # NaN, pd.NA raise or compare unequal
+            return ""
+    except (TypeError, ValueError):
+        return ""
+    return str(value)
+
+
+def html(value: Any) -> str:
+    """``value`` as text that HTML and JavaScript template strings show literally.
+
+    Escapes ``& < > " '`` and also ``$ { } \\``` so that a ``${…}`` or ``{{…}}`` payload cannot expand in
+    a template. ``None``/NaN give ``""``.
+
+    >>> html("a&b") + html(None)
+    'a&amp;b'
+    """
+    out = _html.escape(_text(value), quote=True)
+    return "".join(_HTML_EXTRA.get(ch, ch) for ch in out) if any(ch in out for ch in _HTML_EXTRA) else out
+
+
+def markdown(value: Any) -> str:
+    """``value`` as Markdown that Streamlit shows literally (no links, emphasis, LaTeX, colour directives).
+
+    >>> markdown("**粗** :red[x]")
+    '\\\\*\\\\*粗\\\\*\\\\* \\\\:red\\\\[x\\\\]'
+    """
+    return _MD_SPECIAL.sub(r"\\\1", _text(value)).replace("\n", " ")
+
+
+def mathtext(value: Any) -> str:
+    """``value`` for matplotlib text: a ``$`` no longer starts mathtext.
+
+    >>> mathtext("$x^2$")
+    '\\\\$x^2\\\\$'
+    """
+    return _text(value).replace("$", r"\$")
+
+
+def spreadsheet_cell(value: Any) -> Any:
+    """A cell value that Excel/WPS cannot run: text starting like a formula gets a leading ``'``.
+
+    Carriage returns become line feeds first (a bare CR would start a new row in some CSV readers, and the
+    text after it could then be read as a formula). Non-text values pass unchanged.
+
+    >>> spreadsheet_cell("正常\\r=cmd|' /C calc'!A0")
+    "'正常\\n=cmd|' /C calc'!A0"
+    >>> spreadsheet_cell(3)
+    3
+    """
+    if not isinstance(value, str):
+        return value
+    text = value.replace("\r\n", "\n").replace("\r", "\n")
+    lines = text.split("\n")
+    if any(line.startswith(FORMULA_START) for line in lines) or text.startswith(FORMULA_START):
+        return "'" + text
+    return text
+
+
+def normalize_text(value: Any) -> str:
+    """NFKC-normalised text without zero-width characters, trimmed (full-width digits become ASCII).
+
+    >>> normalize_text(" ３家村\\u200b ")
+    '3家村'
+    """
+    return _ZERO_WIDTH.sub("", unicodedata.normalize("NFKC", _text(value))).strip()
+
+
+def normalize_id(value: Any) -> str:
+    """An identifier as stored and compared: :func:`normalize_text`, then upper case (``x`` → ``X``).
+
+    >>> normalize_id("15042219900101123x")
+    '15042219900101123X'
+    """
+    return normalize_text(value).upper()
+
+
+def plain(value: Any, *, limit: int = 64) -> str:
+    """Untrusted text for logs and audit actors: control characters removed, at most ``limit`` characters.
+
+    >>> plain("admin\\n\\x1b[31m" + "x" * 100, limit=10)
+    'admin[31mx'
+    """
+    text = "".join(ch for ch in normalize_text(value) if unicodedata.category(ch)[0] != "C")
+    return text[:limit]
