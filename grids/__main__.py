@@ -12,7 +12,8 @@ import sys
 
 from grids.errors import GridsError
 
-COMMANDS = ("demo", "import", "build", "check", "assign", "report", "export", "bench", "migrate")
+COMMANDS = ("demo", "import", "build", "check", "assign", "report", "export", "bench", "migrate", "accounts",
+            "audit")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -51,3 +51,20 @@ class StaleRevisionError(GridsError):
 
 class PermissionDeniedError(GridsError):
     """The signed-in account's role or scope does not allow this read or change."""
+
+
+class StaleEditError(GridsError):
+    """The rows an edit touches changed since the user read them; nothing was written."""
+
+    MESSAGE = "数据已被他人修改，请刷新后重做"
+
+    def __init__(self, message: str | None = None, *, ids: list[str] | None = None) -> None:
+        self.ids = list(ids or [])
+        text = message or self.MESSAGE
+        if self.ids:
+            text += f"（已变化：{'、'.join(self.ids[:5])}{' 等' if len(self.ids) > 5 else ''}）"
+        super().__init__(text)
+
+
+class AccountLockedError(PermissionDeniedError):
+    """Too many failed sign-ins: the account is locked for a while (an administrator can unlock it)."""

@@ -1,0 +1,50 @@
+"""The command line's identity rule, one for every command.
+
+Every command that writes, and every ``--unmask``, takes ``--user NAME``; the password comes from the
+environment variable ``GRIDS_PASSWORD`` or a prompt (never an argument, which ``ps`` would show). The account
+is checked like a sign-in (:func:`grids.auth.authenticate`: lockout, disabled accounts) and then must hold the
+permission the command needs. Read-only commands need no user. The exceptions are ``demo`` (a new demo
+workspace) and creating the first administrator of a workspace that has none.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import sys
+
+from grids.auth import Account, authenticate
+from grids.errors import PermissionDeniedError
+
+PASSWORD_ENV = "GRIDS_PASSWORD"
+
+
+def add_user_argument(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
+    """Add ``--user NAME`` (required for writing commands: argparse exits 2 without it)."""
+    parser.add_argument("--user", required=required, metavar="NAME",
+                        help=f"以该账号执行（密码取自环境变量 {PASSWORD_ENV} 或提示输入；记入审计）")
+
+
+def read_password(*, env: str = PASSWORD_ENV, prompt: str = "密码：") -> str:
+    """The password from ``env`` or, on a terminal, a prompt; PermissionDeniedError when neither is there."""
+    value = os.environ.get(env)
+    if value is not None:
+        return value
+    if not sys.stdin or not sys.stdin.isatty():
+        raise PermissionDeniedError(f"没有密码：请设置环境变量 {env}，或在终端中运行以输入密码")
+    return getpass.getpass(prompt)
+
+
+def sign_in(ws: object, username: str | None, *, permission: str | None = None) -> Account:
+    """The account ``username`` after checking its password; it must hold ``permission`` when given.
+
+    Raises PermissionDeniedError (exit code 2) when the user is missing, the password is wrong, the account is
+    disabled or locked, or the role lacks ``permission``.
+    """
+    if not username:
+        raise PermissionDeniedError("此命令需要 --user 指定操作账号")
+    session = authenticate(ws, username, read_password())  # type: ignore[arg-type]
+    if permission:
+        session.account.require(permission)
+    return session.account
