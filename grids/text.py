@@ -17,7 +17,7 @@ Examples
 >>> html('林东<img src=x onerror="alert(1)">${x}')
 '林东&lt;img src=x onerror=&quot;alert(1)&quot;&gt;&#36;&#123;x&#125;'
 >>> markdown("[点此](http://evil) $x$")
-'\\\\[点此\\\\]\\\\(http://evil\\\\) \\\\$x\\\\$'
+'\\\\[点此\\\\]\\\\(http\\\\://evil\\\\) \\\\$x\\\\$'
 >>> spreadsheet_cell("=HYPERLINK(1)")
 "'=HYPERLINK(1)"
 >>> normalize_id("ｂ０１\\u200b")
