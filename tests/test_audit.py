@@ -229,7 +229,8 @@ def _mount(*args: str) -> None:
     try:
         yield
     finally:
-        subprocess.run(["umount", args[-1]], check=True)
+        if subprocess.run(["umount", args[-1]], capture_output=True).returncode:
+            subprocess.run(["umount", "-l", args[-1]], check=True)  # still busy: detach now, free when closed
 
 
 def _cli_error(path: Path, *argv: str) -> subprocess.CompletedProcess:
