@@ -3,7 +3,10 @@
 The file is a plain OGC GeoPackage 1.2 (GDAL/QGIS open it; ``validate_gpkg.py`` passes) written with the
 standard library's ``sqlite3``, so every change is one SQLite transaction: a failed write, or a process killed
 in the middle of one, leaves the file exactly as it was. Each committed change bumps the workspace
-``revision`` and adds a row to the ``audit`` table (who, when, what, before/after summary).
+``revision`` and adds a row to the ``audit`` table (who, when, what, before/after summary). The audit table is
+append-only (triggers refuse ``UPDATE`` and ``DELETE``) and hash-chained (:mod:`grids.audit`). A workspace made by
+an older version is upgraded when opened (:meth:`Workspace._upgrade`). Storage failures (read-only file or
+directory, disk full, a damaged page) are raised as one-line :class:`~grids.errors.WorkspaceError` with the fix.
 
 Layers and their columns are declared in :mod:`grids.model`; importers may add columns, which are kept.
 

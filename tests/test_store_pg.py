@@ -9,6 +9,7 @@ from __future__ import annotations
 import multiprocessing
 import shutil
 import sqlite3
+import threading
 import uuid
 
 import geopandas as gpd
@@ -565,7 +566,15 @@ def test_old_workspace_is_upgraded_once_on_open(any_ws):
     _make_old(any_ws)
     target = any_ws.target if isinstance(any_ws, Workspace) else any_ws._conninfo + f"?schema={any_ws.schema}"
     assert "hash" not in any_ws.columns("audit")
-    ws = open_workspace(target)
+    start, opened = threading.Barrier(3), []
+    threads = [threading.Thread(target=lambda: (start.wait(), opened.append(open_workspace(target))))
+               for _ in range(3)]  # three servers opening it at once upgrade it once
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(opened) == 3
+    ws = opened[0]
     assert {"prev_hash", "hash"} <= set(ws.columns("audit")) and "version" in ws.columns("households")
     assert {"failed_logins", "locked_until"} <= set(ws.columns("accounts"))
     assert ws.meta["schema"] == str(SCHEMA_VERSION) and ws.revision == 3
