@@ -3,7 +3,10 @@
 The file is a plain OGC GeoPackage 1.2 (GDAL/QGIS open it; ``validate_gpkg.py`` passes) written with the
 standard library's ``sqlite3``, so every change is one SQLite transaction: a failed write, or a process killed
 in the middle of one, leaves the file exactly as it was. Each committed change bumps the workspace
-``revision`` and adds a row to the ``audit`` table (who, when, what, before/after summary).
+``revision`` and adds a row to the ``audit`` table (who, when, what, before/after summary). The audit table is
+append-only (triggers refuse ``UPDATE`` and ``DELETE``) and hash-chained (:mod:`grids.audit`). A workspace made by
+an older version is upgraded when opened (:meth:`Workspace._upgrade`). Storage failures (read-only file or
+directory, disk full, a damaged page) are raised as one-line :class:`~grids.errors.WorkspaceError` with the fix.
 
 Layers and their columns are declared in :mod:`grids.model`; importers may add columns, which are kept.
 
@@ -42,6 +45,7 @@ import pandas as pd
 import pyproj
 import shapely
 
+from grids.audit import GENESIS, chain_rows
 from grids.errors import StaleRevisionError, ValidationError, WorkspaceError
 from grids.model import LAYERS, STORAGE_EPSG, Layer
 
@@ -52,6 +56,14 @@ META_TABLE = "ws_meta"
 _ENVELOPE_LEN = {0: 0, 1: 32, 2: 48, 3: 48, 4: 64}
 _PROMOTE = {"MULTIPOLYGON": shapely.MultiPolygon, "MULTILINESTRING": shapely.MultiLineString}
 _TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+SCHEMA_VERSION = 2
+"""The workspace schema this code writes (``schema`` in ``ws_meta``); older workspaces are upgraded on open.
+
+1: the layers of the first releases. 2: per-row ``version`` of grids and households, sign-in lockout columns of
+accounts, the append-only, hash-chained audit (:mod:`grids.audit`)."""
+AUDIT_APPEND_ONLY = "审计记录只能追加，不能修改或删除"
+AUDIT_COLUMNS = ("at", "actor", "action", "layer", "revision", "detail")
+"""The audit columns covered by a row's hash (with ``prev_hash``)."""
 
 
 @contextlib.contextmanager
@@ -72,6 +84,55 @@ def _now() -> str:
 def _q(name: str) -> str:
     """Quote an SQL identifier (column names such as ``using`` are SQL keywords)."""
     return '"' + name.replace('"', '""') + '"'
+
+
+def workspace_error(exc: BaseException, target: object) -> WorkspaceError | None:
+    """The one-line :class:`WorkspaceError` for a storage failure (read-only, disk full, damaged, busy), else None.
+
+    Errors of the statement itself (a duplicate key, an unknown column) are not storage failures and give None:
+    they are raised as they are.
+
+    Examples
+    --------
+    >>> print(workspace_error(sqlite3.OperationalError("database or disk is full"), "ws.gpkg"))
+    磁盘已满：工作区 ws.gpkg 这次没有写入任何内容。修正方法：清理工作区所在磁盘的空间后重做
+    >>> workspace_error(sqlite3.IntegrityError("UNIQUE constraint failed"), "ws.gpkg") is None
+    True
+    """
+    text = " ".join(str(exc).split())
+    low = text.lower()
+    if "readonly" in low or "read-only" in low:
+        msg = (f"工作区是只读的：{target}（{text}），这次没有写入任何内容。修正方法：让运行网格通的账号对该文件及其所在目录"
+               "有写权限（只读挂载的盘改为可写），或把工作区复制到可写的位置后打开")
+    elif "disk is full" in low or "no space" in low:
+        msg = f"磁盘已满：工作区 {target} 这次没有写入任何内容。修正方法：清理工作区所在磁盘的空间后重做"
+    elif "malformed" in low or "not a database" in low or "corrupt" in low:
+        msg = (f"工作区文件已损坏：{target}（{text}）。修正方法：从备份恢复该文件（恢复后可用 "
+               "`python -m grids audit verify 文件` 检查），或重新导入数据生成新的工作区")
+    elif "unable to open" in low:
+        msg = (f"无法打开工作区文件：{target}（{text}）。修正方法：确认文件存在，且文件和所在目录都可读写"
+               "（目录不可写时无法建立写入日志）")
+    elif "database is locked" in low or "busy" in low:
+        msg = f"工作区 {target} 正被另一个程序长时间占用（{text}）。修正方法：稍后重试，或关闭正在写该文件的程序"
+    elif "disk i/o error" in low:
+        msg = f"读写工作区 {target} 时磁盘出错（{text}）。修正方法：检查磁盘空间和磁盘状态后重试，必要时从备份恢复"
+    else:
+        return None
+    return WorkspaceError(msg)
+
+
+@contextlib.contextmanager
+def _storage_errors(target: object) -> Iterator[None]:
+    """Raise storage failures of SQLite as one-line :class:`WorkspaceError` (see :func:`workspace_error`)."""
+    try:
+        yield
+    except (sqlite3.OperationalError, sqlite3.DatabaseError) as exc:
+        if isinstance(exc, sqlite3.IntegrityError | sqlite3.ProgrammingError):
+            raise
+        err = workspace_error(exc, target)
+        if err is None:
+            raise
+        raise err from exc
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -268,7 +329,13 @@ class Workspace(WorkspaceWrites):
     Raises
     ------
     WorkspaceError
-        The file is missing, not a GeoPackage, damaged, or not a 网格通 workspace.
+        The file is missing, not a GeoPackage, damaged, or not a 网格通 workspace. Storage failures of reads and
+        writes (read-only file or directory, disk full, a damaged page) are WorkspaceError too, one line each.
+
+    Notes
+    -----
+    A workspace made by an older version (``schema`` in ``ws_meta`` below :data:`SCHEMA_VERSION`) is upgraded
+    when it is opened: see :meth:`_upgrade`. Opening an up-to-date workspace costs one query more than before.
     """
 
     def __init__(self, path: str | os.PathLike) -> None:
@@ -279,20 +346,25 @@ class Workspace(WorkspaceWrites):
                 "或检查路径"
             )
         try:
-            with self._connect() as con:
+            with contextlib.closing(self._connect()) as con:
                 app_id = con.execute("PRAGMA application_id").fetchone()[0]
                 has_meta = con.execute(
                     "SELECT count(*) FROM sqlite_master WHERE type='table' AND name=?", (META_TABLE,)
                 ).fetchone()[0]
+                schema = con.execute(
+                    f"SELECT value FROM {META_TABLE} WHERE key='schema'"
+                ).fetchone() if has_meta else None
         except sqlite3.DatabaseError as exc:
-            raise WorkspaceError(
+            raise (workspace_error(exc, self.path) or WorkspaceError(
                 f"无法打开工作区 {self.path}：{exc}。文件可能已损坏或被截断；修正方法：从备份恢复，或重新生成"
-            ) from exc
+            )) from exc
         if app_id != APPLICATION_ID or not has_meta:
             raise WorkspaceError(
                 f"{self.path} 不是网格通工作区（缺少 GeoPackage 标识或 {META_TABLE} 表）。"
                 "修正方法：用 `python -m grids import` 把数据导入一个工作区，而不是直接打开"
             )
+        if _schema_version(schema) < SCHEMA_VERSION:
+            self._upgrade()
 
     # -- creation -----------------------------------------------------------------------------------------
 
@@ -320,13 +392,14 @@ class Workspace(WorkspaceWrites):
                 for name, layer in LAYERS.items():
                     _create_layer(con, name, layer)
                 _create_table(con, META_TABLE, {"key": "TEXT", "value": "TEXT"}, "工作区元数据")
+                _create_audit_guard(con)
                 meta = {
                     "county_code": county_code,
                     "county_name": county_name,
                     "revision": "0",
                     "demo": "1" if demo else "0",
                     "created_at": _now(),
-                    "schema": "1",
+                    "schema": str(SCHEMA_VERSION),
                 }
                 con.executemany(
                     f"INSERT INTO {META_TABLE} (key, value) VALUES (?, ?)", list(meta.items())
@@ -355,7 +428,7 @@ class Workspace(WorkspaceWrites):
     @property
     def meta(self) -> dict[str, str]:
         """Workspace metadata: ``county_code``, ``county_name``, ``revision``, ``demo``, ``created_at``."""
-        with contextlib.closing(self._connect()) as con:
+        with _storage_errors(self.path), contextlib.closing(self._connect()) as con:
             return dict(con.execute(f"SELECT key, value FROM {META_TABLE}").fetchall())
 
     @property
@@ -370,14 +443,14 @@ class Workspace(WorkspaceWrites):
 
     def layers(self) -> list[str]:
         """Names of the data tables in the workspace (GeoPackage contents, without our metadata)."""
-        with contextlib.closing(self._connect()) as con:
+        with _storage_errors(self.path), contextlib.closing(self._connect()) as con:
             rows = con.execute("SELECT table_name FROM gpkg_contents ORDER BY table_name").fetchall()
         return [r[0] for r in rows if r[0] != META_TABLE]
 
     def columns(self, layer: str) -> dict[str, str]:
         """Column name → SQL type of ``layer`` (geometry and ``fid`` excluded)."""
         self._check_layer(layer)
-        with contextlib.closing(self._connect()) as con:
+        with _storage_errors(self.path), contextlib.closing(self._connect()) as con:
             return _table_columns(con, layer)
 
     def read(self, layer: str, *, where: str | None = None, params: Sequence[Any] = (),
@@ -396,7 +469,7 @@ class Workspace(WorkspaceWrites):
             Only these attribute columns (the geometry is always included for spatial layers).
         """
         self._check_layer(layer)
-        with contextlib.closing(self._connect()) as con:
+        with _storage_errors(self.path), contextlib.closing(self._connect()) as con:
             types = _table_columns(con, layer)
             geom_col = _geometry_column(con, layer)
             cols = _requested_columns(layer, types, columns)
@@ -416,7 +489,7 @@ class Workspace(WorkspaceWrites):
         """Number of rows of ``layer`` (matching ``where``)."""
         self._check_layer(layer)
         sql = f"SELECT count(*) FROM {_q(layer)}" + (f" WHERE {where}" if where else "")
-        with contextlib.closing(self._connect()) as con:
+        with _storage_errors(self.path), contextlib.closing(self._connect()) as con:
             return int(con.execute(sql, tuple(params)).fetchone()[0])
 
     def integrity_check(self) -> str:
@@ -425,12 +498,89 @@ class Workspace(WorkspaceWrites):
             return con.execute("PRAGMA integrity_check").fetchone()[0]
 
     def _check_layer(self, layer: str) -> None:
-        with contextlib.closing(self._connect()) as con:
+        with _storage_errors(self.path), contextlib.closing(self._connect()) as con:
             ok = con.execute("SELECT 1 FROM gpkg_contents WHERE table_name = ?", (layer,)).fetchone()
         if not ok or layer == META_TABLE:
             raise ValidationError(
                 f"工作区里没有图层 “{layer}”", fix=f"可用的图层：{', '.join(self.layers())}"
             )
+
+    def audit_records(self) -> list[tuple]:
+        """Every audit row as ``(fid, at, actor, action, layer, revision, detail, prev_hash, hash)`` in fid order.
+
+        ``at`` is the stored text (what the hash covers). For :func:`grids.audit.verify`.
+        """
+        with _storage_errors(self.path), contextlib.closing(self._connect()) as con:
+            chained = {"prev_hash", "hash"} <= set(_table_columns(con, "audit"))
+            hashes = "prev_hash, hash" if chained else "NULL, NULL"
+            return con.execute(
+                f"SELECT fid, {', '.join(_q(c) for c in AUDIT_COLUMNS)}, {hashes} FROM audit ORDER BY fid"
+            ).fetchall()
+
+    def audit_head(self) -> tuple[str | None, int]:
+        """The last audit row's hash and the number of audit rows (one query; :func:`grids.audit.chain_head`)."""
+        with _storage_errors(self.path), contextlib.closing(self._connect()) as con:
+            chained = "hash" in _table_columns(con, "audit")
+            last = "(SELECT hash FROM audit ORDER BY fid DESC LIMIT 1)" if chained else "NULL"
+            row = con.execute(f"SELECT {last}, (SELECT count(*) FROM audit)").fetchone()
+        return row[0], int(row[1])
+
+    # -- upgrade ------------------------------------------------------------------------------------------
+
+    def _upgrade(self) -> None:
+        """Bring a workspace made by an older version up to :data:`SCHEMA_VERSION`, in one transaction.
+
+        Adds the columns of :data:`grids.model.LAYERS` that its tables lack, computes the hash chain of the audit
+        rows already there (once, from :data:`grids.audit.GENESIS`: the documented exception to "hashes are
+        written with the row"), installs the append-only triggers, sets ``schema`` and records the upgrade in
+        the audit. ``BEGIN IMMEDIATE`` and a second look at ``schema`` make two processes opening the file at once
+        upgrade it once. A read-only file is left as it is (it can still be read).
+        """
+        con = self._connect()
+        try:
+            with _storage_errors(self.path):
+                try:
+                    con.execute("BEGIN IMMEDIATE")
+                    row = con.execute(f"SELECT value FROM {META_TABLE} WHERE key='schema'").fetchone()
+                    found = _schema_version(row)
+                    if found >= SCHEMA_VERSION:
+                        con.execute("ROLLBACK")
+                        return
+                    rev = int(con.execute(f"SELECT value FROM {META_TABLE} WHERE key='revision'").fetchone()[0])
+                    tables = {r[0] for r in con.execute("SELECT table_name FROM gpkg_contents")}
+                    added = []
+                    for name, layer in LAYERS.items():
+                        if name not in tables:
+                            continue
+                        have = _table_columns(con, name)
+                        for col, sql_type in layer.columns.items():
+                            if col not in have:
+                                con.execute(f"ALTER TABLE {_q(name)} ADD COLUMN {_q(col)} {sql_type}")
+                                added.append(f"{name}.{col}")
+                    if "audit" not in tables:
+                        _create_layer(con, "audit", LAYERS["audit"])
+                    con.execute("DROP TRIGGER IF EXISTS audit_no_update")
+                    con.execute("DROP TRIGGER IF EXISTS audit_no_delete")
+                    old = con.execute(
+                        f"SELECT fid, {', '.join(_q(c) for c in AUDIT_COLUMNS)} FROM audit ORDER BY fid"
+                    ).fetchall()
+                    con.executemany("UPDATE audit SET prev_hash=?, hash=? WHERE fid=?", chain_rows(old))
+                    _create_audit_guard(con)
+                    con.execute(f"DELETE FROM {META_TABLE} WHERE key='schema'")
+                    con.execute(f"INSERT INTO {META_TABLE} (key, value) VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+                    tx = Transaction(con, actor="system", action="升级工作区", revision=rev + 1)
+                    tx.changed = True
+                    tx.note("audit", {"op": "upgrade", "schema_from": found, "schema_to": SCHEMA_VERSION,
+                                      "columns_added": added, "rows_chained": len(old), "genesis": GENESIS[:16]})
+                    tx._finish(rev)
+                    con.execute("COMMIT")
+                except sqlite3.OperationalError as exc:
+                    if con.in_transaction:
+                        con.execute("ROLLBACK")
+                    if "readonly" not in str(exc):
+                        raise
+        finally:
+            con.close()
 
     # -- writing ------------------------------------------------------------------------------------------
 
@@ -448,20 +598,28 @@ class Workspace(WorkspaceWrites):
         expected_revision : int, optional
             The workspace revision the caller last read. When the stored revision differs, nothing is written
             and :class:`~grids.errors.StaleRevisionError` is raised.
+
+        Raises
+        ------
+        WorkspaceError
+            The file cannot be written (read-only, disk full, damaged, busy); nothing was written.
         """
         con = self._connect()
         try:
-            con.execute("BEGIN IMMEDIATE")
-            rev = int(con.execute(f"SELECT value FROM {META_TABLE} WHERE key='revision'").fetchone()[0])
-            _check_revision(rev, expected_revision)
-            tx = Transaction(con, actor=actor, action=action, revision=rev + 1)
-            yield tx
-            tx._finish(rev)
-            con.execute("COMMIT")
-        except BaseException:
-            if con.in_transaction:
-                con.execute("ROLLBACK")
-            raise
+            with _storage_errors(self.path):
+                try:
+                    con.execute("BEGIN IMMEDIATE")
+                    rev = int(con.execute(f"SELECT value FROM {META_TABLE} WHERE key='revision'").fetchone()[0])
+                    _check_revision(rev, expected_revision)
+                    tx = Transaction(con, actor=actor, action=action, revision=rev + 1)
+                    yield tx
+                    tx._finish(rev)
+                    con.execute("COMMIT")
+                except BaseException:
+                    if con.in_transaction:
+                        with contextlib.suppress(sqlite3.Error):
+                            con.execute("ROLLBACK")
+                    raise
         finally:
             con.close()
 
@@ -589,14 +747,25 @@ class Transaction:
             self._write_audit()
 
     def _write_audit(self) -> None:
-        """One audit row per committed change: who, when, what, and the before/after notes of each layer."""
+        """One audit row per committed change: who, when, what, and the before/after notes of each layer.
+
+        The row is chained to the last one (:mod:`grids.audit`): its ``prev_hash`` is read here, inside the write
+        transaction, which holds the writer's lock (SQLite ``BEGIN IMMEDIATE``; PostGIS: :meth:`_lock_audit`).
+        """
         layers = list(dict.fromkeys(layer for layer, _ in self._notes))
-        detail = [{"layer": layer, **d} for layer, d in self._notes]
+        detail = json.dumps([{"layer": layer, **d} for layer, d in self._notes], ensure_ascii=False, default=str)
+        self._lock_audit()
+        last = self._con.execute("SELECT hash FROM audit ORDER BY fid DESC LIMIT 1").fetchone()
+        values = (_now(), self.actor, self.action, ",".join(layers), self.revision, detail)
+        ((prev, digest, _),) = chain_rows([(0, *values)], prev=last[0] if last and last[0] else GENESIS)
         self._con.execute(
-            'INSERT INTO audit ("at", actor, action, layer, revision, detail) VALUES (?, ?, ?, ?, ?, ?)',
-            (_now(), self.actor, self.action, ",".join(layers), self.revision,
-             json.dumps(detail, ensure_ascii=False, default=str)),
+            'INSERT INTO audit ("at", actor, action, layer, revision, detail, prev_hash, hash) '
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (*values, prev, digest),
         )
+
+    def _lock_audit(self) -> None:
+        """Hold the audit table for this transaction (SQLite: ``BEGIN IMMEDIATE`` already does)."""
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -655,6 +824,23 @@ def _create_table(con: sqlite3.Connection, name: str, columns: Mapping[str, str]
         con.execute(
             "INSERT INTO gpkg_geometry_columns VALUES (?, ?, ?, ?, 0, 0)", (name, GEOM_COLUMN, geometry, STORAGE_EPSG)
         )
+
+
+def _create_audit_guard(con: sqlite3.Connection) -> None:
+    """Triggers that make the audit table append-only (an ``UPDATE`` or ``DELETE`` aborts its statement)."""
+    for op in ("UPDATE", "DELETE"):
+        con.execute(
+            f"CREATE TRIGGER IF NOT EXISTS audit_no_{op.lower()} BEFORE {op} ON audit "
+            f"BEGIN SELECT RAISE(ABORT, '{AUDIT_APPEND_ONLY}'); END"
+        )
+
+
+def _schema_version(row: Sequence[Any] | None) -> int:
+    """The ``schema`` meta value as a number (1 for workspaces that predate it or hold no number)."""
+    try:
+        return int(row[0]) if row else 1
+    except (TypeError, ValueError):
+        return 1
 
 
 def _create_layer(con: sqlite3.Connection, name: str, layer: Layer) -> None:

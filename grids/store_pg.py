@@ -17,7 +17,10 @@ geometries as ``None``). Callers write SQL conditions SQLite-style, with ``?`` p
 identifiers; they are translated to psycopg's ``%s``. Every write transaction first locks the ``revision`` row
 of ``ws_meta`` (``SELECT … FOR UPDATE``), so writers are serialised like SQLite's ``BEGIN IMMEDIATE`` while
 readers are never blocked; each committed change bumps the revision and adds audit rows exactly like the
-GeoPackage backend.
+GeoPackage backend. The audit table is append-only here too (a trigger function refuses ``UPDATE``, ``DELETE``
+and ``TRUNCATE``) and hash-chained (:mod:`grids.audit`); an audit row is written under
+``LOCK TABLE audit IN EXCLUSIVE MODE``, so its ``prev_hash`` is the hash of the row committed last. A workspace
+made by an older version is upgraded when opened, like a GeoPackage (:meth:`PgWorkspace._upgrade`).
 """
 
 from __future__ import annotations
@@ -35,11 +38,15 @@ import psycopg
 import shapely
 from psycopg.adapt import Dumper
 
+from grids.audit import GENESIS, chain_rows
 from grids.errors import ValidationError, WorkspaceError
 from grids.model import LAYERS, STORAGE_EPSG, Layer
 from grids.store import (
+    AUDIT_APPEND_ONLY,
+    AUDIT_COLUMNS,
     GEOM_COLUMN,
     META_TABLE,
+    SCHEMA_VERSION,
     Transaction,
     WorkspaceWrites,
     _check_revision,
@@ -47,9 +54,11 @@ from grids.store import (
     _now,
     _q,
     _requested_columns,
+    _schema_version,
     _to_sql_values,
     decode_geometries,
     encode_geometries,
+    workspace_error,
 )
 
 LAYERS_TABLE = "ws_layers"
@@ -80,6 +89,9 @@ _FROM_PG = {
 _PG_GEOMETRY = {"POINT": "Point", "MULTILINESTRING": "MultiLineString", "MULTIPOLYGON": "MultiPolygon"}
 _SCHEMA_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _URL_SCHEMES = ("postgresql://", "postgres://", "postgresql+psycopg://")
+_STORAGE_ERRORS = (psycopg.errors.DiskFull, psycopg.errors.ReadOnlySqlTransaction, psycopg.errors.DataCorrupted,
+                   psycopg.errors.IndexCorrupted)
+"""Server-side storage failures a write transaction reports as one-line :class:`WorkspaceError`."""
 
 
 def pg_type(sql_type: str) -> str:
@@ -230,6 +242,9 @@ class PgWorkspace(WorkspaceWrites):
                 "SELECT to_regclass(%s), to_regclass(%s)",
                 (f"{_q(self.schema)}.{META_TABLE}", f"{_q(self.schema)}.{LAYERS_TABLE}"),
             ).fetchone()
+            schema = con.execute(
+                f"SELECT value FROM {_q(self.schema)}.{META_TABLE} WHERE key = 'schema'"
+            ).fetchone() if found and None not in found else None
         if self._postgis is None or found is None or None in found:
             raise WorkspaceError(
                 f"{self} 不是网格通工作区（缺少 PostGIS 扩展或模式 {self.schema} 中的 {META_TABLE} 表）。"
@@ -237,6 +252,8 @@ class PgWorkspace(WorkspaceWrites):
                 "或用 PgWorkspace.create 新建"
             )
         self._path = _search_path(self.schema, self._postgis)
+        if _schema_version(schema) < SCHEMA_VERSION:
+            self._upgrade()
 
     @property
     def url(self) -> str:
@@ -271,7 +288,7 @@ class PgWorkspace(WorkspaceWrites):
             "revision": "0",
             "demo": "1" if demo else "0",
             "created_at": _now(),
-            "schema": "1",
+            "schema": str(SCHEMA_VERSION),
         }
         with cls._build(url, meta=meta, overwrite=overwrite, schema=schema):
             pass
@@ -318,6 +335,7 @@ class PgWorkspace(WorkspaceWrites):
             )
             for name, layer in LAYERS.items():
                 _create_layer(con, name, layer)
+            _create_audit_guard(con, schema)
             con.execute(f"CREATE TABLE {META_TABLE} (fid bigserial PRIMARY KEY, key text UNIQUE, value text)")
             with con.cursor() as cur:
                 cur.executemany(f"INSERT INTO {META_TABLE} (key, value) VALUES (%s, %s)", list(meta.items()))
@@ -409,6 +427,79 @@ class PgWorkspace(WorkspaceWrites):
         if not ok or layer == META_TABLE:
             raise ValidationError(f"工作区里没有图层 “{layer}”", fix=f"可用的图层：{', '.join(self.layers())}")
 
+    def audit_records(self) -> list[tuple]:
+        """Every audit row as ``(fid, at, actor, action, layer, revision, detail, prev_hash, hash)`` in fid order.
+
+        ``at`` in the GeoPackage backend's text form (what the hash covers). For :func:`grids.audit.verify`.
+        """
+        with contextlib.closing(self._connect()) as con:
+            chained = {"prev_hash", "hash"} <= set(_table_columns(con, "audit"))
+            cols = [_select_expr(c, LAYERS["audit"].columns[c]) for c in AUDIT_COLUMNS]
+            hashes = "prev_hash, hash" if chained else "NULL, NULL"
+            return con.execute(f"SELECT fid, {', '.join(cols)}, {hashes} FROM audit ORDER BY fid").fetchall()
+
+    def audit_head(self) -> tuple[str | None, int]:
+        """The last audit row's hash and the number of audit rows (:func:`grids.audit.chain_head`)."""
+        with contextlib.closing(self._connect()) as con:
+            chained = "hash" in _table_columns(con, "audit")
+            last = "(SELECT hash FROM audit ORDER BY fid DESC LIMIT 1)" if chained else "NULL"
+            row = con.execute(f"SELECT {last}, (SELECT count(*) FROM audit)").fetchone()
+        return row[0], int(row[1])
+
+    # -- upgrade ------------------------------------------------------------------------------------------
+
+    def _upgrade(self) -> None:
+        """Bring a workspace made by an older version up to :data:`grids.store.SCHEMA_VERSION`, in one transaction.
+
+        The same steps as :meth:`grids.store.Workspace._upgrade` (missing columns, the audit rows already there
+        chained once from :data:`grids.audit.GENESIS`, the append-only trigger, ``schema``, an audit row). The
+        ``revision`` row is locked first and ``schema`` read again, so concurrent openers upgrade it once. A role
+        that may not change the schema leaves it as it is (it can still read).
+        """
+        con = self._connect()
+        try:
+            con.execute("BEGIN")
+            rev = int(con.execute(f"SELECT value FROM {META_TABLE} WHERE key = 'revision' FOR UPDATE").fetchone()[0])
+            found = _schema_version(con.execute(f"SELECT value FROM {META_TABLE} WHERE key = 'schema'").fetchone())
+            if found >= SCHEMA_VERSION:
+                con.execute("ROLLBACK")
+                return
+            tables = {r[0] for r in con.execute(f"SELECT table_name FROM {LAYERS_TABLE}")}
+            added = []
+            for name, layer in LAYERS.items():
+                if name not in tables:
+                    continue
+                have = _table_columns(con, name)
+                for col, sql_type in layer.columns.items():
+                    if col not in have:
+                        con.execute(f"ALTER TABLE {_q(name)} ADD COLUMN {_q(col)} {pg_type(sql_type)}")
+                        added.append(f"{name}.{col}")
+            if "audit" not in tables:
+                _create_layer(con, "audit", LAYERS["audit"])
+            for trigger in ("audit_append_only", "audit_no_truncate"):
+                con.execute(f"DROP TRIGGER IF EXISTS {trigger} ON audit")
+            cols = [_select_expr(c, LAYERS["audit"].columns[c]) for c in AUDIT_COLUMNS]
+            old = con.execute(f"SELECT fid, {', '.join(cols)} FROM audit ORDER BY fid").fetchall()
+            with con.cursor() as cur:
+                cur.executemany("UPDATE audit SET prev_hash = %s, hash = %s WHERE fid = %s", chain_rows(old))
+            _create_audit_guard(con, self.schema)
+            con.execute(f"INSERT INTO {META_TABLE} (key, value) VALUES ('schema', %s) "
+                        "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value", (str(SCHEMA_VERSION),))
+            tx = PgTransaction(con, actor="system", action="升级工作区", revision=rev + 1)
+            tx.changed = True
+            tx.note("audit", {"op": "upgrade", "schema_from": found, "schema_to": SCHEMA_VERSION,
+                              "columns_added": added, "rows_chained": len(old), "genesis": GENESIS[:16]})
+            tx._finish(rev)
+            con.execute("COMMIT")
+        except (psycopg.errors.InsufficientPrivilege, psycopg.errors.ReadOnlySqlTransaction):
+            con.execute("ROLLBACK")
+        except BaseException:
+            if not con.closed and con.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                con.execute("ROLLBACK")
+            raise
+        finally:
+            con.close()
+
     # -- writing ------------------------------------------------------------------------------------------
 
     @contextlib.contextmanager
@@ -429,9 +520,14 @@ class PgWorkspace(WorkspaceWrites):
             yield tx
             tx._finish(rev)
             con.execute("COMMIT")
-        except BaseException:
+        except BaseException as exc:
             if not con.closed and con.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-                con.execute("ROLLBACK")
+                with contextlib.suppress(psycopg.Error):
+                    con.execute("ROLLBACK")
+            if isinstance(exc, _STORAGE_ERRORS):
+                raise (workspace_error(exc, self) or WorkspaceError(
+                    f"数据库 {self} 无法写入：{' '.join(str(exc).split())}。修正方法：请数据库管理员检查服务器状态"
+                )) from exc
             raise
         finally:
             con.close()
@@ -488,6 +584,10 @@ class PgTransaction(Transaction):
 
     def _add_column(self, layer: str, column: str, sql_type: str) -> None:
         self._pg.execute(f"ALTER TABLE {_q(layer)} ADD COLUMN {_q(column)} {pg_type(sql_type)}")
+
+    def _lock_audit(self) -> None:
+        """Serialise audit writers, so each row's ``prev_hash`` is the hash of the row committed before it."""
+        self._pg.execute("LOCK TABLE audit IN EXCLUSIVE MODE")
 
     def _values(self, series: pd.Series, sql_type: str) -> list[Any]:
         return _pg_values(series, sql_type)
@@ -563,6 +663,19 @@ def _create_layer(con: psycopg.Connection, name: str, layer: Layer) -> None:
         if col:
             unique = "UNIQUE " if col == layer.key and name != "grids" else ""
             con.execute(f"CREATE {unique}INDEX {_q(f'idx_{name}_{col}')} ON {_q(name)} ({_q(col)})")
+
+
+def _create_audit_guard(con: psycopg.Connection, schema: str) -> None:
+    """A trigger function that refuses ``UPDATE``, ``DELETE`` and ``TRUNCATE`` on the audit table of ``schema``."""
+    fn = f"{_q(schema)}.audit_append_only"
+    con.execute(
+        f"CREATE OR REPLACE FUNCTION {fn}() RETURNS trigger LANGUAGE plpgsql AS "
+        f"$$ BEGIN RAISE EXCEPTION '{AUDIT_APPEND_ONLY}'; END $$"
+    )
+    con.execute(f"CREATE TRIGGER audit_append_only BEFORE UPDATE OR DELETE ON {_q(schema)}.audit "
+                f"FOR EACH ROW EXECUTE FUNCTION {fn}()")
+    con.execute(f"CREATE TRIGGER audit_no_truncate BEFORE TRUNCATE ON {_q(schema)}.audit "
+                f"FOR EACH STATEMENT EXECUTE FUNCTION {fn}()")
 
 
 def _drop_workspace(con: psycopg.Connection, schema: str) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import multiprocessing
 import shutil
 import sqlite3
+import threading
 import uuid
 
 import geopandas as gpd
@@ -19,10 +20,11 @@ import pytest
 import shapely
 
 from grids.__main__ import main as cli
+from grids.audit import GENESIS, verify
 from grids.commands.migrate import migrate
 from grids.errors import StaleRevisionError, ValidationError, WorkspaceError
 from grids.model import LAYERS
-from grids.store import Workspace, open_workspace
+from grids.store import AUDIT_APPEND_ONLY, SCHEMA_VERSION, Workspace, open_workspace
 from grids.store_pg import PgWorkspace, split_url, translate_sql
 
 from .conftest import DEMO, three_households
@@ -158,7 +160,9 @@ def test_postgis_reads_the_same_frames_as_geopackage(tmp_path, pg_ws):
         a, b = gpkg.read(name), pg_ws.read(name)
         assert a.dtypes.astype(str).tolist() == b.dtypes.astype(str).tolist(), name
     audit_a, audit_b = gpkg.read("audit"), pg_ws.read("audit")
-    pd.testing.assert_frame_equal(audit_a.drop(columns="at"), audit_b.drop(columns="at"))
+    chain = ["at", "prev_hash", "hash"]  # the hashes cover the time, which differs
+    pd.testing.assert_frame_equal(audit_a.drop(columns=chain), audit_b.drop(columns=chain))
+    assert verify(gpkg).ok and verify(pg_ws).ok
     _assert_same_workspace_data(gpkg, pg_ws)
 
 
@@ -391,6 +395,7 @@ def test_migrate_gpkg_to_postgis_to_gpkg_is_lossless(tmp_path, pg_target):
     pg = PgWorkspace(pg_target)
     assert pg.revision == src.revision == 3 and pg.is_demo
     _assert_same_workspace(src, pg)
+    assert verify(pg).ok and verify(pg).head == verify(src).head  # the chain survives the copy
     migrate(pg_target, tmp_path / "back.gpkg")
     back = Workspace(tmp_path / "back.gpkg")
     _assert_same_workspace(src, back)
@@ -494,3 +499,95 @@ def test_two_processes_lose_no_update(backend, tmp_path, request):
     audit = ws.read("audit")
     assert sorted(audit["actor"].value_counts().items()) == [("t", 1), ("w0", n), ("w1", n)]
     assert np.array_equal(np.sort(audit["revision"].to_numpy()), np.arange(1, 2 * n + 2))
+    result = verify(ws)  # concurrent writers each chained to the row committed before theirs
+    assert result.ok and result.rows == 2 * n + 1
+
+
+# --------------------------------------------------------------------------------------------------------
+# audit: append-only, hash chain, upgrade of older workspaces
+# --------------------------------------------------------------------------------------------------------
+
+
+def _raw(ws):
+    """A raw connection to the workspace's database (sqlite3 or psycopg), statements with ``?`` → ``%s``."""
+    if isinstance(ws, PgWorkspace):
+        return ws._connect(), "%s"
+    return sqlite3.connect(ws.path, isolation_level=None), "?"
+
+
+def _drop_guard(con) -> None:
+    if isinstance(con, sqlite3.Connection):
+        con.execute("DROP TRIGGER audit_no_update")
+        con.execute("DROP TRIGGER audit_no_delete")
+    else:
+        con.execute("DROP TRIGGER audit_append_only ON audit")
+        con.execute("DROP TRIGGER audit_no_truncate ON audit")
+
+
+def test_audit_rows_cannot_be_changed_and_changes_are_detected(any_ws):
+    _filled(any_ws)
+    with any_ws.transaction(actor="carol", action="查看明文个人信息") as tx:
+        tx.note("households", {"rows": 3})
+    assert verify(any_ws).ok and verify(any_ws).rows == 3 and any_ws.audit_records()[0][7] == GENESIS
+    con, ph = _raw(any_ws)
+    try:
+        refused = (sqlite3.IntegrityError, psycopg.errors.RaiseException)
+        for sql in ("UPDATE audit SET actor = 'x'", "DELETE FROM audit WHERE fid > 1"):
+            with pytest.raises(refused, match=AUDIT_APPEND_ONLY):
+                con.execute(sql)
+        if ph == "%s":
+            with pytest.raises(refused, match=AUDIT_APPEND_ONLY):
+                con.execute("TRUNCATE audit")
+        _drop_guard(con)
+        fid = any_ws.audit_records()[1][0]
+        con.execute(f"UPDATE audit SET detail = '[]' WHERE fid = {ph}", (fid,))
+    finally:
+        con.close()
+    result = verify(any_ws)
+    assert not result.ok and result.fid == fid and result.actor == "bob" and "被修改" in result.reason
+
+
+def _make_old(ws) -> None:
+    """Turn ``ws`` into what the base commit made: no version/lockout/hash columns, no trigger, ``schema`` 1."""
+    con, _ = _raw(ws)
+    try:
+        _drop_guard(con)
+        for table, cols in {"audit": ("prev_hash", "hash"), "households": ("version",), "grids": ("version",),
+                            "accounts": ("failed_logins", "locked_until")}.items():
+            for col in cols:
+                con.execute(f'ALTER TABLE {table} DROP COLUMN "{col}"')
+        con.execute("UPDATE ws_meta SET value = '1' WHERE key = 'schema'")
+    finally:
+        con.close()
+
+
+def test_old_workspace_is_upgraded_once_on_open(any_ws):
+    _filled(any_ws)
+    _make_old(any_ws)
+    target = any_ws.target if isinstance(any_ws, Workspace) else any_ws._conninfo + f"?schema={any_ws.schema}"
+    assert "hash" not in any_ws.columns("audit")
+    start, opened = threading.Barrier(3), []
+    threads = [threading.Thread(target=lambda: (start.wait(), opened.append(open_workspace(target))))
+               for _ in range(3)]  # three servers opening it at once upgrade it once
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(opened) == 3
+    ws = opened[0]
+    assert {"prev_hash", "hash"} <= set(ws.columns("audit")) and "version" in ws.columns("households")
+    assert {"failed_logins", "locked_until"} <= set(ws.columns("accounts"))
+    assert ws.meta["schema"] == str(SCHEMA_VERSION) and ws.revision == 3
+    log = ws.read("audit")
+    assert log["action"].tolist() == ["导入", "规划", "升级工作区"] and '"rows_chained": 2' in log["detail"].iloc[-1]
+    assert verify(ws).ok
+    con, _ = _raw(ws)
+    try:
+        with pytest.raises((sqlite3.IntegrityError, psycopg.errors.RaiseException), match=AUDIT_APPEND_ONLY):
+            con.execute("DELETE FROM audit")
+    finally:
+        con.close()
+    open_workspace(target)  # nothing left to do
+    assert ws.revision == 3 and len(ws.read("audit")) == 3
+    ws.write("staff", pd.DataFrame({"staff_id": ["S9"]}), mode="append", actor="t")
+    assert verify(ws).ok and verify(ws).rows == 4

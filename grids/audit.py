@@ -1,0 +1,177 @@
+"""The audit trail you can check: append-only and hash-chained.
+
+Every committed change adds one row to the ``audit`` table (:meth:`grids.store.Transaction._write_audit`, both
+backends). The table refuses ``UPDATE`` and ``DELETE`` (SQLite triggers; a PostgreSQL trigger function), and each
+row carries ``prev_hash`` (the previous row's ``hash``; :data:`GENESIS` for the first row) and
+``hash = sha256(canonical(prev_hash, at, actor, action, layer, revision, detail))`` (:func:`row_hash`). Someone
+who edits the file directly (after dropping the triggers) breaks the chain at the row they touched, and
+:func:`verify` names that row. Someone who rewrites the whole chain, or cuts rows off its end, is caught by
+comparing :func:`chain_head` with a copy kept out of band: the head is shown on 账号与审计 and printed on every
+export and report.
+
+Workspaces made before the chain existed are upgraded on open (:mod:`grids.store`): the upgrade computes the hashes
+of the rows already there once, chained from :data:`GENESIS` in ``fid`` order, and records itself in the audit.
+That is the one place where hashes are computed for rows after the fact.
+
+Examples
+--------
+>>> import tempfile, pathlib, pandas as pd
+>>> from grids.store import Workspace
+>>> ws = Workspace.create(pathlib.Path(tempfile.mkdtemp()) / "ws.gpkg", county_code="150422", county_name="巴林左旗")
+>>> ws.write("staff", pd.DataFrame({"staff_id": ["S1"], "name": ["赵六"]}), actor="admin")
+1
+>>> result = verify(ws)
+>>> result.ok, result.rows
+(True, 1)
+>>> chain_head(ws) == result.head
+True
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+GENESIS = "0" * 64
+"""The ``prev_hash`` of the first audit row of every workspace."""
+HEAD_CHARS = 16
+"""How many hex characters of the last hash :func:`chain_head` shows."""
+
+
+class _AuditSource(Protocol):
+    def audit_records(self) -> list[tuple]: ...
+
+    def audit_head(self) -> tuple[str | None, int]: ...
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def row_hash(prev_hash: str, *, at: str, actor: str | None, action: str | None, layer: str | None,
+             revision: int | None, detail: str | None) -> str:
+    """The sha256 hex digest of one audit row, chained to ``prev_hash``.
+
+    The canonical serialisation is the compact JSON array ``[prev_hash, at, actor, action, layer, revision,
+    detail]`` (UTF-8, no ASCII escaping); ``at`` is the stored text ``YYYY-MM-DDTHH:MM:SS.mmmZ``.
+
+    Examples
+    --------
+    >>> row_hash(GENESIS, at="2026-01-01T00:00:00.000Z", actor="admin", action="导入", layer="staff",
+    ...          revision=1, detail="[]")[:16]
+    'd19ac3e94ab4af23'
+    """
+    payload = [prev_hash, _text(at), _text(actor), _text(action), _text(layer),
+               None if revision is None else int(revision), _text(detail)]
+    text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def chain_rows(rows: list[tuple], *, prev: str = GENESIS) -> list[tuple[str, str, int]]:
+    """``(prev_hash, hash, fid)`` for audit rows ``(fid, at, actor, action, layer, revision, detail)`` in order.
+
+    Used when a row is written and by the one-time upgrade of an older workspace.
+    """
+    out = []
+    for fid, at, actor, action, layer, revision, detail in rows:
+        digest = row_hash(prev, at=at, actor=actor, action=action, layer=layer, revision=revision, detail=detail)
+        out.append((prev, digest, int(fid)))
+        prev = digest
+    return out
+
+
+def _head_text(last_hash: str | None, rows: int) -> str:
+    if rows and not last_hash:
+        return f"未建立哈希链（{rows} 条）"
+    return f"{(last_hash or GENESIS)[:HEAD_CHARS]}（{rows} 条）"
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """What :func:`verify` found.
+
+    Attributes
+    ----------
+    ok : bool
+        Every row's hash matches its content and the previous row's hash.
+    rows : int
+        Number of audit rows checked.
+    head : str
+        The chain head as :func:`chain_head` gives it.
+    fid, at, actor : optional
+        The first broken row (``None`` when ``ok``).
+    reason : str, optional
+        Why that row is broken.
+    """
+
+    ok: bool
+    rows: int
+    head: str
+    fid: int | None = None
+    at: str | None = None
+    actor: str | None = None
+    reason: str | None = None
+
+    def message(self) -> str:
+        """One line in Chinese saying whether the trail is intact, or which row is the first broken one."""
+        if self.ok:
+            return f"审计记录完整：{self.rows} 条，哈希链头 {self.head}"
+        return (f"审计记录被改动：第一处断裂在 fid {self.fid}（时间 {self.at}，操作人 {self.actor}）：{self.reason}。"
+                "修正方法：从备份恢复工作区，并核对该时间前后的操作")
+
+
+def verify(ws: _AuditSource) -> VerifyResult:
+    """Check the audit hash chain of a workspace (GeoPackage or PostGIS); reads only.
+
+    Parameters
+    ----------
+    ws : Workspace or PgWorkspace
+        The workspace to check.
+
+    Returns
+    -------
+    VerifyResult
+        ``ok`` and the row count, or the first broken row (fid, time, actor) and why.
+
+    Examples
+    --------
+    See the module docstring.
+    """
+    records = ws.audit_records()
+    prev = GENESIS
+    head_hash = None
+    for fid, at, actor, action, layer, revision, detail, stored_prev, stored_hash in records:
+        reason = None
+        if not stored_hash or not stored_prev:
+            reason = "该记录没有哈希（在哈希链之外写入）"
+        elif stored_prev != prev:
+            reason = "它记下的上一条哈希与实际的上一条不符（之前的记录被删除、插入或改动）"
+        elif row_hash(prev, at=at, actor=actor, action=action, layer=layer, revision=revision,
+                      detail=detail) != stored_hash:
+            reason = "内容与其哈希不符（该记录被修改）"
+        if reason:
+            return VerifyResult(False, len(records), _head_text(records[-1][8], len(records)), fid=int(fid),
+                                at=_text(at), actor=_text(actor), reason=reason)
+        prev = head_hash = stored_hash
+    return VerifyResult(True, len(records), _head_text(head_hash, len(records)))
+
+
+def chain_head(ws: _AuditSource) -> str:
+    """The current head of the audit chain: the first 16 hex characters of the last hash and the row count.
+
+    Cheap (one query); shown on 账号与审计 and printed on exports and reports so that it can be compared with a
+    copy kept elsewhere: a rewritten or shortened trail has a different head.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from grids.store import Workspace
+    >>> ws = Workspace.create(pathlib.Path(tempfile.mkdtemp()) / "ws.gpkg", county_code="150422",
+    ...                       county_name="巴林左旗")
+    >>> chain_head(ws)
+    '0000000000000000（0 条）'
+    """
+    last_hash, rows = ws.audit_head()
+    return _head_text(last_hash, rows)
