@@ -17,7 +17,7 @@ import pytest
 from grids.__main__ import COMMANDS, main
 from grids.auth import DEMO_PASSWORD, create_account, create_demo_accounts, set_active
 from grids.build import build_workspace_plan
-from grids.store import Workspace
+from grids.store import Workspace, open_workspace
 
 from .conftest import COUNTY, cli_user
 from .test_build import V, admin, households
@@ -256,13 +256,14 @@ def demo_ws(tmp_path):
     return ws
 
 
-def test_migrate_demo_drops_demo_accounts_and_flag(demo_ws, tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize("backend", ["gpkg", "postgis"])
+def test_migrate_demo_drops_demo_accounts_and_flag(backend, demo_ws, tmp_path, monkeypatch, capsys, request):
     monkeypatch.setenv("GRIDS_PASSWORD", DEMO_PASSWORD)
-    dst = tmp_path / "real.gpkg"
-    assert cli(["migrate", str(demo_ws.path), str(dst), "--user", "admin"]) == 0
+    dst = str(tmp_path / "real.gpkg") if backend == "gpkg" else request.getfixturevalue("pg_target")
+    assert cli(["migrate", str(demo_ws.path), dst, "--user", "admin"]) == 0
     out = capsys.readouterr().out
     assert "未复制 3 个" in out and "演示标志" in out and "--keep-demo-accounts" in out and "第一个管理员" in out
-    real = Workspace(dst)
+    real = open_workspace(dst)
     assert not real.is_demo
     assert real.read("accounts")["username"].tolist() == ["ops"]  # its own password: kept
     audit = real.read("audit")
