@@ -107,6 +107,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("已中断：进行中的写入已回滚，工作区保持中断前的样子", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Exception as exc:
+        if type(exc).__module__.split(".")[0] != "psycopg":
+            raise  # a bug: the traceback is what a maintainer needs
+        message = (f"错误：PostgreSQL 工作区出错（{plain(' '.join(str(exc).split()), limit=200)}）。"
+                   "修正方法：检查数据库服务、磁盘空间和账号权限后重试（未完成的写入已回滚）")
     print(message, file=sys.stderr)
     return EXIT_CANNOT_RUN
 

@@ -102,18 +102,20 @@ WRITING = {  # command → (argv after the workspace path, given a tmp dir); eac
 }
 
 
-def _state(ws: Workspace) -> tuple[int, int]:
-    return ws.revision, ws.count("audit")
+def _state(ws: Workspace) -> tuple[int, int, int]:
+    """Audit rows (other than sign-in records), households and grids: what a refused command must not change."""
+    audit = ws.read("audit")
+    return int((~audit["action"].astype(str).str.contains("登录")).sum()), ws.count("households"), ws.count("grids")
 
 
 @pytest.mark.parametrize("command", list(WRITING))
 def test_writing_command_needs_user_and_audits_that_account(command, county_ws, tmp_path, monkeypatch, capsys):
     argv = WRITING[command](county_ws, tmp_path)
     user = cli_user(county_ws, monkeypatch, username="chief")
-    before = _state(county_ws)
+    before, revision = _state(county_ws), county_ws.revision
     assert cli(argv) == 2  # no --user: cannot run, nothing written, nothing audited
     assert "--user" in capsys.readouterr().err
-    assert _state(county_ws) == before
+    assert _state(county_ws) == before and county_ws.revision == revision
     assert not (tmp_path / "copy.gpkg").exists() and not (tmp_path / "o.gpkg").exists()
 
     assert cli([*argv, "--user", user]) == 0, capsys.readouterr().err
@@ -132,17 +134,18 @@ def test_actor_option_is_gone(county_ws, tmp_path, monkeypatch, capsys):
 def test_wrong_password_or_disabled_account_cannot_run(command, county_ws, tmp_path, monkeypatch, capsys):
     argv = [*WRITING[command](county_ws, tmp_path), "--user", cli_user(county_ws, monkeypatch)]
     monkeypatch.setenv("GRIDS_PASSWORD", "not-the-password")
-    before = _state(county_ws)[0]
+    before = _state(county_ws)
     assert cli(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith("错误：") and "密码错误" in err and "Traceback" not in err and err.count("\n") == 1
-    assert county_ws.revision == before
+    assert _state(county_ws) == before
     cli_user(county_ws, monkeypatch)  # the right password again
     set_active(county_ws, "admin", False, actor="t")
-    before = _state(county_ws)[0]
+    before = _state(county_ws)
     assert cli(argv) == 2
     assert "停用" in capsys.readouterr().err
-    assert county_ws.revision == before
+    assert _state(county_ws) == before
+    assert not (tmp_path / "copy.gpkg").exists() and not (tmp_path / "o.gpkg").exists()
 
 
 @pytest.mark.parametrize(("command", "role", "binding"), [
@@ -179,11 +182,11 @@ def test_export_unmask_by_a_branch_manager_stays_in_the_branch(county_ws, tmp_pa
 def test_read_only_commands_need_no_user(county_ws, tmp_path, monkeypatch, capsys):
     monkeypatch.delenv("GRIDS_PASSWORD", raising=False)
     path = str(county_ws.path)
-    before = _state(county_ws)
+    before = _state(county_ws), county_ws.revision
     assert cli(["report", path]) == 0
     assert cli(["export", path, "--format", "gpkg", "--out", str(tmp_path / "m.gpkg")]) == 0
     assert cli(["assign", path, "--close-branch", "B02"]) == 0  # a what-if writes nothing
-    assert _state(county_ws) == before
+    assert (_state(county_ws), county_ws.revision) == before
 
 
 # -- exit codes ---------------------------------------------------------------------------------------------
