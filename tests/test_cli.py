@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import importlib.util
+import io
 import sqlite3
 import subprocess
 import sys
@@ -122,6 +123,15 @@ def test_writing_command_needs_user_and_audits_that_account(command, county_ws, 
     last = county_ws.read("audit").iloc[-1]
     assert last["actor"] == "chief"
     assert county_ws.count("audit", where="actor = 'cli'") == 0
+
+
+def test_no_password_and_no_terminal_cannot_run(county_ws, tmp_path, monkeypatch, capsys):
+    user = cli_user(county_ws, monkeypatch)
+    monkeypatch.delenv("GRIDS_PASSWORD")
+    monkeypatch.setattr("sys.stdin", io.StringIO())  # not a terminal: no prompt
+    assert cli([*WRITING["build"](county_ws, tmp_path), "--user", user]) == 2
+    err = capsys.readouterr().err
+    assert "GRIDS_PASSWORD" in err and err.count("\n") == 1
 
 
 def test_actor_option_is_gone(county_ws, tmp_path, monkeypatch, capsys):
