@@ -132,3 +132,17 @@ def three_households():
         geometry=[shapely.Point(119.39, 43.98), None, shapely.Point(119.40, 43.99)],
         crs=4490,
     )
+
+
+CLI_PASSWORD = "cli-test-pass"
+
+
+def cli_user(ws, monkeypatch, *, username: str = "admin", role: str = "admin", **binding) -> str:
+    """An account for ``python -m grids … --user NAME`` (created when missing; its password is put in
+    ``GRIDS_PASSWORD``); returns the username to pass."""
+    from grids.auth import create_account
+
+    if not ws.count("accounts", where="username = ?", params=[username]):
+        create_account(ws, username=username, password=CLI_PASSWORD, role=role, actor="test", **binding)
+    monkeypatch.setenv("GRIDS_PASSWORD", CLI_PASSWORD)
+    return username

@@ -496,20 +496,24 @@ def small_ws(empty_ws):
     return empty_ws
 
 
-def test_cli_assign_fills_the_plan_and_prints_json(small_ws, capsys):
+def test_cli_assign_fills_the_plan_and_prints_json(small_ws, capsys, monkeypatch):
     from grids.__main__ import main
+
+    from .conftest import cli_user
+
+    user = ["--user", cli_user(small_ws, monkeypatch)]
     from grids.plans import plan_info, read_grids, resolve_plan
 
     pid = resolve_plan(small_ws)
     rev = plan_info(small_ws, pid)["revision"]
-    assert main(["assign", str(small_ws.path), "--json"]) == 0
+    assert main(["assign", str(small_ws.path), "--json", *user]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["summary"]["grids"] == 64 and out["summary"]["max_staff_pieces"] == 1
     grids = read_grids(small_ws, pid)
     assert grids["branch_id"].notna().all() and grids["staff_id"].notna().all()
     assert plan_info(small_ws, pid)["revision"] == rev + 1
     # again in minimal-change mode, by road: nothing needs to move from a balanced start on the same network
-    assert main(["assign", str(small_ws.path), "--minimal-change", "--by", "road"]) == 0
+    assert main(["assign", str(small_ws.path), "--minimal-change", "--by", "road", *user]) == 0
     text = capsys.readouterr().out
     assert "最少调整" in text and "沿道路距离" in text
 

@@ -298,14 +298,17 @@ def test_gcj02_declared_lands_in_the_declared_groups(ws):
     assert len(hh) == 300 and all(inside)
 
 
-def test_undeclared_gcj02_refusal_says_how_far_and_cli_exits_2(ws, capsys):
+def test_undeclared_gcj02_refusal_says_how_far_and_cli_exits_2(ws, capsys, monkeypatch):
+    from .conftest import cli_user
+
     src = BAD / "16_gcj02_undeclared.csv"
+    user = ["--user", cli_user(ws, monkeypatch)]
     before = digest(ws.path)
-    assert main(["import", str(ws.path), "households", str(src)]) == 2
+    assert main(["import", str(ws.path), "households", str(src), *user]) == 2
     err = capsys.readouterr().err
     assert "GCJ-02" in err and "--coords gcj02" in err and src.name in err
     assert digest(ws.path) == before
-    assert main(["import", str(ws.path), "households", str(src), "--coords", "gcj02"]) == 0
+    assert main(["import", str(ws.path), "households", str(src), "--coords", "gcj02", *user]) == 0
     assert ws.count("households") == 20 + 300
 
 

@@ -162,16 +162,19 @@ def small_ws(empty_ws):
     return empty_ws
 
 
-def test_cli_build_then_check(small_ws, capsys):
+def test_cli_build_then_check(small_ws, capsys, monkeypatch):
+    from .conftest import cli_user
+
     path = str(small_ws.path)
+    user = ["--user", cli_user(small_ws, monkeypatch)]
     # 五村 keeps 87 of its 150 households outside the urban area (63 fall inside it): ≥ 50, no merge;
     # the one street cuts the urban area into 2 blocks, 63 households → 1 urban grid
-    assert main(["build", path, "--min-households", "50", "--max-households", "500"]) == 0
+    assert main(["build", path, "--min-households", "50", "--max-households", "500", *user]) == 0
     out = capsys.readouterr()
     assert "共 7 个网格（农牧区 6 个，城区 1 个），900 户" in out.out
     assert "最少 63，中位数 150，最多 150" in out.out
     assert "读取工作区" in out.err
-    assert main(["build", path, "--min-households", "50", "--max-households", "500"]) == 0  # replaces the draft
+    assert main(["build", path, "--min-households", "50", "--max-households", "500", *user]) == 0  # replaces the draft
     capsys.readouterr()
     pid = resolve_plan(small_ws, "main")
     assert main(["check", path, "--json"]) == 1  # nothing assigned yet
@@ -185,11 +188,14 @@ def test_cli_build_then_check(small_ws, capsys):
     assert "没有发现问题" in capsys.readouterr().out
 
 
-def test_cli_build_refuses_published(small_ws, capsys):
+def test_cli_build_refuses_published(small_ws, capsys, monkeypatch):
+    from .conftest import cli_user
+
     path = str(small_ws.path)
-    assert main(["build", path]) == 0
+    user = ["--user", cli_user(small_ws, monkeypatch)]
+    assert main(["build", path, *user]) == 0
     publish_plan(small_ws, resolve_plan(small_ws, "main"), actor="t")
-    assert main(["build", path]) == 2
+    assert main(["build", path, *user]) == 2
     assert "已发布" in capsys.readouterr().err
 
 

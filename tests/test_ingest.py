@@ -428,15 +428,18 @@ def test_rejects_neutralise_formula_cells(tmp_path):
 # -- CLI -------------------------------------------------------------------------------------------------
 
 
-def test_cli_exit_codes_and_summary(ws, tmp_path, capsys):
+def test_cli_exit_codes_and_summary(ws, tmp_path, capsys, monkeypatch):
+    from .conftest import cli_user
+
+    user = ["--user", cli_user(ws, monkeypatch)]
     good = write_csv(tmp_path / "good.csv", [["H1", "甲", "", "", "农牧户", V201, G001, "", "", ""]])
-    assert main(["import", str(ws.path), "households", str(good)]) == 0
+    assert main(["import", str(ws.path), "households", str(good), *user]) == 0
     out = capsys.readouterr().out
     assert "读取 1 行，导入 1 行" in out
 
     bad = write_csv(tmp_path / "bad.csv", [["H2", "乙", "", "", "农牧户", V201, G001, "", "", ""],
                                            ["H3", "丙", "", "", "x", V201, G001, "", "", ""]])
-    assert main(["import", str(ws.path), "households", str(bad), "--strict"]) == 1
+    assert main(["import", str(ws.path), "households", str(bad), "--strict", *user]) == 1
     out = capsys.readouterr().out
     assert "严格模式" in out and "bad.rejects.csv" in out
     assert (tmp_path / "bad.rejects.csv").exists()
@@ -445,11 +448,11 @@ def test_cli_exit_codes_and_summary(ws, tmp_path, capsys):
     mapped = tmp_path / "mapped.csv"
     mapped.write_text("编号,类别,村\nH9,农牧户," + V201 + "\n", encoding="utf-8")
     rc = main(["import", str(ws.path), "households", str(mapped), "--map", "编号=hh_id", "类别=segment",
-               "村=village_code", "--rejects", str(tmp_path / "r.csv")])
+               "村=village_code", "--rejects", str(tmp_path / "r.csv"), *user])
     assert rc == 0 and ws.read("households")["hh_id"].tolist() == ["H1", "H9"]
 
     (tmp_path / "empty.csv").write_bytes(b"")
-    assert main(["import", str(ws.path), "households", str(tmp_path / "empty.csv")]) == 2
+    assert main(["import", str(ws.path), "households", str(tmp_path / "empty.csv"), *user]) == 2
     assert "empty.csv" in capsys.readouterr().err
 
 

@@ -389,14 +389,14 @@ def test_migrate_gpkg_to_postgis_to_gpkg_is_lossless(tmp_path, pg_target):
     src = Workspace.create(tmp_path / "src.gpkg", **COUNTY, demo=True)
     _filled(src)
     src.set_meta("note", "迁移测试")
-    counts = migrate(src.path, pg_target)
+    counts = migrate(src.path, pg_target, keep_demo_accounts=True)  # a demo source copied as it is
     assert counts["households"] == 3 and counts["audit"] == 3 and counts["staff"] == 2
     assert set(counts) == set(src.layers())
     pg = PgWorkspace(pg_target)
     assert pg.revision == src.revision == 3 and pg.is_demo
     _assert_same_workspace(src, pg)
     assert verify(pg).ok and verify(pg).head == verify(src).head  # the chain survives the copy
-    migrate(pg_target, tmp_path / "back.gpkg")
+    migrate(pg_target, tmp_path / "back.gpkg", keep_demo_accounts=True)
     back = Workspace(tmp_path / "back.gpkg")
     _assert_same_workspace(src, back)
     assert back.integrity_check() == "ok"
@@ -448,15 +448,19 @@ def test_migrate_failure_leaves_destination_as_it_was(tmp_path, pg_target, monke
     assert sorted(p.name for p in tmp_path.iterdir()) == ["first.gpkg", "src.gpkg"]
 
 
-def test_migrate_command_line(tmp_path, pg_target, capsys):
+def test_migrate_command_line(tmp_path, pg_target, capsys, monkeypatch):
+    from .conftest import cli_user
+
     src = Workspace.create(tmp_path / "src.gpkg", **COUNTY)
     _filled(src)
-    assert cli(["migrate", str(src.path), pg_target]) == 0
+    user = ["--user", cli_user(src, monkeypatch)]  # the source's administrator: one more revision
+    assert cli(["migrate", str(src.path), pg_target, *user]) == 0
     out = capsys.readouterr().out
-    assert "已迁移 11 个图层" in out and "第 2 版" in out
-    assert cli(["migrate", str(src.path), pg_target]) == 2
+    assert "已迁移 11 个图层" in out and "第 3 版" in out
+    assert cli(["migrate", str(src.path), pg_target, *user]) == 2
     assert "--force" in capsys.readouterr().err
-    assert cli(["migrate", str(src.path), pg_target, "--force"]) == 0
+    assert cli(["migrate", str(src.path), pg_target, "--force", *user]) == 0
+    assert PgWorkspace(pg_target).read("audit")["actor"].iloc[-1] == "admin"
 
 
 @pytest.mark.slow
@@ -464,8 +468,8 @@ def test_migrate_command_line(tmp_path, pg_target, capsys):
 def test_migrate_demo_workspace_both_ways(tmp_path, pg_target):
     src = tmp_path / "demo.gpkg"
     shutil.copy(DEMO, src)
-    migrate(src, pg_target)
-    migrate(pg_target, tmp_path / "back.gpkg")
+    migrate(src, pg_target, keep_demo_accounts=True)
+    migrate(pg_target, tmp_path / "back.gpkg", keep_demo_accounts=True)
     # column order follows grids.model: a column the demo file has as an importer's extra may move
     _assert_same_workspace(Workspace(src), PgWorkspace(pg_target), check_column_order=False)
     _assert_same_workspace(Workspace(src), Workspace(tmp_path / "back.gpkg"), check_column_order=False)

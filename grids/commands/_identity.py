@@ -3,8 +3,19 @@
 Every command that writes, and every ``--unmask``, takes ``--user NAME``; the password comes from the
 environment variable ``GRIDS_PASSWORD`` or a prompt (never an argument, which ``ps`` would show). The account
 is checked like a sign-in (:func:`grids.auth.authenticate`: lockout, disabled accounts) and then must hold the
-permission the command needs. Read-only commands need no user. The exceptions are ``demo`` (a new demo
-workspace) and creating the first administrator of a workspace that has none.
+permission the command needs; the audit records its username. Read-only commands need no user. The exceptions
+are ``demo`` (a new demo workspace) and creating the first administrator of a workspace that has none.
+
+Which command needs what (:data:`grids.auth.PERMISSIONS`):
+
+=================  =============================================
+``import``         ``import``
+``build``          ``edit_plans``
+``assign``         ``edit_plans`` (a what-if, which writes nothing, needs no user)
+``export``         none; with ``--unmask``: ``export`` and ``view_personal``
+``migrate``        ``manage_accounts`` on the source (an administrator: the copy carries every account and
+                   every household in full)
+=================  =============================================
 """
 
 from __future__ import annotations
@@ -13,6 +24,7 @@ import argparse
 import getpass
 import os
 import sys
+from collections.abc import Iterable
 
 from grids.auth import Account, authenticate
 from grids.errors import PermissionDeniedError
@@ -36,15 +48,24 @@ def read_password(*, env: str = PASSWORD_ENV, prompt: str = "密码：") -> str:
     return getpass.getpass(prompt)
 
 
-def sign_in(ws: object, username: str | None, *, permission: str | None = None) -> Account:
-    """The account ``username`` after checking its password; it must hold ``permission`` when given.
+def sign_in(ws: object, username: str | None, *,
+            permission: str | Iterable[str] | None = None) -> Account:
+    """The account ``username`` after checking its password; it must hold ``permission`` (one or several).
 
     Raises PermissionDeniedError (exit code 2) when the user is missing, the password is wrong, the account is
-    disabled or locked, or the role lacks ``permission``.
+    disabled or locked, or the role lacks a permission.
+
+    Examples
+    --------
+    >>> sign_in(None, None, permission="import")
+    Traceback (most recent call last):
+    ...
+    grids.errors.PermissionDeniedError: 此命令需要 --user 指定操作账号（密码取自环境变量 GRIDS_PASSWORD 或提示输入）
     """
     if not username:
-        raise PermissionDeniedError("此命令需要 --user 指定操作账号")
+        raise PermissionDeniedError(f"此命令需要 --user 指定操作账号（密码取自环境变量 {PASSWORD_ENV} 或提示输入）")
     session = authenticate(ws, username, read_password())  # type: ignore[arg-type]
-    if permission:
-        session.account.require(permission)
+    needed = (permission,) if isinstance(permission, str) else tuple(permission or ())
+    for name in needed:
+        session.account.require(name)
     return session.account

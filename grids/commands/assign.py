@@ -1,8 +1,9 @@
-"""``python -m grids assign PATH [--plan NAME] [--by straight|road] [--minimal-change] [--json]``.
+"""``python -m grids assign PATH --user NAME [--plan NAME] [--by straight|road] [--minimal-change] [--json]``.
 
-Fills ``branch_id`` and ``staff_id`` of the plan's grids and prints the metrics. With ``--add-branch LON,LAT``
-or ``--close-branch ID`` it runs a what-if on a copy instead: nothing is written, the change in loads,
-distances and the grids that move are printed.
+Fills ``branch_id`` and ``staff_id`` of the plan's grids and prints the metrics; the account needs
+``edit_plans`` (administrator, planner) and the audit records it. With ``--add-branch LON,LAT`` or
+``--close-branch ID`` it runs a what-if on a copy instead: nothing is written (no ``--user`` needed), the change
+in loads, distances and the grids that move are printed.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import json
 import pandas as pd
 
 from grids.assign import BY, AssignmentResult, WhatIfResult, assign_plan, what_if
+from grids.commands._identity import add_user_argument, sign_in
 from grids.errors import ValidationError
 from grids.plans import plan_info, read_grids, resolve_plan, update_grids
 from grids.store import Workspace
@@ -35,6 +37,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--add-branch", metavar="LON,LAT", help="假设新增网点（只比较，不保存）/ what-if: add a branch")
     p.add_argument("--close-branch", metavar="ID", help="假设关闭网点（只比较，不保存）/ what-if: close a branch")
     p.add_argument("--json", action="store_true", help="以 JSON 输出 / print JSON")
+    add_user_argument(p, required=False)  # required when writing, i.e. unless --add-branch/--close-branch
 
 
 def _lonlat(text: str) -> tuple[float, float]:
@@ -47,6 +50,8 @@ def _lonlat(text: str) -> tuple[float, float]:
 
 def run(args: argparse.Namespace) -> int:
     ws = Workspace(args.path)
+    what_if_only = bool(args.add_branch or args.close_branch)
+    account = None if what_if_only else sign_in(ws, args.user, permission="edit_plans")
     plan_id = resolve_plan(ws, args.plan)
     info = plan_info(ws, plan_id)
     grids = read_grids(ws, plan_id)
@@ -56,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     staff = ws.read("staff")
     streets = ws.read("streets") if args.by == "road" else None
     options = {"by": args.by, "streets": streets, "capacity_slack": args.capacity_slack}
-    if args.add_branch or args.close_branch:
+    if account is None:
         result = what_if(grids, branches, staff, add_branch=_lonlat(args.add_branch) if args.add_branch else None,
                          close_branch=args.close_branch, **options)
         if args.json:
@@ -67,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     result = assign_plan(grids, branches, staff, minimal_change=args.minimal_change, tolerance=args.tolerance,
                          **options)
-    revision = update_grids(ws, plan_id, result.grids, actor="cli",
+    revision = update_grids(ws, plan_id, result.grids, actor=account.username,
                             action="最少调整重新分配网格" if args.minimal_change else "分配网格",
                             expected_revision=info["revision"])
     if args.json:

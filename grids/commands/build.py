@@ -1,4 +1,7 @@
-"""``python -m grids build PATH [--plan NAME] [--min-households N] [--max-households N]``: build a draft plan."""
+"""``python -m grids build PATH --user NAME [--plan NAME] [--min-households N] [--max-households N]``: build a draft plan.
+
+The account needs ``edit_plans`` (administrator, planner); the audit records it.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ import sys
 import time
 
 from grids.build import DEFAULT_MAX_HOUSEHOLDS, DEFAULT_MIN_HOUSEHOLDS, build_workspace_plan, summarize
+from grids.commands._identity import add_user_argument, sign_in
 from grids.model import GRID_KIND_NAMES
 from grids.plans import plan_info, read_grids
 from grids.store import Workspace
@@ -20,17 +24,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help=f"少于该户数的村与相邻村合并（默认 {DEFAULT_MIN_HOUSEHOLDS}）")
     p.add_argument("--max-households", type=int, default=DEFAULT_MAX_HOUSEHOLDS,
                    help=f"多于该户数的村按组拆分（默认 {DEFAULT_MAX_HOUSEHOLDS}）")
+    add_user_argument(p)
 
 
 def run(args: argparse.Namespace) -> int:
     ws = Workspace(args.path)
+    account = sign_in(ws, args.user, permission="edit_plans")
     t0 = time.perf_counter()
 
     def say(msg: str) -> None:
         print(f"[{time.perf_counter() - t0:5.1f}s] {msg}", file=sys.stderr, flush=True)
 
     plan_id = build_workspace_plan(ws, name=args.plan, min_households=args.min_households,
-                                   max_households=args.max_households, progress=say)
+                                   max_households=args.max_households, progress=say,
+                                   actor=account.username)
     info = plan_info(ws, plan_id)
     s = summarize(read_grids(ws, plan_id))
     kinds = "，".join(f"{GRID_KIND_NAMES.get(k, k)} {n} 个" for k, n in s["by_kind"].items())

@@ -1,14 +1,19 @@
 """``python -m grids export PATH --format F --out OUT [--plan NAME] [--branch ID] [--staff ID] [--grid CODE]``.
 
 Formats: ``xlsx`` (入户清单), ``gpkg``, ``kml``, ``png``/``pdf`` (客户分布地图), ``html`` (offline map). ID numbers
-and phones are masked unless ``--unmask`` (recorded in the audit trail).
+and phones are masked unless ``--unmask``, which needs ``--user NAME`` of an account that may ``export`` and
+``view_personal``; the export is then recorded in the audit trail under that account. With ``--user``, an
+account limited to a branch or to its own grids exports only those (:meth:`grids.scope.ScopedWorkspace.export`).
 """
 
 from __future__ import annotations
 
 import argparse
 
+from grids.commands._identity import add_user_argument, sign_in
+from grids.errors import PermissionDeniedError
 from grids.export import FORMATS, export_plan
+from grids.scope import ScopedWorkspace
 from grids.store import Workspace
 
 
@@ -21,14 +26,27 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--branch", help="只导出该网点的网格")
     p.add_argument("--staff", help="只导出该客户经理的网格")
     p.add_argument("--grid", help="只导出该网格（网格编码）")
-    p.add_argument("--unmask", action="store_true", help="身份证号与电话不脱敏（记入审计）")
-    p.add_argument("--actor", default="cli", help="操作人（记入审计）")
+    p.add_argument("--unmask", action="store_true", help="身份证号与电话不脱敏（需要 --user；记入审计）")
+    add_user_argument(p, required=False)
 
 
 def run(args: argparse.Namespace) -> int:
     ws = Workspace(args.path)
-    info = export_plan(ws, fmt=args.format, out=args.out, plan=args.plan, branch_id=args.branch,
-                       staff_id=args.staff, grid_code=args.grid, unmask=args.unmask, actor=args.actor)
+    account = None
+    if args.unmask or args.user:
+        needed = ("export", "view_personal") if args.unmask else ("export",)
+        if args.unmask and not args.user:
+            raise PermissionDeniedError("--unmask 导出明文个人信息需要 --user 指定有权查看个人信息的账号")
+        account = sign_in(ws, args.user, permission=needed)
+    if account is None or account.can("read_all"):
+        info = export_plan(ws, fmt=args.format, out=args.out, plan=args.plan, branch_id=args.branch,
+                           staff_id=args.staff, grid_code=args.grid, unmask=args.unmask,
+                           actor=account.username if account else "cli")
+    else:
+        if args.branch not in (None, account.branch_id):
+            raise PermissionDeniedError(f"{account.role_name}（{account.username}）不能导出网点 {args.branch}")
+        info = ScopedWorkspace(ws, account, plan=args.plan).export(
+            fmt=args.format, out=args.out, staff_id=args.staff, grid_code=args.grid, unmask=args.unmask)
     print(f"已导出 {info['format']}：{info['path']}（{info['title']}，网格 {info['grids']} 个，农户 {info['households']:,} 户"
           f"{'，含明文个人信息，已记入审计' if args.unmask else ''}）")
     return 0

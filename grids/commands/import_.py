@@ -1,7 +1,8 @@
-"""``python -m grids import PATH LAYER FILE``: import a user file into a workspace layer.
+"""``python -m grids import PATH LAYER FILE --user NAME``: import a user file into a workspace layer.
 
+The account needs the ``import`` permission (administrator, planner); the audit records it.
 Exit codes: 0 every row imported; 1 some rows rejected (the others imported, or nothing with ``--strict``);
-2 the file or workspace could not be used at all (nothing changed).
+2 the file or workspace could not be used at all, or the account may not import (nothing changed).
 """
 
 from __future__ import annotations
@@ -9,8 +10,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from grids.commands._identity import add_user_argument, sign_in
 from grids.errors import ValidationError
 from grids.ingest import COORDS, IMPORTABLE_LAYERS, import_file
+from grids.store import open_workspace
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -37,7 +40,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--layer-name", help="文件中的图层名（GeoPackage）或工作表名（XLSX）")
     p.add_argument("--mode", choices=("append", "replace"),
                    help="append 追加 / replace 替换；默认 households、visits 追加，其他图层替换")
-    p.add_argument("--actor", default="cli", help="记入审计的操作人（默认 cli）")
+    add_user_argument(p)
     return p
 
 
@@ -53,11 +56,12 @@ def _mapping(pairs: list[str]) -> dict[str, str]:
 
 def run(args: argparse.Namespace) -> int:
     """Run the import and print the warnings and the summary; returns the exit code."""
+    account = sign_in(open_workspace(args.path), args.user, permission="import")
     source = Path(args.file)
     rejects = Path(args.rejects) if args.rejects else source.with_name(source.stem + ".rejects.csv")
     report = import_file(
         args.path, args.layer, source, coords=args.coords, encoding=args.encoding, mapping=_mapping(args.map),
-        strict=args.strict, rejects_path=rejects, actor=args.actor, mode=args.mode, layer_name=args.layer_name,
+        strict=args.strict, rejects_path=rejects, actor=account.username, mode=args.mode, layer_name=args.layer_name,
     )
     for note in report.warnings:
         print(f"提示：{note}")
