@@ -1,9 +1,15 @@
-"""The sidebar every page shares, drawn once by ``app.py``: who is signed in, the workspace, the basemap."""
+"""The sidebar every page shares, drawn once by ``app.py``: who is signed in, the workspace, the basemap.
+
+Names and codes shown here come from data (display names, county names): they go through
+:func:`grids.text.markdown`, so Markdown in them shows literally; the workspace location is shown with any
+password masked (:func:`grids.text.mask_url`).
+"""
 
 from __future__ import annotations
 
 import streamlit as st
 
+from grids import text
 from grids.auth import Session
 from grids.store import Workspace
 from ui import auth, data
@@ -14,22 +20,24 @@ def account_panel(session: Session, ws: Workspace) -> None:
     """The signed-in account (name, role, branch or staff binding) and the sign-out button."""
     acc = session.account
     sb = st.sidebar
-    sb.markdown(f"**{acc.display_name or acc.username}**")
+    sb.markdown(f"**{text.markdown(acc.display_name or acc.username)}**")
     bound = f"　网点 {acc.branch_id}" if acc.role == "branch_manager" else (
         f"　员工 {acc.staff_id}" if acc.role == "customer_manager" else "")
-    sb.caption(f"{acc.role_name}（{acc.username}）{bound}")
+    sb.caption(text.markdown(f"{acc.role_name}（{acc.username}）{bound}"))
     sb.button("退出登录", key="auth.sign_out", icon=":material/logout:", on_click=auth.sign_out,
               kwargs={"notice": "已退出登录。", "ws": ws})
 
 
 def workspace_panel(target: str, rev: int, session: Session | None = None) -> None:
-    """County name, revision, the basemap choice and (roles that may) the full-personal-data switch."""
+    """County name, where the workspace is (password masked), revision, the basemap choice and (roles that may)
+    the full-personal-data switch."""
     info = data.workspace_info(target, rev)
     meta = info["meta"]
     sb = st.sidebar
     sb.divider()
-    sb.markdown(f"**{meta.get('county_name', '')}**（{meta.get('county_code', '')}）")
-    sb.caption(f"工作区第 {rev} 版" + ("　演示数据" if meta.get("demo") == "1" else ""))
+    sb.markdown(f"**{text.markdown(meta.get('county_name', ''))}**（{text.markdown(meta.get('county_code', ''))}）")
+    sb.caption(f"工作区第 {rev} 版" + ("　演示数据" if meta.get("demo") == "1" else ""),
+               help="工作区：" + text.markdown(text.mask_url(target)))
     labels = data.basemap_options()["labels"]
     if st.session_state.get(BASEMAP) not in labels:
         st.session_state[BASEMAP] = "offline"
