@@ -51,6 +51,8 @@ __all__ = [
 ]
 
 FORMATS: tuple[str, ...] = ("xlsx", "gpkg", "kml", "png", "pdf", "html")
+_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+"""Characters XML 1.0 forbids (xlsx and KML are XML): dropped from text rather than failing the export."""
 STATUS_ORDER: tuple[str, ...] = ("未建档", "已建档", "已授信", "已用信")
 """Household map/list status, from least to most advanced (see :func:`household_status`)."""
 
@@ -79,7 +81,8 @@ def xlsx_cell(sheet: Any, row: int, column: int, value: Any) -> Any:
 
     Text goes through :func:`grids.text.spreadsheet_cell` (a bare CR becomes a line feed); text that a
     spreadsheet would read as a formula keeps its characters and is marked ``quotePrefix`` (Excel's leading
-    ``'``), so it shows and edits as text. ``None``/NaN leave the cell empty; numpy scalars become Python ones.
+    ``'``), so it shows and edits as text. Control characters that XML forbids are dropped. ``None``/NaN leave
+    the cell empty; numpy scalars become Python ones.
 
     Returns
     -------
@@ -99,6 +102,7 @@ def xlsx_cell(sheet: Any, row: int, column: int, value: Any) -> Any:
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, str):
+        value = _XML_INVALID.sub("", value)
         safe = text.spreadsheet_cell(value)
         formula = safe != value.replace("\r\n", "\n").replace("\r", "\n")
         cell.value = safe[1:] if formula else safe
@@ -411,9 +415,6 @@ def write_gpkg(out: str | Path, layers: Mapping[str, pd.DataFrame]) -> Path:
 KML_NS = "http://www.opengis.net/kml/2.2"
 _STATUS_COLORS = {"未建档": "#d62728", "已建档": "#ff7f0e", "已授信": "#2ca02c", "已用信": "#1f77b4"}
 """Marker colour of each household status (maps and KML)."""
-
-
-_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
 def _kml_color(hex_rgb: str, alpha: int = 255) -> str:
