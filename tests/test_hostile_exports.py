@@ -169,12 +169,40 @@ def test_table_xlsx_neutralises_each_formula_form():
     assert [c.value for c in book.active["B"][1:]] == list(range(len(HOSTILE)))
 
 
-def test_overview_town_csv_goes_through_table_csv():
-    """覆盖总览 → 分镇统计 hands out :func:`ui.data.table_csv`, not a raw ``to_csv``."""
-    from pathlib import Path
+def test_overview_town_csv_download_is_neutralised(tmp_path, monkeypatch):
+    """覆盖总览 → 分镇统计 CSV: a town named like a formula is handed out as text (the bytes the button serves)."""
+    from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+    from streamlit.testing.v1 import AppTest
 
-    page = (Path(__file__).resolve().parents[1] / "pages" / "overview.py").read_text(encoding="utf-8")
-    assert "to_csv(" not in page and "data.table_csv(table, index=True)" in page
+    from grids.store import Workspace
+    from tests.test_app import ACCOUNTS, APP, tiny_workspace
+    from ui.auth import session_for
+
+    path = tiny_workspace(tmp_path / "ws.gpkg")
+    ws = Workspace(path)
+    units = ws.read("admin_units")
+    units.loc[units["level"] == "town", "name"] = FORMULAS[0]
+    with ws.transaction(actor="test", action="恶意镇名") as tx:
+        tx.replace("admin_units", units)
+    monkeypatch.setenv("GRIDS_WORKSPACE", str(path))
+    served: dict[str, bytes] = {}
+    load = MemoryMediaFileStorage.load_and_get_id
+
+    def capture(self, path_or_data, mimetype, kind, filename=None):
+        if isinstance(path_or_data, bytes) and filename:
+            served[filename] = path_or_data
+        return load(self, path_or_data, mimetype, kind, filename)
+
+    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", capture)
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state["auth.session"] = session_for(ACCOUNTS["leadership"])
+    at.session_state["overview.tab"] = "分镇统计"
+    at.run()
+    assert not at.exception
+    rows = list(csv.reader(io.StringIO(served["分镇统计.csv"].decode("utf-8-sig"), newline="")))
+    cells = [c for row in rows for c in row]
+    assert "'" + FORMULAS[0] in cells
+    assert not [c for c in cells if runs_as_formula(c)]
 
 
 # -- KML --------------------------------------------------------------------------------------------------------
