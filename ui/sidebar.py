@@ -1,17 +1,12 @@
-"""The sidebar every page shares, drawn once by ``app.py``: who is signed in, the workspace, the basemap.
-
-Names and codes shown here come from data (display names, county names): they go through
-:func:`grids.text.markdown`, so Markdown in them shows literally; the workspace location is shown with any
-password masked (:func:`grids.text.mask_url`).
-"""
+"""The sidebar every page shares, drawn once by ``app.py``: who is signed in, the workspace, the basemap."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from grids import text
 from grids.auth import Session
 from grids.store import Workspace
+from grids.text import markdown
 from ui import auth, data
 from ui.state import BASEMAP, UNMASK
 
@@ -20,24 +15,22 @@ def account_panel(session: Session, ws: Workspace) -> None:
     """The signed-in account (name, role, branch or staff binding) and the sign-out button."""
     acc = session.account
     sb = st.sidebar
-    sb.markdown(f"**{text.markdown(acc.display_name or acc.username)}**")
+    sb.markdown(f"**{markdown(acc.display_name or acc.username)}**")
     bound = f"　网点 {acc.branch_id}" if acc.role == "branch_manager" else (
         f"　员工 {acc.staff_id}" if acc.role == "customer_manager" else "")
-    sb.caption(text.markdown(f"{acc.role_name}（{acc.username}）{bound}"))
+    sb.caption(f"{acc.role_name}（{markdown(acc.username)}）{markdown(bound)}")
     sb.button("退出登录", key="auth.sign_out", icon=":material/logout:", on_click=auth.sign_out,
               kwargs={"notice": "已退出登录。", "ws": ws})
 
 
 def workspace_panel(target: str, rev: int, session: Session | None = None) -> None:
-    """County name, where the workspace is (password masked), revision, the basemap choice and (roles that may)
-    the full-personal-data switch."""
+    """County name, revision, the basemap choice and (roles that may) the full-personal-data switch."""
     info = data.workspace_info(target, rev)
     meta = info["meta"]
     sb = st.sidebar
     sb.divider()
-    sb.markdown(f"**{text.markdown(meta.get('county_name', ''))}**（{text.markdown(meta.get('county_code', ''))}）")
-    sb.caption(f"工作区第 {rev} 版" + ("　演示数据" if meta.get("demo") == "1" else ""),
-               help="工作区：" + text.markdown(text.mask_url(target)))
+    sb.markdown(f"**{markdown(meta.get('county_name', ''))}**（{markdown(meta.get('county_code', ''))}）")
+    sb.caption(f"工作区第 {rev} 版" + ("　演示数据" if meta.get("demo") == "1" else ""))
     labels = data.basemap_options()["labels"]
     if st.session_state.get(BASEMAP) not in labels:
         st.session_state[BASEMAP] = "offline"
