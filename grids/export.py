@@ -102,12 +102,13 @@ def xlsx_cell(sheet: Any, row: int, column: int, value: Any) -> Any:
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, str):
-        value = _XML_INVALID.sub("", value)
-        safe = text.spreadsheet_cell(value)
-        formula = safe != value.replace("\r\n", "\n").replace("\r", "\n")
-        cell.value = safe[1:] if formula else safe
+        if _XML_INVALID.search(value):
+            value = _XML_INVALID.sub("", value)
+        shown = value.replace("\r\n", "\n").replace("\r", "\n") if "\r" in value else value
+        cell.value = shown
         cell.data_type = "s"
-        cell.quotePrefix = formula
+        if text.spreadsheet_cell(value) != shown:  # it added the leading ': a formula, shown as text
+            cell.quotePrefix = True  # (set only when needed: each style change costs openpyxl a lookup)
     else:
         cell.value = value
     return cell
@@ -236,8 +237,8 @@ XLSX_COLUMNS: dict[str, str] = {
 """Columns of the 入户清单 and their Chinese headers."""
 
 
-def _sheet_title(text: str, used: set[str]) -> str:
-    title = "".join("_" if ch in '[]:*?/\\' else ch for ch in str(text))[:31] or "网格"
+def _sheet_title(label: str, used: set[str]) -> str:
+    title = "".join("_" if ch in '[]:*?/\\' else ch for ch in _XML_INVALID.sub("", str(label)))[:31] or "网格"
     base, k = title, 2
     while title in used:
         suffix = f"_{k}"
