@@ -1,21 +1,24 @@
 """Exports staff take into the field: 入户清单 (xlsx), GeoPackage, KML, printable maps (PNG/PDF), offline HTML.
 
 Personal data is masked by default (``150422********1234``, ``138****5678``); ``unmask=True`` shows it in full
-and :func:`export_plan` records such an export in the audit trail. Text cells that a spreadsheet would read as a
-formula (starting with ``=``, ``+``, ``-``, ``@``, tab or CR) are written as plain text.
+and :func:`export_plan` records such an export in the audit trail.
+
+Text from data (names, addresses, notes) is made safe at one boundary, :mod:`grids.text`: spreadsheet cells that
+would run as a formula (a line starting with ``=``, ``+``, ``-``, ``@``, tab, CR or ``|``) are stored as text
+(:func:`xlsx_cell`), KML names and descriptions are HTML-escaped (Google Earth renders descriptions as HTML),
+and printable maps show ``$`` literally (no mathtext).
 
 Examples
 --------
 >>> mask_id_no("150422198001011234"), mask_phone("13812345678")
 ('150422********1234', '138****5678')
->>> safe_text("=1+1"), safe_text("张三")
-("'=1+1", '张三')
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from pathlib import Path
@@ -26,7 +29,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from grids import privacy
+from grids import privacy, text
 from grids.coverage import funnel, locate_households
 from grids.crs import gk_crs_for
 from grids.errors import ValidationError
@@ -38,17 +41,18 @@ __all__ = [
     "household_status",
     "mask_id_no",
     "mask_phone",
-    "safe_text",
     "select_grids",
     "walking_order",
     "write_gpkg",
     "write_html",
     "write_kml",
     "write_xlsx",
+    "xlsx_cell",
 ]
 
 FORMATS: tuple[str, ...] = ("xlsx", "gpkg", "kml", "png", "pdf", "html")
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+"""Characters XML 1.0 forbids (xlsx and KML are XML): dropped from text rather than failing the export."""
 STATUS_ORDER: tuple[str, ...] = ("未建档", "已建档", "已授信", "已用信")
 """Household map/list status, from least to most advanced (see :func:`household_status`)."""
 
@@ -72,9 +76,42 @@ def mask_phone(value: Any) -> str:
     return "" if _blank(value) else str(privacy.mask_phone(str(value).strip()))
 
 
-def safe_text(value: str) -> str:
-    """Prefix an apostrophe to text a spreadsheet would read as a formula (for CSV-like outputs)."""
-    return "'" + value if isinstance(value, str) and value.startswith(_FORMULA_START) else value
+def xlsx_cell(sheet: Any, row: int, column: int, value: Any) -> Any:
+    """Write one openpyxl cell so that no spreadsheet runs it: text is stored as text, never as a formula.
+
+    Text goes through :func:`grids.text.spreadsheet_cell` (a bare CR becomes a line feed); text that a
+    spreadsheet would read as a formula keeps its characters and is marked ``quotePrefix`` (Excel's leading
+    ``'``), so it shows and edits as text. Control characters that XML forbids are dropped. ``None``/NaN leave
+    the cell empty; numpy scalars become Python ones.
+
+    Returns
+    -------
+    openpyxl.cell.Cell
+        The cell written.
+
+    Examples
+    --------
+    >>> from openpyxl import Workbook
+    >>> cell = xlsx_cell(Workbook().active, 1, 1, "正常\\r=HYPERLINK(1)")
+    >>> cell.value, cell.data_type, cell.quotePrefix
+    ('正常\\n=HYPERLINK(1)', 's', True)
+    """
+    cell = sheet.cell(row=row, column=column)
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return cell
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, str):
+        if _XML_INVALID.search(value):
+            value = _XML_INVALID.sub("", value)
+        shown = value.replace("\r\n", "\n").replace("\r", "\n") if "\r" in value else value
+        cell.value = shown
+        cell.data_type = "s"
+        if text.spreadsheet_cell(value) != shown:  # it added the leading ': a formula, shown as text
+            cell.quotePrefix = True  # (set only when needed: each style change costs openpyxl a lookup)
+    else:
+        cell.value = value
+    return cell
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -200,28 +237,14 @@ XLSX_COLUMNS: dict[str, str] = {
 """Columns of the 入户清单 and their Chinese headers."""
 
 
-def _sheet_title(text: str, used: set[str]) -> str:
-    title = "".join("_" if ch in '[]:*?/\\' else ch for ch in str(text))[:31] or "网格"
+def _sheet_title(label: str, used: set[str]) -> str:
+    title = "".join("_" if ch in '[]:*?/\\' else ch for ch in _XML_INVALID.sub("", str(label)))[:31] or "网格"
     base, k = title, 2
     while title in used:
         suffix = f"_{k}"
         title, k = base[: 31 - len(suffix)] + suffix, k + 1
     used.add(title)
     return title
-
-
-def _put(ws_sheet: Any, row: int, col: int, value: Any) -> None:
-    """Write one cell; text that Excel would run as a formula is stored as quoted text."""
-    cell = ws_sheet.cell(row=row, column=col)
-    if value is None or (not isinstance(value, str) and pd.isna(value)):
-        return
-    if isinstance(value, np.generic):
-        value = value.item()
-    cell.value = value
-    if isinstance(value, str):
-        cell.data_type = "s"
-        if value.startswith(_FORMULA_START):
-            cell.quotePrefix = True
 
 
 def _household_rows(households: pd.DataFrame, *, unmask: bool, visits: pd.DataFrame | None,
@@ -289,12 +312,12 @@ def write_xlsx(households: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, located: p
     summary.title = "汇总"
     used = {"汇总"}
     bold = Font(bold=True)
-    _put(summary, 1, 1, title)
+    xlsx_cell(summary, 1, 1, title)
     summary.cell(1, 1).font = Font(bold=True, size=14)
-    _put(summary, 2, 1, f"生成日期：{dt.date.today():%Y-%m-%d}；身份证号与电话{'未' if unmask else '已'}脱敏")
+    xlsx_cell(summary, 2, 1, f"生成日期：{dt.date.today():%Y-%m-%d}；身份证号与电话{'未' if unmask else '已'}脱敏")
     headers = ["网格编码", "网格名称", "户数", "未建档", "已建档", "已授信", "已用信", "工作表"]
     for j, h in enumerate(headers, start=1):
-        _put(summary, 4, j, h)
+        xlsx_cell(summary, 4, j, h)
         summary.cell(4, j).font = bold
     fill = PatternFill("solid", fgColor="DDEBF7")
     keys = list(XLSX_COLUMNS)
@@ -306,17 +329,17 @@ def write_xlsx(households: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, located: p
         order = walking_order(sub, start=start) if isinstance(sub, gpd.GeoDataFrame) else np.arange(len(sub))
         table = rows.loc[members].iloc[order]
         name = getattr(grid, "name", None)
-        _put(sheet, 1, 1, f"网格 {code} {name or ''}".strip() + f"（{len(table)} 户，按走访顺序）")
+        xlsx_cell(sheet, 1, 1, f"网格 {code} {name or ''}".strip() + f"（{len(table)} 户，按走访顺序）")
         sheet.cell(1, 1).font = Font(bold=True, size=12)
         for j, k in enumerate(keys, start=1):
-            _put(sheet, 2, j, XLSX_COLUMNS[k])
+            xlsx_cell(sheet, 2, j, XLSX_COLUMNS[k])
             c = sheet.cell(2, j)
             c.font, c.fill, c.alignment = bold, fill, Alignment(horizontal="center")
         records = table.to_dict("records")
         for i, rec in enumerate(records, start=1):
             rec["seq"] = i
             for j, k in enumerate(keys, start=1):
-                _put(sheet, i + 2, j, rec.get(k))
+                xlsx_cell(sheet, i + 2, j, rec.get(k))
         for j, k in enumerate(keys, start=1):
             width = {"id_no": 21, "address": 24, "hh_id": 16, "group_code": 17, "phone": 13}.get(k, 10)
             sheet.column_dimensions[sheet.cell(2, j).column_letter].width = width
@@ -324,7 +347,7 @@ def write_xlsx(households: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, located: p
         counts = table["status"].value_counts()
         values = [code, name, len(table), *[int(counts.get(s, 0)) for s in STATUS_ORDER], sheet.title]
         for j, v in enumerate(values, start=1):
-            _put(summary, gi, j, v)
+            xlsx_cell(summary, gi, j, v)
     summary.column_dimensions["A"].width = 18
     summary.column_dimensions["B"].width = 18
     out = Path(out)
@@ -400,11 +423,18 @@ def _kml_color(hex_rgb: str, alpha: int = 255) -> str:
     return f"{alpha:02x}{b}{g}{r}"
 
 
-def _sub(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
+def _sub(parent: ET.Element, tag: str, value: str | None = None, **attrs: str) -> ET.Element:
     el = ET.SubElement(parent, f"{{{KML_NS}}}{tag}", attrs)
-    if text is not None:
-        el.text = text
+    if value is not None:
+        el.text = value
     return el
+
+
+def _shown(value: Any) -> str:
+    """Text for a KML ``<name>``/``<description>``: Google Earth renders them as HTML (balloons, ``$[…]``
+    entity replacement), so text from data is HTML-escaped first; ElementTree then escapes it for XML.
+    Control characters that XML 1.0 forbids are dropped (they would make the file unreadable)."""
+    return _XML_INVALID.sub("", text.html(value))
 
 
 def _coords(ring: Any) -> str:
@@ -422,12 +452,13 @@ def write_kml(households: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, located: pd
               title: str = "网格与客户", unmask: bool = False) -> Path:
     """Write grids and their households as KML 2.2 (Google Earth, 奥维互动地图), one folder per grid.
 
-    Coordinates are CGCS2000/WGS84 longitude, latitude (what KML expects; no GCJ-02 shift).
+    Coordinates are CGCS2000/WGS84 longitude, latitude (what KML expects; no GCJ-02 shift). Names and
+    descriptions are HTML-escaped (:func:`grids.text.html`): a viewer shows ``<img …>`` in a name as text.
     """
     ET.register_namespace("", KML_NS)
     kml = ET.Element(f"{{{KML_NS}}}kml")
     doc = _sub(kml, "Document")
-    _sub(doc, "name", title)
+    _sub(doc, "name", _shown(title))
     _sub(doc, "description", f"生成日期 {dt.date.today():%Y-%m-%d}；身份证号与电话{'未' if unmask else '已'}脱敏")
     style = _sub(doc, "Style", id="grid")
     line = _sub(style, "LineStyle")
@@ -453,11 +484,11 @@ def write_kml(households: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, located: pd
         code = str(getattr(grid, "code", None) or grid.grid_id)
         name = getattr(grid, "name", None) or code
         folder = _sub(doc, "Folder")
-        _sub(folder, "name", f"网格 {name}")
+        _sub(folder, "name", _shown(f"网格 {name}"))
         pm = _sub(folder, "Placemark")
-        _sub(pm, "name", str(name))
-        _sub(pm, "description", f"网格编码 {code}；网点 {getattr(grid, 'branch_id', '') or '—'}；"
-                                 f"客户经理 {getattr(grid, 'staff_id', '') or '—'}")
+        _sub(pm, "name", _shown(name))
+        _sub(pm, "description", _shown(f"网格编码 {code}；网点 {getattr(grid, 'branch_id', '') or '—'}；"
+                                       f"客户经理 {getattr(grid, 'staff_id', '') or '—'}"))
         _sub(pm, "styleUrl", "#grid")
         geom = grid.geometry
         parts = list(geom.geoms) if isinstance(geom, shapely.MultiPolygon) else [geom]
@@ -473,11 +504,11 @@ def write_kml(households: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, located: pd
             rec = records[i]
             idx = hh.index[i]
             p = _sub(folder, "Placemark")
-            _sub(p, "name", str(rec.get("head_name") or rec.get("hh_id")))
+            _sub(p, "name", _shown(rec.get("head_name") or rec.get("hh_id")))
             id_no = rec.get("id_no") if unmask else mask_id_no(rec.get("id_no"))
             phone = rec.get("phone") if unmask else mask_phone(rec.get("phone"))
-            _sub(p, "description", f"户号 {rec.get('hh_id')}；{status.loc[idx]}；身份证 {id_no or '—'}；"
-                                   f"电话 {phone or '—'}；地址 {rec.get('address') or '—'}")
+            _sub(p, "description", _shown(f"户号 {rec.get('hh_id')}；{status.loc[idx]}；身份证 {id_no or '—'}；"
+                                          f"电话 {phone or '—'}；地址 {rec.get('address') or '—'}"))
             _sub(p, "styleUrl", "#" + ids[status.loc[idx]])
             _sub(_sub(p, "Point"), "coordinates", f"{point.x:.7f},{point.y:.7f},0")
     tree = ET.ElementTree(kml)

@@ -4,6 +4,9 @@ Drawn in the Gauss-Krüger zone of the data, so the scale bar is true. Chinese t
 matplotlib at one explicitly (Debian's ``fonts-noto-cjk``, installed by ``scripts/setup.sh``; or any font
 listed in :data:`CJK_FONT_FILES`, or the file in the ``GRIDS_CJK_FONT`` environment variable) and raise a
 clear error when none is installed, instead of printing empty boxes.
+
+Titles, grid, branch and staff names come from data: they are drawn literally (:func:`grids.text.mathtext`),
+so a ``$…$`` in a name shows its dollar signs instead of starting matplotlib mathtext (or crashing it).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from grids import text
 from grids.crs import gk_crs_for
 from grids.errors import GridsError
 
@@ -106,7 +110,7 @@ def _draw_page(fig, households: gpd.GeoDataFrame, status: pd.Series, grids: gpd.
     if label_grids:
         for g in grids.itertuples(index=False):
             p = g.geometry.representative_point()
-            ax.annotate(str(getattr(g, "name", None) or g.code), (p.x, p.y), ha="center", va="center",
+            ax.annotate(text.mathtext(getattr(g, "name", None) or g.code), (p.x, p.y), ha="center", va="center",
                         fontsize=8, color="#1a237e", zorder=5,
                         path_effects=[patheffects.withStroke(linewidth=2.5, foreground="white")])
     handles = [Patch(facecolor="#eef2fb", edgecolor="#3040c0", label="网格")]
@@ -122,7 +126,7 @@ def _draw_page(fig, households: gpd.GeoDataFrame, status: pd.Series, grids: gpd.
     if branches is not None and len(branches):
         ax.scatter(branches.geometry.x, branches.geometry.y, marker="s", s=60, c="#000000", zorder=4)
         for b in branches.itertuples(index=False):
-            ax.annotate(str(b.name), (b.geometry.x, b.geometry.y), xytext=(4, 4), textcoords="offset points",
+            ax.annotate(text.mathtext(b.name), (b.geometry.x, b.geometry.y), xytext=(4, 4), textcoords="offset points",
                         fontsize=8, zorder=5)
         handles.append(Line2D([], [], marker="s", linestyle="", color="#000000", label="营业网点"))
     minx, miny, maxx, maxy = grids.total_bounds
@@ -146,8 +150,8 @@ def _draw_page(fig, households: gpd.GeoDataFrame, status: pd.Series, grids: gpd.
                             head_width=0.025 * ax_w, head_length=0.035 * ax_h, color="black", zorder=6))
     ax.text(x0 + 0.04 * ax_w, y1 - 0.065 * ax_h, "北", ha="center", va="bottom", fontsize=11, weight="bold",
             zorder=6)
-    fig.text(0.42, 0.955, title, ha="center", va="center", fontsize=15, weight="bold")
-    fig.text(0.42, 0.915, subtitle, ha="center", va="center", fontsize=9, color="#333333")
+    fig.text(0.42, 0.955, text.mathtext(title), ha="center", va="center", fontsize=15, weight="bold")
+    fig.text(0.42, 0.915, text.mathtext(subtitle), ha="center", va="center", fontsize=9, color="#333333")
     fig.text(0.96, 0.03, f"制图日期 {dt.date.today():%Y-%m-%d}  CGCS2000 高斯-克吕格投影", ha="right",
              fontsize=7, color="#555555")
 

@@ -7,7 +7,8 @@ spreadsheet formulas. Every place where such text meets a renderer calls one fun
 - :func:`html` before any HTML (folium tooltips, popups, labels, legends, the HTML export, KML descriptions);
 - :func:`markdown` before ``st.markdown``/``st.caption``/``st.write`` of a string (or use ``st.text``);
 - :func:`mathtext` before matplotlib text (PNG/PDF maps);
-- :func:`spreadsheet_cell` before a CSV/xlsx cell.
+- :func:`spreadsheet_cell` before a CSV/xlsx cell;
+- :func:`mask_url` before a connection string is shown or printed (the password becomes ``***``).
 
 Identifiers typed by people are compared after :func:`normalize_id` (NFKC, zero-width characters removed,
 upper case ``X`` in ID numbers), so ``B01``, ``Ｂ０１`` and ``B01\\u200b`` are one branch.
@@ -22,6 +23,8 @@ Examples
 "'=HYPERLINK(1)"
 >>> normalize_id("ｂ０１\\u200b")
 'B01'
+>>> mask_url("postgresql://u:secret@h/db")
+'postgresql://u:***@h/db'
 """
 
 from __future__ import annotations
@@ -36,6 +39,9 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n", "|")
 
 _ZERO_WIDTH = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad]")
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>$~:^=])")
+_URL_USERINFO = re.compile(r"^(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:@/?#\s]*):(?P<secret>.*)@(?P<tail>[^@]*)$", re.S)
+_PASSWORD_PARAM = re.compile(r"(?P<key>\b(?:password|passwd|pwd)\s*=\s*)(?P<secret>'(?:[^'\\]|\\.)*'|[^&\s;]*)",
+                             re.IGNORECASE)
 _HTML_EXTRA = {"$": "&#36;", "{": "&#123;", "}": "&#125;", "`": "&#96;"}
 
 
@@ -127,3 +133,36 @@ def plain(value: Any, *, limit: int = 64) -> str:
     """
     text = "".join(ch for ch in normalize_text(value) if unicodedata.category(ch)[0] != "C")
     return text[:limit]
+
+
+def mask_url(value: Any) -> str:
+    """A connection string fit to show or print: its password replaced by ``***``.
+
+    Masks the password of a URL (``scheme://user:password@host/…``), a ``password=`` query parameter and
+    the ``password=…`` of a libpq keyword string. Paths and URLs without a password pass unchanged. When the
+    URL is ambiguous (a raw ``@`` or ``/`` in the password) more is masked, never less.
+
+    Examples
+    --------
+    >>> mask_url("postgresql://grids:s3cr%40t@db.example:5432/county?schema=ws_1")
+    'postgresql://grids:***@db.example:5432/county?schema=ws_1'
+    >>> mask_url("postgresql://u@h/db?password=x&sslmode=require")
+    'postgresql://u@h/db?password=***&sslmode=require'
+    >>> mask_url("host=h dbname=db password='a b' user=u")
+    'host=h dbname=db password=*** user=u'
+    >>> mask_url("workspace/demo.gpkg")
+    'workspace/demo.gpkg'
+    """
+    text = _text(value)
+    head, sep, rest = text.partition("://")
+    if sep:
+        netloc_end = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
+        netloc = rest[:netloc_end]
+        user, at, host = netloc.rpartition("@")
+        if at and ":" in user:
+            text = f"{head}://{user.split(':', 1)[0]}:***@{host}{rest[netloc_end:]}"
+        else:
+            m = _URL_USERINFO.match(text)  # a raw '/', '?' or '#' in the password: mask up to the last '@'
+            if m:
+                text = f"{m['head']}:***@{m['tail']}"
+    return _PASSWORD_PARAM.sub(lambda m: m["key"] + "***", text)

@@ -100,7 +100,7 @@ def tables() -> None:
             if len(ov.by_town):
                 table = fmt.funnel_display(ov.by_town, labels)
                 st.dataframe(table, height=360)
-                st.download_button("下载分镇统计（CSV）", table.to_csv().encode("utf-8-sig"), "分镇统计.csv",
+                st.download_button("下载分镇统计（CSV）", data.table_csv(table, index=True), "分镇统计.csv",
                                    "text/csv")
             else:
                 st.info("分镇统计需要覆盖统计模块（grids.coverage）。")

@@ -530,45 +530,44 @@ def save_ratings(sw: ScopedWorkspace, ratings: pd.DataFrame, *, expected_revisio
     return credit.save_ratings(sw.ws, ratings, actor=sw.account.username, expected_revision=expected_revision)
 
 
-def table_csv(frame: pd.DataFrame) -> bytes:
-    """CSV (UTF-8 with BOM, for Excel) whose text cells cannot run as formulas.
+def table_csv(frame: pd.DataFrame, *, index: bool = False) -> bytes:
+    """CSV (UTF-8 with BOM, for Excel) whose cells cannot run as formulas (:func:`grids.text.spreadsheet_cell`).
 
-    >>> table_csv(pd.DataFrame({"a": ["=1+1", "张三"]})).decode("utf-8-sig").split()
-    ['a', "'=1+1", '张三']
+    Headers and, with ``index=True``, the index (e.g. town names) are neutralised too.
+
+    >>> table_csv(pd.DataFrame({"a": ["=1+1", "张三", "@SUM(1)"]})).decode("utf-8-sig").split()
+    ['a', "'=1+1", '张三', "'@SUM(1)"]
     """
-    from grids.export import safe_text
+    from grids import text
 
     out = frame.copy()
     for col in out.columns:
-        if out[col].dtype == object or pd.api.types.is_string_dtype(out[col]):
-            out[col] = out[col].map(lambda v: safe_text(v) if isinstance(v, str) else v)
-    return out.to_csv(index=False).encode("utf-8-sig")
+        if not (pd.api.types.is_numeric_dtype(out[col]) or pd.api.types.is_datetime64_any_dtype(out[col])):
+            out[col] = out[col].astype(object).map(text.spreadsheet_cell)
+    out.columns = [text.spreadsheet_cell(str(c)) for c in out.columns]
+    if index:
+        out.index = pd.Index([text.spreadsheet_cell(v) for v in out.index], name=text.spreadsheet_cell(out.index.name))
+    return out.to_csv(index=index).encode("utf-8-sig")
 
 
 def table_xlsx(frame: pd.DataFrame, *, title: str) -> bytes:
-    """An xlsx of ``frame`` (one sheet, bold header); text that Excel would run as a formula stays text."""
+    """An xlsx of ``frame`` (one sheet, bold header); text is stored as text, never run as a formula
+    (:func:`grids.export.xlsx_cell`)."""
     import io
 
-    import numpy as np
     from openpyxl import Workbook
     from openpyxl.styles import Font
 
-    from grids.export import _FORMULA_START
+    from grids.export import xlsx_cell
 
     book = Workbook()
     sheet = book.active
     sheet.title = "".join("_" if ch in '[]:*?/\\' else ch for ch in title)[:31] or "Sheet1"
     for j, name in enumerate(frame.columns, start=1):
-        sheet.cell(row=1, column=j, value=str(name)).font = Font(bold=True)
+        xlsx_cell(sheet, 1, j, str(name)).font = Font(bold=True)
     for i, row in enumerate(frame.itertuples(index=False), start=2):
         for j, value in enumerate(row, start=1):
-            if value is None or (not isinstance(value, str) and pd.isna(value)):
-                continue
-            cell = sheet.cell(row=i, column=j)
-            cell.value = value.item() if isinstance(value, np.generic) else value
-            if isinstance(value, str):
-                cell.data_type = "s"
-                cell.quotePrefix = value.startswith(_FORMULA_START)
+            xlsx_cell(sheet, i, j, value)
     buf = io.BytesIO()
     book.save(buf)
     return buf.getvalue()
