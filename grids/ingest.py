@@ -756,7 +756,11 @@ def _read_xlsx(path: Path, sheet: str | None) -> tuple[pd.DataFrame, list[str], 
         else:
             raise ValidationError(f"没有工作表 “{sheet}”", file=path.name,
                                   fix=f"可用的工作表：{'、'.join(wb.sheetnames)}")
-        limit = XLSX_MAX_ROWS + 100  # the declared dimension may lie: stop reading past the cap (titles allowed)
+        # openpyxl (read-only) stops at the declared dimension, which may be wrong: rows below it would be
+        # silently lost. Read every row instead, and stop past the cap (a few title rows allowed).
+        if hasattr(ws, "reset_dimensions"):
+            ws.reset_dimensions()
+        limit = XLSX_MAX_ROWS + 100
         with warnings.catch_warnings(), _no_gc():
             warnings.simplefilter("ignore")
             records = []
@@ -790,7 +794,10 @@ def _formula_text(path: Path, records: list[tuple[int, list[Any]]], title: str) 
         wb = openpyxl.load_workbook(path, read_only=True, data_only=False)
         try:
             filled = 0
-            rows = wb[title].iter_rows(values_only=True)
+            sheet = wb[title]
+            if hasattr(sheet, "reset_dimensions"):
+                sheet.reset_dimensions()
+            rows = sheet.iter_rows(values_only=True)
             for (_, rec), frec in zip(records, rows, strict=False):
                 for j, v in enumerate(frec[: len(rec)]):
                     if rec[j] is None and isinstance(v, str) and v.startswith("="):
