@@ -1811,10 +1811,12 @@ def source_digests(file: str | os.PathLike) -> dict[str, str]:
     return out
 
 
-def _workspace_failure(exc: BaseException, ws: Workspace) -> WorkspaceError:
+def _workspace_failure(exc: BaseException, workspace: Any) -> WorkspaceError:
     """A one-line Chinese error for a workspace that cannot be read or written (nothing was changed)."""
     text = str(exc).lower()
-    where = getattr(ws, "path", None) or "工作区"
+    where = plain(getattr(workspace, "path", None) or workspace, limit=200)
+    if "://" in where or "@" in where:  # a database URL may carry a password: never shown
+        where = "工作区数据库"
     if "readonly" in text or "read-only" in text or isinstance(exc, PermissionError):
         why = f"工作区文件是只读的，无法写入（{where}）。修正方法：检查文件和所在文件夹的写权限，或把工作区复制到可写的位置"
     elif "full" in text or getattr(exc, "errno", None) == 28:
@@ -1881,14 +1883,14 @@ def import_file(workspace: Workspace | str | os.PathLike, layer: str, file: str 
     if account is not None:
         account.require("import")
         actor = account.username
-    ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace)
     _layer_schema(layer)
     path = Path(file)
     try:
+        ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace)
         return _import(ws, layer, path, coords=coords, encoding=encoding, mapping=mapping, strict=strict,
                        rejects_path=rejects_path, actor=actor, mode=mode, layer_name=layer_name)
     except sqlite3.Error as exc:
-        raise _workspace_failure(exc, ws) from exc
+        raise _workspace_failure(exc, workspace) from exc
 
 
 def _import(ws: Workspace, layer: str, path: Path, *, coords: str | None, encoding: str | None,

@@ -759,3 +759,24 @@ def test_read_only_workspace_file_gives_a_one_line_error(ws, tmp_path, monkeypat
     with pytest.raises(WorkspaceError, match="只读"):
         import_file(ws, "households", _shapefile(tmp_path / "hh.shp", 2))
     assert digest(ws.path) == before
+
+
+def test_corrupted_workspace_page_gives_a_one_line_error_and_exit_2(ws, tmp_path, capsys):
+    """Pages of the households table overwritten mid-file: a one-line Chinese error, no traceback."""
+    import sqlite3
+
+    with sqlite3.connect(ws.path) as con:
+        pages = [p for (p,) in con.execute("SELECT pageno FROM dbstat WHERE name = 'households'")]
+        size = con.execute("PRAGMA page_size").fetchone()[0]
+    con.close()
+    with ws.path.open("r+b") as fh:
+        for page in pages:
+            fh.seek((page - 1) * size)
+            fh.write(bytes(range(256)) * (size // 256))
+    src = tmp_path / "hh.csv"
+    src.write_text("户号,客户类型,村代码\nZZ1,农牧户,150422100201\n", encoding="utf-8")
+    before = digest(ws.path)
+    assert main(["import", str(ws.path), "households", str(src)]) == 2
+    out = capsys.readouterr()
+    assert "已损坏" in out.err and "Traceback" not in out.err + out.out and len(out.err.strip().splitlines()) == 1
+    assert digest(ws.path) == before
