@@ -31,6 +31,7 @@ import csv
 import datetime as dt
 import gc
 import hashlib
+import html
 import io
 import os
 import re
@@ -674,7 +675,7 @@ def _xlsx_sheet_parts(zf: zipfile.ZipFile) -> dict[str, str]:
         attrs = {k.split(b":")[-1]: v for k, v in _XML_ATTR.findall(tag)}
         rid = attrs.get(b"id")
         if b"name" in attrs and rid in targets:
-            parts[attrs[b"name"].decode("utf-8", "replace")] = targets[rid]
+            parts[html.unescape(attrs[b"name"].decode("utf-8", "replace"))] = targets[rid]
     return parts
 
 
