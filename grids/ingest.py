@@ -30,14 +30,18 @@ import contextlib
 import csv
 import datetime as dt
 import gc
+import hashlib
+import html
 import io
 import os
 import re
+import sqlite3
 import warnings
+import zipfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
@@ -47,7 +51,7 @@ import shapely
 
 from grids import _validate as V
 from grids.crs import gcj02_to_wgs84, gdf_gcj02_to_wgs84, gk_crs_for, wgs84_to_gcj02
-from grids.errors import ValidationError
+from grids.errors import ValidationError, WorkspaceError
 from grids.model import (
     BRANCH_KINDS,
     CODE_LENGTH,
@@ -59,6 +63,10 @@ from grids.model import (
     VISIT_OUTCOMES,
 )
 from grids.store import Workspace
+from grids.text import normalize_id, plain, spreadsheet_cell
+
+if TYPE_CHECKING:
+    from grids.auth import Account
 
 ROW_INDEX = "row"
 """Name of the index :func:`read_table` gives its result: the row number as the user sees it."""
@@ -78,6 +86,20 @@ GCJ02_MIN_RATIO = 4.0
 """… and at least this many times more points fit better than fit worse."""
 GCJ02_SAMPLE = 20_000
 """At most this many points are compared (a seeded sample of bigger files)."""
+XLSX_MAX_UNCOMPRESSED = 200 * 2**20
+"""An .xlsx whose members unpack to more than this many bytes (200 MB) is refused before it is parsed."""
+XLSX_MAX_ROWS = 200_000
+"""An .xlsx worksheet with more rows than this is refused (bigger registers go through CSV, which has no cap)."""
+XLSX_MAX_MEMBERS = 10_000
+"""An .xlsx (a zip) with more members than this is refused."""
+VERTICES_SIMPLIFY = 200_000
+"""A polygon or line with more vertices than this is simplified (and said so in the warnings) …"""
+VERTICES_MAX = 1_000_000
+"""… and one with more than this is rejected: it would make every later step slow."""
+ID_COLUMNS: tuple[str, ...] = ("hh_id", "branch_id", "staff_id", "code", "parent_code", "village_code",
+                               "group_code", "town_code", "id_no", "phone")
+"""Identifiers, codes and numbers: stored normalised (:func:`grids.text.normalize_id`), and refused when a
+spreadsheet kept them as a number that lost digits (:func:`grids._validate.number_as_id`)."""
 
 _TABULAR = {".csv": "csv", ".txt": "csv", ".tsv": "csv", ".xlsx": "xlsx", ".xlsm": "xlsx"}
 _SPATIAL = {".gpkg": "gpkg", ".shp": "shp", ".geojson": "geojson", ".json": "geojson", ".kml": "kml",
@@ -175,7 +197,6 @@ LEVEL_ALIASES = {
 }
 _BOOL_COLUMNS = ("archived", "eligible", "signed", "using")
 _AMOUNT_COLUMNS = ("granted_amount", "available_amount", "balance")
-_INJECTION = ("=", "+", "-", "@", "\t", "\r")
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -382,11 +403,14 @@ class ImportReport:
         return head
 
     def rejects_csv(self) -> bytes:
-        """:attr:`rejects` as CSV bytes, UTF-8 with BOM so that Excel opens it; cells starting with
-        ``= + - @`` are prefixed with ``'`` so that Excel does not evaluate them (formula injection)."""
-        safe = self.rejects.astype(object).map(
-            lambda v: "'" + v if isinstance(v, str) and v.startswith(_INJECTION) else v
-        )
+        """:attr:`rejects` as CSV bytes, UTF-8 with BOM so that Excel opens it; every cell and header passes
+        :func:`grids.text.spreadsheet_cell` (text starting like a formula, ``= + - @`` or after a line break,
+        gets a leading ``'``; a bare CR becomes a line feed), so Excel/WPS evaluate nothing.
+
+        The app's download button hands out exactly these bytes.
+        """
+        safe = self.rejects.astype(object).map(spreadsheet_cell)
+        safe.columns = [spreadsheet_cell(str(c)) for c in safe.columns]
         return safe.to_csv(index=False).encode("utf-8-sig")
 
     def write_rejects(self, path: str | os.PathLike) -> Path:
@@ -496,8 +520,12 @@ def _cell_text(value: Any) -> str | None:
     if isinstance(value, (float, np.floating)):
         if not np.isfinite(value):
             return None
-        if float(value).is_integer() and abs(value) < 1e15:
-            return str(int(value))
+        if float(value).is_integer():
+            if abs(value) < V.EXACT_LIMIT:
+                return str(int(value))
+            # beyond 2**53 a float (what Excel stores) may have lost digits: keep the scientific form,
+            # which validation refuses in id columns (never a silently rounded id)
+            return np.format_float_scientific(float(value), unique=True, trim="-")
         return repr(float(value))
     if isinstance(value, (dt.datetime, pd.Timestamp)):
         return value.strftime("%Y-%m-%d") if (value.hour, value.minute, value.second) == (0, 0, 0) \
@@ -624,9 +652,84 @@ def _read_csv(path: Path, encoding: str | None) -> tuple[pd.DataFrame, list[str]
     return frame, notes + more, problems
 
 
-def _read_xlsx(path: Path, sheet: str | None) -> tuple[pd.DataFrame, list[str], list]:
-    import zipfile
+_XML_ATTR = re.compile(rb'([\w:]+)\s*=\s*"([^"]*)"')
+_DIMENSION = re.compile(rb"<(?:\w+:)?dimension\s[^>]*ref\s*=\s*\"(?:[A-Z]+[0-9]+:)?[A-Z]+([0-9]+)\"")
 
+
+def _xlsx_sheet_parts(zf: zipfile.ZipFile) -> dict[str, str]:
+    """Worksheet name → zip member, from ``xl/workbook.xml`` and its relationships (read as bytes, no parser)."""
+    names = set(zf.namelist())
+    parts: dict[str, str] = {}
+    for member in ("xl/workbook.xml", "xl/_rels/workbook.xml.rels"):
+        if member not in names or zf.getinfo(member).file_size > 16 * 2**20:
+            return {}
+    book = zf.read("xl/workbook.xml")
+    rels = zf.read("xl/_rels/workbook.xml.rels")
+    targets = {}
+    for tag in re.findall(rb"<(?:\w+:)?Relationship\s[^>]*>", rels):
+        attrs = dict(_XML_ATTR.findall(tag))
+        if b"Id" in attrs and b"Target" in attrs:
+            target = attrs[b"Target"].decode("utf-8", "replace")
+            targets[attrs[b"Id"]] = target.lstrip("/") if target.startswith("/") else f"xl/{target}"
+    for tag in re.findall(rb"<(?:\w+:)?sheet\s[^>]*>", book):
+        attrs = {k.split(b":")[-1]: v for k, v in _XML_ATTR.findall(tag)}
+        rid = attrs.get(b"id")
+        if b"name" in attrs and rid in targets:
+            parts[html.unescape(attrs[b"name"].decode("utf-8", "replace"))] = targets[rid]
+    return parts
+
+
+def _check_xlsx_size(path: Path, sheet: str | None) -> None:
+    """Refuse an .xlsx that would take too much memory or time, before anything parses it.
+
+    The sum of the members' uncompressed sizes must stay under :data:`XLSX_MAX_UNCOMPRESSED` (a zip bomb of
+    2 MB that unpacks to 600 MB is refused in milliseconds), and the worksheet's declared dimension under
+    :data:`XLSX_MAX_ROWS`. The declared sizes can be trusted as a bound: :mod:`zipfile`, which openpyxl reads
+    through, never returns more bytes than a member declares.
+    """
+    try:
+        with zipfile.ZipFile(path) as zf:
+            infos = zf.infolist()
+            if len(infos) > XLSX_MAX_MEMBERS:
+                raise ValidationError(f"Excel 文件内部有 {len(infos):,} 个部件，超过上限 {XLSX_MAX_MEMBERS:,}，"
+                                      "不像正常的工作簿", file=path.name,
+                                      fix="用 Excel 打开后另存为 .xlsx 或 CSV UTF-8 再导入")
+            total = sum(i.file_size for i in infos)
+            if total > XLSX_MAX_UNCOMPRESSED:
+                raise ValidationError(
+                    f"Excel 文件解压后有 {total / 2**20:,.0f} MB（压缩包 {path.stat().st_size / 2**20:,.1f} MB），"
+                    f"超过上限 {XLSX_MAX_UNCOMPRESSED / 2**20:,.0f} MB，未读取", file=path.name,
+                    fix=f"大表请另存为 CSV UTF-8 再导入（CSV 没有这个上限），或拆成每个不超过 {XLSX_MAX_ROWS:,} 行的文件")
+            parts = _xlsx_sheet_parts(zf)
+            if sheet is not None and sheet in parts:
+                members = [parts[sheet]]
+            elif sheet is None and parts:
+                members = [next(iter(parts.values()))]
+            else:
+                members = [n for n in zf.namelist() if n.startswith("xl/worksheets/") and n.endswith(".xml")]
+            for member in members:
+                if member not in zf.NameToInfo:
+                    continue
+                with zf.open(member) as fh:
+                    head = fh.read(4096)
+                m = _DIMENSION.search(head)
+                rows = int(m.group(1)) if m else 0
+                if rows > XLSX_MAX_ROWS:
+                    name = next((k for k, v in parts.items() if v == member), member)
+                    raise ValidationError(
+                        f"工作表 “{name}” 有 {rows:,} 行，超过上限 {XLSX_MAX_ROWS:,} 行，未读取", file=path.name,
+                        fix=f"大表请另存为 CSV UTF-8 再导入（CSV 没有这个上限），或拆成每个不超过 {XLSX_MAX_ROWS:,} 行的文件")
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, RuntimeError, NotImplementedError) as exc:
+        raise ValidationError(f"无法读取 Excel 文件：{exc}", file=path.name,
+                              fix="确认文件是 .xlsx 且未损坏（用 Excel 打开后另存一次）") from exc
+
+
+def _too_many_rows(path: Path, title: str) -> ValidationError:
+    return ValidationError(f"工作表 “{title}” 超过 {XLSX_MAX_ROWS:,} 行，未读取", file=path.name,
+                           fix=f"大表请另存为 CSV UTF-8 再导入（CSV 没有这个上限），或拆成每个不超过 {XLSX_MAX_ROWS:,} 行的文件")
+
+
+def _read_xlsx(path: Path, sheet: str | None) -> tuple[pd.DataFrame, list[str], list]:
     import openpyxl
 
     with path.open("rb") as fh:
@@ -638,6 +741,7 @@ def _read_xlsx(path: Path, sheet: str | None) -> tuple[pd.DataFrame, list[str], 
                  re.IGNORECASE):
         raise ValidationError("这个文件其实是网页（HTML/XML 表格），只是扩展名写成了 .xlsx（有些业务系统这样“导出 Excel”）",
                               file=path.name, fix="用 Excel 打开后“另存为” Excel 工作簿（.xlsx）或 CSV UTF-8，再导入")
+    _check_xlsx_size(path, sheet)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -653,9 +757,18 @@ def _read_xlsx(path: Path, sheet: str | None) -> tuple[pd.DataFrame, list[str], 
         else:
             raise ValidationError(f"没有工作表 “{sheet}”", file=path.name,
                                   fix=f"可用的工作表：{'、'.join(wb.sheetnames)}")
+        # openpyxl (read-only) stops at the declared dimension, which may be wrong: rows below it would be
+        # silently lost. Read every row instead, and stop past the cap (a few title rows allowed).
+        if hasattr(ws, "reset_dimensions"):
+            ws.reset_dimensions()
+        limit = XLSX_MAX_ROWS + 100
         with warnings.catch_warnings(), _no_gc():
             warnings.simplefilter("ignore")
-            records = [(n, list(rec)) for n, rec in enumerate(ws.iter_rows(values_only=True), start=1)]
+            records = []
+            for n, rec in enumerate(ws.iter_rows(values_only=True), start=1):
+                if n > limit:
+                    raise _too_many_rows(path, ws.title)
+                records.append((n, list(rec)))
         notes = [f"读取了工作表 “{ws.title}”"] if len(wb.sheetnames) > 1 else []
     finally:
         wb.close()
@@ -671,8 +784,6 @@ def _formula_text(path: Path, records: list[tuple[int, list[Any]]], title: str) 
     ``data_only`` reading gives the result Excel stored with a formula; a file written by another program
     has none, and the cell would silently come out blank. The text (``=A1*2``) is kept as data instead.
     """
-    import zipfile
-
     import openpyxl
 
     with zipfile.ZipFile(path) as zf:
@@ -684,7 +795,10 @@ def _formula_text(path: Path, records: list[tuple[int, list[Any]]], title: str) 
         wb = openpyxl.load_workbook(path, read_only=True, data_only=False)
         try:
             filled = 0
-            rows = wb[title].iter_rows(values_only=True)
+            sheet = wb[title]
+            if hasattr(sheet, "reset_dimensions"):
+                sheet.reset_dimensions()
+            rows = sheet.iter_rows(values_only=True)
             for (_, rec), frec in zip(records, rows, strict=False):
                 for j, v in enumerate(frec[: len(rec)]):
                     if rec[j] is None and isinstance(v, str) and v.startswith("="):
@@ -756,9 +870,81 @@ def _dbf_encoding(shp: Path) -> str | None:
     return None
 
 
+def _sidecar(shp: Path, suffix: str) -> Path | None:
+    """The file next to ``shp`` with ``suffix`` in either case, or ``None``."""
+    return next((p for p in (shp.with_suffix(suffix.lower()), shp.with_suffix(suffix.upper())) if p.exists()), None)
+
+
+def shapefile_counts(shp: str | os.PathLike) -> tuple[int, int | None]:
+    """Records in a Shapefile's ``.shp`` (geometries) and ``.dbf`` (attribute rows; ``None`` without one).
+
+    The ``.shp`` is walked record by record (its own headers, not the ``.shx`` index), and only complete
+    records count; the ``.dbf`` count is the smaller of the header's count and the records the file holds.
+
+    Raises
+    ------
+    ValidationError
+        The ``.shp`` is not a Shapefile (bad header).
+    """
+    shp = Path(shp)
+    size = shp.stat().st_size
+    with shp.open("rb") as fh:
+        head = fh.read(100)
+        if len(head) < 100 or int.from_bytes(head[0:4], "big") != 9994:
+            raise ValidationError("不是有效的 Shapefile（.shp 文件头不对）", file=shp.name,
+                                  fix="文件可能已损坏或被截断；重新导出完整的 Shapefile，或改用 GeoPackage")
+        n = _shx_count(shp, size)
+        if n is None:  # no usable index: walk the records
+            n, pos = 0, 100
+            while pos + 8 <= size:
+                fh.seek(pos)
+                length = int.from_bytes(fh.read(8)[4:8], "big", signed=True) * 2
+                if length < 0 or pos + 8 + length > size:
+                    break
+                n += 1
+                pos += 8 + length
+    dbf = _sidecar(shp, ".dbf")
+    if dbf is None:
+        return n, None
+    with dbf.open("rb") as fh:
+        head = fh.read(12)
+    if len(head) < 12:
+        return n, 0
+    declared = int.from_bytes(head[4:8], "little")
+    header_len, record_len = int.from_bytes(head[8:10], "little"), int.from_bytes(head[10:12], "little")
+    held = (dbf.stat().st_size - header_len) // record_len if record_len else 0
+    return n, max(0, min(declared, held))
+
+
+def _shx_count(shp: Path, size: int) -> int | None:
+    """Records of ``shp`` per its ``.shx`` index when the index chains the ``.shp`` exactly, else ``None``."""
+    shx = _sidecar(shp, ".shx")
+    if shx is None or (shx.stat().st_size - 100) % 8:
+        return None
+    entries = np.fromfile(shx, dtype=">i4", offset=100).reshape(-1, 2).astype(np.int64) * 2
+    if not len(entries):
+        return 0 if size <= 100 else None
+    ends = entries[:, 0] + 8 + entries[:, 1]
+    chained = entries[0, 0] == 100 and bool(np.all(entries[1:, 0] == ends[:-1])) and (entries[:, 1] >= 0).all()
+    return len(entries) if chained and ends[-1] == size else None
+
+
+def _check_shapefile(shp: Path) -> None:
+    """Refuse a Shapefile whose geometries and attribute rows do not pair up (rows would be lost or mismatched)."""
+    n_shp, n_dbf = shapefile_counts(shp)
+    if n_dbf is not None and n_shp != n_dbf:
+        raise ValidationError(
+            f"Shapefile 的几何文件（.shp）有 {n_shp} 条记录，属性表（.dbf）有 {n_dbf} 条，两者不一致；"
+            "照此导入会丢失或错配数据，未导入", file=shp.name,
+            fix="这几个文件可能不是同一次导出的，或其中一个被截断；在 GIS 软件中重新导出完整的 Shapefile"
+                "（.shp、.shx、.dbf、.prj 一起上传），或改用 GeoPackage")
+
+
 def _read_spatial(path: Path, kind: str, layer: str | None, encoding: str | None
                   ) -> tuple[gpd.GeoDataFrame, list[str]]:
     notes: list[str] = []
+    if kind == "shp":
+        _check_shapefile(path)
     try:
         names = [str(n) for n in pyogrio.list_layers(path)[:, 0]]
     except Exception as exc:
@@ -1049,7 +1235,13 @@ class _Context:
     workspace: Workspace | None
     mode: str
     warnings: list[str]
+    lost: dict[str, pd.Series] = field(default_factory=dict)
     _admin: gpd.GeoDataFrame | None = None
+
+    def lost_in(self, col: str, index: pd.Index) -> pd.Series:
+        """Rows whose ``col`` was refused as a spreadsheet number that lost digits (checked no further)."""
+        mask = self.lost.get(col)
+        return pd.Series(False, index=index) if mask is None else mask
 
     def admin(self) -> gpd.GeoDataFrame | None:
         if self._admin is None and self.workspace is not None and self.workspace.count("admin_units"):
@@ -1068,7 +1260,7 @@ class _Context:
         if self.workspace is None or not self.workspace.count(layer):
             return set()
         values = self.workspace.read(layer, columns=[column])[column]
-        return {str(v) for v in values if not pd.isna(v)}
+        return {normalize_id(v) for v in values if not pd.isna(v)}
 
 
 def validate(frame: gpd.GeoDataFrame | pd.DataFrame, *, target_layer: str, workspace: Workspace | None,
@@ -1149,7 +1341,7 @@ def validate(frame: gpd.GeoDataFrame | pd.DataFrame, *, target_layer: str, works
     for row, col, reason, fix in meta.get("row_problems", []):
         if int(row) in row_pos:
             problems.add_one(row_pos[int(row)], col, reason, fix)
-    ctx = _Context(workspace=workspace, mode=mode, warnings=notes)
+    ctx = _Context(workspace=workspace, mode=mode, warnings=notes, lost=_normalise_ids(data, problems))
     if workspace is None:
         notes.append("没有提供工作区，未检查代码层级、重复和县界")
 
@@ -1245,6 +1437,8 @@ def _check_geometries(geoms: np.ndarray, family: str, layer: str, data: pd.DataF
     coords_ok = np.bincount(owner[~np.isfinite(xy).all(axis=1)], minlength=n) == 0
     problems.add(ok & ~coords_ok, "geometry", "坐标不是有限数值", "检查坐标中的空值或 NaN")
     ok &= coords_ok
+    if family in ("polygon", "line"):
+        ok &= _limit_vertices(geoms, ok, family, problems, notes)
     invalid = ok & ~shapely.is_valid(np.where(ok, geoms, None))
     for i in np.flatnonzero(invalid):
         fixed, why = _repair(geoms[i], family)
@@ -1255,6 +1449,45 @@ def _check_geometries(geoms: np.ndarray, family: str, layer: str, data: pd.DataF
             geoms[i] = fixed
             repaired[i] = True
     return geoms, repaired
+
+
+def _limit_vertices(geoms: np.ndarray, ok: np.ndarray, family: str, problems: _Problems,
+                    notes: list[str]) -> np.ndarray:
+    """Simplify (in place) geometries above :data:`VERTICES_SIMPLIFY` vertices, reject those above
+    :data:`VERTICES_MAX`; returns the mask of rows still usable."""
+    counts = shapely.get_num_coordinates(np.where(ok, geoms, None))
+    keep = np.ones(len(geoms), dtype=bool)
+    what = _FAMILY_NAMES[family]
+    done = []
+    for i in np.flatnonzero(ok & (counts > VERTICES_SIMPLIFY)):
+        simplified, tolerance = None, 0.0
+        if counts[i] <= VERTICES_MAX:
+            simplified, tolerance = _simplify_below(geoms[i], VERTICES_SIMPLIFY)
+        if simplified is None:
+            keep[i] = False
+            problems.add_at(int(i), "geometry", "几何顶点过多",
+                            f"这个{what}有 {int(counts[i]):,} 个顶点，超过上限 {VERTICES_MAX:,}（或无法简化到 "
+                            f"{VERTICES_SIMPLIFY:,} 以内）；在 GIS 软件中简化（如 QGIS “简化”，容差 1–5 米）后再导入")
+            continue
+        geoms[i] = simplified
+        done.append((int(problems.rows[i]), int(counts[i]), int(shapely.get_num_coordinates(simplified)),
+                     tolerance * 111_000))
+    if done:
+        notes.append(f"{len(done)} 个{what}的顶点超过 {VERTICES_SIMPLIFY:,} 个，已简化（相邻单元的公共边可能不再完全重合）："
+                     + "；".join(f"第 {r} 行 {a:,} → {b:,} 个顶点（容差约 {m:.1f} 米）" for r, a, b, m in done[:20]))
+    return keep
+
+
+def _simplify_below(geom: shapely.Geometry, cap: int) -> tuple[shapely.Geometry | None, float]:
+    """``geom`` simplified (topology preserved) with the smallest doubling tolerance (degrees, from ~1 cm)
+    that brings it to at most ``cap`` vertices; ``(None, 0)`` when even ~100 m does not."""
+    tolerance = 1e-7
+    while tolerance < 1e-3:
+        out = shapely.simplify(geom, tolerance, preserve_topology=True)
+        if shapely.get_num_coordinates(out) <= cap and not out.is_empty:
+            return out, tolerance
+        tolerance *= 2
+    return None, 0.0
 
 
 def _repair(geom: shapely.Geometry, family: str) -> tuple[shapely.Geometry | None, str]:
@@ -1331,16 +1564,32 @@ def _enum(data: pd.DataFrame, col: str, allowed: Iterable[str], problems: _Probl
     return values
 
 
-def _codes(values: pd.Series, col: str, length: int, problems: _Problems) -> pd.Series:
-    bad = V.digits_of_length(values, length)
+def _normalise_ids(data: pd.DataFrame, problems: _Problems) -> dict[str, pd.Series]:
+    """Normalise the :data:`ID_COLUMNS` of ``data`` in place; reject cells a spreadsheet stored as a number
+    that lost digits. Returns, per column, the mask of those cells."""
+    lost = {}
+    for col in ID_COLUMNS:
+        if col not in data.columns:
+            continue
+        data[col], mask = V.ids_from_numbers(data[col].astype(object))
+        label = LABELS.get(col, col)
+        problems.add(mask, col, f"{label}被 Excel 存成了数字，位数已丢失",
+                     "把该列设置为文本格式后重新导出（Excel：选中该列 → 设置单元格格式 → 文本，重新录入或从原系统"
+                     f"重新导出）；科学计数法（如 1.5E+17）表示的{label}已无法还原")
+        lost[col] = mask
+    return lost
+
+
+def _codes(values: pd.Series, col: str, length: int, problems: _Problems, lost: pd.Series) -> pd.Series:
+    bad = V.digits_of_length(values, length) & ~lost
     problems.add(bad, col, f"{LABELS.get(col, col)}格式错误",
                  f"应为 {length} 位数字（国家统计用区划代码）；在 Excel 中把该列设为文本格式以保留前导零")
-    return values.where(~bad, None)
+    return values.where(~bad & ~lost, None)
 
 
 def _check_key(keys: pd.Series, col: str, layer: str, problems: _Problems, ctx: _Context) -> None:
     values = keys.astype(object)
-    has = values.notna()
+    has = values.notna() & ~ctx.lost_in(col, values.index)
     dup = has & values.duplicated(keep=False)
     if dup.any():
         positions = pd.Series(np.arange(len(values)), index=values.index)[dup].groupby(values[dup]).apply(list)
@@ -1363,12 +1612,13 @@ def _check_households(data: pd.DataFrame, geoms: np.ndarray, problems: _Problems
     out["segment"] = _enum(data, "segment", SEGMENTS, problems, aliases=SEGMENT_ALIASES, required=True)
     if "id_no" in data:
         out["id_no"], bad = V.check_id_no(_text(data, "id_no"))
-        problems.add(bad, "id_no", "身份证号无效",
+        problems.add(bad & ~ctx.lost_in("id_no", data.index), "id_no", "身份证号无效",
                      "应为 18 位（最后一位可为 X），出生日期和校验位正确（GB 11643）；Excel 中请把该列设为文本，"
                      "否则长数字会变成科学计数法")
     if "phone" in data:
         out["phone"], bad = V.check_phone(_text(data, "phone"))
-        problems.add(bad, "phone", "联系电话格式错误", "应为 11 位数字（手机号，或带区号的固定电话如 04767654321）")
+        problems.add(bad & ~ctx.lost_in("phone", data.index), "phone", "联系电话格式错误",
+                     "应为 11 位数字（手机号，或带区号的固定电话如 04767654321）")
     for col in ("address", "grade", "guarantee"):
         if col in data:
             out[col] = _text(data, col)
@@ -1386,8 +1636,10 @@ def _check_households(data: pd.DataFrame, geoms: np.ndarray, problems: _Problems
             problems.add(absurd, col, f"{LABELS[col]}过大",
                          f"单户金额不应超过 {V.MAX_AMOUNT:,.0f} 元；检查单位（元）和多余的零")
 
-    village = _codes(_text(data, "village_code"), "village_code", CODE_LENGTH["village"], problems)
-    group = _codes(_text(data, "group_code"), "group_code", CODE_LENGTH["group"], problems)
+    village = _codes(_text(data, "village_code"), "village_code", CODE_LENGTH["village"], problems,
+                     ctx.lost_in("village_code", data.index))
+    group = _codes(_text(data, "group_code"), "group_code", CODE_LENGTH["group"], problems,
+                   ctx.lost_in("group_code", data.index))
     inferred = village.isna() & group.notna()
     village = village.where(~inferred, group.str.slice(0, CODE_LENGTH["village"]))
     mismatch = village.notna() & group.notna() & (group.str.slice(0, CODE_LENGTH["village"]) != village)
@@ -1421,9 +1673,10 @@ def _check_admin_units(data, geoms, problems, ctx) -> pd.DataFrame:
     out = pd.DataFrame(index=data.index)
     code = _require(data, "code", problems, "每个区划单元必须有统计用区划代码")
     lengths = tuple(CODE_LENGTH.values())
-    bad = V.digits_of_length(code, lengths)
+    lost = ctx.lost_in("code", data.index)
+    bad = V.digits_of_length(code, lengths) & ~lost
     problems.add(bad, "code", "代码格式错误", "应为 6（旗县）、9（镇）、12（村）或 15（组）位数字")
-    code = code.where(~bad, None)
+    code = code.where(~bad & ~lost, None)
     by_len = {v: k for k, v in CODE_LENGTH.items()}
     level = _text(data, "level").map(lambda v: LEVEL_ALIASES.get(v.lower(), v) if isinstance(v, str) else v)
     problems.add(level.notna() & ~level.isin(CODE_LENGTH), "level", "级别无法识别",
@@ -1436,7 +1689,7 @@ def _check_admin_units(data, geoms, problems, ctx) -> pd.DataFrame:
     parent_len = {"town": 6, "village": 9, "group": 12}
     expected_parent = pd.Series([c[: parent_len[lv]] if isinstance(c, str) and lv in parent_len else None
                                  for c, lv in zip(code, out["level"], strict=True)], index=data.index, dtype=object)
-    parent = _text(data, "parent_code")
+    parent = _text(data, "parent_code").where(~ctx.lost_in("parent_code", data.index), None)
     problems.add(parent.notna() & expected_parent.notna() & (parent != expected_parent), "parent_code",
                  "上级代码与代码不符", "上级代码应是代码的前 6/9/12 位")
     out["parent_code"] = parent.where(parent.notna(), expected_parent)
@@ -1468,7 +1721,7 @@ def _check_reference(out: pd.DataFrame, layer: str, key: str, problems: _Problem
     still empty nothing can be checked and ``unchecked`` (if given) becomes a warning."""
     known = ctx.keys(layer, key)
     if known:
-        problems.add(out[key].notna() & ~out[key].isin(list(known)), key, message, fix)
+        problems.add(out[key].notna() & ~ctx.lost_in(key, out.index) & ~out[key].isin(list(known)), key, message, fix)
     elif unchecked and ctx.workspace is not None:
         ctx.warnings.append(unchecked)
 
@@ -1482,7 +1735,7 @@ def _check_staff(data, geoms, problems, ctx) -> pd.DataFrame:
         out["role"] = _enum(data, "role", STAFF_ROLES, problems)
     if "phone" in data:
         out["phone"], bad = V.check_phone(_text(data, "phone"))
-        problems.add(bad, "phone", "联系电话格式错误", "应为 11 位数字")
+        problems.add(bad & ~ctx.lost_in("phone", data.index), "phone", "联系电话格式错误", "应为 11 位数字")
     _check_reference(out, "branches", "branch_id", problems, ctx, message="网点不存在",
                      fix="工作区里没有这个网点编号；检查编号，或先导入网点（branches）",
                      unchecked="工作区还没有网点，未检查员工所属网点是否存在（先导入 branches）")
@@ -1530,10 +1783,59 @@ _CHECKS = {
 # --------------------------------------------------------------------------------------------------------
 
 
+_SHAPEFILE_PARTS = (".shp", ".shx", ".dbf", ".prj", ".cpg", ".qix", ".sbn", ".sbx")
+
+
+def source_digests(file: str | os.PathLike) -> dict[str, str]:
+    """SHA-256 (hex) of the file read by an import, and of a Shapefile's sidecar files: name → digest.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "a.csv"
+    >>> _ = p.write_bytes(b"")
+    >>> source_digests(p)
+    {'a.csv': 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855'}
+    """
+    path = Path(file)
+    files = [path]
+    if path.suffix.lower() == ".shp":
+        files += [p for p in sorted(path.parent.glob(path.stem + ".*"))
+                  if p != path and p.suffix.lower() in _SHAPEFILE_PARTS and p.is_file()]
+    out = {}
+    for f in files:
+        digest = hashlib.sha256()
+        with f.open("rb") as fh:
+            for chunk in iter(lambda fh=fh: fh.read(1 << 20), b""):
+                digest.update(chunk)
+        out[f.name] = digest.hexdigest()
+    return out
+
+
+def _workspace_failure(exc: BaseException, workspace: Any) -> WorkspaceError:
+    """A one-line Chinese error for a workspace that cannot be read or written (nothing was changed)."""
+    text = str(exc).lower()
+    where = plain(getattr(workspace, "path", None) or workspace, limit=200)
+    if "://" in where or "@" in where:  # a database URL may carry a password: never shown
+        where = "工作区数据库"
+    if "readonly" in text or "read-only" in text or isinstance(exc, PermissionError):
+        why = f"工作区文件是只读的，无法写入（{where}）。修正方法：检查文件和所在文件夹的写权限，或把工作区复制到可写的位置"
+    elif "full" in text or getattr(exc, "errno", None) == 28:
+        why = f"磁盘已满，无法写入工作区（{where}）。修正方法：清理磁盘空间后重新导入；工作区未改动"
+    elif "malformed" in text or "not a database" in text or "corrupt" in text:
+        why = (f"工作区文件已损坏（{where}）。修正方法：用 python -m grids check 检查，"
+               "从备份恢复工作区后重新导入")
+    else:
+        why = f"无法读写工作区（{where}）：{plain(exc, limit=200)}。修正方法：检查文件是否存在、可写，磁盘是否有空间"
+    return WorkspaceError(why + "。未导入任何数据")
+
+
 def import_file(workspace: Workspace | str | os.PathLike, layer: str, file: str | os.PathLike, *,
                 coords: str | None = None, encoding: str | None = None,
-                mapping: Mapping[str, str] | None = None, strict: bool = False, rejects_path: str | os.PathLike | None = None, actor: str = "cli",
-                mode: str | None = None, layer_name: str | None = None) -> ImportReport:
+                mapping: Mapping[str, str] | None = None, strict: bool = False,
+                rejects_path: str | os.PathLike | None = None, actor: str = "cli",
+                mode: str | None = None, layer_name: str | None = None,
+                account: Account | None = None) -> ImportReport:
     """Read, validate and import ``file`` into ``layer`` of ``workspace`` in one transaction.
 
     Parameters
@@ -1552,7 +1854,10 @@ def import_file(workspace: Workspace | str | os.PathLike, layer: str, file: str 
     rejects_path : path, optional
         Where to write the rejected rows (CSV, UTF-8 with BOM); written only when there are rejects.
     actor : str
-        Who imports, for the audit trail (action ``导入``).
+        Who imports, for the audit trail (action ``导入``); ignored when ``account`` is given.
+    account : Account, optional
+        The signed-in account importing: it must hold the ``import`` permission, and its user name is
+        recorded in the audit.
     mode : {'append', 'replace'}, optional
         Default append for households and visits, replace otherwise. Replace is all-or-nothing: with any
         rejected row (or none acceptable) nothing is written, so a layer is never replaced by part of a file.
@@ -1564,22 +1869,45 @@ def import_file(workspace: Workspace | str | os.PathLike, layer: str, file: str 
     ImportReport
         With ``written``/``imported`` set.
 
+    The audit row (action ``导入``) records the file name, the SHA-256 of the file (and of a Shapefile's
+    sidecars), layer, mode, the declared coordinates and rows read, imported, repaired and rejected.
+
     Raises
     ------
     ValidationError
         The whole file is unusable; nothing was changed.
     WorkspaceError
-        The workspace cannot be opened.
+        The workspace cannot be opened, read or written (read-only, disk full, damaged); nothing was changed.
+    PermissionDeniedError
+        ``account`` may not import.
     """
-    ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace)
+    if account is not None:
+        account.require("import")
+        actor = account.username
     _layer_schema(layer)
     path = Path(file)
+    try:
+        ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace)
+        return _import(ws, layer, path, coords=coords, encoding=encoding, mapping=mapping, strict=strict,
+                       rejects_path=rejects_path, actor=actor, mode=mode, layer_name=layer_name)
+    except sqlite3.Error as exc:
+        raise _workspace_failure(exc, workspace) from exc
+
+
+def _import(ws: Workspace, layer: str, path: Path, *, coords: str | None, encoding: str | None,
+            mapping: Mapping[str, str] | None, strict: bool, rejects_path: str | os.PathLike | None, actor: str,
+            mode: str | None, layer_name: str | None) -> ImportReport:
     if layer_name is None and path.suffix.lower() == ".gpkg" and path.exists():
         with contextlib.suppress(Exception):
             names = [str(n) for n in pyogrio.list_layers(path)[:, 0]]
             if len(names) > 1 and layer in names:
                 layer_name = layer
-    table = read_table(path, layer=layer_name, encoding=encoding, coords=coords, mapping=mapping)
+    try:
+        table = read_table(path, layer=layer_name, encoding=encoding, coords=coords, mapping=mapping)
+        digests = source_digests(path)
+    except OSError as exc:
+        raise ValidationError(f"无法读取文件：{plain(exc.strerror or exc, limit=120)}", file=path.name,
+                              fix="检查文件是否存在、是否有读取权限、是否仍在被其他程序写入") from exc
     report = validate(table, target_layer=layer, workspace=ws, source_name=path.name, mode=mode)
     report.strict = strict
     if report.datum is not None and report.datum.suspect and (strict or not report.coords_declared):
@@ -1590,7 +1918,11 @@ def import_file(workspace: Workspace | str | os.PathLike, layer: str, file: str 
                    "用 --coords wgs84 明确声明后导入")
         raise ValidationError(f"{report.datum.message()}。未导入任何数据", file=path.name, fix=fix)
     if rejects_path is not None and len(report.rejects):
-        report.write_rejects(rejects_path)
+        try:
+            report.write_rejects(rejects_path)
+        except OSError as exc:
+            raise ValidationError(f"无法写出拒绝行文件 {Path(rejects_path).name}：{plain(exc.strerror or exc)}",
+                                  file=path.name, fix="换一个可写的位置（--rejects 路径），或清理磁盘空间") from exc
     if report.mode == "replace" and report.rejected and not strict:
         # replacing a layer with only the good rows would silently lose the rows it replaces
         report.strict = True
@@ -1601,14 +1933,20 @@ def import_file(workspace: Workspace | str | os.PathLike, layer: str, file: str 
     if not len(report.accepted):
         report.warnings.append("没有可导入的行，工作区未改动")
         return report
-    with ws.transaction(actor=actor, action="导入") as tx:
-        if report.mode == "replace":
-            tx.replace(layer, report.accepted)
-        else:
-            tx.append(layer, report.accepted)
-        tx.note(layer, {"file": path.name, "mode": report.mode, "read": report.read,
-                        "imported": len(report.accepted), "repaired": report.repaired,
-                        "rejected": report.rejected})
+    try:
+        with ws.transaction(actor=actor, action="导入") as tx:
+            if report.mode == "replace":
+                tx.replace(layer, report.accepted)
+            else:
+                tx.append(layer, report.accepted)
+            tx.note(layer, {"file": plain(path.name, limit=255), "sha256": digests.get(path.name),
+                            "files": {plain(k, limit=255): v for k, v in digests.items()},
+                            "mode": report.mode,
+                            "coords": coords if coords is not None else "未声明（按 WGS84 读取）",
+                            "strict": bool(strict), "read": report.read, "imported": len(report.accepted),
+                            "repaired": report.repaired, "rejected": report.rejected})
+    except OSError as exc:
+        raise _workspace_failure(exc, ws) from exc
     report.imported = len(report.accepted)
     report.written = True
     return report

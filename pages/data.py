@@ -7,6 +7,7 @@ import tempfile
 import pandas as pd
 import streamlit as st
 
+from grids import text
 from grids.errors import GridsError
 from grids.model import LAYERS
 from ui import auth, data, fmt
@@ -35,14 +36,15 @@ st.dataframe(counts, hide_index=True, height=35 * (len(counts) + 1) + 3)
 
 
 def show_report(report) -> None:
-    """The validation report: summary, warnings, rejected rows (downloadable)."""
-    (st.success if report.rejected == 0 else st.warning)(report.summary())
+    """The validation report: summary, warnings, rejected rows (downloadable). File names, sheet and column
+    names in these texts come from the user's file: shown as literal text, never as Markdown."""
+    (st.success if report.rejected == 0 else st.warning)(text.markdown(report.summary()))
     for w in report.warnings:
-        st.caption("· " + w)
+        st.caption("· " + text.markdown(w))
     if len(report.rejects):
         st.dataframe(report.rejects, hide_index=True, height=260)
-        csv = report.rejects.to_csv(index=False).encode("utf-8-sig")
-        st.download_button("下载被拒绝的行（CSV）", csv, f"rejects_{report.layer}.csv", "text/csv")
+        # the library's bytes: every cell passed through grids.text.spreadsheet_cell (no live formula)
+        st.download_button("下载被拒绝的行（CSV）", report.rejects_csv(), f"rejects_{report.layer}.csv", "text/csv")
 
 
 st.subheader("导入数据")
@@ -70,13 +72,13 @@ else:
             try:
                 if write:
                     report = ingest.import_file(target, layer, path, coords=coords, strict=strict,
-                                                actor=account.username)
+                                                account=account)
                 else:
                     table = ingest.read_table(path, coords=coords)
                     report = ingest.validate(table, target_layer=layer, workspace=data.open_workspace(target),
                                              source_name=path.name)
             except GridsError as exc:
-                st.error(str(exc))
+                st.error(text.markdown(str(exc)))
             else:
                 show_report(report)
 

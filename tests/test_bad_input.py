@@ -98,12 +98,13 @@ CASES = [
         (3, "户号", "户号在文件中重复"), (4, "户号", "户号在文件中重复"), (5, "户号", "户号已存在于工作区")}),
     Case("10_codes_not_in_hierarchy.csv", imported=1, rejects={
         (3, "村代码", "村代码不在行政区划中"), (4, "组代码", "组代码不在行政区划中"), (5, "村代码", "村代码格式错误"),
-        (6, "村代码", "村代码格式错误"), (7, "组代码", "组代码不属于该村")}),
+        (6, "村代码", "村代码被 Excel 存成了数字，位数已丢失"), (7, "组代码", "组代码不属于该村")}),
     Case("11_absurd_amounts.csv", imported=2, rejects={
         (2, AMOUNT, "授信金额为负数"), (3, AMOUNT, "授信金额过大"), (4, AMOUNT, "授信金额过大"),
         (5, AMOUNT, "授信金额不是数字"), (6, AMOUNT, "授信金额不是数字")}),
     Case("12_excel_scientific_ids.csv", imported=1, rejects={
-        (2, "身份证号码", "身份证号无效"), (3, "联系电话", "联系电话格式错误")}),
+        (2, "身份证号码", "身份证号被 Excel 存成了数字，位数已丢失"),
+        (3, "联系电话", "联系电话被 Excel 存成了数字，位数已丢失")}),
     Case("14_nan_coordinates.csv", imported=2, rejects={
         (3, "经度", "坐标不是数字"), (4, "经度", "坐标不是数字"), (5, "经度", "坐标超出经纬度范围"),
         (6, "纬度", "经纬度只填了一个"), (8, "经度", "坐标不是数字")}),
@@ -125,6 +126,12 @@ CASES = [
     Case("37_staff_bad_references.csv", layer="staff", rejects={
         (2, "工号", "工号在文件中重复"), (6, "工号", "工号在文件中重复"), (3, "所属网点", "网点不存在"),
         (4, "姓名", "缺少姓名"), (5, "岗位", "岗位不在可选值中")}),
+    # -- issue 12, item 10: lost rows, ids mangled by Excel, look-alike ids -----------------------------------
+    Case("39_shp_dbf_count_mismatch.shp", error=r"几何文件（\.shp）有 5 条记录，属性表（\.dbf）有 3 条，两者不一致"),
+    Case("40_excel_number_ids.xlsx", imported=3, rejects={
+        (3, "户号", "户号被 Excel 存成了数字，位数已丢失"), (4, "身份证号码", "身份证号被 Excel 存成了数字，位数已丢失")}),
+    Case("41_lookalike_ids.csv", imported=2, rejects={
+        *{(r, "户号", "户号在文件中重复") for r in range(2, 8)}, (8, "户号", "户号已存在于工作区")}),
 ]
 
 
@@ -278,8 +285,9 @@ def test_bad_file(case: Case, ws: Workspace, tmp_path):
         assert ws.count(case.layer) == expected
     else:
         assert digest(ws.path) == before and ws.revision == rev
-    # no personal data in what is shown or logged
+    # no personal data in what is shown or logged (a file's SHA-256 in the audit may hold digit runs: not data)
     shown = "\n".join([report.summary(), *report.warnings, *ws.read("audit")["detail"].astype(str)])
+    shown = re.sub(r"[0-9a-f]{64}", "<sha256>", shown)
     leaked = [v for v in personal if v in shown]
     assert not leaked and not PERSONAL.findall(shown), shown
 
@@ -427,3 +435,351 @@ def test_a_million_rows_import_row_wise(ws, tmp_path):
     assert report.read == n and report.rejected == bad and report.imported == n - bad
     assert report.reasons() == {"授信金额为负数": bad}
     assert ws.count("households") == 20 + n - bad
+
+
+# --------------------------------------------------------------------------------------------------------
+# issue 12, item 10: an import that cannot lose rows or hang
+# --------------------------------------------------------------------------------------------------------
+
+
+def _shapefile(path: Path, n: int) -> Path:
+    rows = corpus._Rows(corpus.admin_units(), seed=21)
+    frame = corpus._households_gdf([rows.row(i, f"HHP{i:04d}") for i in range(n)])
+    frame = frame.rename(columns={"户号": "hh_id", "客户类型": "segment", "村代码": "village_co"})
+    frame[["hh_id", "segment", "village_co", "geometry"]].to_file(path, encoding="utf-8", engine="pyogrio")
+    return path
+
+
+@pytest.mark.parametrize(("n_shp", "n_dbf"), [(5, 3), (3, 5)])
+def test_shapefile_whose_shp_and_dbf_counts_differ_is_refused_naming_both(ws, tmp_path, capsys, n_shp, n_dbf):
+    """Geometries from one export, attributes from another: refused either way round, both counts named,
+    nothing changed; the CLI exits 2 with a one-line error."""
+    shp = _shapefile(tmp_path / "hh.shp", n_shp)
+    other = _shapefile(tmp_path / "other" / "hh.shp", n_dbf) if (tmp_path / "other").mkdir() is None else None
+    shutil.copy(other.with_suffix(".dbf"), shp.with_suffix(".dbf"))
+    before = digest(ws.path)
+    with pytest.raises(ValidationError) as err:
+        import_file(ws, "households", shp)
+    text = str(err.value)
+    assert f"（.shp）有 {n_shp} 条记录" in text and f"（.dbf）有 {n_dbf} 条" in text and "重新导出" in text
+    assert digest(ws.path) == before
+    assert main(["import", str(ws.path), "households", str(shp)]) == 2
+    out = capsys.readouterr()
+    assert "两者不一致" in out.err and "Traceback" not in out.err + out.out
+    assert digest(ws.path) == before
+
+
+def test_truncated_shp_without_index_counts_complete_records_only(ws, tmp_path):
+    """A .shp cut in the middle of a record (and no .shx) counts only its complete records: refused."""
+    shp = _shapefile(tmp_path / "hh.shp", 4)
+    data = shp.read_bytes()
+    shp.write_bytes(data[: len(data) - 10])
+    shp.with_suffix(".shx").unlink()
+    from grids.ingest import shapefile_counts
+
+    assert shapefile_counts(shp) == (3, 4)
+    with pytest.raises(ValidationError, match=r"有 3 条记录.*有 4 条"):
+        import_file(ws, "households", shp)
+
+
+def test_matching_shapefile_counts_import_every_row(ws, tmp_path):
+    shp = _shapefile(tmp_path / "hh.shp", 4)
+    from grids.ingest import shapefile_counts
+
+    assert shapefile_counts(shp) == (4, 4)
+    assert import_file(ws, "households", shp).imported == 4
+
+
+def test_excel_number_ids_exact_ones_stored_as_text(ws):
+    """Whole numbers Excel kept exactly come in as their digits (no ``.0``, no ``e+``); lost ones are rejected."""
+    report = import_file(ws, "households", BAD / "40_excel_number_ids.xlsx")
+    hh = ws.read("households", where="fid > 20").set_index("hh_id")
+    assert sorted(hh.index) == ["150422100201001", "HHN0005", "HHN0006"]
+    assert hh.loc["150422100201001", "village_code"].isdigit() and len(hh.loc["150422100201001", "village_code"]) == 12
+    assert hh.loc["HHN0005", "phone"] == "13847600103"
+    ids = hh.reset_index()[["hh_id", "id_no", "phone", "village_code", "group_code"]].to_numpy().ravel()
+    assert not any("e+" in str(v).lower() or str(v).endswith(".0") for v in ids if v is not None)
+    fix = report.rejects.set_index("行")["修正方法"]
+    assert fix[3].startswith("把该列设置为文本格式后重新导出") and fix[4].startswith("把该列设置为文本格式后重新导出")
+
+
+def test_lookalike_ids_are_one_id_and_full_width_id_numbers_work(ws, tmp_path):
+    """Case, full-width and zero-width variants of one 户号 are duplicates (in the file and against the
+    workspace); ids and ID numbers are stored normalised, so a later import of a variant finds them."""
+    report = import_file(ws, "households", BAD / "41_lookalike_ids.csv")
+    assert report.imported == 2
+    hh = ws.read("households", where="fid > 20").set_index("hh_id")
+    assert sorted(hh.index) == ["HH60004", "HH60005"]
+    idn = corpus.person(107)[1]
+    assert hh.loc["HH60004", "id_no"] == idn.upper()  # typed in full width, lower-case x
+    again = tmp_path / "again.csv"
+    rows = corpus._Rows(corpus.admin_units(), seed=2)
+    again.write_text("户号,客户类型,村代码\n" + "\n".join(
+        f"{h},农牧户,{rows.row(0, 'x')[5]}" for h in ("ｈｈ６０００４", "hh60005\u200b", "HH60099")) + "\n",
+        encoding="utf-8")
+    second = import_file(ws, "households", again)
+    assert second.imported == 1
+    assert set(second.rejects["原因"]) == {"户号已存在于工作区"} and sorted(second.rejects["行"]) == [2, 3]
+
+
+def test_full_width_digits_in_id_number_do_not_crash(ws, tmp_path):
+    from grids._validate import check_id_no, id_no_ok
+
+    idn = corpus.person(3)[1]
+    full = corpus._full_width(idn)
+    assert id_no_ok(full)
+    norm, bad = check_id_no(pd.Series([full, "１２３", "١٢٣٤٥٦٧٨٩٠١٢٣٤٥٦٧٨"], dtype=object))  # Arabic-Indic: invalid
+    assert norm.iloc[0] == idn.upper() and bad.tolist() == [False, True, True]
+
+
+# -- size guards -------------------------------------------------------------------------------------------
+
+
+def _small_xlsx(path: Path, rows: int = 3) -> Path:
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    sheet = wb.active
+    sheet.append(["户号", "客户类型", "村代码"])
+    for i in range(rows):
+        sheet.append([f"HHQ{i:05d}", "农牧户", "150422100201"])
+    wb.save(path)
+    return path
+
+
+def _rewrite_member(path: Path, member: str, edit) -> None:
+    import zipfile
+
+    with zipfile.ZipFile(path) as zf:
+        items = [(i, zf.read(i.filename)) for i in zf.infolist()]
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
+        for info, data in items:
+            if info.filename == member:
+                edit(zf, info)
+            else:
+                zf.writestr(info, data)
+
+
+def test_xlsx_zip_bomb_is_refused_before_parsing_in_under_2_s(ws, tmp_path, monkeypatch):
+    """A 3 MB .xlsx whose sheet unpacks to 600 MB is refused from the zip directory alone: openpyxl never runs."""
+    import openpyxl
+
+    src = _small_xlsx(tmp_path / "bomb.xlsx")
+    sheet = "xl/worksheets/sheet1.xml"
+    with __import__("zipfile").ZipFile(src) as zf:
+        xml = zf.read(sheet)
+
+    def inflate(zf, info):
+        with zf.open(sheet, "w", force_zip64=True) as out:
+            head, tail = xml.split(b"<sheetData>")
+            out.write(head + b"<sheetData>")
+            chunk = b"<row/>" * (2**20 // 6)
+            for _ in range(600):
+                out.write(chunk)
+            out.write(tail)
+
+    _rewrite_member(src, sheet, inflate)
+    assert src.stat().st_size < 3 * 2**20
+    monkeypatch.setattr(openpyxl, "load_workbook", lambda *a, **k: pytest.fail("openpyxl was called"))
+    before = digest(ws.path)
+    start = time.perf_counter()
+    with pytest.raises(ValidationError, match=r"解压后有 6\d\d MB.*超过上限 200 MB") as err:
+        import_file(ws, "households", src)
+    assert time.perf_counter() - start < 2.0
+    assert "另存为 CSV" in str(err.value)
+    assert digest(ws.path) == before
+
+
+def test_xlsx_declared_rows_above_the_cap_refused_before_parsing(ws, tmp_path, monkeypatch):
+    import openpyxl
+
+    src = _small_xlsx(tmp_path / "tall.xlsx")
+    sheet = "xl/worksheets/sheet1.xml"
+    with __import__("zipfile").ZipFile(src) as zf:
+        xml = zf.read(sheet)
+    assert b'<dimension ref="A1:C4" />' in xml
+    _rewrite_member(src, sheet, lambda zf, info: zf.writestr(info, xml.replace(b"A1:C4", b"A1:C250001")))
+    monkeypatch.setattr(openpyxl, "load_workbook", lambda *a, **k: pytest.fail("openpyxl was called"))
+    with pytest.raises(ValidationError, match=r"工作表 “Sheet” 有 250,001 行，超过上限 200,000 行"):
+        import_file(ws, "households", src)
+
+
+def test_xlsx_with_a_lying_dimension_loses_no_row(ws, tmp_path):
+    """The dimension says 3 rows, the sheet holds 150: every row is read (openpyxl alone would stop at 3)."""
+    src = _small_xlsx(tmp_path / "liar.xlsx", rows=150)
+    sheet = "xl/worksheets/sheet1.xml"
+    with __import__("zipfile").ZipFile(src) as zf:
+        xml = zf.read(sheet)
+    _rewrite_member(src, sheet, lambda zf, info: zf.writestr(info, xml.replace(b"A1:C151", b"A1:C4")))
+    report = import_file(ws, "households", src)
+    assert report.read == 150 and report.imported == 150
+
+
+def test_xlsx_with_a_lying_dimension_stops_at_the_row_cap(ws, tmp_path, monkeypatch):
+    """The dimension says 3 rows, the sheet holds more than the cap: reading stops there, with the error."""
+    import grids.ingest
+
+    monkeypatch.setattr(grids.ingest, "XLSX_MAX_ROWS", 20)
+    src = _small_xlsx(tmp_path / "liar.xlsx", rows=150)
+    sheet = "xl/worksheets/sheet1.xml"
+    with __import__("zipfile").ZipFile(src) as zf:
+        xml = zf.read(sheet)
+    _rewrite_member(src, sheet, lambda zf, info: zf.writestr(info, xml.replace(b"A1:C151", b"A1:C4")))
+    before = digest(ws.path)
+    with pytest.raises(ValidationError, match="超过 20 行"):
+        import_file(ws, "households", src)
+    assert digest(ws.path) == before
+    assert import_file(ws, "households", _small_xlsx(tmp_path / "ok.xlsx", rows=15)).read == 15
+
+
+def _circle(vertices: int) -> shapely.Polygon:
+    """A circle of radius 0.2° around (119.3, 43.9) with ``vertices`` coordinates (the last closes the ring)."""
+    t = np.linspace(0, 2 * np.pi, vertices - 1, endpoint=False)
+    ring = np.column_stack([119.3 + 0.2 * np.cos(t), 43.9 + 0.2 * np.sin(t)])
+    return shapely.Polygon(np.vstack([ring, ring[:1]]))
+
+
+def test_polygon_above_2e5_vertices_is_simplified_with_a_warning(ws, tmp_path):
+    src = tmp_path / "county.gpkg"
+    big = _circle(300_001)
+    assert shapely.get_num_coordinates(big) == 300_001
+    gpd.GeoDataFrame({"code": ["150422"], "name": ["巴林左旗"], "level": ["county"]}, geometry=[big],
+                     crs=4490).to_file(src, engine="pyogrio")
+    report = import_file(ws, "admin_units", src)
+    assert report.written and report.rejected == 0
+    note = next(w for w in report.warnings if "已简化" in w)
+    assert "300,001 →" in note and "超过 200,000" in note
+    stored = ws.read("admin_units").geometry.iloc[0]
+    assert shapely.get_num_coordinates(stored) <= 200_000
+    assert stored.area == pytest.approx(big.area, rel=1e-6)
+
+
+def test_polygon_above_the_hard_cap_is_rejected_quickly():
+    from grids.ingest import validate
+
+    frame = gpd.GeoDataFrame({"code": ["150422", "150422100"], "level": ["county", "town"]},
+                             geometry=[_circle(1_000_005), _circle(1_000)], crs=4490)
+    start = time.perf_counter()
+    report = validate(frame, target_layer="admin_units", workspace=None, source_name="big.gpkg")
+    assert time.perf_counter() - start < 10
+    assert report.rejects[["行", "原因"]].values.tolist() == [[1, "几何顶点过多"]]
+    assert "1,000,005 个顶点" in report.rejects["修正方法"].iloc[0]
+    assert report.rejects["几何（WKT）"].str.len().max() <= 32_000
+
+
+# -- the rejects file, the audit, a workspace that cannot be written ---------------------------------------
+
+
+def test_rejects_csv_neutralises_every_formula_start_and_bare_cr(ws, tmp_path):
+    src = tmp_path / "evil.csv"
+    rows = corpus._Rows(corpus.admin_units(), seed=5)
+    payloads = ["=HYPERLINK(\"http://x\")", "+cmd|' /C calc'!A0", "-2+3", "@SUM(A1:A9)", "正常\r=1+1", "\t=1"]
+    with src.open("w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["户号", "客户类型", "村代码", "=备注"])
+        for i, p in enumerate(payloads):
+            w.writerow([f"HHR{i:04d}", p, rows.row(0, "x")[5], p])
+    report = import_file(ws, "households", src, rejects_path=tmp_path / "r.csv")
+    assert report.rejected == len(payloads)
+    data = report.rejects_csv()
+    assert (tmp_path / "r.csv").read_bytes() == data
+    assert b"\r=" not in data
+    with (tmp_path / "r.csv").open(encoding="utf-8-sig", newline="") as fh:
+        lines = list(csv.reader(fh))
+    assert lines[0][-1] == "'=备注"
+    cells = [c for line in lines for c in line]
+    for cell in cells:
+        for part in cell.split("\n"):
+            assert not part.startswith(("=", "+", "-", "@", "\t", "\r")) or cell.startswith("'"), cell
+
+
+def test_import_audit_names_file_sha256_rows_layer_mode_and_coords(ws, tmp_path):
+    shp = _shapefile(tmp_path / "hh.shp", 3)
+    report = import_file(ws, "households", shp, coords="wgs84", actor="planner1")
+    detail = __import__("json").loads(ws.read("audit")["detail"].iloc[-1])
+    note = next(d for d in detail if "sha256" in d)
+    files = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in tmp_path.glob("hh.*")}
+    assert note["file"] == "hh.shp" and note["sha256"] == files["hh.shp"] and note["files"] == files
+    assert set(files) >= {"hh.shp", "hh.shx", "hh.dbf", "hh.prj"}
+    assert (note["layer"], note["mode"], note["coords"]) == ("households", "append", "wgs84")
+    assert (note["read"], note["imported"], note["rejected"]) == (3, 3, 0) == (report.read, report.imported, 0)
+    assert ws.read("audit")["actor"].iloc[-1] == "planner1"
+
+
+def test_import_by_an_account_needs_the_permission_and_is_audited_under_it(ws, tmp_path):
+    from grids.auth import Account
+    from grids.errors import PermissionDeniedError
+
+    shp = _shapefile(tmp_path / "hh.shp", 2)
+    before = digest(ws.path)
+    with pytest.raises(PermissionDeniedError):
+        import_file(ws, "households", shp, account=Account("b01", "branch_manager"), actor="admin")
+    assert digest(ws.path) == before
+    import_file(ws, "households", shp, account=Account("planner1", "planner"), actor="someone-else")
+    assert ws.read("audit")["actor"].iloc[-1] == "planner1"
+
+
+@pytest.mark.parametrize(("error", "expected"), [
+    ("database or disk is full", "磁盘已满"),
+    ("attempt to write a readonly database", "只读"),
+    ("database disk image is malformed", "已损坏"),
+])
+def test_workspace_write_failure_is_one_chinese_line_and_changes_nothing(ws, tmp_path, monkeypatch, capsys,
+                                                                        error, expected):
+    import sqlite3
+
+    import grids.store
+    from grids.errors import WorkspaceError
+
+    def fail(*args, **kwargs):
+        raise sqlite3.OperationalError(error)
+
+    monkeypatch.setattr(grids.store, "encode_geometries", fail)  # inside the write, after the first statements
+    shp = _shapefile(tmp_path / "hh.shp", 2)
+    before = digest(ws.path)
+    with pytest.raises(WorkspaceError, match=expected) as err:
+        import_file(ws, "households", shp)
+    assert "\n" not in str(err.value) and "修正方法" in str(err.value)
+    assert digest(ws.path) == before
+    assert main(["import", str(ws.path), "households", str(shp)]) == 2
+    out = capsys.readouterr()
+    assert expected in out.err and "Traceback" not in out.err and len(out.err.strip().splitlines()) == 1
+    assert digest(ws.path) == before
+
+
+def test_read_only_workspace_file_gives_a_one_line_error(ws, tmp_path, monkeypatch):
+    """The workspace opened read-only (as a file without write permission is, for a non-root user)."""
+    import sqlite3
+
+    import grids.store
+    from grids.errors import WorkspaceError
+
+    def read_only(self):
+        return sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=60, isolation_level=None)
+
+    monkeypatch.setattr(grids.store.Workspace, "_connect", read_only)
+    before = digest(ws.path)
+    with pytest.raises(WorkspaceError, match="只读"):
+        import_file(ws, "households", _shapefile(tmp_path / "hh.shp", 2))
+    assert digest(ws.path) == before
+
+
+def test_corrupted_workspace_page_gives_a_one_line_error_and_exit_2(ws, tmp_path, capsys):
+    """Pages of the households table overwritten mid-file: a one-line Chinese error, no traceback."""
+    import sqlite3
+
+    with sqlite3.connect(ws.path) as con:
+        pages = [p for (p,) in con.execute("SELECT pageno FROM dbstat WHERE name = 'households'")]
+        size = con.execute("PRAGMA page_size").fetchone()[0]
+    con.close()
+    with ws.path.open("r+b") as fh:
+        for page in pages:
+            fh.seek((page - 1) * size)
+            fh.write(bytes(range(256)) * (size // 256))
+    src = tmp_path / "hh.csv"
+    src.write_text("户号,客户类型,村代码\nZZ1,农牧户,150422100201\n", encoding="utf-8")
+    before = digest(ws.path)
+    assert main(["import", str(ws.path), "households", str(src)]) == 2
+    out = capsys.readouterr()
+    assert "已损坏" in out.err and "Traceback" not in out.err + out.out and len(out.err.strip().splitlines()) == 1
+    assert digest(ws.path) == before

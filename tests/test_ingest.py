@@ -503,3 +503,47 @@ def test_staff_and_visits_refer_to_existing_records(ws, tmp_path):
     assert stored["visited_on"].dt.strftime("%Y-%m-%d").tolist() == ["2019-03-05"]
     assert report.rejects[["行", "原因"]].values.tolist() == [
         [3, "户号不在工作区中"], [4, "走访日期在未来"], [5, "走访日期无法识别"]]
+
+
+# -- identifiers that a spreadsheet stored as numbers (issue 12, item 10) ----------------------------------
+
+
+@pytest.mark.parametrize(("value", "text"), [
+    (150422100201.0, "150422100201"),            # a code as an Excel number: its digits, no ".0"
+    (13847600103.0, "13847600103"),
+    (float(2**53 - 1), str(2**53 - 1)),          # the largest integer a double holds exactly
+    (1.50422100201001e18, "1.50422100201001e+18"),  # beyond 2**53: kept scientific, refused in id columns
+    (float(2**53 + 2), "9.007199254740994e+15"),
+    (150422100201, "150422100201"),              # an int (another writer): exact
+    (0.5, "0.5"),
+])
+def test_cell_text_of_spreadsheet_numbers(value, text):
+    from grids.ingest import _cell_text
+
+    assert _cell_text(value) == text
+
+
+@pytest.mark.parametrize(("value", "text", "exact"), [
+    ("150422100201.0", "150422100201", True),
+    ("1.2345E+4", "12345", True),
+    ("1.50422E+11", "1.50422E+11", False),       # six digits written for a twelve-digit code
+    ("1.50422E+17", "1.50422E+17", False),
+    ("9.007199254740994e+15", "9.007199254740994e+15", False),  # at or above 2**53: never trusted
+    ("1.5E+0", "1.5E+0", False),                 # not a whole number
+    ("H001", "H001", True),
+    ("12E3X", "12E3X", True),                    # an id that merely contains an E
+])
+def test_number_as_id(value, text, exact):
+    from grids._validate import number_as_id
+
+    assert number_as_id(value) == (text, exact)
+
+
+def test_ids_are_normalised_and_excel_numbers_refused_in_every_id_column(tmp_path):
+    frame = households(3, hh_id=["ｈ１", "H2\u200b", "1.5E+18"], village_code=[V201 + ".0", "1.50422E+11", V201],
+                       group_code=[None, None, None])
+    report = validate(frame, target_layer="households", workspace=None, source_name="x.csv")
+    assert report.accepted["hh_id"].tolist() == ["H1"]
+    assert report.accepted["village_code"].tolist() == [V201]
+    assert sorted(map(tuple, report.rejects[["行", "原因"]].values.tolist())) == [
+        (2, "村代码被 Excel 存成了数字，位数已丢失"), (3, "户号被 Excel 存成了数字，位数已丢失")]

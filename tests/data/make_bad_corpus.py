@@ -382,7 +382,75 @@ def write_corpus(out: Path = BAD) -> list[Path]:
     _csv(out / "37_staff_bad_references.csv", staff[1:], header=staff[0])
     ragged = [r.row(0, "HHK0001"), [*r.row(1, "HHK0002"), "林东镇", "胜利村"], r.row(2, "HHK0003")[:5]]
     _csv(out / "38_ragged_rows.csv", ragged)
+
+    # -- issue 12, item 10: files that lost or mangled rows or ids -----------------------------------------
+    # 5 geometries (.shp/.shx) next to a 3-row attribute table (.dbf) from another export
+    names = {"户号": "hh_id", "客户类型": "segment", "村代码": "village_co"}
+    three = _households_gdf([r.row(i, f"HHM{i:04d}") for i in range(3)]).rename(columns=names)[
+        [*names.values(), "geometry"]]
+    five = _households_gdf([r.row(i, f"HHM{i:04d}") for i in range(5)]).rename(columns=names)[
+        [*names.values(), "geometry"]]
+    three.to_file(out / "39_shp_dbf_count_mismatch.shp", encoding="utf-8", engine="pyogrio")
+    tmp = out / "_five"
+    tmp.mkdir()
+    five.to_file(tmp / "five.shp", encoding="utf-8", engine="pyogrio")
+    for suffix in (".shp", ".shx"):
+        shutil.copy(tmp / f"five{suffix}", out / f"39_shp_dbf_count_mismatch{suffix}")
+    shutil.rmtree(tmp)
+    _xlsx_number_ids(out / "40_excel_number_ids.xlsx", r)
+    look = [r.row(0, "hh60001"), r.row(1, "HH60001"),                 # 2, 3: case
+            r.row(2, "ＨＨ６０００２"), r.row(3, "HH60002"),                 # 4, 5: full-width
+            r.row(4, "HH60003\u200b"), r.row(5, "HH60003"),            # 6, 7: zero-width space
+            r.row(6, "hh00001"),                                       # 8: HH00001 is in the workspace
+            r.row(7, "HH60004", 身份证号码=_full_width(person(107)[1]).lower()),  # 9 ok: full-width ID number
+            r.row(8, "ＨＨ６０００５")]                                     # 10 ok: stored as HH60005
+    _csv(out / "41_lookalike_ids.csv", look)
+    for dbf in out.glob("*.dbf"):  # the last-update date in the header: reproducible bytes
+        _fix_dbf_date(dbf)
     return sorted(p for p in out.iterdir() if p.is_file())
+
+
+def _full_width(text: str) -> str:
+    """ASCII letters and digits as their full-width forms (what some Chinese input methods type)."""
+    return "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in text)
+
+
+def _fix_dbf_date(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[1:4] = bytes([119, 1, 1])  # 2019-01-01
+    path.write_bytes(bytes(data))
+
+
+NUMBER_IDS = {  # row: how 户号 / 身份证号码 / 村代码 are stored (Excel numbers), and the outcome
+    2: "户号 and 村代码 as whole numbers (15 and 12 digits): exact, imported as text",
+    3: "户号 of 19 digits as a double (1.50422100201001e+18): digits lost, rejected",
+    4: "身份证号码 as a double (1.504221990010112e+17): digits lost, rejected",
+    5: "联系电话 as a number (11 digits): exact, imported as text",
+    6: "ok",
+}
+
+
+def _xlsx_number_ids(path: Path, r: _Rows) -> None:
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "农户"
+    ws.append(HEADER)
+    for k, row in enumerate(NUMBER_IDS):
+        rec: list = r.row(k, f"HHN{row:04d}")
+        if row == 2:
+            rec[0], rec[5] = 150422100201001 + k, int(rec[5])
+        elif row == 3:
+            rec[0] = 1.50422100201001e18
+        elif row == 4:
+            rec[2] = float(rec[2])
+        elif row == 5:
+            rec[3] = float(rec[3])
+        ws.append(rec)
+        assert ws.max_row == row
+    wb.save(path)
+    _fix_zip_dates(path)
 
 
 def _xlsx_formulas(path: Path, r: _Rows) -> None:
