@@ -114,7 +114,9 @@ def _row_to_account(row: Mapping[str, Any]) -> Account:
                    branch_id=_opt(row["branch_id"]), staff_id=_opt(row["staff_id"]))
 
 
-def _check_binding(ws: Workspace, role: str, branch_id: str | None, staff_id: str | None) -> None:
+def _check_binding(ws: Workspace, role: str | None, branch_id: str | None, staff_id: str | None) -> None:
+    if not role:
+        raise ValidationError("没有选择角色", fix=f"角色应为：{', '.join(ROLES)}")
     if role not in ROLES:
         raise ValidationError(f"未知角色 “{role}”", fix=f"角色应为：{', '.join(ROLES)}")
     if role == "branch_manager":

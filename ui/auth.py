@@ -28,7 +28,8 @@ import streamlit as st
 from grids import auth as gauth
 from grids.auth import Account, Session
 from grids.errors import GridsError, PermissionDeniedError
-from grids.store import Workspace
+from grids.store import Workspace, open_workspace
+from ui.data import workspace_target
 from ui.state import AUTH_NOTICE, AUTH_SESSION, ROLE, reset_signed_in
 
 
@@ -74,9 +75,11 @@ def current_account() -> Account:
 
     ``app.py`` shows pages only after sign-in, but Streamlit runs a script of ``pages/`` directly (without
     ``app.py``) in one case: the first run of a fresh server process, whose URL names a page — its legacy
-    “pages directory” mode lasts until the first ``st.navigation`` call. Every page calls this first.
+    “pages directory” mode lasts until the first ``st.navigation`` call (AppTest, too, reruns a page script by
+    itself). Every page calls this first, so the account is re-read from the workspace here as well: a
+    disabled account never reaches a page's data, however the page was run.
     """
-    session = current_session()
+    session = current_session(open_workspace(workspace_target()))
     if session is None:
         st.warning((st.session_state.get(AUTH_NOTICE) or "请先登录。") + "　[打开登录页](/)")
         st.stop()
@@ -126,7 +129,7 @@ def _sso_session(ws: Workspace) -> Session | None:
     if not sso_configured() or not _oidc_signed_in():
         return None
     try:
-        return gauth.sign_in_sso(ws, st.user.to_dict())
+        return gauth.sign_in_sso(ws, dict(st.user.items()))
     except GridsError as exc:
         st.error(str(exc))
         st.button("退出单点登录", on_click=st.logout)
