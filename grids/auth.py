@@ -240,8 +240,9 @@ def _record_failure(ws: Workspace, username: str, row: Mapping[str, Any] | None,
                 tx.note("accounts", {"op": "sign_in_failed", "known": False})
             return 0
         count = _failures(row) + 1
-        locks = count >= MAX_FAILED_LOGINS
-        until = now + dt.timedelta(minutes=LOCK_MINUTES) if locks else None
+        current = _locked_until(row, now)  # a wrong password through a lock (allow_locked) keeps the lock
+        locks = current is None and count >= MAX_FAILED_LOGINS
+        until = current or (now + dt.timedelta(minutes=LOCK_MINUTES) if locks else None)
         tx.execute("UPDATE accounts SET failed_logins = ?, locked_until = ? WHERE username = ?",
                    (0 if locks else count, _stamp(until) if until else None, str(row["username"])))
         tx.changed = False  # bookkeeping: the revision stays (see docstring)
@@ -303,7 +304,7 @@ def authenticate(ws: Workspace, username: str, password: str, *, allow_locked: b
     """
     now = _utc(now)
     row = _check_password(ws, username, password, allow_locked=allow_locked, now=now)
-    if _has_failures(row):
+    if _has_failures(row) and _locked_until(row, now) is None:  # a lock is lifted by unlock (audited) only
         with ws.transaction(actor=str(row["username"]), action="登录") as tx:
             _reset_failures(tx, row)
     return Session(_row_to_account(row), now, mark=_mark(row["password_hash"]))

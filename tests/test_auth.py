@@ -326,3 +326,75 @@ def test_account_creation_audit_records_role_and_scope(ws):
     note = ws.read("audit")["detail"].iloc[-1]
     assert '"username": "s1", "role": "customer_manager", "branch_id": "B01", "staff_id": "S001"' in note
     assert "12345678" not in note and "argon2" not in note
+
+
+# -- python -m grids accounts ----------------------------------------------------------------------------------
+
+
+def cli(*argv, password=None, new_password=None, monkeypatch):
+    from grids.__main__ import main
+
+    for env, value in (("GRIDS_PASSWORD", password), ("GRIDS_NEW_PASSWORD", new_password)):
+        if value is None:
+            monkeypatch.delenv(env, raising=False)
+        else:
+            monkeypatch.setenv(env, value)
+    return main(["accounts", *map(str, argv)])
+
+
+def test_cli_first_admin_needs_no_user_then_every_change_needs_an_admin(ws, monkeypatch, capsys):
+    path = ws.path
+    assert cli("add", path, "b01", "--role", "branch_manager", "--branch", "B01", new_password="pass-b01-pass",
+               monkeypatch=monkeypatch) == 2  # no admin yet: only an admin may be made without --user
+    assert cli("add", path, "root", "--role", "admin", new_password="root-password",
+               monkeypatch=monkeypatch) == 0
+    assert list_accounts(ws)["username"].tolist() == ["root"]
+    assert ws.read("audit")["actor"].iloc[-1] == "cli:first-admin"
+    assert cli("add", path, "root2", "--role", "admin", new_password="root-password",
+               monkeypatch=monkeypatch) == 2  # there is an admin now
+    assert "需要 --user" in capsys.readouterr().err
+    assert cli("add", path, "b01", "--role", "branch_manager", "--branch", "B01", "--user", "root",
+               password="wrong-password", new_password="pass-b01-pass", monkeypatch=monkeypatch) == 2
+    assert cli("add", path, "b01", "--role", "branch_manager", "--branch", "B01", "--user", "root",
+               password="root-password", new_password="pass-b01-pass", monkeypatch=monkeypatch) == 0
+    assert cli("add", path, "p", "--role", "planner", "--user", "b01", password="pass-b01-pass",
+               new_password="pass-p-pass", monkeypatch=monkeypatch) == 2  # not an admin
+    assert "manage_accounts" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        cli("disable", path, "b01", monkeypatch=monkeypatch)  # --user is required
+    assert exc.value.code == 2
+    assert cli("disable", path, "b01", "--user", "root", password="root-password", monkeypatch=monkeypatch) == 0
+    assert cli("disable", path, "root", "--user", "root", password="root-password", monkeypatch=monkeypatch) == 2
+    assert cli("enable", path, "b01", "--user", "root", password="root-password", monkeypatch=monkeypatch) == 0
+    assert cli("passwd", path, "b01", "--user", "root", password="root-password", new_password="new-b01-pass",
+               monkeypatch=monkeypatch) == 0
+    assert authenticate(ws, "b01", "new-b01-pass").account.branch_id == "B01"
+    assert cli("disable", path, "nobody", "--user", "root", password="root-password", monkeypatch=monkeypatch) == 2
+    capsys.readouterr()
+    assert cli("list", path, "--json", monkeypatch=monkeypatch) == 0  # read-only: no user
+    listed = {r["username"]: r for r in __import__("json").loads(capsys.readouterr().out)}
+    assert listed["b01"]["role"] == "branch_manager" and listed["b01"]["active"] is True
+    assert "password_hash" not in listed["b01"]
+    assert set(ws.read("audit").query("action == '账号变更'")["actor"]) == {"cli:first-admin", "root"}
+
+
+def test_cli_unlock_lifts_a_lock_also_for_a_locked_admin_itself(ws, monkeypatch):
+    from grids.auth import MAX_FAILED_LOGINS
+
+    create_account(ws, username="root", password="root-password", role="admin", actor="t")
+    create_account(ws, username="p", password="correct-horse", role="planner", actor="t")
+    for name in ("root", "p"):
+        for _ in range(MAX_FAILED_LOGINS):
+            with pytest.raises(PermissionDeniedError):
+                authenticate(ws, name, "nope-nope")
+    # other subcommands refuse a locked admin; unlock takes its right password (never a wrong one)
+    assert cli("disable", ws.path, "p", "--user", "root", password="root-password", monkeypatch=monkeypatch) == 2
+    assert cli("unlock", ws.path, "root", "--user", "root", password="wrong-pass", monkeypatch=monkeypatch) == 2
+    assert cli("unlock", ws.path, "p", "--user", "p", password="correct-horse", monkeypatch=monkeypatch) == 2
+    assert list_accounts(ws)["locked"].tolist() == [True, True]
+    assert cli("unlock", ws.path, "root", "--user", "root", password="root-password", monkeypatch=monkeypatch) == 0
+    assert cli("unlock", ws.path, "p", "--user", "root", password="root-password", monkeypatch=monkeypatch) == 0
+    assert authenticate(ws, "p", "correct-horse").account.role == "planner"
+    assert cli("unlock", ws.path, "p", "--user", "root", password="root-password", monkeypatch=monkeypatch) == 1
+    unlocks = ws.read("audit")["detail"].str.contains('"op": "unlock"').sum()
+    assert unlocks == 3
