@@ -79,7 +79,8 @@ def current_account() -> Account:
     itself). Every page calls this first, so the account is re-read from the workspace here as well: a
     disabled account never reaches a page's data, however the page was run.
     """
-    session = current_session(open_workspace(workspace_target()))
+    held = st.session_state.get(AUTH_SESSION)
+    session = None if held is None else current_session(open_workspace(workspace_target()))
     if session is None:
         st.warning((st.session_state.get(AUTH_NOTICE) or "请先登录。") + "　[打开登录页](/)")
         st.stop()
