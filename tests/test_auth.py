@@ -398,3 +398,24 @@ def test_cli_unlock_lifts_a_lock_also_for_a_locked_admin_itself(ws, monkeypatch)
     assert cli("unlock", ws.path, "p", "--user", "root", password="root-password", monkeypatch=monkeypatch) == 1
     unlocks = ws.read("audit")["detail"].str.contains('"op": "unlock"').sum()
     assert unlocks == 3
+
+
+def test_lockout_and_live_session_on_both_backends(any_ws):
+    """The counter, the lock and the session check live in the workspace: GeoPackage and PostGIS alike."""
+    from grids.auth import MAX_FAILED_LOGINS, refresh, sign_in
+    from grids.errors import AccountLockedError
+
+    create_account(any_ws, username="p", password="correct-horse", role="planner", actor="a")
+    session = sign_in(any_ws, "p", "correct-horse")
+    rev = any_ws.revision
+    for _ in range(MAX_FAILED_LOGINS):
+        with pytest.raises(PermissionDeniedError, match="用户名或密码错误"):
+            sign_in(any_ws, "p", "nope-nope")
+    with pytest.raises(AccountLockedError):
+        sign_in(any_ws, "p", "correct-horse")
+    assert any_ws.revision == rev and list_accounts(any_ws)["locked"].tolist() == [True]
+    assert len(failed_rows(any_ws)) == 2  # the first failure, and the lock
+    assert refresh(any_ws, session) is session  # a lock (someone else guessing) does not end the session
+    set_active(any_ws, "p", False, actor="admin")
+    with pytest.raises(PermissionDeniedError, match="停用"):
+        refresh(any_ws, session)
