@@ -239,6 +239,8 @@ def _record_failure(ws: Workspace, username: str, row: Mapping[str, Any] | None,
             if not _recently_audited(tx, action=UNKNOWN_USER_ACTION, actor=None, now=now):
                 tx.note("accounts", {"op": "sign_in_failed", "known": False})
             return 0
+        fresh = tx.read("accounts", where="username = ?", params=[str(row["username"])])
+        row = fresh.iloc[0] if len(fresh) else row  # read again under the write lock: parallel failures all count
         count = _failures(row) + 1
         current = _locked_until(row, now)  # a wrong password through a lock (allow_locked) keeps the lock
         locks = current is None and count >= MAX_FAILED_LOGINS
@@ -313,11 +315,8 @@ def authenticate(ws: Workspace, username: str, password: str, *, allow_locked: b
 def sign_in(ws: Workspace, username: str, password: str, *, now: dt.datetime | None = None) -> Session:
     """:func:`authenticate` and the 登录 audit row in one transaction: no audit row, no session.
 
-    Examples
-    --------
-    >>> sign_in(ws, "b01", "wrong")  # doctest: +SKIP
-    Traceback (most recent call last):
-    grids.errors.PermissionDeniedError: 用户名或密码错误，或账号已停用
+    The app's sign-in (``ui.auth.login_page``). Raises what :func:`authenticate` raises, and
+    :class:`~grids.errors.WorkspaceError` when the audit row cannot be written (nothing signed in).
     """
     now = _utc(now)
     row = _check_password(ws, username, password, now=now)

@@ -419,3 +419,19 @@ def test_lockout_and_live_session_on_both_backends(any_ws):
     set_active(any_ws, "p", False, actor="admin")
     with pytest.raises(PermissionDeniedError, match="停用"):
         refresh(any_ws, session)
+
+
+def test_parallel_wrong_passwords_all_count(ws):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from grids.auth import MAX_FAILED_LOGINS, sign_in
+
+    create_account(ws, username="p", password="correct-horse", role="planner", actor="a")
+
+    def attempt(_):
+        with pytest.raises(PermissionDeniedError):
+            sign_in(ws, "p", "nope-nope")
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(attempt, range(MAX_FAILED_LOGINS - 1)))
+    assert int(ws.read("accounts")["failed_logins"].iloc[0]) == MAX_FAILED_LOGINS - 1
