@@ -207,9 +207,9 @@ def _locked_until(row: Mapping[str, Any], now: dt.datetime) -> dt.datetime | Non
     return until.to_pydatetime()
 
 
-def _locked_error(username: str, until: dt.datetime) -> AccountLockedError:
+def _locked_error(until: dt.datetime) -> AccountLockedError:
     return AccountLockedError(
-        f"账号 {plain(username)} 因连续 {MAX_FAILED_LOGINS} 次密码错误已锁定，"
+        f"该账号因连续 {MAX_FAILED_LOGINS} 次密码错误已锁定，"
         f"{until.astimezone(_BEIJING):%H:%M}（北京时间）后可再试；修正方法：稍后再登录，或请管理员在“账号与审计”页解锁"
         f"（命令行 python -m grids accounts unlock）")
 
@@ -272,7 +272,7 @@ def _check_password(ws: Workspace, username: str, password: str, *, allow_locked
     row = rows.iloc[0]
     until = _locked_until(row, now)
     if until is not None and not allow_locked:
-        raise _locked_error(username, until)
+        raise _locked_error(until)
     if not _verify(row["password_hash"], password):
         _record_failure(ws, username, row, now=now)
         raise fail

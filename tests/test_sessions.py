@@ -136,13 +136,15 @@ def test_single_sign_on_refuses_unverified_emails(ws_path, monkeypatch, verified
 
     from tests.test_app import AUTH_SECRETS
 
-    claims = {"email": "b01"} if verified is None else {"email": "b01", "email_verified": verified}
+    email = "[点此](http://evil.invalid)"  # what the identity provider sends is text, not Markdown
+    claims = {"email": email} if verified is None else {"email": email, "email_verified": verified}
     monkeypatch.setattr(streamlit, "user", FakeUser(**claims))
     at = AppTest.from_file(APP, default_timeout=60)
     at.secrets["auth"] = AUTH_SECRETS
     at.run()
     assert not at.exception and at.session_state["auth.session"] is None
-    assert any("邮箱未经验证" in e.value for e in at.error)
+    shown = " ".join(e.value for e in at.error)
+    assert "邮箱未经验证" in shown and "\\[点此\\]\\(" in shown
 
 
 # -- item 9 (accounts) and forged widget state on 账号与审计 -------------------------------------------------------

@@ -26,6 +26,7 @@ import re
 import streamlit as st
 
 from grids import auth as gauth
+from grids import text
 from grids.auth import Account, Session
 from grids.errors import GridsError, PermissionDeniedError
 from grids.store import Workspace, open_workspace
@@ -132,7 +133,7 @@ def _sso_session(ws: Workspace) -> Session | None:
     try:
         return gauth.sign_in_sso(ws, dict(st.user.items()))
     except GridsError as exc:
-        st.error(str(exc))
+        st.error(text.markdown(str(exc)))  # carries the e-mail the identity provider sent
         st.button("退出单点登录", on_click=st.logout)
         return None
 
@@ -179,7 +180,7 @@ def login_page(ws: Workspace) -> None:
             try:
                 session = gauth.sign_in(ws, username.strip(), password)
             except GridsError as exc:
-                st.error(str(exc))
+                st.error(text.markdown(str(exc)))
             else:
                 start(session)
                 st.rerun()
