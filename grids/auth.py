@@ -377,6 +377,10 @@ def sign_in_sso(ws: Workspace, claims: Mapping[str, Any], *, now: dt.datetime | 
     return Session(account, now, mark=_mark(row["password_hash"]))
 
 
+_REFRESH_COLUMNS = ("username", "display_name", "role", "branch_id", "staff_id", "password_hash", "active")
+"""What :func:`refresh` reads at every run (no DATETIME columns: parsing them is most of the cost)."""
+
+
 def refresh(ws: Workspace, session: Session, *, now: dt.datetime | None = None,
             minutes: int = SESSION_MINUTES) -> Session:
     """``session`` as the workspace has it now: read at every run of the app, so changes act at once.
@@ -391,7 +395,7 @@ def refresh(ws: Workspace, session: Session, *, now: dt.datetime | None = None,
     """
     if session.expired(now, minutes=minutes):
         raise PermissionDeniedError(f"登录已超过 {minutes} 分钟，已自动退出，请重新登录。")
-    rows = ws.read("accounts", where="username = ?", params=[session.account.username])
+    rows = ws.read("accounts", where="username = ?", params=[session.account.username], columns=_REFRESH_COLUMNS)
     if rows.empty:
         if session.mark is None:
             return session
