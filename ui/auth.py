@@ -43,17 +43,21 @@ def session_minutes() -> int:
 
 
 def session_for(account: Account, *, started_at: dt.datetime | None = None) -> Session:
-    """A session for ``account`` starting now (or at ``started_at``); for SSO and for tests."""
+    """A session for ``account`` starting now (or at ``started_at``), for tests.
+
+    Made without a sign-in, it carries no password mark: :func:`grids.auth.refresh` still ends it when the
+    account is disabled and applies role changes, but keeps it for an account the workspace does not have.
+    """
     return Session(account, started_at or dt.datetime.now(dt.UTC))
 
 
 def current_session(ws: Workspace | None = None) -> Session | None:
     """The signed-in session, or None (then the login form shows why).
 
-    With ``ws`` (``app.py``, once per run) the account is re-read from the workspace
-    (:func:`grids.auth.refresh`): expired, disabled or password-reset sessions end here, and a changed role or
-    binding replaces the session's account (and forgets what the old one had open). Without ``ws`` (pages,
-    after ``app.py`` did that in the same run) the session is returned as it is.
+    With ``ws`` (``app.py`` and :func:`current_account`, at every run) the account is re-read from the
+    workspace (:func:`grids.auth.refresh`): expired, disabled or password-reset sessions end here, and a
+    changed role or binding replaces the session's account (and forgets what the old one had open). Without
+    ``ws`` the session is returned as held, unchecked.
     """
     session = st.session_state.get(AUTH_SESSION)
     if session is None:
