@@ -26,7 +26,7 @@ except GridsError as exc:
     st.error(f"无法打开工作区：{exc}")
     st.stop()
 
-session = auth.current_session()
+session = auth.current_session(ws)  # re-read from the workspace: disabled, reset or re-roled accounts act now
 if session is None:
     def login() -> None:
         auth.login_page(ws)

@@ -8,19 +8,40 @@ branch), ``customer_manager`` (bound to a staff record). What each role may read
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
 
 import pandas as pd
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from grids.errors import PermissionDeniedError, ValidationError
+from grids.errors import (
+    AccountLockedError,
+    GridsError,
+    PermissionDeniedError,
+    ValidationError,
+    WorkspaceError,
+)
 from grids.model import ROLE_NAMES, ROLES
 from grids.store import Workspace
+from grids.text import plain
 
 SESSION_MINUTES = 480
 MIN_PASSWORD_LENGTH = 8
+MAX_FAILED_LOGINS = 5
+"""Wrong passwords in a row after which an account is locked for :data:`LOCK_MINUTES` minutes."""
+LOCK_MINUTES = 15
+FAILED_AUDIT_SECONDS = 60
+"""At most one 登录失败 audit row per username in this many seconds (each carries the count of failures)."""
+FAILED_ACTION = "登录失败"
+UNKNOWN_USER_ACTION = "登录失败（无此用户名）"
+"""Audit action of failed sign-ins with an unknown username: at most one row per minute for all of them, so
+typing random names cannot flood the audit."""
 _HASHER = PasswordHasher()
+_DUMMY_HASH: list[str] = []  # one argon2 hash, made on first use, verified for unknown usernames
+_BEIJING = dt.timezone(dt.timedelta(hours=8))
 
 PERMISSIONS: dict[str, frozenset[str]] = {
     "admin": frozenset({"read_all", "edit_plans", "publish", "assign", "record_visit", "rate", "import",
@@ -59,10 +80,16 @@ class Account:
 
 @dataclass(frozen=True)
 class Session:
-    """A sign-in that expires after :data:`SESSION_MINUTES` minutes."""
+    """A sign-in that expires after :data:`SESSION_MINUTES` minutes.
+
+    ``mark`` is a fingerprint of the account's password hash at sign-in (not the hash): when it no longer
+    matches, the password was reset and :func:`refresh` ends the session. Sessions made without a sign-in
+    (``mark`` None: tests building a session for an account that need not exist) skip that check.
+    """
 
     account: Account
     started_at: dt.datetime
+    mark: str | None = None
 
     def expired(self, now: dt.datetime | None = None, *, minutes: int = SESSION_MINUTES) -> bool:
         """True when the session is older than ``minutes``."""
@@ -77,15 +104,19 @@ def hash_password(password: str) -> str:
     return _HASHER.hash(password)
 
 
-def _row_to_account(row: pd.Series) -> Account:
-    def opt(v):
-        return None if v is None or pd.isna(v) or v == "" else str(v)
-
-    return Account(username=str(row["username"]), role=str(row["role"]), display_name=str(row["display_name"] or ""),
-                   branch_id=opt(row["branch_id"]), staff_id=opt(row["staff_id"]))
+def _opt(v: object) -> str | None:
+    return None if v is None or (not isinstance(v, str) and pd.isna(v)) or v == "" else str(v)
 
 
-def _check_binding(ws: Workspace, role: str, branch_id: str | None, staff_id: str | None) -> None:
+def _row_to_account(row: Mapping[str, Any]) -> Account:
+    return Account(username=str(row["username"]), role=str(row["role"]),
+                   display_name=str(_opt(row["display_name"]) or ""),
+                   branch_id=_opt(row["branch_id"]), staff_id=_opt(row["staff_id"]))
+
+
+def _check_binding(ws: Workspace, role: str | None, branch_id: str | None, staff_id: str | None) -> None:
+    if not role:
+        raise ValidationError("没有选择角色", fix=f"角色应为：{', '.join(ROLES)}")
     if role not in ROLES:
         raise ValidationError(f"未知角色 “{role}”", fix=f"角色应为：{', '.join(ROLES)}")
     if role == "branch_manager":
@@ -126,7 +157,9 @@ def create_accounts(ws: Workspace, accounts: pd.DataFrame, *, actor: str,
     frame["created_at"] = pd.Timestamp.now(tz="UTC")
     with ws.transaction(actor=actor, action="账号变更") as tx:
         tx.append("accounts", frame)
-        tx.note("accounts", {"op": "create", "usernames": frame["username"].tolist()[:50], "count": len(frame)})
+        tx.note("accounts", {"op": "create", "count": len(frame), "accounts": [
+            {"username": r.username, "role": r.role, "branch_id": _opt(r.branch_id), "staff_id": _opt(r.staff_id)}
+            for r in frame.head(200).itertuples()]})
     return len(frame)
 
 
@@ -139,51 +172,317 @@ def create_account(ws: Workspace, *, username: str, password: str, role: str, ac
     return Account(username, role, display_name, branch_id, staff_id)
 
 
-def authenticate(ws: Workspace, username: str, password: str) -> Session:
-    """Check a username and password; return a new :class:`Session` or raise PermissionDeniedError."""
+def _utc(now: dt.datetime | None) -> dt.datetime:
+    return now or dt.datetime.now(dt.UTC)
+
+
+def _stamp(t: dt.datetime) -> str:
+    """A DATETIME value as the workspace stores it (ISO 8601, UTC, milliseconds)."""
+    return t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def _mark(password_hash: object) -> str:
+    """A fingerprint of a password hash (so a session notices a reset without holding the hash)."""
+    return hashlib.sha256(str(password_hash).encode()).hexdigest()[:16]
+
+
+def _dummy_hash() -> str:
+    if not _DUMMY_HASH:
+        _DUMMY_HASH.append(_HASHER.hash("grids-no-such-user"))
+    return _DUMMY_HASH[0]
+
+
+def _verify(password_hash: object, password: str) -> bool:
+    try:
+        return bool(_HASHER.verify(str(password_hash), password))
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def _locked_until(row: Mapping[str, Any], now: dt.datetime) -> dt.datetime | None:
+    """When the account's lock ends, or None when it is not locked at ``now``."""
+    until = pd.to_datetime(row.get("locked_until"), errors="coerce", utc=True)
+    if until is None or pd.isna(until) or until.to_pydatetime() <= now:
+        return None
+    return until.to_pydatetime()
+
+
+def _locked_error(until: dt.datetime) -> AccountLockedError:
+    return AccountLockedError(
+        f"该账号因连续 {MAX_FAILED_LOGINS} 次密码错误已锁定，"
+        f"{until.astimezone(_BEIJING):%H:%M}（北京时间）后可再试；修正方法：稍后再登录，或请管理员在“账号与审计”页解锁"
+        f"（命令行 python -m grids accounts unlock）")
+
+
+def _failures(row: Mapping[str, Any]) -> int:
+    n = row.get("failed_logins")
+    return 0 if n is None or pd.isna(n) else int(n)
+
+
+def _recently_audited(tx: Any, *, action: str, actor: str | None, now: dt.datetime) -> bool:
+    since = _stamp(now - dt.timedelta(seconds=FAILED_AUDIT_SECONDS))
+    where, params = 'action = ? AND "at" >= ?', [action, since]
+    if actor is not None:
+        where, params = where + " AND actor = ?", [*params, actor]
+    return not tx.read("audit", where=where, params=params).empty
+
+
+def _record_failure(ws: Workspace, username: str, row: Mapping[str, Any] | None, *, now: dt.datetime) -> int:
+    """Count a wrong password (lock at :data:`MAX_FAILED_LOGINS`), rate-limited audit; returns the count.
+
+    The counter lives in the workspace (every server process sees it). It is sign-in bookkeeping, not a data
+    change: the workspace revision (and every cache keyed on it) stays.
+    """
+    actor = plain(username) or "（空）"
+    with ws.transaction(actor=actor, action=FAILED_ACTION if row is not None else UNKNOWN_USER_ACTION) as tx:
+        if row is None:
+            if not _recently_audited(tx, action=UNKNOWN_USER_ACTION, actor=None, now=now):
+                tx.note("accounts", {"op": "sign_in_failed", "known": False})
+            return 0
+        fresh = tx.read("accounts", where="username = ?", params=[str(row["username"])])
+        row = fresh.iloc[0] if len(fresh) else row  # read again under the write lock: parallel failures all count
+        count = _failures(row) + 1
+        current = _locked_until(row, now)  # a wrong password through a lock (allow_locked) keeps the lock
+        locks = current is None and count >= MAX_FAILED_LOGINS
+        until = current or (now + dt.timedelta(minutes=LOCK_MINUTES) if locks else None)
+        tx.execute("UPDATE accounts SET failed_logins = ?, locked_until = ? WHERE username = ?",
+                   (0 if locks else count, _stamp(until) if until else None, str(row["username"])))
+        tx.changed = False  # bookkeeping: the revision stays (see docstring)
+        if locks or not _recently_audited(tx, action=FAILED_ACTION, actor=actor, now=now):
+            detail: dict[str, Any] = {"op": "sign_in_failed", "failed_logins": count}
+            if until is not None:
+                detail["locked_until"] = _stamp(until)
+            tx.note("accounts", detail)
+    return count
+
+
+def _check_password(ws: Workspace, username: str, password: str, *, allow_locked: bool = False,
+                    now: dt.datetime | None = None) -> pd.Series:
+    """The account row when ``password`` is right; else count the failure and raise PermissionDeniedError.
+
+    Unknown usernames are verified against a dummy hash, so both paths cost one argon2 verification.
+    """
+    now = _utc(now)
     rows = ws.read("accounts", where="username = ?", params=[username])
     fail = PermissionDeniedError("用户名或密码错误，或账号已停用")
-    if rows.empty or not bool(rows["active"].iloc[0]):
+    if rows.empty:
+        _verify(_dummy_hash(), password)
+        _record_failure(ws, username, None, now=now)
         raise fail
+    row = rows.iloc[0]
+    until = _locked_until(row, now)
+    if until is not None and not allow_locked:
+        raise _locked_error(until)
+    if not _verify(row["password_hash"], password):
+        _record_failure(ws, username, row, now=now)
+        raise fail
+    if not bool(row["active"]):
+        raise fail
+    return row
+
+
+def _has_failures(row: Mapping[str, Any]) -> bool:
+    return bool(_failures(row)) or not pd.isna(pd.to_datetime(row.get("locked_until"), errors="coerce"))
+
+
+def _reset_failures(tx: Any, row: Mapping[str, Any]) -> None:
+    if _has_failures(row):
+        tx.execute("UPDATE accounts SET failed_logins = 0, locked_until = NULL WHERE username = ?",
+                   (str(row["username"]),))
+        tx.changed = False  # bookkeeping: the revision stays
+
+
+def authenticate(ws: Workspace, username: str, password: str, *, allow_locked: bool = False,
+                 now: dt.datetime | None = None) -> Session:
+    """Check a username and password; return a new :class:`Session` or raise PermissionDeniedError.
+
+    After :data:`MAX_FAILED_LOGINS` wrong passwords in a row the account is locked for :data:`LOCK_MINUTES`
+    minutes: every attempt then raises :class:`~grids.errors.AccountLockedError` (saying until when), even
+    with the right password. A right password resets the count. ``allow_locked`` lets the right password
+    through a lock: only ``python -m grids accounts unlock`` uses it (an administrator at the server unlocking
+    itself; whoever can run the command line can read the workspace anyway). This function writes no
+    sign-in audit row (the command line audits what the account then does); the app signs in with
+    :func:`sign_in`.
+    """
+    now = _utc(now)
+    row = _check_password(ws, username, password, allow_locked=allow_locked, now=now)
+    if _has_failures(row) and _locked_until(row, now) is None:  # a lock is lifted by unlock (audited) only
+        with ws.transaction(actor=str(row["username"]), action="登录") as tx:
+            _reset_failures(tx, row)
+    return Session(_row_to_account(row), now, mark=_mark(row["password_hash"]))
+
+
+def sign_in(ws: Workspace, username: str, password: str, *, now: dt.datetime | None = None) -> Session:
+    """:func:`authenticate` and the 登录 audit row in one transaction: no audit row, no session.
+
+    The app's sign-in (``ui.auth.login_page``). Raises what :func:`authenticate` raises, and
+    :class:`~grids.errors.WorkspaceError` when the audit row cannot be written (nothing signed in).
+    """
+    now = _utc(now)
+    row = _check_password(ws, username, password, now=now)
     try:
-        _HASHER.verify(str(rows["password_hash"].iloc[0]), password)
-    except (VerificationError, InvalidHashError):
-        raise fail from None
-    return Session(_row_to_account(rows.iloc[0]), dt.datetime.now(dt.UTC))
+        with ws.transaction(actor=str(row["username"]), action="登录") as tx:
+            _reset_failures(tx, row)
+            tx.note("accounts", {"op": "sign_in", "method": "password"})
+    except GridsError:
+        raise
+    except Exception as exc:  # any database failure: re-raised as the refusal it is, never swallowed
+        raise WorkspaceError(f"登录未能记入审计，已拒绝登录（{plain(exc, limit=120)}）。修正方法：检查工作区能否写入"
+                             "（磁盘空间、文件权限、数据库连接），再登录") from exc
+    return Session(_row_to_account(row), now, mark=_mark(row["password_hash"]))
 
 
-def list_accounts(ws: Workspace) -> pd.DataFrame:
-    """Accounts without their password hashes."""
-    return ws.read("accounts").drop(columns=["password_hash"])
+def account_for_claims(claims: Mapping[str, Any], accounts: pd.DataFrame) -> Account | None:
+    """The enabled account a single-sign-on user maps to, or None.
+
+    Only an e-mail the identity provider marks verified (``email_verified`` is true) maps, to the account
+    whose username is that e-mail (case-insensitive). A pure function: ``claims`` are the OIDC claims
+    (``st.user``), ``accounts`` the frame of :func:`list_accounts`.
+
+    Examples
+    --------
+    >>> acc = pd.DataFrame({"username": ["li@bank.cn"], "role": ["planner"], "display_name": ["李"],
+    ...                     "branch_id": [None], "staff_id": [None], "active": [True]})
+    >>> account_for_claims({"email": "Li@bank.cn", "email_verified": True}, acc).role
+    'planner'
+    >>> account_for_claims({"email": "li@bank.cn", "email_verified": "false"}, acc) is None
+    True
+    """
+    verified = claims.get("email_verified")
+    if not (verified is True or (isinstance(verified, str) and verified.strip().lower() == "true")):
+        return None
+    email = str(claims.get("email") or "").strip().lower()
+    if not email or accounts.empty:
+        return None
+    hit = accounts[(accounts["username"].astype(str).str.strip().str.lower() == email)
+                   & accounts["active"].astype("boolean").fillna(False).to_numpy()]
+    return None if hit.empty else _row_to_account(hit.iloc[0])
+
+
+def sign_in_sso(ws: Workspace, claims: Mapping[str, Any], *, now: dt.datetime | None = None) -> Session:
+    """Sign in the single-sign-on user of ``claims`` (see :func:`account_for_claims`), audited.
+
+    Raises PermissionDeniedError when the e-mail is not verified or no enabled account has it.
+    """
+    account = account_for_claims(claims, ws.read("accounts"))
+    if account is None:
+        email = plain(claims.get("email") or "（无邮箱）")
+        raise PermissionDeniedError(
+            f"单点登录用户 {email} 的邮箱未经验证，或在网格通里没有已启用的账号。"
+            "修正方法：在统一身份认证中验证邮箱，并请管理员建一个用户名为该邮箱的账号")
+    now = _utc(now)
+    with ws.transaction(actor=account.username, action="登录") as tx:
+        row = tx.read("accounts", where="username = ?", params=[account.username]).iloc[0]
+        tx.note("accounts", {"op": "sign_in", "method": "oidc"})
+    return Session(account, now, mark=_mark(row["password_hash"]))
+
+
+_REFRESH_COLUMNS = ("username", "display_name", "role", "branch_id", "staff_id", "password_hash", "active")
+"""What :func:`refresh` reads at every run (no DATETIME columns: parsing them is most of the cost)."""
+
+
+def refresh(ws: Workspace, session: Session, *, now: dt.datetime | None = None,
+            minutes: int = SESSION_MINUTES) -> Session:
+    """``session`` as the workspace has it now: read at every run of the app, so changes act at once.
+
+    The role and binding (branch, staff) are re-read (a changed role comes back in the returned session).
+
+    Raises
+    ------
+    PermissionDeniedError
+        The session expired, or since sign-in the account was disabled, deleted or had its password reset;
+        the message says which (the app shows the login form with it).
+    """
+    if session.expired(now, minutes=minutes):
+        raise PermissionDeniedError(f"登录已超过 {minutes} 分钟，已自动退出，请重新登录。")
+    rows = ws.read("accounts", where="username = ?", params=[session.account.username], columns=_REFRESH_COLUMNS)
+    if rows.empty:
+        if session.mark is None:
+            return session
+        raise PermissionDeniedError("账号已被删除，已退出登录。")
+    row = rows.iloc[0]
+    if not bool(row["active"]):
+        raise PermissionDeniedError("账号已被管理员停用，已退出登录。如有疑问请联系管理员。")
+    if session.mark is not None and session.mark != _mark(row["password_hash"]):
+        raise PermissionDeniedError("密码已被修改，请用新密码重新登录。")
+    account = _row_to_account(row)
+    return session if account == session.account else replace(session, account=account)
+
+
+def list_accounts(ws: Workspace, *, now: dt.datetime | None = None) -> pd.DataFrame:
+    """Accounts without their password hashes; ``locked`` is True while a sign-in lock lasts."""
+    frame = ws.read("accounts")
+    now = _utc(now)
+    frame["locked"] = [_locked_until(r, now) is not None for r in frame.to_dict("records")]
+    return frame.drop(columns=["password_hash"])
+
+
+def _account_row(tx: Any, username: str) -> pd.Series:
+    rows = tx.read("accounts", where="username = ?", params=[username])
+    if rows.empty:
+        raise ValidationError(f"没有账号 “{plain(username)}”", fix="检查用户名（账号列表见“账号与审计”页或 accounts list）")
+    return rows.iloc[0]
 
 
 def set_password(ws: Workspace, username: str, password: str, *, actor: str) -> None:
-    """Change a password (audited, hash never logged)."""
+    """Change a password (audited, hash never logged); the account's open sessions end at their next run."""
     new_hash = hash_password(password)
     with ws.transaction(actor=actor, action="账号变更") as tx:
-        cur = tx.execute("UPDATE accounts SET password_hash = ? WHERE username = ?", (new_hash, username))
-        if cur.rowcount != 1:
-            raise ValidationError(f"没有账号 “{username}”", fix="检查用户名")
-        tx.note("accounts", {"op": "set_password", "username": username})
+        _account_row(tx, username)
+        tx.execute("UPDATE accounts SET password_hash = ? WHERE username = ?", (new_hash, username))
+        tx.note("accounts", {"op": "set_password", "username": username,
+                             "before": {"password": "（旧密码）"}, "after": {"password": "（新密码）"}})
 
 
 def set_active(ws: Workspace, username: str, active: bool, *, actor: str) -> None:
-    """Enable or disable an account (audited with before/after)."""
+    """Enable or disable an account (audited with before/after); a disabled account's sessions end."""
     with ws.transaction(actor=actor, action="账号变更") as tx:
-        before = tx.read("accounts", where="username = ?", params=[username])
-        if before.empty:
-            raise ValidationError(f"没有账号 “{username}”", fix="检查用户名")
+        before = _account_row(tx, username)
         tx.execute("UPDATE accounts SET active = ? WHERE username = ?", (1 if active else 0, username))
         tx.note("accounts", {"op": "set_active", "username": username,
-                             "before": bool(before["active"].iloc[0]), "after": active})
+                             "before": bool(before["active"]), "after": active})
+
+
+def set_role(ws: Workspace, username: str, *, role: str, actor: str, branch_id: str | None = None,
+             staff_id: str | None = None) -> None:
+    """Change an account's role and binding (audited with before/after); open sessions get the new role."""
+    _check_binding(ws, role, branch_id, staff_id)
+    with ws.transaction(actor=actor, action="账号变更") as tx:
+        before = _account_row(tx, username)
+        tx.execute("UPDATE accounts SET role = ?, branch_id = ?, staff_id = ? WHERE username = ?",
+                   (role, branch_id, staff_id, username))
+        tx.note("accounts", {
+            "op": "set_role", "username": username,
+            "before": {"role": str(before["role"]), "branch_id": _opt(before["branch_id"]),
+                       "staff_id": _opt(before["staff_id"])},
+            "after": {"role": role, "branch_id": branch_id, "staff_id": staff_id}})
+
+
+def unlock(ws: Workspace, username: str, *, actor: str) -> bool:
+    """Lift a sign-in lock and reset the failure count (audited with before/after); True when it was locked."""
+    with ws.transaction(actor=actor, action="账号变更") as tx:
+        before = _account_row(tx, username)
+        was = _locked_until(before, _utc(None))
+        tx.execute("UPDATE accounts SET failed_logins = 0, locked_until = NULL WHERE username = ?", (username,))
+        tx.note("accounts", {"op": "unlock", "username": username,
+                             "before": {"failed_logins": _failures(before),
+                                        "locked_until": _stamp(was) if was else None},
+                             "after": {"failed_logins": 0, "locked_until": None}})
+    return was is not None
+
+
+def has_admin(ws: Workspace) -> bool:
+    """True when the workspace has an enabled administrator account."""
+    return ws.count("accounts", where="role = ? AND active = ?", params=["admin", 1]) > 0
 
 
 class AccountAdmin:
     """Account changes made by a signed-in account (the app's 账号与审计 page).
 
     Refused at construction unless ``by``'s role may ``manage_accounts``; every change is audited under
-    ``by.username``. The module functions (:func:`create_account`, :func:`set_password`, :func:`set_active`)
-    are the unchecked operator's tools (command line, demo set-up).
+    ``by.username``. The module functions (:func:`create_account`, :func:`set_password`, :func:`set_active`,
+    :func:`set_role`, :func:`unlock`) are the unchecked operator's tools (command line after its own check,
+    demo set-up).
 
     Examples
     --------
@@ -213,6 +512,17 @@ class AccountAdmin:
         if username == self.by.username and not active:
             raise ValidationError("不能停用自己的账号", fix="请另一位管理员操作")
         set_active(self.ws, username, active, actor=self.by.username)
+
+    def set_role(self, username: str, *, role: str, branch_id: str | None = None,
+                 staff_id: str | None = None) -> None:
+        """Change ``username``'s role and binding; an administrator cannot take away their own admin role."""
+        if username == self.by.username and role != "admin":
+            raise ValidationError("不能取消自己的管理员角色", fix="请另一位管理员操作")
+        set_role(self.ws, username, role=role, branch_id=branch_id, staff_id=staff_id, actor=self.by.username)
+
+    def unlock(self, username: str) -> bool:
+        """Lift ``username``'s sign-in lock (see :func:`unlock`)."""
+        return unlock(self.ws, username, actor=self.by.username)
 
 
 DEMO_PASSWORD = "wgt-demo-2026"

@@ -1,5 +1,6 @@
-"""账号与审计 — admins manage accounts (list, create, disable, reset password); admins and leadership filter
-the audit trail by actor, action and date and export it as CSV."""
+"""账号与审计 — admins manage accounts (list, create, disable, unlock, reset password, change role); admins and
+leadership filter the audit trail by actor, action and date and export it as CSV. Every account change is
+decided by the library (:class:`grids.auth.AccountAdmin`): a forged widget value is refused there."""
 
 from __future__ import annotations
 
@@ -39,7 +40,8 @@ if manage:
         accounts = gauth.list_accounts(ws)
         st.dataframe(accounts.assign(role=accounts["role"].map(ROLE_NAMES).fillna(accounts["role"])).rename(
             columns={"username": "用户名", "display_name": "姓名", "role": "角色", "branch_id": "网点",
-                     "staff_id": "员工", "active": "启用", "created_at": "创建时间"}),
+                     "staff_id": "员工", "active": "启用", "locked": "锁定", "failed_logins": "连续密码错误",
+                     "locked_until": "锁定至", "created_at": "创建时间"}),
             hide_index=True, height=300, width="stretch", placeholder="—")
         adm = gauth.AccountAdmin(ws, account)
         st.subheader("新建账号")
@@ -47,36 +49,68 @@ if manage:
         staff = data.layer(target, rev, "staff", ("staff_id", "name", "branch_id", "role"))
         bnames = dict(zip(branches["branch_id"], branches["name"], strict=True))
         snames = dict(zip(staff["staff_id"], staff["name"], strict=True))
+
+        def staff_branch(person: str | None) -> str | None:
+            hit = staff.loc[staff["staff_id"] == person, "branch_id"]
+            return str(hit.iloc[0]) if person and len(hit) else None
+
+        def binding(role: str, branch: str | None, person: str | None) -> dict[str, str | None]:
+            """The branch/staff fields the role uses (the library checks they exist)."""
+            return {"branch_id": branch if role == "branch_manager" else (
+                        staff_branch(person) if role == "customer_manager" else None),
+                    "staff_id": person if role == "customer_manager" else None}
+
         with st.form("admin.create_form", clear_on_submit=True):
             a, b = st.columns(2)
-            username = a.text_input("用户名")
-            display = b.text_input("姓名")
-            role = a.selectbox("角色", list(ROLE_NAMES), format_func=ROLE_NAMES.get)
-            password = b.text_input("初始密码", type="password", help=f"至少 {gauth.MIN_PASSWORD_LENGTH} 位")
-            branch = a.selectbox("网点（网点主任）", [None, *bnames], format_func=lambda k: bnames.get(k, "—"))
+            username = a.text_input("用户名", key="admin.new_username")
+            display = b.text_input("姓名", key="admin.new_display")
+            role = a.selectbox("角色", list(ROLE_NAMES), format_func=ROLE_NAMES.get, key="admin.new_role",
+                               index=None, placeholder="请选择角色")
+            password = b.text_input("初始密码", type="password", help=f"至少 {gauth.MIN_PASSWORD_LENGTH} 位",
+                                    key="admin.new_password_initial")
+            branch = a.selectbox("网点（网点主任）", [None, *bnames], format_func=lambda k: bnames.get(k, "—"),
+                                 key="admin.new_branch")
             person = b.selectbox("员工（客户经理）", [None, *snames],
-                                 format_func=lambda k: f"{snames[k]}（{k}）" if k else "—")
+                                 format_func=lambda k: f"{snames[k]}（{k}）" if k else "—", key="admin.new_staff")
             create = st.form_submit_button("新建", type="primary")
         if create:
-            staff_branch = staff.loc[staff["staff_id"] == person, "branch_id"]
-            run(lambda: adm.create(
-                username=username.strip(), password=password, role=role, display_name=display.strip(),
-                branch_id=branch if role == "branch_manager" else (
-                    str(staff_branch.iloc[0]) if role == "customer_manager" and len(staff_branch) else None),
-                staff_id=person if role == "customer_manager" else None), f"已新建账号 {username}")
-        st.subheader("停用、启用与重置密码")
+            run(lambda: adm.create(username=username.strip(), password=password, role=role,
+                                   display_name=display.strip(), **binding(role, branch, person)),
+                f"已新建账号 {username}")
+        st.subheader("停用、启用、解锁与重置密码")
         users = accounts["username"].tolist()
         c, d = st.columns(2)
-        who = c.selectbox("账号", users, key="admin.user")
-        active = bool(accounts.loc[accounts["username"] == who, "active"].fillna(False).iloc[0]) if who else False
+        who = c.selectbox("账号", users, key="admin.user", index=None, placeholder="请选择账号")
+        row = accounts[accounts["username"] == who]
+        active = bool(row["active"].fillna(False).iloc[0]) if len(row) else False
+        locked = bool(row["locked"].iloc[0]) if len(row) else False
         if who == account.username:
             c.caption("不能停用自己的账号。")
-        elif c.button("停用账号" if active else "启用账号", key="admin.toggle"):
-            run(lambda: adm.set_active(who, not active),
-                f"已{'停用' if active else '启用'} {who}")
+        # drawn the same for every account: the library decides (and refuses disabling oneself)
+        if c.button("停用账号" if active else "启用账号", key="admin.toggle", disabled=not who) and who:
+            run(lambda: adm.set_active(who, not active), f"已{'停用' if active else '启用'} {who}")
+        if locked:
+            until = pd.Timestamp(row["locked_until"].iloc[0]).tz_convert("Asia/Shanghai")
+            c.warning(f"{who} 因连续密码错误已锁定至 {until:%H:%M}（北京时间）。")
+        if c.button("解锁", key="admin.unlock", disabled=not locked, help="清除连续密码错误次数并解除锁定") and who:
+            run(lambda: adm.unlock(who), f"已解锁 {who}")
         new_pw = d.text_input("新密码", type="password", key="admin.new_password")
         if d.button("重置密码", key="admin.reset") and who:
             run(lambda: adm.set_password(who, new_pw), f"已重置 {who} 的密码")
+        st.subheader("修改角色与绑定")
+        with st.form("admin.role_form"):
+            e, f = st.columns(2)
+            new_role = e.selectbox("新角色", list(ROLE_NAMES), format_func=ROLE_NAMES.get, key="admin.set_role",
+                                   index=None, placeholder="请选择角色")
+            new_branch = f.selectbox("网点（网点主任）", [None, *bnames], format_func=lambda k: bnames.get(k, "—"),
+                                     key="admin.set_branch")
+            new_person = f.selectbox("员工（客户经理）", [None, *snames],
+                                     format_func=lambda k: f"{snames[k]}（{k}）" if k else "—",
+                                     key="admin.set_staff")
+            change = st.form_submit_button(f"修改 {who} 的角色" if who else "修改角色")
+        if change and who:
+            run(lambda: adm.set_role(who, role=new_role, **binding(new_role, new_branch, new_person)),
+                f"已修改 {who} 的角色")
 
 with tabs[-1]:
     full = data.audit_trail(ws, account)

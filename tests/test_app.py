@@ -206,7 +206,7 @@ def test_single_sign_on_is_offered_only_when_configured(app, ws_path):
 def test_single_sign_on_maps_the_oidc_user_to_an_account(ws_path, monkeypatch, email, signed_in):
     import streamlit
 
-    monkeypatch.setattr(streamlit, "user", FakeUser(email=email))
+    monkeypatch.setattr(streamlit, "user", FakeUser(email=email, email_verified=True))
     at = AppTest.from_file(APP, default_timeout=60)
     at.secrets["auth"] = AUTH_SECRETS
     at.run()

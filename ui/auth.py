@@ -1,13 +1,16 @@
 """Sign-in for the app: the login form, the session in ``st.session_state``, expiry, sign-out, optional OIDC.
 
 The session (:class:`grids.auth.Session`: the :class:`~grids.auth.Account` and its start time) lives under
-``ui.state.AUTH_SESSION``; it expires after ``GRIDS_SESSION_MINUTES`` (env; default
-:data:`grids.auth.SESSION_MINUTES`) and the user is sent back to the login form with a message. Passwords are
-checked by :func:`grids.auth.authenticate` (argon2). Sign-ins, failed attempts and sign-outs go to the audit
-trail (audit-only records: the workspace revision does not move).
+``ui.state.AUTH_SESSION``. At every run ``app.py`` calls :func:`current_session`, which re-reads the account
+from the workspace (:func:`grids.auth.refresh`): expiry after ``GRIDS_SESSION_MINUTES`` (env; default
+:data:`grids.auth.SESSION_MINUTES`), a disabled account or a reset password send the user back to the login
+form with a message; a changed role or binding applies at once. Passwords are checked by
+:func:`grids.auth.sign_in` (argon2, lockout after repeated failures, the sign-in audited in the same
+transaction: no audit row, no session). Failed attempts (rate-limited) and sign-outs go to the audit trail.
 
 Single sign-on: when ``.streamlit/secrets.toml`` has an ``[auth]`` section, the form also offers
-``st.login()``; the OIDC user (``st.user.email``) signs in as the account with that username.
+``st.login()``; the OIDC user signs in as the account whose username is their e-mail, only when the identity
+provider says the e-mail is verified (:func:`grids.auth.account_for_claims`).
 
 Tests (AppTest) sign in by putting a session into ``st.session_state`` directly::
 
@@ -23,9 +26,11 @@ import re
 import streamlit as st
 
 from grids import auth as gauth
+from grids import text
 from grids.auth import Account, Session
 from grids.errors import GridsError, PermissionDeniedError
-from grids.store import Workspace
+from grids.store import Workspace, open_workspace
+from ui.data import workspace_target
 from ui.state import AUTH_NOTICE, AUTH_SESSION, ROLE, reset_signed_in
 
 
@@ -38,18 +43,34 @@ def session_minutes() -> int:
 
 
 def session_for(account: Account, *, started_at: dt.datetime | None = None) -> Session:
-    """A session for ``account`` starting now (or at ``started_at``); for SSO and for tests."""
+    """A session for ``account`` starting now (or at ``started_at``), for tests.
+
+    Made without a sign-in, it carries no password mark: :func:`grids.auth.refresh` still ends it when the
+    account is disabled and applies role changes, but keeps it for an account the workspace does not have.
+    """
     return Session(account, started_at or dt.datetime.now(dt.UTC))
 
 
-def current_session() -> Session | None:
-    """The signed-in session, or None (also when it has expired: then the login form shows why)."""
+def current_session(ws: Workspace | None = None) -> Session | None:
+    """The signed-in session, or None (then the login form shows why).
+
+    With ``ws`` (``app.py`` and :func:`current_account`, at every run) the account is re-read from the
+    workspace (:func:`grids.auth.refresh`): expired, disabled or password-reset sessions end here, and a
+    changed role or binding replaces the session's account (and forgets what the old one had open). Without
+    ``ws`` the session is returned as held, unchecked.
+    """
     session = st.session_state.get(AUTH_SESSION)
     if session is None:
         return None
-    if session.expired(minutes=session_minutes()):
-        sign_out(notice=f"登录已超过 {session_minutes()} 分钟，已自动退出，请重新登录。")
-        return None
+    if ws is not None:
+        try:
+            fresh = gauth.refresh(ws, session, minutes=session_minutes())
+        except PermissionDeniedError as exc:
+            sign_out(notice=str(exc))
+            return None
+        if fresh is not session:
+            reset_signed_in()  # the old role's views, unmasked frames and selections go
+            st.session_state[AUTH_SESSION] = session = fresh
     st.session_state[ROLE] = session.account.role
     return session
 
@@ -59,9 +80,12 @@ def current_account() -> Account:
 
     ``app.py`` shows pages only after sign-in, but Streamlit runs a script of ``pages/`` directly (without
     ``app.py``) in one case: the first run of a fresh server process, whose URL names a page — its legacy
-    “pages directory” mode lasts until the first ``st.navigation`` call. Every page calls this first.
+    “pages directory” mode lasts until the first ``st.navigation`` call (AppTest, too, reruns a page script by
+    itself). Every page calls this first, so the account is re-read from the workspace here as well: a
+    disabled account never reaches a page's data, however the page was run.
     """
-    session = current_session()
+    held = st.session_state.get(AUTH_SESSION)
+    session = None if held is None else current_session(open_workspace(workspace_target()))
     if session is None:
         st.warning((st.session_state.get(AUTH_NOTICE) or "请先登录。") + "　[打开登录页](/)")
         st.stop()
@@ -73,13 +97,13 @@ def _audit(ws: Workspace, *, actor: str, action: str, **detail: object) -> None:
         tx.note("accounts", detail)
 
 
-def sign_in(ws: Workspace, session: Session, *, method: str = "password") -> None:
-    """Start ``session`` in this browser session (audited)."""
+def start(session: Session) -> None:
+    """Hold ``session`` (made, and audited, by :func:`grids.auth.sign_in` or ``sign_in_sso``) in this browser
+    session."""
     reset_signed_in()
     st.session_state[AUTH_SESSION] = session
     st.session_state[ROLE] = session.account.role
     st.session_state[AUTH_NOTICE] = None
-    _audit(ws, actor=session.account.username, action="登录", op="sign_in", method=method)
 
 
 def sign_out(*, notice: str | None = None, ws: Workspace | None = None) -> None:
@@ -107,25 +131,15 @@ def _oidc_signed_in() -> bool:
 
 
 def _sso_session(ws: Workspace) -> Session | None:
-    """The account of the OIDC user, when one is signed in with Streamlit's ``st.login``."""
+    """The session of the OIDC user signed in with Streamlit's ``st.login`` (verified e-mail only), audited."""
     if not sso_configured() or not _oidc_signed_in():
         return None
-    email = str(st.user.get("email") or "").strip()
-    accounts = gauth.list_accounts(ws)
-    hit = accounts[(accounts["username"] == email) & accounts["active"].astype("boolean").fillna(False)]
-    if hit.empty:
-        st.error(f"单点登录用户 {email or '（无邮箱）'} 在网格通里没有已启用的账号。请管理员建一个用户名为该邮箱的账号。")
+    try:
+        return gauth.sign_in_sso(ws, dict(st.user.items()))
+    except GridsError as exc:
+        st.error(text.markdown(str(exc)))  # carries the e-mail the identity provider sent
         st.button("退出单点登录", on_click=st.logout)
         return None
-    row = hit.iloc[0]
-
-    def opt(v: object) -> str | None:
-        return None if v is None or v != v or v == "" else str(v)
-
-    account = Account(username=str(row["username"]), role=str(row["role"]),
-                      display_name=str(row["display_name"] or ""), branch_id=opt(row["branch_id"]),
-                      staff_id=opt(row["staff_id"]))
-    return session_for(account)
 
 
 def demo_hint(ws: Workspace) -> str | None:
@@ -153,7 +167,7 @@ def login_page(ws: Workspace) -> None:
     """The login form (用户名/密码), the SSO button when configured, the demo hint on demo workspaces."""
     session = _sso_session(ws)
     if session is not None:
-        sign_in(ws, session, method="oidc")
+        start(session)
         st.rerun()
     _, mid, _ = st.columns([1, 2, 1])
     with mid:
@@ -167,17 +181,12 @@ def login_page(ws: Workspace) -> None:
             password = st.text_input("密码", type="password", autocomplete="current-password")
             submitted = st.form_submit_button("登录", type="primary", width="stretch")
         if submitted:
-            name = username.strip()
             try:
-                session = gauth.authenticate(ws, name, password)
-            except PermissionDeniedError as exc:
-                if name:
-                    _audit(ws, actor=name[:64], action="登录失败", op="sign_in_failed")
-                st.error(str(exc))
+                session = gauth.sign_in(ws, username.strip(), password)
             except GridsError as exc:
-                st.error(str(exc))
+                st.error(text.markdown(str(exc)))
             else:
-                sign_in(ws, session)
+                start(session)
                 st.rerun()
         if sso_configured():
             st.button("单点登录（统一身份认证）", on_click=st.login, width="stretch")
