@@ -70,6 +70,8 @@ class Record:
     signin: list[float] = field(default_factory=list)
     page_open: list[float] = field(default_factory=list)
     interactions: dict[str, list[float]] = field(default_factory=dict)
+    sent_at: list[tuple[float, float]] = field(default_factory=list)  # (monotonic send time, seconds)
+    ready_at: list[float] = field(default_factory=list)  # when each session had its page open
     errors: list[str] = field(default_factory=list)
     error_kinds: dict[str, int] = field(default_factory=dict)
     done_sessions: int = 0
@@ -172,6 +174,7 @@ async def _session(user: User, url: str, *, delay: float, duration: float, rec: 
             rec.page_open.append(run.seconds)
             if not _check(run, user, rec, what, user.page):
                 return
+        rec.ready_at.append(time.monotonic())
         start = time.monotonic()
         for k in range(int(duration // INTERVAL_S) + 1):  # bounded in count and in time
             due = start + k * INTERVAL_S
@@ -180,8 +183,10 @@ async def _session(user: User, url: str, *, delay: float, duration: float, rec: 
             await asyncio.sleep(max(0.0, due - time.monotonic()))
             name, states = _interaction(user, k, run)
             what = f"interaction {name}"
+            sent = time.monotonic()
             run = await client.run(states=states, timeout=RUN_TIMEOUT_S)
             rec.interactions.setdefault(f"{user.role}:{name}", []).append(run.seconds)
+            rec.sent_at.append((sent, run.seconds))
             _check(run, user, rec, what, user.page)
         rec.done_sessions += 1
     except ClientError as exc:
@@ -258,8 +263,26 @@ def _summary(values: list[float]) -> dict:
             "max_s": round(max(values), 3) if values else None}
 
 
-def run(*, quick: bool = False) -> dict:
-    """Drive the sessions against a fresh server; returns the figures (and whether the budget is met)."""
+def _profile_summary(path: Path, samples_per_s: float) -> dict:
+    """The sampling profile of the script runs (benchmarks/st_profile): seconds of script-thread time per
+    function, inclusive (on the stack) and self (on top), summed over all the sessions' runs."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+
+    def secs(rows: list, n: int) -> dict[str, float]:
+        return {k: round(v / samples_per_s, 1) for k, v in rows[:n]}
+
+    return {"script_thread_s": round(data["runner_samples"] / samples_per_s, 1),
+            "inclusive_s": secs(data["inclusive"], 40), "self_s": secs(data["self"], 15)}
+
+
+def run(*, quick: bool = False, profile: bool | None = None) -> dict:
+    """Drive the sessions against a fresh server; returns the figures (and whether the budget is met).
+
+    ``profile`` (default: env ``GRIDS_BENCH_PROFILE`` set) samples the server's script runs every 20 ms
+    (benchmarks/st_profile/sitecustomize.py) and adds where the script time went.
+    """
+    if profile is None:
+        profile = bool(os.environ.get("GRIDS_BENCH_PROFILE"))
     n_branch, n_staff, duration = (3, 2, 30.0) if quick else (30, 10, 180.0)
     random.seed(12)
     tmp = Path(tempfile.mkdtemp(prefix="bench_load_"))
@@ -276,7 +299,12 @@ def run(*, quick: bool = False) -> dict:
                      "duration_s": duration, "interval_s": INTERVAL_S, "cpus": os.cpu_count(),
                      "load_average_before": os.getloadavg()}
         client_cpu0 = resource.getrusage(resource.RUSAGE_SELF)
-        server = AppServer(workspace)
+        env = None
+        if profile:
+            env = {"PYTHONPATH": os.pathsep.join([str(ROOT / "benchmarks" / "st_profile"),
+                                                  os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
+                   "GRIDS_PROFILE_OUT": str(tmp / "profile.json")}
+        server = AppServer(workspace, env=env)
         sampler = RssSampler(server.proc.pid)
         try:
             out["rss_idle_mb"] = round(sampler.rss() / 1e6)
@@ -290,13 +318,20 @@ def run(*, quick: bool = False) -> dict:
                 sampler.stop()
             finally:
                 server.stop()
+        if profile and (tmp / "profile.json").exists():
+            out["profile"] = _profile_summary(tmp / "profile.json", 1 / 0.02)
         cpu = resource.getrusage(resource.RUSAGE_SELF)
         out["client_cpu_s"] = round(cpu.ru_utime + cpu.ru_stime - client_cpu0.ru_utime - client_cpu0.ru_stime, 1)
         out["load_average_after"] = os.getloadavg()
         every = [s for v in rec.interactions.values() for s in v]
         out["interaction"] = _summary(every)
         out["interaction_by_kind"] = {k: _summary(v) for k, v in sorted(rec.interactions.items())}
+        # steady state: interactions sent once every session has arrived, signed in and opened its page
+        if len(rec.ready_at) == len(users):
+            ready = max(rec.ready_at)
+            out["interaction_steady"] = _summary([s for t, s in rec.sent_at if t >= ready])
         out["signin"] = _summary(rec.signin)
+        out["signin_first_s"] = round(rec.signin[0], 3) if rec.signin else None  # cold caches
         out["page_open"] = _summary(rec.page_open)
         out["sessions_completed"] = rec.done_sessions
         out["errors"] = sum(rec.error_kinds.values())
@@ -317,4 +352,5 @@ def run(*, quick: bool = False) -> dict:
 
 if __name__ == "__main__":
     os.chdir(ROOT)
-    print(json.dumps(run(quick="--quick" in sys.argv), ensure_ascii=False, indent=2))
+    print(json.dumps(run(quick="--quick" in sys.argv, profile="--profile" in sys.argv or None),
+                     ensure_ascii=False, indent=2))
