@@ -3,7 +3,7 @@
 Put this directory on ``PYTHONPATH`` and set ``GRIDS_PROFILE_OUT`` to a file: Python imports
 ``sitecustomize`` at start-up, and this one starts a thread that every 20 ms looks at the stacks of the
 script-runner threads (the ones running app.py and the pages) and counts, per function, how many samples
-had it on the stack (inclusive) and on top (self). At exit (the benchmark stops the server with SIGTERM;
+had it on the stack (inclusive) and on top (self); SIGUSR1 starts the counts afresh. At exit (the benchmark stops the server with SIGTERM;
 Streamlit shuts down and exits normally) the counts are written to ``GRIDS_PROFILE_OUT`` as JSON.
 """
 
@@ -13,6 +13,7 @@ import atexit
 import collections
 import json
 import os
+import signal
 import sys
 import threading
 import time
@@ -60,8 +61,14 @@ def _start(out: str) -> None:
                        "inclusive": inclusive.most_common(60), "self": top.most_common(40),
                        "written": time.time()}, fh, ensure_ascii=False, indent=1)
 
+    def reset(*_: object) -> None:  # SIGUSR1: forget the warm-up (sign-ins, cold caches)
+        inclusive.clear()
+        top.clear()
+        state.update(samples=0, busy=0)
+
     threading.Thread(target=sample, name="grids-profiler", daemon=True).start()
     atexit.register(dump)
+    signal.signal(signal.SIGUSR1, reset)
 
 
 if _OUT:
