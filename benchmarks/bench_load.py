@@ -224,6 +224,17 @@ class RssSampler(threading.Thread):
         self.samples = 0
         self._halt = threading.Event()
 
+    def cpu_s(self) -> float:
+        """CPU seconds (user + system) used so far by the process and its children."""
+        import psutil
+
+        total = 0.0
+        for p in [self.proc, *self.proc.children(recursive=True)]:
+            with contextlib.suppress(psutil.Error):
+                t = p.cpu_times()
+                total += t.user + t.system
+        return total
+
     def rss(self) -> int:
         import psutil
 
@@ -309,9 +320,12 @@ def run(*, quick: bool = False, profile: bool | None = None) -> dict:
         try:
             out["rss_idle_mb"] = round(sampler.rss() / 1e6)
             sampler.start()
-            t0 = time.perf_counter()
+            t0, cpu0 = time.perf_counter(), sampler.cpu_s()
             asyncio.run(_drive(users, server.url, duration=duration, rec=rec))
             out["wall_s"] = round(time.perf_counter() - t0, 1)
+            out["server_cpu_s"] = round(sampler.cpu_s() - cpu0, 1)
+            # one Streamlit process runs the scripts in one interpreter: near 1.0 means its GIL is the limit
+            out["server_cpu_cores"] = round(out["server_cpu_s"] / out["wall_s"], 2)
             out["rss_end_mb"] = round(sampler.rss() / 1e6)
         finally:
             try:
