@@ -4,7 +4,7 @@ Starts the app (``streamlit run app.py``, headless, a free port on 127.0.0.1) on
 ``workspace/demo.gpkg`` (completed with a published plan and the demo accounts when it lacks them) and opens
 sessions over Streamlit's websocket with :class:`benchmarks.st_client.StClient`: 30 branch managers
 (``b01``…``b30``) who open 人员分配 and 10 customer managers (real 客户经理 accounts, spread over the
-branches) on 走访工作台, arriving one a second. Each signs in through the login form (the text inputs and the
+branches) on 走访工作台, arriving one a second (the roles mixed: b01 b02 b03 s002 b04 …). Each signs in through the login form (the text inputs and the
 form's submit trigger in one rerun, as the browser sends them), goes to its page, then makes one interaction
 every 10 s for 3 minutes:
 
@@ -16,10 +16,15 @@ every 10 s for 3 minutes:
 Figures: interaction latency (p50/p95/max, from sending the rerun to the script-finished message), sign-in
 and page-open latency, errors (exceptions in the deltas, st.error alerts, disconnects, timeouts, a page
 that did not show its title), the server's RSS (the streamlit process and its children, sampled every
-0.5 s: peak) and the load average. ``--quick``: 5 sessions for 30 s. The client runs in this process on the
-same machine (its CPU time is reported).
+0.5 s: peak), the server's CPU (seconds, and cores = seconds / wall time: one process runs every script in
+one interpreter, so about 1.0 means its GIL is the limit) and the load average. ``interaction_steady`` counts
+only the interactions sent once every session had arrived and opened its page; ``signin_first_s`` is the
+first sign-in (cold caches). ``--quick``: 5 sessions for 30 s. The client runs in this process on the same
+machine (its CPU time is reported). ``--profile`` (or env ``GRIDS_BENCH_PROFILE=1``) adds where the script
+time went (benchmarks/st_profile).
 
     .venv/bin/python -m grids bench --only load [--quick]
+    .venv/bin/python benchmarks/bench_load.py [--quick] [--profile]
 """
 
 from __future__ import annotations
@@ -103,10 +108,17 @@ def _users(workspace: Path, *, n_branch: int, n_staff: int) -> list[User]:
     cms = cms[cms["staff_id"].isin(set(grids["staff_id"].dropna().astype(str)))]
     step = max(1, len(cms) // max(1, n_staff))
     cms = cms.iloc[::step].head(n_staff)
-    out = [User(str(r.username), "branch_manager", "人员分配", "覆盖总览",
-                points(grids[grids["branch_id"].astype(str) == str(r.branch_id)])) for r in bms.itertuples()]
-    out += [User(str(r.username), "customer_manager", "走访工作台", "走访工作台",
-                 points(grids[grids["staff_id"].astype(str) == str(r.staff_id)])) for r in cms.itertuples()]
+    branch = [User(str(r.username), "branch_manager", "人员分配", "覆盖总览",
+                   points(grids[grids["branch_id"].astype(str) == str(r.branch_id)])) for r in bms.itertuples()]
+    staff = [User(str(r.username), "customer_manager", "走访工作台", "走访工作台",
+                  points(grids[grids["staff_id"].astype(str) == str(r.staff_id)])) for r in cms.itertuples()]
+    # arrival order: the two roles mixed (b01 b02 b03 s002 b04 …)
+    every = max(1, round(len(branch) / max(1, len(staff))))
+    out: list[User] = []
+    while branch or staff:
+        out += [branch.pop(0) for _ in range(min(every, len(branch)))]
+        if staff:
+            out.append(staff.pop(0))
     return out
 
 
