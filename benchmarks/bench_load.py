@@ -234,6 +234,7 @@ class RssSampler(threading.Thread):
         self.peak = 0
         self.last = 0
         self.samples = 0
+        self.cpu: list[tuple[float, float]] = []  # (time.monotonic(), CPU seconds so far)
         self._halt = threading.Event()
 
     def cpu_s(self) -> float:
@@ -266,6 +267,7 @@ class RssSampler(threading.Thread):
                 return
             self.peak = max(self.peak, self.last)
             self.samples += 1
+            self.cpu.append((time.monotonic(), self.cpu_s()))
             self._halt.wait(self.every)
 
     def stop(self) -> None:
@@ -353,9 +355,24 @@ def run(*, quick: bool = False, profile: bool | None = None) -> dict:
         out["interaction"] = _summary(every)
         out["interaction_by_kind"] = {k: _summary(v) for k, v in sorted(rec.interactions.items())}
         # steady state: interactions sent once every session has arrived, signed in and opened its page
-        if len(rec.ready_at) == len(users):
+        if len(rec.ready_at) == len(users) and sampler.cpu:
             ready = max(rec.ready_at)
-            out["interaction_steady"] = _summary([s for t, s in rec.sent_at if t >= ready])
+            steady = [s for t, s in rec.sent_at if t >= ready]
+            out["interaction_steady"] = _summary(steady)
+            # the server's CPU cost of an arrival (sign-in and first pages, cold per-account data) and of a
+            # steady interaction; the demand in cores at this arrival rate and interaction rate
+            first = sampler.cpu[0][1]
+            at_ready = next((c for t, c in sampler.cpu if t >= ready), sampler.cpu[-1][1])
+            per_arrival = (at_ready - first) / len(users)
+            per_interaction = (sampler.cpu[-1][1] - at_ready) / len(steady) if steady else None
+            out["server_cpu_per_arrival_s"] = round(per_arrival, 2)
+            out["server_cpu_per_interaction_s"] = round(per_interaction, 3) if per_interaction else None
+            out["demand_cores"] = {
+                "arrivals_1_per_s": round(per_arrival, 2),
+                f"{len(users)}_sessions_1_per_{INTERVAL_S:g}s": (
+                    round(len(users) * per_interaction / INTERVAL_S, 2) if per_interaction else None),
+                "40_sessions_1_per_10s": round(40 * per_interaction / 10, 2) if per_interaction else None,
+            }
         out["signin"] = _summary(rec.signin)
         out["signin_first_s"] = round(rec.signin[0], 3) if rec.signin else None  # cold caches
         out["page_open"] = _summary(rec.page_open)
