@@ -53,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
         spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH_DIR / f"bench_{name}.py")
         assert spec and spec.loader
         module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module  # dataclasses (and pickling) look the module up by name
         spec.loader.exec_module(module)
         t0 = time.perf_counter()
         print(f"[bench] {name} …", file=sys.stderr, flush=True)
