@@ -492,7 +492,9 @@ def test_admin_page_manages_accounts(app, ws_path):
     assert not bool(Workspace(ws_path).read("accounts").set_index("username").loc["wang", "active"])
 
 
-def test_leadership_sees_only_the_audit_tab(app):
+def test_leadership_sees_only_the_audit_tab(app, ws_path):
+    from grids.audit import chain_head
+
     at = app("leadership", page="pages/admin.py")
     assert not at.exception
     assert [t.label for t in at.tabs] == ["审计记录"]
@@ -501,6 +503,7 @@ def test_leadership_sees_only_the_audit_tab(app):
     at.multiselect[1].select("账号变更").run()
     assert set(at.dataframe[0].value["操作"]) == {"账号变更"}
     assert at.get("download_button")[0].label == "导出审计记录（CSV）"
+    assert any(chain_head(Workspace(ws_path)) in c.value for c in at.caption)  # the head, to compare out of band
 
 
 def test_audit_trail_needs_view_audit(ws_path):

@@ -95,6 +95,16 @@ def test_verify_passes_on_an_intact_workspace_and_head_names_the_last_hash(tmp_p
     assert main(["audit", "head", str(ws.path)]) == 0 and last[:16] in capsys.readouterr().out
 
 
+def test_report_and_export_print_the_chain_head(tmp_path, capsys):
+    ws = _filled(tmp_path / "ws.gpkg")
+    assert main(["report", str(ws.path)]) == 0
+    assert f"审计链头：{chain_head(ws)}" in capsys.readouterr().out
+    assert main(["report", str(ws.path), "--json"]) == 0
+    import json
+
+    assert json.loads(capsys.readouterr().out)["audit_head"] == chain_head(ws)
+
+
 def test_verify_detects_an_update_made_with_raw_sqlite_after_dropping_the_trigger(tmp_path, capsys):
     ws = _filled(tmp_path / "ws.gpkg")
     with _raw(ws.path) as con:

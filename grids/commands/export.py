@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 
+from grids.audit import chain_head
 from grids.commands._identity import add_user_argument, sign_in
 from grids.errors import PermissionDeniedError
 from grids.export import FORMATS, export_plan
@@ -49,4 +50,5 @@ def run(args: argparse.Namespace) -> int:
             fmt=args.format, out=args.out, staff_id=args.staff, grid_code=args.grid, unmask=args.unmask)
     print(f"已导出 {info['format']}：{info['path']}（{info['title']}，网格 {info['grids']} 个，农户 {info['households']:,} 户"
           f"{'，含明文个人信息，已记入审计' if args.unmask else ''}）")
+    print(f"审计链头：{chain_head(ws)}")
     return 0

@@ -16,6 +16,7 @@ import geopandas as gpd
 import pandas as pd
 
 from grids import coverage
+from grids.audit import chain_head
 from grids.coverage import BY_CHOICES, FUNNEL_LABELS
 from grids.errors import ValidationError
 from grids.store import Workspace
@@ -146,6 +147,7 @@ def _run_dask(args: argparse.Namespace, ws: Workspace) -> int:
             table.insert(0, "name", [names.get(str(k), str(k)) for k in table.index])
         result["by"] = args.by
         result["breakdown"] = coverage.funnel_records(table)
+    result["audit_head"] = chain_head(ws)
     if args.json:
         print(json.dumps(result, ensure_ascii=False, indent=2))
         return 0
@@ -153,6 +155,7 @@ def _run_dask(args: argparse.Namespace, ws: Workspace) -> int:
     if table is not None:
         print()
         print(breakdown_text(table, args.by))
+    print(f"\n审计链头：{result['audit_head']}")
     return 0
 
 
@@ -188,6 +191,7 @@ def run(args: argparse.Namespace) -> int:
         behind = coverage.behind_quota(ws.read("visits"), ws.read("staff"), quota_per_day=args.quota,
                                        days_per_week=args.days_per_week)
         result["progress"] = json.loads(behind.to_json(orient="records", force_ascii=False))
+    result["audit_head"] = chain_head(ws)
     if args.json:
         print(json.dumps(result, ensure_ascii=False, indent=2))
         return 0
@@ -212,4 +216,5 @@ def run(args: argparse.Namespace) -> int:
                  "—" if pd.isna(r.per_day) else f"{r.per_day:.1f}", f"{r.shortfall:,.0f}", "落后" if r.behind else ""]
                 for r in behind.itertuples()]
         print(format_table(["客户经理", "网点", "走访日", "走访户次", "目标", "日均", "差额", ""], rows))
+    print(f"\n审计链头：{result['audit_head']}")
     return 0
