@@ -162,12 +162,10 @@ def split_url(url: str, schema: str | None = None) -> tuple[str, str]:
 
 
 def _mask(conninfo: str) -> str:
-    """The URL without its password (for messages)."""
-    parts = urllib.parse.urlsplit(conninfo)
-    if parts.password is None:
-        return conninfo
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+    """The URL without its password (for messages): :func:`grids.text.mask_url`."""
+    from grids.text import mask_url
+
+    return mask_url(conninfo)
 
 
 class _UntypedIntDumper(Dumper):

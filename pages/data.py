@@ -25,7 +25,7 @@ c1.metric("旗县", f"{meta.get('county_name', '')}")
 c2.metric("工作区版本", rev)
 c3.metric("文件大小", f"{info['size_mb']:.1f} MB" if info["size_mb"] is not None else "—")
 c4.metric("数据来源", "演示数据" if meta.get("demo") == "1" else "本行数据")
-st.caption(f"工作区：{target}")
+st.caption("工作区：" + text.markdown(text.mask_url(target)))  # a PostGIS URL's password never shows
 
 counts = pd.DataFrame(
     [(name, LAYERS[name].description if name in LAYERS else "", n) for name, n in info["counts"].items()],

@@ -30,6 +30,7 @@ from grids.__main__ import main
 from grids.errors import GridsError, ValidationError
 from grids.ingest import detect_gcj02, import_file
 from grids.store import Workspace
+from tests.conftest import cli_user
 
 DATA = Path(__file__).resolve().parent / "data"
 BAD = DATA / "bad"
@@ -307,7 +308,6 @@ def test_gcj02_declared_lands_in_the_declared_groups(ws):
 
 
 def test_undeclared_gcj02_refusal_says_how_far_and_cli_exits_2(ws, capsys, monkeypatch):
-    from .conftest import cli_user
 
     src = BAD / "16_gcj02_undeclared.csv"
     user = ["--user", cli_user(ws, monkeypatch)]
@@ -451,19 +451,21 @@ def _shapefile(path: Path, n: int) -> Path:
 
 
 @pytest.mark.parametrize(("n_shp", "n_dbf"), [(5, 3), (3, 5)])
-def test_shapefile_whose_shp_and_dbf_counts_differ_is_refused_naming_both(ws, tmp_path, capsys, n_shp, n_dbf):
+def test_shapefile_whose_shp_and_dbf_counts_differ_is_refused_naming_both(ws, tmp_path, capsys, monkeypatch,
+                                                                         n_shp, n_dbf):
     """Geometries from one export, attributes from another: refused either way round, both counts named,
     nothing changed; the CLI exits 2 with a one-line error."""
     shp = _shapefile(tmp_path / "hh.shp", n_shp)
     other = _shapefile(tmp_path / "other" / "hh.shp", n_dbf) if (tmp_path / "other").mkdir() is None else None
     shutil.copy(other.with_suffix(".dbf"), shp.with_suffix(".dbf"))
+    user = ["--user", cli_user(ws, monkeypatch)]
     before = digest(ws.path)
     with pytest.raises(ValidationError) as err:
         import_file(ws, "households", shp)
     text = str(err.value)
     assert f"（.shp）有 {n_shp} 条记录" in text and f"（.dbf）有 {n_dbf} 条" in text and "重新导出" in text
     assert digest(ws.path) == before
-    assert main(["import", str(ws.path), "households", str(shp)]) == 2
+    assert main(["import", str(ws.path), "households", str(shp), *user]) == 2
     out = capsys.readouterr()
     assert "两者不一致" in out.err and "Traceback" not in out.err + out.out
     assert digest(ws.path) == before
@@ -736,12 +738,13 @@ def test_workspace_write_failure_is_one_chinese_line_and_changes_nothing(ws, tmp
 
     monkeypatch.setattr(grids.store, "encode_geometries", fail)  # inside the write, after the first statements
     shp = _shapefile(tmp_path / "hh.shp", 2)
+    user = ["--user", cli_user(ws, monkeypatch)]
     before = digest(ws.path)
     with pytest.raises(WorkspaceError, match=expected) as err:
         import_file(ws, "households", shp)
     assert "\n" not in str(err.value) and "修正方法" in str(err.value)
     assert digest(ws.path) == before
-    assert main(["import", str(ws.path), "households", str(shp)]) == 2
+    assert main(["import", str(ws.path), "households", str(shp), *user]) == 2
     out = capsys.readouterr()
     assert expected in out.err and "Traceback" not in out.err and len(out.err.strip().splitlines()) == 1
     assert digest(ws.path) == before
@@ -764,9 +767,11 @@ def test_read_only_workspace_file_gives_a_one_line_error(ws, tmp_path, monkeypat
     assert digest(ws.path) == before
 
 
-def test_corrupted_workspace_page_gives_a_one_line_error_and_exit_2(ws, tmp_path, capsys):
+def test_corrupted_workspace_page_gives_a_one_line_error_and_exit_2(ws, tmp_path, capsys, monkeypatch):
     """Pages of the households table overwritten mid-file: a one-line Chinese error, no traceback."""
     import sqlite3
+
+    user = ["--user", cli_user(ws, monkeypatch)]
 
     with sqlite3.connect(ws.path) as con:
         pages = [p for (p,) in con.execute("SELECT pageno FROM dbstat WHERE name = 'households'")]
@@ -779,7 +784,7 @@ def test_corrupted_workspace_page_gives_a_one_line_error_and_exit_2(ws, tmp_path
     src = tmp_path / "hh.csv"
     src.write_text("户号,客户类型,村代码\nZZ1,农牧户,150422100201\n", encoding="utf-8")
     before = digest(ws.path)
-    assert main(["import", str(ws.path), "households", str(src)]) == 2
+    assert main(["import", str(ws.path), "households", str(src), *user]) == 2
     out = capsys.readouterr()
     assert "已损坏" in out.err and "Traceback" not in out.err + out.out and len(out.err.strip().splitlines()) == 1
     assert digest(ws.path) == before

@@ -595,3 +595,31 @@ def test_old_workspace_is_upgraded_once_on_open(any_ws):
     assert ws.revision == 3 and len(ws.read("audit")) == 3
     ws.write("staff", pd.DataFrame({"staff_id": ["S9"]}), mode="append", actor="t")
     assert verify(ws).ok and verify(ws).rows == 4
+
+
+def test_data_page_shows_the_postgis_url_without_its_password(pg_target, monkeypatch):
+    """Issue #12 item 7: 数据管理 names the workspace, never the password in its connection string."""
+    import urllib.parse
+
+    from streamlit.testing.v1 import AppTest
+
+    from grids.auth import Account
+    from ui.auth import session_for
+
+    from .conftest import COUNTY, ROOT
+
+    PgWorkspace.create(pg_target, **COUNTY)
+    parts = urllib.parse.urlsplit(pg_target)
+    user = parts.username or "postgres"
+    host = parts.netloc.rsplit("@", 1)[-1]
+    with_password = urllib.parse.urlunsplit(parts._replace(netloc=f"{user}:s3cret-Pw0rd@{host}"))
+    monkeypatch.setenv("GRIDS_WORKSPACE", with_password)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.session_state["auth.session"] = session_for(Account("t-admin", "admin"))
+    at.run()
+    at.switch_page("pages/data.py").run()
+    assert not at.exception
+    shown = " ".join(str(e.value) for kind in ("caption", "markdown", "text", "info", "error", "warning")
+                     for e in at.get(kind))
+    assert "s3cret-Pw0rd" not in shown
+    assert f"{user}:\\*\\*\\*@" in shown or f"{user}:***@" in shown

@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     rejects = Path(args.rejects) if args.rejects else source.with_name(source.stem + ".rejects.csv")
     report = import_file(
         args.path, args.layer, source, coords=args.coords, encoding=args.encoding, mapping=_mapping(args.map),
-        strict=args.strict, rejects_path=rejects, actor=account.username, mode=args.mode, layer_name=args.layer_name,
+        strict=args.strict, rejects_path=rejects, account=account, mode=args.mode, layer_name=args.layer_name,
     )
     for note in report.warnings:
         print(f"提示：{note}")
