@@ -30,6 +30,8 @@ WORKBENCH_START = "workbench.start"  # (lon, lat) storage coordinates clicked on
 WORKBENCH_LAST = "workbench.last"  # text of the last recorded visit (shown once after the rerun)
 RATING_VILLAGE = "rating.village"
 RATING_CHECK = "rating.check"  # problems of the last “校验”, or None
+RATING_FILES = "rating.files"  # {(village, revision, fmt): bytes} of unmasked whitelists made on a click
+EDITORS = "app.editors"  # {name: held table} of the data editors (see ui.data.editor_table)
 ADMIN_AUDIT_ACTOR = "admin.audit_actor"
 ADMIN_AUDIT_ACTION = "admin.audit_action"
 
@@ -49,12 +51,15 @@ DEFAULTS: dict[str, object] = {
     WORKBENCH_LAST: None,
     RATING_VILLAGE: None,
     RATING_CHECK: None,
+    RATING_FILES: {},
+    EDITORS: {},
     ADMIN_AUDIT_ACTOR: [],
     ADMIN_AUDIT_ACTION: [],
 }
 
 SIGNED_IN_KEYS: tuple[str, ...] = (AUTH_SESSION, ROLE, UNMASK, SCOPED, UNMASKED, OVERVIEW_SELECTED,
-                                   WORKBENCH_START, WORKBENCH_LAST, RATING_VILLAGE, RATING_CHECK)
+                                   WORKBENCH_START, WORKBENCH_LAST, RATING_VILLAGE, RATING_CHECK, RATING_FILES,
+                                   EDITORS)
 """Keys that belong to one signed-in account: reset on sign-out so the next account starts clean."""
 
 # Role keys follow grids.model.ROLES.
