@@ -1,0 +1,49 @@
+"""Tampered clients: widget state a modified browser could send is refused by the library, shown as an error,
+changes nothing and is audited as refused (harness in tests/forged.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests import forged
+from tests.forged import B1, Forgery
+
+FORGERIES = [
+    Forgery("staffing: staff of another branch", "pages/staffing.py", B1, forged.staffing_other_branch_staff,
+            "不能负责网格"),
+    Forgery("staffing: disabled grid_id column", "pages/staffing.py", B1, forged.staffing_disabled_column, "只读"),
+    Forgery("staffing: disabled households column", "pages/staffing.py", B1, forged.staffing_households_column,
+            "只读"),
+    Forgery("staffing: added row", "pages/staffing.py", B1, forged.staffing_added_row, "新增行"),
+    Forgery("staffing: stale balance preview", "pages/staffing.py", B1, forged.staffing_stale_preview,
+            "数据已被他人修改，请刷新后重做"),
+]
+
+
+@pytest.fixture
+def path(tmp_path, monkeypatch):
+    p = forged.forged_workspace(tmp_path / "ws.gpkg")
+    monkeypatch.setenv("GRIDS_WORKSPACE", str(p))
+    return p
+
+
+@pytest.mark.parametrize("forgery", FORGERIES, ids=lambda f: f.name)
+def test_forged_state_is_refused(forgery, path):
+    out = forged.run_forgery(forgery, path)
+    assert not out.at.exception, out.at.exception
+    assert any(forgery.expect in e for e in out.errors), out.errors
+    assert out.unchanged(), "a refused intent changed the workspace"
+    assert len(out.refused) == 1 and out.refused["actor"].iloc[0] == forgery.account.username
+    assert forgery.expect in out.detail()[0]["reason"]
+
+
+def test_forged_select_box_value_never_reaches_a_write(path):
+    """改派给 sent as S2 (B2's staff, not an option): Streamlit resets it to an option, nothing is written
+    (and were it to pass, ScopedWorkspace.assign_grids refuses it: tests/test_intents.py)."""
+    before = forged.stored(path)
+    at = forged.open_page("pages/staffing.py", B1)
+    at = forged.staffing_reassign_select(at, path)
+    assert not at.exception, at.exception
+    assert at.session_state["staffing.reassign_to"] in {"S1", "S3"}
+    assert forged.stored(path)["grids"].equals(before["grids"])
+    assert not at.success
