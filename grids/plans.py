@@ -41,11 +41,11 @@ from grids.model import PLAN_STATUS_NAMES, STORAGE_EPSG
 from grids.store import Transaction, Workspace
 
 __all__ = [
+    "edit_grid_rows",
     "list_plans",
     "plan_info",
     "publish_plan",
     "read_grids",
-    "edit_grid_rows",
     "resolve_plan",
     "save_draft",
     "save_edits",

@@ -634,7 +634,8 @@ def ratings_from_intents(intents: dict[str, dict[str, Any]], shown: pd.DataFrame
             rec.update({c: base.at[hh_id, c] for c in RATING_FIELDS})
         rec.update(fields)
         rows.append(rec)
-    return pd.DataFrame(rows)
+    out = pd.DataFrame(rows)
+    return out.reindex(columns=list(dict.fromkeys(["hh_id", *RATING_FIELDS, *out.columns])))
 
 
 def check_ratings(sw: ScopedWorkspace, ratings: pd.DataFrame) -> pd.DataFrame:
@@ -645,9 +646,15 @@ def check_ratings(sw: ScopedWorkspace, ratings: pd.DataFrame) -> pd.DataFrame:
     return problems
 
 
-def save_ratings(sw: ScopedWorkspace, ratings: pd.DataFrame, *, seen: dict[str, int]) -> int:
-    """Send a rating batch to the library (:meth:`ScopedWorkspace.save_ratings`); returns the count saved."""
-    return sw.save_ratings(ratings, seen=seen)
+def save_ratings(sw: ScopedWorkspace, ratings: pd.DataFrame, *, seen: dict[str, int] | None = None,
+                 expected_revision: int | None = None) -> int:
+    """Send a rating batch to the library (:meth:`ScopedWorkspace.save_ratings`); returns the count saved.
+
+    ``seen`` are the household versions the user saw (the page passes them); without it, the versions read now
+    (``expected_revision`` is accepted for older callers and not used: staleness is judged per household).
+    """
+    del expected_revision
+    return sw.save_ratings(ratings, seen=sw.household_versions() if seen is None else seen)
 
 
 def table_csv(frame: pd.DataFrame) -> bytes:
