@@ -53,6 +53,7 @@ def open_page(page: str, account: Account) -> AppTest:
     """``page`` of the app, signed in as ``account`` (the workspace comes from env GRIDS_WORKSPACE)."""
     at = AppTest.from_file(APP, default_timeout=60)
     at.session_state["auth.session"] = session_for(account)
+    at.session_state["map.basemap"] = "offline"  # the sidebar's widget (AppTest runs a switched-to page alone)
     at.run()
     at.switch_page(page)
     return at.run()
@@ -217,3 +218,46 @@ def staffing_stale_preview(at: AppTest, path: Path) -> AppTest:
     baseline = stored(path)
     at.run()
     return click(at, "staffing.apply_preview"), baseline
+
+
+def workbench_stale_visit(at: AppTest, path: Path) -> AppTest | tuple[AppTest, dict[str, pd.DataFrame]]:
+    """s1 has H4 on screen; admin archives H4 meanwhile; s1 sends the form for H4 (old version)."""
+    from grids.scope import ScopedWorkspace
+
+    ScopedWorkspace(Workspace(path), ADMIN).record_visit("H4", visited_on="2024-03-06", outcome="已建档")
+    baseline = stored(path)
+    next(s for s in at.selectbox if s.label == "农户（离起点最近的在前）").set_value("H4")
+    next(s for s in at.selectbox if s.label == "走访结果").set_value("补充资料")
+    next(b for b in at.button if b.label == "记录走访").click()
+    return at.run(), baseline
+
+
+def _rating_row(at: AppTest, hh_id: str) -> int:
+    return editor_row(at, "rating.editor", "hh_id", hh_id)
+
+
+def rating_other_village(at: AppTest, _path: Path) -> AppTest:
+    """b1 rates 甲村 and relabels a row's hh_id to H6 (丙村, branch B2) with a grade and an amount."""
+    forge_editor(at, "rating.editor", edited_rows={_rating_row(at, "H1"): {"hh_id": "H6", "grade": "良好",
+                                                                          "granted_amount": 60000}})
+    return click(at, "rating.save")
+
+
+def rating_added_row(at: AppTest, _path: Path) -> AppTest:
+    """b1 adds a row for H6 (branch B2) to 甲村's rating table."""
+    forge_editor(at, "rating.editor", added_rows=[{"hh_id": "H6", "grade": "良好", "granted_amount": 60000}])
+    return click(at, "rating.save")
+
+
+def rating_over_limit(at: AppTest, _path: Path) -> AppTest:
+    """b1 grants H1 900,000 yuan, far above 福农卡's band (the editor's number column has no maximum)."""
+    forge_editor(at, "rating.editor", edited_rows={_rating_row(at, "H1"): {"grade": "优秀",
+                                                                          "granted_amount": 900000}})
+    return click(at, "rating.save")
+
+
+def rating_disabled_product(at: AppTest, _path: Path) -> AppTest:
+    """b1 edits the disabled product column of H1."""
+    forge_editor(at, "rating.editor", edited_rows={_rating_row(at, "H1"): {"product": "福商卡", "grade": "良好",
+                                                                          "granted_amount": 50000}})
+    return click(at, "rating.save")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests import forged
-from tests.forged import B1, Forgery
+from tests.forged import B1, S1, Forgery
 
 FORGERIES = [
     Forgery("staffing: staff of another branch", "pages/staffing.py", B1, forged.staffing_other_branch_staff,
@@ -16,6 +16,12 @@ FORGERIES = [
             "只读"),
     Forgery("staffing: added row", "pages/staffing.py", B1, forged.staffing_added_row, "新增行"),
     Forgery("staffing: stale balance preview", "pages/staffing.py", B1, forged.staffing_stale_preview,
+            "数据已被他人修改，请刷新后重做"),
+    Forgery("rating: household of another branch", "pages/rating.py", B1, forged.rating_other_village, "只能修改"),
+    Forgery("rating: added row", "pages/rating.py", B1, forged.rating_added_row, "只能修改"),
+    Forgery("rating: amount over the product band", "pages/rating.py", B1, forged.rating_over_limit, "不在 福农卡"),
+    Forgery("rating: disabled product column", "pages/rating.py", B1, forged.rating_disabled_product, "只能修改"),
+    Forgery("workbench: stale visit", "pages/workbench.py", S1, forged.workbench_stale_visit,
             "数据已被他人修改，请刷新后重做"),
 ]
 

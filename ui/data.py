@@ -407,6 +407,17 @@ def to_visit(households: gpd.GeoDataFrame, *, start: tuple[float, float] | None)
     return todo.sort_values(["distance_km", "hh_id"], na_position="last", kind="stable")
 
 
+def versions_of(households: pd.DataFrame) -> dict[str, int]:
+    """``hh_id`` → row version of ``households`` (``NULL`` or no column: 0).
+
+    >>> versions_of(pd.DataFrame({"hh_id": ["a", "b"], "version": [2, None]}))
+    {'a': 2, 'b': 0}
+    """
+    v = households["version"] if "version" in households.columns else pd.Series(0, index=households.index)
+    return dict(zip(households["hh_id"].astype(str), pd.to_numeric(v, errors="coerce").fillna(0).astype(int).tolist(),
+                    strict=True))
+
+
 def workbench(sw: ScopedWorkspace, *, staff_id: str | None, start: tuple[float, float] | None) -> Workbench:
     """The workbench of ``staff_id`` (a customer manager's own; admins pick one) from ``start``
     (default: the staff member's branch)."""
@@ -632,7 +643,8 @@ def ratings_from_intents(intents: dict[str, dict[str, Any]], shown: pd.DataFrame
         rec: dict[str, Any] = {"hh_id": hh_id}
         if hh_id in base.index:
             rec.update({c: base.at[hh_id, c] for c in RATING_FIELDS})
-        rec.update(fields)
+        # a changed id column is a change of a read-only field of *this* row, never another household
+        rec.update({("hh_id（改）" if c == "hh_id" else c): v for c, v in fields.items()})
         rows.append(rec)
     out = pd.DataFrame(rows)
     return out.reindex(columns=list(dict.fromkeys(["hh_id", *RATING_FIELDS, *out.columns])))
