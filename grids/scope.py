@@ -266,6 +266,20 @@ class ScopedWorkspace:
             self.account.require("edit_plans")
             return plans.save_edits(self.ws, plan_id, grids, base=base, actor=self.account.username, action=action)
 
+    def publish_plan(self, plan_id: str, *, expected_revision: int | None = None) -> int:
+        """Publish a draft (see :func:`grids.plans.publish_plan`); ``publish`` permission; refusals audited."""
+        with self._intent("发布网格方案", "plans", {"plan_id": plan_id, "expected_revision": expected_revision}):
+            self.account.require("publish")
+            return plans.publish_plan(self.ws, plan_id, actor=self.account.username,
+                                      expected_revision=expected_revision)
+
+    def new_draft(self, source_plan_id: str, *, name: str) -> str:
+        """A new draft copied from ``source_plan_id`` (``edit_plans`` permission); returns its ``plan_id``."""
+        with self._intent(f"新建草稿 {name}", "plans", {"from_plan": source_plan_id, "name": name}):
+            self.account.require("edit_plans")
+            return plans.save_draft(self.ws, plans.read_grids(self.ws, source_plan_id), name=name,
+                                    actor=self.account.username, params={"from_plan": source_plan_id})
+
     def household_versions(self) -> dict[str, int]:
         """``hh_id`` → row version of the in-scope households (what a page carries with what it shows)."""
         hh = self._raw("households")

@@ -65,9 +65,7 @@ def versions_section(ws: Any, *, ctx: Any, target: str, rev: int, plan_list: pd.
         new_name = st.text_input("新草稿名称", value="调整-" + pd.Timestamp.now().strftime("%m%d%H%M"))
         if st.form_submit_button("从已发布方案新建草稿", disabled=published.empty):
             try:
-                src = str(published["plan_id"].iloc[0])
-                pid = plans.save_draft(ws, plans.read_grids(ws, src), name=new_name, actor=actor,
-                                       params={"from_plan": src})
+                pid = ui.scoped(ws, ui.account()).new_draft(str(published["plan_id"].iloc[0]), name=new_name)
             except GridsError as exc:
                 st.error(str(exc))
             else:
