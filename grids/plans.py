@@ -491,19 +491,19 @@ def save_edits(ws: Workspace, plan_id: str, grids: gpd.GeoDataFrame, *, base: gp
                        if (g in seen and now_v.get(g, -1) != seen[g]) or (g not in seen and g in now_v))
         if stale:
             raise StaleEditError(ids=stale)
-        keep = stored[~stored["grid_id"].astype(str).isin(touched | removed).to_numpy()]
         mine = prepared[new_ids.isin(touched).to_numpy()].copy()
         mine["version"] = [now_v[g] + 1 if g in now_v else int(v) + 1
                            for g, v in zip(mine["grid_id"].astype(str), mine["version"], strict=True)]
-        merged = pd.concat([keep, mine.to_crs(stored.crs) if stored.crs else mine], ignore_index=True)
-        merged = gpd.GeoDataFrame(merged, geometry=prepared.geometry.name, crs=prepared.crs)
-        order = np.argsort(merged["grid_id"].astype(str).to_numpy(), kind="stable")
-        merged = merged.iloc[order].reset_index(drop=True)
-        tx.delete("grids", where="plan_id = ?", params=(plan_id,))
-        tx.append("grids", merged)
+        gone = sorted(touched | removed)
+        if gone:  # only the rows of the edit are replaced; every other row stays as stored
+            marks = ",".join("?" for _ in gone)
+            tx.delete("grids", where=f"plan_id = ? AND grid_id IN ({marks})", params=(plan_id, *gone))
+        if len(mine):
+            tx.append("grids", mine)
         tx.execute("UPDATE plans SET revision = ?, updated_at = ? WHERE plan_id = ?", (current + 1, _now(), plan_id))
-        tx.note("plans", {"plan_id": plan_id, "revision": current + 1, "grids": len(merged),
-                          **grid_changes(stored, merged)})
+        was = stored[stored["grid_id"].astype(str).isin(gone).to_numpy()]
+        tx.note("plans", {"plan_id": plan_id, "revision": current + 1, "grids_changed": len(gone),
+                          **grid_changes(was, mine)})
     return current + 1
 
 

@@ -261,3 +261,24 @@ def rating_disabled_product(at: AppTest, _path: Path) -> AppTest:
     forge_editor(at, "rating.editor", edited_rows={_rating_row(at, "H1"): {"product": "福商卡", "grade": "良好",
                                                                           "granted_amount": 50000}})
     return click(at, "rating.save")
+
+
+def planning_stale_edit(at: AppTest, path: Path) -> tuple[AppTest, dict[str, pd.DataFrame]]:
+    """The planner merges G1 and G2 in a draft; meanwhile admin reassigns G1 in that draft; the planner saves."""
+    from grids.scope import ScopedWorkspace
+
+    ws = Workspace(path)
+    draft = at.session_state["planning.plan_id"]
+    at.multiselect[0].set_value(["G1", "G2"]).run()
+    next(b for b in at.button if b.label == "合并所选网格").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    ScopedWorkspace(ws, ADMIN, plan=draft).assign_grids({"G1": {"staff_id": "S3"}}, seen={"G1": 1})
+    baseline = stored(path)
+    return click(at, "planning.save"), baseline
+
+
+def with_draft(path: Path) -> None:
+    """A draft “调整” copied from the published plan (the planning page edits the first draft)."""
+    from grids.scope import ScopedWorkspace
+
+    ScopedWorkspace(Workspace(path), PLANNER).new_draft("P1", name="调整")

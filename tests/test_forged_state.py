@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests import forged
-from tests.forged import B1, S1, Forgery
+from tests.forged import B1, PLANNER, S1, Forgery
 
 FORGERIES = [
     Forgery("staffing: staff of another branch", "pages/staffing.py", B1, forged.staffing_other_branch_staff,
@@ -21,6 +21,8 @@ FORGERIES = [
     Forgery("rating: added row", "pages/rating.py", B1, forged.rating_added_row, "只能修改"),
     Forgery("rating: amount over the product band", "pages/rating.py", B1, forged.rating_over_limit, "不在 福农卡"),
     Forgery("rating: disabled product column", "pages/rating.py", B1, forged.rating_disabled_product, "只能修改"),
+    Forgery("planning: stale draft edit", "pages/planning.py", PLANNER, forged.planning_stale_edit,
+            "数据已被他人修改，请刷新后重做"),
     Forgery("workbench: stale visit", "pages/workbench.py", S1, forged.workbench_stale_visit,
             "数据已被他人修改，请刷新后重做"),
 ]
@@ -29,6 +31,7 @@ FORGERIES = [
 @pytest.fixture
 def path(tmp_path, monkeypatch):
     p = forged.forged_workspace(tmp_path / "ws.gpkg")
+    forged.with_draft(p)
     monkeypatch.setenv("GRIDS_WORKSPACE", str(p))
     return p
 
