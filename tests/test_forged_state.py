@@ -56,3 +56,59 @@ def test_forged_select_box_value_never_reaches_a_write(path):
     assert at.session_state["staffing.reassign_to"] in {"S1", "S3"}
     assert forged.stored(path)["grids"].equals(before["grids"])
     assert not at.success
+
+
+# -- item 5: a file with full ID numbers exists only after an explicit, audited click ----------------------
+
+FULL_ID = "150422198001010000"  # H0 of 甲村, granted: on the whitelist
+
+
+@pytest.fixture
+def media(monkeypatch):
+    """Every file Streamlit places at a /media URL during the test (its bytes)."""
+    from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+
+    placed: list[bytes] = []
+    real = MemoryMediaFileStorage.load_and_get_id
+
+    def record(self, path_or_data, mimetype, kind, filename=None):
+        if isinstance(path_or_data, bytes | bytearray):
+            placed.append(bytes(path_or_data))
+        return real(self, path_or_data, mimetype, kind, filename)
+
+    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", record)
+    return placed
+
+
+def _exports(path) -> int:
+    from grids.store import Workspace
+
+    return int((Workspace(path).read("audit")["action"] == "导出（含明文个人信息）").sum())
+
+
+def _has_full_id(blob: bytes) -> bool:
+    import io
+    import zipfile
+
+    if blob[:2] == b"PK":  # xlsx: look inside the shared strings
+        with zipfile.ZipFile(io.BytesIO(blob)) as z:
+            return any(FULL_ID.encode() in z.read(n) for n in z.namelist())
+    return FULL_ID.encode() in blob
+
+
+def test_unmasked_whitelist_is_made_only_after_the_click_and_audited_first(path, media):
+    at = forged.open_page("pages/rating.py", B1)
+    at.session_state["app.unmask"] = True
+    at.run()
+    assert not at.exception, at.exception
+    assert FULL_ID in at.dataframe[-1].value.to_csv()  # shown on screen (an audited view)
+    labels = {d.label for d in at.get("download_button")}
+    assert labels == {"下载白名单（Excel）", "下载白名单（CSV）"}  # masked files only
+    assert media and not any(_has_full_id(b) for b in media), "a full ID number was placed at a /media URL"
+    assert _exports(path) == 0
+    at.session_state["app.unmask"] = True  # the sidebar tick (app.py's widget; AppTest runs the page alone)
+    at.button(key="rating.make_unmasked_csv").click().run()
+    assert not at.exception, at.exception
+    assert _exports(path) == 1
+    assert "下载明文白名单（CSV）" in {d.label for d in at.get("download_button")}
+    assert any(_has_full_id(b) for b in media)
