@@ -3,6 +3,7 @@ changes nothing and is audited as refused (harness in tests/forged.py)."""
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from tests import forged
@@ -112,3 +113,44 @@ def test_unmasked_whitelist_is_made_only_after_the_click_and_audited_first(path,
     assert _exports(path) == 1
     assert "下载明文白名单（CSV）" in {d.label for d in at.get("download_button")}
     assert any(_has_full_id(b) for b in media)
+
+
+# -- item 3: a pending table edit cannot be redirected by a concurrent save that reorders rows -------------
+
+
+def test_a_pending_staffing_edit_stays_on_its_grid_when_rows_move(path):
+    import geopandas as gpd
+    import shapely
+
+    from grids import plans
+    from grids.store import Workspace
+
+    at = forged.open_page("pages/staffing.py", B1)
+    row = forged.editor_row(at, "staffing.editor", "grid_id", "G1")
+    forged.forge_editor(at, "staffing.editor", edited_rows={row: {"staff_id": "S3"}})  # b1's pending edit
+    # meanwhile a save puts a new grid G0 of B1 before G1 and stores the rows in reverse order
+    ws = Workspace(path)
+    g = plans.read_grids(ws, "P1")
+    g0 = gpd.GeoDataFrame({"grid_id": ["G0"], "code": ["W0"], "name": ["新网格"], "branch_id": ["B1"],
+                           "staff_id": ["S1"], "households": [0]}, geometry=[shapely.box(119.2, 43.9, 119.3, 44.0)],
+                          crs=4490)
+    plans.update_grids(ws, "P1", pd.concat([g0, g.iloc[::-1]], ignore_index=True), actor="planner", action="插入")
+    at.run()
+    at = forged.click(at, "staffing.save_table")
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    staff = plans.read_grids(ws, "P1").set_index("grid_id")["staff_id"].to_dict()
+    assert staff == {"G0": "S1", "G1": "S3", "G2": "S1", "G3": "S2"}
+
+
+def test_a_forged_visit_for_a_household_of_another_branch_is_never_written(path):
+    """s1 sends the visit form with H6 (B2's household) as the household: Streamlit resets a value that is
+    not an option, and the library would refuse it anyway (tests/test_intents.py)."""
+    from grids.store import Workspace
+
+    at = forged.open_page("pages/workbench.py", S1)
+    forged.forge_select(at, "workbench.visit_hh", "H6")
+    next(b for b in at.button if b.label == "记录走访").click()
+    at.run()
+    assert not at.exception, at.exception
+    visits = Workspace(path).read("visits")
+    assert visits[visits["staff_id"] == "S1"]["hh_id"].isin(["H6"]).sum() == 0
