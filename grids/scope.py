@@ -16,7 +16,7 @@ unless the role may see them (``view_personal``) and asks to; each such full vie
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -41,12 +41,20 @@ class ScopedWorkspace:
     account : Account
     plan : str, optional
         Plan name or id; default the published plan, else the latest draft.
+    require_plan : bool
+        Raise (ValidationError) when the workspace has no plan; False for a planner about to build the first.
     """
 
-    def __init__(self, ws: Workspace, account: Account, *, plan: str | None = None) -> None:
+    def __init__(self, ws: Workspace, account: Account, *, plan: str | None = None,
+                 require_plan: bool = True) -> None:
         self.ws = ws
         self.account = account
-        self.plan_id = plans.resolve_plan(ws, plan)
+        try:
+            self.plan_id = plans.resolve_plan(ws, plan)
+        except ValidationError:
+            if require_plan:
+                raise
+            self.plan_id = ""  # no plan yet: only plan-building intents (build_plan) make sense
         self._cache: dict[str, Any] = {}
         self._cache_rev = -1
 
@@ -152,6 +160,14 @@ class ScopedWorkspace:
         if hit.empty:
             raise PermissionDeniedError(f"网格 {grid_id} 不在你的管辖范围内（{self.account.role_name}）")
         return hit.iloc[0]
+
+    def _require_households(self, hh_ids: list[str]) -> None:
+        """PermissionDeniedError naming the first households of ``hh_ids`` outside the scope."""
+        hh = self._raw("households")
+        inside = set((hh if self.is_county_wide else hh.loc[self.located().index])["hh_id"].astype(str))
+        out = [h for h in hh_ids if h not in inside]
+        if out:
+            raise PermissionDeniedError(f"农户 {'、'.join(out[:5])} 不在你的管辖范围内（{self.account.role_name}）")
 
     def require_household(self, hh_id: str) -> pd.Series:
         """The in-scope household row ``hh_id`` (masked), or PermissionDeniedError."""
@@ -273,6 +289,28 @@ class ScopedWorkspace:
             return plans.publish_plan(self.ws, plan_id, actor=self.account.username,
                                       expected_revision=expected_revision)
 
+    def build_plan(self, *, name: str, min_households: int, max_households: int, assign: bool = True,
+                   progress: Callable[[str], None] | None = None) -> str:
+        """Build a draft plan from the workspace (and assign branches and staff); ``edit_plans`` permission.
+
+        See :func:`grids.build.build_workspace_plan` and :func:`grids.pipeline.assign_workspace_plan`; returns
+        the new draft's ``plan_id``.
+        """
+        from grids.build import build_workspace_plan
+        from grids.pipeline import assign_workspace_plan
+
+        what = {"name": name, "min_households": min_households, "max_households": max_households}
+        with self._intent(f"生成网格方案 {name}", "plans", what):
+            self.account.require("edit_plans")
+            pid = build_workspace_plan(self.ws, name=name, min_households=min_households,
+                                       max_households=max_households, progress=progress,
+                                       actor=self.account.username)
+            if assign:
+                if progress is not None:
+                    progress("分配网点与客户经理…")
+                assign_workspace_plan(self.ws, pid, actor=self.account.username)
+            return pid
+
     def new_draft(self, source_plan_id: str, *, name: str) -> str:
         """A new draft copied from ``source_plan_id`` (``edit_plans`` permission); returns its ``plan_id``."""
         with self._intent(f"新建草稿 {name}", "plans", {"from_plan": source_plan_id, "name": name}):
@@ -350,8 +388,7 @@ class ScopedWorkspace:
                 raise ValidationError(f"评级只能修改{'、'.join(credit.RATING_FIELDS)}；"
                                       f"{'、'.join(map(str, bad)) or 'hh_id'} 不能在这里修改",
                                       column=str(bad[0]) if bad else "hh_id", fix="刷新页面后重新填写")
-            for hh_id in ids:
-                self.require_household(hh_id)
+            self._require_households(ids)
             return credit.save_ratings(self.ws, ratings, actor=self.account.username, seen=seen)
 
     def whitelist_file(self, village_code: str, *, fmt: str = "csv", unmask: bool = False) -> bytes:

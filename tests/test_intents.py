@@ -243,3 +243,14 @@ def test_unmasked_whitelist_is_audited_before_the_bytes_exist(ws, monkeypatch):
     assert "150422198001010000" not in masked.decode("utf-8-sig")
     with pytest.raises(PermissionDeniedError):
         ScopedWorkspace(ws, PLANNER).whitelist_file("150422100201", unmask=True)
+
+
+def test_only_planners_build_plans_even_in_a_workspace_without_one(tmp_path):
+    from tests.test_app import tiny_workspace
+
+    ws = Workspace(tiny_workspace(tmp_path / "ws.gpkg", with_plan=False))
+    with pytest.raises(PermissionDeniedError):
+        ScopedWorkspace(ws, B1, require_plan=False).build_plan(name="甲", min_households=1, max_households=9)
+    assert last_refusal(ws)["action"] == "拒绝：生成网格方案 甲"
+    pid = ScopedWorkspace(ws, PLANNER, require_plan=False).build_plan(name="甲", min_households=1, max_households=9)
+    assert plans.plan_info(ws, pid)["name"] == "甲" and len(plans.read_grids(ws, pid))

@@ -101,6 +101,13 @@ def scoped(ws: Any, acct: Account) -> Any:
     return ScopedWorkspace(ws, acct, plan=st.session_state[PLAN])
 
 
+def scoped_any(ws: Any, acct: Account) -> Any:
+    """The account's :class:`grids.scope.ScopedWorkspace`, also in a workspace without any plan yet."""
+    from grids.scope import ScopedWorkspace
+
+    return ScopedWorkspace(ws, acct, require_plan=False)
+
+
 def notice(key: str = NOTICE) -> None:
     """Show (once) the message an action left before its rerun."""
     msg = st.session_state.get(key)
