@@ -47,7 +47,7 @@ if grids.empty or team.empty:
 staff_names = dict(zip(team["staff_id"].astype(str), team["name"].astype(str), strict=True))
 
 
-def send(changes: dict, seen: dict, action: str) -> None:
+def send(changes: dict, seen: dict, action: str, done: str | None = None) -> None:
     """Send an intent (grid ids → fields, with the versions the user saw) to the library; rerun when saved."""
     try:
         new_rev = sw.assign_grids(changes, seen=seen, action=action)
@@ -56,7 +56,7 @@ def send(changes: dict, seen: dict, action: str) -> None:
         return
     ss[ui.STAFF_PREVIEW] = None
     data.drop_editor_table("staffing")
-    ss[ui.STAFF_NOTICE] = ("success", f"{action}：已保存 {len(changes)} 个网格（方案第 {new_rev} 版）")
+    ss[ui.STAFF_NOTICE] = ("success", f"{done or action + f'：已保存 {len(changes)} 个网格'}（方案第 {new_rev} 版）")
     st.rerun()
 
 
@@ -100,7 +100,8 @@ with right:
         to = st.selectbox("改派给", ids, index=ids.index(cur) if cur in ids else 0,
                           format_func=lambda s: f"{staff_names.get(s, s)}（{s}）", key="staffing.reassign_to")
         if st.button("改派", disabled=to == cur, type="primary", key="staffing.reassign"):
-            send({sel: {"staff_id": to}}, {sel: shown_versions[sel]}, f"网格 {sel} 改派给 {to}")
+            send({sel: {"staff_id": to}}, {sel: shown_versions[sel]}, f"网格 {sel} 改派给 {to}",
+                 f"网格 {sel} 已改派给 {staff_names.get(to, to)}")
 
 st.subheader("自动均衡（最少调整）")
 if st.button("计算均衡方案", help="锁定的网格不动；只在负荷超出平均 ±5% 时移动最少的户数"):
