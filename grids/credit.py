@@ -18,15 +18,17 @@ Examples
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from grids import products
-from grids.errors import ValidationError
+from grids.errors import StaleEditError, ValidationError
 
-__all__ = ["check_credit", "rating_list", "record_ratings", "save_ratings", "whitelist"]
+__all__ = ["RATING_FIELDS", "check_credit", "rating_list", "record_ratings", "save_ratings", "whitelist",
+           "whitelist_bytes"]
 
 _RATING_COLUMNS = ("hh_id", "grade", "granted_amount", "guarantee")
 
@@ -317,10 +319,25 @@ def whitelist(households: pd.DataFrame, village_code: str, *, unmask: bool = Fal
     return out
 
 
-def save_ratings(ws: Any, ratings: pd.DataFrame, *, actor: str, expected_revision: int | None = None) -> int:
+RATING_FIELDS: tuple[str, ...] = ("grade", "granted_amount", "guarantee")
+"""What a rating sets, besides the household (``hh_id``); the product comes from the record or the segment."""
+
+_AUDITED = ("product", "grade", "granted_amount", "guarantee", "eligible")
+
+
+def _plain_value(v: Any) -> Any:
+    if v is None or (not isinstance(v, str) and pd.isna(v)):
+        return None
+    return v.item() if hasattr(v, "item") else v
+
+
+def save_ratings(ws: Any, ratings: pd.DataFrame, *, actor: str, expected_revision: int | None = None,
+                 seen: Mapping[str, int] | None = None) -> int:
     """Check a batch of ratings against the workspace's households and write it in one transaction.
 
-    Nothing is written when any rating has a problem (the error lists the first ones).
+    Nothing is written when any rating has a problem (the error lists the first ones). Each household written
+    gets its ``version`` bumped, and the audit detail lists per household the before/after of product, grade,
+    granted amount, guarantee and eligibility.
 
     Parameters
     ----------
@@ -330,33 +347,113 @@ def save_ratings(ws: Any, ratings: pd.DataFrame, *, actor: str, expected_revisio
     actor : str
         Who records the ratings (audit trail).
     expected_revision : int, optional
-        The workspace revision the caller read (stale → :class:`~grids.errors.StaleRevisionError`).
+        The workspace revision the caller read (stale → :class:`~grids.errors.StaleRevisionError`). Pages pass
+        ``seen`` instead, so raters of different villages do not refuse each other.
+    seen : mapping, optional
+        ``hh_id`` → the household's version the caller read; a household that changed since refuses the batch
+        (:class:`~grids.errors.StaleEditError`), other households do not matter.
 
     Returns
     -------
     int
         The number of households updated.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, geopandas as gpd, shapely
+    >>> from grids.store import Workspace
+    >>> ws = Workspace.create(pathlib.Path(tempfile.mkdtemp()) / "ws.gpkg", county_code="150422",
+    ...                       county_name="巴林左旗")
+    >>> with ws.transaction(actor="t", action="测试") as tx:
+    ...     _ = tx.replace("households", gpd.GeoDataFrame({"hh_id": ["a"], "segment": ["农牧户"],
+    ...                    "archived": [True]}, geometry=[shapely.Point(119, 43)], crs=4490))
+    >>> save_ratings(ws, pd.DataFrame({"hh_id": ["a"], "grade": ["良好"], "granted_amount": [50000]}),
+    ...              actor="主任", seen={"a": 0})
+    1
+    >>> import json; json.loads(ws.read("audit")["detail"].iloc[-1])[0]["changed"][0]["after"]["grade"]
+    '良好'
     """
+    present = ws.columns("households")
     cols = [c for c in ("hh_id", "segment", "archived", "eligible", "product", "grade", "granted_amount",
-                        "guarantee") if c in ws.columns("households")]
+                        "guarantee", "version") if c in present]
     ids = [_s(h) for h in ratings["hh_id"]] if "hh_id" in ratings.columns else []
     with ws.transaction(actor=actor, action="集中授信评级", expected_revision=expected_revision) as tx:
         placeholders = ",".join("?" for _ in ids) or "NULL"
         current = tx.read("households", where=f"hh_id IN ({placeholders})", params=ids)[cols]
-        new, problems = record_ratings(current, ratings)
+        if seen is not None:
+            now = dict(zip(current["hh_id"].astype(str),
+                           pd.to_numeric(current.get("version", pd.Series(0, index=current.index)),
+                                         errors="coerce").fillna(0).astype(int), strict=True))
+            stale = [h for h in dict.fromkeys(ids) if h in now and (h not in seen or int(seen[h]) != now[h])]
+            if stale:
+                raise StaleEditError(ids=stale)
+        new, problems = record_ratings(current.drop(columns=["version"], errors="ignore"), ratings)
         if len(problems):
             first = "；".join(f"第 {r.row} 行（{r.hh_id}）{r.problem}" for r in problems.head(5).itertuples())
             raise ValidationError(f"评级表有 {len(problems)} 处问题，未保存任何内容：{first}",
                                   fix="按提示修正评级表后重新提交")
-        changed = 0
+        version_sql = ", version = COALESCE(version, 0) + 1" if "version" in present else ""
+        changed = []
+        old = current.set_index(current["hh_id"].astype(str))
         for rec in new.to_dict("records"):
             tx.execute(
-                'UPDATE households SET product = ?, grade = ?, granted_amount = ?, guarantee = ?, eligible = ? '
-                "WHERE hh_id = ?",
+                "UPDATE households SET product = ?, grade = ?, granted_amount = ?, guarantee = ?, eligible = ?"
+                f"{version_sql} WHERE hh_id = ?",
                 (rec["product"], rec["grade"], float(rec["granted_amount"]), rec["guarantee"],
                  1 if rec["eligible"] else 0, rec["hh_id"]),
             )
-            changed += 1
-        tx.note("households", {"op": "ratings", "rows": changed,
-                               "granted": int((new["granted_amount"] > 0).sum())})
-    return changed
+            was = old.loc[str(rec["hh_id"])]
+            changed.append({"hh_id": str(rec["hh_id"]),
+                            "before": {c: _plain_value(was.get(c)) for c in _AUDITED},
+                            "after": {c: _plain_value(rec.get(c)) for c in _AUDITED}})
+        tx.note("households", {"op": "ratings", "rows": len(changed),
+                               "granted": int((new["granted_amount"] > 0).sum()), "changed": changed})
+    return len(changed)
+
+
+WHITELIST_HEADERS = {"hh_id": "户号", "head_name": "户主", "id_no": "身份证号", "phone": "电话", "segment": "客户类型",
+                     "group_code": "组代码", "product": "产品", "grade": "等级", "granted_amount": "授信额度（元）",
+                     "guarantee": "担保方式", "signed": "已签约"}
+"""Column headings of the whitelist table and files."""
+
+
+def whitelist_bytes(white: pd.DataFrame, *, fmt: str = "csv") -> bytes:
+    """A :func:`whitelist` as file bytes (CSV in UTF-8 with BOM for Excel, or xlsx), Chinese headings; text
+    cells are neutralised so a spreadsheet cannot run them as formulas.
+
+    Examples
+    --------
+    >>> w = pd.DataFrame({"hh_id": ["a"], "head_name": ["=HYPERLINK(1)"], "granted_amount": [60000.0]})
+    >>> whitelist_bytes(w).decode("utf-8-sig").splitlines()
+    ['户号,户主,授信额度（元）', "a,'=HYPERLINK(1),60000.0"]
+    """
+    import io
+
+    from grids.text import spreadsheet_cell
+
+    out = white.rename(columns=WHITELIST_HEADERS).copy()
+    for col in out.columns:
+        if out[col].dtype == object or pd.api.types.is_string_dtype(out[col]):
+            out[col] = out[col].map(spreadsheet_cell)
+    if fmt == "csv":
+        return out.to_csv(index=False).encode("utf-8-sig")
+    if fmt != "xlsx":
+        raise ValidationError(f"不支持的格式 {fmt}", fix="csv 或 xlsx")
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
+    book = Workbook()
+    sheet = book.active
+    sheet.title = "白名单"
+    for j, name in enumerate(out.columns, start=1):
+        sheet.cell(row=1, column=j, value=str(name)).font = Font(bold=True)
+    for i, row in enumerate(out.itertuples(index=False), start=2):
+        for j, value in enumerate(row, start=1):
+            if value is None or (not isinstance(value, str) and pd.isna(value)):
+                continue
+            cell = sheet.cell(row=i, column=j, value=value.item() if isinstance(value, np.generic) else value)
+            if isinstance(value, str):
+                cell.data_type = "s"
+    buf = io.BytesIO()
+    book.save(buf)
+    return buf.getvalue()

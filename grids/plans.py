@@ -29,23 +29,28 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 
-from grids.errors import StaleRevisionError, ValidationError
+from grids.errors import StaleEditError, StaleRevisionError, ValidationError
 from grids.model import PLAN_STATUS_NAMES, STORAGE_EPSG
 from grids.store import Transaction, Workspace
 
 __all__ = [
+    "edit_grid_rows",
     "list_plans",
     "plan_info",
     "publish_plan",
     "read_grids",
     "resolve_plan",
     "save_draft",
+    "save_edits",
     "update_grids",
+    "versions",
 ]
 
 _GRID_DEFAULTS: dict[str, Any] = {
@@ -57,6 +62,7 @@ _GRID_DEFAULTS: dict[str, Any] = {
     "branch_id": None,
     "staff_id": None,
     "locked": False,
+    "version": 0,
 }
 
 
@@ -178,6 +184,7 @@ def _prepare_grids(grids: gpd.GeoDataFrame, plan_id: str) -> gpd.GeoDataFrame:
             out[col] = default
     if out["locked"].isna().any():
         out["locked"] = out["locked"].astype("boolean").fillna(False).astype(bool)
+    out["version"] = pd.to_numeric(out["version"], errors="coerce").fillna(0).astype("int64")
     first = ["grid_id", "plan_id", "code", *[c for c in _GRID_DEFAULTS if c != "code"]]
     rest = [c for c in out.columns if c not in first]
     return out[first + rest]
@@ -219,6 +226,7 @@ def save_draft(ws: Workspace, grids: gpd.GeoDataFrame, *, name: str = "main", pa
         if len(plans):
             plan_id = str(plans["plan_id"].iloc[0])
             revision = int(plans["revision"].iloc[0]) + 1
+            old = tx.read("grids", where="plan_id = ?", params=(plan_id,))
             tx.delete("grids", where="plan_id = ?", params=(plan_id,))
             tx.execute(
                 "UPDATE plans SET revision = ?, params = ?, updated_at = ? WHERE plan_id = ?",
@@ -232,7 +240,10 @@ def save_draft(ws: Workspace, grids: gpd.GeoDataFrame, *, name: str = "main", pa
                 "parent_plan_id": [None], "params": [params_json], "created_at": [now], "updated_at": [now],
                 "published_at": [None],
             }))
-        tx.append("grids", _prepare_grids(grids, plan_id))
+        prepared = _prepare_grids(grids, plan_id)
+        if len(plans):
+            prepared["version"] = _bumped_versions(old, prepared)
+        tx.append("grids", prepared)
         tx.note("plans", {"plan_id": plan_id, "name": name, "revision": revision, "grids": len(grids)})
     return plan_id
 
@@ -288,6 +299,214 @@ def grid_changes(before: pd.DataFrame, after: pd.DataFrame, *, limit: int = 50) 
     return out
 
 
+_COMPARED = (*_TRACKED, "name", "code", "kind", "town_code", "hh_overrides")
+
+
+def versions(grids: pd.DataFrame) -> dict[str, int]:
+    """``grid_id`` → row version (``NULL`` counts as 0): what a page carries with the grids it shows.
+
+    Examples
+    --------
+    >>> versions(pd.DataFrame({"grid_id": ["A", "B"], "version": [3, None]}))
+    {'A': 3, 'B': 0}
+    """
+    col = grids["version"] if "version" in grids.columns else pd.Series(0, index=grids.index)
+    v = pd.to_numeric(col, errors="coerce").fillna(0).astype("int64")
+    return dict(zip(grids["grid_id"].astype(str), v.tolist(), strict=True))
+
+
+def _norm(v: Any) -> Any:
+    if v is None or (not isinstance(v, str) and pd.isna(v)):
+        return None
+    v = v.item() if hasattr(v, "item") else v
+    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else v
+
+
+def _differs(before: pd.DataFrame, after: pd.DataFrame) -> pd.Series:
+    """For each row of ``after`` whose ``grid_id`` is in ``before``: does it differ (fields or shape)?
+
+    Rows of ``after`` not in ``before`` count as differing.
+    """
+    import shapely
+
+    b = before.drop_duplicates("grid_id").set_index(before.drop_duplicates("grid_id")["grid_id"].astype(str))
+    ids = after["grid_id"].astype(str)
+    known = ids.isin(b.index).to_numpy()
+    out = ~known
+    if not known.any():
+        return pd.Series(out, index=after.index)
+    a = after[known]
+    bb = b.loc[a["grid_id"].astype(str)]
+    diff = pd.Series(False, index=a.index)
+    for col in _COMPARED:
+        if col in a.columns or col in bb.columns:
+            left = a[col].tolist() if col in a.columns else [None] * len(a)
+            right = bb[col].tolist() if col in bb.columns else [None] * len(a)
+            diff |= pd.Series([_norm(x) != _norm(y) for x, y in zip(left, right, strict=True)], index=a.index)
+    if isinstance(a, gpd.GeoDataFrame) and isinstance(bb, gpd.GeoDataFrame):
+        ga = np.asarray(a.geometry.values, dtype=object)
+        gb = np.asarray(bb.geometry.to_crs(a.crs).values if bb.crs and a.crs and not bb.crs.equals(a.crs)
+                        else bb.geometry.values, dtype=object)
+        same = shapely.equals_exact(ga, gb, tolerance=0)
+        redo = ~same & ~shapely.is_missing(ga) & ~shapely.is_missing(gb)
+        if redo.any():
+            same[redo] = shapely.equals(ga[redo], gb[redo])
+        diff |= pd.Series(~same, index=a.index)
+    out = out.copy()
+    out[known] = diff.to_numpy()
+    return pd.Series(out, index=after.index)
+
+
+def _bumped_versions(before: pd.DataFrame, after: pd.DataFrame) -> np.ndarray:
+    """Row versions of ``after`` replacing ``before``: unchanged rows keep theirs, changed rows get +1, new
+    rows their carried version + 1 (a grid restored by undo never reuses a version a reader may hold)."""
+    old = versions(before) if len(before) else {}
+    carried = pd.to_numeric(after["version"], errors="coerce").fillna(0).astype("int64").to_numpy() \
+        if "version" in after.columns else np.zeros(len(after), dtype="int64")
+    changed = _differs(before, after).to_numpy() if len(before) else np.ones(len(after), dtype=bool)
+    out = []
+    for gid, c, ch in zip(after["grid_id"].astype(str), carried, changed, strict=True):
+        if gid in old:
+            out.append(old[gid] + 1 if ch else old[gid])
+        else:
+            out.append(int(c) + 1)
+    return np.asarray(out, dtype="int64")
+
+
+def _stale(ids: list[str], seen: Mapping[str, int], current: Mapping[str, int]) -> list[str]:
+    return [g for g in ids if g not in seen or int(seen[g]) != int(current.get(g, -1))]
+
+
+EDITABLE_GRID_FIELDS: tuple[str, ...] = ("staff_id", "locked")
+"""Grid fields :func:`edit_grid_rows` changes (who serves a grid, and whether balancing may move it)."""
+
+
+def edit_grid_rows(ws: Workspace, plan_id: str, changes: Mapping[str, Mapping[str, Any]], *,
+                   seen: Mapping[str, int], actor: str, action: str,
+                   check: Callable[[pd.DataFrame], None] | None = None) -> int:
+    """Change fields of some grids of a plan, judged on those rows only; returns the plan's new revision.
+
+    One transaction. Each touched grid's ``version`` must equal the version the caller saw (``seen``);
+    otherwise nothing is written and :class:`~grids.errors.StaleEditError` names the grids that changed.
+    Grids the edit does not touch may have changed meanwhile: they do not refuse it. Each touched row's
+    version goes up by one.
+
+    Parameters
+    ----------
+    changes : mapping
+        ``grid_id`` → ``{field: new value}``; fields among :data:`EDITABLE_GRID_FIELDS`.
+    seen : mapping
+        ``grid_id`` → the row version the caller read (see :func:`versions`).
+    check : callable, optional
+        Called with the touched rows as stored (inside the transaction) before anything is written; raise
+        to refuse (scope rules).
+
+    Raises
+    ------
+    StaleEditError
+        A touched grid changed since it was read.
+    ValidationError
+        Unknown grid, a read-only field, an archived plan.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, geopandas as gpd, shapely
+    >>> from grids.store import Workspace
+    >>> ws = Workspace.create(pathlib.Path(tempfile.mkdtemp()) / "ws.gpkg", county_code="150422",
+    ...                       county_name="巴林左旗")
+    >>> g = gpd.GeoDataFrame({"code": ["A", "B"], "staff_id": ["S1", "S1"]}, crs=4490,
+    ...                      geometry=[shapely.box(0, 0, 1, 1), shapely.box(1, 0, 2, 1)])
+    >>> pid = save_draft(ws, g)
+    >>> seen = versions(read_grids(ws, pid))
+    >>> edit_grid_rows(ws, pid, {"A": {"staff_id": "S2"}}, seen=seen, actor="t", action="改派")
+    2
+    >>> edit_grid_rows(ws, pid, {"B": {"locked": True}}, seen=seen, actor="t", action="锁定")  # other row
+    3
+    >>> versions(read_grids(ws, pid))
+    {'A': 1, 'B': 1}
+    """
+    ids = [str(g) for g in changes]
+    if not ids:
+        raise ValidationError("没有要保存的修改", fix="先修改网格的客户经理或锁定状态")
+    for gid, fields in changes.items():
+        bad = [f for f in fields if f not in EDITABLE_GRID_FIELDS]
+        if bad:
+            raise ValidationError(f"网格 {gid} 的字段 {'、'.join(map(str, bad))} 是只读的，不能在这里修改",
+                                  column=str(bad[0]), fix=f"只能修改：{'、'.join(EDITABLE_GRID_FIELDS)}")
+    with ws.transaction(actor=actor, action=action) as tx:
+        _, current = _editable_plan(tx, plan_id, None, doing="修改", unsaved="未保存任何内容")
+        marks = ",".join("?" for _ in ids)
+        rows = tx.read("grids", where=f"plan_id = ? AND grid_id IN ({marks})", params=[plan_id, *ids])
+        missing = sorted(set(ids) - set(rows["grid_id"].astype(str)))
+        if missing:
+            raise ValidationError(f"方案里没有网格 {'、'.join(missing[:5])}", column="grid_id",
+                                  fix="刷新页面后从列表中选择现有网格")
+        if check is not None:
+            check(rows)
+        stale = _stale(ids, seen, versions(rows))
+        if stale:
+            raise StaleEditError(ids=stale)
+        by_id = rows.set_index(rows["grid_id"].astype(str))
+        detail = []
+        for gid in ids:
+            fields = dict(changes[gid])
+            for f, v in fields.items():
+                detail.append({"grid_id": gid, "field": f, "before": _norm(by_id.at[gid, f]), "after": _norm(v)})
+            sets = ", ".join(f'"{f}" = ?' for f in fields)
+            values = [(bool(v) if f == "locked" else v) for f, v in fields.items()]
+            tx.execute(f'UPDATE grids SET {sets}{", " if sets else ""}version = COALESCE(version, 0) + 1 '
+                       "WHERE plan_id = ? AND grid_id = ?", (*values, plan_id, gid))
+        tx.execute("UPDATE plans SET revision = ?, updated_at = ? WHERE plan_id = ?", (current + 1, _now(), plan_id))
+        tx.note("grids", {"plan_id": plan_id, "revision": current + 1, "changed": detail})
+    return current + 1
+
+
+def save_edits(ws: Workspace, plan_id: str, grids: gpd.GeoDataFrame, *, base: gpd.GeoDataFrame, actor: str,
+               action: str) -> int:
+    """Save an edited copy of a plan's grids, judged on the grids the edit touched; returns the new revision.
+
+    ``base`` is the plan's grids as the editor loaded them (with their versions). The grids that differ between
+    ``base`` and ``grids`` (changed, added, removed) are the edit: each must still be at the version in
+    ``base``, else nothing is written (:class:`~grids.errors.StaleEditError`). Grids the edit did not touch are
+    kept as stored now, so a branch manager's reassignment made meanwhile is not overwritten.
+
+    Raises
+    ------
+    StaleEditError
+        A grid the edit touches changed (or appeared) since ``base`` was read.
+    ValidationError
+        Unknown or archived plan, unusable grids.
+    """
+    with ws.transaction(actor=actor, action=action) as tx:
+        _, current = _editable_plan(tx, plan_id, None, doing="修改", unsaved="未保存任何内容")
+        prepared = _prepare_grids(grids, plan_id)
+        stored = tx.read("grids", where="plan_id = ?", params=(plan_id,))
+        base_ids = set(base["grid_id"].astype(str))
+        new_ids = prepared["grid_id"].astype(str)
+        touched = set(new_ids[_differs(base, prepared).to_numpy()])
+        removed = base_ids - set(new_ids)
+        seen = versions(base)
+        now_v = versions(stored)
+        stale = sorted(g for g in touched | removed
+                       if (g in seen and now_v.get(g, -1) != seen[g]) or (g not in seen and g in now_v))
+        if stale:
+            raise StaleEditError(ids=stale)
+        mine = prepared[new_ids.isin(touched).to_numpy()].copy()
+        mine["version"] = [now_v[g] + 1 if g in now_v else int(v) + 1
+                           for g, v in zip(mine["grid_id"].astype(str), mine["version"], strict=True)]
+        gone = sorted(touched | removed)
+        if gone:  # only the rows of the edit are replaced; every other row stays as stored
+            marks = ",".join("?" for _ in gone)
+            tx.delete("grids", where=f"plan_id = ? AND grid_id IN ({marks})", params=(plan_id, *gone))
+        if len(mine):
+            tx.append("grids", mine)
+        tx.execute("UPDATE plans SET revision = ?, updated_at = ? WHERE plan_id = ?", (current + 1, _now(), plan_id))
+        was = stored[stored["grid_id"].astype(str).isin(gone).to_numpy()]
+        tx.note("plans", {"plan_id": plan_id, "revision": current + 1, "grids_changed": len(gone),
+                          **grid_changes(was, mine)})
+    return current + 1
+
+
 def update_grids(ws: Workspace, plan_id: str, grids: gpd.GeoDataFrame, *, actor: str, action: str,
                  expected_revision: int | None = None) -> int:
     """Replace the grid rows of one plan in one transaction; returns the plan's new revision.
@@ -310,6 +529,7 @@ def update_grids(ws: Workspace, plan_id: str, grids: gpd.GeoDataFrame, *, actor:
         _, current = _editable_plan(tx, plan_id, expected_revision, doing="修改", unsaved="未保存任何内容")
         prepared = _prepare_grids(grids, plan_id)
         before = tx.read("grids", where="plan_id = ?", params=(plan_id,))
+        prepared["version"] = _bumped_versions(before, prepared)
         tx.delete("grids", where="plan_id = ?", params=(plan_id,))
         tx.append("grids", prepared)
         tx.execute("UPDATE plans SET revision = ?, updated_at = ? WHERE plan_id = ?",

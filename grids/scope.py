@@ -15,15 +15,19 @@ unless the role may see them (``view_personal``) and asks to; each such full vie
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 
-from grids import coverage, plans
+from grids import assign, coverage, plans
 from grids.auth import Account
-from grids.errors import PermissionDeniedError, ValidationError
+from grids.errors import GridsError, PermissionDeniedError, StaleEditError, ValidationError
 from grids.privacy import mask_frame
 from grids.store import Workspace
 
@@ -37,12 +41,20 @@ class ScopedWorkspace:
     account : Account
     plan : str, optional
         Plan name or id; default the published plan, else the latest draft.
+    require_plan : bool
+        Raise (ValidationError) when the workspace has no plan; False for a planner about to build the first.
     """
 
-    def __init__(self, ws: Workspace, account: Account, *, plan: str | None = None) -> None:
+    def __init__(self, ws: Workspace, account: Account, *, plan: str | None = None,
+                 require_plan: bool = True) -> None:
         self.ws = ws
         self.account = account
-        self.plan_id = plans.resolve_plan(ws, plan)
+        try:
+            self.plan_id = plans.resolve_plan(ws, plan)
+        except ValidationError:
+            if require_plan:
+                raise
+            self.plan_id = ""  # no plan yet: only plan-building intents (build_plan) make sense
         self._cache: dict[str, Any] = {}
         self._cache_rev = -1
 
@@ -149,6 +161,14 @@ class ScopedWorkspace:
             raise PermissionDeniedError(f"网格 {grid_id} 不在你的管辖范围内（{self.account.role_name}）")
         return hit.iloc[0]
 
+    def _require_households(self, hh_ids: list[str]) -> None:
+        """PermissionDeniedError naming the first households of ``hh_ids`` outside the scope."""
+        hh = self._raw("households")
+        inside = set((hh if self.is_county_wide else hh.loc[self.located().index])["hh_id"].astype(str))
+        out = [h for h in hh_ids if h not in inside]
+        if out:
+            raise PermissionDeniedError(f"农户 {'、'.join(out[:5])} 不在你的管辖范围内（{self.account.role_name}）")
+
     def require_household(self, hh_id: str) -> pd.Series:
         """The in-scope household row ``hh_id`` (masked), or PermissionDeniedError."""
         hh = self._raw("households")
@@ -158,46 +178,249 @@ class ScopedWorkspace:
             raise PermissionDeniedError(f"农户 {hh_id} 不在你的管辖范围内（{self.account.role_name}）")
         return mask_frame(hit).iloc[0]
 
-    # -- changes -----------------------------------------------------------------------------------------
+    # -- changes: intents keyed by ids, decided here ------------------------------------------------------
+    #
+    # Every write a page makes is one of these methods. Each takes ids and the row versions the user saw,
+    # checks the role, the scope, the read-only fields and the product rules, and judges staleness on the rows
+    # it touches only. A refused intent is recorded in the audit (action “拒绝：…”, with who, what and why)
+    # and raised; nothing else is written.
 
-    def record_visit(self, hh_id: str, *, visited_on: Any, outcome: str, note: str = "") -> None:
-        """Record a visit to an in-scope household (customer managers and admins); ``已建档`` archives it."""
+    @contextmanager
+    def _intent(self, action: str, layer: str, what: Mapping[str, Any]) -> Iterator[None]:
+        """Run one intent; a refusal (any GridsError) is audited as refused, then re-raised."""
+        try:
+            yield
+        except GridsError as exc:
+            detail = {**_bounded(what), "reason": str(exc), "error": type(exc).__name__}
+            with self.ws.transaction(actor=self.account.username, action=f"拒绝：{action}") as tx:
+                tx.note(layer, detail)
+            raise
+
+    def _check_grid_rows(self, rows: pd.DataFrame, changes: Mapping[str, Mapping[str, Any]]) -> None:
+        """Scope and value rules of a staffing change, on the touched rows as stored."""
+        out = rows[~self.grid_mask(rows).to_numpy()]
+        if len(out):
+            raise PermissionDeniedError(
+                f"网格 {'、'.join(out['grid_id'].astype(str).head(5))} 不在你的管辖范围内（{self.account.role_name}）")
+        staff = assign.assignable_staff(self._raw("staff"))
+        branch_of = dict(zip(staff["staff_id"].astype(str), staff["branch_id"].astype(str), strict=True))
+        grid_branch = dict(zip(rows["grid_id"].astype(str), rows["branch_id"].astype(object), strict=True))
+        for gid, fields in changes.items():
+            if "staff_id" in fields:
+                sid = fields["staff_id"]
+                if not isinstance(sid, str) or not sid:
+                    raise ValidationError(f"网格 {gid} 的客户经理不能为空", column="staff_id",
+                                          fix="从本网点的客户经理中选择")
+                if sid not in branch_of:
+                    raise ValidationError(f"没有客户经理 {sid}", column="staff_id", fix="从本网点的客户经理中选择")
+                if branch_of[sid] != str(grid_branch[gid]) or (
+                        self.account.can("read_branch") and branch_of[sid] != self.account.branch_id):
+                    raise PermissionDeniedError(
+                        f"员工 {sid}（网点 {branch_of[sid]}）不能负责网格 {gid}（网点 {grid_branch[gid]}）："
+                        "网格只能分给它所属网点的客户经理")
+            if "locked" in fields and not isinstance(fields["locked"], bool | np.bool_):
+                raise ValidationError(f"网格 {gid} 的锁定状态 “{fields['locked']}” 无效", column="locked",
+                                      fix="勾选或取消勾选")
+
+    def assign_grids(self, changes: Mapping[str, Mapping[str, Any]], *, seen: Mapping[str, int],
+                     action: str = "调整网格分配") -> int:
+        """Change who serves some grids, and their lock, as an intent; returns the plan's new revision.
+
+        Parameters
+        ----------
+        changes : mapping
+            ``grid_id`` → ``{"staff_id": …, "locked": …}`` (either or both). Any other field (``grid_id``,
+            ``name``, ``households``, ``branch_id``…) is read-only here and refuses the whole intent.
+        seen : mapping
+            ``grid_id`` → the row version the user saw (:func:`grids.plans.versions` of what was shown).
+        action : str
+            What the audit calls it (``网点 B01 自动均衡``…).
+
+        Raises
+        ------
+        PermissionDeniedError
+            No ``assign`` permission; a grid outside the scope; staff of another branch than the grid's (or,
+            for a branch manager, than the account's).
+        StaleEditError
+            A touched grid changed since it was read (other grids do not matter).
+        ValidationError
+            Read-only field, unknown grid or staff, a lock that is not true/false.
+        """
+        what = {"plan_id": self.plan_id, "changes": {str(k): dict(v) for k, v in changes.items()},
+                "seen": dict(seen)}
+        with self._intent(action, "grids", what):
+            self.account.require("assign")
+            return plans.edit_grid_rows(self.ws, self.plan_id, changes, seen=seen, actor=self.account.username,
+                                        action=action, check=lambda rows: self._check_grid_rows(rows, changes))
+
+    def reassign_grid(self, grid_id: str, staff_id: str, *, seen_version: int | None = None) -> int:
+        """Give one in-scope grid to another staff member of the same branch; returns the plan revision.
+
+        ``seen_version`` is the grid's version the user saw (None: the current one, for scripts).
+        """
+        g = self._raw("grids")
+        if seen_version is None:
+            seen_version = plans.versions(g).get(str(grid_id), 0)
+        hit = g.loc[g["grid_id"] == grid_id, "staff_id"]
+        before = hit.iloc[0] if len(hit) else None
+        return self.assign_grids({grid_id: {"staff_id": staff_id}}, seen={grid_id: seen_version},
+                                 action=f"调整网格 {grid_id} 客户经理：{before} → {staff_id}")
+
+    def save_plan_edits(self, plan_id: str, grids: gpd.GeoDataFrame, *, base: gpd.GeoDataFrame,
+                        action: str = "编辑网格方案") -> int:
+        """Save a planner's edited draft (see :func:`grids.plans.save_edits`); returns the new revision.
+
+        Raises
+        ------
+        PermissionDeniedError
+            The role cannot edit plans.
+        StaleEditError
+            A grid the edit touches changed since ``base`` was read.
+        """
+        touched = len(grids)
+        with self._intent(action, "plans", {"plan_id": plan_id, "grids": touched}):
+            self.account.require("edit_plans")
+            return plans.save_edits(self.ws, plan_id, grids, base=base, actor=self.account.username, action=action)
+
+    def publish_plan(self, plan_id: str, *, expected_revision: int | None = None) -> int:
+        """Publish a draft (see :func:`grids.plans.publish_plan`); ``publish`` permission; refusals audited."""
+        with self._intent("发布网格方案", "plans", {"plan_id": plan_id, "expected_revision": expected_revision}):
+            self.account.require("publish")
+            return plans.publish_plan(self.ws, plan_id, actor=self.account.username,
+                                      expected_revision=expected_revision)
+
+    def build_plan(self, *, name: str, min_households: int, max_households: int, assign: bool = True,
+                   progress: Callable[[str], None] | None = None) -> str:
+        """Build a draft plan from the workspace (and assign branches and staff); ``edit_plans`` permission.
+
+        See :func:`grids.build.build_workspace_plan` and :func:`grids.pipeline.assign_workspace_plan`; returns
+        the new draft's ``plan_id``.
+        """
+        from grids.build import build_workspace_plan
+        from grids.pipeline import assign_workspace_plan
+
+        what = {"name": name, "min_households": min_households, "max_households": max_households}
+        with self._intent(f"生成网格方案 {name}", "plans", what):
+            self.account.require("edit_plans")
+            pid = build_workspace_plan(self.ws, name=name, min_households=min_households,
+                                       max_households=max_households, progress=progress,
+                                       actor=self.account.username)
+            if assign:
+                if progress is not None:
+                    progress("分配网点与客户经理…")
+                assign_workspace_plan(self.ws, pid, actor=self.account.username)
+            return pid
+
+    def new_draft(self, source_plan_id: str, *, name: str) -> str:
+        """A new draft copied from ``source_plan_id`` (``edit_plans`` permission); returns its ``plan_id``."""
+        with self._intent(f"新建草稿 {name}", "plans", {"from_plan": source_plan_id, "name": name}):
+            self.account.require("edit_plans")
+            return plans.save_draft(self.ws, plans.read_grids(self.ws, source_plan_id), name=name,
+                                    actor=self.account.username, params={"from_plan": source_plan_id})
+
+    def household_versions(self) -> dict[str, int]:
+        """``hh_id`` → row version of the in-scope households (what a page carries with what it shows)."""
+        hh = self._raw("households")
+        if not self.is_county_wide:
+            hh = hh.loc[self.located().index]
+        v = hh["version"] if "version" in hh.columns else pd.Series(0, index=hh.index)
+        return dict(zip(hh["hh_id"].astype(str), pd.to_numeric(v, errors="coerce").fillna(0).astype(int),
+                        strict=True))
+
+    def record_visit(self, hh_id: str, *, visited_on: Any, outcome: str, note: str = "",
+                     seen_version: int | None = None) -> None:
+        """Record a visit to an in-scope household (customer managers and admins); ``已建档`` archives it.
+
+        ``seen_version`` is the household's version the user saw: when the household changed since, the visit
+        is refused (:class:`~grids.errors.StaleEditError`); visits to other households never refuse it.
+        """
         from grids.model import VISIT_OUTCOMES
 
-        self.account.require("record_visit")
-        self.require_household(hh_id)
-        if outcome not in VISIT_OUTCOMES:
-            raise ValidationError(f"未知的走访结果 “{outcome}”", fix=f"可选：{'、'.join(VISIT_OUTCOMES)}")
-        day = pd.Timestamp(visited_on)
-        if day > pd.Timestamp.now().normalize():
-            raise ValidationError(f"走访日期 {day:%Y-%m-%d} 在未来", fix="填写实际走访的日期")
-        staff_id = self.account.staff_id or ""
-        with self.ws.transaction(actor=self.account.username, action="记录走访") as tx:
-            before = tx.read("households", where="hh_id = ?", params=[hh_id])
-            tx.append("visits", pd.DataFrame({"hh_id": [hh_id], "staff_id": [staff_id], "visited_on": [day],
-                                              "outcome": [outcome], "note": [note]}))
-            if outcome == "已建档":
-                tx.execute("UPDATE households SET archived = ? WHERE hh_id = ?", (True, hh_id))
-            tx.note("households", {"hh_id": hh_id, "outcome": outcome,
-                                   "archived_before": bool(before["archived"].iloc[0]),
-                                   "archived_after": True if outcome == "已建档" else bool(before["archived"].iloc[0])})
+        what = {"hh_id": hh_id, "outcome": outcome, "visited_on": str(visited_on), "seen": seen_version}
+        with self._intent("记录走访", "visits", what):
+            self.account.require("record_visit")
+            self.require_household(hh_id)
+            if outcome not in VISIT_OUTCOMES:
+                raise ValidationError(f"未知的走访结果 “{outcome}”", fix=f"可选：{'、'.join(VISIT_OUTCOMES)}")
+            day = pd.Timestamp(visited_on)
+            if day > pd.Timestamp.now().normalize():
+                raise ValidationError(f"走访日期 {day:%Y-%m-%d} 在未来", fix="填写实际走访的日期")
+            staff_id = self.account.staff_id or ""
+            with self.ws.transaction(actor=self.account.username, action="记录走访") as tx:
+                before = tx.read("households", where="hh_id = ?", params=[hh_id])
+                version = _version(before)
+                if seen_version is not None and int(seen_version) != version:
+                    raise StaleEditError(ids=[hh_id])
+                tx.append("visits", pd.DataFrame({"hh_id": [hh_id], "staff_id": [staff_id], "visited_on": [day],
+                                                  "outcome": [outcome], "note": [note]}))
+                was = bool(before["archived"].iloc[0]) if pd.notna(before["archived"].iloc[0]) else False
+                if outcome == "已建档" and not was:
+                    tx.execute("UPDATE households SET archived = ?, version = COALESCE(version, 0) + 1 "
+                               "WHERE hh_id = ?", (True, hh_id))
+                tx.note("households", {"hh_id": hh_id, "outcome": outcome, "archived_before": was,
+                                       "archived_after": True if outcome == "已建档" else was})
 
-    def reassign_grid(self, grid_id: str, staff_id: str, *, expected_revision: int | None = None) -> int:
-        """Give an in-scope grid to another staff member of the same branch; returns the plan revision."""
-        self.account.require("assign")
-        row = self.require_grid(grid_id)
-        st = self._raw("staff")
-        target = st[st["staff_id"] == staff_id]
-        if target.empty:
-            raise ValidationError(f"没有员工 {staff_id}", fix="从本网点的客户经理中选择")
-        if str(target["branch_id"].iloc[0]) != str(row["branch_id"]):
-            raise PermissionDeniedError(f"员工 {staff_id} 不属于网格 {grid_id} 的网点 {row['branch_id']}")
-        grids = self._raw("grids").copy()
-        before = grids.loc[grids["grid_id"] == grid_id, "staff_id"].iloc[0]
-        grids.loc[grids["grid_id"] == grid_id, "staff_id"] = staff_id
-        return plans.update_grids(self.ws, self.plan_id, grids, actor=self.account.username,
-                                  action=f"调整网格 {grid_id} 客户经理：{before} → {staff_id}",
-                                  expected_revision=expected_revision)
+    def save_ratings(self, ratings: pd.DataFrame, *, seen: Mapping[str, int]) -> int:
+        """Save a rating batch (keyed by ``hh_id``) for in-scope households; returns the number saved.
+
+        Only ``grade``, ``granted_amount`` and ``guarantee`` may be given besides ``hh_id``; the product
+        rules of :func:`grids.credit.record_ratings` apply; each household's version must equal ``seen``.
+        The audit records each household's before/after (see :func:`grids.credit.save_ratings`).
+
+        Raises
+        ------
+        PermissionDeniedError
+            No ``rate`` permission, or a household outside the scope.
+        StaleEditError
+            A household of the batch changed since it was read.
+        ValidationError
+            A read-only column, a duplicate household, a rating that breaks the product rules.
+        """
+        from grids import credit
+
+        ids = [str(h) for h in ratings["hh_id"]] if "hh_id" in ratings.columns else []
+        what = {"rows": len(ratings), "hh_ids": ids[:50],
+                "ratings": ratings.head(50).astype(object).where(ratings.head(50).notna(), None).to_dict("records")}
+        with self._intent("集中授信评级", "households", what):
+            self.account.require("rate")
+            bad = [c for c in ratings.columns if c not in ("hh_id", *credit.RATING_FIELDS)]
+            if bad or "hh_id" not in ratings.columns:
+                raise ValidationError(f"评级只能修改{'、'.join(credit.RATING_FIELDS)}；"
+                                      f"{'、'.join(map(str, bad)) or 'hh_id'} 不能在这里修改",
+                                      column=str(bad[0]) if bad else "hh_id", fix="刷新页面后重新填写")
+            self._require_households(ids)
+            return credit.save_ratings(self.ws, ratings, actor=self.account.username, seen=seen)
+
+    def whitelist_file(self, village_code: str, *, fmt: str = "csv", unmask: bool = False) -> bytes:
+        """The village's whitelist as a file (CSV, UTF-8 with BOM; or xlsx), made only on request.
+
+        With ``unmask`` (roles with ``view_personal``) the full ID numbers and phones are in it, and the export
+        is written to the audit *before* the bytes exist; a failed audit means no file.
+
+        Raises
+        ------
+        PermissionDeniedError
+            ``unmask`` without ``view_personal``.
+        ValidationError
+            Unknown village or format.
+        """
+        from grids import credit
+
+        if fmt not in ("csv", "xlsx"):
+            raise ValidationError(f"不支持的格式 {fmt}", fix="csv 或 xlsx")
+        if unmask:
+            self.account.require("view_personal")
+            white = credit.whitelist(self._scoped_households(), village_code, unmask=True)
+            with self.ws.transaction(actor=self.account.username, action="导出（含明文个人信息）") as tx:
+                tx.note("households", {"op": "download", "what": f"白名单 {village_code}", "format": fmt,
+                                       "rows": len(white), "plan_id": self.plan_id})
+        else:
+            white = credit.whitelist(self.households(), village_code)
+        return credit.whitelist_bytes(white, fmt=fmt)
+
+    def _scoped_households(self) -> gpd.GeoDataFrame:
+        hh = self._raw("households")
+        return (hh if self.is_county_wide else hh.loc[self.located().index]).copy()
 
     def export(self, *, fmt: str, out: str | Path, staff_id: str | None = None, grid_code: str | None = None,
                unmask: bool = False) -> dict[str, Any]:
@@ -229,3 +452,18 @@ class ScopedWorkspace:
     def _audit_personal(self, *, purpose: str, rows: int) -> None:
         with self.ws.transaction(actor=self.account.username, action="查看明文个人信息") as tx:
             tx.note("households", {"purpose": purpose, "rows": rows, "plan_id": self.plan_id})
+
+
+def _version(rows: pd.DataFrame) -> int:
+    """The ``version`` of the first row (``NULL`` or no column: 0)."""
+    if not len(rows) or "version" not in rows.columns or pd.isna(rows["version"].iloc[0]):
+        return 0
+    return int(rows["version"].iloc[0])
+
+
+def _bounded(what: Mapping[str, Any], *, limit: int = 4000) -> dict[str, Any]:
+    """``what`` for an audit detail: JSON-safe, and cut down when a forged request is huge."""
+    text = json.dumps(what, ensure_ascii=False, default=str)
+    if len(text) <= limit:
+        return json.loads(text)
+    return {"truncated": text[:limit]}

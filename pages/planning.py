@@ -7,7 +7,7 @@ import streamlit as st
 
 from grids import edit, plans
 from grids.build import DEFAULT_MAX_HOUSEHOLDS, DEFAULT_MIN_HOUSEHOLDS
-from grids.errors import GridsError, StaleRevisionError
+from grids.errors import GridsError, StaleEditError
 from grids.model import PLAN_STATUS_NAMES
 from ui import data
 from ui import planning as ui
@@ -88,13 +88,12 @@ if u2.button("重做", disabled=not history.can_redo, icon=":material/redo:"):
     ui.bump()
     st.rerun()
 dirty = history.position > 0
-if u3.button("保存草稿", type="primary", disabled=not (is_draft and dirty)):
+if u3.button("保存草稿", type="primary", disabled=not (is_draft and dirty), key="planning.save"):
     try:
-        new_rev = plans.update_grids(ws, ss[ui.PLAN], grids, actor=actor, action="编辑网格方案："
-                                     + "；".join(history.labels[1:history.position + 1])[:200],
-                                     expected_revision=ss[ui.REVISION])
-    except StaleRevisionError as exc:
-        ss[ui.STALE] = exc.actual
+        new_rev = ui.scoped(ws, acct).save_plan_edits(ss[ui.PLAN], grids, base=ss[ui.BASE], action="编辑网格方案："
+                                     + "；".join(history.labels[1:history.position + 1])[:200])
+    except StaleEditError as exc:
+        ss[ui.STALE] = plans.plan_info(ws, ss[ui.PLAN])["revision"]
         st.error(str(exc))
     except GridsError as exc:
         st.error(str(exc))
@@ -106,7 +105,7 @@ if u3.button("保存草稿", type="primary", disabled=not (is_draft and dirty)):
 if u4.button("发布方案", disabled=not (is_draft and not dirty and found.empty),
              help="只有保存后且检查没有问题的草稿才能发布"):
     try:
-        plans.publish_plan(ws, ss[ui.PLAN], actor=actor, expected_revision=ss[ui.REVISION])
+        ui.scoped(ws, acct).publish_plan(ss[ui.PLAN], expected_revision=ss[ui.REVISION])
     except GridsError as exc:
         st.error(str(exc))
     else:

@@ -3,14 +3,13 @@ the product bands, saved (audited), and the village's whitelist exported."""
 
 from __future__ import annotations
 
-import pandas as pd
 import streamlit as st
 
 from grids import credit, products
 from grids.errors import GridsError
 from grids.model import GUARANTEES
 from ui import auth, data
-from ui.state import RATING_CHECK, RATING_VILLAGE
+from ui.state import RATING_CHECK, RATING_FILES, RATING_VILLAGE
 
 target, rev = data.current()
 account = auth.current_account()
@@ -33,14 +32,14 @@ if st.session_state[RATING_VILLAGE] not in names:
     st.session_state[RATING_VILLAGE] = vill["code"].iloc[0]
 village = st.selectbox("村/嘎查/社区", list(names), format_func=names.get, key=RATING_VILLAGE)
 
-table = credit.rating_list(hh, village, unmask=data.unmasked()).reset_index(drop=True)
-table["granted_amount"] = pd.to_numeric(table["granted_amount"], errors="coerce").fillna(0.0)
-table["guarantee"] = table["guarantee"].astype(object).where(table["guarantee"].notna(), "")
+table, seen, editor_key = data.editor_table(
+    "rating", (village, data.unmasked()), lambda: data.rating_table(sw, hh, village, unmask=data.unmasked()),
+    rev=rev)
 grades = sorted({g for p in products.load_catalogue() for g in products.grades(p)})
 st.caption(f"评级小组对 {len(table)} 户已建档农户评定等级与额度（元）；额度 0 表示不授信。"
            "只有改动过的行会被保存。")
 edited = st.data_editor(
-    table, key=f"rating.editor.{village}.{rev}", hide_index=True, height=420, width="stretch",
+    table, key=editor_key, hide_index=True, height=420, width="stretch",
     disabled=[c for c in table.columns if c not in data.RATING_EDITABLE],
     column_order=["hh_id", "head_name", "product", "grade", "granted_amount", "guarantee", "grades", "segment",
                   "id_no", "phone"], placeholder="—",
@@ -52,16 +51,18 @@ edited = st.data_editor(
         "guarantee": st.column_config.SelectboxColumn("担保方式", options=list(GUARANTEES)),
     },
 )
-changes = data.changed_ratings(table, edited)
+changes = data.ratings_from_intents(data.table_intents(table, edited, id_column="hh_id",
+                                                       blank_equal=("grade", "guarantee")), table)
 check_col, save_col, _ = st.columns([1, 1, 3])
 if check_col.button("校验", width="stretch"):
     st.session_state[RATING_CHECK] = (village, len(changes), data.check_ratings(sw, changes))
-if save_col.button("保存", type="primary", width="stretch", disabled=changes.empty):
+if save_col.button("保存", type="primary", width="stretch", disabled=changes.empty, key="rating.save"):
     try:
-        n = data.save_ratings(sw, changes, expected_revision=rev)
+        n = data.save_ratings(sw, changes, seen=seen)
     except GridsError as exc:
         st.error(str(exc))
     else:
+        data.drop_editor_table("rating")
         st.session_state[RATING_CHECK] = None
         st.toast(f"已保存 {n} 户的评级")
         st.rerun()
@@ -81,14 +82,27 @@ if held is not None and held[0] == village:
 st.subheader("白名单")
 white = credit.whitelist(hh, village, unmask=data.unmasked())
 st.caption(f"已授信 {len(white)} 户，授信总额 {white['granted_amount'].sum() / 1e4:,.1f} 万元")
-shown = white.rename(columns={"hh_id": "户号", "head_name": "户主", "id_no": "身份证号", "phone": "电话",
-                              "segment": "客户类型", "group_code": "组代码", "product": "产品", "grade": "等级",
-                              "granted_amount": "授信额度（元）", "guarantee": "担保方式", "signed": "已签约"})
-st.dataframe(shown, hide_index=True, height=260, width="stretch")
-audit = {"on_click": data.audit_download, "args": (sw,), "kwargs": {"what": f"白名单 {village}", "rows": len(white)}
-         } if data.unmasked() else {}
+st.dataframe(white.rename(columns=credit.WHITELIST_HEADERS), hide_index=True, height=260, width="stretch")
+name = vname[village]
 x, c, _ = st.columns([1, 1, 3])
-x.download_button("下载白名单（Excel）", data.table_xlsx(shown, title="白名单"), f"白名单_{vname[village]}.xlsx",
-                  "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", **audit)
-c.download_button("下载白名单（CSV）", data.table_csv(shown), f"白名单_{vname[village]}.csv", "text/csv", key="rating.csv",
-                  **audit)
+x.download_button("下载白名单（Excel）", sw.whitelist_file(village, fmt="xlsx"), f"白名单_{name}.xlsx",
+                  "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", key="rating.xlsx")
+c.download_button("下载白名单（CSV）", sw.whitelist_file(village, fmt="csv"), f"白名单_{name}.csv", "text/csv",
+                  key="rating.csv")
+if data.unmasked():  # full ID numbers: a file exists only after this click, audited before it is made
+    files = {k: v for k, v in st.session_state[RATING_FILES].items() if k[1] == rev}
+    st.session_state[RATING_FILES] = files
+    made = {fmt: files.get((village, rev, fmt)) for fmt in ("xlsx", "csv")}
+    st.caption("上面的下载为脱敏版本。含明文身份证号和电话的白名单只在点击后生成，并记入审计。")
+    y, z, _ = st.columns([1, 1, 3])
+    for col, fmt, label in ((y, "xlsx", "Excel"), (z, "csv", "CSV")):
+        if made[fmt] is not None:
+            col.download_button(f"下载明文白名单（{label}）", made[fmt], f"白名单_{name}_明文.{fmt}",
+                                key=f"rating.unmasked_{fmt}", type="primary")
+        elif col.button(f"生成含明文身份证号的白名单（{label}）", key=f"rating.make_unmasked_{fmt}"):
+            try:
+                files[(village, rev, fmt)] = data.whitelist_file(sw, village, fmt=fmt)
+            except GridsError as exc:
+                st.error(str(exc))
+            else:
+                st.rerun()

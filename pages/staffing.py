@@ -13,6 +13,7 @@ from grids import assign, plans
 from grids.assign_metrics import assignment_metrics
 from grids.errors import GridsError
 from grids.scope import ScopedWorkspace
+from ui import data
 from ui import planning as ui
 from ui.maps import clicked_area, show_cached_map
 
@@ -36,7 +37,8 @@ else:
 st.caption(f"{branch_names.get(branch, branch)}　方案：{info['name']}（第 {info['revision']} 版）")
 
 all_grids = ui.stored_grids(target, rev, sw.plan_id)
-grids = all_grids[all_grids["branch_id"].astype(object) == branch]
+grids = all_grids[all_grids["branch_id"].astype(object) == branch].sort_values("grid_id", kind="stable")
+shown_versions = plans.versions(grids)
 team = assign.assignable_staff(ctx.staff)
 team = team[team["branch_id"] == branch].reset_index(drop=True)
 if grids.empty or team.empty:
@@ -45,21 +47,16 @@ if grids.empty or team.empty:
 staff_names = dict(zip(team["staff_id"].astype(str), team["name"].astype(str), strict=True))
 
 
-def save(new_grids, action: str) -> None:
-    """Write the branch's changed grids into the whole plan (one revision), then rerun."""
-    merged = all_grids.set_index("grid_id")
-    upd = new_grids.set_index("grid_id")
-    for col in ("staff_id", "locked"):
-        merged.loc[upd.index, col] = upd[col]
+def send(changes: dict, seen: dict, action: str, done: str | None = None) -> None:
+    """Send an intent (grid ids → fields, with the versions the user saw) to the library; rerun when saved."""
     try:
-        acct.require("assign")
-        new_rev = plans.update_grids(ws, sw.plan_id, merged.reset_index(), actor=acct.username, action=action,
-                                     expected_revision=info["revision"])
+        new_rev = sw.assign_grids(changes, seen=seen, action=action)
     except GridsError as exc:
         st.error(str(exc))
         return
     ss[ui.STAFF_PREVIEW] = None
-    ss[ui.STAFF_NOTICE] = ("success", f"{action}：已保存（方案第 {new_rev} 版）")
+    data.drop_editor_table("staffing")
+    ss[ui.STAFF_NOTICE] = ("success", f"{done or action + f'：已保存 {len(changes)} 个网格'}（方案第 {new_rev} 版）")
     st.rerun()
 
 
@@ -101,22 +98,17 @@ with right:
         cur = grids.set_index("grid_id").loc[sel, "staff_id"]
         ids = list(staff_names)
         to = st.selectbox("改派给", ids, index=ids.index(cur) if cur in ids else 0,
-                          format_func=lambda s: f"{staff_names[s]}（{s}）", key="staffing.reassign_to")
-        if st.button("改派", disabled=to == cur, type="primary"):
-            try:
-                new_rev = sw.reassign_grid(sel, to, expected_revision=info["revision"])
-            except GridsError as exc:
-                st.error(str(exc))
-            else:
-                ss[ui.STAFF_NOTICE] = ("success", f"网格 {sel} 已改派给 {staff_names[to]}（方案第 {new_rev} 版）")
-                st.rerun()
+                          format_func=lambda s: f"{staff_names.get(s, s)}（{s}）", key="staffing.reassign_to")
+        if st.button("改派", disabled=to == cur, type="primary", key="staffing.reassign"):
+            send({sel: {"staff_id": to}}, {sel: shown_versions[sel]}, f"网格 {sel} 改派给 {to}",
+                 f"网格 {sel} 已改派给 {staff_names.get(to, to)}")
 
 st.subheader("自动均衡（最少调整）")
 if st.button("计算均衡方案", help="锁定的网格不动；只在负荷超出平均 ±5% 时移动最少的户数"):
     new_staff = assign.assign_staff(grids, team, minimal_change=True)
     proposal = grids.assign(staff_id=new_staff.to_numpy())
     moved = grids.loc[(grids["staff_id"].astype(object) != new_staff).to_numpy(), "grid_id"].tolist()
-    ss[ui.STAFF_PREVIEW] = {"grids": proposal, "changed": moved}
+    ss[ui.STAFF_PREVIEW] = {"grids": proposal, "changed": moved, "seen": dict(shown_versions)}
     st.rerun()
 if preview:
     _, after, _ = assignment_metrics(preview["grids"], ctx.branches[ctx.branches["branch_id"] == branch], staff=team)
@@ -125,24 +117,31 @@ if preview:
     st.write(f"将改派 {len(preview['changed'])} 个网格（地图上虚线框）：")
     st.dataframe(cmp, hide_index=True)
     a, b2 = st.columns(2)
-    if a.button("应用均衡方案", type="primary", disabled=not preview["changed"]):
-        save(preview["grids"], f"网点 {branch} 自动均衡")
+    if a.button("应用均衡方案", type="primary", disabled=not preview["changed"], key="staffing.apply_preview"):
+        proposal = preview["grids"].set_index("grid_id")["staff_id"]
+        send({g: {"staff_id": proposal[g]} for g in preview["changed"]},
+             {g: preview["seen"].get(g, -1) for g in preview["changed"]}, f"网点 {branch} 自动均衡")
     if b2.button("放弃"):
         ss[ui.STAFF_PREVIEW] = None
         st.rerun()
 
 st.subheader("网格列表（可改派、锁定）")
-editable = pd.DataFrame(grids[["grid_id", "name", "households", "staff_id", "locked"]]).reset_index(drop=True)
-editable["locked"] = editable["locked"].astype("boolean").fillna(False).astype(bool)
+shown, seen, editor_key = data.editor_table(
+    "staffing", (sw.plan_id, branch), lambda: pd.DataFrame(grids[["grid_id", "name", "households", "staff_id",
+                                                                  "locked"]]).assign(
+        locked=lambda t: t["locked"].astype("boolean").fillna(False).astype(bool),
+        version=lambda t: t["grid_id"].map(shown_versions)), rev=rev)
 edited = st.data_editor(
-    editable, hide_index=True, key="staffing.editor", disabled=["grid_id", "name", "households"],
+    shown, hide_index=True, key=editor_key, disabled=["grid_id", "name", "households"],
     column_config={"grid_id": "编码", "name": "网格", "households": "户数",
                    "staff_id": st.column_config.SelectboxColumn("客户经理", options=list(staff_names), required=True),
                    "locked": st.column_config.CheckboxColumn("锁定", help="自动均衡时不移动")})
-diff = (edited["staff_id"].astype(object) != editable["staff_id"].astype(object)) | \
-    (edited["locked"] != editable["locked"])
-if st.button(f"保存表格修改（{int(diff.sum())} 处）", disabled=not diff.any()):
-    save(edited, f"网点 {branch} 调整网格分配")
+intents = data.table_intents(shown, edited, id_column="grid_id")
+if st.button(f"保存表格修改（{len(intents)} 处）", disabled=not intents, key="staffing.save_table"):
+    send(intents, {g: seen[g] for g in intents if g in seen}, f"网点 {branch} 调整网格分配")
+if rev != data.editor_rev("staffing") and st.button("刷新表格（放弃未保存的修改）", key="staffing.refresh"):
+    data.drop_editor_table("staffing")
+    st.rerun()
 
 st.subheader("下载入户清单和客户分布地图")
 a, b3, c, d = st.columns([2, 1, 1, 1])

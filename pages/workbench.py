@@ -15,7 +15,7 @@ from grids.errors import GridsError
 from grids.model import VISIT_OUTCOMES
 from ui import auth, data, fmt
 from ui.maps import show_map
-from ui.state import BASEMAP, WORKBENCH_LAST, WORKBENCH_START
+from ui.state import BASEMAP, WORKBENCH_LAST, WORKBENCH_SEEN, WORKBENCH_START
 
 target, rev = data.current()
 account = auth.current_account()
@@ -38,6 +38,8 @@ mode = st.radio("起点", ["网点", "地图上点选"], horizontal=True, key="w
                 help="待走访农户按离起点的直线距离由近到远排列")
 start = st.session_state[WORKBENCH_START] if mode == "地图上点选" else None
 wb = data.workbench(sw, staff_id=staff_id, start=start)
+seen = st.session_state[WORKBENCH_SEEN]  # household versions as the last run showed them
+st.session_state[WORKBENCH_SEEN] = data.versions_of(wb.todo)
 
 if st.session_state[WORKBENCH_LAST]:
     st.success(st.session_state[WORKBENCH_LAST])
@@ -87,15 +89,19 @@ else:
     label = dict(zip(ids, (f"{h} {n or ''} {'' if pd.isna(d) else f'{d:.1f} 公里'}" for h, n, d in
                            zip(ids, wb.todo.get("head_name", [""] * len(ids)), wb.todo["distance_km"], strict=True)),
                      strict=True))
+    # households shown last run stay choosable: a form sent for one that changed meanwhile is judged (and
+    # refused) by the library, never redirected to another household by a reset select box
+    ids += [h for h in seen if h not in label]
     with st.form("workbench.visit_form", clear_on_submit=True):
-        hh_id = st.selectbox("农户（离起点最近的在前）", ids, format_func=label.get)
+        hh_id = st.selectbox("农户（离起点最近的在前）", ids, format_func=lambda h: label.get(h, f"{h}（已变化）"),
+                             key="workbench.visit_hh")
         outcome = st.selectbox("走访结果", VISIT_OUTCOMES)
         day = st.date_input("走访日期", value=dt.date.today(), max_value=dt.date.today())
         note = st.text_input("备注", max_chars=200)
         submitted = st.form_submit_button("记录走访", type="primary", width="stretch")
     if submitted:
         try:
-            sw.record_visit(hh_id, visited_on=day, outcome=outcome, note=note)
+            sw.record_visit(hh_id, visited_on=day, outcome=outcome, note=note, seen_version=seen.get(hh_id, -1))
         except GridsError as exc:
             st.error(str(exc))
         else:

@@ -149,3 +149,27 @@ def test_save_ratings_one_transaction(empty_ws):
     assert bool(stored.loc["f", "eligible"]) and stored.loc["b", "granted_amount"] == 120000
     audit = empty_ws.read("audit")
     assert audit["action"].iloc[-1] == "集中授信评级" and audit["actor"].iloc[-1] == "主任"
+
+
+def test_save_ratings_judges_staleness_per_household_and_audits_each(empty_ws):
+    import json
+
+    import geopandas as gpd
+
+    from grids.errors import StaleEditError
+
+    hh = households().drop(columns=["signed"])
+    with empty_ws.transaction(actor="t", action="fixture") as tx:
+        tx.replace("households", gpd.GeoDataFrame(hh, geometry=[None] * len(hh), crs=4490))
+    old = {h: 0 for h in hh["hh_id"]}
+    one = pd.DataFrame({"hh_id": ["a"], "grade": ["良好"], "granted_amount": [55000]})
+    other = pd.DataFrame({"hh_id": ["f"], "grade": ["标准"], "granted_amount": [100000]})
+    assert credit.save_ratings(empty_ws, one, actor="甲", seen=old) == 1
+    assert credit.save_ratings(empty_ws, other, actor="乙", seen=old) == 1  # another household: fine
+    with pytest.raises(StaleEditError, match="a"):
+        credit.save_ratings(empty_ws, one.assign(granted_amount=60000), actor="乙", seen=old)
+    detail = json.loads(empty_ws.read("audit")["detail"].iloc[-1])[0]
+    assert detail["changed"] == [{"hh_id": "f", "before": {"product": None, "grade": None, "granted_amount": 0.0,
+                                                           "guarantee": None, "eligible": False},
+                                  "after": {"product": "福民卡", "grade": "标准", "granted_amount": 100000.0,
+                                            "guarantee": None, "eligible": True}}]

@@ -123,3 +123,30 @@ def test_projected_grids_are_stored_in_4490(empty_ws):
     pid = save_draft(empty_ws, g)
     back = read_grids(empty_ws, pid)
     assert back.geometry.iloc[0].equals_exact(shapely.box(119.0, 43.0, 119.01, 43.01), tolerance=1e-7)
+
+
+def test_rebuilt_draft_bumps_the_versions_of_changed_grids_only(empty_ws):
+    from grids.plans import versions
+
+    pid = save_draft(empty_ws, _grids(["A001", "A002"]), name="main")
+    assert versions(read_grids(empty_ws, pid)) == {"A001": 0, "A002": 0}
+    again = _grids(["A001", "A002", "A003"]).assign(households=[10, 99, 12])
+    save_draft(empty_ws, again, name="main")
+    assert versions(read_grids(empty_ws, pid)) == {"A001": 0, "A002": 1, "A003": 1}
+
+
+def test_edit_grid_rows_refuses_stale_touched_rows_only(empty_ws):
+    from grids.errors import StaleEditError
+    from grids.plans import edit_grid_rows, versions
+
+    pid = save_draft(empty_ws, _grids(["A001", "A002"]), name="main")
+    old = versions(read_grids(empty_ws, pid))
+    edit_grid_rows(empty_ws, pid, {"A001": {"locked": True}}, seen=old, actor="a", action="锁定")
+    edit_grid_rows(empty_ws, pid, {"A002": {"staff_id": "S9"}}, seen=old, actor="b", action="改派")
+    with pytest.raises(StaleEditError, match="A001"):
+        edit_grid_rows(empty_ws, pid, {"A001": {"staff_id": "S9"}}, seen=old, actor="b", action="改派")
+    with pytest.raises(ValidationError, match="只读"):
+        edit_grid_rows(empty_ws, pid, {"A001": {"households": 1}}, seen=versions(read_grids(empty_ws, pid)),
+                       actor="b", action="改")
+    back = read_grids(empty_ws, pid).set_index("grid_id")
+    assert back.loc["A001", "staff_id"] != "S9" and back.loc["A002", "staff_id"] == "S9"

@@ -24,7 +24,7 @@ from grids.auth import Account
 from grids.errors import ValidationError
 from grids.scope import ScopedWorkspace
 from grids.store import Workspace, open_workspace
-from ui.state import AUTH_SESSION, ROOT, SCOPED, UNMASK, UNMASKED
+from ui.state import AUTH_SESSION, EDITORS, ROOT, SCOPED, UNMASK, UNMASKED
 
 
 def optional_module(name: str) -> ModuleType | None:
@@ -407,6 +407,17 @@ def to_visit(households: gpd.GeoDataFrame, *, start: tuple[float, float] | None)
     return todo.sort_values(["distance_km", "hh_id"], na_position="last", kind="stable")
 
 
+def versions_of(households: pd.DataFrame) -> dict[str, int]:
+    """``hh_id`` → row version of ``households`` (``NULL`` or no column: 0).
+
+    >>> versions_of(pd.DataFrame({"hh_id": ["a", "b"], "version": [2, None]}))
+    {'a': 2, 'b': 0}
+    """
+    v = households["version"] if "version" in households.columns else pd.Series(0, index=households.index)
+    return dict(zip(households["hh_id"].astype(str), pd.to_numeric(v, errors="coerce").fillna(0).astype(int).tolist(),
+                    strict=True))
+
+
 def workbench(sw: ScopedWorkspace, *, staff_id: str | None, start: tuple[float, float] | None) -> Workbench:
     """The workbench of ``staff_id`` (a customer manager's own; admins pick one) from ``start``
     (default: the staff member's branch)."""
@@ -512,6 +523,133 @@ def changed_ratings(original: pd.DataFrame, edited: pd.DataFrame) -> pd.DataFram
     return edited.reindex(original.index)[diff]
 
 
+def _same(a: Any, b: Any) -> bool:
+    na = a is None or (not isinstance(a, str | list | tuple) and pd.isna(a))
+    nb = b is None or (not isinstance(b, str | list | tuple) and pd.isna(b))
+    if na or nb:
+        return na and nb
+    a = a.item() if hasattr(a, "item") else a
+    b = b.item() if hasattr(b, "item") else b
+    return bool(a == b)
+
+
+def table_intents(shown: pd.DataFrame, edited: pd.DataFrame, *, id_column: str,
+                  blank_equal: tuple[str, ...] = ()) -> dict[str, dict[str, Any]]:
+    """What a data editor asks to change, keyed by the ids of the rows the *server* showed.
+
+    ``shown`` is the table as this session rendered it (kept server-side, default RangeIndex); ``edited`` is
+    what the editor returned. A row is identified by its position label in ``shown`` — never by the id column
+    the client sends back — so every changed cell, read-only or not, becomes ``{id: {column: value}}`` for
+    the library to decide. Rows the client added or deleted, or an edited index, become intents the library
+    refuses (an unknown id, a read-only field ``删除``). Columns in ``blank_equal`` treat None and ``""`` alike.
+
+    Examples
+    --------
+    >>> shown = pd.DataFrame({"grid_id": ["G1", "G2"], "staff_id": ["S1", "S2"]})
+    >>> table_intents(shown, shown.assign(staff_id=["S1", "S3"], grid_id=["G1", "G9"]), id_column="grid_id")
+    {'G2': {'grid_id': 'G9', 'staff_id': 'S3'}}
+    >>> table_intents(shown, shown.iloc[[1]], id_column="grid_id")
+    {'G1': {'删除': True}}
+    """
+    ids = dict(zip(range(len(shown)), shown[id_column].astype(str), strict=True))
+    out: dict[str, dict[str, Any]] = {}
+    labels = list(edited.index)
+    for pos, gid in ids.items():
+        if pos not in labels:
+            out[gid] = {"删除": True}
+            continue
+        row = edited.loc[pos]
+        diff = {}
+        for col in edited.columns:
+            old = shown.iloc[pos][col] if col in shown.columns else None
+            new = row[col]
+            if col in blank_equal:
+                old, new = (None if _same(old, "") else old), (None if _same(new, "") else new)
+            if not _same(old, new):
+                diff[col] = new.item() if hasattr(new, "item") else new
+        if diff:
+            out[gid] = diff
+    for n, label in enumerate(lb for lb in labels if lb not in ids):
+        row = edited.loc[label]
+        out[f"（新增行 {n + 1}）"] = {c: (v.item() if hasattr(v, "item") else v) for c, v in row.items()}
+    return out
+
+
+def editor_table(name: str, key: tuple, build: Any, *, rev: int) -> tuple[pd.DataFrame, dict[str, int], str]:
+    """The table a data editor shows, kept while the user has unsaved edits in it.
+
+    ``build()`` returns the table with a ``version`` column (row versions). It is built again when ``key``
+    changes (another plan, branch, village), after :func:`drop_editor_table`, or when the workspace moved on
+    and the editor holds no edits. Edits in an editor are positions in *this* table, so a save elsewhere
+    cannot reorder rows under them, and the versions shown are the versions sent with the intent.
+
+    Returns ``(table without version, {id: version}, editor widget key)``.
+    """
+    store = st.session_state[EDITORS]
+    held = store.get(name)
+    pending = held is not None and _has_edits(st.session_state.get(held["widget"]))
+    if held is None or held["key"] != key or held.get("dropped") or (held["rev"] != rev and not pending):
+        serial = held["serial"] + 1 if held is not None else 0
+        table = build().reset_index(drop=True)
+        id_col = table.columns[0]
+        versions = dict(zip(table[id_col].astype(str), pd.to_numeric(table["version"], errors="coerce").fillna(0)
+                            .astype(int), strict=True))
+        held = {"key": key, "rev": rev, "serial": serial, "table": table.drop(columns="version"),
+                "versions": versions, "widget": f"{name}.editor.{serial}"}
+        store[name] = held
+    return held["table"], held["versions"], held["widget"]
+
+
+def editor_rev(name: str) -> int | None:
+    """The workspace revision an editor's table was read at (None before it is shown)."""
+    held = st.session_state[EDITORS].get(name)
+    return None if held is None else held["rev"]
+
+
+def drop_editor_table(name: str) -> None:
+    """Forget an editor's table (after a save, or 刷新): the next run shows the stored data, edits cleared."""
+    held = st.session_state[EDITORS].get(name)
+    if held is not None:
+        held["dropped"] = True
+
+
+def _has_edits(state: Any) -> bool:
+    if not isinstance(state, dict):
+        return False
+    return bool(state.get("edited_rows") or state.get("added_rows") or state.get("deleted_rows"))
+
+
+def rating_table(sw: ScopedWorkspace, households: pd.DataFrame, village: str, *, unmask: bool) -> pd.DataFrame:
+    """The rating editor's table of one village (:func:`grids.credit.rating_list`) with each household's
+    ``version`` (``hh_id`` first)."""
+    from grids import credit
+
+    table = credit.rating_list(households, village, unmask=unmask).reset_index(drop=True)
+    table["granted_amount"] = pd.to_numeric(table["granted_amount"], errors="coerce").fillna(0.0)
+    table["guarantee"] = table["guarantee"].astype(object).where(table["guarantee"].notna(), "")
+    versions = sw.household_versions()
+    table["version"] = [versions.get(str(h), 0) for h in table["hh_id"]]
+    return table
+
+
+def ratings_from_intents(intents: dict[str, dict[str, Any]], shown: pd.DataFrame) -> pd.DataFrame:
+    """A rating batch (one row per household, ``hh_id`` + the changed columns, unchanged rating fields filled
+    from ``shown``) from :func:`table_intents` of the rating editor; other columns stay in, to be refused."""
+    from grids.credit import RATING_FIELDS
+
+    base = shown.set_index(shown["hh_id"].astype(str))
+    rows = []
+    for hh_id, fields in intents.items():
+        rec: dict[str, Any] = {"hh_id": hh_id}
+        if hh_id in base.index:
+            rec.update({c: base.at[hh_id, c] for c in RATING_FIELDS})
+        # a changed id column is a change of a read-only field of *this* row, never another household
+        rec.update({("hh_id（改）" if c == "hh_id" else c): v for c, v in fields.items()})
+        rows.append(rec)
+    out = pd.DataFrame(rows)
+    return out.reindex(columns=list(dict.fromkeys(["hh_id", *RATING_FIELDS, *out.columns])))
+
+
 def check_ratings(sw: ScopedWorkspace, ratings: pd.DataFrame) -> pd.DataFrame:
     """The problems of a rating batch (product bands, guarantees, households outside the scope)."""
     from grids import credit
@@ -520,14 +658,15 @@ def check_ratings(sw: ScopedWorkspace, ratings: pd.DataFrame) -> pd.DataFrame:
     return problems
 
 
-def save_ratings(sw: ScopedWorkspace, ratings: pd.DataFrame, *, expected_revision: int) -> int:
-    """Save a checked batch for in-scope households only (``rate`` permission; audited); returns the count."""
-    from grids import credit
+def save_ratings(sw: ScopedWorkspace, ratings: pd.DataFrame, *, seen: dict[str, int] | None = None,
+                 expected_revision: int | None = None) -> int:
+    """Send a rating batch to the library (:meth:`ScopedWorkspace.save_ratings`); returns the count saved.
 
-    sw.account.require("rate")
-    for hh_id in ratings["hh_id"]:
-        sw.require_household(str(hh_id))
-    return credit.save_ratings(sw.ws, ratings, actor=sw.account.username, expected_revision=expected_revision)
+    ``seen`` are the household versions the user saw (the page passes them); without it, the versions read now
+    (``expected_revision`` is accepted for older callers and not used: staleness is judged per household).
+    """
+    del expected_revision
+    return sw.save_ratings(ratings, seen=sw.household_versions() if seen is None else seen)
 
 
 def table_csv(frame: pd.DataFrame, *, index: bool = False) -> bytes:
@@ -573,10 +712,9 @@ def table_xlsx(frame: pd.DataFrame, *, title: str) -> bytes:
     return buf.getvalue()
 
 
-def audit_download(sw: ScopedWorkspace, *, what: str, rows: int) -> None:
-    """Record a download of personal data in full (the download button's ``on_click``)."""
-    with sw.ws.transaction(actor=sw.account.username, action="导出（含明文个人信息）") as tx:
-        tx.note("households", {"op": "download", "what": what, "rows": rows})
+def whitelist_file(sw: ScopedWorkspace, village: str, *, fmt: str) -> bytes:
+    """The unmasked whitelist file, made now (after the user's click) and audited by the library first."""
+    return sw.whitelist_file(village, fmt=fmt, unmask=True)
 
 
 # --------------------------------------------------------------------------------------------------------

@@ -31,6 +31,7 @@ from grids.store import open_workspace
 
 PLAN = "planning.plan_id"
 HISTORY = "planning.history"
+BASE = "planning.base"  # the plan's grids as loaded (with their versions): what a save is judged against
 REVISION = "planning.revision"
 VERSION = "planning.version"  # bumped on every change of the edited state (map cache key)
 TOKEN = "planning.token"  # this session's id in shared map caches
@@ -50,7 +51,7 @@ STAFF_FILES = "staffing.files"
 STAFF_NOTICE = "staffing.notice"
 
 DEFAULTS: dict[str, Any] = {
-    PLAN: None, HISTORY: None, REVISION: None, VERSION: 0, TOKEN: None, SELECTED: None, FOCUS: None,
+    PLAN: None, HISTORY: None, BASE: None, REVISION: None, VERSION: 0, TOKEN: None, SELECTED: None, FOCUS: None,
     DRAWN: None, NOTICE: None, SECTION: "编辑", STALE: None, WHATIF_POINT: None, WHATIF: None, COMPARE: None,
     STAFF_BRANCH: None, STAFF_SELECTED: None, STAFF_PREVIEW: None, STAFF_FILES: {}, STAFF_NOTICE: None,
 }
@@ -91,6 +92,20 @@ def page_setup() -> tuple[Account, str, int, Any, Any, str]:
     # the sidebar widget owns the basemap key (absent when a test runs the page alone)
     basemap = st.session_state.get(BASEMAP) or "offline"
     return acct, target, rev, open_workspace(target), context(target, rev), basemap
+
+
+def scoped(ws: Any, acct: Account) -> Any:
+    """The account's :class:`grids.scope.ScopedWorkspace` for a write (plans exist when the page writes)."""
+    from grids.scope import ScopedWorkspace
+
+    return ScopedWorkspace(ws, acct, plan=st.session_state[PLAN])
+
+
+def scoped_any(ws: Any, acct: Account) -> Any:
+    """The account's :class:`grids.scope.ScopedWorkspace`, also in a workspace without any plan yet."""
+    from grids.scope import ScopedWorkspace
+
+    return ScopedWorkspace(ws, acct, require_plan=False)
 
 
 def notice(key: str = NOTICE) -> None:
@@ -138,8 +153,9 @@ def load_plan(target: str, rev: int, plan_id: str) -> None:
     """Start editing ``plan_id``: history reset to its stored grids, revision remembered."""
     info = plans.plan_info(open_workspace(target), plan_id)
     history = edit.History()
-    history.reset(stored_grids(target, rev, plan_id), f"载入第 {info['revision']} 版")
-    st.session_state.update({PLAN: plan_id, HISTORY: history, REVISION: info["revision"], SELECTED: None,
+    base = stored_grids(target, rev, plan_id)
+    history.reset(base, f"载入第 {info['revision']} 版")
+    st.session_state.update({PLAN: plan_id, HISTORY: history, BASE: base, REVISION: info["revision"], SELECTED: None,
                              FOCUS: None, STALE: None, COMPARE: None})
     bump()
 

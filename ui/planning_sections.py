@@ -11,9 +11,8 @@ import pandas as pd
 import streamlit as st
 
 from grids import assign, edit, plans
-from grids.build import DEFAULT_MAX_HOUSEHOLDS, DEFAULT_MIN_HOUSEHOLDS, build_workspace_plan
+from grids.build import DEFAULT_MAX_HOUSEHOLDS, DEFAULT_MIN_HOUSEHOLDS
 from grids.errors import GridsError
-from grids.pipeline import assign_workspace_plan
 from ui import data
 from ui import planning as ui
 from ui.maps import show_cached_map
@@ -38,11 +37,8 @@ def build_section(ws: Any, *, actor: str) -> None:
             bar.progress(min(0.95, steps[0] / 10), text=msg)
 
         try:
-            pid = build_workspace_plan(ws, name=name, min_households=int(lo), max_households=int(hi),
-                                       progress=say, actor=actor)
-            if do_assign:
-                say("分配网点与客户经理…")
-                assign_workspace_plan(ws, pid, actor=actor)
+            pid = ui.scoped_any(ws, ui.account()).build_plan(name=name, min_households=int(lo),
+                                                             max_households=int(hi), assign=do_assign, progress=say)
         except GridsError as exc:
             st.error(str(exc))
         else:
@@ -65,9 +61,7 @@ def versions_section(ws: Any, *, ctx: Any, target: str, rev: int, plan_list: pd.
         new_name = st.text_input("新草稿名称", value="调整-" + pd.Timestamp.now().strftime("%m%d%H%M"))
         if st.form_submit_button("从已发布方案新建草稿", disabled=published.empty):
             try:
-                src = str(published["plan_id"].iloc[0])
-                pid = plans.save_draft(ws, plans.read_grids(ws, src), name=new_name, actor=actor,
-                                       params={"from_plan": src})
+                pid = ui.scoped(ws, ui.account()).new_draft(str(published["plan_id"].iloc[0]), name=new_name)
             except GridsError as exc:
                 st.error(str(exc))
             else:

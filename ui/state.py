@@ -28,8 +28,11 @@ DATA_IMPORT_LAYER = "data.import_layer"
 DATA_IMPORT_COORDS = "data.import_coords"
 WORKBENCH_START = "workbench.start"  # (lon, lat) storage coordinates clicked on the map, or None
 WORKBENCH_LAST = "workbench.last"  # text of the last recorded visit (shown once after the rerun)
+WORKBENCH_SEEN = "workbench.seen"  # {hh_id: version} of the households the last run showed
 RATING_VILLAGE = "rating.village"
 RATING_CHECK = "rating.check"  # problems of the last “校验”, or None
+RATING_FILES = "rating.files"  # {(village, revision, fmt): bytes} of unmasked whitelists made on a click
+EDITORS = "app.editors"  # {name: held table} of the data editors (see ui.data.editor_table)
 ADMIN_AUDIT_ACTOR = "admin.audit_actor"
 ADMIN_AUDIT_ACTION = "admin.audit_action"
 
@@ -47,14 +50,18 @@ DEFAULTS: dict[str, object] = {
     DATA_IMPORT_COORDS: "wgs84",
     WORKBENCH_START: None,
     WORKBENCH_LAST: None,
+    WORKBENCH_SEEN: {},
     RATING_VILLAGE: None,
     RATING_CHECK: None,
+    RATING_FILES: {},
+    EDITORS: {},
     ADMIN_AUDIT_ACTOR: [],
     ADMIN_AUDIT_ACTION: [],
 }
 
 SIGNED_IN_KEYS: tuple[str, ...] = (AUTH_SESSION, ROLE, UNMASK, SCOPED, UNMASKED, OVERVIEW_SELECTED,
-                                   WORKBENCH_START, WORKBENCH_LAST, RATING_VILLAGE, RATING_CHECK)
+                                   WORKBENCH_START, WORKBENCH_LAST, WORKBENCH_SEEN, RATING_VILLAGE, RATING_CHECK,
+                                   RATING_FILES, EDITORS)
 """Keys that belong to one signed-in account: reset on sign-out so the next account starts clean."""
 
 # Role keys follow grids.model.ROLES.
