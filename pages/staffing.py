@@ -4,6 +4,7 @@ balance, auto-balance with a preview, reassign and lock grids, each manager's �
 from __future__ import annotations
 
 import tempfile
+import uuid
 from pathlib import Path
 
 import pandas as pd
@@ -61,7 +62,7 @@ def send(changes: dict, seen: dict, action: str, done: str | None = None) -> Non
 
 
 # workload and balance
-branch_m, staff_m, _ = assignment_metrics(grids, ctx.branches[ctx.branches["branch_id"] == branch], staff=team)
+branch_m, staff_m = ui.branch_workload(target, rev, sw.plan_id, branch, grids, ctx.branches, team)
 b = branch_m.iloc[0]
 cols = st.columns(4)
 cols[0].metric("网格", len(grids))
@@ -79,7 +80,7 @@ with left:
     out = show_cached_map(
         lambda: ui.staff_map(shown, staff=team, branches=ctx.branches[ctx.branches["branch_id"] == branch],
                              basemap=basemap, admin=ctx.admin, changed=changed),
-        cache_key=("staffing", target, rev, branch, basemap, id(preview)), key="staffing.map", height=560)
+        cache_key=("staffing", target, rev, branch, basemap, preview["token"] if preview else None), key="staffing.map", height=560)
 picked = clicked_area(out, grids, basemap=basemap, id_column="grid_id")
 if picked:
     ss[ui.STAFF_SELECTED] = picked
@@ -108,7 +109,7 @@ if st.button("计算均衡方案", help="锁定的网格不动；只在负荷超
     new_staff = assign.assign_staff(grids, team, minimal_change=True)
     proposal = grids.assign(staff_id=new_staff.to_numpy())
     moved = grids.loc[(grids["staff_id"].astype(object) != new_staff).to_numpy(), "grid_id"].tolist()
-    ss[ui.STAFF_PREVIEW] = {"grids": proposal, "changed": moved, "seen": dict(shown_versions)}
+    ss[ui.STAFF_PREVIEW] = {"grids": proposal, "changed": moved, "seen": dict(shown_versions), "token": uuid.uuid4().hex}
     st.rerun()
 if preview:
     _, after, _ = assignment_metrics(preview["grids"], ctx.branches[ctx.branches["branch_id"] == branch], staff=team)

@@ -14,7 +14,7 @@ from grids import maps as gmaps
 from grids.errors import GridsError
 from grids.model import VISIT_OUTCOMES
 from ui import auth, data, fmt
-from ui.maps import show_map
+from ui.maps import show_cached_map
 from ui.state import BASEMAP, WORKBENCH_LAST, WORKBENCH_SEEN, WORKBENCH_START
 
 target, rev = data.current()
@@ -37,7 +37,7 @@ if staff_id is None:  # admins look at one customer manager's workbench
 mode = st.radio("起点", ["网点", "地图上点选"], horizontal=True, key="workbench.start_mode",
                 help="待走访农户按离起点的直线距离由近到远排列")
 start = st.session_state[WORKBENCH_START] if mode == "地图上点选" else None
-wb = data.workbench(sw, staff_id=staff_id, start=start)
+wb = data.cached_workbench(sw, target=target, rev=rev, staff_id=staff_id, start=start)
 seen = st.session_state[WORKBENCH_SEEN]  # household versions as the last run showed them
 st.session_state[WORKBENCH_SEEN] = data.versions_of(wb.todo)
 
@@ -61,8 +61,9 @@ if wb.grids.empty:
     st.stop()
 
 admin = data.layer(target, rev, "admin_units")
-out = show_map(data.workbench_map(wb, basemap=basemap, admin_units=admin[admin["level"] == "county"]),
-               key="workbench.map", height=340, returned=("last_clicked",))
+out = show_cached_map(lambda: data.workbench_map(wb, basemap=basemap, admin_units=admin[admin["level"] == "county"]),
+                      cache_key=("workbench", target, rev, account.username, staff_id, wb.start, basemap,
+                                 wb.week["visits"]), key="workbench.map", height=340, returned=("last_clicked",))
 click = out.get("last_clicked")
 if mode == "地图上点选":
     if click and click.get("lat") is not None:

@@ -460,6 +460,20 @@ def workbench(sw: ScopedWorkspace, *, staff_id: str | None, start: tuple[float, 
                      week=week, weekly=weekly)
 
 
+@st.cache_data(max_entries=256, show_spinner=False)
+def _cached_workbench(target: str, rev: int, username: str, role: str, staff_id: str | None,
+                      start: tuple[float, float] | None, day: str, _sw: ScopedWorkspace) -> Workbench:
+    return workbench(_sw, staff_id=staff_id, start=start)
+
+
+def cached_workbench(sw: ScopedWorkspace, *, target: str, rev: int, staff_id: str | None,
+                     start: tuple[float, float] | None) -> Workbench:
+    """:func:`workbench`, computed once per workspace revision, account, staff member, start point and day
+    (a rerun that only moves a radio button or opens a row costs no recomputation)."""
+    day = pd.Timestamp.now().strftime("%Y-%m-%d")
+    return _cached_workbench(target, rev, sw.account.username, sw.account.role, staff_id, start, day, sw)
+
+
 def workbench_map(wb: Workbench, *, basemap: str, admin_units: gpd.GeoDataFrame | None = None) -> Any:
     """A small map of the workbench: my grids by coverage, households left to visit, my branch, the start."""
     import folium

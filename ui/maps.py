@@ -70,7 +70,7 @@ def _component_args(m: folium.Map, *, key: str, height: int, returned: Sequence[
     }
 
 
-@st.cache_resource(max_entries=8, show_spinner="正在绘制地图…")
+@st.cache_resource(max_entries=96, show_spinner="正在绘制地图…")  # one per branch/manager view
 def _cached_args(cache_key: Hashable, key: str, height: int, returned: tuple[str, ...],
                  _build: Callable[[], folium.Map]) -> dict[str, Any]:
     return _component_args(_build(), key=key, height=height, returned=returned)
