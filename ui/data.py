@@ -464,7 +464,7 @@ def workbench_map(wb: Workbench, *, basemap: str, admin_units: gpd.GeoDataFrame 
             [wb.start[0], minx, maxx], [wb.start[1], miny, maxy]), crs=4490), basemap=basemap)
         start = pts.geometry.iloc[0]
         folium.CircleMarker([start.y, start.x], radius=9, color="#0b7a4b", weight=3, fill=True,
-                            fill_color="#ffeb3b", fill_opacity=1.0, tooltip="起点").add_to(m)
+                            fill_color="#ffeb3b", fill_opacity=1.0, tooltip=maps.Tooltip("起点")).add_to(m)
         x, y = pts.geometry.x, pts.geometry.y
         m.fit_bounds([[float(y.min()), float(x.min())], [float(y.max()), float(x.max())]], padding=(16, 16))
     return m
