@@ -110,7 +110,7 @@ def test_folium_raw_text_elements_and_markup_layer_names_are_refused():
         m = maps.OfflineMap()
         holder = folium.Marker([43.9, 119.3]).add_to(m)
         holder.add_child(element)
-        with pytest.raises(ValidationError, match="grids.maps.Tooltip"):
+        with pytest.raises(ValidationError, match=r"grids\.maps\.Tooltip"):
             m.get_root().render()
     m = maps.OfflineMap()
     folium.GeoJson({"type": "FeatureCollection", "features": []},
