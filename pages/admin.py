@@ -11,6 +11,7 @@ import streamlit as st
 from grids import auth as gauth
 from grids.errors import GridsError
 from grids.model import ROLE_NAMES
+from grids.text import markdown
 from ui import auth, data
 from ui.state import ADMIN_AUDIT_ACTION, ADMIN_AUDIT_ACTOR
 
@@ -28,9 +29,9 @@ def run(action, message: str) -> None:
     try:
         action()
     except GridsError as exc:
-        st.error(str(exc))
+        st.error(markdown(str(exc)))
     else:
-        st.toast(message)
+        st.toast(markdown(message))
         st.rerun()
 
 

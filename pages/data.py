@@ -9,6 +9,7 @@ import streamlit as st
 
 from grids.errors import GridsError
 from grids.model import LAYERS
+from grids.text import markdown
 from ui import auth, data, fmt
 from ui.state import DATA_IMPORT_COORDS, DATA_IMPORT_LAYER
 
@@ -20,7 +21,7 @@ ingest = data.optional_module("ingest")
 
 st.title("数据管理")
 c1, c2, c3, c4 = st.columns(4)
-c1.metric("旗县", f"{meta.get('county_name', '')}")
+c1.metric("旗县", markdown(meta.get("county_name", "")))
 c2.metric("工作区版本", rev)
 c3.metric("文件大小", f"{info['size_mb']:.1f} MB" if info["size_mb"] is not None else "—")
 c4.metric("数据来源", "演示数据" if meta.get("demo") == "1" else "本行数据")
@@ -36,9 +37,9 @@ st.dataframe(counts, hide_index=True, height=35 * (len(counts) + 1) + 3)
 
 def show_report(report) -> None:
     """The validation report: summary, warnings, rejected rows (downloadable)."""
-    (st.success if report.rejected == 0 else st.warning)(report.summary())
+    (st.success if report.rejected == 0 else st.warning)(markdown(report.summary()))
     for w in report.warnings:
-        st.caption("· " + w)
+        st.caption("· " + markdown(w))
     if len(report.rejects):
         st.dataframe(report.rejects, hide_index=True, height=260)
         csv = report.rejects.to_csv(index=False).encode("utf-8-sig")
@@ -76,7 +77,7 @@ else:
                     report = ingest.validate(table, target_layer=layer, workspace=data.open_workspace(target),
                                              source_name=path.name)
             except GridsError as exc:
-                st.error(str(exc))
+                st.error(markdown(str(exc)))
             else:
                 show_report(report)
 

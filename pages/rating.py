@@ -9,6 +9,7 @@ import streamlit as st
 from grids import credit, products
 from grids.errors import GridsError
 from grids.model import GUARANTEES
+from grids.text import markdown
 from ui import auth, data
 from ui.state import RATING_CHECK, RATING_VILLAGE
 
@@ -60,7 +61,7 @@ if save_col.button("保存", type="primary", width="stretch", disabled=changes.e
     try:
         n = data.save_ratings(sw, changes, expected_revision=rev)
     except GridsError as exc:
-        st.error(str(exc))
+        st.error(markdown(str(exc)))
     else:
         st.session_state[RATING_CHECK] = None
         st.toast(f"已保存 {n} 户的评级")

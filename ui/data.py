@@ -24,6 +24,7 @@ from grids.auth import Account
 from grids.errors import ValidationError
 from grids.scope import ScopedWorkspace
 from grids.store import Workspace, open_workspace
+from grids.text import markdown
 from ui.state import AUTH_SESSION, ROOT, SCOPED, UNMASK, UNMASKED
 
 
@@ -305,7 +306,7 @@ def scope_or_stop(target: str, rev: int, account: Account) -> AppScopedWorkspace
     try:
         return scoped(target, rev, account)
     except ValidationError as exc:
-        st.warning(f"还没有网格方案，无法确定你的管辖范围：{exc}")
+        st.warning(f"还没有网格方案，无法确定你的管辖范围：{markdown(exc)}")
         st.stop()
         raise  # unreachable: st.stop() ends the run
 

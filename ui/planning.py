@@ -28,6 +28,7 @@ from grids.auth import Account
 from grids.check import PROBLEM_KINDS, check_plan
 from grids.errors import ValidationError
 from grids.store import open_workspace
+from grids.text import markdown
 
 PLAN = "planning.plan_id"
 HISTORY = "planning.history"
@@ -97,7 +98,7 @@ def notice(key: str = NOTICE) -> None:
     """Show (once) the message an action left before its rerun."""
     msg = st.session_state.get(key)
     if msg:
-        getattr(st, msg[0])(msg[1])
+        getattr(st, msg[0])(markdown(msg[1]))
         st.session_state[key] = None
 
 

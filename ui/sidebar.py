@@ -6,6 +6,7 @@ import streamlit as st
 
 from grids.auth import Session
 from grids.store import Workspace
+from grids.text import markdown
 from ui import auth, data
 from ui.state import BASEMAP, UNMASK
 
@@ -14,10 +15,10 @@ def account_panel(session: Session, ws: Workspace) -> None:
     """The signed-in account (name, role, branch or staff binding) and the sign-out button."""
     acc = session.account
     sb = st.sidebar
-    sb.markdown(f"**{acc.display_name or acc.username}**")
+    sb.markdown(f"**{markdown(acc.display_name or acc.username)}**")
     bound = f"　网点 {acc.branch_id}" if acc.role == "branch_manager" else (
         f"　员工 {acc.staff_id}" if acc.role == "customer_manager" else "")
-    sb.caption(f"{acc.role_name}（{acc.username}）{bound}")
+    sb.caption(f"{acc.role_name}（{markdown(acc.username)}）{markdown(bound)}")
     sb.button("退出登录", key="auth.sign_out", icon=":material/logout:", on_click=auth.sign_out,
               kwargs={"notice": "已退出登录。", "ws": ws})
 
@@ -28,7 +29,7 @@ def workspace_panel(target: str, rev: int, session: Session | None = None) -> No
     meta = info["meta"]
     sb = st.sidebar
     sb.divider()
-    sb.markdown(f"**{meta.get('county_name', '')}**（{meta.get('county_code', '')}）")
+    sb.markdown(f"**{markdown(meta.get('county_name', ''))}**（{markdown(meta.get('county_code', ''))}）")
     sb.caption(f"工作区第 {rev} 版" + ("　演示数据" if meta.get("demo") == "1" else ""))
     labels = data.basemap_options()["labels"]
     if st.session_state.get(BASEMAP) not in labels:
