@@ -26,6 +26,7 @@ from grids import auth as gauth
 from grids.auth import Account, Session
 from grids.errors import GridsError, PermissionDeniedError
 from grids.store import Workspace
+from grids.text import markdown
 from ui.state import AUTH_NOTICE, AUTH_SESSION, ROLE, reset_signed_in
 
 
@@ -114,7 +115,7 @@ def _sso_session(ws: Workspace) -> Session | None:
     accounts = gauth.list_accounts(ws)
     hit = accounts[(accounts["username"] == email) & accounts["active"].astype("boolean").fillna(False)]
     if hit.empty:
-        st.error(f"单点登录用户 {email or '（无邮箱）'} 在网格通里没有已启用的账号。请管理员建一个用户名为该邮箱的账号。")
+        st.error(f"单点登录用户 {markdown(email) or '（无邮箱）'} 在网格通里没有已启用的账号。请管理员建一个用户名为该邮箱的账号。")
         st.button("退出单点登录", on_click=st.logout)
         return None
     row = hit.iloc[0]
@@ -159,7 +160,7 @@ def login_page(ws: Workspace) -> None:
     with mid:
         st.title("网格通")
         county = ws.meta.get("county_name", "")
-        st.caption(f"{county}农村信用合作联社 · 网格化管理" if county else "网格化管理")
+        st.caption(f"{markdown(county)}农村信用合作联社 · 网格化管理" if county else "网格化管理")
         if st.session_state.get(AUTH_NOTICE):
             st.warning(st.session_state[AUTH_NOTICE])
         with st.form("auth.login_form"):
