@@ -231,10 +231,12 @@ def app_page(browser, app_url: str, **context_args):
     return _new_page(browser, app_url, **context_args)
 
 
-def settle(page, timeout: float = 60.0) -> None:
-    """Wait until Streamlit has no script run in progress (the status widget is gone), then a little more."""
+def settle(page, timeout: float = 120.0) -> None:
+    """Wait until Streamlit has no script run in progress and shows no spinner (a map being drawn), then a
+    little more."""
+    busy = '[data-testid="stStatusWidget"], [data-testid="stSpinner"]'
     page.wait_for_timeout(800)
     deadline = time.monotonic() + timeout
-    while page.locator('[data-testid="stStatusWidget"]').count() and time.monotonic() < deadline:
+    while page.locator(busy).count() and time.monotonic() < deadline:
         page.wait_for_timeout(250)
     page.wait_for_timeout(1200)
