@@ -234,7 +234,7 @@ def app_page(browser, app_url: str, **context_args):
 def settle(page, timeout: float = 120.0) -> None:
     """Wait until Streamlit has no script run in progress and shows no spinner (a map being drawn), then a
     little more."""
-    busy = '[data-testid="stStatusWidget"], [data-testid="stSpinner"]'
+    busy = '[data-test-script-state="running"], [data-testid="stStatusWidget"], [data-testid="stSpinner"]'
     page.wait_for_timeout(800)
     deadline = time.monotonic() + timeout
     while page.locator(busy).count() and time.monotonic() < deadline:
