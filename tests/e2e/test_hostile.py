@@ -221,9 +221,8 @@ def test_hostile_names_show_literally_and_never_run(browser, hostile_server, use
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
     try:
         sign_in(page, user)
-        link = page.get_by_role("link", name=title)
-        if link.count():  # a role with one page has no navigation
-            link.click()
+        if len(pages_for(USERS[user])) > 1:  # a role with one page has no navigation
+            page.get_by_role("link", name=title).click()
         page.get_by_role("heading", name=title).first.wait_for(timeout=60_000)
         settle(page)
         _choose_defaults(page)
