@@ -56,9 +56,10 @@ PROBE = r"""() => {
   }
   // what the user reads: rendered text, the values of inputs (a select box shows its choice in one) and the
   // cells of data frames (drawn on a canvas; their text lives in accessibility nodes)
-  const text = [document.body ? document.body.innerText : '',
-                ...[...document.querySelectorAll('input, textarea')].map(e => e.value),
-                ...[...document.querySelectorAll('[role="gridcell"]')].map(e => e.textContent)];
+  // (of the page itself, not the sidebar, which shows the county name on every page)
+  const root = document.querySelector('[data-testid="stMain"]') || document.body;
+  const text = [root ? root.innerText : '', ...[...root.querySelectorAll('input, textarea')].map(e => e.value),
+                ...[...root.querySelectorAll('[role="gridcell"]')].map(e => e.textContent)];
   return {pwned: typeof window.__pwned, top: typeof window.top.__pwned, bad: bad, text: text.join('\n')};
 }"""
 
@@ -167,10 +168,12 @@ def hostile_server(tmp_path_factory):
 def _choose_defaults(page) -> None:
     """Pick the first option of every select box left empty (a page may wait for a choice, e.g. a branch)."""
     for _ in range(3):
-        empty = page.locator('[data-testid="stSelectbox"]').filter(has_text="Choose an option")
-        if not empty.count():
+        empty = page.evaluate("""() => [...document.querySelectorAll('[data-testid="stMain"] [data-testid="stSelectbox"]')]
+            .map((b, i) => [i, b.querySelector('input')]).filter(([, e]) => e && !e.value && e.placeholder)
+            .map(([i]) => i)""")
+        if not empty:
             return
-        empty.first.click()
+        page.locator('[data-testid="stMain"] [data-testid="stSelectbox"]').nth(empty[0]).click()
         page.get_by_role("option").first.click()
         settle(page)
 
