@@ -237,7 +237,7 @@ def test_hostile_names_show_literally_and_never_run(browser, hostile_server, use
     dialogs: list[str] = []
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
     try:
-        sign_in(page, user)
+        sign_in(page, user, timeout=120_000)
         if len(pages_for(USERS[user])) > 1:  # a role with one page has no navigation
             page.get_by_role("link", name=title).click()
         page.get_by_role("heading", name=title).first.wait_for(timeout=60_000)
@@ -265,4 +265,5 @@ def test_hostile_names_show_literally_and_never_run(browser, hostile_server, use
         if frame is not None:
             assert any(s in shown for s in LITERALS), "the map's tooltips show no hostile name literally"
     finally:
+        settle(page)  # let a rerun the clicks started finish before the session goes away
         context.close()
