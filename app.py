@@ -11,6 +11,7 @@ from __future__ import annotations
 import streamlit as st
 
 from grids.errors import GridsError
+from grids.text import markdown
 from ui import auth, data, sidebar
 from ui.state import ROOT, init_state, pages_for
 
@@ -23,7 +24,7 @@ try:
     ws = data.open_workspace(target)
     rev = ws.revision
 except GridsError as exc:
-    st.error(f"无法打开工作区：{exc}")
+    st.error(f"无法打开工作区：{markdown(exc)}")
     st.stop()
 
 session = auth.current_session(ws)  # re-read from the workspace: disabled, reset or re-roled accounts act now

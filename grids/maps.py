@@ -18,6 +18,15 @@ Basemaps (:data:`BASEMAPS`)
     (the bank's own tile server). A tile server that cannot be reached leaves the tiles blank and shows a
     notice; our layers still draw.
 
+Text from data
+    Names reach the browser as HTML: Leaflet puts tooltips, legend rows and layer-control names in
+    ``innerHTML``, and folium writes a :class:`folium.Tooltip` into a JavaScript template string. So every
+    string from data is escaped once, here, with :func:`grids.text.html`: GeoJSON properties in
+    :func:`_feature_collection` (what :class:`GeoJsonTooltip` shows), the text of :class:`Tooltip`, the title
+    and rows of :class:`Legend`. :func:`localize` refuses folium's own ``Tooltip``/``Popup``/``GeoJsonTooltip``/
+    ``GeoJsonPopup``/``DivIcon`` (which take HTML as is) and a layer name with markup, so a new layer cannot
+    bypass the escaping.
+
 Size
     Polygons are simplified in the Gauss-Krüger zone (shared edges kept with ``shapely.coverage_simplify``)
     and coordinates rounded (5 decimals ≈ 1 m); households are sent as one flat coordinate array, counted
@@ -62,6 +71,7 @@ from folium.template import Template
 from grids.crs import gcj02_to_wgs84, gdf_gcj02_to_wgs84, gdf_wgs84_to_gcj02, to_gk, wgs84_to_gcj02
 from grids.errors import ValidationError
 from grids.model import STORAGE_CRS
+from grids.text import html as html_text
 
 ASSET_BASE = "/app/static/vendor"
 """URL prefix under which Streamlit serves ``static/vendor`` (``[server] enableStaticServing = true``)."""
@@ -136,14 +146,16 @@ def localize(m: folium.Map, *, asset_base: str = ASSET_BASE) -> folium.Map:
     Raises
     ------
     ValidationError
-        An element needs an asset we do not ship (the message names it and says how to add it), or uses
-        something that only works online (awesome-marker icons, branca colormaps).
+        An element needs an asset we do not ship (the message names it and says how to add it), uses
+        something that only works online (awesome-marker icons, branca colormaps), or would put text in the
+        page unescaped (folium's own tooltips and popups, a layer name with markup: see :func:`_check_text`).
     """
     elements = list(_walk(m))
     needs_jquery = any(isinstance(e, folium.Popup) for e in elements) or bool(
         getattr(m, "objects_to_stay_in_front", None)
     )
     for e in elements:
+        _check_text(e)
         if isinstance(e, folium.Icon):
             raise ValidationError(
                 "地图使用了 folium.Icon（awesome-markers 图标，需要联网加载图标字体）",
@@ -168,6 +180,25 @@ def localize(m: folium.Map, *, asset_base: str = ASSET_BASE) -> folium.Map:
                 out.append((name, local))
             setattr(e, attr, out)
     return m
+
+
+# folium elements that put their text into the page as HTML (or into a JavaScript template string) as given
+_RAW_TEXT = (folium.Tooltip, folium.Popup, folium.GeoJsonTooltip, folium.GeoJsonPopup, folium.DivIcon)
+
+
+def _check_text(element: Any) -> None:
+    """Refuse an element that would show text from data as HTML: only this module's escaping classes pass."""
+    if isinstance(element, _RAW_TEXT) and not isinstance(element, (Tooltip, Popup, GeoJsonTooltip)):
+        raise ValidationError(
+            f"地图元素 {type(element).__name__} 会把文字当作 HTML 放进网页（名称里的 <img onerror=…> 会执行）",
+            fix="改用 grids.maps.Tooltip、grids.maps.Popup 或 grids.maps.GeoJsonTooltip（它们转义文字）",
+        )
+    name = getattr(element, "layer_name", None) if isinstance(element, folium.map.Layer) else None
+    if isinstance(name, str) and "<" in name:
+        raise ValidationError(
+            f"图层名 “{name}” 含有 HTML 标记（图层控件把名称当作 HTML 显示）",
+            fix="图层名用 grids.text.html() 转义后再传入",
+        )
 
 
 # folium embeds data (GeoJSON above all) with json.dumps' default ", " and ": " separators; compact ones send
@@ -357,8 +388,11 @@ def display_frame(gdf: gpd.GeoDataFrame, *, basemap: str = "offline", simplify_m
 
 
 def _feature_collection(frame: gpd.GeoDataFrame, props: pd.DataFrame, ids: pd.Series | None) -> dict:
+    """GeoJSON of ``frame`` with ``props`` as properties; every text property escaped with
+    :func:`grids.text.html` (a :class:`GeoJsonTooltip` shows properties as HTML)."""
     geo = shapely.to_geojson(np.asarray(frame.geometry.array, dtype=object))
-    records = props.to_dict("records")
+    records = [{k: html_text(v) if isinstance(v, str) else v for k, v in r.items()}
+               for r in props.to_dict("records")]
     id_list = [str(v) for v in ids] if ids is not None else None
     feats = []
     for i, g in enumerate(geo):
@@ -374,6 +408,38 @@ def _feature_collection(frame: gpd.GeoDataFrame, props: pd.DataFrame, ids: pd.Se
 # --------------------------------------------------------------------------------------------------------
 
 
+class Tooltip(folium.Tooltip):
+    """A ``folium.Tooltip`` whose text is shown literally (escaped with :func:`grids.text.html`).
+
+    folium writes a tooltip's text into a JavaScript template string that Leaflet shows as HTML; a name
+    like ``<img src=x onerror=…>`` or ``${…}`` would run. Pass it as ``tooltip=`` of a marker or layer.
+
+    Examples
+    --------
+    >>> Tooltip('林东<img src=x onerror="alert(1)">').text
+    '林东&lt;img src=x onerror=&quot;alert(1)&quot;&gt;'
+    """
+
+    def __init__(self, text: Any, **kwargs: Any) -> None:
+        super().__init__(html_text(text), **kwargs)
+
+
+class Popup(folium.Popup):
+    """A ``folium.Popup`` whose text is shown literally (escaped with :func:`grids.text.html`)."""
+
+    def __init__(self, text: Any, **kwargs: Any) -> None:
+        kwargs.pop("parse_html", None)
+        super().__init__(html_text(text), parse_html=False, **kwargs)
+
+
+class GeoJsonTooltip(folium.GeoJsonTooltip):
+    """folium's ``GeoJsonTooltip`` with its aliases escaped; the field values it shows are escaped already
+    (GeoJSON built here passes every text property through :func:`grids.text.html`)."""
+
+    def __init__(self, fields: list[str], *, aliases: list[str] | None = None, **kwargs: Any) -> None:
+        super().__init__(fields=fields, aliases=[html_text(a) for a in (aliases or fields)], **kwargs)
+
+
 class Legend(folium.elements.MacroElement):
     """A legend box (HTML) as a Leaflet control; use instead of branca colormaps, which need d3 online.
 
@@ -384,6 +450,7 @@ class Legend(folium.elements.MacroElement):
     ----------
     title : str
     items : list of (color, label)
+        Title and labels are text (escaped here), colours CSS colours.
     position : str
         Leaflet control position, default ``bottomright``.
     """
@@ -413,13 +480,13 @@ class Legend(folium.elements.MacroElement):
         self.fold_below = int(fold_below)
         rows = "".join(
             f'<div><span style="display:inline-block;width:14px;height:14px;margin-right:6px;'
-            f'vertical-align:middle;background:{c};border:1px solid #555"></span>{label}</div>'
+            f'vertical-align:middle;background:{html_text(c)};border:1px solid #555"></span>{html_text(label)}</div>'
             for c, label in items
         )
         self.html = (
             '<div style="background:rgba(255,255,255,.92);padding:6px 9px;border-radius:4px;'
             'box-shadow:0 1px 4px rgba(0,0,0,.3);font-size:12px;line-height:18px">'
-            f'<details open><summary style="cursor:pointer"><b>{title}</b></summary>{rows}</details></div>'
+            f'<details open><summary style="cursor:pointer"><b>{html_text(title)}</b></summary>{rows}</details></div>'
         )
 
 
@@ -470,7 +537,7 @@ class TileErrorNotice(folium.elements.MacroElement):
     def __init__(self, text: str = "底图服务器无法访问，仅显示本地图层") -> None:
         super().__init__()
         self._name = "TileErrorNotice"
-        self.text = text
+        self.text = html_text(text)
 
 
 class PointCluster(folium.elements.JSCSSMixin, folium.map.Layer):
@@ -852,18 +919,18 @@ def overview_map(areas: gpd.GeoDataFrame, *, branches: gpd.GeoDataFrame | None =
         aliases.append("负责人")
     folium.GeoJson(
         _feature_collection(disp, props, disp[id_column]),
-        name=f"{area_label}覆盖率",
+        name=html_text(f"{area_label}覆盖率"),
         style_function=lambda f: {"fillColor": f["properties"]["c"], "color": "#ffffff", "weight": 0.8,
                                   "fillOpacity": 0.65},
         highlight_function=lambda _f: {"weight": 2.5, "color": "#1f4e79"},
-        tooltip=folium.GeoJsonTooltip(fields=fields, aliases=aliases, sticky=False),
+        tooltip=GeoJsonTooltip(fields, aliases=aliases, sticky=False),
         zoom_on_click=False, smooth_factor=1.0,
     ).add_to(m)
     if unstaffed.any():
         flagged = disp[unstaffed]
         folium.GeoJson(
             _feature_collection(flagged, pd.DataFrame(index=range(len(flagged))), None),
-            name="无人负责的" + area_label,
+            name=html_text("无人负责的" + area_label),
             style_function=lambda _f: {"color": UNSTAFFED_COLOR, "weight": 2.5, "dashArray": "6 4",
                                        "fill": False, "interactive": False},
             interactive=False,
@@ -881,7 +948,7 @@ def overview_map(areas: gpd.GeoDataFrame, *, branches: gpd.GeoDataFrame | None =
         bdisp = display_frame(branches, basemap=basemap, precision=precision)
         for geom, name in zip(bdisp.geometry, bdisp.get("name", pd.Series("", index=bdisp.index)), strict=True):
             folium.CircleMarker([geom.y, geom.x], radius=6, color="#0d47a1", weight=2, fill=True,
-                                fill_color="#ffffff", fill_opacity=1.0, tooltip=str(name)).add_to(group)
+                                fill_color="#ffffff", fill_opacity=1.0, tooltip=Tooltip(name)).add_to(group)
         group.add_to(m)
     items = [(c, f"{lo * 100:.0f}–{hi * 100:.0f}%") for c, lo, hi in
              zip(RATE_COLORS, RATE_BINS[:-1], RATE_BINS[1:], strict=True)]

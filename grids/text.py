@@ -18,7 +18,7 @@ Examples
 >>> html('林东<img src=x onerror="alert(1)">${x}')
 '林东&lt;img src=x onerror=&quot;alert(1)&quot;&gt;&#36;&#123;x&#125;'
 >>> markdown("[点此](http://evil) $x$")
-'\\\\[点此\\\\]\\\\(http\\\\://evil\\\\) \\\\$x\\\\$'
+'\\\\[点此\\\\]\\\\(http\\u2060\\\\://evil\\\\) \\\\$x\\\\$'
 >>> spreadsheet_cell("=HYPERLINK(1)")
 "'=HYPERLINK(1)"
 >>> normalize_id("ｂ０１\\u200b")
@@ -38,7 +38,10 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n", "|")
 """First characters that make a spreadsheet read a cell as a formula (or a DDE command)."""
 
 _ZERO_WIDTH = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad]")
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>$~:^=])")
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>$~:^=&])")
+# Streamlit links bare URLs, www. names and e-mail addresses in the text after parsing (escapes do not help):
+# an invisible word joiner (U+2060) inside ``http:``, ``www.`` and before ``@`` breaks the pattern
+_MD_AUTOLINK = re.compile(r"(?i)(https?|ftp|www)(?=[:.])|(?=@)")
 _URL_USERINFO = re.compile(r"^(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:@/?#\s]*):(?P<secret>.*)@(?P<tail>[^@]*)$", re.S)
 _PASSWORD_PARAM = re.compile(r"(?P<key>\b(?:password|passwd|pwd)\s*=\s*)(?P<secret>'(?:[^'\\]|\\.)*'|[^&\s;]*)",
                              re.IGNORECASE)
@@ -72,10 +75,17 @@ def html(value: Any) -> str:
 def markdown(value: Any) -> str:
     """``value`` as Markdown that Streamlit shows literally (no links, emphasis, LaTeX, colour directives).
 
+    Markdown punctuation is backslash-escaped. Streamlit also links bare ``http://…``, ``www.…`` and e-mail
+    addresses, escaped or not: an invisible word joiner (U+2060) after ``http``/``www`` and before ``@``
+    stops that.
+
     >>> markdown("**粗** :red[x]")
     '\\\\*\\\\*粗\\\\*\\\\* \\\\:red\\\\[x\\\\]'
+    >>> markdown("见 http://evil 或 a@b.cn")
+    '见 http\\u2060\\\\://evil 或 a\\u2060@b\\\\.cn'
     """
-    return _MD_SPECIAL.sub(r"\\\1", _text(value)).replace("\n", " ")
+    text = _MD_AUTOLINK.sub("\\g<0>\u2060", _text(value))
+    return _MD_SPECIAL.sub(r"\\\1", text).replace("\r", " ").replace("\n", " ")
 
 
 def mathtext(value: Any) -> str:

@@ -13,6 +13,7 @@ from grids import audit
 from grids import auth as gauth
 from grids.errors import GridsError
 from grids.model import ROLE_NAMES
+from grids.text import markdown
 from ui import auth, data
 from ui.state import ADMIN_AUDIT_ACTION, ADMIN_AUDIT_ACTOR
 
@@ -30,9 +31,9 @@ def run(action, message: str) -> None:
     try:
         action()
     except GridsError as exc:
-        st.error(str(exc))
+        st.error(markdown(str(exc)))
     else:
-        st.toast(message)
+        st.toast(markdown(message))
         st.rerun()
 
 

@@ -10,6 +10,7 @@ import streamlit as st
 from grids import text
 from grids.errors import GridsError
 from grids.model import LAYERS
+from grids.text import markdown
 from ui import auth, data, fmt
 from ui.state import DATA_IMPORT_COORDS, DATA_IMPORT_LAYER
 
@@ -21,7 +22,7 @@ ingest = data.optional_module("ingest")
 
 st.title("数据管理")
 c1, c2, c3, c4 = st.columns(4)
-c1.metric("旗县", f"{meta.get('county_name', '')}")
+c1.metric("旗县", markdown(meta.get("county_name", "")))
 c2.metric("工作区版本", rev)
 c3.metric("文件大小", f"{info['size_mb']:.1f} MB" if info["size_mb"] is not None else "—")
 c4.metric("数据来源", "演示数据" if meta.get("demo") == "1" else "本行数据")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from grids.text import markdown
 from ui import auth, data, fmt
 from ui.maps import clicked_area, show_cached_map
 from ui.state import BASEMAP, OVERVIEW_SELECTED
@@ -24,10 +25,10 @@ if account.can("read_all"):
     st.title("覆盖总览")
 else:
     branch = ov.branches[ov.branches["branch_id"] == account.branch_id]
-    st.title("覆盖总览 · " + (str(branch["name"].iloc[0]) if len(branch) else "我的网格"))
-st.caption(("网格方案：" + ov.plan_name) if ov.plan_name else "尚无网格方案")
+    st.title("覆盖总览 · " + (markdown(branch["name"].iloc[0]) if len(branch) else "我的网格"))
+st.caption(("网格方案：" + markdown(ov.plan_name)) if ov.plan_name else "尚无网格方案")
 for note in ov.notes:
-    st.info(note)
+    st.info(markdown(note))
 
 s = ov.summary
 cards = st.columns(6)
@@ -47,10 +48,10 @@ def area_panel(area_id: str | None) -> None:
         st.info(f"点击地图上的{ov.area_label}，查看它的数字和未覆盖农户。")
         return
     area = ov.areas.set_index(ov.id_column).loc[area_id]
-    st.subheader(str(area["name"]))
+    st.subheader(markdown(area["name"]))
     staff = area.get("staff_id")
     if isinstance(staff, str) and staff not in ("", "—"):
-        st.caption(f"客户经理：{ov.staff_names.get(staff, staff)}")
+        st.caption(f"客户经理：{markdown(ov.staff_names.get(staff, staff))}")
     elif ov.id_column == "grid_id":
         st.error("该网格无人负责")
     row = ov.by_area.loc[area_id] if area_id in ov.by_area.index else pd.Series(dtype=object)

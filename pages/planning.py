@@ -9,6 +9,7 @@ from grids import edit, plans
 from grids.build import DEFAULT_MAX_HOUSEHOLDS, DEFAULT_MIN_HOUSEHOLDS
 from grids.errors import GridsError, StaleEditError
 from grids.model import PLAN_STATUS_NAMES
+from grids.text import markdown
 from ui import data
 from ui import planning as ui
 from ui import planning_sections as sections
@@ -94,9 +95,9 @@ if u3.button("保存草稿", type="primary", disabled=not (is_draft and dirty), 
                                      + "；".join(history.labels[1:history.position + 1])[:200])
     except StaleEditError as exc:
         ss[ui.STALE] = plans.plan_info(ws, ss[ui.PLAN])["revision"]
-        st.error(str(exc))
+        st.error(markdown(str(exc)))
     except GridsError as exc:
-        st.error(str(exc))
+        st.error(markdown(str(exc)))
     else:
         target, rev = data.current()
         ui.load_plan(target, rev, ss[ui.PLAN])
@@ -107,11 +108,11 @@ if u4.button("发布方案", disabled=not (is_draft and not dirty and found.empt
     try:
         ui.scoped(ws, acct).publish_plan(ss[ui.PLAN], expected_revision=ss[ui.REVISION])
     except GridsError as exc:
-        st.error(str(exc))
+        st.error(markdown(str(exc)))
     else:
         ss[ui.NOTICE] = ("success", "方案已发布，原已发布方案已归档")
         st.rerun()
-u5.caption(f"当前：{history.label}" + ("（有未保存的修改）" if dirty else "")
+u5.caption(f"当前：{markdown(history.label)}" + ("（有未保存的修改）" if dirty else "")
            + ("" if is_draft else "　已发布方案不能直接修改：请在“方案版本”中新建草稿"))
 if ss[ui.STALE] is not None:
     st.warning(f"数据库里的方案已是第 {ss[ui.STALE]} 版（你编辑的是第 {ss[ui.REVISION]} 版）。"
@@ -139,7 +140,7 @@ if feature is not None:
         try:
             new, label, focus = ui.apply_drawing(grids, feature, selected=ss[ui.SELECTED], basemap=basemap, ctx=ctx)
         except GridsError as exc:
-            st.error(str(exc))
+            st.error(markdown(str(exc)))
         else:
             ui.push(new, label, focus=focus)
             ss[ui.NOTICE] = ("success", label)
@@ -148,14 +149,14 @@ if feature is not None:
 names = ui.grid_label(grids)
 with right:
     sel = ss[ui.SELECTED] if ss[ui.SELECTED] in names else None
-    st.markdown(f"**选中的网格：** {names[sel] if sel else '（在地图上点击）'}")
+    st.markdown(f"**选中的网格：** {markdown(names[sel]) if sel else '（在地图上点击）'}")
     merge = st.multiselect("合并网格（同镇、相邻）", list(names), default=[sel] if sel else [],
                            format_func=names.get, disabled=not is_draft, placeholder="选择要合并的网格")
     if st.button("合并所选网格", disabled=len(merge) < 2 or not is_draft):
         try:
             new = edit.merge_grids(grids, merge)
         except GridsError as exc:
-            st.error(str(exc))
+            st.error(markdown(str(exc)))
         else:
             ui.push(new, f"合并网格 {'、'.join(merge)}",
                     focus=ui.bounds_of(grids[grids["grid_id"].isin(merge)].union_all()))
@@ -170,7 +171,7 @@ with right:
                 try:
                     new = edit.move_households_in_plan(grids, move, from_grid=sel, to_grid=to)
                 except GridsError as exc:
-                    st.error(str(exc))
+                    st.error(markdown(str(exc)))
                 else:
                     ui.push(new, f"{len(move)} 户从 {sel} 调到 {to}")
                     st.rerun()
@@ -190,4 +191,4 @@ with right:
                 st.rerun()
     with st.expander(f"编辑记录（{history.position} 步）"):
         for i, label in enumerate(history.labels):
-            st.write(("▶ " if i == history.position else "　") + label)
+            st.write(("▶ " if i == history.position else "　") + markdown(label))

@@ -8,6 +8,7 @@ import streamlit as st
 from grids import credit, products
 from grids.errors import GridsError
 from grids.model import GUARANTEES
+from grids.text import markdown
 from ui import auth, data
 from ui.state import RATING_CHECK, RATING_FILES, RATING_VILLAGE
 
@@ -60,7 +61,7 @@ if save_col.button("保存", type="primary", width="stretch", disabled=changes.e
     try:
         n = data.save_ratings(sw, changes, seen=seen)
     except GridsError as exc:
-        st.error(str(exc))
+        st.error(markdown(str(exc)))
     else:
         data.drop_editor_table("rating")
         st.session_state[RATING_CHECK] = None

@@ -14,6 +14,7 @@ from grids import assign, plans
 from grids.assign_metrics import assignment_metrics
 from grids.errors import GridsError
 from grids.scope import ScopedWorkspace
+from grids.text import markdown
 from ui import data
 from ui import planning as ui
 from ui.maps import clicked_area, show_cached_map
@@ -26,7 +27,7 @@ ui.notice(ui.STAFF_NOTICE)
 try:
     sw = ScopedWorkspace(ws, acct)
 except GridsError as exc:
-    st.warning(f"还没有网格方案：{exc}")
+    st.warning(f"还没有网格方案：{markdown(exc)}")
     st.stop()
 info = plans.plan_info(ws, sw.plan_id)
 branch_names = dict(zip(ctx.branches["branch_id"].astype(str), ctx.branches["name"].astype(str), strict=True))
@@ -35,7 +36,7 @@ if acct.branch_id:
 else:
     ids = sorted(branch_names)
     branch = st.selectbox("网点", ids, format_func=lambda b: f"{b} {branch_names[b]}", key=ui.STAFF_BRANCH)
-st.caption(f"{branch_names.get(branch, branch)}　方案：{info['name']}（第 {info['revision']} 版）")
+st.caption(f"{markdown(branch_names.get(branch, branch))}　方案：{markdown(info['name'])}（第 {info['revision']} 版）")
 
 all_grids = ui.stored_grids(target, rev, sw.plan_id)
 grids = all_grids[all_grids["branch_id"].astype(object) == branch].sort_values("grid_id", kind="stable")
@@ -53,7 +54,7 @@ def send(changes: dict, seen: dict, action: str, done: str | None = None) -> Non
     try:
         new_rev = sw.assign_grids(changes, seen=seen, action=action)
     except GridsError as exc:
-        st.error(str(exc))
+        st.error(markdown(str(exc)))
         return
     ss[ui.STAFF_PREVIEW] = None
     data.drop_editor_table("staffing")
@@ -94,7 +95,7 @@ with right:
         "load_vs_mean": "相对平均（%）", "pieces": "片数"}), hide_index=True, key="staffing.workload")
     sel = ss[ui.STAFF_SELECTED] if ss[ui.STAFF_SELECTED] in set(grids["grid_id"]) else None
     labels = ui.grid_label(grids)
-    st.markdown(f"**选中的网格：** {labels[sel] if sel else '（在地图上点击）'}")
+    st.markdown(f"**选中的网格：** {markdown(labels[sel]) if sel else '（在地图上点击）'}")
     if sel:
         cur = grids.set_index("grid_id").loc[sel, "staff_id"]
         ids = list(staff_names)
@@ -160,7 +161,7 @@ for col, fmt, label, mime in ((b3, "xlsx", "入户清单", "application/vnd.open
             try:
                 res = sw.export(fmt=fmt, out=Path(tmp) / f"out.{fmt}", staff_id=who)
             except GridsError as exc:
-                st.error(str(exc))
+                st.error(markdown(str(exc)))
             else:
                 files[key] = Path(res["path"]).read_bytes()
                 st.rerun()

@@ -13,6 +13,7 @@ import streamlit as st
 from grids import maps as gmaps
 from grids.errors import GridsError
 from grids.model import VISIT_OUTCOMES
+from grids.text import markdown
 from ui import auth, data, fmt
 from ui.maps import show_cached_map
 from ui.state import BASEMAP, WORKBENCH_LAST, WORKBENCH_SEEN, WORKBENCH_START
@@ -42,7 +43,7 @@ seen = st.session_state[WORKBENCH_SEEN]  # household versions as the last run sh
 st.session_state[WORKBENCH_SEEN] = data.versions_of(wb.todo)
 
 if st.session_state[WORKBENCH_LAST]:
-    st.success(st.session_state[WORKBENCH_LAST])
+    st.success(markdown(st.session_state[WORKBENCH_LAST]))
     st.session_state[WORKBENCH_LAST] = None
 
 s = wb.summary
@@ -73,7 +74,7 @@ if mode == "地图上点选":
             st.rerun()
     if st.session_state[WORKBENCH_START] is None:
         st.info("在地图上点一下，选择起点。")
-st.caption(f"起点：{wb.start_label}　黄点为起点，红点为待走访农户")
+st.caption(f"起点：{markdown(wb.start_label)}　黄点为起点，红点为待走访农户")
 
 st.subheader(f"待走访：{len(wb.todo):,} 户")
 todo = pd.DataFrame({  # the columns a phone shows first: who, how far, how to call
@@ -104,7 +105,7 @@ else:
         try:
             sw.record_visit(hh_id, visited_on=day, outcome=outcome, note=note, seen_version=seen.get(hh_id, -1))
         except GridsError as exc:
-            st.error(str(exc))
+            st.error(markdown(str(exc)))
         else:
             st.session_state[WORKBENCH_LAST] = f"已记录：{hh_id} {outcome}（{day:%Y-%m-%d}）"
             st.rerun()

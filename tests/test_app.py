@@ -247,7 +247,7 @@ def test_missing_workspace_is_reported(tmp_path, monkeypatch):
     monkeypatch.setenv("GRIDS_WORKSPACE", str(tmp_path / "nope.gpkg"))
     at = AppTest.from_file(APP, default_timeout=60).run()
     assert not at.exception
-    assert any("无法打开工作区" in e.value and "python -m grids demo" in e.value for e in at.error)
+    assert any("无法打开工作区" in e.value and "python -m grids demo" in e.value.replace("\\", "") for e in at.error)
 
 
 # -- overview ----------------------------------------------------------------------------------------------

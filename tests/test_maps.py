@@ -122,7 +122,7 @@ def test_plugins_are_localized_and_unknown_assets_refused():
 
 def test_popup_brings_local_jquery_and_icons_are_refused():
     m = maps.OfflineMap()
-    folium.Marker([43.9, 119.3], popup="林东").add_to(m)
+    folium.Marker([43.9, 119.3], popup=maps.Popup("林东")).add_to(m)
     html = m.get_root().render()
     assert "/app/static/vendor/jquery/jquery.min.js" in html and hosts(html) == set()
     m2 = maps.OfflineMap()

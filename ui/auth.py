@@ -87,7 +87,7 @@ def current_account() -> Account:
     held = st.session_state.get(AUTH_SESSION)
     session = None if held is None else current_session(open_workspace(workspace_target()))
     if session is None:
-        st.warning((st.session_state.get(AUTH_NOTICE) or "请先登录。") + "　[打开登录页](/)")
+        st.warning(text.markdown(st.session_state.get(AUTH_NOTICE) or "请先登录。") + "　[打开登录页](/)")
         st.stop()
     return session.account
 
@@ -173,9 +173,9 @@ def login_page(ws: Workspace) -> None:
     with mid:
         st.title("网格通")
         county = ws.meta.get("county_name", "")
-        st.caption(f"{county}农村信用合作联社 · 网格化管理" if county else "网格化管理")
+        st.caption(f"{text.markdown(county)}农村信用合作联社 · 网格化管理" if county else "网格化管理")
         if st.session_state.get(AUTH_NOTICE):
-            st.warning(st.session_state[AUTH_NOTICE])
+            st.warning(text.markdown(st.session_state[AUTH_NOTICE]))
         with st.form("auth.login_form"):
             username = st.text_input("用户名", autocomplete="username")
             password = st.text_input("密码", type="password", autocomplete="current-password")

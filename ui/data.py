@@ -24,6 +24,7 @@ from grids.auth import Account
 from grids.errors import ValidationError
 from grids.scope import ScopedWorkspace
 from grids.store import Workspace, open_workspace
+from grids.text import markdown
 from ui.state import AUTH_SESSION, EDITORS, ROOT, SCOPED, UNMASK, UNMASKED
 
 
@@ -305,7 +306,7 @@ def scope_or_stop(target: str, rev: int, account: Account) -> AppScopedWorkspace
     try:
         return scoped(target, rev, account)
     except ValidationError as exc:
-        st.warning(f"还没有网格方案，无法确定你的管辖范围：{exc}")
+        st.warning(f"还没有网格方案，无法确定你的管辖范围：{markdown(exc)}")
         st.stop()
         raise  # unreachable: st.stop() ends the run
 
@@ -489,7 +490,7 @@ def workbench_map(wb: Workbench, *, basemap: str, admin_units: gpd.GeoDataFrame 
             [wb.start[0], minx, maxx], [wb.start[1], miny, maxy]), crs=4490), basemap=basemap)
         start = pts.geometry.iloc[0]
         folium.CircleMarker([start.y, start.x], radius=9, color="#0b7a4b", weight=3, fill=True,
-                            fill_color="#ffeb3b", fill_opacity=1.0, tooltip="起点").add_to(m)
+                            fill_color="#ffeb3b", fill_opacity=1.0, tooltip=maps.Tooltip("起点")).add_to(m)
         x, y = pts.geometry.x, pts.geometry.y
         m.fit_bounds([[float(y.min()), float(x.min())], [float(y.max()), float(x.max())]], padding=(16, 16))
     return m

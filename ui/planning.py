@@ -28,6 +28,7 @@ from grids.auth import Account
 from grids.check import PROBLEM_KINDS, check_plan
 from grids.errors import ValidationError
 from grids.store import open_workspace
+from grids.text import markdown
 
 PLAN = "planning.plan_id"
 HISTORY = "planning.history"
@@ -112,7 +113,7 @@ def notice(key: str = NOTICE) -> None:
     """Show (once) the message an action left before its rerun."""
     msg = st.session_state.get(key)
     if msg:
-        getattr(st, msg[0])(msg[1])
+        getattr(st, msg[0])(markdown(msg[1]))
         st.session_state[key] = None
 
 
@@ -210,7 +211,7 @@ def _grid_layer(m: folium.Map, disp: gpd.GeoDataFrame, colors: list[str], *, nam
         style_function=lambda f: {"fillColor": f["properties"]["c"], "color": "#37474f", "weight": 0.8,
                                   "fillOpacity": 0.55},
         highlight_function=lambda _f: {"weight": 2.5, "color": "#1f4e79"},
-        tooltip=folium.GeoJsonTooltip(fields=[c for c, _ in tooltip], aliases=[a for _, a in tooltip]),
+        tooltip=maps.GeoJsonTooltip([c for c, _ in tooltip], aliases=[a for _, a in tooltip]),
         zoom_on_click=False, smooth_factor=1.0,
     ).add_to(m)
 
@@ -254,14 +255,14 @@ def plan_map(grids: gpd.GeoDataFrame, *, ctx: Context, basemap: str, found: gpd.
             for geom, kind in zip(pts.geometry, pts["kind"], strict=True):
                 folium.CircleMarker([geom.y, geom.x], radius=7, color="#b71c1c", weight=2, fill=True,
                                     fill_color="#ef5350", fill_opacity=0.9,
-                                    tooltip=PROBLEM_KINDS.get(kind, kind)).add_to(group)
+                                    tooltip=maps.Tooltip(PROBLEM_KINDS.get(kind, kind))).add_to(group)
             group.add_to(m)
     if len(ctx.branches):
         group = folium.FeatureGroup(name="营业网点")
         bd = maps.display_frame(ctx.branches, basemap=basemap)
         for geom, name in zip(bd.geometry, bd["name"], strict=True):
             folium.CircleMarker([geom.y, geom.x], radius=5, color="#0d47a1", weight=2, fill=True,
-                                fill_color="#ffffff", fill_opacity=1.0, tooltip=str(name)).add_to(group)
+                                fill_color="#ffffff", fill_opacity=1.0, tooltip=maps.Tooltip(name)).add_to(group)
         group.add_to(m)
     if draw:
         folium.plugins.Draw(
@@ -314,7 +315,7 @@ def staff_map(grids: gpd.GeoDataFrame, *, staff: pd.DataFrame, branches: gpd.Geo
     bd = maps.display_frame(branches, basemap=basemap)
     for geom, name in zip(bd.geometry, bd["name"], strict=True):
         folium.CircleMarker([geom.y, geom.x], radius=6, color="#0d47a1", weight=2, fill=True, fill_color="#ffffff",
-                            fill_opacity=1.0, tooltip=str(name)).add_to(m)
+                            fill_opacity=1.0, tooltip=maps.Tooltip(name)).add_to(m)
     loads = grids.groupby(grids["staff_id"].astype(object))["households"].sum()
     items = [(colors[s], f"{n}（{int(loads.get(s, 0)):,} 户）") for s, n in names.items()]
     if sid.isna().any():
@@ -343,11 +344,11 @@ def whatif_map(grids: gpd.GeoDataFrame, *, ctx: Context, basemap: str, point: tu
     bd = maps.display_frame(ctx.branches, basemap=basemap)
     for geom, name, bid in zip(bd.geometry, bd["name"], bd["branch_id"], strict=True):
         folium.CircleMarker([geom.y, geom.x], radius=6, color="#0d47a1", weight=2, fill=True, fill_color="#ffffff",
-                            fill_opacity=1.0, tooltip=f"{bid} {name}").add_to(m)
+                            fill_opacity=1.0, tooltip=maps.Tooltip(f"{bid} {name}")).add_to(m)
     if point is not None:
         lon, lat = maps.wgs84_to_gcj02(*point) if basemap == "amap" else point
         folium.CircleMarker([lat, lon], radius=9, color="#d81b60", weight=3, fill=True, fill_color="#f8bbd0",
-                            fill_opacity=1.0, tooltip="新网点").add_to(m)
+                            fill_opacity=1.0, tooltip=maps.Tooltip("新网点")).add_to(m)
     return m
 
 

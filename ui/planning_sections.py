@@ -13,6 +13,7 @@ import streamlit as st
 from grids import assign, edit, plans
 from grids.build import DEFAULT_MAX_HOUSEHOLDS, DEFAULT_MIN_HOUSEHOLDS
 from grids.errors import GridsError
+from grids.text import markdown
 from ui import data
 from ui import planning as ui
 from ui.maps import show_cached_map
@@ -40,7 +41,7 @@ def build_section(ws: Any, *, actor: str) -> None:
             pid = ui.scoped_any(ws, ui.account()).build_plan(name=name, min_households=int(lo),
                                                              max_households=int(hi), assign=do_assign, progress=say)
         except GridsError as exc:
-            st.error(str(exc))
+            st.error(markdown(str(exc)))
         else:
             bar.progress(1.0, text="完成")
             target, rev = data.current()
@@ -63,7 +64,7 @@ def versions_section(ws: Any, *, ctx: Any, target: str, rev: int, plan_list: pd.
             try:
                 pid = ui.scoped(ws, ui.account()).new_draft(str(published["plan_id"].iloc[0]), name=new_name)
             except GridsError as exc:
-                st.error(str(exc))
+                st.error(markdown(str(exc)))
             else:
                 target, rev = data.current()
                 ui.load_plan(target, rev, pid)
@@ -112,7 +113,7 @@ def whatif_section(ws: Any, *, ctx: Any, target: str, rev: int, labels: dict[str
     ss = st.session_state
     pid_published = plans.resolve_plan(ws)
     base = ui.stored_grids(target, rev, pid_published)
-    st.caption(f"基于方案 {labels.get(pid_published, pid_published)}：在地图上点击放置新网点，或选择要关闭的网点。")
+    st.caption(f"基于方案 {markdown(labels.get(pid_published, pid_published))}：在地图上点击放置新网点，或选择要关闭的网点。")
     a, b = st.columns([2, 1])
     branch_ids = ctx.branches["branch_id"].astype(str).tolist()
     names = dict(zip(branch_ids, ctx.branches["name"].astype(str), strict=True))
@@ -143,12 +144,12 @@ def whatif_section(ws: Any, *, ctx: Any, target: str, rev: int, labels: dict[str
             try:
                 ss[ui.WHATIF] = assign.what_if(base, ctx.branches, ctx.staff, add_branch=point, close_branch=close)
             except GridsError as exc:
-                st.error(str(exc))
+                st.error(markdown(str(exc)))
         st.rerun()
     if result is not None:
         s = result.summary
         for line in s["scenario"]:
-            st.write("· " + line)
+            st.write("· " + markdown(line))
         cols = st.columns(3)
         cols[0].metric("改变网点的网格", s["grids_moved"], f"{s['households_moved']:,} 户", delta_color="off")
         cols[1].metric("平均距离", f"{s['mean_distance_m_after'] / 1000:.2f} km",

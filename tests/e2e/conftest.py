@@ -222,3 +222,21 @@ def screenshot(page, name: str) -> Path:
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+def app_page(browser, app_url: str, **context_args):
+    """``(context, page)`` like the :func:`page` fixture, for a test's own server at ``app_url``; close the
+    context when done."""
+    context_args.setdefault("viewport", {"width": 1440, "height": 1000})
+    return _new_page(browser, app_url, **context_args)
+
+
+def settle(page, timeout: float = 120.0) -> None:
+    """Wait until Streamlit has no script run in progress and shows no spinner (a map being drawn), then a
+    little more."""
+    busy = '[data-test-script-state="running"], [data-testid="stStatusWidget"], [data-testid="stSpinner"]'
+    page.wait_for_timeout(800)
+    deadline = time.monotonic() + timeout
+    while page.locator(busy).count() and time.monotonic() < deadline:
+        page.wait_for_timeout(250)
+    page.wait_for_timeout(1200)
