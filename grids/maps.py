@@ -439,6 +439,14 @@ class GeoJsonTooltip(folium.GeoJsonTooltip):
     def __init__(self, fields: list[str], *, aliases: list[str] | None = None, **kwargs: Any) -> None:
         super().__init__(fields=fields, aliases=[html_text(a) for a in (aliases or fields)], **kwargs)
 
+    def render(self, **kwargs: Any) -> None:
+        """Render the tooltip; on an empty layer (a new workspace, a scope without grids) there is nothing to
+        show, and folium would fail asserting that the fields exist in its (absent) features."""
+        data = getattr(self._parent, "data", None)
+        if isinstance(data, dict) and not data.get("features"):
+            return
+        super().render(**kwargs)
+
 
 class Legend(folium.elements.MacroElement):
     """A legend box (HTML) as a Leaflet control; use instead of branca colormaps, which need d3 online.

@@ -174,3 +174,16 @@ def test_workbench_map_escapes_grid_and_branch_names(grids, branches):
     wb = Workbench(staff_id="S001", grids=grids, households=todo, todo=todo, summary={}, start=(119.3, 43.95),
                    start_label=NAMES[0], branch=branches.iloc[:3], week={}, weekly=pd.DataFrame())
     assert_safe(workbench_map(wb, basemap="offline").get_root().render())
+
+
+def test_overview_map_of_an_empty_workspace_renders():
+    """A new real workspace has no grids yet: the county overview still draws (an empty layer has no tooltip)."""
+    import geopandas as gpd
+
+    from grids import maps
+
+    empty = gpd.GeoDataFrame({"grid_id": [], "name": [], "coverage_rate": [], "staff_id": [], "households": []},
+                             geometry=[], crs=4490)
+    html = maps.overview_map(empty, id_column="grid_id", name_column="name", rate_column="coverage_rate",
+                             staff_column="staff_id", households_column="households").get_root().render()
+    assert "leaflet" in html.lower()

@@ -622,4 +622,5 @@ def test_data_page_shows_the_postgis_url_without_its_password(pg_target, monkeyp
     shown = " ".join(str(e.value) for kind in ("caption", "markdown", "text", "info", "error", "warning")
                      for e in at.get(kind))
     assert "s3cret-Pw0rd" not in shown
-    assert f"{user}:\\*\\*\\*@" in shown or f"{user}:***@" in shown
+    literal = shown.replace("\\", "").replace("\u2060", "")  # as the page shows it (Markdown escapes removed)
+    assert f"{user}:***@" in literal
