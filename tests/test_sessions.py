@@ -7,12 +7,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from streamlit.proto.WidgetStates_pb2 import WidgetState
 from streamlit.testing.v1 import AppTest
-from streamlit.testing.v1.element_tree import Selectbox
 
 from grids.auth import MAX_FAILED_LOGINS, Account, AccountAdmin, create_account
 from grids.store import Workspace
+from tests.forged import forge_select
 from tests.test_app import APP, FakeUser, tiny_workspace
 from ui.auth import session_for
 
@@ -148,27 +147,7 @@ def test_single_sign_on_refuses_unverified_emails(ws_path, monkeypatch, verified
 
 
 # -- item 9 (accounts) and forged widget state on 账号与审计 -------------------------------------------------------
-
-
-class _ForgedSelectbox(Selectbox):
-    """A select box sending a raw string of our choosing, as a tampered client can (Streamlit hands a string
-    that is none of the formatted options to the page as the value itself)."""
-
-    forged: str = ""
-
-    @property
-    def _widget_state(self) -> WidgetState:
-        ws = WidgetState()
-        ws.id = self.id
-        ws.string_value = self.forged
-        return ws
-
-
-def forge_select(at: AppTest, key: str, raw: str) -> None:
-    """Make the select box ``key`` send ``raw`` on the next run."""
-    node = at.selectbox(key=key)
-    node.__class__ = _ForgedSelectbox
-    node.forged = raw
+# (forge_select: the tampered-client harness of tests/forged.py)
 
 
 def admin_page(account: Account = ADMIN) -> AppTest:
