@@ -7,6 +7,7 @@ through the login form over the websocket and checks the script finished with th
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import shutil
 import sys
 from pathlib import Path
@@ -67,7 +68,9 @@ def test_client_signs_in_through_the_form_and_gets_the_finished_page(server):
         finally:
             await client.close()
 
-    login, wrong, signed, again, pages = asyncio.run(session())
+    # in a thread of its own: the browser tests' Playwright keeps an event loop running in this one
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        login, wrong, signed, again, pages = pool.submit(asyncio.run, session()).result(timeout=600)
     assert login.status == ForwardMsg.FINISHED_SUCCESSFULLY
     assert "网格通" in login.headings
     assert login.widget(label="用户名", kind="text_input").form_id

@@ -169,10 +169,12 @@ def hostile_server(tmp_path_factory):
 
 
 def _choose_defaults(page) -> None:
-    """Pick the first option of every select box left empty (a page may wait for a choice, e.g. a branch)."""
+    """Pick the first option of every visible, enabled select box left empty (a page may wait for a choice,
+    e.g. a branch); the ones in hidden tabs or disabled until another choice are left alone."""
     for _ in range(3):
         empty = page.evaluate("""() => [...document.querySelectorAll('[data-testid="stMain"] [data-testid="stSelectbox"]')]
-            .map((b, i) => [i, b.querySelector('input')]).filter(([, e]) => e && !e.value && e.placeholder)
+            .map((b, i) => [i, b.querySelector('input')])
+            .filter(([, e]) => e && !e.value && e.placeholder && !e.disabled && e.offsetParent !== null)
             .map(([i]) => i)""")
         if not empty:
             return
