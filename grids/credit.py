@@ -427,7 +427,6 @@ def whitelist_bytes(white: pd.DataFrame, *, fmt: str = "csv") -> bytes:
     >>> whitelist_bytes(w).decode("utf-8-sig").splitlines()
     ['户号,户主,授信额度（元）', "a,'=HYPERLINK(1),60000.0"]
     """
-    import io
 
     from grids.text import spreadsheet_cell
 
@@ -439,21 +438,6 @@ def whitelist_bytes(white: pd.DataFrame, *, fmt: str = "csv") -> bytes:
         return out.to_csv(index=False).encode("utf-8-sig")
     if fmt != "xlsx":
         raise ValidationError(f"不支持的格式 {fmt}", fix="csv 或 xlsx")
-    from openpyxl import Workbook
-    from openpyxl.styles import Font
+    from grids.export import frame_xlsx
 
-    book = Workbook()
-    sheet = book.active
-    sheet.title = "白名单"
-    for j, name in enumerate(out.columns, start=1):
-        sheet.cell(row=1, column=j, value=str(name)).font = Font(bold=True)
-    for i, row in enumerate(out.itertuples(index=False), start=2):
-        for j, value in enumerate(row, start=1):
-            if value is None or (not isinstance(value, str) and pd.isna(value)):
-                continue
-            cell = sheet.cell(row=i, column=j, value=value.item() if isinstance(value, np.generic) else value)
-            if isinstance(value, str):
-                cell.data_type = "s"
-    buf = io.BytesIO()
-    book.save(buf)
-    return buf.getvalue()
+    return frame_xlsx(white.rename(columns=WHITELIST_HEADERS), title="白名单")

@@ -63,7 +63,7 @@ from grids.model import (
     VISIT_OUTCOMES,
 )
 from grids.store import Workspace
-from grids.text import normalize_id, plain, spreadsheet_cell
+from grids.text import normalize_id, plain, spreadsheet_cell, strip_controls
 
 if TYPE_CHECKING:
     from grids.auth import Account
@@ -1830,6 +1830,21 @@ def _workspace_failure(exc: BaseException, workspace: Any) -> WorkspaceError:
     return WorkspaceError(why + "。未导入任何数据")
 
 
+def _strip_control_characters(report: ImportReport) -> int:
+    """Remove control characters (other than tab and line breaks) from the text cells of
+    ``report.accepted`` in place; returns how many cells changed."""
+    frame = report.accepted
+    changed = 0
+    for col in frame.columns:
+        if col == getattr(frame, "_geometry_column_name", None) or frame[col].dtype != object:
+            continue
+        diff = sum(1 for v in frame[col] if isinstance(v, str) and strip_controls(v) != v)
+        if diff:
+            frame[col] = frame[col].map(strip_controls)
+            changed += diff
+    return changed
+
+
 def import_file(workspace: Workspace | str | os.PathLike, layer: str, file: str | os.PathLike, *,
                 coords: str | None = None, encoding: str | None = None,
                 mapping: Mapping[str, str] | None = None, strict: bool = False,
@@ -1933,6 +1948,9 @@ def _import(ws: Workspace, layer: str, path: Path, *, coords: str | None, encodi
     if not len(report.accepted):
         report.warnings.append("没有可导入的行，工作区未改动")
         return report
+    cleaned = _strip_control_characters(report)
+    if cleaned:
+        report.warnings.append(f"{cleaned} 个单元格含控制字符（如 \\x0b、ESC），已删除这些字符后导入")
     try:
         with ws.transaction(actor=actor, action="导入") as tx:
             if report.mode == "replace":

@@ -117,6 +117,21 @@ def spreadsheet_cell(value: Any) -> Any:
     return text
 
 
+_CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def strip_controls(value: Any) -> Any:
+    """Text without control characters (keeps tab, line feed and carriage return); other values unchanged.
+
+    Imported names may carry ``\\x0b``, ``\\x01`` or terminal escapes (ESC): XML (xlsx, KML) cannot hold
+    them and terminals would run them.
+
+    >>> strip_controls("张\\x0b三\\x1b[31m"), strip_controls(5)
+    ('张三[31m', 5)
+    """
+    return _CONTROLS.sub("", value) if isinstance(value, str) else value
+
+
 def normalize_text(value: Any) -> str:
     """NFKC-normalised text without zero-width characters, trimmed (full-width digits become ASCII).
 

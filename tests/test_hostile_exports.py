@@ -22,7 +22,7 @@ import pytest
 import shapely
 
 from grids import export, render, text
-from grids.text import FORMULA_START
+from grids.text import FORMULA_START, strip_controls
 from tests.hostile import corpus
 from tests.test_coverage import VA, make_grids, make_households
 
@@ -79,8 +79,11 @@ def ws(empty_ws):
 
 
 def flat(value: str) -> str:
-    """How a spreadsheet cell keeps a string: a bare CR becomes a line feed."""
-    return value.replace("\r\n", "\n").replace("\r", "\n")
+    """How a spreadsheet cell keeps a string: a bare CR becomes a line feed, control characters XML cannot hold
+    are dropped."""
+    from grids.text import strip_controls
+
+    return strip_controls(value).replace("\r\n", "\n").replace("\r", "\n")
 
 
 def runs_as_formula(cell: str) -> bool:
@@ -219,7 +222,7 @@ def test_kml_is_valid_xml_and_carries_no_html(ws, tmp_path):
     names = {el.text for el in root.iter(f"{KML}name")}
     for s in HOSTILE:
         if "\r" not in s:
-            assert text.html(s) in names, s  # each head name, escaped: shown as text
+            assert text.html(strip_controls(s)) in names, s  # each head name, escaped: shown as text
     assert text.html(MATH) in names  # the grid name
     assert "响铃控制符" in names
     descriptions = [el.text for el in root.iter(f"{KML}description")]
@@ -340,3 +343,24 @@ def test_sidebar_shows_names_literally_and_no_password():
     assert any(m.startswith(f"**{text.markdown(names[0])}**") for m in markdown)
     shown = " ".join(str(e.proto) for e in at.sidebar)
     assert "网点负责人" in shown and "secret" not in shown  # the workspace URL is not on the sidebar at all
+
+
+def test_imported_control_characters_are_removed_and_the_whitelist_xlsx_builds(empty_ws, tmp_path):
+    """Attack finding: a name with \\x0b or ESC was stored raw and broke the 集中授信 page's Excel whitelist."""
+    import io
+
+    import openpyxl
+
+    from grids.credit import whitelist_bytes
+    from grids.ingest import import_file
+
+    src = tmp_path / "hh.csv"
+    src.write_text("户号,户主,客户类型,村代码\nH1,张\x0b三\x1b[31m,农牧户,150422100201\nH2,李四,农牧户,150422100201\n",
+                   encoding="utf-8")
+    report = import_file(empty_ws, "households", src, actor="test")
+    assert report.rejected == 0 and any("控制字符" in w for w in report.warnings)
+    names = empty_ws.read("households")["head_name"].tolist()
+    assert names == ["张三[31m", "李四"]
+    book = openpyxl.load_workbook(io.BytesIO(whitelist_bytes(
+        pd.DataFrame({"hh_id": ["H1"], "head_name": ["王\x01五"], "granted_amount": [5e4]}), fmt="xlsx")))
+    assert [c.value for c in book.active["B"]] == ["户主", "王五"]

@@ -705,26 +705,10 @@ def table_csv(frame: pd.DataFrame, *, index: bool = False) -> bytes:
 
 
 def table_xlsx(frame: pd.DataFrame, *, title: str) -> bytes:
-    """An xlsx of ``frame`` (one sheet, bold header); text is stored as text, never run as a formula
-    (:func:`grids.export.xlsx_cell`)."""
-    import io
+    """An xlsx of ``frame`` (:func:`grids.export.frame_xlsx`: text stays text, never a formula)."""
+    from grids.export import frame_xlsx
 
-    from openpyxl import Workbook
-    from openpyxl.styles import Font
-
-    from grids.export import xlsx_cell
-
-    book = Workbook()
-    sheet = book.active
-    sheet.title = "".join("_" if ch in '[]:*?/\\' else ch for ch in title)[:31] or "Sheet1"
-    for j, name in enumerate(frame.columns, start=1):
-        xlsx_cell(sheet, 1, j, str(name)).font = Font(bold=True)
-    for i, row in enumerate(frame.itertuples(index=False), start=2):
-        for j, value in enumerate(row, start=1):
-            xlsx_cell(sheet, i, j, value)
-    buf = io.BytesIO()
-    book.save(buf)
-    return buf.getvalue()
+    return frame_xlsx(frame, title=title)
 
 
 def whitelist_file(sw: ScopedWorkspace, village: str, *, fmt: str) -> bytes:
