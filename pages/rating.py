@@ -91,10 +91,12 @@ x.download_button("下载白名单（Excel）", sw.whitelist_file(village, fmt="
 c.download_button("下载白名单（CSV）", sw.whitelist_file(village, fmt="csv"), f"白名单_{name}.csv", "text/csv",
                   key="rating.csv")
 if data.unmasked():  # full ID numbers: a file exists only after this click, audited before it is made
+    # a made file is offered on the next run only, then forgotten: Streamlit drops its /media copy a run later
     files = {k: v for k, v in st.session_state[RATING_FILES].items() if k[1] == rev}
+    made = {fmt: files.pop((village, rev, fmt), None) for fmt in ("xlsx", "csv")}
     st.session_state[RATING_FILES] = files
-    made = {fmt: files.get((village, rev, fmt)) for fmt in ("xlsx", "csv")}
-    st.caption("上面的下载为脱敏版本。含明文身份证号和电话的白名单只在点击后生成，并记入审计。")
+    st.caption("上面的下载为脱敏版本。含明文身份证号和电话的白名单只在点击后生成并记入审计，"
+               "生成后只提供这一次下载；再次需要时重新生成（再次记入审计）。")
     y, z, _ = st.columns([1, 1, 3])
     for col, fmt, label in ((y, "xlsx", "Excel"), (z, "csv", "CSV")):
         if made[fmt] is not None:

@@ -113,6 +113,9 @@ def test_unmasked_whitelist_is_made_only_after_the_click_and_audited_first(path,
     assert _exports(path) == 1
     assert "下载明文白名单（CSV）" in {d.label for d in at.get("download_button")}
     assert any(_has_full_id(b) for b in media)
+    at.run()  # any later run: the file was handed over once and is no longer offered (nor kept at /media)
+    assert "下载明文白名单（CSV）" not in {d.label for d in at.get("download_button")}
+    assert _exports(path) == 1
 
 
 # -- item 3: a pending table edit cannot be redirected by a concurrent save that reorders rows -------------
