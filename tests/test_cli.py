@@ -292,3 +292,20 @@ def test_migrate_demo_keeps_demo_accounts_when_asked(demo_ws, tmp_path, monkeypa
     assert "演示密码是公开的" in capsys.readouterr().out
     copy = Workspace(dst)
     assert copy.is_demo and copy.count("accounts") == 4
+
+
+def test_demo_force_never_replaces_a_real_workspace(tmp_path, capsys, monkeypatch):
+    """``demo`` needs no --user, so ``--force`` may replace a demo workspace but never a real one (attack finding:
+    a real workspace, its accounts and audit were replaced by a demo on the public password)."""
+    import hashlib
+
+    from grids.store import Workspace
+
+    monkeypatch.delenv("GRIDS_PASSWORD", raising=False)
+    path = tmp_path / "real.gpkg"
+    Workspace.create(path, county_code="150422", county_name="巴林左旗")
+    before = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert main(["demo", str(path), "--force", "--households", "500"]) == 2
+    err = capsys.readouterr().err
+    assert "真实工作区" in err and "Traceback" not in err
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == before

@@ -28,11 +28,28 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--force", action="store_true", help="覆盖已存在的文件")
 
 
+def _refuse_real_workspace(path: Path) -> None:
+    """``demo --force`` may replace a demo workspace (or a file that is no workspace), never a real one: the
+    ``demo`` command needs no ``--user``, so overwriting a county's data, accounts and audit is not its job."""
+    from grids.store import Workspace
+
+    try:
+        ws = Workspace(path)
+        is_demo = ws.is_demo
+    except WorkspaceError:
+        return  # not a workspace of ours (or damaged): nothing of a county's to protect
+    if not is_demo:
+        raise WorkspaceError(f"{path} 是本行的真实工作区（不是演示工作区），demo --force 不会覆盖它。"
+                             "修正方法：换一个文件名生成演示工作区；真要删除真实工作区，请先备份并由管理员手工删除")
+
+
 def run(args: argparse.Namespace) -> int:
     from geodata.demo import load_outline, write_demo
 
     if args.path.exists() and not args.force:
         raise WorkspaceError(f"{args.path} 已存在。修正方法：换一个文件名，或加 --force 覆盖")
+    if args.path.exists():
+        _refuse_real_workspace(args.path)
     t0 = time.perf_counter()
     if args.city:
         from geodata.city import write_city
