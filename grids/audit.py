@@ -34,6 +34,8 @@ import json
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import pandas as pd
+
 GENESIS = "0" * 64
 """The ``prev_hash`` of the first audit row of every workspace."""
 HEAD_CHARS = 16
@@ -155,7 +157,14 @@ def verify(ws: _AuditSource) -> VerifyResult:
             return VerifyResult(False, len(records), _head_text(records[-1][8], len(records)), fid=int(fid),
                                 at=_text(at), actor=_text(actor), reason=reason)
         prev = head_hash = stored_hash
-    return VerifyResult(True, len(records), _head_text(head_hash, len(records)))
+    head = _head_text(head_hash, len(records))
+    audited = max((int(r[5]) for r in records if r[5] is not None and not pd.isna(r[5])), default=0)
+    if ws.revision > audited:  # every committed change writes its audit row: the last rows were cut off
+        last = records[-1] if records else None
+        return VerifyResult(False, len(records), head, fid=int(last[0]) if last else None,
+                            at=_text(last[1]) if last else "", actor=_text(last[2]) if last else "",
+                            reason=f"工作区已是第 {ws.revision} 版，但审计记录只到第 {audited} 版（最后的记录被删除）")
+    return VerifyResult(True, len(records), head)
 
 
 def chain_head(ws: _AuditSource) -> str:

@@ -564,14 +564,19 @@ class Workspace(WorkspaceWrites):
                     old = con.execute(
                         f"SELECT fid, {', '.join(_q(c) for c in AUDIT_COLUMNS)} FROM audit ORDER BY fid"
                     ).fetchall()
-                    con.executemany("UPDATE audit SET prev_hash=?, hash=? WHERE fid=?", chain_rows(old))
+                    # only a trail that was never chained is chained here: re-hashing rows that carry hashes
+                    # would launder an edited trail (verify then names the rows that do not chain)
+                    chained = con.execute("SELECT count(*) FROM audit WHERE hash IS NOT NULL").fetchone()[0]
+                    if chained == 0:
+                        con.executemany("UPDATE audit SET prev_hash=?, hash=? WHERE fid=?", chain_rows(old))
                     _create_audit_guard(con)
                     con.execute(f"DELETE FROM {META_TABLE} WHERE key='schema'")
                     con.execute(f"INSERT INTO {META_TABLE} (key, value) VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
                     tx = Transaction(con, actor="system", action="升级工作区", revision=rev + 1)
                     tx.changed = True
                     tx.note("audit", {"op": "upgrade", "schema_from": found, "schema_to": SCHEMA_VERSION,
-                                      "columns_added": added, "rows_chained": len(old), "genesis": GENESIS[:16]})
+                                      "columns_added": added, "rows_chained": 0 if chained else len(old),
+                                      "genesis": GENESIS[:16]})
                     tx._finish(rev)
                     con.execute("COMMIT")
                 except sqlite3.OperationalError as exc:

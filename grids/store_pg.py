@@ -478,15 +478,19 @@ class PgWorkspace(WorkspaceWrites):
                 con.execute(f"DROP TRIGGER IF EXISTS {trigger} ON audit")
             cols = [_select_expr(c, LAYERS["audit"].columns[c]) for c in AUDIT_COLUMNS]
             old = con.execute(f"SELECT fid, {', '.join(cols)} FROM audit ORDER BY fid").fetchall()
-            with con.cursor() as cur:
-                cur.executemany("UPDATE audit SET prev_hash = %s, hash = %s WHERE fid = %s", chain_rows(old))
+            # only a never-chained trail is chained (re-hashing would launder an edited one)
+            chained = con.execute("SELECT count(*) FROM audit WHERE hash IS NOT NULL").fetchone()[0]
+            if chained == 0:
+                with con.cursor() as cur:
+                    cur.executemany("UPDATE audit SET prev_hash = %s, hash = %s WHERE fid = %s", chain_rows(old))
             _create_audit_guard(con, self.schema)
             con.execute(f"INSERT INTO {META_TABLE} (key, value) VALUES ('schema', %s) "
                         "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value", (str(SCHEMA_VERSION),))
             tx = PgTransaction(con, actor="system", action="升级工作区", revision=rev + 1)
             tx.changed = True
             tx.note("audit", {"op": "upgrade", "schema_from": found, "schema_to": SCHEMA_VERSION,
-                              "columns_added": added, "rows_chained": len(old), "genesis": GENESIS[:16]})
+                              "columns_added": added, "rows_chained": 0 if chained else len(old),
+                              "genesis": GENESIS[:16]})
             tx._finish(rev)
             con.execute("COMMIT")
         except (psycopg.errors.InsufficientPrivilege, psycopg.errors.ReadOnlySqlTransaction):

@@ -330,3 +330,35 @@ def test_corrupt_page_mid_file_gives_one_line_error_from_read_and_write(tmp_path
     assert res.returncode == 2 and "Traceback" not in res.stderr
     assert res.stderr.startswith("错误：") and "已损坏" in res.stderr and res.stderr.count("\n") == 1
 
+
+
+def test_faking_an_old_schema_does_not_launder_an_edited_trail(tmp_path, capsys):
+    """Attack finding: with ``schema`` set back to 1 the upgrade on open re-hashed every row, so ``audit verify``
+    passed an edited and shortened trail. A trail that already carries hashes is never re-chained."""
+    ws = _filled(tmp_path / "ws.gpkg")
+    with _raw(ws.path) as con:
+        _drop_guard(con)
+        first = con.execute("SELECT min(fid) FROM audit").fetchone()[0]
+        con.execute("UPDATE audit SET actor = 'someone-else' WHERE fid = ?", (first,))
+        con.execute("DELETE FROM audit WHERE fid = ?", (first + 1,))
+        con.execute("UPDATE ws_meta SET value = '1' WHERE key = 'schema'")
+    assert main(["audit", "verify", str(ws.path)]) == 1
+    assert str(first) in capsys.readouterr().out
+    with _raw(ws.path) as con:  # the guard is back all the same
+        with pytest.raises(sqlite3.DatabaseError):
+            con.execute("UPDATE audit SET actor = 'x'")
+
+
+def test_verify_detects_the_last_rows_cut_off(tmp_path, capsys):
+    """Attack finding: deleting the newest rows left a chain that verified; the workspace revision says more
+    changes were committed than the trail records."""
+    ws = _filled(tmp_path / "ws.gpkg")
+    with _raw(ws.path) as con:
+        _drop_guard(con)
+        last_data = con.execute("SELECT max(fid) FROM audit WHERE revision = (SELECT max(revision) FROM audit)"
+                                " AND action <> '查看明文个人信息'").fetchone()[0]
+        con.execute("DELETE FROM audit WHERE fid >= ?", (last_data,))
+    result = verify(ws)
+    assert not result.ok and "审计记录只到第" in result.reason
+    assert main(["audit", "verify", str(ws.path)]) == 1
+    assert "最后的记录被删除" in capsys.readouterr().out
