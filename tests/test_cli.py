@@ -309,3 +309,13 @@ def test_demo_force_never_replaces_a_real_workspace(tmp_path, capsys, monkeypatc
     err = capsys.readouterr().err
     assert "真实工作区" in err and "Traceback" not in err
     assert hashlib.sha256(path.read_bytes()).hexdigest() == before
+
+
+@pytest.mark.parametrize("command", ["check", "report", "build", "assign", "export"])
+def test_every_command_takes_a_postgis_url(command, capsys, monkeypatch):
+    """Attack finding: five commands treated ``postgresql://…`` as a file path ("工作区文件不存在")."""
+    monkeypatch.setenv("GRIDS_PASSWORD", "x" * 12)
+    extra = {"build": ["--user", "a"], "assign": ["--user", "a"], "export": ["--format", "xlsx", "--out", "o.xlsx"]}
+    assert main([command, "postgresql://nobody@127.0.0.1:1/db", *extra.get(command, [])]) == 2
+    err = capsys.readouterr().err
+    assert "PostgreSQL" in err and "工作区文件不存在" not in err

@@ -17,7 +17,7 @@ from grids.assign import BY, AssignmentResult, WhatIfResult, assign_plan, what_i
 from grids.commands._identity import add_user_argument, sign_in
 from grids.errors import ValidationError
 from grids.plans import plan_info, read_grids, resolve_plan, update_grids
-from grids.store import Workspace
+from grids.store import open_workspace
 
 SHOW_MOVES = 20
 
@@ -49,7 +49,7 @@ def _lonlat(text: str) -> tuple[float, float]:
 
 
 def run(args: argparse.Namespace) -> int:
-    ws = Workspace(args.path)
+    ws = open_workspace(args.path)
     what_if_only = bool(args.add_branch or args.close_branch)
     account = None if what_if_only else sign_in(ws, args.user, permission="edit_plans")
     plan_id = resolve_plan(ws, args.plan)

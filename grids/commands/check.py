@@ -10,7 +10,7 @@ import json
 
 from grids.check import PROBLEM_KINDS, check_workspace_plan
 from grids.plans import plan_info, resolve_plan
-from grids.store import Workspace
+from grids.store import open_workspace
 
 SHOW_PER_KIND = 5
 
@@ -23,7 +23,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    ws = Workspace(args.path)
+    ws = open_workspace(args.path)
     plan_id = resolve_plan(ws, args.plan)
     info = plan_info(ws, plan_id)
     problems = check_workspace_plan(ws, plan_id)

@@ -15,7 +15,7 @@ from grids.commands._identity import add_user_argument, sign_in
 from grids.errors import PermissionDeniedError
 from grids.export import FORMATS, export_plan
 from grids.scope import ScopedWorkspace
-from grids.store import Workspace
+from grids.store import open_workspace
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -32,7 +32,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    ws = Workspace(args.path)
+    ws = open_workspace(args.path)
     account = None
     if args.unmask or args.user:
         needed = ("export", "view_personal") if args.unmask else ("export",)

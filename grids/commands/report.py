@@ -19,7 +19,7 @@ from grids import coverage
 from grids.audit import chain_head
 from grids.coverage import BY_CHOICES, FUNNEL_LABELS
 from grids.errors import ValidationError
-from grids.store import Workspace
+from grids.store import Workspace, open_workspace
 
 _NEEDS_PLAN = ("grid", "branch", "staff")
 
@@ -160,7 +160,7 @@ def _run_dask(args: argparse.Namespace, ws: Workspace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    ws = Workspace(args.path)
+    ws = open_workspace(args.path)
     if args.engine == "dask":
         return _run_dask(args, ws)
     if ws.meta.get("households_parquet") and not ws.count("households"):
