@@ -227,6 +227,33 @@ def _recently_audited(tx: Any, *, action: str, actor: str | None, now: dt.dateti
     return not tx.read("audit", where=where, params=params).empty
 
 
+def _unknown_failures(ws: Workspace, username: str) -> pd.Series | None:
+    """The failure counter of a username that has no account (layer ``login_failures``), or None."""
+    if "login_failures" not in ws.layers():
+        return None
+    rows = ws.read("login_failures", where="username = ?", params=[username])
+    return rows.iloc[0] if len(rows) else None
+
+
+def _count_unknown_failure(tx: Any, ws: Workspace, username: str, *, now: dt.datetime) -> int:
+    """Count a failure of a username without account, locking it like a real account; stale counters of other
+    names (no failure for :data:`LOCK_MINUTES` minutes and no lock) are dropped so the table stays small."""
+    exists = "login_failures" in ws.layers()
+    previous = tx.read("login_failures", where="username = ?", params=[username]) if exists else pd.DataFrame()
+    count = (_failures(previous.iloc[0]) if len(previous) else 0) + 1
+    locks = count >= MAX_FAILED_LOGINS
+    if exists:
+        stale = _stamp(now - dt.timedelta(minutes=LOCK_MINUTES))
+        tx.execute('DELETE FROM login_failures WHERE username = ? OR (last_failed < ? AND '
+                   '(locked_until IS NULL OR locked_until < ?))', (username, stale, _stamp(now)))
+    tx._insert("login_failures", pd.DataFrame({  # no audit note: rate-limited rows are written by the caller
+        "username": [username], "failed_logins": [0 if locks else count],
+        "locked_until": [pd.Timestamp(now + dt.timedelta(minutes=LOCK_MINUTES)) if locks else pd.NaT],
+        "last_failed": [pd.Timestamp(now)]}))
+    tx.changed = False  # bookkeeping: the revision stays
+    return count
+
+
 def _record_failure(ws: Workspace, username: str, row: Mapping[str, Any] | None, *, now: dt.datetime) -> int:
     """Count a wrong password (lock at :data:`MAX_FAILED_LOGINS`), rate-limited audit; returns the count.
 
@@ -236,9 +263,10 @@ def _record_failure(ws: Workspace, username: str, row: Mapping[str, Any] | None,
     actor = plain(username) or "（空）"
     with ws.transaction(actor=actor, action=FAILED_ACTION if row is not None else UNKNOWN_USER_ACTION) as tx:
         if row is None:
+            count = _count_unknown_failure(tx, ws, username, now=now)
             if not _recently_audited(tx, action=UNKNOWN_USER_ACTION, actor=None, now=now):
                 tx.note("accounts", {"op": "sign_in_failed", "known": False})
-            return 0
+            return count
         fresh = tx.read("accounts", where="username = ?", params=[str(row["username"])])
         row = fresh.iloc[0] if len(fresh) else row  # read again under the write lock: parallel failures all count
         count = _failures(row) + 1
@@ -267,13 +295,18 @@ def _check_password(ws: Workspace, username: str, password: str, *, allow_locked
     fail = PermissionDeniedError("用户名或密码错误，或账号已停用")
     if rows.empty:
         _verify(_dummy_hash(), password)
+        shadow = _unknown_failures(ws, username)
+        until = None if shadow is None else _locked_until(shadow, now)
+        if until is not None:  # an unknown name locks like a real one: the lock tells nothing about existence
+            raise _locked_error(until)
         _record_failure(ws, username, None, now=now)
         raise fail
     row = rows.iloc[0]
     until = _locked_until(row, now)
+    right = _verify(row["password_hash"], password)  # also when locked: every path costs one verification
     if until is not None and not allow_locked:
         raise _locked_error(until)
-    if not _verify(row["password_hash"], password):
+    if not right:
         _record_failure(ws, username, row, now=now)
         raise fail
     if not bool(row["active"]):

@@ -174,6 +174,12 @@ LAYERS: dict[str, Layer] = {
         key="username",
         description="账号（密码以 argon2 哈希保存）",
     ),
+    "login_failures": Layer(
+        None,
+        {"username": "TEXT", "failed_logins": "INTEGER", "locked_until": "DATETIME", "last_failed": "DATETIME"},
+        key="username",
+        description="不存在的用户名的登录失败计数（与真实账号一样锁定，避免借锁定探测用户名）",
+    ),
     "audit": Layer(
         None,
         {

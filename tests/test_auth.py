@@ -226,6 +226,34 @@ def test_unknown_usernames_cost_one_argon2_verification_like_known_ones(ws, monk
     assert calls[0].split("$")[3] == calls[1].split("$")[3]  # same argon2 cost parameters
 
 
+def test_a_lock_does_not_tell_real_usernames_from_made_up_ones(any_ws, monkeypatch):
+    """Attack finding: only real accounts locked (and a locked one answered without argon2), so six tries told
+    whether a username exists. Unknown names now lock alike, with the same message, at the same cost."""
+    import re
+
+    from grids import auth
+    from grids.errors import AccountLockedError
+
+    ws = any_ws
+    create_account(ws, username="b07", password="correct-horse", role="planner", actor="a")
+    rev = ws.revision
+    messages, calls = {}, []
+    real = auth._verify
+    monkeypatch.setattr(auth, "_verify", lambda h, pw: calls.append(h) or real(h, pw))
+    for name in ("b07", "nosuchuser"):
+        for _ in range(auth.MAX_FAILED_LOGINS):
+            with pytest.raises(PermissionDeniedError, match="用户名或密码错误"):
+                auth.sign_in(ws, name, "wrong-password")
+        calls.clear()
+        with pytest.raises(AccountLockedError) as err:
+            auth.sign_in(ws, name, "wrong-password")
+        messages[name] = re.sub(r"\d\d:\d\d", "HH:MM", str(err.value))
+        assert len(calls) == 1  # one argon2 verification while locked, known or not
+    assert messages["b07"] == messages["nosuchuser"]
+    assert ws.revision == rev
+    assert len(failed_rows(ws)) <= 3  # counters are bookkeeping; the audit stays rate-limited
+
+
 def test_failed_login_audit_is_rate_limited_and_sanitised(ws):
     from grids.auth import MAX_FAILED_LOGINS, sign_in
 
