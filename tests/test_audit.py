@@ -344,9 +344,8 @@ def test_faking_an_old_schema_does_not_launder_an_edited_trail(tmp_path, capsys)
         con.execute("UPDATE ws_meta SET value = '1' WHERE key = 'schema'")
     assert main(["audit", "verify", str(ws.path)]) == 1
     assert str(first) in capsys.readouterr().out
-    with _raw(ws.path) as con:  # the guard is back all the same
-        with pytest.raises(sqlite3.DatabaseError):
-            con.execute("UPDATE audit SET actor = 'x'")
+    with _raw(ws.path) as con, pytest.raises(sqlite3.DatabaseError):  # the guard is back all the same
+        con.execute("UPDATE audit SET actor = 'x'")
 
 
 def test_verify_detects_the_last_rows_cut_off(tmp_path, capsys):
