@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -26,7 +27,7 @@ from grids.errors import (
 )
 from grids.model import ROLE_NAMES, ROLES
 from grids.store import Workspace
-from grids.text import plain
+from grids.text import normalize_text, plain
 
 SESSION_MINUTES = 480
 MIN_PASSWORD_LENGTH = 8
@@ -123,8 +124,26 @@ def _check_binding(ws: Workspace, role: str | None, branch_id: str | None, staff
         if not branch_id or ws.count("branches", where="branch_id = ?", params=[branch_id]) == 0:
             raise ValidationError(f"网点主任必须绑定一个存在的网点（给定：{branch_id!r}）", fix="指定 branch_id，例如 B01")
     if role == "customer_manager":
-        if not staff_id or ws.count("staff", where="staff_id = ?", params=[staff_id]) == 0:
+        person = ws.read("staff", where="staff_id = ?", params=[staff_id or ""], columns=["staff_id", "branch_id"])
+        if not staff_id or person.empty:
             raise ValidationError(f"客户经理必须绑定一个存在的员工（给定：{staff_id!r}）", fix="指定 staff_id，例如 S001")
+        own = _opt(person["branch_id"].iloc[0])
+        if branch_id and own and str(branch_id) != own:
+            raise ValidationError(f"员工 {staff_id} 属于网点 {own}，不是 {branch_id}",
+                                  fix=f"网点填 {own}，或不填（按员工所在网点）")
+
+
+_USERNAME = re.compile(r"^[\w.@+-]{1,64}$")
+
+
+def _check_username(name: object) -> str:
+    """A username as stored: printable letters, digits and ``. @ + - _`` only (no spaces, no control or look-alike
+    characters a second account could hide behind), at most 64 characters."""
+    text = str(name if name is not None else "")
+    if text != normalize_text(text) or not _USERNAME.match(text):
+        raise ValidationError(f"用户名 “{plain(text)}” 含空格、控制字符或全角字符",
+                              fix="只用字母、数字、汉字和 . @ + - _，最多 64 个字符")
+    return text
 
 
 def create_accounts(ws: Workspace, accounts: pd.DataFrame, *, actor: str,
@@ -142,8 +161,11 @@ def create_accounts(ws: Workspace, accounts: pd.DataFrame, *, actor: str,
     for col in ("display_name", "branch_id", "staff_id"):
         if col not in frame:
             frame[col] = None
-    existing = set(ws.read("accounts", columns=["username"])["username"])
-    dupes = sorted(set(frame["username"]) & existing) + sorted(frame["username"][frame["username"].duplicated()])
+    for name in frame["username"]:
+        _check_username(name)
+    existing = {str(u).casefold() for u in ws.read("accounts", columns=["username"])["username"]}
+    folded = frame["username"].astype(str).str.casefold()
+    dupes = sorted(set(frame["username"][folded.isin(existing)])) + sorted(frame["username"][folded.duplicated()])
     if dupes:
         raise ValidationError(f"账号已存在：{', '.join(dupes[:5])}", fix="换一个用户名")
     for r in frame.itertuples():

@@ -463,3 +463,27 @@ def test_parallel_wrong_passwords_all_count(ws):
     with ThreadPoolExecutor(4) as pool:
         list(pool.map(attempt, range(MAX_FAILED_LOGINS - 1)))
     assert int(ws.read("accounts")["failed_logins"].iloc[0]) == MAX_FAILED_LOGINS - 1
+
+
+@pytest.mark.parametrize("name", [" admin", "ad\nmin", "ＡＤＭＩＮ", "ADMIN", "ad min", "adm\u200bin"])
+def test_look_alike_usernames_are_refused(ws, name):
+    """Attack finding: " admin", "ADMIN" and "ad\\nmin" became accounts beside admin (an audit actor to hide
+    behind). Usernames are plain characters, unique regardless of case."""
+    create_account(ws, username="admin", password="correct-horse", role="admin", actor="a")
+    with pytest.raises(ValidationError):
+        create_account(ws, username=name, password="correct-horse", role="admin", actor="a")
+    assert ws.read("accounts")["username"].tolist() == ["admin"]
+
+
+def test_a_customer_manager_is_bound_within_the_staff_members_branch(ws):
+    """Attack finding: a customer manager could be bound to B01 with a staff member of another branch."""
+    with ws.transaction(actor="t", action="准备") as tx:
+        tx.append("branches", gpd.GeoDataFrame({"branch_id": ["B09"], "name": ["十三敖包信用社"]},
+                                               geometry=[shapely.Point(119.5, 44.1)], crs=4490))
+        tx.append("staff", pd.DataFrame({"staff_id": ["S050"], "name": ["钱七"], "branch_id": ["B09"],
+                                         "role": ["客户经理"]}))
+    with pytest.raises(ValidationError, match="属于网点 B09"):
+        create_account(ws, username="cm", password="correct-horse", role="customer_manager", staff_id="S050",
+                       branch_id="B01", actor="a")
+    assert create_account(ws, username="cm", password="correct-horse", role="customer_manager", staff_id="S050",
+                          branch_id="B09", actor="a").staff_id == "S050"
