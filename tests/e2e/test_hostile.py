@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
+from grids.text import strip_controls
 from tests.e2e.conftest import DEMO, AppServer, _complete, app_page, screenshot, settle, sign_in
 from tests.hostile import corpus
 from ui.state import pages_for
@@ -128,7 +129,7 @@ def make_hostile_workspace(dst: Path) -> None:
     imported("branches", tmp / "branches.gpkg", NAMES[0], coords="cgcs2000", mode="replace")
 
     staff = ws.read("staff")
-    staff["name"] = _cycle(len(staff), 1)
+    staff["name"] = [strip_controls(v) for v in _cycle(len(staff), 1)]  # an xlsx cannot hold control characters
     staff.to_excel(tmp / "staff.xlsx", index=False)
     imported("staff", tmp / "staff.xlsx", NAMES[1], mode="replace")
 
