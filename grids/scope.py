@@ -15,6 +15,7 @@ unless the role may see them (``view_personal``) and asks to; each such full vie
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -30,6 +31,10 @@ from grids.auth import Account
 from grids.errors import GridsError, PermissionDeniedError, StaleEditError, ValidationError
 from grids.privacy import mask_frame
 from grids.store import Workspace
+
+REFUSALS_AUDITED_PER_MINUTE = 20
+"""Refused intents of one account audited per minute at most (a tampered client could otherwise add a row a
+request); the refusal itself still applies to every request."""
 
 
 class ScopedWorkspace:
@@ -192,8 +197,12 @@ class ScopedWorkspace:
             yield
         except GridsError as exc:
             detail = {**_bounded(what), "reason": str(exc), "error": type(exc).__name__}
+            since = (dt.datetime.now(dt.UTC) - dt.timedelta(seconds=60)).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
             with self.ws.transaction(actor=self.account.username, action=f"拒绝：{action}") as tx:
-                tx.note(layer, detail)
+                recent = tx.read("audit", where='actor = ? AND action LIKE ? AND "at" >= ?',
+                                 params=[self.account.username, "拒绝：%", since])
+                if len(recent) < REFUSALS_AUDITED_PER_MINUTE:  # a tampered client cannot flood the trail
+                    tx.note(layer, detail)
             raise
 
     def _check_grid_rows(self, rows: pd.DataFrame, changes: Mapping[str, Mapping[str, Any]]) -> None:

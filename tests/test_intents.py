@@ -52,6 +52,19 @@ def test_branch_manager_cannot_touch_a_grid_of_another_branch(ws):
     assert r["changes"] == {"G3": {"staff_id": "S1"}}
 
 
+def test_refusals_are_audited_but_cannot_flood_the_trail(ws):
+    """Attack finding: 200 tampered requests wrote 200 audit rows (≈5 kB each). Every one is still refused; at most
+    REFUSALS_AUDITED_PER_MINUTE of one account's refusals a minute are recorded."""
+    from grids.scope import REFUSALS_AUDITED_PER_MINUTE
+
+    sw = ScopedWorkspace(ws, B1)
+    for _ in range(REFUSALS_AUDITED_PER_MINUTE + 15):
+        with pytest.raises(PermissionDeniedError):
+            sw.assign_grids({"G3": {"staff_id": "S1"}}, seen=seen(ws))
+    audit = ws.read("audit")
+    assert (audit["action"].str.startswith("拒绝：") & (audit["actor"] == "b1")).sum() == REFUSALS_AUDITED_PER_MINUTE
+
+
 def test_branch_manager_cannot_give_a_grid_to_staff_of_another_branch(ws):
     with pytest.raises(PermissionDeniedError, match="网格只能分给它所属网点的客户经理"):
         ScopedWorkspace(ws, B1).assign_grids({"G1": {"staff_id": "S2"}}, seen=seen(ws))
