@@ -60,6 +60,10 @@ class ScopedWorkspace:
             if require_plan:
                 raise
             self.plan_id = ""  # no plan yet: only plan-building intents (build_plan) make sense
+        if plan is not None and self.plan_id and not account.can("read_all"):
+            # branch and customer managers work on the published plan only: a draft is the planners'
+            if plans.plan_info(ws, self.plan_id)["status"] != "published":
+                raise PermissionDeniedError(f"{account.role_name}（{account.username}）只能查看和调整已发布的方案")
         self._cache: dict[str, Any] = {}
         self._cache_rev = -1
 

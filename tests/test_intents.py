@@ -267,3 +267,11 @@ def test_only_planners_build_plans_even_in_a_workspace_without_one(tmp_path):
     assert last_refusal(ws)["action"] == "拒绝：生成网格方案 甲"
     pid = ScopedWorkspace(ws, PLANNER, require_plan=False).build_plan(name="甲", min_households=1, max_households=9)
     assert plans.plan_info(ws, pid)["name"] == "甲" and len(plans.read_grids(ws, pid))
+
+
+def test_branch_managers_cannot_open_a_draft_plan(ws):
+    """Attack finding: ``ScopedWorkspace(ws, b1, plan=<draft>)`` let a branch manager edit a planner's draft."""
+    pid = _draft(ws)
+    with pytest.raises(PermissionDeniedError, match="只能查看和调整已发布的方案"):
+        ScopedWorkspace(ws, B1, plan=pid)
+    assert ScopedWorkspace(ws, B1, plan="P1").plan_id == "P1"  # the published plan, named, is fine
