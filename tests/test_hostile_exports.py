@@ -323,11 +323,15 @@ def _sidebar_script() -> None:
     from ui import data, sidebar
 
     names = st.session_state["names"]
+    original = data.workspace_info  # the module is shared with every later test: put it back
     data.workspace_info = lambda target, rev: {"meta": {"county_name": names[0], "county_code": "150422"}}
-    account = SimpleNamespace(display_name=names[1], username="b01", role="branch_manager", role_name="网点负责人",
-                              branch_id="B01", staff_id=None, can=lambda permission: False)
-    sidebar.account_panel(SimpleNamespace(account=account), ws=None)
-    sidebar.workspace_panel("postgresql://grids:secret@db.internal:5432/county", 3)
+    try:
+        account = SimpleNamespace(display_name=names[1], username="b01", role="branch_manager",
+                                  role_name="网点负责人", branch_id="B01", staff_id=None, can=lambda permission: False)
+        sidebar.account_panel(SimpleNamespace(account=account), ws=None)
+        sidebar.workspace_panel("postgresql://grids:secret@db.internal:5432/county", 3)
+    finally:
+        data.workspace_info = original
 
 
 def test_sidebar_shows_names_literally_and_no_password():
