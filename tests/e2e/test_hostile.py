@@ -27,7 +27,9 @@ from ui.state import pages_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-NAMES = corpus()
+# control characters never reach a page (the importer strips them: tests/test_hostile_exports.py); the walk uses
+# the printable payloads, in the corpus order the layout below was checked with
+NAMES = [n for n in corpus() if strip_controls(n) == n]
 MAP_FRAME = 'iframe[title="streamlit_folium.st_folium"]'
 COUNTY = "巴林左旗[点此领取补贴](http://127.0.0.1:9/phish)"
 
