@@ -56,7 +56,7 @@ META_TABLE = "ws_meta"
 _ENVELOPE_LEN = {0: 0, 1: 32, 2: 48, 3: 48, 4: 64}
 _PROMOTE = {"MULTIPOLYGON": shapely.MultiPolygon, "MULTILINESTRING": shapely.MultiLineString}
 _TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3  # 2: versions, lockout, audit chain; 3: login_failures
 """The workspace schema this code writes (``schema`` in ``ws_meta``); older workspaces are upgraded on open.
 
 1: the layers of the first releases. 2: per-row ``version`` of grids and households, sign-in lockout columns of
@@ -548,17 +548,11 @@ class Workspace(WorkspaceWrites):
                         return
                     rev = int(con.execute(f"SELECT value FROM {META_TABLE} WHERE key='revision'").fetchone()[0])
                     tables = {r[0] for r in con.execute("SELECT table_name FROM gpkg_contents")}
-                    added = []
-                    for name, layer in LAYERS.items():
+                    added = add_missing_columns(con, tables, table_columns=_table_columns)
+                    for name, layer in LAYERS.items():  # layers declared since (audit, login_failures)
                         if name not in tables:
-                            continue
-                        have = _table_columns(con, name)
-                        for col, sql_type in layer.columns.items():
-                            if col not in have:
-                                con.execute(f"ALTER TABLE {_q(name)} ADD COLUMN {_q(col)} {sql_type}")
-                                added.append(f"{name}.{col}")
-                    if "audit" not in tables:
-                        _create_layer(con, "audit", LAYERS["audit"])
+                            _create_layer(con, name, layer)
+                            added.append(name)
                     con.execute("DROP TRIGGER IF EXISTS audit_no_update")
                     con.execute("DROP TRIGGER IF EXISTS audit_no_delete")
                     old = con.execute(
@@ -776,6 +770,23 @@ class Transaction:
 # --------------------------------------------------------------------------------------------------------
 # GeoPackage DDL
 # --------------------------------------------------------------------------------------------------------
+
+
+def add_missing_columns(con: Any, tables: set[str], *, table_columns: Any,
+                        sql_type: Any = lambda t: t) -> list[str]:
+    """Add the columns :data:`grids.model.LAYERS` declares that the existing ``tables`` lack (the upgrade on
+    open, both backends: ``table_columns(con, name)`` reads a table's columns, ``sql_type`` maps a declared
+    type to the backend's); returns ``layer.column`` names added."""
+    added = []
+    for name, layer in LAYERS.items():
+        if name not in tables:
+            continue
+        have = table_columns(con, name)
+        for col, declared in layer.columns.items():
+            if col not in have:
+                con.execute(f"ALTER TABLE {_q(name)} ADD COLUMN {_q(col)} {sql_type(declared)}")
+                added.append(f"{name}.{col}")
+    return added
 
 
 def _create_core_tables(con: sqlite3.Connection) -> None:

@@ -56,6 +56,7 @@ from grids.store import (
     _requested_columns,
     _schema_version,
     _to_sql_values,
+    add_missing_columns,
     decode_geometries,
     encode_geometries,
     workspace_error,
@@ -463,17 +464,11 @@ class PgWorkspace(WorkspaceWrites):
                 con.execute("ROLLBACK")
                 return
             tables = {r[0] for r in con.execute(f"SELECT table_name FROM {LAYERS_TABLE}")}
-            added = []
-            for name, layer in LAYERS.items():
+            added = add_missing_columns(con, tables, table_columns=_table_columns, sql_type=pg_type)
+            for name, layer in LAYERS.items():  # layers declared since (audit, login_failures)
                 if name not in tables:
-                    continue
-                have = _table_columns(con, name)
-                for col, sql_type in layer.columns.items():
-                    if col not in have:
-                        con.execute(f"ALTER TABLE {_q(name)} ADD COLUMN {_q(col)} {pg_type(sql_type)}")
-                        added.append(f"{name}.{col}")
-            if "audit" not in tables:
-                _create_layer(con, "audit", LAYERS["audit"])
+                    _create_layer(con, name, layer)
+                    added.append(name)
             for trigger in ("audit_append_only", "audit_no_truncate"):
                 con.execute(f"DROP TRIGGER IF EXISTS {trigger} ON audit")
             cols = [_select_expr(c, LAYERS["audit"].columns[c]) for c in AUDIT_COLUMNS]

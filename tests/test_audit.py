@@ -361,3 +361,15 @@ def test_verify_detects_the_last_rows_cut_off(tmp_path, capsys):
     assert not result.ok and "审计记录只到第" in result.reason
     assert main(["audit", "verify", str(ws.path)]) == 1
     assert "最后的记录被删除" in capsys.readouterr().out
+
+
+def test_upgrade_adds_layers_declared_since(tmp_path):
+    """A workspace from before ``login_failures`` existed (schema 2) gets the layer on open, once."""
+    ws = _filled(tmp_path / "ws.gpkg")
+    with _raw(ws.path) as con:
+        con.execute("DROP TABLE login_failures")
+        con.execute("DELETE FROM gpkg_contents WHERE table_name = 'login_failures'")
+        con.execute("UPDATE ws_meta SET value = '2' WHERE key = 'schema'")
+    ws = Workspace(ws.path)
+    assert "login_failures" in ws.layers() and ws.meta["schema"] == str(SCHEMA_VERSION)
+    assert verify(ws).ok
