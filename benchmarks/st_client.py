@@ -84,6 +84,7 @@ class RunResult:
     error_alerts: list[str] = field(default_factory=list)
     received_bytes: int = 0
     runs: int = 0  # script runs until it finished (2 after an st.rerun)
+    ends: list[int] = field(default_factory=list)  # every script_finished status seen (a rerun loop shows here)
 
     def widget(self, *, label: str | None = None, kind: str | None = None, key: str | None = None,
                component: str | None = None) -> Widget:
@@ -207,6 +208,8 @@ class StClient:
             if msg.metadata.cacheable:
                 self._cached.add(msg.hash)
         elif kind == "script_finished":
+            if run is not None:
+                run.ends.append(int(msg.script_finished))
             if run is not None and self._finished is not None and not self._finished.done():
                 if msg.script_finished in FINISHED_OK:
                     run.status = msg.script_finished
@@ -259,7 +262,10 @@ class StClient:
         try:
             return await asyncio.wait_for(asyncio.shield(self._finished), timeout)
         except TimeoutError as exc:
-            raise ClientError(f"script did not finish in {timeout:.0f} s") from exc
+            seen = self._current
+            detail = (f" ({seen.runs} runs started, finish statuses {seen.ends[-8:]}, {len(seen.ends)} in all)"
+                      if seen is not None else "")
+            raise ClientError(f"script did not finish in {timeout:.0f} s{detail}") from exc
         finally:
             self._current = None
 

@@ -76,6 +76,40 @@ from grids.text import html as html_text
 ASSET_BASE = "/app/static/vendor"
 """URL prefix under which Streamlit serves ``static/vendor`` (``[server] enableStaticServing = true``)."""
 
+
+class _Rendered(branca.element.Element):
+    """HTML or JavaScript that a folium element has already rendered: kept as text.
+
+    branca wraps every rendered ``header``/``html``/``script`` part of an element in a new ``Element`` whose
+    *template* is that output, so the county's GeoJSON was lexed and compiled by Jinja a second time (12 % of
+    a branch manager's first page under load, ``benchmarks/bench_load.py``) and any ``{{…}}`` that reached
+    the output was evaluated on the server. This element returns its text as is.
+    """
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self._text = str(text)
+
+    def render(self, **kwargs: Any) -> str:
+        return self._text
+
+
+def _render_macro(self: branca.element.MacroElement, **kwargs: Any) -> None:
+    """``branca.element.MacroElement.render`` with the rendered parts kept as text (:class:`_Rendered`)."""
+    figure = self.get_root()
+    if not isinstance(figure, branca.element.Figure):
+        raise ValueError("只能在 Figure 中渲染地图元素")
+    module = self._template.module.__dict__
+    for part in ("header", "html", "script"):
+        macro = module.get(part)
+        if macro is not None:
+            getattr(figure, part).add_child(_Rendered(macro(self, kwargs)), name=self.get_name())
+    for element in self._children.values():
+        element.render(**kwargs)
+
+
+branca.element.MacroElement.render = _render_macro  # folium's classes call it through super().render()
+
 STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
 """The app's ``static`` folder; ``static/vendor`` is filled by ``scripts/fetch_assets.sh``."""
 

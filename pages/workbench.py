@@ -16,12 +16,13 @@ from grids.model import VISIT_OUTCOMES
 from grids.text import markdown
 from ui import auth, data, fmt
 from ui.maps import show_cached_map
-from ui.state import BASEMAP, WORKBENCH_LAST, WORKBENCH_SEEN, WORKBENCH_START
+from ui.state import BASEMAP, WORKBENCH_LAST, WORKBENCH_SEEN, WORKBENCH_START, RerunGuard
 
 target, rev = data.current()
 account = auth.current_account()
 sw = data.scope_or_stop(target, rev, account)
 basemap = st.session_state[BASEMAP]
+guard = RerunGuard("workbench")  # a map click reruns the page once, never in a loop
 
 st.title("走访工作台")
 staff_id = account.staff_id
@@ -69,9 +70,9 @@ click = out.get("last_clicked")
 if mode == "地图上点选":
     if click and click.get("lat") is not None:
         picked = gmaps.point_from_display(click["lng"], click["lat"], basemap=basemap)
-        if picked != st.session_state[WORKBENCH_START]:
+        if picked != st.session_state[WORKBENCH_START] and guard.may_rerun:
             st.session_state[WORKBENCH_START] = picked
-            st.rerun()
+            guard.rerun()
     if st.session_state[WORKBENCH_START] is None:
         st.info("在地图上点一下，选择起点。")
 st.caption(f"起点：{markdown(wb.start_label)}　黄点为起点，红点为待走访农户")

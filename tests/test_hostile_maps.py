@@ -187,3 +187,21 @@ def test_overview_map_of_an_empty_workspace_renders():
     html = maps.overview_map(empty, id_column="grid_id", name_column="name", rate_column="coverage_rate",
                              staff_column="staff_id", households_column="households").get_root().render()
     assert "leaflet" in html.lower()
+
+
+def test_rendered_map_parts_are_not_templated_a_second_time():
+    """branca used to compile every element's rendered script as a new Jinja template: a ``{{…}}`` that got
+    into the output (here through an element that writes it raw) was evaluated on the server."""
+    from branca.element import MacroElement
+
+    from grids.maps import OfflineMap
+
+    class Raw(MacroElement):
+        _template = folium.template.Template("{% macro script(this, kwargs) %}var x = '{{ '{{7*7}}' }}';"
+                                             "{% endmacro %}")
+
+    m = OfflineMap(location=[43.0, 119.0], zoom_start=8)
+    Raw().add_to(m)
+    html = m.get_root().render()
+    assert "var x = '{{7*7}}';" in html
+    assert "var x = '49';" not in html

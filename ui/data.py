@@ -569,14 +569,16 @@ def table_intents(shown: pd.DataFrame, edited: pd.DataFrame, *, id_column: str,
     ids = dict(zip(range(len(shown)), shown[id_column].astype(str), strict=True))
     out: dict[str, dict[str, Any]] = {}
     labels = list(edited.index)
+    before = shown.to_dict("records")  # plain rows: one lookup per cell (``iloc`` per cell cost 0.1 s a run)
+    after = dict(zip(labels, edited.to_dict("records"), strict=True))
     for pos, gid in ids.items():
-        if pos not in labels:
+        if pos not in after:
             out[gid] = {"删除": True}
             continue
-        row = edited.loc[pos]
+        row = after[pos]
         diff = {}
         for col in edited.columns:
-            old = shown.iloc[pos][col] if col in shown.columns else None
+            old = before[pos].get(col)
             new = row[col]
             if col in blank_equal:
                 old, new = (None if _same(old, "") else old), (None if _same(new, "") else new)
@@ -585,8 +587,7 @@ def table_intents(shown: pd.DataFrame, edited: pd.DataFrame, *, id_column: str,
         if diff:
             out[gid] = diff
     for n, label in enumerate(lb for lb in labels if lb not in ids):
-        row = edited.loc[label]
-        out[f"（新增行 {n + 1}）"] = {c: (v.item() if hasattr(v, "item") else v) for c, v in row.items()}
+        out[f"（新增行 {n + 1}）"] = {c: (v.item() if hasattr(v, "item") else v) for c, v in after[label].items()}
     return out
 
 

@@ -17,6 +17,7 @@ from grids.text import markdown
 from ui import data
 from ui import planning as ui
 from ui.maps import show_cached_map
+from ui.state import RerunGuard
 
 
 def build_section(ws: Any, *, actor: str) -> None:
@@ -111,6 +112,7 @@ def versions_section(ws: Any, *, ctx: Any, target: str, rev: int, plan_list: pd.
 def whatif_section(ws: Any, *, ctx: Any, target: str, rev: int, labels: dict[str, str], basemap: str) -> None:
     """假设分析: add a branch (click on the map) or close one; loads, distances and the grids that move."""
     ss = st.session_state
+    guard = RerunGuard("planning.whatif")  # a map click reruns once, never in a loop
     pid_published = plans.resolve_plan(ws)
     base = ui.stored_grids(target, rev, pid_published)
     st.caption(f"基于方案 {markdown(labels.get(pid_published, pid_published))}：在地图上点击放置新网点，或选择要关闭的网点。")
@@ -135,10 +137,10 @@ def whatif_section(ws: Any, *, ctx: Any, target: str, rev: int, labels: dict[str
         from grids.maps import point_from_display
 
         p = point_from_display(click["lng"], click["lat"], basemap=basemap)
-        if ss[ui.WHATIF_POINT] is None or max(abs(p[0] - ss[ui.WHATIF_POINT][0]),
-                                              abs(p[1] - ss[ui.WHATIF_POINT][1])) > 1e-9:
+        if guard.may_rerun and (ss[ui.WHATIF_POINT] is None or max(abs(p[0] - ss[ui.WHATIF_POINT][0]),
+                                                                   abs(p[1] - ss[ui.WHATIF_POINT][1])) > 1e-9):
             ss[ui.WHATIF_POINT] = p
-            st.rerun()
+            guard.rerun()
     if b.button("计算", type="primary", disabled=point is None and close is None):
         with st.spinner("正在重新分配（两次全县分配）…"):
             try:

@@ -122,3 +122,34 @@ def reset_signed_in() -> None:
     """Forget everything of the signed-in account (sign-out, expiry)."""
     for key in SIGNED_IN_KEYS:
         st.session_state[key] = copy.deepcopy(DEFAULTS[key])
+
+
+class RerunGuard:
+    """At most one ``st.rerun()`` of a page per user action, for values a page takes from a widget (map clicks).
+
+    A page that stores a clicked point and reruns to redraw with it would rerun for ever if the widget kept
+    answering a different value each run: two maps (one per start point) each holding the other's old click,
+    as a client that resends stale widget states does (measured: 6,243 reruns in 300 s of one session,
+    ``benchmarks/bench_load.py``), or a forged client on purpose. Make one at the top of the page run; a run
+    that a guard's :meth:`rerun` started cannot start another.
+
+    Examples
+    --------
+    ``guard = RerunGuard("workbench")`` … ``if picked != start and guard.may_rerun: …; guard.rerun()``
+    """
+
+    def __init__(self, name: str) -> None:
+        self.key = f"{name}.rerun_asked"
+        self.is_rerun = bool(st.session_state.pop(self.key, False))
+
+    @property
+    def may_rerun(self) -> bool:
+        """False in a run that this guard's :meth:`rerun` started."""
+        return not self.is_rerun
+
+    def rerun(self) -> None:
+        """``st.rerun()``, unless this run is already the rerun (then nothing: the page goes on)."""
+        if self.is_rerun:
+            return
+        st.session_state[self.key] = True
+        st.rerun()
