@@ -38,7 +38,7 @@ def test_clean_plan_has_no_problem():
     grids, hh = clean_plan()
     problems = check_plan(grids, admin_units=admin(), households=hh, staff=STAFF)
     assert len(problems) == 0
-    assert list(problems.columns) == ["kind", "grid_ids", "message", "geometry"]
+    assert list(problems.columns) == ["kind", "severity", "grid_ids", "message", "fix", "geometry"]
 
 
 def test_gap_detected_with_area_and_neighbours():
