@@ -227,7 +227,8 @@ def problem_list(found: gpd.GeoDataFrame) -> int | None:
 
 def focus_problem(found: gpd.GeoDataFrame, row: int) -> bool:
     """Zoom the edit map to problem ``row`` and select its (first) grid; True when the view changes."""
-    focus = bounds_of(found.geometry.iloc[row])
+    box = bounds_of(found.geometry.iloc[row])
+    focus = None if box is None else tuple(float(v) for v in box)
     if focus is None or focus == st.session_state[FOCUS]:
         return False
     st.session_state[FOCUS] = focus
