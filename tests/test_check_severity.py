@@ -190,3 +190,18 @@ def test_publish_plan_publishes_with_warnings_only(gate_ws):
     assert errors(found).empty and len(warnings(found)) == 6
     publish_plan(gate_ws, pid, actor="t")
     assert plan_info(gate_ws, pid)["status"] == "published"
+
+
+def test_the_planners_publish_intent_is_refused_by_the_same_gate_and_audited(gate_ws):
+    from grids.auth import Account
+    from grids.scope import ScopedWorkspace
+
+    grids, _ = clean_plan()
+    grids.loc[2, "branch_id"] = None
+    pid = save_draft(gate_ws, grids, name="main")
+    planner = ScopedWorkspace(gate_ws, Account("planner", "planner", "规划员"), plan=pid)
+    with pytest.raises(ValidationError, match="检查错误"):
+        planner.publish_plan(pid, expected_revision=plan_info(gate_ws, pid)["revision"])
+    last = gate_ws.read("audit").iloc[-1]
+    assert last["action"] == "拒绝：发布网格方案" and last["actor"] == "planner"
+    assert plan_info(gate_ws, pid)["status"] == "draft"
