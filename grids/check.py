@@ -453,15 +453,14 @@ def _check_sizes(g: gpd.GeoDataFrame, usable: np.ndarray, missing: np.ndarray, i
 
 def _split_text(atoms: list[str], parts: int, k: int, polys: dict, hh_pts, label) -> str:
     """The atoms of an oversize grid in ``parts`` consecutive runs of about equal households (counts when known)."""
-    counts: list[int | None] = []
-    for a in atoms:
-        if hh_pts is None or a not in polys:
-            counts.append(None)
-            continue
+    counts: list[int] | None = None
+    if hh_pts is not None and all(a in polys for a in atoms):
         pts, grid_of = hh_pts
         mine = pts[grid_of == k]
-        counts.append(int(shapely.contains(polys[a], mine).sum()) if len(mine) else 0)
-    if any(c is None for c in counts):
+        pi, ai = shapely.STRtree([polys[a] for a in atoms]).query(mine, predicate="intersects")
+        first = pd.Series(ai).groupby(pi).min().to_numpy()  # a point on a shared border counts once
+        counts = np.bincount(first, minlength=len(atoms)).tolist()
+    if counts is None:
         size = math.ceil(len(atoms) / parts)
         runs = [atoms[i:i + size] for i in range(0, len(atoms), size)]
         return " ｜ ".join("、".join(label(a) for a in run) for run in runs)
