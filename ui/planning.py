@@ -47,6 +47,7 @@ STALE = "planning.stale"  # the newer stored revision after a StaleRevisionError
 WHATIF_POINT = "planning.whatif_point"
 WHATIF = "planning.whatif"
 COMPARE = "planning.compare"
+PROBLEM_PAGE = "planning.problem_page"  # the check list's page (a widget key)
 STAFF_BRANCH = "staffing.branch"
 STAFF_SELECTED = "staffing.selected"
 STAFF_PREVIEW = "staffing.preview"
@@ -207,8 +208,10 @@ def problem_list(found: gpd.GeoDataFrame) -> int | None:
     pages = math.ceil(n / PROBLEMS_PER_PAGE)
     page = 1
     if pages > 1:
+        if st.session_state.get(PROBLEM_PAGE, 1) > pages:  # the list got shorter since the page was chosen
+            st.session_state[PROBLEM_PAGE] = pages
         page = int(st.number_input(f"页（共 {pages} 页，每页 {PROBLEMS_PER_PAGE} 个）", 1, pages, 1,
-                                   key="planning.problem_page"))
+                                   key=PROBLEM_PAGE))
     severity = severity_of(found).to_numpy()
     clicked = None
     with st.container(height=420, border=False):
