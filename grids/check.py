@@ -13,7 +13,9 @@ floating-point noise, not gaps, overlaps or enclaves.
 Errors: ``gap`` (part of the county in no grid), ``overlap`` (two grids share area), ``invalid_geometry``,
 ``outside`` (grid area outside the county), ``multipart`` (an enclave: a grid's pieces on the same landmass — a grid
 is one piece unless its pieces lie on different landmasses, see :mod:`grids.landmass`), ``spans_islands`` (a grid
-with pieces on several landmasses where one of them has its own branch), ``crosses_town`` (a grid in two towns),
+on several landmasses that serves land with its own branch across water: two of its landmasses have branches, or
+one has and the grid's branch is not there; a branchless islet served from its neighbour's land is fine),
+``crosses_town`` (a grid in two towns),
 ``household_orphan`` (household in no grid), ``household_duplicate`` (household in two grids), ``no_branch``,
 ``no_staff``, ``staff_branch_mismatch`` (staff of another branch, or unknown).
 
@@ -162,7 +164,8 @@ def check_plan(grids: gpd.GeoDataFrame, *, admin_units: gpd.GeoDataFrame,
     streets : GeoDataFrame, optional
         The road layer; its ferry rows (``class == 'ferry'``) join the outline's parts into landmasses.
     branches : GeoDataFrame, optional
-        Branch points: a grid must not span landmasses when one of them has its own branch.
+        Branch points (``branch_id``): a grid on several landmasses must not serve land that has its own branch
+        from across the water.
     min_households, max_households : int, optional
         The plan's household bounds; grids outside them are warnings (not checked when None).
     overlap_tolerance_m2 : float
@@ -264,8 +267,9 @@ def check_plan(grids: gpd.GeoDataFrame, *, admin_units: gpd.GeoDataFrame,
                     shapely.point_on_surface(shapely.intersection(usable[k], tgeo[int(minor["t"])])))
 
     # pieces: one piece per landmass, and no spanning of islands that have their own branch
-    _check_pieces(usable, missing, ids, county=county, epsg=epsg, streets=streets, branches=branches, tol=tol,
-                  add=add)
+    grid_branch = g["branch_id"].tolist() if "branch_id" in g.columns else [None] * len(g)
+    _check_pieces(usable, missing, ids, grid_branch, county=county, epsg=epsg, streets=streets, branches=branches,
+                  tol=tol, add=add)
 
     # households
     counts = None
@@ -345,10 +349,11 @@ def check_plan(grids: gpd.GeoDataFrame, *, admin_units: gpd.GeoDataFrame,
     return out.to_crs(STORAGE_EPSG)
 
 
-def _check_pieces(usable: np.ndarray, missing: np.ndarray, ids: list[str], *, county, epsg, streets, branches,
-                  tol: float, add) -> None:
+def _check_pieces(usable: np.ndarray, missing: np.ndarray, ids: list[str], grid_branch: list, *, county, epsg,
+                  streets, branches, tol: float, add) -> None:
     """``multipart``: a grid's pieces on one landmass (each stray piece, with its distance to the largest piece
-    there and its area); ``spans_islands``: pieces on several landmasses, one of which has a branch."""
+    there and its area); ``spans_islands``: pieces on several landmasses of which two have their own branch, or
+    one has and its branches are not the grid's."""
     multi = [(k, pieces) for k in np.flatnonzero(~missing) if len(pieces := _parts(usable[k], tol)) > 1]
     if not multi:
         return
@@ -377,12 +382,17 @@ def _check_pieces(usable: np.ndarray, missing: np.ndarray, ids: list[str], *, co
                     "或把飞地与主体之间的区域划入本网格", parr[s])
         lands = list(dict.fromkeys(lab[order].tolist()))
         with_branch = [m for m in lands if m in served]
-        if len(lands) > 1 and with_branch:
+        mine = None if _blank(grid_branch[k]) else str(grid_branch[k])
+        # served across water although its own land has a branch: two such lands, or one whose branches are not
+        # the grid's (a branchless islet served from its neighbour's land is fine; an unassigned grid is no_branch)
+        across = [m for m in with_branch if mine is not None and mine not in served[m]]
+        if len(lands) > 1 and (len(with_branch) > 1 or across):
             names = "、".join(b for m in with_branch for b in served[m])
-            others = parr[lab != lab[order[0]]]
+            bad = np.isin(lab, across) if across and len(with_branch) == 1 else lab != lab[order[0]]
+            others = parr[bad]
             add("spans_islands", [ids[k]],
                 f"网格 {ids[k]} 分布在 {len(lands)} 块被水隔开的陆地上，其中 {len(with_branch)} 块有自己的网点"
-                f"（{names}）：岛上的住户应由岛上的网点服务",
+                f"（{names}），网格却由{'网点 ' + mine if mine else '一个网点'}跨水服务：岛上的住户应由岛上的网点服务",
                 "按陆地拆分该网格：有网点的岛上的部分并入该岛的网格（或单独成格），由岛上网点负责",
                 others[0] if len(others) == 1 else shapely.union_all(others))
 

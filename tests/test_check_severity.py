@@ -83,11 +83,34 @@ def test_a_grid_on_two_islands_without_branches_is_not_an_error():
 
 
 def test_a_grid_spanning_an_island_with_its_own_branch_is_an_error():
-    adm, g = island_county()
+    adm, g = island_county()  # 七村's grid (I1 + I2) is served by B01 on the mainland; B02 stands on I2
     problems = check_plan(g, admin_units=adm, staff=STAFF, branches=branches(MAINLAND, (4600, 700)))
     bad = errors(problems)
     assert bad["kind"].tolist() == ["spans_islands"]
     assert bad["grid_ids"].iloc[0] == [V7 + "001"] and "B02" in bad["message"].iloc[0]
+    where = gpd.GeoSeries([bad.geometry.iloc[0]], crs=4490).to_crs(4549).iloc[0]
+    assert where.intersection(I2).area > 0.99 * I2.area and where.intersection(I1).area < 1  # the island to hand over
+
+
+def test_a_grid_on_the_mainland_and_an_island_with_a_branch_each_is_an_error_whoever_serves_it():
+    adm, g = island_county()
+    last = len(g) - 1
+    g.loc[last, "geometry"] = I2  # 七村's grid is I2 alone; 六村's grid takes I1 … and, below, I2
+    g.loc[5, "geometry"] = shapely.union_all([g.geometry.iloc[5], I1])
+    two = branches(MAINLAND, (4600, 700))
+    assert errors(check_plan(g, admin_units=adm, staff=STAFF, branches=two)).empty  # I1 has no branch: fine
+    g.loc[5, "geometry"] = shapely.union_all([g.geometry.iloc[5], I2])
+    g = g.drop(index=last)
+    for serving in ("B01", "B02"):
+        g.loc[5, ["branch_id", "staff_id"]] = [serving, {"B01": "S1", "B02": "S2"}[serving]]
+        bad = errors(check_plan(g, admin_units=adm, staff=STAFF, branches=two))
+        assert bad["kind"].tolist() == ["spans_islands"] and bad["grid_ids"].iloc[0] == [V[6] + "001"]
+
+
+def test_a_branchless_island_served_by_the_branch_of_the_grids_other_island_is_not_an_error():
+    adm, g = island_county()
+    g.loc[len(g) - 1, ["branch_id", "staff_id"]] = ["B02", "S2"]  # B02 on I2 serves I1 too
+    assert errors(check_plan(g, admin_units=adm, staff=STAFF, branches=branches(MAINLAND, (4600, 700)))).empty
 
 
 def test_a_ferry_makes_two_islands_one_landmass_so_their_pieces_are_an_enclave():
