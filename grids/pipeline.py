@@ -1,7 +1,8 @@
 """Whole-workspace steps chained: build the grids, assign them, check, publish.
 
-Used by ``python -m grids demo`` (so the demo county opens with a published, assigned, clean plan) and by the
-planning page's one-click rebuild.
+Publishing goes through :func:`grids.plans.publish_plan`, the one gate: check errors keep the plan a draft,
+warnings never do. Used by ``python -m grids demo`` (so the demo county opens with a published, assigned plan
+without check errors) and by the planning page's one-click rebuild.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import pandas as pd
 
 from grids.assign import AssignmentResult, assign_plan
 from grids.build import DEFAULT_MAX_HOUSEHOLDS, DEFAULT_MIN_HOUSEHOLDS, build_workspace_plan
-from grids.check import check_workspace_plan
+from grids.check import check_workspace_plan, errors
 from grids.errors import ValidationError
 from grids.plans import plan_info, publish_plan, read_grids, update_grids
 from grids.store import Workspace
@@ -21,7 +22,8 @@ from grids.store import Workspace
 
 @dataclass
 class PlanReport:
-    """What :func:`prepare_plan` did: the plan, the assignment figures and the remaining problems."""
+    """What :func:`prepare_plan` did: the plan, the assignment figures and the remaining problems (errors and
+    warnings, see :mod:`grids.check`)."""
 
     plan_id: str
     revision: int
@@ -48,10 +50,10 @@ def assign_workspace_plan(ws: Workspace, plan_id: str, *, by: str = "straight", 
 def prepare_plan(ws: Workspace, *, name: str = "main", min_households: int = DEFAULT_MIN_HOUSEHOLDS,
                  max_households: int = DEFAULT_MAX_HOUSEHOLDS, publish: bool = False, actor: str = "cli",
                  progress: Callable[[str], None] | None = None) -> PlanReport:
-    """Build the draft plan ``name``, assign it, check it and, when asked and clean, publish it.
+    """Build the draft plan ``name``, assign it, check it and, when asked and free of errors, publish it.
 
-    Publishing is refused (the plan stays a draft) when :func:`grids.check.check_workspace_plan` reports any
-    problem; the problems are returned either way.
+    The plan stays a draft when :func:`grids.check.check_workspace_plan` reports an error (the publish gate of
+    :func:`grids.plans.publish_plan`); warnings do not stop it. The problems are returned either way.
     """
     say = progress or (lambda _msg: None)
     plan_id = build_workspace_plan(ws, name=name, min_households=min_households, max_households=max_households,
@@ -61,7 +63,7 @@ def prepare_plan(ws: Workspace, *, name: str = "main", min_households: int = DEF
     say("检查方案…")
     problems = check_workspace_plan(ws, plan_id)
     published = False
-    if publish and problems.empty:
+    if publish and errors(problems).empty:
         revision = publish_plan(ws, plan_id, actor=actor, expected_revision=revision)
         published = True
     return PlanReport(plan_id, revision, result, problems, published)

@@ -248,7 +248,7 @@ def save_draft(ws: Workspace, grids: gpd.GeoDataFrame, *, name: str = "main", pa
     return plan_id
 
 
-def _editable_plan(tx: Transaction, plan_id: str, expected_revision: int | None, *, doing: str,
+def _editable_plan(tx: Transaction | Workspace, plan_id: str, expected_revision: int | None, *, doing: str,
                    unsaved: str) -> tuple[dict[str, Any], int]:
     """The plan row and its revision, inside a transaction; refuses a stale revision or an archived plan."""
     row = _plan_row(tx, plan_id)
@@ -539,18 +539,41 @@ def update_grids(ws: Workspace, plan_id: str, grids: gpd.GeoDataFrame, *, actor:
     return current + 1
 
 
+PUBLISH_SHOW_ERRORS = 3
+"""How many check errors a refused publication names (the rest are counted)."""
+
+
 def publish_plan(ws: Workspace, plan_id: str, *, actor: str, expected_revision: int | None = None) -> int:
-    """Publish a draft plan; the previously published plan becomes archived. Returns the plan's revision.
+    """Publish a draft plan that has no check error; the previously published plan becomes archived.
+
+    The plan is checked first (:func:`grids.check.check_workspace_plan`): any **error** refuses the publication,
+    **warnings** (grids outside the household bounds, empty grids) never do. The revision that was checked is the
+    one published: a save in between refuses with :class:`~grids.errors.StaleRevisionError`. Returns the plan's
+    revision.
 
     Raises
     ------
     StaleRevisionError
-        ``expected_revision`` is not the plan's current revision.
+        ``expected_revision`` (or the checked revision) is not the plan's current revision.
     ValidationError
-        Unknown plan, or the plan is archived.
+        Unknown plan, the plan is archived, or it has check errors (the message gives their count and the first
+        few).
     """
+    from grids.check import check_workspace_plan, errors
+
+    _, checked = _editable_plan(ws, plan_id, expected_revision, doing="发布", unsaved="未发布")
+    bad = errors(check_workspace_plan(ws, plan_id))
+    if len(bad):
+        name = _plan_row(ws, plan_id)["name"]
+        first = "；".join(f"{m}（{f}）" for m, f in zip(bad["message"].head(PUBLISH_SHOW_ERRORS),
+                                                       bad["fix"].head(PUBLISH_SHOW_ERRORS), strict=True))
+        more = f"；另有 {len(bad) - PUBLISH_SHOW_ERRORS} 个" if len(bad) > PUBLISH_SHOW_ERRORS else ""
+        raise ValidationError(
+            f"方案 “{name}” 有 {len(bad)} 个检查错误，不能发布：{first}{more}",
+            fix="在网格规划页的检查列表或用 `python -m grids check` 查看并修正全部错误后再发布（警告不影响发布）",
+        )
     with ws.transaction(actor=actor, action="发布网格方案") as tx:
-        _, current = _editable_plan(tx, plan_id, expected_revision, doing="发布", unsaved="未发布")
+        _, current = _editable_plan(tx, plan_id, checked, doing="发布", unsaved="未发布")
         now = _now()
         tx.execute("UPDATE plans SET status = 'archived', updated_at = ? WHERE status = 'published' "
                    "AND plan_id != ?", (now, plan_id))

@@ -7,6 +7,7 @@ import streamlit as st
 
 from grids import edit, plans
 from grids.build import DEFAULT_MAX_HOUSEHOLDS, DEFAULT_MIN_HOUSEHOLDS
+from grids.check import errors
 from grids.errors import GridsError, StaleEditError
 from grids.model import PLAN_STATUS_NAMES
 from grids.text import markdown
@@ -67,17 +68,19 @@ grids = history.current
 params = info.get("params") or {}
 lo = int(params.get("min_households", DEFAULT_MIN_HOUSEHOLDS))
 hi = int(params.get("max_households", DEFAULT_MAX_HOUSEHOLDS))
-found = ui.problems(grids, ctx)
+found = ui.problems(grids, ctx, min_households=lo, max_households=hi)
+n_errors = len(errors(found))
 
 totals = edit.grid_totals(grids)
-cols = st.columns(6)
+cols = st.columns(7)
 cols[0].metric("网格", f"{totals['grids']:,}")
 cols[1].metric("住户", f"{totals['households']:,}")
 cols[2].metric("每格最少", totals["min"])
 cols[3].metric("中位数", f"{totals['median']:.0f}")
 cols[4].metric("最多", totals["max"])
-cols[5].metric("检查问题", len(found), delta="可发布" if found.empty else "需修正", delta_color="off",
+cols[5].metric("检查错误", n_errors, delta="可发布" if not n_errors else "需修正", delta_color="off",
                delta_arrow="off")
+cols[6].metric("检查警告", len(found) - n_errors, delta="不影响发布", delta_color="off", delta_arrow="off")
 
 u1, u2, u3, u4, u5 = st.columns([1, 1, 1.4, 1.4, 3])
 if u1.button("撤销", disabled=not history.can_undo, icon=":material/undo:"):
@@ -103,8 +106,8 @@ if u3.button("保存草稿", type="primary", disabled=not (is_draft and dirty), 
         ui.load_plan(target, rev, ss[ui.PLAN])
         ss[ui.NOTICE] = ("success", f"已保存为第 {new_rev} 版")
         st.rerun()
-if u4.button("发布方案", disabled=not (is_draft and not dirty and found.empty),
-             help="只有保存后且检查没有问题的草稿才能发布"):
+if u4.button("发布方案", disabled=not (is_draft and not dirty and not n_errors),
+             help="只有保存后且检查没有错误的草稿才能发布（警告不影响发布）"):
     try:
         ui.scoped(ws, acct).publish_plan(ss[ui.PLAN], expected_revision=ss[ui.REVISION])
     except GridsError as exc:
@@ -175,20 +178,13 @@ with right:
                 else:
                     ui.push(new, f"{len(move)} 户从 {sel} 调到 {to}")
                     st.rerun()
-    st.markdown(f"**检查（{len(found)} 个问题）**")
-    if found.empty:
-        st.success("全覆盖、无重叠、每格有人负责")
-    else:
-        pick = st.dataframe(ui.problems_table(found), hide_index=True, height=300, on_select="rerun",
-                            selection_mode="single-row", key="planning.problem_table")
-        rows = pick.selection.rows if pick is not None else []
-        if rows:
-            focus = ui.bounds_of(found.geometry.iloc[rows[0]])
-            if focus is not None and focus != ss[ui.FOCUS]:
-                ss[ui.FOCUS] = focus
-                ids = found["grid_ids"].iloc[rows[0]]
-                ss[ui.SELECTED] = ids[0] if ids else ss[ui.SELECTED]
-                st.rerun()
+    st.markdown(f"**检查（{n_errors} 个错误，{len(found) - n_errors} 个警告）**")
+    if not n_errors:
+        st.success("全覆盖、无重叠、每格有人负责" + ("；警告不影响发布" if len(found) else ""))
+    if len(found):
+        row = ui.problem_list(found)
+        if row is not None and ui.focus_problem(found, row):
+            st.rerun()
     with st.expander(f"编辑记录（{history.position} 步）"):
         for i, label in enumerate(history.labels):
             st.write(("▶ " if i == history.position else "　") + markdown(label))

@@ -74,7 +74,7 @@ def test_planning_page_runs_and_shows_the_editing_tools(ws):
     assert at.multiselect[0].label.startswith("合并网格")
     assert at.multiselect[0].placeholder == "选择要合并的网格"  # not Streamlit's English "Choose options"
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["网格"] == "2" and metrics["住户"] == "6" and metrics["检查问题"] == "0"
+    assert metrics["网格"] == "2" and metrics["住户"] == "6" and metrics["检查错误"] == "0"
     # the published plan is not editable in place
     assert next(b for b in at.button if b.label == "保存草稿").disabled
 
@@ -142,3 +142,23 @@ def test_planning_sections_render(ws, section, widget):
     assert not at.exception, at.exception
     labels = {b.label for b in at.button} | {b.label for b in at.get("form_submit_button")}
     assert widget in labels, labels
+
+
+def test_planning_lists_warnings_with_reason_fix_and_a_zoom_button(ws):
+    """Both grids have 3 households, below the default lower bound: two warnings, publishing not blocked."""
+    at = run("pages/planning.py", Account("planner", "planner", "规划员"))
+    assert not at.exception, at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["检查错误"] == "0" and metrics["检查警告"] == "2"
+    rows = [m.value for m in at.markdown if "网格户数低于下限" in m.value]
+    assert len(rows) == 2 and all("警告" in r and "修正方法" in r for r in rows)
+    assert "150422100201001" in rows[0]
+    zoom = [b for b in at.button if b.label == "定位"]
+    assert len(zoom) == 2 and not zoom[0].disabled
+    assert at.session_state["planning.focus"] is None
+    zoom[0].click().run()
+    assert not at.exception, at.exception
+    focus = at.session_state["planning.focus"]
+    assert focus is not None and W.contains(shapely.box(*focus).centroid)  # the map zooms to 甲村's grid
+    assert shapely.box(*focus).area < 0.5 * W.area
+    assert at.session_state["planning.selected"] == "150422100201001"

@@ -38,7 +38,7 @@ def test_clean_plan_has_no_problem():
     grids, hh = clean_plan()
     problems = check_plan(grids, admin_units=admin(), households=hh, staff=STAFF)
     assert len(problems) == 0
-    assert list(problems.columns) == ["kind", "grid_ids", "message", "geometry"]
+    assert list(problems.columns) == ["kind", "severity", "grid_ids", "message", "fix", "geometry"]
 
 
 def test_gap_detected_with_area_and_neighbours():
@@ -194,33 +194,54 @@ def test_cli_build_refuses_published(small_ws, capsys, monkeypatch):
     path = str(small_ws.path)
     user = ["--user", cli_user(small_ws, monkeypatch)]
     assert main(["build", path, *user]) == 0
-    publish_plan(small_ws, resolve_plan(small_ws, "main"), actor="t")
+    pid = resolve_plan(small_ws, "main")
+    g = read_grids(small_ws, pid)
+    g["branch_id"], g["staff_id"] = "B01", "S1"  # only a plan without check errors is published
+    update_grids(small_ws, pid, g, actor="t", action="分配")
+    publish_plan(small_ws, pid, actor="t")
     assert main(["build", path, *user]) == 2
     assert "已发布" in capsys.readouterr().err
 
 
-def test_cli_check_clean_exit_zero(small_ws, capsys):
-    grids, hh = clean_plan()
+def test_cli_check_warnings_only_exit_zero(small_ws, capsys):
+    grids, hh = clean_plan()  # 150 households per grid, over the default bound of 100: warnings, no error
     pid = save_draft(small_ws, grids, name="clean")
     small_ws.write("urban_areas", gpd.GeoDataFrame({"name": []}, geometry=[], crs=4490), actor="t")
     small_ws.write("households", hh.assign(hh_id=[f"H{i}" for i in range(len(hh))]).to_crs(4490), actor="t")
     assert main(["check", str(small_ws.path), "--plan", "clean"]) == 0
-    assert "没有发现问题" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "没有错误" in out and "警告（6 个，不阻止发布）" in out and "网格户数超过上限：6 处" in out
+    assert "可沿组界分为 2 格" in out and "修正方法" in out
+    assert main(["check", str(small_ws.path), "--plan", "clean", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["ok"] and (report["errors"], report["warnings"]) == (0, 6)
+    assert {p["severity"] for p in report["problems"]} == {"warning"} and all(p["fix"] for p in report["problems"])
     assert pid == resolve_plan(small_ws, "clean")
+
+
+def test_cli_check_prints_errors_before_warnings_and_exits_1(small_ws, capsys):
+    grids, hh = clean_plan()
+    grids.loc[0, "staff_id"] = None
+    save_draft(small_ws, grids, name="broken")
+    small_ws.write("households", hh.assign(hh_id=[f"H{i}" for i in range(len(hh))]).to_crs(4490), actor="t")
+    assert main(["check", str(small_ws.path), "--plan", "broken"]) == 1
+    out = capsys.readouterr().out
+    assert "错误（1 个，阻止发布）" in out and out.index("错误（1 个") < out.index("警告（")
+    assert f"网格 {V[1]}001 没有客户经理。修正方法：" in out
 
 
 @pytest.mark.slow
 def test_demo_county_build_then_check_has_no_coverage_problem(demo_copy):
-    """On the demo county: the published plan is clean; a fresh build leaves only assignment problems."""
+    """On the demo county: the published plan has no check error; a fresh build leaves only assignment errors."""
     from grids.build import build_workspace_plan
-    from grids.check import COVERAGE_KINDS, check_workspace_plan
+    from grids.check import COVERAGE_KINDS, check_workspace_plan, errors
     from grids.plans import resolve_plan
     from grids.store import Workspace
 
     ws = Workspace(demo_copy)
-    assert check_workspace_plan(ws, resolve_plan(ws)).empty  # the demo's published, assigned plan
+    assert errors(check_workspace_plan(ws, resolve_plan(ws))).empty  # the demo's published, assigned plan
     pid = build_workspace_plan(ws, name="rebuild")
-    problems = check_workspace_plan(ws, pid)
+    problems = errors(check_workspace_plan(ws, pid))
     assert not problems["kind"].isin(COVERAGE_KINDS).any(), problems[problems["kind"].isin(COVERAGE_KINDS)]
     grids = read_grids(ws, pid).to_crs(4549)
     county = ws.read("admin_units").query("level == 'town'").to_crs(4549).area.sum()

@@ -1,6 +1,7 @@
 """Plans: drafts replaced on rebuild, published plans never replaced, plan revisions and stale saves."""
 
 import geopandas as gpd
+import pandas as pd
 import pytest
 import shapely
 
@@ -15,13 +16,31 @@ from grids.plans import (
     update_grids,
 )
 
+EXTENT = (119.0, 43.0, 119.03, 43.01)
+
 
 def _grids(codes, x0=119.0):
+    """Strips tiling EXTENT, assigned (branch B01, staff S1)."""
+    w = (EXTENT[2] - x0) / len(codes)
     return gpd.GeoDataFrame(
-        {"code": codes, "kind": ["rural"] * len(codes), "households": list(range(10, 10 + len(codes)))},
-        geometry=[shapely.box(x0 + i * 0.01, 43.0, x0 + (i + 1) * 0.01, 43.01) for i in range(len(codes))],
+        {"code": codes, "kind": ["rural"] * len(codes), "households": list(range(10, 10 + len(codes))),
+         "branch_id": "B01", "staff_id": "S1"},
+        geometry=[shapely.box(x0 + i * w, EXTENT[1], x0 + (i + 1) * w, EXTENT[3]) for i in range(len(codes))],
         crs=4490,
     )
+
+
+@pytest.fixture
+def empty_ws(empty_ws):
+    """A workspace whose county is EXTENT (no households), with staff S1 of branch B01: plans can be checked."""
+    admin = gpd.GeoDataFrame({"code": ["150422", "150422100"], "name": ["巴林左旗", "林东镇"],
+                              "level": ["county", "town"], "parent_code": [None, "150422"]},
+                             geometry=[shapely.box(*EXTENT)] * 2, crs=4490)
+    with empty_ws.transaction(actor="t", action="测试数据") as tx:
+        tx.replace("admin_units", admin)
+        tx.replace("staff", pd.DataFrame({"staff_id": ["S1"], "name": ["张三"], "branch_id": ["B01"],
+                                          "role": ["客户经理"]}))
+    return empty_ws
 
 
 def test_save_draft_creates_plan_and_grids(empty_ws):
@@ -122,7 +141,7 @@ def test_projected_grids_are_stored_in_4490(empty_ws):
     g = _grids(["A001"]).to_crs(4549)
     pid = save_draft(empty_ws, g)
     back = read_grids(empty_ws, pid)
-    assert back.geometry.iloc[0].equals_exact(shapely.box(119.0, 43.0, 119.01, 43.01), tolerance=1e-7)
+    assert back.geometry.iloc[0].equals_exact(shapely.box(*EXTENT), tolerance=1e-7)
 
 
 def test_rebuilt_draft_bumps_the_versions_of_changed_grids_only(empty_ws):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import math
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -25,8 +26,9 @@ import streamlit as st
 
 from grids import edit, maps, plans
 from grids.auth import Account
-from grids.check import PROBLEM_KINDS, check_plan
+from grids.check import ERROR, PROBLEM_KINDS, SEVERITY_NAMES, check_plan, severity_of
 from grids.errors import ValidationError
+from grids.landmass import FERRY_CLASS
 from grids.store import open_workspace
 from grids.text import markdown
 
@@ -45,6 +47,7 @@ STALE = "planning.stale"  # the newer stored revision after a StaleRevisionError
 WHATIF_POINT = "planning.whatif_point"
 WHATIF = "planning.whatif"
 COMPARE = "planning.compare"
+PROBLEM_PAGE = "planning.problem_page"  # the check list's page (a widget key)
 STAFF_BRANCH = "staffing.branch"
 STAFF_SELECTED = "staffing.selected"
 STAFF_PREVIEW = "staffing.preview"
@@ -56,6 +59,12 @@ DEFAULTS: dict[str, Any] = {
     DRAWN: None, NOTICE: None, SECTION: "编辑", STALE: None, WHATIF_POINT: None, WHATIF: None, COMPARE: None,
     STAFF_BRANCH: None, STAFF_SELECTED: None, STAFF_PREVIEW: None, STAFF_FILES: {}, STAFF_NOTICE: None,
 }
+
+PROBLEMS_PER_PAGE = 20
+"""Rows of the check list shown at once (each has its own zoom button)."""
+SEVERITY_STYLE = {ERROR: ("#b71c1c", "#ef5350", ":material/error:"), "warning": ("#e65100", "#ffb74d",
+                                                                                  ":material/warning:")}
+"""Severity → (marker outline, marker fill, list icon)."""
 
 HH_CLASSES = (("#c6dbef", "少于下限"), ("#74c476", "下限–上限"), ("#fd8d3c", "超过上限"))
 STAFF_PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
@@ -132,16 +141,18 @@ class Context:
     branches: gpd.GeoDataFrame
     urban: gpd.GeoDataFrame
     plans: pd.DataFrame
+    ferries: gpd.GeoDataFrame | None = None
 
 
 @st.cache_resource(max_entries=2, show_spinner="正在读取工作区…")
 def context(target: str, rev: int) -> Context:
-    """Admin units, household locations, staff, branches, urban area and the plan list at ``rev``."""
+    """Admin units, household locations, staff, branches, urban area, ferry links and the plan list at ``rev``."""
     ws = open_workspace(target)
     return Context(admin=ws.read("admin_units"),
                    households=ws.read("households", columns=["hh_id", "village_code", "group_code"]),
                    staff=ws.read("staff"), branches=ws.read("branches"), urban=ws.read("urban_areas"),
-                   plans=plans.list_plans(ws))
+                   plans=plans.list_plans(ws),
+                   ferries=ws.read("streets", where='"class" = ?', params=(FERRY_CLASS,), columns=["class"]))
 
 
 @st.cache_resource(max_entries=4, show_spinner="正在读取方案…")
@@ -173,20 +184,61 @@ def push(grids: gpd.GeoDataFrame, label: str, *, focus: tuple | None = None) -> 
     bump()
 
 
-def problems(grids: gpd.GeoDataFrame, ctx: Context) -> gpd.GeoDataFrame:
-    """:func:`grids.check.check_plan` of an edited state, computed once per state."""
+def problems(grids: gpd.GeoDataFrame, ctx: Context, *, min_households: int,
+             max_households: int) -> gpd.GeoDataFrame:
+    """:func:`grids.check.check_plan` of an edited state (errors, then warnings), computed once per state."""
     memo = st.session_state.setdefault("planning.problems", {})
-    if memo.get("grids") is not grids:  # the memo holds the state it checked, so it cannot be mistaken for another
-        memo.update(grids=grids, found=check_plan(grids, admin_units=ctx.admin, households=ctx.households,
-                                                  staff=ctx.staff, urban_areas=ctx.urban))
+    bounds = (min_households, max_households)
+    # the memo holds the state it checked, so it cannot be mistaken for another
+    if memo.get("grids") is not grids or memo.get("bounds") != bounds:
+        memo.update(grids=grids, bounds=bounds,
+                    found=check_plan(grids, admin_units=ctx.admin, households=ctx.households, staff=ctx.staff,
+                                     urban_areas=ctx.urban, streets=ctx.ferries, branches=ctx.branches,
+                                     min_households=min_households, max_households=max_households))
     return memo["found"]
 
 
-def problems_table(found: gpd.GeoDataFrame) -> pd.DataFrame:
-    """The check panel's rows: kind (Chinese), grids, message."""
-    return pd.DataFrame({"问题": [PROBLEM_KINDS.get(k, k) for k in found["kind"]],
-                         "网格": ["、".join(g) for g in found["grid_ids"]],
-                         "说明": found["message"].astype(str).to_numpy()})
+def problem_list(found: gpd.GeoDataFrame) -> int | None:
+    """The check list: errors, then warnings, each with its reason and fix (data text escaped) and a 定位 button.
+
+    Shows :data:`PROBLEMS_PER_PAGE` rows at a time. Returns the position (in ``found``) of the row whose button
+    was clicked in this run, else None.
+    """
+    n = len(found)
+    pages = math.ceil(n / PROBLEMS_PER_PAGE)
+    page = 1
+    if pages > 1:
+        if st.session_state.get(PROBLEM_PAGE, 1) > pages:  # the list got shorter since the page was chosen
+            st.session_state[PROBLEM_PAGE] = pages
+        page = int(st.number_input(f"页（共 {pages} 页，每页 {PROBLEMS_PER_PAGE} 个）", 1, pages, 1,
+                                   key=PROBLEM_PAGE))
+    severity = severity_of(found).to_numpy()
+    clicked = None
+    with st.container(height=420, border=False):
+        for i in range(PROBLEMS_PER_PAGE * (page - 1), min(n, PROBLEMS_PER_PAGE * page)):
+            row = found.iloc[i]
+            icon = SEVERITY_STYLE.get(severity[i], SEVERITY_STYLE[ERROR])[2]
+            fix = row["fix"] if "fix" in found.columns else ""
+            st.markdown(f"{icon} **{SEVERITY_NAMES.get(severity[i], '错误')}·{PROBLEM_KINDS.get(row['kind'], '')}**"
+                        f"　{markdown(row['message'])}" + (f"  \n修正方法：{markdown(fix)}" if fix else ""))
+            where = row.geometry
+            if st.button("定位", key=f"planning.zoom.{i}", icon=":material/my_location:",
+                         disabled=where is None or where.is_empty, help="把地图缩放到这个问题"):
+                clicked = i
+    return clicked
+
+
+def focus_problem(found: gpd.GeoDataFrame, row: int) -> bool:
+    """Zoom the edit map to problem ``row`` and select its (first) grid; True when the view changes."""
+    box = bounds_of(found.geometry.iloc[row])
+    focus = None if box is None else tuple(float(v) for v in box)
+    if focus is None or focus == st.session_state[FOCUS]:
+        return False
+    st.session_state[FOCUS] = focus
+    ids = found["grid_ids"].iloc[row]
+    if ids:
+        st.session_state[SELECTED] = ids[0]
+    return True
 
 
 def bounds_of(geom: Any, *, pad: float = 0.004) -> tuple[float, float, float, float] | None:
@@ -247,15 +299,18 @@ def plan_map(grids: gpd.GeoDataFrame, *, ctx: Context, basemap: str, found: gpd.
                        style_function=lambda _f: {"color": "#d81b60", "weight": 3, "fill": False},
                        interactive=False).add_to(m)
     if found is not None and len(found):
-        spots = found[found.geometry.notna() & ~found.geometry.is_empty]
+        spots = found.assign(severity=severity_of(found).to_numpy())
+        spots = spots[spots.geometry.notna() & ~spots.geometry.is_empty]
         if len(spots):
-            pts = maps.display_frame(spots.set_geometry(spots.geometry.representative_point())[["kind", "geometry"]],
-                                     basemap=basemap)
+            pts = maps.display_frame(spots.set_geometry(spots.geometry.representative_point())[
+                ["kind", "severity", "geometry"]], basemap=basemap)
             group = folium.FeatureGroup(name="检查问题")
-            for geom, kind in zip(pts.geometry, pts["kind"], strict=True):
-                folium.CircleMarker([geom.y, geom.x], radius=7, color="#b71c1c", weight=2, fill=True,
-                                    fill_color="#ef5350", fill_opacity=0.9,
-                                    tooltip=maps.Tooltip(PROBLEM_KINDS.get(kind, kind))).add_to(group)
+            for geom, kind, sev in zip(pts.geometry, pts["kind"], pts["severity"], strict=True):
+                line, fill, _ = SEVERITY_STYLE.get(sev, SEVERITY_STYLE[ERROR])
+                folium.CircleMarker([geom.y, geom.x], radius=7 if sev == ERROR else 5, color=line, weight=2,
+                                    fill=True, fill_color=fill, fill_opacity=0.9,
+                                    tooltip=maps.Tooltip(f"{SEVERITY_NAMES.get(sev, '错误')}：{PROBLEM_KINDS.get(kind, kind)}"),
+                                    ).add_to(group)
             group.add_to(m)
     if len(ctx.branches):
         group = folium.FeatureGroup(name="营业网点")
@@ -274,7 +329,10 @@ def plan_map(grids: gpd.GeoDataFrame, *, ctx: Context, basemap: str, found: gpd.
     items = [(c, f"{label}（{min_households}–{max_households} 户）" if i == 1 else label)
              for i, (c, label) in enumerate(HH_CLASSES)]
     if found is not None and len(found):
-        items.append(("#ef5350", f"检查问题（{len(found)} 个）"))
+        sev = severity_of(found)
+        for key, (_, fill, _) in SEVERITY_STYLE.items():
+            if (sev == key).any():
+                items.append((fill, f"检查{SEVERITY_NAMES[key]}（{int((sev == key).sum())} 个）"))
     maps.Legend("网格户数", items).add_to(m)
     folium.LayerControl(collapsed=True, position="topright").add_to(m)
     _fit(m, focus, basemap)

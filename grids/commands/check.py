@@ -1,6 +1,7 @@
-"""``python -m grids check PATH [--plan NAME] [--json]``: coverage and assignment problems of a plan.
+"""``python -m grids check PATH [--plan NAME] [--json]``: coverage, assignment and size problems of a plan.
 
-Exit code 0 when the plan has no problem, 1 when it has some.
+Errors first, then warnings, each with its reason and its fix. Exit code 0 when the plan has no error (warnings
+are printed but never block publishing), 1 when it has errors.
 """
 
 from __future__ import annotations
@@ -8,18 +9,38 @@ from __future__ import annotations
 import argparse
 import json
 
-from grids.check import PROBLEM_KINDS, check_workspace_plan
+import pandas as pd
+
+from grids.check import PROBLEM_KINDS, SEVERITY_NAMES, check_workspace_plan, errors, warnings
 from grids.plans import plan_info, resolve_plan
 from grids.store import open_workspace
 
 SHOW_PER_KIND = 5
 
+HELP = ("检查方案：错误（空白、重叠、飞地、跨有网点的岛、未分配…）阻止发布，退出码 1；"
+        "警告（户数超出上下限、空网格）只提示原因和修正方法，退出码 0 / check a plan: errors block publishing "
+        "(exit 1), warnings never do (exit 0)")
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("check", help="检查方案是否全覆盖、无重叠、已分配 / check a plan's coverage")
+    p = sub.add_parser("check", help=HELP, description=HELP)
     p.add_argument("path", help="工作区文件 / workspace .gpkg")
     p.add_argument("--plan", help="方案名称（默认：已发布方案，否则最新草稿）/ plan name")
-    p.add_argument("--json", action="store_true", help="以 JSON 输出全部问题 / print every problem as JSON")
+    p.add_argument("--json", action="store_true",
+                   help="以 JSON 输出全部问题（含 severity 与 fix）/ print every problem as JSON, with severity and fix")
+
+
+def _print_group(found: pd.DataFrame, title: str) -> None:
+    print(title)
+    for kind, name in PROBLEM_KINDS.items():
+        sub = found[found["kind"] == kind]
+        if not len(sub):
+            continue
+        print(f"{name}：{len(sub)} 处")
+        for msg, fix in zip(sub["message"].head(SHOW_PER_KIND), sub["fix"].head(SHOW_PER_KIND), strict=True):
+            print(f"  - {msg}。修正方法：{fix}")
+        if len(sub) > SHOW_PER_KIND:
+            print(f"  … 另有 {len(sub) - SHOW_PER_KIND} 处（--json 查看全部）")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -27,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
     plan_id = resolve_plan(ws, args.plan)
     info = plan_info(ws, plan_id)
     problems = check_workspace_plan(ws, plan_id)
+    bad, notes = errors(problems), warnings(problems)
     if args.json:
         rows = []
         for r in problems.itertuples():
@@ -34,25 +56,24 @@ def run(args: argparse.Namespace) -> int:
             if r.geometry is not None and not r.geometry.is_empty:
                 p = r.geometry.representative_point()
                 loc = [round(p.x, 6), round(p.y, 6)]
-            rows.append({"kind": r.kind, "kind_name": PROBLEM_KINDS.get(r.kind, r.kind), "grid_ids": r.grid_ids,
-                         "message": r.message, "location": loc})
+            rows.append({"kind": r.kind, "kind_name": PROBLEM_KINDS.get(r.kind, r.kind), "severity": r.severity,
+                         "severity_name": SEVERITY_NAMES[r.severity], "grid_ids": r.grid_ids, "message": r.message,
+                         "fix": r.fix, "location": loc})
         counts = problems["kind"].value_counts().to_dict()
         print(json.dumps({"plan_id": plan_id, "plan": info["name"], "revision": info["revision"],
-                          "ok": not len(problems), "counts": {k: int(v) for k, v in counts.items()},
-                          "problems": rows}, ensure_ascii=False, indent=2))
-        return 1 if len(problems) else 0
+                          "ok": not len(bad), "errors": len(bad), "warnings": len(notes),
+                          "counts": {k: int(v) for k, v in counts.items()}, "problems": rows},
+                         ensure_ascii=False, indent=2))
+        return 1 if len(bad) else 0
     print(f"检查方案 “{info['name']}”（{plan_id}，第 {info['revision']} 版）")
     if not len(problems):
         print("没有发现问题：网格全覆盖、无重叠，每户恰在一个网格，均已分配网点和客户经理。")
         return 0
-    for kind, name in PROBLEM_KINDS.items():
-        sub = problems[problems["kind"] == kind]
-        if not len(sub):
-            continue
-        print(f"{name}：{len(sub)} 处")
-        for msg in sub["message"].head(SHOW_PER_KIND):
-            print(f"  - {msg}")
-        if len(sub) > SHOW_PER_KIND:
-            print(f"  … 另有 {len(sub) - SHOW_PER_KIND} 处（--json 查看全部）")
-    print(f"共 {len(problems)} 个问题。")
-    return 1
+    if len(bad):
+        _print_group(bad, f"错误（{len(bad)} 个，阻止发布）：")
+    else:
+        print("没有错误：网格全覆盖、无重叠，每户恰在一个网格，均已分配网点和客户经理，可以发布。")
+    if len(notes):
+        _print_group(notes, f"警告（{len(notes)} 个，不阻止发布）：")
+    print(f"共 {len(bad)} 个错误、{len(notes)} 个警告。")
+    return 1 if len(bad) else 0

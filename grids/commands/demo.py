@@ -79,12 +79,17 @@ def run(args: argparse.Namespace) -> int:
           f"{counts['admin_units']} 个行政区划单元，{counts['streets']} 条道路，{counts['visits']} 条走访记录；"
           f"用时 {time.perf_counter() - t0:.1f} 秒")
     s = report.assignment.summary
-    state = "已发布" if report.published else f"草稿（检查发现 {len(report.problems)} 个问题，未发布）"
+    from grids.check import errors, warnings
+
+    bad, notes = errors(report.problems), warnings(report.problems)
+    state = "已发布" if report.published else f"草稿（检查发现 {len(bad)} 个错误，未发布）"
     print(f"网格方案 main：{len(report.assignment.grids)} 个网格，{state}；客户经理负荷最大差 "
           f"{s['staff_spread_max']:.0%}，网点辖区均为一块：{s['max_branch_pieces'] == 1}")
     print(f"历史走访记录按方案记到各网格的客户经理（{moved:,} 条改了走访人）")
     print(f"演示账号 {len(accounts)} 个（admin、leader、planner、网点主任 b01…、客户经理 s001…），"
           f"演示密码：{DEMO_PASSWORD}")
-    if not report.problems.empty:
-        print(report.problems[["kind", "message"]].head(20).to_string(index=False))
+    if len(bad):
+        print(bad[["kind", "message"]].head(20).to_string(index=False))
+    if len(notes):
+        print(f"检查警告 {len(notes)} 个（不阻止发布），原因和修正方法见 python -m grids check {args.path}")
     return 0
