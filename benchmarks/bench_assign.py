@@ -15,6 +15,9 @@
    the exact assignment MIP (PuLP/CBC) on the same cost with the same capacity (hard in the MIP, soft in
    ours); the MIP has no contiguity constraint, so its cost is a lower bound and
    the gap is an upper bound on our loss.
+4. Road vs straight vs CBC (:func:`bench_vs_cbc`, issue 13): 200–1,340 grids × 30 branches, ours in both
+   distance modes against CBC's exact capacitated assignment without contiguity (120 s limit) — our cost,
+   CBC's best bound and best solution, our gap to the bound (%), the time ratio, the max load/capacity.
 
 ``python benchmarks/bench_assign.py [--quick]`` prints the result as JSON.
 """
@@ -164,22 +167,61 @@ def bench_territories(*, quick: bool, k: int = 20, limits: dict | None = None) -
     return out
 
 
-def _mip_cost(cost: np.ndarray, load: np.ndarray, cap: np.ndarray, low: np.ndarray) -> float | None:
+def cbc_assignment(cost: np.ndarray, load: np.ndarray, cap: np.ndarray, *, low: np.ndarray | None = None,
+                   time_limit: float = 120.0) -> dict:
+    """The exact capacitated assignment (no contiguity) by CBC through PuLP: each grid to one branch at least
+    ``Σ cost``, ``low ≤ Σ load ≤ cap`` per branch (hard).
+
+    Returns ``status`` (CBC's result line: optimal, stopped on time limit, infeasible …), ``objective`` (best
+    solution found, None when none), ``bound`` (CBC's best lower bound — the objective when solved to
+    optimality), ``seconds`` and ``loads`` (per branch, of the best solution). One thread (a shared machine).
+    """
+    import re
+    import tempfile
+
     import pulp
 
     n, k = cost.shape
     prob = pulp.LpProblem("branch_assignment", pulp.LpMinimize)
-    x = {(i, j): pulp.LpVariable(f"x_{i}_{j}", cat="Binary") for i in range(n) for j in range(k)}
-    prob += pulp.lpSum(cost[i, j] * x[i, j] for i in range(n) for j in range(k))
+    x = [[pulp.LpVariable(f"x_{i}_{j}", cat="Binary") for j in range(k)] for i in range(n)]
+    prob += pulp.lpSum(float(cost[i, j]) * x[i][j] for i in range(n) for j in range(k))
     for i in range(n):
-        prob += pulp.lpSum(x[i, j] for j in range(k)) == 1
+        prob += pulp.lpSum(x[i]) == 1
     for j in range(k):
-        prob += pulp.lpSum(load[i] * x[i, j] for i in range(n)) <= cap[j]
-        prob += pulp.lpSum(load[i] * x[i, j] for i in range(n)) >= low[j]
-    status = prob.solve(pulp.PULP_CBC_CMD(msg=False, timeLimit=60))
-    if pulp.LpStatus[status] != "Optimal":
-        return None
-    return float(pulp.value(prob.objective))
+        used = pulp.lpSum(float(load[i]) * x[i][j] for i in range(n) if load[i])
+        prob += used <= float(cap[j])
+        if low is not None and low[j] > 0:
+            prob += used >= float(low[j])
+    with tempfile.TemporaryDirectory(prefix="bench_cbc_") as tmp:
+        log = Path(tmp) / "cbc.log"
+        t = time.perf_counter()
+        prob.solve(pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit, threads=1, logPath=str(log)))
+        seconds = time.perf_counter() - t
+        text = log.read_text(errors="replace") if log.exists() else ""
+
+    def field(name: str) -> float | None:
+        m = re.search(rf"^{name}:\s*(-?[0-9.eE+-]+)", text, flags=re.M)
+        return float(m.group(1)) if m else None
+
+    result = re.search(r"^Result - (.+)$", text, flags=re.M)
+    status = result.group(1).strip() if result else pulp.LpStatus[prob.status]
+    objective = field("Objective value")
+    has_solution = prob.sol_status in (pulp.LpSolutionOptimal, pulp.LpSolutionIntegerFeasible)
+    if not has_solution:
+        objective = None
+    bound = field("Lower bound")
+    if bound is None and status.lower().startswith("optimal"):
+        bound = objective
+    loads = None
+    if has_solution:
+        pick = np.array([[x[i][j].value() or 0.0 for j in range(k)] for i in range(n)]).argmax(axis=1)
+        loads = np.bincount(pick, weights=load, minlength=k)
+    return {"status": status, "objective": objective, "bound": bound, "seconds": seconds, "loads": loads}
+
+
+def _mip_cost(cost: np.ndarray, load: np.ndarray, cap: np.ndarray, low: np.ndarray) -> float | None:
+    got = cbc_assignment(cost, load, cap, low=low, time_limit=60)
+    return got["objective"] if got["status"].lower().startswith("optimal") else None
 
 
 def bench_small_mip(*, seeds: int = 5) -> dict:
@@ -236,6 +278,78 @@ def _demo_plan():
     return str(path), read_grids(ws, resolve_plan(ws)), ws
 
 
+CBC_CAPACITY = 1.10  # the capacity every assignment keeps (issue 13): load ≤ 1.10 × branch capacity
+
+
+def _vs_cbc_instance(grids, branches, staff, streets, *, time_limit: float, modes=("straight", "road")) -> dict:
+    """Ours (both distance modes) against CBC on the same household × distance cost and capacity."""
+    adj = grid_adjacency(grids)
+    hh = grids["households"].to_numpy(dtype=float)
+    cap = branch_capacity(branches, staff, hh.sum())
+    limit = CBC_CAPACITY * cap
+    out: dict = {"grids": len(grids), "branches": len(branches), "households": int(hh.sum()),
+                 "capacity_limit": f"{CBC_CAPACITY} × branch_capacity (staff share + 15 %)"}
+    for by in modes:
+        t = time.perf_counter()
+        d = branch_distances(grids, branches, by=by, streets=streets if by == "road" else None)
+        t_dist = time.perf_counter() - t
+        cost = d.to_numpy(dtype=float) * hh[:, None] / 1000.0  # household-km
+        t = time.perf_counter()
+        ours = assign_branches(grids, branches, staff, by=by, distances=d, adjacency=adj)
+        t_ours = time.perf_counter() - t
+        col = d.columns.get_indexer(ours.astype(str))
+        ours_cost = float(cost[np.arange(len(hh)), col].sum())
+        ours_use = np.bincount(col, weights=hh, minlength=len(cap)) / cap
+        cbc = cbc_assignment(cost, hh, limit, time_limit=time_limit)
+        bound, best = cbc["bound"], cbc["objective"]
+        out[by] = {
+            "distance_seconds": round(t_dist, 3),
+            "road_fallback_grids": int(d.attrs.get("road_fallback", 0)),
+            "ours": {"cost_household_km": round(ours_cost, 1), "seconds": round(t_ours, 3),
+                     "max_load_per_capacity": round(float(ours_use.max()), 4),
+                     "branches_over_limit": int((ours_use > CBC_CAPACITY + 1e-9).sum())},
+            "cbc": {"status": cbc["status"], "best_bound": None if bound is None else round(bound, 1),
+                    "best_solution": None if best is None else round(best, 1), "seconds": round(cbc["seconds"], 2),
+                    "time_limit_s": time_limit,
+                    "max_load_per_capacity": None if cbc["loads"] is None
+                    else round(float((cbc["loads"] / cap).max()), 4)},
+            "gap_to_bound_pct": None if not bound else round((ours_cost - bound) / bound * 100, 3),
+            "gap_to_best_pct": None if not best else round((ours_cost - best) / best * 100, 3),
+            "time_ratio_ours_to_cbc": round(t_ours / max(cbc["seconds"], 1e-9), 4),
+        }
+    return out
+
+
+def bench_vs_cbc(*, quick: bool = False, time_limit: float | None = None) -> dict:
+    """Road vs straight vs the exact capacitated assignment without contiguity (CBC), 200–1,340 grids × 30
+    branches: synthetic counties of 200, 600 and 1,000 grids and the demo county (1,340 grids).
+
+    CBC minimises the same total household × distance (household-km, grid centroid to branch, straight or
+    over the streets) under every branch's load ≤ :data:`CBC_CAPACITY` × its capacity, without contiguity
+    and without the soft floor: its best bound is a lower bound for any assignment that keeps the capacity,
+    so our gap to it is ≥ 0 and an upper bound on what contiguity, the floor and our heuristic cost. Ours is
+    :func:`grids.assign.assign_branches` with its defaults, timed without the distance matrix (reported
+    apart). ``quick``: one 80-grid county with 6 branches and a 20 s limit.
+    """
+    if quick:
+        c = synthetic_county(rows=8, cols=10, n_branches=6, n_staff=18, households=6000, seed=1)
+        return {"instances": [{"name": "synthetic 8×10", **_vs_cbc_instance(
+            c.grids, c.branches, c.staff, c.streets, time_limit=time_limit or 20.0)}]}
+    limit = time_limit or 120.0
+    instances = []
+    for rows, cols in ((10, 20), (20, 30), (25, 40)):
+        c = synthetic_county(rows=rows, cols=cols, n_branches=30, n_staff=150, households=69 * rows * cols, seed=0)
+        instances.append({"name": f"synthetic {rows}×{cols}",
+                          **_vs_cbc_instance(c.grids, c.branches, c.staff, c.streets, time_limit=limit)})
+    source, grids, ws = _demo_plan()
+    grids = grids.assign(branch_id=None, staff_id=None)
+    streets = ws.read("streets") if "streets" in ws.layers() else None
+    modes = ("straight", "road") if streets is not None and len(streets) else ("straight",)
+    instances.append({"name": f"demo ({source})", **_vs_cbc_instance(grids, ws.read("branches"), ws.read("staff"),
+                                                                      streets, time_limit=limit, modes=modes)})
+    return {"instances": instances}
+
+
 def bench_demo(*, repeats: int) -> dict | str:
     """The demo county: time and per-branch spread against its bound; distances with and without the floor."""
     source, grids, ws = _demo_plan()
@@ -259,6 +373,7 @@ def run(*, quick: bool = False) -> dict:
         "demo_county": bench_demo(repeats=repeats),
         "territories_vs_spopt": bench_territories(quick=quick),
         "branch_assignment_vs_mip": bench_small_mip(seeds=1 if quick else 5),
+        "branch_assignment_vs_cbc": bench_vs_cbc(quick=quick),
     }
 
 
