@@ -135,43 +135,71 @@ def _lpt(w: np.ndarray, k: int) -> np.ndarray:
     return bins
 
 
-def _best_bins(w: np.ndarray, k: int) -> float:
-    """Spread ``ptp/mean`` of LPT improved by moves and swaps between the heaviest and lightest bin."""
-    w = np.sort(np.asarray(w, dtype=float))[::-1]
+def _best_bins(w: np.ndarray, k: int, *, starts: int = 4) -> float:
+    """Best spread ``ptp/mean`` found for whole loads among ``k`` bins, contiguity aside (a heuristic).
+
+    Greedy starts (largest first, then a few jittered orders) each improved by moves and swaps of loads
+    between any two bins that lower the sum of squared deviations, then by moves and swaps between the
+    heaviest and the lightest bin that narrow their gap.
+    """
+    w = np.asarray(w, dtype=float)
+    n = len(w)
     mean = w.sum() / k
-    if mean <= 0:
+    if mean <= 0 or k <= 1:
         return 0.0
-    bin_of = np.zeros(len(w), dtype=np.int64)
-    bins = np.zeros(k)
-    for i, x in enumerate(w):
-        b = int(np.argmin(bins))
-        bin_of[i] = b
-        bins[b] += x
-    for _ in range(4 * len(w)):
-        hi, lo = int(np.argmax(bins)), int(np.argmin(bins))
-        gap = bins[hi] - bins[lo]
-        if gap <= 1e-9:
-            break
-        a, b = np.flatnonzero(bin_of == hi), np.flatnonzero(bin_of == lo)
-        # moving d from hi to lo: the pair's new spread |gap − 2d| must shrink (0 < d < gap)
-        d = w[a][:, None] - np.concatenate([w[b], [0.0]])[None, :]
-        ok = (d > 1e-9) & (d < gap - 1e-9)
-        if not ok.any():
-            break
-        score = np.where(ok, np.abs(gap - 2 * d), np.inf)
-        ia, ib = np.unravel_index(int(np.argmin(score)), score.shape)
-        bin_of[a[ia]] = lo
-        if ib < len(b):
-            bin_of[b[ib]] = hi
-        bins = np.bincount(bin_of, weights=w, minlength=k)
-    return float(np.ptp(bins) / mean)
+    rng = np.random.default_rng(0)
+    best = np.inf
+    for s in range(starts):
+        key = w if s == 0 else w * rng.uniform(0.7, 1.3, n)
+        bin_of = np.zeros(n, dtype=np.int64)
+        bins = np.zeros(k)
+        for i in np.argsort(-key, kind="stable"):
+            b = int(np.argmin(bins))
+            bin_of[i] = b
+            bins[b] += w[i]
+        for _ in range(8 * n):  # sum of squares: best single move or swap
+            move = 2 * w[:, None] * (bins[None, :] - bins[bin_of][:, None]) + 2 * w[:, None] ** 2
+            move[np.arange(n), bin_of] = np.inf
+            x = w[:, None] - w[None, :]  # swap i ↔ j: x moves from bin(i) to bin(j)
+            swap = 2 * x * (bins[bin_of][None, :] - bins[bin_of][:, None]) + 2 * x**2
+            swap[bin_of[:, None] == bin_of[None, :]] = np.inf
+            im, jm = np.unravel_index(int(np.argmin(move)), move.shape)
+            isw, jsw = np.unravel_index(int(np.argmin(swap)), swap.shape)
+            if min(move[im, jm], swap[isw, jsw]) >= -1e-9 * mean**2:
+                break
+            if move[im, jm] <= swap[isw, jsw]:
+                bin_of[im] = jm
+            else:
+                bin_of[isw], bin_of[jsw] = bin_of[jsw], bin_of[isw]
+            bins = np.bincount(bin_of, weights=w, minlength=k)
+        for _ in range(4 * n):  # narrow the gap between the heaviest and the lightest bin
+            hi, lo = int(np.argmax(bins)), int(np.argmin(bins))
+            gap = bins[hi] - bins[lo]
+            a, b = np.flatnonzero(bin_of == hi), np.flatnonzero(bin_of == lo)
+            d = w[a][:, None] - np.concatenate([w[b], [0.0]])[None, :]
+            ok = (d > 1e-9) & (d < gap - 1e-9)
+            if gap <= 1e-9 or not ok.any():
+                break
+            score = np.where(ok, np.abs(gap - 2 * d), np.inf)
+            ia, ib = np.unravel_index(int(np.argmin(score)), score.shape)
+            new = bins.copy()
+            new[hi] -= d[ia, ib]
+            new[lo] += d[ia, ib]
+            if np.ptp(new) >= np.ptp(bins) - 1e-9:  # a third bin is now the extreme: no progress
+                break
+            bin_of[a[ia]] = lo
+            if ib < len(b):
+                bin_of[b[ib]] = hi
+            bins = new
+        best = min(best, float(np.ptp(bins) / mean))
+    return best
 
 
 def split_suggestions(loads: np.ndarray, k: int, *, target: float = 0.10, max_pieces: int | None = None) -> dict[int, int]:
     """Grids to split, and into how many equal parts, so that ``k`` territories can come within ``target``.
 
-    Greedy: while the best whole-piece balance found (longest-processing-time-first improved by moves and
-    swaps between the heaviest and the lightest territory, ignoring contiguity) is above ``target``, the
+    Greedy: while the best whole-piece balance found (greedy starts improved by moves and swaps, ignoring
+    contiguity) is above ``target``, the
     grid with the largest piece is cut into one more part; then each split is undone part by part (smallest
     grid first) while the target stays within reach. The result is a witness: with those splits that balance
     exists (among equal parts, contiguity aside). Empty when no split is needed (or there is nothing to

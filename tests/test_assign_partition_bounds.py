@@ -13,13 +13,9 @@ from grids.assign_partition import balance_bounds, split_suggestions
 
 def brute_force(w: np.ndarray, k: int) -> tuple[float, float, float]:
     """Over every assignment of the loads to k territories: (best spread, least max load, largest min load)."""
-    best, least_max, most_min = np.inf, np.inf, -np.inf
-    for a in itertools.product(range(k), repeat=len(w)):
-        loads = np.bincount(np.array(a, dtype=np.int64), weights=w, minlength=k)
-        best = min(best, float(np.ptp(loads)))
-        least_max = min(least_max, float(loads.max()))
-        most_min = max(most_min, float(loads.min()))
-    return best / (w.sum() / k), least_max, most_min
+    every = np.array(list(itertools.product(range(k), repeat=len(w))), dtype=np.int64).reshape(-1, len(w))
+    loads = np.stack([(every == j) @ w for j in range(k)], axis=1)  # one row per assignment
+    return float(np.ptp(loads, axis=1).min()) / (w.sum() / k), float(loads.max(1).min()), float(loads.min(1).max())
 
 
 def random_instances(seed: int, count: int, *, whole: bool):

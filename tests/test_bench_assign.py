@@ -52,3 +52,10 @@ def test_quick_bench_json_shape_and_ours_never_beats_the_lower_bound(bench):
         assert ours["cost_household_km"] >= cbc["best_bound"] - 0.1
         assert r["gap_to_bound_pct"] >= -1e-3
         assert r["time_ratio_ours_to_cbc"] > 0 and ours["seconds"] > 0
+        # the like-for-like bound (the capacity ours used) is valid for ours in any case
+        same = r["cbc_at_ours_capacity"]
+        assert ours["cost_household_km"] >= same["best_bound"] - 0.1
+        if same["status"].startswith("Optimal") and cbc["status"].startswith("Optimal"):
+            # ours kept ≤ 1.10: the like-for-like limit is tighter, its optimum higher, our gap to it smaller
+            assert r["gap_to_bound_at_ours_capacity_pct"] <= r["gap_to_bound_pct"] + 1e-3
+    assert [(row["instance"], row["by"]) for row in out["table"]] == [(inst["name"], "straight"), (inst["name"], "road")]
