@@ -39,6 +39,7 @@ if str(ROOT) not in sys.path:
 
 from grids.assign import assign_branches, assign_plan, branch_capacity, branch_distances  # noqa: E402
 from grids.assign_graph import components, grid_adjacency  # noqa: E402
+from grids.assign_metrics import BALANCE_TARGET, balance_warnings  # noqa: E402
 from grids.assign_partition import balance_bounds, partition  # noqa: E402
 from grids.assign_synthetic import synthetic_county  # noqa: E402
 from grids.commands.bench import median_time  # noqa: E402
@@ -69,6 +70,9 @@ def _summary(result) -> dict:
          "mean_distance_m": round(r.mean_distance_m, 0)}
         for r in with_staff.itertuples()
     ]
+    warn = balance_warnings(result.grids, result.staff)
+    out["split_warnings"] = {"branches": int(warn["branch_id"].nunique()), "grids": len(warn),
+                             "proven": int(warn.loc[warn["lower_bound"] > BALANCE_TARGET, "branch_id"].nunique())}
     out["unbalanced_branches"] = [
         {"branch_id": r.branch_id, "grids": int(r.grids), "staff": int(r.staff), "spread": round(r.staff_spread, 3),
          "lower_bound": round(r.spread_lower_bound, 3), "lpt_no_contiguity": round(r.spread_lpt, 3)}
@@ -292,7 +296,7 @@ def _cbc_figures(cbc: dict, cap: np.ndarray, time_limit: float) -> dict:
 
 
 def _gap(ours: float, ref: float | None) -> float | None:
-    return None if not ref or not np.isfinite(ours) else round((ours - ref) / ref * 100, 3)
+    return None if not ref or not np.isfinite(ours) else round((ours - ref) / ref * 100, 3) + 0.0  # no −0.0
 
 
 def _vs_cbc_instance(grids, branches, staff, streets, *, time_limit: float, modes=("straight", "road")) -> dict:
