@@ -15,6 +15,9 @@
    the exact assignment MIP (PuLP/CBC) on the same cost with the same capacity (hard in the MIP, soft in
    ours); the MIP has no contiguity constraint, so its cost is a lower bound and
    the gap is an upper bound on our loss.
+4. Road vs straight vs CBC (:func:`bench_vs_cbc`, issue 13): 200–1,340 grids × 30 branches, ours in both
+   distance modes against CBC's exact capacitated assignment without contiguity (120 s limit) — our cost,
+   CBC's best bound and best solution, our gap to the bound (%), the time ratio, the max load/capacity.
 
 ``python benchmarks/bench_assign.py [--quick]`` prints the result as JSON.
 """
@@ -36,6 +39,7 @@ if str(ROOT) not in sys.path:
 
 from grids.assign import assign_branches, assign_plan, branch_capacity, branch_distances  # noqa: E402
 from grids.assign_graph import components, grid_adjacency  # noqa: E402
+from grids.assign_metrics import BALANCE_TARGET, balance_warnings  # noqa: E402
 from grids.assign_partition import balance_bounds, partition  # noqa: E402
 from grids.assign_synthetic import synthetic_county  # noqa: E402
 from grids.commands.bench import median_time  # noqa: E402
@@ -66,6 +70,9 @@ def _summary(result) -> dict:
          "mean_distance_m": round(r.mean_distance_m, 0)}
         for r in with_staff.itertuples()
     ]
+    warn = balance_warnings(result.grids, result.staff)
+    out["split_warnings"] = {"branches": int(warn["branch_id"].nunique()), "grids": len(warn),
+                             "proven": int(warn.loc[warn["lower_bound"] > BALANCE_TARGET, "branch_id"].nunique())}
     out["unbalanced_branches"] = [
         {"branch_id": r.branch_id, "grids": int(r.grids), "staff": int(r.staff), "spread": round(r.staff_spread, 3),
          "lower_bound": round(r.spread_lower_bound, 3), "lpt_no_contiguity": round(r.spread_lpt, 3)}
@@ -164,22 +171,63 @@ def bench_territories(*, quick: bool, k: int = 20, limits: dict | None = None) -
     return out
 
 
-def _mip_cost(cost: np.ndarray, load: np.ndarray, cap: np.ndarray, low: np.ndarray) -> float | None:
+def cbc_assignment(cost: np.ndarray, load: np.ndarray, cap: np.ndarray, *, low: np.ndarray | None = None,
+                   time_limit: float = 120.0) -> dict:
+    """The exact capacitated assignment (no contiguity) by CBC through PuLP: each grid to one branch at least
+    ``Σ cost``, ``low ≤ Σ load ≤ cap`` per branch (hard); a non-finite cost forbids that pair.
+
+    Returns ``status`` (CBC's result line: optimal, stopped on time limit, infeasible …), ``objective`` (best
+    solution found, None when none), ``bound`` (CBC's best lower bound — the objective when solved to
+    optimality), ``seconds`` and ``loads`` (per branch, of the best solution). One thread (a shared machine).
+    """
+    import re
+    import tempfile
+
     import pulp
 
     n, k = cost.shape
+    ok = np.isfinite(cost)  # a grid with no finite distance to a branch (no road) cannot go there
     prob = pulp.LpProblem("branch_assignment", pulp.LpMinimize)
-    x = {(i, j): pulp.LpVariable(f"x_{i}_{j}", cat="Binary") for i in range(n) for j in range(k)}
-    prob += pulp.lpSum(cost[i, j] * x[i, j] for i in range(n) for j in range(k))
+    x = [[pulp.LpVariable(f"x_{i}_{j}", cat="Binary") if ok[i, j] else None for j in range(k)] for i in range(n)]
+    prob += pulp.lpSum(float(cost[i, j]) * x[i][j] for i in range(n) for j in range(k) if ok[i, j])
     for i in range(n):
-        prob += pulp.lpSum(x[i, j] for j in range(k)) == 1
+        prob += pulp.lpSum(v for v in x[i] if v is not None) == 1
     for j in range(k):
-        prob += pulp.lpSum(load[i] * x[i, j] for i in range(n)) <= cap[j]
-        prob += pulp.lpSum(load[i] * x[i, j] for i in range(n)) >= low[j]
-    status = prob.solve(pulp.PULP_CBC_CMD(msg=False, timeLimit=60))
-    if pulp.LpStatus[status] != "Optimal":
-        return None
-    return float(pulp.value(prob.objective))
+        used = pulp.lpSum(float(load[i]) * x[i][j] for i in range(n) if load[i] and ok[i, j])
+        prob += used <= float(cap[j])
+        if low is not None and low[j] > 0:
+            prob += used >= float(low[j])
+    with tempfile.TemporaryDirectory(prefix="bench_cbc_") as tmp:
+        log = Path(tmp) / "cbc.log"
+        t = time.perf_counter()
+        prob.solve(pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit, threads=1, logPath=str(log)))
+        seconds = time.perf_counter() - t
+        text = log.read_text(errors="replace") if log.exists() else ""
+
+    def field(name: str) -> float | None:
+        m = re.search(rf"^{name}:\s*(-?[0-9.eE+-]+)", text, flags=re.M)
+        return float(m.group(1)) if m else None
+
+    result = re.search(r"^Result - (.+)$", text, flags=re.M)
+    status = result.group(1).strip() if result else pulp.LpStatus[prob.status]
+    objective = field("Objective value")
+    has_solution = prob.sol_status in (pulp.LpSolutionOptimal, pulp.LpSolutionIntegerFeasible)
+    if not has_solution:
+        objective = None
+    bound = field("Lower bound")
+    if bound is None and status.lower().startswith("optimal"):
+        bound = objective
+    loads = None
+    if has_solution:
+        pick = np.array([[(x[i][j].value() or 0.0) if ok[i, j] else -1.0 for j in range(k)]
+                         for i in range(n)]).argmax(axis=1)
+        loads = np.bincount(pick, weights=load, minlength=k)
+    return {"status": status, "objective": objective, "bound": bound, "seconds": seconds, "loads": loads}
+
+
+def _mip_cost(cost: np.ndarray, load: np.ndarray, cap: np.ndarray, low: np.ndarray) -> float | None:
+    got = cbc_assignment(cost, load, cap, low=low, time_limit=60)
+    return got["objective"] if got["status"].lower().startswith("optimal") else None
 
 
 def bench_small_mip(*, seeds: int = 5) -> dict:
@@ -236,6 +284,112 @@ def _demo_plan():
     return str(path), read_grids(ws, resolve_plan(ws)), ws
 
 
+CBC_CAPACITY = 1.10  # the capacity every assignment keeps (issue 13): load ≤ 1.10 × branch capacity
+
+
+def _cbc_figures(cbc: dict, cap: np.ndarray, time_limit: float) -> dict:
+    bound, best = cbc["bound"], cbc["objective"]
+    return {"status": cbc["status"], "best_bound": None if bound is None else round(bound, 1),
+            "best_solution": None if best is None else round(best, 1), "seconds": round(cbc["seconds"], 2),
+            "time_limit_s": time_limit,
+            "max_load_per_capacity": None if cbc["loads"] is None else round(float((cbc["loads"] / cap).max()), 4)}
+
+
+def _gap(ours: float, ref: float | None) -> float | None:
+    return None if not ref or not np.isfinite(ours) else round((ours - ref) / ref * 100, 3) + 0.0  # no −0.0
+
+
+def _vs_cbc_instance(grids, branches, staff, streets, *, time_limit: float, modes=("straight", "road")) -> dict:
+    """Ours (both distance modes) against CBC on the same household × distance cost and capacity."""
+    adj = grid_adjacency(grids)
+    hh = grids["households"].to_numpy(dtype=float)
+    cap = branch_capacity(branches, staff, hh.sum())
+    out: dict = {"grids": len(grids), "branches": len(branches), "households": int(hh.sum()),
+                 "capacity_limit": f"{CBC_CAPACITY} × branch_capacity (staff share + 15 %)"}
+    rows = np.arange(len(hh))
+    for by in modes:
+        t = time.perf_counter()
+        d = branch_distances(grids, branches, by=by, streets=streets if by == "road" else None)
+        t_dist = time.perf_counter() - t
+        cost = d.to_numpy(dtype=float) * hh[:, None] / 1000.0  # household-km
+        t = time.perf_counter()
+        ours = assign_branches(grids, branches, staff, by=by, distances=d, adjacency=adj)
+        t_ours = time.perf_counter() - t
+        col = d.columns.get_indexer(ours.astype(str))
+        ours_cost = float(cost[rows, col].sum())
+        ours_use = np.bincount(col, weights=hh, minlength=len(cap)) / cap
+        plain = d.columns.get_indexer(assign_branches(grids, branches, staff, by=by, distances=d, adjacency=adj,
+                                                      floor_reach=0).astype(str))
+        plain_cost = float(cost[rows, plain].sum())
+        cbc = cbc_assignment(cost, hh, CBC_CAPACITY * cap, time_limit=time_limit)
+        own = max(1.0, float(ours_use.max()))  # the capacity ours actually keeps: a bound valid for ours
+        same = cbc_assignment(cost, hh, own * cap, time_limit=time_limit)
+        out[by] = {
+            "distance_seconds": round(t_dist, 3),
+            "road_fallback_grids": int(d.attrs.get("road_fallback", 0)),
+            "nonfinite_distances": int((~np.isfinite(d.to_numpy(dtype=float))).sum()),
+            "ours": {"cost_household_km": round(ours_cost, 1), "seconds": round(t_ours, 3),
+                     "max_load_per_capacity": round(float(ours_use.max()), 4),
+                     "branches_over_limit": int((ours_use > CBC_CAPACITY + 1e-9).sum()),
+                     "cost_without_floor": round(plain_cost, 1),
+                     "max_load_per_capacity_without_floor": round(float(
+                         (np.bincount(plain, weights=hh, minlength=len(cap)) / cap).max()), 4)},
+            "cbc": _cbc_figures(cbc, cap, time_limit),
+            "cbc_at_ours_capacity": {"limit": f"{own:.4f} × branch_capacity", **_cbc_figures(same, cap, time_limit)},
+            "gap_to_bound_pct": _gap(ours_cost, cbc["bound"]),
+            "gap_to_best_pct": _gap(ours_cost, cbc["objective"]),
+            "gap_to_bound_at_ours_capacity_pct": _gap(ours_cost, same["bound"]),
+            "floor_cost_pct": _gap(ours_cost, plain_cost),
+            "time_ratio_ours_to_cbc": round(t_ours / max(cbc["seconds"], 1e-9), 4),
+        }
+        print(f"[bench] vs CBC {len(grids)} grids, {by}: {json.dumps(out[by], ensure_ascii=False)}",
+              file=sys.stderr, flush=True)
+    return out
+
+
+def bench_vs_cbc(*, quick: bool = False, time_limit: float | None = None) -> dict:
+    """Road vs straight vs the exact capacitated assignment without contiguity (CBC), 200–1,340 grids × 30
+    branches: synthetic counties of 200, 600 and 1,000 grids and the demo county (1,340 grids).
+
+    CBC minimises the same total household × distance (household-km, grid centroid to branch, straight or
+    over the streets) under every branch's load ≤ :data:`CBC_CAPACITY` × its capacity, without contiguity
+    and without the soft floor: its best bound is a lower bound for any assignment that keeps the capacity,
+    so our gap to it is ≥ 0 (when ours keeps it: ``branches_over_limit`` 0) and an upper bound on what
+    contiguity, the floor and our heuristic cost. ``cbc_at_ours_capacity`` solves again with the capacity
+    ours actually used (at least 1 ×): the like-for-like bound; ``floor_cost_pct`` is what the soft floor
+    (``floor_reach``) adds to ours. Ours is :func:`grids.assign.assign_branches` with its defaults, timed
+    without the distance matrix (reported apart). ``quick``: one 80-grid county with 6 branches and a 20 s
+    limit. ``table`` sums up every instance and mode in one row.
+    """
+    if quick:
+        c = synthetic_county(rows=8, cols=10, n_branches=6, n_staff=18, households=6000, seed=1)
+        return _with_table([{"name": "synthetic 8×10", **_vs_cbc_instance(
+            c.grids, c.branches, c.staff, c.streets, time_limit=time_limit or 20.0)}])
+    limit = time_limit or 120.0
+    instances = []
+    for rows, cols in ((10, 20), (20, 30), (25, 40)):
+        c = synthetic_county(rows=rows, cols=cols, n_branches=30, n_staff=150, households=69 * rows * cols, seed=0)
+        instances.append({"name": f"synthetic {rows}×{cols}",
+                          **_vs_cbc_instance(c.grids, c.branches, c.staff, c.streets, time_limit=limit)})
+    source, grids, ws = _demo_plan()
+    grids = grids.assign(branch_id=None, staff_id=None)
+    streets = ws.read("streets") if "streets" in ws.layers() else None
+    modes = ("straight", "road") if streets is not None and len(streets) else ("straight",)
+    instances.append({"name": f"demo ({source})", **_vs_cbc_instance(grids, ws.read("branches"), ws.read("staff"),
+                                                                      streets, time_limit=limit, modes=modes)})
+    return _with_table(instances)
+
+
+def _with_table(instances: list[dict]) -> dict:
+    keys = ("gap_to_bound_pct", "gap_to_bound_at_ours_capacity_pct", "floor_cost_pct", "time_ratio_ours_to_cbc")
+    table = [{"instance": inst["name"], "by": by, **{k: inst[by][k] for k in keys},
+              "ours_max_load_per_capacity": inst[by]["ours"]["max_load_per_capacity"],
+              "cbc_max_load_per_capacity": inst[by]["cbc"]["max_load_per_capacity"],
+              "cbc_status": inst[by]["cbc"]["status"]}
+             for inst in instances for by in ("straight", "road") if by in inst]
+    return {"table": table, "instances": instances}
+
+
 def bench_demo(*, repeats: int) -> dict | str:
     """The demo county: time and per-branch spread against its bound; distances with and without the floor."""
     source, grids, ws = _demo_plan()
@@ -259,6 +413,7 @@ def run(*, quick: bool = False) -> dict:
         "demo_county": bench_demo(repeats=repeats),
         "territories_vs_spopt": bench_territories(quick=quick),
         "branch_assignment_vs_mip": bench_small_mip(seeds=1 if quick else 5),
+        "branch_assignment_vs_cbc": bench_vs_cbc(quick=quick),
     }
 
 

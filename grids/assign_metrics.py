@@ -8,7 +8,10 @@
   not count), which must be 1;
 * Polsby–Popper compactness ``4πA / P²`` of the territory's outline (1 for a disc, ~0.785 for a square);
 * mean and max household → branch distance, from household points when given, else from grid centroids
-  weighted by households.
+  weighted by households;
+* :func:`balance_warnings` — where whole grids cannot bring a branch's managers within
+  :data:`BALANCE_TARGET`: the proven lower bound and which grids to split into how many parts (warnings,
+  one row per grid, with the reason and the fix).
 """
 
 from __future__ import annotations
@@ -22,9 +25,10 @@ import shapely
 from scipy import sparse
 
 from grids.assign_graph import components, grid_adjacency, to_metres
-from grids.assign_partition import balance_bounds
+from grids.assign_partition import balance_bounds, split_suggestions
 
-__all__ = ["assignment_metrics", "grid_distance_stats", "pieces_per_label", "polsby_popper"]
+__all__ = ["assignment_metrics", "balance_warnings", "grid_distance_stats", "pieces_per_label", "polsby_popper",
+           "warning_lines"]
 
 BALANCE_TARGET = 0.10  # the spread a branch's managers should stay within (issue 4)
 
@@ -245,3 +249,104 @@ def assignment_metrics(grids: gpd.GeoDataFrame, branches: gpd.GeoDataFrame, *,
     if capacity is not None:
         summary["capacity_use_max"] = float(np.nanmax(bframe["capacity_use"])) if len(bframe) else 0.0
     return bframe, sframe, summary
+
+
+WARNING_COLUMNS = ["severity", "code", "branch_id", "grid_id", "name", "households", "parts", "staff",
+                   "spread", "lower_bound", "message", "fix"]
+
+
+def balance_warnings(grids: pd.DataFrame, staff: pd.DataFrame, *, weights: pd.Series | None = None,
+                     target: float = BALANCE_TARGET) -> pd.DataFrame:
+    """Warnings for branches whose managers cannot come within ``target`` with whole grids: what to split.
+
+    For each branch with at least two managers whose current spread ``(max − min)/mean`` (by ``staff_id``;
+    the best whole-grid balance when no grid has a manager yet) is above ``target``, and where no
+    assignment of whole grids is known to reach ``target`` (:func:`grids.assign_partition.split_suggestions`
+    finds splits), one row per grid to split: the proven lower bound of the spread with whole grids
+    (:func:`grids.assign_partition.balance_bounds`), and into how many parts to cut the grid. Warnings
+    never block anything.
+
+    Parameters
+    ----------
+    grids : DataFrame
+        ``grid_id``, ``households``, ``branch_id`` (and ``staff_id``, ``name``).
+    staff : DataFrame
+        The managers who take grids: ``staff_id``, ``branch_id`` (e.g. the staff metrics of
+        :func:`assignment_metrics`, or :func:`grids.assign.assignable_staff`).
+    weights : Series, optional
+        Workload per grid (aligned to ``grids.index``) balanced instead of households.
+    target : float
+        The spread managers should stay within.
+
+    Returns
+    -------
+    DataFrame
+        Columns :data:`WARNING_COLUMNS`; ``severity`` is ``"warning"``, ``code`` ``"staff_balance_split"``;
+        largest grid first within a branch. Empty when every branch can reach ``target``.
+
+    Examples
+    --------
+    >>> g = pd.DataFrame({"grid_id": ["a", "b", "c"], "households": [300, 60, 40], "branch_id": "B",
+    ...                   "staff_id": ["s1", "s2", "s3"]})
+    >>> s = pd.DataFrame({"staff_id": ["s1", "s2", "s3", "s4"], "branch_id": "B"})
+    >>> w = balance_warnings(g, s)
+    >>> w[["grid_id", "parts"]].values.tolist(), float(w["lower_bound"].iloc[0])  # 300 vs a 4th with nothing
+    ([['a', 3]], 3.0)
+    """
+    hh = pd.to_numeric(grids["households"], errors="coerce").fillna(0).to_numpy(dtype=float)
+    load = hh if weights is None else pd.Series(weights, index=grids.index).fillna(0).to_numpy(dtype=float)
+    branch = grids["branch_id"].astype(object).where(grids["branch_id"].notna(), None).to_numpy()
+    owner = (grids["staff_id"].astype(object).where(grids["staff_id"].notna(), None).to_numpy()
+             if "staff_id" in grids.columns else np.full(len(grids), None, dtype=object))
+    ids = grids["grid_id"].astype(str).to_numpy() if "grid_id" in grids.columns else np.arange(len(grids)).astype(str)
+    names = (grids["name"].astype(object).where(grids["name"].notna(), None).to_numpy() if "name" in grids.columns
+             else np.full(len(grids), None, dtype=object))
+    rows: list[dict[str, Any]] = []
+    team_of = staff.dropna(subset=["staff_id", "branch_id"]).groupby(staff["branch_id"].astype(str))
+    for b, team in team_of:
+        k = int(team["staff_id"].nunique())
+        members = np.flatnonzero(branch == b)
+        if k < 2 or not len(members) or load[members].sum() <= 0:
+            continue
+        w = load[members]
+        mean = w.sum() / k
+        per = pd.Series(w).groupby(owner[members]).sum()
+        staff_loads = per.reindex(team["staff_id"].astype(str).unique()).fillna(0).to_numpy(dtype=float)
+        spread = float(np.ptp(staff_loads) / mean) if per.size else np.nan
+        if per.size and spread <= target + 1e-9:
+            continue
+        splits = split_suggestions(w, k, target=target)
+        if not splits:
+            continue
+        bound = balance_bounds(w, k)["lower_bound"]
+        proven = bound > target + 1e-9
+        why = (f"网点 {b} 的 {k} 名客户经理按整块网格分配，负荷差（最多 − 最少）/ 平均至少 {bound:.0%}"
+               f"（可证明的下限），达不到 {target:.0%}" if proven else
+               f"网点 {b} 的 {k} 名客户经理按整块网格分配，找不到负荷差在 {target:.0%} 以内的分法"
+               f"（可证明的下限 {bound:.0%}）")
+        others = len(splits) - 1
+        for i, parts in splits.items():
+            g = int(members[i])
+            label = f"{names[g]}（{ids[g]}）" if names[g] else str(ids[g])
+            rows.append({
+                "severity": "warning", "code": "staff_balance_split", "branch_id": str(b), "grid_id": ids[g],
+                "name": names[g], "households": int(hh[g]), "parts": int(parts), "staff": k,
+                "spread": spread, "lower_bound": float(bound),
+                "message": f"{why}：网格 {label} 有 {int(hh[g])} 户，是平均每人 {mean:.0f} 户的 "
+                           f"{w[i] / mean:.1f} 倍",
+                "fix": f"把网格 {label} 拆成 {parts} 块（每块约 {w[i] / parts:.0f} 户）"
+                       + (f"，连同该网点另外 {others} 个建议拆分的网格" if others else "")
+                       + f"，负荷差即可降到 {target:.0%} 以内（不计连片）；或调整该网点的客户经理人数",
+            })
+    return pd.DataFrame(rows, columns=WARNING_COLUMNS)
+
+
+def warning_lines(warnings: pd.DataFrame) -> list[str]:
+    """Lines for a terminal: ``警告：<message>。处理：<fix>`` per row of :func:`balance_warnings`.
+
+    Examples
+    --------
+    >>> warning_lines(pd.DataFrame({"message": ["网格太大"], "fix": ["拆成 2 块"]}))
+    ['警告：网格太大。处理：拆成 2 块']
+    """
+    return [f"警告：{m}。处理：{f}" for m, f in zip(warnings["message"], warnings["fix"], strict=True)]

@@ -35,21 +35,63 @@ import numpy as np
 from scipy import sparse
 from scipy.sparse import csgraph
 
-__all__ = ["EXACT_MAX_GRIDS", "balance_bounds", "partition"]
+__all__ = ["EXACT_MAX_GRIDS", "SUBSET_SUM_MAX", "balance_bounds", "partition", "split_suggestions"]
 
 RECOMBINE_ABOVE = 0.09  # spread above which a branch's territories are also recombined (_recombine)
 EXACT_MAX_GRIDS = 40  # minimal-change mode: branches up to this many grids are also solved exactly (MILP)
+SUBSET_SUM_MAX = 2_000_000  # balance_bounds enumerates subset sums of whole-number loads up to this total
+
+
+def _subset_sums(w: np.ndarray) -> int | None:
+    """Bit set of the sums of all subsets of integer loads (bit ``s`` set ⇔ some subset sums to ``s``);
+    ``None`` when the loads are not whole numbers or their total is too large to enumerate."""
+    if not len(w) or np.any(w != np.round(w)) or float(w.sum()) > SUBSET_SUM_MAX:
+        return None
+    bits = 1
+    for x in w.astype(np.int64).tolist():
+        if x > 0:
+            bits |= bits << x
+    return bits
+
+
+def _sum_at_least(bits: int, x: float) -> float:
+    """Smallest subset sum ≥ ``x`` (the total is always one)."""
+    s = max(0, int(np.ceil(x - 1e-9)))
+    rest = bits >> s
+    return float(s + (rest & -rest).bit_length() - 1)
+
+
+def _sum_at_most(bits: int, y: float) -> float:
+    """Largest subset sum ≤ ``y`` (0, the empty subset, is always one)."""
+    s = int(np.floor(y + 1e-9))
+    return float((bits & ((1 << (s + 1)) - 1)).bit_length() - 1) if s >= 0 else 0.0
 
 
 def balance_bounds(loads: np.ndarray, k: int) -> dict[str, float]:
     """Best spread ``(max−min)/mean`` that indivisible loads allow among ``k`` territories.
 
-    ``lower_bound`` is a proof that no partition does better, contiguous or not. The heaviest territory
-    carries at least ``M = max(W/k, largest load, pigeonhole)``: among the ``j·k + 1`` largest loads some
-    territory holds ``j + 1``, so at least the ``j + 1`` smallest of them (for every ``j``). The lightest
-    carries at most ``m = min(W/k, (W − M)/(k − 1))`` (0 when there are fewer loads than territories), and
-    ``(max − min) ≥ M − m``. ``lpt`` is what longest-processing-time-first achieves ignoring contiguity —
-    an achievable reference, not a bound.
+    ``lower_bound`` is a proof that no partition does better, contiguous or not; ``heaviest`` and
+    ``lightest`` are the two halves of it (the heaviest territory carries at least ``heaviest``, the lightest
+    at most ``lightest``). ``lpt`` is what longest-processing-time-first achieves ignoring contiguity — an
+    achievable reference, not a bound.
+
+    Proof. Let the loads be ``w₁ ≥ … ≥ wₙ ≥ 0`` with total ``W``, and let any partition into ``k ≥ 2``
+    territories (some may be empty) have loads ``L₁ … L_k`` with ``H = max L`` and ``m = min L``.
+
+    1. ``H ≥ W/k`` (the mean) and ``H ≥ w₁`` (the territory holding the largest grid).
+    2. Pigeonhole: for every ``j ≥ 1`` with ``j·k + 1 ≤ n``, the ``j·k + 1`` largest grids lie in ``k``
+       territories, so one territory holds ``j + 1`` of them and carries at least the ``j + 1`` smallest of
+       them, ``w_{jk−j+1} + … + w_{jk+1}``.
+    3. Whole grids: ``H`` is the sum of a subset of the loads, so ``H`` is at least the smallest subset sum
+       ``≥`` the bound ``H₀`` of 1–2. Call that ``H*`` (``H* = H₀`` when the loads are not whole numbers).
+    4. ``m ≤ W/k``; the other ``k − 1`` territories share ``W − H``, so ``m ≤ (W − H)/(k − 1) ≤
+       (W − H*)/(k − 1)``; ``m = 0`` when ``n < k`` (a territory is empty). ``m`` is a subset sum too, so it
+       is at most the largest subset sum ``≤`` those, ``m*``.
+    5. Hence ``H − m ≥ H* − m*`` for every partition, and the spread ``(H − m)/(W/k) ≥ (H* − m*)/(W/k)``. ∎
+
+    Subset sums are enumerated (a bit set) only for whole-number loads totalling at most
+    :data:`SUBSET_SUM_MAX`; otherwise step 3 and the last part of step 4 are skipped (the bound stays valid,
+    only weaker).
 
     Examples
     --------
@@ -61,11 +103,13 @@ def balance_bounds(loads: np.ndarray, k: int) -> dict[str, float]:
     0.4
     >>> round(balance_bounds(np.full(7, 10.0), 3)["lower_bound"], 4)  # 3 + 2 + 2 grids: 30 vs 20
     0.4286
+    >>> round(balance_bounds(np.array([6.0, 4, 4, 4]), 2)["lower_bound"], 3)  # no half of 18: 10 | 8 at best
+    0.222
     """
     w = np.sort(np.asarray(loads, dtype=float))[::-1]
     total = float(w.sum())
-    if k <= 1 or total <= 0:
-        return {"lower_bound": 0.0, "lpt": 0.0}
+    if k <= 1 or total <= 0:  # one territory (or nothing to share): every partition has spread 0
+        return {"lower_bound": 0.0, "lpt": 0.0, "heaviest": total, "lightest": total}
     n = len(w)
     mean = total / k
     heavy = max(mean, float(w[0]) if n else 0.0)
@@ -73,12 +117,141 @@ def balance_bounds(loads: np.ndarray, k: int) -> dict[str, float]:
     while j * k + 1 <= n:  # pigeonhole over the j·k + 1 largest loads
         heavy = max(heavy, float(w[j * k - j: j * k + 1].sum()))
         j += 1
+    bits = _subset_sums(w)
+    if bits is not None:
+        heavy = _sum_at_least(bits, heavy)
     light = 0.0 if n < k else min(mean, max(0.0, (total - heavy) / (k - 1)))
+    if bits is not None:
+        light = _sum_at_most(bits, light)
     lower = max(0.0, (heavy - light) / mean)
+    return {"lower_bound": lower, "lpt": float(np.ptp(_lpt(w, k)) / mean), "heaviest": heavy, "lightest": light}
+
+
+def _lpt(w: np.ndarray, k: int) -> np.ndarray:
+    """Bin loads of longest-processing-time-first: each load, largest first, to the lightest bin."""
     bins = np.zeros(k)
-    for x in w:
+    for x in np.sort(np.asarray(w, dtype=float))[::-1]:
         bins[np.argmin(bins)] += x
-    return {"lower_bound": lower, "lpt": float((bins.max() - bins.min()) / mean)}
+    return bins
+
+
+def _best_bins(w: np.ndarray, k: int, *, starts: int = 4) -> float:
+    """Best spread ``ptp/mean`` found for whole loads among ``k`` bins, contiguity aside (a heuristic).
+
+    Greedy starts (largest first, then a few jittered orders) each improved by moves and swaps of loads
+    between any two bins that lower the sum of squared deviations, then by moves and swaps between the
+    heaviest and the lightest bin that narrow their gap.
+    """
+    w = np.asarray(w, dtype=float)
+    n = len(w)
+    mean = w.sum() / k
+    if mean <= 0 or k <= 1:
+        return 0.0
+    rng = np.random.default_rng(0)
+    best = np.inf
+    for s in range(starts):
+        key = w if s == 0 else w * rng.uniform(0.7, 1.3, n)
+        bin_of = np.zeros(n, dtype=np.int64)
+        bins = np.zeros(k)
+        for i in np.argsort(-key, kind="stable"):
+            b = int(np.argmin(bins))
+            bin_of[i] = b
+            bins[b] += w[i]
+        for _ in range(8 * n):  # sum of squares: best single move or swap
+            move = 2 * w[:, None] * (bins[None, :] - bins[bin_of][:, None]) + 2 * w[:, None] ** 2
+            move[np.arange(n), bin_of] = np.inf
+            x = w[:, None] - w[None, :]  # swap i ↔ j: x moves from bin(i) to bin(j)
+            swap = 2 * x * (bins[bin_of][None, :] - bins[bin_of][:, None]) + 2 * x**2
+            swap[bin_of[:, None] == bin_of[None, :]] = np.inf
+            im, jm = np.unravel_index(int(np.argmin(move)), move.shape)
+            isw, jsw = np.unravel_index(int(np.argmin(swap)), swap.shape)
+            if min(move[im, jm], swap[isw, jsw]) >= -1e-9 * mean**2:
+                break
+            if move[im, jm] <= swap[isw, jsw]:
+                bin_of[im] = jm
+            else:
+                bin_of[isw], bin_of[jsw] = bin_of[jsw], bin_of[isw]
+            bins = np.bincount(bin_of, weights=w, minlength=k)
+        for _ in range(4 * n):  # narrow the gap between the heaviest and the lightest bin
+            hi, lo = int(np.argmax(bins)), int(np.argmin(bins))
+            gap = bins[hi] - bins[lo]
+            a, b = np.flatnonzero(bin_of == hi), np.flatnonzero(bin_of == lo)
+            d = w[a][:, None] - np.concatenate([w[b], [0.0]])[None, :]
+            ok = (d > 1e-9) & (d < gap - 1e-9)
+            if gap <= 1e-9 or not ok.any():
+                break
+            score = np.where(ok, np.abs(gap - 2 * d), np.inf)
+            ia, ib = np.unravel_index(int(np.argmin(score)), score.shape)
+            new = bins.copy()
+            new[hi] -= d[ia, ib]
+            new[lo] += d[ia, ib]
+            if np.ptp(new) >= np.ptp(bins) - 1e-9:  # a third bin is now the extreme: no progress
+                break
+            bin_of[a[ia]] = lo
+            if ib < len(b):
+                bin_of[b[ib]] = hi
+            bins = new
+        best = min(best, float(np.ptp(bins) / mean))
+    return best
+
+
+def split_suggestions(loads: np.ndarray, k: int, *, target: float = 0.10, max_pieces: int | None = None) -> dict[int, int]:
+    """Grids to split, and into how many equal parts, so that ``k`` territories can come within ``target``.
+
+    Greedy: while the best whole-piece balance found (greedy starts improved by moves and swaps, ignoring
+    contiguity) is above ``target``, the
+    grid with the largest piece is cut into one more part; then each split is undone part by part (smallest
+    grid first) while the target stays within reach. The result is a witness: with those splits that balance
+    exists (among equal parts, contiguity aside). Empty when no split is needed (or there is nothing to
+    share).
+
+    Parameters
+    ----------
+    loads : array
+        Workload of each grid.
+    k : int
+        Number of territories (customer managers).
+    target : float
+        The spread ``(max − min)/mean`` to reach.
+    max_pieces : int, optional
+        Give up (return what was found so far) at this many pieces; default ``len(loads) + 4·k``.
+
+    Returns
+    -------
+    dict
+        Position of the grid in ``loads`` → number of parts (≥ 2), largest grid first.
+
+    Examples
+    --------
+    >>> split_suggestions(np.array([300.0, 60, 40]), 4)  # 400 among 4: the 300 must become 3 parts
+    {0: 3}
+    >>> split_suggestions(np.full(8, 10.0), 4)
+    {}
+    """
+    w = np.asarray(loads, dtype=float)
+    n = len(w)
+    if k <= 1 or n == 0 or w.sum() <= 0:
+        return {}
+    limit = n + 4 * k if max_pieces is None else max_pieces
+    parts = np.ones(n, dtype=np.int64)
+
+    def reaches(p: np.ndarray) -> bool:
+        return _best_bins(np.repeat(w / p, p), k) <= target + 1e-9
+
+    while not reaches(parts) and parts.sum() < limit:
+        parts[int(np.argmax(w / parts))] += 1
+    if reaches(parts):  # prune: fewer parts wherever the target stays within reach
+        changed = True
+        while changed:
+            changed = False
+            for i in np.flatnonzero(parts > 1)[np.argsort(w[parts > 1], kind="stable")]:
+                parts[i] -= 1
+                if reaches(parts):
+                    changed = True
+                else:
+                    parts[i] += 1
+    out = np.flatnonzero(parts > 1)
+    return {int(i): int(parts[i]) for i in out[np.argsort(-w[out], kind="stable")]}
 
 
 class _Graph:

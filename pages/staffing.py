@@ -11,7 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from grids import assign, plans
-from grids.assign_metrics import assignment_metrics
+from grids.assign_metrics import assignment_metrics, balance_warnings
 from grids.errors import GridsError
 from grids.scope import ScopedWorkspace
 from grids.text import markdown
@@ -71,7 +71,9 @@ cols[1].metric("住户", f"{int(grids['households'].sum()):,}")
 cols[2].metric("客户经理负荷差", f"{b['staff_spread'] * 100:.0f}%", help="（最多 − 最少）/ 平均，按户数")
 cols[3].metric("可达到的下限", f"{b['spread_lower_bound'] * 100:.0f}%",
                delta="已均衡" if b["balance_ok"] else "可再均衡", delta_color="off",
-               help="网格整块分配时负荷差不可能低于此值")
+               help="网格整块分配时负荷差不可能低于此值（可证明的下限，不计连片）")
+for w in balance_warnings(grids, team).itertuples():  # whole grids cannot reach 10 %: which grids to split
+    st.warning(f"{markdown(w.message)}。  \n**建议：**{markdown(w.fix)}", icon="✂️")
 
 preview = ss[ui.STAFF_PREVIEW]
 left, right = st.columns([3, 2])

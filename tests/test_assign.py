@@ -322,9 +322,10 @@ def test_balance_bounds_by_hand():
     b = balance_bounds(np.array([60.0, 20, 20]), 2)
     assert b["lower_bound"] == pytest.approx(0.4)
     assert b["lpt"] == pytest.approx(0.4)
-    # four grids among 3 staff: the two smallest must share, 30+30 = 60 vs mean 50
+    # four grids among 3 staff: the two smallest must share, 30+30 = 60 vs mean 50, and the lightest carries
+    # at most (150 − 60) / 2 = 45, a sum of whole grids: 40 (the best, 50 | 40 | 60, is exactly that)
     b = balance_bounds(np.array([50.0, 40, 30, 30]), 3)
-    assert b["lower_bound"] == pytest.approx((60 - 45) / 50)
+    assert b["lower_bound"] == pytest.approx((60 - 40) / 50)
     assert balance_bounds(np.array([10.0]), 3)["lower_bound"] == pytest.approx(3.0)  # two staff get nothing
 
 
