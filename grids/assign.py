@@ -63,7 +63,7 @@ __all__ = [
     "branch_distances",
     "default_by",
     "grid_workload",
-    "water_between",
+    "landmass_numbers",
     "what_if",
 ]
 
@@ -217,10 +217,10 @@ def _placement(geoms: gpd.GeoDataFrame | gpd.GeoSeries, land: gpd.GeoDataFrame) 
     return part, mass
 
 
-def water_between(grids: gpd.GeoDataFrame, branches: gpd.GeoDataFrame, *,
-                  outline: gpd.GeoDataFrame | gpd.GeoSeries | None = None,
-                  streets: gpd.GeoDataFrame | None = None) -> np.ndarray:
-    """Whether water (no land, no ferry) lies between each grid and each branch.
+def landmass_numbers(grids: gpd.GeoDataFrame, branches: gpd.GeoDataFrame, *,
+                     outline: gpd.GeoDataFrame | gpd.GeoSeries | None = None,
+                     streets: gpd.GeoDataFrame | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Landmass number of each grid and of each branch (:func:`grids.landmass.land_parts`).
 
     Parameters
     ----------
@@ -231,8 +231,9 @@ def water_between(grids: gpd.GeoDataFrame, branches: gpd.GeoDataFrame, *,
 
     Returns
     -------
-    numpy.ndarray of bool
-        ``len(grids) × len(branches)``: True where the branch stands on another landmass.
+    (numpy.ndarray, numpy.ndarray)
+        Grids (by representative point) and branches; water lies between a grid and a branch whose numbers
+        differ.
 
     Examples
     --------
@@ -240,17 +241,18 @@ def water_between(grids: gpd.GeoDataFrame, branches: gpd.GeoDataFrame, *,
     >>> g = gpd.GeoDataFrame({"households": [1, 1]}, crs=4549,
     ...                      geometry=[shapely.box(0, 0, 1000, 1000), shapely.box(3000, 0, 4000, 1000)])
     >>> b = gpd.GeoDataFrame({"branch_id": ["B1"]}, geometry=[shapely.Point(500, 500)], crs=4549)
-    >>> water_between(g, b).ravel().tolist()
+    >>> grid_mass, branch_mass = landmass_numbers(g, b)
+    >>> (grid_mass[:, None] != branch_mass[None, :]).ravel().tolist()
     [False, True]
     """
-    land = _land(grids, outline, streets)
-    return _water(grids, branches, land)
+    return _masses(grids, branches, _land(grids, outline, streets))
 
 
-def _water(grids: gpd.GeoDataFrame, branches: gpd.GeoDataFrame, land: gpd.GeoDataFrame) -> np.ndarray:
+def _masses(grids: gpd.GeoDataFrame, branches: gpd.GeoDataFrame,
+            land: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
     _, gm = _placement(to_metres(grids), land)
     _, bm = _placement(to_metres(branches, epsg=land.crs.to_epsg()), land)
-    return gm[:, None] != bm[None, :]
+    return gm, bm
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -428,10 +430,11 @@ def _solve_transport(cost: np.ndarray, load: np.ndarray, cap: np.ndarray, fixed:
 
 
 def _repair_contiguity(adj: sparse.csr_matrix, label: np.ndarray, cost: np.ndarray, load: np.ndarray,
-                       cap: np.ndarray, fixed: np.ndarray) -> np.ndarray:
+                       cap: np.ndarray, fixed: np.ndarray, mass: np.ndarray | None = None) -> np.ndarray:
     """Give every piece cut off from its branch's home piece to the neighbouring branches, within capacity.
 
-    The home piece of a branch is the one holding its nearest grid. Islands (no neighbour at all) are left
+    The home piece of a branch is the one holding its nearest grid — on each landmass (``mass``, one number
+    per grid), since water between two pieces is no cut. Islands (no neighbour at all) are left
     where they are. A cut-off piece is taken from its edge inwards: each round, every grid of it next to another
     branch's home piece joins the cheapest such branch that still has room (so no move cuts a home piece, and
     a large piece can be shared among several neighbours). When no grid fits anywhere, the piece goes whole to
@@ -441,15 +444,15 @@ def _repair_contiguity(adj: sparse.csr_matrix, label: np.ndarray, cost: np.ndarr
     n, k = cost.shape
     degree = np.diff(adj.indptr)
     coo = adj.tocoo()
+    mass = np.zeros(n, dtype=np.int64) if mass is None else np.asarray(mass)
     for _ in range(n):
         comp = components(adj, label)
-        home = np.full(k, -1)
-        for b in range(k):
-            members = np.flatnonzero((label == b) & (degree > 0))
-            if len(members):
-                home[b] = comp[members[np.argmin(cost[members, b])]]
         is_home = np.zeros(comp.max() + 1, dtype=bool)
-        is_home[home[home >= 0]] = True
+        for b in range(k):
+            mine = (label == b) & (degree > 0)
+            for m in np.unique(mass[mine]):
+                members = np.flatnonzero(mine & (mass == m))
+                is_home[comp[members[np.argmin(cost[members, b])]]] = True
         orphan = ~is_home[comp] & (degree > 0) & (label >= 0)
         if not orphan.any():
             break
@@ -600,7 +603,7 @@ def assign_branches(grids: gpd.GeoDataFrame, branches: gpd.GeoDataFrame, staff: 
                     adjacency: sparse.spmatrix | None = None,
                     outline: gpd.GeoDataFrame | gpd.GeoSeries | None = None,
                     crossing_penalty: float = CROSSING_PENALTY_M,
-                    water: np.ndarray | None = None) -> pd.Series:
+                    masses: tuple[np.ndarray, np.ndarray] | None = None) -> pd.Series:
     """Branch of every grid: nearest on its own land, within each branch's capacity, each territory in one piece.
 
     A grid goes to a branch on another landmass (across water no ferry links) only when no branch on its own
@@ -631,8 +634,8 @@ def assign_branches(grids: gpd.GeoDataFrame, branches: gpd.GeoDataFrame, staff: 
         Precomputed :func:`branch_distances` and :func:`grids.assign_graph.grid_adjacency`.
     outline, crossing_penalty
         The county outline and the metres added across unlinked water (see :func:`branch_distances`).
-    water : boolean array, optional
-        Precomputed :func:`water_between` (``len(grids) × len(branches)``).
+    masses : (array, array), optional
+        Precomputed :func:`landmass_numbers`.
 
     Returns
     -------
@@ -651,10 +654,11 @@ def assign_branches(grids: gpd.GeoDataFrame, branches: gpd.GeoDataFrame, staff: 
     ['W', 'W', 'E', 'E']
     """
     _check_inputs(grids, branches, staff)
-    if water is None:
+    if masses is None:
         land = _land(grids, outline, streets)
-        water = _water(grids, branches, land)
+        masses = _masses(grids, branches, land)
         outline = land
+    gmass, bmass = (np.asarray(m) for m in masses)
     d = (branch_distances(grids, branches, by=by, streets=streets, outline=outline,
                           crossing_penalty=crossing_penalty) if distances is None else distances)
     ids = np.asarray(d.columns.astype(str))
@@ -685,11 +689,11 @@ def assign_branches(grids: gpd.GeoDataFrame, branches: gpd.GeoDataFrame, staff: 
         # straight line decides such ties, so that territories split along a line instead of at random
         dist = dist + ROAD_TIE_BREAK * branch_distances(grids, branches).to_numpy()
     # water first: any branch on the grid's own landmass is nearer than every branch across water
-    wet = np.asarray(water, dtype=bool)
+    wet = gmass[:, None] != bmass[None, :]
     far = 2.0 * float(dist.max(initial=0.0)) + 1.0 if wet.any() else 0.0
     cost = (dist + far * wet) * (hh + 0.5)[:, None]  # empty grids still go to the nearest branch
     label = _solve_transport(cost, hh, cap, fixed, low, reach=floor_reach)
-    label = _repair_contiguity(adj, label, cost, hh, cap, fixed)
+    label = _repair_contiguity(adj, label, cost, hh, cap, fixed, gmass)
     label = _repair_capacity(adj, label, cost, hh, cap, fixed, low, reach=floor_reach)
     label = _enforce_limit(adj, label, cost, hh, cap, fixed, wet)
     return pd.Series(ids[label], index=grids.index, name="branch_id", dtype=object)
@@ -884,7 +888,7 @@ def assign_plan(grids: gpd.GeoDataFrame, branches: gpd.GeoDataFrame, staff: pd.D
     adj = sparse.csr_matrix(grid_adjacency(grids) if adjacency is None else adjacency)
     t_adj = time.perf_counter()
     land = _land(grids, outline, streets)
-    water = _water(grids, branches, land)
+    gmass, bmass = _masses(grids, branches, land)
     dist = branch_distances(grids, branches, by=by, streets=streets, outline=land, crossing_penalty=crossing_penalty)
     t_dist = time.perf_counter()
     cur_branch = _text_column(grids, "branch_id")
@@ -899,7 +903,8 @@ def assign_plan(grids: gpd.GeoDataFrame, branches: gpd.GeoDataFrame, staff: pd.D
     keep = _text_column(work, "branch_id").map(lambda b: b in valid if b is not None else False).astype(bool)
     keep = keep if minimal_change else keep & lock
     branch = assign_branches(work, branches, staff, capacity_slack=capacity_slack, keep=keep,
-                             floor_reach=floor_reach, distances=dist, adjacency=adj, water=water)
+                             floor_reach=floor_reach, distances=dist, adjacency=adj,
+                             masses=(gmass, bmass))
     t_branch = time.perf_counter()
     work["branch_id"] = branch
     d_own = pd.Series(dist.to_numpy()[np.arange(len(grids)), dist.columns.get_indexer(branch)], index=grids.index)
@@ -923,7 +928,7 @@ def assign_plan(grids: gpd.GeoDataFrame, branches: gpd.GeoDataFrame, staff: pd.D
     )
     hh = _households(grids)
     bidx = dist.columns.get_indexer(out["branch_id"])
-    wet = water[np.arange(len(grids)), bidx]
+    wet = gmass != bmass[bidx]
     use = branch_m["capacity_use"] if "capacity_use" in branch_m.columns else pd.Series(dtype=float)
     over = branch_m.loc[use.fillna(0) > CAPACITY_LIMIT + 1e-9, "branch_id"].astype(str).tolist()
     changed = ((cur_staff.notna() & (cur_staff.astype(str) != out["staff_id"].astype(str)))

@@ -306,11 +306,21 @@ def road_distance_matrix(origins: gpd.GeoSeries | gpd.GeoDataFrame, targets: gpd
     p_along = shapely.line_locate_point(seg_lines[ps], points[pp])
     p_access = shapely.distance(points[pp], seg_lines[ps])
     virtual = n_nodes + np.arange(len(points))
+    # each access leg lands on a node of its own, the segment split there (so two places on one segment, or a
+    # place and the junction behind it, are joined along the segment exactly)
+    landing = n_nodes + len(points) + np.arange(len(pp))
+    order = np.lexsort((p_along, ps))
+    s_seg, s_along, s_node = ps[order], p_along[order], landing[order]
+    head = np.ones(len(order), dtype=bool)
+    head[1:] = s_seg[1:] != s_seg[:-1]
+    tail = np.ones(len(order), dtype=bool)
+    tail[:-1] = s_seg[1:] != s_seg[:-1]
+    nxt = ~tail
 
-    rows = np.concatenate([u, *extra_u, virtual[pp], virtual[pp]])
-    cols = np.concatenate([v, *extra_v, u[ps], v[ps]])
-    w = np.concatenate([length, *extra_w, p_access + p_along,
-                        p_access + (shapely.length(seg_lines[ps]) - p_along)])
+    rows = np.concatenate([u, *extra_u, u[s_seg[head]], s_node[:-1][nxt[:-1]], s_node[tail]])
+    cols = np.concatenate([v, *extra_v, s_node[head], s_node[1:][nxt[:-1]], v[s_seg[tail]]])
+    w = np.concatenate([length, *extra_w, s_along[head], np.diff(s_along)[nxt[:-1]],
+                        shapely.length(seg_lines[s_seg[tail]]) - s_along[tail]])
     # keep the shortest of parallel edges (a sparse matrix would add them up)
     a, b = np.minimum(rows, cols), np.maximum(rows, cols)
     keep = a != b
@@ -320,20 +330,13 @@ def road_distance_matrix(origins: gpd.GeoSeries | gpd.GeoDataFrame, targets: gpd
     first = np.ones(len(a), dtype=bool)
     first[1:] = (a[1:] != a[:-1]) | (b[1:] != b[:-1])
     a, b, w = a[first], b[first], np.maximum(w[first], 1e-9)  # explicit zeros would vanish
-    size = n_nodes + len(points)
-    graph = sparse.csr_matrix((w, (a, b)), shape=(size, size))
-
+    # roads both ways; access legs one way (out of an origin, into a target), so that no way passes through
+    # another place and no place's distance depends on which other places are asked about
     n_org = len(org)
-    dist = csgraph.dijkstra(graph, directed=False, indices=virtual[:n_org])[:, virtual[n_org:]]
-    # an origin and a target on the same segment: go along it directly
-    on = np.flatnonzero(nearest >= 0)
-    seg_of = nearest
-    acc = np.zeros(len(points))
-    acc[on] = shapely.distance(points[on], seg_lines[nearest[on]])
-    pos = np.zeros(len(points))
-    pos[on] = shapely.line_locate_point(seg_lines[nearest[on]], points[on])
-    same = (seg_of[:n_org, None] == seg_of[None, n_org:]) & (seg_of[:n_org, None] >= 0)
-    if same.any():
-        direct = acc[:n_org, None] + acc[None, n_org:] + np.abs(pos[:n_org, None] - pos[None, n_org:])
-        dist = np.where(same, np.minimum(dist, direct), dist)
-    return dist
+    out_leg = pp < n_org
+    rows = np.concatenate([a, b, virtual[pp[out_leg]], landing[~out_leg]])
+    cols = np.concatenate([b, a, landing[out_leg], virtual[pp[~out_leg]]])
+    w = np.concatenate([w, w, np.maximum(p_access[out_leg], 1e-9), np.maximum(p_access[~out_leg], 1e-9)])
+    size = n_nodes + len(points) + len(pp)
+    graph = sparse.csr_matrix((w, (rows, cols)), shape=(size, size))
+    return csgraph.dijkstra(graph, directed=True, indices=virtual[:n_org])[:, virtual[n_org:]]
