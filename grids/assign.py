@@ -53,6 +53,7 @@ __all__ = [
     "ASSIGN_BY_KEY",
     "CAPACITY_LIMIT",
     "CROSSING_PENALTY_M",
+    "DETOUR_CAP",
     "AssignmentResult",
     "WhatIfResult",
     "assign_branches",
@@ -75,8 +76,11 @@ ASSIGN_BY_KEY = "assign_by"
 CAPACITY_LIMIT = 1.10
 """No branch ends above this multiple of its capacity (:func:`branch_capacity`)."""
 
-ROAD_TIE_BREAK = 0.02
+ROAD_TIE_BREAK = 0.05
 """Share of the straight line added to road distances when choosing branches: it only breaks ties."""
+
+DETOUR_CAP = 3.0
+"""By road, no way on one island counts longer than this many straight lines (see :func:`branch_distances`)."""
 
 CROSSING_PENALTY_M = 10_000.0
 """Metres added to the straight line across water between islands no ferry links (road distances)."""
@@ -263,7 +267,8 @@ def _masses(grids: gpd.GeoDataFrame, branches: gpd.GeoDataFrame,
 def branch_distances(grids: gpd.GeoDataFrame, branches: gpd.GeoDataFrame, *, by: str = "straight",
                      streets: gpd.GeoDataFrame | None = None,
                      outline: gpd.GeoDataFrame | gpd.GeoSeries | None = None,
-                     crossing_penalty: float = CROSSING_PENALTY_M) -> pd.DataFrame:
+                     crossing_penalty: float = CROSSING_PENALTY_M,
+                     detour_cap: float = DETOUR_CAP) -> pd.DataFrame:
     """Distance in metres from each grid's centroid to each branch.
 
     Parameters
@@ -280,6 +285,9 @@ def branch_distances(grids: gpd.GeoDataFrame, branches: gpd.GeoDataFrame, *, by:
         The county outline, for its islands (road only); by default the union of the grids.
     crossing_penalty : float
         Metres (road only), see above.
+    detour_cap : float
+        Road only: on one island a way counts at most this many times the straight line (a branch far from
+        any road is still reached across country by the places around it, instead of over a long detour).
 
     Returns
     -------
@@ -296,6 +304,8 @@ def branch_distances(grids: gpd.GeoDataFrame, branches: gpd.GeoDataFrame, *, by:
     """
     if by not in BY:
         raise ValidationError(f"未知的距离方式 “{by}”", fix="用 straight（直线）或 road（道路）")
+    if not detour_cap >= 1:
+        raise ValidationError(f"绕行上限必须不小于 1：{detour_cap}", fix="取 1（即直线）或更大，例如 3")
     if not crossing_penalty >= 0:
         raise ValidationError(f"跨水惩罚不能为负：{crossing_penalty}", fix="取 0 或正的米数，例如 10000")
     gk = to_metres(grids)
@@ -316,6 +326,8 @@ def branch_distances(grids: gpd.GeoDataFrame, branches: gpd.GeoDataFrame, *, by:
         bp, _ = _placement(gpd.GeoSeries(bpts, crs=gk.crs), land)
         across = gp[:, None] != bp[None, :]
         d = np.where(lost, straight + np.where(across, crossing_penalty, 0.0), d)
+        # on one island no way counts longer than detour_cap straight lines: across country instead
+        d = np.where(across, d, np.minimum(d, detour_cap * straight))
     else:
         d = straight
     out = pd.DataFrame(d, index=grids.index, columns=pd.Index(branches["branch_id"].astype(str).tolist()))

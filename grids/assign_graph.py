@@ -158,19 +158,29 @@ def _part_of_points(points: np.ndarray, polys: np.ndarray, *, within: float | No
 
 
 def _attach(points: np.ndarray, seg_lines: np.ndarray, allowed: np.ndarray,
-            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Nearest ``allowed`` segment of each point (-1: none), and (point, segment) pairs of every allowed segment
-    within the point's access reach."""
-    nearest = np.full(len(points), -1, dtype=np.int64)
+            ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(point, segment) pairs: the ``allowed`` segments within each point's access reach that are nearer to it
+    than the segments they meet (``ends``: the two node numbers of each segment), i.e. the nearest stretch of
+    each road around, not every piece of it."""
+    none = np.empty(0, dtype=np.int64)
     if not len(allowed) or not len(points):
-        return nearest, np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+        return none, none
     tree = shapely.STRtree(seg_lines[allowed])
     p_idx, s_idx = tree.query_nearest(points, all_matches=False)
-    nearest[p_idx] = allowed[s_idx]
     d0 = shapely.distance(points[p_idx], seg_lines[allowed[s_idx]])
     reach = np.maximum(ACCESS_REACH * d0, d0 + ACCESS_MIN_M)
     qi, qs = tree.query(points[p_idx], predicate="dwithin", distance=reach)
-    return nearest, p_idx[qi], allowed[qs]
+    pp, ps = p_idx[qi], allowed[qs]
+    d = shapely.distance(points[pp], seg_lines[ps])
+    # the least distance from each point to any of its segments at each node; keep a segment when neither of its
+    # nodes has a nearer one
+    key = np.concatenate([pp, pp]) * (int(ends.max()) + 1) + np.concatenate([ends[ps, 0], ends[ps, 1]])
+    uniq, inv = np.unique(key, return_inverse=True)
+    best = np.full(len(uniq), np.inf)
+    np.minimum.at(best, inv.ravel(), np.concatenate([d, d]))
+    at = best[inv.ravel()]
+    keep = (d <= at[:len(d)] + 1e-9) & (d <= at[len(d):] + 1e-9)
+    return pp[keep], ps[keep]
 
 
 def _bridges(xy: np.ndarray, comp: np.ndarray, part: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -276,11 +286,11 @@ def road_distance_matrix(origins: gpd.GeoSeries | gpd.GeoDataFrame, targets: gpd
     points = shapely.centroid(points)
     seg_lines = shapely.linestrings(seg.reshape(-1, 2, 2))
     road = np.flatnonzero(~is_ferry)  # a place is reached from a road, not from a ferry lane
-    nearest = np.full(len(points), -1, dtype=np.int64)
+    seg_nodes = np.column_stack([u, v])
     extra_u, extra_v, extra_w = [], [], []
     pair_p, pair_s = [np.empty(0, dtype=np.int64)], [np.empty(0, dtype=np.int64)]
     if land is None:
-        nearest, pp, ps = _attach(points, seg_lines, road)
+        pp, ps = _attach(points, seg_lines, road, seg_nodes)
         pair_p.append(pp)
         pair_s.append(ps)
     else:
@@ -293,8 +303,7 @@ def road_distance_matrix(origins: gpd.GeoSeries | gpd.GeoDataFrame, targets: gpd
             if not len(mine):
                 continue
             who = np.flatnonzero(pt_part == p)
-            near_p, pp, ps = _attach(points[who], seg_lines, mine)
-            nearest[who] = near_p
+            pp, ps = _attach(points[who], seg_lines, mine, seg_nodes)
             pair_p.append(who[pp])
             pair_s.append(ps)
         _, comp = csgraph.connected_components(
