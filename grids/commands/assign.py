@@ -40,7 +40,11 @@ SHOW_MOVES = 20
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("assign", help="把网格分配到网点和客户经理 / assign grids to branches and staff")
+    p = sub.add_parser(
+        "assign", help="把网格分配到网点和客户经理 / assign grids to branches and staff",
+        description="把网格分配到网点和客户经理。陆块取自县界（admin_units）各部分，由街道图层中 class=ferry 的渡轮航线"
+                    "相连：网格只在本陆块没有网点或网点已满时才跨水分配。每个网点的户数不超过容量的 "
+                    f"{CAPACITY_LIMIT:.2f} 倍；因锁定网格而做不到时列出这些网点并以退出码 1 结束。")
     p.add_argument("path", help="工作区文件 / workspace .gpkg")
     p.add_argument("--plan", help="方案名称（默认：已发布方案，否则最新草稿）/ plan name")
     p.add_argument("--by", choices=BY, default=None,
