@@ -8,11 +8,6 @@
   household-distance, subject to each branch's capacity (its share of the staff plus ``capacity_slack``),
   solved as a linear programme (HiGHS) and rounded; then every territory is repaired to one piece, and no
   branch ends above ``CAPACITY_LIMIT`` (1.10) times its capacity.
-
-Water: the county's landmasses (:func:`grids.landmass.land_parts`: the outline's islands, joined where a ferry
-links them) come first. A grid goes to a branch on its own landmass whenever one there has room; it crosses
-water only when its landmass has no branch or no room left. By road, islands meet only by ferry; where no ferry
-links two islands the distance is the straight line plus ``crossing_penalty`` metres.
 * :func:`assign_staff` — inside each branch, contiguous territories of balanced workload
   (:func:`grids.assign_partition.partition`).
 * :func:`assign_plan` — both steps and the metrics (:mod:`grids.assign_metrics`); :func:`what_if` re-runs
@@ -20,6 +15,11 @@ links two islands the distance is the straight line plus ``crossing_penalty`` me
 
 Locked grids (``locked`` column) keep their branch and manager. Islands — grids that share no edge with any
 other grid — may stand alone in any territory without counting as an extra piece.
+
+Water: the county's landmasses (:func:`grids.landmass.land_parts`: the outline's islands, joined where a ferry
+links them) come first. A grid goes to a branch on its own landmass whenever one there has room; it crosses
+water only when its landmass has no branch or no room left. By road, islands meet only by ferry; where no ferry
+links two islands the distance is the straight line plus ``crossing_penalty`` metres.
 
 Examples
 --------
@@ -680,7 +680,7 @@ def assign_branches(grids: gpd.GeoDataFrame, branches: gpd.GeoDataFrame, staff: 
     if np.isfinite(cap).all() and hh.sum() > CAPACITY_LIMIT * cap.sum() + 1e-9:
         raise ValidationError(
             f"网点容量合计 {cap.sum():.0f} 户，即使放宽到 {CAPACITY_LIMIT:.2f} 倍也容纳不下全部 {hh.sum():.0f} 户",
-            fix="调大 --capacity-slack（容量余量，例如 0.15），或为网点补充客户经理")
+            fix="调大容量余量 capacity_slack（命令行 --capacity-slack，例如 0.15），或为网点补充客户经理")
     current = _text_column(grids, "branch_id")
     pos = {b: i for i, b in enumerate(ids)}
     cur = current.map(lambda b: pos.get(str(b), -1) if b is not None else -1).to_numpy(dtype=np.int64)
