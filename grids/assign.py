@@ -3,10 +3,11 @@
 "按区域就近分配 … 责任到岗、到人": every grid gets one branch (营业网点) and one customer manager (客户经理).
 
 * :func:`branch_distances` — grid → branch distance in metres, straight line in the Gauss-Krüger zone or
-  over the street network (:func:`grids.assign_graph.road_distance_matrix`).
+  over the street network and its ferries (:func:`grids.assign_graph.road_distance_matrix`).
 * :func:`assign_branches` — the transportation view: each grid goes to a branch at least total
   household-distance, subject to each branch's capacity (its share of the staff plus ``capacity_slack``),
-  solved as a linear programme (HiGHS) and rounded; then every territory is repaired to one piece.
+  solved as a linear programme (HiGHS) and rounded; then every territory is repaired to one piece, and no
+  branch ends above ``CAPACITY_LIMIT`` (1.10) times its capacity.
 * :func:`assign_staff` — inside each branch, contiguous territories of balanced workload
   (:func:`grids.assign_partition.partition`).
 * :func:`assign_plan` — both steps and the metrics (:mod:`grids.assign_metrics`); :func:`what_if` re-runs
@@ -14,6 +15,11 @@
 
 Locked grids (``locked`` column) keep their branch and manager. Islands — grids that share no edge with any
 other grid — may stand alone in any territory without counting as an extra piece.
+
+Water: the county's landmasses (:func:`grids.landmass.land_parts`: the outline's islands, joined where a ferry
+links them) come first. A grid goes to a branch on its own landmass whenever one there has room; it crosses
+water only when its landmass has no branch or no room left. By road, islands meet only by ferry; where no ferry
+links two islands the distance is the straight line plus ``crossing_penalty`` metres.
 
 Examples
 --------
@@ -41,8 +47,13 @@ from grids.assign_graph import components, grid_adjacency, road_distance_matrix,
 from grids.assign_metrics import assignment_metrics, grid_distance_stats
 from grids.assign_partition import _Graph, partition
 from grids.errors import ValidationError
+from grids.landmass import land_parts, landmass_of
 
 __all__ = [
+    "ASSIGN_BY_KEY",
+    "CAPACITY_LIMIT",
+    "CROSSING_PENALTY_M",
+    "DETOUR_CAP",
     "AssignmentResult",
     "WhatIfResult",
     "assign_branches",
@@ -51,11 +62,43 @@ __all__ = [
     "assignable_staff",
     "branch_capacity",
     "branch_distances",
+    "default_by",
     "grid_workload",
+    "landmass_numbers",
     "what_if",
 ]
 
 BY = ("straight", "road")
+
+ASSIGN_BY_KEY = "assign_by"
+"""Workspace setting (``ws.meta``) naming the distance measure ``assign`` uses when none is given."""
+
+CAPACITY_LIMIT = 1.10
+"""No branch ends above this multiple of its capacity (:func:`branch_capacity`)."""
+
+ROAD_TIE_BREAK = 0.05
+"""Share of the straight line added to road distances when choosing branches: it only breaks ties."""
+
+DETOUR_CAP = 3.0
+"""By road, no way on one island counts longer than this many straight lines (see :func:`branch_distances`)."""
+
+CROSSING_PENALTY_M = 10_000.0
+"""Metres added to the straight line across water between islands no ferry links (road distances)."""
+
+
+def default_by(meta: dict[str, str]) -> str:
+    """The distance measure a workspace asks for (its ``assign_by`` setting), ``"straight"`` when unset.
+
+    Examples
+    --------
+    >>> default_by({}), default_by({"assign_by": "road"})
+    ('straight', 'road')
+    """
+    by = str(meta.get(ASSIGN_BY_KEY) or "straight").strip()
+    if by not in BY:
+        raise ValidationError(f"工作区设置 {ASSIGN_BY_KEY} 的值 “{by}” 无效",
+                              fix="运行 `python -m grids assign 工作区 --set-default straight`（或 road）重新设置")
+    return by
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -148,19 +191,103 @@ def branch_capacity(branches: pd.DataFrame, staff: pd.DataFrame, total: float, *
 
 
 # --------------------------------------------------------------------------------------------------------
+# land and water
+# --------------------------------------------------------------------------------------------------------
+
+
+def _land(grids: gpd.GeoDataFrame, outline: gpd.GeoDataFrame | gpd.GeoSeries | None,
+          streets: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame:
+    """Islands of the county with their landmass (:func:`grids.landmass.land_parts`), in metres.
+
+    Without ``outline`` the grids stand for the county (they tile it): their union, closed over gaps under a
+    metre.
+    """
+    gk = to_metres(grids)
+    if outline is None or not len(outline):
+        geoms = np.asarray(gk.values, dtype=object)
+        base = gpd.GeoSeries([shapely.buffer(shapely.union_all(shapely.buffer(geoms, 0.5, quad_segs=1)), -0.5,
+                                             quad_segs=1)], crs=gk.crs)
+    else:
+        base = to_metres(outline, epsg=gk.crs.to_epsg())
+    parts = land_parts(base, streets=streets)
+    return parts if len(parts) else land_parts(gpd.GeoSeries([shapely.union_all(np.asarray(gk.values))],
+                                                             crs=gk.crs))
+
+
+def _placement(geoms: gpd.GeoDataFrame | gpd.GeoSeries, land: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Island (part) and landmass of each geometry."""
+    part = landmass_of(geoms, land, column="part")
+    mass = land.set_index("part")["landmass"].reindex(part).to_numpy(dtype=int)
+    return part, mass
+
+
+def landmass_numbers(grids: gpd.GeoDataFrame, branches: gpd.GeoDataFrame, *,
+                     outline: gpd.GeoDataFrame | gpd.GeoSeries | None = None,
+                     streets: gpd.GeoDataFrame | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Landmass number of each grid and of each branch (:func:`grids.landmass.land_parts`).
+
+    Parameters
+    ----------
+    outline : GeoDataFrame or GeoSeries, optional
+        The county outline (or its islands); by default the union of the grids.
+    streets : GeoDataFrame, optional
+        Roads; its ferry lanes (``class == 'ferry'``) join islands into one landmass.
+
+    Returns
+    -------
+    (numpy.ndarray, numpy.ndarray)
+        Grids (by representative point) and branches; water lies between a grid and a branch whose numbers
+        differ.
+
+    Examples
+    --------
+    >>> import shapely
+    >>> g = gpd.GeoDataFrame({"households": [1, 1]}, crs=4549,
+    ...                      geometry=[shapely.box(0, 0, 1000, 1000), shapely.box(3000, 0, 4000, 1000)])
+    >>> b = gpd.GeoDataFrame({"branch_id": ["B1"]}, geometry=[shapely.Point(500, 500)], crs=4549)
+    >>> grid_mass, branch_mass = landmass_numbers(g, b)
+    >>> (grid_mass[:, None] != branch_mass[None, :]).ravel().tolist()
+    [False, True]
+    """
+    return _masses(grids, branches, _land(grids, outline, streets))
+
+
+def _masses(grids: gpd.GeoDataFrame, branches: gpd.GeoDataFrame,
+            land: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
+    _, gm = _placement(to_metres(grids), land)
+    _, bm = _placement(to_metres(branches, epsg=land.crs.to_epsg()), land)
+    return gm, bm
+
+
+# --------------------------------------------------------------------------------------------------------
 # distances and workload
 # --------------------------------------------------------------------------------------------------------
 
 
 def branch_distances(grids: gpd.GeoDataFrame, branches: gpd.GeoDataFrame, *, by: str = "straight",
-                     streets: gpd.GeoDataFrame | None = None) -> pd.DataFrame:
+                     streets: gpd.GeoDataFrame | None = None,
+                     outline: gpd.GeoDataFrame | gpd.GeoSeries | None = None,
+                     crossing_penalty: float = CROSSING_PENALTY_M,
+                     detour_cap: float = DETOUR_CAP) -> pd.DataFrame:
     """Distance in metres from each grid's centroid to each branch.
 
     Parameters
     ----------
     by : {"straight", "road"}
-        Straight line in the Gauss-Krüger zone, or shortest path over ``streets``. A grid the network does
-        not connect to any branch falls back to the straight line (counted in ``attrs["road_fallback"]``).
+        Straight line in the Gauss-Krüger zone, or shortest path over ``streets`` and its ferry lanes, never
+        across water otherwise (see :func:`grids.assign_graph.road_distance_matrix`; road pieces of one island
+        that do not meet are joined off-road). Where the network links no road to a grid or a branch, the
+        straight line stands in on the same island, and the straight line plus ``crossing_penalty`` across
+        water; grids the network connects to no branch at all are counted in ``attrs["road_fallback"]``.
+    streets : GeoDataFrame, optional
+        Needed by road.
+    outline : GeoDataFrame or GeoSeries, optional
+        The county outline, for its islands (road only); by default the union of the grids.
+    crossing_penalty : float
+        Metres (road only), see above.
+    detour_cap : float
+        Road only: on one island a way counts at most this many times the straight line (a branch far from
+        any road is still reached across country by the places around it, instead of over a long detour).
 
     Returns
     -------
@@ -177,6 +304,10 @@ def branch_distances(grids: gpd.GeoDataFrame, branches: gpd.GeoDataFrame, *, by:
     """
     if by not in BY:
         raise ValidationError(f"未知的距离方式 “{by}”", fix="用 straight（直线）或 road（道路）")
+    if not detour_cap >= 1:
+        raise ValidationError(f"绕行上限必须不小于 1：{detour_cap}", fix="取 1（即直线）或更大，例如 3")
+    if not crossing_penalty >= 0:
+        raise ValidationError(f"跨水惩罚不能为负：{crossing_penalty}", fix="取 0 或正的米数，例如 10000")
     gk = to_metres(grids)
     centroids = gk.centroid
     bpts = to_metres(branches, epsg=gk.crs.to_epsg())
@@ -187,10 +318,16 @@ def branch_distances(grids: gpd.GeoDataFrame, branches: gpd.GeoDataFrame, *, by:
     if by == "road":
         if streets is None or not len(streets):
             raise ValidationError("按道路距离分配需要街道/道路图层", fix="导入 streets 图层，或改用 --by straight")
-        d = road_distance_matrix(gpd.GeoSeries(bpts, crs=gk.crs), centroids, streets).T
-        lost = ~np.isfinite(d).any(axis=1)
-        fallback = int(lost.sum())
-        d[lost] = straight[lost]
+        land = _land(grids, outline, streets)
+        d = road_distance_matrix(gpd.GeoSeries(bpts, crs=gk.crs), centroids, streets, land=land).T
+        lost = ~np.isfinite(d)
+        fallback = int(lost.all(axis=1).sum())
+        gp, _ = _placement(gk, land)
+        bp, _ = _placement(gpd.GeoSeries(bpts, crs=gk.crs), land)
+        across = gp[:, None] != bp[None, :]
+        d = np.where(lost, straight + np.where(across, crossing_penalty, 0.0), d)
+        # on one island no way counts longer than detour_cap straight lines: across country instead
+        d = np.where(across, d, np.minimum(d, detour_cap * straight))
     else:
         d = straight
     out = pd.DataFrame(d, index=grids.index, columns=pd.Index(branches["branch_id"].astype(str).tolist()))
@@ -305,32 +442,51 @@ def _solve_transport(cost: np.ndarray, load: np.ndarray, cap: np.ndarray, fixed:
 
 
 def _repair_contiguity(adj: sparse.csr_matrix, label: np.ndarray, cost: np.ndarray, load: np.ndarray,
-                       cap: np.ndarray, fixed: np.ndarray) -> np.ndarray:
-    """Give every piece cut off from its branch's home piece to a neighbouring branch (cheapest first).
+                       cap: np.ndarray, fixed: np.ndarray, mass: np.ndarray | None = None) -> np.ndarray:
+    """Give every piece cut off from its branch's home piece to the neighbouring branches, within capacity.
 
-    The home piece of a branch is the one holding its nearest grid. Islands (no neighbour at all) are left
-    where they are. Only pieces next to another branch's home piece move, so no move cuts anything.
+    The home piece of a branch is the one holding its nearest grid — on each landmass (``mass``, one number
+    per grid), since water between two pieces is no cut. Islands (no neighbour at all) are left
+    where they are. A cut-off piece is taken from its edge inwards: each round, every grid of it next to another
+    branch's home piece joins the cheapest such branch that still has room (so no move cuts a home piece, and
+    a large piece can be shared among several neighbours). When no grid fits anywhere, the piece goes whole to
+    the neighbour it overloads least (the capacity repairs after this take it from there).
     """
     label = label.copy()
     n, k = cost.shape
     degree = np.diff(adj.indptr)
     coo = adj.tocoo()
+    mass = np.zeros(n, dtype=np.int64) if mass is None else np.asarray(mass)
     for _ in range(n):
         comp = components(adj, label)
-        home = np.full(k, -1)
-        for b in range(k):
-            members = np.flatnonzero((label == b) & (degree > 0))
-            if len(members):
-                home[b] = comp[members[np.argmin(cost[members, b])]]
         is_home = np.zeros(comp.max() + 1, dtype=bool)
-        is_home[home[home >= 0]] = True
+        for b in range(k):
+            mine = (label == b) & (degree > 0)
+            for m in np.unique(mass[mine]):
+                members = np.flatnonzero(mine & (mass == m))
+                is_home[comp[members[np.argmin(cost[members, b])]]] = True
         orphan = ~is_home[comp] & (degree > 0) & (label >= 0)
         if not orphan.any():
             break
         used = np.bincount(label[label >= 0], weights=load[label >= 0], minlength=k)
-        # neighbouring branches through edges into home pieces
+        # edges from an orphan grid into another branch's home piece
         e = orphan[coo.row] & is_home[comp[coo.col]] & (label[coo.row] != label[coo.col])
+        r, b = coo.row[e], label[coo.col[e]]
+        movable = fixed[r] < 0
+        r, b = r[movable], b[movable]
         moved = False
+        for o in np.argsort(cost[r, b] - cost[r, label[r]], kind="stable"):
+            g, dest = int(r[o]), int(b[o])
+            if label[g] == dest or not orphan[g] or used[dest] + load[g] > cap[dest] + 1e-9:
+                continue
+            used[label[g]] -= load[g]
+            used[dest] += load[g]
+            label[g] = dest
+            orphan[g] = False  # moved this round
+            moved = True
+        if moved:
+            continue
+        # nothing fits: whole pieces to the neighbour they overload least
         for c in np.unique(comp[orphan]):
             piece = np.flatnonzero(comp == c)
             if (fixed[piece] >= 0).any():
@@ -371,8 +527,13 @@ def _repair_capacity(adj: sparse.csr_matrix, label: np.ndarray, cost: np.ndarray
     src, dst = graph.src, graph.dst
     movable = (fixed[src] < 0) & (load[src] > 0)
 
+    unit = max(float(load[load > 0].mean()) if (load > 0).any() else 1.0, 1.0)
+
     def penalty(v: np.ndarray, j: np.ndarray) -> np.ndarray:
-        return big * np.maximum(0, v - cap[j]) + reach * np.maximum(0, low[j] - v)
+        over = np.maximum(0, v - cap[j])
+        # convex in the overflow: handing part of an overload to a full neighbour pays, so an overload flows on
+        # from territory to territory until one has room
+        return big * (over + over * over / unit) + reach * np.maximum(0, low[j] - v)
 
     for _ in range(len(label)):
         used = np.bincount(label, weights=load, minlength=k)
@@ -397,12 +558,69 @@ def _repair_capacity(adj: sparse.csr_matrix, label: np.ndarray, cost: np.ndarray
     return label
 
 
+def _enforce_limit(adj: sparse.csr_matrix, label: np.ndarray, cost: np.ndarray, load: np.ndarray,
+                   cap: np.ndarray, fixed: np.ndarray, water: np.ndarray, *,
+                   limit: float = CAPACITY_LIMIT) -> np.ndarray:
+    """Bring every branch down to ``limit × cap`` by moving grids to branches with room (a hard bound).
+
+    The repairs above treat capacity as a (heavy) penalty; this last pass makes it a number. From the most
+    overloaded branch it moves one grid at a time, preferring in turn: a move that does not cross water, a
+    grid next to the receiving territory whose leaving does not cut its own, one next to it, any other; then
+    the least added distance per household. A receiver never goes above its own ``limit × cap``. Stops when
+    no branch is over, or when an over branch has nothing it can give (locked grids).
+    """
+    label = label.copy()
+    k = cost.shape[1]
+    top = np.where(np.isfinite(cap), cap * limit, np.inf)
+    graph = _Graph(adj)
+    stuck: set[int] = set()
+    for _ in range(2 * len(label)):
+        used = np.bincount(label, weights=load, minlength=k)
+        over = [int(b) for b in np.flatnonzero(used > top + 1e-9) if int(b) not in stuck]
+        if not over:
+            break
+        a = max(over, key=lambda b: (used[b] - top[b]) / max(cap[b], 1e-9))
+        members = np.flatnonzero((label == a) & (fixed < 0) & (load > 0))
+        fits = (used[None, :] + load[members, None] <= top[None, :] + 1e-9) & (cap[None, :] > 0)
+        fits[:, a] = False
+        gi, bj = np.nonzero(fits)
+        if not len(gi):
+            stuck.add(a)
+            continue
+        i = members[gi]
+        nb = np.zeros((len(members), k), dtype=bool)
+        rows = adj[members].tocoo()
+        nb[rows.row, label[rows.col]] = True
+        beside = nb[gi, bj]
+        wet = water[i, bj] & ~water[i, a]
+        extra = (cost[i, bj] - cost[i, a]) / np.maximum(load[i], 0.5)
+        order = np.lexsort((extra, ~beside, wet))
+        best = None
+        for o in order:
+            if wet[o] != wet[order[0]] or not beside[o]:
+                break
+            if graph.still_connected_without(int(i[o]), label):
+                best = o
+                break
+        if best is None:
+            best = order[0]
+        label[i[best]] = bj[best]
+    return label
+
+
 def assign_branches(grids: gpd.GeoDataFrame, branches: gpd.GeoDataFrame, staff: pd.DataFrame, *,
                     by: str = "straight", streets: gpd.GeoDataFrame | None = None,
                     capacity_slack: float = 0.15, floor_reach: float = 3000.0, keep: pd.Series | None = None,
                     distances: pd.DataFrame | None = None,
-                    adjacency: sparse.spmatrix | None = None) -> pd.Series:
-    """Branch of every grid: nearest, within each branch's capacity, each territory in one piece.
+                    adjacency: sparse.spmatrix | None = None,
+                    outline: gpd.GeoDataFrame | gpd.GeoSeries | None = None,
+                    crossing_penalty: float = CROSSING_PENALTY_M,
+                    masses: tuple[np.ndarray, np.ndarray] | None = None) -> pd.Series:
+    """Branch of every grid: nearest on its own land, within each branch's capacity, each territory in one piece.
+
+    A grid goes to a branch on another landmass (across water no ferry links) only when no branch on its own
+    landmass has room for it. Every branch ends at most ``CAPACITY_LIMIT`` (1.10) times its capacity; when
+    the households cannot fit that way at all (total capacity too small), a :class:`ValidationError` says so.
 
     Parameters
     ----------
@@ -426,6 +644,10 @@ def assign_branches(grids: gpd.GeoDataFrame, branches: gpd.GeoDataFrame, staff: 
         Grids that keep their current ``branch_id`` (locked grids always do).
     distances, adjacency : optional
         Precomputed :func:`branch_distances` and :func:`grids.assign_graph.grid_adjacency`.
+    outline, crossing_penalty
+        The county outline and the metres added across unlinked water (see :func:`branch_distances`).
+    masses : (array, array), optional
+        Precomputed :func:`landmass_numbers`.
 
     Returns
     -------
@@ -444,11 +666,21 @@ def assign_branches(grids: gpd.GeoDataFrame, branches: gpd.GeoDataFrame, staff: 
     ['W', 'W', 'E', 'E']
     """
     _check_inputs(grids, branches, staff)
-    d = branch_distances(grids, branches, by=by, streets=streets) if distances is None else distances
+    if masses is None:
+        land = _land(grids, outline, streets)
+        masses = _masses(grids, branches, land)
+        outline = land
+    gmass, bmass = (np.asarray(m) for m in masses)
+    d = (branch_distances(grids, branches, by=by, streets=streets, outline=outline,
+                          crossing_penalty=crossing_penalty) if distances is None else distances)
     ids = np.asarray(d.columns.astype(str))
     adj = sparse.csr_matrix(grid_adjacency(grids) if adjacency is None else adjacency)
     hh = _households(grids)
     cap = branch_capacity(branches, staff, hh.sum(), capacity_slack=capacity_slack)
+    if np.isfinite(cap).all() and hh.sum() > CAPACITY_LIMIT * cap.sum() + 1e-9:
+        raise ValidationError(
+            f"网点容量合计 {cap.sum():.0f} 户，即使放宽到 {CAPACITY_LIMIT:.2f} 倍也容纳不下全部 {hh.sum():.0f} 户",
+            fix="调大容量余量 capacity_slack（命令行 --capacity-slack，例如 0.15），或为网点补充客户经理")
     current = _text_column(grids, "branch_id")
     pos = {b: i for i, b in enumerate(ids)}
     cur = current.map(lambda b: pos.get(str(b), -1) if b is not None else -1).to_numpy(dtype=np.int64)
@@ -460,10 +692,22 @@ def assign_branches(grids: gpd.GeoDataFrame, branches: gpd.GeoDataFrame, staff: 
     low = cap / (1.0 + capacity_slack) * max(0.0, 1.0 - capacity_slack) if floor_reach > 0 else None
     if low is not None and not np.isfinite(low).all():
         low = None
-    cost = d.to_numpy(dtype=float) * (hh + 0.5)[:, None]  # empty grids still go to the nearest branch
+    dist = d.to_numpy(dtype=float)
+    finite = np.isfinite(dist)
+    reach_max = float(dist[finite].max(initial=0.0))
+    dist = np.where(finite, dist, 10.0 * reach_max + 1.0)
+    if d.attrs.get("by") == "road":
+        # many grids reach two branches through the same junction, at the same difference in distance: the
+        # straight line decides such ties, so that territories split along a line instead of at random
+        dist = dist + ROAD_TIE_BREAK * branch_distances(grids, branches).to_numpy()
+    # water first: any branch on the grid's own landmass is nearer than every branch across water
+    wet = gmass[:, None] != bmass[None, :]
+    far = 2.0 * float(dist.max(initial=0.0)) + 1.0 if wet.any() else 0.0
+    cost = (dist + far * wet) * (hh + 0.5)[:, None]  # empty grids still go to the nearest branch
     label = _solve_transport(cost, hh, cap, fixed, low, reach=floor_reach)
-    label = _repair_contiguity(adj, label, cost, hh, cap, fixed)
+    label = _repair_contiguity(adj, label, cost, hh, cap, fixed, gmass)
     label = _repair_capacity(adj, label, cost, hh, cap, fixed, low, reach=floor_reach)
+    label = _enforce_limit(adj, label, cost, hh, cap, fixed, wet)
     return pd.Series(ids[label], index=grids.index, name="branch_id", dtype=object)
 
 
@@ -621,15 +865,18 @@ def assign_plan(grids: gpd.GeoDataFrame, branches: gpd.GeoDataFrame, staff: pd.D
                 households: gpd.GeoDataFrame | None = None, capacity_slack: float = 0.15,
                 floor_reach: float = 3000.0, segment_weights: dict[str, float] | None = None, distance_weight: float = 0.0,
                 minimal_change: bool = False, tolerance: float = 0.05,
-                adjacency: sparse.spmatrix | None = None) -> AssignmentResult:
+                adjacency: sparse.spmatrix | None = None,
+                outline: gpd.GeoDataFrame | gpd.GeoSeries | None = None,
+                crossing_penalty: float = CROSSING_PENALTY_M) -> AssignmentResult:
     """Assign every grid to a branch and a customer manager, and measure the result.
 
     Parameters
     ----------
     grids, branches, staff
         The plan's grids, the ``branches`` points and the ``staff`` table.
-    by, streets, capacity_slack, floor_reach
-        See :func:`assign_branches`.
+    by, streets, capacity_slack, floor_reach, outline, crossing_penalty
+        See :func:`assign_branches`. ``streets`` also supplies the ferry lanes that join islands in straight
+        mode.
     households : GeoDataFrame of points, optional
         Household locations: distances are then measured per household (else from grid centroids weighted
         by households), and ``segment_weights`` can apply.
@@ -644,12 +891,17 @@ def assign_plan(grids: gpd.GeoDataFrame, branches: gpd.GeoDataFrame, staff: pd.D
     Returns
     -------
     AssignmentResult
+        ``summary`` also holds ``capacity_limit``, ``over_capacity`` (branches still above it: only locked
+        grids can cause that), ``cross_water_grids``/``cross_water_households`` (served across water) and
+        ``landmasses``.
     """
     t0 = time.perf_counter()
     _check_inputs(grids, branches, staff)
     adj = sparse.csr_matrix(grid_adjacency(grids) if adjacency is None else adjacency)
     t_adj = time.perf_counter()
-    dist = branch_distances(grids, branches, by=by, streets=streets)
+    land = _land(grids, outline, streets)
+    gmass, bmass = _masses(grids, branches, land)
+    dist = branch_distances(grids, branches, by=by, streets=streets, outline=land, crossing_penalty=crossing_penalty)
     t_dist = time.perf_counter()
     cur_branch = _text_column(grids, "branch_id")
     cur_staff = _text_column(grids, "staff_id")
@@ -663,8 +915,8 @@ def assign_plan(grids: gpd.GeoDataFrame, branches: gpd.GeoDataFrame, staff: pd.D
     keep = _text_column(work, "branch_id").map(lambda b: b in valid if b is not None else False).astype(bool)
     keep = keep if minimal_change else keep & lock
     branch = assign_branches(work, branches, staff, capacity_slack=capacity_slack, keep=keep,
-                             floor_reach=floor_reach,
-                             distances=dist, adjacency=adj)
+                             floor_reach=floor_reach, distances=dist, adjacency=adj,
+                             masses=(gmass, bmass))
     t_branch = time.perf_counter()
     work["branch_id"] = branch
     d_own = pd.Series(dist.to_numpy()[np.arange(len(grids)), dist.columns.get_indexer(branch)], index=grids.index)
@@ -687,6 +939,10 @@ def assign_plan(grids: gpd.GeoDataFrame, branches: gpd.GeoDataFrame, staff: pd.D
                            index=branches["branch_id"].astype(str).to_numpy()),
     )
     hh = _households(grids)
+    bidx = dist.columns.get_indexer(out["branch_id"])
+    wet = gmass != bmass[bidx]
+    use = branch_m["capacity_use"] if "capacity_use" in branch_m.columns else pd.Series(dtype=float)
+    over = branch_m.loc[use.fillna(0) > CAPACITY_LIMIT + 1e-9, "branch_id"].astype(str).tolist()
     changed = ((cur_staff.notna() & (cur_staff.astype(str) != out["staff_id"].astype(str)))
                | (cur_branch.notna() & (cur_branch.astype(str) != out["branch_id"].astype(str)))).to_numpy()
     newly = (cur_staff.isna() & out["staff_id"].notna()).to_numpy()
@@ -697,6 +953,12 @@ def assign_plan(grids: gpd.GeoDataFrame, branches: gpd.GeoDataFrame, staff: pd.D
         "capacity_slack": capacity_slack,
         "floor_reach_m": floor_reach,
         "road_fallback": int(dist.attrs.get("road_fallback", 0)),
+        "crossing_penalty_m": crossing_penalty,
+        "capacity_limit": CAPACITY_LIMIT,
+        "over_capacity": over,
+        "landmasses": int(land["landmass"].nunique()),
+        "cross_water_grids": int(wet.sum()),
+        "cross_water_households": int(hh[wet].sum()),
         "moved_households": int(hh[changed].sum()),
         "moved_grids": int(changed.sum()),
         "newly_assigned_grids": int(newly.sum()),
@@ -750,6 +1012,7 @@ def what_if(grids: gpd.GeoDataFrame, branches: gpd.GeoDataFrame, staff: pd.DataF
     """
     _check_inputs(grids, branches, staff)
     options = {k: v for k, v in options.items() if k != "minimal_change"}
+    options["outline"] = _land(grids, options.get("outline"), options.get("streets"))  # once for both runs
     base = assign_plan(grids, branches, staff, **options)
     new_b, new_s = branches.copy(), staff.copy()
     notes: list[str] = []

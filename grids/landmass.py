@@ -19,7 +19,7 @@ from scipy.sparse.csgraph import connected_components
 
 from grids.crs import gk_crs_for
 
-__all__ = ["FERRY_CLASS", "landmass_of", "landmasses"]
+__all__ = ["FERRY_CLASS", "land_parts", "landmass_of", "landmasses"]
 
 FERRY_CLASS = "ferry"
 """Value of ``streets.class`` that marks a ferry link between two landmasses."""
@@ -29,6 +29,66 @@ def _outline_parts(outline: gpd.GeoDataFrame | gpd.GeoSeries) -> list:
     geo = outline.geometry if isinstance(outline, gpd.GeoDataFrame) else outline
     merged = shapely.union_all(np.asarray(geo.values, dtype=object))
     return [p for p in shapely.get_parts(merged) if p.geom_type == "Polygon" and not p.is_empty]
+
+
+def land_parts(outline: gpd.GeoDataFrame | gpd.GeoSeries, *, streets: gpd.GeoDataFrame | None = None,
+               tolerance_m: float = 100.0) -> gpd.GeoDataFrame:
+    """The parts of a county outline (one per island) and the landmass each belongs to.
+
+    Parameters
+    ----------
+    outline, streets, tolerance_m
+        As in :func:`landmasses`.
+
+    Returns
+    -------
+    GeoDataFrame
+        One row per outline part: ``part`` (0, 1, … largest first), ``landmass`` (numbered as in
+        :func:`landmasses`) and the polygon, in the CRS of ``outline``.
+
+    Examples
+    --------
+    >>> import shapely
+    >>> county = gpd.GeoSeries([shapely.MultiPolygon([shapely.box(0, 0, 5000, 5000),
+    ...                                               shapely.box(8000, 0, 9000, 1000),
+    ...                                               shapely.box(0, 8000, 1500, 9500)])], crs=4549)
+    >>> ferry = gpd.GeoDataFrame({"class": ["ferry"]}, geometry=[shapely.LineString([(5000, 500), (8000, 500)])],
+    ...                          crs=4549)
+    >>> land_parts(county, streets=ferry)[["part", "landmass"]].values.tolist()
+    [[0, 0], [1, 1], [2, 0]]
+    """
+    geo = outline.geometry if isinstance(outline, gpd.GeoDataFrame) else outline
+    crs = geo.crs
+    epsg = gk_crs_for(geo) if crs is not None and not crs.is_projected else None
+    metric = geo.to_crs(epsg) if epsg else geo
+    parts = _outline_parts(metric)
+    parts.sort(key=lambda p: -p.area)
+    n = len(parts)
+    rows, cols = [np.arange(n)], [np.arange(n)]
+    if streets is not None and len(streets) and "class" in streets.columns and n > 1:
+        ferries = streets[streets["class"].astype(str) == FERRY_CLASS]
+        if len(ferries):
+            fgeo = ferries.geometry.to_crs(metric.crs) if metric.crs is not None else ferries.geometry
+            tree = shapely.STRtree(parts)
+            for line in shapely.get_parts(np.asarray(fgeo.values, dtype=object)):
+                if line is None or line.is_empty:
+                    continue
+                hit = tree.query(line, predicate="dwithin", distance=tolerance_m)
+                hit = np.unique(hit)
+                if len(hit) > 1:
+                    rows.append(np.full(len(hit) - 1, hit[0]))
+                    cols.append(hit[1:])
+    r, c = np.concatenate(rows), np.concatenate(cols)
+    graph = sparse.coo_matrix((np.ones(len(r)), (r, c)), shape=(n, n)).tocsr()
+    _, label = connected_components(graph, directed=False) if n else (0, np.zeros(0, dtype=int))
+    areas = np.array([p.area for p in parts])
+    groups = [np.flatnonzero(label == k) for k in np.unique(label)]
+    groups.sort(key=lambda g: -areas[g].sum())
+    mass = np.zeros(n, dtype=int)
+    for k, g in enumerate(groups):
+        mass[g] = k
+    out = gpd.GeoDataFrame({"part": np.arange(n, dtype=int), "landmass": mass}, geometry=parts, crs=metric.crs)
+    return out.to_crs(crs) if epsg else out
 
 
 def landmasses(outline: gpd.GeoDataFrame | gpd.GeoSeries, *, streets: gpd.GeoDataFrame | None = None,
@@ -67,45 +127,28 @@ def landmasses(outline: gpd.GeoDataFrame | gpd.GeoSeries, *, streets: gpd.GeoDat
     geo = outline.geometry if isinstance(outline, gpd.GeoDataFrame) else outline
     crs = geo.crs
     epsg = gk_crs_for(geo) if crs is not None and not crs.is_projected else None
-    metric = geo.to_crs(epsg) if epsg else geo
-    parts = _outline_parts(metric)
-    n = len(parts)
-    rows, cols = [np.arange(n)], [np.arange(n)]
-    if streets is not None and len(streets) and "class" in streets.columns and n > 1:
-        ferries = streets[streets["class"].astype(str) == FERRY_CLASS]
-        if len(ferries):
-            fgeo = ferries.geometry.to_crs(metric.crs) if metric.crs is not None else ferries.geometry
-            tree = shapely.STRtree(parts)
-            for line in shapely.get_parts(np.asarray(fgeo.values, dtype=object)):
-                if line is None or line.is_empty:
-                    continue
-                hit = tree.query(line, predicate="dwithin", distance=tolerance_m)
-                hit = np.unique(hit)
-                if len(hit) > 1:
-                    rows.append(np.full(len(hit) - 1, hit[0]))
-                    cols.append(hit[1:])
-    r, c = np.concatenate(rows), np.concatenate(cols)
-    graph = sparse.coo_matrix((np.ones(len(r)), (r, c)), shape=(n, n)).tocsr()
-    _, label = connected_components(graph, directed=False) if n else (0, np.zeros(0, dtype=int))
-    areas = np.array([p.area for p in parts])
-    groups = [np.flatnonzero(label == k) for k in np.unique(label)]
-    groups.sort(key=lambda g: -areas[g].sum())
+    parts = land_parts(geo.to_crs(epsg) if epsg else geo, streets=streets, tolerance_m=tolerance_m)
+    polys = np.asarray(parts.geometry.values, dtype=object)
+    mass = parts["landmass"].to_numpy()
+    k = int(mass.max()) + 1 if len(mass) else 0
     out = gpd.GeoDataFrame(
         {
-            "landmass": np.arange(len(groups), dtype=int),
-            "parts": [len(g) for g in groups],
-            "area_km2": [float(areas[g].sum() / 1e6) for g in groups],
+            "landmass": np.arange(k, dtype=int),
+            "parts": np.bincount(mass, minlength=k).astype(int),
+            "area_km2": np.bincount(mass, weights=shapely.area(polys), minlength=k) / 1e6,
         },
-        geometry=[shapely.union_all([parts[i] for i in g]) for g in groups],
-        crs=metric.crs,
+        geometry=[shapely.union_all(polys[mass == i]) for i in range(k)],
+        crs=parts.crs,
     )
     return out.to_crs(crs) if epsg else out
 
 
-def landmass_of(geoms: gpd.GeoDataFrame | gpd.GeoSeries, masses: gpd.GeoDataFrame) -> np.ndarray:
+def landmass_of(geoms: gpd.GeoDataFrame | gpd.GeoSeries, masses: gpd.GeoDataFrame, *,
+                column: str = "landmass") -> np.ndarray:
     """Landmass number of each geometry (a point, or a polygon's representative point).
 
-    A geometry on no landmass (in the sea, outside the county) gets the nearest one.
+    A geometry on no landmass (in the sea, outside the county) gets the nearest one. With
+    ``column="part"`` and the output of :func:`land_parts`, the outline part (island) instead.
 
     Examples
     --------
@@ -129,7 +172,7 @@ def landmass_of(geoms: gpd.GeoDataFrame | gpd.GeoSeries, masses: gpd.GeoDataFram
     valid = ~shapely.is_missing(pts) & ~shapely.is_empty(pts)
     idx = np.flatnonzero(valid)
     inp, tgt = tree.query(pts[idx], predicate="intersects")
-    lab = masses["landmass"].to_numpy()
+    lab = masses[column].to_numpy()
     out[idx[inp]] = lab[tgt]
     rest = idx[out[idx] < 0]
     if len(rest):

@@ -213,12 +213,45 @@ def test_road_mode_uses_the_network_not_the_crow_flight():
     ], crs=GK)
     s = team({"W": 1, "E": 1})
     assert assign_branches(g, b, s, capacity_slack=10.0).tolist() == ["W", "E"]
-    d = branch_distances(g, b, by="road", streets=roads)
+    d = branch_distances(g, b, by="road", streets=roads, detour_cap=10.0)
     assert d.loc[1, "W"] == pytest.approx(3000.0)
     assert d.loc[1, "E"] == pytest.approx(9000.0)
     assert d.loc[0, "E"] == pytest.approx(10000.0)
     assert d.attrs["road_fallback"] == 0
+    # by default no way counts longer than three straight lines (E is 2000 m and 3000 m away as the crow flies)
+    capped = branch_distances(g, b, by="road", streets=roads)
+    assert capped.loc[1, "E"] == pytest.approx(6000.0) and capped.loc[0, "E"] == pytest.approx(9000.0)
+    assert capped.loc[1, "W"] == pytest.approx(3000.0)
     assert assign_branches(g, b, s, by="road", streets=roads, capacity_slack=10.0).tolist() == ["W", "W"]
+
+
+def test_road_pieces_that_do_not_meet_are_joined_and_no_distance_is_infinite():
+    # a 400 m gap between the west road and the east road: the east grids used to be unreachable from W
+    # (inf, then NaN in the repairs); now the gap is walked in a straight line
+    g = line([10, 10, 10, 10])
+    b = points({"W": (0, 500), "E": (4000, 500)})
+    roads = gpd.GeoDataFrame(geometry=[shapely.LineString([(X0, Y0 + 500), (X0 + 1800, Y0 + 500)]),
+                                       shapely.LineString([(X0 + 2200, Y0 + 500), (X0 + 4000, Y0 + 500)])], crs=GK)
+    d = branch_distances(g, b, by="road", streets=roads)
+    assert np.isfinite(d.to_numpy()).all()
+    assert d.loc[3, "W"] == pytest.approx(1800 + 400 + 1300)
+    res = assign_plan(g, b, team({"W": 1, "E": 1}), by="road", streets=roads, capacity_slack=0.0)
+    assert res.grids["branch_id"].tolist() == ["W", "W", "E", "E"]
+
+
+def test_capacity_limit_moves_border_grids_and_never_overloads_the_receiver():
+    from grids.assign import _enforce_limit
+
+    adj = grid_adjacency(line([1] * 6))
+    load = np.full(6, 100.0)
+    cost = np.column_stack([np.arange(6), 5 - np.arange(6)]) * load[:, None]
+    start = np.array([0, 0, 0, 0, 0, 1])
+    dry = np.zeros((6, 2), dtype=bool)
+    out = _enforce_limit(adj, start, cost, load, np.array([300.0, 300.0]), np.full(6, -1), dry)
+    assert out.tolist() == [0, 0, 0, 1, 1, 1]  # 500 → 300 ≤ 330, from the border inwards
+    # the receiver holds 165 at most: it cannot take a 100-household grid on top of its 100
+    out = _enforce_limit(adj, start, cost, load, np.array([300.0, 150.0]), np.full(6, -1), dry)
+    assert out.tolist() == start.tolist()
 
 
 # ------------------------------------------------------------------------------------------------ staff

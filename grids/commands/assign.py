@@ -4,6 +4,12 @@ Fills ``branch_id`` and ``staff_id`` of the plan's grids and prints the metrics;
 ``edit_plans`` (administrator, planner) and the audit records it. With ``--add-branch LON,LAT`` or
 ``--close-branch ID`` it runs a what-if on a copy instead: nothing is written (no ``--user`` needed), the change
 in loads, distances and the grids that move are printed.
+
+Without ``--by`` the workspace setting ``assign_by`` decides (straight when unset);
+``assign PATH --set-default road --user NAME`` stores it and assigns nothing. The county outline
+(``admin_units``, level county, else its towns) and the ferry lanes of ``streets`` give the landmasses: a grid
+crosses water to its branch only when its own landmass has no branch with room. Exit code 1 when a branch
+still ends above 1.10 × its capacity (only locked grids can cause that).
 """
 
 from __future__ import annotations
@@ -11,9 +17,20 @@ from __future__ import annotations
 import argparse
 import json
 
+import geopandas as gpd
 import pandas as pd
 
-from grids.assign import BY, AssignmentResult, WhatIfResult, assign_plan, what_if
+from grids.assign import (
+    ASSIGN_BY_KEY,
+    BY,
+    CAPACITY_LIMIT,
+    CROSSING_PENALTY_M,
+    AssignmentResult,
+    WhatIfResult,
+    assign_plan,
+    default_by,
+    what_if,
+)
 from grids.commands._identity import add_user_argument, sign_in
 from grids.errors import ValidationError
 from grids.plans import plan_info, read_grids, resolve_plan, update_grids
@@ -23,11 +40,22 @@ SHOW_MOVES = 20
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("assign", help="把网格分配到网点和客户经理 / assign grids to branches and staff")
+    p = sub.add_parser(
+        "assign", help="把网格分配到网点和客户经理 / assign grids to branches and staff",
+        description="把网格分配到网点和客户经理。陆块取自县界（admin_units）各部分，由街道图层中 class=ferry 的渡轮航线"
+                    "相连：网格只在本陆块没有网点或网点已满时才跨水分配。每个网点的户数不超过容量的 "
+                    f"{CAPACITY_LIMIT:.2f} 倍；因锁定网格而做不到时列出这些网点并以退出码 1 结束。")
     p.add_argument("path", help="工作区文件 / workspace .gpkg")
     p.add_argument("--plan", help="方案名称（默认：已发布方案，否则最新草稿）/ plan name")
-    p.add_argument("--by", choices=BY, default="straight",
-                   help="距离：straight 直线（默认）或 road 沿道路 / distance measure")
+    p.add_argument("--by", choices=BY, default=None,
+                   help="距离：straight 直线或 road 沿道路（含渡轮航线）；不写时取工作区设置 "
+                        f"{ASSIGN_BY_KEY}（见 --set-default），未设置为 straight / distance measure")
+    p.add_argument("--set-default", choices=BY, metavar="{straight,road}",
+                   help="把工作区默认的距离方式设为 straight 或 road 后退出（不分配；需要 --user）"
+                        " / store the workspace's default distance measure and exit")
+    p.add_argument("--crossing-penalty", type=float, default=CROSSING_PENALTY_M, metavar="METRES",
+                   help=f"沿道路距离时，两岛之间没有渡轮相连，按直线距离再加多少米（默认 {CROSSING_PENALTY_M:.0f}）"
+                        " / metres added across water no ferry links (road only)")
     p.add_argument("--minimal-change", action="store_true",
                    help="在现有分配上尽量少调整 / rebalance moving as few households as possible")
     p.add_argument("--capacity-slack", type=float, default=0.15,
@@ -48,10 +76,29 @@ def _lonlat(text: str) -> tuple[float, float]:
     return lon, lat
 
 
+def _outline(ws: object) -> gpd.GeoDataFrame | None:
+    """The county outline from ``admin_units`` (the county row, else its towns); None when there is neither."""
+    for level in ("county", "town"):
+        rows = ws.read("admin_units", where="level = ?", params=[level])
+        if len(rows):
+            return rows
+    return None
+
+
 def run(args: argparse.Namespace) -> int:
     ws = open_workspace(args.path)
     what_if_only = bool(args.add_branch or args.close_branch)
+    if args.set_default:
+        if what_if_only:
+            raise ValidationError("--set-default 不能与假设分析（--add-branch/--close-branch）同用",
+                                  fix="先单独运行 --set-default，再做假设分析")
+        account = sign_in(ws, args.user, permission="edit_plans")
+        ws.set_meta(ASSIGN_BY_KEY, args.set_default, actor=account.username)
+        name = "沿道路距离" if args.set_default == "road" else "直线距离"
+        print(f"工作区默认的分配距离已设为 {args.set_default}（{name}）；不带 --by 的 assign 将按此分配")
+        return 0
     account = None if what_if_only else sign_in(ws, args.user, permission="edit_plans")
+    by = args.by or default_by(ws.meta)
     plan_id = resolve_plan(ws, args.plan)
     info = plan_info(ws, plan_id)
     grids = read_grids(ws, plan_id)
@@ -59,8 +106,9 @@ def run(args: argparse.Namespace) -> int:
         raise ValidationError(f"方案 “{info['name']}” 没有网格", fix="先运行 `python -m grids build` 生成网格")
     branches = ws.read("branches")
     staff = ws.read("staff")
-    streets = ws.read("streets") if args.by == "road" else None
-    options = {"by": args.by, "streets": streets, "capacity_slack": args.capacity_slack}
+    streets = ws.read("streets")  # ferry lanes join islands in both modes
+    options = {"by": by, "streets": streets if len(streets) else None, "capacity_slack": args.capacity_slack,
+               "outline": _outline(ws), "crossing_penalty": args.crossing_penalty}
     if account is None:
         result = what_if(grids, branches, staff, add_branch=_lonlat(args.add_branch) if args.add_branch else None,
                          close_branch=args.close_branch, **options)
@@ -80,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
                          ensure_ascii=False, indent=2))
     else:
         _print_result(info, plan_id, revision, result)
-    return 0
+    return 1 if result.summary.get("over_capacity") else 0
 
 
 def _pct(x: float) -> str:
@@ -101,9 +149,17 @@ def _print_result(info: dict, plan_id: str, revision: int, r: AssignmentResult) 
     print(f"客户经理负荷差距 (最大−最小)/平均：各网点中最大 {_pct(s['staff_spread_max'])}，"
           f"最大偏离均值 {_pct(s['staff_max_dev_max'])}；{s['branches_balance_ok']}/{s['branches_with_staff']} "
           "个网点 ≤10% 或已达网格粒度允许的下限")
+    if s.get("capacity_use_max") is not None and pd.notna(s.get("capacity_use_max")):
+        print(f"网点负荷：最高为容量的 {s['capacity_use_max']:.2f} 倍（上限 {CAPACITY_LIMIT:.2f} 倍）")
     print(f"辖区连片：网点最多 {s['max_branch_pieces']} 片，客户经理最多 {s['max_staff_pieces']} 片（孤立网格不计）")
     print(f"户到网点距离：平均 {_km(s['mean_distance_m'])} km，最远 {_km(s['max_distance_m'])} km"
           + (f"；{s['road_fallback']} 个网格不通路，按直线计" if s.get("road_fallback") else ""))
+    if s.get("cross_water_grids"):
+        print(f"跨水分配：{s['cross_water_grids']} 个网格（{s['cross_water_households']} 户）由其他陆块的网点负责"
+              "——它们所在的陆块没有网点或网点已满")
+    if s.get("over_capacity"):
+        print(f"注意：网点 {'、'.join(s['over_capacity'])} 超过容量的 {CAPACITY_LIMIT:.2f} 倍（锁定的网格无法移走）；"
+              "解除部分网格的锁定，或为这些网点补充客户经理后重新分配")
     if s["unassigned_branch"] or s["unassigned_staff"]:
         print(f"注意：{s['unassigned_branch']} 个网格没有网点，{s['unassigned_staff']} 个网格没有客户经理"
               "（网点没有员工时无法分配到人）")
