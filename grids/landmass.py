@@ -11,6 +11,8 @@ Everything is measured in the Gauss-Krüger zone of the data; results come back 
 
 from __future__ import annotations
 
+from typing import Any
+
 import geopandas as gpd
 import numpy as np
 import shapely
@@ -19,7 +21,7 @@ from scipy.sparse.csgraph import connected_components
 
 from grids.crs import gk_crs_for
 
-__all__ = ["FERRY_CLASS", "land_parts", "landmass_of", "landmasses"]
+__all__ = ["FERRY_CLASS", "county_outline", "land_parts", "landmass_of", "landmasses"]
 
 FERRY_CLASS = "ferry"
 """Value of ``streets.class`` that marks a ferry link between two landmasses."""
@@ -179,3 +181,15 @@ def landmass_of(geoms: gpd.GeoDataFrame | gpd.GeoSeries, masses: gpd.GeoDataFram
         _, near = tree.query_nearest(pts[rest], return_distance=False, all_matches=False)
         out[rest] = lab[near]
     return out
+
+
+def county_outline(ws: Any) -> gpd.GeoDataFrame | None:
+    """The county outline of a workspace: its ``admin_units`` county row, else its towns; None when neither.
+
+    What :func:`landmasses` and the assignment's water rules take as ``outline``.
+    """
+    for level in ("county", "town"):
+        rows = ws.read("admin_units", where="level = ?", params=[level])
+        if len(rows):
+            return rows
+    return None

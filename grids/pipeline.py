@@ -12,10 +12,11 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from grids.assign import AssignmentResult, assign_plan
+from grids.assign import AssignmentResult, assign_plan, default_by
 from grids.build import DEFAULT_MAX_HOUSEHOLDS, DEFAULT_MIN_HOUSEHOLDS, build_workspace_plan
 from grids.check import check_workspace_plan, errors
 from grids.errors import ValidationError
+from grids.landmass import county_outline
 from grids.plans import plan_info, publish_plan, read_grids, update_grids
 from grids.store import Workspace
 
@@ -32,15 +33,21 @@ class PlanReport:
     published: bool
 
 
-def assign_workspace_plan(ws: Workspace, plan_id: str, *, by: str = "straight", minimal_change: bool = False,
+def assign_workspace_plan(ws: Workspace, plan_id: str, *, by: str | None = None, minimal_change: bool = False,
                           actor: str = "cli") -> tuple[int, AssignmentResult]:
-    """Assign a stored plan's grids to branches and staff and save them; returns (revision, result)."""
+    """Assign a stored plan's grids to branches and staff and save them; returns (revision, result).
+
+    ``by`` defaults to the workspace's setting (:func:`grids.assign.default_by`); the county outline and the
+    streets (ferry lanes join islands) go to the assignment in both modes.
+    """
     info = plan_info(ws, plan_id)
     grids = read_grids(ws, plan_id)
     if not len(grids):
         raise ValidationError(f"方案 “{info['name']}” 没有网格", fix="先运行 `python -m grids build` 生成网格")
-    result = assign_plan(grids, ws.read("branches"), ws.read("staff"), by=by,
-                         streets=ws.read("streets") if by == "road" else None, minimal_change=minimal_change)
+    streets = ws.read("streets")
+    result = assign_plan(grids, ws.read("branches"), ws.read("staff"), by=by or default_by(ws.meta),
+                         streets=streets if len(streets) else None, outline=county_outline(ws),
+                         minimal_change=minimal_change)
     revision = update_grids(ws, plan_id, result.grids, actor=actor,
                             action="最少调整重新分配网格" if minimal_change else "分配网格",
                             expected_revision=info["revision"])

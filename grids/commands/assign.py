@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 
-import geopandas as gpd
 import pandas as pd
 
 from grids.assign import (
@@ -31,8 +30,10 @@ from grids.assign import (
     default_by,
     what_if,
 )
+from grids.assign_metrics import balance_warnings, warning_lines
 from grids.commands._identity import add_user_argument, sign_in
 from grids.errors import ValidationError
+from grids.landmass import county_outline
 from grids.plans import plan_info, read_grids, resolve_plan, update_grids
 from grids.store import open_workspace
 
@@ -76,15 +77,6 @@ def _lonlat(text: str) -> tuple[float, float]:
     return lon, lat
 
 
-def _outline(ws: object) -> gpd.GeoDataFrame | None:
-    """The county outline from ``admin_units`` (the county row, else its towns); None when there is neither."""
-    for level in ("county", "town"):
-        rows = ws.read("admin_units", where="level = ?", params=[level])
-        if len(rows):
-            return rows
-    return None
-
-
 def run(args: argparse.Namespace) -> int:
     ws = open_workspace(args.path)
     what_if_only = bool(args.add_branch or args.close_branch)
@@ -108,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
     staff = ws.read("staff")
     streets = ws.read("streets")  # ferry lanes join islands in both modes
     options = {"by": by, "streets": streets if len(streets) else None, "capacity_slack": args.capacity_slack,
-               "outline": _outline(ws), "crossing_penalty": args.crossing_penalty}
+               "outline": county_outline(ws), "crossing_penalty": args.crossing_penalty}
     if account is None:
         result = what_if(grids, branches, staff, add_branch=_lonlat(args.add_branch) if args.add_branch else None,
                          close_branch=args.close_branch, **options)
@@ -123,11 +115,16 @@ def run(args: argparse.Namespace) -> int:
     revision = update_grids(ws, plan_id, result.grids, actor=account.username,
                             action="最少调整重新分配网格" if args.minimal_change else "分配网格",
                             expected_revision=info["revision"])
+    warnings = balance_warnings(result.grids, staff)  # grids too coarse for a 10 % staff balance: what to split
     if args.json:
-        print(json.dumps({"plan_id": plan_id, "plan": info["name"], "revision": revision, **result.to_dict()},
+        print(json.dumps({"plan_id": plan_id, "plan": info["name"], "revision": revision, **result.to_dict(),
+                          "warnings": json.loads(warnings.drop(columns="geometry", errors="ignore").to_json(
+                              orient="records", force_ascii=False))},
                          ensure_ascii=False, indent=2))
     else:
         _print_result(info, plan_id, revision, result)
+        for line in warning_lines(warnings):
+            print(line)
     return 1 if result.summary.get("over_capacity") else 0
 
 
