@@ -276,7 +276,12 @@ def _sample_in(rng: np.random.Generator, geom, n: int) -> np.ndarray:
 
 
 def _cells(rng: np.random.Generator, domain, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Cut ``domain`` into about ``n`` Voronoi cells; returns (points, cells, graph edges i, j, length)."""
+    """Cut ``domain`` into about ``n`` cells; returns (points, cells, graph edges i, j, length).
+
+    Voronoi cells of random points, clipped to ``domain``. Where a jagged border or a hole cuts a cell in
+    pieces, every piece is a cell of its own (its point on its surface), and two cells are neighbours only
+    where they share a border of positive length, so a set of cells connected in the graph is one polygon.
+    """
     pts = _sample_in(rng, domain, n)
     # every part of a multi-part domain (islands) gets cells of its own
     extra = []
@@ -295,21 +300,37 @@ def _cells(rng: np.random.Generator, domain, n: int) -> tuple[np.ndarray, np.nda
     inside = shapely.contains_properly(domain, cells)
     clipped = cells.copy()
     clipped[~inside] = shapely.intersection(cells[~inside], domain)
-    clipped[~inside] = [_polygonal(g) for g in clipped[~inside]]
+    # pieces: an inside cell is one; a clipped cell has as many as the domain cuts it into (maybe none)
+    parts, owner = shapely.get_parts(clipped, return_index=True)
+    poly = (shapely.get_type_id(parts) == 3) & (shapely.area(parts) > 0)
+    parts, owner = parts[poly], owner[poly]
+    ppts = pts[owner]
+    own = shapely.contains_xy(parts, ppts[:, 0], ppts[:, 1])
+    if (~own).any():
+        ppts[~own] = shapely.get_coordinates(shapely.point_on_surface(parts[~own]))
+    count = np.bincount(owner, minlength=len(pts))
+    start = np.concatenate([[0], np.cumsum(count)[:-1]])
+    whole = inside & (count == 1)  # the cell as Voronoi made it: its neighbours are its Delaunay neighbours
     tri = Delaunay(pts)
     s = tri.simplices
     e = np.concatenate([s[:, [0, 1]], s[:, [1, 2]], s[:, [2, 0]]])
     e = np.unique(np.sort(e, axis=1), axis=0)
-    mid = (pts[e[:, 0]] + pts[e[:, 1]]) / 2
-    e = e[shapely.contains_xy(domain, mid[:, 0], mid[:, 1])]
-    length = np.hypot(*(pts[e[:, 0]] - pts[e[:, 1]]).T)
-    keep = ~shapely.is_empty(clipped)
-    if not keep.all():  # a point on the domain edge: drop its cell (neighbours cover it)
-        idx = np.cumsum(keep) - 1
-        ok = keep[e[:, 0]] & keep[e[:, 1]]
-        e, length = idx[e[ok]], length[ok]
-        pts, clipped = pts[keep], clipped[keep]
-    return pts, clipped, np.column_stack([e, length])
+    both = whole[e[:, 0]] & whole[e[:, 1]]
+    pairs = [np.column_stack([start[e[both, 0]], start[e[both, 1]]])]
+    # elsewhere, pieces of Delaunay neighbours that share a border (pieces of one cell never do)
+    cut = e[~both & (count[e[:, 0]] > 0) & (count[e[:, 1]] > 0)]
+    if len(cut):
+        na, nb = count[cut[:, 0]], count[cut[:, 1]]
+        k = na * nb
+        rep = np.repeat(np.arange(len(cut)), k)
+        off = np.arange(k.sum()) - np.repeat(np.cumsum(k) - k, k)
+        a = start[cut[rep, 0]] + off // nb[rep]
+        b = start[cut[rep, 1]] + off % nb[rep]
+        touch = shapely.length(shapely.intersection(parts[a], parts[b])) > 1e-3
+        pairs.append(np.column_stack([a[touch], b[touch]]))
+    pe = np.concatenate(pairs)
+    length = np.hypot(*(ppts[pe[:, 0]] - ppts[pe[:, 1]]).T)
+    return ppts, parts, np.column_stack([pe, length])
 
 
 def _field(rng: np.random.Generator, xy: np.ndarray, wavelength: float, *, waves: int = 10) -> np.ndarray:
