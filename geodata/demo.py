@@ -36,6 +36,7 @@ from scipy.spatial import Delaunay, cKDTree
 from geodata import names as nm
 from grids.crs import gdf_gcj02_to_wgs84, gk_crs_for
 from grids.errors import ValidationError, WorkspaceError
+from grids.landmass import FERRY_CLASS
 from grids.model import STORAGE_EPSG
 from grids.products import band, grades, guarantee_above, product_for_segment
 
@@ -150,8 +151,35 @@ def load_outline(path: str | os.PathLike | None = None, *, county: str | None = 
     return gpd.GeoDataFrame({"code": [code], "name": [name]}, geometry=[geom], crs=STORAGE_EPSG)
 
 
+def load_lines(path: str | os.PathLike, *, coords: str | None = None) -> gpd.GeoDataFrame:
+    """Read a line layer (ferry routes) as a GeoDataFrame in EPSG:4490 (``coords`` as in :func:`load_outline`,
+    default ``wgs84``)."""
+    coords = (coords or "wgs84").lower()
+    if coords not in COORDS:
+        raise ValidationError(f"坐标系 “{coords}” 无法识别", fix=f"可用：{'、'.join(COORDS)}")
+    path = Path(path)
+    if not path.is_file():
+        raise ValidationError(f"找不到航线文件 {path}", fix="检查路径；支持 GeoJSON、GeoPackage、Shapefile")
+    try:
+        gdf = gpd.read_file(path)
+    except Exception as exc:  # pyogrio raises several types for unreadable files
+        raise ValidationError(f"无法读取航线文件：{exc}", file=str(path),
+                              fix="提供 GeoJSON、GeoPackage 或 Shapefile 格式的线图层") from exc
+    gdf = gdf[gdf.geometry.notna() & ~gdf.geometry.is_empty]
+    if not gdf.geom_type.isin(["LineString", "MultiLineString"]).all():
+        raise ValidationError("航线文件必须只包含线（LineString）要素", file=str(path), fix="导出航线的线图层")
+    if gdf.crs is None:
+        raise ValidationError("航线文件没有坐标参考系", file=str(path), fix="用 QGIS 为文件设定坐标系（如 EPSG:4326）")
+    if gdf.crs.is_projected:
+        gdf = gdf.to_crs(STORAGE_EPSG)
+    elif coords == "gcj02":
+        gdf = gdf_gcj02_to_wgs84(gdf)
+    return gdf.set_crs(STORAGE_EPSG, allow_override=True).reset_index(drop=True)
+
+
 def generate(*, outline: gpd.GeoDataFrame | None = None, households: int = DEFAULT_HOUSEHOLDS,
-             seed: int = DEFAULT_SEED) -> dict[str, gpd.GeoDataFrame | pd.DataFrame]:
+             seed: int = DEFAULT_SEED, ferries: gpd.GeoDataFrame | None = None,
+             ) -> dict[str, gpd.GeoDataFrame | pd.DataFrame]:
     """Generate a complete demo county.
 
     Parameters
@@ -163,6 +191,11 @@ def generate(*, outline: gpd.GeoDataFrame | None = None, households: int = DEFAU
         Registered households (default 110,000, the seed cooperative's county).
     seed : int
         Random seed; the same seed gives the same county.
+    ferries : GeoDataFrame, optional
+        Ferry lines between parts of the outline (any CRS; ``name`` used when present), e.g.
+        :func:`geodata.outlines_synth.synthetic_ferries`. They join the ``streets`` layer with
+        ``class = 'ferry'``; a line is left out when it would join parts that share a town (a unit would then
+        lie in pieces on one landmass, see :mod:`grids.landmass`) or when it crosses the urban area.
 
     Returns
     -------
@@ -181,15 +214,18 @@ def generate(*, outline: gpd.GeoDataFrame | None = None, households: int = DEFAU
     name = str(outline["name"].iloc[0]) if "name" in outline.columns else ""
     code = code if len(code) == 6 and code.isdigit() else "990100"
     name = name if name and name not in ("None", "nan") else "示范旗"
-    return _Builder(outline, code=code, name=name, households=int(households), seed=int(seed)).run()
+    if ferries is not None and len(ferries) and ferries.crs is None:
+        raise ValidationError("渡口航线没有坐标参考系", fix="先 set_crs，例如 EPSG:4490")
+    return _Builder(outline, code=code, name=name, households=int(households), seed=int(seed),
+                    ferries=ferries).run()
 
 
 def write_demo(path: str | os.PathLike, *, outline: gpd.GeoDataFrame | None = None,
                households: int = DEFAULT_HOUSEHOLDS, seed: int = DEFAULT_SEED,
-               overwrite: bool = False):
+               ferries: gpd.GeoDataFrame | None = None, overwrite: bool = False):
     """Generate the demo county and write it as a workspace at ``path``.
 
-    The workspace is built in a temporary file next to ``path`` (one transaction writing every layer) and
+    ``ferries`` as in :func:`generate`. The workspace is built in a temporary file next to ``path`` (one transaction writing every layer) and
     moved into place only when complete, so ``path`` never holds a half-written county.
 
     Returns
@@ -201,7 +237,7 @@ def write_demo(path: str | os.PathLike, *, outline: gpd.GeoDataFrame | None = No
     path = Path(path)
     if path.exists() and not overwrite:
         raise WorkspaceError(f"{path} 已存在。修正方法：换一个文件名，或加 --force 覆盖")
-    layers = generate(outline=outline, households=households, seed=seed)
+    layers = generate(outline=outline, households=households, seed=seed, ferries=ferries)
     county = layers["admin_units"].query("level == 'county'").iloc[0]
     tmp = path.with_name(f".{path.name}.{os.getpid()}.building")
     try:
@@ -511,7 +547,8 @@ def _fit_total(rng: np.random.Generator, x: np.ndarray, lo: np.ndarray, hi: np.n
 
 
 class _Builder:
-    def __init__(self, outline: gpd.GeoDataFrame, *, code: str, name: str, households: int, seed: int):
+    def __init__(self, outline: gpd.GeoDataFrame, *, code: str, name: str, households: int, seed: int,
+                 ferries: gpd.GeoDataFrame | None = None):
         self.code, self.name, self.n_hh, self.seed = code, name, households, seed
         self.real = code == DEFAULT_CODE
         self.outline_geo = _polygonal(shapely.make_valid(shapely.union_all(outline.geometry.values)))
@@ -522,6 +559,7 @@ class _Builder:
         self.county = shapely.transform(self.outline_geo, lambda c: np.column_stack(
             self.to_gk.transform(c[:, 0], c[:, 1])))
         self.area_km2 = self.county.area / 1e6
+        self.ferry_in = ferries if ferries is not None and len(ferries) else None
         streams = np.random.SeedSequence(seed).spawn(12)
         self.rng = {k: np.random.default_rng(s) for k, s in zip(
             ("seats", "urban", "cells", "towns", "villages", "streets", "branches", "hh", "funnel",
@@ -534,6 +572,7 @@ class _Builder:
         self._urban_area()
         self._streets()
         self._admin()
+        self._ferries()
         self._branches()
         self._households()
         self._funnel()
@@ -591,12 +630,41 @@ class _Builder:
                            axis=1)
                 p = candidates[int(np.argmax(d))]
             placed.append(np.asarray(p, dtype=float))
+        if not self.real:
+            self._seats_on_islands(placed)
         for t, p in zip(towns, placed, strict=True):
             t["xy"] = p
             t["code"] = self.code + t["suffix"]
             t["short"] = _short(t["name"])
         self.towns = towns
         self.seat_xy = towns[0]["xy"]
+
+    def _seats_on_islands(self, placed: list[np.ndarray]) -> None:
+        """On a multi-part outline, move seats so that the larger islands (at least 1 % of the county, up to
+        half the towns) have a town of their own; a seat moves only from a part that keeps another one."""
+        parts = sorted(shapely.get_parts(self.county), key=lambda p: -p.area)
+        if len(parts) < 2:
+            return
+        tree = shapely.STRtree(parts)
+
+        def part_of(xy: np.ndarray) -> int:
+            return int(tree.query_nearest(shapely.Point(xy))[0])
+
+        big = [i for i, p in enumerate(parts) if i and p.area >= 0.01 * self.county.area][: len(placed) // 2]
+        where = [part_of(p) for p in placed]
+        for i in big:
+            if i in where:
+                continue
+            # a donor part keeps one seat (the county seat counts)
+            spare = np.bincount(where[1:], minlength=len(parts)) - (np.arange(len(parts)) != where[0])
+            donor = int(np.argmax(spare))
+            if spare[donor] < 1:
+                break
+            k = max(j for j in range(1, len(placed)) if where[j] == donor)
+            inner = parts[i].buffer(-min(800.0, np.sqrt(parts[i].area) / 10))
+            site = inner if not inner.is_empty else parts[i]
+            placed[k] = np.asarray(shapely.get_coordinates(site.point_on_surface())[0], dtype=float)
+            where[k] = i
 
     # -- urban area ---------------------------------------------------------------------------------------
 
@@ -731,6 +799,43 @@ class _Builder:
             for gi in range(n_groups):
                 self.groups.append(dict(code=vcode + f"{gi + 1:03d}", name=nm.group_name(gi + 1), village=vindex,
                                         urban=urban))
+
+    def _ferries(self) -> None:
+        """Keep the ferry lines that join parts of the outline without putting one town on two of them."""
+        self.ferries = dict(geom=np.empty(0, dtype=object), name=np.empty(0, dtype=object))
+        if self.ferry_in is None:
+            return
+        f = self.ferry_in.to_crs(self.epsg)
+        names = (f["name"].astype(str).to_numpy() if "name" in f.columns
+                 else np.array([f"渡口航线{i + 1}" for i in range(len(f))], dtype=object))
+        parts = shapely.get_parts(self.county)
+        tree = shapely.STRtree(parts)
+        towns: list[set[int]] = [set() for _ in parts]
+        for ti, t in enumerate(self.towns + self.offices):
+            pieces = shapely.get_parts(t["geom"])
+            for k in np.unique(tree.query_nearest(shapely.point_on_surface(pieces))[1]):
+                towns[int(k)].add(ti)
+        root = list(range(len(parts)))
+
+        def find(i: int) -> int:
+            while root[i] != i:
+                i = root[i]
+            return i
+
+        keep = []
+        for i, line in enumerate(f.geometry.values):
+            if line is None or line.is_empty or line.intersects(self.urban):
+                continue
+            comps = {find(int(k)) for k in tree.query(line, predicate="dwithin", distance=100.0)}
+            if len(comps) < 2 or sum(len(towns[c]) for c in comps) != len(set().union(*(towns[c] for c in comps))):
+                continue
+            top = min(comps)
+            for c in comps:
+                root[c] = top
+            towns[top] = set().union(*(towns[c] for c in comps))
+            keep.append(i)
+        self.ferries = dict(geom=np.asarray([_lineal(g) for g in f.geometry.values[keep]], dtype=object),
+                            name=np.asarray(names[keep], dtype=object))
 
     # -- streets ------------------------------------------------------------------------------------------
 
@@ -1196,10 +1301,11 @@ class _Builder:
         adm = pd.DataFrame(rows)
         admin = self._geo(adm.pop("geom").to_numpy(), adm.to_dict("list"))
         urban = self._geo([self.urban], {"name": [f"{self.towns[0]['name']}城区"], "code": [self.towns[0]["code"]]})
-        s, r = self.streets, self.rural_roads
-        streets = self._geo(np.concatenate([s["geom"], r["geom"]]), {
-            "name": np.concatenate([s["name"], r["name"]]),
-            "class": np.concatenate([s["cls"], np.full(len(r["name"]), "乡村道路", dtype=object)]),
+        s, r, fe = self.streets, self.rural_roads, self.ferries
+        streets = self._geo(np.concatenate([s["geom"], r["geom"], fe["geom"]]), {
+            "name": np.concatenate([s["name"], r["name"], fe["name"]]),
+            "class": np.concatenate([s["cls"], np.full(len(r["name"]), "乡村道路", dtype=object),
+                                     np.full(len(fe["name"]), FERRY_CLASS, dtype=object)]),
         })
         b = self.branches
         branches = self._geo([shapely.Point(x["xy"]) for x in b], {
