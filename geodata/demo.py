@@ -65,6 +65,7 @@ _N_RURAL_VILLAGES = 190
 _N_COMMUNITIES = 12
 _URBAN_SHARE = 0.31
 _NO_POINT_SHARE = 0.03
+_MIN_VILLAGE_CELLS = 12  # a village smaller than this (in cells) is grown again from another seed
 _GROUP_CAP = 135  # most households in one rural villager group (组)
 _BLOCK_CAP = 140  # most households in one urban street block
 _VISIT_START, _VISIT_END = np.datetime64("2017-01-01"), np.datetime64("2019-09-30")
@@ -717,6 +718,20 @@ class _Builder:
             vseeds = members[_spread_seeds(rng_v, pts[members], k, first=seat_local)]
             vreg = _grow(rng_v, pts, edges, members, vseeds, noise=0.3,
                          wave=np.sqrt(len(members) * cell_area / k), wave_amp=0.6)
+            for _ in range(4):  # a seed hemmed in by its neighbours (a narrow strip, a cove): seed it again
+                size = np.bincount(vreg, minlength=k)
+                hemmed = [int(r) for r in np.flatnonzero(size < min(_MIN_VILLAGE_CELLS, len(members) // (2 * k)))
+                          if r != 0]  # the seat village keeps its seed
+                if not hemmed:
+                    break
+                for r in hemmed:  # into the largest village, at its cell farthest from that village's seed
+                    big = int(np.argmax(np.bincount(vreg, minlength=k)))
+                    cand = np.flatnonzero(vreg == big)
+                    far = cand[int(np.argmax(np.hypot(*(pts[members[cand]] - pts[vseeds[big]]).T)))]
+                    vseeds[r] = members[far]
+                    vreg[far] = r
+                vreg = _grow(rng_v, pts, edges, members, vseeds, noise=0.3,
+                             wave=np.sqrt(len(members) * cell_area / k), wave_amp=0.6)
             mongolian = rng_v.random(k) < (0.85 if t["kind"] == "苏木" else 0.12)
             names = [self._gacha_pool.pop() if mn else self._han_pool.pop() for mn in mongolian]
             self._add_villages(rng_v, t, members, vreg, vseeds, names, pts, edges, cell_group, cell_area,
