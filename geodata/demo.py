@@ -440,7 +440,7 @@ def _spread_seeds(rng: np.random.Generator, xy: np.ndarray, k: int, *, first: in
     tree = cKDTree(xy)
     out: list[int] = []
     for c in centres:
-        for cand in tree.query(c, k=min(n, 8 + len(out)))[1]:
+        for cand in np.atleast_1d(tree.query(c, k=min(n, 8 + len(out)))[1]):
             if int(cand) not in out:
                 out.append(int(cand))
                 break

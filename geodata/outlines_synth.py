@@ -161,7 +161,7 @@ def synthetic_outline(kind: str) -> gpd.GeoDataFrame:
     Examples
     --------
     >>> g = synthetic_outline("holes")
-    >>> g.loc[0, "name"], shapely.get_num_interior_rings(g.geometry.iloc[0])
+    >>> g.loc[0, "name"], int(shapely.get_num_interior_rings(g.geometry.iloc[0]))
     ('湖泊旗', 4)
     """
     _check(kind)
