@@ -145,3 +145,12 @@ def test_demo_publishes_and_check_finds_no_error_on_chifeng(code, tmp_path, caps
 @pytest.mark.parametrize("kind", list(SYNTHETIC))
 def test_demo_publishes_and_check_finds_no_error_on_synthetic(kind, tmp_path, capsys):
     _demo_publishes_and_checks(tmp_path, capsys, ["--synthetic", kind])
+
+
+def test_cli_synthetic_and_outline_exclude_each_other(tmp_path, capsys):
+    from grids.__main__ import main
+
+    path = tmp_path / "x.gpkg"
+    assert main(["demo", str(path), "--synthetic", "islands", "--outline", str(demo.DEFAULT_OUTLINE)]) == 2
+    assert "--synthetic 与 --outline 只能选一个" in capsys.readouterr().err
+    assert not path.exists()
