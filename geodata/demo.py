@@ -36,6 +36,7 @@ from scipy.spatial import Delaunay, cKDTree
 from geodata import names as nm
 from grids.crs import gdf_gcj02_to_wgs84, gk_crs_for
 from grids.errors import ValidationError, WorkspaceError
+from grids.landmass import FERRY_CLASS
 from grids.model import STORAGE_EPSG
 from grids.products import band, grades, guarantee_above, product_for_segment
 
@@ -64,6 +65,7 @@ _N_RURAL_VILLAGES = 190
 _N_COMMUNITIES = 12
 _URBAN_SHARE = 0.31
 _NO_POINT_SHARE = 0.03
+_MIN_VILLAGE_CELLS = 12  # a village smaller than this (in cells) is grown again from another seed
 _GROUP_CAP = 135  # most households in one rural villager group (组)
 _BLOCK_CAP = 140  # most households in one urban street block
 _VISIT_START, _VISIT_END = np.datetime64("2017-01-01"), np.datetime64("2019-09-30")
@@ -150,8 +152,35 @@ def load_outline(path: str | os.PathLike | None = None, *, county: str | None = 
     return gpd.GeoDataFrame({"code": [code], "name": [name]}, geometry=[geom], crs=STORAGE_EPSG)
 
 
+def load_lines(path: str | os.PathLike, *, coords: str | None = None) -> gpd.GeoDataFrame:
+    """Read a line layer (ferry routes) as a GeoDataFrame in EPSG:4490 (``coords`` as in :func:`load_outline`,
+    default ``wgs84``)."""
+    coords = (coords or "wgs84").lower()
+    if coords not in COORDS:
+        raise ValidationError(f"坐标系 “{coords}” 无法识别", fix=f"可用：{'、'.join(COORDS)}")
+    path = Path(path)
+    if not path.is_file():
+        raise ValidationError(f"找不到航线文件 {path}", fix="检查路径；支持 GeoJSON、GeoPackage、Shapefile")
+    try:
+        gdf = gpd.read_file(path)
+    except Exception as exc:  # pyogrio raises several types for unreadable files
+        raise ValidationError(f"无法读取航线文件：{exc}", file=str(path),
+                              fix="提供 GeoJSON、GeoPackage 或 Shapefile 格式的线图层") from exc
+    gdf = gdf[gdf.geometry.notna() & ~gdf.geometry.is_empty]
+    if not gdf.geom_type.isin(["LineString", "MultiLineString"]).all():
+        raise ValidationError("航线文件必须只包含线（LineString）要素", file=str(path), fix="导出航线的线图层")
+    if gdf.crs is None:
+        raise ValidationError("航线文件没有坐标参考系", file=str(path), fix="用 QGIS 为文件设定坐标系（如 EPSG:4326）")
+    if gdf.crs.is_projected:
+        gdf = gdf.to_crs(STORAGE_EPSG)
+    elif coords == "gcj02":
+        gdf = gdf_gcj02_to_wgs84(gdf)
+    return gdf.set_crs(STORAGE_EPSG, allow_override=True).reset_index(drop=True)
+
+
 def generate(*, outline: gpd.GeoDataFrame | None = None, households: int = DEFAULT_HOUSEHOLDS,
-             seed: int = DEFAULT_SEED) -> dict[str, gpd.GeoDataFrame | pd.DataFrame]:
+             seed: int = DEFAULT_SEED, ferries: gpd.GeoDataFrame | None = None,
+             ) -> dict[str, gpd.GeoDataFrame | pd.DataFrame]:
     """Generate a complete demo county.
 
     Parameters
@@ -163,6 +192,11 @@ def generate(*, outline: gpd.GeoDataFrame | None = None, households: int = DEFAU
         Registered households (default 110,000, the seed cooperative's county).
     seed : int
         Random seed; the same seed gives the same county.
+    ferries : GeoDataFrame, optional
+        Ferry lines between parts of the outline (any CRS; ``name`` used when present), e.g.
+        :func:`geodata.outlines_synth.synthetic_ferries`. They join the ``streets`` layer with
+        ``class = 'ferry'``; a line is left out when it would join parts that share a town (a unit would then
+        lie in pieces on one landmass, see :mod:`grids.landmass`) or when it crosses the urban area.
 
     Returns
     -------
@@ -181,15 +215,18 @@ def generate(*, outline: gpd.GeoDataFrame | None = None, households: int = DEFAU
     name = str(outline["name"].iloc[0]) if "name" in outline.columns else ""
     code = code if len(code) == 6 and code.isdigit() else "990100"
     name = name if name and name not in ("None", "nan") else "示范旗"
-    return _Builder(outline, code=code, name=name, households=int(households), seed=int(seed)).run()
+    if ferries is not None and len(ferries) and ferries.crs is None:
+        raise ValidationError("渡口航线没有坐标参考系", fix="先 set_crs，例如 EPSG:4490")
+    return _Builder(outline, code=code, name=name, households=int(households), seed=int(seed),
+                    ferries=ferries).run()
 
 
 def write_demo(path: str | os.PathLike, *, outline: gpd.GeoDataFrame | None = None,
                households: int = DEFAULT_HOUSEHOLDS, seed: int = DEFAULT_SEED,
-               overwrite: bool = False):
+               ferries: gpd.GeoDataFrame | None = None, overwrite: bool = False):
     """Generate the demo county and write it as a workspace at ``path``.
 
-    The workspace is built in a temporary file next to ``path`` (one transaction writing every layer) and
+    ``ferries`` as in :func:`generate`. The workspace is built in a temporary file next to ``path`` (one transaction writing every layer) and
     moved into place only when complete, so ``path`` never holds a half-written county.
 
     Returns
@@ -201,7 +238,7 @@ def write_demo(path: str | os.PathLike, *, outline: gpd.GeoDataFrame | None = No
     path = Path(path)
     if path.exists() and not overwrite:
         raise WorkspaceError(f"{path} 已存在。修正方法：换一个文件名，或加 --force 覆盖")
-    layers = generate(outline=outline, households=households, seed=seed)
+    layers = generate(outline=outline, households=households, seed=seed, ferries=ferries)
     county = layers["admin_units"].query("level == 'county'").iloc[0]
     tmp = path.with_name(f".{path.name}.{os.getpid()}.building")
     try:
@@ -276,7 +313,12 @@ def _sample_in(rng: np.random.Generator, geom, n: int) -> np.ndarray:
 
 
 def _cells(rng: np.random.Generator, domain, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Cut ``domain`` into about ``n`` Voronoi cells; returns (points, cells, graph edges i, j, length)."""
+    """Cut ``domain`` into about ``n`` cells; returns (points, cells, graph edges i, j, length).
+
+    Voronoi cells of random points, clipped to ``domain``. Where a jagged border or a hole cuts a cell in
+    pieces, every piece is a cell of its own (its point on its surface), and two cells are neighbours only
+    where they share a border of positive length, so a set of cells connected in the graph is one polygon.
+    """
     pts = _sample_in(rng, domain, n)
     # every part of a multi-part domain (islands) gets cells of its own
     extra = []
@@ -295,21 +337,37 @@ def _cells(rng: np.random.Generator, domain, n: int) -> tuple[np.ndarray, np.nda
     inside = shapely.contains_properly(domain, cells)
     clipped = cells.copy()
     clipped[~inside] = shapely.intersection(cells[~inside], domain)
-    clipped[~inside] = [_polygonal(g) for g in clipped[~inside]]
+    # pieces: an inside cell is one; a clipped cell has as many as the domain cuts it into (maybe none)
+    parts, owner = shapely.get_parts(clipped, return_index=True)
+    poly = (shapely.get_type_id(parts) == 3) & (shapely.area(parts) > 0)
+    parts, owner = parts[poly], owner[poly]
+    ppts = pts[owner]
+    own = shapely.contains_xy(parts, ppts[:, 0], ppts[:, 1])
+    if (~own).any():
+        ppts[~own] = shapely.get_coordinates(shapely.point_on_surface(parts[~own]))
+    count = np.bincount(owner, minlength=len(pts))
+    start = np.concatenate([[0], np.cumsum(count)[:-1]])
+    whole = inside & (count == 1)  # the cell as Voronoi made it: its neighbours are its Delaunay neighbours
     tri = Delaunay(pts)
     s = tri.simplices
     e = np.concatenate([s[:, [0, 1]], s[:, [1, 2]], s[:, [2, 0]]])
     e = np.unique(np.sort(e, axis=1), axis=0)
-    mid = (pts[e[:, 0]] + pts[e[:, 1]]) / 2
-    e = e[shapely.contains_xy(domain, mid[:, 0], mid[:, 1])]
-    length = np.hypot(*(pts[e[:, 0]] - pts[e[:, 1]]).T)
-    keep = ~shapely.is_empty(clipped)
-    if not keep.all():  # a point on the domain edge: drop its cell (neighbours cover it)
-        idx = np.cumsum(keep) - 1
-        ok = keep[e[:, 0]] & keep[e[:, 1]]
-        e, length = idx[e[ok]], length[ok]
-        pts, clipped = pts[keep], clipped[keep]
-    return pts, clipped, np.column_stack([e, length])
+    both = whole[e[:, 0]] & whole[e[:, 1]]
+    pairs = [np.column_stack([start[e[both, 0]], start[e[both, 1]]])]
+    # elsewhere, pieces of Delaunay neighbours that share a border (pieces of one cell never do)
+    cut = e[~both & (count[e[:, 0]] > 0) & (count[e[:, 1]] > 0)]
+    if len(cut):
+        na, nb = count[cut[:, 0]], count[cut[:, 1]]
+        k = na * nb
+        rep = np.repeat(np.arange(len(cut)), k)
+        off = np.arange(k.sum()) - np.repeat(np.cumsum(k) - k, k)
+        a = start[cut[rep, 0]] + off // nb[rep]
+        b = start[cut[rep, 1]] + off % nb[rep]
+        touch = shapely.length(shapely.intersection(parts[a], parts[b])) > 1e-3
+        pairs.append(np.column_stack([a[touch], b[touch]]))
+    pe = np.concatenate(pairs)
+    length = np.hypot(*(ppts[pe[:, 0]] - ppts[pe[:, 1]]).T)
+    return ppts, parts, np.column_stack([pe, length])
 
 
 def _field(rng: np.random.Generator, xy: np.ndarray, wavelength: float, *, waves: int = 10) -> np.ndarray:
@@ -382,7 +440,7 @@ def _spread_seeds(rng: np.random.Generator, xy: np.ndarray, k: int, *, first: in
     tree = cKDTree(xy)
     out: list[int] = []
     for c in centres:
-        for cand in tree.query(c, k=min(n, 8 + len(out)))[1]:
+        for cand in np.atleast_1d(tree.query(c, k=min(n, 8 + len(out)))[1]):
             if int(cand) not in out:
                 out.append(int(cand))
                 break
@@ -490,7 +548,8 @@ def _fit_total(rng: np.random.Generator, x: np.ndarray, lo: np.ndarray, hi: np.n
 
 
 class _Builder:
-    def __init__(self, outline: gpd.GeoDataFrame, *, code: str, name: str, households: int, seed: int):
+    def __init__(self, outline: gpd.GeoDataFrame, *, code: str, name: str, households: int, seed: int,
+                 ferries: gpd.GeoDataFrame | None = None):
         self.code, self.name, self.n_hh, self.seed = code, name, households, seed
         self.real = code == DEFAULT_CODE
         self.outline_geo = _polygonal(shapely.make_valid(shapely.union_all(outline.geometry.values)))
@@ -501,6 +560,7 @@ class _Builder:
         self.county = shapely.transform(self.outline_geo, lambda c: np.column_stack(
             self.to_gk.transform(c[:, 0], c[:, 1])))
         self.area_km2 = self.county.area / 1e6
+        self.ferry_in = ferries if ferries is not None and len(ferries) else None
         streams = np.random.SeedSequence(seed).spawn(12)
         self.rng = {k: np.random.default_rng(s) for k, s in zip(
             ("seats", "urban", "cells", "towns", "villages", "streets", "branches", "hh", "funnel",
@@ -513,6 +573,7 @@ class _Builder:
         self._urban_area()
         self._streets()
         self._admin()
+        self._ferries()
         self._branches()
         self._households()
         self._funnel()
@@ -570,12 +631,41 @@ class _Builder:
                            axis=1)
                 p = candidates[int(np.argmax(d))]
             placed.append(np.asarray(p, dtype=float))
+        if not self.real:
+            self._seats_on_islands(placed)
         for t, p in zip(towns, placed, strict=True):
             t["xy"] = p
             t["code"] = self.code + t["suffix"]
             t["short"] = _short(t["name"])
         self.towns = towns
         self.seat_xy = towns[0]["xy"]
+
+    def _seats_on_islands(self, placed: list[np.ndarray]) -> None:
+        """On a multi-part outline, move seats so that the larger islands (at least 1 % of the county, up to
+        half the towns) have a town of their own; a seat moves only from a part that keeps another one."""
+        parts = sorted(shapely.get_parts(self.county), key=lambda p: -p.area)
+        if len(parts) < 2:
+            return
+        tree = shapely.STRtree(parts)
+
+        def part_of(xy: np.ndarray) -> int:
+            return int(tree.query_nearest(shapely.Point(xy))[0])
+
+        big = [i for i, p in enumerate(parts) if i and p.area >= 0.01 * self.county.area][: len(placed) // 2]
+        where = [part_of(p) for p in placed]
+        for i in big:
+            if i in where:
+                continue
+            # a donor part keeps one seat (the county seat counts)
+            spare = np.bincount(where[1:], minlength=len(parts)) - (np.arange(len(parts)) != where[0])
+            donor = int(np.argmax(spare))
+            if spare[donor] < 1:
+                break
+            k = max(j for j in range(1, len(placed)) if where[j] == donor)
+            inner = parts[i].buffer(-min(800.0, np.sqrt(parts[i].area) / 10))
+            site = inner if not inner.is_empty else parts[i]
+            placed[k] = np.asarray(shapely.get_coordinates(site.point_on_surface())[0], dtype=float)
+            where[k] = i
 
     # -- urban area ---------------------------------------------------------------------------------------
 
@@ -628,6 +718,20 @@ class _Builder:
             vseeds = members[_spread_seeds(rng_v, pts[members], k, first=seat_local)]
             vreg = _grow(rng_v, pts, edges, members, vseeds, noise=0.3,
                          wave=np.sqrt(len(members) * cell_area / k), wave_amp=0.6)
+            for _ in range(4):  # a seed hemmed in by its neighbours (a narrow strip, a cove): seed it again
+                size = np.bincount(vreg, minlength=k)
+                hemmed = [int(r) for r in np.flatnonzero(size < min(_MIN_VILLAGE_CELLS, len(members) // (2 * k)))
+                          if r != 0]  # the seat village keeps its seed
+                if not hemmed:
+                    break
+                for r in hemmed:  # into the largest village, at its cell farthest from that village's seed
+                    big = int(np.argmax(np.bincount(vreg, minlength=k)))
+                    cand = np.flatnonzero(vreg == big)
+                    far = cand[int(np.argmax(np.hypot(*(pts[members[cand]] - pts[vseeds[big]]).T)))]
+                    vseeds[r] = members[far]
+                    vreg[far] = r
+                vreg = _grow(rng_v, pts, edges, members, vseeds, noise=0.3,
+                             wave=np.sqrt(len(members) * cell_area / k), wave_amp=0.6)
             mongolian = rng_v.random(k) < (0.85 if t["kind"] == "苏木" else 0.12)
             names = [self._gacha_pool.pop() if mn else self._han_pool.pop() for mn in mongolian]
             self._add_villages(rng_v, t, members, vreg, vseeds, names, pts, edges, cell_group, cell_area,
@@ -710,6 +814,43 @@ class _Builder:
             for gi in range(n_groups):
                 self.groups.append(dict(code=vcode + f"{gi + 1:03d}", name=nm.group_name(gi + 1), village=vindex,
                                         urban=urban))
+
+    def _ferries(self) -> None:
+        """Keep the ferry lines that join parts of the outline without putting one town on two of them."""
+        self.ferries = dict(geom=np.empty(0, dtype=object), name=np.empty(0, dtype=object))
+        if self.ferry_in is None:
+            return
+        f = self.ferry_in.to_crs(self.epsg)
+        names = (f["name"].astype(str).to_numpy() if "name" in f.columns
+                 else np.array([f"渡口航线{i + 1}" for i in range(len(f))], dtype=object))
+        parts = shapely.get_parts(self.county)
+        tree = shapely.STRtree(parts)
+        towns: list[set[int]] = [set() for _ in parts]
+        for ti, t in enumerate(self.towns + self.offices):
+            pieces = shapely.get_parts(t["geom"])
+            for k in np.unique(tree.query_nearest(shapely.point_on_surface(pieces))[1]):
+                towns[int(k)].add(ti)
+        root = list(range(len(parts)))
+
+        def find(i: int) -> int:
+            while root[i] != i:
+                i = root[i]
+            return i
+
+        keep = []
+        for i, line in enumerate(f.geometry.values):
+            if line is None or line.is_empty or line.intersects(self.urban):
+                continue
+            comps = {find(int(k)) for k in tree.query(line, predicate="dwithin", distance=100.0)}
+            if len(comps) < 2 or sum(len(towns[c]) for c in comps) != len(set().union(*(towns[c] for c in comps))):
+                continue
+            top = min(comps)
+            for c in comps:
+                root[c] = top
+            towns[top] = set().union(*(towns[c] for c in comps))
+            keep.append(i)
+        self.ferries = dict(geom=np.asarray([_lineal(g) for g in f.geometry.values[keep]], dtype=object),
+                            name=np.asarray(names[keep], dtype=object))
 
     # -- streets ------------------------------------------------------------------------------------------
 
@@ -1175,10 +1316,11 @@ class _Builder:
         adm = pd.DataFrame(rows)
         admin = self._geo(adm.pop("geom").to_numpy(), adm.to_dict("list"))
         urban = self._geo([self.urban], {"name": [f"{self.towns[0]['name']}城区"], "code": [self.towns[0]["code"]]})
-        s, r = self.streets, self.rural_roads
-        streets = self._geo(np.concatenate([s["geom"], r["geom"]]), {
-            "name": np.concatenate([s["name"], r["name"]]),
-            "class": np.concatenate([s["cls"], np.full(len(r["name"]), "乡村道路", dtype=object)]),
+        s, r, fe = self.streets, self.rural_roads, self.ferries
+        streets = self._geo(np.concatenate([s["geom"], r["geom"], fe["geom"]]), {
+            "name": np.concatenate([s["name"], r["name"], fe["name"]]),
+            "class": np.concatenate([s["cls"], np.full(len(r["name"]), "乡村道路", dtype=object),
+                                     np.full(len(fe["name"]), FERRY_CLASS, dtype=object)]),
         })
         b = self.branches
         branches = self._geo([shapely.Point(x["xy"]) for x in b], {

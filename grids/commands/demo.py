@@ -6,7 +6,7 @@ import argparse
 import time
 from pathlib import Path
 
-from grids.errors import WorkspaceError
+from grids.errors import ValidationError, WorkspaceError
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -20,6 +20,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--county", help="县界文件含多个要素时，按代码或名称选一个（默认合并全部）")
     p.add_argument("--coords", choices=("wgs84", "gcj02", "cgcs2000"),
                    help="县界坐标系：内置文件默认 gcj02，其他文件默认 wgs84")
+    p.add_argument("--synthetic", choices=("jagged", "holes", "islands"),
+                   help="用合成县界代替 --outline（geodata/outlines_synth.py，119°E 44°N 附近）：jagged = 锯齿状"
+                        "边界的内陆旗县，holes = 有湖泊和他县飞地的旗县，islands = 大陆加 30 个海岛、部分岛间有渡口航线"
+                        "（streets.class = ferry）。写成 GeoJSON：python -c \"from geodata.outlines_synth import "
+                        "write_synthetic; write_synthetic('DIR')\"，再用 --outline DIR/holes.geojson --coords cgcs2000")
+    p.add_argument("--ferries", type=Path,
+                   help="渡口航线文件（线图层，坐标系同 --coords），作为 class = ferry 的道路写入；"
+                        "--synthetic islands 自带航线")
     p.add_argument("--households", type=int, default=None,
                    help="户数（默认：旗县 110000；--city 时 1000000，最多约 5000000）")
     p.add_argument("--city", metavar="PREFIX",
@@ -60,8 +68,22 @@ def run(args: argparse.Namespace) -> int:
               f"（GeoParquet 分区：{city.households}）；用时 {time.perf_counter() - t0:.1f} 秒。"
               f"汇总：python -m grids report {args.path} --engine dask")
         return 0
-    outline = load_outline(args.outline, county=args.county, coords=args.coords)
-    ws = write_demo(args.path, outline=outline, households=args.households or 110_000, seed=args.seed, overwrite=args.force)
+    ferries = None
+    if args.synthetic:
+        if args.outline is not None:
+            raise ValidationError("--synthetic 与 --outline 只能选一个", fix="去掉其中一个参数")
+        from geodata.outlines_synth import synthetic_ferries, synthetic_outline
+
+        outline = synthetic_outline(args.synthetic)
+        ferries = synthetic_ferries(args.synthetic)
+    else:
+        outline = load_outline(args.outline, county=args.county, coords=args.coords)
+    if args.ferries is not None:
+        from geodata.demo import load_lines
+
+        ferries = load_lines(args.ferries, coords=args.coords)
+    ws = write_demo(args.path, outline=outline, households=args.households or 110_000, seed=args.seed,
+                    ferries=ferries, overwrite=args.force)
     from grids.auth import DEMO_PASSWORD, create_demo_accounts
     from grids.pipeline import prepare_plan
 
