@@ -2,9 +2,10 @@
 
 Every county outline of ``outlines/chifeng_counties_gcj02.geojson`` (12 counties of 赤峰市, GCJ-02, converted
 to CGCS2000 here) is synthesised **one county at a time**: village seeds scattered in the outline, villages as
-their Voronoi cells (clipped to the outline, computed in the county's Gauss-Krüger zone), towns as groups of
-neighbouring villages, one branch per town with a few customer managers, one grid per village in a published
-plan, and households clustered around the village seeds with credit records following the seed cooperative's
+their Voronoi cells (clipped to the outline, computed in the county's Gauss-Krüger zone; a piece that a jagged
+border cuts off a cell joins the neighbouring village, so every village is one polygon per landmass), towns as
+connected groups of neighbouring villages, one branch per town with a few customer managers, one grid per
+village in a published plan that :func:`grids.check.check_plan` finds no error in, and households clustered around the village seeds with credit records following the seed cooperative's
 funnel ratios. The admin layers, branches, staff and grids go to a :class:`grids.store.Workspace`; households
 are written partition by partition to GeoParquet (:func:`grids.scale.write_households_parquet`), so peak memory
 is one partition of households plus one county's polygons, whatever the city's size.
@@ -28,8 +29,8 @@ import numpy as np
 import pandas as pd
 import pyproj
 import shapely
-from scipy.spatial import cKDTree
 
+from geodata.demo import _cells, _dissolve, _grow, _polygonal, _spread_seeds
 from grids.crs import gdf_gcj02_to_wgs84, gk_crs_for
 from grids.errors import ValidationError, WorkspaceError
 from grids.model import STORAGE_EPSG
@@ -51,6 +52,7 @@ FUNNEL_SHARES: dict[str, float] = {
 _KM2_PER_VILLAGE = 60.0
 _DISTRICT_DENSITY = 4.0  # 市辖区 (codes 1504 0x) are denser than the banners and counties
 _NO_POINT_SHARE = 0.03
+_MAX_EDGE_DEG = 0.005  # longest outline edge (about 400-550 m), see write_city
 _SEGMENTS = ("农牧户", "个体工商户", "小微企业", "公职人员", "社区居民")
 _SEGMENT_P = (0.80, 0.06, 0.03, 0.05, 0.06)
 _PRODUCT = {"农牧户": "福农卡", "个体工商户": "福商卡", "小微企业": "福商卡", "公职人员": "福薪卡", "社区居民": "福民卡"}
@@ -116,17 +118,6 @@ def _allocate(total: int, weights: np.ndarray) -> np.ndarray:
     return base
 
 
-def _sample_in(rng: np.random.Generator, geom, n: int) -> np.ndarray:
-    """``n`` uniform random points (x, y) inside a polygon."""
-    shapely.prepare(geom)
-    minx, miny, maxx, maxy = geom.bounds
-    out = np.empty((0, 2))
-    while len(out) < n:
-        xy = rng.uniform((minx, miny), (maxx, maxy), size=(max(2 * n, 64), 2))
-        out = np.vstack([out, xy[shapely.contains_xy(geom, xy[:, 0], xy[:, 1])]])
-    return out[:n]
-
-
 @dataclass
 class _County:
     """One synthetic county in its Gauss-Krüger zone: towns, villages, branches, staff, grids."""
@@ -141,21 +132,32 @@ class _County:
 
 
 def _build_county(outline, *, code: str, name: str, households: int, rng: np.random.Generator) -> _County:
-    """Towns, villages, branches and staff of one county (outline in EPSG:4490)."""
+    """Towns, villages, branches and staff of one county (outline in EPSG:4490).
+
+    Villages are Voronoi cells of random seeds clipped to the outline; where a jagged border cuts a cell in
+    pieces, every piece is a cell of its own (:func:`geodata.demo._cells`). The ``n_vil`` largest pieces seed
+    the villages and every other piece joins the village nearest to it through shared borders
+    (:func:`geodata.demo._grow`), so a village is one polygon on each landmass it touches. Towns are grown the
+    same way over the villages' neighbour graph, so a town is connected too.
+    """
     epsg = gk_crs_for(gpd.GeoSeries([outline], crs=STORAGE_EPSG))
     gk = gpd.GeoSeries([outline], crs=STORAGE_EPSG).to_crs(epsg).iloc[0]
-    gk = shapely.make_valid(gk)
+    gk = _polygonal(shapely.make_valid(gk))
     area_km2 = gk.area / 1e6
     n_vil = int(np.clip(round(area_km2 / _KM2_PER_VILLAGE), 12, 400))
-    n_town = int(np.clip(round(n_vil / 12), 3, len(_TOWN_STEMS)))
-    seeds = _sample_in(rng, gk, n_vil)
-    cells = shapely.voronoi_polygons(shapely.multipoints(seeds), extend_to=gk, ordered=True)
-    cells = shapely.intersection(np.asarray(shapely.get_parts(cells)), gk)
-    # towns: nearest of n_town village seeds, so each town is a connected-ish patch of villages
-    town_of = cKDTree(seeds[rng.choice(n_vil, n_town, replace=False)]).query(seeds)[1]
-    used = np.unique(town_of)
-    town_of = np.searchsorted(used, town_of)
-    n_town = len(used)
+    pts, pieces, edges = _cells(rng, gk, n_vil)
+    # the n_vil largest pieces seed villages; the other pieces (cut off by the border) join a neighbour
+    vseed = np.sort(np.argsort(-shapely.area(pieces), kind="stable")[:n_vil])
+    region = _grow(rng, pts, edges, np.arange(len(pts)), vseed, noise=0.0)
+    n_vil = len(vseed)
+    cells = _dissolve(pieces, region, n_vil)
+    seeds = pts[vseed]
+    # towns: grown from well-spread villages over the villages' neighbour graph (shared borders)
+    n_town = int(np.clip(round(n_vil / 12), 3, min(len(_TOWN_STEMS), n_vil)))
+    pair = region[edges[:, :2].astype(np.int64)]
+    pair = np.unique(np.sort(pair[pair[:, 0] != pair[:, 1]], axis=1), axis=0)
+    vedges = np.column_stack([pair, np.hypot(*(seeds[pair[:, 0]] - seeds[pair[:, 1]]).T)])
+    town_of = _grow(rng, seeds, vedges, np.arange(n_vil), _spread_seeds(rng, seeds, n_town), noise=0.3)
     town_codes = [f"{code}{100 + t:03d}" for t in range(n_town)]
     town_names = [f"{_TOWN_STEMS[t]}{'镇' if t % 3 else '乡'}" for t in range(n_town)]
     vil_codes, vil_names = [], []
@@ -164,7 +166,7 @@ def _build_county(outline, *, code: str, name: str, households: int, rng: np.ran
         counters[t] += 1
         vil_codes.append(f"{town_codes[t]}{200 + counters[t]:03d}")
         vil_names.append(f"{town_names[t][:-1]}{counters[t]}村")
-    town_geoms = [shapely.union_all(cells[town_of == t]) for t in range(n_town)]
+    town_geoms = list(_dissolve(cells, town_of, n_town))
     towns = gpd.GeoDataFrame({"code": town_codes, "name": town_names}, geometry=town_geoms, crs=epsg)
     # branches at the village seed nearest to each town's centroid; 2–4 customer managers each
     branch_ids = [f"B{code}{t:02d}" for t in range(n_town)]
@@ -332,6 +334,9 @@ def write_city(out: str | os.PathLike, *, prefix: str = "1504", households: int 
     else:
         ws_path, hh_dir = out / "city.gpkg", out / "households"
     outlines = city_outlines(prefix=prefix, counties=counties)
+    # short edges: a border vertex the clipping adds in one county's zone stays on its neighbour's border
+    outlines = outlines.set_geometry(shapely.segmentize(np.asarray(outlines.geometry.values), _MAX_EDGE_DEG),
+                                     crs=STORAGE_EPSG)
     old_parts = sorted(hh_dir.glob("part.*.parquet")) if hh_dir.exists() else []
     if (ws_path.exists() or old_parts) and not overwrite:
         raise WorkspaceError(f"{ws_path} 或 {hh_dir} 已存在。修正方法：换一个路径，或传 overwrite=True（命令行 --force）覆盖")

@@ -15,6 +15,7 @@ import pytest
 import shapely
 
 from geodata.city import city_outlines, write_city
+from grids.check import check_workspace_plan, errors
 from grids.coverage import funnel, locate_households
 from grids.errors import ValidationError, WorkspaceError
 from grids.plans import read_grids, resolve_plan
@@ -265,6 +266,25 @@ def test_write_city_workspace_joins(small_city):
     assert "（未定位）" not in got.index  # every generated household lands in a grid
     hh = read_households_parquet(small_city.households).compute()
     pd.testing.assert_frame_equal(got, funnel(hh, by="grid", located=locate_households(hh, grids)))
+
+
+def test_write_city_villages_and_towns_are_one_piece(small_city):
+    # both counties are one landmass: a village (grid) or town in several pieces would be an enclave
+    ws = Workspace(small_city.workspace)
+    units = ws.read("admin_units")
+    grids = read_grids(ws, small_city.plan_id)
+    for geoms in (grids.geometry, units.loc[units["level"].isin(["village", "town"])].geometry):
+        assert (shapely.get_num_geometries(np.asarray(geoms.values)) == 1).all()
+    problems = check_workspace_plan(ws, small_city.plan_id)
+    assert errors(problems).empty, errors(problems)["message"].tolist()
+
+
+def test_write_city_whole_city_plan_has_no_check_error(tmp_path):
+    # 12 counties in two Gauss-Krüger zones: neighbours' borders meet without gap or overlap
+    city = write_city(tmp_path, households=2000, seed=3)
+    problems = check_workspace_plan(Workspace(city.workspace), city.plan_id)
+    assert len(city.counties) == 12
+    assert errors(problems).empty, errors(problems)["message"].tolist()
 
 
 def test_write_city_will_not_overwrite(small_city):
