@@ -6,6 +6,12 @@ A workspace is one GeoPackage; each entry of :data:`LAYERS` is one table in it. 
 Statistical codes (国家统计用区划代码): county 6 digits (``150422``), town 9 (``150422100``), village 12
 (``150422100201``); a villager group appends 3 digits (``150422100201015``). Urban 街道 are towns and 社区
 are villages in that scheme.
+
+Where a cooperative has no village boundaries, villages are derived from their seats (layer ``seats``, the
+村委会 positions): such units have ``derived`` true, and a village without a statistical code gets a
+provisional one (``provisional_code`` true, town code + ``9xx``). ``households.placed_by`` says how a household
+was placed: ``point`` (its own GPS point), ``code`` (village/group code) or ``name`` (village/group name matched
+through ``name_aliases``).
 """
 
 from __future__ import annotations
@@ -64,7 +70,8 @@ class Layer:
 LAYERS: dict[str, Layer] = {
     "admin_units": Layer(
         "MULTIPOLYGON",
-        {"code": "TEXT", "name": "TEXT", "level": "TEXT", "kind": "TEXT", "parent_code": "TEXT"},
+        {"code": "TEXT", "name": "TEXT", "level": "TEXT", "kind": "TEXT", "parent_code": "TEXT",
+         "derived": "BOOLEAN", "provisional_code": "BOOLEAN"},
         key="code",
         description="行政区划：旗县、镇/乡/苏木/街道、村/嘎查/社区、组",
         indexes=("level", "parent_code"),
@@ -109,11 +116,26 @@ LAYERS: dict[str, Layer] = {
             "using": "BOOLEAN",
             "balance": "REAL",
             "guarantee": "TEXT",
+            "placed_by": "TEXT",
             "version": "INTEGER",
         },
         key="hh_id",
         description="农户与客户（建档与授信信息）",
         indexes=("village_code", "group_code"),
+    ),
+    "seats": Layer(
+        "POINT",
+        {"code": "TEXT", "name": "TEXT", "level": "TEXT", "town_code": "TEXT", "source": "TEXT"},
+        key="code",
+        description="驻地：村委会/嘎查/社区居委会的位置（推算村界的依据）",
+        indexes=("town_code",),
+    ),
+    "name_aliases": Layer(
+        None,
+        {"level": "TEXT", "parent_code": "TEXT", "alias": "TEXT", "code": "TEXT", "confirmed_at": "DATETIME",
+         "actor": "TEXT"},
+        description="名称别名：登记表里的村名/组名写法 → 行政区划代码（导入时确认一次，以后自动采用）",
+        indexes=("level", "parent_code", "alias"),
     ),
     "visits": Layer(
         None,

@@ -56,7 +56,7 @@ META_TABLE = "ws_meta"
 _ENVELOPE_LEN = {0: 0, 1: 32, 2: 48, 3: 48, 4: 64}
 _PROMOTE = {"MULTIPOLYGON": shapely.MultiPolygon, "MULTILINESTRING": shapely.MultiLineString}
 _TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
-SCHEMA_VERSION = 3  # 2: versions, lockout, audit chain; 3: login_failures
+SCHEMA_VERSION = 4  # 2: versions, lockout, audit chain; 3: login_failures; 4: seats, name_aliases, derived units
 """The workspace schema this code writes (``schema`` in ``ws_meta``); older workspaces are upgraded on open.
 
 1: the layers of the first releases. 2: per-row ``version`` of grids and households, sign-in lockout columns of
