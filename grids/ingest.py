@@ -50,6 +50,7 @@ import pyogrio
 import shapely
 
 from grids import _validate as V
+from grids import names as N
 from grids.crs import gcj02_to_wgs84, gdf_gcj02_to_wgs84, gk_crs_for, wgs84_to_gcj02
 from grids.errors import ValidationError, WorkspaceError
 from grids.model import (
@@ -76,6 +77,10 @@ IMPORTABLE_LAYERS: tuple[str, ...] = (
     "admin_units", "urban_areas", "streets", "branches", "staff", "households", "visits",
 )
 DEFAULT_MODE: dict[str, str] = {"households": "append", "visits": "append"}
+MODES: dict[str, str] = {"append": "追加", "replace": "替换", "update": "更新"}
+"""Write modes: ``update`` changes existing households by 户号 (only the cells the file fills)."""
+UPDATE_LAYERS: tuple[str, ...] = ("households",)
+"""Layers that ``mode='update'`` applies to."""
 OUTSIDE_TOLERANCE_M = 200.0
 """How far (metres) a point may lie outside the county outline before it is rejected."""
 REPAIR_MAX_AREA_CHANGE = 0.01
@@ -113,6 +118,15 @@ _FAMILY_TYPES = {"point": ("Point",), "polygon": ("Polygon", "MultiPolygon"),
 LON_ALIASES = ("经度", "东经", "lon", "lng", "long", "longitude", "x", "x坐标")
 LAT_ALIASES = ("纬度", "北纬", "lat", "latitude", "y", "y坐标")
 
+NAME_COLUMNS: dict[str, tuple[str, ...]] = {
+    "town_name": ("乡镇", "乡镇名称", "苏木乡镇", "乡镇苏木", "所属乡镇", "镇", "乡", "苏木", "街道", "镇名", "乡镇代码"),
+    "village_name": ("村", "村名", "村名称", "行政村", "行政村名称", "嘎查", "嘎查村", "嘎查名称", "嘎查村名称", "社区",
+                     "社区名称", "村委会", "所属村", "村嘎查", "村/嘎查", "村/嘎查/社区", "村（嘎查）"),
+    "group_name": ("组", "组名", "组别", "村民小组", "小组", "社", "所属组", "村民组", "组名称"),
+}
+"""Headers of registers keyed by names (households, visits): 乡镇, 村/嘎查/社区 and 组, matched through
+:mod:`grids.names` to village and group codes."""
+
 ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
     "households": {
         "hh_id": ("户号", "户编号", "农户编号", "客户编号", "户代码", "household_id"),
@@ -122,6 +136,9 @@ ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
         "segment": ("客户类型", "客户分类", "客户类别", "户类型"),
         "village_code": ("村代码", "村编码", "村级代码", "行政村代码", "嘎查村代码", "村（嘎查）代码"),
         "group_code": ("组代码", "组编码", "村民小组代码", "小组代码"),
+        "town_name": NAME_COLUMNS["town_name"],
+        "village_name": NAME_COLUMNS["village_name"],
+        "group_name": NAME_COLUMNS["group_name"],
         "address": ("地址", "住址", "家庭住址", "家庭地址", "详细地址"),
         "archived": ("是否建档", "已建档", "建档"),
         "eligible": ("是否符合条件", "符合授信条件", "是否合格"),
@@ -162,6 +179,9 @@ ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
         "visited_on": ("走访日期", "日期", "走访时间"),
         "outcome": ("结果", "走访结果"),
         "note": ("备注",),
+        "town_name": NAME_COLUMNS["town_name"],
+        "village_name": NAME_COLUMNS["village_name"],
+        "group_name": NAME_COLUMNS["group_name"],
     },
 }
 
@@ -173,7 +193,7 @@ LABELS: dict[str, str] = {
     "guarantee": "担保方式", "code": "代码", "name": "名称", "level": "级别", "parent_code": "上级代码",
     "class": "等级", "branch_id": "网点编号", "kind": "类型", "town_code": "乡镇代码", "staff_id": "工号",
     "role": "岗位", "visited_on": "走访日期", "outcome": "结果", "note": "备注", "lon": "经度", "lat": "纬度",
-    "geometry": "几何",
+    "geometry": "几何", "town_name": "乡镇", "village_name": "村", "group_name": "组", "placed_by": "定位方式",
 }
 
 REQUIRED: dict[str, tuple[str, ...]] = {
@@ -389,7 +409,7 @@ class ImportReport:
 
     def summary(self) -> str:
         """One line in Chinese: how many rows were read, imported, repaired and rejected (by reason)."""
-        head = f"{self.source} → {self.layer}（{'追加' if self.mode == 'append' else '替换'}）：读取 {self.read} 行，"
+        head = f"{self.source} → {self.layer}（{MODES.get(self.mode, self.mode)}）：读取 {self.read} 行，"
         if self.written or not len(self.accepted):
             head += f"导入 {self.imported} 行"
         elif self.strict and self.rejected:
@@ -1236,7 +1256,11 @@ class _Context:
     mode: str
     warnings: list[str]
     lost: dict[str, pd.Series] = field(default_factory=dict)
+    town: str | None = None
+    extra_aliases: pd.DataFrame | None = None
     _admin: gpd.GeoDataFrame | None = None
+    _units: pd.DataFrame | None = None
+    _aliases: pd.DataFrame | None = None
 
     def lost_in(self, col: str, index: pd.Index) -> pd.Series:
         """Rows whose ``col`` was refused as a spreadsheet number that lost digits (checked no further)."""
@@ -1247,6 +1271,24 @@ class _Context:
         if self._admin is None and self.workspace is not None and self.workspace.count("admin_units"):
             self._admin = self.workspace.read("admin_units", columns=["code", "level", "parent_code"])
         return self._admin
+
+    def units(self) -> pd.DataFrame | None:
+        """Admin units with names (``code``, ``name``, ``level``, ``parent_code``) for matching names."""
+        if self._units is None and self.workspace is not None and self.workspace.count("admin_units"):
+            units = self.workspace.read("admin_units", columns=["code", "name", "level", "parent_code"])
+            self._units = pd.DataFrame(units.drop(columns=units.geometry.name)
+                                       if isinstance(units, gpd.GeoDataFrame) else units)
+        return self._units
+
+    def aliases(self) -> pd.DataFrame | None:
+        """Confirmed names: the workspace's ``name_aliases`` and those passed in (``import --names``), which win."""
+        if self._aliases is None:
+            stored = N.read_aliases(self.workspace) if self.workspace is not None else None
+            frames = [f for f in (stored, self.extra_aliases) if f is not None and len(f)]
+            self._aliases = (pd.concat([f[["level", "parent_code", "alias", "code"]] for f in frames],
+                                       ignore_index=True).drop_duplicates(["level", "parent_code", "alias"], keep="last")
+                             if frames else pd.DataFrame(columns=["level", "parent_code", "alias", "code"]))
+        return self._aliases
 
     def codes(self, level: str) -> pd.DataFrame:
         admin = self.admin()
@@ -1264,7 +1306,8 @@ class _Context:
 
 
 def validate(frame: gpd.GeoDataFrame | pd.DataFrame, *, target_layer: str, workspace: Workspace | None,
-             source_name: str, mode: str | None = None) -> ImportReport:
+             source_name: str, mode: str | None = None, town: str | None = None,
+             aliases: pd.DataFrame | None = None) -> ImportReport:
     """Check every row of ``frame`` for ``target_layer`` and split it into accepted and rejected rows.
 
     Parameters
@@ -1279,13 +1322,25 @@ def validate(frame: gpd.GeoDataFrame | pd.DataFrame, *, target_layer: str, works
         staff and households that rows refer to. ``None`` skips those checks (and says so).
     source_name : str
         File name used in the rejects and messages.
-    mode : {'append', 'replace'}, optional
-        How the rows will be written; in append mode an id already in the workspace is rejected. Defaults
-        to :data:`DEFAULT_MODE` (append for households and visits, replace otherwise).
+    mode : {'append', 'replace', 'update'}, optional
+        How the rows will be written; in append mode an id already in the workspace is rejected, in update
+        mode (households only) an id *not* in the workspace is. Defaults to :data:`DEFAULT_MODE` (append for
+        households and visits, replace otherwise).
+    town : str, optional
+        Households and visits keyed by village/group NAME (columns 村/嘎查/社区 and 组): the town (name or
+        code) of rows without a 乡镇 cell (``import --town``). See :func:`grids.names.match_names`.
+    aliases : DataFrame, optional
+        Confirmed names to use besides the workspace's ``name_aliases`` (``level``, ``parent_code``,
+        ``alias``, ``code``; see :func:`grids.names.read_name_mapping`).
 
     Returns
     -------
     ImportReport
+
+    Notes
+    -----
+    A file that is a rejects file written by an earlier import (columns 文件, 行, 列, 原因, 修正方法 first)
+    is read as the original rows: one row per rejected row, the problem columns ignored.
 
     Raises
     ------
@@ -1294,10 +1349,14 @@ def validate(frame: gpd.GeoDataFrame | pd.DataFrame, *, target_layer: str, works
     """
     schema = _layer_schema(target_layer)
     mode = mode or DEFAULT_MODE.get(target_layer, "replace")
-    if mode not in ("append", "replace"):
-        raise ValidationError(f"不认识的写入方式 “{mode}”", fix="可选 append（追加）或 replace（替换）")
+    if mode not in MODES:
+        raise ValidationError(f"不认识的写入方式 “{mode}”", fix="可选 append（追加）、replace（替换）或 update（更新已有的户）")
+    if mode == "update" and target_layer not in UPDATE_LAYERS:
+        raise ValidationError(f"图层 {target_layer} 不能按更新方式导入", fix="更新方式只用于农户（households）；"
+                              "其他图层用 append 或 replace")
     meta = dict(frame.attrs.get("ingest", {}))
     notes = list(meta.get("warnings", []))
+    frame = _unwrap_rejects(frame, notes)
     n = len(frame)
     rows = (np.asarray(frame.index, dtype=np.int64) if frame.index.name == ROW_INDEX
             else np.arange(1, n + 1, dtype=np.int64))
@@ -1328,7 +1387,10 @@ def validate(frame: gpd.GeoDataFrame | pd.DataFrame, *, target_layer: str, works
             f"没有一列能对应到图层 {target_layer} 的字段（{seen}）",
             file=source_name,
             fix=f"改表头为 {'、'.join(LABELS.get(c, c) for c in schema.columns)} 等，或用 --map 源列=目标列 指定")
-    missing = [c for c in REQUIRED.get(target_layer, ()) if c not in data.columns]
+    required = REQUIRED.get(target_layer, ())
+    if mode == "update":
+        required = (schema.key,)
+    missing = [c for c in required if c not in data.columns]
     if missing:
         names = "、".join(f"{LABELS.get(c, c)}（{c}）" for c in missing)
         raise ValidationError(
@@ -1341,7 +1403,8 @@ def validate(frame: gpd.GeoDataFrame | pd.DataFrame, *, target_layer: str, works
     for row, col, reason, fix in meta.get("row_problems", []):
         if int(row) in row_pos:
             problems.add_one(row_pos[int(row)], col, reason, fix)
-    ctx = _Context(workspace=workspace, mode=mode, warnings=notes, lost=_normalise_ids(data, problems))
+    ctx = _Context(workspace=workspace, mode=mode, warnings=notes, lost=_normalise_ids(data, problems), town=town,
+                   extra_aliases=aliases)
     if workspace is None:
         notes.append("没有提供工作区，未检查代码层级、重复和县界")
 
@@ -1383,6 +1446,18 @@ def validate(frame: gpd.GeoDataFrame | pd.DataFrame, *, target_layer: str, works
     return ImportReport(accepted=accepted, rejects=rejects, warnings=notes, source=source_name,
                         layer=target_layer, mode=mode, read=n, repaired=int(repaired[keep].sum()), datum=datum,
                         coords_declared=bool(meta.get("coords_declared", False)))
+
+
+def _unwrap_rejects(frame: gpd.GeoDataFrame | pd.DataFrame, notes: list[str]) -> gpd.GeoDataFrame | pd.DataFrame:
+    """A rejects file (:data:`REJECT_COLUMNS` then the original columns) as its original rows: one row per
+    rejected row (a row with two problems has two lines), without the problem columns."""
+    if not all(c in frame.columns for c in REJECT_COLUMNS):
+        return frame
+    first = ~frame.duplicated(["文件", "行"], keep="first")
+    out = frame.loc[first.to_numpy()].drop(columns=list(REJECT_COLUMNS))
+    out.attrs = frame.attrs
+    notes.append(f"这是一个拒收文件：按其中 {int(first.sum())} 个原始行重新校验（忽略“原因”等列）")
+    return out
 
 
 def _rejects_frame(items: list[tuple[int, str, str, str]], rows: np.ndarray, raw: pd.DataFrame,
@@ -1599,17 +1674,95 @@ def _check_key(keys: pd.Series, col: str, layer: str, problems: _Problems, ctx: 
                 problems.add_at(int(p), col,
                                  f"{LABELS.get(col, col)}在文件中重复",
                                  f"{LABELS.get(col, col)} {key} 出现在文件的第 {others} 行；每个编号只保留一行")
+    if ctx.mode == "update" and ctx.workspace is not None:
+        existing = ctx.keys(layer, col)
+        problems.add(has & ~values.isin(list(existing)), col, f"{LABELS.get(col, col)}不在工作区中",
+                     "更新方式只修改工作区里已有的记录；新记录请用默认的追加方式（--mode append）导入")
     if ctx.mode == "append" and ctx.workspace is not None:
         existing = ctx.keys(layer, col)
         problems.add(has & values.isin(list(existing)), col, f"{LABELS.get(col, col)}已存在于工作区",
                      "这条记录已导入过，从文件中删除这一行；如确要用本文件替换整个图层的全部数据，才用 --mode replace")
 
 
+def _name_problem(what: str, match: N.NameMatch, written: str) -> tuple[str, str]:
+    """(reason, fix) for a name that matched no unit, with the closest candidates (“是否指：…？”)."""
+    confirm = ("确认后在名称对照表（乡镇,登记名称,行政区划代码）里写一行，用 --names 导入一次"
+               "（数据管理页：名称对照表），再重新导入本拒收文件")
+    hint = N.suggestion(match.candidates)
+    if match.how == "town":
+        return "乡镇无法识别", (f"工作区里没有乡镇“{plain(written)}”。{hint or ''}"
+                              "改成工作区里的乡镇名称或 9 位乡镇代码后重新导入")
+    if match.how == "ambiguous":
+        return f"{what}有歧义", f"“{plain(written)}”可能是几个{what[0]}中的任何一个：{hint}{confirm}"
+    if not hint:
+        return f"{what}无法识别", (f"“{plain(written)}”所在的乡镇（村）在工作区里还没有{what[0]}；"
+                                 "先导入村（villages 或 admin_units），或填写乡镇列/--town 指定乡镇")
+    return f"{what}无法识别", f"工作区里没有“{plain(written)}”。{hint}{confirm}"
+
+
+def _place_by_names(data: pd.DataFrame, village: pd.Series, group: pd.Series, problems: _Problems,
+                    ctx: _Context) -> tuple[pd.Series, pd.Series, pd.Series, np.ndarray]:
+    """Village and group codes from the 村/组 NAME columns where the row gives no code (:mod:`grids.names`).
+
+    Returns the village and group codes, the group label (``'1组'``) of rows whose village has no group units
+    (kept so that groups can be derived later) and the mask of rows whose village came from its name.
+    Unknown and ambiguous names are problems with the closest candidates.
+    """
+    village, group = village.copy(), group.copy()
+    label = pd.Series(None, index=data.index, dtype=object)
+    by_name = np.zeros(len(data), dtype=bool)
+    names = _text(data, "village_name")
+    gnames = _text(data, "group_name")
+    if names.isna().all() and gnames.isna().all():
+        return village, group, label, by_name
+    units = ctx.units()
+    code_cell = _text(data, "village_code").notna() | _text(data, "group_code").notna()
+    need = (village.isna() & ~code_cell & names.notna()).to_numpy()
+    if need.any():
+        if units is None:
+            problems.add(need, "village_name", "工作区还没有村",
+                         "先导入村（python -m grids import 工作区 villages 村委会位置文件，或 admin_units），再按村名导入")
+        else:
+            towns = _text(data, "town_name")
+            idx = np.flatnonzero(need)
+            matches = N.match_names(names.iloc[idx], towns.iloc[idx], candidates=units, aliases=ctx.aliases(),
+                                    town=ctx.town)
+            for pos, m in zip(idx, matches, strict=True):
+                if m.code is not None:
+                    village.iloc[pos] = m.code
+                    by_name[pos] = True
+                    continue
+                col = "town_name" if m.how == "town" and "town_name" in data else "village_name"
+                written = towns.iloc[pos] if col == "town_name" else names.iloc[pos]
+                if m.how == "town" and written is None:
+                    written = ctx.town or ""
+                problems.add_at(int(pos), col, *_name_problem("村名", m, written or ""))
+    gneed = (group.isna() & _text(data, "group_code").isna() & gnames.notna() & village.notna()).to_numpy()
+    if gneed.any() and units is not None:
+        idx = np.flatnonzero(gneed)
+        matches = N.match_groups(gnames.iloc[idx], village.iloc[idx], candidates=units, aliases=ctx.aliases())
+        for pos, m in zip(idx, matches, strict=True):
+            if m.code is not None:
+                group.iloc[pos] = m.code
+            elif m.how == "none":
+                label.iloc[pos] = N.group_label(gnames.iloc[pos])
+            else:
+                problems.add_at(int(pos), "group_name", *_name_problem("组名", m, gnames.iloc[pos]))
+        kept = int(label.notna().sum())
+        if kept:
+            ctx.warnings.append(f"{kept} 户所在的村还没有组的范围：按村定位，组名（如“{label.dropna().iloc[0]}”）"
+                                "保存在 group_name 列，供以后推算组界")
+    if by_name.any():
+        ctx.warnings.append(f"{int(by_name.sum())} 户按村名（和组名）对应到村代码（定位方式 name）")
+    return village, group, label, by_name
+
+
 def _check_households(data: pd.DataFrame, geoms: np.ndarray, problems: _Problems, ctx: _Context) -> pd.DataFrame:
     out = pd.DataFrame(index=data.index)
     out["hh_id"] = _require(data, "hh_id", problems, "每户必须有户号；补填后再导入")
     out["head_name"] = _text(data, "head_name")
-    out["segment"] = _enum(data, "segment", SEGMENTS, problems, aliases=SEGMENT_ALIASES, required=True)
+    updating = ctx.mode == "update"
+    out["segment"] = _enum(data, "segment", SEGMENTS, problems, aliases=SEGMENT_ALIASES, required=not updating)
     if "id_no" in data:
         out["id_no"], bad = V.check_id_no(_text(data, "id_no"))
         problems.add(bad & ~ctx.lost_in("id_no", data.index), "id_no", "身份证号无效",
@@ -1654,11 +1807,22 @@ def _check_households(data: pd.DataFrame, geoms: np.ndarray, problems: _Problems
                      "工作区的行政区划里没有这个村；检查代码，或先导入包含它的 admin_units")
         problems.add(group.notna() & ~group.isin(list(groups)), "group_code", "组代码不在行政区划中",
                      "工作区的行政区划里没有这个组；检查代码，或先导入包含它的 admin_units")
+    by_code = village.notna().to_numpy()
+    village, group, label, by_name = _place_by_names(data, village, group, problems, ctx)
     out["village_code"], out["group_code"] = village, group
+    if label.notna().any():
+        out["group_name"] = label
 
     has_point = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
-    problems.add(~has_point & village.isna().to_numpy() & _text(data, "village_code").isna().to_numpy(),
-                 "village_code", "无法定位：既没有坐标也没有村/组代码", "填写经纬度，或填写村代码/组代码")
+    named = _text(data, "village_name").notna().to_numpy()
+    if not updating:  # an update keeps the household's location when the file gives none
+        problems.add(~has_point & village.isna().to_numpy() & _text(data, "village_code").isna().to_numpy() & ~named,
+                     "village_code", "无法定位：既没有坐标也没有村/组代码或村名", "填写经纬度，或填写村代码/组代码，或村名和组名")
+    placed = np.full(len(data), None, dtype=object)
+    placed[by_name] = "name"
+    placed[by_code] = "code"
+    placed[has_point] = "point"
+    out["placed_by"] = pd.Series(placed, index=data.index, dtype=object)
     outside = _points_outside_county(geoms, ctx)
     if outside is None:
         if has_point.any() and ctx.workspace is not None:
@@ -1760,7 +1924,34 @@ def _check_visits(data, geoms, problems, ctx) -> pd.DataFrame:
     _check_reference(out, "households", "hh_id", problems, ctx, message="户号不在工作区中",
                      fix="先导入这户的档案（households），或检查户号",
                      unchecked="工作区还没有农户，未检查走访记录的户号（先导入 households）")
+    _check_visit_village(data, out, problems, ctx)
     return out
+
+
+def _check_visit_village(data: pd.DataFrame, out: pd.DataFrame, problems: _Problems, ctx: _Context) -> None:
+    """A visit register that names the village (and group) of each 户号: the names must be known, and name the
+    household's own village — a mismatch is a wrong 户号 more often than a moved household."""
+    if "village_name" not in data and "group_name" not in data:
+        return
+    none = pd.Series(None, index=data.index, dtype=object)
+    village, group, _, by_name = _place_by_names(data, none, none, problems, ctx)
+    if ctx.workspace is None or not ctx.workspace.count("households") or not by_name.any():
+        return
+    hh = ctx.workspace.read("households", columns=["hh_id", "village_code", "group_code"])
+    own_village = dict(zip(hh["hh_id"].map(normalize_id), hh["village_code"], strict=True))
+    own_group = dict(zip(hh["hh_id"].map(normalize_id), hh["group_code"], strict=True))
+    for pos in np.flatnonzero(by_name):
+        hid = out["hh_id"].iloc[pos]
+        if hid is None or hid not in own_village:
+            continue
+        have, said = own_village[hid], village.iloc[pos]
+        if isinstance(have, str) and have != said:
+            problems.add_at(int(pos), "village_name", "户号与村名不符",
+                            f"户号 {plain(hid, limit=30)} 在工作区里属于村 {have}，登记的村名对应 {said}；检查户号")
+        elif isinstance(own_group[hid], str) and isinstance(group.iloc[pos], str) and own_group[hid] != group.iloc[pos]:
+            problems.add_at(int(pos), "group_name", "户号与组名不符",
+                            f"户号 {plain(hid, limit=30)} 在工作区里属于组 {own_group[hid]}，登记的组名对应 "
+                            f"{group.iloc[pos]}；检查户号")
 
 
 def _check_plain(data, geoms, problems, ctx) -> pd.DataFrame:
@@ -1850,7 +2041,8 @@ def import_file(workspace: Workspace | str | os.PathLike, layer: str, file: str 
                 mapping: Mapping[str, str] | None = None, strict: bool = False,
                 rejects_path: str | os.PathLike | None = None, actor: str = "cli",
                 mode: str | None = None, layer_name: str | None = None,
-                account: Account | None = None) -> ImportReport:
+                account: Account | None = None, names: str | os.PathLike | None = None,
+                town: str | None = None) -> ImportReport:
     """Read, validate and import ``file`` into ``layer`` of ``workspace`` in one transaction.
 
     Parameters
@@ -1873,11 +2065,21 @@ def import_file(workspace: Workspace | str | os.PathLike, layer: str, file: str 
     account : Account, optional
         The signed-in account importing: it must hold the ``import`` permission, and its user name is
         recorded in the audit.
-    mode : {'append', 'replace'}, optional
+    mode : {'append', 'replace', 'update'}, optional
         Default append for households and visits, replace otherwise. Replace is all-or-nothing: with any
         rejected row (or none acceptable) nothing is written, so a layer is never replaced by part of a file.
+        ``update`` (households): changes the existing households named by 户号, only the cells the file fills
+        (a blank cell keeps the stored value); each changed household's ``version`` goes up by one and the
+        audit lists the changed columns before and after (ID numbers and phones only as “changed”).
     layer_name : str, optional
         Layer or worksheet inside ``file``; for a GeoPackage holding a layer named like ``layer``, that one.
+    names : path, optional
+        A name mapping file (乡镇, 登记名称, 行政区划代码 or 标准名称; :func:`grids.names.read_name_mapping`).
+        Its names are confirmed first, in their own audited transaction (action ``确认名称``, layer
+        ``name_aliases``), and used by this and every later import. A mapping with any unresolvable row is
+        refused as a whole (:class:`ValidationError`), before anything is written.
+    town : str, optional
+        Town (name or 9-digit code) of rows keyed by village NAME that have no 乡镇 column or cell.
 
     Returns
     -------
@@ -1903,15 +2105,30 @@ def import_file(workspace: Workspace | str | os.PathLike, layer: str, file: str 
     path = Path(file)
     try:
         ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace)
-        return _import(ws, layer, path, coords=coords, encoding=encoding, mapping=mapping, strict=strict,
-                       rejects_path=rejects_path, actor=actor, mode=mode, layer_name=layer_name)
+        aliases = None
+        if names is not None:
+            units = _Context(workspace=ws, mode="append", warnings=[]).units()
+            if units is None:
+                raise ValidationError("工作区还没有村，名称对照表无从对应", file=Path(names).name,
+                                      fix="先导入村（villages 或 admin_units），再导入名称对照表")
+            aliases = N.read_name_mapping(names, candidates=units)
+            counts = N.save_aliases(ws, aliases, actor=actor, source=Path(names).name)
+        report = _import(ws, layer, path, coords=coords, encoding=encoding, mapping=mapping, strict=strict,
+                         rejects_path=rejects_path, actor=actor, mode=mode, layer_name=layer_name, town=town,
+                         aliases=aliases)
+        if names is not None:
+            report.warnings.insert(0, f"名称对照表 {plain(Path(names).name, limit=120)}：{len(aliases)} 个名称已确认"
+                                      f"（新增 {counts['added']}，更改 {counts['changed']}，原已确认 {counts['unchanged']}），"
+                                      "以后的导入自动采用")
+        return report
     except sqlite3.Error as exc:
         raise _workspace_failure(exc, workspace) from exc
 
 
 def _import(ws: Workspace, layer: str, path: Path, *, coords: str | None, encoding: str | None,
             mapping: Mapping[str, str] | None, strict: bool, rejects_path: str | os.PathLike | None, actor: str,
-            mode: str | None, layer_name: str | None) -> ImportReport:
+            mode: str | None, layer_name: str | None, town: str | None = None,
+            aliases: pd.DataFrame | None = None) -> ImportReport:
     if layer_name is None and path.suffix.lower() == ".gpkg" and path.exists():
         with contextlib.suppress(Exception):
             names = [str(n) for n in pyogrio.list_layers(path)[:, 0]]
@@ -1923,7 +2140,8 @@ def _import(ws: Workspace, layer: str, path: Path, *, coords: str | None, encodi
     except OSError as exc:
         raise ValidationError(f"无法读取文件：{plain(exc.strerror or exc, limit=120)}", file=path.name,
                               fix="检查文件是否存在、是否有读取权限、是否仍在被其他程序写入") from exc
-    report = validate(table, target_layer=layer, workspace=ws, source_name=path.name, mode=mode)
+    report = validate(table, target_layer=layer, workspace=ws, source_name=path.name, mode=mode, town=town,
+                      aliases=aliases)
     report.strict = strict
     if report.datum is not None and report.datum.suspect and (strict or not report.coords_declared):
         if report.datum.declared == "gcj02":
@@ -1951,6 +2169,17 @@ def _import(ws: Workspace, layer: str, path: Path, *, coords: str | None, encodi
     cleaned = _strip_control_characters(report)
     if cleaned:
         report.warnings.append(f"{cleaned} 个单元格含控制字符（如 \\x0b、ESC），已删除这些字符后导入")
+    if report.mode == "update":
+        try:
+            _update_households(ws, report, actor=actor, note={
+                "file": plain(path.name, limit=255), "sha256": digests.get(path.name),
+                "files": {plain(k, limit=255): v for k, v in digests.items()},
+                "coords": coords if coords is not None else "未声明（按 WGS84 读取）", "strict": bool(strict),
+                "read": report.read, "rejected": report.rejected})
+        except OSError as exc:
+            raise _workspace_failure(exc, ws) from exc
+        report.written = True
+        return report
     try:
         with ws.transaction(actor=actor, action="导入") as tx:
             if report.mode == "replace":
@@ -1968,3 +2197,132 @@ def _import(ws: Workspace, layer: str, path: Path, *, coords: str | None, encodi
     report.imported = len(report.accepted)
     report.written = True
     return report
+
+
+_PERSONAL = ("id_no", "phone", "head_name")
+"""Columns whose values an update's audit does not copy (it says “已更改” instead)."""
+AUDIT_CHANGED_MAX = 500
+"""An update's audit lists at most this many households with their before/after values (and counts all)."""
+
+
+def _audit_value(col: str, value: Any) -> Any:
+    if value is None or (not isinstance(value, (list, tuple, np.ndarray)) and pd.isna(value)):
+        return None
+    if col in _PERSONAL:
+        return "（已更改）"
+    if isinstance(value, shapely.Geometry):
+        return f"{value.x:.6f},{value.y:.6f}" if value.geom_type == "Point" else value.geom_type
+    if isinstance(value, (np.bool_, bool)):
+        return bool(value)
+    if isinstance(value, (np.integer, np.floating)):
+        return value.item()
+    return str(value)
+
+
+def _same(a: Any, b: Any) -> bool:
+    a_na = a is None or (not isinstance(a, shapely.Geometry) and pd.isna(a))
+    b_na = b is None or (not isinstance(b, shapely.Geometry) and pd.isna(b))
+    if a_na or b_na:
+        return a_na and b_na
+    if isinstance(a, shapely.Geometry) or isinstance(b, shapely.Geometry):
+        return isinstance(a, shapely.Geometry) and isinstance(b, shapely.Geometry) and a.equals_exact(b, 1e-9)
+    if isinstance(a, (bool, np.bool_)) or isinstance(b, (bool, np.bool_)):
+        return bool(a) == bool(b)
+    if isinstance(a, (int, float, np.integer, np.floating)) and isinstance(b, (int, float, np.integer, np.floating)):
+        return float(a) == float(b)
+    return str(a) == str(b)
+
+
+def _update_households(ws: Workspace, report: ImportReport, *, actor: str, note: Mapping[str, Any]) -> None:
+    """Write an update-mode import: the accepted rows' filled cells over the stored households, one transaction.
+
+    Blank cells keep the stored value; a new village without a group clears the stored group; ``placed_by``
+    stays ``point`` while the household has a point. Only households that change are rewritten, each with
+    ``version`` + 1; the audit (action ``导入``, op ``update``) counts the changes per column and lists up to
+    :data:`AUDIT_CHANGED_MAX` households with the changed values before and after.
+
+    Raises
+    ------
+    StaleEditError
+        A household of the file changed between reading and writing (another user saved it): nothing is
+        written; import the file again.
+    """
+    from grids.errors import StaleEditError
+
+    new = report.accepted
+    stored = ws.read("households")
+    geom_col = stored.geometry.name
+    stored = stored.set_index(stored["hh_id"].map(normalize_id), drop=False)
+    ids = [normalize_id(h) for h in new["hh_id"]]
+    old = stored.loc[ids]
+    cols = [c for c in new.columns if c not in ("hh_id", new.geometry.name, "placed_by")]
+    merged = old.copy()
+    per_column: dict[str, int] = {}
+    changed_rows, listed = [], []
+    version = pd.to_numeric(old["version"], errors="coerce").fillna(0).astype(int) if "version" in old \
+        else pd.Series(0, index=old.index)
+    new_geoms = np.asarray(new.geometry.values, dtype=object)
+    new_placed = new["placed_by"].tolist() if "placed_by" in new else [None] * len(new)
+    for i, hid in enumerate(ids):
+        row_new = new.iloc[i]
+        before, after = {}, {}
+        for c in cols:
+            v = row_new[c]
+            if v is None or (not isinstance(v, shapely.Geometry) and pd.isna(v)):
+                continue
+            if c not in merged.columns:
+                merged[c] = None
+            if not _same(merged.iat[i, merged.columns.get_loc(c)], v):
+                before[c] = merged.iat[i, merged.columns.get_loc(c)]
+                merged.iat[i, merged.columns.get_loc(c)] = v
+                after[c] = v
+        if "village_code" in after and "group_code" not in after and "group_code" in merged.columns:
+            g = merged.iat[i, merged.columns.get_loc("group_code")]
+            if isinstance(g, str) and not g.startswith(str(after["village_code"])):
+                before["group_code"], after["group_code"] = g, None
+                merged.iat[i, merged.columns.get_loc("group_code")] = None
+        g_new = new_geoms[i]
+        g_old = merged.geometry.iloc[i]
+        if g_new is not None and not shapely.is_empty(g_new) and not _same(g_old, g_new):
+            before["geometry"], after["geometry"] = g_old, g_new
+            merged.iat[i, merged.columns.get_loc(geom_col)] = g_new
+        has_point = merged.geometry.iloc[i] is not None and not merged.geometry.iloc[i].is_empty
+        placed = "point" if has_point else (new_placed[i] if "village_code" in after else None)
+        if placed is not None and "placed_by" in merged.columns and not _same(merged.iat[i, merged.columns.get_loc(
+                "placed_by")], placed):
+            before["placed_by"] = merged.iat[i, merged.columns.get_loc("placed_by")]
+            after["placed_by"] = placed
+            merged.iat[i, merged.columns.get_loc("placed_by")] = placed
+        if not after:
+            continue
+        changed_rows.append(i)
+        for c in after:
+            per_column[c] = per_column.get(c, 0) + 1
+        if len(listed) < AUDIT_CHANGED_MAX:
+            listed.append({"hh_id": hid, "before": {c: _audit_value(c, v) for c, v in before.items()},
+                           "after": {c: _audit_value(c, v) for c, v in after.items()}})
+    report.imported = len(changed_rows)
+    unchanged = len(ids) - len(changed_rows)
+    if unchanged:
+        report.warnings.append(f"{unchanged} 户的内容与工作区相同，未改动")
+    if not changed_rows:
+        return
+    out = merged.iloc[changed_rows].copy()
+    seen = dict(zip(out.index, version.iloc[changed_rows], strict=True))
+    out["version"] = version.iloc[changed_rows].to_numpy() + 1
+    out = gpd.GeoDataFrame(out.reset_index(drop=True), geometry=geom_col, crs=STORAGE_EPSG)
+    with ws.transaction(actor=actor, action="导入") as tx:
+        changed_ids = list(seen)
+        for k in range(0, len(changed_ids), 500):
+            chunk = changed_ids[k:k + 500]
+            where = f"hh_id IN ({', '.join('?' for _ in chunk)})"
+            now = tx.read("households", where=where, params=chunk)
+            stale = [h for h, v in zip(now["hh_id"], pd.to_numeric(now["version"], errors="coerce").fillna(0)
+                                       .astype(int), strict=True) if int(seen.get(normalize_id(h), -1)) != int(v)]
+            if stale or len(now) != len(chunk):
+                raise StaleEditError(ids=stale or chunk)
+            tx.execute(f"DELETE FROM households WHERE {where}", chunk)
+        tx.append("households", out)
+        tx.note("households", {**note, "op": "update", "mode": "update", "imported": len(changed_rows),
+                               "unchanged": unchanged, "columns": per_column, "changed": listed,
+                               "listed": len(listed)})

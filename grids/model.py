@@ -11,7 +11,8 @@ Where a cooperative has no village boundaries, villages are derived from their s
 村委会 positions): such units have ``derived`` true, and a village without a statistical code gets a
 provisional one (``provisional_code`` true, town code + ``9xx``). ``households.placed_by`` says how a household
 was placed: ``point`` (its own GPS point), ``code`` (village/group code) or ``name`` (village/group name matched
-through ``name_aliases``).
+through ``name_aliases``); ``households.group_name`` keeps the 组 as a register named it (``'1组'``) while its
+village has no group units yet.
 """
 
 from __future__ import annotations
@@ -117,6 +118,7 @@ LAYERS: dict[str, Layer] = {
             "balance": "REAL",
             "guarantee": "TEXT",
             "placed_by": "TEXT",
+            "group_name": "TEXT",
             "version": "INTEGER",
         },
         key="hh_id",

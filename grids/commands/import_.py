@@ -3,6 +3,12 @@
 The account needs the ``import`` permission (administrator, planner); the audit records it.
 Exit codes: 0 every row imported; 1 some rows rejected (the others imported, or nothing with ``--strict``);
 2 the file or workspace could not be used at all, or the account may not import (nothing changed).
+
+Registers keyed by names: households and visits may give the village (村/嘎查/社区) and group (组) by name
+instead of code, matched within the town of a 乡镇 column (else ``--town``); unknown and ambiguous names go
+to the rejects file with the closest candidates. ``--names mapping.csv`` confirms names once (kept in the
+workspace, used by every later import), after which the rejects file imports as it is.
+``--mode update`` changes existing households by 户号 (only the filled cells; audited before/after).
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ from pathlib import Path
 
 from grids.commands._identity import add_user_argument, sign_in
 from grids.errors import ValidationError
-from grids.ingest import COORDS, IMPORTABLE_LAYERS, import_file
+from grids.ingest import COORDS, IMPORTABLE_LAYERS, MODES, import_file
 from grids.store import open_workspace
 
 
@@ -38,8 +44,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--map", metavar="SRC=DST", nargs="+", action="extend", default=[],
                    help="指定列对应关系，例如 --map 户号=hh_id 东经=lon")
     p.add_argument("--layer-name", help="文件中的图层名（GeoPackage）或工作表名（XLSX）")
-    p.add_argument("--mode", choices=("append", "replace"),
-                   help="append 追加 / replace 替换；默认 households、visits 追加，其他图层替换")
+    p.add_argument("--mode", choices=tuple(MODES),
+                   help="append 追加 / replace 替换 / update 按户号更新已有农户（只改文件里填了的格）；"
+                        "默认 households、visits 追加，其他图层替换")
+    p.add_argument("--names", metavar="MAPPING",
+                   help="名称对照表（CSV/XLSX，列：乡镇,登记名称,行政区划代码 或 标准名称）：确认登记表里的村名/组名写法，"
+                        "存入工作区，本次和以后的导入都自动采用")
+    p.add_argument("--town", metavar="TOWN",
+                   help="按村名导入时，没有“乡镇”列（或该格为空）的行所在的乡镇（名称或 9 位代码）")
     add_user_argument(p)
     return p
 
@@ -62,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
     report = import_file(
         args.path, args.layer, source, coords=args.coords, encoding=args.encoding, mapping=_mapping(args.map),
         strict=args.strict, rejects_path=rejects, account=account, mode=args.mode, layer_name=args.layer_name,
+        names=args.names, town=args.town,
     )
     for note in report.warnings:
         print(f"提示：{note}")
