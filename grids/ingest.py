@@ -1817,7 +1817,8 @@ def _check_households(data: pd.DataFrame, geoms: np.ndarray, problems: _Problems
     named = _text(data, "village_name").notna().to_numpy()
     if not updating:  # an update keeps the household's location when the file gives none
         problems.add(~has_point & village.isna().to_numpy() & _text(data, "village_code").isna().to_numpy() & ~named,
-                     "village_code", "无法定位：既没有坐标也没有村/组代码或村名", "填写经纬度，或填写村代码/组代码，或村名和组名")
+                     "village_code", "无法定位：既没有坐标也没有村/组代码",
+                     "填写经纬度，或填写村代码/组代码，或乡镇、村名和组名")
     placed = np.full(len(data), None, dtype=object)
     placed[by_name] = "name"
     placed[by_code] = "code"

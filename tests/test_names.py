@@ -402,6 +402,7 @@ def test_cli_names_user_and_exit_codes(ws, tmp_path, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "拒绝" in out and str(rej) in out
     rejects = pd.read_csv(rej, dtype=str, encoding="utf-8-sig")
+    assert sorted(rejects["户号"]) == sorted(truth["unknown"])
     mapping = tmp_path / "names.csv"
     pairs = rejects[["乡镇", "村（嘎查）"]].drop_duplicates()
     mapping.write_text("乡镇,登记名称,行政区划代码\n" + "".join(
