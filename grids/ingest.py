@@ -378,6 +378,9 @@ class ImportReport:
         One line per problem: :data:`REJECT_COLUMNS` followed by the row's original values.
     warnings : list of str
         Things done on the user's behalf (encoding detected, CRS assumed, geometry repaired, columns ignored).
+    name_issues : list of dict
+        Village/group names that matched no unit (乡镇, 村, 登记名称, 候选), one per rejected row; see
+        :meth:`names_template_csv`.
     """
 
     accepted: gpd.GeoDataFrame | pd.DataFrame
@@ -394,6 +397,7 @@ class ImportReport:
     rejects_path: Path | None = None
     datum: DatumCheck | None = None
     coords_declared: bool = True
+    name_issues: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def rejected(self) -> int:
@@ -431,6 +435,19 @@ class ImportReport:
         """
         safe = self.rejects.astype(object).map(spreadsheet_cell)
         safe.columns = [spreadsheet_cell(str(c)) for c in safe.columns]
+        return safe.to_csv(index=False).encode("utf-8-sig")
+
+    def names_template_csv(self) -> bytes:
+        """A name mapping to fill in (CSV, UTF-8 with BOM): one line per distinct unknown or ambiguous name with
+        its candidates; the user writes the right 行政区划代码 and imports it with ``--names`` (lines left
+        without a code are ignored). Empty bytes when every name matched."""
+        if not self.name_issues:
+            return b""
+        frame = pd.DataFrame(self.name_issues).drop_duplicates(["乡镇", "村", "登记名称"])
+        frame.insert(3, "行政区划代码", "")
+        if not frame["村"].astype(bool).any():
+            frame = frame.drop(columns="村")
+        safe = frame.astype(object).map(spreadsheet_cell)
         return safe.to_csv(index=False).encode("utf-8-sig")
 
     def write_rejects(self, path: str | os.PathLike) -> Path:
@@ -1258,6 +1275,7 @@ class _Context:
     lost: dict[str, pd.Series] = field(default_factory=dict)
     town: str | None = None
     extra_aliases: pd.DataFrame | None = None
+    name_issues: list[dict[str, str]] = field(default_factory=list)
     _admin: gpd.GeoDataFrame | None = None
     _units: pd.DataFrame | None = None
     _aliases: pd.DataFrame | None = None
@@ -1445,7 +1463,7 @@ def validate(frame: gpd.GeoDataFrame | pd.DataFrame, *, target_layer: str, works
                              source_name)
     return ImportReport(accepted=accepted, rejects=rejects, warnings=notes, source=source_name,
                         layer=target_layer, mode=mode, read=n, repaired=int(repaired[keep].sum()), datum=datum,
-                        coords_declared=bool(meta.get("coords_declared", False)))
+                        coords_declared=bool(meta.get("coords_declared", False)), name_issues=ctx.name_issues)
 
 
 def _unwrap_rejects(frame: gpd.GeoDataFrame | pd.DataFrame, notes: list[str]) -> gpd.GeoDataFrame | pd.DataFrame:
@@ -1708,13 +1726,14 @@ def _place_by_names(data: pd.DataFrame, village: pd.Series, group: pd.Series, pr
     (kept so that groups can be derived later) and the mask of rows whose village came from its name.
     Unknown and ambiguous names are problems with the closest candidates.
     """
-    village, group = village.copy(), group.copy()
-    label = pd.Series(None, index=data.index, dtype=object)
     by_name = np.zeros(len(data), dtype=bool)
     names = _text(data, "village_name")
     gnames = _text(data, "group_name")
     if names.isna().all() and gnames.isna().all():
-        return village, group, label, by_name
+        return village, group, pd.Series(None, index=data.index, dtype=object), by_name
+    v_out = village.to_numpy(dtype=object).copy()
+    g_out = group.to_numpy(dtype=object).copy()
+    label = np.full(len(data), None, dtype=object)
     units = ctx.units()
     code_cell = _text(data, "village_code").notna() | _text(data, "group_code").notna()
     need = (village.isna() & ~code_cell & names.notna()).to_numpy()
@@ -1729,7 +1748,7 @@ def _place_by_names(data: pd.DataFrame, village: pd.Series, group: pd.Series, pr
                                     town=ctx.town)
             for pos, m in zip(idx, matches, strict=True):
                 if m.code is not None:
-                    village.iloc[pos] = m.code
+                    v_out[pos] = m.code
                     by_name[pos] = True
                     continue
                 col = "town_name" if m.how == "town" and "town_name" in data else "village_name"
@@ -1737,24 +1756,33 @@ def _place_by_names(data: pd.DataFrame, village: pd.Series, group: pd.Series, pr
                 if m.how == "town" and written is None:
                     written = ctx.town or ""
                 problems.add_at(int(pos), col, *_name_problem("村名", m, written or ""))
-    gneed = (group.isna() & _text(data, "group_code").isna() & gnames.notna() & village.notna()).to_numpy()
+                if m.how != "town":
+                    ctx.name_issues.append({"乡镇": towns.iloc[pos] or ctx.town or "", "村": "",
+                                            "登记名称": names.iloc[pos], "候选": N.suggestion(m.candidates)})
+    has_village = np.array([v is not None for v in v_out], dtype=bool)
+    gneed = (group.isna() & _text(data, "group_code").isna() & gnames.notna()).to_numpy() & has_village
     if gneed.any() and units is not None:
         idx = np.flatnonzero(gneed)
-        matches = N.match_groups(gnames.iloc[idx], village.iloc[idx], candidates=units, aliases=ctx.aliases())
+        matches = N.match_groups(gnames.iloc[idx], v_out[idx], candidates=units, aliases=ctx.aliases())
+        labels: dict[str, str] = {}
         for pos, m in zip(idx, matches, strict=True):
             if m.code is not None:
-                group.iloc[pos] = m.code
+                g_out[pos] = m.code
             elif m.how == "none":
-                label.iloc[pos] = N.group_label(gnames.iloc[pos])
+                written = gnames.iloc[pos]
+                label[pos] = labels[written] if written in labels else labels.setdefault(written, N.group_label(written))
             else:
                 problems.add_at(int(pos), "group_name", *_name_problem("组名", m, gnames.iloc[pos]))
-        kept = int(label.notna().sum())
+                ctx.name_issues.append({"乡镇": v_out[pos][:9], "村": v_out[pos],
+                                        "登记名称": gnames.iloc[pos], "候选": N.suggestion(m.candidates)})
+        kept = [x for x in label if x is not None]
         if kept:
-            ctx.warnings.append(f"{kept} 户所在的村还没有组的范围：按村定位，组名（如“{label.dropna().iloc[0]}”）"
+            ctx.warnings.append(f"{len(kept)} 户所在的村还没有组的范围：按村定位，组名（如“{kept[0]}”）"
                                 "保存在 group_name 列，供以后推算组界")
     if by_name.any():
         ctx.warnings.append(f"{int(by_name.sum())} 户按村名（和组名）对应到村代码（定位方式 name）")
-    return village, group, label, by_name
+    return (pd.Series(v_out, index=data.index, dtype=object), pd.Series(g_out, index=data.index, dtype=object),
+            pd.Series(label, index=data.index, dtype=object), by_name)
 
 
 def _check_households(data: pd.DataFrame, geoms: np.ndarray, problems: _Problems, ctx: _Context) -> pd.DataFrame:
@@ -2124,6 +2152,31 @@ def import_file(workspace: Workspace | str | os.PathLike, layer: str, file: str 
         return report
     except sqlite3.Error as exc:
         raise _workspace_failure(exc, workspace) from exc
+
+
+def check_file(workspace: Workspace, layer: str, file: str | os.PathLike, *, coords: str | None = None,
+               mode: str | None = None, names: str | os.PathLike | None = None,
+               town: str | None = None) -> ImportReport:
+    """Validate ``file`` for ``layer`` as :func:`import_file` would, writing nothing (the app's “只校验”).
+
+    A name mapping (``names``) is applied in memory only: nothing is confirmed until the import.
+
+    Raises
+    ------
+    ValidationError
+        The file (or the name mapping) is unusable as a whole.
+    """
+    path = Path(file)
+    aliases = None
+    if names is not None:
+        units = _Context(workspace=workspace, mode="append", warnings=[]).units()
+        if units is None:
+            raise ValidationError("工作区还没有村，名称对照表无从对应", file=Path(names).name,
+                                  fix="先导入村（villages 或 admin_units），再导入名称对照表")
+        aliases = N.read_name_mapping(names, candidates=units)
+    table = read_table(path, coords=coords)
+    return validate(table, target_layer=layer, workspace=workspace, source_name=path.name, mode=mode, town=town,
+                    aliases=aliases)
 
 
 def _import(ws: Workspace, layer: str, path: Path, *, coords: str | None, encoding: str | None,

@@ -466,7 +466,9 @@ def read_name_mapping(file: str | os.PathLike, *, candidates: pd.DataFrame) -> p
 
     Each row confirms that a name as written (登记名称) means one unit: given by its code (行政区划代码, 12
     digits for a village, 15 for a group), or by its standard name (标准名称) within the row's 乡镇 (and 村
-    for a group). The whole file is refused when any row cannot be resolved, so a mapping is never half read.
+    for a group). Lines with neither code nor standard name are skipped (a template line not decided yet,
+    :meth:`grids.ingest.ImportReport.names_template_csv`). The whole file is refused when any other row
+    cannot be resolved, so a mapping is never half read.
 
     Parameters
     ----------
@@ -511,8 +513,8 @@ def read_name_mapping(file: str | os.PathLike, *, candidates: pd.DataFrame) -> p
     rows, problems = [], []
     for n, row in table.iterrows():
         alias, code, name = cell(row, "alias"), normalize_id(cell(row, "code")), cell(row, "name")
-        if not alias and not code and not name:
-            continue
+        if not code and not name:
+            continue  # a template line not decided yet
         if not alias:
             problems.append(f"第 {n} 行缺少登记名称")
             continue

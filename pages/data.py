@@ -46,6 +46,11 @@ def show_report(report) -> None:
         st.dataframe(report.rejects, hide_index=True, height=260)
         # the library's bytes: every cell passed through grids.text.spreadsheet_cell (no live formula)
         st.download_button("下载被拒绝的行（CSV）", report.rejects_csv(), f"rejects_{report.layer}.csv", "text/csv")
+    template = report.names_template_csv()
+    if template:
+        st.caption(f"{len(report.name_issues)} 行的村名/组名无法识别或有歧义：下载名称对照表，按“候选”填写行政区划代码，"
+                   "在上面“名称对照表”中选择它，再导入被拒绝的行。")
+        st.download_button("下载名称对照表（待填写）", template, f"names_{report.layer}.csv", "text/csv")
 
 
 st.subheader("导入数据")
@@ -63,6 +68,13 @@ else:
                             format_func=lambda n: f"{n}（{LAYERS[n].description}）")
         coords = b.selectbox("坐标系", list(ingest.COORDS), key=DATA_IMPORT_COORDS, format_func=ingest.COORDS.get)
         strict = c.checkbox("严格模式（有错误行则不导入）")
+        d, e = st.columns(2)
+        mode = d.selectbox("写入方式", [None, *ingest.MODES], format_func=lambda m: "默认（农户、走访追加；其他替换）"
+                           if m is None else f"{ingest.MODES[m]}（{m}）",
+                           help="更新：按户号修改已有农户，只改文件里填了的格，改动记入审计")
+        town = e.text_input("乡镇（按村名导入、登记表没有“乡镇”列时）", max_chars=40).strip() or None
+        mapping = st.file_uploader("名称对照表（可选，CSV/Excel：乡镇,登记名称,行政区划代码）",
+                                   help="确认登记表里村名/组名的写法（拒收文件的“是否指”给出候选）；导入时存入工作区，以后自动采用")
         check = st.form_submit_button("只校验")
         write = st.form_submit_button("校验并导入", type="primary")
     if (check or write) and not files:
@@ -70,14 +82,14 @@ else:
     elif check or write:
         with tempfile.TemporaryDirectory() as tmp:
             path = data.save_uploads(files, tmp)
+            names = data.save_uploads([mapping], tempfile.mkdtemp(dir=tmp)) if mapping is not None else None
             try:
                 if write:
                     report = ingest.import_file(target, layer, path, coords=coords, strict=strict,
-                                                account=account)
+                                                account=account, mode=mode, names=names, town=town)
                 else:
-                    table = ingest.read_table(path, coords=coords)
-                    report = ingest.validate(table, target_layer=layer, workspace=data.open_workspace(target),
-                                             source_name=path.name)
+                    report = ingest.check_file(data.open_workspace(target), layer, path, coords=coords, mode=mode,
+                                               names=names, town=town)
             except GridsError as exc:
                 st.error(text.markdown(str(exc)))
             else:

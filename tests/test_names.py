@@ -249,6 +249,26 @@ def test_rejects_reimport_after_names_mapping(ws, tmp_path):
     assert import_file(ws, "households", more).rejected == 0
 
 
+def test_names_template_lists_each_unknown_once_and_imports_once_filled(ws, tmp_path):
+    rows, truth = register(300, seed=5)
+    src = tmp_path / "register.csv"
+    write_register(src, rows)
+    rej = tmp_path / "rej.csv"
+    report = import_file(ws, "households", src, rejects_path=rej)
+    template = tmp_path / "names.csv"
+    template.write_bytes(report.names_template_csv())
+    t = pd.read_csv(template, dtype=str, encoding="utf-8-sig", keep_default_na=False)
+    assert list(t.columns) == ["乡镇", "登记名称", "行政区划代码", "候选"]
+    assert len(t) == len({(r[3], r[4]) for r in rows if r[0] in truth["unknown"]})
+    assert t["候选"].str.startswith("是否指：").all()
+    # an untouched template confirms nothing; filled with the first candidate it does
+    assert import_file(ws, "households", rej, names=template).imported == 0
+    t["行政区划代码"] = t["候选"].str.extract(r"（(\d{12})）", expand=False)
+    t.to_csv(template, index=False)
+    again = import_file(ws, "households", rej, names=template)
+    assert again.rejected == 0 and ws.count("households") == 300
+
+
 def test_bad_names_mapping_is_refused_whole(ws, tmp_path):
     mapping = tmp_path / "names.csv"
     mapping.write_text("乡镇,登记名称,行政区划代码\n隆昌镇,三家屯,150422101201\n隆昌镇,新发村,150422101999\n",
@@ -401,6 +421,8 @@ def test_cli_names_user_and_exit_codes(ws, tmp_path, monkeypatch, capsys):
                  "--user", user]) == 1
     out = capsys.readouterr().out
     assert "拒绝" in out and str(rej) in out
+    template = tmp_path / "rej.names.csv"
+    assert str(template) in out and "是否指" in template.read_text(encoding="utf-8-sig")
     rejects = pd.read_csv(rej, dtype=str, encoding="utf-8-sig")
     assert sorted(rejects["户号"]) == sorted(truth["unknown"])
     mapping = tmp_path / "names.csv"

@@ -81,4 +81,14 @@ def run(args: argparse.Namespace) -> int:
     print(report.summary())
     if report.rejects_path is not None:
         print(f"被拒绝的行（含原因和修正方法）已写入：{report.rejects_path}")
+    template = report.names_template_csv()
+    if template:
+        out = rejects.with_name(rejects.stem.removesuffix(".rejects") + ".names.csv")
+        try:
+            out.write_bytes(template)
+        except OSError as exc:
+            print(f"提示：无法写出名称对照表模板 {out}：{exc.strerror or exc}")
+        else:
+            print(f"无法识别的村名/组名及候选已写入名称对照表模板：{out}；填写“行政区划代码”后用 --names 导入，"
+                  f"再重新导入 {report.rejects_path or '拒收文件'}")
     return 1 if report.rejected else 0
