@@ -2273,6 +2273,10 @@ def _audit_value(col: str, value: Any) -> Any:
     return str(value)
 
 
+def _missing(v: Any) -> bool:
+    return v is None or (not isinstance(v, shapely.Geometry) and bool(pd.isna(v)))
+
+
 def _same(a: Any, b: Any) -> bool:
     a_na = a is None or (not isinstance(a, shapely.Geometry) and pd.isna(a))
     b_na = b is None or (not isinstance(b, shapely.Geometry) and pd.isna(b))
@@ -2308,63 +2312,61 @@ def _update_households(ws: Workspace, report: ImportReport, *, actor: str, note:
     geom_col = stored.geometry.name
     stored = stored.set_index(stored["hh_id"].map(normalize_id), drop=False)
     ids = [normalize_id(h) for h in new["hh_id"]]
+    n = len(ids)
     old = stored.loc[ids]
     cols = [c for c in new.columns if c not in ("hh_id", new.geometry.name, "placed_by")]
-    merged = old.copy()
-    per_column: dict[str, int] = {}
-    changed_rows, listed = [], []
-    version = pd.to_numeric(old["version"], errors="coerce").fillna(0).astype(int) if "version" in old \
-        else pd.Series(0, index=old.index)
-    new_geoms = np.asarray(new.geometry.values, dtype=object)
-    new_placed = new["placed_by"].tolist() if "placed_by" in new else [None] * len(new)
-    for i, hid in enumerate(ids):
-        row_new = new.iloc[i]
-        before, after = {}, {}
-        for c in cols:
-            v = row_new[c]
-            if v is None or (not isinstance(v, shapely.Geometry) and pd.isna(v)):
+    values = {c: (old[c].tolist() if c in old.columns else [None] * n) for c in [*cols, "group_code", "placed_by"]}
+    changes: list[dict[str, tuple[Any, Any]]] = [{} for _ in range(n)]
+    for c in cols:
+        now, given = values[c], new[c].tolist()
+        for i, v in enumerate(given):
+            if _missing(v) or _same(now[i], v):
                 continue
-            if c not in merged.columns:
-                merged[c] = None
-            if not _same(merged.iat[i, merged.columns.get_loc(c)], v):
-                before[c] = merged.iat[i, merged.columns.get_loc(c)]
-                merged.iat[i, merged.columns.get_loc(c)] = v
-                after[c] = v
-        if "village_code" in after and "group_code" not in after and "group_code" in merged.columns:
-            g = merged.iat[i, merged.columns.get_loc("group_code")]
-            if isinstance(g, str) and not g.startswith(str(after["village_code"])):
-                before["group_code"], after["group_code"] = g, None
-                merged.iat[i, merged.columns.get_loc("group_code")] = None
+            changes[i][c] = (now[i], v)
+            now[i] = v
+    geoms = old.geometry.tolist()
+    new_geoms = new.geometry.tolist()
+    new_placed = new["placed_by"].tolist() if "placed_by" in new else [None] * n
+    for i in range(n):
+        change = changes[i]
+        if "village_code" in change and "group_code" not in change:
+            g = values["group_code"][i]
+            if isinstance(g, str) and not g.startswith(str(change["village_code"][1])):
+                change["group_code"] = (g, None)
+                values["group_code"][i] = None
         g_new = new_geoms[i]
-        g_old = merged.geometry.iloc[i]
-        if g_new is not None and not shapely.is_empty(g_new) and not _same(g_old, g_new):
-            before["geometry"], after["geometry"] = g_old, g_new
-            merged.iat[i, merged.columns.get_loc(geom_col)] = g_new
-        has_point = merged.geometry.iloc[i] is not None and not merged.geometry.iloc[i].is_empty
-        placed = "point" if has_point else (new_placed[i] if "village_code" in after else None)
-        if placed is not None and "placed_by" in merged.columns and not _same(merged.iat[i, merged.columns.get_loc(
-                "placed_by")], placed):
-            before["placed_by"] = merged.iat[i, merged.columns.get_loc("placed_by")]
-            after["placed_by"] = placed
-            merged.iat[i, merged.columns.get_loc("placed_by")] = placed
-        if not after:
-            continue
-        changed_rows.append(i)
-        for c in after:
+        if g_new is not None and not g_new.is_empty and not _same(geoms[i], g_new):
+            change["geometry"] = (geoms[i], g_new)
+            geoms[i] = g_new
+        has_point = geoms[i] is not None and not geoms[i].is_empty
+        placed = "point" if has_point else (new_placed[i] if "village_code" in change else None)
+        if placed is not None and not _same(values["placed_by"][i], placed):
+            change["placed_by"] = (values["placed_by"][i], placed)
+            values["placed_by"][i] = placed
+    changed_rows = [i for i in range(n) if changes[i]]
+    per_column: dict[str, int] = {}
+    listed = []
+    for i in changed_rows:
+        for c in changes[i]:
             per_column[c] = per_column.get(c, 0) + 1
         if len(listed) < AUDIT_CHANGED_MAX:
-            listed.append({"hh_id": hid, "before": {c: _audit_value(c, v) for c, v in before.items()},
-                           "after": {c: _audit_value(c, v) for c, v in after.items()}})
+            listed.append({"hh_id": ids[i], "before": {c: _audit_value(c, b) for c, (b, _) in changes[i].items()},
+                           "after": {c: _audit_value(c, a) for c, (_, a) in changes[i].items()}})
+    version = (pd.to_numeric(old["version"], errors="coerce").fillna(0).astype(int).to_numpy()
+               if "version" in old else np.zeros(n, dtype=int))
     report.imported = len(changed_rows)
     unchanged = len(ids) - len(changed_rows)
     if unchanged:
         report.warnings.append(f"{unchanged} 户的内容与工作区相同，未改动")
     if not changed_rows:
         return
-    out = merged.iloc[changed_rows].copy()
-    seen = dict(zip(out.index, version.iloc[changed_rows], strict=True))
-    out["version"] = version.iloc[changed_rows].to_numpy() + 1
-    out = gpd.GeoDataFrame(out.reset_index(drop=True), geometry=geom_col, crs=STORAGE_EPSG)
+    rows = np.asarray(changed_rows)
+    out = pd.DataFrame(old.drop(columns=geom_col).iloc[rows]).reset_index(drop=True)
+    for c, vals in values.items():
+        out[c] = pd.Series([vals[i] for i in rows], dtype=object)
+    out["version"] = version[rows] + 1
+    out = gpd.GeoDataFrame(out, geometry=gpd.GeoSeries([geoms[i] for i in rows], crs=STORAGE_EPSG), crs=STORAGE_EPSG)
+    seen = {ids[i]: int(version[i]) for i in rows}
     with ws.transaction(actor=actor, action="导入") as tx:
         changed_ids = list(seen)
         for k in range(0, len(changed_ids), 500):
