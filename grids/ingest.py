@@ -63,7 +63,7 @@ from grids.model import (
     STORAGE_EPSG,
     VISIT_OUTCOMES,
 )
-from grids.store import Workspace
+from grids.store import Workspace, open_workspace
 from grids.text import normalize_id, plain, spreadsheet_cell, strip_controls
 
 if TYPE_CHECKING:
@@ -2133,7 +2133,7 @@ def import_file(workspace: Workspace | str | os.PathLike, layer: str, file: str 
     _layer_schema(layer)
     path = Path(file)
     try:
-        ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace)
+        ws = workspace if hasattr(workspace, "transaction") else open_workspace(workspace)
         aliases = None
         if names is not None:
             units = _Context(workspace=ws, mode="append", warnings=[]).units()

@@ -441,3 +441,25 @@ def test_cli_names_user_and_exit_codes(ws, tmp_path, monkeypatch, capsys):
     n_audit = len(audit)
     assert main(["import", str(ws.path), "households", str(rej), "--names", str(mapping), "--user", user]) == 2
     assert len(ws.read("audit")) == n_audit
+
+
+def test_names_aliases_and_update_on_both_backends(any_ws, tmp_path):
+    with any_ws.transaction(actor="test", action="准备") as tx:
+        tx.replace("admin_units", units())
+    src = tmp_path / "r.csv"
+    src.write_text("户号,客户类型,乡镇,村,组,联系电话\nA1,农牧户,隆昌镇,三家村委会,第二村民小组,13800000001\n"
+                   "A2,农牧户,隆昌镇,三家屯,一组,13800000002\n", encoding="utf-8")
+    rej = tmp_path / "rej.csv"
+    first = import_file(any_ws, "households", src, rejects_path=rej)
+    assert (first.imported, first.rejected) == (1, 1)
+    mapping = tmp_path / "names.csv"
+    mapping.write_text("乡镇,登记名称,行政区划代码\n隆昌镇,三家屯,150422101203\n", encoding="utf-8")
+    assert import_file(any_ws, "households", rej, names=mapping).imported == 1
+    assert any_ws.read("name_aliases")["code"].tolist() == ["150422101203"]
+    upd = tmp_path / "u.csv"
+    upd.write_text("户号,联系电话\nA2,13900000000\n", encoding="utf-8")
+    assert import_file(any_ws, "households", upd, mode="update").imported == 1
+    hh = any_ws.read("households").set_index("hh_id")
+    assert hh.at["A1", "group_code"] == "150422101201002" and hh.at["A1", "placed_by"] == "name"
+    assert hh.at["A2", "village_code"] == "150422101203" and hh.at["A2", "phone"] == "13900000000"
+    assert int(hh.at["A2", "version"]) == 1
