@@ -1779,8 +1779,6 @@ def _place_by_names(data: pd.DataFrame, village: pd.Series, group: pd.Series, pr
         if kept:
             ctx.warnings.append(f"{len(kept)} 户所在的村还没有组的范围：按村定位，组名（如“{kept[0]}”）"
                                 "保存在 group_name 列，供以后推算组界")
-    if by_name.any():
-        ctx.warnings.append(f"{int(by_name.sum())} 户按村名（和组名）对应到村代码（定位方式 name）")
     return (pd.Series(v_out, index=data.index, dtype=object), pd.Series(g_out, index=data.index, dtype=object),
             pd.Series(label, index=data.index, dtype=object), by_name)
 
@@ -1837,6 +1835,8 @@ def _check_households(data: pd.DataFrame, geoms: np.ndarray, problems: _Problems
                      "工作区的行政区划里没有这个组；检查代码，或先导入包含它的 admin_units")
     by_code = village.notna().to_numpy()
     village, group, label, by_name = _place_by_names(data, village, group, problems, ctx)
+    if by_name.any():
+        ctx.warnings.append(f"{int(by_name.sum())} 户按村名（和组名）对应到村代码（定位方式 name）")
     out["village_code"], out["group_code"] = village, group
     if label.notna().any():
         out["group_name"] = label

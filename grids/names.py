@@ -272,6 +272,10 @@ def _match_one(text: str, parent: str | None, pool: pd.DataFrame, keys: list[str
             return NameMatch(code, "alias", (), parent)
         if not parent:
             break
+    if not parent:  # county-wide: an alias confirmed in one town only
+        codes = {c for (_, a), c in alias.items() if a == cleaned}
+        if len(codes) == 1:
+            return NameMatch(codes.pop(), "alias", (), parent)
     names = [_clean(n) for n in pool["name"]]
     same = [i for i, n in enumerate(names) if n and n == cleaned]
     if len(same) == 1:

@@ -132,6 +132,8 @@ def test_aliases_win_and_are_scoped_to_their_town():
     got = N.match_names(["三家屯", "三家屯"], ["隆昌镇", "林东镇"], candidates=units(), aliases=aliases)
     assert (got[0].code, got[0].how) == ("150422101203", "alias")
     assert got[1].code is None
+    # without a town the alias applies when it names one unit in the whole county
+    assert N.match_names(["三家屯"], candidates=units(), aliases=aliases)[0].code == "150422101203"
 
 
 def test_groups_by_name_and_by_code_number():
@@ -267,6 +269,19 @@ def test_names_template_lists_each_unknown_once_and_imports_once_filled(ws, tmp_
     t.to_csv(template, index=False)
     again = import_file(ws, "households", rej, names=template)
     assert again.rejected == 0 and ws.count("households") == 300
+
+
+def test_check_file_uses_a_mapping_in_memory_only(ws, tmp_path):
+    src = tmp_path / "r.csv"
+    src.write_text("户号,客户类型,乡镇,村\nA1,农牧户,隆昌镇,三家屯\n", encoding="utf-8")
+    mapping = tmp_path / "names.csv"
+    mapping.write_text("乡镇,登记名称,行政区划代码\n隆昌镇,三家屯,150422101203\n", encoding="utf-8")
+    from grids.ingest import check_file
+
+    assert check_file(ws, "households", src).rejected == 1
+    report = check_file(ws, "households", src, names=mapping)
+    assert report.rejected == 0 and report.accepted["village_code"].tolist() == ["150422101203"]
+    assert ws.count("name_aliases") == 0 and ws.count("households") == 0 and ws.revision == 1
 
 
 def test_bad_names_mapping_is_refused_whole(ws, tmp_path):
