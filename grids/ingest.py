@@ -16,7 +16,14 @@ Three steps, each usable on its own (the app's data page previews with the first
 
 Modes: ``households`` and ``visits`` are appended by default (village registers arrive village by village;
 an id already in the workspace is rejected); every other layer is replaced by default (reference data comes
-as a whole). Either can be forced with ``mode=``.
+as a whole). Either can be forced with ``mode=``; ``mode='update'`` changes existing households by 户号
+(only the cells the file fills; audited before/after, versions bumped).
+
+Registers keyed by names: households and visits may name the village (村/嘎查/社区) and group (组) instead
+of giving codes (:data:`NAME_COLUMNS`); :mod:`grids.names` matches them within the town of a 乡镇 column (or
+``town=``). Unknown and ambiguous names are rejected with the closest candidates; names confirmed once
+(``names=`` mapping file, layer ``name_aliases``) are used by every later import, and a rejects file can be
+imported again as it is.
 
 Examples
 --------
@@ -381,6 +388,8 @@ class ImportReport:
     name_issues : list of dict
         Village/group names that matched no unit (乡镇, 村, 登记名称, 候选), one per rejected row; see
         :meth:`names_template_csv`.
+    unchanged : int
+        Update mode: rows taken (counted in ``imported``) that changed nothing.
     """
 
     accepted: gpd.GeoDataFrame | pd.DataFrame
@@ -398,6 +407,7 @@ class ImportReport:
     datum: DatumCheck | None = None
     coords_declared: bool = True
     name_issues: list[dict[str, str]] = field(default_factory=list)
+    unchanged: int = 0
 
     @property
     def rejected(self) -> int:
@@ -416,6 +426,8 @@ class ImportReport:
         head = f"{self.source} → {self.layer}（{MODES.get(self.mode, self.mode)}）：读取 {self.read} 行，"
         if self.written or not len(self.accepted):
             head += f"导入 {self.imported} 行"
+            if self.unchanged:
+                head += f"（其中 {self.unchanged} 行与工作区相同，未改动）"
         elif self.strict and self.rejected:
             head += "严格模式下有被拒绝的行，未导入任何数据"
         else:
@@ -2354,10 +2366,8 @@ def _update_households(ws: Workspace, report: ImportReport, *, actor: str, note:
                            "after": {c: _audit_value(c, a) for c, (_, a) in changes[i].items()}})
     version = (pd.to_numeric(old["version"], errors="coerce").fillna(0).astype(int).to_numpy()
                if "version" in old else np.zeros(n, dtype=int))
-    report.imported = len(changed_rows)
-    unchanged = len(ids) - len(changed_rows)
-    if unchanged:
-        report.warnings.append(f"{unchanged} 户的内容与工作区相同，未改动")
+    report.imported = n
+    unchanged = report.unchanged = n - len(changed_rows)
     if not changed_rows:
         return
     rows = np.asarray(changed_rows)
@@ -2379,6 +2389,6 @@ def _update_households(ws: Workspace, report: ImportReport, *, actor: str, note:
                 raise StaleEditError(ids=stale or chunk)
             tx.execute(f"DELETE FROM households WHERE {where}", chunk)
         tx.append("households", out)
-        tx.note("households", {**note, "op": "update", "mode": "update", "imported": len(changed_rows),
+        tx.note("households", {**note, "op": "update", "mode": "update", "imported": n, "changed_rows": len(changed_rows),
                                "unchanged": unchanged, "columns": per_column, "changed": listed,
                                "listed": len(listed)})

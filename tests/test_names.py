@@ -382,7 +382,8 @@ def test_update_mode_changes_only_given_cells_bumps_versions_and_audits(ws, tmp_
                    "Z9,13900000000,,,\n", encoding="utf-8")
     report = import_file(ws, "households", upd, mode="update")
     assert report.read == 4 and report.rejected == 1 and report.reasons() == {"户号不在工作区中": 1}
-    assert report.imported == 2  # A3 unchanged
+    assert (report.imported, report.unchanged) == (3, 1)  # A3 taken, but nothing in it changed
+    assert "1 行与工作区相同" in report.summary()
     after = ws.read("households").set_index("hh_id")
     assert len(after) == 3
     assert after.at["A1", "phone"] == "13900000009" and after.at["A1", "head_name"] == "张三"
@@ -473,7 +474,7 @@ def test_names_aliases_and_update_on_both_backends(any_ws, tmp_path):
     assert any_ws.read("name_aliases")["code"].tolist() == ["150422101203"]
     upd = tmp_path / "u.csv"
     upd.write_text("户号,联系电话\nA2,13900000000\n", encoding="utf-8")
-    assert import_file(any_ws, "households", upd, mode="update").imported == 1
+    assert import_file(any_ws, "households", upd, mode="update").unchanged == 0
     hh = any_ws.read("households").set_index("hh_id")
     assert hh.at["A1", "group_code"] == "150422101201002" and hh.at["A1", "placed_by"] == "name"
     assert hh.at["A2", "village_code"] == "150422101203" and hh.at["A2", "phone"] == "13900000000"
