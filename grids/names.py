@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import functools
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -112,6 +113,11 @@ def _numerals(text: str) -> str:
 
 def _clean(name: Any) -> str:
     """NFKC, no spaces or separators, no bracketed remark, upper-case Latin."""
+    return _clean_text(name) if isinstance(name, str) else _clean_text(normalize_text(name))
+
+
+@functools.lru_cache(maxsize=65536)
+def _clean_text(name: str) -> str:
     text = normalize_text(name)
     text = _BRACKETS.sub("", text)
     return _SPACES.sub("", text).upper()
@@ -187,12 +193,26 @@ def similarity(a: str, b: str) -> float:
     >>> round(similarity("三家", "三家子"), 2), similarity("三家", "三家"), similarity("三家", "红旗")
     (0.83, 1.0, 0.0)
     """
-    if not a or not b:
-        return 0.0
-    ratio = difflib.SequenceMatcher(None, a, b).ratio()
-    if a in b or b in a:
-        ratio = max(ratio, 0.5 + 0.5 * min(len(a), len(b)) / max(len(a), len(b)))
-    return ratio
+    return _scores(a, [b])[0]
+
+
+def _scores(key: str, keys: Sequence[str]) -> list[float]:
+    """:func:`similarity` of ``key`` with each of ``keys`` (one matcher, ``key``'s index built once)."""
+    if not key:
+        return [0.0] * len(keys)
+    matcher = difflib.SequenceMatcher(None, autojunk=False)
+    matcher.set_seq2(key)
+    out = []
+    for k in keys:
+        if not k:
+            out.append(0.0)
+            continue
+        matcher.set_seq1(k)
+        ratio = matcher.ratio()
+        if key in k or k in key:
+            ratio = max(ratio, 0.5 + 0.5 * min(len(key), len(k)) / max(len(key), len(k)))
+        out.append(ratio)
+    return out
 
 
 @dataclass(frozen=True)
@@ -257,8 +277,33 @@ def _alias_lookup(aliases: pd.DataFrame | None, level: str) -> dict[tuple[str, s
     return out
 
 
+def _best_scores(key: str, keys: Sequence[str], top: int) -> list[float]:
+    """:func:`similarity` of ``key`` with ``keys`` where it can reach the ``top`` best (``-1`` elsewhere): difflib's
+    cheap upper bound (``quick_ratio``) skips most of the exact ratios."""
+    if not key or len(keys) <= top:
+        return _scores(key, keys)
+    matcher = difflib.SequenceMatcher(None, autojunk=False)
+    matcher.set_seq2(key)
+    best: list[float] = []  # the top scores so far, ascending
+    out = []
+    for k in keys:
+        if not k:
+            out.append(0.0)
+            continue
+        bonus = 0.5 + 0.5 * min(len(key), len(k)) / max(len(key), len(k)) if (key in k or k in key) else 0.0
+        matcher.set_seq1(k)
+        floor = best[0] if len(best) >= top else -1.0
+        if max(bonus, matcher.quick_ratio()) < floor:
+            out.append(-1.0)
+            continue
+        score = max(bonus, matcher.ratio())
+        out.append(score)
+        best = sorted([*best, score])[-top:]
+    return out
+
+
 def _rank(key: str, pool: pd.DataFrame, keys: list[str], *, top: int = CANDIDATES) -> tuple[Candidate, ...]:
-    scored = sorted(((similarity(key, k), n, c) for k, n, c in zip(keys, pool["name"], pool["code"], strict=True)),
+    scored = sorted(zip(_best_scores(key, keys, top), pool["name"], pool["code"], strict=True),
                     key=lambda t: (-t[0], t[2]))
     return tuple(Candidate(n or c, c, round(s, 3)) for s, n, c in scored[:top])
 

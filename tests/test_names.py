@@ -479,3 +479,16 @@ def test_names_aliases_and_update_on_both_backends(any_ws, tmp_path):
     assert hh.at["A1", "group_code"] == "150422101201002" and hh.at["A1", "placed_by"] == "name"
     assert hh.at["A2", "village_code"] == "150422101203" and hh.at["A2", "phone"] == "13900000000"
     assert int(hh.at["A2", "version"]) == 1
+
+
+def test_candidate_ranking_equals_brute_force():
+    rng = np.random.default_rng(0)
+    chars = list("三家子红旗东山西沟巴彦塔拉乌兰哈达新发永兴太平")
+    keys = ["".join(rng.choice(chars, size=int(rng.integers(2, 5)))) for _ in range(60)]
+    pool = pd.DataFrame({"name": [k + "村" for k in keys], "code": [f"150422101{i:03d}" for i in range(60)]})
+    for _ in range(30):
+        key = "".join(rng.choice(chars, size=3))
+        brute = sorted(((N.similarity(key, k), c) for k, c in zip(keys, pool["code"], strict=True)),
+                       key=lambda t: (-t[0], t[1]))[: N.CANDIDATES]
+        got = N._rank(key, pool, keys)
+        assert [(c.code, c.score) for c in got] == [(c, round(s, 3)) for s, c in brute]
