@@ -1437,6 +1437,11 @@ def validate(frame: gpd.GeoDataFrame | pd.DataFrame, *, target_layer: str, works
                    extra_aliases=aliases)
     if workspace is None:
         notes.append("没有提供工作区，未检查代码层级、重复和县界")
+    if town and ctx.units() is not None:
+        tm = N.match_towns([town], candidates=ctx.units())[0]
+        if tm is not None and tm.code is None:
+            raise ValidationError(f"工作区里没有乡镇“{plain(town)}”（--town）", file=source_name,
+                                  fix=f"{N.suggestion(tm.candidates)}写工作区里的乡镇名称或 9 位乡镇代码")
 
     family = _FAMILY.get(schema.geometry or "")
     repaired = np.zeros(n, dtype=bool)
@@ -1485,6 +1490,7 @@ def _unwrap_rejects(frame: gpd.GeoDataFrame | pd.DataFrame, notes: list[str]) ->
         return frame
     first = ~frame.duplicated(["文件", "行"], keep="first")
     out = frame.loc[first.to_numpy()].drop(columns=list(REJECT_COLUMNS))
+    out = out.rename(columns={f"{c}（原）": c for c in REJECT_COLUMNS})  # the original file's own 行/列… columns
     out.attrs = frame.attrs
     notes.append(f"这是一个拒收文件：按其中 {int(first.sum())} 个原始行重新校验（忽略“原因”等列）")
     return out

@@ -313,8 +313,14 @@ def test_town_option_and_unknown_town(ws, tmp_path):
     report = validate(read_table(src), target_layer="households", workspace=ws, source_name="r.csv", town="隆昌")
     assert len(report.accepted) == 1 and report.accepted["group_code"].tolist() == ["150422101203001"]
     assert report.rejects["修正方法"].str.contains("是否指").all()
-    bad = validate(read_table(src), target_layer="households", workspace=ws, source_name="r.csv", town="新城镇")
-    assert bad.rejected == 2 and set(bad.reasons()) == {"乡镇无法识别"}
+    with pytest.raises(ValidationError, match="新城镇") as exc:
+        validate(read_table(src), target_layer="households", workspace=ws, source_name="r.csv", town="新城镇")
+    assert "是否指" in exc.value.fix
+    # a 乡镇 cell that names no town rejects that row, with the closest towns
+    src.write_text("户号,客户类型,乡镇,村\nA1,农牧户,新城镇,三家村\nA2,农牧户,隆昌,三家村\n", encoding="utf-8")
+    bad = validate(read_table(src), target_layer="households", workspace=ws, source_name="r.csv")
+    assert bad.rejected == 1 and bad.reasons() == {"乡镇无法识别": 1}
+    assert "是否指：" in bad.rejects["修正方法"].iloc[0] and bad.rejects["列"].iloc[0] == "乡镇"
 
 
 def test_codes_win_over_names_and_placed_by(ws, tmp_path):
@@ -492,3 +498,15 @@ def test_candidate_ranking_equals_brute_force():
                        key=lambda t: (-t[0], t[1]))[: N.CANDIDATES]
         got = N._rank(key, pool, keys)
         assert [(c.code, c.score) for c in got] == [(c, round(s, 3)) for s, c in brute]
+
+
+def test_rejects_file_rows_with_two_problems_are_read_once(ws, tmp_path):
+    src = tmp_path / "r.csv"
+    src.write_text("户号,客户类型,联系电话,乡镇,村\nA1,农牧户,123,隆昌镇,三家屯\nA2,农牧户,13800000000,隆昌镇,三家村\n",
+                   encoding="utf-8")
+    rej = tmp_path / "rej.csv"
+    first = import_file(ws, "households", src, rejects_path=rej)
+    assert first.rejected == 1 and len(first.rejects) == 2  # one row, two problems
+    again = import_file(ws, "households", rej)
+    assert again.read == 1 and again.rejected == 1
+    assert set(again.reasons()) == {"联系电话格式错误", "村名无法识别"}
