@@ -510,3 +510,14 @@ def test_rejects_file_rows_with_two_problems_are_read_once(ws, tmp_path):
     again = import_file(ws, "households", rej)
     assert again.read == 1 and again.rejected == 1
     assert set(again.reasons()) == {"联系电话格式错误", "村名无法识别"}
+
+
+def test_import_into_a_postgis_workspace_by_url(pg_ws, tmp_path):
+    """What 数据管理 does: import_file with the workspace's URL, not a Workspace object."""
+    with pg_ws.transaction(actor="test", action="准备") as tx:
+        tx.replace("admin_units", units())
+    src = tmp_path / "r.csv"
+    src.write_text("户号,客户类型,乡镇,村,组\nA1,农牧户,隆昌镇,三家子村委会,2组\n", encoding="utf-8")
+    report = import_file(pg_ws.target, "households", src)
+    assert report.imported == 1
+    assert pg_ws.read("households")["group_code"].tolist() == ["150422101203002"]
