@@ -1,0 +1,657 @@
+"""Village territories derived from their seats (村委会 positions), for counties without village boundaries.
+
+A 联社 rarely holds village polygons (村界 are not published); it holds where each 村委会/嘎查/社区居委会 sits.
+:func:`derive_villages` turns those seats into a tiling of the county:
+
+1. **Voronoi of the seats**, clipped by their town's polygon when the town has one, else by the part of the
+   county outline that no town polygon covers (all polygon-less towns share it). Areas already covered by
+   real (imported, not derived) village polygons are left out.
+2. **One piece per landmass** (:mod:`grids.landmass`, the rule ``check`` applies to grids): a clipped cell
+   that falls apart on one landmass keeps the piece holding its seat; the other pieces join the neighbour
+   they share the longest edge with.
+3. **Households already located** (a GPS point and a village code) that fall outside their village pull it
+   over them: the area nearer to such a household than to any other seat or located household (their
+   Voronoi cell) passes to the household's village, but never farther than ``max_shift_m`` from the village's
+   seat-derived territory. A household farther out is listed, not absorbed; so is one whose absorption would
+   split a village into several pieces on one landmass.
+4. Villages without a statistical code get a **provisional code**: town code + ``9xx``
+   (``provisional_code`` true). Towns without a polygon become the **union of their villages**.
+5. **Groups (组)** get polygons where a village has at least two groups with at least
+   :data:`MIN_GROUP_HOUSEHOLDS` located households each: Voronoi of those households by group, dissolved,
+   clipped to the village, one piece per landmass. Elsewhere a group has no polygon and its households are
+   placed by village (:func:`grids.build.household_points`).
+
+Every derived unit has ``derived`` true: maps draw it dashed and exports label it “推算村界”
+(:data:`DERIVED_LABEL`). Importing real boundaries replaces it.
+
+:func:`import_villages` is the ``python -m grids import PATH villages FILE`` entry point: it validates a file
+of seats (GeoJSON/GPKG/SHP points, or CSV/XLSX with 经度/纬度), and writes the ``seats`` layer and the derived
+admin units in one audited transaction.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from shapely.ops import nearest_points
+
+from grids.crs import gk_crs_for
+from grids.errors import ValidationError
+from grids.landmass import landmass_of, landmasses
+from grids.model import CODE_LENGTH, STORAGE_EPSG
+
+if TYPE_CHECKING:
+    from grids.auth import Account
+    from grids.ingest import ImportReport
+
+__all__ = [
+    "DEFAULT_MAX_SHIFT_M",
+    "DERIVED_LABEL",
+    "MIN_GROUP_HOUSEHOLDS",
+    "VILLAGES_LAYER",
+    "Derivation",
+    "canonical_town_name",
+    "canonical_village_name",
+    "derive_villages",
+    "import_villages",
+    "validate_villages",
+]
+
+VILLAGES_LAYER = "villages"
+"""The import target for village seats (points) — not a workspace table: it writes ``seats`` and ``admin_units``."""
+DEFAULT_MAX_SHIFT_M = 2000.0
+"""How far (metres) a derived village may be stretched to take in one of its located households."""
+MIN_GROUP_HOUSEHOLDS = 10
+"""Located households a group needs, in a village with at least two such groups, to get a derived polygon."""
+DERIVED_LABEL = "推算村界"
+"""How maps' legends and exports name a derived boundary."""
+SEAT_TOLERANCE_M = 200.0
+"""A seat may lie this far (metres) outside its town polygon or the county (it is then moved onto the edge)."""
+SAME_PLACE_M = 1.0
+"""Two seats closer than this (metres) are one place: the later row is rejected."""
+_AREA_TOL = 1.0  # m²: parts this small are floating-point noise (the tolerance ``check`` applies)
+_SHARED_MIN_M = 1e-3
+
+_VILLAGE_SUFFIXES = ("村民委员会", "居民委员会", "村委会", "居委会", "委员会")
+_TOWN_SUFFIXES = ("人民政府", "街道办事处", "办事处", "街道", "苏木", "镇", "乡")
+
+
+# --------------------------------------------------------------------------------------------------------
+# names
+# --------------------------------------------------------------------------------------------------------
+
+
+def _nfkc(text: Any) -> str:
+    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", str(text)))
+
+
+def canonical_village_name(name: Any) -> str:
+    """The name a village is stored under: full-width folded, 村委会/居委会 reduced to the unit's own name.
+
+    Examples
+    --------
+    >>> [canonical_village_name(n) for n in ("三家村委会", " 三家村 ", "巴彦塔拉嘎查村委会", "林东社区居委会")]
+    ['三家村', '三家村', '巴彦塔拉嘎查', '林东社区']
+    """
+    text = _nfkc(name)
+    for suffix in _VILLAGE_SUFFIXES:
+        if text.endswith(suffix) and len(text) > len(suffix):
+            stem = text[: -len(suffix)]
+            if suffix in ("村民委员会", "村委会") and not stem.endswith(("村", "嘎查")):
+                stem += "村"
+            return stem
+    return text
+
+
+def canonical_town_name(name: Any) -> str:
+    """A town's name without its type (镇/乡/苏木/街道), for matching a file's 乡镇 column to the workspace.
+
+    Examples
+    --------
+    >>> [canonical_town_name(n) for n in ("林东镇", "林东镇人民政府", "查干哈达苏木", "花加拉嘎乡")]
+    ['林东', '林东', '查干哈达', '花加拉嘎']
+    """
+    text = _nfkc(name)
+    for suffix in _TOWN_SUFFIXES:
+        if text.endswith(suffix) and len(text) > len(suffix):
+            text = text[: -len(suffix)]
+    return text
+
+
+def _village_kind(name: str, given: Any = None) -> str:
+    if isinstance(given, str) and given.strip() in ("村", "嘎查", "社区"):
+        return given.strip()
+    if name.endswith("社区"):
+        return "社区"
+    return "嘎查" if name.endswith("嘎查") else "村"
+
+
+# --------------------------------------------------------------------------------------------------------
+# geometry helpers
+# --------------------------------------------------------------------------------------------------------
+
+
+def _polys(geom) -> list:
+    """Polygon parts of ``geom`` larger than the noise tolerance."""
+    if geom is None or geom.is_empty:
+        return []
+    parts = shapely.get_parts(geom)
+    if any(p.geom_type == "GeometryCollection" for p in parts):
+        parts = shapely.get_parts(parts)
+    return [p for p in parts if p.geom_type == "Polygon" and p.area > _AREA_TOL]
+
+
+def _multi(geom):
+    parts = _polys(geom)
+    if not parts:
+        return None
+    return shapely.MultiPolygon(parts)
+
+
+def _without_slivers(geom, width_m: float = 1.0):
+    """``geom`` without the thin parts (narrower than ``2 * width_m``) that overlays of real boundaries leave."""
+    parts = _polys(geom)
+    keep = [p for p in parts if not shapely.buffer(p, -width_m).is_empty]
+    return shapely.union_all(keep) if keep else shapely.Polygon()
+
+
+def _voronoi(points: np.ndarray, domain) -> np.ndarray:
+    """Voronoi cell of each (distinct) point, clipped to ``domain``; aligned with ``points``."""
+    n = len(points)
+    if n == 1:
+        return np.array([domain], dtype=object)
+    minx, miny, maxx, maxy = shapely.bounds(shapely.union_all([domain, *points]))
+    pad = max(maxx - minx, maxy - miny) + 1000.0
+    frame = shapely.box(minx - pad, miny - pad, maxx + pad, maxy + pad)
+    cells = np.asarray(shapely.get_parts(shapely.voronoi_polygons(shapely.MultiPoint(list(points)),
+                                                                  extend_to=frame)), dtype=object)
+    tree = shapely.STRtree(cells)
+    pi, ci = tree.query(points, predicate="intersects")
+    out = np.full(n, None, dtype=object)
+    order = np.argsort(pi, kind="stable")
+    for p, c in zip(pi[order], ci[order], strict=True):
+        if out[p] is None:
+            out[p] = cells[c]
+    missing = np.array([g is None for g in out])
+    if missing.any():  # pragma: no cover - a generator always lies in its own cell
+        out[missing] = shapely.Polygon()
+    return shapely.intersection(out, domain)
+
+
+def _one_piece_per_landmass(geoms: list, anchors: list, masses: gpd.GeoDataFrame) -> tuple[list, int]:
+    """Re-tile ``geoms`` so that each has at most one piece per landmass.
+
+    The piece holding an owner's anchor (else its largest piece) on each landmass stays; every other piece
+    joins the owner it shares the longest edge with (growing only from kept pieces, so the result is
+    connected). Returns the new geometries and how many pieces moved.
+    """
+    atoms, owner = [], []
+    for i, g in enumerate(geoms):
+        for p in _polys(g):
+            atoms.append(p)
+            owner.append(i)
+    if not atoms:
+        return list(geoms), 0
+    atoms_arr = np.asarray(atoms, dtype=object)
+    owner_arr = np.asarray(owner)
+    lab = landmass_of(gpd.GeoSeries(atoms_arr, crs=masses.crs), masses)
+    area = shapely.area(atoms_arr)
+    keep = np.zeros(len(atoms), dtype=bool)
+    for i in np.unique(owner_arr):
+        mine = np.flatnonzero(owner_arr == i)
+        anchor = anchors[i] if i < len(anchors) else None
+        for m in np.unique(lab[mine]):
+            on = mine[lab[mine] == m]
+            hit = [a for a in on if anchor is not None and atoms_arr[a].intersects(anchor)]
+            keep[hit[0] if hit else on[np.argmax(area[on])]] = True
+    if keep.all():
+        return list(geoms), 0
+    tree = shapely.STRtree(atoms_arr)
+    ai, bi = tree.query(atoms_arr, predicate="intersects")
+    sel = ai != bi
+    ai, bi = ai[sel], bi[sel]
+    shared = shapely.length(shapely.intersection(shapely.boundary(atoms_arr[ai]), shapely.boundary(atoms_arr[bi])))
+    ok = shared >= _SHARED_MIN_M
+    nb: dict[int, list[tuple[int, float]]] = {}
+    for a, b, s in zip(ai[ok], bi[ok], shared[ok], strict=True):
+        nb.setdefault(int(a), []).append((int(b), float(s)))
+    new_owner = np.where(keep, owner_arr, -1)
+    pending = [int(a) for a in np.argsort(-area) if not keep[a]]
+    while pending:
+        progress = False
+        for a in list(pending):
+            votes: dict[int, float] = {}
+            for b, s in nb.get(a, []):
+                if new_owner[b] >= 0 and lab[b] == lab[a]:
+                    votes[int(new_owner[b])] = votes.get(int(new_owner[b]), 0.0) + s
+            if votes:
+                new_owner[a] = max(votes.items(), key=lambda kv: (kv[1], -kv[0]))[0]
+                pending.remove(a)
+                progress = True
+        if not progress:
+            for a in pending:  # not touching any kept piece (a detached part of the domain): nearest one
+                same = np.flatnonzero((new_owner >= 0) & (lab == lab[a]))
+                if not len(same):
+                    new_owner[a] = owner_arr[a]
+                    continue
+                d = shapely.distance(atoms_arr[a], atoms_arr[same])
+                new_owner[a] = new_owner[same[int(np.argmin(d))]]
+            break
+    moved = int((new_owner != owner_arr).sum())
+    out = []
+    for i in range(len(geoms)):
+        mine = atoms_arr[new_owner == i]
+        out.append(shapely.union_all(mine) if len(mine) else shapely.Polygon())
+    return out, moved
+
+
+def _pieces_per_landmass(geom, masses: gpd.GeoDataFrame) -> dict[int, list]:
+    parts = _polys(geom)
+    if not parts:
+        return {}
+    lab = landmass_of(gpd.GeoSeries(parts, crs=masses.crs), masses)
+    out: dict[int, list] = {}
+    for p, m in zip(parts, lab, strict=True):
+        out.setdefault(int(m), []).append(p)
+    return out
+
+
+# --------------------------------------------------------------------------------------------------------
+# derivation
+# --------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Derivation:
+    """What :func:`derive_villages` made.
+
+    Attributes
+    ----------
+    units : GeoDataFrame
+        Derived admin units (EPSG:4490), ``admin_units`` columns: villages, the towns that had no polygon,
+        and groups; ``derived`` true, ``provisional_code`` true where the code is town code + ``9xx``.
+    seats : GeoDataFrame
+        The seats with their (possibly provisional) ``code``, in EPSG:4490.
+    beyond : DataFrame
+        Located households left outside their village: ``hh_id``, ``village_code``, ``distance_m`` (from the
+        village as derived), ``reason``.
+    warnings : list of str
+        Things the user should know (towns without seats, pieces moved).
+    """
+
+    units: gpd.GeoDataFrame
+    seats: gpd.GeoDataFrame
+    beyond: pd.DataFrame = field(default_factory=pd.DataFrame)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def villages(self) -> gpd.GeoDataFrame:
+        """The village rows of :attr:`units`."""
+        return self.units[self.units["level"] == "village"]
+
+
+def _provisional(seats: pd.DataFrame, taken: set[str]) -> tuple[pd.Series, pd.Series]:
+    code = seats["code"].astype(object).where(seats["code"].notna(), None)
+    provisional = pd.Series(False, index=seats.index)
+    used = set(taken) | {c for c in code if isinstance(c, str)}
+    for idx in seats.index[code.isna()]:
+        town = str(seats.at[idx, "town_code"])
+        for k in range(901, 1000):
+            candidate = f"{town}{k:03d}"
+            if candidate not in used:
+                break
+        else:
+            raise ValidationError(f"乡镇 {town} 没有代码的村超过 99 个，无法编临时代码",
+                                  fix="在文件的“代码”列填写这些村的统计用区划代码")
+        used.add(candidate)
+        code.at[idx] = candidate
+        provisional.at[idx] = True
+    return code, provisional
+
+
+def derive_villages(seats: gpd.GeoDataFrame, *, towns: gpd.GeoDataFrame | None = None,
+                    outline: gpd.GeoDataFrame | gpd.GeoSeries, households: gpd.GeoDataFrame | None = None,
+                    max_shift_m: float = DEFAULT_MAX_SHIFT_M, streets: gpd.GeoDataFrame | None = None,
+                    real_villages: gpd.GeoDataFrame | None = None, taken_codes: set[str] | None = None,
+                    min_group_households: int = MIN_GROUP_HOUSEHOLDS) -> Derivation:
+    """Village (and town, group) polygons from the villages' seats.
+
+    Parameters
+    ----------
+    seats : GeoDataFrame
+        One point per village: ``town_code`` (9 digits), ``name``; ``code`` (12 digits) where known, else a
+        provisional code is given; optional ``kind`` (村/嘎查/社区).
+    towns : GeoDataFrame, optional
+        Town units: ``code``, ``name`` and a polygon where known (missing/empty geometry: the town becomes the
+        union of its villages).
+    outline : GeoDataFrame or GeoSeries
+        The county outline.
+    households : GeoDataFrame, optional
+        ``hh_id``, ``village_code``, ``group_code`` and points (rows without a point are ignored).
+    max_shift_m : float
+        How far a village may be stretched to take in one of its located households.
+    streets : GeoDataFrame, optional
+        Ferry lines (``class == 'ferry'``) join landmasses, as in :func:`grids.landmass.landmasses`.
+    real_villages : GeoDataFrame, optional
+        Village polygons that are real (imported): left as they are, their area is not shared out.
+    taken_codes : set of str, optional
+        Codes already used in the workspace, avoided by provisional codes.
+    min_group_households : int
+        See :data:`MIN_GROUP_HOUSEHOLDS`.
+
+    Returns
+    -------
+    Derivation
+
+    Examples
+    --------
+    >>> import shapely
+    >>> county = gpd.GeoSeries([shapely.box(0, 0, 4000, 2000)], crs=4549)
+    >>> seats = gpd.GeoDataFrame({"code": ["150422100201", None], "name": ["东村", "西村"],
+    ...                           "town_code": ["150422100"] * 2},
+    ...                          geometry=[shapely.Point(3000, 1000), shapely.Point(1000, 1000)], crs=4549)
+    >>> d = derive_villages(seats, outline=county)
+    >>> d.villages[["code", "provisional_code"]].values.tolist()
+    [['150422100201', False], ['150422100901', True]]
+    >>> [round(a / 1e6, 1) for a in d.villages.to_crs(4549).area]
+    [4.0, 4.0]
+    """
+    if seats.crs is None:
+        raise ValidationError("村委会位置没有坐标参考系（CRS）", fix="先 set_crs(4490)")
+    if not len(seats):
+        raise ValidationError("没有村委会位置", fix="提供每个村（嘎查、社区）村委会的经纬度")
+    for col in ("town_code", "name"):
+        if col not in seats.columns:
+            raise ValidationError(f"村委会位置缺少列 {col}", column=col, fix="需要 town_code 和 name 列")
+    geo = outline.geometry if isinstance(outline, gpd.GeoDataFrame) else outline
+    epsg = gk_crs_for(geo)
+    county = shapely.make_valid(shapely.union_all(np.asarray(geo.to_crs(epsg).values, dtype=object)))
+    masses = landmasses(gpd.GeoSeries([county], crs=epsg),
+                        streets=streets.to_crs(epsg) if streets is not None and len(streets) else None)
+    warnings: list[str] = []
+
+    s = seats.to_crs(epsg).reset_index(drop=True).copy()
+    if "code" not in s.columns:
+        s["code"] = None
+    s["code"], s["provisional_code"] = _provisional(s, taken_codes or set())
+    s["name"] = s["name"].map(lambda v: canonical_village_name(v) if isinstance(v, str) and v.strip() else None)
+    s["name"] = s["name"].where(s["name"].notna(), s["code"])
+    pts = np.asarray(s.geometry.values, dtype=object)
+
+    town_poly: dict[str, Any] = {}
+    town_names: dict[str, str] = {}
+    if towns is not None and len(towns):
+        t = towns.to_crs(epsg) if towns.crs is not None else towns.set_crs(epsg)
+        for code, name, g in zip(t["code"].astype(str), t.get("name", t["code"]), t.geometry.values, strict=True):
+            town_names[code] = name if isinstance(name, str) and name else code
+            if g is not None and not g.is_empty:
+                town_poly[code] = shapely.intersection(shapely.make_valid(g), county)
+    real = None
+    real_codes: set[str] = set()
+    if real_villages is not None and len(real_villages):
+        rv = real_villages.to_crs(epsg)
+        real = shapely.union_all(np.asarray(rv.geometry.values, dtype=object))
+        real_codes = set(rv["code"].astype(str))
+    derive_mask = ~s["code"].astype(str).isin(real_codes).to_numpy()
+    if (~derive_mask).any():
+        warnings.append(f"{int((~derive_mask).sum())} 个村已有导入的真实村界，只记录了其村委会位置，未推算")
+
+    # clipping domains: a town with a polygon is its own; polygon-less towns share the rest of the county
+    rest_key = "*"
+    keys = np.array([tc if tc in town_poly else rest_key for tc in s["town_code"].astype(str)], dtype=object)
+    domains: dict[str, Any] = {}
+    for key in dict.fromkeys(keys[derive_mask].tolist()):
+        if key == rest_key:
+            dom = shapely.difference(county, shapely.union_all(list(town_poly.values()))) if town_poly else county
+        else:
+            dom = town_poly[key]
+        if real is not None:
+            dom = shapely.difference(dom, real)
+        domains[key] = _without_slivers(shapely.make_valid(dom))
+
+    # 1-2. Voronoi of the seats, one piece per landmass
+    orig = np.full(len(s), None, dtype=object)
+    gen_pts = pts.copy()
+    for key, dom in domains.items():
+        idx = np.flatnonzero((keys == key) & derive_mask)
+        inside = shapely.covers(dom, pts[idx])
+        for i in idx[~inside]:  # a seat just outside its town (within tolerance): use the nearest point inside
+            gen_pts[i] = nearest_points(dom, pts[i])[0] if not dom.is_empty else pts[i]
+        _check_same_place(gen_pts[idx], s["name"].to_numpy()[idx])
+        cells = _voronoi(gen_pts[idx], dom)
+        fixed, moved = _one_piece_per_landmass(list(cells), list(gen_pts[idx]), masses)
+        orig[idx] = fixed
+
+    # 3. located households pull their village over them (within max_shift_m, never into pieces)
+    final = orig.copy()
+    beyond_rows: list[dict] = []
+    code_pos = {c: i for i, c in enumerate(s["code"].astype(str)) if derive_mask[i]}
+    if households is not None and len(households) and "village_code" in households.columns:
+        hh = households.to_crs(epsg)
+        hgeo = np.asarray(hh.geometry.values, dtype=object)
+        has = ~(shapely.is_missing(hgeo) | shapely.is_empty(hgeo))
+        owner = np.array([code_pos.get(c, -1) if isinstance(c, str) else -1 for c in hh["village_code"]], dtype=int)
+        use = has & (owner >= 0)
+        hid = (hh["hh_id"].astype(str).to_numpy() if "hh_id" in hh.columns
+               else np.asarray(hh.index.astype(str)))
+        for key, dom in domains.items():
+            members = np.flatnonzero((keys == key) & derive_mask)
+            sel = np.flatnonzero(use & np.isin(owner, members))
+            sel = sel[shapely.covers(dom, hgeo[sel])]
+            if not len(sel):
+                continue
+            final[members], rows = _absorb(members, orig, gen_pts, dom, hgeo[sel], owner[sel], hid[sel],
+                                           max_shift_m, masses)
+            for r in rows:
+                r["village_code"] = s.at[r.pop("owner"), "code"]
+            beyond_rows += rows
+        # households of a village located in another town's domain: listed
+        other = np.flatnonzero(use)
+        if len(other):
+            dom_of = np.array([keys[o] for o in owner[other]], dtype=object)
+            in_dom = np.array([shapely.covers(domains[k], p) for k, p in zip(dom_of, hgeo[other], strict=True)])
+            for j in other[~in_dom]:
+                d = float(shapely.distance(hgeo[j], final[owner[j]])) if final[owner[j]] is not None else np.nan
+                beyond_rows.append({"hh_id": hid[j], "village_code": s.at[owner[j], "code"], "distance_m": d,
+                                    "reason": "位置在另一个乡镇的范围内，未并入本村"})
+        if beyond_rows:
+            warnings.append(f"{len(beyond_rows)} 户已定位的住户在本村推算范围以外且未并入（距离超过 "
+                            f"{max_shift_m:,.0f} 米、在另一乡镇内，或并入会把村分成几块），已列出")
+
+    villages = s[derive_mask].copy()
+    villages["geometry"] = [_multi(g) for g in final[derive_mask]]
+    empty = villages.geometry.isna()
+    if empty.any():
+        warnings.append("这些村推算后没有范围（被真实村界或其他村覆盖）：" + "、".join(villages.loc[empty, "name"]))
+        villages = villages[~empty]
+    kinds = villages["kind"] if "kind" in villages.columns else pd.Series(None, index=villages.index)
+    units = [gpd.GeoDataFrame({
+        "code": villages["code"].astype(str), "name": villages["name"].astype(str), "level": "village",
+        "kind": [_village_kind(n, k) for n, k in zip(villages["name"], kinds, strict=True)],
+        "parent_code": villages["town_code"].astype(str), "derived": True,
+        "provisional_code": villages["provisional_code"].astype(bool)},
+        geometry=gpd.GeoSeries(villages.geometry.values, crs=epsg), crs=epsg)]
+
+    # 4. towns without polygons: union of their villages
+    for town in dict.fromkeys(s["town_code"].astype(str)):
+        if town in town_poly:
+            continue
+        mine = units[0][units[0]["parent_code"] == town]
+        if not len(mine):
+            continue
+        units.append(gpd.GeoDataFrame(
+            {"code": [town], "name": [town_names.get(town, town)], "level": ["town"], "kind": [None],
+             "parent_code": [town[: CODE_LENGTH["county"]]], "derived": [True], "provisional_code": [False]},
+            geometry=[_multi(shapely.union_all(np.asarray(mine.geometry.values, dtype=object)))], crs=epsg))
+    for town in town_names:
+        if town not in set(s["town_code"].astype(str)) and town not in town_poly:
+            warnings.append(f"乡镇 {town_names[town]}（{town}）既没有边界也没有村委会位置，无法推算其范围")
+
+    # 5. groups from located households
+    if households is not None and len(households) and "group_code" in households.columns:
+        groups = _derive_groups(units[0], households.to_crs(epsg), masses, min_group_households)
+        if len(groups):
+            units.append(groups)
+    out = pd.concat(units, ignore_index=True)
+    out = gpd.GeoDataFrame(out, geometry="geometry", crs=epsg).to_crs(STORAGE_EPSG)
+    seats_out = gpd.GeoDataFrame(
+        {"code": s["code"].astype(str), "name": s["name"].astype(str), "level": "village",
+         "town_code": s["town_code"].astype(str)}, geometry=gpd.GeoSeries(pts, crs=epsg), crs=epsg
+    ).to_crs(STORAGE_EPSG)
+    beyond = pd.DataFrame(beyond_rows, columns=["hh_id", "village_code", "distance_m", "reason"])
+    return Derivation(units=out, seats=seats_out, beyond=beyond, warnings=warnings)
+
+
+def _check_same_place(points: np.ndarray, names: np.ndarray) -> None:
+    if len(points) < 2:
+        return
+    tree = shapely.STRtree(points)
+    a, b = tree.query(points, predicate="dwithin", distance=SAME_PLACE_M)
+    dup = a < b
+    if dup.any():
+        i, j = int(a[dup][0]), int(b[dup][0])
+        raise ValidationError(f"村 {names[i]} 与 {names[j]} 的村委会位置相同（相距不到 {SAME_PLACE_M:.0f} 米）",
+                              fix="核对两个村的经纬度；每个村需要自己的村委会位置")
+
+
+def _absorb(members: np.ndarray, orig: np.ndarray, seat_pts: np.ndarray, domain, hpts: np.ndarray,
+            howner: np.ndarray, hid: np.ndarray, max_shift_m: float, masses: gpd.GeoDataFrame
+            ) -> tuple[np.ndarray, list[dict]]:
+    """Move territory to the villages of located households outside them (see module docstring, step 3)."""
+    listed: list[dict] = []
+    inside = np.array([orig[o] is not None and orig[o].covers(p) for o, p in zip(howner, hpts, strict=True)])
+    dist = np.array([0.0 if ok else float(shapely.distance(p, orig[o]))
+                     for ok, o, p in zip(inside, howner, hpts, strict=True)])
+    far = ~inside & (dist > max_shift_m)
+    for j in np.flatnonzero(far):
+        listed.append({"hh_id": hid[j], "owner": int(howner[j]), "distance_m": dist[j],
+                       "reason": f"距本村推算范围 {dist[j]:,.0f} 米，超过 {max_shift_m:,.0f} 米，未并入"})
+    cand = np.flatnonzero(~inside & ~far & np.array([domain.covers(p) for p in hpts]))
+    if not len(cand):
+        return orig[members], listed
+    # labelled Voronoi of seats and located households: a misplaced household's cell is its claim
+    gens = np.concatenate([seat_pts[members], hpts])
+    glab = np.concatenate([members, howner])
+    xy = np.round(shapely.get_coordinates(gens), 2)
+    frame = pd.DataFrame({"x": xy[:, 0], "y": xy[:, 1], "lab": glab, "pos": np.arange(len(gens))})
+    lab_per_xy = frame.groupby(["x", "y"])["lab"].transform("nunique")
+    first = ~frame.duplicated(["x", "y"])
+    n_seat = len(members)
+    seat_xy = frame.iloc[:n_seat][["x", "y"]].apply(tuple, axis=1)
+    at_seat = frame[["x", "y"]].apply(tuple, axis=1).isin(set(seat_xy)) & (frame["pos"] >= n_seat)
+    usable = first & ((lab_per_xy == 1) | (frame["pos"] < n_seat)) & ~at_seat
+    upos = frame.loc[usable, "pos"].to_numpy()
+    cells_u = _voronoi(gens[upos], domain)
+    cell_of = dict(zip(upos.tolist(), cells_u, strict=True))
+    claims: dict[int, Any] = {}
+    for j in cand:
+        cell = cell_of.get(n_seat + int(j))
+        if cell is None:
+            listed.append({"hh_id": hid[j], "owner": int(howner[j]), "distance_m": dist[j],
+                           "reason": "与其他村的住户或村委会位置重合，未并入"})
+            continue
+        claims[int(j)] = shapely.intersection(cell, shapely.buffer(orig[howner[j]], max_shift_m))
+    seat_of = {int(m): seat_pts[m] for m in members}
+    for _ in range(20):
+        final = _apply_claims(members, orig, claims, howner)
+        drop: set[int] = set()
+        for m, geom in zip(members, final, strict=True):
+            for pieces in _pieces_per_landmass(geom, masses).values():
+                if len(pieces) < 2:
+                    continue
+                parr = np.asarray(pieces, dtype=object)
+                holds = [k for k, p in enumerate(parr) if p.intersects(seat_of[int(m)])]
+                main = holds[0] if holds else int(np.argmax(shapely.area(parr)))
+                for k, piece in enumerate(parr):
+                    if k == main:
+                        continue
+                    own = {j for j in claims if howner[j] == m and piece.intersects(hpts[j])}
+                    if own:
+                        drop |= own
+                    else:  # a remnant cut off by others' claims: undo the claims that touch it
+                        drop |= {j for j, c in claims.items() if howner[j] != m
+                                 and shapely.dwithin(c, piece, 0.01) and c.intersects(orig[m])}
+        if not drop:
+            break
+        for j in drop:
+            listed.append({"hh_id": hid[j], "owner": int(howner[j]), "distance_m": dist[j],
+                           "reason": "并入会使本村或邻村在同一块陆地上分成几块，未并入"})
+            claims.pop(j, None)
+    final = _apply_claims(members, orig, claims, howner)
+    fixed, _ = _one_piece_per_landmass(list(final), [seat_pts[m] for m in members], masses)
+    return np.asarray(fixed, dtype=object), listed
+
+
+def _apply_claims(members: np.ndarray, orig: np.ndarray, claims: Mapping[int, Any], howner: np.ndarray) -> list:
+    if not claims:
+        return list(orig[members])
+    by_owner: dict[int, list] = {}
+    for j, c in claims.items():
+        by_owner.setdefault(int(howner[j]), []).append(c)
+    everything = shapely.union_all(list(claims.values()))
+    out = []
+    for m in members:
+        mine = by_owner.get(int(m))
+        others = shapely.difference(everything, shapely.union_all(mine)) if mine else everything
+        geom = shapely.difference(orig[m], others)
+        if mine:
+            geom = shapely.union_all([geom, *mine])
+        out.append(geom)
+    return out
+
+
+def _derive_groups(villages: gpd.GeoDataFrame, hh: gpd.GeoDataFrame, masses: gpd.GeoDataFrame,
+                   min_households: int) -> gpd.GeoDataFrame:
+    """Group polygons of villages with ≥ 2 groups of ≥ ``min_households`` located households (step 5)."""
+    geoms = np.asarray(hh.geometry.values, dtype=object)
+    has = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    gcode = np.array([c if isinstance(c, str) and len(c) == CODE_LENGTH["group"] else "" for c in hh["group_code"]],
+                     dtype=object)
+    ok = has & (gcode != "")
+    if not ok.any():
+        return gpd.GeoDataFrame()
+    pts_all, codes_all = geoms[ok], gcode[ok]
+    rows = []
+    for vcode, vgeom, provisional in zip(villages["code"], villages.geometry.values, villages["provisional_code"],
+                                         strict=True):
+        if vgeom is None:
+            continue
+        mine = np.array([c.startswith(vcode) for c in codes_all]) & shapely.covers(vgeom, pts_all)
+        if not mine.any():
+            continue
+        counts = pd.Series(codes_all[mine]).value_counts()
+        good = sorted(counts.index[counts >= min_households])
+        if len(good) < 2:
+            continue
+        sel = mine & np.isin(codes_all, good)
+        p, c = pts_all[sel], codes_all[sel]
+        xy = np.round(shapely.get_coordinates(p), 2)
+        frame = pd.DataFrame({"x": xy[:, 0], "y": xy[:, 1], "c": c})
+        clash = frame.groupby(["x", "y"])["c"].transform("nunique") > 1
+        keep = (~frame.duplicated(["x", "y"]) & ~clash).to_numpy()
+        cells = _voronoi(p[keep], vgeom)
+        geoms_g = [shapely.union_all(cells[c[keep] == g]) for g in good]
+        anchors = []
+        for g in good:  # the household nearest its group's centre
+            gp = p[keep][c[keep] == g]
+            centre = shapely.centroid(shapely.MultiPoint(list(gp)))
+            anchors.append(gp[int(np.argmin(shapely.distance(gp, centre)))])
+        geoms_g, _ = _one_piece_per_landmass(geoms_g, anchors, masses)
+        for g, geom in zip(good, geoms_g, strict=True):
+            rows.append({"code": g, "name": f"{int(g[-3:])}组", "level": "group", "kind": None,
+                         "parent_code": vcode, "derived": True, "provisional_code": bool(provisional),
+                         "geometry": _multi(geom)})
+    if not rows:
+        return gpd.GeoDataFrame()
+    return gpd.GeoDataFrame(rows, geometry="geometry", crs=villages.crs)
