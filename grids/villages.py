@@ -384,9 +384,12 @@ def derive_villages(seats: gpd.GeoDataFrame, *, towns: gpd.GeoDataFrame | None =
     s = seats.to_crs(epsg).reset_index(drop=True).copy()
     if "code" not in s.columns:
         s["code"] = None
-    s["code"], s["provisional_code"] = _provisional(s, taken_codes or set())
-    s["name"] = s["name"].map(lambda v: canonical_village_name(v) if isinstance(v, str) and v.strip() else None)
-    s["name"] = s["name"].where(s["name"].notna(), s["code"])
+    given = (s["provisional_code"].fillna(False).astype(bool) if "provisional_code" in s.columns
+             else pd.Series(False, index=s.index))
+    s["code"], fresh = _provisional(s, taken_codes or set())
+    s["provisional_code"] = given | fresh
+    s["name"] = [canonical_village_name(v) if isinstance(v, str) and v.strip() else c
+                 for v, c in zip(s["name"], s["code"], strict=True)]
     pts = np.asarray(s.geometry.values, dtype=object)
 
     town_poly: dict[str, Any] = {}
@@ -432,6 +435,8 @@ def derive_villages(seats: gpd.GeoDataFrame, *, towns: gpd.GeoDataFrame | None =
         cells = _voronoi(gen_pts[idx], dom)
         fixed, moved = _one_piece_per_landmass(list(cells), list(gen_pts[idx]), masses)
         orig[idx] = fixed
+        if moved:
+            warnings.append(f"{moved} 块被边界切开的泰森多边形碎片并入了相邻的村（每个村在同一块陆地上只有一块）")
 
     # 3. located households pull their village over them (within max_shift_m, never into pieces)
     final = orig.copy()
@@ -655,3 +660,373 @@ def _derive_groups(villages: gpd.GeoDataFrame, hh: gpd.GeoDataFrame, masses: gpd
     if not rows:
         return gpd.GeoDataFrame()
     return gpd.GeoDataFrame(rows, geometry="geometry", crs=villages.crs)
+
+
+# --------------------------------------------------------------------------------------------------------
+# importing seats: python -m grids import PATH villages FILE
+# --------------------------------------------------------------------------------------------------------
+
+SEAT_ALIASES: dict[str, tuple[str, ...]] = {
+    "name": ("名称", "村名", "村名称", "村庄名称", "村委会", "村委会名称", "嘎查村", "嘎查村名称", "村（嘎查）名称",
+             "村/嘎查", "村嘎查", "行政村", "行政村名称", "嘎查", "社区", "村（社区）", "单位名称", "name"),
+    "code": ("代码", "编码", "村代码", "村编码", "区划代码", "统计用区划代码", "行政区划代码", "村（嘎查）代码",
+             "嘎查村代码", "code"),
+    "town_code": ("乡镇代码", "镇代码", "苏木乡镇代码", "乡镇苏木代码", "town_code"),
+    "town": ("乡镇", "乡镇名称", "所属乡镇", "镇", "乡", "苏木", "乡镇苏木", "苏木乡镇", "镇/乡/苏木", "街道",
+             "乡镇（苏木）", "town"),
+    "kind": ("类型", "类别", "kind"),
+}
+SEAT_LABELS = {"name": "村名", "code": "代码", "town_code": "乡镇代码", "town": "乡镇", "kind": "类型",
+               "geometry": "位置"}
+
+
+def _each(values: pd.Series, fn) -> pd.Series:
+    """``fn`` applied to the text cells (None elsewhere), as an object Series (pandas' ``map`` makes NaN)."""
+    return pd.Series([fn(v) if isinstance(v, str) and v else None for v in values], dtype=object)
+
+
+def _recognise_seat_columns(columns) -> dict[str, str]:
+    from grids.ingest import _norm_header
+
+    lookup = {_norm_header(a): canon for canon, aliases in SEAT_ALIASES.items() for a in aliases}
+    out: dict[str, str] = {}
+    for col in columns:
+        canon = lookup.get(_norm_header(col))
+        if canon and canon not in out.values():
+            out[col] = canon
+    return out
+
+
+def _workspace_context(ws: Any) -> dict[str, Any]:
+    from grids.landmass import county_outline
+
+    admin = ws.read("admin_units") if ws.count("admin_units") else None
+    outline = county_outline(ws)
+    if outline is not None:
+        outline = outline[~(outline.geometry.isna() | outline.geometry.is_empty)]
+    if outline is None or not len(outline):
+        raise ValidationError("工作区没有县界，无法推算村的范围",
+                              fix="先用 `python -m grids init 工作区 --county 代码 --outline 县界文件` 建立工作区，"
+                                  "或导入包含县界（level=county）的 admin_units")
+    county_code = str(ws.meta.get("county_code") or "")
+    towns = admin[admin["level"] == "town"] if admin is not None else None
+    villages = admin[admin["level"] == "village"] if admin is not None else None
+    return {"admin": admin, "outline": outline, "county_code": county_code, "towns": towns, "villages": villages}
+
+
+def validate_villages(frame: gpd.GeoDataFrame, *, workspace: Any, source_name: str) -> ImportReport:
+    """Check a file of village seats row by row (the ``villages`` import target).
+
+    Each row is one village (村/嘎查/社区): a point (the 村委会), a name and/or a 12-digit code, and its town
+    (乡镇 name or 9-digit code; a code alone implies its town). Rejected, with the fix: no position, a position
+    outside the county or more than :data:`SEAT_TOLERANCE_M` outside its town's polygon, a town the workspace
+    does not know (with the closest names), a code of the wrong length or town, a village twice in the file,
+    two villages at one place.
+
+    Returns
+    -------
+    ImportReport
+        ``accepted``: ``code`` (None where not given), ``name``, ``town_code``, ``kind``, point; index = row.
+    """
+    from grids.ingest import ROW_INDEX, ImportReport, _Problems, _rejects_frame, _stringify
+    from grids.text import normalize_id
+
+    meta = dict(frame.attrs.get("ingest", {}))
+    notes = list(meta.get("warnings", []))
+    n = len(frame)
+    if n == 0:
+        raise ValidationError("文件里没有数据行", file=source_name, fix="检查是否选错了文件")
+    rows = (np.asarray(frame.index, dtype=np.int64) if frame.index.name == ROW_INDEX
+            else np.arange(1, n + 1, dtype=np.int64))
+    raw = _stringify(frame, is_text=bool(meta.get("text"))).reset_index(drop=True)
+    geo = frame.geometry.to_crs(STORAGE_EPSG) if frame.crs is not None else frame.geometry.set_crs(STORAGE_EPSG)
+    geoms = np.asarray(geo.values, dtype=object)
+    colmap = _recognise_seat_columns(raw.columns)
+    data = {canon: raw[col].astype(object) for col, canon in colmap.items()}
+    labels = {canon: col for col, canon in colmap.items()}
+    labels.setdefault("geometry", meta.get("geometry_label") or "位置")
+    if "name" not in data and "code" not in data:
+        raise ValidationError("没有村名或代码列", file=source_name,
+                              fix="加一列“村名”（或“名称”）和/或“代码”（12 位统计用区划代码）")
+    kinds = shapely.get_type_id(geoms[~shapely.is_missing(geoms)])
+    if len(kinds) and (kinds != 0).all():
+        raise ValidationError("这个文件是面（边界），不是村委会位置（点）", file=source_name,
+                              fix="真实村界请用 `python -m grids import 工作区 admin_units 文件` 导入（会替换推算村界）；"
+                                  "本命令只接受村委会的点位或经纬度")
+    problems = _Problems(rows, {**SEAT_LABELS, **labels})
+    pos_of = {int(r): i for i, r in enumerate(rows)}
+    for row, col, reason, fix in meta.get("row_problems", []):
+        if int(row) in pos_of:
+            problems.add_one(pos_of[int(row)], col, reason, fix)
+    ctx = _workspace_context(workspace)
+
+    def text(col: str) -> pd.Series:
+        v = data.get(col, pd.Series([None] * n))
+        return pd.Series([str(x).strip() if isinstance(x, str) and x.strip() else None for x in v], dtype=object)
+
+    name = _each(text("name"), canonical_village_name)
+    code = _each(text("code"), normalize_id)
+    bad_code = pd.Series([isinstance(v, str) and not (v.isdigit() and len(v) == CODE_LENGTH["village"])
+                          for v in code], dtype=bool)
+    problems.add(bad_code, "code", "代码格式错误", "村代码应为 12 位数字（国家统计用区划代码）；不知道代码就留空，会编临时代码")
+    code = code.where(~bad_code, None)
+    problems.add(name.isna() & code.isna() & ~bad_code, "name", "缺少村名和代码", "至少填写村名或 12 位村代码")
+
+    towns = ctx["towns"]
+    town_by_code: dict[str, str] = {}
+    town_by_key: dict[str, list[str]] = {}
+    if towns is not None:
+        for c, nm in zip(towns["code"].astype(str), towns["name"], strict=True):
+            town_by_code[c] = nm if isinstance(nm, str) else c
+            if isinstance(nm, str):
+                town_by_key.setdefault(canonical_town_name(nm), []).append(c)
+    t_code = _each(text("town_code"), normalize_id)
+    t_text = text("town")
+    town = pd.Series([None] * n, dtype=object)
+    county = ctx["county_code"]
+    for i in range(n):
+        given = t_code[i] or t_text[i]
+        col = "town_code" if t_code[i] else "town"
+        if given is None:
+            if code[i]:
+                given, col = code[i][: CODE_LENGTH["town"]], "code"
+            else:
+                problems.add_at(i, "town", "缺少乡镇", "填写所属乡镇（名称或 9 位代码）")
+                continue
+        norm = normalize_id(given)
+        if norm.isdigit():
+            if len(norm) != CODE_LENGTH["town"]:
+                problems.add_at(i, col, "乡镇代码格式错误", "乡镇代码应为 9 位数字")
+            elif norm in town_by_code or (county and norm.startswith(county)):
+                town[i] = norm
+            else:
+                problems.add_at(i, col, "乡镇代码不属于本县", f"乡镇代码应以本县代码 {county} 开头")
+            continue
+        found = town_by_key.get(canonical_town_name(given), [])
+        if len(found) == 1:
+            town[i] = found[0]
+        else:
+            near = difflib.get_close_matches(canonical_town_name(given), list(town_by_key), n=3, cutoff=0.3)
+            hint = "、".join(f"{town_by_code[town_by_key[k][0]]}（{town_by_key[k][0]}）" for k in near)
+            problems.add_at(i, col, "乡镇名称不唯一" if found else "工作区里没有这个乡镇",
+                            (f"是否指：{hint}？" if hint else "检查乡镇名称") + "；也可以填 9 位乡镇代码")
+    mismatch = pd.Series([isinstance(c, str) and isinstance(t, str) and c[: CODE_LENGTH["town"]] != t
+                          for c, t in zip(code, town, strict=True)], dtype=bool)
+    problems.add(mismatch, "code", "村代码不属于所填乡镇", "村代码的前 9 位应等于乡镇代码；核对两列")
+    new_towns = sorted({t for t in town.dropna() if t not in town_by_code})
+    if new_towns:
+        notes.append(f"工作区里还没有这些乡镇，按村的范围新建（名称暂用代码）：{'、'.join(new_towns)}")
+
+    # position: a point inside the county, and near its town's polygon
+    has = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    problems.add(~has, "geometry", "缺少村委会位置", "填写村委会的经度、纬度（或导入点图层）")
+    outline = ctx["outline"]
+    epsg = gk_crs_for(outline)
+    county_gk = shapely.union_all(np.asarray(outline.to_crs(epsg).geometry.values, dtype=object))
+    pts = np.full(n, None, dtype=object)
+    pts[has] = np.asarray(gpd.GeoSeries(geoms[has], crs=STORAGE_EPSG).to_crs(epsg).values, dtype=object)
+    far = np.zeros(n, dtype=bool)
+    far[has] = ~shapely.dwithin(pts[has], county_gk, SEAT_TOLERANCE_M)
+    problems.add(far, "geometry", "村委会位置在县界以外",
+                 f"距县界超过 {SEAT_TOLERANCE_M:.0f} 米；检查经纬度是否填反、是否为高德坐标（--coords gcj02）")
+    if towns is not None and len(towns):
+        tg = towns.to_crs(epsg)
+        tpoly = {c: g for c, g in zip(tg["code"].astype(str), tg.geometry.values, strict=True)
+                 if g is not None and not g.is_empty}
+        for i in np.flatnonzero(has & ~far & town.notna().to_numpy()):
+            g = tpoly.get(town[i])
+            if g is not None and not shapely.dwithin(pts[i], g, SEAT_TOLERANCE_M):
+                problems.add_at(i, "geometry", "村委会位置不在所填乡镇内",
+                                f"位置距乡镇 {town_by_code.get(town[i], town[i])} 的边界超过 {SEAT_TOLERANCE_M:.0f} 米；"
+                                "核对乡镇和经纬度（高德坐标请加 --coords gcj02）")
+
+    # duplicates within the file
+    ok = ~problems.rejected()
+    dup_code = code.notna() & code.duplicated(keep="first") & ok
+    problems.add(dup_code, "code", "村代码在文件中重复", "每个村只保留一行")
+    key = pd.Series([f"{t}|{nm}" if t and nm else None for t, nm in zip(town, name, strict=True)], dtype=object)
+    dup_name = key.notna() & key.duplicated(keep="first") & ok & ~dup_code
+    problems.add(dup_name, "name", "同一乡镇里村名重复", "同名的村请填写各自的 12 位代码，或删去重复的行")
+    ok = ~problems.rejected()
+    idx = np.flatnonzero(ok & has)
+    if len(idx) > 1:
+        a, b = shapely.STRtree(pts[idx]).query(pts[idx], predicate="dwithin", distance=SAME_PLACE_M)
+        later = {int(idx[max(i, j)]): int(idx[min(i, j)]) for i, j in zip(a, b, strict=True) if i != j}
+        for i, j in sorted(later.items()):
+            problems.add_at(i, "geometry", "与另一个村的村委会位置相同",
+                            f"与第 {rows[j]} 行的村相距不到 {SAME_PLACE_M:.0f} 米；核对经纬度")
+    keep = ~problems.rejected()
+    kind = text("kind")
+    accepted = gpd.GeoDataFrame(
+        {"code": code[keep].to_numpy(), "name": name[keep].to_numpy(), "town_code": town[keep].to_numpy(),
+         "kind": kind[keep].to_numpy()},
+        geometry=gpd.GeoSeries(geoms[keep], crs=STORAGE_EPSG), crs=STORAGE_EPSG,
+        index=pd.Index(rows[keep], name=ROW_INDEX))
+    accepted = accepted.set_geometry(gpd.GeoSeries(geoms[keep], index=accepted.index, crs=STORAGE_EPSG))
+    rejects = _rejects_frame(problems.items, rows, raw, None if meta.get("tabular") else geoms, source_name)
+    return ImportReport(accepted=accepted, rejects=rejects, warnings=notes, source=source_name,
+                        layer=VILLAGES_LAYER, mode="append", read=n,
+                        coords_declared=bool(meta.get("coords_declared", False)))
+
+
+def _merge_seats(new: gpd.GeoDataFrame, existing: gpd.GeoDataFrame | None, villages: pd.DataFrame | None,
+                 *, replace: bool) -> gpd.GeoDataFrame:
+    """The seats after this import: the file's rows win over stored seats of the same code (or town and name);
+    codes of villages already in the workspace (by town and name) are kept, provisional ones too."""
+    known: dict[str, tuple[str, bool]] = {}
+    frames = [villages] if villages is not None and len(villages) else []
+    for vf in frames:
+        prov = vf["provisional_code"] if "provisional_code" in vf.columns else pd.Series(False, index=vf.index)
+        for c, nm, parent, p in zip(vf["code"].astype(str), vf["name"], vf["parent_code"].astype(str), prov,
+                                    strict=True):
+            if isinstance(nm, str):
+                known[f"{parent}|{canonical_village_name(nm)}"] = (c, bool(p) if p is not None else False)
+    new = new.copy()
+    new["provisional_code"] = False
+    for i in new.index:
+        k = f"{new.at[i, 'town_code']}|{new.at[i, 'name']}"
+        if new.at[i, "code"] is None and k in known:
+            new.at[i, "code"], new.at[i, "provisional_code"] = known[k]
+    if replace or existing is None or not len(existing):
+        return new.reset_index(drop=True)
+    old = existing.copy()
+    prov_codes = {c for c, p in known.values() if p}
+    old["provisional_code"] = old["code"].astype(str).isin(prov_codes)
+    old_key = old["town_code"].astype(str) + "|" + old["name"].astype(str)
+    new_key = new["town_code"].astype(str) + "|" + new["name"].astype(str)
+    gone = old["code"].astype(str).isin(set(new["code"].dropna().astype(str))) | old_key.isin(set(new_key))
+    old = old[~gone]
+    cols = ["code", "name", "town_code", "kind", "provisional_code"]
+    old = old.reindex(columns=[*cols, "geometry"])
+    return gpd.GeoDataFrame(pd.concat([old, new[[*cols, "geometry"]]], ignore_index=True), geometry="geometry",
+                            crs=STORAGE_EPSG)
+
+
+def _read_and_validate(ws: Any, path: Path, *, coords: str | None, encoding: str | None,
+                       mapping: Mapping[str, str] | None, strict: bool, rejects_path: str | os.PathLike | None,
+                       layer_name: str | None) -> tuple[ImportReport, dict[str, str]]:
+    """Read the file, validate it, refuse undeclared GCJ-02, write the rejects: the steps of every import."""
+    from grids.ingest import _detect_gcj02, read_table, source_digests
+    from grids.text import plain
+
+    try:
+        table = read_table(path, layer=layer_name, encoding=encoding, coords=coords, mapping=mapping)
+        digests = source_digests(path)
+    except OSError as exc:
+        raise ValidationError(f"无法读取文件：{plain(exc.strerror or exc, limit=120)}", file=path.name,
+                              fix="检查文件是否存在、是否有读取权限") from exc
+    report = validate_villages(table, workspace=ws, source_name=path.name)
+    report.strict = strict
+    meta = table.attrs.get("ingest", {})
+    declared = meta.get("coords") if meta.get("coords_declared") else None
+    admin = ws.read("admin_units", columns=["code", "level"]) if ws.count("admin_units") else None
+    if admin is not None:
+        admin = admin[~(admin.geometry.isna() | admin.geometry.is_empty)]
+    geoms = np.asarray(report.accepted.geometry.values, dtype=object)
+    none = pd.Series([None] * len(geoms), dtype=object)
+    datum = _detect_gcj02(geoms, admin, none, none, declared)
+    report.datum = datum
+    if datum is not None and datum.suspect and (strict or declared is None):
+        fix = ("用 --coords gcj02 重新导入（坐标会纠偏到 CGCS2000）；如果确认是 GPS/天地图坐标，用 --coords wgs84 明确声明"
+               if datum.declared != "gcj02" else "确认坐标来源：GPS 或天地图坐标用 --coords wgs84 重新导入")
+        raise ValidationError(f"{datum.message()}。未导入任何数据", file=path.name, fix=fix)
+    if rejects_path is not None and len(report.rejects):
+        report.write_rejects(rejects_path)
+    return report, digests
+
+
+def import_villages(workspace: Any, file: str | os.PathLike, *, coords: str | None = None,
+                    encoding: str | None = None, mapping: Mapping[str, str] | None = None, strict: bool = False,
+                    rejects_path: str | os.PathLike | None = None, actor: str = "cli",
+                    account: Account | None = None, mode: str | None = None, layer_name: str | None = None,
+                    max_shift_m: float = DEFAULT_MAX_SHIFT_M) -> ImportReport:
+    """Import village seats and derive the village (town, group) territories, in one audited transaction.
+
+    Parameters
+    ----------
+    workspace : Workspace
+        The workspace to write to (it needs the county outline; towns with or without polygons).
+    file : path
+        Points (GeoJSON/GPKG/SHP/KML) or a table with 经度/纬度 (CSV/XLSX): one row per village with its name
+        and/or code and its town (see :func:`validate_villages`).
+    coords, encoding, mapping, strict, rejects_path, actor, account, layer_name
+        As in :func:`grids.ingest.import_file`.
+    mode : {'append', 'replace'}, optional
+        ``append`` (default): the file's villages replace stored seats of the same code or town and name, other
+        stored seats stay (a town at a time, or a rejects file after fixing, can be imported). ``replace``: the
+        file is every seat of the county.
+    max_shift_m : float
+        See :func:`derive_villages`.
+
+    Returns
+    -------
+    ImportReport
+        ``layer`` ``villages``; ``read`` = ``imported`` + ``rejected``. Households left outside their
+        village are in the warnings.
+
+    Every derived unit (``derived`` true) is re-derived from all seats and the located households; real
+    (imported, not derived) village polygons are kept and their area is not shared out.
+    """
+    if account is not None:
+        account.require("import")
+        actor = account.username
+    mode = mode or "append"
+    if mode not in ("append", "replace"):
+        raise ValidationError(f"不认识的写入方式 “{mode}”", fix="可选 append（追加）或 replace（替换）")
+    report, digests = _read_and_validate(workspace, Path(file), coords=coords, encoding=encoding, mapping=mapping,
+                                         strict=strict, rejects_path=rejects_path, layer_name=layer_name)
+    report.mode = mode
+    if report.strict and report.rejected:
+        return report
+    if not len(report.accepted):
+        report.warnings.append("没有可导入的行，工作区未改动")
+        return report
+    ctx = _workspace_context(workspace)
+    villages = ctx["villages"]
+    existing = workspace.read("seats") if workspace.count("seats") else None
+    seats = _merge_seats(report.accepted, existing, villages, replace=mode == "replace")
+    admin = ctx["admin"]
+    derived = (admin["derived"].fillna(False).astype(bool) if admin is not None and "derived" in admin.columns
+               else pd.Series(False, index=admin.index if admin is not None else []))
+    real = None
+    taken: set[str] = set()
+    if admin is not None:
+        kept = admin[~derived]
+        real = kept[(kept["level"] == "village") & ~(kept.geometry.isna() | kept.geometry.is_empty)]
+        taken = set(kept["code"].astype(str))
+    hh = None
+    if workspace.count("households"):
+        hh = workspace.read("households", columns=["hh_id", "village_code", "group_code"])
+    towns = ctx["towns"]
+    if towns is not None:
+        towns = towns[~derived.loc[towns.index]] if len(towns) else towns
+        towns = towns.copy()
+    result = derive_villages(seats, towns=towns, outline=ctx["outline"], households=hh, max_shift_m=max_shift_m,
+                             streets=workspace.read("streets") if workspace.count("streets") else None,
+                             real_villages=real, taken_codes=taken)
+    report.warnings += result.warnings
+    if len(result.beyond):
+        listed = "、".join(f"{r.hh_id}（{r.reason}）" for r in result.beyond.head(10).itertuples())
+        more = f" 等 {len(result.beyond)} 户" if len(result.beyond) > 10 else ""
+        report.warnings.append(f"未并入推算村界的住户：{listed}{more}")
+    seats_out = result.seats.assign(source=f"{Path(file).name}")
+    units = result.units
+    with workspace.transaction(actor=actor, action="导入") as tx:
+        tx.replace("seats", seats_out)
+        tx.delete("admin_units", where="derived = 1")
+        codes = units["code"].astype(str).tolist()
+        for k in range(0, len(codes), 500):
+            chunk = codes[k:k + 500]
+            tx.delete("admin_units", where=f"code IN ({','.join('?' * len(chunk))})", params=chunk)
+        tx.append("admin_units", units)
+        tx.note("seats", {"file": Path(file).name, "sha256": digests.get(Path(file).name), "mode": mode,
+                          "coords": coords if coords is not None else "未声明（按 WGS84 读取）",
+                          "read": report.read, "imported": len(report.accepted), "rejected": report.rejected})
+        tx.note("admin_units", {
+            "derived": DERIVED_LABEL, "villages": int((units["level"] == "village").sum()),
+            "provisional_codes": int(units["provisional_code"].sum()),
+            "towns": int((units["level"] == "town").sum()), "groups": int((units["level"] == "group").sum()),
+            "households_not_absorbed": len(result.beyond), "max_shift_m": max_shift_m})
+    report.imported = len(report.accepted)
+    report.written = True
+    return report
