@@ -393,3 +393,62 @@ def test_build_then_check_on_derived_villages(county_ws, tmp_path, monkeypatch):
     assert main(["build", str(county_ws.path), "--user", user]) == 0
     assert main(["assign", str(county_ws.path), "--user", user]) == 0
     assert main(["check", str(county_ws.path)]) == 0
+
+
+# -- maps and exports ---------------------------------------------------------------------------------------
+
+
+def test_base_map_draws_derived_units_dashed_and_real_ones_solid(derived):
+    from grids.maps import DERIVED_DASH, base_map
+
+    real = _towns().assign(derived=None)
+    units = pd.concat([real, derived.units], ignore_index=True)
+    m = base_map(admin_units=gpd.GeoDataFrame(units, geometry="geometry", crs=4490), admin_levels=("town", "village"))
+    html = m.get_root().render()
+    assert html.count(f'"dashArray": "{DERIVED_DASH}"') == 2  # derived villages and the derived town
+    names = {getattr(child, "layer_name", None) for child in m._children.values()}
+    assert {"推算村界", "推算镇界", "镇界"} <= names
+    solid = base_map(admin_units=real, admin_levels=("town",)).get_root().render()
+    assert DERIVED_DASH not in solid
+
+
+def _built_workspace(county_ws, tmp_path, monkeypatch):
+    from grids.__main__ import main
+
+    user = cli_user(county_ws, monkeypatch)
+    f = tmp_path / "villages.csv"
+    _seat_csv(f)
+    assert main(["import", str(county_ws.path), "villages", str(f), "--user", user]) == 0
+    villages = county_ws.read("admin_units", where="level = 'village'")
+    hh = [{"户号": f"H{k:03d}", "客户类型": "农牧户", "村代码": c} for k, c in enumerate(villages["code"])
+          for _ in range(1)]
+    hh = [dict(r, 户号=f"{r['户号']}-{j}") for r in hh for j in range(35)]
+    pd.DataFrame(hh).to_csv(tmp_path / "hh.csv", index=False)
+    pd.DataFrame({"网点编号": ["B1"], "网点名称": ["甲"], "经度": [119.05], "纬度": [43.95]}).to_csv(
+        tmp_path / "br.csv", index=False)
+    pd.DataFrame({"工号": ["S1"], "姓名": ["张"], "网点编号": ["B1"], "岗位": ["客户经理"]}).to_csv(
+        tmp_path / "st.csv", index=False)
+    for layer, name in (("households", "hh.csv"), ("branches", "br.csv"), ("staff", "st.csv")):
+        assert main(["import", str(county_ws.path), layer, str(tmp_path / name), "--user", user]) == 0, layer
+    assert main(["build", str(county_ws.path), "--user", user]) == 0
+    assert main(["assign", str(county_ws.path), "--user", user]) == 0
+    return user
+
+
+def test_exports_label_derived_boundaries(county_ws, tmp_path, monkeypatch):
+    import openpyxl
+
+    from grids.export import DERIVED_LABEL, export_plan
+
+    _built_workspace(county_ws, tmp_path, monkeypatch)
+    kml = tmp_path / "b1.kml"
+    export_plan(county_ws, fmt="kml", out=kml, branch_id="B1")
+    assert f"边界：{DERIVED_LABEL}" in kml.read_text(encoding="utf-8")
+    gpkg = tmp_path / "all.gpkg"
+    export_plan(county_ws, fmt="gpkg", out=gpkg)
+    assert (gpd.read_file(gpkg, layer="grids")["boundary"] == DERIVED_LABEL).all()
+    xlsx = tmp_path / "b1.xlsx"
+    export_plan(county_ws, fmt="xlsx", out=xlsx, branch_id="B1")
+    wb = openpyxl.load_workbook(xlsx, read_only=True)
+    cells = [str(c) for ws in wb.worksheets for row in ws.iter_rows(values_only=True) for c in row if c]
+    assert any(DERIVED_LABEL in c for c in cells)
