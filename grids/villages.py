@@ -870,9 +870,11 @@ def validate_villages(frame: gpd.GeoDataFrame, *, workspace: Any, source_name: s
 
 
 def _merge_seats(new: gpd.GeoDataFrame, existing: gpd.GeoDataFrame | None, villages: pd.DataFrame | None,
-                 *, replace: bool) -> gpd.GeoDataFrame:
-    """The seats after this import: the file's rows win over stored seats of the same code (or town and name);
-    codes of villages already in the workspace (by town and name) are kept, provisional ones too."""
+                 *, replace: bool) -> tuple[gpd.GeoDataFrame, dict[str, str]]:
+    """The seats after this import, and the provisional codes the file replaces by real ones (old → new).
+
+    The file's rows win over stored seats of the same code (or town and name); codes of villages already in
+    the workspace (by town and name) are kept, provisional ones too, unless the file gives the real code."""
     known: dict[str, tuple[str, bool]] = {}
     frames = [villages] if villages is not None and len(villages) else []
     for vf in frames:
@@ -883,12 +885,18 @@ def _merge_seats(new: gpd.GeoDataFrame, existing: gpd.GeoDataFrame | None, villa
                 known[f"{parent}|{canonical_village_name(nm)}"] = (c, bool(p) if p is not None else False)
     new = new.copy()
     new["provisional_code"] = False
+    changes: dict[str, str] = {}
     for i in new.index:
         k = f"{new.at[i, 'town_code']}|{new.at[i, 'name']}"
-        if new.at[i, "code"] is None and k in known:
-            new.at[i, "code"], new.at[i, "provisional_code"] = known[k]
+        if k not in known:
+            continue
+        old_code, was_provisional = known[k]
+        if new.at[i, "code"] is None:
+            new.at[i, "code"], new.at[i, "provisional_code"] = old_code, was_provisional
+        elif was_provisional and new.at[i, "code"] != old_code:
+            changes[old_code] = new.at[i, "code"]
     if replace or existing is None or not len(existing):
-        return new.reset_index(drop=True)
+        return new.reset_index(drop=True), changes
     old = existing.copy()
     prov_codes = {c for c, p in known.values() if p}
     old["provisional_code"] = old["code"].astype(str).isin(prov_codes)
@@ -899,7 +907,38 @@ def _merge_seats(new: gpd.GeoDataFrame, existing: gpd.GeoDataFrame | None, villa
     cols = ["code", "name", "town_code", "kind", "provisional_code"]
     old = old.reindex(columns=[*cols, "geometry"])
     return gpd.GeoDataFrame(pd.concat([old, new[[*cols, "geometry"]]], ignore_index=True), geometry="geometry",
-                            crs=STORAGE_EPSG)
+                            crs=STORAGE_EPSG), changes
+
+
+def _recode(codes: pd.Series, changes: Mapping[str, str]) -> pd.Series:
+    """Village (12-digit) or group (15-digit) codes with their village part replaced per ``changes``."""
+    v = CODE_LENGTH["village"]
+    return pd.Series([changes[c[:v]] + c[v:] if isinstance(c, str) and c[:v] in changes else c for c in codes],
+                     index=codes.index, dtype=object)
+
+
+def _apply_code_changes(tx: Any, changes: Mapping[str, str]) -> dict[str, int]:
+    """Replace provisional village codes by real ones wherever they are used: households (village and group
+    codes), grids that follow a village code (15-digit ``code``/``grid_id``, ``source_codes``) and name aliases.
+    Returns rows changed per table."""
+    counts = {"households": 0, "grids": 0, "name_aliases": 0}
+    v = CODE_LENGTH["village"]
+    for old, new in changes.items():
+        counts["households"] += tx.execute(
+            "UPDATE households SET village_code = ?, version = COALESCE(version, 0) + 1 WHERE village_code = ?",
+            (new, old)).rowcount
+        tx.execute(f"UPDATE households SET group_code = ? || substr(group_code, {v + 1}) "
+                   f"WHERE substr(group_code, 1, {v}) = ?", (new, old))
+        counts["grids"] += tx.execute(
+            f"UPDATE grids SET code = ? || substr(code, {v + 1}), grid_id = ? || substr(grid_id, {v + 1}), "
+            f"version = COALESCE(version, 0) + 1 WHERE length(code) = {CODE_LENGTH['group']} "
+            f"AND substr(code, 1, {v}) = ?", (new, new, old)).rowcount
+        tx.execute("UPDATE grids SET source_codes = replace(source_codes, ?, ?) WHERE source_codes LIKE ?",
+                   (old, new, f"%{old}%"))
+        counts["name_aliases"] += tx.execute(
+            f"UPDATE name_aliases SET code = ? || substr(code, {v + 1}) WHERE substr(code, 1, {v}) = ?",
+            (new, old)).rowcount
+    return counts
 
 
 def _read_and_validate(ws: Any, path: Path, *, coords: str | None, encoding: str | None,
@@ -984,7 +1023,7 @@ def import_villages(workspace: Any, file: str | os.PathLike, *, coords: str | No
     ctx = _workspace_context(workspace)
     villages = ctx["villages"]
     existing = workspace.read("seats") if workspace.count("seats") else None
-    seats = _merge_seats(report.accepted, existing, villages, replace=mode == "replace")
+    seats, changes = _merge_seats(report.accepted, existing, villages, replace=mode == "replace")
     admin = ctx["admin"]
     derived = (admin["derived"].fillna(False).astype(bool) if admin is not None and "derived" in admin.columns
                else pd.Series(False, index=admin.index if admin is not None else []))
@@ -997,6 +1036,10 @@ def import_villages(workspace: Any, file: str | os.PathLike, *, coords: str | No
     hh = None
     if workspace.count("households"):
         hh = workspace.read("households", columns=["hh_id", "village_code", "group_code"])
+        if changes:
+            hh["village_code"], hh["group_code"] = _recode(hh["village_code"], changes), _recode(
+                hh["group_code"], changes)
+    taken -= set(changes)
     towns = ctx["towns"]
     if towns is not None:
         towns = towns[~derived.loc[towns.index]] if len(towns) else towns
@@ -1019,6 +1062,11 @@ def import_villages(workspace: Any, file: str | os.PathLike, *, coords: str | No
             chunk = codes[k:k + 500]
             tx.delete("admin_units", where=f"code IN ({','.join('?' * len(chunk))})", params=chunk)
         tx.append("admin_units", units)
+        if changes:
+            counts = _apply_code_changes(tx, changes)
+            tx.note("admin_units", {"code_changes": dict(changes), "rows_recoded": counts})
+            report.warnings.append(f"{len(changes)} 个村的临时代码换成了正式代码（住户、网格编码随之更新）："
+                                   + "、".join(f"{o} → {n}" for o, n in list(changes.items())[:10]))
         tx.note("seats", {"file": Path(file).name, "sha256": digests.get(Path(file).name), "mode": mode,
                           "coords": coords if coords is not None else "未声明（按 WGS84 读取）",
                           "read": report.read, "imported": len(report.accepted), "rejected": report.rejected})

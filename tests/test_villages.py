@@ -452,3 +452,36 @@ def test_exports_label_derived_boundaries(county_ws, tmp_path, monkeypatch):
     wb = openpyxl.load_workbook(xlsx, read_only=True)
     cells = [str(c) for ws in wb.worksheets for row in ws.iter_rows(values_only=True) for c in row if c]
     assert any(DERIVED_LABEL in c for c in cells)
+
+
+def test_real_code_replaces_provisional_code_with_households_and_grids(county_ws, tmp_path, monkeypatch):
+    from grids.__main__ import main
+
+    user = _built_workspace(county_ws, tmp_path, monkeypatch)
+    villages = county_ws.read("admin_units", where="level = 'village'")
+    prov = villages[villages["provisional_code"].astype(bool)].iloc[0]
+    old, name, town = prov["code"], prov["name"], prov["parent_code"]
+    real = f"{town}299"
+    assert real not in set(villages["code"])
+    hh_before = county_ws.count("households", where="village_code = ?", params=[old])
+    grids_before = county_ws.read("grids", columns=["grid_id", "code", "source_codes"])
+    following = grids_before[grids_before["code"].str.slice(0, 12) == old]
+    assert hh_before and len(following)
+    seat = county_ws.read("seats", where="code = ?", params=[old]).geometry.iloc[0]
+    f = tmp_path / "one.csv"
+    pd.DataFrame({"村名": [f"{name}村委会" if not name.endswith("村") else name], "代码": [real],
+                  "乡镇": [town], "经度": [seat.x], "纬度": [seat.y]}).to_csv(f, index=False)
+    assert main(["import", str(county_ws.path), "villages", str(f), "--user", user]) == 0
+    after = county_ws.read("admin_units", where="level = 'village'")
+    assert real in set(after["code"]) and old not in set(after["code"])
+    assert not after.loc[after["code"] == real, "provisional_code"].astype(bool).any()
+    assert len(after) == len(villages)  # the other seats were kept
+    assert county_ws.count("households", where="village_code = ?", params=[real]) == hh_before
+    assert county_ws.count("households", where="village_code = ?", params=[old]) == 0
+    grids_after = county_ws.read("grids", columns=["grid_id", "code", "source_codes"])
+    assert set(grids_after["code"]) == {real + c[12:] if c[:12] == old and len(c) == 15 else c
+                                        for c in grids_before["code"]}
+    assert not grids_after["source_codes"].str.contains(old).any()
+    detail = county_ws.audit_records()[-1][6]
+    assert old in detail and real in detail
+    assert main(["check", str(county_ws.path)]) == 0
