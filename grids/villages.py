@@ -65,6 +65,7 @@ __all__ = [
     "canonical_village_name",
     "derive_villages",
     "import_villages",
+    "rederive_villages",
     "validate_villages",
 ]
 
@@ -1021,9 +1022,23 @@ def import_villages(workspace: Any, file: str | os.PathLike, *, coords: str | No
         report.warnings.append("没有可导入的行，工作区未改动")
         return report
     ctx = _workspace_context(workspace)
-    villages = ctx["villages"]
     existing = workspace.read("seats") if workspace.count("seats") else None
-    seats, changes = _merge_seats(report.accepted, existing, villages, replace=mode == "replace")
+    seats, changes = _merge_seats(report.accepted, existing, ctx["villages"], replace=mode == "replace")
+    note = {"file": Path(file).name, "sha256": digests.get(Path(file).name), "mode": mode,
+            "coords": coords if coords is not None else "未声明（按 WGS84 读取）",
+            "read": report.read, "imported": len(report.accepted), "rejected": report.rejected}
+    result = _derive_and_write(workspace, ctx, seats, changes, actor=actor, max_shift_m=max_shift_m,
+                               source=Path(file).name, note=note)
+    report.warnings += result.warnings
+    report.imported = len(report.accepted)
+    report.written = True
+    return report
+
+
+def _derive_and_write(workspace: Any, ctx: dict[str, Any], seats: gpd.GeoDataFrame, changes: dict[str, str], *,
+                      actor: str, max_shift_m: float, source: str, note: dict[str, Any]) -> Derivation:
+    """Derive every derived unit from ``seats`` and the located households; write seats, units and code
+    changes in one transaction (audit action ``导入``). The returned warnings include the households listed."""
     admin = ctx["admin"]
     derived = (admin["derived"].fillna(False).astype(bool) if admin is not None and "derived" in admin.columns
                else pd.Series(False, index=admin.index if admin is not None else []))
@@ -1047,16 +1062,15 @@ def import_villages(workspace: Any, file: str | os.PathLike, *, coords: str | No
     result = derive_villages(seats, towns=towns, outline=ctx["outline"], households=hh, max_shift_m=max_shift_m,
                              streets=workspace.read("streets") if workspace.count("streets") else None,
                              real_villages=real, taken_codes=taken)
-    report.warnings += result.warnings
     if len(result.beyond):
         listed = "、".join(f"{r.hh_id}（{r.reason}）" for r in result.beyond.head(10).itertuples())
         more = f" 等 {len(result.beyond)} 户" if len(result.beyond) > 10 else ""
-        report.warnings.append(f"未并入推算村界的住户：{listed}{more}")
-    seats_out = result.seats.assign(source=f"{Path(file).name}")
+        result.warnings.append(f"未并入推算村界的住户：{listed}{more}")
+    seats_out = result.seats.assign(source=source)
     units = result.units
     with workspace.transaction(actor=actor, action="导入") as tx:
         tx.replace("seats", seats_out)
-        tx.delete("admin_units", where="derived = 1")
+        tx.delete("admin_units", where="derived")  # portable: SQLite 0/1 and PostgreSQL boolean
         codes = units["code"].astype(str).tolist()
         for k in range(0, len(codes), 500):
             chunk = codes[k:k + 500]
@@ -1065,16 +1079,45 @@ def import_villages(workspace: Any, file: str | os.PathLike, *, coords: str | No
         if changes:
             counts = _apply_code_changes(tx, changes)
             tx.note("admin_units", {"code_changes": dict(changes), "rows_recoded": counts})
-            report.warnings.append(f"{len(changes)} 个村的临时代码换成了正式代码（住户、网格编码随之更新）："
+            result.warnings.append(f"{len(changes)} 个村的临时代码换成了正式代码（住户、网格编码随之更新）："
                                    + "、".join(f"{o} → {n}" for o, n in list(changes.items())[:10]))
-        tx.note("seats", {"file": Path(file).name, "sha256": digests.get(Path(file).name), "mode": mode,
-                          "coords": coords if coords is not None else "未声明（按 WGS84 读取）",
-                          "read": report.read, "imported": len(report.accepted), "rejected": report.rejected})
+        tx.note("seats", note)
         tx.note("admin_units", {
             "derived": DERIVED_LABEL, "villages": int((units["level"] == "village").sum()),
             "provisional_codes": int(units["provisional_code"].sum()),
             "towns": int((units["level"] == "town").sum()), "groups": int((units["level"] == "group").sum()),
             "households_not_absorbed": len(result.beyond), "max_shift_m": max_shift_m})
-    report.imported = len(report.accepted)
-    report.written = True
-    return report
+    return result
+
+
+def rederive_villages(workspace: Any, *, account: Account | None = None, actor: str = "cli",
+                      max_shift_m: float = DEFAULT_MAX_SHIFT_M) -> Derivation:
+    """Derive the derived units again from the stored seats and the households located since.
+
+    Run after a household register with GPS points arrives: villages take in their located households and
+    groups with enough located households get polygons (the rule of :func:`derive_villages`). One audited
+    transaction (action ``导入``, detail ``重新推算``); real boundaries are left as they are.
+
+    Raises
+    ------
+    ValidationError
+        The workspace has no seats (import them first with ``import PATH villages FILE``).
+    """
+    if account is not None:
+        account.require("import")
+        actor = account.username
+    if not workspace.count("seats"):
+        raise ValidationError("工作区没有村委会位置，无法推算村界",
+                              fix="先导入村委会位置：`python -m grids import 工作区 villages 文件 --user 用户名`")
+    ctx = _workspace_context(workspace)
+    seats = workspace.read("seats")
+    villages = ctx["villages"]
+    prov: set[str] = set()
+    if villages is not None and "provisional_code" in villages.columns:
+        flags = [not pd.isna(v) and bool(v) for v in villages["provisional_code"]]
+        prov = set(villages["code"].astype(str)[flags])
+    seats = seats.assign(provisional_code=seats["code"].astype(str).isin(prov))
+    source = str(seats["source"].dropna().iloc[0]) if "source" in seats.columns and seats["source"].notna().any() \
+        else "seats"
+    return _derive_and_write(workspace, ctx, seats, {}, actor=actor, max_shift_m=max_shift_m, source=source,
+                             note={"op": "重新推算", "seats": len(seats)})

@@ -485,3 +485,29 @@ def test_real_code_replaces_provisional_code_with_households_and_grids(county_ws
     detail = county_ws.audit_records()[-1][6]
     assert old in detail and real in detail
     assert main(["check", str(county_ws.path)]) == 0
+
+
+def test_rederive_after_households_gives_groups(county_ws, tmp_path, monkeypatch):
+    from grids.__main__ import main
+    from grids.villages import rederive_villages
+
+    user = cli_user(county_ws, monkeypatch)
+    f = tmp_path / "villages.csv"
+    _seat_csv(f)
+    assert main(["import", str(county_ws.path), "villages", str(f), "--user", user]) == 0
+    assert not county_ws.count("admin_units", where="level = 'group'")
+    village = _gk(county_ws.read("admin_units", where="level = 'village'")).iloc[0]
+    crs = gk_crs_for(_outline())
+    g1, g2 = f"{village['code']}001", f"{village['code']}002"
+    hh = _group_households(village, crs, {g1: MIN_GROUP_HOUSEHOLDS, g2: MIN_GROUP_HOUSEHOLDS})
+    groups = gpd.GeoDataFrame({"code": [g1, g2], "name": ["1组", "2组"], "level": "group",
+                               "parent_code": village["code"]}, geometry=[None, None], crs=4490)
+    hh = hh.assign(segment="农牧户")
+    with county_ws.transaction(actor="test", action="导入") as tx:  # a register whose groups have no polygon yet
+        tx.append("admin_units", groups)
+        tx.append("households", hh)
+    result = rederive_villages(county_ws, actor=user)
+    stored = county_ws.read("admin_units", where="level = 'group'")
+    assert sorted(stored["code"]) == [g1, g2]
+    assert stored["derived"].astype(bool).all() and stored.geometry.notna().all()
+    assert result.beyond.empty
