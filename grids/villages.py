@@ -451,6 +451,8 @@ def derive_villages(seats: gpd.GeoDataFrame, *, towns: gpd.GeoDataFrame | None =
         use = has & (owner >= 0)
         hid = (hh["hh_id"].astype(str).to_numpy() if "hh_id" in hh.columns
                else np.asarray(hh.index.astype(str)))
+        for dom in domains.values():
+            shapely.prepare(dom)
         for key, dom in domains.items():
             members = np.flatnonzero((keys == key) & derive_mask)
             sel = np.flatnonzero(use & np.isin(owner, members))
@@ -466,7 +468,10 @@ def derive_villages(seats: gpd.GeoDataFrame, *, towns: gpd.GeoDataFrame | None =
         other = np.flatnonzero(use)
         if len(other):
             dom_of = np.array([keys[o] for o in owner[other]], dtype=object)
-            in_dom = np.array([shapely.covers(domains[k], p) for k, p in zip(dom_of, hgeo[other], strict=True)])
+            in_dom = np.zeros(len(other), dtype=bool)
+            for k in np.unique(dom_of):
+                at = dom_of == k
+                in_dom[at] = shapely.covers(domains[k], hgeo[other][at])
             for j in other[~in_dom]:
                 d = float(shapely.distance(hgeo[j], final[owner[j]])) if final[owner[j]] is not None else np.nan
                 beyond_rows.append({"hh_id": hid[j], "village_code": s.at[owner[j], "code"], "distance_m": d,
@@ -536,14 +541,19 @@ def _absorb(members: np.ndarray, orig: np.ndarray, seat_pts: np.ndarray, domain,
             ) -> tuple[np.ndarray, list[dict]]:
     """Move territory to the villages of located households outside them (see module docstring, step 3)."""
     listed: list[dict] = []
-    inside = np.array([orig[o] is not None and orig[o].covers(p) for o, p in zip(howner, hpts, strict=True)])
+    inside = np.zeros(len(hpts), dtype=bool)
+    for o in np.unique(howner):
+        mine = np.flatnonzero(howner == o)
+        if orig[o] is not None:
+            shapely.prepare(orig[o])
+            inside[mine] = shapely.covers(orig[o], hpts[mine])
     dist = np.array([0.0 if ok else float(shapely.distance(p, orig[o]))
                      for ok, o, p in zip(inside, howner, hpts, strict=True)])
     far = ~inside & (dist > max_shift_m)
     for j in np.flatnonzero(far):
         listed.append({"hh_id": hid[j], "owner": int(howner[j]), "distance_m": dist[j],
                        "reason": f"距本村推算范围 {dist[j]:,.0f} 米，超过 {max_shift_m:,.0f} 米，未并入"})
-    cand = np.flatnonzero(~inside & ~far & np.array([domain.covers(p) for p in hpts]))
+    cand = np.flatnonzero(~inside & ~far & shapely.covers(domain, hpts))
     if not len(cand):
         return orig[members], listed
     # labelled Voronoi of seats and located households: a misplaced household's cell is its claim
@@ -600,18 +610,22 @@ def _absorb(members: np.ndarray, orig: np.ndarray, seat_pts: np.ndarray, domain,
 
 
 def _apply_claims(members: np.ndarray, orig: np.ndarray, claims: Mapping[int, Any], howner: np.ndarray) -> list:
+    """Each member's territory: its own minus others' claims on it, plus its own claims."""
     if not claims:
         return list(orig[members])
-    by_owner: dict[int, list] = {}
-    for j, c in claims.items():
-        by_owner.setdefault(int(howner[j]), []).append(c)
-    everything = shapely.union_all(list(claims.values()))
+    keys = list(claims)
+    geoms = np.asarray([claims[j] for j in keys], dtype=object)
+    owners = np.asarray([int(howner[j]) for j in keys])
+    tree = shapely.STRtree(geoms)
     out = []
     for m in members:
-        mine = by_owner.get(int(m))
-        others = shapely.difference(everything, shapely.union_all(mine)) if mine else everything
-        geom = shapely.difference(orig[m], others)
-        if mine:
+        geom = orig[m]
+        hits = tree.query(geom, predicate="intersects") if geom is not None else np.empty(0, dtype=int)
+        others = geoms[hits[owners[hits] != m]]
+        if len(others):
+            geom = shapely.difference(geom, shapely.union_all(others))
+        mine = geoms[owners == m]
+        if len(mine):
             geom = shapely.union_all([geom, *mine])
         out.append(geom)
     return out
@@ -628,14 +642,16 @@ def _derive_groups(villages: gpd.GeoDataFrame, hh: gpd.GeoDataFrame, masses: gpd
     if not ok.any():
         return gpd.GeoDataFrame()
     pts_all, codes_all = geoms[ok], gcode[ok]
+    prefix = np.array([c[: CODE_LENGTH["village"]] for c in codes_all], dtype=object)
     rows = []
     for vcode, vgeom, provisional in zip(villages["code"], villages.geometry.values, villages["provisional_code"],
                                          strict=True):
         if vgeom is None:
             continue
-        mine = np.array([c.startswith(vcode) for c in codes_all]) & shapely.covers(vgeom, pts_all)
+        mine = prefix == vcode
         if not mine.any():
             continue
+        mine[mine] = shapely.covers(vgeom, pts_all[mine])
         counts = pd.Series(codes_all[mine]).value_counts()
         good = sorted(counts.index[counts >= min_households])
         if len(good) < 2:
