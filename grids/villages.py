@@ -167,8 +167,9 @@ def _without_slivers(geom, width_m: float = 1.0):
     return shapely.union_all(keep) if keep else shapely.Polygon()
 
 
-def _voronoi(points: np.ndarray, domain) -> np.ndarray:
-    """Voronoi cell of each (distinct) point, clipped to ``domain``; aligned with ``points``."""
+def _voronoi(points: np.ndarray, domain, *, only=None) -> np.ndarray:
+    """Voronoi cell of each (distinct) point, clipped to ``domain``; aligned with ``points``. With ``only``
+    (positions), just those cells (the others are None)."""
     n = len(points)
     if n == 1:
         return np.array([domain], dtype=object)
@@ -187,7 +188,18 @@ def _voronoi(points: np.ndarray, domain) -> np.ndarray:
     missing = np.array([g is None for g in out])
     if missing.any():  # pragma: no cover - a generator always lies in its own cell
         out[missing] = shapely.Polygon()
-    return shapely.intersection(out, domain)
+    if only is not None:
+        keep = np.zeros(n, dtype=bool)
+        keep[np.asarray(list(only), dtype=int)] = True
+        out[~keep] = None
+    else:
+        keep = np.ones(n, dtype=bool)
+    shapely.prepare(domain)
+    inner = np.zeros(n, dtype=bool)
+    inner[keep] = shapely.contains(domain, out[keep])
+    clip = keep & ~inner  # only cells crossing the domain's edge need the (costly) overlay
+    out[clip] = shapely.intersection(out[clip], domain)
+    return out
 
 
 def _one_piece_per_landmass(geoms: list, anchors: list, masses: gpd.GeoDataFrame) -> tuple[list, int]:
@@ -474,8 +486,10 @@ def derive_villages(seats: gpd.GeoDataFrame, *, towns: gpd.GeoDataFrame | None =
                 in_dom[at] = shapely.covers(domains[k], hgeo[other][at])
             for j in other[~in_dom]:
                 d = float(shapely.distance(hgeo[j], final[owner[j]])) if final[owner[j]] is not None else np.nan
+                elsewhere = shapely.covers(county, hgeo[j])
                 beyond_rows.append({"hh_id": hid[j], "village_code": s.at[owner[j], "code"], "distance_m": d,
-                                    "reason": "位置在另一个乡镇的范围内，未并入本村"})
+                                    "reason": "位置在另一个乡镇的范围内，未并入本村" if elsewhere
+                                    else "位置在县界以外，未并入本村（检查坐标）"})
         if beyond_rows:
             warnings.append(f"{len(beyond_rows)} 户已定位的住户在本村推算范围以外且未并入（距离超过 "
                             f"{max_shift_m:,.0f} 米、在另一乡镇内，或并入会把村分成几块），已列出")
@@ -568,7 +582,8 @@ def _absorb(members: np.ndarray, orig: np.ndarray, seat_pts: np.ndarray, domain,
     at_seat = frame[["x", "y"]].apply(tuple, axis=1).isin(set(seat_xy)) & (frame["pos"] >= n_seat)
     usable = first & ((lab_per_xy == 1) | (frame["pos"] < n_seat)) & ~at_seat
     upos = frame.loc[usable, "pos"].to_numpy()
-    cells_u = _voronoi(gens[upos], domain)
+    wanted = set((n_seat + cand).tolist())
+    cells_u = _voronoi(gens[upos], domain, only=[k for k, pos in enumerate(upos) if pos in wanted])
     cell_of = dict(zip(upos.tolist(), cells_u, strict=True))
     claims: dict[int, Any] = {}
     for j in cand:
@@ -899,7 +914,7 @@ def _merge_seats(new: gpd.GeoDataFrame, existing: gpd.GeoDataFrame | None, villa
         for c, nm, parent, p in zip(vf["code"].astype(str), vf["name"], vf["parent_code"].astype(str), prov,
                                     strict=True):
             if isinstance(nm, str):
-                known[f"{parent}|{canonical_village_name(nm)}"] = (c, bool(p) if p is not None else False)
+                known[f"{parent}|{canonical_village_name(nm)}"] = (c, not pd.isna(p) and bool(p))
     new = new.copy()
     new["provisional_code"] = False
     changes: dict[str, str] = {}
@@ -908,7 +923,7 @@ def _merge_seats(new: gpd.GeoDataFrame, existing: gpd.GeoDataFrame | None, villa
         if k not in known:
             continue
         old_code, was_provisional = known[k]
-        if new.at[i, "code"] is None:
+        if not isinstance(new.at[i, "code"], str):
             new.at[i, "code"], new.at[i, "provisional_code"] = old_code, was_provisional
         elif was_provisional and new.at[i, "code"] != old_code:
             changes[old_code] = new.at[i, "code"]

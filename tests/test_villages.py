@@ -511,3 +511,20 @@ def test_rederive_after_households_gives_groups(county_ws, tmp_path, monkeypatch
     assert sorted(stored["code"]) == [g1, g2]
     assert stored["derived"].astype(bool).all() and stored.geometry.notna().all()
     assert result.beyond.empty
+
+
+def test_import_villages_on_both_backends(any_ws, tmp_path):
+    from grids.villages import import_villages
+
+    admin = pd.concat([_outline().assign(parent_code=None), _towns()], ignore_index=True)
+    with any_ws.transaction(actor="test", action="导入") as tx:
+        tx.replace("admin_units", gpd.GeoDataFrame(admin, geometry="geometry", crs=4490))
+    f = tmp_path / "villages.csv"
+    n = _seat_csv(f)
+    report = import_villages(any_ws, f, actor="planner")
+    assert report.imported == n and report.rejected == 0
+    units = any_ws.read("admin_units", where="level = 'village'")
+    assert len(units) == n and units["derived"].astype(bool).all()
+    again = import_villages(any_ws, f, actor="planner")  # derived units are replaced, not duplicated
+    assert again.imported == n
+    assert any_ws.count("admin_units", where="level = 'village'") == n
