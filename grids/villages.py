@@ -18,8 +18,9 @@ A 联社 rarely holds village polygons (村界 are not published); it holds wher
    (``provisional_code`` true). Towns without a polygon become the **union of their villages**.
 5. **Groups (组)** get polygons where a village has at least two groups with at least
    :data:`MIN_GROUP_HOUSEHOLDS` located households each: Voronoi of those households by group, dissolved,
-   clipped to the village, one piece per landmass. Elsewhere a group has no polygon and its households are
-   placed by village (:func:`grids.build.household_points`).
+   clipped to the village, one piece per landmass (a village pinched into two lobes that meet at a point, where
+   that cannot hold, gets no group polygons). Elsewhere a group has no polygon and its households are placed by
+   village (:func:`grids.build.household_points`).
 
 Every derived unit has ``derived`` true: maps draw it dashed and exports label it “推算村界”
 (:data:`DERIVED_LABEL`). Importing real boundaries replaces it.
@@ -685,6 +686,8 @@ def _derive_groups(villages: gpd.GeoDataFrame, hh: gpd.GeoDataFrame, masses: gpd
             centre = shapely.centroid(shapely.MultiPoint(list(gp)))
             anchors.append(gp[int(np.argmin(shapely.distance(gp, centre)))])
         geoms_g, _ = _one_piece_per_landmass(geoms_g, anchors, masses)
+        if any(len(pieces) > 1 for geom in geoms_g for pieces in _pieces_per_landmass(geom, masses).values()):
+            continue  # the village is pinched (two lobes meeting at a point): its households are placed by village
         for g, geom in zip(good, geoms_g, strict=True):
             rows.append({"code": g, "name": f"{int(g[-3:])}组", "level": "group", "kind": None,
                          "parent_code": vcode, "derived": True, "provisional_code": bool(provisional),
