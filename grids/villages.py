@@ -219,7 +219,7 @@ def _one_piece_per_landmass(geoms: list, anchors: list, masses: gpd.GeoDataFrame
         return list(geoms), 0
     atoms_arr = np.asarray(atoms, dtype=object)
     owner_arr = np.asarray(owner)
-    lab = landmass_of(gpd.GeoSeries(atoms_arr, crs=masses.crs), masses)
+    lab = _landmass(atoms_arr, masses)
     area = shapely.area(atoms_arr)
     keep = np.zeros(len(atoms), dtype=bool)
     for i in np.unique(owner_arr):
@@ -270,11 +270,18 @@ def _one_piece_per_landmass(geoms: list, anchors: list, masses: gpd.GeoDataFrame
     return out, moved
 
 
+def _landmass(geoms: np.ndarray, masses: gpd.GeoDataFrame) -> np.ndarray:
+    """:func:`grids.landmass.landmass_of` for an array of geometries in ``masses``' CRS (one landmass: all 0)."""
+    if len(masses) == 1:
+        return np.zeros(len(geoms), dtype=int)
+    return landmass_of(gpd.GeoSeries(geoms, crs=masses.crs), masses)
+
+
 def _pieces_per_landmass(geom, masses: gpd.GeoDataFrame) -> dict[int, list]:
     parts = _polys(geom)
     if not parts:
         return {}
-    lab = landmass_of(gpd.GeoSeries(parts, crs=masses.crs), masses)
+    lab = _landmass(np.asarray(parts, dtype=object), masses)
     out: dict[int, list] = {}
     for p, m in zip(parts, lab, strict=True):
         out.setdefault(int(m), []).append(p)
@@ -587,13 +594,17 @@ def _absorb(members: np.ndarray, orig: np.ndarray, seat_pts: np.ndarray, domain,
     cells_u = _voronoi(gens[upos], domain, only=[k for k, pos in enumerate(upos) if pos in wanted])
     cell_of = dict(zip(upos.tolist(), cells_u, strict=True))
     claims: dict[int, Any] = {}
+    reach: dict[int, Any] = {}
     for j in cand:
         cell = cell_of.get(n_seat + int(j))
         if cell is None:
             listed.append({"hh_id": hid[j], "owner": int(howner[j]), "distance_m": dist[j],
                            "reason": "与其他村的住户或村委会位置重合，未并入"})
             continue
-        claims[int(j)] = shapely.intersection(cell, shapely.buffer(orig[howner[j]], max_shift_m))
+        o = int(howner[j])
+        if o not in reach:
+            reach[o] = shapely.buffer(orig[o], max_shift_m)
+        claims[int(j)] = shapely.intersection(cell, reach[o])
     seat_of = {int(m): seat_pts[m] for m in members}
     for _ in range(20):
         final = _apply_claims(members, orig, claims, howner)
