@@ -37,6 +37,7 @@ from grids.model import STORAGE_EPSG
 
 __all__ = [
     "FORMATS",
+    "boundary_labels",
     "export_plan",
     "household_status",
     "mask_id_no",
@@ -51,6 +52,39 @@ __all__ = [
 ]
 
 FORMATS: tuple[str, ...] = ("xlsx", "gpkg", "kml", "png", "pdf", "html")
+DERIVED_LABEL = "推算村界"
+"""How exports name a boundary derived from village seats (``admin_units.derived``; :mod:`grids.villages`)."""
+
+
+def boundary_labels(grids: pd.DataFrame, admin_units: pd.DataFrame) -> pd.Series:
+    """:data:`DERIVED_LABEL` for each grid made of derived units (推算村界), else ``""``; aligned to ``grids``.
+
+    A grid is derived when any unit in its ``source_codes`` (a village, a group, or the zone of a street block
+    ``<code>B<nnn>``) — or the village a group belongs to — has ``derived`` true.
+
+    Examples
+    --------
+    >>> admin = pd.DataFrame({"code": ["150422100201", "150422100202"], "derived": [True, None]})
+    >>> grids = pd.DataFrame({"source_codes": ["150422100201001,150422100201002", "150422100202", None]})
+    >>> boundary_labels(grids, admin).tolist()
+    ['推算村界', '', '']
+    """
+    if "derived" not in admin_units.columns or "source_codes" not in grids.columns:
+        return pd.Series("", index=grids.index, dtype=object)
+    flags = [not pd.isna(v) and bool(v) for v in admin_units["derived"]]
+    derived = set(admin_units["code"].astype(str)[flags])
+
+    def label(codes: Any) -> str:
+        if not isinstance(codes, str) or not derived:
+            return ""
+        for c in codes.split(","):
+            c = c.strip().split("B")[0]
+            if c in derived or c[:12] in derived:
+                return DERIVED_LABEL
+        return ""
+
+    return pd.Series([label(v) for v in grids["source_codes"]], index=grids.index, dtype=object)
+
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 """Characters XML 1.0 forbids (xlsx and KML are XML): dropped from text rather than failing the export."""
 STATUS_ORDER: tuple[str, ...] = ("未建档", "已建档", "已授信", "已用信")
@@ -516,8 +550,9 @@ def write_kml(households: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, located: pd
         _sub(folder, "name", _shown(f"网格 {name}"))
         pm = _sub(folder, "Placemark")
         _sub(pm, "name", _shown(name))
+        bound = "；边界：推算村界（由村委会位置推算，非正式村界）" if getattr(grid, "boundary", "") == DERIVED_LABEL else ""
         _sub(pm, "description", _shown(f"网格编码 {code}；网点 {getattr(grid, 'branch_id', '') or '—'}；"
-                                       f"客户经理 {getattr(grid, 'staff_id', '') or '—'}"))
+                                       f"客户经理 {getattr(grid, 'staff_id', '') or '—'}{bound}"))
         _sub(pm, "styleUrl", "#grid")
         geom = grid.geometry
         parts = list(geom.geoms) if isinstance(geom, shapely.MultiPolygon) else [geom]
@@ -618,6 +653,8 @@ def export_plan(ws: Any, *, fmt: str, out: str | Path, plan: str | None = None, 
         raise ValidationError(f"导出 {fmt} 需要指定范围", fix="用 --staff 客户经理编号、--branch 网点编号 或 --grid 网格编码 选择范围")
     plan_id, all_grids = _read_plan_grids(ws, plan)
     grids = select_grids(all_grids, branch_id=branch_id, staff_id=staff_id, grid_code=grid_code)
+    units = ws.read("admin_units", columns=["code", "derived"]) if "derived" in ws.columns("admin_units") else None
+    grids = grids.assign(boundary=boundary_labels(grids, units) if units is not None else "")
     # locate every household against the whole plan, then keep the scope (a code may look unambiguous inside
     # the scope only); then read the scope's households in full
     keys = ws.read("households", columns=["hh_id", "village_code", "group_code"])
@@ -644,6 +681,10 @@ def export_plan(ws: Any, *, fmt: str, out: str | Path, plan: str | None = None, 
     if fmt == "xlsx":
         admin = ws.read("admin_units", columns=["code", "name"], where="level = 'village'")
         names = dict(zip(admin["code"], admin["name"], strict=True))
+        for code in set(units["code"][[not pd.isna(v) and bool(v) for v in units["derived"]]]) if units is not None \
+                else ():
+            if code in names:
+                names[code] = f"{names[code]}（{DERIVED_LABEL}）"
         write_xlsx(households, grids, located, out, title=f"{title} 入户清单", unmask=unmask,
                    visits=_read_ids(ws, "visits", households["hh_id"].tolist()), start=start, village_names=names)
     elif fmt == "gpkg":
@@ -662,7 +703,8 @@ def export_plan(ws: Any, *, fmt: str, out: str | Path, plan: str | None = None, 
         from grids.render import render_map
 
         br = branches[branches["branch_id"].isin(set(grids["branch_id"].dropna()))]
-        render_map(households, grids, located, out, fmt=fmt, title=f"{title} 客户分布地图", branches=br,
+        note = f"（{DERIVED_LABEL}）" if (grids["boundary"] == DERIVED_LABEL).any() else ""
+        render_map(households, grids, located, out, fmt=fmt, title=f"{title} 客户分布地图{note}", branches=br,
                    staff_names=dict(zip(staff["staff_id"], staff["name"], strict=True)))
     else:
         write_html(households, grids, located, out, branches=branches, unmask=unmask)

@@ -81,8 +81,10 @@ ROW_INDEX = "row"
 
 COORDS: dict[str, str] = {"wgs84": "WGS84", "cgcs2000": "CGCS2000", "gcj02": "GCJ-02（高德/腾讯）"}
 IMPORTABLE_LAYERS: tuple[str, ...] = (
-    "admin_units", "urban_areas", "streets", "branches", "staff", "households", "visits",
+    "admin_units", "urban_areas", "streets", "branches", "staff", "households", "visits", "villages",
 )
+"""Import targets: workspace layers, and ``villages`` (村委会 points → ``seats`` and derived village territories,
+:mod:`grids.villages`)."""
 DEFAULT_MODE: dict[str, str] = {"households": "append", "visits": "append"}
 MODES: dict[str, str] = {"append": "追加", "replace": "替换", "update": "更新"}
 """Write modes: ``update`` changes existing households by 户号 (only the cells the file fills)."""
@@ -870,8 +872,11 @@ def _known_headers() -> set[str]:
         for table in ALIASES.values():
             for canonical, aliases in table.items():
                 _KNOWN.update(_norm_header(a) for a in (canonical, *aliases))
-        for name in IMPORTABLE_LAYERS:
+        for name in (n for n in IMPORTABLE_LAYERS if n in LAYERS):
             _KNOWN.update(c.lower() for c in LAYERS[name].columns)
+        from grids.villages import SEAT_ALIASES
+
+        _KNOWN.update(_norm_header(a) for aliases in SEAT_ALIASES.values() for a in aliases)
         _KNOWN.update(_norm_header(a) for a in (*LON_ALIASES, *LAT_ALIASES))
     return _KNOWN
 
@@ -1377,6 +1382,10 @@ def validate(frame: gpd.GeoDataFrame | pd.DataFrame, *, target_layer: str, works
     ValidationError
         A problem of the whole file: no recognisable column, a required column missing.
     """
+    if target_layer == "villages":
+        from grids.villages import validate_villages
+
+        return validate_villages(frame, workspace=workspace, source_name=source_name)
     schema = _layer_schema(target_layer)
     mode = mode or DEFAULT_MODE.get(target_layer, "replace")
     if mode not in MODES:
@@ -2148,10 +2157,16 @@ def import_file(workspace: Workspace | str | os.PathLike, layer: str, file: str 
     if account is not None:
         account.require("import")
         actor = account.username
-    _layer_schema(layer)
+    if layer != "villages":
+        _layer_schema(layer)
     path = Path(file)
     try:
         ws = workspace if hasattr(workspace, "transaction") else open_workspace(workspace)
+        if layer == "villages":
+            from grids.villages import import_villages
+
+            return import_villages(ws, path, coords=coords, encoding=encoding, mapping=mapping, strict=strict,
+                                   rejects_path=rejects_path, actor=actor, mode=mode, layer_name=layer_name)
         aliases = None
         if names is not None:
             units = _Context(workspace=ws, mode="append", warnings=[]).units()

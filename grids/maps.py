@@ -808,11 +808,29 @@ def tile_layers(basemap: str, *, tianditu_key: str | None = None, tile_url: str 
     return [folium.TileLayer(tile_url, name="自建瓦片", attr="本行瓦片服务", **common)]
 
 
-def _admin_style(level: str) -> dict[str, Any]:
+DERIVED_DASH = "6 4"
+"""Leaflet ``dashArray`` of boundaries derived from seats (``admin_units.derived``, :mod:`grids.villages`)."""
+_ADMIN_LAYER_NAMES = {"county": "旗县", "town": "镇界", "village": "村界", "group": "组界"}
+
+
+def _admin_style(level: str, *, derived: bool = False) -> dict[str, Any]:
+    """Outline style of one admin level: real boundaries solid, derived ones (推算村界) dashed.
+
+    Examples
+    --------
+    >>> _admin_style("village")["dashArray"] is None, _admin_style("village", derived=True)["dashArray"]
+    (True, '6 4')
+    """
     weight = {"county": 2.5, "town": 1.5, "village": 0.6, "group": 0.4}.get(level, 0.6)
     color = {"county": "#333333", "town": "#555555"}.get(level, "#888888")
     return {"color": color, "weight": weight, "fill": False, "interactive": False,
-            "dashArray": "4 3" if level == "village" else None}
+            "dashArray": DERIVED_DASH if derived else None}
+
+
+def _derived_mask(units: pd.DataFrame) -> np.ndarray:
+    if "derived" not in units.columns:
+        return np.zeros(len(units), dtype=bool)
+    return np.array([not pd.isna(v) and bool(v) for v in units["derived"]], dtype=bool)
 
 
 def base_map(*, bounds: tuple[float, float, float, float] | None = None, basemap: str = "offline",
@@ -845,14 +863,20 @@ def base_map(*, bounds: tuple[float, float, float, float] | None = None, basemap
             units = admin_units[admin_units["level"] == level]
             if units.empty:
                 continue
-            disp = display_frame(units[["name", "geometry"]], basemap=basemap,
-                                 simplify_m=simplify_m if level != "county" else simplify_m / 2)
-            style = _admin_style(level)
-            folium.GeoJson(
-                _feature_collection(disp, pd.DataFrame(index=range(len(disp))), None),
-                name=f"{'旗县' if level == 'county' else {'town': '镇界', 'village': '村界', 'group': '组界'}[level]}",
-                style_function=lambda _f, s=style: s, interactive=False, control=True, smooth_factor=1.0,
-            ).add_to(m)
+            derived = _derived_mask(units)
+            for flag in (False, True):  # real boundaries solid, derived ones (推算村界) dashed
+                part = units[derived == flag]
+                if part.empty:
+                    continue
+                disp = display_frame(part[["name", "geometry"]], basemap=basemap,
+                                     simplify_m=simplify_m if level != "county" else simplify_m / 2)
+                style = _admin_style(level, derived=flag)
+                name = _ADMIN_LAYER_NAMES.get(level, level)
+                folium.GeoJson(
+                    _feature_collection(disp, pd.DataFrame(index=range(len(disp))), None),
+                    name=f"推算{name}" if flag else name,
+                    style_function=lambda _f, s=style: s, interactive=False, control=True, smooth_factor=1.0,
+                ).add_to(m)
     if streets is not None and len(streets):
         disp = display_frame(streets[["geometry"]], basemap=basemap, simplify_m=min(simplify_m, 5.0))
         folium.GeoJson(

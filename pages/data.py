@@ -65,7 +65,7 @@ else:
                                  accept_multiple_files=True)
         a, b, c = st.columns(3)
         layer = a.selectbox("导入到图层", ingest.IMPORTABLE_LAYERS, key=DATA_IMPORT_LAYER,
-                            format_func=lambda n: f"{n}（{LAYERS[n].description}）")
+                            format_func=lambda n: f"{n}（{LAYERS[n].description if n in LAYERS else '村委会位置 → 推算村界'}）")
         coords = b.selectbox("坐标系", list(ingest.COORDS), key=DATA_IMPORT_COORDS, format_func=ingest.COORDS.get)
         strict = c.checkbox("严格模式（有错误行则不导入）")
         d, e = st.columns(2)
