@@ -589,7 +589,8 @@ class _Builder:
     def _seats(self) -> None:
         rng = self.rng["seats"]
         if self.real:
-            towns = [dict(suffix=s, name=n, kind=k, lon=x, lat=y) for s, n, k, x, y in nm.REAL_TOWNS]
+            code = _real_town_codes(self.code)
+            towns = [dict(suffix=code[n], name=n, kind=k, lon=x, lat=y) for _, n, k, x, y in nm.REAL_TOWNS]
         else:
             n_towns = int(np.clip(round(11 * np.sqrt(self.area_km2 / _REAL_AREA_KM2)), 3, 20))
             minx, miny, maxx, maxy = self.outline_geo.bounds
@@ -756,7 +757,7 @@ class _Builder:
             raise ValidationError("城区太小，无法分成两个街道", fix="换一个更大的县界")
         street_of = _grow(rng_t, upts, uedges, np.arange(len(upts)), sseeds, noise=0.2)
         ucell_group = np.full(len(upts), -1)
-        offices = nm.REAL_STREET_OFFICES if self.real else tuple(
+        offices = tuple((_real_town_codes(self.code)[n], n) for _, n in nm.REAL_STREET_OFFICES) if self.real else tuple(
             (f"{i + 1:03d}", n) for i, n in enumerate(nm.GENERIC_STREET_OFFICES))
         comm_names = [str(x) for x in rng_v.permutation(nm.COMMUNITY_NAMES)]
         self.offices = []
@@ -1343,6 +1344,13 @@ class _Builder:
         })
         return {"admin_units": admin, "urban_areas": urban, "streets": streets, "branches": branches,
                 "staff": self.staff, "households": hh, "visits": self.visits}
+
+
+def _real_town_codes(county_code: str) -> dict[str, str]:
+    """Town name → 3-digit code suffix of a real county, from the statistical codes (:func:`grids.towns.towns_of`)."""
+    from grids.towns import towns_of
+
+    return {name: code[6:] for code, name in zip(*towns_of(county_code)[["code", "name"]].T.values, strict=True)}
 
 
 def _short(name: str) -> str:
