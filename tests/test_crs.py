@@ -65,10 +65,17 @@ def test_outside_china_unchanged_and_scalars_stay_scalars():
 @pytest.mark.parametrize(
     ("lon", "epsg"),
     [(75.0, 4534), (76.4, 4534), (76.6, 4535), (119.39, 4549), (120.0, 4549), (121.6, 4550), (135.0, 4554),
-     (70.0, 4534), (140.0, 4554)],
+     (73.0, 4534), (137.0, 4554)],
 )
 def test_gk_zone_is_nearest_central_meridian(lon, epsg):
     assert gk_zone_epsg(lon) == epsg
+
+
+@pytest.mark.parametrize("lon", [70.0, 140.0, 59.0, -60.0])
+def test_gk_zone_refuses_longitudes_outside_china(lon):
+    """Issue 14: data 60° away used to get the nearest zone (4534/4554) silently, with areas far too large."""
+    with pytest.raises(ValidationError, match="不在中国境内"):
+        gk_zone_epsg(lon)
 
 
 def test_gk_zone_rejects_impossible_longitude():
