@@ -97,3 +97,15 @@ def test_cli_prints_steps_and_json_exit_0(tmp_path, capsys):
     data = json.loads(capsys.readouterr().out)
     assert data["county"] == {"code": "150423", "name": "巴林右旗"} and len(data["steps"]) == len(STEPS)
     assert pd.Series([s["state"] for s in data["steps"]]).isin(["done", "partial", "missing", "optional"]).all()
+
+
+def test_status_on_postgis(pg_target, capsys):
+    from geodata.demo import reference_outline
+    from grids.commands.init import init_workspace
+
+    init_workspace(pg_target, county="150423", outline=reference_outline("150423"))
+    assert main(["status", pg_target, "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    steps = _steps(data)
+    assert steps["outline"]["state"] == "done" and steps["accounts"]["state"] == "missing"
+    assert steps["towns"]["counts"]["towns"] > 0 and "accounts add" in data["next"]
