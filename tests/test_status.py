@@ -109,3 +109,24 @@ def test_status_on_postgis(pg_target, capsys):
     steps = _steps(data)
     assert steps["outline"]["state"] == "done" and steps["accounts"]["state"] == "missing"
     assert steps["towns"]["counts"]["towns"] > 0 and "accounts add" in data["next"]
+
+
+def test_data_page_shows_the_checklist(tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from ui.auth import session_for
+
+    from .test_app import ACCOUNTS, APP, tiny_workspace
+
+    path = tiny_workspace(tmp_path / "ws.gpkg")
+    monkeypatch.setenv("GRIDS_WORKSPACE", str(path))
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state["auth.session"] = session_for(ACCOUNTS["admin"])
+    at.run()
+    at.switch_page("pages/data.py").run()
+    assert not at.exception
+    assert "开通进度" in [h.value for h in at.subheader]
+    table = at.dataframe[1].value
+    expected = workspace_status(Workspace(path))
+    assert table["步骤"].tolist() == [s["title"] for s in expected["steps"]]
+    assert table["状态"].tolist() == [s["state_name"] for s in expected["steps"]]

@@ -129,9 +129,12 @@ def run(args: argparse.Namespace) -> int:
     ws = init_workspace(args.path, county=args.county, outline=outline, name=args.name)
     towns = ws.read("admin_units", where="level = ?", params=["town"])
     meta = ws.meta
-    print(f"已新建工作区 {args.path}：{meta['county_name']}（{meta['county_code']}），县界"
+    from grids.text import mask_url
+
+    shown = mask_url(text)  # a PostGIS URL's password is never printed
+    print(f"已新建工作区 {shown}：{meta['county_name']}（{meta['county_code']}），县界"
           f"（{outline.attrs.get('datum_check', '')}），{len(towns)} 个乡级单位（{'、'.join(towns.name.head(6))}"
           f"{' 等' if len(towns) > 6 else ''}；代码来自 {meta.get('towns_source', '')}），尚无账号。")
-    print(f"下一步：GRIDS_NEW_PASSWORD=… python -m grids accounts add {args.path} 用户名 --role admin"
-          f"（第一个管理员不需要 --user）；然后 python -m grids status {args.path} 查看还缺什么")
+    print(f"下一步：GRIDS_NEW_PASSWORD=… python -m grids accounts add {shown} 用户名 --role admin"
+          f"（第一个管理员不需要 --user）；然后 python -m grids status {shown} 查看还缺什么")
     return 0

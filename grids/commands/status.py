@@ -20,7 +20,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from grids.status import format_status, workspace_status
     from grids.store import open_workspace
+    from grids.text import mask_url
 
-    status = workspace_status(open_workspace(args.path), path=str(args.path))
+    status = workspace_status(open_workspace(args.path), path=mask_url(str(args.path)))  # no password shown
     print(json.dumps(status, ensure_ascii=False, indent=1) if args.json else format_status(status))
     return 0
