@@ -157,7 +157,13 @@ def gk_crs_for(gdf: gpd.GeoDataFrame | gpd.GeoSeries) -> int:
     minx, _, maxx, _ = geo.total_bounds
     if not np.all(np.isfinite([minx, maxx])):
         raise ValidationError("数据没有任何几何图形，无法选择投影带", fix="检查输入是否为空")
-    return gk_zone_epsg((minx + maxx) / 2.0)
+    centre = (minx + maxx) / 2.0
+    if not CHINA_EXTENT[0] <= centre <= CHINA_EXTENT[2]:
+        # a few stray rows (a point at 0°E) pull the extent's centre out of China: the typical geometry decides,
+        # the strays are refused row by row by whoever checks them; data that is all abroad is refused here
+        b = geo.bounds
+        centre = float(np.nanmedian(((b["minx"] + b["maxx"]) / 2.0).to_numpy()))
+    return gk_zone_epsg(centre)
 
 
 def to_gk(gdf: gpd.GeoDataFrame | gpd.GeoSeries, *, epsg: int | None = None):

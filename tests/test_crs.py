@@ -94,3 +94,13 @@ def test_to_gk_projects_to_zone_of_centre_and_measures_metres():
 def test_gk_crs_requires_a_crs():
     with pytest.raises(ValidationError, match="set_crs"):
         gk_crs_for(gpd.GeoSeries([shapely.Point(119, 43)]))
+
+
+def test_gk_crs_for_ignores_a_few_stray_points_but_refuses_data_abroad():
+    import geopandas as gpd
+    import shapely
+
+    pts = [shapely.Point(119.3, 43.9), shapely.Point(119.4, 44.0), shapely.Point(-0.16, 43.9)]
+    assert gk_crs_for(gpd.GeoSeries(pts, crs=4490)) == 4549  # the stray row at 0°E is the importer's to refuse
+    with pytest.raises(ValidationError, match="不在中国境内"):
+        gk_crs_for(gpd.GeoSeries([shapely.Point(59.3, 43.9), shapely.Point(59.4, 44.0)], crs=4490))
