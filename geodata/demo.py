@@ -220,6 +220,10 @@ def _decide_coords(geom, *, declared: str | None, projected: bool, file: str,
             fix="加 --coords 声明坐标系：从高德等网络地图取得的用 --coords gcj02，GPS/天地图/测绘成果用 --coords "
                 "wgs84 或 --coords cgcs2000")
     m = match_datum(geom, ref.geometry.iloc[0])
+    if m["overlap"] < 0.5:
+        raise ValidationError(
+            f"这不是 {ref.loc[0, 'name']}（{ref.loc[0, 'code']}）的县界：与 geodata/outlines 中的县界只重叠 "
+            f"{m['overlap']:.0%}", file=file, fix="检查 --county 的代码和县界文件是否对应同一个旗县")
     figures = (f"与 geodata/outlines 中 {ref.loc[0, 'name']}（{ref.loc[0, 'code']}）的县界相比，按 WGS84 读相差 "
                f"{m['off_wgs84_m']:.0f} 米，按 GCJ-02 转换后相差 {m['off_gcj02_m']:.0f} 米")
     if m["datum"] == "gcj02" and declared != "gcj02":

@@ -265,7 +265,7 @@ def match_datum(geom: shapely.Geometry, reference: shapely.Geometry) -> dict[str
     dict
         ``datum`` (``wgs84``, ``gcj02`` or ``unknown``), ``off_wgs84_m`` and ``off_gcj02_m`` (centroid distances
         to the reference for each reading), ``shift_m`` (the GCJ-02 shift there) and ``overlap`` (intersection
-        over union of the better reading).
+        over union with the reference: of the reading found, else of the better one).
 
     Examples
     --------
@@ -294,7 +294,7 @@ def match_datum(geom: shapely.Geometry, reference: shapely.Geometry) -> dict[str
         datum = "gcj02"
     elif off_w <= 0.3 * shift and off_g >= 0.7 * shift:
         datum = "wgs84"
-    overlap = iou(as_gcj if datum == "gcj02" else geom)
+    overlap = {"gcj02": iou(as_gcj), "wgs84": iou(geom)}.get(datum) or max(iou(as_gcj), iou(geom))
     if overlap < 0.9:
         datum = "unknown"
     return {"datum": datum, "off_wgs84_m": off_w, "off_gcj02_m": off_g, "shift_m": shift, "overlap": overlap}

@@ -130,6 +130,13 @@ def test_outline_outside_china_is_refused(tmp_path, capsys):
         assert not (tmp_path / "a.gpkg").exists()
 
 
+def test_outline_of_another_county_is_refused_even_with_coords(tmp_path, outlines, capsys):
+    for extra in ([], ["--coords", "wgs84"]):
+        assert main(["init", str(tmp_path / "a.gpkg"), "--county", "150424", "--outline",
+                     str(outlines / "wgs.geojson"), *extra]) == 2  # 巴林右旗's outline said to be 林西县's
+        assert "不是 林西县（150424）的县界" in capsys.readouterr().err
+
+
 def test_unknown_county_code_is_refused(tmp_path, outlines, capsys):
     assert main(["init", str(tmp_path / "a.gpkg"), "--county", "159999", "--outline",
                  str(outlines / "wgs.geojson")]) == 2
