@@ -685,7 +685,8 @@ class _Builder:
             code = _real_town_codes(self.code)
             towns = [dict(suffix=code[n], name=n, kind=k, lon=x, lat=y) for _, n, k, x, y in nm.REAL_TOWNS]
         else:
-            n_towns = int(np.clip(round(11 * np.sqrt(self.area_km2 / _REAL_AREA_KM2)), 3, 20))
+            real = _real_rural_towns(self.code)  # a known county: its real towns' names and codes, in code order
+            n_towns = max(len(real), 3) if real else int(np.clip(round(11 * np.sqrt(self.area_km2 / _REAL_AREA_KM2)), 3, 20))
             minx, miny, maxx, maxy = self.outline_geo.bounds
             rx0, ry0, rx1, ry1 = _REAL_BOUNDS
             towns = []
@@ -707,6 +708,12 @@ class _Builder:
                 else:
                     t["suffix"] = f"{200 + n_xiang:03d}"
                     n_xiang += 1
+            generic_suffix = iter(f"{k:03d}" for k in range(399, 299, -1) if f"{k:03d}" not in real.values())
+            for t, (rname, rsuffix) in zip(towns, [*real.items(), *((None, None),) * len(towns)], strict=False):
+                if rname is not None:
+                    t.update(name=rname, kind=_town_kind(rname), suffix=rsuffix)
+                elif real:  # fewer real towns than the generator wants: generic names, codes clear of the real
+                    t["suffix"] = next(generic_suffix)
         xy = np.column_stack(self.to_gk.transform([t["lon"] for t in towns], [t["lat"] for t in towns]))
         # move seats into the outline (relative positions may fall outside an irregular shape) and apart
         inner = self.county.buffer(-min(800.0, np.sqrt(self.county.area) / 40))
@@ -850,8 +857,9 @@ class _Builder:
             raise ValidationError("城区太小，无法分成两个街道", fix="换一个更大的县界")
         street_of = _grow(rng_t, upts, uedges, np.arange(len(upts)), sseeds, noise=0.2)
         ucell_group = np.full(len(upts), -1)
-        offices = tuple((_real_town_codes(self.code)[n], n) for _, n in nm.REAL_STREET_OFFICES) if self.real else tuple(
-            (f"{i + 1:03d}", n) for i, n in enumerate(nm.GENERIC_STREET_OFFICES))
+        offices = tuple((_real_town_codes(self.code)[n], n) for _, n in nm.REAL_STREET_OFFICES) if self.real else (
+            _real_street_offices(self.code, 2) or tuple(
+                (f"{i + 1:03d}", n) for i, n in enumerate(nm.GENERIC_STREET_OFFICES)))
         comm_names = [str(x) for x in rng_v.permutation(nm.COMMUNITY_NAMES)]
         self.offices = []
         n_rural_groups = len(self.groups)
@@ -1444,6 +1452,34 @@ def _real_town_codes(county_code: str) -> dict[str, str]:
     from grids.towns import towns_of
 
     return {name: code[6:] for code, name in zip(*towns_of(county_code)[["code", "name"]].T.values, strict=True)}
+
+
+def _known_towns(county_code: str) -> pd.DataFrame:
+    from grids.towns import towns_of
+
+    try:
+        return towns_of(county_code)
+    except ValidationError:  # a made-up county code (990100): generic names
+        return pd.DataFrame(columns=["code", "name", "kind"])
+
+
+def _real_rural_towns(county_code: str) -> dict[str, str]:
+    """Name → code suffix of a county's real 镇/乡/苏木 (empty for an unknown county), the seat town first."""
+    towns = _known_towns(county_code)
+    rural = towns[towns["kind"].isin(["镇", "乡", "苏木"])]
+    return {name: code[6:] for code, name in zip(rural["code"], rural["name"], strict=True)}
+
+
+def _real_street_offices(county_code: str, n: int) -> tuple[tuple[str, str], ...]:
+    """The first ``n`` real 街道 of a county as (code suffix, name), or () when it has fewer."""
+    towns = _known_towns(county_code)
+    streets = towns[towns["kind"] == "街道"].head(n)
+    return tuple((code[6:], name) for code, name in zip(streets["code"], streets["name"], strict=True)) \
+        if len(streets) == n else ()
+
+
+def _town_kind(name: str) -> str:
+    return "苏木" if name.endswith("苏木") else ("乡" if name.endswith("乡") else "镇")
 
 
 def _short(name: str) -> str:

@@ -68,3 +68,21 @@ def test_disagreements_are_exactly_the_documented_ones():
     keys = ["source", "code", "name", "other_code", "other_name", "kind"]
     assert sorted(computed) == sorted(documented[keys].itertuples(index=False, name=None))
 
+
+
+
+@pytest.mark.parametrize("county", ["150424", "150402"])
+def test_demo_on_another_chifeng_county_uses_its_real_towns(county):
+    """Issue 14: the demo on other outlines used generic town names (城关镇 …) with made-up codes."""
+    from geodata import demo
+
+    outline = demo.load_outline(demo.DEFAULT_OUTLINE, county=county, coords="gcj02")
+    admin = demo.generate(outline=outline, households=2_000)["admin_units"]
+    demo_towns = dict(zip(admin[admin.level == "town"].code, admin[admin.level == "town"].name, strict=True))
+    real = t.towns_of(county)
+    rural = real[real.kind.isin(["镇", "乡", "苏木"])]
+    for code, name in zip(rural.code, rural.name, strict=True):  # every real 镇/乡/苏木, with its real code
+        assert demo_towns.get(code) == name, (code, name)
+    real_names = dict(zip(real.code, real.name, strict=True))
+    for code, name in demo_towns.items():  # the rest: real 街道, or a filler whose code no real unit has
+        assert real_names.get(code, name) == name and (code in real_names or name not in real_names.values())
