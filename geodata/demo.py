@@ -20,6 +20,7 @@ Examples
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 from pathlib import Path
 
@@ -34,7 +35,7 @@ from scipy.sparse.csgraph import connected_components, dijkstra
 from scipy.spatial import Delaunay, cKDTree
 
 from geodata import names as nm
-from grids.crs import gdf_gcj02_to_wgs84, gk_crs_for
+from grids.crs import gdf_gcj02_to_wgs84, gk_crs_for, match_datum, require_in_china
 from grids.errors import ValidationError, WorkspaceError
 from grids.landmass import FERRY_CLASS
 from grids.model import STORAGE_EPSG
@@ -89,9 +90,41 @@ def funnel_targets(households: int = DEFAULT_HOUSEHOLDS) -> dict[str, int]:
     return out
 
 
+def reference_outline(county: str) -> gpd.GeoDataFrame | None:
+    """The shipped outline (:data:`DEFAULT_OUTLINE`, Chifeng) of a county, by code or name, converted from GCJ-02
+    to EPSG:4490; None when no outline of that county is shipped.
+
+    Examples
+    --------
+    >>> reference_outline("150423").loc[0, "name"], reference_outline("110101") is None
+    ('巴林右旗', True)
+    """
+    shipped = _shipped()
+    sel = (shipped["code"] == str(county)) | (shipped["name"] == str(county))
+    if not sel.any():
+        return None
+    return gdf_gcj02_to_wgs84(shipped[sel].reset_index(drop=True)[["code", "name", "geometry"]])
+
+
+@functools.lru_cache(maxsize=1)
+def _shipped() -> gpd.GeoDataFrame:
+    gdf = gpd.read_file(DEFAULT_OUTLINE)
+    gdf["code"] = gdf["code"].astype(str)
+    return gdf
+
+
 def load_outline(path: str | os.PathLike | None = None, *, county: str | None = None,
                  coords: str | None = None) -> gpd.GeoDataFrame:
     """Read a county outline as a one-row GeoDataFrame (``code``, ``name``, geometry) in EPSG:4490.
+
+    The file's coordinates are checked before anything is built on them:
+
+    - after reprojection from the file's CRS (``.prj``) they must lie in China (:func:`grids.crs.require_in_china`);
+    - lon/lat outlines of a county with a shipped outline (:func:`reference_outline`: the 12 Chifeng counties)
+      are compared with it (:func:`grids.crs.match_datum`): a GCJ-02 file (Amap and the maps copied from it,
+      ≈ 500 m off) must be declared ``coords="gcj02"``, a WGS84/CGCS2000 one must not be declared GCJ-02;
+      without ``coords`` the datum found is used;
+    - a lon/lat outline of any other county needs ``coords`` (nothing to compare it with).
 
     Parameters
     ----------
@@ -99,22 +132,34 @@ def load_outline(path: str | os.PathLike | None = None, *, county: str | None = 
         GeoJSON, GeoPackage or Shapefile. Default: the bundled Chifeng outlines (GCJ-02), county 150422.
     county : str, optional
         Pick the feature whose ``code`` or ``name`` equals this; otherwise a one-feature file is taken as is
-        and several features are dissolved into one outline.
+        and several features are dissolved into one outline. Also names the county whose shipped outline the
+        file is compared with (else the file's own ``code``/``name``).
     coords : {"wgs84", "gcj02", "cgcs2000"}, optional
-        Coordinates of the file; default ``gcj02`` for the bundled file, ``wgs84`` for others.
+        Coordinates of a lon/lat file (ignored for projected files, whose ``.prj`` says it); see above.
+
+    Returns
+    -------
+    GeoDataFrame
+        ``attrs["coords"]`` is the datum used, ``attrs["datum_check"]`` a sentence on how it was decided.
+
+    Raises
+    ------
+    ValidationError
+        Unreadable file, no polygons, no CRS, outside China, undeclared or wrongly declared GCJ-02, or no
+        ``coords`` where nothing can tell.
 
     Examples
     --------
     >>> g = load_outline()
-    >>> g.loc[0, "code"], g.loc[0, "name"], g.crs.to_epsg()
-    ('150422', '巴林左旗', 4490)
+    >>> g.loc[0, "code"], g.loc[0, "name"], g.crs.to_epsg(), g.attrs["coords"]
+    ('150422', '巴林左旗', 4490, 'gcj02')
     """
     bundled = path is None
     if bundled:
         path = DEFAULT_OUTLINE
         county = DEFAULT_CODE if county is None else county
-    coords = (coords or ("gcj02" if bundled else "wgs84")).lower()
-    if coords not in COORDS:
+    declared = (coords or ("gcj02" if bundled else "")).lower() or None
+    if declared is not None and declared not in COORDS:
         raise ValidationError(f"坐标系 “{coords}” 无法识别", fix=f"可用：{'、'.join(COORDS)}")
     path = Path(path)
     if not path.is_file():
@@ -132,24 +177,72 @@ def load_outline(path: str | os.PathLike | None = None, *, county: str | None = 
     if gdf.crs is None:
         raise ValidationError("县界文件没有坐标参考系", file=str(path), fix="用 QGIS 为文件设定坐标系（如 EPSG:4326）")
     if county is not None:
+        ref = reference_outline(county)
+        wanted = {str(county)} | (set(ref.loc[0, ["code", "name"]]) if ref is not None else set())
         sel = pd.Series(False, index=gdf.index)
         for col in ("code", "name"):
             if col in gdf.columns:
-                sel |= gdf[col].astype(str) == str(county)
-        if not sel.any():
+                sel |= gdf[col].astype(str).isin(wanted)
+        if sel.any():
+            gdf = gdf[sel]
+        elif len(gdf) > 1:  # one feature is the county the caller names (compared with its outline below)
             choices = "、".join(gdf.get("name", gdf.get("code", pd.Series(dtype=str))).astype(str).head(20))
             raise ValidationError(f"县界文件中没有 “{county}”", file=str(path), fix=f"可选：{choices}")
-        gdf = gdf[sel]
-    if gdf.crs.is_projected:
-        gdf = gdf.to_crs(STORAGE_EPSG)
-    elif coords == "gcj02":
-        gdf = gdf_gcj02_to_wgs84(gdf)
+    require_in_china(gdf, file=str(path), what="县界文件")
+    projected = not gdf.crs.is_geographic
+    gdf = gdf.to_crs(STORAGE_EPSG) if projected or not gdf.crs.equals("EPSG:4326") else gdf
     gdf = gdf.set_crs(STORAGE_EPSG, allow_override=True)
     code = str(gdf["code"].iloc[0]) if "code" in gdf.columns and len(gdf) == 1 else None
     name = str(gdf["name"].iloc[0]) if "name" in gdf.columns and len(gdf) == 1 else None
-    geom = shapely.make_valid(shapely.union_all(gdf.geometry.values))
-    geom = _polygonal(geom)
-    return gpd.GeoDataFrame({"code": [code], "name": [name]}, geometry=[geom], crs=STORAGE_EPSG)
+    geom = _polygonal(shapely.make_valid(shapely.union_all(gdf.geometry.values)))
+    coords, how = _decide_coords(geom, declared=declared, projected=projected, file=str(path),
+                                 county=next((c for c in (county, code, name) if c), None))
+    if coords == "gcj02":
+        geom = _polygonal(shapely.make_valid(gdf_gcj02_to_wgs84(
+            gpd.GeoDataFrame(geometry=[geom], crs=STORAGE_EPSG)).geometry.iloc[0]))
+    out = gpd.GeoDataFrame({"code": [code], "name": [name]}, geometry=[geom], crs=STORAGE_EPSG)
+    out.attrs.update(coords=coords, datum_check=how)
+    return out
+
+
+def _decide_coords(geom, *, declared: str | None, projected: bool, file: str,
+                   county: str | None) -> tuple[str, str]:
+    """The datum of a county outline's lon/lat (see :func:`load_outline`) and a sentence saying why."""
+    ref = reference_outline(county) if county else None
+    if ref is None:
+        if declared is not None:
+            return declared, f"坐标按声明的 {declared} 处理（没有该旗县的参考县界可比对）"
+        if projected:
+            return "cgcs2000", "投影坐标，按文件的坐标系（.prj）换算"
+        raise ValidationError(
+            f"无法判断县界的经纬度是 WGS84/CGCS2000 还是 GCJ-02（高德等网络地图）：geodata/outlines 中没有旗县 "
+            f"“{county or '（文件未写代码或名称）'}” 的参考县界可比对", file=file,
+            fix="加 --coords 声明坐标系：从高德等网络地图取得的用 --coords gcj02，GPS/天地图/测绘成果用 --coords "
+                "wgs84 或 --coords cgcs2000")
+    m = match_datum(geom, ref.geometry.iloc[0])
+    if m["overlap"] < 0.5:
+        raise ValidationError(
+            f"这不是 {ref.loc[0, 'name']}（{ref.loc[0, 'code']}）的县界：与 geodata/outlines 中的县界只重叠 "
+            f"{m['overlap']:.0%}", file=file, fix="检查 --county 的代码和县界文件是否对应同一个旗县")
+    figures = (f"与 geodata/outlines 中 {ref.loc[0, 'name']}（{ref.loc[0, 'code']}）的县界相比，按 WGS84 读相差 "
+               f"{m['off_wgs84_m']:.0f} 米，按 GCJ-02 转换后相差 {m['off_gcj02_m']:.0f} 米")
+    if m["datum"] == "gcj02" and declared != "gcj02":
+        said = f"声明为 {declared}" if declared else "未声明坐标系"
+        raise ValidationError(f"县界文件的坐标是 GCJ-02（高德等网络地图的加偏坐标），但{said}：{figures}", file=file,
+                              fix="加 --coords gcj02（转换为 CGCS2000 后再用）")
+    if m["datum"] == "wgs84" and declared == "gcj02":
+        raise ValidationError(f"县界文件的坐标是 WGS84/CGCS2000，不是 GCJ-02：{figures}", file=file,
+                              fix="去掉 --coords gcj02（或改为 --coords wgs84）")
+    if m["datum"] != "unknown":
+        return m["datum"], f"坐标系 {m['datum']}：{figures}"
+    if declared is not None:
+        return declared, f"坐标按声明的 {declared} 处理（与参考县界差别太大，无法比对：重叠 {m['overlap']:.0%}）"
+    if projected:
+        return "cgcs2000", "投影坐标，按文件的坐标系（.prj）换算"
+    raise ValidationError(
+        f"县界与 geodata/outlines 中 {ref.loc[0, 'name']}（{ref.loc[0, 'code']}）的县界差别太大（重叠 "
+        f"{m['overlap']:.0%}），无法判断坐标是 WGS84/CGCS2000 还是 GCJ-02", file=file,
+        fix="检查是否选对了旗县（--county）；确认无误时加 --coords wgs84、cgcs2000 或 gcj02 声明坐标系")
 
 
 def load_lines(path: str | os.PathLike, *, coords: str | None = None) -> gpd.GeoDataFrame:
@@ -589,9 +682,11 @@ class _Builder:
     def _seats(self) -> None:
         rng = self.rng["seats"]
         if self.real:
-            towns = [dict(suffix=s, name=n, kind=k, lon=x, lat=y) for s, n, k, x, y in nm.REAL_TOWNS]
+            code = _real_town_codes(self.code)
+            towns = [dict(suffix=code[n], name=n, kind=k, lon=x, lat=y) for _, n, k, x, y in nm.REAL_TOWNS]
         else:
-            n_towns = int(np.clip(round(11 * np.sqrt(self.area_km2 / _REAL_AREA_KM2)), 3, 20))
+            real = _real_rural_towns(self.code)  # a known county: its real towns' names and codes, in code order
+            n_towns = max(len(real), 3) if real else int(np.clip(round(11 * np.sqrt(self.area_km2 / _REAL_AREA_KM2)), 3, 20))
             minx, miny, maxx, maxy = self.outline_geo.bounds
             rx0, ry0, rx1, ry1 = _REAL_BOUNDS
             towns = []
@@ -613,6 +708,12 @@ class _Builder:
                 else:
                     t["suffix"] = f"{200 + n_xiang:03d}"
                     n_xiang += 1
+            generic_suffix = iter(f"{k:03d}" for k in range(399, 299, -1) if f"{k:03d}" not in real.values())
+            for t, (rname, rsuffix) in zip(towns, [*real.items(), *((None, None),) * len(towns)], strict=False):
+                if rname is not None:
+                    t.update(name=rname, kind=_town_kind(rname), suffix=rsuffix)
+                elif real:  # fewer real towns than the generator wants: generic names, codes clear of the real
+                    t["suffix"] = next(generic_suffix)
         xy = np.column_stack(self.to_gk.transform([t["lon"] for t in towns], [t["lat"] for t in towns]))
         # move seats into the outline (relative positions may fall outside an irregular shape) and apart
         inner = self.county.buffer(-min(800.0, np.sqrt(self.county.area) / 40))
@@ -756,8 +857,9 @@ class _Builder:
             raise ValidationError("城区太小，无法分成两个街道", fix="换一个更大的县界")
         street_of = _grow(rng_t, upts, uedges, np.arange(len(upts)), sseeds, noise=0.2)
         ucell_group = np.full(len(upts), -1)
-        offices = nm.REAL_STREET_OFFICES if self.real else tuple(
-            (f"{i + 1:03d}", n) for i, n in enumerate(nm.GENERIC_STREET_OFFICES))
+        offices = tuple((_real_town_codes(self.code)[n], n) for _, n in nm.REAL_STREET_OFFICES) if self.real else (
+            _real_street_offices(self.code, 2) or tuple(
+                (f"{i + 1:03d}", n) for i, n in enumerate(nm.GENERIC_STREET_OFFICES)))
         comm_names = [str(x) for x in rng_v.permutation(nm.COMMUNITY_NAMES)]
         self.offices = []
         n_rural_groups = len(self.groups)
@@ -1343,6 +1445,41 @@ class _Builder:
         })
         return {"admin_units": admin, "urban_areas": urban, "streets": streets, "branches": branches,
                 "staff": self.staff, "households": hh, "visits": self.visits}
+
+
+def _real_town_codes(county_code: str) -> dict[str, str]:
+    """Town name → 3-digit code suffix of a real county, from the statistical codes (:func:`grids.towns.towns_of`)."""
+    from grids.towns import towns_of
+
+    return {name: code[6:] for code, name in zip(*towns_of(county_code)[["code", "name"]].T.values, strict=True)}
+
+
+def _known_towns(county_code: str) -> pd.DataFrame:
+    from grids.towns import towns_of
+
+    try:
+        return towns_of(county_code)
+    except ValidationError:  # a made-up county code (990100): generic names
+        return pd.DataFrame(columns=["code", "name", "kind"])
+
+
+def _real_rural_towns(county_code: str) -> dict[str, str]:
+    """Name → code suffix of a county's real 镇/乡/苏木 (empty for an unknown county), the seat town first."""
+    towns = _known_towns(county_code)
+    rural = towns[towns["kind"].isin(["镇", "乡", "苏木"])]
+    return {name: code[6:] for code, name in zip(rural["code"], rural["name"], strict=True)}
+
+
+def _real_street_offices(county_code: str, n: int) -> tuple[tuple[str, str], ...]:
+    """The first ``n`` real 街道 of a county as (code suffix, name), or () when it has fewer."""
+    towns = _known_towns(county_code)
+    streets = towns[towns["kind"] == "街道"].head(n)
+    return tuple((code[6:], name) for code, name in zip(streets["code"], streets["name"], strict=True)) \
+        if len(streets) == n else ()
+
+
+def _town_kind(name: str) -> str:
+    return "苏木" if name.endswith("苏木") else ("乡" if name.endswith("乡") else "镇")
 
 
 def _short(name: str) -> str:

@@ -18,7 +18,8 @@ from collections.abc import Iterator
 import numpy as np
 
 # -- 巴林左旗 (150422): real town-level units with plausible seat positions (WGS84 lon, lat) -------------
-# kind: 镇 / 乡 / 苏木 / 街道; code suffix follows the national scheme (镇 1xx, 乡/苏木 2xx, 街道 0xx).
+# kind: 镇 / 乡 / 苏木 / 街道; code suffixes are the statistical codes (grids.towns.towns_of("150422"), which
+# geodata.demo uses: 镇 1xx, 乡/苏木 2xx; the seat's 街道 are 类似乡级单位 4xx there).
 REAL_TOWNS: tuple[tuple[str, str, str, float, float], ...] = (
     ("100", "林东镇", "镇", 119.39, 43.98),
     ("101", "隆昌镇", "镇", 119.58, 43.82),
@@ -27,12 +28,12 @@ REAL_TOWNS: tuple[tuple[str, str, str, float, float], ...] = (
     ("104", "富河镇", "镇", 119.22, 44.28),
     ("105", "白音勿拉镇", "镇", 119.62, 44.08),
     ("106", "哈拉哈达镇", "镇", 119.62, 43.69),
-    ("200", "三山乡", "乡", 119.16, 43.79),
-    ("201", "花加拉嘎乡", "乡", 118.92, 44.28),
-    ("202", "查干哈达苏木", "苏木", 119.50, 44.36),
-    ("203", "乌兰达坝苏木", "苏木", 119.25, 44.60),
+    ("202", "三山乡", "乡", 119.16, 43.79),
+    ("203", "花加拉嘎乡", "乡", 118.92, 44.28),
+    ("200", "查干哈达苏木", "苏木", 119.50, 44.36),
+    ("201", "乌兰达坝苏木", "苏木", 119.25, 44.60),
 )
-REAL_STREET_OFFICES: tuple[tuple[str, str], ...] = (("001", "林东西城街道"), ("002", "林东东城街道"))
+REAL_STREET_OFFICES: tuple[tuple[str, str], ...] = (("403", "林东西城街道"), ("404", "林东东城街道"))
 REAL_SEAT = (119.39, 43.98)
 
 # generic town names for other outlines (a seat town first)

@@ -19,8 +19,8 @@ import sys
 from grids.errors import GridsError
 from grids.text import plain
 
-COMMANDS = ("demo", "import", "build", "check", "assign", "report", "export", "bench", "migrate", "accounts",
-            "audit")
+COMMANDS = ("init", "status", "demo", "import", "build", "check", "assign", "report", "export", "bench", "migrate",
+            "accounts", "audit")
 
 EXIT_OK, EXIT_FOUND, EXIT_CANNOT_RUN, EXIT_INTERRUPTED = 0, 1, 2, 130
 

@@ -139,6 +139,10 @@ def gk_zone_epsg(lon: float) -> int:
     """
     if not np.isfinite(lon) or not -180.0 <= lon <= 180.0:
         raise ValidationError(f"经度 {lon} 无效", fix="经度应在 -180 到 180 度之间（检查是否经纬度颠倒）")
+    if not CHINA_EXTENT[0] <= lon <= CHINA_EXTENT[2]:
+        raise ValidationError(
+            f"经度 {lon:.2f} 不在中国境内（CGCS2000 高斯-克吕格三度带只覆盖东经 73.5°–136.5°）",
+            fix="检查数据的坐标系（.prj）和经纬度顺序；中国境外的数据不能用本系统")
     cm = int(np.clip(np.round(lon / 3.0) * 3, 75, 135))
     return 4534 + (cm - 75) // 3
 
@@ -153,7 +157,13 @@ def gk_crs_for(gdf: gpd.GeoDataFrame | gpd.GeoSeries) -> int:
     minx, _, maxx, _ = geo.total_bounds
     if not np.all(np.isfinite([minx, maxx])):
         raise ValidationError("数据没有任何几何图形，无法选择投影带", fix="检查输入是否为空")
-    return gk_zone_epsg((minx + maxx) / 2.0)
+    centre = (minx + maxx) / 2.0
+    if not CHINA_EXTENT[0] <= centre <= CHINA_EXTENT[2]:
+        # a few stray rows (a point at 0°E) pull the extent's centre out of China: the typical geometry decides,
+        # the strays are refused row by row by whoever checks them; data that is all abroad is refused here
+        b = geo.bounds
+        centre = float(np.nanmedian(((b["minx"] + b["maxx"]) / 2.0).to_numpy()))
+    return gk_zone_epsg(centre)
 
 
 def to_gk(gdf: gpd.GeoDataFrame | gpd.GeoSeries, *, epsg: int | None = None):
@@ -167,3 +177,124 @@ def to_gk(gdf: gpd.GeoDataFrame | gpd.GeoSeries, *, epsg: int | None = None):
     4549
     """
     return gdf.to_crs(epsg or gk_crs_for(gdf))
+
+
+# -- where data lies: inside China, and in which datum ---------------------------------------------------------
+
+CHINA_EXTENT = (72.0, 0.8, 137.9, 55.9)
+"""Lon/lat box around China (incl. the South China Sea islands): data outside it is not a county of ours."""
+
+COORDS = ("wgs84", "gcj02", "cgcs2000")
+"""Declarable coordinate systems of lon/lat input (``--coords``): WGS84 and CGCS2000 are one at our precision."""
+
+
+def outside_china(bounds: tuple[float, float, float, float]) -> str | None:
+    """Why lon/lat ``bounds`` (minx, miny, maxx, maxy) are not in China, or None when they are.
+
+    Examples
+    --------
+    >>> outside_china((118.7, 43.6, 119.8, 44.8)) is None
+    True
+    >>> outside_china((43.6, 118.7, 44.8, 119.8))
+    '坐标在中国境外（经度 43.60–44.80，纬度 118.70–119.80），看起来经纬度颠倒了'
+    """
+    minx, miny, maxx, maxy = (float(v) for v in bounds)
+    if not np.all(np.isfinite([minx, miny, maxx, maxy])):
+        return "没有任何有效坐标"
+    x0, y0, x1, y1 = CHINA_EXTENT
+    if x0 <= minx and maxx <= x1 and y0 <= miny and maxy <= y1:
+        return None
+    where = f"坐标在中国境外（经度 {minx:.2f}–{maxx:.2f}，纬度 {miny:.2f}–{maxy:.2f}）"
+    if x0 <= miny and maxy <= x1 and y0 <= minx and maxx <= y1:
+        where += "，看起来经纬度颠倒了"
+    return where
+
+
+def require_in_china(gdf: gpd.GeoDataFrame | gpd.GeoSeries, *, file: str | None = None,
+                     what: str = "数据") -> None:
+    """Refuse data whose extent (in lon/lat, after reprojection from its CRS) is not in China.
+
+    A county's data outside China means a wrong ``.prj``, swapped coordinates or a projected file read as
+    degrees; used as it is, it would get a Gauss-Krüger zone far away and wrong areas.
+
+    Raises
+    ------
+    ValidationError
+        With the extent found and how to fix the file.
+
+    Examples
+    --------
+    >>> import geopandas as gpd, shapely
+    >>> require_in_china(gpd.GeoSeries([shapely.box(119.0, 43.0, 119.1, 43.1)], crs=4490))
+    >>> try:
+    ...     require_in_china(gpd.GeoSeries([shapely.box(59.0, 43.0, 59.1, 43.1)], crs=4490), what="县界")
+    ... except ValidationError as exc:
+    ...     print(str(exc).split("。")[0])
+    县界的坐标在中国境外（经度 59.00–59.10，纬度 43.00–43.10）（文件坐标系 EPSG:4490）
+    """
+    if gdf.crs is None:
+        raise ValidationError(f"{what}没有坐标参考系（CRS）", file=file,
+                              fix="为文件设定坐标系（.prj），例如 EPSG:4490 或 EPSG:4326")
+    geo = gdf if gdf.crs.is_geographic else gdf.to_crs(4490)
+    why = outside_china(tuple(geo.total_bounds))
+    if why is None:
+        return
+    crs = gdf.crs.to_string()
+    raise ValidationError(
+        f"{what}的{why}（文件坐标系 {crs}）", file=file,
+        fix="检查文件的坐标系（.prj）是否与坐标相符：投影坐标（米）要配投影坐标系（如 CGCS2000 高斯-克吕格 "
+            "EPSG:4534–4554），经纬度要配 EPSG:4490/4326；经纬度颠倒时交换 X、Y 列")
+
+
+def _metres(lon0: float, lat0: float, lon1: float, lat1: float) -> float:
+    kx = 111_320.0 * np.cos(np.radians((lat0 + lat1) / 2))
+    return float(np.hypot((lon1 - lon0) * kx, (lat1 - lat0) * 110_574.0))
+
+
+def match_datum(geom: shapely.Geometry, reference: shapely.Geometry) -> dict[str, float | str]:
+    """Tell whether lon/lat ``geom`` is in WGS84/CGCS2000 or in GCJ-02, by comparing it with ``reference``, the
+    same place (a county outline) in WGS84/CGCS2000.
+
+    Compares the centroid of ``geom`` read as WGS84 and read as GCJ-02 (converted) with the reference's: the
+    reading that lands within 30 % of the local GCJ-02 shift (≈ 300–700 m) while the other is off by at least
+    70 % of it wins, provided the shapes overlap (intersection over union ≥ 0.9 for that reading); otherwise
+    the datum is ``unknown`` (another outline, or too different a drawing to tell).
+
+    Returns
+    -------
+    dict
+        ``datum`` (``wgs84``, ``gcj02`` or ``unknown``), ``off_wgs84_m`` and ``off_gcj02_m`` (centroid distances
+        to the reference for each reading), ``shift_m`` (the GCJ-02 shift there) and ``overlap`` (intersection
+        over union with the reference: of the reading found, else of the better one).
+
+    Examples
+    --------
+    >>> import shapely
+    >>> ref = shapely.box(119.0, 43.8, 119.6, 44.4)
+    >>> match_datum(ref, ref)["datum"]
+    'wgs84'
+    >>> gcj = shapely.transform(ref, lambda c: np.column_stack(wgs84_to_gcj02(c[:, 0], c[:, 1])))
+    >>> match_datum(gcj, ref)["datum"]
+    'gcj02'
+    >>> match_datum(shapely.box(118.0, 43.8, 118.6, 44.4), ref)["datum"]
+    'unknown'
+    """
+    as_gcj = _shift_geometries(np.asarray([geom], dtype=object), gcj02_to_wgs84)[0]
+    c, cg, cr = shapely.centroid(geom), shapely.centroid(as_gcj), shapely.centroid(reference)
+    shift = _metres(c.x, c.y, cg.x, cg.y)
+    off_w = _metres(c.x, c.y, cr.x, cr.y)
+    off_g = _metres(cg.x, cg.y, cr.x, cr.y)
+
+    def iou(a: shapely.Geometry) -> float:
+        union = shapely.union(a, reference).area
+        return float(shapely.intersection(a, reference).area / union) if union > 0 else 0.0
+
+    datum = "unknown"
+    if off_g <= 0.3 * shift and off_w >= 0.7 * shift:
+        datum = "gcj02"
+    elif off_w <= 0.3 * shift and off_g >= 0.7 * shift:
+        datum = "wgs84"
+    overlap = {"gcj02": iou(as_gcj), "wgs84": iou(geom)}.get(datum) or max(iou(as_gcj), iou(geom))
+    if overlap < 0.9:
+        datum = "unknown"
+    return {"datum": datum, "off_wgs84_m": off_w, "off_gcj02_m": off_g, "shift_m": shift, "overlap": overlap}

@@ -35,6 +35,12 @@ counts = pd.DataFrame(
 st.subheader("图层")
 st.dataframe(counts, hide_index=True, height=35 * (len(counts) + 1) + 3)
 
+status = data.onboarding(target, rev)  # the onboarding checklist: python -m grids status
+st.subheader("开通进度")
+st.dataframe(pd.DataFrame([(s["title"], s["state_name"], s["detail"], s["blocks"], s["next"]) for s in status["steps"]],
+                          columns=["步骤", "状态", "现有", "缺少时影响", "补齐方法"]), hide_index=True)
+st.caption("各步都已完成。" if status["ready"] else "下一步：" + markdown(status["next"]))
+
 
 def show_report(report) -> None:
     """The validation report: summary, warnings, rejected rows (downloadable). File names, sheet and column

@@ -65,10 +65,17 @@ def test_outside_china_unchanged_and_scalars_stay_scalars():
 @pytest.mark.parametrize(
     ("lon", "epsg"),
     [(75.0, 4534), (76.4, 4534), (76.6, 4535), (119.39, 4549), (120.0, 4549), (121.6, 4550), (135.0, 4554),
-     (70.0, 4534), (140.0, 4554)],
+     (73.0, 4534), (137.0, 4554)],
 )
 def test_gk_zone_is_nearest_central_meridian(lon, epsg):
     assert gk_zone_epsg(lon) == epsg
+
+
+@pytest.mark.parametrize("lon", [70.0, 140.0, 59.0, -60.0])
+def test_gk_zone_refuses_longitudes_outside_china(lon):
+    """Issue 14: data 60° away used to get the nearest zone (4534/4554) silently, with areas far too large."""
+    with pytest.raises(ValidationError, match="不在中国境内"):
+        gk_zone_epsg(lon)
 
 
 def test_gk_zone_rejects_impossible_longitude():
@@ -87,3 +94,13 @@ def test_to_gk_projects_to_zone_of_centre_and_measures_metres():
 def test_gk_crs_requires_a_crs():
     with pytest.raises(ValidationError, match="set_crs"):
         gk_crs_for(gpd.GeoSeries([shapely.Point(119, 43)]))
+
+
+def test_gk_crs_for_ignores_a_few_stray_points_but_refuses_data_abroad():
+    import geopandas as gpd
+    import shapely
+
+    pts = [shapely.Point(119.3, 43.9), shapely.Point(119.4, 44.0), shapely.Point(-0.16, 43.9)]
+    assert gk_crs_for(gpd.GeoSeries(pts, crs=4490)) == 4549  # the stray row at 0°E is the importer's to refuse
+    with pytest.raises(ValidationError, match="不在中国境内"):
+        gk_crs_for(gpd.GeoSeries([shapely.Point(59.3, 43.9), shapely.Point(59.4, 44.0)], crs=4490))

@@ -100,6 +100,15 @@ def workspace_info(target: str, rev: int) -> dict[str, Any]:
     }
 
 
+@st.cache_resource(max_entries=4, show_spinner=False)
+def onboarding(target: str, rev: int) -> dict[str, Any]:
+    """What the workspace has and lacks, step by step (:func:`grids.status.workspace_status`), at ``rev``."""
+    from grids.status import workspace_status
+    from grids.text import mask_url
+
+    return workspace_status(open_workspace(target), path=mask_url(target))
+
+
 @dataclass
 class Overview:
     """What the overview page shows, computed once per workspace revision."""

@@ -19,7 +19,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--outline", type=Path, help="县界文件 (GeoJSON/GPKG/SHP)；默认内置巴林左旗县界")
     p.add_argument("--county", help="县界文件含多个要素时，按代码或名称选一个（默认合并全部）")
     p.add_argument("--coords", choices=("wgs84", "gcj02", "cgcs2000"),
-                   help="县界坐标系：内置文件默认 gcj02，其他文件默认 wgs84")
+                   help="县界文件的经纬度坐标系。赤峰各旗县（geodata/outlines 有参考县界）的文件与参考比对：GCJ-02 "
+                        "（高德等网络地图）必须声明 --coords gcj02；其他旗县的经纬度文件必须声明；投影坐标按 .prj 换算")
     p.add_argument("--synthetic", choices=("jagged", "holes", "islands"),
                    help="用合成县界代替 --outline（geodata/outlines_synth.py，119°E 44°N 附近）：jagged = 锯齿状"
                         "边界的内陆旗县，holes = 有湖泊和他县飞地的旗县，islands = 大陆加 30 个海岛、部分岛间有渡口航线"
@@ -78,6 +79,8 @@ def run(args: argparse.Namespace) -> int:
         ferries = synthetic_ferries(args.synthetic)
     else:
         outline = load_outline(args.outline, county=args.county, coords=args.coords)
+        if args.outline is not None:
+            print(f"县界坐标：{outline.attrs['datum_check']}")
     if args.ferries is not None:
         from geodata.demo import load_lines
 

@@ -1,0 +1,179 @@
+"""What a workspace has and lacks, step by step, what each gap blocks, and the next command to run.
+
+Made for a real county moving in (``python -m grids init`` … ``build``/``assign``/publish): ``python -m grids
+status PATH`` prints it, ``--json`` gives the same dict. Reads counts only; works on both backends and on the demo.
+
+Examples
+--------
+>>> [s["key"] for s in STEPS]
+['outline', 'towns', 'villages', 'groups', 'households', 'branches', 'staff', 'accounts', 'plan']
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+STEPS: tuple[dict[str, str], ...] = (
+    {"key": "outline", "title": "县界"},
+    {"key": "towns", "title": "镇/乡/苏木/街道"},
+    {"key": "villages", "title": "村/嘎查/社区"},
+    {"key": "groups", "title": "组"},
+    {"key": "households", "title": "农户"},
+    {"key": "branches", "title": "营业网点"},
+    {"key": "staff", "title": "员工"},
+    {"key": "accounts", "title": "账号"},
+    {"key": "plan", "title": "已发布的网格方案"},
+)
+"""The steps, in the order they are shown."""
+
+STATES = {"done": "完成", "partial": "部分", "missing": "缺少", "optional": "可选"}
+"""``state`` of a step → its Chinese label. ``partial`` is usable but incomplete; ``optional`` is missing but
+blocks nothing essential."""
+
+# which missing step to fix first (imports need an admin account; villages before households …)
+_PRIORITY = ("outline", "accounts", "villages", "households", "branches", "staff", "plan")
+
+
+def _placed(hh: pd.DataFrame, unit_codes: set[str]) -> pd.Series:
+    """How each household is placed: ``placed_by`` where the importer set it, else point / code / unplaced."""
+    by = hh["placed_by"].astype(object) if "placed_by" in hh.columns else pd.Series(None, index=hh.index)
+    has_point = hh.geometry.notna() & ~hh.geometry.is_empty if hasattr(hh, "geometry") else False
+    code_known = np.zeros(len(hh), dtype=bool)
+    for col in ("group_code", "village_code"):
+        if col in hh.columns:
+            code_known |= hh[col].isin(unit_codes).to_numpy()
+    inferred = np.where(has_point, "point", np.where(code_known, "code", "unplaced"))
+    known = by.isin(["point", "code", "name"])
+    return pd.Series(np.where(known, by, inferred), index=hh.index)
+
+
+def workspace_status(ws: Any, *, path: str | None = None) -> dict[str, Any]:
+    """What ``ws`` has and lacks.
+
+    Parameters
+    ----------
+    ws : Workspace or PgWorkspace
+        The workspace to inspect (read only).
+    path : str, optional
+        How to name the workspace in the suggested commands (default ``ws.target``).
+
+    Returns
+    -------
+    dict
+        ``county`` (code, name), ``steps`` (one dict per :data:`STEPS` entry: ``key``, ``title``, ``state``
+        (:data:`STATES`), ``counts``, ``detail``, ``blocks`` (what the gap blocks, empty when done) and
+        ``next`` (the command or page that closes it, empty when done)), ``next`` (the one command to run now)
+        and ``ready`` (every step done or optional).
+    """
+    p = path or str(getattr(ws, "target", "PATH"))
+    meta = ws.meta
+    admin = ws.read("admin_units", columns=["code", "level", "derived", "provisional_code"])
+    has_geom = admin.geometry.notna() & ~admin.geometry.is_empty
+    level = admin["level"]
+    steps: dict[str, dict[str, Any]] = {}
+
+    def step(key: str, state: str, counts: dict, detail: str, blocks: str = "", nxt: str = "") -> None:
+        title = next(s["title"] for s in STEPS if s["key"] == key)
+        done = state == "done"
+        steps[key] = {"key": key, "title": title, "state": state, "state_name": STATES[state], "counts": counts,
+                      "detail": detail, "blocks": "" if done else blocks, "next": "" if done else nxt}
+
+    county = admin[(level == "county") & has_geom]
+    step("outline", "done" if len(county) else "missing", {"county": len(county)},
+         "有县界（旗县单元）" if len(county) else "没有县界",
+         "一切：辖区、全覆盖检查、村界推算都以县界为边界",
+         f"python -m grids init {p} --county 代码 --outline 县界文件 [--coords gcj02]")
+
+    towns = admin[level == "town"]
+    t_geom = int((has_geom & (level == "town")).sum())
+    step("towns", "done" if len(towns) and t_geom == len(towns) else ("partial" if len(towns) else "missing"),
+         {"towns": len(towns), "with_territory": t_geom},
+         f"{len(towns)} 个乡级单位，{t_geom} 个有辖区" + ("（其余由村界合成）" if len(towns) > t_geom else ""),
+         "按镇匹配村名、按镇汇总；没有镇界时镇的辖区由其村界合成",
+         f"python -m grids import {p} admin_units 镇界文件 --user 账号（有镇界时）；或导入村后由村界合成")
+
+    villages = admin[level == "village"]
+    derived = int(villages["derived"].fillna(False).astype(bool).sum()) if len(villages) else 0
+    provisional = int(villages["provisional_code"].fillna(False).astype(bool).sum()) if len(villages) else 0
+    v_state = "missing" if not len(villages) else ("partial" if derived or provisional else "done")
+    step("villages", v_state, {"villages": len(villages), "real": len(villages) - derived,
+                               "derived": derived, "provisional_code": provisional},
+         f"{len(villages)} 个村级单位：{len(villages) - derived} 个有实测村界，{derived} 个由驻地推算村界，"
+         f"{provisional} 个用临时代码",
+         "生成网格、按村名或代码定位农户；推算村界与临时代码可用，但导入真实村界和代码后更准确",
+         f"python -m grids import {p} villages 村委会位置文件 --user 账号（或 admin_units 导入村界）")
+
+    groups = admin[level == "group"]
+    step("groups", "done" if len(groups) else "optional", {"groups": len(groups)},
+         f"{len(groups)} 个组" if len(groups) else "没有组界：农户按村定位，网格按村生成",
+         "按组拆分过大的网格", f"python -m grids import {p} admin_units 组界文件 --user 账号（可选）")
+
+    hh = ws.read("households", columns=[c for c in ("placed_by", "village_code", "group_code")
+                                        if c in ws.columns("households")])
+    placed = _placed(hh, set(admin["code"].dropna()))
+    by = {k: int((placed == k).sum()) for k in ("point", "code", "name", "unplaced")}
+    h_state = "missing" if not len(hh) else ("partial" if by["unplaced"] else "done")
+    step("households", h_state, {"households": len(hh), **by},
+         f"{len(hh):,} 户：按坐标定位 {by['point']:,}，按村组代码 {by['code']:,}，按村组名称 {by['name']:,}，"
+         f"未能定位 {by['unplaced']:,}",
+         "覆盖率、漏斗、入户清单；未能定位的农户不进任何网格",
+         f"python -m grids import {p} households 农户登记表 --user 账号（未能定位的见导入的拒收文件）")
+
+    n_branch, n_staff = ws.count("branches"), ws.count("staff")
+    step("branches", "done" if n_branch else "missing", {"branches": n_branch}, f"{n_branch} 个网点",
+         "把网格分配给网点（assign）", f"python -m grids import {p} branches 网点文件 --user 账号")
+    step("staff", "done" if n_staff else "missing", {"staff": n_staff}, f"{n_staff} 名员工",
+         "把网格分配给客户经理（责任到人）", f"python -m grids import {p} staff 员工名单 --user 账号")
+
+    accounts = ws.read("accounts", columns=["role", "active"])
+    active = accounts[accounts["active"].fillna(False).astype(bool)]
+    admins = int((active["role"] == "admin").sum())
+    others = int((active["role"] != "admin").sum())
+    a_state = "missing" if not admins else ("done" if others else "partial")
+    step("accounts", a_state, {"admins": admins, "others": others},
+         f"{admins} 个启用的管理员，{others} 个其他账号",
+         "所有写入命令（--user）和网页登录；其他角色（领导、规划、网点主任、客户经理）缺账号时无法登录使用",
+         f"GRIDS_NEW_PASSWORD=… python -m grids accounts add {p} 用户名 --role admin" if not admins else
+         f"python -m grids accounts add {p} 用户名 --role planner --user 管理员（或在“账号与审计”页）")
+
+    plans = ws.read("plans", columns=["name", "status"])
+    published = plans[plans["status"] == "published"]
+    drafts = plans[plans["status"] == "draft"]
+    step("plan", "done" if len(published) else ("partial" if len(drafts) else "missing"),
+         {"published": len(published), "drafts": len(drafts)},
+         (f"已发布方案 {published['name'].iloc[0]}" if len(published) else
+          f"{len(drafts)} 个草稿方案，未发布" if len(drafts) else "还没有网格方案"),
+         "覆盖地图、人员分配、走访工作台都按已发布方案显示",
+         f"python -m grids build {p} --user 账号；python -m grids assign {p} --user 账号；"
+         f"python -m grids check {p}；无错误后在“网格规划”页发布" if not len(drafts) else
+         f"python -m grids assign {p} --user 账号；python -m grids check {p}；无错误后在“网格规划”页发布")
+
+    ordered = [steps[s["key"]] for s in STEPS]
+    first = next((steps[k] for k in _PRIORITY if steps[k]["state"] in ("missing",)), None) or next(
+        (steps[k] for k in _PRIORITY if steps[k]["state"] == "partial"), None)
+    return {
+        "workspace": p,
+        "county": {"code": meta.get("county_code", ""), "name": meta.get("county_name", "")},
+        "demo": bool(getattr(ws, "is_demo", False)),
+        "steps": ordered,
+        "next": first["next"] if first else "",
+        "ready": all(s["state"] in ("done", "optional") for s in ordered),
+    }
+
+
+def format_status(status: dict[str, Any]) -> str:
+    """The status as the lines ``python -m grids status`` prints."""
+    mark = {"done": "✔", "partial": "◐", "missing": "✘", "optional": "○"}
+    c = status["county"]
+    lines = [f"工作区 {status['workspace']}：{c['name']}（{c['code']}）{'（演示）' if status['demo'] else ''}"]
+    for s in status["steps"]:
+        lines.append(f"{mark[s['state']]} {s['title']}：{s['state_name']}。{s['detail']}")
+        if s["blocks"]:
+            lines.append(f"    影响：{s['blocks']}")
+        if s["next"]:
+            lines.append(f"    补齐：{s['next']}")
+    lines.append(f"下一步：{status['next']}" if status["next"] else "各步都已完成。")
+    return "\n".join(lines)
