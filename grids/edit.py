@@ -777,7 +777,8 @@ def compare_plans(a: gpd.GeoDataFrame, b: gpd.GeoDataFrame, *, households: gpd.G
     --------
     >>> import geopandas as gpd, shapely
     >>> a = gpd.GeoDataFrame({"grid_id": ["A", "B"], "staff_id": ["s1", "s1"], "households": [10, 10]},
-    ...                      geometry=[shapely.box(0, 0, .01, .01), shapely.box(.01, 0, .02, .01)], crs=4490)
+    ...                      geometry=[shapely.box(119, 43, 119.01, 43.01), shapely.box(119.01, 43, 119.02, 43.01)],
+    ...                      crs=4490)
     >>> b = a.assign(staff_id=["s1", "s2"])
     >>> c = compare_plans(a, b, households=None)
     >>> c.grids[["grid_id", "change"]].values.tolist(), c.workload["change"].tolist()
