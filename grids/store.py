@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import gc
 import json
 import os
@@ -56,11 +57,14 @@ META_TABLE = "ws_meta"
 _ENVELOPE_LEN = {0: 0, 1: 32, 2: 48, 3: 48, 4: 64}
 _PROMOTE = {"MULTIPOLYGON": shapely.MultiPolygon, "MULTILINESTRING": shapely.MultiLineString}
 _TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
-SCHEMA_VERSION = 4  # 2: versions, lockout, audit chain; 3: login_failures; 4: seats, name_aliases, derived units
+_BULK_ROWS = 2000  # inserts of at least this many rows index them in one statement
+SCHEMA_VERSION = 5
 """The workspace schema this code writes (``schema`` in ``ws_meta``); older workspaces are upgraded on open.
 
 1: the layers of the first releases. 2: per-row ``version`` of grids and households, sign-in lockout columns of
-accounts, the append-only, hash-chained audit (:mod:`grids.audit`)."""
+accounts, the append-only, hash-chained audit (:mod:`grids.audit`). 3: ``login_failures``. 4: ``seats``,
+``name_aliases``, derived admin units. 5: a GeoPackage rtree spatial index on every spatial layer, and the
+triggers recording edits made outside the library (:data:`EDITS_TABLE`)."""
 AUDIT_APPEND_ONLY = "审计记录只能追加，不能修改或删除"
 AUDIT_COLUMNS = ("at", "actor", "action", "layer", "revision", "detail")
 """The audit columns covered by a row's hash (with ``prev_hash``)."""
@@ -190,6 +194,143 @@ def decode_geometries(blobs: Sequence[bytes | None]) -> np.ndarray:
     return shapely.from_wkb(np.asarray(wkbs, dtype=object))
 
 
+# --------------------------------------------------------------------------------------------------------
+# SQL functions of the GeoPackage rtree triggers, and the rtree index itself
+# --------------------------------------------------------------------------------------------------------
+
+RTREE_EXTENSION = ("gpkg_rtree_index", "http://www.geopackage.org/spec120/#extension_rtree", "write-only")
+"""The ``gpkg_extensions`` row (name, definition, scope) declaring a layer's spatial index (GeoPackage 1.2)."""
+_EMPTY_ENVELOPE = (float("nan"),) * 4
+
+
+@functools.lru_cache(maxsize=16)
+def _envelope(blob: bytes) -> tuple[float, float, float, float] | None:
+    """``(minx, maxx, miny, maxy)`` of a GeoPackage geometry blob, or None when it is empty (or not a blob).
+
+    Read from the header's envelope when it has one, from the WKB of a point, else by decoding the WKB. The
+    rtree triggers ask four times for the same blob, hence the small cache.
+    """
+    if len(blob) < 8 or blob[:2] != b"GP":
+        return None
+    flags = blob[3]
+    if flags & 0b10000:
+        return None
+    order = "<" if flags & 1 else ">"
+    env_len = _ENVELOPE_LEN.get((flags >> 1) & 0b111)
+    if env_len is None:
+        return None
+    if env_len:
+        env = struct.unpack_from(order + "4d", blob, 8)
+        return None if any(v != v for v in env) else env
+    wkb = blob[8:]
+    if len(wkb) == 21:  # a 2D point: byte order, type, x, y
+        o = "<" if wkb[0] == 1 else ">"
+        x, y = struct.unpack_from(o + "2d", wkb, 5)
+        return None if x != x or y != y else (x, x, y, y)
+    geom = shapely.from_wkb(wkb)
+    if geom is None or geom.is_empty:
+        return None
+    minx, miny, maxx, maxy = geom.bounds
+    return minx, maxx, miny, maxy
+
+
+def _st(index: int | None) -> Any:
+    def fn(blob: bytes | None) -> float | int | None:
+        if blob is None:
+            return None
+        env = _envelope(bytes(blob))
+        if index is None:  # ST_IsEmpty
+            return int(env is None)
+        return None if env is None else env[index]
+    return fn
+
+
+SQL_FUNCTIONS = {"ST_IsEmpty": _st(None), "ST_MinX": _st(0), "ST_MaxX": _st(1), "ST_MinY": _st(2),
+                 "ST_MaxY": _st(3)}
+"""The SQL functions the GeoPackage 1.2 rtree triggers call (GDAL and SpatiaLite register the same names)."""
+
+
+def register_functions(con: sqlite3.Connection) -> sqlite3.Connection:
+    """Register the ``ST_*`` functions the rtree triggers call on ``con``; returns ``con``.
+
+    Every connection the library opens has them. A plain ``sqlite3`` connection (or the ``sqlite3`` shell)
+    without them can read the workspace, delete rows and edit attribute tables, but an insert or update of a
+    spatial layer fails with ``no such function: ST_IsEmpty``: register them first (GDAL/QGIS do).
+
+    Examples
+    --------
+    >>> con = register_functions(sqlite3.connect(":memory:"))
+    >>> blob = encode_geometries([shapely.box(1, 2, 3, 4)])[0]
+    >>> con.execute("SELECT ST_MinX(?), ST_MaxY(?), ST_IsEmpty(?)", (blob, blob, blob)).fetchone()
+    (1.0, 4.0, 0)
+    """
+    for name, fn in SQL_FUNCTIONS.items():
+        con.create_function(name, 1, fn, deterministic=True)
+    return con
+
+
+def _rtree_name(table: str, column: str) -> str:
+    return f"rtree_{table}_{column}"
+
+
+def create_rtree(con: sqlite3.Connection, table: str, column: str = GEOM_COLUMN) -> None:
+    """Give ``table`` the GeoPackage 1.2 spatial index (rtree extension): the virtual table, its
+    ``gpkg_extensions`` row, the six standard triggers, and the index of the rows already there.
+
+    ``con`` must have :func:`register_functions` (the triggers and the fill call ``ST_*``).
+    """
+    con.execute(
+        """CREATE TABLE IF NOT EXISTS gpkg_extensions (table_name TEXT, column_name TEXT,
+           extension_name TEXT NOT NULL, definition TEXT NOT NULL, scope TEXT NOT NULL,
+           CONSTRAINT ge_tce UNIQUE (table_name, column_name, extension_name))"""
+    )
+    con.execute("INSERT OR IGNORE INTO gpkg_extensions VALUES (?, ?, ?, ?, ?)", (table, column, *RTREE_EXTENSION))
+    rt = _q(_rtree_name(table, column))
+    con.execute(f"CREATE VIRTUAL TABLE IF NOT EXISTS {rt} USING rtree(id, minx, maxx, miny, maxy)")
+    for name, body in _rtree_triggers(table, column).items():
+        con.execute(f"CREATE TRIGGER IF NOT EXISTS {_q(name)} {body}")
+    con.execute(f"DELETE FROM {rt}")
+    _fill_rtree(con, table, column)
+
+
+def _fill_rtree(con: sqlite3.Connection, table: str, column: str, *, after_fid: int = 0) -> None:
+    """Index the rows of ``table`` with ``fid > after_fid`` at once (a bulk load: the envelopes computed with
+    shapely in one go; the insert trigger does the same row by row, several times slower)."""
+    rows = con.execute(f"SELECT fid, {_q(column)} FROM {_q(table)} WHERE fid > ? AND {_q(column)} NOT NULL",
+                       (after_fid,)).fetchall()
+    if not rows:
+        return
+    fids, blobs = zip(*rows, strict=True)
+    geoms = decode_geometries(blobs)
+    keep = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    b = shapely.bounds(geoms[keep])
+    con.executemany(f"INSERT OR REPLACE INTO {_q(_rtree_name(table, column))} VALUES (?, ?, ?, ?, ?)",
+                    zip(np.asarray(fids)[keep].tolist(), b[:, 0].tolist(), b[:, 2].tolist(), b[:, 1].tolist(),
+                        b[:, 3].tolist(), strict=True))
+
+
+def _rtree_triggers(table: str, column: str) -> dict[str, str]:
+    """Name → definition (after ``CREATE TRIGGER name``) of the six GeoPackage 1.2 rtree triggers."""
+    rt, t, c, i = _q(_rtree_name(table, column)), _q(table), _q(column), '"fid"'
+    values = f"(NEW.{i}, ST_MinX(NEW.{c}), ST_MaxX(NEW.{c}), ST_MinY(NEW.{c}), ST_MaxY(NEW.{c}))"
+    name = _rtree_name(table, column)
+    triggers = {
+        "insert": f"AFTER INSERT ON {t} WHEN (NEW.{c} NOT NULL AND NOT ST_IsEmpty(NEW.{c})) "
+                  f"BEGIN INSERT OR REPLACE INTO {rt} VALUES {values}; END",
+        "update1": f"AFTER UPDATE OF {c} ON {t} WHEN OLD.{i} = NEW.{i} AND (NEW.{c} NOTNULL AND NOT "
+                   f"ST_IsEmpty(NEW.{c})) BEGIN INSERT OR REPLACE INTO {rt} VALUES {values}; END",
+        "update2": f"AFTER UPDATE OF {c} ON {t} WHEN OLD.{i} = NEW.{i} AND (NEW.{c} ISNULL OR "
+                   f"ST_IsEmpty(NEW.{c})) BEGIN DELETE FROM {rt} WHERE id = OLD.{i}; END",
+        "update3": f"AFTER UPDATE ON {t} WHEN OLD.{i} != NEW.{i} AND (NEW.{c} NOTNULL AND NOT "
+                   f"ST_IsEmpty(NEW.{c})) BEGIN DELETE FROM {rt} WHERE id = OLD.{i}; "
+                   f"INSERT OR REPLACE INTO {rt} VALUES {values}; END",
+        "update4": f"AFTER UPDATE ON {t} WHEN OLD.{i} != NEW.{i} AND (NEW.{c} ISNULL OR "
+                   f"ST_IsEmpty(NEW.{c})) BEGIN DELETE FROM {rt} WHERE id IN (OLD.{i}, NEW.{i}); END",
+        "delete": f"AFTER DELETE ON {t} WHEN OLD.{c} NOT NULL BEGIN DELETE FROM {rt} WHERE id = OLD.{i}; END",
+    }
+    return {f"{name}_{suffix}": body for suffix, body in triggers.items()}
+
+
 def _demote_single_parts(geoms: np.ndarray) -> np.ndarray:
     """Multi-geometries with exactly one part are returned as that part (what the library works with)."""
     if geoms.size == 0:
@@ -200,6 +341,84 @@ def _demote_single_parts(geoms: np.ndarray) -> np.ndarray:
         geoms = geoms.copy()
         geoms[single] = shapely.get_geometry(geoms[single], 0)
     return geoms
+
+
+# --------------------------------------------------------------------------------------------------------
+# edits made outside the library (QGIS/GDAL, ogr2ogr, sqlite3)
+# --------------------------------------------------------------------------------------------------------
+
+EDITS_TABLE = "ws_external_edits"
+"""Side table the edit triggers count into: one row per (layer, op) with the number of rows changed."""
+GUARD_TABLE = "ws_edit_guard"
+"""One row, ``library`` = 1 only inside the library's own write transactions (never committed as 1): the edit
+triggers skip those writes. Other connections never see the uncommitted 1, and cannot write meanwhile."""
+EXTERNAL_EDIT_ACTION = "外部编辑"
+"""The audit action of the row that records edits made outside the library."""
+EXTERNAL_ACTOR = "外部程序"
+"""The audit actor of that row (the triggers cannot know who edited the file)."""
+_EDIT_OPS = ("INSERT", "UPDATE", "DELETE")
+
+
+def edit_logged_tables(tables: Sequence[str]) -> list[str]:
+    """The tables whose changes the edit triggers count: every data layer and the metadata, not the audit
+    (append-only already) nor the rtree indexes."""
+    return [t for t in tables if t != "audit" and not t.startswith("rtree_")]
+
+
+def _create_edit_log(con: sqlite3.Connection) -> None:
+    """The side table and the guard (set: the caller is inside one of the library's write transactions)."""
+    con.execute(f"CREATE TABLE IF NOT EXISTS {EDITS_TABLE} (layer TEXT NOT NULL, op TEXT NOT NULL, "
+                "n INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (layer, op))")
+    if not _has_table(con, GUARD_TABLE):
+        con.execute(f"CREATE TABLE {GUARD_TABLE} (library INTEGER NOT NULL)")
+        con.execute(f"INSERT INTO {GUARD_TABLE} VALUES (1)")
+
+
+def _begin(con: sqlite3.Connection) -> None:
+    """Start one of the library's write transactions: take the writer's lock, and set the guard so that the
+    edit triggers do not count this transaction's writes (:meth:`Transaction._finish` clears it)."""
+    con.execute("BEGIN IMMEDIATE")
+    if _has_table(con, GUARD_TABLE):
+        con.execute(f"UPDATE {GUARD_TABLE} SET library = 1")
+
+
+def _create_edit_triggers(con: sqlite3.Connection, table: str) -> None:
+    """Triggers counting every row ``table`` gains, changes or loses into :data:`EDITS_TABLE`.
+
+    They call no function, so they run on any connection (GDAL, QGIS, the ``sqlite3`` shell). The library's own
+    transactions set :data:`GUARD_TABLE` while they write, so what the side table holds was changed behind
+    the library's back.
+    """
+    _create_edit_log(con)
+    lit = table.replace("'", "''")
+    for op in _EDIT_OPS:
+        con.execute(
+            f"CREATE TRIGGER IF NOT EXISTS {_q(f'ws_edit_{table}_{op.lower()}')} AFTER {op} ON {_q(table)} "
+            f"WHEN coalesce((SELECT library FROM {GUARD_TABLE}), 0) = 0 BEGIN INSERT INTO {EDITS_TABLE} (layer, op, n) VALUES ('{lit}', '{op.lower()}', 1) "
+            "ON CONFLICT (layer, op) DO UPDATE SET n = n + 1; END"
+        )
+
+
+def external_edit_notes(rows: Sequence[Sequence[Any]]) -> list[tuple[str, dict[str, Any]]]:
+    """Audit notes (layer, detail) of pending ``(layer, op, n)`` rows: one per layer, rows counted per op.
+
+    Examples
+    --------
+    >>> external_edit_notes([("staff", "update", 2), ("staff", "insert", 1), ("branches", "delete", 1)])
+    [('branches', {'op': 'external', 'delete': 1}), ('staff', {'op': 'external', 'insert': 1, 'update': 2})]
+    """
+    per: dict[str, dict[str, Any]] = {}
+    for layer, op, n in sorted(rows):
+        per.setdefault(layer, {"op": "external"})[op] = int(n)
+    return list(per.items())
+
+
+def read_only_notice(target: object, notes: Sequence[tuple[str, Mapping[str, Any]]]) -> str:
+    """The message shown when external edits are pending but the workspace cannot be written."""
+    what = "、".join(f"{layer}（{sum(v for k, v in d.items() if k != 'op')} 行）" for layer, d in notes)
+    return (f"工作区 {target} 有在网格通之外（QGIS、ogr2ogr、sqlite3 等）所做的修改尚未记入审计：{what}。"
+            "工作区是只读的，无法记录，版本号没有变化，页面可能仍显示修改前的数据。"
+            "修正方法：让运行网格通的账号对工作区可写后重新打开，修改会记为一条“外部编辑”审计记录")
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -363,8 +582,11 @@ class Workspace(WorkspaceWrites):
                 f"{self.path} 不是网格通工作区（缺少 GeoPackage 标识或 {META_TABLE} 表）。"
                 "修正方法：用 `python -m grids import` 把数据导入一个工作区，而不是直接打开"
             )
+        self.notice: str | None = None
+        """Set when edits made outside the library could not be recorded (read-only workspace); else None."""
         if _schema_version(schema) < SCHEMA_VERSION:
             self._upgrade()
+        self._absorb_external_edits()
 
     # -- creation -----------------------------------------------------------------------------------------
 
@@ -383,7 +605,7 @@ class Workspace(WorkspaceWrites):
         os.close(fd)
         os.unlink(tmp)
         try:
-            con = sqlite3.connect(tmp, isolation_level=None)
+            con = register_functions(sqlite3.connect(tmp, isolation_level=None))
             try:
                 con.execute(f"PRAGMA application_id = {APPLICATION_ID}")
                 con.execute(f"PRAGMA user_version = {USER_VERSION}")
@@ -392,6 +614,7 @@ class Workspace(WorkspaceWrites):
                 for name, layer in LAYERS.items():
                     _create_layer(con, name, layer)
                 _create_table(con, META_TABLE, {"key": "TEXT", "value": "TEXT"}, "工作区元数据")
+                _create_edit_triggers(con, META_TABLE)
                 _create_audit_guard(con)
                 meta = {
                     "county_code": county_code,
@@ -404,6 +627,7 @@ class Workspace(WorkspaceWrites):
                 con.executemany(
                     f"INSERT INTO {META_TABLE} (key, value) VALUES (?, ?)", list(meta.items())
                 )
+                con.execute(f"UPDATE {GUARD_TABLE} SET library = 0")
                 con.execute("COMMIT")
             finally:
                 con.close()
@@ -416,9 +640,32 @@ class Workspace(WorkspaceWrites):
     # -- reading ------------------------------------------------------------------------------------------
 
     def _connect(self) -> sqlite3.Connection:
-        con = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+        con = register_functions(sqlite3.connect(self.path, timeout=60, isolation_level=None))
         con.execute("PRAGMA busy_timeout = 60000")
         return con
+
+    def _absorb_external_edits(self) -> bool:
+        """Turn edits made outside the library into one chained “外部编辑” audit row and a new revision.
+
+        Returns True when there were any. On a read-only workspace nothing is written: :attr:`notice` says so.
+        """
+        with _storage_errors(self.path), contextlib.closing(self._connect()) as con:
+            if not _has_table(con, EDITS_TABLE) or not con.execute(f"SELECT 1 FROM {EDITS_TABLE} LIMIT 1").fetchone():
+                return False
+            try:
+                _begin(con)
+                rev = int(con.execute(f"SELECT value FROM {META_TABLE} WHERE key='revision'").fetchone()[0])
+                _record_external_edits(con, rev)
+                con.execute("COMMIT")
+                self.notice = None
+            except sqlite3.OperationalError as exc:
+                if con.in_transaction:
+                    con.execute("ROLLBACK")
+                if "readonly" not in str(exc) and "read-only" not in str(exc):
+                    raise
+                rows = con.execute(f"SELECT layer, op, n FROM {EDITS_TABLE}").fetchall()
+                self.notice = read_only_notice(self.path, external_edit_notes(rows))
+        return True
 
     @property
     def target(self) -> str:
@@ -433,8 +680,18 @@ class Workspace(WorkspaceWrites):
 
     @property
     def revision(self) -> int:
-        """Number of committed changes; caches key on it."""
-        return int(self.meta.get("revision", "0"))
+        """Number of committed changes; caches key on it.
+
+        Edits made outside the library since the last look (QGIS, ogr2ogr, sqlite3) are recorded first (one
+        “外部编辑” audit row), so the revision moves and caches keyed on it refresh.
+        """
+        with _storage_errors(self.path), contextlib.closing(self._connect()) as con:
+            pending = f"EXISTS (SELECT 1 FROM {EDITS_TABLE})" if _has_table(con, EDITS_TABLE) else "0"
+            value, edited = con.execute(
+                f"SELECT (SELECT value FROM {META_TABLE} WHERE key='revision'), {pending}").fetchone()
+        if edited and self.notice is None and self._absorb_external_edits() and self.notice is None:
+            return int(self.meta.get("revision", "0"))
+        return int(value or 0)
 
     @property
     def is_demo(self) -> bool:
@@ -540,7 +797,7 @@ class Workspace(WorkspaceWrites):
         try:
             with _storage_errors(self.path):
                 try:
-                    con.execute("BEGIN IMMEDIATE")
+                    _begin(con)
                     row = con.execute(f"SELECT value FROM {META_TABLE} WHERE key='schema'").fetchone()
                     found = _schema_version(row)
                     if found >= SCHEMA_VERSION:
@@ -564,12 +821,14 @@ class Workspace(WorkspaceWrites):
                     if chained == 0:
                         con.executemany("UPDATE audit SET prev_hash=?, hash=? WHERE fid=?", chain_rows(old))
                     _create_audit_guard(con)
+                    indexed = _install_v5(con)
                     con.execute(f"DELETE FROM {META_TABLE} WHERE key='schema'")
                     con.execute(f"INSERT INTO {META_TABLE} (key, value) VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
                     tx = Transaction(con, actor="system", action="升级工作区", revision=rev + 1)
                     tx.changed = True
                     tx.note("audit", {"op": "upgrade", "schema_from": found, "schema_to": SCHEMA_VERSION,
                                       "columns_added": added, "rows_chained": 0 if chained else len(old),
+                                      "rtree_added": indexed,
                                       "genesis": GENESIS[:16]})
                     tx._finish(rev)
                     con.execute("COMMIT")
@@ -607,8 +866,10 @@ class Workspace(WorkspaceWrites):
         try:
             with _storage_errors(self.path):
                 try:
-                    con.execute("BEGIN IMMEDIATE")
+                    _begin(con)
                     rev = int(con.execute(f"SELECT value FROM {META_TABLE} WHERE key='revision'").fetchone()[0])
+                    if _has_table(con, EDITS_TABLE):
+                        rev = _record_external_edits(con, rev)
                     _check_revision(rev, expected_revision)
                     tx = Transaction(con, actor=actor, action=action, revision=rev + 1)
                     yield tx
@@ -649,6 +910,7 @@ class Transaction:
     def replace(self, layer: str, frame: pd.DataFrame) -> int:
         """Delete every row of ``layer`` and insert ``frame``'s rows; returns the number inserted."""
         before = self._con.execute(f"SELECT count(*) FROM {_q(layer)}").fetchone()[0]
+        self._clear_index(layer)
         self._con.execute(f"DELETE FROM {_q(layer)}")
         n = self._insert(layer, frame)
         self.changed = True
@@ -718,6 +980,14 @@ class Transaction:
                             (layer,)).fetchone()[0] if geom_col else None
         return _table_columns(con, layer), geom_col, gtype
 
+    def _clear_index(self, layer: str) -> None:
+        """Before deleting every row of ``layer``: empty its spatial index at once (not row by row)."""
+        geom_col = _geometry_column(self._con, layer)
+        if geom_col and _has_table(self._con, _rtree_name(layer, geom_col)):
+            rt = _q(_rtree_name(layer, geom_col))  # dropping the index is much faster than emptying it
+            self._con.execute(f"DROP TABLE {rt}")
+            self._con.execute(f"CREATE VIRTUAL TABLE {rt} USING rtree(id, minx, maxx, miny, maxy)")
+
     def _add_column(self, layer: str, column: str, sql_type: str) -> None:
         self._con.execute(f"ALTER TABLE {_q(layer)} ADD COLUMN {_q(column)} {sql_type}")
 
@@ -730,8 +1000,18 @@ class Transaction:
     def _write_rows(self, layer: str, cols: list[str], series: list[list[Any]], geom_col: str | None) -> None:
         con = self._con
         placeholders = ", ".join("?" for _ in cols)
-        con.executemany(f"INSERT INTO {_q(layer)} ({', '.join(_q(c) for c in cols)}) VALUES ({placeholders})",
-                        zip(*series, strict=True))
+        insert = f"INSERT INTO {_q(layer)} ({', '.join(_q(c) for c in cols)}) VALUES ({placeholders})"
+        trigger = _rtree_name(layer, geom_col) + "_insert" if geom_col else None
+        bulk = trigger is not None and len(series[0]) >= _BULK_ROWS and con.execute(
+            "SELECT 1 FROM sqlite_master WHERE type='trigger' AND name=?", (trigger,)).fetchone() is not None
+        if bulk:  # index the new rows in one statement after the insert (the trigger is back before COMMIT)
+            last = con.execute(f"SELECT coalesce(max(fid), 0) FROM {_q(layer)}").fetchone()[0]
+            con.execute(f"DROP TRIGGER {_q(trigger)}")
+            con.executemany(insert, zip(*series, strict=True))
+            _fill_rtree(con, layer, geom_col, after_fid=last)
+            con.execute(f"CREATE TRIGGER {_q(trigger)} {_rtree_triggers(layer, geom_col)[trigger]}")
+        else:
+            con.executemany(insert, zip(*series, strict=True))
         if geom_col:
             _update_extent(con, layer, geom_col)
         con.execute("UPDATE gpkg_contents SET last_change=? WHERE table_name=?", (_now(), layer))
@@ -744,6 +1024,12 @@ class Transaction:
             self.revision = previous  # an audit-only record (e.g. a view of personal data) changes no data
         if self.changed or self._notes:
             self._write_audit()
+        self._forget_own_edits()
+
+    def _forget_own_edits(self) -> None:
+        """Clear the guard :func:`_begin` set: writes after this transaction are someone else's."""
+        if _has_table(self._con, GUARD_TABLE):
+            self._con.execute(f"UPDATE {GUARD_TABLE} SET library = 0")
 
     def _write_audit(self) -> None:
         """One audit row per committed change: who, when, what, and the before/after notes of each layer.
@@ -861,10 +1147,48 @@ def _schema_version(row: Sequence[Any] | None) -> int:
 
 def _create_layer(con: sqlite3.Connection, name: str, layer: Layer) -> None:
     _create_table(con, name, layer.columns, layer.description, layer.geometry)
+    if layer.geometry:
+        create_rtree(con, name)
+    if name != "audit":
+        _create_edit_triggers(con, name)
     for col in (layer.key, *layer.indexes):
         if col:
             unique = "UNIQUE " if col == layer.key and name != "grids" else ""
             con.execute(f"CREATE {unique}INDEX {_q(f'idx_{name}_{col}')} ON {_q(name)} ({_q(col)})")
+
+
+def _has_table(con: sqlite3.Connection, name: str) -> bool:
+    return con.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (name,)).fetchone() is not None
+
+
+def _install_v5(con: sqlite3.Connection) -> list[str]:
+    """Schema 5 on an older workspace: an rtree on every spatial layer lacking one, and the edit triggers on
+    every data table; returns the layers indexed."""
+    indexed = []
+    for table, column in con.execute("SELECT table_name, column_name FROM gpkg_geometry_columns").fetchall():
+        if not _has_table(con, _rtree_name(table, column)):
+            create_rtree(con, table, column)
+            indexed.append(table)
+    tables = [r[0] for r in con.execute("SELECT table_name FROM gpkg_contents")]
+    for table in edit_logged_tables(tables):
+        _create_edit_triggers(con, table)
+    return indexed
+
+
+def _record_external_edits(con: Any, rev: int, *, transaction: type[Transaction] | None = None) -> int:
+    """Inside a write transaction at revision ``rev``: one “外部编辑” audit row for the pending side-table rows
+    (both backends: ``transaction`` is the backend's :class:`Transaction` class); returns the new revision
+    (``rev`` when none was pending)."""
+    rows = con.execute(f"SELECT layer, op, n FROM {EDITS_TABLE}").fetchall()
+    if not rows:
+        return rev
+    con.execute(f"DELETE FROM {EDITS_TABLE}")
+    tx = (transaction or Transaction)(con, actor=EXTERNAL_ACTOR, action=EXTERNAL_EDIT_ACTION, revision=rev + 1)
+    for layer, detail in external_edit_notes(rows):
+        tx.note(layer, detail)
+    tx.changed = True
+    tx._finish(rev)
+    return rev + 1
 
 
 def _table_columns(con: sqlite3.Connection, table: str) -> dict[str, str]:
