@@ -1016,15 +1016,17 @@ class Transaction:
             _update_extent(con, layer, geom_col)
         con.execute("UPDATE gpkg_contents SET last_change=? WHERE table_name=?", (_now(), layer))
 
-    def _finish(self, previous: int) -> None:
-        """Just before COMMIT: bump the revision when data changed, and write the audit row."""
+    def _finish(self, previous: int, *, release: bool = True) -> None:
+        """Just before COMMIT: bump the revision when data changed, write the audit row, and (``release``)
+        clear the guard against counting the library's own writes as external edits."""
         if self.changed:
             self._con.execute(f"UPDATE {META_TABLE} SET value=? WHERE key='revision'", (str(previous + 1),))
         else:
             self.revision = previous  # an audit-only record (e.g. a view of personal data) changes no data
         if self.changed or self._notes:
             self._write_audit()
-        self._forget_own_edits()
+        if release:
+            self._forget_own_edits()
 
     def _forget_own_edits(self) -> None:
         """Clear the guard :func:`_begin` set: writes after this transaction are someone else's."""
@@ -1187,7 +1189,7 @@ def _record_external_edits(con: Any, rev: int, *, transaction: type[Transaction]
     for layer, detail in external_edit_notes(rows):
         tx.note(layer, detail)
     tx.changed = True
-    tx._finish(rev)
+    tx._finish(rev, release=False)  # the caller's transaction goes on: its writes stay its own
     return rev + 1
 
 
