@@ -36,7 +36,7 @@ import os
 import sqlite3
 import struct
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -1177,14 +1177,13 @@ def _install_v5(con: sqlite3.Connection) -> list[str]:
     return indexed
 
 
-def _record_external_edits(con: Any, rev: int, *, transaction: type[Transaction] | None = None) -> int:
+def _record_external_edits(con: Any, rev: int, *, transaction: Callable[..., Transaction] | None = None) -> int:
     """Inside a write transaction at revision ``rev``: one “外部编辑” audit row for the pending side-table rows
     (both backends: ``transaction`` is the backend's :class:`Transaction` class); returns the new revision
     (``rev`` when none was pending)."""
-    rows = con.execute(f"SELECT layer, op, n FROM {EDITS_TABLE}").fetchall()
+    rows = con.execute(f"DELETE FROM {EDITS_TABLE} RETURNING layer, op, n").fetchall()
     if not rows:
         return rev
-    con.execute(f"DELETE FROM {EDITS_TABLE}")
     tx = (transaction or Transaction)(con, actor=EXTERNAL_ACTOR, action=EXTERNAL_EDIT_ACTION, revision=rev + 1)
     for layer, detail in external_edit_notes(rows):
         tx.note(layer, detail)

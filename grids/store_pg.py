@@ -44,6 +44,7 @@ from grids.model import LAYERS, STORAGE_EPSG, Layer
 from grids.store import (
     AUDIT_APPEND_ONLY,
     AUDIT_COLUMNS,
+    EDITS_TABLE,
     GEOM_COLUMN,
     META_TABLE,
     SCHEMA_VERSION,
@@ -53,12 +54,16 @@ from grids.store import (
     _layer_frame,
     _now,
     _q,
+    _record_external_edits,
     _requested_columns,
     _schema_version,
     _to_sql_values,
     add_missing_columns,
     decode_geometries,
+    edit_logged_tables,
     encode_geometries,
+    external_edit_notes,
+    read_only_notice,
     workspace_error,
 )
 
@@ -251,8 +256,11 @@ class PgWorkspace(WorkspaceWrites):
                 "或用 PgWorkspace.create 新建"
             )
         self._path = _search_path(self.schema, self._postgis)
+        self.notice: str | None = None
+        """Set when edits made outside the library could not be recorded (read-only role); else None."""
         if _schema_version(schema) < SCHEMA_VERSION:
             self._upgrade()
+        self._absorb_external_edits()
 
     @property
     def url(self) -> str:
@@ -307,6 +315,7 @@ class PgWorkspace(WorkspaceWrites):
         con = _connect(conninfo, "public")
         try:
             con.execute("BEGIN")
+            _enter_library(con)
             postgis = _postgis_schema(con)
             if postgis is None:
                 try:
@@ -336,6 +345,7 @@ class PgWorkspace(WorkspaceWrites):
                 _create_layer(con, name, layer)
             _create_audit_guard(con, schema)
             con.execute(f"CREATE TABLE {META_TABLE} (fid bigserial PRIMARY KEY, key text UNIQUE, value text)")
+            _create_edit_log(con, schema)
             with con.cursor() as cur:
                 cur.executemany(f"INSERT INTO {META_TABLE} (key, value) VALUES (%s, %s)", list(meta.items()))
             tx = PgTransaction(con, actor="system", action="创建工作区", revision=int(meta.get("revision", 0)))
@@ -361,10 +371,40 @@ class PgWorkspace(WorkspaceWrites):
 
     @property
     def revision(self) -> int:
-        """Number of committed changes; caches key on it."""
+        """Number of committed changes; caches key on it.
+
+        Edits made outside the library since the last look are recorded first (one “外部编辑” audit row).
+        """
         with contextlib.closing(self._connect()) as con:
-            row = con.execute(f"SELECT value FROM {META_TABLE} WHERE key = 'revision'").fetchone()
-        return int(row[0]) if row else 0
+            pending = f"EXISTS (SELECT 1 FROM {EDITS_TABLE})" if _has_edit_log(con) else "false"
+            row = con.execute(
+                f"SELECT (SELECT value FROM {META_TABLE} WHERE key = 'revision'), {pending}").fetchone()
+        if row[1] and self.notice is None and self._absorb_external_edits() and self.notice is None:
+            return int(self.meta.get("revision", "0"))
+        return int(row[0]) if row[0] else 0
+
+    def _absorb_external_edits(self) -> bool:
+        """Turn edits made outside the library (QGIS, ogr2ogr, psql) into one chained “外部编辑” audit row and
+        a new revision; True when there were any. A role that may not write leaves :attr:`notice` instead."""
+        con = self._connect()
+        try:
+            if not _has_edit_log(con) or not con.execute(f"SELECT 1 FROM {EDITS_TABLE} LIMIT 1").fetchone():
+                return False
+            try:
+                con.execute("BEGIN")
+                _enter_library(con)
+                rev = int(con.execute(
+                    f"SELECT value FROM {META_TABLE} WHERE key = 'revision' FOR UPDATE").fetchone()[0])
+                _record_external_edits(_SqliteStyle(con), rev, transaction=_recorder(con))
+                con.execute("COMMIT")
+                self.notice = None
+            except (psycopg.errors.InsufficientPrivilege, psycopg.errors.ReadOnlySqlTransaction):
+                con.execute("ROLLBACK")
+                rows = con.execute(f"SELECT layer, op, n FROM {EDITS_TABLE}").fetchall()
+                self.notice = read_only_notice(self, external_edit_notes(rows))
+            return True
+        finally:
+            con.close()
 
     @property
     def is_demo(self) -> bool:
@@ -458,6 +498,7 @@ class PgWorkspace(WorkspaceWrites):
         con = self._connect()
         try:
             con.execute("BEGIN")
+            _enter_library(con)
             rev = int(con.execute(f"SELECT value FROM {META_TABLE} WHERE key = 'revision' FOR UPDATE").fetchone()[0])
             found = _schema_version(con.execute(f"SELECT value FROM {META_TABLE} WHERE key = 'schema'").fetchone())
             if found >= SCHEMA_VERSION:
@@ -479,6 +520,7 @@ class PgWorkspace(WorkspaceWrites):
                 with con.cursor() as cur:
                     cur.executemany("UPDATE audit SET prev_hash = %s, hash = %s WHERE fid = %s", chain_rows(old))
             _create_audit_guard(con, self.schema)
+            _create_edit_log(con, self.schema)
             con.execute(f"INSERT INTO {META_TABLE} (key, value) VALUES ('schema', %s) "
                         "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value", (str(SCHEMA_VERSION),))
             tx = PgTransaction(con, actor="system", action="升级工作区", revision=rev + 1)
@@ -510,8 +552,11 @@ class PgWorkspace(WorkspaceWrites):
         con = self._connect()
         try:
             con.execute("BEGIN")
+            _enter_library(con)
             row = con.execute(f"SELECT value FROM {META_TABLE} WHERE key = 'revision' FOR UPDATE").fetchone()
             rev = int(row[0])
+            if _has_edit_log(con):
+                rev = _record_external_edits(_SqliteStyle(con), rev, transaction=_recorder(con))
             _check_revision(rev, expected_revision)
             tx = PgTransaction(con, actor=actor, action=action, revision=rev + 1)
             yield tx
@@ -581,6 +626,12 @@ class PgTransaction(Transaction):
 
     def _add_column(self, layer: str, column: str, sql_type: str) -> None:
         self._pg.execute(f"ALTER TABLE {_q(layer)} ADD COLUMN {_q(column)} {pg_type(sql_type)}")
+
+    def _clear_index(self, layer: str) -> None:
+        """PostGIS keeps its GiST index itself."""
+
+    def _forget_own_edits(self) -> None:
+        """Nothing to clear: :func:`_enter_library` is ``SET LOCAL`` and ends with the transaction."""
 
     def _lock_audit(self) -> None:
         """Serialise audit writers, so each row's ``prev_hash`` is the hash of the row committed before it."""
@@ -660,6 +711,8 @@ def _create_layer(con: psycopg.Connection, name: str, layer: Layer) -> None:
         if col:
             unique = "UNIQUE " if col == layer.key and name != "grids" else ""
             con.execute(f"CREATE {unique}INDEX {_q(f'idx_{name}_{col}')} ON {_q(name)} ({_q(col)})")
+    if name != "audit" and _has_edit_log(con):  # a layer declared later, created on first write
+        _create_edit_triggers(con, con.execute("SELECT current_schema()").fetchone()[0], name)
 
 
 def _create_audit_guard(con: psycopg.Connection, schema: str) -> None:
@@ -675,13 +728,61 @@ def _create_audit_guard(con: psycopg.Connection, schema: str) -> None:
                 f"FOR EACH STATEMENT EXECUTE FUNCTION {fn}()")
 
 
+LIBRARY_SETTING = "grids.library"
+"""Transaction-local setting (``SET LOCAL``) the library's own transactions turn on; the edit triggers skip
+statements run while it is on, so they count only what other programs (QGIS, ogr2ogr, psql) change."""
+
+
+def _enter_library(con: psycopg.Connection) -> None:
+    con.execute("SELECT set_config(%s, 'on', true)", (LIBRARY_SETTING,))
+
+
+def _has_edit_log(con: psycopg.Connection) -> bool:
+    return con.execute("SELECT to_regclass(%s)", (EDITS_TABLE,)).fetchone()[0] is not None
+
+
+def _create_edit_log(con: psycopg.Connection, schema: str) -> None:
+    """The side table and statement-level triggers on every data table counting the rows each statement of
+    another program inserts, updates or deletes (transition tables; one upsert per statement)."""
+    s = _q(schema)
+    con.execute(f"CREATE TABLE IF NOT EXISTS {s}.{EDITS_TABLE} (layer text NOT NULL, op text NOT NULL, "
+                "n bigint NOT NULL DEFAULT 0, PRIMARY KEY (layer, op))")
+    for op, rows in (("insert", "new_rows"), ("update", "new_rows"), ("delete", "old_rows")):
+        con.execute(
+            f"CREATE OR REPLACE FUNCTION {s}.ws_edit_{op}() RETURNS trigger LANGUAGE plpgsql AS $$ "
+            "DECLARE k bigint; BEGIN "
+            f"IF coalesce(current_setting('{LIBRARY_SETTING}', true), '') = 'on' THEN RETURN NULL; END IF; "
+            f"SELECT count(*) INTO k FROM {rows}; "
+            f"IF k > 0 THEN INSERT INTO {s}.{EDITS_TABLE} (layer, op, n) VALUES (TG_TABLE_NAME, '{op}', k) "
+            f"ON CONFLICT (layer, op) DO UPDATE SET n = {s}.{EDITS_TABLE}.n + EXCLUDED.n; END IF; "
+            "RETURN NULL; END $$"
+        )
+    tables = [r[0] for r in con.execute(f"SELECT table_name FROM {s}.{LAYERS_TABLE}").fetchall()]
+    for table in edit_logged_tables([*tables, META_TABLE]):
+        _create_edit_triggers(con, schema, table)
+
+
+def _create_edit_triggers(con: psycopg.Connection, schema: str, table: str) -> None:
+    s = _q(schema)
+    for op, ref in (("insert", "NEW TABLE AS new_rows"), ("update", "NEW TABLE AS new_rows"),
+                    ("delete", "OLD TABLE AS old_rows")):
+        con.execute(f"DROP TRIGGER IF EXISTS {_q(f'ws_edit_{op}')} ON {s}.{_q(table)}")
+        con.execute(f"CREATE TRIGGER {_q(f'ws_edit_{op}')} AFTER {op.upper()} ON {s}.{_q(table)} "
+                    f"REFERENCING {ref} FOR EACH STATEMENT EXECUTE FUNCTION {s}.ws_edit_{op}()")
+
+
+def _recorder(con: psycopg.Connection) -> Any:
+    """The transaction class :func:`grids.store._record_external_edits` builds its audit row with (PostGIS)."""
+    return lambda _wrapped, **kw: PgTransaction(con, **kw)
+
+
 def _drop_workspace(con: psycopg.Connection, schema: str) -> None:
     """Drop a workspace's tables (the whole schema unless it is ``public``)."""
     if schema != "public":
         con.execute(f"DROP SCHEMA {_q(schema)} CASCADE")
         return
     names = [r[0] for r in con.execute(f"SELECT table_name FROM public.{LAYERS_TABLE}").fetchall()]
-    for name in [*names, LAYERS_TABLE, META_TABLE]:
+    for name in [*names, LAYERS_TABLE, META_TABLE, EDITS_TABLE]:
         con.execute(f"DROP TABLE IF EXISTS public.{_q(name)} CASCADE")
 
 
