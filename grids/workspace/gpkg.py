@@ -313,6 +313,8 @@ class GpkgWorkspace(Workspace):
                 schema = con.execute(
                     f"SELECT value FROM {META_TABLE} WHERE key='schema'"
                 ).fetchone() if has_meta else None
+                edited = _has_table(con, EDITS_TABLE) and con.execute(
+                    f"SELECT 1 FROM {EDITS_TABLE} LIMIT 1").fetchone() is not None
         except sqlite3.DatabaseError as exc:
             raise (workspace_error(exc, self.path) or WorkspaceError(
                 f"无法打开工作区 {self.path}：{exc}。文件可能已损坏或被截断；修正方法：从备份恢复，或重新生成"
@@ -326,7 +328,8 @@ class GpkgWorkspace(Workspace):
         """Set when edits made outside the library could not be recorded (read-only workspace); else None."""
         if _schema_version(schema) < SCHEMA_VERSION:
             self._upgrade()
-        self._absorb_external_edits()
+        if edited:
+            self._absorb_external_edits()
 
     # -- creation -----------------------------------------------------------------------------------------
 
