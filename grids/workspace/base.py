@@ -452,8 +452,7 @@ class Transaction:
     def replace(self, layer: str, frame: pd.DataFrame) -> int:
         """Delete every row of ``layer`` and insert ``frame``'s rows; returns the number inserted."""
         before = self._con.execute(f"SELECT count(*) FROM {_q(layer)}").fetchone()[0]
-        self._clear_index(layer)
-        self._con.execute(f"DELETE FROM {_q(layer)}")
+        self._delete_all(layer)
         n = self._insert(layer, frame)
         self.changed = True
         self.note(layer, {"op": "replace", "rows_before": before, "rows_after": n})
@@ -511,8 +510,9 @@ class Transaction:
         """Column types, geometry column and geometry type of ``layer``, creating it when declared."""
         raise NotImplementedError
 
-    def _clear_index(self, layer: str) -> None:
-        """Before deleting every row of ``layer`` (a spatial index the backend maintains itself: nothing)."""
+    def _delete_all(self, layer: str) -> None:
+        """Delete every row of ``layer`` (the first half of :meth:`replace`)."""
+        self._con.execute(f"DELETE FROM {_q(layer)}")
 
     def _add_column(self, layer: str, column: str, sql_type: str) -> None:
         raise NotImplementedError

@@ -207,6 +207,20 @@ def _fill_rtree(con: sqlite3.Connection, table: str, column: str, *, after_fid: 
                         b[:, 3].tolist(), strict=True))
 
 
+@contextlib.contextmanager
+def _triggers_off(con: sqlite3.Connection, names: Sequence[str]) -> Iterator[set[str]]:
+    """Drop the named triggers (those that exist) for a bulk write inside the library's transaction, and put them
+    back exactly as they were; yields the names dropped. On an error the transaction's ROLLBACK restores them."""
+    marks = ", ".join("?" for _ in names)
+    found = con.execute(f"SELECT name, sql FROM sqlite_master WHERE type='trigger' AND name IN ({marks})",
+                        tuple(names)).fetchall()
+    for name, _ in found:
+        con.execute(f"DROP TRIGGER {_q(name)}")
+    yield {name for name, _ in found}
+    for _, sql in found:
+        con.execute(sql)
+
+
 def _rtree_triggers(table: str, column: str) -> dict[str, str]:
     """Name → definition (after ``CREATE TRIGGER name``) of the six GeoPackage 1.2 rtree triggers."""
     rt, t, c, i = _q(_rtree_name(table, column)), _q(table), _q(column), '"fid"'
@@ -650,13 +664,17 @@ class GpkgTransaction(Transaction):
                             (layer,)).fetchone()[0] if geom_col else None
         return _table_columns(con, layer), geom_col, gtype
 
-    def _clear_index(self, layer: str) -> None:
-        """Before deleting every row of ``layer``: empty its spatial index at once (not row by row)."""
-        geom_col = _geometry_column(self._con, layer)
-        if geom_col and _has_table(self._con, _rtree_name(layer, geom_col)):
-            rt = _q(_rtree_name(layer, geom_col))  # dropping the index is much faster than emptying it
-            self._con.execute(f"DROP TABLE {rt}")
-            self._con.execute(f"CREATE VIRTUAL TABLE {rt} USING rtree(id, minx, maxx, miny, maxy)")
+    def _delete_all(self, layer: str) -> None:
+        """Delete every row of ``layer`` at once: the spatial index dropped and made anew (much faster than
+        emptying it), the per-row delete triggers off meanwhile (they are back before COMMIT)."""
+        con = self._con
+        geom_col = _geometry_column(con, layer)
+        rtree = _rtree_name(layer, geom_col) if geom_col else None
+        with _triggers_off(con, [f"{rtree}_delete", f"ws_edit_{layer}_delete"] if rtree else [f"ws_edit_{layer}_delete"]):
+            if rtree and _has_table(con, rtree):
+                con.execute(f"DROP TABLE {_q(rtree)}")
+                con.execute(f"CREATE VIRTUAL TABLE {_q(rtree)} USING rtree(id, minx, maxx, miny, maxy)")
+            con.execute(f"DELETE FROM {_q(layer)}")
 
     def _add_column(self, layer: str, column: str, sql_type: str) -> None:
         self._con.execute(f"ALTER TABLE {_q(layer)} ADD COLUMN {_q(column)} {sql_type}")
@@ -665,15 +683,13 @@ class GpkgTransaction(Transaction):
         con = self._con
         placeholders = ", ".join("?" for _ in cols)
         insert = f"INSERT INTO {_q(layer)} ({', '.join(_q(c) for c in cols)}) VALUES ({placeholders})"
-        trigger = _rtree_name(layer, geom_col) + "_insert" if geom_col else None
-        bulk = trigger is not None and len(series[0]) >= _BULK_ROWS and con.execute(
-            "SELECT 1 FROM sqlite_master WHERE type='trigger' AND name=?", (trigger,)).fetchone() is not None
-        if bulk:  # index the new rows in one statement after the insert (the trigger is back before COMMIT)
+        if len(series[0]) >= _BULK_ROWS:  # per-row triggers off; the new rows indexed in one go after the insert
             last = con.execute(f"SELECT coalesce(max(fid), 0) FROM {_q(layer)}").fetchone()[0]
-            con.execute(f"DROP TRIGGER {_q(trigger)}")
-            con.executemany(insert, zip(*series, strict=True))
-            _fill_rtree(con, layer, geom_col, after_fid=last)
-            con.execute(f"CREATE TRIGGER {_q(trigger)} {_rtree_triggers(layer, geom_col)[trigger]}")
+            rtree = _rtree_name(layer, geom_col) if geom_col else None
+            with _triggers_off(con, [f"ws_edit_{layer}_insert", *([f"{rtree}_insert"] if rtree else [])]) as off:
+                con.executemany(insert, zip(*series, strict=True))
+                if rtree and f"{rtree}_insert" in off:
+                    _fill_rtree(con, layer, geom_col, after_fid=last)
         else:
             con.executemany(insert, zip(*series, strict=True))
         if geom_col:

@@ -628,9 +628,6 @@ class PgTransaction(Transaction):
     def _add_column(self, layer: str, column: str, sql_type: str) -> None:
         self._pg.execute(f"ALTER TABLE {_q(layer)} ADD COLUMN {_q(column)} {pg_type(sql_type)}")
 
-    def _clear_index(self, layer: str) -> None:
-        """PostGIS keeps its GiST index itself."""
-
     def _forget_own_edits(self) -> None:
         """Nothing to clear: :func:`_enter_library` is ``SET LOCAL`` and ends with the transaction."""
 
