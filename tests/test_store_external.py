@@ -85,6 +85,7 @@ def test_bulk_insert_and_replace_keep_the_index_exact(empty_ws):
     assert _rtree_matches(empty_ws.path, "households", "geom")
     empty_ws.write("households", many.iloc[100:2300], actor="t")
     assert _rtree_matches(empty_ws.path, "households", "geom")
+    assert _external_rows(empty_ws).empty and empty_ws.revision == 3  # triggers off and back: nothing counted
     with contextlib.closing(sqlite3.connect(empty_ws.path)) as con:
         names = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='trigger'")}
     assert {f"rtree_households_geom_{s}" for s in ("insert", "update1", "update2", "update3", "update4",
