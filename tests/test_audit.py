@@ -164,6 +164,10 @@ def _old_workspace(path: Path) -> Path:
     _filled(path)
     with _raw(path) as con:
         _drop_guard(con)
+        for (name,) in con.execute("SELECT name FROM sqlite_master WHERE type='trigger' AND name LIKE 'ws_edit_%'"):
+            con.execute(f'DROP TRIGGER "{name}"')  # schema 5's edit log did not exist either
+        con.execute("DROP TABLE ws_external_edits")
+        con.execute("DROP TABLE ws_edit_guard")
         for table, cols in _NEW_COLUMNS.items():
             for col in cols:
                 con.execute(f'ALTER TABLE {table} DROP COLUMN "{col}"')

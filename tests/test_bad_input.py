@@ -730,13 +730,13 @@ def test_workspace_write_failure_is_one_chinese_line_and_changes_nothing(ws, tmp
                                                                         error, expected):
     import sqlite3
 
-    import grids.store
+    import grids.workspace.base
     from grids.errors import WorkspaceError
 
     def fail(*args, **kwargs):
         raise sqlite3.OperationalError(error)
 
-    monkeypatch.setattr(grids.store, "encode_geometries", fail)  # inside the write, after the first statements
+    monkeypatch.setattr(grids.workspace.base, "encode_geometries", fail)  # inside the write, after the first statements
     shp = _shapefile(tmp_path / "hh.shp", 2)
     user = ["--user", cli_user(ws, monkeypatch)]
     before = digest(ws.path)

@@ -361,7 +361,7 @@ def test_strict_imports_nothing_when_a_row_is_rejected(ws, tmp_path):
 
 
 def test_failure_mid_write_leaves_workspace_byte_identical(ws, tmp_path, monkeypatch):
-    import grids.store
+    import grids.workspace.base
 
     src = tmp_path / "admin.gpkg"
     frame = gpd.GeoDataFrame([u[:4] for u in UNITS], columns=["code", "level", "parent_code", "name"],
@@ -372,7 +372,7 @@ def test_failure_mid_write_leaves_workspace_byte_identical(ws, tmp_path, monkeyp
     def boom(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(grids.store, "encode_geometries", boom)  # runs after the DELETE of replace
+    monkeypatch.setattr(grids.workspace.base, "encode_geometries", boom)  # runs after the DELETE of replace
     with pytest.raises(RuntimeError, match="disk full"):
         import_file(ws, "admin_units", src)
     assert ws.path.read_bytes() == before

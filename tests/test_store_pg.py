@@ -560,9 +560,22 @@ def _make_old(ws) -> None:
                             "accounts": ("failed_logins", "locked_until")}.items():
             for col in cols:
                 con.execute(f'ALTER TABLE {table} DROP COLUMN "{col}"')
+        _drop_edit_log(con, postgis=isinstance(ws, PgWorkspace))  # schema 5's edit log did not exist either
         con.execute("UPDATE ws_meta SET value = '1' WHERE key = 'schema'")
     finally:
         con.close()
+
+
+def _drop_edit_log(con, *, postgis: bool) -> None:
+    if postgis:
+        for op in ("insert", "update", "delete"):
+            con.execute(f"DROP FUNCTION ws_edit_{op}() CASCADE")
+    else:
+        for (name,) in con.execute("SELECT name FROM sqlite_master WHERE type='trigger' AND name LIKE 'ws_edit_%'"
+                                   ).fetchall():
+            con.execute(f'DROP TRIGGER "{name}"')
+        con.execute("DROP TABLE ws_edit_guard")
+    con.execute("DROP TABLE ws_external_edits")
 
 
 def test_old_workspace_is_upgraded_once_on_open(any_ws):
