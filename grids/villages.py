@@ -1102,8 +1102,10 @@ def _derive_and_write(workspace: Any, ctx: dict[str, Any], seats: gpd.GeoDataFra
     taken -= set(changes)
     towns = ctx["towns"]
     if towns is not None:
-        towns = towns[~derived.loc[towns.index]] if len(towns) else towns
+        # every town keeps the name and code `init` wrote; only a real (not derived) polygon is a domain
         towns = towns.copy()
+        if len(towns):
+            towns.loc[derived.loc[towns.index].to_numpy(), "geometry"] = None
     result = derive_villages(seats, towns=towns, outline=ctx["outline"], households=hh, max_shift_m=max_shift_m,
                              streets=workspace.read("streets") if workspace.count("streets") else None,
                              real_villages=real, taken_codes=taken)
@@ -1113,6 +1115,10 @@ def _derive_and_write(workspace: Any, ctx: dict[str, Any], seats: gpd.GeoDataFra
         result.warnings.append(f"未并入推算村界的住户：{listed}{more}")
     seats_out = result.seats.assign(source=source)
     units = result.units
+    if admin is not None and "kind" in admin.columns:  # a re-derived town keeps its kind (镇/乡/苏木…)
+        kinds = dict(zip(admin["code"].astype(str), admin["kind"], strict=True))
+        at = (units["level"] == "town") & units["kind"].isna()
+        units.loc[at, "kind"] = [kinds.get(c) for c in units.loc[at, "code"].astype(str)]
     with workspace.transaction(actor=actor, action="导入") as tx:
         tx.replace("seats", seats_out)
         tx.delete("admin_units", where="derived")  # portable: SQLite 0/1 and PostgreSQL boolean
@@ -1121,6 +1127,9 @@ def _derive_and_write(workspace: Any, ctx: dict[str, Any], seats: gpd.GeoDataFra
             chunk = codes[k:k + 500]
             tx.delete("admin_units", where=f"code IN ({','.join('?' * len(chunk))})", params=chunk)
         tx.append("admin_units", units)
+        lost = _towns_left_without_territory(admin, derived, units)
+        if len(lost):  # a derived town whose villages are all gone keeps its name and code, without territory
+            tx.append("admin_units", lost)
         if changes:
             counts = _apply_code_changes(tx, changes)
             tx.note("admin_units", {"code_changes": dict(changes), "rows_recoded": counts})
@@ -1133,6 +1142,18 @@ def _derive_and_write(workspace: Any, ctx: dict[str, Any], seats: gpd.GeoDataFra
             "towns": int((units["level"] == "town").sum()), "groups": int((units["level"] == "group").sum()),
             "households_not_absorbed": len(result.beyond), "max_shift_m": max_shift_m})
     return result
+
+
+def _towns_left_without_territory(admin: gpd.GeoDataFrame | None, derived: pd.Series,
+                                  units: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """The derived towns of ``admin`` that ``units`` no longer holds, as territory-less (NULL geometry,
+    not derived) rows: names and codes are never lost to a derivation."""
+    if admin is None or not len(admin):
+        return gpd.GeoDataFrame(geometry=[], crs=STORAGE_EPSG)
+    gone = admin[derived.to_numpy() & (admin["level"] == "town").to_numpy()
+                 & ~admin["code"].astype(str).isin(set(units["code"].astype(str))).to_numpy()].copy()
+    gone["derived"], gone["provisional_code"] = False, False
+    return gpd.GeoDataFrame(gone.drop(columns="geometry"), geometry=[None] * len(gone), crs=admin.crs)
 
 
 def rederive_villages(workspace: Any, *, account: Account | None = None, actor: str = "cli",

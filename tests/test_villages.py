@@ -528,3 +528,44 @@ def test_import_villages_on_both_backends(any_ws, tmp_path):
     again = import_villages(any_ws, f, actor="planner")  # derived units are replaced, not duplicated
     assert again.imported == n
     assert any_ws.count("admin_units", where="level = 'village'") == n
+
+
+# -- attacker findings (issue 14) ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def init_ws(tmp_path):
+    """A workspace as `init` writes it: the outline and every town, 丙苏木 without territory."""
+    from grids.store import Workspace
+
+    ws = Workspace.create(tmp_path / "init.gpkg", **COUNTY)
+    admin = pd.concat([_outline().assign(parent_code=None), _towns(with_rest=True)], ignore_index=True)
+    admin = admin.assign(derived=False, provisional_code=False, kind=[None, "镇", "乡", "苏木"])
+    with ws.transaction(actor="test", action="导入") as tx:
+        tx.replace("admin_units", gpd.GeoDataFrame(admin, geometry="geometry", crs=4490))
+    return ws
+
+
+def _town_names(ws) -> dict:
+    towns = ws.read("admin_units", where="level = 'town'")
+    return dict(zip(towns["code"], towns["name"], strict=True))
+
+
+def test_importing_villages_again_keeps_town_names(init_ws, tmp_path):
+    from grids.villages import import_villages, rederive_villages
+
+    f = tmp_path / "v.csv"
+    _seat_csv(f)
+    names = _town_names(init_ws)
+    import_villages(init_ws, f)
+    assert _town_names(init_ws) == names
+    report = import_villages(init_ws, f)  # towns are derived now; their names must survive
+    assert report.rejected == 0 and _town_names(init_ws) == names
+    rederive_villages(init_ws)
+    assert _town_names(init_ws) == names
+    kind = init_ws.read("admin_units", where="code = ?", params=[f"{COUNTY_CODE}102"])["kind"].iloc[0]
+    assert kind == "苏木"
+    only_first = tmp_path / "first.csv"
+    pd.read_csv(f, dtype=str).head(7).to_csv(only_first, index=False)  # 甲镇's villages only
+    import_villages(init_ws, only_first, mode="replace")
+    assert _town_names(init_ws) == names  # 丙苏木 lost its villages, not its name and code
