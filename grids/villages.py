@@ -33,6 +33,7 @@ admin units in one audited transaction.
 from __future__ import annotations
 
 import difflib
+import json
 import os
 import re
 import unicodedata
@@ -51,6 +52,7 @@ from grids.crs import gk_crs_for
 from grids.errors import ValidationError
 from grids.landmass import landmass_of, landmasses
 from grids.model import CODE_LENGTH, STORAGE_EPSG
+from grids.workspace.base import META_TABLE
 
 if TYPE_CHECKING:
     from grids.auth import Account
@@ -78,6 +80,8 @@ MIN_GROUP_HOUSEHOLDS = 10
 """Located households a group needs, in a village with at least two such groups, to get a derived polygon."""
 DERIVED_LABEL = "推算村界"
 """How maps' legends and exports name a derived boundary."""
+ISSUED_META_KEY = "provisional_codes_issued"
+"""Workspace metadata: per town code, the highest provisional village suffix (901…999) ever issued (JSON)."""
 SEAT_TOLERANCE_M = 200.0
 """A seat may lie this far (metres) outside its town polygon or the county (it is then moved onto the edge)."""
 SAME_PLACE_M = 1.0
@@ -322,13 +326,14 @@ class Derivation:
         return self.units[self.units["level"] == "village"]
 
 
-def _provisional(seats: pd.DataFrame, taken: set[str]) -> tuple[pd.Series, pd.Series]:
+def _provisional(seats: pd.DataFrame, taken: set[str],
+                 issued: Mapping[str, int] | None = None) -> tuple[pd.Series, pd.Series]:
     code = seats["code"].astype(object).where(seats["code"].notna(), None)
     provisional = pd.Series(False, index=seats.index)
     used = set(taken) | {c for c in code if isinstance(c, str)}
     for idx in seats.index[code.isna()]:
         town = str(seats.at[idx, "town_code"])
-        for k in range(901, 1000):
+        for k in range(max(901, (issued or {}).get(town, 0) + 1), 1000):
             candidate = f"{town}{k:03d}"
             if candidate not in used:
                 break
@@ -345,6 +350,7 @@ def derive_villages(seats: gpd.GeoDataFrame, *, towns: gpd.GeoDataFrame | None =
                     outline: gpd.GeoDataFrame | gpd.GeoSeries, households: gpd.GeoDataFrame | None = None,
                     max_shift_m: float = DEFAULT_MAX_SHIFT_M, streets: gpd.GeoDataFrame | None = None,
                     real_villages: gpd.GeoDataFrame | None = None, taken_codes: set[str] | None = None,
+                    issued: Mapping[str, int] | None = None,
                     min_group_households: int = MIN_GROUP_HOUSEHOLDS) -> Derivation:
     """Village (and town, group) polygons from the villages' seats.
 
@@ -368,6 +374,9 @@ def derive_villages(seats: gpd.GeoDataFrame, *, towns: gpd.GeoDataFrame | None =
         Village polygons that are real (imported): left as they are, their area is not shared out.
     taken_codes : set of str, optional
         Codes already used in the workspace, avoided by provisional codes.
+    issued : mapping of str to int, optional
+        Per town code, the highest provisional suffix (901…999) ever issued: new provisional codes start above
+        it, so a code once given (and perhaps still in an export or a household list) is never reused.
     min_group_households : int
         See :data:`MIN_GROUP_HOUSEHOLDS`.
 
@@ -407,7 +416,7 @@ def derive_villages(seats: gpd.GeoDataFrame, *, towns: gpd.GeoDataFrame | None =
         s["code"] = None
     given = (s["provisional_code"].fillna(False).astype(bool) if "provisional_code" in s.columns
              else pd.Series(False, index=s.index))
-    s["code"], fresh = _provisional(s, taken_codes or set())
+    s["code"], fresh = _provisional(s, taken_codes or set(), issued)
     s["provisional_code"] = given | fresh
     s["name"] = [canonical_village_name(v) if isinstance(v, str) and v.strip() else c
                  for v, c in zip(s["name"], s["code"], strict=True)]
@@ -726,6 +735,13 @@ SEAT_LABELS = {"name": "村名", "code": "代码", "town_code": "乡镇代码", 
                "geometry": "位置"}
 
 
+def _clean_text(value: str) -> str:
+    """A text cell without control, format (bidi override, zero-width) or other invisible characters."""
+    from grids.text import normalize_text
+
+    return "".join(ch for ch in normalize_text(value) if unicodedata.category(ch)[0] != "C")
+
+
 def _each(values: pd.Series, fn) -> pd.Series:
     """``fn`` applied to the text cells (None elsewhere), as an object Series (pandas' ``map`` makes NaN)."""
     return pd.Series([fn(v) if isinstance(v, str) and v else None for v in values], dtype=object)
@@ -760,14 +776,17 @@ def _workspace_context(ws: Any) -> dict[str, Any]:
     return {"admin": admin, "outline": outline, "county_code": county_code, "towns": towns, "villages": villages}
 
 
-def validate_villages(frame: gpd.GeoDataFrame, *, workspace: Any, source_name: str) -> ImportReport:
+def validate_villages(frame: gpd.GeoDataFrame, *, workspace: Any, source_name: str,
+                      replace: bool = False) -> ImportReport:
     """Check a file of village seats row by row (the ``villages`` import target).
 
     Each row is one village (村/嘎查/社区): a point (the 村委会), a name and/or a 12-digit code, and its town
     (乡镇 name or 9-digit code; a code alone implies its town). Rejected, with the fix: no position, a position
     outside the county or more than :data:`SEAT_TOLERANCE_M` outside its town's polygon, a town the workspace
-    does not know (with the closest names), a code of the wrong length or town, a village twice in the file,
-    two villages at one place.
+    does not know (with the closest names or codes), a code of the wrong length or town, a code that belongs to
+    another village of the workspace, a village twice in the file, two villages at one place (in the file, or
+    a row and a stored village the file does not replace; ``replace`` true: the file replaces every seat).
+    Control and bidi-override characters are removed from the text cells.
 
     Returns
     -------
@@ -808,7 +827,8 @@ def validate_villages(frame: gpd.GeoDataFrame, *, workspace: Any, source_name: s
 
     def text(col: str) -> pd.Series:
         v = data.get(col, pd.Series([None] * n))
-        return pd.Series([str(x).strip() if isinstance(x, str) and x.strip() else None for x in v], dtype=object)
+        clean = [_clean_text(x) if isinstance(x, str) else "" for x in v]
+        return pd.Series([x or None for x in clean], dtype=object)
 
     name = _each(text("name"), canonical_village_name)
     code = _each(text("code"), normalize_id)
@@ -830,6 +850,7 @@ def validate_villages(frame: gpd.GeoDataFrame, *, workspace: Any, source_name: s
     t_text = text("town")
     town = pd.Series([None] * n, dtype=object)
     county = ctx["county_code"]
+    town_list = bool(workspace.meta.get("towns_source")) and bool(town_by_code)
     for i in range(n):
         given = t_code[i] or t_text[i]
         col = "town_code" if t_code[i] else "town"
@@ -843,8 +864,13 @@ def validate_villages(frame: gpd.GeoDataFrame, *, workspace: Any, source_name: s
         if norm.isdigit():
             if len(norm) != CODE_LENGTH["town"]:
                 problems.add_at(i, col, "乡镇代码格式错误", "乡镇代码应为 9 位数字")
-            elif norm in town_by_code or (county and norm.startswith(county)):
+            elif norm in town_by_code or (county and norm.startswith(county) and not town_list):
                 town[i] = norm
+            elif county and norm.startswith(county):  # init loaded the county's full town list
+                near = difflib.get_close_matches(norm, sorted(town_by_code), n=3, cutoff=0.5)
+                hint = "、".join(f"{c}（{town_by_code[c]}）" for c in near)
+                problems.add_at(i, col, "本县没有这个乡镇代码",
+                                (f"是否指：{hint}？" if hint else "核对乡镇代码") + "；也可以填乡镇名称")
             else:
                 problems.add_at(i, col, "乡镇代码不属于本县", f"乡镇代码应以本县代码 {county} 开头")
             continue
@@ -859,6 +885,17 @@ def validate_villages(frame: gpd.GeoDataFrame, *, workspace: Any, source_name: s
     mismatch = pd.Series([isinstance(c, str) and isinstance(t, str) and c[: CODE_LENGTH["town"]] != t
                           for c, t in zip(code, town, strict=True)], dtype=bool)
     problems.add(mismatch, "code", "村代码不属于所填乡镇", "村代码的前 9 位应等于乡镇代码；核对两列")
+    holders = ctx["villages"]
+    if holders is not None and len(holders):  # a code already held by another village of the workspace
+        held = {c: (p, nm) for c, nm, p in zip(holders["code"].astype(str), holders["name"],
+                                               holders["parent_code"].astype(str), strict=True)}
+        for i in np.flatnonzero(code.notna().to_numpy() & ~mismatch.to_numpy()):
+            holder = held.get(code[i])
+            if holder is None or not isinstance(name[i], str) or not isinstance(holder[1], str):
+                continue
+            if canonical_village_name(holder[1]) != name[i] or (town[i] and town[i] != holder[0]):
+                problems.add_at(i, "code", f"代码 {code[i]} 已属于 {holder[1]}",
+                                f"核对代码：{holder[1]} 已用这个代码；不知道代码就留空，会编临时代码")
     new_towns = sorted({t for t in town.dropna() if t not in town_by_code})
     if new_towns:
         notes.append(f"工作区里还没有这些乡镇，按村的范围新建（名称暂用代码）：{'、'.join(new_towns)}")
@@ -895,6 +932,20 @@ def validate_villages(frame: gpd.GeoDataFrame, *, workspace: Any, source_name: s
     problems.add(dup_name, "name", "同一乡镇里村名重复", "同名的村请填写各自的 12 位代码，或删去重复的行")
     ok = ~problems.rejected()
     idx = np.flatnonzero(ok & has)
+    stored = workspace.read("seats") if not replace and workspace.count("seats") else None
+    if stored is not None and len(idx):  # a row at the place of a stored village it does not replace
+        spts = np.asarray(stored.to_crs(epsg).geometry.values, dtype=object)
+        skey = (stored["town_code"].astype(str) + "|" + stored["name"].astype(str)).to_numpy()
+        scode = stored["code"].astype(str).to_numpy()
+        a, b = shapely.STRtree(spts).query(pts[idx], predicate="dwithin", distance=SAME_PLACE_M)
+        for r, j in zip(a, b, strict=True):
+            i = int(idx[r])
+            if scode[j] == code[i] or skey[j] == key[i]:
+                continue
+            problems.add_at(i, "geometry", f"与工作区里的村 {stored['name'].iloc[j]} 的村委会位置相同",
+                            f"相距不到 {SAME_PLACE_M:.0f} 米；核对经纬度，每个村需要自己的村委会位置")
+        ok = ~problems.rejected()
+        idx = np.flatnonzero(ok & has)
     if len(idx) > 1:
         a, b = shapely.STRtree(pts[idx]).query(pts[idx], predicate="dwithin", distance=SAME_PLACE_M)
         later = {int(idx[max(i, j)]): int(idx[min(i, j)]) for i, j in zip(a, b, strict=True) if i != j}
@@ -956,6 +1007,40 @@ def _merge_seats(new: gpd.GeoDataFrame, existing: gpd.GeoDataFrame | None, villa
                             crs=STORAGE_EPSG), changes
 
 
+def _refuse_orphans(ws: Any, ctx: dict[str, Any], seats: gpd.GeoDataFrame, changes: Mapping[str, str], *,
+                    source: str) -> None:
+    """Refuse an import after which households or name aliases would point at villages that no longer exist
+    (a replace that leaves villages out, a known village given another real code)."""
+    villages = ctx["villages"]
+    if villages is None or not len(villages):
+        return
+    derived = villages["derived"].fillna(False).astype(bool) if "derived" in villages.columns else \
+        pd.Series(False, index=villages.index)
+    kept = set(villages.loc[~derived, "code"].astype(str)) | set(seats["code"].dropna().astype(str))
+    gone = {c: nm for c, nm in zip(villages.loc[derived, "code"].astype(str), villages.loc[derived, "name"],
+                                   strict=True) if c not in kept and c not in changes}
+    if not gone:
+        return
+    users: dict[str, list[str]] = {}
+    v = CODE_LENGTH["village"]
+    if ws.count("households"):
+        hh = ws.read("households", columns=["village_code"])["village_code"]
+        for c, k in hh[hh.isin(set(gone))].value_counts().items():
+            users.setdefault(str(c), []).append(f"{k} 户")
+    if ws.count("name_aliases"):
+        al = ws.read("name_aliases", columns=["code"])["code"].astype(str).str.slice(0, v)
+        for c, k in al[al.isin(set(gone))].value_counts().items():
+            users.setdefault(str(c), []).append(f"{k} 个别名")
+    if not users:
+        return
+    listed = "、".join(f"{gone[c]}（{c}，{'、'.join(u)}）" for c, u in list(users.items())[:10])
+    more = f" 等 {len(users)} 个村" if len(users) > 10 else ""
+    raise ValidationError(f"导入后这些村将不再存在，但仍有住户或别名指向它们：{listed}{more}。未导入任何数据",
+                          file=source,
+                          fix="把这些村也写进文件（--mode replace 的文件应包含全县所有的村），核对村的代码；"
+                              "确需撤销的村，先把它的住户改到别的村（import … households --mode update）")
+
+
 def _recode(codes: pd.Series, changes: Mapping[str, str]) -> pd.Series:
     """Village (12-digit) or group (15-digit) codes with their village part replaced per ``changes``."""
     v = CODE_LENGTH["village"]
@@ -989,7 +1074,7 @@ def _apply_code_changes(tx: Any, changes: Mapping[str, str]) -> dict[str, int]:
 
 def _read_and_validate(ws: Any, path: Path, *, coords: str | None, encoding: str | None,
                        mapping: Mapping[str, str] | None, strict: bool, rejects_path: str | os.PathLike | None,
-                       layer_name: str | None) -> tuple[ImportReport, dict[str, str]]:
+                       layer_name: str | None, replace: bool = False) -> tuple[ImportReport, dict[str, str]]:
     """Read the file, validate it, refuse undeclared GCJ-02, write the rejects: the steps of every import."""
     from grids.ingest import _detect_gcj02, read_table, source_digests
     from grids.text import plain
@@ -1000,7 +1085,7 @@ def _read_and_validate(ws: Any, path: Path, *, coords: str | None, encoding: str
     except OSError as exc:
         raise ValidationError(f"无法读取文件：{plain(exc.strerror or exc, limit=120)}", file=path.name,
                               fix="检查文件是否存在、是否有读取权限") from exc
-    report = validate_villages(table, workspace=ws, source_name=path.name)
+    report = validate_villages(table, workspace=ws, source_name=path.name, replace=replace)
     report.strict = strict
     meta = table.attrs.get("ingest", {})
     declared = meta.get("coords") if meta.get("coords_declared") else None
@@ -1059,8 +1144,14 @@ def import_villages(workspace: Any, file: str | os.PathLike, *, coords: str | No
     if mode not in ("append", "replace"):
         raise ValidationError(f"不认识的写入方式 “{mode}”", fix="可选 append（追加）或 replace（替换）")
     report, digests = _read_and_validate(workspace, Path(file), coords=coords, encoding=encoding, mapping=mapping,
-                                         strict=strict, rejects_path=rejects_path, layer_name=layer_name)
+                                         strict=strict, rejects_path=rejects_path, layer_name=layer_name,
+                                         replace=mode == "replace")
     report.mode = mode
+    if mode == "replace" and report.rejected and not report.strict:
+        # replacing every seat with only the good rows would delete the villages of the rejected ones
+        report.strict = True
+        report.warnings.append("替换模式下有被拒绝的行：为免删除现有的村，未导入任何数据。"
+                               "修正拒收文件中的行后重新导入（或用 --mode append 追加）")
     if report.strict and report.rejected:
         return report
     if not len(report.accepted):
@@ -1069,6 +1160,7 @@ def import_villages(workspace: Any, file: str | os.PathLike, *, coords: str | No
     ctx = _workspace_context(workspace)
     existing = workspace.read("seats") if workspace.count("seats") else None
     seats, changes = _merge_seats(report.accepted, existing, ctx["villages"], replace=mode == "replace")
+    _refuse_orphans(workspace, ctx, seats, changes, source=Path(file).name)
     note = {"file": Path(file).name, "sha256": digests.get(Path(file).name), "mode": mode,
             "coords": coords if coords is not None else "未声明（按 WGS84 读取）",
             "read": report.read, "imported": len(report.accepted), "rejected": report.rejected}
@@ -1100,6 +1192,7 @@ def _derive_and_write(workspace: Any, ctx: dict[str, Any], seats: gpd.GeoDataFra
             hh["village_code"], hh["group_code"] = _recode(hh["village_code"], changes), _recode(
                 hh["group_code"], changes)
     taken -= set(changes)
+    issued = _issued_provisional(workspace, admin, seats)
     towns = ctx["towns"]
     if towns is not None:
         # every town keeps the name and code `init` wrote; only a real (not derived) polygon is a domain
@@ -1108,7 +1201,7 @@ def _derive_and_write(workspace: Any, ctx: dict[str, Any], seats: gpd.GeoDataFra
             towns.loc[derived.loc[towns.index].to_numpy(), "geometry"] = None
     result = derive_villages(seats, towns=towns, outline=ctx["outline"], households=hh, max_shift_m=max_shift_m,
                              streets=workspace.read("streets") if workspace.count("streets") else None,
-                             real_villages=real, taken_codes=taken)
+                             real_villages=real, taken_codes=taken, issued=issued)
     if len(result.beyond):
         listed = "、".join(f"{r.hh_id}（{r.reason}）" for r in result.beyond.head(10).itertuples())
         more = f" 等 {len(result.beyond)} 户" if len(result.beyond) > 10 else ""
@@ -1135,6 +1228,13 @@ def _derive_and_write(workspace: Any, ctx: dict[str, Any], seats: gpd.GeoDataFra
             tx.note("admin_units", {"code_changes": dict(changes), "rows_recoded": counts})
             result.warnings.append(f"{len(changes)} 个村的临时代码换成了正式代码（住户、网格编码随之更新）："
                                    + "、".join(f"{o} → {n}" for o, n in list(changes.items())[:10]))
+        high = dict(issued)
+        for c in units.loc[units["provisional_code"].astype(bool) & (units["level"] == "village"), "code"]:
+            high[c[: CODE_LENGTH["town"]]] = max(high.get(c[: CODE_LENGTH["town"]], 0), int(c[-3:]))
+        if high != issued:
+            tx.execute(f"DELETE FROM {META_TABLE} WHERE key = ?", (ISSUED_META_KEY,))
+            tx.execute(f"INSERT INTO {META_TABLE} (key, value) VALUES (?, ?)",
+                       (ISSUED_META_KEY, json.dumps(dict(sorted(high.items())))))
         tx.note("seats", note)
         tx.note("admin_units", {
             "derived": DERIVED_LABEL, "villages": int((units["level"] == "village").sum()),
@@ -1142,6 +1242,24 @@ def _derive_and_write(workspace: Any, ctx: dict[str, Any], seats: gpd.GeoDataFra
             "towns": int((units["level"] == "town").sum()), "groups": int((units["level"] == "group").sum()),
             "households_not_absorbed": len(result.beyond), "max_shift_m": max_shift_m})
     return result
+
+
+def _issued_provisional(ws: Any, admin: gpd.GeoDataFrame | None, seats: gpd.GeoDataFrame) -> dict[str, int]:
+    """Per town, the highest provisional suffix ever issued: the workspace's record (meta
+    :data:`ISSUED_META_KEY`) and the provisional codes in use now (workspaces from before the record)."""
+    try:
+        high = {str(k): int(v) for k, v in json.loads(ws.meta.get(ISSUED_META_KEY) or "{}").items()}
+    except (ValueError, TypeError, AttributeError):
+        high = {}
+    codes: list[str] = []
+    if admin is not None and "provisional_code" in admin.columns:
+        codes += admin.loc[admin["provisional_code"].fillna(False).astype(bool), "code"].astype(str).tolist()
+    if "provisional_code" in seats.columns:
+        codes += seats.loc[seats["provisional_code"].fillna(False).astype(bool), "code"].astype(str).tolist()
+    for c in codes:
+        if len(c) == CODE_LENGTH["village"] and c[-3:].isdigit() and c[-3] == "9":
+            high[c[: CODE_LENGTH["town"]]] = max(high.get(c[: CODE_LENGTH["town"]], 0), int(c[-3:]))
+    return high
 
 
 def _towns_left_without_territory(admin: gpd.GeoDataFrame | None, derived: pd.Series,

@@ -543,6 +543,7 @@ def init_ws(tmp_path):
     admin = admin.assign(derived=False, provisional_code=False, kind=[None, "镇", "乡", "苏木"])
     with ws.transaction(actor="test", action="导入") as tx:
         tx.replace("admin_units", gpd.GeoDataFrame(admin, geometry="geometry", crs=4490))
+    ws.set_meta("towns_source", "test")
     return ws
 
 
@@ -569,3 +570,114 @@ def test_importing_villages_again_keeps_town_names(init_ws, tmp_path):
     pd.read_csv(f, dtype=str).head(7).to_csv(only_first, index=False)  # 甲镇's villages only
     import_villages(init_ws, only_first, mode="replace")
     assert _town_names(init_ws) == names  # 丙苏木 lost its villages, not its name and code
+
+
+def _imported(ws, tmp_path):
+    """``init_ws`` with the seats of :func:`_seat_csv` imported; returns the CSV rows and the village units."""
+    from grids.villages import import_villages
+
+    f = tmp_path / "v.csv"
+    _seat_csv(f)
+    import_villages(ws, f)
+    return pd.read_csv(f, dtype=str, keep_default_na=False), ws.read("admin_units", where="level = 'village'")
+
+
+def _write(rows: list[dict] | pd.DataFrame, path):
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return path
+
+
+def test_a_code_held_by_another_village_is_rejected(init_ws, tmp_path):
+    from grids.villages import import_villages
+
+    _, villages = _imported(init_ws, tmp_path)
+    real = villages[~villages["provisional_code"].astype(bool)]
+    a, b = real.iloc[0], real[real["parent_code"] == real.iloc[0]["parent_code"]].iloc[1]
+    seat = init_ws.read("seats", where="code = ?", params=[b["code"]]).geometry.iloc[0]
+    prov = villages[villages["provisional_code"].astype(bool)]
+    p, q = prov.iloc[0], prov[prov["parent_code"] == prov.iloc[0]["parent_code"]].iloc[1]
+    pseat = init_ws.read("seats", where="code = ?", params=[p["code"]]).geometry.iloc[0]
+    f = _write([{"村名": b["name"], "代码": a["code"], "乡镇代码": b["parent_code"], "经度": seat.x, "纬度": seat.y},
+                {"村名": p["name"], "代码": q["code"], "乡镇代码": p["parent_code"], "经度": pseat.x,
+                 "纬度": pseat.y}], tmp_path / "c.csv")
+    report = import_villages(init_ws, f)
+    assert report.rejected == 2
+    reasons = report.rejects["原因"].tolist()
+    assert f"代码 {a['code']} 已属于 {a['name']}" in reasons and f"代码 {q['code']} 已属于 {q['name']}" in reasons
+    after = init_ws.read("admin_units", where="level = 'village'")
+    assert dict(zip(after["code"], after["name"], strict=True)) == dict(
+        zip(villages["code"], villages["name"], strict=True))
+
+
+def test_replace_with_rejected_rows_writes_nothing(init_ws, tmp_path):
+    from grids.villages import import_villages
+
+    rows, villages = _imported(init_ws, tmp_path)
+    part = rows.head(3).copy()
+    part.loc[2, "经度"] = "abc"
+    revision = init_ws.revision
+    report = import_villages(init_ws, _write(part, tmp_path / "r.csv"), mode="replace")
+    assert report.rejected == 1 and not report.written
+    assert init_ws.revision == revision
+    assert init_ws.count("admin_units", where="level = 'village'") == len(villages)
+
+
+def test_replace_that_orphans_households_is_refused_and_codes_are_never_reused(init_ws, tmp_path):
+    from grids.errors import ValidationError
+    from grids.villages import import_villages
+
+    rows, villages = _imported(init_ws, tmp_path)
+    town = f"{COUNTY_CODE}100"
+    prov = villages[villages["provisional_code"].astype(bool) & (villages["parent_code"] == town)]
+    gone = prov.iloc[0]
+    keep = rows[[canonical_village_name(n) != gone["name"] for n in rows["村名"]]]
+    assert len(keep) == len(rows) - 1
+    hh = gpd.GeoDataFrame([_household("H1", gone["code"], None)], geometry="geometry", crs=4490)
+    with init_ws.transaction(actor="test", action="导入") as tx:
+        tx.append("households", hh.assign(segment="农牧户"))
+    revision = init_ws.revision
+    with pytest.raises(ValidationError, match=f"{gone['name']}（{gone['code']}，1 户）"):
+        import_villages(init_ws, _write(keep, tmp_path / "k.csv"), mode="replace")
+    assert init_ws.revision == revision
+    with init_ws.transaction(actor="test", action="删除") as tx:
+        tx.delete("households", where="hh_id = 'H1'")
+    import_villages(init_ws, tmp_path / "k.csv", mode="replace")  # nobody points at it: the village may go
+    assert gone["code"] not in set(init_ws.read("admin_units", where="level = 'village'")["code"])
+    seat = _outline().geometry.iloc[0].intersection(TOWNS[town][1]).representative_point()
+    report = import_villages(init_ws, _write([{"村名": "新来村", "乡镇代码": town, "经度": seat.x, "纬度": seat.y}],
+                                             tmp_path / "n.csv"))
+    assert report.imported == 1
+    new = init_ws.read("admin_units", where="name = '新来村'")["code"].iloc[0]
+    assert new.startswith(town) and int(new[-3:]) > max(int(c[-3:]) for c in prov["code"])
+
+
+def test_unknown_town_code_of_the_county_is_rejected_with_the_closest(init_ws, tmp_path):
+    from grids.villages import import_villages
+
+    f = _write([{"村名": "幻影村", "乡镇代码": f"{COUNTY_CODE}999", "经度": 119.05, "纬度": 43.95}],
+               tmp_path / "t.csv")
+    report = import_villages(init_ws, f)
+    assert report.rejected == 1 and report.rejects["原因"].iloc[0] == "本县没有这个乡镇代码"
+    assert f"{COUNTY_CODE}1" in report.rejects["修正方法"].iloc[0]
+    assert f"{COUNTY_CODE}999" not in set(init_ws.read("admin_units")["code"])
+
+
+def test_control_and_bidi_characters_are_removed_from_names(init_ws, tmp_path):
+    from grids.villages import import_villages
+
+    f = _write([{"村名": "坏\x07名\u202e村", "乡镇": "甲镇", "经度": 119.05, "纬度": 43.95}], tmp_path / "x.csv")
+    assert import_villages(init_ws, f).imported == 1
+    assert "坏名村" in set(init_ws.read("admin_units", where="level = 'village'")["name"])
+
+
+def test_a_village_at_the_place_of_a_stored_one_is_a_rejected_row(init_ws, tmp_path):
+    from grids.villages import import_villages
+
+    rows, villages = _imported(init_ws, tmp_path)
+    first = rows.iloc[0]
+    f = _write([{"村名": "叠加村", "乡镇": "甲镇", "经度": first["经度"], "纬度": first["纬度"]},
+                {"村名": "另一村", "乡镇": "甲镇", "经度": 119.0123, "纬度": 43.9012}], tmp_path / "s.csv")
+    report = import_villages(init_ws, f)
+    assert report.rejected == 1 and report.imported == 1
+    assert "的村委会位置相同" in report.rejects["原因"].iloc[0]
+    assert init_ws.count("admin_units", where="level = 'village'") == len(villages) + 1
