@@ -38,7 +38,10 @@ _PRIORITY = ("outline", "accounts", "villages", "households", "branches", "staff
 
 
 def _placed(hh: pd.DataFrame, unit_codes: set[str]) -> pd.Series:
-    """How each household is placed: ``placed_by`` where the importer set it, else point / code / unplaced."""
+    """How each household is placed: point / code / name / unplaced.
+
+    ``placed_by`` where the importer set it, else inferred; a household placed by code or name whose village
+    and group codes are no longer units of the workspace (a village deleted since) is unplaced."""
     by = hh["placed_by"].astype(object) if "placed_by" in hh.columns else pd.Series(None, index=hh.index)
     has_point = hh.geometry.notna() & ~hh.geometry.is_empty if hasattr(hh, "geometry") else False
     code_known = np.zeros(len(hh), dtype=bool)
@@ -46,8 +49,18 @@ def _placed(hh: pd.DataFrame, unit_codes: set[str]) -> pd.Series:
         if col in hh.columns:
             code_known |= hh[col].isin(unit_codes).to_numpy()
     inferred = np.where(has_point, "point", np.where(code_known, "code", "unplaced"))
-    known = by.isin(["point", "code", "name"])
-    return pd.Series(np.where(known, by, inferred), index=hh.index)
+    known = by.isin(["point", "code", "name"]).to_numpy()
+    out = np.where(known, by.to_numpy(dtype=object), inferred)
+    out[np.isin(out, ["code", "name"]) & ~code_known] = "unplaced"
+    return pd.Series(out, index=hh.index)
+
+
+def _orphans(hh: pd.DataFrame, unit_codes: set[str]) -> int:
+    """Households whose village code is set but is not a unit of the workspace."""
+    if "village_code" not in hh.columns:
+        return 0
+    vc = hh["village_code"]
+    return int((vc.notna() & (vc.astype(str) != "") & ~vc.isin(unit_codes)).sum())
 
 
 def workspace_status(ws: Any, *, path: str | None = None) -> dict[str, Any]:
@@ -113,12 +126,16 @@ def workspace_status(ws: Any, *, path: str | None = None) -> dict[str, Any]:
 
     hh = ws.read("households", columns=[c for c in ("placed_by", "village_code", "group_code")
                                         if c in ws.columns("households")])
-    placed = _placed(hh, set(admin["code"].dropna()))
+    unit_codes = set(admin["code"].dropna())
+    placed = _placed(hh, unit_codes)
     by = {k: int((placed == k).sum()) for k in ("point", "code", "name", "unplaced")}
-    h_state = "missing" if not len(hh) else ("partial" if by["unplaced"] else "done")
-    step("households", h_state, {"households": len(hh), **by},
+    orphans = _orphans(hh, unit_codes)
+    h_state = "missing" if not len(hh) else ("partial" if by["unplaced"] or orphans else "done")
+    step("households", h_state, {"households": len(hh), **by, "unknown_village": orphans},
          f"{len(hh):,} 户：按坐标定位 {by['point']:,}，按村组代码 {by['code']:,}，按村组名称 {by['name']:,}，"
-         f"未能定位 {by['unplaced']:,}",
+         f"未能定位 {by['unplaced']:,}"
+         + (f"；{orphans:,} 户的村代码在工作区里已不存在（村被删除或改了代码），请重新导入这些户的村组"
+            if orphans else ""),
          "覆盖率、漏斗、入户清单；未能定位的农户不进任何网格",
          f"python -m grids import {p} households 农户登记表 --user 账号（未能定位的见导入的拒收文件）")
 
@@ -167,8 +184,11 @@ def workspace_status(ws: Any, *, path: str | None = None) -> dict[str, Any]:
 def format_status(status: dict[str, Any]) -> str:
     """The status as the lines ``python -m grids status`` prints."""
     mark = {"done": "✔", "partial": "◐", "missing": "✘", "optional": "○"}
-    c = status["county"]
-    lines = [f"工作区 {status['workspace']}：{c['name']}（{c['code']}）{'（演示）' if status['demo'] else ''}"]
+    from grids.text import plain
+
+    c = status["county"]  # names come from files: never print their control characters (terminal escapes)
+    lines = [f"工作区 {plain(status['workspace'], limit=300)}：{plain(c['name'])}（{plain(c['code'])}）"
+             f"{'（演示）' if status['demo'] else ''}"]
     for s in status["steps"]:
         lines.append(f"{mark[s['state']]} {s['title']}：{s['state_name']}。{s['detail']}")
         if s["blocks"]:

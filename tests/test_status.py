@@ -72,8 +72,34 @@ def test_households_and_villages_are_counted_by_how_they_are_placed(tmp_path):
     assert steps["villages"]["counts"] == {"villages": 2, "real": 1, "derived": 1, "provisional_code": 1}
     assert steps["villages"]["state"] == "partial"
     # H1 by its point, H2 by its (known) village code, H3 by name, H4 and H5 (unknown code) unplaced
-    assert steps["households"]["counts"] == {"households": 5, "point": 1, "code": 1, "name": 1, "unplaced": 2}
+    assert steps["households"]["counts"] == {"households": 5, "point": 1, "code": 1, "name": 1, "unplaced": 2,
+                                             "unknown_village": 1}
     assert steps["households"]["state"] == "partial" and "households" in steps["households"]["next"]
+
+
+def test_households_of_a_deleted_village_are_unplaced_whatever_placed_by_says(tmp_path):
+    from grids.status import format_status
+
+    ws = _initialised(tmp_path)
+    town = ws.read("admin_units", where="level = 'town'").code.iloc[0]
+    hh = gpd.GeoDataFrame({"hh_id": ["H1", "H2"], "village_code": [town + "901", town + "902"],
+                           "placed_by": ["code", "name"]}, geometry=[None, None], crs=4490)
+    with ws.transaction(actor="test", action="测试") as tx:
+        tx.replace("households", hh)
+    st = workspace_status(ws)
+    steps = _steps(st)
+    assert steps["households"]["counts"]["unplaced"] == 2 and steps["households"]["counts"]["unknown_village"] == 2
+    assert steps["households"]["state"] == "partial"
+    assert "已不存在" in format_status(st)
+
+
+def test_status_prints_no_control_characters_of_the_county_name(tmp_path):
+    from grids.status import format_status
+
+    ws = _initialised(tmp_path)
+    ws.set_meta("county_name", "巴林右旗\x1b[2J\x07")
+    text = format_status(workspace_status(ws))
+    assert "\x1b" not in text and "\x07" not in text and "巴林右旗[2J" in text
 
 
 def test_demo_workspace_is_ready(demo_path, capsys):
