@@ -1786,6 +1786,22 @@ def _place_by_names(data: pd.DataFrame, village: pd.Series, group: pd.Series, pr
                 if m.how != "town":
                     ctx.name_issues.append({"乡镇": towns.iloc[pos] or ctx.town or "", "村": "",
                                             "登记名称": names.iloc[pos], "候选": N.suggestion(m.candidates)})
+    if ctx.mode == "update" and ctx.workspace is not None:
+        # a new group alone: within the household's current village (an update keeps what the file leaves blank)
+        alone = np.flatnonzero(np.array([v is None for v in v_out], dtype=bool) & names.isna().to_numpy()
+                               & ~code_cell.to_numpy() & gnames.notna().to_numpy())
+        if len(alone):
+            stored = ctx.workspace.read("households", columns=["hh_id", "village_code"])
+            current = {normalize_id(h): v for h, v in zip(stored["hh_id"], stored["village_code"], strict=True)
+                       if isinstance(v, str) and v}
+            ids = _text(data, "hh_id")
+            for pos in alone:
+                v = current.get(normalize_id(ids.iloc[pos])) if isinstance(ids.iloc[pos], str) else None
+                if v is not None:
+                    v_out[pos] = v
+                else:
+                    problems.add_at(int(pos), "group_name", "改组需同时填写村",
+                                    "这户在工作区里没有村代码：同一行填写乡镇和村（或村代码），再填组")
     has_village = np.array([v is not None for v in v_out], dtype=bool)
     gneed = (group.isna() & _text(data, "group_code").isna() & gnames.notna()).to_numpy() & has_village
     if gneed.any() and units is not None:
@@ -2348,7 +2364,8 @@ def _update_households(ws: Workspace, report: ImportReport, *, actor: str, note:
     n = len(ids)
     old = stored.loc[ids]
     cols = [c for c in new.columns if c not in ("hh_id", new.geometry.name, "placed_by")]
-    values = {c: (old[c].tolist() if c in old.columns else [None] * n) for c in [*cols, "group_code", "placed_by"]}
+    values = {c: (old[c].tolist() if c in old.columns else [None] * n)
+              for c in dict.fromkeys([*cols, "group_code", "group_name", "placed_by"])}
     changes: list[dict[str, tuple[Any, Any]]] = [{} for _ in range(n)]
     for c in cols:
         now, given = values[c], new[c].tolist()
@@ -2367,6 +2384,9 @@ def _update_households(ws: Workspace, report: ImportReport, *, actor: str, note:
             if isinstance(g, str) and not g.startswith(str(change["village_code"][1])):
                 change["group_code"] = (g, None)
                 values["group_code"][i] = None
+        if "village_code" in change and "group_name" not in change and not _missing(values["group_name"][i]):
+            change["group_name"] = (values["group_name"][i], None)  # the old village's group label is stale
+            values["group_name"][i] = None
         g_new = new_geoms[i]
         if g_new is not None and not g_new.is_empty and not _same(geoms[i], g_new):
             change["geometry"] = (geoms[i], g_new)

@@ -413,6 +413,24 @@ def test_update_mode_changes_only_given_cells_bumps_versions_and_audits(ws, tmp_
     assert detail["columns"]["phone"] == 1 and detail["unchanged"] == 1
 
 
+def test_update_mode_applies_a_group_alone_and_clears_a_stale_group_name(ws, tmp_path):
+    src = tmp_path / "hh.csv"
+    src.write_text("户号,客户类型,乡镇,村,组\n"
+                   "A1,农牧户,隆昌镇,三家村,一组\n"
+                   "A2,农牧户,隆昌镇,巴彦塔拉嘎查,4组\n", encoding="utf-8")
+    import_file(ws, "households", src)
+    assert ws.read("households").set_index("hh_id").at["A2", "group_name"] == "4组"
+    upd = tmp_path / "upd.csv"
+    upd.write_text("户号,乡镇,村,组\n"
+                   "A1,,,二组\n"  # a new group within the household's current village
+                   "A2,隆昌镇,红旗社区,\n", encoding="utf-8")  # another village, no group given
+    report = import_file(ws, "households", upd, mode="update")
+    assert (report.rejected, report.imported, report.unchanged) == (0, 2, 0)
+    after = ws.read("households").set_index("hh_id")
+    assert after.at["A1", "village_code"] == "150422101201" and after.at["A1", "group_code"] == "150422101201002"
+    assert after.at["A2", "village_code"] == "150422101204" and pd.isna(after.at["A2", "group_name"])
+
+
 def test_default_mode_still_refuses_existing_ids(ws, tmp_path):
     src = tmp_path / "hh.csv"
     src.write_text("户号,客户类型,乡镇,村\nA1,农牧户,隆昌镇,三家村\n", encoding="utf-8")
