@@ -169,6 +169,9 @@ def load_outline(path: str | os.PathLike | None = None, *, county: str | None = 
     except Exception as exc:  # pyogrio raises several types for unreadable files
         raise ValidationError(f"无法读取县界文件：{exc}", file=str(path),
                               fix="提供 GeoJSON、GeoPackage 或 Shapefile 格式的面图层") from exc
+    if not isinstance(gdf, gpd.GeoDataFrame):  # pyogrio reads a table without geometry as a DataFrame
+        raise ValidationError("县界文件没有几何图形（这是一个表格，不是面图层）", file=path.name,
+                              fix="提供 GeoJSON、GeoPackage 或 Shapefile 格式的县界面图层")
     gdf = gdf[gdf.geometry.notna() & ~gdf.geometry.is_empty]
     polygonal = gdf.geom_type.isin(["Polygon", "MultiPolygon"])
     if not len(gdf) or not polygonal.all():

@@ -165,3 +165,21 @@ def test_init_on_postgis(pg_target, outlines, capsys):
     assert sorted(admin[admin.level == "town"].code) == towns_of(COUNTY).code.tolist()
     assert admin[admin.level == "town"].geometry.isna().all()
     assert main(["init", pg_target, "--county", COUNTY, "--outline", str(outlines / "wgs.geojson")]) == 2
+
+
+def test_a_table_as_outline_is_refused_in_one_line(tmp_path, capsys):
+    f = tmp_path / "villages.csv"
+    f.write_text("乡镇,村名,经度,纬度\n大板镇,测试村,118.7,43.7\n", encoding="utf-8")
+    assert main(["init", str(tmp_path / "t.gpkg"), "--county", COUNTY, "--outline", str(f), "--coords", "gcj02"]) == 2
+    err = capsys.readouterr().err
+    assert "没有几何图形" in err and "Traceback" not in err
+    assert not (tmp_path / "t.gpkg").exists()
+
+
+def test_county_name_is_stored_and_printed_without_control_characters(tmp_path, outlines, capsys):
+    path = tmp_path / "brq.gpkg"
+    assert main(["init", str(path), "--county", COUNTY, "--outline", str(outlines / "gcj.geojson"),
+                 "--coords", "gcj02", "--name", "巴林\x1b[2J右旗\u202e"]) == 0
+    out = capsys.readouterr().out
+    assert Workspace(path).meta["county_name"] == "巴林[2J右旗"
+    assert "\x1b" not in out and "\u202e" not in out

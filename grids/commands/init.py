@@ -65,16 +65,19 @@ def init_workspace(target: str | os.PathLike, *, county: str, outline: gpd.GeoDa
     Raises
     ------
     ValidationError
-        Unknown county code, no name, or an outline that is not one polygon in EPSG:4490.
+        Unknown county code, no name (control characters are removed from it), or an outline that is not one
+        polygon in EPSG:4490.
     WorkspaceError
         ``target`` exists already.
     """
     import pandas as pd
 
+    from grids.text import plain
     from grids.towns import SOURCE, towns_of
 
     towns = towns_of(county)
     name = name or (str(outline["name"].iloc[0]) if "name" in outline.columns else "")
+    name = plain(name)  # from a file or the command line: no control characters (terminal escapes) stored
     if not name or name in ("None", "nan"):
         raise ValidationError(f"不知道旗县 {county} 的名称", fix="加 --name 旗县名称")
     if outline.crs is None or not outline.crs.equals(STORAGE_CRS) or len(outline) != 1:
@@ -129,10 +132,10 @@ def run(args: argparse.Namespace) -> int:
     ws = init_workspace(args.path, county=args.county, outline=outline, name=args.name)
     towns = ws.read("admin_units", where="level = ?", params=["town"])
     meta = ws.meta
-    from grids.text import mask_url
+    from grids.text import mask_url, plain
 
     shown = mask_url(text)  # a PostGIS URL's password is never printed
-    print(f"已新建工作区 {shown}：{meta['county_name']}（{meta['county_code']}），县界"
+    print(f"已新建工作区 {shown}：{plain(meta['county_name'])}（{meta['county_code']}），县界"
           f"（{outline.attrs.get('datum_check', '')}），{len(towns)} 个乡级单位（{'、'.join(towns.name.head(6))}"
           f"{' 等' if len(towns) > 6 else ''}；代码来自 {meta.get('towns_source', '')}），尚无账号。")
     print(f"下一步：GRIDS_NEW_PASSWORD=… python -m grids accounts add {shown} 用户名 --role admin"
