@@ -1811,6 +1811,10 @@ def _place_by_names(data: pd.DataFrame, village: pd.Series, group: pd.Series, pr
         for pos, m in zip(idx, matches, strict=True):
             if m.code is not None:
                 g_out[pos] = m.code
+            elif m.how == "unclear":
+                problems.add_at(int(pos), "group_name", "组名无法识别",
+                                f"“{plain(gnames.iloc[pos])}”看不出是哪一个组：组名写成一个编号（如 3组、第三村民小组）"
+                                "或组的名称，不要写范围、小数、负号或括号备注")
             elif m.how == "none":
                 written = gnames.iloc[pos]
                 label[pos] = labels[written] if written in labels else labels.setdefault(written, N.group_label(written))

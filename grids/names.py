@@ -56,6 +56,7 @@ CANDIDATES = 3
 """How many candidates a non-match lists."""
 MATCH_HOW: dict[str, str] = {
     "alias": "确认过的别名", "name": "名称相同", "key": "名称规范后相同", "ambiguous": "有歧义",
+    "unclear": "写法无法判断是哪个组",
     "unknown": "无法识别", "town": "乡镇无法识别", "blank": "未填写",
 }
 """What each ``how`` of a match result means (Chinese, for reports)."""
@@ -67,6 +68,9 @@ _NUMERAL_RUN = re.compile(f"(?<=第)[{_DIGITS}十百]+|[{_DIGITS}十百]+(?=[号
 _SPACES = re.compile(r"[\s\u3000·•._\-—－/\\]+")
 _BRACKETS = re.compile(r"[（(][^（）()]*[）)]")
 _GROUP = re.compile(rf"(?:第)?([0-9]+|[{_DIGITS}十百]+)\s*(?:{'|'.join(GROUP_SUFFIXES)})?$")
+_NUMBER_SPLIT = re.compile(rf"[0-9{_DIGITS}十百][\s\u3000\-−—－.·•/\\~～、,，]+[0-9{_DIGITS}十百]")
+_LEADING_SIGN = re.compile(r"^[\s\u3000]*[-−—－+]")
+_ANY_BRACKET = re.compile(r"[（()）【】\[\]]")
 
 
 def chinese_number(text: str) -> int | None:
@@ -175,6 +179,22 @@ def group_key(name: Any) -> str:
         if value is not None:
             return str(value)
     return _numerals(_strip_suffix(text, GROUP_SUFFIXES))
+
+
+def group_name_unclear(name: Any) -> bool:
+    """Whether a group name cannot be read as one group: two numbers (``1-2组``, ``3.5组``), a sign
+    (``-1组``), group zero (``零组``) or a remark in brackets (``三组（东）``). Normalising such a name would
+    silently make another group of it (12组, 35组, 1组, 0组, 3组).
+
+    >>> [group_name_unclear(n) for n in ("1-2组", "3.5组", "-1组", "零组", "三组（东）", "第一村民小组", "东营子")]
+    [True, True, True, True, True, False, False]
+    """
+    text = normalize_text(name)
+    if not text:
+        return False
+    if _ANY_BRACKET.search(text) or _LEADING_SIGN.search(text) or _NUMBER_SPLIT.search(text):
+        return True
+    return group_key(text) in ("0", "00")
 
 
 def group_label(name: Any) -> str:
@@ -485,7 +505,9 @@ def match_groups(names: Iterable[Any], villages: Iterable[Any], *, candidates: p
             continue
         k = (text, parent)
         if k not in cache:
-            if parent not in by_village:
+            if group_name_unclear(text) and alias.get((parent, _clean(text))) is None:
+                cache[k] = NameMatch(None, "unclear", (), parent or None)
+            elif parent not in by_village:
                 code = alias.get((parent, _clean(text)))
                 cache[k] = NameMatch(code, "alias" if code else "none", (), parent or None)
             else:
@@ -559,6 +581,11 @@ def read_name_mapping(file: str | os.PathLike, *, candidates: pd.DataFrame) -> p
     known = {**dict.fromkeys(villages["code"], "village"), **dict.fromkeys(groups["code"], "group")}
     parents = {**dict(zip(villages["code"], villages["parent_code"], strict=True)),
                **dict(zip(groups["code"], groups["parent_code"], strict=True))}
+    exact: dict[tuple[str, str, str], tuple[str, str]] = {}  # a unit's exact name cannot become another's alias
+    for lvl, frame in (("village", villages), ("group", groups)):
+        for c, nm, p in zip(frame["code"], frame["name"], frame["parent_code"], strict=True):
+            if isinstance(nm, str) and nm:
+                exact.setdefault((lvl, p, _clean(nm)), (c, nm))
     rows, problems = [], []
     for n, row in table.iterrows():
         alias, code, name = cell(row, "alias"), normalize_id(cell(row, "code")), cell(row, "name")
@@ -593,6 +620,11 @@ def read_name_mapping(file: str | os.PathLike, *, candidates: pd.DataFrame) -> p
             if tm is not None and tm.code is not None and tm.code != parents[code]:
                 problems.append(f"第 {n} 行：{plain(code, limit=20)} 不属于乡镇 {plain(town_given)}")
                 continue
+        owner = exact.get((level, parents[code], _clean(alias)))
+        if owner is not None and owner[0] != code:
+            problems.append(f"第 {n} 行：“{plain(alias)}”是{'同一乡镇' if level == 'village' else '同一村'}里"
+                            f"{plain(owner[1])}（{owner[0]}）的名称，不能对应到另一个单位 {plain(code, limit=20)}")
+            continue
         rows.append({"level": level, "parent_code": parents[code], "alias": _clean(alias), "code": code,
                      "line": n})
     if problems:

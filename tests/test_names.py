@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import unicodedata
 
 import geopandas as gpd
 import numpy as np
@@ -429,6 +430,26 @@ def test_update_mode_applies_a_group_alone_and_clears_a_stale_group_name(ws, tmp
     after = ws.read("households").set_index("hh_id")
     assert after.at["A1", "village_code"] == "150422101201" and after.at["A1", "group_code"] == "150422101201002"
     assert after.at["A2", "village_code"] == "150422101204" and pd.isna(after.at["A2", "group_name"])
+
+
+@pytest.mark.parametrize("written", ["1-2组", "3.5组", "-1组", "零组", "三组（东）"])
+@pytest.mark.parametrize("village", ["三家村", "巴彦塔拉嘎查"])  # with group units, and without
+def test_group_names_that_are_not_one_group_are_rejected(ws, tmp_path, written, village):
+    assert N.group_name_unclear(written)
+    src = tmp_path / "hh.csv"
+    src.write_text(f"户号,客户类型,乡镇,村,组\nA1,农牧户,隆昌镇,{village},{written}\n", encoding="utf-8")
+    report = import_file(ws, "households", src)
+    assert report.imported == 0 and report.reasons() == {"组名无法识别": 1}
+    assert unicodedata.normalize("NFKC", written) in report.rejects["修正方法"].iloc[0]
+
+
+def test_a_mapping_cannot_give_a_villages_exact_name_to_another(ws, tmp_path):
+    mapping = tmp_path / "names.csv"
+    mapping.write_text("乡镇,登记名称,行政区划代码\n隆昌镇,三家村,150422101203\n", encoding="utf-8")
+    with pytest.raises(ValidationError, match="三家村（150422101201）的名称"):
+        N.read_name_mapping(mapping, candidates=units())
+    mapping.write_text("乡镇,登记名称,行政区划代码\n隆昌镇,三家屯,150422101203\n", encoding="utf-8")
+    assert N.read_name_mapping(mapping, candidates=units())["code"].tolist() == ["150422101203"]
 
 
 def test_default_mode_still_refuses_existing_ids(ws, tmp_path):
