@@ -33,6 +33,7 @@ import difflib
 import functools
 import os
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -122,7 +123,7 @@ def _clean(name: Any) -> str:
 
 @functools.lru_cache(maxsize=65536)
 def _clean_text(name: str) -> str:
-    text = normalize_text(name)
+    text = "".join(ch for ch in normalize_text(name) if unicodedata.category(ch)[0] != "C")  # \x00, U+202E …
     text = _BRACKETS.sub("", text)
     return _SPACES.sub("", text).upper()
 

@@ -72,6 +72,11 @@ def test_village_name_variants_normalise_equal(variant):
     assert N.village_key(variant) != N.village_key("三家子村")
 
 
+def test_control_and_bidi_characters_do_not_stop_a_match():
+    got = N.match_names(["三家\x00村", "三家\u202e村"], ["隆昌镇"] * 2, candidates=units())
+    assert [m.code for m in got] == ["150422101201"] * 2
+
+
 @pytest.mark.parametrize("variant", GROUP_VARIANTS)
 def test_group_name_variants_normalise_to_group_one(variant):
     assert N.group_key(variant) == "1"
