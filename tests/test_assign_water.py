@@ -248,6 +248,18 @@ def test_cli_default_measure_is_a_workspace_setting(island_ws, capsys, monkeypat
     assert main(["assign", path, "--set-default", "straight"]) == 2
 
 
+@pytest.mark.parametrize("extra", [["--by", "straight"], ["--plan", "nosuch"], ["--minimal-change"]])
+def test_cli_set_default_refuses_options_it_would_ignore(island_ws, capsys, monkeypatch, extra):
+    from grids.__main__ import main
+
+    from .conftest import cli_user
+
+    user = ["--user", cli_user(island_ws, monkeypatch)]
+    assert main(["assign", str(island_ws.path), "--set-default", "road", *extra, *user]) == 2
+    assert extra[0] in capsys.readouterr().err
+    assert "assign_by" not in island_ws.meta
+
+
 def test_cli_bad_setting_says_how_to_fix(island_ws, capsys, monkeypatch):
     from grids.__main__ import main
 

@@ -6,7 +6,8 @@ Fills ``branch_id`` and ``staff_id`` of the plan's grids and prints the metrics;
 in loads, distances and the grids that move are printed.
 
 Without ``--by`` the workspace setting ``assign_by`` decides (straight when unset);
-``assign PATH --set-default road --user NAME`` stores it and assigns nothing. The county outline
+``assign PATH --set-default road --user NAME`` stores it and assigns nothing (with --by, --plan or
+--minimal-change it is refused: they would be ignored). The county outline
 (``admin_units``, level county, else its towns) and the ferry lanes of ``streets`` give the landmasses: a grid
 crosses water to its branch only when its own landmass has no branch with room. Exit code 1 when a branch
 still ends above 1.10 × its capacity (only locked grids can cause that).
@@ -84,6 +85,12 @@ def run(args: argparse.Namespace) -> int:
         if what_if_only:
             raise ValidationError("--set-default 不能与假设分析（--add-branch/--close-branch）同用",
                                   fix="先单独运行 --set-default，再做假设分析")
+        ignored = [flag for flag, given in (("--by", args.by is not None), ("--plan", args.plan is not None),
+                                            ("--minimal-change", args.minimal_change)) if given]
+        if ignored:  # --set-default only stores the setting: these would be silently ignored
+            raise ValidationError(f"--set-default 只保存默认设置、不分配，不能与 {'、'.join(ignored)} 同用",
+                                  fix="先单独运行 assign 路径 --set-default road|straight --user 账号，"
+                                      "再运行 assign（可带 --by/--plan）")
         account = sign_in(ws, args.user, permission="edit_plans")
         ws.set_meta(ASSIGN_BY_KEY, args.set_default, actor=account.username)
         name = "沿道路距离" if args.set_default == "road" else "直线距离"
