@@ -124,6 +124,13 @@ def test_unreachable_server_says_how_to_fix():
     assert "secret" not in str(err.value) and "nobody:***@" in str(err.value)
 
 
+def test_unescaped_at_in_the_password_leaks_no_part_of_it():
+    with pytest.raises(WorkspaceError, match="%40") as err:  # libpq reads host 'ret@127.0.0.1'
+        PgWorkspace("postgresql://grids:S3c@ret@127.0.0.1:1/db")
+    assert "S3c" not in str(err.value) and "ret" not in str(err.value)
+    assert err.value.__cause__ is None and err.value.__suppress_context__
+
+
 # --------------------------------------------------------------------------------------------------------
 # the same behaviour on both backends
 # --------------------------------------------------------------------------------------------------------

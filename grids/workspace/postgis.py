@@ -175,6 +175,20 @@ def _mask(conninfo: str) -> str:
     return mask_url(conninfo)
 
 
+def _driver_message(exc: Exception, conninfo: str) -> str:
+    """The driver's error without any part of the URL's password.
+
+    libpq splits ``user:pa@ss@host`` at the first ``@``: its message then names the rest of the password as
+    the host. Such a URL gets no driver text, only the fix (write ``@`` as ``%40``)."""
+    text = " ".join(str(exc).split())
+    head, sep, rest = conninfo.partition("://")
+    userinfo = rest.rpartition("@")[0] if sep else ""
+    password = userinfo.partition(":")[2]
+    if "@" in password:
+        return "地址里的密码含有未转义的 @，无法分清密码和主机（密码中的 @ 请写成 %40）"
+    return text.replace(password, "***") if password else text
+
+
 class _UntypedIntDumper(Dumper):
     """Send Python/numpy integers as untyped literals, so PostgreSQL types them from context.
 
@@ -195,9 +209,9 @@ def _connect(conninfo: str, search_path: str) -> psycopg.Connection:
                               connect_timeout=10)
     except psycopg.OperationalError as exc:
         raise WorkspaceError(
-            f"无法连接 PostgreSQL {_mask(conninfo)}：{' '.join(str(exc).split())}。修正方法：检查地址、用户和密码，"
+            f"无法连接 PostgreSQL {_mask(conninfo)}：{_driver_message(exc, conninfo)}。修正方法：检查地址、用户和密码，"
             "确认数据库服务在运行（测试用集群：scripts/postgres.sh）"
-        ) from exc
+        ) from None
     for int_type in (int, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32, np.uint64):
         con.adapters.register_dumper(int_type, _UntypedIntDumper)
     return con
