@@ -1246,7 +1246,8 @@ def _derive_and_write(workspace: Any, ctx: dict[str, Any], seats: gpd.GeoDataFra
 
 def _issued_provisional(ws: Any, admin: gpd.GeoDataFrame | None, seats: gpd.GeoDataFrame) -> dict[str, int]:
     """Per town, the highest provisional suffix ever issued: the workspace's record (meta
-    :data:`ISSUED_META_KEY`) and the provisional codes in use now (workspaces from before the record)."""
+    :data:`ISSUED_META_KEY`), the provisional codes in use now and the ``9xx`` village codes households and
+    name aliases still point at (workspaces from before the record)."""
     try:
         high = {str(k): int(v) for k, v in json.loads(ws.meta.get(ISSUED_META_KEY) or "{}").items()}
     except (ValueError, TypeError, AttributeError):
@@ -1256,8 +1257,12 @@ def _issued_provisional(ws: Any, admin: gpd.GeoDataFrame | None, seats: gpd.GeoD
         codes += admin.loc[admin["provisional_code"].fillna(False).astype(bool), "code"].astype(str).tolist()
     if "provisional_code" in seats.columns:
         codes += seats.loc[seats["provisional_code"].fillna(False).astype(bool), "code"].astype(str).tolist()
+    v = CODE_LENGTH["village"]
+    for layer, col in (("households", "village_code"), ("name_aliases", "code")):
+        if ws.count(layer):
+            codes += [str(c)[:v] for c in ws.read(layer, columns=[col])[col].dropna().unique()]
     for c in codes:
-        if len(c) == CODE_LENGTH["village"] and c[-3:].isdigit() and c[-3] == "9":
+        if len(c) == v and c.isdigit() and c[-3] == "9":
             high[c[: CODE_LENGTH["town"]]] = max(high.get(c[: CODE_LENGTH["town"]], 0), int(c[-3:]))
     return high
 

@@ -681,3 +681,23 @@ def test_a_village_at_the_place_of_a_stored_one_is_a_rejected_row(init_ws, tmp_p
     assert report.rejected == 1 and report.imported == 1
     assert "的村委会位置相同" in report.rejects["原因"].iloc[0]
     assert init_ws.count("admin_units", where="level = 'village'") == len(villages) + 1
+
+
+def test_a_provisional_code_households_still_use_is_not_reused(init_ws, tmp_path):
+    from grids.villages import ISSUED_META_KEY, import_villages
+
+    _, villages = _imported(init_ws, tmp_path)
+    town = f"{COUNTY_CODE}100"
+    prov = villages[villages["provisional_code"].astype(bool) & (villages["parent_code"] == town)]
+    top = prov.sort_values("code").iloc[-1]
+    hh = gpd.GeoDataFrame([_household("H1", top["code"], None)], geometry="geometry", crs=4490)
+    with init_ws.transaction(actor="test", action="导入") as tx:  # a workspace orphaned before this fix
+        tx.execute("DELETE FROM ws_meta WHERE key = ?", (ISSUED_META_KEY,))
+        tx.delete("admin_units", where="code = ?", params=[top["code"]])
+        tx.delete("seats", where="code = ?", params=[top["code"]])
+        tx.append("households", hh.assign(segment="农牧户"))
+    seat = TOWNS[town][1].representative_point()
+    import_villages(init_ws, _write([{"村名": "新来村", "乡镇代码": town, "经度": seat.x, "纬度": seat.y}],
+                                    tmp_path / "n.csv"))
+    new = init_ws.read("admin_units", where="name = '新来村'")["code"].iloc[0]
+    assert new != top["code"] and int(new[-3:]) > int(top["code"][-3:])
