@@ -435,6 +435,12 @@ def test_update_mode_applies_a_group_alone_and_clears_a_stale_group_name(ws, tmp
     after = ws.read("households").set_index("hh_id")
     assert after.at["A1", "village_code"] == "150422101201" and after.at["A1", "group_code"] == "150422101201002"
     assert after.at["A2", "village_code"] == "150422101204" and pd.isna(after.at["A2", "group_name"])
+    pointed = tmp_path / "pt.csv"  # a household known by its point only: a group alone cannot be placed
+    pointed.write_text("户号,客户类型,经度,纬度\nA3,农牧户,119.35,43.6\n", encoding="utf-8")
+    import_file(ws, "households", pointed, coords="wgs84")
+    upd.write_text("户号,组\nA3,二组\n", encoding="utf-8")
+    report = import_file(ws, "households", upd, mode="update")
+    assert report.reasons() == {"改组需同时填写村": 1}
 
 
 @pytest.mark.parametrize("written", ["1-2组", "3.5组", "-1组", "零组", "三组（东）"])
