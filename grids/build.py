@@ -67,6 +67,7 @@ __all__ = [
     "build_grids",
     "containing_polygon",
     "household_points",
+    "valid_after_reprojection",
 ]
 
 DEFAULT_MIN_HOUSEHOLDS = 30
@@ -572,7 +573,33 @@ def build_grids(admin_units: gpd.GeoDataFrame, *, households: gpd.GeoDataFrame |
     grids["locked"] = False
     cols = ["grid_id", "code", "name", "kind", "town_code", "source_codes", "households", "branch_id",
             "staff_id", "locked", "geometry"]
-    return grids[cols].to_crs(STORAGE_EPSG)
+    return valid_after_reprojection(grids[cols].to_crs(STORAGE_EPSG))
+
+
+def valid_after_reprojection(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """``frame`` with geometries that reprojection left invalid repaired (``make_valid``, polygonal parts).
+
+    A sliver valid in metres can collapse in degrees (two vertices of a hair-thin part become one: “Too few
+    points in geometry component”); ``check`` would then report a grid with an invalid geometry.
+
+    Examples
+    --------
+    >>> bowtie = shapely.Polygon([(0, 0), (2, 2), (2, 0), (0, 2)])
+    >>> fixed = valid_after_reprojection(gpd.GeoDataFrame(geometry=[bowtie], crs=4490))
+    >>> bool(fixed.is_valid.all()), fixed.geom_type.iloc[0], round(fixed.area.iloc[0], 6)
+    (True, 'MultiPolygon', 2.0)
+    """
+    geoms = np.asarray(frame.geometry.values, dtype=object)
+    present = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    bad = np.flatnonzero(present & ~shapely.is_valid(geoms))
+    if not len(bad):
+        return frame
+    fixed = geoms.copy()
+    for k in bad:
+        parts = [p for p in shapely.get_parts(shapely.get_parts(shapely.make_valid(geoms[k])))
+                 if p.geom_type == "Polygon" and p.area > 0]
+        fixed[k] = parts[0] if len(parts) == 1 else shapely.MultiPolygon(parts) if parts else None
+    return frame.set_geometry(gpd.GeoSeries(fixed, index=frame.index, crs=frame.crs))
 
 
 def summarize(grids: pd.DataFrame) -> dict:
