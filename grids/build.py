@@ -586,7 +586,7 @@ def valid_after_reprojection(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     --------
     >>> bowtie = shapely.Polygon([(0, 0), (2, 2), (2, 0), (0, 2)])
     >>> fixed = valid_after_reprojection(gpd.GeoDataFrame(geometry=[bowtie], crs=4490))
-    >>> bool(fixed.is_valid.all()), fixed.geom_type.iloc[0], round(shapely.area(fixed.geometry.iloc[0]), 6)
+    >>> bool(fixed.is_valid.all()), fixed.geom_type.iloc[0], fixed.geometry.iloc[0].area
     (True, 'MultiPolygon', 2.0)
     """
     geoms = np.asarray(frame.geometry.values, dtype=object)
