@@ -247,7 +247,7 @@ def write_county_files(out_dir: str | os.PathLike, *, county: str = DEFAULT_COUN
     has_pt = ~(shapely.is_missing(pts) | shapely.is_empty(pts))
     gps = np.zeros(n, dtype=bool)
     cand = np.flatnonzero(has_pt)
-    gps[rng.choice(cand, size=min(len(cand), int(round(GPS_SHARE * n))), replace=False)] = True
+    gps[rng.choice(cand, size=min(len(cand), round(GPS_SHARE * n)), replace=False)] = True
     pxy = np.full((n, 2), np.nan)
     pxy[gps] = shapely.get_coordinates(pts[gps])
 
@@ -282,5 +282,5 @@ def write_county_files(out_dir: str | os.PathLike, *, county: str = DEFAULT_COUN
     return CountyFiles(
         county=str(cty["code"]), name=str(cty["name"]), outline=DEFAULT_OUTLINE, villages=vfile, register=rfile,
         branches=bfile, staff=sfile, seat_coords=seat_coords, households=n, unknown=unknown,
-        variants={"village": int((vvar & ~bad).sum()), "group": int(gvar.sum()), "seats": int(len(pick))},
+        variants={"village": int((vvar & ~bad).sum()), "group": int(gvar.sum()), "seats": len(pick)},
         gps=int(gps.sum()))

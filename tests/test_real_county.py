@@ -133,9 +133,11 @@ def run_sequence(target: str, files, work: Path) -> dict:
         out["rejects"] = pd.read_csv(rejects, dtype=str)
         names = pd.read_csv(template, dtype=str)
         out["template"] = names
-        meant = dict(zip(files.unknown["登记名称"], files.unknown["标准名称"], strict=True))
+        meant = files.unknown.set_index(["乡镇", "登记名称"])["标准名称"]  # the village each misspelling means
         mapping = work / "mapping.csv"
-        names.drop(columns=["行政区划代码"]).assign(标准名称=names["登记名称"].map(meant)).to_csv(mapping, index=False)
+        names.drop(columns=["行政区划代码"]).assign(
+            标准名称=[meant.get((t, w)) for t, w in zip(names["乡镇"], names["登记名称"], strict=True)],
+        ).to_csv(mapping, index=False)
         rc, text = _cli("import", target, "households", rejects, "--names", mapping, *user)
         out["imports"]["rejects"] = (rc, *_counts(text))
         for layer, f in (("branches", files.branches), ("staff", files.staff)):
