@@ -220,6 +220,53 @@ def test_the_county_is_built_assigned_and_checked(gpkg_run, county):
 
 
 @pytest.mark.slow
+def test_rederiving_keeps_town_names_and_gives_named_groups_polygons(gpkg_run, county):
+    from grids.names import group_key
+    from grids.store import open_workspace
+    from grids.towns import towns_of
+
+    target, _ = gpkg_run
+    ws = open_workspace(target)
+    towns = ws.read("admin_units", where="level = 'town'")
+    real = dict(zip(*towns_of(county.county)[["code", "name"]].T.values, strict=True))
+    assert dict(zip(towns["code"], towns["name"], strict=True)) == {c: real[c] for c in towns["code"]}
+    groups = ws.read("admin_units", where="level = 'group'")
+    assert len(groups) and groups["derived"].astype(bool).all() and groups.geometry.notna().all()
+    hh = ws.read("households", columns=["village_code", "group_code", "group_name"])
+    coded = hh[hh["group_code"].notna()]
+    assert len(coded) and set(coded["group_code"]) <= set(groups["code"])
+    # the code is the village's plus the number of the group the register named
+    assert all(g[:12] == v and int(g[12:]) == int(group_key(n))
+               for v, g, n in zip(coded["village_code"], coded["group_code"], coded["group_name"], strict=True))
+
+
+@pytest.mark.slow
+def test_another_group_of_a_village_with_derived_groups_is_placed_by_village(gpkg_run, tmp_path, monkeypatch):
+    import shutil
+
+    from grids.store import open_workspace
+
+    target, _ = gpkg_run
+    copy = tmp_path / "copy.gpkg"
+    shutil.copy(target, copy)
+    ws = open_workspace(copy)
+    groups = ws.read("admin_units", where="level = 'group'")
+    village = ws.read("admin_units", where="code = ?", params=[groups["parent_code"].iloc[0]]).iloc[0]
+    town = ws.read("admin_units", where="code = ?", params=[village["parent_code"]]).iloc[0]
+    taken = {int(c[12:]) for c in groups.loc[groups["parent_code"] == village["code"], "code"]}
+    free = next(k for k in range(1, 100) if k not in taken)
+    f = tmp_path / "one.csv"
+    pd.DataFrame({"户号": ["NEW0001"], "客户类型": ["农牧户"], "乡镇": [town["name"]], "村": [village["name"]],
+                  "组": [f"第{free}村民小组"]}).to_csv(f, index=False)
+    monkeypatch.setenv("GRIDS_PASSWORD", PASSWORD)
+    rc, text = _cli("import", copy, "households", f, "--user", "chief")
+    assert rc == 0, text
+    row = ws.read("households", where="hh_id = 'NEW0001'").iloc[0]
+    assert (row["village_code"], row["group_name"], row["placed_by"]) == (village["code"], f"{free}组", "name")
+    assert row["group_code"] is None or pd.isna(row["group_code"])
+
+
+@pytest.mark.slow
 def test_postgis_gives_the_same_report(gpkg_run, county, pg_target, tmp_path):
     _, run = gpkg_run
     pg = run_sequence(pg_target, county, tmp_path)
