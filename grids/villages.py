@@ -539,9 +539,7 @@ def derive_villages(seats: gpd.GeoDataFrame, *, towns: gpd.GeoDataFrame | None =
         if len(groups):
             units.append(groups)
     out = pd.concat(units, ignore_index=True)
-    from grids.build import valid_after_reprojection
-
-    out = valid_after_reprojection(gpd.GeoDataFrame(out, geometry="geometry", crs=epsg).to_crs(STORAGE_EPSG))
+    out = gpd.GeoDataFrame(out, geometry="geometry", crs=epsg).to_crs(STORAGE_EPSG)
     seats_out = gpd.GeoDataFrame(
         {"code": s["code"].astype(str), "name": s["name"].astype(str), "level": "village",
          "town_code": s["town_code"].astype(str)}, geometry=gpd.GeoSeries(pts, crs=epsg), crs=epsg
