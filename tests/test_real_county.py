@@ -278,3 +278,25 @@ def test_postgis_gives_the_same_report(gpkg_run, county, pg_target, tmp_path):
         b = {k: v for k, v in pg[key].items() if k not in ("audit_head", "plan_id")}
         assert a == b, key
     assert run["by_branch"]["breakdown"] and run["report"]["county"]["registered"] == county.households
+
+
+@pytest.mark.slow
+def test_the_benchmark_times_every_step_and_reports_its_peak_memory():
+    import importlib.util
+
+    from grids.commands.bench import BENCH_DIR, available
+
+    assert "real_county" in available()
+    spec = importlib.util.spec_from_file_location("bench_real_county", BENCH_DIR / "bench_real_county.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    result = module.run(households=3_000)  # fewer leave branches without grids (assign exits 1)
+    steps = result["steps"]
+    assert list(steps) == ["init", "accounts_add", "import_villages", "import_register", "import_rejects_with_names",
+                           "import_branches", "import_staff", "build", "assign"]
+    assert all(s["rc"] == 0 for k, s in steps.items() if k != "import_register"), steps
+    assert steps["import_register"]["rc"] == 1  # the misspelt names are rejected …
+    assert result["workspace"]["households"] == result["register"]["rows"] == 3_000  # … and taken after --names
+    assert all(s["s"] > 0 and 50 < s["peak_rss_mb"] < 3 * 1024 for s in steps.values())
+    assert result["total_s"] == pytest.approx(sum(s["s"] for s in steps.values()), abs=0.2)
+    assert json.loads(json.dumps(result)) == result and result["within_budget"] is True
