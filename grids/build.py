@@ -67,6 +67,7 @@ __all__ = [
     "build_grids",
     "containing_polygon",
     "household_points",
+    "valid_after_reprojection",
 ]
 
 DEFAULT_MIN_HOUSEHOLDS = 30
@@ -572,7 +573,50 @@ def build_grids(admin_units: gpd.GeoDataFrame, *, households: gpd.GeoDataFrame |
     grids["locked"] = False
     cols = ["grid_id", "code", "name", "kind", "town_code", "source_codes", "households", "branch_id",
             "staff_id", "locked", "geometry"]
-    return grids[cols].to_crs(STORAGE_EPSG)
+    return valid_after_reprojection(grids[cols].to_crs(STORAGE_EPSG))
+
+
+def valid_after_reprojection(frame: gpd.GeoDataFrame, *, sliver_m2: float = MIN_PIECE_M2) -> gpd.GeoDataFrame:
+    """``frame`` (EPSG:4490) without the collapsed slivers that made a geometry invalid in degrees.
+
+    A hair-thin part valid in metres can collapse when reprojected to degrees (“Too few points in geometry
+    component”, often a hole); ``check`` would then report a grid with an invalid geometry. Of a geometry left
+    invalid, the parts and holes that are invalid on their own and smaller than ``sliver_m2`` are dropped, and only
+    when what is left is valid; anything else is kept as it is (for ``check`` to report).
+
+    Examples
+    --------
+    >>> box = shapely.box(119.0, 44.0, 119.01, 44.01)
+    >>> dust = shapely.Polygon([(119.02, 44.0), (119.02, 44.0), (119.02 + 1e-12, 44.0), (119.02, 44.0)])
+    >>> holed = shapely.Polygon(box.exterior, [dust.exterior.coords])
+    >>> frame = gpd.GeoDataFrame(geometry=[shapely.MultiPolygon([box, dust]), holed], crs=4490)
+    >>> frame.is_valid.tolist(), valid_after_reprojection(frame).is_valid.tolist()
+    ([False, False], [True, True])
+    """
+    geoms = np.asarray(frame.geometry.values, dtype=object)
+    present = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    bad = np.flatnonzero(present & ~shapely.is_valid(geoms))
+    if not len(bad):
+        return frame
+    fixed = geoms.copy()
+    for k in bad:
+        scale = 111_320.0 ** 2 * math.cos(math.radians(shapely.get_coordinates(geoms[k])[:, 1].mean()))
+
+        def sliver(ring_or_part, scale: float = scale) -> bool:
+            poly = shapely.Polygon(ring_or_part) if ring_or_part.geom_type == "LinearRing" else ring_or_part
+            return not poly.is_valid and poly.area * scale < sliver_m2
+
+        keep = []
+        for part in shapely.get_parts(geoms[k]):
+            if sliver(part.exterior):
+                continue
+            holes = [r for r in part.interiors if not sliver(r)]
+            keep.append(shapely.Polygon(part.exterior, holes) if len(holes) < len(part.interiors) else part)
+        if keep:
+            geom = keep[0] if len(keep) == 1 else shapely.MultiPolygon(keep)
+            if geom.is_valid:
+                fixed[k] = geom
+    return frame.set_geometry(gpd.GeoSeries(fixed, index=frame.index, crs=frame.crs))
 
 
 def summarize(grids: pd.DataFrame) -> dict:

@@ -1310,7 +1310,7 @@ class _Context:
     def units(self) -> pd.DataFrame | None:
         """Admin units with names (``code``, ``name``, ``level``, ``parent_code``) for matching names."""
         if self._units is None and self.workspace is not None and self.workspace.count("admin_units"):
-            units = self.workspace.read("admin_units", columns=["code", "name", "level", "parent_code"])
+            units = self.workspace.read("admin_units", columns=["code", "name", "level", "parent_code", "derived"])
             self._units = pd.DataFrame(units.drop(columns=units.geometry.name)
                                        if isinstance(units, gpd.GeoDataFrame) else units)
         return self._units
@@ -1808,6 +1808,11 @@ def _place_by_names(data: pd.DataFrame, village: pd.Series, group: pd.Series, pr
         idx = np.flatnonzero(gneed)
         matches = N.match_groups(gnames.iloc[idx], v_out[idx], candidates=units, aliases=ctx.aliases())
         labels: dict[str, str] = {}
+        # groups derived from located households are only those with enough of them: another numbered group of
+        # such a village is no unknown name, its households are placed by village until it gets a polygon too
+        derived = units["derived"].fillna(False).astype(bool) if "derived" in units.columns else None
+        partial = (set(units.loc[(units["level"] == "group") & derived, "parent_code"].astype(str))
+                   if derived is not None else set())
         for pos, m in zip(idx, matches, strict=True):
             if m.code is not None:
                 g_out[pos] = m.code
@@ -1815,7 +1820,8 @@ def _place_by_names(data: pd.DataFrame, village: pd.Series, group: pd.Series, pr
                 problems.add_at(int(pos), "group_name", "组名无法识别",
                                 f"“{plain(gnames.iloc[pos])}”看不出是哪一个组：组名写成一个编号（如 3组、第三村民小组）"
                                 "或组的名称，不要写范围、小数、负号或括号备注")
-            elif m.how == "none":
+            elif m.how == "none" or (m.how == "unknown" and v_out[pos] in partial
+                                     and N.group_key(gnames.iloc[pos]).isdigit()):
                 written = gnames.iloc[pos]
                 label[pos] = labels[written] if written in labels else labels.setdefault(written, N.group_label(written))
             else:

@@ -46,7 +46,8 @@ from grids.text import normalize_id, normalize_text, plain
 if TYPE_CHECKING:
     from grids.store import Workspace
 
-VILLAGE_SUFFIXES: tuple[str, ...] = ("村民委员会", "居民委员会", "嘎查村委会", "嘎查委员会", "村委会", "居委会",
+VILLAGE_SUFFIXES: tuple[str, ...] = ("社区居民委员会", "社区居委会", "嘎查村民委员会", "村民委员会", "居民委员会",
+                                     "嘎查村委会", "嘎查委员会", "村委会", "居委会",
                                      "嘎查村", "嘎查", "社区", "行政村", "委员会", "村委", "村")
 """Suffixes removed from a village name before comparing (the longest that fits, once; then ``村`` again)."""
 GROUP_SUFFIXES: tuple[str, ...] = ("村民小组", "村民组", "居民小组", "小组", "生产队", "组", "社", "队")
@@ -142,6 +143,8 @@ def village_key(name: Any) -> str:
     --------
     >>> village_key(" 三家子村委会 "), village_key("巴彦塔拉嘎查村"), village_key("十二号村"), village_key("社区")
     ('三家子', '巴彦塔拉', '12号', '社区')
+    >>> village_key("林东社区居委会"), village_key("巴彦嘎查村民委员会")
+    ('林东', '巴彦')
     """
     text = _clean(name)
     stripped = _strip_suffix(text, VILLAGE_SUFFIXES)

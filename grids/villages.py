@@ -107,8 +107,8 @@ def canonical_village_name(name: Any) -> str:
 
     Examples
     --------
-    >>> [canonical_village_name(n) for n in ("三家村委会", " 三家村 ", "巴彦塔拉嘎查村委会", "林东社区居委会")]
-    ['三家村', '三家村', '巴彦塔拉嘎查', '林东社区']
+    >>> [canonical_village_name(n) for n in ("三家村委会", " 三家村 ", "巴彦塔拉嘎查村委会", "林东社区居委会", "和平居委会")]
+    ['三家村', '三家村', '巴彦塔拉嘎查', '林东社区', '和平社区']
     """
     text = _nfkc(name)
     for suffix in _VILLAGE_SUFFIXES:
@@ -116,6 +116,8 @@ def canonical_village_name(name: Any) -> str:
             stem = text[: -len(suffix)]
             if suffix in ("村民委员会", "村委会") and not stem.endswith(("村", "嘎查")):
                 stem += "村"
+            elif suffix in ("居民委员会", "居委会") and not stem.endswith("社区"):
+                stem += "社区"
             return stem
     return text
 
@@ -1186,11 +1188,13 @@ def _derive_and_write(workspace: Any, ctx: dict[str, Any], seats: gpd.GeoDataFra
         real = kept[(kept["level"] == "village") & ~(kept.geometry.isna() | kept.geometry.is_empty)]
         taken = set(kept["code"].astype(str))
     hh = None
+    named: dict[str, tuple[str, str]] = {}
     if workspace.count("households"):
-        hh = workspace.read("households", columns=["hh_id", "village_code", "group_code"])
+        hh = workspace.read("households", columns=["hh_id", "village_code", "group_code", "group_name"])
         if changes:
             hh["village_code"], hh["group_code"] = _recode(hh["village_code"], changes), _recode(
                 hh["group_code"], changes)
+        hh["group_code"], named = _codes_from_group_names(hh)
     taken -= set(changes)
     issued = _issued_provisional(workspace, admin, seats)
     towns = ctx["towns"]
@@ -1223,6 +1227,9 @@ def _derive_and_write(workspace: Any, ctx: dict[str, Any], seats: gpd.GeoDataFra
         lost = _towns_left_without_territory(admin, derived, units)
         if len(lost):  # a derived town whose villages are all gone keeps its name and code, without territory
             tx.append("admin_units", lost)
+        placed = _group_codes_from_names(tx, units, named)
+        if placed:
+            tx.note("households", {"group_code_from_group_name": placed})
         if changes:
             counts = _apply_code_changes(tx, changes)
             tx.note("admin_units", {"code_changes": dict(changes), "rows_recoded": counts})
@@ -1277,6 +1284,39 @@ def _towns_left_without_territory(admin: gpd.GeoDataFrame | None, derived: pd.Se
                  & ~admin["code"].astype(str).isin(set(units["code"].astype(str))).to_numpy()].copy()
     gone["derived"], gone["provisional_code"] = False, False
     return gpd.GeoDataFrame(gone.drop(columns="geometry"), geometry=[None] * len(gone), crs=admin.crs)
+
+
+def _codes_from_group_names(hh: pd.DataFrame) -> tuple[pd.Series, dict[str, tuple[str, str]]]:
+    """Group codes for the derivation: the stored ``group_code``, else village code + the number of the register's
+    group name (``'3组'`` → ``…003``; ``households.group_name``, kept by name imports while a village has no group
+    units). Returns the codes and, per code made from a name, its (village code, group name)."""
+    from grids.names import group_key
+
+    codes = hh["group_code"].astype(object).where(hh["group_code"].notna(), None)
+    named: dict[str, tuple[str, str]] = {}
+    if "group_name" not in hh.columns:
+        return codes, named
+    out = codes.to_numpy(dtype=object).copy()
+    for i, (v, g, gn) in enumerate(zip(hh["village_code"], codes, hh["group_name"], strict=True)):
+        if g is not None or not isinstance(v, str) or len(v) != CODE_LENGTH["village"] or not isinstance(gn, str):
+            continue
+        key = group_key(gn)
+        if key.isdigit() and 0 < int(key) < 1000:
+            out[i] = f"{v}{int(key):03d}"
+            named[out[i]] = (v, gn)
+    return pd.Series(out, index=hh.index, dtype=object), named
+
+
+def _group_codes_from_names(tx: Any, units: gpd.GeoDataFrame, named: Mapping[str, tuple[str, str]]) -> int:
+    """Households known by group NAME whose group now has a derived polygon get its code (``group_code``)."""
+    made = set(units.loc[units["level"] == "group", "code"].astype(str)) & set(named)
+    n = 0
+    for code in sorted(made):
+        village, name = named[code]
+        n += tx.execute("UPDATE households SET group_code = ?, version = COALESCE(version, 0) + 1 "
+                        "WHERE village_code = ? AND group_name = ? AND group_code IS NULL",
+                        (code, village, name)).rowcount
+    return n
 
 
 def rederive_villages(workspace: Any, *, account: Account | None = None, actor: str = "cli",

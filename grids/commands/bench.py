@@ -2,6 +2,9 @@
 
 Each ``benchmarks/bench_<name>.py`` exposes ``run(*, quick=False) -> dict`` with its figures (medians, ratios
 against a baseline measured in the same process). Benchmarks check budgets; tests check correctness.
+A new file is registered by its name: ``benchmarks/bench_real_county.py`` is ``--only real_county`` (a real county
+from scratch: ``init`` + villages + a 100,000-household register by names + build + assign, each step in its own
+process, with wall time and peak RSS against the 120 s / 3 GB budget).
 """
 
 from __future__ import annotations

@@ -9,6 +9,10 @@ instead of code, matched within the town of a 乡镇 column (else ``--town``); u
 to the rejects file with the closest candidates. ``--names mapping.csv`` confirms names once (kept in the
 workspace, used by every later import), after which the rejects file imports as it is.
 ``--mode update`` changes existing households by 户号 (only the filled cells; audited before/after).
+
+After a households import into a workspace whose villages are derived from their seats, the villages are derived
+again (:func:`grids.villages.rederive_villages`, one more audited transaction): they take in the households just
+located, and groups named in the register get polygons where a village has enough located households.
 """
 
 from __future__ import annotations
@@ -66,6 +70,20 @@ def _mapping(pairs: list[str]) -> dict[str, str]:
     return out
 
 
+def _rederive(target: str, account) -> None:
+    """Villages derived from their seats take in the households just located, and groups with enough located
+    households get polygons (:func:`grids.villages.rederive_villages`); nothing when no village is derived."""
+    from grids.villages import rederive_villages
+
+    ws = open_workspace(target)
+    if not ws.count("seats") or not ws.count("admin_units", where="derived"):
+        return
+    result = rederive_villages(ws, account=account)
+    groups = int((result.units["level"] == "group").sum())
+    print(f"已按新定位的住户重新推算村界（{len(result.villages)} 个村，{groups} 个组有了推算组界"
+          f"{f'，{len(result.beyond)} 户未并入' if len(result.beyond) else ''}）")
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the import and print the warnings and the summary; returns the exit code."""
     account = sign_in(open_workspace(args.path), args.user, permission="import")
@@ -79,6 +97,8 @@ def run(args: argparse.Namespace) -> int:
     for note in report.warnings:
         print(f"提示：{note}")
     print(report.summary())
+    if args.layer == "households" and report.written and report.imported:
+        _rederive(args.path, account)
     if report.rejects_path is not None:
         print(f"被拒绝的行（含原因和修正方法）已写入：{report.rejects_path}")
     template = report.names_template_csv()
