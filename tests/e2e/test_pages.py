@@ -173,10 +173,13 @@ def test_data_page_lists_layers(page):
     page.get_by_text("households").first.wait_for(state="attached", timeout=15_000)
     screenshot(page, "data")
     # the uploader's fixed English texts are replaced by Chinese ones
-    zone = page.locator('[data-testid="stFileUploaderDropzone"]')
-    zone.scroll_into_view_if_needed()
-    shown = zone.evaluate("""z => [getComputedStyle(z.querySelector('button p'), '::after').content,
-        getComputedStyle(z.querySelector('[data-testid="stFileUploaderDropzoneInstructions"] span'), '::after').content]""")
-    assert shown == ['"选择文件"', '"每个文件不超过 200 MB"']
+    zones = page.locator('[data-testid="stFileUploaderDropzone"]')  # the file, and the optional names mapping
+    zones.first.wait_for(state="attached", timeout=15_000)
+    for i in range(zones.count()):
+        zone = zones.nth(i)
+        zone.scroll_into_view_if_needed()
+        shown = zone.evaluate("""z => [getComputedStyle(z.querySelector('button p'), '::after').content,
+            getComputedStyle(z.querySelector('[data-testid="stFileUploaderDropzoneInstructions"] span'), '::after').content]""")
+        assert shown == ['"选择文件"', '"每个文件不超过 200 MB"']
     screenshot(page, "data_import")
     assert page.request_log.foreign() == []
