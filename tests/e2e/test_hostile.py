@@ -104,8 +104,9 @@ HIDE_BUBBLES = r"""() => { const s = document.createElement('style'); s.id = 'e2
 SHOW_BUBBLES = r"""() => { const s = document.getElementById('e2e-hide'); if (s) { s.remove(); } }"""
 
 
-def _cycle(n: int, start: int = 0) -> list[str]:
-    return [NAMES[(start + i) % len(NAMES)] for i in range(n)]
+def _cycle(n: int, start: int = 0, *, names: list[str] | None = None) -> list[str]:
+    names = names or NAMES
+    return [names[(start + i) % len(names)] for i in range(n)]
 
 
 def make_hostile_workspace(dst: Path) -> None:
@@ -137,7 +138,9 @@ def make_hostile_workspace(dst: Path) -> None:
 
     units = ws.read("admin_units")
     named = units["level"].isin(["town", "village"])
-    units.loc[named, "name"] = _cycle(int(named.sum()), 7)
+    # towns and villages cycle over the payloads that would run or become markup: a page that shows one village
+    # (集中授信 opens on the first) shows one of those whatever the demo's village count
+    units.loc[named, "name"] = _cycle(int(named.sum()), names=LITERALS)
     units.to_file(tmp / "admin_units.gpkg", driver="GPKG")
     imported("admin_units", tmp / "admin_units.gpkg", NAMES[2], coords="cgcs2000", mode="replace")
 
