@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import shapely
 import shapely.ops
+from playwright.sync_api import Error as PlaywrightError
 
 from tests.e2e.conftest import open_page, screenshot
 
@@ -122,6 +123,37 @@ def corner_line(workspace):
     pytest.skip("no grid with a household-free western strip")
 
 
+def draw_line(page, bounds, start, end, attempts: int = 3) -> None:
+    """Draw a two-point line from ``start`` to ``end`` with the polyline tool, the map zoomed to ``bounds``.
+
+    A rerun that lands while the line is being drawn (one queued before the view change, late on a loaded
+    machine) may replace the map's frame: the half-drawn line is gone, as it would be for a person, who draws
+    it again. So does this, at most ``attempts`` times; any other failure is raised at once.
+    """
+    minx, miny, maxx, maxy = bounds
+    for attempt in range(attempts):
+        try:
+            to_screen(page, [], fit=(minx - 0.01, miny - 0.01, maxx + 0.01, maxy + 0.01))
+            settle(page)  # the view change may rerun the page and redraw the map: let it finish first
+            f = map_frame(page)
+            (ax, ay), (bx, by) = to_screen(page, [start, end])
+            f.locator(".leaflet-draw-draw-polyline").click()
+            f.locator(".leaflet-draw-tooltip").first.wait_for(state="visible", timeout=10_000)  # drawing mode on
+            tap(page, ax, ay)
+            f.locator(".leaflet-editing-icon").first.wait_for(state="attached", timeout=10_000)  # first vertex
+            page.wait_for_timeout(400)
+            tap(page, bx, by)
+            page.wait_for_timeout(600)
+            tap(page, bx, by)  # clicking the last point again finishes the line
+            return
+        except PlaywrightError as exc:
+            if not any(s in str(exc) for s in ("detached", "context was destroyed")) or attempt == attempts - 1:
+                raise
+            print(f"draw_line: the map frame was replaced while drawing (attempt {attempt + 1}); drawing again")
+            settle(page)
+            wait_map(page)
+
+
 def test_drawing_a_line_splits_a_grid_and_updates_the_check_panel(page, e2e_workspace):
     grid, start, end = corner_line(e2e_workspace)
     open_page(page, "planner", "网格规划")
@@ -135,19 +167,7 @@ def test_drawing_a_line_splits_a_grid_and_updates_the_check_panel(page, e2e_work
     checks_before = page.get_by_text(re.compile(r"检查（\d+ 个错误，\d+ 个警告）")).inner_text()
     warnings_before = int(metric(page, "检查警告").replace(",", ""))
 
-    minx, miny, maxx, maxy = grid.geometry.bounds
-    to_screen(page, [], fit=(minx - 0.01, miny - 0.01, maxx + 0.01, maxy + 0.01))
-    settle(page)  # the view change may rerun the page and redraw the map: let it finish first
-    f = map_frame(page)
-    (ax, ay), (bx, by) = to_screen(page, [start, end])
-    f.locator(".leaflet-draw-draw-polyline").click()
-    f.locator(".leaflet-draw-tooltip").first.wait_for(state="visible", timeout=10_000)  # drawing mode is on
-    tap(page, ax, ay)
-    f.locator(".leaflet-editing-icon").first.wait_for(state="attached", timeout=10_000)  # first vertex placed
-    page.wait_for_timeout(400)
-    tap(page, bx, by)
-    page.wait_for_timeout(600)
-    tap(page, bx, by)  # clicking the last point again finishes the line
+    draw_line(page, grid.geometry.bounds, start, end)
     page.get_by_text(f"拆分网格 {grid['grid_id']}").first.wait_for(timeout=60_000)
     wait_map(page)
     grids_after = wait_metric(page, "网格", lambda v: int(v.replace(",", "")) == grids_before + 1)
