@@ -54,6 +54,8 @@ import base64
 import json
 import mimetypes
 import re
+import weakref
+from collections import OrderedDict
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
@@ -833,6 +835,60 @@ def _derived_mask(units: pd.DataFrame) -> np.ndarray:
     return np.array([not pd.isna(v) and bool(v) for v in units["derived"]], dtype=bool)
 
 
+_BACKGROUNDS: OrderedDict[tuple, tuple[Any, Any, list[tuple[str, dict, dict]]]] = OrderedDict()
+_BACKGROUNDS_MAX = 8
+
+
+def _frame_token(gdf: gpd.GeoDataFrame | None) -> tuple:
+    """What identifies a layer's drawing cheaply: the object, its length and extent (a frame the caller
+    changed in place, or a new frame at a recycled address, gives another token)."""
+    if gdf is None or not len(gdf):
+        return (None,)
+    return (id(gdf), len(gdf), tuple(np.round(gdf.total_bounds, 7)))
+
+
+def _background(admin_units: gpd.GeoDataFrame | None, streets: gpd.GeoDataFrame | None, *, basemap: str,
+                admin_levels: tuple[str, ...], simplify_m: float) -> list[tuple[str, dict, dict]]:
+    """The outline layers of :func:`base_map` as ``(name, style, GeoJSON)``, simplified and shifted once per
+    (layers, basemap, levels, tolerance) and reused by later maps of the same layers.
+
+    Every branch's map draws the same county, town and village lines; the app hands the same read-only
+    frames (one per workspace revision) to every map, so the second map on costs nothing here. The cache
+    holds weak references: a dropped frame drops its entry's hits.
+    """
+    key = (_frame_token(admin_units), _frame_token(streets), basemap, tuple(admin_levels), float(simplify_m))
+    held = _BACKGROUNDS.get(key)
+    if held is not None and held[0]() is admin_units and held[1]() is streets:
+        _BACKGROUNDS.move_to_end(key)
+        return held[2]
+    out: list[tuple[str, dict, dict]] = []
+    if admin_units is not None and len(admin_units):
+        for level in reversed(admin_levels):
+            units = admin_units[admin_units["level"] == level]
+            if units.empty:
+                continue
+            derived = _derived_mask(units)
+            for flag in (False, True):  # real boundaries solid, derived ones (推算村界) dashed
+                part = units[derived == flag]
+                if part.empty:
+                    continue
+                disp = display_frame(part[["name", "geometry"]], basemap=basemap,
+                                     simplify_m=simplify_m if level != "county" else simplify_m / 2)
+                name = _ADMIN_LAYER_NAMES.get(level, level)
+                out.append((f"推算{name}" if flag else name, _admin_style(level, derived=flag),
+                            _feature_collection(disp, pd.DataFrame(index=range(len(disp))), None)))
+    if streets is not None and len(streets):
+        disp = display_frame(streets[["geometry"]], basemap=basemap, simplify_m=min(simplify_m, 5.0))
+        out.append(("街道", {"color": "#9e9e9e", "weight": 1, "interactive": False},
+                    _feature_collection(disp, pd.DataFrame(index=range(len(disp))), None)))
+    none = lambda: None  # noqa: E731 — stands for "no frame" in the identity check
+    _BACKGROUNDS[key] = (weakref.ref(admin_units) if admin_units is not None else none,
+                         weakref.ref(streets) if streets is not None else none, out)
+    while len(_BACKGROUNDS) > _BACKGROUNDS_MAX:
+        _BACKGROUNDS.popitem(last=False)
+    return out
+
+
 def base_map(*, bounds: tuple[float, float, float, float] | None = None, basemap: str = "offline",
              admin_units: gpd.GeoDataFrame | None = None, streets: gpd.GeoDataFrame | None = None,
              admin_levels: tuple[str, ...] = ("county", "town", "village"), simplify_m: float = 30.0,
@@ -858,32 +914,11 @@ def base_map(*, bounds: tuple[float, float, float, float] | None = None, basemap
         layer.add_to(m)
     if basemap != "offline":
         TileErrorNotice().add_to(m)
-    if admin_units is not None and len(admin_units):
-        for level in reversed(admin_levels):
-            units = admin_units[admin_units["level"] == level]
-            if units.empty:
-                continue
-            derived = _derived_mask(units)
-            for flag in (False, True):  # real boundaries solid, derived ones (推算村界) dashed
-                part = units[derived == flag]
-                if part.empty:
-                    continue
-                disp = display_frame(part[["name", "geometry"]], basemap=basemap,
-                                     simplify_m=simplify_m if level != "county" else simplify_m / 2)
-                style = _admin_style(level, derived=flag)
-                name = _ADMIN_LAYER_NAMES.get(level, level)
-                folium.GeoJson(
-                    _feature_collection(disp, pd.DataFrame(index=range(len(disp))), None),
-                    name=f"推算{name}" if flag else name,
-                    style_function=lambda _f, s=style: s, interactive=False, control=True, smooth_factor=1.0,
-                ).add_to(m)
-    if streets is not None and len(streets):
-        disp = display_frame(streets[["geometry"]], basemap=basemap, simplify_m=min(simplify_m, 5.0))
-        folium.GeoJson(
-            _feature_collection(disp, pd.DataFrame(index=range(len(disp))), None), name="街道",
-            style_function=lambda _f: {"color": "#9e9e9e", "weight": 1, "interactive": False},
-            interactive=False,
-        ).add_to(m)
+    for name, style, features in _background(admin_units, streets, basemap=basemap, admin_levels=admin_levels,
+                                             simplify_m=simplify_m):
+        extra = {} if name == "街道" else {"smooth_factor": 1.0}
+        folium.GeoJson(features, name=name, style_function=lambda _f, s=style: s, interactive=False,
+                       **extra).add_to(m)
     if bounds is None and admin_units is not None and len(admin_units):
         bounds = tuple(admin_units.to_crs(STORAGE_CRS).total_bounds)
     if bounds is not None and np.all(np.isfinite(bounds)):

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -114,9 +114,16 @@ class ScopedWorkspace:
             return loc.copy()
         return loc[loc["grid_id"].isin(set(self.grids()["grid_id"])).to_numpy()].copy()
 
-    def households(self, *, unmask: bool = False, purpose: str = "查看") -> gpd.GeoDataFrame:
-        """Households in scope; ID numbers and phones masked unless ``unmask`` (allowed roles only, audited)."""
+    def households(self, *, unmask: bool = False, purpose: str = "查看",
+                   columns: Sequence[str] | None = None) -> gpd.GeoDataFrame:
+        """Households in scope; ID numbers and phones masked unless ``unmask`` (allowed roles only, audited).
+
+        ``columns``: only these (and the geometry), e.g. the overview's figures without the personal fields
+        (nothing to mask then).
+        """
         hh = self._raw("households")
+        if columns is not None:
+            hh = hh[[c for c in dict.fromkeys([*columns, hh.geometry.name]) if c in hh.columns]]
         if not self.is_county_wide:
             hh = hh.loc[self.located().index]
         if unmask:

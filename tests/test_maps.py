@@ -255,3 +255,30 @@ def test_point_cluster_still_loads_its_plugin_locally():
     html = m.get_root().render()
     assert "L.markerClusterGroup" in html and hosts(html) == set()
     assert '"/app/static/vendor/leaflet.markercluster/leaflet.markercluster.js"' in html
+
+
+def _outline_layers(m: folium.Map) -> dict[str, list]:
+    """Name → coordinates of every outline layer (non-interactive GeoJson) of ``m``."""
+    return {c.layer_name: [f["geometry"]["coordinates"] for f in c.data["features"]]
+            for c in m._children.values() if isinstance(c, folium.GeoJson) and c.layer_name}
+
+
+def test_outline_layers_are_reused_for_the_same_frames_and_redrawn_for_new_ones(admin):
+    first = maps.base_map(admin_units=admin)
+    again = maps.base_map(admin_units=admin)
+    assert _outline_layers(first) == _outline_layers(again) and set(_outline_layers(first)) == {"旗县", "镇界"}
+    # the same GeoJSON is handed out again, not recomputed
+    shared = [c.data for c in again._children.values() if isinstance(c, folium.GeoJson)]
+    assert [id(d) for d in shared] == [id(c.data) for c in first._children.values() if isinstance(c, folium.GeoJson)]
+    # a changed layer (a new frame: the next workspace revision) is drawn anew
+    moved = admin.copy()
+    moved.geometry = moved.geometry.translate(0.5, 0)
+    redrawn = _outline_layers(maps.base_map(admin_units=moved))
+    assert redrawn != _outline_layers(first)
+    assert redrawn["镇界"][0][0][0][0] == pytest.approx(_outline_layers(first)["镇界"][0][0][0][0] + 0.5)
+    # a frame changed in place (another extent) is not mistaken for the one drawn before
+    admin.geometry = admin.geometry.translate(0, 0.25)
+    assert _outline_layers(maps.base_map(admin_units=admin)) != _outline_layers(first)
+    # another basemap shifts the lines (GCJ-02), so it is another entry
+    assert _outline_layers(maps.base_map(admin_units=admin, basemap="amap")) != \
+        _outline_layers(maps.base_map(admin_units=admin))

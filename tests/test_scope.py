@@ -67,6 +67,13 @@ def test_branch_manager_sees_only_own_branch(ws):
         sw.audit_log()
 
 
+def test_households_with_columns_keeps_scope_and_leaves_the_rest_out(ws):
+    sw = view(ws, "branch_manager", branch_id="B1")
+    few = sw.households(columns=["hh_id", "archived", "no_such_column"])
+    assert set(few["hh_id"]) == set(sw.households()["hh_id"]) == {f"H{i}{j}" for i in (1, 2) for j in range(3)}
+    assert list(few.columns) == ["hh_id", "archived", few.geometry.name]  # no ID number or phone to mask
+    assert few.geometry.notna().sum() == sw.households().geometry.notna().sum()
+
 def test_customer_manager_sees_only_own_grids(ws):
     sw = view(ws, "customer_manager", staff_id="S2")
     assert sw.grids()["grid_id"].tolist() == ["G2"]

@@ -350,7 +350,7 @@ def _scoped_overview(target: str, rev: int, account: Account) -> Overview:
     ws = open_workspace(target)
     sw = AppScopedWorkspace(ws, account, target=target)
     info = plans.plan_info(ws, sw.plan_id)
-    return _bundle(hh=sw.households(), grids=sw.grids(), located=sw.located(),
+    return _bundle(hh=sw.households(columns=HOUSEHOLD_MAP_COLUMNS), grids=sw.grids(), located=sw.located(),
                    plan_name=_plan_label(info, sw.plan_id),
                    admin=layer(target, rev, "admin_units"), staff=sw.staff(), visits=sw.visits(),
                    branches=sw.branches(), streets=layer(target, rev, "streets"), weekly_by="staff")
