@@ -486,17 +486,19 @@ def _split_text(atoms: list[str], parts: int, k: int, polys: dict, hh_pts, label
     return " ｜ ".join("、".join(label(a) for a, _ in r) + f"（{sum(c for _, c in r)} 户）" for r in runs)
 
 
-def check_workspace_plan(ws, plan_id: str, *, overlap_tolerance_m2: float = 1.0) -> gpd.GeoDataFrame:
+def check_workspace_plan(ws, plan_id: str, *, overlap_tolerance_m2: float = 1.0,
+                         grids: gpd.GeoDataFrame | None = None) -> gpd.GeoDataFrame:
     """:func:`check_plan` on a plan stored in a workspace.
 
     Reads its admin units, households, staff, branches, streets (ferry links) and urban area; the size bounds are
     the plan's build parameters (``min_households`` / ``max_households``), else the builder's defaults.
+    ``grids``: check these instead of the stored ones (the plan as it would be published after a merge).
     """
     from grids.plans import plan_info, read_grids
 
     params = plan_info(ws, plan_id).get("params") or {}
     return check_plan(
-        read_grids(ws, plan_id),
+        read_grids(ws, plan_id) if grids is None else grids,
         admin_units=ws.read("admin_units"),
         households=ws.read("households", columns=["hh_id", "village_code", "group_code"]),
         staff=ws.read("staff", columns=["staff_id", "branch_id"]),

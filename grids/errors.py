@@ -68,3 +68,19 @@ class StaleEditError(GridsError):
 
 class AccountLockedError(PermissionDeniedError):
     """Too many failed sign-ins: the account is locked for a while (an administrator can unlock it)."""
+
+
+class PublishConflictError(ValidationError):
+    """Publishing a draft would overwrite assignments made on the published plan since the draft was made.
+
+    ``conflicts`` lists them (``grid_id``, ``reason``, and the assignments at the fork, in the draft and live);
+    nothing was written.
+    """
+
+    def __init__(self, message: str, *, conflicts: list[dict], fix: str | None = None) -> None:
+        self.conflicts = list(conflicts)
+        super().__init__(message, fix=fix)
+
+
+class PublishBlockedError(ValidationError):
+    """The plan has check errors: not published (the message counts them and names the first few)."""

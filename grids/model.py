@@ -181,6 +181,22 @@ LAYERS: dict[str, Layer] = {
         description="网格",
         indexes=("plan_id",),
     ),
+    "plan_forks": Layer(
+        None,
+        {
+            "plan_id": "TEXT",
+            "grid_id": "TEXT",
+            "live_plan_id": "TEXT",
+            "live_grid_id": "TEXT",
+            "shape": "TEXT",
+            "branch_id": "TEXT",
+            "staff_id": "TEXT",
+            "locked": "BOOLEAN",
+            "forked_at": "DATETIME",
+        },
+        description="草稿方案建立时已发布方案的分配快照（发布时据此并入期间的改派）",
+        indexes=("plan_id",),
+    ),
     "accounts": Layer(
         None,
         {

@@ -30,19 +30,27 @@ import datetime as dt
 import json
 import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from grids.errors import StaleEditError, StaleRevisionError, ValidationError
+from grids.errors import (
+    PublishBlockedError,
+    PublishConflictError,
+    StaleEditError,
+    StaleRevisionError,
+    ValidationError,
+)
 from grids.model import PLAN_STATUS_NAMES, STORAGE_EPSG
 from grids.store import Transaction, Workspace
 
 __all__ = [
     "edit_grid_rows",
     "list_plans",
+    "merge_live_changes",
     "plan_info",
     "publish_plan",
     "read_grids",
@@ -215,6 +223,7 @@ def save_draft(ws: Workspace, grids: gpd.GeoDataFrame, *, name: str = "main", pa
         A published plan already has this name (published plans are never replaced), or the grids are unusable.
     """
     params_json = json.dumps(params or {}, ensure_ascii=False, sort_keys=True, default=str)
+    shapes = _live_shapes(ws)  # published plans are never reshaped: their shapes can be read before
     with ws.transaction(actor=actor, action=f"生成网格方案 {name}") as tx:
         plans = tx.read("plans", where="name = ? AND status != 'archived'", params=(name,))
         if (plans["status"] == "published").any():
@@ -244,6 +253,7 @@ def save_draft(ws: Workspace, grids: gpd.GeoDataFrame, *, name: str = "main", pa
         if len(plans):
             prepared["version"] = _bumped_versions(old, prepared)
         tx.append("grids", prepared)
+        _record_fork(tx, plan_id, prepared, now=now, live_shapes=shapes)
         tx.note("plans", {"plan_id": plan_id, "name": name, "revision": revision, "grids": len(grids)})
     return plan_id
 
@@ -543,41 +553,275 @@ PUBLISH_SHOW_ERRORS = 3
 """How many check errors a refused publication names (the rest are counted)."""
 
 
-def publish_plan(ws: Workspace, plan_id: str, *, actor: str, expected_revision: int | None = None) -> int:
+def publish_plan(ws: Workspace, plan_id: str, *, actor: str, expected_revision: int | None = None,
+                 accept_conflicts: bool = False, force_reason: str | None = None) -> int:
     """Publish a draft plan that has no check error; the previously published plan becomes archived.
 
-    The plan is checked first (:func:`grids.check.check_workspace_plan`): any **error** refuses the publication,
-    **warnings** (grids outside the household bounds, empty grids) never do. The revision that was checked is the
-    one published: a save in between refuses with :class:`~grids.errors.StaleRevisionError`. Returns the plan's
-    revision.
+    **Live work is kept.** Branch managers go on reassigning grids on the published plan while a planner works
+    on a draft. Publishing merges three ways, grid by grid (:func:`merge_live_changes`): a reassignment made on
+    the published plan since the draft was made is carried into the draft where the draft left that grid as
+    it was (shape and assignment); where the draft also changed it (reshaped, split, merged or reassigned it
+    otherwise) it is a conflict — listed, and publishing refuses (:class:`~grids.errors.PublishConflictError`)
+    unless ``accept_conflicts``, which keeps the draft's version of those grids and records in the audit every
+    live assignment it overrode. Nothing is lost silently.
+
+    The merged plan is checked (:func:`grids.check.check_workspace_plan`): any **error** refuses the
+    publication unless ``force_reason`` gives a reason (recorded in the audit with the error count);
+    **warnings** never do. The revision that was checked is the one published: a save to the draft or a
+    reassignment on the published plan in between refuses with :class:`~grids.errors.StaleRevisionError`.
+    One transaction: the carried reassignments, the archiving and the publication land together. Returns the
+    plan's revision (one more than before when reassignments were carried in).
 
     Raises
     ------
     StaleRevisionError
-        ``expected_revision`` (or the checked revision) is not the plan's current revision.
+        ``expected_revision`` (or the checked revision) is not the plan's current revision, or the published plan
+        changed after the merge was computed.
+    PublishConflictError
+        Conflicts, without ``accept_conflicts``.
+    PublishBlockedError
+        Check errors (the message gives their count and the first few), without ``force_reason``.
     ValidationError
-        Unknown plan, the plan is archived, or it has check errors (the message gives their count and the first
-        few).
+        Unknown plan, or the plan is archived.
     """
     from grids.check import check_workspace_plan, errors
 
-    _, checked = _editable_plan(ws, plan_id, expected_revision, doing="发布", unsaved="未发布")
-    bad = errors(check_workspace_plan(ws, plan_id))
-    if len(bad):
-        name = _plan_row(ws, plan_id)["name"]
+    row, checked = _editable_plan(ws, plan_id, expected_revision, doing="发布", unsaved="未发布")
+    merge = merge_live_changes(ws, plan_id)
+    if merge.conflicts and not accept_conflicts:
+        shown = "；".join(c["message"] for c in merge.conflicts[:PUBLISH_SHOW_ERRORS])
+        more = f"；另有 {len(merge.conflicts) - PUBLISH_SHOW_ERRORS} 个" \
+            if len(merge.conflicts) > PUBLISH_SHOW_ERRORS else ""
+        raise PublishConflictError(
+            f"方案 “{row['name']}” 与已发布方案有 {len(merge.conflicts)} 处冲突（草稿建立后，已发布方案上的改派与草稿的"
+            f"修改落在同一网格）：{shown}{more}",
+            conflicts=merge.conflicts,
+            fix="在草稿里按已发布方案的改派调整这些网格后再发布；或确认以草稿为准发布（命令行 --accept-conflicts），"
+                "被覆盖的改派会逐条记入审计",
+        )
+    bad = errors(check_workspace_plan(ws, plan_id, grids=merge.grids))
+    reason = (force_reason or "").strip()
+    if len(bad) and not reason:
         first = "；".join(f"{m}（{f}）" for m, f in zip(bad["message"].head(PUBLISH_SHOW_ERRORS),
                                                        bad["fix"].head(PUBLISH_SHOW_ERRORS), strict=True))
         more = f"；另有 {len(bad) - PUBLISH_SHOW_ERRORS} 个" if len(bad) > PUBLISH_SHOW_ERRORS else ""
-        raise ValidationError(
-            f"方案 “{name}” 有 {len(bad)} 个检查错误，不能发布：{first}{more}",
-            fix="在网格规划页的检查列表或用 `python -m grids check` 查看并修正全部错误后再发布（警告不影响发布）",
+        raise PublishBlockedError(
+            f"方案 “{row['name']}” 有 {len(bad)} 个检查错误，不能发布：{first}{more}",
+            fix="在网格规划页的检查列表或用 `python -m grids check` 查看并修正全部错误后再发布（警告不影响发布；"
+                "确需带错发布时用 --force --reason 说明理由，记入审计）",
         )
     with ws.transaction(actor=actor, action="发布网格方案") as tx:
         _, current = _editable_plan(tx, plan_id, checked, doing="发布", unsaved="未发布")
+        if merge.live_plan_id is not None:
+            live = tx.read("plans", where="plan_id = ?", params=(merge.live_plan_id,))
+            now_rev = int(live["revision"].iloc[0]) if len(live) else -1
+            if not len(live) or live["status"].iloc[0] != "published" or now_rev != merge.live_revision:
+                raise StaleRevisionError(
+                    "已发布方案在发布前的检查之后又有改动（例如网点主任改派了网格），未发布。修正方法：重新发布一次，"
+                    "新的改派会一并并入", expected=int(merge.live_revision or 0), actual=now_rev)
         now = _now()
+        for c in merge.carried:
+            tx.execute("UPDATE grids SET branch_id = ?, staff_id = ?, locked = ?, version = COALESCE(version, 0) + 1 "
+                       "WHERE plan_id = ? AND grid_id = ?",
+                       (c["live"]["branch_id"], c["live"]["staff_id"], bool(c["live"]["locked"]), plan_id,
+                        c["grid_id"]))
+        if merge.carried:
+            current += 1
+            tx.execute("UPDATE plans SET revision = ? WHERE plan_id = ?", (current, plan_id))
         tx.execute("UPDATE plans SET status = 'archived', updated_at = ? WHERE status = 'published' "
                    "AND plan_id != ?", (now, plan_id))
         tx.execute("UPDATE plans SET status = 'published', published_at = ?, updated_at = ? WHERE plan_id = ?",
                    (now, now, plan_id))
-        tx.note("plans", {"plan_id": plan_id, "status": "published", "revision": current})
+        note: dict[str, Any] = {"plan_id": plan_id, "status": "published", "revision": current,
+                                "carried": len(merge.carried), "carried_grids": [c["grid_id"] for c in merge.carried][:50]}
+        if merge.conflicts:
+            note["conflicts_overridden"] = [{k: c[k] for k in ("grid_id", "reason", "live", "draft")}
+                                            for c in merge.conflicts][:200]
+        if len(bad):
+            note.update(forced=reason, errors=len(bad))
+        tx.note("plans", note)
     return current
+
+
+# --------------------------------------------------------------------------------------------------------
+# the three-way merge at publication
+# --------------------------------------------------------------------------------------------------------
+
+
+def shape_keys(geoms: Any) -> list[str]:
+    """A short fingerprint per geometry: equal for the same shape whatever its vertex order, starting point or
+    single/multi wrapping (coordinates to 1e-9 degree), different otherwise.
+
+    Examples
+    --------
+    >>> import shapely
+    >>> a = shapely.Polygon([(0, 0), (1, 0), (1, 1), (0, 0)])
+    >>> b = shapely.MultiPolygon([shapely.Polygon([(1, 1), (0, 0), (1, 0), (1, 1)])])
+    >>> k = shape_keys([a, b, shapely.box(0, 0, 2, 2)])
+    >>> k[0] == k[1], k[0] == k[2]
+    (True, False)
+    """
+    import hashlib
+
+    import shapely
+
+    arr = np.asarray(list(geoms), dtype=object)
+    out: list[str] = []
+    for g in arr:
+        if g is None or shapely.is_missing(g) or shapely.is_empty(g):
+            out.append("")
+            continue
+        parts = shapely.get_parts(g)
+        g = parts[0] if len(parts) == 1 else g
+        g = shapely.normalize(shapely.transform(g, lambda c: np.round(c, 9)))
+        out.append(hashlib.sha1(shapely.to_wkb(g)).hexdigest()[:20])
+    return out
+
+
+def _assignment(row: Mapping[str, Any]) -> dict[str, Any]:
+    def text(v: Any) -> str | None:
+        return None if v is None or (not isinstance(v, str) and pd.isna(v)) or v == "" else str(v)
+
+    locked = row.get("locked")
+    return {"branch_id": text(row.get("branch_id")), "staff_id": text(row.get("staff_id")),
+            "locked": bool(locked) if locked is not None and not pd.isna(locked) else False}
+
+
+def _describe_assignment(a: Mapping[str, Any]) -> str:
+    who = a["staff_id"] or "无人负责"
+    return f"{who}（{a['branch_id'] or '无网点'}{'，已锁定' if a['locked'] else ''}）"
+
+
+def _live_shapes(ws: Workspace) -> dict[tuple[str, str], str]:
+    """``(plan_id, grid_id)`` → :func:`shape_keys` of the published plan's grids (empty without one)."""
+    live = ws.read("plans", where="status = 'published'")
+    if not len(live):
+        return {}
+    live_id = str(live["plan_id"].iloc[0])
+    lg = read_grids(ws, live_id)
+    return {(live_id, str(g)): k for g, k in zip(lg["grid_id"], shape_keys(lg.geometry), strict=True) if k}
+
+
+def _record_fork(tx: Transaction, plan_id: str, grids: gpd.GeoDataFrame, *, now: str,
+                 live_shapes: Mapping[tuple[str, str], str]) -> None:
+    """Keep the published plan's assignment of every draft grid that matches one of its grids (same id, else
+    same code, and the same shape): the base of the three-way merge at publication. Replaces the draft's
+    earlier record (a rebuilt draft starts from the live plan as it is now)."""
+    tx.delete("plan_forks", where="plan_id = ?", params=(plan_id,))
+    live = tx.read("plans", where="status = 'published' AND plan_id != ?", params=(plan_id,))
+    if not len(live) or not len(grids):
+        return
+    live_id = str(live["plan_id"].iloc[0])
+    lg = tx.read("grids", where="plan_id = ?", params=(live_id,))
+    if not len(lg):
+        return
+    lkeys = [live_shapes.get((live_id, str(g)), "") for g in lg["grid_id"]]
+    dkeys = shape_keys(grids.geometry)
+    by_id = {(str(g), k): i for i, (g, k) in enumerate(zip(lg["grid_id"], lkeys, strict=True)) if k}
+    by_code = {(str(c), k): i for i, (c, k) in enumerate(zip(lg["code"], lkeys, strict=True)) if k and c}
+    codes = grids["code"] if "code" in grids.columns else grids["grid_id"]
+    live_rows = lg.to_dict("records")
+    rows = []
+    matched: set[int] = set()
+    for gid, code, key in zip(grids["grid_id"].astype(str), codes.astype(object), dkeys, strict=True):
+        i = by_id.get((gid, key))
+        if i is None:
+            i = by_code.get((str(code), key))
+        if i is None:
+            continue
+        matched.add(i)
+        a = _assignment(live_rows[i])
+        rows.append({"plan_id": plan_id, "grid_id": gid, "live_plan_id": live_id,
+                     "live_grid_id": str(live_rows[i]["grid_id"]), "shape": key, **a, "forked_at": now})
+    # live grids the draft does not have (redrawn, split, merged): a later live reassignment of one of them
+    # would be lost by publishing, so it is recorded too and becomes a conflict then
+    for i, r in enumerate(live_rows):
+        if i not in matched:
+            rows.append({"plan_id": plan_id, "grid_id": None, "live_plan_id": live_id,
+                         "live_grid_id": str(r["grid_id"]), "shape": lkeys[i], **_assignment(r), "forked_at": now})
+    if rows:
+        tx.append("plan_forks", pd.DataFrame(rows))
+
+
+@dataclass
+class LiveMerge:
+    """What publishing a draft takes from the published plan (:func:`merge_live_changes`).
+
+    Attributes
+    ----------
+    live_plan_id, live_revision : str or None, int or None
+        The published plan compared against, and its revision then.
+    carried : list of dict
+        Grids whose live reassignment is carried into the draft (``grid_id``, ``base``, ``draft``, ``live``).
+    conflicts : list of dict
+        Grids changed on both sides (``grid_id``, ``reason``, ``message``, ``base``, ``draft``, ``live``).
+    grids : GeoDataFrame
+        The draft's grids with the carried reassignments applied (what would be published).
+    """
+
+    live_plan_id: str | None
+    live_revision: int | None
+    carried: list[dict[str, Any]]
+    conflicts: list[dict[str, Any]]
+    grids: gpd.GeoDataFrame
+
+
+def merge_live_changes(ws: Workspace, plan_id: str) -> LiveMerge:
+    """The three-way merge of a draft with the published plan, against the published plan's assignments when the
+    draft was made (``plan_forks``); reads only.
+
+    For each grid the draft took from the published plan: if the published plan's assignment (网点, 客户经理,
+    锁定) is still what it was, nothing happens. If it changed since: where the draft kept the grid's shape and
+    assignment, the change is carried in; where the draft holds the same assignment already, nothing to do;
+    otherwise — the draft reshaped, split or merged the grid, or reassigned it differently — it is a conflict.
+    A draft made before any plan was published, or by a version without this record, carries nothing.
+    """
+    draft = read_grids(ws, plan_id)
+    forks = ws.read("plan_forks", where="plan_id = ?", params=(plan_id,))
+    live = ws.read("plans", where="status = 'published' AND plan_id != ?", params=(plan_id,))
+    if not len(live) or not len(forks):
+        return LiveMerge(None, None, [], [], draft)
+    live_id, live_rev = str(live["plan_id"].iloc[0]), int(live["revision"].iloc[0])
+    lg = read_grids(ws, live_id)
+    lkeys = dict(zip(lg["grid_id"].astype(str), shape_keys(lg.geometry), strict=True))
+    live_rows = {str(r["grid_id"]): r for r in lg.to_dict("records")}
+    draft_rows = {str(r["grid_id"]): r for r in draft.to_dict("records")}
+    dkeys = dict(zip(draft["grid_id"].astype(str), shape_keys(draft.geometry), strict=True))
+    carried: list[dict[str, Any]] = []
+    conflicts: list[dict[str, Any]] = []
+    for f in forks.to_dict("records"):
+        lgid = str(f["live_grid_id"])
+        in_draft = isinstance(f["grid_id"], str) and f["grid_id"] != ""
+        gid = str(f["grid_id"]) if in_draft else lgid
+        if str(f["live_plan_id"]) != live_id:  # another plan was published since: match it by id and shape
+            if lkeys.get(lgid) != f["shape"]:
+                continue
+        if lgid not in live_rows:
+            continue
+        base, now_live = _assignment(f), _assignment(live_rows[lgid])
+        if now_live == base:
+            continue
+        d = draft_rows.get(gid) if in_draft else None
+        draft_a = _assignment(d) if d is not None else None
+        entry = {"grid_id": gid, "base": base, "draft": draft_a, "live": now_live}
+        if draft_a == now_live:
+            continue
+        if d is None:
+            reason = "草稿中已拆分或合并" if in_draft else "草稿中没有这个网格（已重划）"
+        elif dkeys.get(gid) != f["shape"]:
+            reason = "草稿中边界已调整"
+        elif draft_a != base:
+            reason = "草稿另行改派"
+        else:
+            carried.append(entry)
+            continue
+        conflicts.append({**entry, "reason": reason, "message": (
+            f"网格 {gid}{reason}，而已发布方案在此期间由 {_describe_assignment(base)} 改为 "
+            f"{_describe_assignment(now_live)}")})
+    merged = draft.copy()
+    if carried:
+        at = {c["grid_id"]: c["live"] for c in carried}
+        ids = merged["grid_id"].astype(str)
+        for col in ("branch_id", "staff_id", "locked"):
+            merged[col] = [at[g][col] if g in at else v for g, v in zip(ids, merged[col], strict=True)]
+    return LiveMerge(live_id, live_rev, carried, conflicts, merged)

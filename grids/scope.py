@@ -302,12 +302,17 @@ class ScopedWorkspace:
             self.account.require("edit_plans")
             return plans.save_edits(self.ws, plan_id, grids, base=base, actor=self.account.username, action=action)
 
-    def publish_plan(self, plan_id: str, *, expected_revision: int | None = None) -> int:
-        """Publish a draft (see :func:`grids.plans.publish_plan`); ``publish`` permission; refusals audited."""
-        with self._intent("发布网格方案", "plans", {"plan_id": plan_id, "expected_revision": expected_revision}):
+    def publish_plan(self, plan_id: str, *, expected_revision: int | None = None, accept_conflicts: bool = False,
+                     force_reason: str | None = None) -> int:
+        """Publish a draft (see :func:`grids.plans.publish_plan`: live reassignments carried in, conflicts refused
+        unless accepted, errors refused unless forced with a reason); ``publish`` permission; refusals audited."""
+        what = {"plan_id": plan_id, "expected_revision": expected_revision, "accept_conflicts": accept_conflicts,
+                "force_reason": force_reason}
+        with self._intent("发布网格方案", "plans", what):
             self.account.require("publish")
             return plans.publish_plan(self.ws, plan_id, actor=self.account.username,
-                                      expected_revision=expected_revision)
+                                      expected_revision=expected_revision, accept_conflicts=accept_conflicts,
+                                      force_reason=force_reason)
 
     def build_plan(self, *, name: str, min_households: int, max_households: int, assign: bool = True,
                    progress: Callable[[str], None] | None = None) -> str:

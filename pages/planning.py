@@ -107,14 +107,13 @@ if u3.button("保存草稿", type="primary", disabled=not (is_draft and dirty), 
         ss[ui.NOTICE] = ("success", f"已保存为第 {new_rev} 版")
         st.rerun()
 if u4.button("发布方案", disabled=not (is_draft and not dirty and not n_errors),
-             help="只有保存后且检查没有错误的草稿才能发布（警告不影响发布）"):
-    try:
-        ui.scoped(ws, acct).publish_plan(ss[ui.PLAN], expected_revision=ss[ui.REVISION])
-    except GridsError as exc:
-        st.error(markdown(str(exc)))
-    else:
-        ss[ui.NOTICE] = ("success", "方案已发布，原已发布方案已归档")
-        st.rerun()
+             help="只有保存后且检查没有错误的草稿才能发布（警告不影响发布）；期间网点主任在已发布方案上的改派会并入"):
+    ui.publish(ws, acct, accept_conflicts=False)
+    st.rerun()
+if ss[ui.CONFLICTS]:
+    st.warning("草稿建立后，已发布方案上有改派与草稿的修改落在同一网格（未发布）：  \n"
+               + "  \n".join("· " + markdown(c["message"]) for c in ss[ui.CONFLICTS][:20]))
+    st.button("以草稿为准发布（被覆盖的改派记入审计）", on_click=ui.publish, args=(ws, acct), kwargs={"accept_conflicts": True})
 u5.caption(f"当前：{markdown(history.label)}" + ("（有未保存的修改）" if dirty else "")
            + ("" if is_draft else "　已发布方案不能直接修改：请在“方案版本”中新建草稿"))
 if ss[ui.STALE] is not None:

@@ -162,3 +162,30 @@ def test_planning_lists_warnings_with_reason_fix_and_a_zoom_button(ws):
     assert focus is not None and W.contains(shapely.box(*focus).centroid)  # the map zooms to 甲村's grid
     assert shapely.box(*focus).area < 0.5 * W.area
     assert at.session_state["planning.selected"] == "150422100201001"
+
+
+def test_publishing_lists_conflicts_with_live_reassignments_and_publishes_once_accepted(ws):
+    import json
+
+    live = plans.resolve_plan(ws)
+    at = run("pages/planning.py", Account("planner", "planner", "规划员"))
+    at.get("button_group")[0].set_value("方案版本").run()
+    next(b for b in at.button if b.label == "从已发布方案新建草稿").click().run()
+    at.get("button_group")[0].set_value("编辑").run()
+    at.multiselect[0].set_value(["150422100201001", "150422100202001"]).run()
+    next(b for b in at.button if b.label == "合并所选网格").click().run()
+    next(b for b in at.button if b.label == "保存草稿").click().run()
+    assert not at.exception, at.exception
+    # meanwhile the branch manager gives 甲村's grid to 李四 on the published plan
+    seen = plans.versions(plans.read_grids(ws, live))
+    plans.edit_grid_rows(ws, live, {"150422100201001": {"staff_id": "S2"}}, seen=seen, actor="b1", action="改派")
+    next(b for b in at.button if b.label == "发布方案").click().run()
+    assert not at.exception, at.exception
+    assert plans.resolve_plan(ws) == live  # refused: nothing published
+    warning = " ".join(w.value for w in at.warning)
+    assert "150422100201001" in warning and "草稿中已拆分或合并" in warning
+    next(b for b in at.button if b.label.startswith("以草稿为准发布")).click().run()
+    assert not at.exception, at.exception
+    assert plans.resolve_plan(ws) != live and "方案已发布" in " ".join(s.value for s in at.success)
+    note = json.loads(ws.audit_records()[-1][6])[0]
+    assert [c["grid_id"] for c in note["conflicts_overridden"]] == ["150422100201001"]

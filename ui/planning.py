@@ -27,7 +27,7 @@ import streamlit as st
 from grids import edit, maps, plans
 from grids.auth import Account
 from grids.check import ERROR, PROBLEM_KINDS, SEVERITY_NAMES, check_plan, severity_of
-from grids.errors import ValidationError
+from grids.errors import GridsError, PublishConflictError, ValidationError
 from grids.landmass import FERRY_CLASS
 from grids.store import open_workspace
 from grids.text import markdown
@@ -44,6 +44,7 @@ DRAWN = "planning.drawn"  # hash of the last drawing already applied
 NOTICE = "planning.notice"  # (kind, text) shown once after a rerun
 SECTION = "planning.section"
 STALE = "planning.stale"  # the newer stored revision after a StaleRevisionError, or None
+CONFLICTS = "planning.conflicts"  # what a refused publication listed (grids changed live and in the draft)
 WHATIF_POINT = "planning.whatif_point"
 WHATIF = "planning.whatif"
 COMPARE = "planning.compare"
@@ -56,7 +57,7 @@ STAFF_NOTICE = "staffing.notice"
 
 DEFAULTS: dict[str, Any] = {
     PLAN: None, HISTORY: None, BASE: None, REVISION: None, VERSION: 0, TOKEN: None, SELECTED: None, FOCUS: None,
-    DRAWN: None, NOTICE: None, SECTION: "编辑", STALE: None, WHATIF_POINT: None, WHATIF: None, COMPARE: None,
+    DRAWN: None, NOTICE: None, SECTION: "编辑", STALE: None, CONFLICTS: None, WHATIF_POINT: None, WHATIF: None, COMPARE: None,
     STAFF_BRANCH: None, STAFF_SELECTED: None, STAFF_PREVIEW: None, STAFF_FILES: {}, STAFF_NOTICE: None,
 }
 
@@ -168,8 +169,33 @@ def load_plan(target: str, rev: int, plan_id: str) -> None:
     base = stored_grids(target, rev, plan_id)
     history.reset(base, f"载入第 {info['revision']} 版")
     st.session_state.update({PLAN: plan_id, HISTORY: history, BASE: base, REVISION: info["revision"], SELECTED: None,
-                             FOCUS: None, STALE: None, COMPARE: None})
+                             FOCUS: None, STALE: None, COMPARE: None, CONFLICTS: None})
     bump()
+
+
+def publish(ws: Any, acct: Account, *, accept_conflicts: bool) -> None:
+    """Ask the library to publish the edited draft (no rerun here: usable as a button callback).
+
+    Conflicts with the live plan are kept for the page to list (with a button to accept the draft's version);
+    another refusal becomes the page's notice; a publication reloads the plan (carried reassignments bump it).
+    """
+    from ui import data
+
+    ss = st.session_state
+    try:
+        new_rev = scoped(ws, acct).publish_plan(ss[PLAN], expected_revision=ss[REVISION],
+                                                accept_conflicts=accept_conflicts)
+    except PublishConflictError as exc:
+        ss[CONFLICTS] = exc.conflicts
+        return
+    except GridsError as exc:
+        ss[CONFLICTS] = None
+        ss[NOTICE] = ("error", str(exc))
+        return
+    carried = new_rev > (ss[REVISION] or 0)
+    load_plan(*data.current(), ss[PLAN])
+    ss[NOTICE] = ("success", "方案已发布，原已发布方案已归档"
+                  + ("；草稿建立后网点主任在已发布方案上的改派已并入（明细见审计）" if carried else ""))
 
 
 def bump() -> None:
