@@ -56,12 +56,11 @@ PLACEMENTS: dict[str, str] = {"point": "自有坐标", "group": "按组定位", 
 
 
 def _codes(frame: pd.DataFrame, column: str) -> pd.Series:
-    """``column`` as stripped strings (``None`` when missing or blank)."""
+    """``column`` as stripped strings (``<NA>`` when missing or blank)."""
     if column not in frame.columns:
-        return pd.Series(None, index=frame.index, dtype=object)
+        return pd.Series(pd.NA, index=frame.index, dtype="string")
     s = frame[column].astype("string").str.strip()
-    s = s.where(s.str.len() > 0)
-    return s.astype(object).where(s.notna(), None)
+    return s.where(s.str.len() > 0)
 
 
 def village_of(households: pd.DataFrame) -> pd.Series:
@@ -75,9 +74,8 @@ def village_of(households: pd.DataFrame) -> pd.Series:
     """
     village = _codes(households, "village_code")
     group = _codes(households, "group_code")
-    from_group = pd.Series([g[:CODE_LENGTH["village"]] if isinstance(g, str) and len(g) == CODE_LENGTH["group"] else None
-                            for g in group], index=group.index, dtype=object)
-    return village.where(village.notna(), from_group)
+    from_group = group.where(group.str.len() == CODE_LENGTH["group"]).str.slice(0, CODE_LENGTH["village"])
+    return village.fillna(from_group).rename("village_code")
 
 
 def _has_polygon(admin_units: pd.DataFrame, level: str) -> set[str]:
@@ -113,12 +111,11 @@ def placement(households: pd.DataFrame, admin_units: pd.DataFrame) -> pd.Series:
         has_point = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms)) if n else np.zeros(0, dtype=bool)
     else:
         has_point = np.zeros(n, dtype=bool)
-    by = _codes(households, "placed_by").to_numpy(dtype=object)
-    own_point = has_point & ~np.isin(by, ["code", "name"])
+    own_point = has_point & ~_codes(households, "placed_by").isin(["code", "name"]).to_numpy(dtype=bool)
     groups = _has_polygon(admin_units, "group")
     villages = set(admin_units.loc[admin_units["level"] == "village", "code"].dropna().astype(str))
-    in_group = _codes(households, "group_code").isin(groups).to_numpy()
-    in_village = village_of(households).isin(villages).to_numpy()
+    in_group = _codes(households, "group_code").isin(groups).to_numpy(dtype=bool)
+    in_village = village_of(households).isin(villages).to_numpy(dtype=bool)
     out = np.where(own_point, "point", np.where(in_group, "group", np.where(in_village, "village", "unplaced")))
     return pd.Series(out.astype(object), index=households.index, name="placement")
 

@@ -501,9 +501,10 @@ def visit_lists(wb: Workbench) -> tuple[pd.DataFrame, list[tuple[str, str, pd.Da
     kind = todo["placement"] if "placement" in todo.columns else pd.Series("point", index=todo.index)
 
     def table(rows: pd.DataFrame, *, distance: bool) -> pd.DataFrame:
+        group = rows.get("group_name")
         cols = {"户主": rows.get("head_name"), "距离（公里）": rows["distance_km"] if distance else None,
-                "电话": rows.get("phone"), "户号": rows["hh_id"], "组": rows.get("group_name"),
-                "地址": rows.get("address")}
+                "电话": rows.get("phone"), "户号": rows["hh_id"],
+                "组": group if group is not None and group.notna().any() else None, "地址": rows.get("address")}
         return pd.DataFrame({k: v for k, v in cols.items() if v is not None})
 
     main = table(todo[(kind != "village").to_numpy()], distance=True)
@@ -512,7 +513,8 @@ def visit_lists(wb: Workbench) -> tuple[pd.DataFrame, list[tuple[str, str, pd.Da
     if len(by_village) and wb.villages is not None and len(wb.villages):
         code = village_of(by_village)
         for row in wb.villages.itertuples(index=False):
-            rows = by_village[(code == row.village_code).to_numpy()].sort_values("hh_id", kind="stable")
+            rows = by_village[code.eq(row.village_code).fillna(False).to_numpy(dtype=bool)].sort_values(
+                "hh_id", kind="stable")
             groups.append((str(row.name), row.label, table(rows, distance=False)))
     return main, groups
 
