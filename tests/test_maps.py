@@ -327,3 +327,36 @@ def test_village_counts_keep_the_overview_small():
     print(f"overview {base / 1e6:.3f} MB, with 200 village counts {with_counts / 1e6:.3f} MB")
     assert with_counts - base < 200 * 60  # ~50 bytes a village
     assert with_counts - base < 5_000 * 5  # less than half of what 5k points would cost
+
+
+def test_html_export_counts_village_only_households_at_the_seat(areas, village_only, tmp_path, monkeypatch):
+    from grids import export
+
+    hh, _ = village_only
+    hh = hh.drop(columns=["placement"]).assign(archived=False)
+    admin = gpd.GeoDataFrame({"code": ["150422100201"], "name": ["三家子村"], "level": ["village"]},
+                             geometry=[shapely.box(119.3, 43.9, 119.4, 44.0)], crs=4490)
+    located = pd.DataFrame({"grid_id": "G1"}, index=hh.index)
+    captured = {}
+    monkeypatch.setattr(maps, "standalone_html", lambda m: captured.setdefault("html", m.get_root().render()))
+    export.write_html(hh, areas.assign(code=["W1", "W2"]), located, tmp_path / "m.html", admin_units=admin)
+    html = captured["html"]
+    assert len(json.loads(re.search(r"var steps = (\[[^\]]*\])", html).group(1))) == 4  # a and b only
+    marker = json.loads(re.search(r"var d = (\[.*?\]), color", html).group(1))
+    assert marker[2:] == [3, "三家子村：3 户未定位"]
+
+
+def test_village_count_labels_escape_the_hostile_corpus(areas):
+    from grids import placement
+    from tests.hostile import corpus
+    from tests.test_hostile_maps import assert_safe
+
+    names = corpus()
+    codes = [f"150422100{k:03d}" for k in range(len(names))]
+    admin = gpd.GeoDataFrame({"code": codes, "name": names, "level": "village"},
+                             geometry=[shapely.box(119.3 + 0.001 * k, 43.9, 119.301 + 0.001 * k, 43.91)
+                                       for k in range(len(names))], crs=4490)
+    hh = pd.DataFrame({"village_code": codes, "placed_by": "name"})
+    counts = placement.village_counts(hh, admin)
+    assert len(counts) == len(names)
+    assert_safe(maps.overview_map(areas, unlocated=counts).get_root().render())

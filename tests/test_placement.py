@@ -10,9 +10,8 @@ import pytest
 import shapely
 
 from grids import placement as P
-from grids.build import household_points
-
 from grids.auth import sign_in
+from grids.build import household_points
 
 from .conftest import CLI_PASSWORD, COUNTY, cli_user
 

@@ -534,7 +534,8 @@ def workbench_map(wb: Workbench, *, basemap: str, admin_units: gpd.GeoDataFrame 
     opts = basemap_options()
     m = maps.overview_map(wb.grids[["grid_id", "code", "name", "staff_id", "coverage_rate", "households",
                                     "geometry"]].assign(name=wb.grids["name"].fillna(wb.grids["code"])),
-                          branches=wb.branch, uncovered=wb.todo[[wb.todo.geometry.name, "placement"]],
+                          branches=wb.branch,
+                          uncovered=wb.todo[[c for c in (wb.todo.geometry.name, "placement") if c in wb.todo]],
                           unlocated=wb.villages, admin_units=admin_units,
                           basemap=basemap, tianditu_key=opts["tianditu_key"], tile_url=opts["tile_url"])
     if wb.start is not None and len(wb.grids):
