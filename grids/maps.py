@@ -769,13 +769,14 @@ class VillageCounts(folium.map.Layer):
     """Households known only by village: one marker per village at its seat, showing the count, with the
     label (“三家子村：23 户未定位”) as tooltip — never one point per household (their position is not known).
 
-    Sent as one flat array ``[lat, lon, count, "label", …]`` (~50 bytes a village); the labels are escaped
-    here with :func:`grids.text.html` (Leaflet puts a tooltip in ``innerHTML``).
+    Sent as one flat array ``[lat, lon, count, "name", …]`` (~40 bytes a village); the tooltip is the village
+    name, escaped here with :func:`grids.text.html` (Leaflet puts a tooltip in ``innerHTML``), then
+    “：23 户未定位”.
 
     Parameters
     ----------
     counts : GeoDataFrame
-        Display-CRS points with ``households`` and ``label`` (:func:`grids.placement.village_counts` after
+        Display-CRS points with ``households`` and ``name`` (:func:`grids.placement.village_counts` after
         :func:`display_frame`); rows without geometry are skipped.
     name : str
         Name in the layer control.
@@ -789,7 +790,7 @@ class VillageCounts(folium.map.Layer):
         """
         {% macro script(this, kwargs) %}
         var {{ this.get_name() }} = (function () {
-            var d = {{ this.data_js }}, color = {{ this.color|tojson }};
+            var d = {{ this.data_js }}, color = {{ this.color|tojson }}, suffix = {{ this.suffix|tojson }};
             var group = L.layerGroup();
             group.gridsVillages = d;  // read by the browser tests
             for (var i = 0; i < d.length; i += 4) {
@@ -798,9 +799,11 @@ class VillageCounts(folium.map.Layer):
                 var html = '<div style="width:' + w + 'px;height:18px;line-height:16px;border:1px solid ' + color +
                     ';border-radius:9px;background:#fff;color:' + color + ';font:bold 11px sans-serif;' +
                     'text-align:center;box-sizing:border-box">' + label + '</div>';
+                // the village name arrives escaped; the rest of the text is ours
                 L.marker([d[i], d[i + 1]], {icon: L.divIcon({html: html, className: "grids-village-count",
                                                              iconSize: [w, 18]}), keyboard: false})
-                    .bindTooltip(d[i + 3], {direction: "top"}).addTo(group);
+                    .bindTooltip(d[i + 3] + suffix.replace("{n}", n.toLocaleString("en-US")), {direction: "top"})
+                    .addTo(group);
             }
             return group;
         })();
@@ -814,8 +817,9 @@ class VillageCounts(folium.map.Layer):
         self._name = "VillageCounts"
         ok = counts[~(counts.geometry.isna() | counts.geometry.is_empty)] if len(counts) else counts
         rows: list[Any] = []
-        for geom, n, label in zip(ok.geometry, ok["households"], ok["label"], strict=True):
-            rows += [round(float(geom.y), precision), round(float(geom.x), precision), int(n), html_text(label)]
+        for geom, n, name in zip(ok.geometry, ok["households"], ok["name"], strict=True):
+            rows += [round(float(geom.y), precision), round(float(geom.x), precision), int(n), html_text(name)]
+        self.suffix = "：{n} 户未定位"  # the tooltip: name + suffix, as grids.placement.village_counts labels it
         # UTF-8 as is (half the bytes of \\u escapes); the two line separators a pre-2019 script parser
         # would end a string at are escaped
         self.data_js = (json.dumps(rows, separators=(",", ":"), ensure_ascii=False)
@@ -1083,7 +1087,7 @@ def overview_map(areas: gpd.GeoDataFrame, *, branches: gpd.GeoDataFrame | None =
                            points_zoom=points_zoom).add_to(m)
     villages = None
     if unlocated is not None and len(unlocated):
-        shown = display_frame(unlocated[["households", "label", unlocated.geometry.name]], basemap=basemap,
+        shown = display_frame(unlocated[["households", "name", unlocated.geometry.name]], basemap=basemap,
                               precision=precision)
         if len(shown):
             n = int(pd.to_numeric(shown["households"]).sum())

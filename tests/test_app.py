@@ -570,4 +570,4 @@ def test_workbench_map_counts_village_only_households_at_the_seat(tmp_path):
     steps = json.loads(re.search(r"var steps = (\[[^\]]*\])", html).group(1))
     assert len(steps) == 2  # H7 alone is a point; H11's stored point is not drawn
     marker = json.loads(re.search(r"var d = (\[.*?\]), color", html).group(1))
-    assert marker == [43.98, 119.58, 3, "丙村：3 户未定位"]  # at the seat
+    assert marker == [43.98, 119.58, 3, "丙村"]  # at the seat, the tooltip “丙村：3 户未定位”

@@ -286,12 +286,13 @@ def test_village_only_households_are_a_count_at_the_seat_not_points(areas, villa
     assert js("未建档农户（2）") in html
     data = json.loads(re.search(r"var d = (\[.*?\]), color", html).group(1))
     assert data[:3] == [43.97, 119.37, 3]  # one marker, at the seat, with the count
-    label = data[3]
-    assert label == maps.html_text('三家子村<img src=x onerror="alert(1)">：3 户未定位')  # escaped
-    assert "<img" not in label and "&lt;img" in label
+    name = data[3]  # the tooltip: the escaped name, then “：3 户未定位”
+    assert name == maps.html_text('三家子村<img src=x onerror="alert(1)">')
+    assert "<img" not in name and "&lt;img" in name
     assert "<img" not in html
+    assert 'suffix = "' + js("：{n} 户未定位") + '"' in html and "bindTooltip(d[i + 3] + suffix" in html
+    assert counts["label"].iloc[0] == '三家子村<img src=x onerror="alert(1)">：3 户未定位'  # the same words
     assert js("仅知村的农户 3 户（1 个村，标在村委会）") in html
-    assert "bindTooltip(d[i + 3]" in html
 
 
 def test_workbench_style_uncovered_frame_skips_invented_points_without_counts(areas, village_only):
@@ -325,7 +326,7 @@ def test_village_counts_keep_the_overview_small():
     assert counts["households"].sum() == 5_000 and len(counts) == 200
     with_counts = len(maps.overview_map(grid, uncovered=hh, unlocated=counts).get_root().render().encode())
     print(f"overview {base / 1e6:.3f} MB, with 200 village counts {with_counts / 1e6:.3f} MB")
-    assert with_counts - base < 200 * 60  # ~50 bytes a village
+    assert with_counts - base < 200 * 50  # ~40 bytes a village
     assert with_counts - base < 5_000 * 5  # less than half of what 5k points would cost
 
 
@@ -343,7 +344,7 @@ def test_html_export_counts_village_only_households_at_the_seat(areas, village_o
     html = captured["html"]
     assert len(json.loads(re.search(r"var steps = (\[[^\]]*\])", html).group(1))) == 4  # a and b only
     marker = json.loads(re.search(r"var d = (\[.*?\]), color", html).group(1))
-    assert marker[2:] == [3, "三家子村：3 户未定位"]
+    assert marker[2:] == [3, "三家子村"]
 
 
 def test_village_count_labels_escape_the_hostile_corpus(areas):
