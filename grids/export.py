@@ -590,13 +590,17 @@ def write_kml(households: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, located: pd
 
 
 def write_html(households: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, located: pd.DataFrame, out: str | Path, *,
-               branches: gpd.GeoDataFrame | None = None, unmask: bool = False) -> Path:
+               branches: gpd.GeoDataFrame | None = None, unmask: bool = False,
+               admin_units: gpd.GeoDataFrame | None = None, seats: gpd.GeoDataFrame | None = None) -> Path:
     """Write a standalone offline HTML map: grids coloured by coverage rate, households not yet archived.
 
     Built with :func:`grids.maps.overview_map` and inlined by :func:`grids.maps.standalone_html` (needs the
-    vendored Leaflet assets, ``scripts/fetch_assets.sh``). No personal data is put on this map.
+    vendored Leaflet assets, ``scripts/fetch_assets.sh``). No personal data is put on this map. With
+    ``admin_units`` (and ``seats``) households known only by village are counted at their village seat
+    (:func:`grids.placement.village_counts`).
     """
     from grids import maps
+    from grids.placement import placement, village_counts
 
     del unmask  # the map carries no personal data
     table = funnel(households, by="grid", located=located)
@@ -607,10 +611,13 @@ def write_html(households: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, located: p
         areas["name"] = areas["code"]
     areas["name"] = areas["name"].fillna(areas["code"])
     not_archived = household_status(households).to_numpy() == "未建档"
-    uncovered = households.loc[not_archived, [households.geometry.name]]
+    uncovered = households.loc[not_archived]
+    units = admin_units if admin_units is not None else pd.DataFrame({"code": [], "level": []})
+    unlocated = village_counts(uncovered, admin_units, seats=seats) if admin_units is not None else None
+    uncovered = uncovered[[uncovered.geometry.name]].assign(placement=placement(uncovered, units))
     used = set(grids["branch_id"].dropna()) if "branch_id" in grids else set()
     br = branches[branches["branch_id"].isin(used)] if branches is not None and len(branches) else None
-    m = maps.overview_map(areas, branches=br, uncovered=uncovered)
+    m = maps.overview_map(areas, branches=br, uncovered=uncovered, unlocated=unlocated)
     out = Path(out)
     out.write_text(maps.standalone_html(m), encoding="utf-8")
     return out
@@ -714,7 +721,8 @@ def export_plan(ws: Any, *, fmt: str, out: str | Path, plan: str | None = None, 
         render_map(households, grids, located, out, fmt=fmt, title=f"{title} 客户分布地图{note}", branches=br,
                    staff_names=dict(zip(staff["staff_id"], staff["name"], strict=True)))
     else:
-        write_html(households, grids, located, out, branches=branches, unmask=unmask)
+        write_html(households, grids, located, out, branches=branches, unmask=unmask,
+                   admin_units=ws.read("admin_units", columns=["code", "name", "level"]), seats=ws.read("seats"))
     if unmask:
         with ws.transaction(actor=actor, action="导出（含明文个人信息）") as tx:
             tx.note("households", {"op": "export", "format": fmt, "plan_id": plan_id, "branch_id": branch_id,

@@ -129,6 +129,7 @@ RATE_COLORS: tuple[str, ...] = ("#d7191c", "#fdae61", "#fee08b", "#a6d96a", "#1a
 NO_DATA_COLOR = "#bdbdbd"
 UNSTAFFED_COLOR = "#7b2cbf"
 UNCOVERED_COLOR = "#c0392b"
+VILLAGE_COUNT_COLOR = "#6a1b9a"
 
 # Known CDN assets (matched on the end of the URL) → file under static/vendor, or None to drop it.
 _VENDOR: tuple[tuple[str, str | None], ...] = (
@@ -766,6 +767,70 @@ class PointAggregate(folium.map.Layer):
         self.zoom_hint = "点击放大"
 
 
+class VillageCounts(folium.map.Layer):
+    """Households known only by village: one marker per village at its seat, showing the count, with the
+    label (“三家子村：23 户未定位”) as tooltip — never one point per household (their position is not known).
+
+    Sent as one flat array ``[lat, lon, count, "name", …]`` (~40 bytes a village); the tooltip is the village
+    name, escaped here with :func:`grids.text.html` (Leaflet puts a tooltip in ``innerHTML``), then
+    “：23 户未定位”.
+
+    Parameters
+    ----------
+    counts : GeoDataFrame
+        Display-CRS points with ``households`` and ``name`` (:func:`grids.placement.village_counts` after
+        :func:`display_frame`); rows without geometry are skipped.
+    name : str
+        Name in the layer control.
+    precision : int
+        Coordinate decimals sent.
+    color : str
+        Border and text colour of the markers.
+    """
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        var {{ this.get_name() }} = (function () {
+            var d = {{ this.data_js }}, color = {{ this.color|tojson }}, suffix = {{ this.suffix|tojson }};
+            var group = L.layerGroup();
+            group.gridsVillages = d;  // read by the browser tests
+            for (var i = 0; i < d.length; i += 4) {
+                var n = d[i + 2], label = n < 10000 ? String(n) : Math.round(n / 1000) + "k";
+                var w = 12 + 7 * label.length;
+                var html = '<div style="width:' + w + 'px;height:18px;line-height:16px;border:1px solid ' + color +
+                    ';border-radius:9px;background:#fff;color:' + color + ';font:bold 11px sans-serif;' +
+                    'text-align:center;box-sizing:border-box">' + label + '</div>';
+                // the village name arrives escaped; the rest of the text is ours
+                L.marker([d[i], d[i + 1]], {icon: L.divIcon({html: html, className: "grids-village-count",
+                                                             iconSize: [w, 18]}), keyboard: false})
+                    .bindTooltip(d[i + 3] + suffix.replace("{n}", n.toLocaleString("en-US")), {direction: "top"})
+                    .addTo(group);
+            }
+            return group;
+        })();
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, counts: gpd.GeoDataFrame, *, name: str, precision: int = 5, color: str = VILLAGE_COUNT_COLOR,
+                 show: bool = True) -> None:
+        super().__init__(name=name, overlay=True, control=True, show=show)
+        self._name = "VillageCounts"
+        ok = counts[~(counts.geometry.isna() | counts.geometry.is_empty)] if len(counts) else counts
+        rows: list[Any] = []
+        for geom, n, name in zip(ok.geometry, ok["households"], ok["name"], strict=True):
+            rows += [round(float(geom.y), precision), round(float(geom.x), precision), int(n), html_text(name)]
+        self.suffix = "：{n} 户未定位"  # the tooltip: name + suffix, as grids.placement.village_counts labels it
+        # UTF-8 as is (half the bytes of \\u escapes); the two line separators a pre-2019 script parser
+        # would end a string at are escaped
+        self.data_js = (json.dumps(rows, separators=(",", ":"), ensure_ascii=False)
+                        .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
+        self.color = color
+        self.villages = len(ok)
+        self.households = int(pd.to_numeric(ok["households"]).sum()) if len(ok) else 0
+
+
 # --------------------------------------------------------------------------------------------------------
 # basemaps
 # --------------------------------------------------------------------------------------------------------
@@ -954,7 +1019,8 @@ def _pct(v: Any) -> str:
 
 def overview_map(areas: gpd.GeoDataFrame, *, branches: gpd.GeoDataFrame | None = None,
                  uncovered: gpd.GeoDataFrame | None = None, admin_units: gpd.GeoDataFrame | None = None,
-                 streets: gpd.GeoDataFrame | None = None, basemap: str = "offline",
+                 streets: gpd.GeoDataFrame | None = None, unlocated: gpd.GeoDataFrame | None = None,
+                 basemap: str = "offline",
                  id_column: str = "grid_id", name_column: str = "name", rate_column: str = "coverage_rate",
                  staff_column: str | None = "staff_id", households_column: str | None = "households",
                  area_label: str = "网格", simplify_m: float = 20.0, precision: int = 5,
@@ -972,7 +1038,12 @@ def overview_map(areas: gpd.GeoDataFrame, *, branches: gpd.GeoDataFrame | None =
         Branch points with ``name``.
     uncovered : GeoDataFrame, optional
         Household points still to cover (empty geometries are skipped); counted in bubbles at county zoom,
-        drawn as points from ``points_zoom`` on (:class:`PointAggregate`, all in the browser).
+        drawn as points from ``points_zoom`` on (:class:`PointAggregate`, all in the browser). Only a
+        household's own point is drawn: rows whose ``placement`` (:func:`grids.placement.placement`) is not
+        ``point``, or whose ``placed_by`` is ``code``/``name``, are skipped — count them with ``unlocated``.
+    unlocated : GeoDataFrame, optional
+        Households known only by village, counted per village (:func:`grids.placement.village_counts`): one
+        marker per village at its seat with the count, “三家子村：23 户未定位” as tooltip (:class:`VillageCounts`).
     admin_units, streets : GeoDataFrame, optional
         Drawn as the offline basemap (see :func:`base_map`).
     basemap : str
@@ -1038,12 +1109,25 @@ def overview_map(areas: gpd.GeoDataFrame, *, branches: gpd.GeoDataFrame | None =
         ).add_to(m)
     n_uncovered = 0
     if uncovered is not None and len(uncovered):
-        pts = display_frame(uncovered[[uncovered.geometry.name]], basemap=basemap, precision=precision)
+        own = np.ones(len(uncovered), dtype=bool)  # never an invented position (a point inside the village)
+        if "placement" in uncovered.columns:
+            own &= (uncovered["placement"].astype(object) == "point").to_numpy()
+        if "placed_by" in uncovered.columns:
+            own &= ~uncovered["placed_by"].isin(["code", "name"]).to_numpy()
+        pts = display_frame(uncovered.loc[own, [uncovered.geometry.name]], basemap=basemap, precision=precision)
         if len(pts):
             xy = shapely.get_coordinates(np.asarray(pts.geometry.array, dtype=object))
             n_uncovered = len(xy)
             PointAggregate(xy, name=f"未建档农户（{n_uncovered:,}）", precision=precision, color=UNCOVERED_COLOR,
                            points_zoom=points_zoom).add_to(m)
+    villages = None
+    if unlocated is not None and len(unlocated):
+        shown = display_frame(unlocated[["households", "name", unlocated.geometry.name]], basemap=basemap,
+                              precision=precision)
+        if len(shown):
+            n = int(pd.to_numeric(shown["households"]).sum())
+            villages = VillageCounts(shown, name=f"仅知村的农户（{n:,}）", precision=precision)
+            villages.add_to(m)
     if branches is not None and len(branches):
         group = folium.FeatureGroup(name="营业网点")
         bdisp = display_frame(branches, basemap=basemap, precision=precision)
@@ -1058,6 +1142,8 @@ def overview_map(areas: gpd.GeoDataFrame, *, branches: gpd.GeoDataFrame | None =
         items.append((UNSTAFFED_COLOR, f"无人负责（{int(unstaffed.sum())} 个）"))
     if n_uncovered:
         items.append((UNCOVERED_COLOR, f"未建档农户 {n_uncovered:,} 户（放大逐户显示）"))
+    if villages is not None:
+        items.append((VILLAGE_COUNT_COLOR, f"仅知村的农户 {villages.households:,} 户（{villages.villages} 个村，标在村委会）"))
     Legend(f"{area_label}覆盖率（已建档/农户）", items).add_to(m)
     folium.LayerControl(collapsed=True, position="topright").add_to(m)
     return m

@@ -7,7 +7,7 @@ import tempfile
 import pandas as pd
 import streamlit as st
 
-from grids import text
+from grids import placement, text
 from grids.errors import GridsError
 from grids.model import LAYERS
 from grids.text import markdown
@@ -59,6 +59,24 @@ def show_report(report) -> None:
         st.download_button("下载名称对照表（待填写）", template, f"names_{report.layer}.csv", "text/csv")
 
 
+def rederived(target: str) -> None:
+    """After a households import, villages derived from their seats take in the households just located (as
+    ``python -m grids import … households`` does) and the same report is shown."""
+    try:
+        result = placement.rederive_after_households(data.open_workspace(target), account=account)
+    except GridsError as exc:
+        st.error("重新推算村界失败：" + text.markdown(str(exc)))
+        return
+    if result is None:
+        return
+    st.info(text.markdown(placement.rederive_message(result)))
+    for w in result.warnings:
+        st.caption("· " + text.markdown(w))
+    if len(result.beyond):
+        st.dataframe(result.beyond.rename(columns={"hh_id": "户号", "village_code": "村代码", "distance_m": "距离（米）",
+                                                   "reason": "原因"}), hide_index=True, height=200)
+
+
 st.subheader("导入数据")
 if not account.can("import"):
     st.info("你的角色不能导入数据。")
@@ -100,6 +118,8 @@ else:
                 st.error(text.markdown(str(exc)))
             else:
                 show_report(report)
+                if write and layer == "households" and report.written and report.imported:
+                    rederived(target)
 
 st.subheader("最近的操作")
 audit = info["audit"] if account.can("view_audit") else None

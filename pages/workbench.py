@@ -1,4 +1,5 @@
-"""走访工作台 — a customer manager's grids, who is left to visit (nearest first), recording a visit, progress.
+"""走访工作台 — a customer manager's grids, who is left to visit (nearest first; households known only by
+village listed under their village), recording a visit, progress.
 
 Laid out for a phone: one column of short blocks (Streamlit stacks columns on narrow screens).
 """
@@ -75,14 +76,17 @@ if mode == "地图上点选":
             guard.rerun()
     if st.session_state[WORKBENCH_START] is None:
         st.info("在地图上点一下，选择起点。")
-st.caption(f"起点：{markdown(wb.start_label)}　黄点为起点，红点为待走访农户")
+st.caption(f"起点：{markdown(wb.start_label)}　黄点为起点，红点为待走访农户"
+           + ("，紫框为只知道村的农户户数（标在村委会）" if wb.villages is not None and len(wb.villages) else ""))
 
 st.subheader(f"待走访：{len(wb.todo):,} 户")
-todo = pd.DataFrame({  # the columns a phone shows first: who, how far, how to call
-    "户主": wb.todo.get("head_name"), "距离（公里）": wb.todo["distance_km"], "电话": wb.todo.get("phone"),
-    "户号": wb.todo["hh_id"], "地址": wb.todo.get("address"),
-})
-st.dataframe(todo, hide_index=True, height=260, width="stretch")
+located, by_village = data.visit_lists(wb)  # the columns a phone shows first: who, how far, how to call
+st.dataframe(located, hide_index=True, height=260, width="stretch")
+if by_village:
+    st.markdown(f"**只知道村、没有坐标的农户：{sum(len(t) for *_, t in by_village):,} 户**（按村列出，不按距离排序）")
+    for _, label, rows in by_village:
+        with st.expander(markdown(label)):
+            st.dataframe(rows, hide_index=True, width="stretch")
 
 st.subheader("记录走访")
 if wb.todo.empty:
@@ -92,6 +96,9 @@ else:
     label = dict(zip(ids, (f"{h} {n or ''} {'' if pd.isna(d) else f'{d:.1f} 公里'}" for h, n, d in
                            zip(ids, wb.todo.get("head_name", [""] * len(ids)), wb.todo["distance_km"], strict=True)),
                      strict=True))
+    for village, _, rows in by_village:  # known only by village: named by their village, not by a distance
+        label.update({h: f"{h} {n or ''} {village}" for h, n in
+                      zip(rows["户号"].astype(str), rows.get("户主", [""] * len(rows)), strict=True)})
     # households shown last run stay choosable: a form sent for one that changed meanwhile is judged (and
     # refused) by the library, never redirected to another household by a reset select box
     ids += [h for h in seen if h not in label]

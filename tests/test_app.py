@@ -514,3 +514,60 @@ def test_audit_trail_needs_view_audit(ws_path):
     assert len(audit_trail(ws, ACCOUNTS["admin"], actions=["账号变更"])) == 1
     with pytest.raises(PermissionDeniedError):
         audit_trail(ws, ACCOUNTS["planner"])
+
+
+def _village_only_workspace(path: Path) -> Path:
+    """The tiny workspace plus, in 丙村 (S2's grid G3), three households not yet archived known only by village:
+    H9 and H10 without a point, H11 with a stored point its import did not take (``placed_by`` ``name``); and
+    丙村's seat."""
+    tiny_workspace(path)
+    ws = Workspace(path)
+    extra = gpd.GeoDataFrame(
+        {"hh_id": ["H9", "H10", "H11"], "head_name": ["户主9", "户主10", "户主11"], "segment": "农牧户",
+         "village_code": "150422100203", "archived": False, "placed_by": ["name", "code", "name"],
+         "phone": ["13812340009", "13812340010", "13812340011"]},
+        geometry=[None, None, shapely.Point(119.51, 43.91)], crs=4490)
+    seats = gpd.GeoDataFrame({"code": ["150422100203"], "name": ["丙村村委会"], "level": ["village"],
+                              "town_code": ["150422100"]}, geometry=[shapely.Point(119.58, 43.98)], crs=4490)
+    with ws.transaction(actor="test", action="测试数据") as tx:
+        tx.append("households", extra)
+        tx.replace("seats", seats)
+    return path
+
+
+def test_workbench_lists_village_only_households_under_their_village(tmp_path, monkeypatch):
+    monkeypatch.setenv("GRIDS_WORKSPACE", str(_village_only_workspace(tmp_path / "w.gpkg")))
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state["auth.session"] = session_for(Account("s2", "customer_manager", "李四", "B2", "S2"))
+    at.run()
+    assert not at.exception
+    assert any("待走访：4 户" in h.value for h in at.subheader)
+    located = at.dataframe[0].value
+    assert located["户号"].tolist() == ["H7"]  # only a household's own point has a distance
+    assert located["距离（公里）"].notna().all()
+    assert any("只知道村、没有坐标的农户：3 户" in m.value for m in at.markdown)
+    box = next(e for e in at.expander if "丙村" in e.label)
+    assert box.label == "丙村：3 户未定位"
+    rows = box.dataframe[0].value
+    assert sorted(rows["户号"]) == ["H10", "H11", "H9"]
+    assert "距离（公里）" not in rows.columns
+    assert rows["电话"].str.contains(r"\*\*\*\*").all()  # masked like the other list
+    pick = next(s for s in at.selectbox if s.label == "农户（离起点最近的在前）")
+    assert pick.options[0].startswith("H7") and "H9 户主9 丙村" in pick.options
+
+
+def test_workbench_map_counts_village_only_households_at_the_seat(tmp_path):
+    import json
+    import re
+
+    from grids.scope import ScopedWorkspace
+    from ui import data
+
+    ws = Workspace(_village_only_workspace(tmp_path / "w.gpkg"))
+    sw = ScopedWorkspace(ws, Account("s2", "customer_manager", "李四", "B2", "S2"))
+    wb = data.workbench(sw, staff_id="S2", start=None, admin_units=ws.read("admin_units"), seats=ws.read("seats"))
+    html = data.workbench_map(wb, basemap="offline").get_root().render()
+    steps = json.loads(re.search(r"var steps = (\[[^\]]*\])", html).group(1))
+    assert len(steps) == 2  # H7 alone is a point; H11's stored point is not drawn
+    marker = json.loads(re.search(r"var d = (\[.*?\]), color", html).group(1))
+    assert marker == [43.98, 119.58, 3, "丙村"]  # at the seat, the tooltip “丙村：3 户未定位”

@@ -9,6 +9,7 @@ import folium
 import folium.plugins
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 import shapely
 
@@ -282,3 +283,108 @@ def test_outline_layers_are_reused_for_the_same_frames_and_redrawn_for_new_ones(
     # another basemap shifts the lines (GCJ-02), so it is another entry
     assert _outline_layers(maps.base_map(admin_units=admin, basemap="amap")) != \
         _outline_layers(maps.base_map(admin_units=admin))
+
+
+# -- households known only by village (issue 14): a count at the village seat, never invented points ----------
+
+
+@pytest.fixture
+def village_only():
+    """Two households with their own point, three known only by a village whose name carries markup (one of
+    them with a stored point the importer did not take: ``placed_by`` ``name``)."""
+    from grids import placement
+
+    v = "150422100201"
+    admin = gpd.GeoDataFrame({"code": [v], "name": ['三家子村<img src=x onerror="alert(1)">'], "level": ["village"]},
+                             geometry=[shapely.box(119.3, 43.9, 119.4, 44.0)], crs=4490)
+    seats = gpd.GeoDataFrame({"code": [v]}, geometry=[shapely.Point(119.37, 43.97)], crs=4490)
+    hh = gpd.GeoDataFrame({"hh_id": list("abcde"), "village_code": v,
+                           "placed_by": ["point", "point", "name", "code", "code"]},
+                          geometry=[shapely.Point(119.31, 43.91), shapely.Point(119.32, 43.92),
+                                    shapely.Point(119.35, 43.95), None, None], crs=4490)
+    return hh.assign(placement=placement.placement(hh, admin)), placement.village_counts(hh, admin, seats=seats)
+
+
+def test_village_only_households_are_a_count_at_the_seat_not_points(areas, village_only):
+    hh, counts = village_only
+    html = maps.overview_map(areas, uncovered=hh, unlocated=counts).get_root().render()
+    steps = json.loads(re.search(r"var steps = (\[[^\]]*\])", html).group(1))
+    assert len(steps) == 4  # two points: a and b; c's stored point (placed by name) is not drawn
+    assert js("未建档农户（2）") in html
+    data = json.loads(re.search(r"var d = (\[.*?\]), color", html).group(1))
+    assert data[:3] == [43.97, 119.37, 3]  # one marker, at the seat, with the count
+    name = data[3]  # the tooltip: the escaped name, then “：3 户未定位”
+    assert name == maps.html_text('三家子村<img src=x onerror="alert(1)">')
+    assert "<img" not in name and "&lt;img" in name
+    assert "<img" not in html
+    assert 'suffix = "' + js("：{n} 户未定位") + '"' in html and "bindTooltip(d[i + 3] + suffix" in html
+    assert counts["label"].iloc[0] == '三家子村<img src=x onerror="alert(1)">：3 户未定位'  # the same words
+    assert js("仅知村的农户 3 户（1 个村，标在村委会）") in html
+
+
+def test_workbench_style_uncovered_frame_skips_invented_points_without_counts(areas, village_only):
+    hh, _ = village_only
+    html = maps.overview_map(areas, uncovered=hh.drop(columns=["placed_by"])).get_root().render()
+    assert js("未建档农户（2）") in html  # placement alone decides
+    assert "gridsVillages" not in html
+
+
+def test_village_counts_keep_the_overview_small():
+    # 1,500 grids, 20k households with points and 5k known only by village in 200 villages: the village layer
+    # adds a few KB, where the same 5k as points would add ~10 bytes each
+    from grids import placement
+
+    rng = np.random.default_rng(1)
+    xs, ys = np.meshgrid(np.linspace(118.8, 119.8, 50), np.linspace(43.5, 44.4, 30))
+    cells = [shapely.box(x, y, x + 0.02, y + 0.03) for x, y in zip(xs.ravel(), ys.ravel(), strict=True)]
+    grid = gpd.GeoDataFrame({"grid_id": [f"G{i}" for i in range(len(cells))], "name": "网格",
+                             "coverage_rate": rng.random(len(cells)), "staff_id": "S"}, geometry=cells, crs=4490)
+    vx, vy = np.meshgrid(np.linspace(118.8, 119.78, 20), np.linspace(43.5, 44.37, 10))
+    codes = [f"150422100{k:03d}" for k in range(200)]
+    admin = gpd.GeoDataFrame({"code": codes, "name": [f"第{k}村" for k in range(200)], "level": "village"},
+                             geometry=[shapely.box(x, y, x + 0.05, y + 0.09) for x, y in
+                                       zip(vx.ravel(), vy.ravel(), strict=True)], crs=4490)
+    pts = gpd.GeoDataFrame({"village_code": rng.choice(codes, 20_000)},
+                           geometry=shapely.points(rng.uniform([118.8, 43.5], [119.8, 44.4], (20_000, 2))), crs=4490)
+    only = gpd.GeoDataFrame({"village_code": rng.choice(codes, 5_000)}, geometry=[None] * 5_000, crs=4490)
+    hh = pd.concat([pts, only], ignore_index=True)
+    base = len(maps.overview_map(grid, uncovered=pts).get_root().render().encode())
+    counts = placement.village_counts(hh, admin)
+    assert counts["households"].sum() == 5_000 and len(counts) == 200
+    with_counts = len(maps.overview_map(grid, uncovered=hh, unlocated=counts).get_root().render().encode())
+    print(f"overview {base / 1e6:.3f} MB, with 200 village counts {with_counts / 1e6:.3f} MB")
+    assert with_counts - base < 200 * 50  # ~40 bytes a village
+    assert with_counts - base < 5_000 * 5  # less than half of what 5k points would cost
+
+
+def test_html_export_counts_village_only_households_at_the_seat(areas, village_only, tmp_path, monkeypatch):
+    from grids import export
+
+    hh, _ = village_only
+    hh = hh.drop(columns=["placement"]).assign(archived=False)
+    admin = gpd.GeoDataFrame({"code": ["150422100201"], "name": ["三家子村"], "level": ["village"]},
+                             geometry=[shapely.box(119.3, 43.9, 119.4, 44.0)], crs=4490)
+    located = pd.DataFrame({"grid_id": "G1"}, index=hh.index)
+    captured = {}
+    monkeypatch.setattr(maps, "standalone_html", lambda m: captured.setdefault("html", m.get_root().render()))
+    export.write_html(hh, areas.assign(code=["W1", "W2"]), located, tmp_path / "m.html", admin_units=admin)
+    html = captured["html"]
+    assert len(json.loads(re.search(r"var steps = (\[[^\]]*\])", html).group(1))) == 4  # a and b only
+    marker = json.loads(re.search(r"var d = (\[.*?\]), color", html).group(1))
+    assert marker[2:] == [3, "三家子村"]
+
+
+def test_village_count_labels_escape_the_hostile_corpus(areas):
+    from grids import placement
+    from tests.hostile import corpus
+    from tests.test_hostile_maps import assert_safe
+
+    names = corpus()
+    codes = [f"150422100{k:03d}" for k in range(len(names))]
+    admin = gpd.GeoDataFrame({"code": codes, "name": names, "level": "village"},
+                             geometry=[shapely.box(119.3 + 0.001 * k, 43.9, 119.301 + 0.001 * k, 43.91)
+                                       for k in range(len(names))], crs=4490)
+    hh = pd.DataFrame({"village_code": codes, "placed_by": "name"})
+    counts = placement.village_counts(hh, admin)
+    assert len(counts) == len(names)
+    assert_safe(maps.overview_map(areas, unlocated=counts).get_root().render())

@@ -22,6 +22,7 @@ import streamlit as st
 from grids import maps
 from grids.auth import Account
 from grids.errors import ValidationError
+from grids.placement import placement, village_counts, village_of
 from grids.scope import ScopedWorkspace
 from grids.store import Workspace, open_workspace
 from grids.text import markdown
@@ -168,7 +169,9 @@ def _bundle(*, hh: pd.DataFrame, grids: gpd.GeoDataFrame, located: pd.DataFrame,
     weekly = coverage.weekly_visits(visits, by=weekly_by, staff=staff) if len(visits) else None
     return Overview(
         areas=areas, id_column="grid_id", area_label="网格", plan_name=plan_name,
-        uncovered=coverage.uncovered_households(hh, located), branches=branches, admin_units=admin,
+        uncovered=coverage.uncovered_households(hh, located).join(  # codes: known-only-by-village → counts
+            hh[[c for c in ("village_code", "group_code", "placed_by") if c in hh.columns]]),
+        branches=branches, admin_units=admin,
         streets=streets, summary=coverage.county_summary(hh), by_area=by_area,
         by_town=coverage.funnel(hh, by="town", names=town_names), weekly=weekly,
         staff_names=dict(zip(staff["staff_id"], staff["name"], strict=True)),
@@ -225,6 +228,7 @@ def overview_map(target: str, rev: int, basemap: str) -> Any:
     opts = basemap_options()
     return maps.overview_map(
         ov.areas, branches=ov.branches, uncovered=ov.uncovered, admin_units=ov.admin_units,
+        unlocated=village_counts(ov.uncovered, ov.admin_units, seats=layer(target, rev, "seats")),
         streets=ov.streets, basemap=basemap, id_column=ov.id_column, area_label=ov.area_label,
         tianditu_key=opts["tianditu_key"], tile_url=opts["tile_url"],
     )
@@ -371,6 +375,7 @@ def account_overview_map(target: str, rev: int, basemap: str, account: Account) 
     opts = basemap_options()
     return maps.overview_map(
         ov.areas, branches=ov.branches, uncovered=ov.uncovered, admin_units=ov.admin_units,
+        unlocated=village_counts(ov.uncovered, ov.admin_units, seats=layer(target, rev, "seats")),
         streets=ov.streets if account.can("read_all") else None, basemap=basemap, id_column=ov.id_column,
         area_label=ov.area_label, tianditu_key=opts["tianditu_key"], tile_url=opts["tile_url"],
     )
@@ -399,17 +404,24 @@ class Workbench:
     branch: gpd.GeoDataFrame
     week: dict[str, Any]
     weekly: pd.DataFrame
+    villages: gpd.GeoDataFrame | None = None
+    """Households to visit known only by village, counted per village at its seat
+    (:func:`grids.placement.village_counts`); their rows are in ``todo`` with ``placement == 'village'``."""
 
 
-def to_visit(households: gpd.GeoDataFrame, *, start: tuple[float, float] | None) -> gpd.GeoDataFrame:
+def to_visit(households: gpd.GeoDataFrame, *, start: tuple[float, float] | None,
+             admin_units: pd.DataFrame | None = None) -> gpd.GeoDataFrame:
     """The households not yet archived, nearest first from ``start`` (storage lon/lat), with ``distance_km``
-    measured in the Gauss-Krüger zone; households without a point come last."""
+    measured in the Gauss-Krüger zone and ``placement`` (:func:`grids.placement.placement`, with
+    ``admin_units``); only a household's own point has a distance, the others come last."""
     from grids.crs import to_gk
 
     archived = households["archived"].astype("boolean").fillna(False).to_numpy(dtype=bool)
     todo = households[~archived].copy()
     todo["distance_km"] = float("nan")
-    located = ~(todo.geometry.isna() | todo.geometry.is_empty)
+    units = admin_units if admin_units is not None else pd.DataFrame({"code": [], "level": []})
+    todo["placement"] = placement(todo, units)
+    located = (todo["placement"] == "point") & ~(todo.geometry.isna() | todo.geometry.is_empty)
     if start is not None and located.any():
         gk = to_gk(todo[located])
         here = gpd.GeoSeries(gpd.points_from_xy([start[0]], [start[1]]), crs=todo.crs).to_crs(gk.crs).iloc[0]
@@ -428,9 +440,11 @@ def versions_of(households: pd.DataFrame) -> dict[str, int]:
                     strict=True))
 
 
-def workbench(sw: ScopedWorkspace, *, staff_id: str | None, start: tuple[float, float] | None) -> Workbench:
+def workbench(sw: ScopedWorkspace, *, staff_id: str | None, start: tuple[float, float] | None,
+              admin_units: gpd.GeoDataFrame | None = None, seats: gpd.GeoDataFrame | None = None) -> Workbench:
     """The workbench of ``staff_id`` (a customer manager's own; admins pick one) from ``start``
-    (default: the staff member's branch)."""
+    (default: the staff member's branch). With ``admin_units`` (and ``seats``) the households to visit known
+    only by village are counted per village at its seat (``villages``) and never given a distance."""
     from grids import coverage
 
     grids = sw.grids()
@@ -465,15 +479,44 @@ def workbench(sw: ScopedWorkspace, *, staff_id: str | None, start: tuple[float, 
         week = {"visits": int(row["visits"]), "target": float(row["target"]), "behind": bool(row["behind"])}
     weekly = coverage.weekly_visits(visits, by="staff") if len(visits) else pd.DataFrame(
         {"week": pd.Series(dtype=str), "visits": pd.Series(dtype=int)})
-    return Workbench(staff_id=staff_id, grids=grids, households=hh, todo=to_visit(hh, start=start),
+    todo = to_visit(hh, start=start, admin_units=admin_units)
+    villages = village_counts(todo, admin_units, seats=seats) if admin_units is not None else None
+    return Workbench(staff_id=staff_id, grids=grids, households=hh, todo=todo,
                      summary=coverage.county_summary(hh), start=start, start_label=label, branch=branch,
-                     week=week, weekly=weekly)
+                     week=week, weekly=weekly, villages=villages)
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
 def _cached_workbench(target: str, rev: int, username: str, role: str, staff_id: str | None,
                       start: tuple[float, float] | None, day: str, _sw: ScopedWorkspace) -> Workbench:
-    return workbench(_sw, staff_id=staff_id, start=start)
+    return workbench(_sw, staff_id=staff_id, start=start, admin_units=layer(target, rev, "admin_units"),
+                     seats=layer(target, rev, "seats"))
+
+
+def visit_lists(wb: Workbench) -> tuple[pd.DataFrame, list[tuple[str, str, pd.DataFrame]]]:
+    """The to-visit list as the page shows it: households with a position (own point, nearest first; then
+    those placed by group), and per village — ``(village name, “三家子村：23 户未定位”, its households)`` by
+    village code — those known only by village (no invented distance)."""
+    todo = wb.todo
+    kind = todo["placement"] if "placement" in todo.columns else pd.Series("point", index=todo.index)
+
+    def table(rows: pd.DataFrame, *, distance: bool) -> pd.DataFrame:
+        group = rows.get("group_name")
+        cols = {"户主": rows.get("head_name"), "距离（公里）": rows["distance_km"] if distance else None,
+                "电话": rows.get("phone"), "户号": rows["hh_id"],
+                "组": group if group is not None and group.notna().any() else None, "地址": rows.get("address")}
+        return pd.DataFrame({k: v for k, v in cols.items() if v is not None})
+
+    main = table(todo[(kind != "village").to_numpy()], distance=True)
+    groups: list[tuple[str, str, pd.DataFrame]] = []
+    by_village = todo[(kind == "village").to_numpy()]
+    if len(by_village) and wb.villages is not None and len(wb.villages):
+        code = village_of(by_village)
+        for row in wb.villages.itertuples(index=False):
+            rows = by_village[code.eq(row.village_code).fillna(False).to_numpy(dtype=bool)].sort_values(
+                "hh_id", kind="stable")
+            groups.append((str(row.name), row.label, table(rows, distance=False)))
+    return main, groups
 
 
 def cached_workbench(sw: ScopedWorkspace, *, target: str, rev: int, staff_id: str | None,
@@ -491,7 +534,9 @@ def workbench_map(wb: Workbench, *, basemap: str, admin_units: gpd.GeoDataFrame 
     opts = basemap_options()
     m = maps.overview_map(wb.grids[["grid_id", "code", "name", "staff_id", "coverage_rate", "households",
                                     "geometry"]].assign(name=wb.grids["name"].fillna(wb.grids["code"])),
-                          branches=wb.branch, uncovered=wb.todo[[wb.todo.geometry.name]], admin_units=admin_units,
+                          branches=wb.branch,
+                          uncovered=wb.todo[[c for c in (wb.todo.geometry.name, "placement") if c in wb.todo]],
+                          unlocated=wb.villages, admin_units=admin_units,
                           basemap=basemap, tianditu_key=opts["tianditu_key"], tile_url=opts["tile_url"])
     if wb.start is not None and len(wb.grids):
         minx, miny, maxx, maxy = wb.grids.to_crs(4490).total_bounds
