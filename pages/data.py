@@ -12,7 +12,7 @@ from grids.errors import GridsError
 from grids.model import LAYERS
 from grids.text import markdown
 from ui import auth, data, fmt
-from ui.state import DATA_IMPORT_COORDS, DATA_IMPORT_LAYER
+from ui.state import DATA_IMPORT_COORDS, DATA_IMPORT_DONE, DATA_IMPORT_LAYER
 
 target, rev = data.current()
 account = auth.current_account()
@@ -59,14 +59,19 @@ def show_report(report) -> None:
         st.download_button("下载名称对照表（待填写）", template, f"names_{report.layer}.csv", "text/csv")
 
 
-def rederived(target: str) -> None:
+def rederive(target: str) -> tuple[object | None, str | None]:
     """After a households import, villages derived from their seats take in the households just located (as
-    ``python -m grids import … households`` does) and the same report is shown."""
+    ``python -m grids import … households`` does): ``(result, None)`` or ``(None, error text)``."""
     try:
-        result = placement.rederive_after_households(data.open_workspace(target), account=account)
+        return placement.rederive_after_households(data.open_workspace(target), account=account), None
     except GridsError as exc:
-        st.error("重新推算村界失败：" + text.markdown(str(exc)))
-        return
+        return None, str(exc)
+
+
+def show_rederived(result, error: str | None) -> None:
+    """The re-derivation's report, the same as the command line's."""
+    if error:
+        st.error("重新推算村界失败：" + text.markdown(error))
     if result is None:
         return
     st.info(text.markdown(placement.rederive_message(result)))
@@ -117,9 +122,15 @@ else:
             except GridsError as exc:
                 st.error(text.markdown(str(exc)))
             else:
+                if write and report.written:  # rerun: the figures, checklist and audit above show the import
+                    again = rederive(target) if layer == "households" and report.imported else (None, None)
+                    st.session_state[DATA_IMPORT_DONE] = (report, *again)
+                    st.rerun()
                 show_report(report)
-                if write and layer == "households" and report.written and report.imported:
-                    rederived(target)
+    done = st.session_state.pop(DATA_IMPORT_DONE, None)
+    if done is not None:
+        show_report(done[0])
+        show_rederived(done[1], done[2])
 
 st.subheader("最近的操作")
 audit = info["audit"] if account.can("view_audit") else None

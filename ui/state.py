@@ -26,6 +26,7 @@ OVERVIEW_SELECTED = "overview.selected"
 OVERVIEW_LEVEL = "overview.level"
 DATA_IMPORT_LAYER = "data.import_layer"
 DATA_IMPORT_COORDS = "data.import_coords"
+DATA_IMPORT_DONE = "data.import_done"  # (report, re-derivation result or error) shown after the rerun
 WORKBENCH_START = "workbench.start"  # (lon, lat) storage coordinates clicked on the map, or None
 WORKBENCH_LAST = "workbench.last"  # text of the last recorded visit (shown once after the rerun)
 WORKBENCH_SEEN = "workbench.seen"  # {hh_id: version} of the households the last run showed
