@@ -39,7 +39,8 @@ status = data.onboarding(target, rev)  # the onboarding checklist: python -m gri
 st.subheader("开通进度")
 st.dataframe(pd.DataFrame([(s["title"], s["state_name"], s["detail"], s["blocks"], s["next"]) for s in status["steps"]],
                           columns=["步骤", "状态", "现有", "缺少时影响", "补齐方法"]), hide_index=True)
-st.caption("各步都已完成。" if status["ready"] else "下一步：" + markdown(status["next"]))
+# the next step is a command: shown as code (literal, nothing in it is Markdown)
+st.caption("各步都已完成。" if status["ready"] else "下一步：`" + str(status["next"]).replace("`", "'") + "`")
 
 
 def show_report(report) -> None:
@@ -94,12 +95,12 @@ else:
                                  accept_multiple_files=True)
         a, b, c = st.columns(3)
         layer = a.selectbox("导入到图层", ingest.IMPORTABLE_LAYERS, key=DATA_IMPORT_LAYER,
-                            format_func=lambda n: f"{n}（{LAYERS[n].description if n in LAYERS else '村委会位置 → 推算村界'}）")
+                            format_func=lambda n: LAYERS[n].description if n in LAYERS else "村委会位置（推算村界）")
         coords = b.selectbox("坐标系", list(ingest.COORDS), key=DATA_IMPORT_COORDS, format_func=ingest.COORDS.get)
         strict = c.checkbox("严格模式（有错误行则不导入）")
         d, e = st.columns(2)
         mode = d.selectbox("写入方式", [None, *ingest.MODES], format_func=lambda m: "默认（农户、走访追加；其他替换）"
-                           if m is None else f"{ingest.MODES[m]}（{m}）",
+                           if m is None else ingest.MODES[m],
                            help="更新：按户号修改已有农户，只改文件里填了的格，改动记入审计")
         town = e.text_input("乡镇（按村名导入、登记表没有“乡镇”列时）", max_chars=40).strip() or None
         mapping = st.file_uploader("名称对照表（可选，CSV/Excel：乡镇,登记名称,行政区划代码）",
@@ -137,7 +138,8 @@ audit = info["audit"] if account.can("view_audit") else None
 if audit is None:
     st.caption("审计记录只对管理员和领导开放（“账号与审计”页）。")
 elif len(audit):
-    st.dataframe(audit.rename(columns={"at": "时间", "actor": "操作人", "action": "操作", "layer": "图层",
-                                       "revision": "版本", "detail": "详情"}), hide_index=True, height=260)
+    st.dataframe(audit.drop(columns=["prev_hash", "hash"], errors="ignore").rename(columns={
+        "at": "时间", "actor": "操作人", "action": "操作", "layer": "图层", "revision": "版本", "detail": "详情"}),
+        hide_index=True, height=260)
 else:
     st.caption("暂无记录。")

@@ -64,10 +64,10 @@ def test_the_app_on_postgis_paints_the_overview_and_imports_through_the_data_pag
         page.get_by_role("heading", name="数据管理").wait_for(timeout=60_000)
         settle(page)
         box = page.locator('[data-testid="stSelectbox"]', has_text="导入到图层").locator("input")
-        if not box.input_value().startswith("households（"):  # the page remembers the last layer chosen
+        if not box.input_value().startswith("农户与客户"):  # the page remembers the last layer chosen
             page.locator('[data-testid="stSelectbox"]', has_text="导入到图层").get_by_role("button", name="Open").click()
-            page.get_by_role("option", name=re.compile("^households（")).click()
-        assert box.input_value().startswith("households（")
+            page.get_by_role("option", name=re.compile("^农户与客户")).click()
+        assert box.input_value().startswith("农户与客户")
         page.locator('[data-testid="stFileUploader"]').first.locator('input[type="file"]').set_input_files(str(upload))
         page.get_by_text("新增农户.csv").first.wait_for(timeout=30_000)
         page.get_by_role("button", name="校验并导入").click()
