@@ -184,3 +184,105 @@ def chain_head(ws: _AuditSource) -> str:
     """
     last_hash, rows = ws.audit_head()
     return _head_text(last_hash, rows)
+
+
+# --------------------------------------------------------------------------------------------------------
+# reading the trail: Beijing time, details in Chinese
+# --------------------------------------------------------------------------------------------------------
+
+DETAIL_KEYS: dict[str, str] = {
+    "layer": "图层", "op": "操作", "rows": "行数", "rows_before": "原有行数", "rows_after": "现有行数",
+    "plan_id": "方案", "revision": "版本", "grids": "网格数", "name": "名称", "where": "条件", "added": "新增",
+    "removed": "删除", "changed": "修改", "changed_total": "共修改", "status": "状态", "count": "数量",
+    "accounts": "账号", "schema_from": "原结构版本", "schema_to": "新结构版本", "columns_added": "新增列或图层",
+    "rows_chained": "补算哈希的行数", "rtree_added": "新增空间索引", "genesis": "链起点", "username": "用户名",
+    "usernames": "用户名", "method": "方式", "file": "文件", "what": "内容", "towns": "镇", "to": "目标",
+    "rows_recoded": "重编码行数", "purpose": "用途", "outline_coords": "县界坐标系", "outcome": "结果",
+    "mode": "写入方式", "known": "账号存在", "keep_demo_accounts": "保留演示账号", "imported": "导入行数",
+    "rejected": "拒收行数", "hh_id": "户号", "grids_changed": "改动网格数", "format": "格式", "county": "旗县",
+    "code_changes": "代码变更", "changed_rows": "修改行数", "branch_id": "网点", "staff_id": "客户经理",
+    "archived_before": "原建档状态", "reason": "原因", "error": "错误类型", "carried": "并入的改派数",
+    "carried_grids": "并入改派的网格", "conflicts_overridden": "以草稿为准覆盖的改派", "forced": "带错发布理由",
+    "errors": "检查错误数", "expected_revision": "所见版本", "accept_conflicts": "以草稿为准",
+    "force_reason": "带错发布理由", "from_plan": "来源方案", "tables": "表", "grid_id": "网格", "live": "已发布方案上",
+    "draft": "草稿中", "base": "建草稿时", "locked": "锁定", "seen": "所见版本", "visited_on": "走访日期",
+    "role": "角色", "active": "启用", "source": "来源", "target": "目标", "actor": "操作人", "action": "操作",
+}
+"""English keys of audit details → the Chinese shown on 账号与审计 and 数据管理 (others are shown as written)."""
+
+DETAIL_VALUES: dict[str, str] = {
+    "append": "追加", "replace": "替换", "delete": "删除", "update": "修改", "create": "新建", "upgrade": "升级",
+    "sign_in": "登录", "sign_in_failed": "登录失败", "sign_out": "退出", "unlock": "解锁", "disable": "停用",
+    "enable": "启用", "passwd": "改密码", "set_role": "改角色", "migrate": "迁移", "password": "密码",
+    "oidc": "单点登录", "draft": "草稿", "published": "已发布", "archived": "已归档", "external": "外部编辑",
+}
+"""Codes among audit detail values → Chinese (layer names come from :data:`grids.model.LAYERS`)."""
+
+MAX_LISTED = 10
+"""Items of a list shown in a detail before “等 N 个”."""
+
+
+def _value_text(key: str, value: Any) -> str:
+    from grids.model import LAYERS
+
+    if isinstance(value, bool):
+        return "是" if value else "否"
+    if value is None:
+        return "无"
+    if isinstance(value, dict):
+        return "（" + "，".join(f"{DETAIL_KEYS.get(k, k)} {_value_text(k, v)}" for k, v in value.items()) + "）"
+    if isinstance(value, list):
+        shown = "、".join(_value_text(key, v) for v in value[:MAX_LISTED])
+        return shown + (f" 等 {len(value)} 个" if len(value) > MAX_LISTED else "")
+    text = str(value)
+    if key == "layer" and text in LAYERS:
+        return LAYERS[text].description or text
+    return DETAIL_VALUES.get(text, text)
+
+
+def describe_detail(detail: str | None) -> str:
+    """An audit row's ``detail`` (JSON written by the library) as one line of Chinese.
+
+    Examples
+    --------
+    >>> describe_detail('[{"layer": "households", "op": "append", "rows": 2}]')
+    '图层 农户与客户（建档与授信信息），操作 追加，行数 2'
+    >>> describe_detail('[{"layer": "accounts", "op": "sign_in", "method": "password"}, {"zz": true}]')
+    '图层 账号（密码以 argon2 哈希保存），操作 登录，方式 密码；zz 是'
+    >>> describe_detail("not json")
+    'not json'
+    """
+    if not detail:
+        return ""
+    try:
+        items = json.loads(detail)
+    except (TypeError, ValueError):
+        return str(detail)
+    items = items if isinstance(items, list) else [items]
+    parts = []
+    for item in items:
+        if isinstance(item, dict):
+            parts.append("，".join(f"{DETAIL_KEYS.get(k, k)} {_value_text(k, v)}" for k, v in item.items()))
+        else:
+            parts.append(_value_text("", item))
+    return "；".join(parts)
+
+
+def audit_table(ws: Any, *, last: int | None = None) -> pd.DataFrame:
+    """The audit trail to read, newest first: ``at`` in Beijing time (naive, to the second), ``layer`` in Chinese,
+    ``detail`` described in Chinese (:func:`describe_detail`), the stored JSON kept as ``detail_json``, and
+    ``prev_hash``/``hash``. ``last``: only the newest rows. Whoever calls it decides who may read it (the
+    scoped workspace requires ``view_audit``)."""
+    from grids.model import LAYERS
+
+    log = ws.read("audit")
+    if last is not None:
+        log = log.tail(last)
+    log = log.iloc[::-1].reset_index(drop=True)
+    log["at"] = pd.to_datetime(log["at"], errors="coerce", utc=True).dt.tz_convert("Asia/Shanghai") \
+        .dt.tz_localize(None).dt.floor("s")
+    log["layer"] = ["、".join(LAYERS[p].description if p in LAYERS else p for p in str(v).split(","))
+                    if isinstance(v, str) and v else v for v in log["layer"]]
+    log["detail_json"] = log["detail"]
+    log["detail"] = [describe_detail(d) for d in log["detail"]]
+    return log

@@ -589,7 +589,7 @@ def create_demo_accounts(ws: Workspace, *, password: str = DEMO_PASSWORD) -> pd.
 
     ``admin`` (系统管理员), ``leader`` (联社领导), ``planner`` (规划人员), one branch manager per branch
     (username = branch id in lower case, e.g. ``b01``) and one customer manager per 客户经理 staff record
-    (username = staff id in lower case, e.g. ``s001``), all with ``password``. The accounts share one argon2
+    (username = staff id in lower case, e.g. ``s002``), all with ``password``. The accounts share one argon2
     hash of the public demo password (hashing 180 times would only slow the demo down).
     """
     if not ws.is_demo:

@@ -126,9 +126,10 @@ with tabs[-1]:
     start, end = (*days, None)[:2] if isinstance(days, tuple) else (days, None)
     log = data.filter_audit(full, actors=actors, actions=actions, start=start, end=end)
     shown = log.rename(columns={"at": "时间（北京时间）", "actor": "操作人", "action": "操作", "layer": "图层",
-                                "revision": "版本", "detail": "详情", "prev_hash": "上一条哈希", "hash": "本条哈希"})
+                                "revision": "版本", "detail": "详情", "detail_json": "详情（原文）",
+                                "prev_hash": "上一条哈希", "hash": "本条哈希"})
     st.caption(f"{len(log):,} 条（共 {len(full):,} 条）　审计链头：{audit.chain_head(ws)}"
                "（与另存的链头比对：记录被改写或删除时链头不同；`python -m grids audit verify` 逐条核验）")
-    st.dataframe(shown, hide_index=True, height=420, width="stretch")
+    st.dataframe(shown.drop(columns=["详情（原文）"]), hide_index=True, height=420, width="stretch")
     st.download_button("导出审计记录（CSV）", data.table_csv(pd.DataFrame(shown)),
                        f"审计记录_{today:%Y%m%d}.csv", "text/csv", key="admin.audit_csv")

@@ -138,8 +138,8 @@ audit = info["audit"] if account.can("view_audit") else None
 if audit is None:
     st.caption("审计记录只对管理员和领导开放（“账号与审计”页）。")
 elif len(audit):
-    st.dataframe(audit.drop(columns=["prev_hash", "hash"], errors="ignore").rename(columns={
-        "at": "时间", "actor": "操作人", "action": "操作", "layer": "图层", "revision": "版本", "detail": "详情"}),
+    st.dataframe(audit.drop(columns=["prev_hash", "hash", "detail_json"], errors="ignore").rename(columns={
+        "at": "时间（北京时间）", "actor": "操作人", "action": "操作", "layer": "图层", "revision": "版本", "detail": "详情"}),
         hide_index=True, height=260)
 else:
     st.caption("暂无记录。")

@@ -91,12 +91,13 @@ def workspace_info(target: str, rev: int) -> dict[str, Any]:
     """Metadata, layer row counts and the last audit entries of the workspace."""
     ws = open_workspace(target)
     counts = {name: ws.count(name) for name in ws.layers()}
-    audit = ws.read("audit") if "audit" in counts else pd.DataFrame()
+    from grids.audit import audit_table
+
     path = Path(target)
     return {
         "meta": ws.meta,
         "counts": counts,
-        "audit": audit.tail(20).iloc[::-1].reset_index(drop=True),
+        "audit": audit_table(ws, last=20) if "audit" in counts else pd.DataFrame(),
         "size_mb": path.stat().st_size / 1e6 if path.is_file() else None,
     }
 
@@ -779,13 +780,12 @@ def whitelist_file(sw: ScopedWorkspace, village: str, *, fmt: str) -> bytes:
 def audit_trail(ws: Workspace, account: Account, *, actors: list[str] | None = None,
                 actions: list[str] | None = None, start: Any = None, end: Any = None) -> pd.DataFrame:
     """The audit trail (``view_audit`` roles only, as :meth:`ScopedWorkspace.audit_log`, but also without a
-    grid plan), newest first, filtered by actor, action and day; ``at`` in China time (UTC+8, naive)."""
+    grid plan), newest first, filtered by actor, action and day (:func:`grids.audit.audit_table`: ``at`` in China
+    time, details in Chinese)."""
+    from grids.audit import audit_table
+
     account.require("view_audit")
-    log = ws.read("audit")
-    log["at"] = pd.to_datetime(log["at"], errors="coerce", utc=True).dt.tz_convert("Asia/Shanghai").dt.tz_localize(
-        None).dt.floor("s")
-    return filter_audit(log.iloc[::-1].reset_index(drop=True), actors=actors, actions=actions, start=start,
-                        end=end)
+    return filter_audit(audit_table(ws), actors=actors, actions=actions, start=start, end=end)
 
 
 def filter_audit(log: pd.DataFrame, *, actors: list[str] | None = None, actions: list[str] | None = None,

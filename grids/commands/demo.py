@@ -111,8 +111,12 @@ def run(args: argparse.Namespace) -> int:
     print(f"网格方案 main：{len(report.assignment.grids)} 个网格，{state}；客户经理负荷最大差 "
           f"{s['staff_spread_max']:.0%}，网点辖区均为一块：{s['max_branch_pieces'] == 1}")
     print(f"历史走访记录按方案记到各网格的客户经理（{moved:,} 条改了走访人）")
-    print(f"演示账号 {len(accounts)} 个（admin、leader、planner、网点主任 b01…、客户经理 s001…），"
-          f"演示密码：{DEMO_PASSWORD}")
+    def span(role: str) -> str:
+        names = sorted(accounts.loc[accounts["role"] == role, "username"].astype(str))
+        return f"{names[0]}…{names[-1]}" if len(names) > 1 else "".join(names)
+
+    print(f"演示账号 {len(accounts)} 个（admin、leader、planner、网点主任 {span('branch_manager')}、客户经理 "
+          f"{span('customer_manager')}；客户经理的账号名是其员工编号，不连续），演示密码：{DEMO_PASSWORD}")
     if len(bad):
         print(bad[["kind", "message"]].head(20).to_string(index=False))
     if len(notes):
