@@ -10,8 +10,9 @@
   branch ends above ``CAPACITY_LIMIT`` (1.10) times its capacity.
 * :func:`assign_staff` — inside each branch, contiguous territories of balanced workload
   (:func:`grids.assign_partition.partition`).
-* :func:`assign_plan` — both steps and the metrics (:mod:`grids.assign_metrics`); :func:`what_if` re-runs
-  it with a branch added or closed and reports what changes.
+* :func:`assign_plan` — both steps and the metrics (:mod:`grids.assign_metrics`).
+* :func:`what_if` — a branch added or closed with the least change to the plan (only the closed branch's
+  grids move, its staff with them; a new branch takes only the grids nearer to it), before and after.
 
 Locked grids (``locked`` column) keep their branch and manager. Islands — grids that share no edge with any
 other grid — may stand alone in any territory without counting as an extra piece.
