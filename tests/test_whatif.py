@@ -265,3 +265,12 @@ def test_planning_whatif_section_shows_the_households_moved(tmp_path, monkeypatc
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["移动户数"] == "6 户" and metrics["调动员工"] == "2 名"
     assert "户数（前）" in at.dataframe[0].value.columns
+    # a new branch (as a map click would place it) beside 乙村 takes 乙村 only, with the managers asked for
+    at.session_state["planning.whatif_point"] = (119.46, 43.95)
+    at.selectbox[0].set_value(None).run()
+    at.number_input(key="planning.whatif_staff").set_value(2).run()
+    next(b for b in at.button if b.label == "计算").click().run()
+    assert not at.exception, at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["移动户数"] == "3 户" and metrics["调动员工"] == "0 名"
+    assert any("配 2 名新客户经理" in m.value for m in at.markdown)

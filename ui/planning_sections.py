@@ -135,6 +135,9 @@ def whatif_section(ws: Any, *, ctx: Any, target: str, rev: int, labels: dict[str
                         else f"{x} {names[x]}")
     point = ss[ui.WHATIF_POINT]
     b.write(f"新网点位置：{point[0]:.5f}, {point[1]:.5f}" if point else "新网点：（在地图上点击）")
+    team = assign.assignable_staff(ctx.staff).groupby("branch_id").size()
+    n_new = b.number_input("新网点客户经理人数", 1, 100, max(1, round(team.median())) if len(team) else 1,
+                           disabled=point is None, key="planning.whatif_staff")
     if point and b.button("清除新网点"):
         ss[ui.WHATIF_POINT] = None
         st.rerun()
@@ -157,10 +160,10 @@ def whatif_section(ws: Any, *, ctx: Any, target: str, rev: int, labels: dict[str
         with st.spinner("正在计算…"):
             try:
                 by = assign.default_by(ws.meta)  # the distance the assignment uses
-                streets = ws.read("streets") if by == "road" else ctx.ferries
+                streets = ws.read("streets") if by == "road" else ctx.ferries  # ferries join islands
                 ss[ui.WHATIF] = assign.what_if(base, ctx.branches, ctx.staff, add_branch=point, close_branch=close,
-                                               by=by, streets=streets if streets is not None and len(streets)
-                                               else None, outline=county_outline(ws))
+                                               new_branch_staff=int(n_new), by=by, outline=county_outline(ws),
+                                               streets=streets if streets is not None and len(streets) else None)
             except GridsError as exc:
                 st.error(markdown(str(exc)))
         st.rerun()
@@ -171,16 +174,16 @@ def whatif_section(ws: Any, *, ctx: Any, target: str, rev: int, labels: dict[str
         cols = st.columns(4)
         cols[0].metric("移动户数", f"{s['households_moved']:,} 户", f"{s['grids_moved']} 个网格改变网点",
                        delta_color="off")
-        cols[1].metric("调动员工", f"{s['staff_moved']} 名", f"员工 {s['staff_before']} → {s['staff_after']} 名",
-                       delta_color="off")
+        cols[1].metric("调动员工", f"{s['staff_moved']} 名")
         cols[2].metric("平均距离", f"{s['mean_distance_m_after'] / 1000:.2f} km",
                        f"{(s['mean_distance_m_after'] - s['mean_distance_m_before']) / 1000:+.2f} km",
                        delta_color="inverse")
         cols[3].metric("最远距离", f"{s['max_distance_m_after'] / 1000:.2f} km",
                        f"{(s['max_distance_m_after'] - s['max_distance_m_before']) / 1000:+.2f} km",
                        delta_color="inverse")
-        st.caption("其余网格的网点和客户经理都不变。" if not s.get("grids_restaffed") else
-                   f"另有 {s['households_restaffed']:,} 户网点不变、换客户经理。")
+        st.caption(f"员工 {s['staff_before']} → {s['staff_after']} 名；"
+                   + ("其余网格的网点和客户经理都不变。" if not s.get("grids_restaffed") else
+                      f"另有 {s['households_restaffed']:,} 户网点不变、换客户经理。"))
         st.dataframe(result.branches.rename(columns={**WHATIF_COLUMNS, "staff_before": "客户经理人数（前）",
                                                      "staff_after": "客户经理人数（后）"}), hide_index=True)
         if len(result.staff_moves):
