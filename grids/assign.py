@@ -1310,7 +1310,7 @@ def what_if(grids: gpd.GeoDataFrame, branches: gpd.GeoDataFrame, staff: pd.DataF
         new_s = pd.concat([new_s, pd.DataFrame({"staff_id": [f"{NEW_BRANCH_ID}-S{i + 1}" for i in range(n_new)],
                                                 "branch_id": NEW_BRANCH_ID, "role": "客户经理"})],
                           ignore_index=True)
-        notes.append(f"新增网点 {NEW_BRANCH_ID}（{add_branch[0]},{add_branch[1]}），配 {n_new} 名新客户经理，"
+        notes.append(f"新增网点 {NEW_BRANCH_ID}（{add_branch[0]:.5f},{add_branch[1]:.5f}），配 {n_new} 名新客户经理，"
                      f"接收离它比离原网点更近的 {int(took.sum())} 个网格（{int(hh[took].sum())} 户）"
                      + (f"；另有 {nearer - int(took.sum())} 个更近的网格留在原网点（移走会把辖区割成几片）"
                         if nearer > took.sum() else ""))
@@ -1323,7 +1323,8 @@ def what_if(grids: gpd.GeoDataFrame, branches: gpd.GeoDataFrame, staff: pd.DataF
     cols = ["branch_id", "staff", "households", "mean_distance_m", "max_distance_m"]
     before = baseline.branches[cols].set_index("branch_id")
     after = scenario.branches[cols].set_index("branch_id")
-    table = before.join(after, how="outer", lsuffix="_before", rsuffix="_after").reset_index()
+    table = before.merge(after, how="outer", left_index=True, right_index=True,
+                         suffixes=("_before", "_after")).reset_index()
     for c in ("staff", "households"):
         table[f"{c}_before"] = table[f"{c}_before"].fillna(0).astype("int64")
         table[f"{c}_after"] = table[f"{c}_after"].fillna(0).astype("int64")
