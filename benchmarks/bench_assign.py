@@ -19,6 +19,11 @@
    distance modes against CBC's exact capacitated assignment without contiguity (120 s limit) — our cost,
    CBC's best bound and best solution, our gap to the bound (%), the time ratio, the max load/capacity.
 
+5. What-if on the demo county's plan (:func:`bench_what_if`, issue 16): closing B05 and adding a branch where the
+   plan serves households farthest, with the least change (:func:`grids.assign.what_if`) against the previous
+   behaviour (both plans assigned from scratch, the closed branch's staff all to its nearest branch) —
+   households and grids moved, staff moved, distances before/after, seconds.
+
 ``python benchmarks/bench_assign.py [--quick]`` prints the result as JSON.
 """
 
@@ -403,6 +408,63 @@ def bench_demo(*, repeats: int) -> dict | str:
     return out
 
 
+def _whole_rerun_close(grids, branches, staff, close: str, **options) -> dict:
+    """The what-if before issue 16: baseline and scenario both assigned from scratch, the closed branch's staff
+    all sent to the branch nearest to it."""
+    t0 = time.perf_counter()
+    base = assign_plan(grids, branches, staff, **options)
+    ids = branches["branch_id"].astype(str)
+    rest = branches[ids != close].reset_index(drop=True)
+    gone = to_gk(branches[ids == close]).geometry.iloc[0]
+    dest = str(rest["branch_id"].iloc[int(np.argmin(to_gk(rest).geometry.distance(gone).to_numpy()))])
+    moved_staff = staff.copy()
+    moved_staff.loc[moved_staff["branch_id"].astype(str) == close, "branch_id"] = dest
+    scen = assign_plan(grids, rest, moved_staff, **options)
+    move = (base.grids["branch_id"].astype(str) != scen.grids["branch_id"].astype(str)).to_numpy()
+    hh = grids["households"].fillna(0).to_numpy(dtype=float)
+    return {"households_moved": int(hh[move].sum()), "grids_moved": int(move.sum()),
+            "closed_branch_households_in_its_baseline": int(hh[(base.grids["branch_id"] == close).to_numpy()].sum()),
+            "mean_distance_m_after": round(float(scen.summary["mean_distance_m"]), 1),
+            "seconds": round(time.perf_counter() - t0, 2)}
+
+
+def bench_what_if(*, repeats: int, previous: bool = True) -> dict:
+    """What-if on the demo plan, by each distance the workspace has: close B05, add a branch; least change,
+    and (``previous``) the whole re-run it replaced."""
+    from grids.assign import what_if
+    from grids.landmass import county_outline
+
+    source, grids, ws = _demo_plan()
+    branches, staff = ws.read("branches"), ws.read("staff")
+    streets = ws.read("streets") if "streets" in ws.layers() else None
+    outline = county_outline(ws)
+    ids = branches["branch_id"].astype(str).tolist()
+    close = "B05" if "B05" in ids else ids[len(ids) // 2]
+    out: dict = {"source": source, "close_branch": close,
+                 "close_branch_households": int(grids.loc[grids["branch_id"] == close, "households"].sum())}
+    keys = ("households_moved", "grids_moved", "households_restaffed", "staff_moved", "staff_before", "staff_after",
+            "mean_distance_m_before", "mean_distance_m_after", "max_distance_m_before", "max_distance_m_after")
+    # a new branch where the plan serves households farthest (straight line): inside the farthest grid
+    d = branch_distances(grids, branches)
+    own = d.to_numpy()[np.arange(len(grids)), d.columns.get_indexer(grids["branch_id"].astype(str))]
+    spot = grids.geometry.iloc[[int(np.nanargmax(own))]].representative_point().to_crs(4490).iloc[0]
+    modes = ("straight", "road") if streets is not None and len(streets) else ("straight",)
+    for by in modes:
+        options = {"by": by, "streets": streets if streets is not None and len(streets) else None,
+                   "outline": outline}
+        secs, res = median_time(lambda o=options: what_if(grids, branches, staff, close_branch=close, **o), repeats)
+        row = {"close": {**{k: round(res.summary[k], 1) for k in keys}, "seconds": round(secs, 2),
+                         "staff_moves": res.staff_moves.to_dict("records")}}
+        secs, res = median_time(lambda o=options: what_if(grids, branches, staff, add_branch=(spot.x, spot.y),
+                                                          **o), repeats)
+        row["add"] = {"at": [round(spot.x, 5), round(spot.y, 5)], **{k: round(res.summary[k], 1) for k in keys},
+                      "seconds": round(secs, 2)}
+        if previous:
+            row["close_previous_whole_rerun"] = _whole_rerun_close(grids, branches, staff, close, **options)
+        out[by] = row
+    return out
+
+
 def run(*, quick: bool = False) -> dict:
     """All assignment benchmarks; ``quick`` skips spopt and uses fewer repeats and instances."""
     repeats = 1 if quick else 3
@@ -414,6 +476,7 @@ def run(*, quick: bool = False) -> dict:
         "territories_vs_spopt": bench_territories(quick=quick),
         "branch_assignment_vs_mip": bench_small_mip(seeds=1 if quick else 5),
         "branch_assignment_vs_cbc": bench_vs_cbc(quick=quick),
+        "what_if": bench_what_if(repeats=repeats, previous=not quick),
     }
 
 

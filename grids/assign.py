@@ -10,8 +10,9 @@
   branch ends above ``CAPACITY_LIMIT`` (1.10) times its capacity.
 * :func:`assign_staff` — inside each branch, contiguous territories of balanced workload
   (:func:`grids.assign_partition.partition`).
-* :func:`assign_plan` — both steps and the metrics (:mod:`grids.assign_metrics`); :func:`what_if` re-runs
-  it with a branch added or closed and reports what changes.
+* :func:`assign_plan` — both steps and the metrics (:mod:`grids.assign_metrics`).
+* :func:`what_if` — a branch added or closed with the least change to the plan (only the closed branch's
+  grids move, its staff with them; a new branch takes only the grids nearer to it), before and after.
 
 Locked grids (``locked`` column) keep their branch and manager. Islands — grids that share no edge with any
 other grid — may stand alone in any territory without counting as an extra piece.
@@ -975,98 +976,386 @@ def assign_plan(grids: gpd.GeoDataFrame, branches: gpd.GeoDataFrame, staff: pd.D
 
 @dataclass
 class WhatIfResult:
-    """A scenario against the baseline, both assigned from scratch with the same options."""
+    """A scenario against the baseline: the plan's assignment, changed only where the scenario needs it.
+
+    Attributes
+    ----------
+    baseline, scenario : AssignmentResult
+        Metrics before and after (``scenario.grids`` holds the new ``branch_id`` and ``staff_id``).
+    branches : DataFrame
+        Per branch: households, staff and mean/max distance before and after.
+    moves : DataFrame
+        Every grid whose branch changes, with its households, branch and manager before and after.
+    summary : dict
+        The scenario in words (``scenario``), grids and households moved, distances before and after.
+    staff_moves : DataFrame
+        Every person who changes branch (``staff_id``, ``branch_before``, ``branch_after``).
+    """
 
     baseline: AssignmentResult
     scenario: AssignmentResult
     branches: pd.DataFrame
     moves: pd.DataFrame
     summary: dict[str, Any]
+    staff_moves: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(
+        columns=["staff_id", "branch_before", "branch_after"]))
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict: summary, branch changes and the grids that move."""
+        """JSON-ready dict: summary, branch changes, the grids and the people that move."""
         return {"summary": _jsonable(self.summary), "branches": _records(self.branches),
-                "moves": _records(self.moves)}
+                "moves": _records(self.moves), "staff_moves": _records(self.staff_moves)}
+
+
+NEW_BRANCH_ID = "NEW"
+"""``branch_id`` of the branch :func:`what_if` adds."""
+
+
+def _measure(grids: gpd.GeoDataFrame, branches: gpd.GeoDataFrame, staff: pd.DataFrame, *,
+             distances: pd.DataFrame, adjacency: sparse.csr_matrix, households: gpd.GeoDataFrame | None,
+             capacity_slack: float) -> AssignmentResult:
+    """Metrics of an assignment as it stands (``grids`` with ``branch_id`` and ``staff_id``), nothing assigned."""
+    stats = grid_distance_stats(grids, branches, distances=distances, households=households)
+    cap = pd.Series(branch_capacity(branches, staff, _households(grids).sum(), capacity_slack=capacity_slack),
+                    index=branches["branch_id"].astype(str).to_numpy())
+    branch_m, staff_m, summary = assignment_metrics(grids, branches, staff=assignable_staff(staff),
+                                                    adjacency=adjacency, distance_stats=stats, capacity=cap)
+    return AssignmentResult(grids, branch_m, staff_m, summary)
+
+
+def _nearness(grids: gpd.GeoDataFrame, branches: gpd.GeoDataFrame, dist: pd.DataFrame, gmass: np.ndarray,
+              bmass: np.ndarray, *, by: str) -> np.ndarray:
+    """Grid × branch ranking of :func:`assign_branches`, per grid: any branch on the grid's own landmass
+    before every branch across water, then the distance (by road, ties broken by the straight line)."""
+    d = dist.to_numpy(dtype=float)
+    finite = np.isfinite(d)
+    d = np.where(finite, d, 10.0 * float(d[finite].max(initial=0.0)) + 1.0)
+    if by == "road":
+        d = d + ROAD_TIE_BREAK * branch_distances(grids, branches).to_numpy()
+    wet = gmass[:, None] != bmass[None, :]
+    return d + (2.0 * float(d.max(initial=0.0)) + 1.0) * wet
+
+
+def _apportion(amounts: np.ndarray, seats: int) -> np.ndarray:
+    """Whole seats in proportion to ``amounts``, largest remainder first (Hamilton); ties to the lower index.
+
+    Examples
+    --------
+    >>> _apportion(np.array([2600.0, 1000.0, 400.0]), 5).tolist()
+    [3, 1, 1]
+    """
+    out = np.zeros(len(amounts), dtype=np.int64)
+    total = float(amounts.sum())
+    if seats <= 0 or total <= 0:
+        return out
+    quota = amounts / total * seats
+    out = np.floor(quota + 1e-9).astype(np.int64)
+    rest = seats - int(out.sum())
+    order = np.lexsort((np.arange(len(amounts)), -(quota - out)))
+    out[order[:rest]] += 1
+    return out
+
+
+def _share_out(adj: sparse.csr_matrix, hh: np.ndarray, xy: np.ndarray, members: np.ndarray,
+               current: np.ndarray, ids: list[str], *, pinned: np.ndarray | None = None) -> np.ndarray:
+    """Managers ``ids`` for grids ``members``, moving as few households as possible from ``current``.
+
+    ``current`` holds each member's manager (``None`` when it has none among ``ids``); ``pinned`` members keep
+    theirs.
+    """
+    index = {s: i for i, s in enumerate(ids)}
+    cur = np.array([index.get(str(s), -1) if s is not None else -1 for s in current], dtype=np.int64)
+    fixed = np.where(pinned, cur, -1) if pinned is not None else np.full(len(members), -1)
+    sub = adj[members][:, members]
+    lab = partition(sub, hh[members], xy[members], len(ids), fixed=fixed, current=cur, minimal_change=True)
+    return np.asarray(ids, dtype=object)[lab]
+
+
+def _close(closing: str, *, label: np.ndarray, staff_of: np.ndarray, staff: pd.DataFrame, rest: list[str],
+           cost: np.ndarray, adj: sparse.csr_matrix, hh: np.ndarray, xy: np.ndarray,
+           gmass: np.ndarray, nearest: int) -> tuple[np.ndarray, np.ndarray, pd.DataFrame, list[tuple[str, str, str]], str]:
+    """Close ``closing``: its grids to their nearest remaining branch, its staff after them; nothing else moves.
+
+    ``label``/``staff_of``: branch and manager of each grid; ``cost``: :func:`_nearness` to the ``rest``;
+    ``nearest``: the remaining branch nearest to the closed one (where its staff go when it has no grid).
+    Returns the new branch and manager of each grid, the new staff table, the people moved and a note.
+    """
+    mine = label == closing
+    pos = {b: i for i, b in enumerate(rest)}
+    lab = np.array([pos.get(str(b), -1) for b in label], dtype=np.int64)
+    lab[mine] = np.argmin(cost[mine], axis=1)
+    # a received grid cut off from its receiver's territory joins a neighbouring one instead
+    fixed = np.where(mine, -1, lab)
+    lab = _repair_contiguity(adj, lab, cost * (hh + 0.5)[:, None], hh, np.full(len(rest), np.inf), fixed, gmass)
+    got = np.bincount(lab[mine], weights=hh[mine], minlength=len(rest))
+    new_label = label.copy()
+    new_label[mine] = np.asarray(rest, dtype=object)[lab[mine]]
+    new_staff_of = staff_of.copy()
+    new_s = staff.copy()
+    people = assignable_staff(staff)
+    team = sorted(people.loc[people["branch_id"].astype(str) == closing, "staff_id"].astype(str))
+    seats = _apportion(got, len(team))
+    goes: dict[str, int] = {}
+    if team:
+        # who goes where: each receiver's seats to the managers who held most of the households it receives
+        cols = np.repeat(np.arange(len(rest)), seats)
+        held = np.array([[hh[mine & (lab == r) & (staff_of.astype(str) == p)].sum() for r in cols] for p in team])
+        rows, picked = linear_sum_assignment(-held)
+        goes = {team[i]: int(cols[j]) for i, j in zip(rows, picked, strict=True)}
+    others = staff.loc[staff["branch_id"].astype(str) == closing, "staff_id"].astype(str)
+    largest = int(np.argmax(got)) if got.sum() > 0 else nearest
+    for p in others:  # 网点主任 and other staff who take no grids: to the receiver taking the most households
+        goes.setdefault(p, largest)
+    moved = [(p, closing, rest[r]) for p, r in sorted(goes.items())]
+    for p, _, dest in moved:
+        new_s.loc[new_s["staff_id"].astype(str) == p, "branch_id"] = dest
+    for r in np.flatnonzero(got > 0):
+        received = np.flatnonzero(mine & (lab == r))
+        ids = sorted(p for p in team if goes.get(p) == r)
+        if ids:  # the received grids go to the managers who came with them
+            new_staff_of[received] = _share_out(adj, hh, xy, received, staff_of[received], ids)
+            continue
+        own = assignable_staff(new_s)
+        own = sorted(own.loc[own["branch_id"].astype(str) == rest[r], "staff_id"].astype(str))
+        if not own:
+            new_staff_of[received] = None
+            continue
+        # no one came with them: the receiver's own managers take them on, keeping every grid they have
+        territory = np.flatnonzero(new_label == rest[r])
+        kept = ~mine[territory]
+        new_staff_of[territory] = _share_out(adj, hh, xy, territory,
+                                             np.where(kept, staff_of[territory], None), own, pinned=kept)
+    parts = [f"{rest[r]} {int(got[r])} 户、{int(seats[r])} 名客户经理" for r in np.flatnonzero(got > 0)]
+    note = (f"关闭网点 {closing}：{int(mine.sum())} 个网格（{int(hh[mine].sum())} 户）各归最近的网点，"
+            f"员工随户调动（客户经理按接收户数比例分配，最大余数法取整）：{'；'.join(parts) or '无网格'}")
+    return new_label, new_staff_of, new_s, moved, note
+
+
+def _at_home(adj: sparse.csr_matrix, label: np.ndarray, cost: np.ndarray, gmass: np.ndarray) -> np.ndarray:
+    """Whether each grid lies in its branch's home piece on its landmass: the piece holding the branch's nearest
+    grid there (``cost``: each grid to its own branch). Islands (no neighbour) are always at home."""
+    degree = np.diff(adj.indptr)
+    codes = pd.factorize(pd.Series(label, dtype=object))[0]
+    comp = components(adj, codes)
+    linked = np.flatnonzero(degree > 0)
+    nearest = (pd.DataFrame({"b": codes[linked], "m": gmass[linked], "d": cost[linked], "i": linked})
+               .sort_values(["d", "i"]).drop_duplicates(["b", "m"])["i"].to_numpy())
+    return (degree == 0) | np.isin(comp, comp[nearest])
+
+
+def _add(*, label: np.ndarray, staff_of: np.ndarray, cost_new: np.ndarray, cost_now: np.ndarray,
+         locked: np.ndarray, n_new: int, adj: sparse.csr_matrix, hh: np.ndarray, xy: np.ndarray,
+         gmass: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Add the branch ``NEW``: it takes the unlocked grids nearer to it than to their branch, shared among
+    ``n_new`` new managers.
+
+    Territories stay whole: a piece of the new territory away from its home piece stays where it is, and where
+    the taking would cut a piece off another branch's (or manager's) territory, the taken grid next to that
+    piece that gains least by moving goes back, one at a time, until no territory is cut that was whole.
+    """
+    take = (cost_new < cost_now) & ~locked
+    nearer = int(take.sum())
+    coo = adj.tocoo()
+    manager = np.array([f"{b}/{s}" if s is not None else f"{b}/" for b, s in zip(label, staff_of, strict=True)],
+                       dtype=object)
+    was = _at_home(adj, label, cost_now, gmass)
+    was_m = _at_home(adj, manager, cost_now, gmass)
+    gain = cost_now - cost_new
+    for _ in range(len(label)):
+        home = _at_home(adj, np.where(take, NEW_BRANCH_ID, label), np.where(take, cost_new, cost_now), gmass)
+        if (take & ~home).any():  # stray pieces of the new territory stay where they are
+            take &= home
+            continue
+        home_m = _at_home(adj, np.where(take, NEW_BRANCH_ID, manager), np.where(take, cost_new, cost_now), gmass)
+        cut = (was & ~take & ~home) | (was_m & ~take & ~home_m)
+        e = cut[coo.row] & take[coo.col] & (label[coo.row] == label[coo.col])
+        if not e.any():
+            break
+        back = coo.col[e]
+        take[back[np.lexsort((back, gain[back]))[0]]] = False
+    new_label, new_staff_of = label.copy(), staff_of.copy()
+    new_label[take] = NEW_BRANCH_ID
+    ids = [f"{NEW_BRANCH_ID}-S{i + 1}" for i in range(n_new)]
+    members = np.flatnonzero(take)
+    if len(members):
+        new_staff_of[members] = _share_out(adj, hh, xy, members, np.full(len(members), None), ids)
+    return new_label, new_staff_of, take, nearer
 
 
 def what_if(grids: gpd.GeoDataFrame, branches: gpd.GeoDataFrame, staff: pd.DataFrame, *,
             add_branch: tuple[float, float] | None = None, close_branch: str | None = None,
             new_branch_staff: int | None = None, **options: Any) -> WhatIfResult:
-    """Re-run the assignment with a branch added and/or closed, and report what changes.
+    """A branch added and/or closed, with the least change to the plan; report what changes.
+
+    The baseline is the plan as assigned (``branch_id`` of every grid names a branch); a plan not fully
+    assigned is first assigned with :func:`assign_plan` and ``options``. Then only what the scenario needs
+    moves, ranked by the distance the assignment uses (``by``; a branch on the grid's own landmass — islands
+    joined by ferries — before any across water):
+
+    * closing a branch gives each of its grids to the nearest remaining branch (a grid cut off from its
+      receiver's territory joins a neighbouring receiver); its customer managers go with the households, to
+      each receiving branch in proportion to the households it receives, in whole people by largest
+      remainder, each to the receiver of most of the households they held, and they take the grids received
+      there (so its capacity follows). A receiver that gets no one shares the grids among its own managers,
+      who keep all their own grids. Its other staff (网点主任 …) go to the receiver of most households.
+      No grid of another branch changes branch or manager.
+    * adding a branch (``NEW``) gives it the unlocked grids nearer to it than to their own branch, in one
+      piece, shared among ``new_branch_staff`` new managers (default: the median team size). No other grid
+      moves; the branches that lose grids keep their staff.
 
     Parameters
     ----------
     add_branch : (lon, lat), optional
-        A new branch at this place (EPSG:4490 degrees), named ``NEW``; it gets ``new_branch_staff`` new
-        managers (default: the median team size of the existing branches).
+        A new branch at this place (EPSG:4490 degrees).
     close_branch : str, optional
-        ``branch_id`` of a branch to close; its staff move to the nearest remaining branch.
+        ``branch_id`` of a branch to close (before adding, when both are given).
+    new_branch_staff : int, optional
+        Customer managers of the new branch, at least 1.
     **options
-        Passed to :func:`assign_plan` for both runs.
+        ``by``, ``streets``, ``outline``, ``crossing_penalty``, ``households``, ``capacity_slack`` (the
+        distances and capacities, see :func:`assign_plan`) and, for a baseline still to assign, any other
+        option of :func:`assign_plan` (``minimal_change`` is ignored).
 
     Returns
     -------
     WhatIfResult
         ``branches``: households, staff and mean/max distance before and after per branch; ``moves``: every
-        grid whose branch changes.
+        grid whose branch changes; ``staff_moves``: every person who changes branch; ``summary`` with
+        ``households_moved`` (households whose branch changes) and ``households_restaffed`` (households of
+        grids that keep their branch but change manager: 0 on closing or adding).
+
+    Examples
+    --------
+    >>> from grids.assign_synthetic import synthetic_county
+    >>> c = synthetic_county(rows=8, cols=8, n_branches=3, n_staff=9, households=3000)
+    >>> before = assign_plan(c.grids, c.branches, c.staff).grids
+    >>> res = what_if(before, c.branches, c.staff, close_branch="B01")
+    >>> int(before.loc[before["branch_id"] == "B01", "households"].sum()) == res.summary["households_moved"]
+    True
     """
     _check_inputs(grids, branches, staff)
     options = {k: v for k, v in options.items() if k != "minimal_change"}
-    options["outline"] = _land(grids, options.get("outline"), options.get("streets"))  # once for both runs
-    base = assign_plan(grids, branches, staff, **options)
-    new_b, new_s = branches.copy(), staff.copy()
-    notes: list[str] = []
+    ids = branches["branch_id"].astype(str).tolist()
     if close_branch is not None:
-        ids = new_b["branch_id"].astype(str)
-        if close_branch not in set(ids):
+        close_branch = str(close_branch)
+        if close_branch not in ids:
             raise ValidationError(f"没有编号为 {close_branch} 的网点", fix=f"可用的网点：{', '.join(ids)}")
-        if len(new_b) == 1:
+        if len(ids) == 1:
             raise ValidationError("不能关闭唯一的网点", fix="至少保留一个网点")
-        gone = new_b[ids == close_branch]
-        new_b = new_b[ids != close_branch].reset_index(drop=True)
-        gk = to_metres(new_b)
-        p = to_metres(gone, epsg=gk.crs.to_epsg()).iloc[0]
-        dest = str(new_b["branch_id"].iloc[int(np.argmin(gk.distance(p).to_numpy()))])
-        moved = new_s["branch_id"].astype(str) == close_branch
-        new_s.loc[moved, "branch_id"] = dest
-        notes.append(f"关闭网点 {close_branch}：{int(moved.sum())} 名员工调往最近的网点 {dest}")
+    team = assignable_staff(staff).groupby("branch_id").size()
+    n_new = 0
+    row = None
     if add_branch is not None:
         lon, lat = add_branch
         if not (-180 <= lon <= 180 and -90 <= lat <= 90):
             raise ValidationError(f"新网点坐标无效：{lon},{lat}", fix="按“经度,纬度”填写，例如 119.39,43.98")
-        team = assignable_staff(staff).groupby("branch_id").size()
-        n_new = int(new_branch_staff if new_branch_staff is not None else max(1, round(team.median())))
-        row = gpd.GeoDataFrame({"branch_id": ["NEW"], "name": ["新网点"]},
-                               geometry=[shapely.Point(lon, lat)], crs=4490).to_crs(new_b.crs)
+        if NEW_BRANCH_ID in ids:
+            raise ValidationError(f"已有编号为 {NEW_BRANCH_ID} 的网点", fix="先给该网点换一个编号，再做新增网点的假设分析")
+        n_new = int(new_branch_staff if new_branch_staff is not None
+                    else max(1, round(team.median())) if len(team) else 1)
+        if n_new < 1:
+            raise ValidationError(f"新网点的客户经理人数必须至少为 1：{new_branch_staff}", fix="填 1 或更多")
+        row = gpd.GeoDataFrame({"branch_id": [NEW_BRANCH_ID], "name": ["新网点"]},
+                               geometry=[shapely.Point(lon, lat)], crs=4490).to_crs(branches.crs)
+    by = options.get("by", "straight")
+    streets, households = options.get("streets"), options.get("households")
+    slack = options.get("capacity_slack", 0.15)
+    land = _land(grids, options.get("outline"), streets)
+    options["outline"] = land
+    adj = options.pop("adjacency", None)
+    adj = sparse.csr_matrix(grid_adjacency(grids) if adj is None else adj)
+    all_b = branches if row is None else pd.concat([branches, row], ignore_index=True)
+    dist = branch_distances(grids, all_b, by=by, streets=streets, outline=land,
+                            crossing_penalty=options.get("crossing_penalty", CROSSING_PENALTY_M))
+    gmass, bmass = _masses(grids, all_b, land)
+    cost = _nearness(grids, all_b, dist, gmass, bmass, by=by)
+    col = {b: i for i, b in enumerate(dist.columns)}
+    hh = _households(grids)
+    gk = to_metres(grids).centroid
+    xy = np.column_stack([gk.x.to_numpy(), gk.y.to_numpy()])
+
+    notes: list[str] = []
+    current = _text_column(grids, "branch_id")
+    if current.map(lambda b: b is not None and str(b) in col and str(b) != NEW_BRANCH_ID).all():
+        base_grids = grids.copy()
+        base_grids["branch_id"] = current.astype(str)
+        base_grids["staff_id"] = _text_column(grids, "staff_id")
+        baseline = _measure(base_grids, branches, staff, distances=dist[ids], adjacency=adj,
+                            households=households, capacity_slack=slack)
+        basis = "current"
+    else:
+        baseline = assign_plan(grids, branches, staff, adjacency=adj, **options)
+        base_grids = baseline.grids
+        basis = "assigned"
+        notes.append("方案尚未全部分配网点：先按相同设置分配一次，以此为基准")
+    label = base_grids["branch_id"].astype(str).to_numpy(dtype=object)
+    staff_of = _text_column(base_grids, "staff_id").to_numpy(dtype=object)
+    new_b, new_s = branches, staff.copy()
+    moved_people: list[tuple[str, str, str]] = []
+    if close_branch is not None:
+        rest = [b for b in ids if b != close_branch]
+        bpts = to_metres(branches).reset_index(drop=True)
+        is_closed = (branches["branch_id"].astype(str) == close_branch).astype(int).to_numpy()
+        label, staff_of, new_s, moved_people, note = _close(
+            close_branch, label=label, staff_of=staff_of, staff=new_s, rest=rest,
+            cost=cost[:, [col[b] for b in rest]], adj=adj, hh=hh, xy=xy, gmass=gmass,
+            nearest=int(np.argmin(bpts[is_closed == 0].distance(bpts[is_closed == 1].iloc[0]).to_numpy())))
+        new_b = branches[branches["branch_id"].astype(str) != close_branch].reset_index(drop=True)
+        notes.append(note)
+    if row is not None:
+        cost_now = cost[np.arange(len(grids)), [col[str(b)] for b in label]]
+        label, staff_of, took, nearer = _add(label=label, staff_of=staff_of, cost_new=cost[:, col[NEW_BRANCH_ID]],
+                                     cost_now=cost_now, locked=_locked(grids, None), n_new=n_new, adj=adj, hh=hh,
+                                     xy=xy, gmass=gmass)
         new_b = pd.concat([new_b, row], ignore_index=True)
-        extra = pd.DataFrame({"staff_id": [f"NEW-S{i + 1}" for i in range(n_new)], "branch_id": "NEW",
-                              "role": "客户经理"})
-        new_s = pd.concat([new_s, extra], ignore_index=True)
-        notes.append(f"新增网点 NEW（{lon},{lat}），配 {n_new} 名新客户经理")
-    scen = assign_plan(grids, new_b, new_s, **options)
+        new_s = pd.concat([new_s, pd.DataFrame({"staff_id": [f"{NEW_BRANCH_ID}-S{i + 1}" for i in range(n_new)],
+                                                "branch_id": NEW_BRANCH_ID, "role": "客户经理"})],
+                          ignore_index=True)
+        notes.append(f"新增网点 {NEW_BRANCH_ID}（{add_branch[0]:.5f},{add_branch[1]:.5f}），配 {n_new} 名新客户经理，"
+                     f"接收离它比离原网点更近的 {int(took.sum())} 个网格（{int(hh[took].sum())} 户）"
+                     + (f"；另有 {nearer - int(took.sum())} 个更近的网格留在原网点（移走会把辖区割成几片）"
+                        if nearer > took.sum() else ""))
+    scen_grids = grids.copy()
+    scen_grids["branch_id"] = label
+    scen_grids["staff_id"] = pd.Series(staff_of, index=grids.index, dtype=object)
+    scenario = _measure(scen_grids, new_b, new_s, distances=dist[new_b["branch_id"].astype(str).tolist()],
+                        adjacency=adj, households=households, capacity_slack=slack)
 
     cols = ["branch_id", "staff", "households", "mean_distance_m", "max_distance_m"]
-    before = base.branches[cols].set_index("branch_id")
-    after = scen.branches[cols].set_index("branch_id")
-    table = before.join(after, how="outer", lsuffix="_before", rsuffix="_after").reset_index()
+    before = baseline.branches[cols].set_index("branch_id")
+    after = scenario.branches[cols].set_index("branch_id")
+    table = before.merge(after, how="outer", left_index=True, right_index=True,
+                         suffixes=("_before", "_after")).reset_index()
     for c in ("staff", "households"):
         table[f"{c}_before"] = table[f"{c}_before"].fillna(0).astype("int64")
         table[f"{c}_after"] = table[f"{c}_after"].fillna(0).astype("int64")
     table["households_change"] = table["households_after"] - table["households_before"]
-    bb, sb = base.grids["branch_id"].astype(str), scen.grids["branch_id"].astype(str)
-    move = (bb != sb).to_numpy()
+    bb = base_grids["branch_id"].astype(str).to_numpy()
+    sb = _text_column(base_grids, "staff_id").astype(str).to_numpy()
+    move = bb != label.astype(str)
+    restaffed = ~move & (sb != pd.Series(staff_of, dtype=object).astype(str).to_numpy())
     keep_cols = [c for c in ("grid_id", "code", "name") if c in grids.columns]
     moves = pd.DataFrame(grids.loc[move, keep_cols]).reset_index(drop=True)
-    moves["households"] = _households(grids)[move].astype("int64")
-    moves["branch_before"] = bb[move].to_numpy()
-    moves["branch_after"] = sb[move].to_numpy()
+    moves["households"] = hh[move].astype("int64")
+    moves["branch_before"] = bb[move]
+    moves["branch_after"] = label[move].astype(str)
+    moves["staff_before"] = _text_column(base_grids, "staff_id").to_numpy(dtype=object)[move]
+    moves["staff_after"] = staff_of[move]
+    staff_moves = pd.DataFrame(moved_people, columns=["staff_id", "branch_before", "branch_after"])
+    scenario.moved_households, scenario.moved_grids = int(hh[move | restaffed].sum()), int((move | restaffed).sum())
     summary = {
         "scenario": notes,
+        "baseline": basis,
+        "by": by,
         "grids_moved": int(move.sum()),
-        "households_moved": int(_households(grids)[move].sum()),
-        "mean_distance_m_before": base.summary["mean_distance_m"],
-        "mean_distance_m_after": scen.summary["mean_distance_m"],
-        "max_distance_m_before": base.summary["max_distance_m"],
-        "max_distance_m_after": scen.summary["max_distance_m"],
+        "households_moved": int(hh[move].sum()),
+        "grids_restaffed": int(restaffed.sum()),
+        "households_restaffed": int(hh[restaffed].sum()),
+        "staff_moved": len(staff_moves),
+        "staff_before": int(table["staff_before"].sum()),
+        "staff_after": int(table["staff_after"].sum()),
+        "mean_distance_m_before": baseline.summary["mean_distance_m"],
+        "mean_distance_m_after": scenario.summary["mean_distance_m"],
+        "max_distance_m_before": baseline.summary["max_distance_m"],
+        "max_distance_m_after": scenario.summary["max_distance_m"],
     }
-    return WhatIfResult(base, scen, table, moves, summary)
+    return WhatIfResult(baseline, scenario, table, moves, summary, staff_moves)

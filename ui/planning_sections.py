@@ -13,6 +13,7 @@ import streamlit as st
 from grids import assign, edit, plans
 from grids.build import DEFAULT_MAX_HOUSEHOLDS, DEFAULT_MIN_HOUSEHOLDS
 from grids.errors import GridsError
+from grids.landmass import county_outline
 from grids.text import markdown
 from ui import data
 from ui import planning as ui
@@ -109,6 +110,17 @@ def versions_section(ws: Any, *, ctx: Any, target: str, rev: int, plan_list: pd.
         st.dataframe(cmp.households.head(2000), hide_index=True, height=240)
 
 
+WHATIF_COLUMNS = {
+    "branch_id": "网点", "staff_id": "员工", "grid_id": "网格编号", "code": "网格代码", "name": "网格名称",
+    "households": "户数", "staff_before": "客户经理（前）", "staff_after": "客户经理（后）",
+    "households_before": "户数（前）", "households_after": "户数（后）", "households_change": "户数变化",
+    "mean_distance_m_before": "平均距离米（前）", "mean_distance_m_after": "平均距离米（后）",
+    "max_distance_m_before": "最远距离米（前）", "max_distance_m_after": "最远距离米（后）",
+    "branch_before": "网点（前）", "branch_after": "网点（后）",
+}
+"""Chinese headers of the what-if tables (in the branch table ``staff_before``/``staff_after`` are head counts)."""
+
+
 def whatif_section(ws: Any, *, ctx: Any, target: str, rev: int, labels: dict[str, str], basemap: str) -> None:
     """假设分析: add a branch (click on the map) or close one; loads, distances and the grids that move."""
     ss = st.session_state
@@ -123,6 +135,9 @@ def whatif_section(ws: Any, *, ctx: Any, target: str, rev: int, labels: dict[str
                         else f"{x} {names[x]}")
     point = ss[ui.WHATIF_POINT]
     b.write(f"新网点位置：{point[0]:.5f}, {point[1]:.5f}" if point else "新网点：（在地图上点击）")
+    team = assign.assignable_staff(ctx.staff).groupby("branch_id").size()
+    n_new = b.number_input("新网点客户经理人数", 1, 100, max(1, round(team.median())) if len(team) else 1,
+                           disabled=point is None, key="planning.whatif_staff")
     if point and b.button("清除新网点"):
         ss[ui.WHATIF_POINT] = None
         st.rerun()
@@ -142,9 +157,13 @@ def whatif_section(ws: Any, *, ctx: Any, target: str, rev: int, labels: dict[str
             ss[ui.WHATIF_POINT] = p
             guard.rerun()
     if b.button("计算", type="primary", disabled=point is None and close is None):
-        with st.spinner("正在重新分配（两次全县分配）…"):
+        with st.spinner("正在计算…"):
             try:
-                ss[ui.WHATIF] = assign.what_if(base, ctx.branches, ctx.staff, add_branch=point, close_branch=close)
+                by = assign.default_by(ws.meta)  # the distance the assignment uses
+                streets = ws.read("streets") if by == "road" else ctx.ferries  # ferries join islands
+                ss[ui.WHATIF] = assign.what_if(base, ctx.branches, ctx.staff, add_branch=point, close_branch=close,
+                                               new_branch_staff=int(n_new), by=by, outline=county_outline(ws),
+                                               streets=streets if streets is not None and len(streets) else None)
             except GridsError as exc:
                 st.error(markdown(str(exc)))
         st.rerun()
@@ -152,13 +171,21 @@ def whatif_section(ws: Any, *, ctx: Any, target: str, rev: int, labels: dict[str
         s = result.summary
         for line in s["scenario"]:
             st.write("· " + markdown(line))
-        cols = st.columns(3)
-        cols[0].metric("改变网点的网格", s["grids_moved"], f"{s['households_moved']:,} 户", delta_color="off")
-        cols[1].metric("平均距离", f"{s['mean_distance_m_after'] / 1000:.2f} km",
+        cols = st.columns(4)
+        cols[0].metric("移动户数", f"{s['households_moved']:,} 户", f"{s['grids_moved']} 个网格改变网点",
+                       delta_color="off")
+        cols[1].metric("调动员工", f"{s['staff_moved']} 名")
+        cols[2].metric("平均距离", f"{s['mean_distance_m_after'] / 1000:.2f} km",
                        f"{(s['mean_distance_m_after'] - s['mean_distance_m_before']) / 1000:+.2f} km",
                        delta_color="inverse")
-        cols[2].metric("最远距离", f"{s['max_distance_m_after'] / 1000:.2f} km",
+        cols[3].metric("最远距离", f"{s['max_distance_m_after'] / 1000:.2f} km",
                        f"{(s['max_distance_m_after'] - s['max_distance_m_before']) / 1000:+.2f} km",
                        delta_color="inverse")
-        st.dataframe(result.branches, hide_index=True)
-        st.dataframe(result.moves, hide_index=True)
+        st.caption(f"员工 {s['staff_before']} → {s['staff_after']} 名；"
+                   + ("其余网格的网点和客户经理都不变。" if not s.get("grids_restaffed") else
+                      f"另有 {s['households_restaffed']:,} 户网点不变、换客户经理。"))
+        st.dataframe(result.branches.rename(columns={**WHATIF_COLUMNS, "staff_before": "客户经理人数（前）",
+                                                     "staff_after": "客户经理人数（后）"}), hide_index=True)
+        if len(result.staff_moves):
+            st.dataframe(result.staff_moves.rename(columns=WHATIF_COLUMNS), hide_index=True)
+        st.dataframe(result.moves.rename(columns=WHATIF_COLUMNS), hide_index=True)

@@ -2,8 +2,10 @@
 
 Fills ``branch_id`` and ``staff_id`` of the plan's grids and prints the metrics; the account needs
 ``edit_plans`` (administrator, planner) and the audit records it. With ``--add-branch LON,LAT`` or
-``--close-branch ID`` it runs a what-if on a copy instead: nothing is written (no ``--user`` needed), the change
-in loads, distances and the grids that move are printed.
+``--close-branch ID`` it runs a what-if on a copy instead: nothing is written (no ``--user`` needed). The what-if
+changes as little as it can (:func:`grids.assign.what_if`): closing moves only the closed branch's grids, its
+staff with them; a new branch (``--new-branch-staff N`` managers) takes only the grids nearer to it. The
+households moved, the change in loads and distances, the people and the grids that move are printed.
 
 Without ``--by`` the workspace setting ``assign_by`` decides (straight when unset);
 ``assign PATH --set-default road --user NAME`` stores it and assigns nothing (with --by, --plan or
@@ -66,6 +68,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="少调整模式的均衡容差（默认 0.05，即 ±5%%）/ balance band of --minimal-change")
     p.add_argument("--add-branch", metavar="LON,LAT", help="假设新增网点（只比较，不保存）/ what-if: add a branch")
     p.add_argument("--close-branch", metavar="ID", help="假设关闭网点（只比较，不保存）/ what-if: close a branch")
+    p.add_argument("--new-branch-staff", type=int, metavar="N",
+                   help="假设新增网点配几名客户经理（默认：各网点人数的中位数）/ what-if: managers of the new branch")
     p.add_argument("--json", action="store_true", help="以 JSON 输出 / print JSON")
     add_user_argument(p, required=False)  # required when writing, i.e. unless --add-branch/--close-branch
 
@@ -81,6 +85,8 @@ def _lonlat(text: str) -> tuple[float, float]:
 def run(args: argparse.Namespace) -> int:
     ws = open_workspace(args.path)
     what_if_only = bool(args.add_branch or args.close_branch)
+    if args.new_branch_staff is not None and not args.add_branch:
+        raise ValidationError("--new-branch-staff 只用于假设新增网点", fix="同时给出 --add-branch 经度,纬度")
     if args.set_default:
         if what_if_only:
             raise ValidationError("--set-default 不能与假设分析（--add-branch/--close-branch）同用",
@@ -110,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
                "outline": county_outline(ws), "crossing_penalty": args.crossing_penalty}
     if account is None:
         result = what_if(grids, branches, staff, add_branch=_lonlat(args.add_branch) if args.add_branch else None,
-                         close_branch=args.close_branch, **options)
+                         close_branch=args.close_branch, new_branch_staff=args.new_branch_staff, **options)
         if args.json:
             print(json.dumps({"plan_id": plan_id, "plan": info["name"], **result.to_dict()},
                              ensure_ascii=False, indent=2))
@@ -178,23 +184,38 @@ def _print_result(info: dict, plan_id: str, revision: int, r: AssignmentResult) 
 
 def _print_what_if(info: dict, r: WhatIfResult) -> None:
     s = r.summary
-    print(f"假设分析（方案 “{info['name']}”，不保存）：" + "；".join(s["scenario"]))
-    print(f"改变网点的网格 {s['grids_moved']} 个，{s['households_moved']} 户")
+    by = "沿道路距离" if s.get("by") == "road" else "直线距离"
+    basis = "方案现有的分配" if s.get("baseline") == "current" else "按相同设置重新分配的结果"
+    print(f"假设分析（方案 “{info['name']}”，不保存；以{basis}为基准，{by}）：")
+    for line in s["scenario"]:
+        print(f"  {line}")
+    print(f"移动 {s['households_moved']} 户（{s['grids_moved']} 个网格改变网点）；其余网格的网点和客户经理都不变"
+          if not s.get("grids_restaffed") else
+          f"移动 {s['households_moved']} 户（{s['grids_moved']} 个网格改变网点），另有 {s['households_restaffed']} 户"
+          f"（{s['grids_restaffed']} 个网格）网点不变、换客户经理")
+    print(f"员工 {s['staff_before']} → {s['staff_after']} 名；调动 {s['staff_moved']} 名")
     print(f"户到网点平均距离 {_km(s['mean_distance_m_before'])} → {_km(s['mean_distance_m_after'])} km，"
           f"最远 {_km(s['max_distance_m_before'])} → {_km(s['max_distance_m_after'])} km")
     print()
-    print("网点      客户经理     户数（前→后）      平均km（前→后）")
+    print("网点      客户经理     户数（前→后）      平均km（前→后）  最远km（前→后）")
     changed = r.branches[(r.branches["households_change"] != 0)
                          | (r.branches["staff_before"] != r.branches["staff_after"])]
     for b in changed.itertuples():
         print(f"{b.branch_id:<9} {b.staff_before:>3}→{b.staff_after:<3} {b.households_before:>7}→{b.households_after:<7} "
-              f"({b.households_change:+d})  {_km(b.mean_distance_m_before):>5}→{_km(b.mean_distance_m_after)}")
+              f"({b.households_change:+d})  {_km(b.mean_distance_m_before):>5}→{_km(b.mean_distance_m_after):<5}  "
+              f"{_km(b.max_distance_m_before):>5}→{_km(b.max_distance_m_after)}")
+    if len(r.staff_moves):
+        print()
+        print("调动的员工：" + "，".join(f"{m.staff_id} {m.branch_before}→{m.branch_after}"
+                                   for m in r.staff_moves.itertuples()))
     if len(r.moves):
         print()
         print("改变网点的网格：")
         for m in r.moves.head(SHOW_MOVES).itertuples():
             label = next((str(v) for v in (getattr(m, "name", None), getattr(m, "code", None))
                           if v is not None and pd.notna(v) and str(v)), "")
-            print(f"  {getattr(m, 'grid_id', '')} {label}：{m.households} 户，{m.branch_before} → {m.branch_after}")
+            who = (f"，客户经理 {m.staff_before or '—'} 随网格调动" if m.staff_before == m.staff_after
+                   else f"，客户经理 {m.staff_before or '—'} → {m.staff_after or '—'}")
+            print(f"  {getattr(m, 'grid_id', '')} {label}：{m.households} 户，{m.branch_before} → {m.branch_after}{who}")
         if len(r.moves) > SHOW_MOVES:
             print(f"  … 另有 {len(r.moves) - SHOW_MOVES} 个（--json 查看全部）")
