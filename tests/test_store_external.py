@@ -274,3 +274,73 @@ def _read_only(path) -> None:
 def _writable(path) -> None:
     path.parent.chmod(0o755)
     path.chmod(0o644)
+
+
+# -- emptying a layer behind the library's back -------------------------------------------------------------------
+
+
+def test_sqlite3_delete_without_where_is_recorded_row_by_row(empty_ws):
+    """``DELETE FROM layer`` with no WHERE: SQLite's truncate optimisation is off when the table has triggers, so
+    the edit triggers count every row it removes (spatial layer, rtree kept exact)."""
+    _filled(empty_ws)
+    rev = empty_ws.revision
+    with contextlib.closing(sqlite3.connect(empty_ws.path)) as con, con:
+        con.execute("DELETE FROM branches")
+        con.execute("DELETE FROM staff")
+    assert empty_ws.revision == rev + 1
+    ext = _external_rows(empty_ws)
+    assert len(ext) == 1 and verify(empty_ws).ok
+    detail = ext["detail"].iloc[0]
+    assert '"layer": "branches"' in detail and '"delete": 2' in detail
+    assert '"layer": "staff"' in detail and '"delete": 1' in detail
+    assert empty_ws.count("branches") == 0 and _rtree_matches(empty_ws.path, "branches", "geom")
+
+
+def _pg_external(ws) -> pd.DataFrame:
+    log = ws.read("audit")
+    return log[log["action"] == EXTERNAL_EDIT_ACTION]
+
+
+def test_postgis_truncate_behind_the_back_is_one_chained_audit_row(pg_ws, pg_url, pg_target):
+    import psycopg
+
+    from grids.workspace.postgis import PgWorkspace
+
+    pg_ws.write("branches", BRANCHES, actor="t")
+    pg_ws.write("staff", pd.DataFrame({"staff_id": ["S1", "S2", "S3"], "name": ["赵六", "钱七", "孙八"]}), actor="t")
+    rev = pg_ws.revision
+    s = f'"{pg_ws.schema}"'
+    with psycopg.connect(pg_url) as con:  # psql / another program: TRUNCATE fires no row or DELETE trigger
+        con.execute(f"TRUNCATE {s}.staff, {s}.branches")
+        con.execute(f"TRUNCATE {s}.households")  # already empty: nothing changed, nothing recorded
+    assert pg_ws.revision == rev + 1
+    ext = _pg_external(pg_ws)
+    assert len(ext) == 1 and ext["revision"].iloc[0] == rev + 1 and ext["actor"].iloc[0] == "外部程序"
+    detail = ext["detail"].iloc[0]
+    assert '"layer": "staff"' in detail and '"truncate": 3' in detail
+    assert '"layer": "branches"' in detail and '"truncate": 2' in detail and "households" not in detail
+    assert verify(pg_ws).ok and pg_ws.count("staff") == 0
+    assert PgWorkspace(pg_target).revision == rev + 1  # recorded once
+    pg_ws.write("staff", pd.DataFrame({"staff_id": ["S9"], "name": ["吴十"]}), actor="t")  # the library's own write
+    assert len(_pg_external(pg_ws)) == 1 and verify(pg_ws).ok
+
+
+def test_postgis_workspace_without_the_truncate_triggers_gets_them_at_open(pg_ws, pg_url, pg_target):
+    import psycopg
+
+    from grids.workspace.postgis import PgWorkspace
+
+    pg_ws.write("staff", pd.DataFrame({"staff_id": ["S1"], "name": ["赵六"]}), actor="t")
+    s = f'"{pg_ws.schema}"'
+    with psycopg.connect(pg_url) as con:  # a workspace made before the TRUNCATE triggers existed
+        con.execute(f"DROP FUNCTION {s}.ws_edit_truncate() CASCADE")
+    rev = PgWorkspace(pg_target).revision  # opening installs them (no schema bump, no audit row)
+    with psycopg.connect(pg_url) as con:
+        n = con.execute("SELECT count(*) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+                        "JOIN pg_namespace ns ON ns.oid = c.relnamespace "
+                        "WHERE t.tgname = 'ws_edit_truncate' AND ns.nspname = %s AND c.relname = 'staff'",
+                        (pg_ws.schema,)).fetchone()[0]
+        con.execute(f"TRUNCATE {s}.staff")
+    assert n == 1
+    ws = PgWorkspace(pg_target)
+    assert ws.revision == rev + 1 and '"truncate": 1' in _pg_external(ws)["detail"].iloc[0]
