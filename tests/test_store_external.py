@@ -344,3 +344,61 @@ def test_postgis_workspace_without_the_truncate_triggers_gets_them_at_open(pg_ws
     assert n == 1
     ws = PgWorkspace(pg_target)
     assert ws.revision == rev + 1 and '"truncate": 1' in _pg_external(ws)["detail"].iloc[0]
+
+
+# -- DDL behind the library's back (GeoPackage: the schema cookie) ------------------------------------------------
+
+
+def test_outside_ddl_is_recorded_per_table_and_once(empty_ws):
+    _filled(empty_ws)
+    rev = empty_ws.revision
+    with contextlib.closing(sqlite3.connect(empty_ws.path)) as con, con:  # a planner's sqlite3 shell / DB manager
+        con.execute("ALTER TABLE staff ADD COLUMN note TEXT")
+        con.execute("CREATE INDEX idx_households_phone ON households (phone)")
+    assert empty_ws.revision == rev + 1
+    ext = _external_rows(empty_ws)
+    assert len(ext) == 1 and ext["actor"].iloc[0] == "外部程序" and verify(empty_ws).ok
+    detail = ext["detail"].iloc[0]
+    assert '"layer": "staff", "op": "external", "schema": 1' in detail
+    assert '"layer": "households", "op": "external", "schema": 1' in detail
+    assert Workspace(empty_ws.path).revision == rev + 1 and len(_external_rows(empty_ws)) == 1  # recorded once
+    empty_ws.write("staff", pd.DataFrame({"staff_id": ["S5"], "name": ["王五"]}), mode="append", actor="t")
+    assert len(_external_rows(empty_ws)) == 1 and empty_ws.revision == rev + 2
+
+
+def test_outside_ddl_and_row_edits_go_into_the_same_row_before_a_library_write(empty_ws):
+    _filled(empty_ws)
+    rev = empty_ws.revision
+    with contextlib.closing(sqlite3.connect(empty_ws.path)) as con, con:
+        con.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)")
+        con.execute("UPDATE staff SET name = '孙八'")
+    # no read in between: the library's next write records the outside change first
+    empty_ws.write("staff", pd.DataFrame({"staff_id": ["S6"], "name": ["赵七"]}), mode="append", actor="t")
+    log = empty_ws.read("audit")
+    assert log["action"].tolist()[-2:] == [EXTERNAL_EDIT_ACTION, "写入 staff"]
+    assert log["revision"].tolist()[-2:] == [rev + 1, rev + 2] and verify(empty_ws).ok
+    detail = log["detail"].iloc[-2]
+    assert '"layer": "notes", "op": "external", "schema": 1' in detail and '"update": 1' in detail
+
+
+def test_the_library_s_own_ddl_is_not_an_outside_edit(empty_ws):
+    """Bulk writes drop and re-create triggers, replaces rebuild the rtree, new layers are created: the library
+    leaves its own schema cookie behind every write, so none of it counts."""
+    _filled(empty_ws)
+    many = pd.DataFrame({"staff_id": [f"S{i:05d}" for i in range(2500)], "name": "某"})
+    empty_ws.write("staff", many, actor="t")  # ≥ 2000 rows: triggers off and on again
+    empty_ws.write("branches", BRANCHES.iloc[:1], actor="t")  # replace: the rtree made anew
+    ws = Workspace(empty_ws.path)
+    assert ws.revision == 5 and _external_rows(ws).empty
+    with contextlib.closing(sqlite3.connect(ws.path)) as con:
+        assert con.execute(f"SELECT count(*) FROM {EDITS_TABLE}").fetchone()[0] == 0
+
+
+def test_outside_edits_after_an_absorbed_one_are_recorded_again(empty_ws):
+    _filled(empty_ws)
+    rev = empty_ws.revision
+    for k, name in enumerate(("孙八", "周九"), start=1):
+        with contextlib.closing(sqlite3.connect(empty_ws.path)) as con, con:
+            con.execute("UPDATE staff SET name = ?", (name,))
+        assert empty_ws.revision == rev + k  # the absorbing transaction leaves the guard off
+    assert len(_external_rows(empty_ws)) == 2 and verify(empty_ws).ok
