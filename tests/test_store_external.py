@@ -402,3 +402,17 @@ def test_outside_edits_after_an_absorbed_one_are_recorded_again(empty_ws):
             con.execute("UPDATE staff SET name = ?", (name,))
         assert empty_ws.revision == rev + k  # the absorbing transaction leaves the guard off
     assert len(_external_rows(empty_ws)) == 2 and verify(empty_ws).ok
+
+
+def test_dropping_the_audit_guard_is_not_absorbed_and_the_guard_comes_back(empty_ws):
+    """Tampering with the audit is for ``audit verify`` to find: an absorbed “外部编辑” row appended after rows cut
+    off the trail's end would hide the cut. The guard's triggers are restored at the next look."""
+    _filled(empty_ws)
+    rev = empty_ws.revision
+    with contextlib.closing(sqlite3.connect(empty_ws.path)) as con, con:
+        con.execute("DROP TRIGGER audit_no_delete")
+        con.execute("DELETE FROM audit WHERE fid = (SELECT max(fid) FROM audit)")
+    assert empty_ws.revision == rev and _external_rows(empty_ws).empty
+    assert not verify(empty_ws).ok
+    with contextlib.closing(sqlite3.connect(empty_ws.path)) as con, pytest.raises(sqlite3.DatabaseError):
+        con.execute("DELETE FROM audit")

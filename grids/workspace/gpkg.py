@@ -355,7 +355,8 @@ def _seal_schema(con: sqlite3.Connection) -> None:
 def _note_outside_ddl(con: sqlite3.Connection) -> int:
     """Inside a library write transaction, first: when the schema cookie is not the one the library left, count
     the objects created, changed or dropped since into :data:`EDITS_TABLE` (op :data:`SCHEMA_OP`, per table);
-    returns how many. A workspace that never stored a cookie (written before it existed) has nothing to compare."""
+    returns how many. A workspace that never stored a cookie (written before it existed) has nothing to compare.
+    Changes to the audit table's own objects are not counted (see the comment below); its guard is restored."""
     cookie, stored, objects = con.execute(
         f"SELECT (SELECT schema_version FROM pragma_schema_version()), "
         f"(SELECT value FROM {META_TABLE} WHERE key = '{SCHEMA_COOKIE_KEY}'), "
@@ -372,8 +373,12 @@ def _note_outside_ddl(con: sqlite3.Connection) -> int:
         if before.get(key) != now.get(key):
             table = (now.get(key) or before[key])[0]
             per[table] = per.get(table, 0) + 1
-    if not per:  # the cookie moved, the schema reads the same (e.g. a trigger dropped and made again)
-        per = {"sqlite_master": 1}
+    if per.pop("audit", 0):
+        # the audit is not an edited layer: tampering with it is for `audit verify` to find (chain, last revision),
+        # and a “外部编辑” row appended now would hide rows cut off its end. Its append-only guard is put back.
+        _create_audit_guard(con)
+    if not per:  # nothing else moved (or the schema reads the same as before)
+        return 0
     con.executemany(f"INSERT INTO {EDITS_TABLE} (layer, op, n) VALUES (?, '{SCHEMA_OP}', ?) "
                     "ON CONFLICT (layer, op) DO UPDATE SET n = n + excluded.n", sorted(per.items()))
     return sum(per.values())

@@ -788,7 +788,7 @@ def _create_edit_log(con: psycopg.Connection, schema: str) -> None:
     about to go, as op ``truncate``).
 
     Not recorded: DDL (``ALTER``/``DROP TABLE``) made behind the library's back — that needs an event trigger,
-    which only a superuser may create (see README, “在网格通之外修改工作区”)."""
+    which only a superuser may create (see README, “在 QGIS 里编辑”)."""
     s = _q(schema)
     con.execute(f"CREATE TABLE IF NOT EXISTS {s}.{EDITS_TABLE} (layer text NOT NULL, op text NOT NULL, "
                 "n bigint NOT NULL DEFAULT 0, PRIMARY KEY (layer, op))")
