@@ -579,9 +579,11 @@ class GpkgWorkspace(Workspace):
 
     @property
     def meta(self) -> dict[str, str]:
-        """Workspace metadata: ``county_code``, ``county_name``, ``revision``, ``demo``, ``created_at``."""
+        """Workspace metadata: ``county_code``, ``county_name``, ``revision``, ``demo``, ``created_at`` (not the
+        backend's own bookkeeping: :data:`SCHEMA_COOKIE_KEY`, :data:`SCHEMA_OBJECTS_KEY`)."""
         with _storage_errors(self.path), self._reading() as con:
-            return dict(con.execute(f"SELECT key, value FROM {META_TABLE}").fetchall())
+            return dict(con.execute(f"SELECT key, value FROM {META_TABLE} WHERE key NOT IN (?, ?)",
+                                    (SCHEMA_COOKIE_KEY, SCHEMA_OBJECTS_KEY)).fetchall())
 
     @property
     def revision(self) -> int:
