@@ -619,11 +619,11 @@ def build_grids(admin_units: gpd.GeoDataFrame, *, households: gpd.GeoDataFrame |
         zgeo = zone[zone_idx]
         streeted = np.zeros(len(zone_idx), bool)
         if len(lines):
-            tree = shapely.STRtree(lines)
-            zi, li = tree.query(zgeo, predicate="intersects")
-            ti, tl = tree.query(zgeo, predicate="touches")  # along the zone's edge only: cuts nothing
-            inside = set(zip(zi.tolist(), li.tolist(), strict=True)) - set(zip(ti.tolist(), tl.tolist(), strict=True))
-            streeted[[z for z, _ in inside]] = True
+            # a street counts when it enters the zone farther than the snap tolerance: one along the zone's edge
+            # (a 社区 is often bounded by streets, digitised a little off its boundary) cuts nothing
+            core = shapely.buffer(zgeo, -max(snap_tolerance, 0.5))
+            zi, _ = shapely.STRtree(lines).query(core, predicate="intersects")
+            streeted[np.unique(zi)] = True
         faces, owner = blocks_array(lines, zgeo[streeted], snap_tolerance=snap_tolerance)
         say(f"城区：{len(zone_idx)} 个社区/村，{len(faces)} 个街区"
             + (f"；{int((~streeted).sum())} 个没有街道，按社区/村（组）范围划分" if (~streeted).any() else ""))

@@ -11,6 +11,7 @@ Examples
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
@@ -62,6 +63,23 @@ def _orphans(hh: pd.DataFrame, unit_codes: set[str]) -> int:
         return 0
     vc = hh["village_code"]
     return int((vc.notna() & (vc.astype(str) != "") & ~vc.isin(unit_codes)).sum())
+
+
+def _unstreeted(ws: Any) -> int:
+    """Urban zones the newest draft or published plan was built for without streets (its build warnings)."""
+    if "params" not in ws.columns("plans"):
+        return 0
+    plans = ws.read("plans", columns=["status", "params", "updated_at"])
+    plans = plans[plans["status"].isin(["draft", "published"])]
+    if not len(plans):
+        return 0
+    newest = plans.sort_values("updated_at", kind="stable", na_position="first")["params"].iloc[-1]
+    try:
+        params = json.loads(newest) if isinstance(newest, str) and newest else {}
+    except ValueError:
+        return 0
+    found = params.get("warnings") if isinstance(params, dict) else None
+    return sum(1 for w in found or [] if isinstance(w, dict) and w.get("kind") == "no_streets")
 
 
 def workspace_status(ws: Any, *, path: str | None = None) -> dict[str, Any]:
@@ -127,13 +145,20 @@ def workspace_status(ws: Any, *, path: str | None = None) -> dict[str, Any]:
 
     communities = int(((level == "village") & (admin["kind"] == "社区")).sum()) if "kind" in admin.columns else 0
     n_streets, n_urban = ws.count("streets"), ws.count("urban_areas")
-    urbanised = communities or n_urban
-    step("streets", "done" if n_streets else ("partial" if urbanised else "optional"),
-         {"streets": n_streets, "communities": communities},
-         f"{n_streets:,} 条街道" if n_streets else
-         (f"没有街道图层：{communities} 个社区{'和城区' if n_urban else ''}的网格按（推算）社区范围划分，不沿街道"
-          if communities else "没有街道图层：城区网格按村（组）范围划分，不沿街道" if n_urban else
-          "没有街道图层，也没有社区或城区：网格都按镇村组划分"),
+    unstreeted = _unstreeted(ws)
+    if n_streets:
+        s_state = "partial" if unstreeted else "done"
+        s_detail = f"{n_streets:,} 条街道" + (
+            f"；最近生成的网格方案里 {unstreeted} 个社区/城区部分没有街道穿过，网格按（推算）社区范围划分"
+            if unstreeted else "")
+    elif communities or n_urban:
+        s_state = "partial"
+        s_detail = (f"没有街道图层：{communities} 个社区{'和城区' if n_urban else ''}的网格按（推算）社区范围划分，不沿街道"
+                    if communities else "没有街道图层：城区网格按村（组）范围划分，不沿街道")
+    else:
+        s_state, s_detail = "optional", "没有街道图层，也没有社区或城区：网格都按镇村组划分"
+    step("streets", s_state, {"streets": n_streets, "communities": communities, "without_streets": unstreeted},
+         s_detail,
          "城区网格沿街道划分（“纵向到底、横向到边”）；没有街道时按社区范围划分并在生成网格时警告",
          f"python -m grids import {p} streets 街道文件（任意 GIS 文件：GeoPackage/Shapefile/GeoJSON/KML）--user 账号；"
          f"再 python -m grids build {p} --user 账号 按街道重划")

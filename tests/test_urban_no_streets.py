@@ -107,9 +107,11 @@ def test_streets_crossing_the_community_cut_it_into_blocks_and_nothing_is_warned
     assert build_warnings(grids).empty and grids.attrs["warnings"] == []
 
 
-def test_a_street_along_the_community_edge_only_cuts_nothing():
-    edge = gpd.GeoDataFrame({"name": ["界路"]}, crs=GK,
-                            geometry=[shapely.LineString([(X0 + 1200, Y0 - 50), (X0 + 1200, Y0 + 1050)])])
+@pytest.mark.parametrize("inside_m", [0.0, 0.3])
+def test_a_street_along_the_community_edge_only_cuts_nothing(inside_m):
+    """Exactly on the edge, or digitised a little inside it (less than the snap tolerance)."""
+    x = X0 + 1200 - inside_m
+    edge = gpd.GeoDataFrame({"name": ["界路"]}, crs=GK, geometry=[shapely.LineString([(x, Y0 - 50), (x, Y0 + 1050)])])
     grids = build_grids(_admin(), households=_households(), streets=edge, max_households=100)
     assert build_warnings(grids)["unit_code"].tolist() == [COMMUNITY]
     assert not grids["source_codes"].str.contains("B").any()
@@ -145,7 +147,8 @@ def test_build_keeps_the_warning_with_the_plan_and_status_lists_the_missing_stre
     assert [w["unit_code"] for w in kept] == [COMMUNITY] and MESSAGE in kept[0]["message"]
     st = {s["key"]: s for s in workspace_status(town_ws, path="ws.gpkg")["steps"]}
     streets = st["streets"]
-    assert streets["state"] == "partial" and streets["counts"] == {"streets": 0, "communities": 1}
+    assert streets["state"] == "partial"
+    assert streets["counts"] == {"streets": 0, "communities": 1, "without_streets": 1}
     assert streets["next"].startswith("python -m grids import ws.gpkg streets ") and "--user" in streets["next"]
     assert "街道" in streets["blocks"]
 
@@ -181,3 +184,14 @@ def test_a_streets_file_of_points_is_refused_and_the_workspace_is_unchanged(town
     assert town_ws.count("streets") == 0 and town_ws.revision == rev
     rejects = pd.read_csv(tmp_path / "points.rejects.csv", dtype=str)
     assert len(rejects) == 1
+
+
+def test_status_names_communities_the_streets_miss_after_a_build(town_ws):
+    edge = gpd.GeoDataFrame({"name": ["界路"]}, crs=GK,
+                            geometry=[shapely.LineString([(X0 + 1200, Y0 - 50), (X0 + 1200, Y0 + 1050)])])
+    town_ws.write("streets", edge.to_crs(4490), actor="t")
+    st = {s["key"]: s for s in workspace_status(town_ws)["steps"]}
+    assert st["streets"]["state"] == "done"  # streets and no plan yet: nothing known to be missed
+    build_workspace_plan(town_ws, max_households=100)
+    st = {s["key"]: s for s in workspace_status(town_ws)["steps"]}["streets"]
+    assert st["state"] == "partial" and st["counts"]["without_streets"] == 1 and "没有街道穿过" in st["detail"]
