@@ -14,7 +14,13 @@ How the county is cut
    is bigger.
 3. **Urban grids** — each urban zone (a 社区, or the urban part of a village) is cut into street blocks by
    :func:`grids.blocks.street_blocks`; blocks are packed the same way into contiguous grids inside their zone.
-   Every grid is a union of whole blocks, so its edges run along streets or admin boundaries.
+   Every grid is a union of whole blocks, so its edges run along streets or admin boundaries. A 社区 (``kind``
+   ``社区``) is urban as a whole, inside the urban area or not (a real county often has no urban-area layer).
+4. **Towns without streets** — an urban zone that no street crosses (a real county after ``init`` and the
+   villages import has no street layer at all) is split like a rural village: along its groups (group polygons,
+   else the Voronoi cells of its households' points by group, clipped to the zone), packed by household count,
+   else kept whole. Each such zone gives one build warning (:data:`NO_STREETS`, see :func:`build_warnings`):
+   street-based grids need a street layer (``python -m grids import PATH streets FILE``, any GIS file).
 
 Default bounds
 --------------
@@ -64,7 +70,9 @@ from grids.model import STORAGE_EPSG
 __all__ = [
     "DEFAULT_MAX_HOUSEHOLDS",
     "DEFAULT_MIN_HOUSEHOLDS",
+    "NO_STREETS",
     "build_grids",
+    "build_warnings",
     "containing_polygon",
     "household_points",
     "valid_after_reprojection",
@@ -75,6 +83,10 @@ DEFAULT_MAX_HOUSEHOLDS = 100
 DUST_M2 = 0.01  # polygon parts smaller than this (m²) are floating-point dust of overlays and are dropped
 MIN_PIECE_M2 = 1.0  # a rural part or urban zone smaller than this (m²) does not exist
 _SHARED_MIN_M = 1e-3  # two areas are neighbours when they share an edge at least this long (m)
+NO_STREETS = "no_streets"
+"""``kind`` of the build warning for an urban zone (a 社区, or a village's urban part) that no street crosses."""
+COMMUNITY_KIND = "社区"
+"""``admin_units.kind`` of a village-level unit that is urban as a whole (a 社区居委会), urban area or not."""
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -336,6 +348,72 @@ def _unit_atoms(members: list[int], ctx: dict) -> tuple[list, list[str]]:
     return geoms, codes
 
 
+def _zone_atoms(v: int, zone, sel: np.ndarray, ctx: dict) -> tuple[list, list[str]]:
+    """Atoms (geometry, code) of the urban zone ``zone`` of unit ``v`` that no street cuts: the unit's group
+    polygons clipped to the zone (where they tile the unit), else the Voronoi areas of the zone's households
+    (``sel``) by group, else the whole zone."""
+    vcode = ctx["codes"][v]
+    gs = ctx["groups_by_village"].get(vcode)
+    if gs is not None and len(gs) > 1:
+        g_area = float(shapely.area(gs.geometry.values).sum())
+        v_area = float(shapely.area(ctx["full"][v]))
+        if abs(g_area - v_area) <= 1e-3 * v_area:
+            geoms, codes = [], []
+            for geom, code in zip(shapely.intersection(gs.geometry.values, zone), gs["code"].astype(str),
+                                  strict=True):
+                c = _clean(geom)
+                if c is not None and c.area >= MIN_PIECE_M2:
+                    geoms.append(c)
+                    codes.append(code)
+            if geoms:
+                return geoms, codes
+    if "group_code" in ctx and sel.any():
+        geoms, codes = _voronoi_groups(zone, ctx["hh_pts"][sel], ctx["group_code"][sel])
+        if geoms:
+            return geoms, codes
+    return [zone], [vcode]
+
+
+def _no_streets_warning(code: str, name: str, *, community: bool, derived: bool,
+                        grid_ids: list[str]) -> dict:
+    """The build warning of one urban zone without streets (a row like :func:`grids.check.check_plan`'s)."""
+    from grids.text import plain
+
+    if community:
+        what = f"社区 {plain(name)}（{code}）"
+        message = f"{what}：该社区没有街道图层，网格按{'推算' if derived else ''}社区范围划分"
+    else:
+        what = f"{plain(name)}（{code}）的城区部分"
+        message = f"{what}没有街道图层，网格按{'推算' if derived else ''}村（组）范围划分"
+    return {"kind": NO_STREETS, "severity": "warning", "unit_code": code, "grid_ids": list(grid_ids),
+            "message": message,
+            "fix": "导入街道图层（任意 GIS 文件：python -m grids import PATH streets FILE --user 账号）后可按街道重划"}
+
+
+def build_warnings(grids: pd.DataFrame) -> pd.DataFrame:
+    """The warnings :func:`build_grids` attached to its result (``attrs["warnings"]``), one row each.
+
+    Returns
+    -------
+    DataFrame
+        ``kind`` (:data:`NO_STREETS`), ``severity`` (``'warning'``), ``unit_code``, ``grid_ids``, ``message`` and
+        ``fix`` (Chinese); empty when the build had nothing to warn about.
+
+    Examples
+    --------
+    >>> import geopandas as gpd, shapely
+    >>> admin = gpd.GeoDataFrame(
+    ...     {"code": ["150422001", "150422001001"], "name": ["街道", "新城社区"], "level": ["town", "village"],
+    ...      "kind": ["街道", "社区"], "parent_code": ["150422", "150422001"]},
+    ...     geometry=[shapely.box(0, 0, 1000, 1000)] * 2, crs=4549)
+    >>> grids = build_grids(admin, min_households=0)
+    >>> grids["kind"].tolist(), build_warnings(grids)["message"].tolist()
+    (['urban'], ['社区 新城社区（150422001001）：该社区没有街道图层，网格按社区范围划分'])
+    """
+    rows = grids.attrs.get("warnings") or []
+    return pd.DataFrame(rows, columns=["kind", "severity", "unit_code", "grid_ids", "message", "fix"])
+
+
 # --------------------------------------------------------------------------------------------------------
 # the build
 # --------------------------------------------------------------------------------------------------------
@@ -416,6 +494,13 @@ def build_grids(admin_units: gpd.GeoDataFrame, *, households: gpd.GeoDataFrame |
         zone = np.full(n_units, None, dtype=object)
     rural = np.array([_clean(g) if h else g for g, h in zip(rural, hit, strict=True)], dtype=object)
     zone = np.array([_clean(g) for g in zone], dtype=object)
+    # a 社区 is urban as a whole (a real county may have 社区 territories and no urban-area layer)
+    community = (units["level"] == "village").to_numpy() & (
+        units["kind"].astype(object).to_numpy() == COMMUNITY_KIND if "kind" in units.columns
+        else np.zeros(n_units, bool))
+    if community.any():
+        rural[community] = None
+        zone[community] = [_clean(g) for g in full[community]]
     has_rural = np.array([g is not None and g.area >= MIN_PIECE_M2 for g in rural])
     has_zone = np.array([g is not None and g.area >= MIN_PIECE_M2 for g in zone])
 
@@ -523,37 +608,77 @@ def build_grids(admin_units: gpd.GeoDataFrame, *, households: gpd.GeoDataFrame |
             rural_codes_used.add(codes[u])
     say(f"农牧区网格：{len(rows)} 个（上限 {max_households} 户）")
 
-    # urban grids
+    # urban grids: street blocks where streets cross the zone, else the zone split like a village
     zone_idx = np.flatnonzero(has_zone)
+    warnings: list[dict] = []
     if len(zone_idx):
         lines = np.empty(0, dtype=object)
         if streets is not None and len(streets):
             lines = np.asarray(streets.to_crs(epsg).geometry.values, dtype=object)
-        faces, owner = blocks_array(lines, zone[zone_idx], snap_tolerance=snap_tolerance)
-        say(f"城区：{len(zone_idx)} 个社区/村，{len(faces)} 个街区")
+            lines = lines[~(shapely.is_missing(lines) | shapely.is_empty(lines))]
+        zgeo = zone[zone_idx]
+        streeted = np.zeros(len(zone_idx), bool)
+        if len(lines):
+            # a street counts when it enters the zone farther than the snap tolerance: one along the zone's edge
+            # (a 社区 is often bounded by streets, digitised a little off its boundary) cuts nothing
+            core = shapely.buffer(zgeo, -max(snap_tolerance, 0.5))
+            zi, _ = shapely.STRtree(lines).query(core, predicate="intersects")
+            streeted[np.unique(zi)] = True
+        faces, owner = blocks_array(lines, zgeo[streeted], snap_tolerance=snap_tolerance)
+        say(f"城区：{len(zone_idx)} 个社区/村，{len(faces)} 个街区"
+            + (f"；{int((~streeted).sum())} 个没有街道，按社区/村（组）范围划分" if (~streeted).any() else ""))
         cnt = np.zeros(len(faces), int)
         if len(hh_pts) and len(faces):
             gg = containing_polygon(gpd.GeoSeries(faces, crs=epsg), gpd.GeoSeries(hh_pts, crs=epsg))["grid"]
             gg = gg.to_numpy()
             cnt = np.bincount(gg[gg >= 0], minlength=len(faces))
+        hh_zone = np.full(len(hh_pts), -1)
+        if len(hh_pts) and (~streeted).any():
+            bare = np.flatnonzero(~streeted)
+            gg = containing_polygon(gpd.GeoSeries(zgeo[bare], crs=epsg), gpd.GeoSeries(hh_pts, crs=epsg))["grid"]
+            gg = gg.to_numpy()
+            hh_zone[gg >= 0] = bare[gg[gg >= 0]]
+        derived = (units["derived"].fillna(False).astype(bool).to_numpy() if "derived" in units.columns
+                   else np.zeros(n_units, bool))
+        street_pos = np.cumsum(streeted) - 1
         n_urban = 0
         for zpos, z in enumerate(zone_idx):
-            sel = np.flatnonzero(owner == zpos)
-            if not len(sel):
-                continue
-            zf = faces[sel]
-            block_ids = [f"{codes[z]}B{k + 1:03d}" for k in range(len(sel))]
-            labels = _pack(cnt[sel], _neighbours(len(zf), _adjacency(zf)), max_households=max_households,
+            if streeted[zpos]:
+                sel = np.flatnonzero(owner == street_pos[zpos])
+                if not len(sel):
+                    continue
+                zf = faces[sel]
+                atom_ids = [f"{codes[z]}B{k + 1:03d}" for k in range(len(sel))]
+                zcnt = cnt[sel]
+            else:
+                inside_zone = hh_zone == zpos
+                atoms, atom_ids = _zone_atoms(int(z), zgeo[zpos], inside_zone, ctx)
+                order = np.argsort(np.asarray(atom_ids), kind="stable")
+                zf = np.asarray([atoms[k] for k in order], dtype=object)
+                atom_ids = [atom_ids[k] for k in order]
+                zcnt = np.zeros(len(zf), int)
+                if inside_zone.any():
+                    gg = containing_polygon(gpd.GeoSeries(zf, crs=epsg),
+                                            gpd.GeoSeries(hh_pts[inside_zone], crs=epsg))["grid"].to_numpy()
+                    zcnt = np.bincount(gg[gg >= 0], minlength=len(zf))
+            labels = _pack(zcnt, _neighbours(len(zf), _adjacency(zf)), max_households=max_households,
                            min_households=min_households)
             start = 500 if codes[z] in rural_codes_used else 0
+            made = []
             for lab in range(int(labels.max()) + 1):
                 s = np.flatnonzero(labels == lab)
                 geom = zf[s[0]] if len(s) == 1 else shapely.union_all(zf[s])
-                rows.append({"code": f"{codes[z]}{start + lab + 1:03d}",
+                made.append(f"{codes[z]}{start + lab + 1:03d}")
+                rows.append({"code": made[-1],
                              "name": f"{names[z]}第{lab + 1}网格", "kind": "urban", "town_code": towns[z],
-                             "source_codes": ",".join(block_ids[k] for k in s), "geometry": _clean(geom)})
+                             "source_codes": ",".join(atom_ids[k] for k in s), "geometry": _clean(geom)})
                 n_urban += 1
+            if not streeted[zpos]:
+                warnings.append(_no_streets_warning(str(codes[z]), str(names[z]), community=bool(community[z]),
+                                                    derived=bool(derived[z]), grid_ids=made))
         say(f"城区网格：{n_urban} 个")
+        for w in warnings:
+            say(f"警告：{w['message']}。{w['fix']}")
 
     grids = gpd.GeoDataFrame(rows, columns=["code", "name", "kind", "town_code", "source_codes", "geometry"],
                              geometry="geometry", crs=epsg)
@@ -573,7 +698,9 @@ def build_grids(admin_units: gpd.GeoDataFrame, *, households: gpd.GeoDataFrame |
     grids["locked"] = False
     cols = ["grid_id", "code", "name", "kind", "town_code", "source_codes", "households", "branch_id",
             "staff_id", "locked", "geometry"]
-    return valid_after_reprojection(grids[cols].to_crs(STORAGE_EPSG))
+    out = valid_after_reprojection(grids[cols].to_crs(STORAGE_EPSG))
+    out.attrs["warnings"] = warnings
+    return out
 
 
 def valid_after_reprojection(frame: gpd.GeoDataFrame, *, sliver_m2: float = MIN_PIECE_M2) -> gpd.GeoDataFrame:
@@ -645,7 +772,8 @@ def build_workspace_plan(ws, *, name: str = "main", min_households: int = DEFAUL
     """Build the grids of a workspace and save them as the draft plan ``name``; returns its ``plan_id``.
 
     Reads ``admin_units``, ``households``, ``streets`` and ``urban_areas``; a published plan of that name is
-    never replaced (:func:`grids.plans.save_draft` refuses).
+    never replaced (:func:`grids.plans.save_draft` refuses). The build's warnings (:func:`build_warnings`) are
+    passed to ``progress`` and kept in the plan's ``params["warnings"]``.
     """
     from grids.plans import save_draft
 
@@ -661,4 +789,7 @@ def build_workspace_plan(ws, *, name: str = "main", min_households: int = DEFAUL
     say("保存方案…")
     params = {"min_households": min_households, "max_households": max_households,
               "snap_tolerance": snap_tolerance}
+    found = build_warnings(grids)
+    if len(found):  # kept with the plan: the planning page and ``status`` can show why grids ignore streets
+        params["warnings"] = found[["kind", "unit_code", "message", "fix"]].to_dict("records")
     return save_draft(ws, grids, name=name, params=params, actor=actor)

@@ -6,11 +6,12 @@ status PATH`` prints it, ``--json`` gives the same dict. Reads counts only; work
 Examples
 --------
 >>> [s["key"] for s in STEPS]
-['outline', 'towns', 'villages', 'groups', 'households', 'branches', 'staff', 'accounts', 'plan']
+['outline', 'towns', 'villages', 'groups', 'streets', 'households', 'branches', 'staff', 'accounts', 'plan']
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
@@ -21,6 +22,7 @@ STEPS: tuple[dict[str, str], ...] = (
     {"key": "towns", "title": "镇/乡/苏木/街道"},
     {"key": "villages", "title": "村/嘎查/社区"},
     {"key": "groups", "title": "组"},
+    {"key": "streets", "title": "街道"},
     {"key": "households", "title": "农户"},
     {"key": "branches", "title": "营业网点"},
     {"key": "staff", "title": "员工"},
@@ -63,6 +65,23 @@ def _orphans(hh: pd.DataFrame, unit_codes: set[str]) -> int:
     return int((vc.notna() & (vc.astype(str) != "") & ~vc.isin(unit_codes)).sum())
 
 
+def _unstreeted(ws: Any) -> int:
+    """Urban zones the newest draft or published plan was built for without streets (its build warnings)."""
+    if "params" not in ws.columns("plans"):
+        return 0
+    plans = ws.read("plans", columns=["status", "params", "updated_at"])
+    plans = plans[plans["status"].isin(["draft", "published"])]
+    if not len(plans):
+        return 0
+    newest = plans.sort_values("updated_at", kind="stable", na_position="first")["params"].iloc[-1]
+    try:
+        params = json.loads(newest) if isinstance(newest, str) and newest else {}
+    except ValueError:
+        return 0
+    found = params.get("warnings") if isinstance(params, dict) else None
+    return sum(1 for w in found or [] if isinstance(w, dict) and w.get("kind") == "no_streets")
+
+
 def workspace_status(ws: Any, *, path: str | None = None) -> dict[str, Any]:
     """What ``ws`` has and lacks.
 
@@ -83,7 +102,7 @@ def workspace_status(ws: Any, *, path: str | None = None) -> dict[str, Any]:
     """
     p = path or str(getattr(ws, "target", "PATH"))
     meta = ws.meta
-    admin = ws.read("admin_units", columns=["code", "level", "derived", "provisional_code"])
+    admin = ws.read("admin_units", columns=["code", "level", "kind", "derived", "provisional_code"])
     has_geom = admin.geometry.notna() & ~admin.geometry.is_empty
     level = admin["level"]
     steps: dict[str, dict[str, Any]] = {}
@@ -123,6 +142,26 @@ def workspace_status(ws: Any, *, path: str | None = None) -> dict[str, Any]:
     step("groups", "done" if len(groups) else "optional", {"groups": len(groups)},
          f"{len(groups)} 个组" if len(groups) else "没有组界：农户按村定位，网格按村生成",
          "按组拆分过大的网格", f"python -m grids import {p} admin_units 组界文件 --user 账号（可选）")
+
+    communities = int(((level == "village") & (admin["kind"] == "社区")).sum()) if "kind" in admin.columns else 0
+    n_streets, n_urban = ws.count("streets"), ws.count("urban_areas")
+    unstreeted = _unstreeted(ws)
+    if n_streets:
+        s_state = "partial" if unstreeted else "done"
+        s_detail = f"{n_streets:,} 条街道" + (
+            f"；最近生成的网格方案里 {unstreeted} 个社区/城区部分没有街道穿过，网格按（推算）社区范围划分"
+            if unstreeted else "")
+    elif communities or n_urban:
+        s_state = "partial"
+        s_detail = (f"没有街道图层：{communities} 个社区{'和城区' if n_urban else ''}的网格按（推算）社区范围划分，不沿街道"
+                    if communities else "没有街道图层：城区网格按村（组）范围划分，不沿街道")
+    else:
+        s_state, s_detail = "optional", "没有街道图层，也没有社区或城区：网格都按镇村组划分"
+    step("streets", s_state, {"streets": n_streets, "communities": communities, "without_streets": unstreeted},
+         s_detail,
+         "城区网格沿街道划分（“纵向到底、横向到边”）；没有街道时按社区范围划分并在生成网格时警告",
+         f"python -m grids import {p} streets 街道文件（任意 GIS 文件：GeoPackage/Shapefile/GeoJSON/KML）--user 账号；"
+         f"再 python -m grids build {p} --user 账号 按街道重划")
 
     hh = ws.read("households", columns=[c for c in ("placed_by", "village_code", "group_code")
                                         if c in ws.columns("households")])

@@ -259,3 +259,31 @@ def test_random_counties_always_tile(case, min_hh, max_hh):
     assert_tiles(grids, 4000 * 2000)
     assert grids["households"].sum() == len(hh)
     assert grids["code"].is_unique
+
+
+@settings(max_examples=15, deadline=None)
+@given(counties(), st.lists(st.booleans(), min_size=9, max_size=9), st.integers(2, 4), st.integers(10, 30))
+def test_random_counties_with_communities_without_streets_always_tile(case, is_community, n_groups, max_hh):
+    """Some villages are 社区 (urban as a whole), streets are dropped where they would cut them, households carry
+    group codes: the 社区 split along the Voronoi areas of their groups still tile the county, every household in
+    exactly one grid, and every 社区 is warned about."""
+    from grids.build import build_warnings
+
+    adm, urban, streets, hh = case
+    villages = (adm["level"] == "village").to_numpy()
+    kind = np.where(villages & np.resize(is_community, len(adm)), "社区", "村")
+    adm = adm.assign(kind=kind)
+    communities = adm[adm["kind"] == "社区"]
+    if len(communities) and len(streets):
+        streets = streets[~streets.intersects(shapely.union_all(communities.geometry.values))]
+    located = containing_polygon(adm[villages], hh.geometry)["grid"].to_numpy()
+    codes = adm[villages]["code"].to_numpy()
+    hh = hh.assign(village_code=[codes[k] if k >= 0 else None for k in located])
+    hh["group_code"] = [f"{v}{1 + i % n_groups:03d}" if v else None for i, v in enumerate(hh["village_code"])]
+    grids = build_grids(adm, households=hh, streets=streets, urban_areas=urban, min_households=0,
+                        max_households=max_hh)
+    assert_tiles(grids, 4000 * 2000)
+    assert grids["households"].sum() == len(hh) and grids["code"].is_unique
+    warned = set(build_warnings(grids)["unit_code"])
+    assert set(communities["code"]) <= warned
+    assert (grids[grids["code"].str[:12].isin(communities["code"])]["kind"] == "urban").all()

@@ -274,3 +274,145 @@ def _read_only(path) -> None:
 def _writable(path) -> None:
     path.parent.chmod(0o755)
     path.chmod(0o644)
+
+
+# -- emptying a layer behind the library's back -------------------------------------------------------------------
+
+
+def test_sqlite3_delete_without_where_is_recorded_row_by_row(empty_ws):
+    """``DELETE FROM layer`` with no WHERE: SQLite's truncate optimisation is off when the table has triggers, so
+    the edit triggers count every row it removes (spatial layer, rtree kept exact)."""
+    _filled(empty_ws)
+    rev = empty_ws.revision
+    with contextlib.closing(sqlite3.connect(empty_ws.path)) as con, con:
+        con.execute("DELETE FROM branches")
+        con.execute("DELETE FROM staff")
+    assert empty_ws.revision == rev + 1
+    ext = _external_rows(empty_ws)
+    assert len(ext) == 1 and verify(empty_ws).ok
+    detail = ext["detail"].iloc[0]
+    assert '"layer": "branches"' in detail and '"delete": 2' in detail
+    assert '"layer": "staff"' in detail and '"delete": 1' in detail
+    assert empty_ws.count("branches") == 0 and _rtree_matches(empty_ws.path, "branches", "geom")
+
+
+def _pg_external(ws) -> pd.DataFrame:
+    log = ws.read("audit")
+    return log[log["action"] == EXTERNAL_EDIT_ACTION]
+
+
+def test_postgis_truncate_behind_the_back_is_one_chained_audit_row(pg_ws, pg_url, pg_target):
+    import psycopg
+
+    from grids.workspace.postgis import PgWorkspace
+
+    pg_ws.write("branches", BRANCHES, actor="t")
+    pg_ws.write("staff", pd.DataFrame({"staff_id": ["S1", "S2", "S3"], "name": ["赵六", "钱七", "孙八"]}), actor="t")
+    rev = pg_ws.revision
+    s = f'"{pg_ws.schema}"'
+    with psycopg.connect(pg_url) as con:  # psql / another program: TRUNCATE fires no row or DELETE trigger
+        con.execute(f"TRUNCATE {s}.staff, {s}.branches")
+        con.execute(f"TRUNCATE {s}.households")  # already empty: nothing changed, nothing recorded
+    assert pg_ws.revision == rev + 1
+    ext = _pg_external(pg_ws)
+    assert len(ext) == 1 and ext["revision"].iloc[0] == rev + 1 and ext["actor"].iloc[0] == "外部程序"
+    detail = ext["detail"].iloc[0]
+    assert '"layer": "staff"' in detail and '"truncate": 3' in detail
+    assert '"layer": "branches"' in detail and '"truncate": 2' in detail and "households" not in detail
+    assert verify(pg_ws).ok and pg_ws.count("staff") == 0
+    assert PgWorkspace(pg_target).revision == rev + 1  # recorded once
+    pg_ws.write("staff", pd.DataFrame({"staff_id": ["S9"], "name": ["吴十"]}), actor="t")  # the library's own write
+    assert len(_pg_external(pg_ws)) == 1 and verify(pg_ws).ok
+
+
+def test_postgis_workspace_without_the_truncate_triggers_gets_them_at_open(pg_ws, pg_url, pg_target):
+    import psycopg
+
+    from grids.workspace.postgis import PgWorkspace
+
+    pg_ws.write("staff", pd.DataFrame({"staff_id": ["S1"], "name": ["赵六"]}), actor="t")
+    s = f'"{pg_ws.schema}"'
+    with psycopg.connect(pg_url) as con:  # a workspace made before the TRUNCATE triggers existed
+        con.execute(f"DROP FUNCTION {s}.ws_edit_truncate() CASCADE")
+    rev = PgWorkspace(pg_target).revision  # opening installs them (no schema bump, no audit row)
+    with psycopg.connect(pg_url) as con:
+        n = con.execute("SELECT count(*) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+                        "JOIN pg_namespace ns ON ns.oid = c.relnamespace "
+                        "WHERE t.tgname = 'ws_edit_truncate' AND ns.nspname = %s AND c.relname = 'staff'",
+                        (pg_ws.schema,)).fetchone()[0]
+        con.execute(f"TRUNCATE {s}.staff")
+    assert n == 1
+    ws = PgWorkspace(pg_target)
+    assert ws.revision == rev + 1 and '"truncate": 1' in _pg_external(ws)["detail"].iloc[0]
+
+
+# -- DDL behind the library's back (GeoPackage: the schema cookie) ------------------------------------------------
+
+
+def test_outside_ddl_is_recorded_per_table_and_once(empty_ws):
+    _filled(empty_ws)
+    rev = empty_ws.revision
+    with contextlib.closing(sqlite3.connect(empty_ws.path)) as con, con:  # a planner's sqlite3 shell / DB manager
+        con.execute("ALTER TABLE staff ADD COLUMN note TEXT")
+        con.execute("CREATE INDEX idx_households_phone ON households (phone)")
+    assert empty_ws.revision == rev + 1
+    ext = _external_rows(empty_ws)
+    assert len(ext) == 1 and ext["actor"].iloc[0] == "外部程序" and verify(empty_ws).ok
+    detail = ext["detail"].iloc[0]
+    assert '"layer": "staff", "op": "external", "schema": 1' in detail
+    assert '"layer": "households", "op": "external", "schema": 1' in detail
+    assert Workspace(empty_ws.path).revision == rev + 1 and len(_external_rows(empty_ws)) == 1  # recorded once
+    empty_ws.write("staff", pd.DataFrame({"staff_id": ["S5"], "name": ["王五"]}), mode="append", actor="t")
+    assert len(_external_rows(empty_ws)) == 1 and empty_ws.revision == rev + 2
+
+
+def test_outside_ddl_and_row_edits_go_into_the_same_row_before_a_library_write(empty_ws):
+    _filled(empty_ws)
+    rev = empty_ws.revision
+    with contextlib.closing(sqlite3.connect(empty_ws.path)) as con, con:
+        con.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)")
+        con.execute("UPDATE staff SET name = '孙八'")
+    # no read in between: the library's next write records the outside change first
+    empty_ws.write("staff", pd.DataFrame({"staff_id": ["S6"], "name": ["赵七"]}), mode="append", actor="t")
+    log = empty_ws.read("audit")
+    assert log["action"].tolist()[-2:] == [EXTERNAL_EDIT_ACTION, "写入 staff"]
+    assert log["revision"].tolist()[-2:] == [rev + 1, rev + 2] and verify(empty_ws).ok
+    detail = log["detail"].iloc[-2]
+    assert '"layer": "notes", "op": "external", "schema": 1' in detail and '"update": 1' in detail
+
+
+def test_the_library_s_own_ddl_is_not_an_outside_edit(empty_ws):
+    """Bulk writes drop and re-create triggers, replaces rebuild the rtree, new layers are created: the library
+    leaves its own schema cookie behind every write, so none of it counts."""
+    _filled(empty_ws)
+    many = pd.DataFrame({"staff_id": [f"S{i:05d}" for i in range(2500)], "name": "某"})
+    empty_ws.write("staff", many, actor="t")  # ≥ 2000 rows: triggers off and on again
+    empty_ws.write("branches", BRANCHES.iloc[:1], actor="t")  # replace: the rtree made anew
+    ws = Workspace(empty_ws.path)
+    assert ws.revision == 5 and _external_rows(ws).empty
+    with contextlib.closing(sqlite3.connect(ws.path)) as con:
+        assert con.execute(f"SELECT count(*) FROM {EDITS_TABLE}").fetchone()[0] == 0
+
+
+def test_outside_edits_after_an_absorbed_one_are_recorded_again(empty_ws):
+    _filled(empty_ws)
+    rev = empty_ws.revision
+    for k, name in enumerate(("孙八", "周九"), start=1):
+        with contextlib.closing(sqlite3.connect(empty_ws.path)) as con, con:
+            con.execute("UPDATE staff SET name = ?", (name,))
+        assert empty_ws.revision == rev + k  # the absorbing transaction leaves the guard off
+    assert len(_external_rows(empty_ws)) == 2 and verify(empty_ws).ok
+
+
+def test_dropping_the_audit_guard_is_not_absorbed_and_the_guard_comes_back(empty_ws):
+    """Tampering with the audit is for ``audit verify`` to find: an absorbed “外部编辑” row appended after rows cut
+    off the trail's end would hide the cut. The guard's triggers are restored at the next look."""
+    _filled(empty_ws)
+    rev = empty_ws.revision
+    with contextlib.closing(sqlite3.connect(empty_ws.path)) as con, con:
+        con.execute("DROP TRIGGER audit_no_delete")
+        con.execute("DELETE FROM audit WHERE fid = (SELECT max(fid) FROM audit)")
+    assert empty_ws.revision == rev and _external_rows(empty_ws).empty
+    assert not verify(empty_ws).ok
+    with contextlib.closing(sqlite3.connect(empty_ws.path)) as con, pytest.raises(sqlite3.DatabaseError):
+        con.execute("DELETE FROM audit")

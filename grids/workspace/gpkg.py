@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
+import json
 import os
 import sqlite3
 import struct
@@ -313,6 +315,84 @@ def _create_edit_triggers(con: sqlite3.Connection, table: str) -> None:
 
 
 # --------------------------------------------------------------------------------------------------------
+# DDL behind the library's back: the schema cookie
+# --------------------------------------------------------------------------------------------------------
+
+SCHEMA_COOKIE_KEY = "schema_cookie"
+"""``ws_meta`` key: SQLite's schema cookie (``PRAGMA schema_version``, bumped by every ``CREATE``/``ALTER``/``DROP``)
+as the library's last write transaction left it. A different cookie at the next look means DDL made outside the
+library (QGIS, ogr2ogr, the sqlite3 shell)."""
+SCHEMA_OBJECTS_KEY = "schema_objects"
+"""``ws_meta`` key: a digest of ``sqlite_master`` at that moment (object → table, hash of its SQL), to tell which
+tables the outside DDL touched."""
+SCHEMA_OP = "schema"
+"""The op under which outside DDL is counted in :data:`EDITS_TABLE` (and so in the “外部编辑” audit row)."""
+
+
+def _schema_objects(con: sqlite3.Connection) -> dict[str, list[str]]:
+    """``type:name`` → ``[table, hash of its SQL]`` for every object of the schema (SQLite's own excluded)."""
+    rows = con.execute("SELECT type, name, tbl_name, coalesce(sql, '') FROM sqlite_master "
+                       "WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\'").fetchall()
+    return {f"{kind}:{name}": [table, hashlib.sha1(sql.encode()).hexdigest()[:12]] for kind, name, table, sql in rows}
+
+
+def _set_meta(con: sqlite3.Connection, key: str, value: str) -> None:
+    if not con.execute(f"UPDATE {META_TABLE} SET value = ? WHERE key = ?", (value, key)).rowcount:
+        con.execute(f"INSERT INTO {META_TABLE} (key, value) VALUES (?, ?)", (key, value))
+
+
+def _seal_schema(con: sqlite3.Connection) -> None:
+    """Inside a library write transaction, last: remember the schema cookie (and what the schema holds) the
+    library leaves, so that only DDL made by others changes it. Computes the digest only when the cookie moved."""
+    cookie, stored = con.execute(
+        f"SELECT (SELECT schema_version FROM pragma_schema_version()), "
+        f"(SELECT value FROM {META_TABLE} WHERE key = '{SCHEMA_COOKIE_KEY}')").fetchone()
+    if stored != str(cookie):
+        _set_meta(con, SCHEMA_OBJECTS_KEY, json.dumps(_schema_objects(con), sort_keys=True))
+        _set_meta(con, SCHEMA_COOKIE_KEY, str(cookie))
+
+
+def _note_outside_ddl(con: sqlite3.Connection) -> int:
+    """Inside a library write transaction, first: when the schema cookie is not the one the library left, count
+    the objects created, changed or dropped since into :data:`EDITS_TABLE` (op :data:`SCHEMA_OP`, per table);
+    returns how many. A workspace that never stored a cookie (written before it existed) has nothing to compare.
+    Changes to the audit table's own objects are not counted (see the comment below); its guard is restored."""
+    cookie, stored, objects = con.execute(
+        f"SELECT (SELECT schema_version FROM pragma_schema_version()), "
+        f"(SELECT value FROM {META_TABLE} WHERE key = '{SCHEMA_COOKIE_KEY}'), "
+        f"(SELECT value FROM {META_TABLE} WHERE key = '{SCHEMA_OBJECTS_KEY}')").fetchone()
+    if stored is None or stored == str(cookie) or not _has_table(con, EDITS_TABLE):
+        return 0
+    try:
+        before = json.loads(objects or "{}")
+    except ValueError:
+        before = {}
+    now = _schema_objects(con)
+    per: dict[str, int] = {}
+    for key in set(before) | set(now):
+        if before.get(key) != now.get(key):
+            table = (now.get(key) or before[key])[0]
+            per[table] = per.get(table, 0) + 1
+    if per.pop("audit", 0):
+        # the audit is not an edited layer: tampering with it is for `audit verify` to find (chain, last revision),
+        # and a “外部编辑” row appended now would hide rows cut off its end. Its append-only guard is put back.
+        _create_audit_guard(con)
+    if not per:  # nothing else moved (or the schema reads the same as before)
+        return 0
+    con.executemany(f"INSERT INTO {EDITS_TABLE} (layer, op, n) VALUES (?, '{SCHEMA_OP}', ?) "
+                    "ON CONFLICT (layer, op) DO UPDATE SET n = n + excluded.n", sorted(per.items()))
+    return sum(per.values())
+
+
+def _outside_ddl_pending(con: sqlite3.Connection) -> bool:
+    """True when the schema cookie differs from the one the library's last write left (cheap: one query)."""
+    cookie, stored = con.execute(
+        f"SELECT (SELECT schema_version FROM pragma_schema_version()), "
+        f"(SELECT value FROM {META_TABLE} WHERE key = '{SCHEMA_COOKIE_KEY}')").fetchone()
+    return stored is not None and stored != str(cookie)
+
+
+# --------------------------------------------------------------------------------------------------------
 # the workspace
 # --------------------------------------------------------------------------------------------------------
 
@@ -352,8 +432,8 @@ class GpkgWorkspace(Workspace):
                 schema = con.execute(
                     f"SELECT value FROM {META_TABLE} WHERE key='schema'"
                 ).fetchone() if has_meta else None
-                edited = _has_table(con, EDITS_TABLE) and con.execute(
-                    f"SELECT 1 FROM {EDITS_TABLE} LIMIT 1").fetchone() is not None
+                edited = _has_table(con, EDITS_TABLE) and (con.execute(
+                    f"SELECT 1 FROM {EDITS_TABLE} LIMIT 1").fetchone() is not None or _outside_ddl_pending(con))
         except sqlite3.DatabaseError as exc:
             raise (workspace_error(exc, self.path) or WorkspaceError(
                 f"无法打开工作区 {self.path}：{exc}。文件可能已损坏或被截断；修正方法：从备份恢复，或重新生成"
@@ -409,6 +489,7 @@ class GpkgWorkspace(Workspace):
                 con.executemany(
                     f"INSERT INTO {META_TABLE} (key, value) VALUES (?, ?)", list(meta.items())
                 )
+                _seal_schema(con)
                 con.execute(f"UPDATE {GUARD_TABLE} SET library = 0")
                 con.execute("COMMIT")
             finally:
@@ -466,12 +547,18 @@ class GpkgWorkspace(Workspace):
         Returns True when there were any. On a read-only workspace nothing is written: :attr:`notice` says so.
         """
         with _storage_errors(self.path), contextlib.closing(self._connect()) as con:
-            if not _has_table(con, EDITS_TABLE) or not con.execute(f"SELECT 1 FROM {EDITS_TABLE} LIMIT 1").fetchone():
+            if not _has_table(con, EDITS_TABLE):
+                return False
+            ddl = _outside_ddl_pending(con)
+            if not ddl and not con.execute(f"SELECT 1 FROM {EDITS_TABLE} LIMIT 1").fetchone():
                 return False
             try:
                 _begin(con)
                 rev = int(con.execute(f"SELECT value FROM {META_TABLE} WHERE key='revision'").fetchone()[0])
+                _note_outside_ddl(con)
                 _record_external_edits(con, rev, transaction=GpkgTransaction)
+                _seal_schema(con)
+                con.execute(f"UPDATE {GUARD_TABLE} SET library = 0")  # later outside edits count again
                 con.execute("COMMIT")
                 self.notice = None
             except sqlite3.OperationalError as exc:
@@ -480,6 +567,8 @@ class GpkgWorkspace(Workspace):
                 if "readonly" not in str(exc) and "read-only" not in str(exc):
                     raise
                 rows = con.execute(f"SELECT layer, op, n FROM {EDITS_TABLE}").fetchall()
+                if ddl:
+                    rows.append(("数据库结构", SCHEMA_OP, 1))
                 self.notice = read_only_notice(self.path, external_edit_notes(rows))
         return True
 
@@ -490,9 +579,11 @@ class GpkgWorkspace(Workspace):
 
     @property
     def meta(self) -> dict[str, str]:
-        """Workspace metadata: ``county_code``, ``county_name``, ``revision``, ``demo``, ``created_at``."""
+        """Workspace metadata: ``county_code``, ``county_name``, ``revision``, ``demo``, ``created_at`` (not the
+        backend's own bookkeeping: :data:`SCHEMA_COOKIE_KEY`, :data:`SCHEMA_OBJECTS_KEY`)."""
         with _storage_errors(self.path), self._reading() as con:
-            return dict(con.execute(f"SELECT key, value FROM {META_TABLE}").fetchall())
+            return dict(con.execute(f"SELECT key, value FROM {META_TABLE} WHERE key NOT IN (?, ?)",
+                                    (SCHEMA_COOKIE_KEY, SCHEMA_OBJECTS_KEY)).fetchall())
 
     @property
     def revision(self) -> int:
@@ -502,9 +593,13 @@ class GpkgWorkspace(Workspace):
         “外部编辑” audit row), so the revision moves and caches keyed on it refresh.
         """
         with _storage_errors(self.path), self._reading() as con:
-            pending = f"EXISTS (SELECT 1 FROM {EDITS_TABLE})" if _has_table(con, EDITS_TABLE) else "0"
-            value, edited = con.execute(
-                f"SELECT (SELECT value FROM {META_TABLE} WHERE key='revision'), {pending}").fetchone()
+            logged = _has_table(con, EDITS_TABLE)
+            pending = f"EXISTS (SELECT 1 FROM {EDITS_TABLE})" if logged else "0"
+            value, edited, cookie, stored = con.execute(
+                f"SELECT (SELECT value FROM {META_TABLE} WHERE key='revision'), {pending}, "
+                "(SELECT schema_version FROM pragma_schema_version()), "
+                f"(SELECT value FROM {META_TABLE} WHERE key='{SCHEMA_COOKIE_KEY}')").fetchone()
+            edited = edited or (logged and stored is not None and stored != str(cookie))
         if edited and self.notice is None and self._absorb_external_edits() and self.notice is None:
             return int(self.meta.get("revision", "0"))
         return int(value or 0)
@@ -685,6 +780,7 @@ class GpkgWorkspace(Workspace):
                     _begin(con)
                     rev = int(con.execute(f"SELECT value FROM {META_TABLE} WHERE key='revision'").fetchone()[0])
                     if _has_table(con, EDITS_TABLE):
+                        _note_outside_ddl(con)
                         rev = _record_external_edits(con, rev, transaction=GpkgTransaction)
                     _check_revision(rev, expected_revision)
                     tx = GpkgTransaction(con, actor=actor, action=action, revision=rev + 1)
@@ -756,8 +852,10 @@ class GpkgTransaction(Transaction):
         con.execute("UPDATE gpkg_contents SET last_change=? WHERE table_name=?", (_now(), layer))
 
     def _forget_own_edits(self) -> None:
-        """Clear the guard :func:`_begin` set: writes after this transaction are someone else's."""
+        """Clear the guard :func:`_begin` set: writes after this transaction are someone else's; remember the
+        schema cookie the library leaves (:func:`_seal_schema`)."""
         if _has_table(self._con, GUARD_TABLE):
+            _seal_schema(self._con)
             self._con.execute(f"UPDATE {GUARD_TABLE} SET library = 0")
 
 

@@ -258,9 +258,12 @@ class PgWorkspace(Workspace):
         with contextlib.closing(_connect(self._conninfo, "public")) as con:
             self._postgis = _postgis_schema(con)
             found = con.execute(
-                "SELECT to_regclass(%s), to_regclass(%s)",
-                (f"{_q(self.schema)}.{META_TABLE}", f"{_q(self.schema)}.{LAYERS_TABLE}"),
+                "SELECT to_regclass(%s), to_regclass(%s), to_regproc(%s) IS NOT NULL",
+                (f"{_q(self.schema)}.{META_TABLE}", f"{_q(self.schema)}.{LAYERS_TABLE}",
+                 f"{_q(self.schema)}.ws_edit_truncate"),
             ).fetchone()
+            truncates = bool(found[2])
+            found = found[:2]
             schema = con.execute(
                 f"SELECT value FROM {_q(self.schema)}.{META_TABLE} WHERE key = 'schema'"
             ).fetchone() if found and None not in found else None
@@ -275,7 +278,32 @@ class PgWorkspace(Workspace):
         """Set when edits made outside the library could not be recorded (read-only role); else None."""
         if _schema_version(schema) < SCHEMA_VERSION:
             self._upgrade()
+        elif not truncates:
+            self._install_truncate_triggers()
         self._absorb_external_edits()
+
+    def _install_truncate_triggers(self) -> None:
+        """Add the ``TRUNCATE`` edit triggers to a workspace made before they existed (same schema version: the
+        row triggers are there already). A role that may not change the schema leaves it as it is."""
+        con = self._connect()
+        try:
+            con.execute("BEGIN")
+            _enter_library(con)
+            con.execute(f"SELECT value FROM {META_TABLE} WHERE key = 'revision' FOR UPDATE")  # one opener at a time
+            missing = con.execute("SELECT to_regproc(%s) IS NULL", (f"{_q(self.schema)}.ws_edit_truncate",)
+                                  ).fetchone()[0]
+            if missing and _has_edit_log(con):
+                tables = [r[0] for r in con.execute(f"SELECT table_name FROM {LAYERS_TABLE}").fetchall()]
+                _create_truncate_log(con, self.schema, edit_logged_tables([*tables, META_TABLE]))
+            con.execute("COMMIT")
+        except (psycopg.errors.InsufficientPrivilege, psycopg.errors.ReadOnlySqlTransaction):
+            con.execute("ROLLBACK")
+        except BaseException:
+            if not con.closed and con.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                con.execute("ROLLBACK")
+            raise
+        finally:
+            con.close()
 
     @property
     def url(self) -> str:
@@ -755,7 +783,12 @@ def _has_edit_log(con: psycopg.Connection) -> bool:
 
 def _create_edit_log(con: psycopg.Connection, schema: str) -> None:
     """The side table and statement-level triggers on every data table counting the rows each statement of
-    another program inserts, updates or deletes (transition tables; one upsert per statement)."""
+    another program inserts, updates or deletes (transition tables; one upsert per statement), or empties with
+    ``TRUNCATE`` (which fires no row or ``DELETE`` trigger: a ``BEFORE TRUNCATE`` statement trigger counts the rows
+    about to go, as op ``truncate``).
+
+    Not recorded: DDL (``ALTER``/``DROP TABLE``) made behind the library's back — that needs an event trigger,
+    which only a superuser may create (see README, “在 QGIS 里编辑”)."""
     s = _q(schema)
     con.execute(f"CREATE TABLE IF NOT EXISTS {s}.{EDITS_TABLE} (layer text NOT NULL, op text NOT NULL, "
                 "n bigint NOT NULL DEFAULT 0, PRIMARY KEY (layer, op))")
@@ -770,8 +803,26 @@ def _create_edit_log(con: psycopg.Connection, schema: str) -> None:
             "RETURN NULL; END $$"
         )
     tables = [r[0] for r in con.execute(f"SELECT table_name FROM {s}.{LAYERS_TABLE}").fetchall()]
+    _create_truncate_log(con, schema, ())  # the function; the loop adds its triggers
     for table in edit_logged_tables([*tables, META_TABLE]):
         _create_edit_triggers(con, schema, table)
+
+
+def _create_truncate_log(con: psycopg.Connection, schema: str, tables: Sequence[str]) -> None:
+    """The ``TRUNCATE`` edit function and, on each of ``tables`` lacking it, its ``BEFORE TRUNCATE`` statement
+    trigger (it counts the rows about to go; op ``truncate``). Drops nothing, so it takes no ACCESS EXCLUSIVE lock."""
+    s = _q(schema)
+    con.execute(
+        f"CREATE OR REPLACE FUNCTION {s}.ws_edit_truncate() RETURNS trigger LANGUAGE plpgsql AS $$ "
+        "DECLARE k bigint; BEGIN "
+        f"IF coalesce(current_setting('{LIBRARY_SETTING}', true), '') = 'on' THEN RETURN NULL; END IF; "
+        "EXECUTE format('SELECT count(*) FROM %I.%I', TG_TABLE_SCHEMA, TG_TABLE_NAME) INTO k; "
+        f"IF k > 0 THEN INSERT INTO {s}.{EDITS_TABLE} (layer, op, n) VALUES (TG_TABLE_NAME, 'truncate', k) "
+        f"ON CONFLICT (layer, op) DO UPDATE SET n = {s}.{EDITS_TABLE}.n + EXCLUDED.n; END IF; "
+        "RETURN NULL; END $$"
+    )
+    for table in tables:
+        _create_truncate_trigger(con, schema, table)
 
 
 def _create_edit_triggers(con: psycopg.Connection, schema: str, table: str) -> None:
@@ -781,6 +832,17 @@ def _create_edit_triggers(con: psycopg.Connection, schema: str, table: str) -> N
         con.execute(f"DROP TRIGGER IF EXISTS {_q(f'ws_edit_{op}')} ON {s}.{_q(table)}")
         con.execute(f"CREATE TRIGGER {_q(f'ws_edit_{op}')} AFTER {op.upper()} ON {s}.{_q(table)} "
                     f"REFERENCING {ref} FOR EACH STATEMENT EXECUTE FUNCTION {s}.ws_edit_{op}()")
+    _create_truncate_trigger(con, schema, table)
+
+
+def _create_truncate_trigger(con: psycopg.Connection, schema: str, table: str) -> None:
+    # created only where missing: DROP TRIGGER takes an ACCESS EXCLUSIVE lock, which would deadlock with the
+    # concurrent openers of an old workspace waiting on the revision row (they hold ROW SHARE on ws_meta)
+    s = _q(schema)
+    if not con.execute("SELECT 1 FROM pg_trigger WHERE tgrelid = %s::regclass AND tgname = 'ws_edit_truncate'",
+                       (f"{s}.{_q(table)}",)).fetchone():
+        con.execute(f"CREATE TRIGGER ws_edit_truncate BEFORE TRUNCATE ON {s}.{_q(table)} "
+                    f"FOR EACH STATEMENT EXECUTE FUNCTION {s}.ws_edit_truncate()")
 
 
 def _recorder(con: psycopg.Connection) -> Any:
