@@ -74,6 +74,7 @@ PROBLEM_KINDS: dict[str, str] = {
     "empty_grid": "网格内无住户",
     "over_max": "网格户数超过上限",
     "under_min": "网格户数低于下限",
+    "no_streets": "社区没有街道图层（网格按社区范围划分）",
 }
 """Problem kind → its Chinese name, errors first (the order reports list them in)."""
 
@@ -81,7 +82,7 @@ SEVERITY: dict[str, str] = {
     **{k: ERROR for k in ("gap", "overlap", "invalid_geometry", "outside", "multipart", "spans_islands",
                           "crosses_town", "household_orphan", "household_duplicate", "no_branch", "no_staff",
                           "staff_branch_mismatch")},
-    **{k: WARNING for k in ("empty_grid", "over_max", "under_min")},
+    **{k: WARNING for k in ("empty_grid", "over_max", "under_min", "no_streets")},
 }
 """Problem kind → ``'error'`` (blocks publishing) or ``'warning'`` (reported, never blocks)."""
 
@@ -497,8 +498,9 @@ def check_workspace_plan(ws, plan_id: str, *, overlap_tolerance_m2: float = 1.0,
     from grids.plans import plan_info, read_grids
 
     params = plan_info(ws, plan_id).get("params") or {}
-    return check_plan(
-        read_grids(ws, plan_id) if grids is None else grids,
+    grids = read_grids(ws, plan_id) if grids is None else grids
+    found = check_plan(
+        grids,
         admin_units=ws.read("admin_units"),
         households=ws.read("households", columns=["hh_id", "village_code", "group_code"]),
         staff=ws.read("staff", columns=["staff_id", "branch_id"]),
@@ -509,3 +511,31 @@ def check_workspace_plan(ws, plan_id: str, *, overlap_tolerance_m2: float = 1.0,
         max_households=int(params.get("max_households", DEFAULT_MAX_HOUSEHOLDS)),
         overlap_tolerance_m2=overlap_tolerance_m2,
     )
+    return _with_build_warnings(found, params.get("warnings") or [], grids)
+
+
+def _with_build_warnings(found: gpd.GeoDataFrame, saved: list, grids: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """``found`` plus the warnings the build saved with the plan (e.g. 社区 without streets), of grids the plan
+    still has, each marked at its first grid."""
+    where = dict(zip(grids["grid_id"].astype(str), grids.geometry.representative_point(), strict=True)) \
+        if len(grids) else {}
+    rows = []
+    for w in saved:
+        if not isinstance(w, dict) or w.get("kind") not in PROBLEM_KINDS:
+            continue
+        ids = [str(g) for g in (w.get("grid_ids") or []) if str(g) in where]
+        unit = str(w.get("unit_code") or "")
+        if not ids and unit:  # the grids built from that unit (codes and sources carry the unit's code)
+            ids = [str(g) for g, c, src in zip(grids["grid_id"], grids.get("code", grids["grid_id"]),
+                                               grids.get("source_codes", pd.Series(None, index=grids.index)),
+                                               strict=True)
+                   if str(c).startswith(unit) or unit in str(src or "").split(",")]
+        if not ids:
+            continue
+        rows.append({"kind": w["kind"], "severity": SEVERITY.get(w["kind"], WARNING), "grid_ids": ids,
+                     "message": str(w.get("message", "")), "fix": str(w.get("fix", "")), "geometry": where[ids[0]]})
+    if not rows:
+        return found
+    extra = gpd.GeoDataFrame(rows, columns=COLUMNS, geometry="geometry", crs=found.crs or grids.crs)
+    return gpd.GeoDataFrame(pd.concat([found, extra], ignore_index=True), geometry="geometry", crs=found.crs
+                            or grids.crs)

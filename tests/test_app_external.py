@@ -15,6 +15,7 @@ import pytest
 import shapely
 from streamlit.testing.v1 import AppTest
 
+from grids.model import LAYERS
 from grids.workspace import open_workspace
 from grids.workspace.base import EXTERNAL_EDIT_ACTION
 from grids.workspace.gpkg import register_functions
@@ -87,7 +88,7 @@ def test_a_branch_appended_with_pyogrio_shows_in_the_data_page_with_its_audit_ro
     assert at.dataframe[0].value.set_index("图层")["行数"]["branches"] == 3
     audit = next(d.value for d in at.dataframe if "操作" in d.value.columns)
     row = audit[audit["操作"] == EXTERNAL_EDIT_ACTION]
-    assert len(row) == 1 and "branches" in row["图层"].iloc[0]
+    assert len(row) == 1 and LAYERS["branches"].description in row["图层"].iloc[0]  # the layer by its Chinese name
 
 
 def test_postgis_workspace_edited_with_sql_shows_the_new_name(ws_path, pg_target, monkeypatch):

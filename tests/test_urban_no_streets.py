@@ -195,3 +195,17 @@ def test_status_names_communities_the_streets_miss_after_a_build(town_ws):
     build_workspace_plan(town_ws, max_households=100)
     st = {s["key"]: s for s in workspace_status(town_ws)["steps"]}["streets"]
     assert st["state"] == "partial" and st["counts"]["without_streets"] == 1 and "没有街道穿过" in st["detail"]
+
+
+def test_check_lists_the_saved_build_warning_as_a_warning_and_keeps_exit_0_for_it(town_ws, capsys):
+    from grids.check import check_workspace_plan, errors, warnings
+
+    plan_id = build_workspace_plan(town_ws, max_households=100)
+    found = check_workspace_plan(town_ws, plan_id)
+    ours = found[found["kind"] == NO_STREETS]
+    assert len(ours) == 1 and MESSAGE in ours["message"].iloc[0] and ours["severity"].iloc[0] == "warning"
+    grid_ids = set(read_grids(town_ws, plan_id)["grid_id"])
+    assert ours["grid_ids"].iloc[0] and set(ours["grid_ids"].iloc[0]) <= grid_ids
+    assert len(warnings(found)) >= 1 and not errors(found)[errors(found)["kind"] == NO_STREETS].shape[0]
+    main(["check", str(town_ws.path), "--json"])
+    assert NO_STREETS in capsys.readouterr().out
