@@ -85,13 +85,15 @@ LAYERS: dict[str, Layer] = {
     ),
     "branches": Layer(
         "POINT",
-        {"branch_id": "TEXT", "name": "TEXT", "kind": "TEXT", "town_code": "TEXT", "address": "TEXT"},
+        {"branch_id": "TEXT", "name": "TEXT", "kind": "TEXT", "town_code": "TEXT", "address": "TEXT",
+         "quota_per_day": "INTEGER"},
         key="branch_id",
         description="营业网点",
     ),
     "staff": Layer(
         None,
-        {"staff_id": "TEXT", "name": "TEXT", "branch_id": "TEXT", "role": "TEXT", "phone": "TEXT"},
+        {"staff_id": "TEXT", "name": "TEXT", "branch_id": "TEXT", "role": "TEXT", "phone": "TEXT",
+         "quota_per_day": "INTEGER"},
         key="staff_id",
         description="员工（客户经理、网点主任）",
         indexes=("branch_id",),
