@@ -535,9 +535,9 @@ def write_surveys(ws: Any, records: list[dict[str, Any]], *, actor: str, action:
         archived_now: list[str] = []
         for chunk in (archive[i:i + 500] for i in range(0, len(archive), 500)):
             marks = ", ".join("?" for _ in chunk)
-            before = tx.read("households", where=f"hh_id IN ({marks}) AND NOT COALESCE(archived, 0)",
-                             params=chunk)
-            todo = before["hh_id"].astype(str).tolist()
+            before = tx.read("households", where=f"hh_id IN ({marks})", params=chunk)
+            done = before["archived"].astype("boolean").fillna(False).to_numpy(dtype=bool)
+            todo = before.loc[~done, "hh_id"].astype(str).tolist()
             if todo:
                 marks = ", ".join("?" for _ in todo)
                 tx.execute(f"UPDATE households SET archived = ?, version = COALESCE(version, 0) + 1 "

@@ -35,6 +35,16 @@ FULL = {"surveyed_at": TODAY, "outcome": "已建档", "entity_type": "普通农�
 
 @pytest.fixture
 def ws(empty_ws):
+    return _populate(empty_ws)
+
+
+@pytest.fixture
+def both(any_ws):
+    """The same workspace on either backend (GeoPackage, PostGIS)."""
+    return _populate(any_ws)
+
+
+def _populate(empty_ws):
     grids = gpd.GeoDataFrame(
         {"grid_id": [g for g, _, _ in GRIDS], "code": [f"15042210020{i}001" for i in range(1, 5)],
          "kind": "rural", "branch_id": [b for _, b, _ in GRIDS], "staff_id": [s for _, _, s in GRIDS],
@@ -129,18 +139,18 @@ def test_a_civil_servant_with_level_and_payroll_is_valid():
 # -- versions --------------------------------------------------------------------------------------------
 
 
-def test_every_save_is_a_new_version_and_the_latest_wins(ws):
-    sw = s1(ws)
+def test_every_save_is_a_new_version_and_the_latest_wins(both):
+    sw = s1(both)
     first = sw.record_survey("H10", {"surveyed_at": TODAY, "outcome": "未遇"}, seen_version=0)
     second = sw.record_survey("H10", {**FULL, "members": 6}, seen_version=1)
     sw.record_survey("H11", {"surveyed_at": TODAY, "outcome": "拒绝"})
-    rows = ws.read("surveys")
+    rows = both.read("surveys")
     assert rows["survey_id"].tolist() == [first, second, "SV-H11-1"]
     assert rows["version"].tolist() == [1, 2, 1] and set(rows["staff_id"]) == {"S1"} and set(rows["branch_id"]) == {"B1"}
     latest = survey.latest_surveys(rows).set_index("hh_id")
     assert latest.loc["H10", "version"] == 2 and latest.loc["H10", "members"] == 6
     assert latest.loc["H10", "outcome"] == "已建档"
-    assert bool(ws.read("households", where="hh_id = 'H10'")["archived"].iloc[0])  # 已建档 archives
+    assert bool(both.read("households", where="hh_id = 'H10'")["archived"].iloc[0])  # 已建档 archives
     assert sw.survey_versions()["H10"] == 2 and sw.survey_versions()["H12"] == 0
 
 
@@ -164,8 +174,8 @@ def test_an_old_workspace_without_the_layer_reads_empty_and_gets_it_on_first_sav
 # -- the to-do list and the coverage denominator -----------------------------------------------------------
 
 
-def test_moved_and_ineligible_households_leave_the_to_do_list_and_the_denominator(ws):
-    sw = s1(ws)
+def test_moved_and_ineligible_households_leave_the_to_do_list_and_the_denominator(both):
+    sw = s1(both)
     before = sw.funnel().iloc[0]
     assert (before["registered"], before["closed"]) == (3, 0) and set(sw.to_do()["hh_id"]) == {"H10", "H11", "H12"}
     sw.record_survey("H10", {**FULL})
@@ -210,11 +220,11 @@ def test_demo_funnel_does_not_move(demo_path):
 # -- scope and audit ---------------------------------------------------------------------------------------
 
 
-def test_a_customer_manager_cannot_record_for_another_staffs_household(ws):
+def test_a_customer_manager_cannot_record_for_another_staffs_household(both):
     with pytest.raises(PermissionDeniedError, match="不在你的管辖范围内"):
-        s2(ws).record_survey("H10", {**FULL})
-    assert ws.count("surveys") == 0
-    refused = refusals(ws)
+        s2(both).record_survey("H10", {**FULL})
+    assert both.count("surveys") == 0
+    refused = refusals(both)
     assert refused["actor"].tolist() == ["s002"] and refused["action"].iloc[0] == "拒绝：农户信息采集"
 
 
