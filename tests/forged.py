@@ -107,7 +107,7 @@ def stored(path: Path) -> dict[str, pd.DataFrame]:
     """The layers a write could change, without bookkeeping columns: compare before/after a forgery."""
     ws = Workspace(path)
     out = {}
-    for layer in ("grids", "households", "visits"):
+    for layer in ("grids", "households", "visits", "surveys"):
         frame = pd.DataFrame(ws.read(layer)).drop(columns=["geometry"], errors="ignore")
         out[layer] = frame.sort_values(frame.columns[0], kind="stable").reset_index(drop=True)
     return out
