@@ -393,3 +393,39 @@ def test_scoped_export_holds_only_the_accounts_households(ws, tmp_path, monkeypa
                  "--user", user]) == 0
     got = pd.read_excel(io.BytesIO(out.read_bytes()), dtype=str)
     assert got["户号"].tolist() == ["H20"]
+
+
+# -- the form on 走访工作台 (AppTest; the phone-width browser test is tests/e2e/test_survey_form.py) ----------
+
+
+@pytest.fixture
+def page_path(tmp_path, monkeypatch):
+    from tests import forged
+
+    p = forged.forged_workspace(tmp_path / "ws.gpkg")
+    monkeypatch.setenv("GRIDS_WORKSPACE", str(p))
+    return p
+
+
+def _todo_heading(at) -> str:
+    return next(h.value for h in at.subheader if h.value.startswith("待走访"))
+
+
+def test_workbench_form_saves_a_survey_and_a_moved_household_leaves_the_to_do_list(page_path):
+    from grids.store import Workspace
+    from tests import forged
+
+    at = forged.open_page("pages/workbench.py", forged.S1)
+    assert not at.exception and _todo_heading(at) == "待走访：2 户"
+    at.selectbox(key="workbench.survey_hh").set_value("H4")
+    at.selectbox(key="workbench.survey.outcome").set_value("不符合条件")
+    next(b for b in at.button if b.label == "保存采集").click()
+    at.run()
+    assert any("必须写明原因" in e.value for e in at.error) and Workspace(page_path).count("surveys") == 0
+    at.selectbox(key="workbench.survey.outcome").set_value("已迁出")
+    next(b for b in at.button if b.label == "保存采集").click()
+    at.run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    rows = Workspace(page_path).read("surveys")
+    assert rows[["hh_id", "outcome", "staff_id"]].values.tolist() == [["H4", "已迁出", "S1"]]
+    assert _todo_heading(at) == "待走访：1 户" and any("已保存采集" in s.value for s in at.success)

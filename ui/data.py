@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import os
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -401,13 +402,15 @@ class Workbench:
     weekly: pd.DataFrame
 
 
-def to_visit(households: gpd.GeoDataFrame, *, start: tuple[float, float] | None) -> gpd.GeoDataFrame:
-    """The households not yet archived, nearest first from ``start`` (storage lon/lat), with ``distance_km``
-    measured in the Gauss-Krüger zone; households without a point come last."""
+def to_visit(households: gpd.GeoDataFrame, *, start: tuple[float, float] | None,
+             closed: Collection[str] = ()) -> gpd.GeoDataFrame:
+    """The households still to visit (:func:`grids.survey.to_do`: not archived, not closed by their latest
+    survey), nearest first from ``start`` (storage lon/lat), with ``distance_km`` measured in the Gauss-Krüger
+    zone; households without a point come last."""
     from grids.crs import to_gk
+    from grids.survey import to_do
 
-    archived = households["archived"].astype("boolean").fillna(False).to_numpy(dtype=bool)
-    todo = households[~archived].copy()
+    todo = households[to_do(households, closed)].copy()
     todo["distance_km"] = float("nan")
     located = ~(todo.geometry.isna() | todo.geometry.is_empty)
     if start is not None and located.any():
@@ -451,7 +454,8 @@ def workbench(sw: ScopedWorkspace, *, staff_id: str | None, start: tuple[float, 
         label = f"{branch['name'].iloc[0]}（网点）"
     elif start is not None:
         label = f"地图上选的位置（{start[0]:.5f}, {start[1]:.5f}）"
-    by_grid = coverage.funnel(hh, by="grid", located=located)
+    closed = sw.closed_ids()
+    by_grid = coverage.funnel(hh, by="grid", located=located, closed=closed)
     grids = grids.assign(coverage_rate=grids["grid_id"].map(by_grid["coverage_rate"]),
                          households=grids["grid_id"].map(by_grid["registered"]).fillna(0).astype(int))
     visits = sw.visits()
@@ -465,8 +469,8 @@ def workbench(sw: ScopedWorkspace, *, staff_id: str | None, start: tuple[float, 
         week = {"visits": int(row["visits"]), "target": float(row["target"]), "behind": bool(row["behind"])}
     weekly = coverage.weekly_visits(visits, by="staff") if len(visits) else pd.DataFrame(
         {"week": pd.Series(dtype=str), "visits": pd.Series(dtype=int)})
-    return Workbench(staff_id=staff_id, grids=grids, households=hh, todo=to_visit(hh, start=start),
-                     summary=coverage.county_summary(hh), start=start, start_label=label, branch=branch,
+    return Workbench(staff_id=staff_id, grids=grids, households=hh, todo=to_visit(hh, start=start, closed=closed),
+                     summary=coverage.county_summary(hh, closed=closed), start=start, start_label=label, branch=branch,
                      week=week, weekly=weekly)
 
 
