@@ -429,3 +429,15 @@ def test_workbench_form_saves_a_survey_and_a_moved_household_leaves_the_to_do_li
     rows = Workspace(page_path).read("surveys")
     assert rows[["hh_id", "outcome", "staff_id"]].values.tolist() == [["H4", "已迁出", "S1"]]
     assert _todo_heading(at) == "待走访：1 户" and any("已保存采集" in s.value for s in at.success)
+
+
+def test_report_json_shows_the_closed_households(ws, capsys):
+    assert main(["report", str(ws.path), "--json"]) == 0
+    before = json.loads(capsys.readouterr().out)["county"]
+    s1(ws).record_survey("H11", {"surveyed_at": TODAY, "outcome": "已迁出"})
+    assert main(["report", str(ws.path), "--json", "--uncovered", "staff"]) == 0
+    after = json.loads(capsys.readouterr().out)
+    assert (before["closed"], after["county"]["closed"]) == (0, 1)
+    assert after["county"]["registered"] == before["registered"] == 12
+    s1_row = next(r for r in after["uncovered"] if r["key"] == "S1")
+    assert s1_row["not_archived"] == 2  # H10, H12: H11 moved away

@@ -269,6 +269,10 @@ def _shared_raw(target: str, rev: int, plan_id: str, key: str) -> Any:
     if key == "located":
         return coverage.locate_in_workspace(ws, _shared_raw(target, rev, plan_id, "grids"),
                                             households=_shared_raw(target, rev, plan_id, "households"))
+    if key == "surveys":  # made by the first save: an older workspace has none yet
+        from grids.survey import read_surveys
+
+        return read_surveys(ws)
     return ws.read(key)
 
 
