@@ -71,6 +71,7 @@ from grids.model import (
     PRODUCTS,
     SURVEY_OUTCOMES,
 )
+from grids.privacy import MASKED
 from grids.text import normalize_id, normalize_text, strip_controls
 
 __all__ = [
@@ -315,6 +316,11 @@ def survey_problems(record: Mapping[str, Any], *, today: Any = None) -> tuple[di
         if isinstance(value, str):
             value = strip_controls(value)
         if _blank(value):
+            out[col] = None
+            continue
+        if isinstance(value, str) and value.strip() == MASKED:
+            problems.append((col, f"{f.label}是脱敏后的“{MASKED}”，不是原值",
+                             "清空这一格（不修改），或用 --unmask 导出原值后再修改导入"))
             out[col] = None
             continue
         if f.kind == "id":

@@ -441,3 +441,14 @@ def test_report_json_shows_the_closed_households(ws, capsys):
     assert after["county"]["registered"] == before["registered"] == 12
     s1_row = next(r for r in after["uncovered"] if r["key"] == "S1")
     assert s1_row["not_archived"] == 2  # H10, H12: H11 moved away
+
+
+def test_a_masked_export_does_not_import_back_as_values(ws, tmp_path, monkeypatch):
+    s1(ws).record_survey("H10", {**FULL})
+    out = tmp_path / "masked.xlsx"
+    assert main(["export", str(ws.path), "--layer", "surveys", "--format", "xlsx", "--out", str(out)]) == 0
+    user = cli_user(ws, monkeypatch)
+    assert main(["import", str(ws.path), "surveys", str(out), "--user", user]) == 1
+    rejects = pd.read_csv(tmp_path / "masked.rejects.csv", encoding="utf-8-sig")
+    assert set(rejects["列"]) == {"家庭年收入（元）", "负债合计（元）", "其中他行负债（元）", "同意查询征信"}
+    assert rejects["原因"].str.contains("脱敏").all() and ws.count("surveys") == 1
