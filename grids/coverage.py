@@ -6,7 +6,9 @@ The funnel follows one household file (建档) from registration to credit use:
 column             definition                                             rate
 =================  =====================================================  ==============================
 ``registered``     households in the table (登记户数)
-``archived``       ``archived`` is true (已建档)                           ``coverage_rate`` = archived / registered
+``closed``         not archived and closed by their latest survey          (已迁出/不符合条件, see below)
+``archived``       ``archived`` is true (已建档)                           ``coverage_rate`` = archived /
+                                                                          (registered − closed)
 ``eligible``       ``eligible`` is true (符合授信条件)
 ``granted``        ``granted_amount > 0`` (已授信)                         ``granted_rate`` = granted / eligible
 ``granted_amount`` sum of ``granted_amount`` (授信总额, yuan)
@@ -15,6 +17,11 @@ column             definition                                             rate
 ``using``          ``using`` is true (用信)                                ``using_rate`` = using / signed
 ``balance``        sum of ``balance`` (用信余额, yuan)
 =================  =====================================================  ==============================
+
+The coverage denominator (应建档户数) is ``registered − closed``: a household whose latest survey says 已迁出 or
+不符合条件 and that has no file yet is owed no visit (:mod:`grids.survey`); an archived household stays counted,
+so the rate never exceeds 1. ``closed`` is counted only when the closed households are passed (``closed=``, from
+:func:`grids.survey.closed_ids`); without surveys it is 0 and every figure is as before.
 
 A rate whose denominator is zero is ``NaN`` (``null`` in JSON). Flags are counted as stored; inconsistent
 records (signed but not granted…) are reported by :func:`grids.credit.check_credit`, not hidden here.
@@ -33,7 +40,7 @@ Examples
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import geopandas as gpd
@@ -61,13 +68,13 @@ __all__ = [
 ]
 
 FUNNEL_COLUMNS: tuple[str, ...] = (
-    "registered", "archived", "coverage_rate", "eligible", "granted", "granted_rate", "granted_amount",
+    "registered", "closed", "archived", "coverage_rate", "eligible", "granted", "granted_rate", "granted_amount",
     "signed", "signed_rate", "available_amount", "using", "using_rate", "balance",
 )
 """Columns of :func:`funnel`, in display order (also the keys of :func:`county_summary`)."""
 
 FUNNEL_LABELS: dict[str, str] = {
-    "registered": "登记户数", "archived": "已建档", "coverage_rate": "建档率", "eligible": "符合条件",
+    "registered": "登记户数", "closed": "已迁出/不符合条件", "archived": "已建档", "coverage_rate": "建档率", "eligible": "符合条件",
     "granted": "授信户数", "granted_rate": "授信率", "granted_amount": "授信总额", "signed": "签约户数",
     "signed_rate": "签约率", "available_amount": "签约可用信金额", "using": "用信户数", "using_rate": "用信率",
     "balance": "用信余额",
@@ -80,7 +87,7 @@ BY_CHOICES: dict[str, str] = {
 }
 """Breakdowns of :func:`funnel` and their Chinese names."""
 
-COUNT_COLUMNS = ("registered", "archived", "eligible", "granted", "signed", "using")
+COUNT_COLUMNS = ("registered", "closed", "archived", "eligible", "granted", "signed", "using")
 AMOUNT_COLUMNS = ("granted_amount", "available_amount", "balance")
 _RATES = {
     "coverage_rate": ("archived", "registered"),
@@ -352,11 +359,20 @@ def _amount(households: pd.DataFrame, col: str) -> np.ndarray:
     return pd.to_numeric(households[col], errors="coerce").fillna(0.0).to_numpy(dtype=float)
 
 
-def _measures(households: pd.DataFrame) -> pd.DataFrame:
+def _closed(households: pd.DataFrame, closed: Collection[str] | None) -> np.ndarray:
+    """Which households are closed by their latest survey (already archived ones are not: they stay counted)."""
+    if not closed or "hh_id" not in households.columns:
+        return np.zeros(len(households), dtype=bool)
+    shut = households["hh_id"].astype(str).isin(set(map(str, closed))).to_numpy()
+    return shut & ~_flag(households, "archived")
+
+
+def _measures(households: pd.DataFrame, closed: Collection[str] | None = None) -> pd.DataFrame:
     granted_amount = _amount(households, "granted_amount")
     return pd.DataFrame(
         {
             "registered": np.ones(len(households), dtype=np.int64),
+            "closed": _closed(households, closed),
             "archived": _flag(households, "archived"),
             "eligible": _flag(households, "eligible"),
             "granted": granted_amount > 0,
@@ -374,12 +390,17 @@ def with_rates(sums: pd.DataFrame) -> pd.DataFrame:
     """Summed counts and amounts (:data:`COUNT_COLUMNS`, :data:`AMOUNT_COLUMNS`) → the funnel table with rates.
 
     Rates are recomputed from the sums (never averaged), so partial sums from partitions combine exactly.
+    Sums without ``closed`` (made before surveys existed) count none closed.
     """
     out = sums.copy()
+    if "closed" not in out.columns:
+        out["closed"] = 0
     for col in COUNT_COLUMNS:
         out[col] = out[col].astype(np.int64)
     for rate, (num, den) in _RATES.items():
         den_values = out[den].astype(float)
+        if rate == "coverage_rate":  # 应建档户数: the closed households are owed no file
+            den_values = den_values - out["closed"].astype(float)
         out[rate] = (out[num] / den_values.where(den_values > 0)).astype(float)
     return out[list(FUNNEL_COLUMNS)]
 
@@ -415,7 +436,7 @@ def _keys(households: pd.DataFrame, by: str, located: pd.DataFrame | None) -> pd
 
 
 def funnel(households: pd.DataFrame, *, by: str | None = None, located: pd.DataFrame | None = None,
-           names: Mapping[str, str] | None = None) -> pd.DataFrame:
+           names: Mapping[str, str] | None = None, closed: Collection[str] | None = None) -> pd.DataFrame:
     """The credit funnel for the whole table, or one row per town, village, grid, branch, staff, segment, product.
 
     Parameters
@@ -430,6 +451,9 @@ def funnel(households: pd.DataFrame, *, by: str | None = None, located: pd.DataF
         :func:`locate_households` result; needed for ``grid``, ``branch`` and ``staff``.
     names : mapping, optional
         Key → display name; adds a ``name`` column.
+    closed : collection of str, optional
+        ``hh_id`` of the households closed by their latest survey (:func:`grids.survey.closed_ids`); those not
+        archived leave the coverage denominator.
 
     Returns
     -------
@@ -447,7 +471,7 @@ def funnel(households: pd.DataFrame, *, by: str | None = None, located: pd.DataF
     >>> int(row.registered), round(float(row.coverage_rate), 3), float(row.granted_rate), float(row.signed_rate)
     (3, 0.667, 0.5, 1.0)
     """
-    measures = _measures(households)
+    measures = _measures(households, closed)
     if by is None:
         sums = measures.sum().to_frame("全县").T
         sums.index.name = "county"
@@ -461,7 +485,7 @@ def funnel(households: pd.DataFrame, *, by: str | None = None, located: pd.DataF
     return out
 
 
-def county_summary(households: pd.DataFrame) -> dict[str, Any]:
+def county_summary(households: pd.DataFrame, *, closed: Collection[str] | None = None) -> dict[str, Any]:
     """The county funnel as a plain dict: counts as int, rates as fractions (None when undefined), yuan.
 
     Examples
@@ -470,7 +494,7 @@ def county_summary(households: pd.DataFrame) -> dict[str, Any]:
     >>> county_summary(pd.DataFrame({"archived": [True, False]}))["coverage_rate"]
     0.5
     """
-    row = funnel(households).iloc[0]
+    row = funnel(households, closed=closed).iloc[0]
     return _record(row)
 
 
@@ -505,8 +529,11 @@ def funnel_records(table: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def uncovered_households(households: pd.DataFrame, located: pd.DataFrame, *,
-                         by: str | None = None) -> pd.DataFrame:
+                         by: str | None = None, closed: Collection[str] | None = None) -> pd.DataFrame:
     """Households nobody covers yet: not archived (未建档), in a grid without staff, or in no grid.
+
+    A household closed by its latest survey (``closed``: 已迁出, 不符合条件; :func:`grids.survey.closed_ids`) is
+    on no to-do list and never listed here.
 
     Parameters
     ----------
@@ -530,7 +557,10 @@ def uncovered_households(households: pd.DataFrame, located: pd.DataFrame, *,
     loc = located.reindex(households.index)
     unlocated = loc["grid_id"].isna().to_numpy()
     no_staff = ~unlocated & loc["staff_id"].isna().to_numpy() if "staff_id" in loc else ~unlocated
-    not_archived = ~_flag(households, "archived")
+    shut = (households["hh_id"].astype(str).isin(set(map(str, closed))).to_numpy()
+            if closed and "hh_id" in households.columns else np.zeros(len(households), dtype=bool))
+    not_archived = ~_flag(households, "archived") & ~shut
+    no_staff, unlocated = no_staff & ~shut, unlocated & ~shut
     any_ = not_archived | no_staff | unlocated
     if by is not None:
         if by not in ("grid", "staff", "branch"):

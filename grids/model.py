@@ -68,6 +68,41 @@ class Layer:
     indexes: tuple[str, ...] = field(default_factory=tuple)
 
 
+# -- surveys (农户信息采集, issue 15) -------------------------------------------------------------------------
+SURVEY_OUTCOMES: tuple[str, ...] = (*VISIT_OUTCOMES, "不符合条件")
+"""Outcomes of a survey: the visit outcomes plus 不符合条件 (which needs a reason)."""
+CLOSED_OUTCOMES: tuple[str, ...] = ("已迁出", "不符合条件")
+"""A household whose latest survey has one of these leaves the to-do list (:mod:`grids.survey`)."""
+ENTITY_TYPES: tuple[str, ...] = ("普通农牧户", "家庭农牧场", "农牧业专业合作社", "个体工商户", "小微企业", "公职人员",
+                                 "社区居民")
+POST_LEVELS: tuple[str, ...] = ("一般工作人员", "科级", "处级及以上")
+"""职务级别 of a 公职人员 (福薪卡 limits follow it)."""
+INCOME_SOURCES: tuple[str, ...] = ("种植", "养殖", "种养结合", "务工", "经商", "工资", "其他")
+HOUSING_KINDS: tuple[str, ...] = ("楼房", "砖瓦房", "土木房", "其他")
+GUARANTEE_OPTIONS: tuple[str, ...] = ("信用", "保证人", "公职人员保证", "联保", "房产抵押", "商厅楼房抵押")
+"""Guarantees a surveyed household can offer (several may be given, joined by ``、``)."""
+SURVEY_LAYER = Layer(
+    None,
+    {
+        "survey_id": "TEXT", "hh_id": "TEXT", "version": "INTEGER", "staff_id": "TEXT", "branch_id": "TEXT",
+        "surveyed_at": "DATETIME", "recorded_at": "DATETIME", "recorded_by": "TEXT", "outcome": "TEXT",
+        "reason": "TEXT",
+        "members": "INTEGER", "labour": "INTEGER", "farmland_mu": "REAL", "grassland_mu": "REAL",
+        "cattle": "INTEGER", "sheep": "INTEGER", "pigs": "INTEGER", "other_livestock": "INTEGER",
+        "machinery": "TEXT", "machinery_value": "REAL", "housing": "TEXT", "housing_area": "REAL",
+        "income_source": "TEXT", "annual_income": "REAL", "liabilities": "REAL", "liabilities_other_banks": "REAL",
+        "need_amount": "REAL", "need_purpose": "TEXT", "need_product": "TEXT", "entity_type": "TEXT",
+        "post_level": "TEXT", "salary_via_rcc": "BOOLEAN", "guarantee_options": "TEXT", "credit_consent": "BOOLEAN",
+        "note": "TEXT",
+    },
+    key="survey_id",
+    description="农户信息采集：每次保存一行（按户版本递增，最新版本有效）",
+    indexes=("hh_id", "staff_id"),
+)
+"""Schema of the ``surveys`` layer (one row per save; see :mod:`grids.survey`)."""
+# -- end of surveys -------------------------------------------------------------------------------------------
+
+
 LAYERS: dict[str, Layer] = {
     "admin_units": Layer(
         "MULTIPOLYGON",
@@ -147,6 +182,7 @@ LAYERS: dict[str, Layer] = {
         description="走访记录",
         indexes=("hh_id", "staff_id"),
     ),
+    "surveys": SURVEY_LAYER,
     "plans": Layer(
         None,
         {

@@ -53,3 +53,28 @@ def mask_frame(frame: pd.DataFrame) -> pd.DataFrame:
     if "phone" in out:
         out["phone"] = out["phone"].map(mask_phone)
     return out
+
+
+SURVEY_SENSITIVE_COLUMNS = ("annual_income", "liabilities", "liabilities_other_banks", "credit_consent")
+"""Survey fields that are personal data like ID numbers: masked by default, shown in full only to roles with
+``view_personal`` who ask (audited; :meth:`grids.scope.ScopedWorkspace.surveys`)."""
+MASKED = "****"
+"""What a masked survey value shows (a blank value stays blank)."""
+
+
+def mask_survey_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """Return a copy of ``frame`` with the survey's income, liabilities and consent masked (:data:`MASKED`).
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"hh_id": ["H1", "H2"], "annual_income": [80000.0, None], "credit_consent": [True, None]})
+    >>> mask_survey_frame(df).values.tolist()
+    [['H1', '****', '****'], ['H2', None, None]]
+    """
+    out = frame.copy()
+    for col in SURVEY_SENSITIVE_COLUMNS:
+        if col in out:
+            values = [None if v is None or (not isinstance(v, str) and pd.isna(v)) else MASKED
+                      for v in out[col].astype(object)]
+            out[col] = pd.Series(values, index=out.index, dtype=object)
+    return out

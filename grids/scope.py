@@ -10,7 +10,8 @@ Every page, map, table, export and download reads through a :class:`ScopedWorksp
 
 Households are placed in grids by :func:`grids.coverage.locate_households` against *all* grids of the plan,
 then filtered, so a household is never pulled into a scope by a fallback rule. ID numbers and phones are masked
-unless the role may see them (``view_personal``) and asks to; each such full view or export is audited.
+unless the role may see them (``view_personal``) and asks to; each such full view or export is audited. The
+survey's income, liabilities and consent are masked the same way (:meth:`ScopedWorkspace.surveys`).
 """
 
 from __future__ import annotations
@@ -26,10 +27,10 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from grids import assign, coverage, plans
+from grids import assign, coverage, plans, survey
 from grids.auth import Account
 from grids.errors import GridsError, PermissionDeniedError, StaleEditError, ValidationError
-from grids.privacy import mask_frame
+from grids.privacy import mask_frame, mask_survey_frame
 from grids.store import Workspace
 
 REFUSALS_AUDITED_PER_MINUTE = 20
@@ -80,6 +81,8 @@ class ScopedWorkspace:
             elif key == "located":
                 self._cache[key] = coverage.locate_in_workspace(self.ws, self._raw("grids"),
                                                                 households=self._raw("households"))
+            elif key == "surveys":
+                self._cache[key] = survey.read_surveys(self.ws)
             else:
                 self._cache[key] = self.ws.read(key)
         return self._cache[key]
@@ -160,7 +163,69 @@ class ScopedWorkspace:
         if not self.is_county_wide:
             idx = self.located().index
             hh, loc = hh.loc[idx], loc.loc[idx]
-        return coverage.funnel(hh, by=by, located=loc)
+        return coverage.funnel(hh, by=by, located=loc, closed=self.closed_ids())
+
+    # -- surveys (农户信息采集): reads scoped like visits, sensitive fields masked like ID numbers ----------
+
+    def _in_scope_ids(self) -> set[str]:
+        hh = self._raw("households")
+        return set((hh if self.is_county_wide else hh.loc[self.located().index])["hh_id"].astype(str))
+
+    def surveys(self, *, latest: bool = False, unmask: bool = False, purpose: str = "查看") -> pd.DataFrame:
+        """Survey rows of in-scope households (every version, or ``latest`` only: one per household).
+
+        Income, liabilities and the consent (:data:`grids.privacy.SURVEY_SENSITIVE_COLUMNS`) are masked unless
+        ``unmask`` (roles with ``view_personal``; audited, without any value, before the rows are returned).
+        """
+        rows = self._raw("surveys")
+        if not self.is_county_wide:
+            rows = rows[rows["hh_id"].astype(str).isin(self._in_scope_ids())]
+        if latest:
+            rows = survey.latest_surveys(rows)
+        if unmask:
+            self.account.require("view_personal")
+            self._audit_personal(purpose=f"{purpose}（采集信息）", rows=len(rows))
+            return rows.copy()
+        return mask_survey_frame(rows)
+
+    def closed_ids(self) -> set[str]:
+        """Households whose latest survey says 已迁出 or 不符合条件: off the to-do list and out of the coverage
+        denominator (:mod:`grids.survey`)."""
+        return survey.closed_ids(self._raw("surveys"))
+
+    def survey_versions(self) -> dict[str, int]:
+        """``hh_id`` → the latest survey version of the in-scope households (0: never surveyed); what a form
+        carries as ``seen_version``."""
+        rows = self._raw("surveys")
+        found = survey.next_versions(rows, sorted(self._in_scope_ids()))
+        return {h: v - 1 for h, v in found.items()}
+
+    def to_do(self) -> gpd.GeoDataFrame:
+        """In-scope households still to be visited: not archived and not closed by their latest survey."""
+        hh = self._scoped_households()
+        return mask_frame(hh[survey.to_do(hh, self.closed_ids())])
+
+    def surveys_file(self, *, unmask: bool = False, latest: bool = True) -> bytes:
+        """The in-scope surveys as an xlsx workbook (Chinese headers; text never runs as a formula).
+
+        Masked unless ``unmask`` (``view_personal``): that export is written to the audit before the bytes
+        exist. Needs ``export``.
+        """
+        from grids.export import frame_xlsx
+
+        self.account.require("export")
+        if unmask:
+            self.account.require("view_personal")
+            rows = self._raw("surveys")
+            if not self.is_county_wide:
+                rows = rows[rows["hh_id"].astype(str).isin(self._in_scope_ids())]
+            with self.ws.transaction(actor=self.account.username, action="导出（含明文个人信息）") as tx:
+                tx.note("surveys", {"op": "download", "what": "农户信息采集", "format": "xlsx",
+                                    "rows": len(survey.latest_surveys(rows)) if latest else len(rows),
+                                    "plan_id": self.plan_id})
+        else:
+            rows = self.surveys()
+        return frame_xlsx(survey.export_frame(rows, latest=latest), title="农户信息采集")
 
     def audit_log(self) -> pd.DataFrame:
         """The audit trail (leadership and admins only)."""
@@ -474,6 +539,152 @@ class ScopedWorkspace:
         return export_plan(self.ws, fmt=fmt, out=out, plan=self.plan_id, branch_id=branch_id, staff_id=staff_id,
                            grid_code=grid_code, unmask=unmask, actor=acc.username)
 
+    # -- surveys: the record_survey intent and the import of a workbook -----------------------------------
+
+    def _survey_staff(self, hh_id: str, staff_id: str | None) -> tuple[str, str]:
+        """Who a survey of ``hh_id`` is recorded for (staff, branch), decided by the role; forged ids refused."""
+        acc = self.account
+        staff = self._raw("staff")
+        branch_of = dict(zip(staff["staff_id"].astype(str), staff["branch_id"].astype(object), strict=True)) \
+            if len(staff) else {}
+        if acc.can("read_own"):
+            if staff_id not in (None, "", acc.staff_id):
+                raise PermissionDeniedError(f"客户经理只能以自己的名义记录采集（{acc.username} 不能代 {staff_id} 记录）")
+            sid = acc.staff_id or ""
+            return sid, str(acc.branch_id or branch_of.get(sid) or "")
+        if staff_id:
+            if staff_id not in branch_of:
+                raise ValidationError(f"没有员工 {staff_id}", column="客户经理编号", fix="填写本网点客户经理的员工编号")
+            if acc.can("read_branch") and str(branch_of[staff_id]) != str(acc.branch_id):
+                raise PermissionDeniedError(f"员工 {staff_id} 不属于你的网点（{acc.branch_id}）")
+            return staff_id, str(branch_of[staff_id] or "")
+        if acc.can("read_branch"):
+            return acc.staff_id or "", str(acc.branch_id or "")
+        row = self._grid_of(hh_id)
+        sid = "" if row is None or pd.isna(row.get("staff_id")) else str(row["staff_id"])
+        bid = "" if row is None or pd.isna(row.get("branch_id")) else str(row["branch_id"])
+        return sid or (acc.staff_id or ""), bid or str(branch_of.get(sid) or "")
+
+    def _grid_of(self, hh_id: str) -> pd.Series | None:
+        """The located row (grid, branch, staff) of household ``hh_id``; None without a plan or a grid."""
+        if not self.plan_id:
+            return None
+        hh = self._raw("households")
+        hit = hh.index[hh["hh_id"].astype(str) == hh_id]
+        if not len(hit):
+            return None
+        loc = self._raw("located")
+        return loc.loc[hit[0]] if hit[0] in loc.index else None
+
+    def record_survey(self, hh_id: str, fields: Mapping[str, Any], *, staff_id: str | None = None,
+                      seen_version: int | None = None) -> str:
+        """Record one survey of an in-scope household as its next version; returns the ``survey_id``.
+
+        Customer managers record for the households of their grids, in their own name; branch managers for
+        their branch (optionally in the name of one of their staff); administrators for the county. The
+        survey's values are checked by :func:`grids.survey.validate_survey`; 已建档 archives the household.
+        The audit row names the survey, household, version, outcome and staff, never a value.
+
+        Parameters
+        ----------
+        hh_id : str
+        fields : mapping
+            Survey column → value (:data:`grids.survey.FIELDS`; ``hh_id`` may be left out). The columns the
+            library fills in (``version``, ``staff_id``…) are refused.
+        staff_id : str, optional
+            Branch managers and administrators: the customer manager who surveyed.
+        seen_version : int, optional
+            The household's survey version the user saw (0: none); a survey saved since refuses this one
+            (:class:`~grids.errors.StaleEditError`).
+
+        Raises
+        ------
+        PermissionDeniedError
+            The role records no surveys; a household outside the scope; staff of another branch or person.
+        ValidationError
+            A value out of range, a missing required field (:class:`grids.survey.SurveyProblem`).
+        StaleEditError
+            The household was surveyed since ``seen_version``.
+        """
+        what = {"hh_id": str(hh_id)[:64], "outcome": str(fields.get("outcome"))[:16], "staff_id": staff_id,
+                "seen": seen_version}
+        with self._intent("农户信息采集", "surveys", what):
+            if not survey.may_record(self.account):
+                raise PermissionDeniedError(f"{self.account.role_name}（{self.account.username}）无权记录农户信息采集")
+            record = survey.validate_survey({"hh_id": hh_id, **dict(fields)})
+            if fields.get("hh_id") not in (None, hh_id):
+                raise ValidationError("采集表里的户号与所选农户不一致", column="户号", fix="刷新页面后重新填写")
+            hid = record["hh_id"]
+            self._require_households([hid])
+            sid, bid = self._survey_staff(hid, staff_id)
+            seen = None if seen_version is None else {hid: int(seen_version)}
+            (out,) = survey.write_surveys(self.ws, [{**record, "staff_id": sid, "branch_id": bid}],
+                                          actor=self.account.username, action="农户信息采集", seen=seen)
+            return out
+
+    def import_surveys(self, file: str | Path, *, sheet: str | None = None, strict: bool = False,
+                       rejects_path: str | Path | None = None) -> Any:
+        """Import a surveys workbook (xlsx or CSV, Chinese headers of :data:`grids.survey.EXPORT_LABELS`).
+
+        Each valid row of an in-scope household is saved as that household's next version, all in one
+        transaction (a failure leaves the workspace as it was). A row that breaks a rule, names a household
+        outside the scope or a staff member the account may not name is rejected: the rejects file (CSV) gives
+        file, row, column, reason and fix, then the row as it was. ``strict``: any reject, nothing imported.
+
+        Returns
+        -------
+        grids.ingest.ImportReport
+            ``imported``, ``rejected``, ``summary()``, ``rejects_path``.
+        """
+        from grids.ingest import REJECT_COLUMNS, ImportReport, read_table
+
+        source = Path(file)
+        with self._intent("导入农户信息采集", "surveys", {"file": source.name[:120]}):
+            if not survey.may_record(self.account):
+                raise PermissionDeniedError(f"{self.account.role_name}（{self.account.username}）无权导入农户信息采集")
+            table = read_table(source, layer=sheet)
+            meta = table.attrs.get("ingest", {})
+            raw = pd.DataFrame(table.drop(columns=table.geometry.name))
+            frame, notes = survey.import_frame(raw)
+            problems: list[tuple[int, str, str, str]] = [
+                (int(r), str(c), str(why), str(fix)) for r, c, why, fix in meta.get("row_problems", [])]
+            inside = self._in_scope_ids()
+            known = set(self._raw("households")["hh_id"].astype(str))
+            taken: list[tuple[int, dict[str, Any]]] = []
+            for row, values in frame.iterrows():
+                rec = {k: v for k, v in values.items() if k != "staff_id"}
+                clean, found = survey.survey_problems(rec)
+                here = [(int(row), survey.EXPORT_LABELS.get(c, c), why, fix) for c, why, fix in found]
+                hid = clean["hh_id"]
+                if hid and hid not in known:
+                    here.append((int(row), "户号", f"没有户号为 {hid} 的农户", "核对户号，或先导入该户的登记信息"))
+                elif hid and hid not in inside:
+                    here.append((int(row), "户号", f"农户 {hid} 不在你的管辖范围内（{self.account.role_name}）",
+                                 "只导入自己网格（网点）的农户；其他农户交给负责的客户经理"))
+                if not here:
+                    given = values.get("staff_id")
+                    try:
+                        sid, bid = self._survey_staff(hid, None if survey._blank(given) else str(given).strip())
+                    except (PermissionDeniedError, ValidationError) as exc:
+                        here.append((int(row), "客户经理编号", str(exc), "填写自己（或本网点客户经理）的员工编号"))
+                    else:
+                        taken.append((int(row), {**clean, "staff_id": sid, "branch_id": bid}))
+                problems += here
+            bad_rows = sorted({p[0] for p in problems})
+            records = [rec for row, rec in taken if row not in set(bad_rows)]
+            rejects = _survey_rejects(problems, raw, source.name, REJECT_COLUMNS)
+            report = ImportReport(accepted=frame.drop(index=bad_rows), rejects=rejects,
+                                  warnings=[*meta.get("warnings", []), *notes], source=source.name,
+                                  layer="surveys", mode="append", read=len(frame), strict=strict)
+            if records and not (strict and problems):
+                survey.write_surveys(self.ws, records, actor=self.account.username, action="导入农户信息采集",
+                                     extra_note={"file": source.name[:120], "rows_read": len(frame),
+                                                 "rows_rejected": len(bad_rows)})
+                report.imported, report.written = len(records), True
+            if problems:
+                report.write_rejects(rejects_path or survey.rejects_path_for(source))
+            return report
+
     def _audit_personal(self, *, purpose: str, rows: int) -> None:
         with self.ws.transaction(actor=self.account.username, action="查看明文个人信息") as tx:
             tx.note("households", {"purpose": purpose, "rows": rows, "plan_id": self.plan_id})
@@ -492,3 +703,19 @@ def _bounded(what: Mapping[str, Any], *, limit: int = 4000) -> dict[str, Any]:
     if len(text) <= limit:
         return json.loads(text)
     return {"truncated": text[:limit]}
+
+
+def _survey_rejects(problems: list[tuple[int, str, str, str]], raw: pd.DataFrame, source: str,
+                    columns: tuple[str, ...]) -> pd.DataFrame:
+    """One line per problem: file, row, column, reason, fix (:data:`grids.ingest.REJECT_COLUMNS`), then the
+    row's original cells."""
+    originals = [c if c not in columns else f"{c}（原）" for c in raw.columns]
+    if not problems:
+        return pd.DataFrame({c: pd.Series([], dtype=object) for c in [*columns, *originals]})
+    problems = sorted(problems, key=lambda t: t[0])
+    head = pd.DataFrame({columns[0]: source, columns[1]: [p[0] for p in problems],
+                         columns[2]: [p[1] for p in problems], columns[3]: [p[2] for p in problems],
+                         columns[4]: [p[3] for p in problems]})
+    values = raw.loc[[p[0] for p in problems]].reset_index(drop=True).astype(object)
+    values.columns = originals
+    return pd.concat([head, values], axis=1)

@@ -107,7 +107,7 @@ def stored(path: Path) -> dict[str, pd.DataFrame]:
     """The layers a write could change, without bookkeeping columns: compare before/after a forgery."""
     ws = Workspace(path)
     out = {}
-    for layer in ("grids", "households", "visits"):
+    for layer in ("grids", "households", "visits", "surveys"):
         frame = pd.DataFrame(ws.read(layer)).drop(columns=["geometry"], errors="ignore")
         out[layer] = frame.sort_values(frame.columns[0], kind="stable").reset_index(drop=True)
     return out
@@ -282,3 +282,15 @@ def with_draft(path: Path) -> None:
     from grids.scope import ScopedWorkspace
 
     ScopedWorkspace(Workspace(path), PLANNER).new_draft("P1", name="调整")
+
+
+def workbench_stale_survey(at: AppTest, path: Path) -> tuple[AppTest, dict[str, pd.DataFrame]]:
+    """s1 has H4's survey form on screen; admin saves a survey of H4 meanwhile; s1 sends the form (old version)."""
+    from grids.scope import ScopedWorkspace
+
+    ScopedWorkspace(Workspace(path), ADMIN).record_survey("H4", {"surveyed_at": "2024-03-06", "outcome": "未遇"})
+    baseline = stored(path)
+    at.selectbox(key="workbench.survey_hh").set_value("H4")
+    at.selectbox(key="workbench.survey.outcome").set_value("已迁出")
+    next(b for b in at.button if b.label == "保存采集").click()
+    return at.run(), baseline

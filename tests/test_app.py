@@ -374,7 +374,7 @@ def test_workbench_lists_my_households_left_to_visit(tmp_path, monkeypatch):
     # H7 is at (119.55, 43.96), the branch B2 at (119.55, 43.95): 0.01° of latitude ≈ 1.11 km
     assert todo["距离（公里）"].iloc[0] == pytest.approx(1.11, abs=0.01)
     assert {"农户（离起点最近的在前）", "走访结果"} <= {s.label for s in at.selectbox}
-    assert [d.label for d in at.date_input] == ["走访日期"]
+    assert [d.label for d in at.date_input] == ["走访日期", "采集日期"]  # the visit form, then the survey form
 
 
 def test_recording_a_visit_updates_coverage(app, ws_path):

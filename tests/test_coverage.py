@@ -271,7 +271,7 @@ def test_report_json_keys_and_breakdown(empty_ws, capsys):
     build_workspace(empty_ws)
     assert main(["report", str(empty_ws.path), "--by", "branch", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert list(data["county"]) == ["registered", "archived", "coverage_rate", "eligible", "granted", "granted_rate",
+    assert list(data["county"]) == ["registered", "closed", "archived", "coverage_rate", "eligible", "granted", "granted_rate",
                                     "granted_amount", "signed", "signed_rate", "available_amount", "using",
                                     "using_rate", "balance"]
     assert data["county"]["registered"] == 10 and data["county"]["granted_rate"] == pytest.approx(5 / 6)

@@ -26,6 +26,7 @@ FORGERIES = [
             "数据已被他人修改，请刷新后重做"),
     Forgery("workbench: stale visit", "pages/workbench.py", S1, forged.workbench_stale_visit,
             "数据已被他人修改，请刷新后重做"),
+    Forgery("workbench: stale survey", "pages/workbench.py", S1, forged.workbench_stale_survey, "数据已被他人修改"),
 ]
 
 

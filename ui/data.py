@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import os
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -273,6 +274,10 @@ def _shared_raw(target: str, rev: int, plan_id: str, key: str) -> Any:
     if key == "located":
         return coverage.locate_in_workspace(ws, _shared_raw(target, rev, plan_id, "grids"),
                                             households=_shared_raw(target, rev, plan_id, "households"))
+    if key == "surveys":  # made by the first save: an older workspace has none yet
+        from grids.survey import read_surveys
+
+        return read_surveys(ws)
     return ws.read(key)
 
 
@@ -411,14 +416,15 @@ class Workbench:
 
 
 def to_visit(households: gpd.GeoDataFrame, *, start: tuple[float, float] | None,
-             admin_units: pd.DataFrame | None = None) -> gpd.GeoDataFrame:
-    """The households not yet archived, nearest first from ``start`` (storage lon/lat), with ``distance_km``
-    measured in the Gauss-Krüger zone and ``placement`` (:func:`grids.placement.placement`, with
-    ``admin_units``); only a household's own point has a distance, the others come last."""
+             admin_units: pd.DataFrame | None = None, closed: Collection[str] = ()) -> gpd.GeoDataFrame:
+    """The households still to visit (:func:`grids.survey.to_do`: not archived, not closed by their latest
+    survey), nearest first from ``start`` (storage lon/lat), with ``distance_km`` measured in the Gauss-Krüger
+    zone and ``placement`` (:func:`grids.placement.placement`, with ``admin_units``); only a household's own
+    point has a distance, the others come last."""
     from grids.crs import to_gk
+    from grids.survey import to_do
 
-    archived = households["archived"].astype("boolean").fillna(False).to_numpy(dtype=bool)
-    todo = households[~archived].copy()
+    todo = households[to_do(households, closed)].copy()
     todo["distance_km"] = float("nan")
     units = admin_units if admin_units is not None else pd.DataFrame({"code": [], "level": []})
     todo["placement"] = placement(todo, units)
@@ -466,7 +472,8 @@ def workbench(sw: ScopedWorkspace, *, staff_id: str | None, start: tuple[float, 
         label = f"{branch['name'].iloc[0]}（网点）"
     elif start is not None:
         label = f"地图上选的位置（{start[0]:.5f}, {start[1]:.5f}）"
-    by_grid = coverage.funnel(hh, by="grid", located=located)
+    closed = sw.closed_ids()
+    by_grid = coverage.funnel(hh, by="grid", located=located, closed=closed)
     grids = grids.assign(coverage_rate=grids["grid_id"].map(by_grid["coverage_rate"]),
                          households=grids["grid_id"].map(by_grid["registered"]).fillna(0).astype(int))
     visits = sw.visits()
@@ -480,11 +487,11 @@ def workbench(sw: ScopedWorkspace, *, staff_id: str | None, start: tuple[float, 
         week = {"visits": int(row["visits"]), "target": float(row["target"]), "behind": bool(row["behind"])}
     weekly = coverage.weekly_visits(visits, by="staff") if len(visits) else pd.DataFrame(
         {"week": pd.Series(dtype=str), "visits": pd.Series(dtype=int)})
-    todo = to_visit(hh, start=start, admin_units=admin_units)
+    todo = to_visit(hh, start=start, admin_units=admin_units, closed=closed)
     villages = village_counts(todo, admin_units, seats=seats) if admin_units is not None else None
     return Workbench(staff_id=staff_id, grids=grids, households=hh, todo=todo,
-                     summary=coverage.county_summary(hh), start=start, start_label=label, branch=branch,
-                     week=week, weekly=weekly, villages=villages)
+                     summary=coverage.county_summary(hh, closed=closed), start=start, start_label=label,
+                     branch=branch, week=week, weekly=weekly, villages=villages)
 
 
 @st.cache_data(max_entries=256, show_spinner=False)

@@ -30,6 +30,7 @@ DATA_IMPORT_DONE = "data.import_done"  # (report, re-derivation result or error)
 WORKBENCH_START = "workbench.start"  # (lon, lat) storage coordinates clicked on the map, or None
 WORKBENCH_LAST = "workbench.last"  # text of the last recorded visit (shown once after the rerun)
 WORKBENCH_SEEN = "workbench.seen"  # {hh_id: version} of the households the last run showed
+WORKBENCH_SURVEY_SEEN = "workbench.survey_seen"  # {hh_id: latest survey version} as the last run showed them
 RATING_VILLAGE = "rating.village"
 RATING_CHECK = "rating.check"  # problems of the last “校验”, or None
 RATING_FILES = "rating.files"  # {(village, revision, fmt): bytes} of unmasked whitelists made on a click
@@ -52,6 +53,7 @@ DEFAULTS: dict[str, object] = {
     WORKBENCH_START: None,
     WORKBENCH_LAST: None,
     WORKBENCH_SEEN: {},
+    WORKBENCH_SURVEY_SEEN: {},
     RATING_VILLAGE: None,
     RATING_CHECK: None,
     RATING_FILES: {},
@@ -61,7 +63,7 @@ DEFAULTS: dict[str, object] = {
 }
 
 SIGNED_IN_KEYS: tuple[str, ...] = (AUTH_SESSION, ROLE, UNMASK, SCOPED, UNMASKED, OVERVIEW_SELECTED,
-                                   WORKBENCH_START, WORKBENCH_LAST, WORKBENCH_SEEN, RATING_VILLAGE, RATING_CHECK,
+                                   WORKBENCH_START, WORKBENCH_LAST, WORKBENCH_SEEN, WORKBENCH_SURVEY_SEEN, RATING_VILLAGE, RATING_CHECK,
                                    RATING_FILES, EDITORS)
 """Keys that belong to one signed-in account: reset on sign-out so the next account starts clean."""
 

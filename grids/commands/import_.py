@@ -13,6 +13,11 @@ workspace, used by every later import), after which the rejects file imports as 
 After a households import into a workspace whose villages are derived from their seats, the villages are derived
 again (:func:`grids.villages.rederive_villages`, one more audited transaction): they take in the households just
 located, and groups named in the register get polygons where a village has enough located households.
+
+``surveys`` (农户信息采集, an xlsx or CSV with the Chinese headers of a surveys export): the account needs no
+``import`` permission but must record surveys (customer managers for their grids, branch managers for their
+branch, administrators); rows of households outside its scope are rejected, the others saved as each
+household's next version in one transaction (:meth:`grids.scope.ScopedWorkspace.import_surveys`).
 """
 
 from __future__ import annotations
@@ -35,8 +40,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                     "不合格的行写入拒绝文件（CSV，Excel 可直接打开）。",
     )
     p.add_argument("path", metavar="PATH", help="工作区文件（.gpkg）")
-    p.add_argument("layer", metavar="LAYER", choices=IMPORTABLE_LAYERS,
-                   help=f"目标图层：{', '.join(IMPORTABLE_LAYERS)}")
+    p.add_argument("layer", metavar="LAYER", choices=(*IMPORTABLE_LAYERS, "surveys"),
+                   help=f"目标图层：{', '.join(IMPORTABLE_LAYERS)}, surveys（农户信息采集）")
     p.add_argument("file", metavar="FILE", help="要导入的文件")
     p.add_argument("--coords", choices=tuple(COORDS), default=None,
                    help="输入坐标的基准：wgs84（GPS）、cgcs2000（天地图）、gcj02（高德/腾讯）；不写时按 WGS84 读取，"
@@ -86,6 +91,8 @@ def _rederive(target: str, account) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the import and print the warnings and the summary; returns the exit code."""
+    if args.layer == "surveys":
+        return _run_surveys(args)
     account = sign_in(open_workspace(args.path), args.user, permission="import")
     source = Path(args.file)
     rejects = Path(args.rejects) if args.rejects else source.with_name(source.stem + ".rejects.csv")
@@ -111,4 +118,20 @@ def run(args: argparse.Namespace) -> int:
         else:
             print(f"无法识别的村名/组名及候选已写入名称对照表模板：{out}；填写“行政区划代码”后用 --names 导入，"
                   f"再重新导入 {report.rejects_path or '拒收文件'}")
+    return 1 if report.rejected else 0
+
+
+def _run_surveys(args: argparse.Namespace) -> int:
+    """``import PATH surveys FILE``: scoped to the account (the library decides), rejects beside the file."""
+    from grids.scope import ScopedWorkspace
+
+    ws = open_workspace(args.path)
+    account = sign_in(ws, args.user)
+    sw = ScopedWorkspace(ws, account, require_plan=not account.can("read_all"))
+    report = sw.import_surveys(args.file, sheet=args.layer_name, strict=args.strict, rejects_path=args.rejects)
+    for note in report.warnings:
+        print(f"提示：{note}")
+    print(report.summary())
+    if report.rejects_path is not None:
+        print(f"被拒绝的行（含原因和修正方法）已写入：{report.rejects_path}")
     return 1 if report.rejected else 0

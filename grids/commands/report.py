@@ -166,7 +166,10 @@ def run(args: argparse.Namespace) -> int:
     if ws.meta.get("households_parquet") and not ws.count("households"):
         raise ValidationError("这是市级工作区，农户保存在 GeoParquet 分区中", fix="加 --engine dask 运行")
     households = ws.read("households")
-    county = coverage.county_summary(households)
+    from grids.survey import closed_ids, read_surveys
+
+    closed = closed_ids(read_surveys(ws))  # 已迁出/不符合条件: off the to-do list and the coverage denominator
+    county = coverage.county_summary(households, closed=closed)
     result: dict[str, Any] = {"county_name": ws.meta.get("county_name", ""), "county": county}
     located = grids = None
     if args.by in _NEEDS_PLAN or args.uncovered or args.plan:
@@ -179,12 +182,13 @@ def run(args: argparse.Namespace) -> int:
         result["unlocated"] = int(located["grid_id"].isna().sum())
     table = None
     if args.by:
-        table = coverage.funnel(households, by=args.by, located=located, names=_names(ws, args.by, grids))
+        table = coverage.funnel(households, by=args.by, located=located, names=_names(ws, args.by, grids),
+                                closed=closed)
         result["by"] = args.by
         result["breakdown"] = coverage.funnel_records(table)
     uncovered = None
     if args.uncovered:
-        uncovered = coverage.uncovered_households(households, located, by=args.uncovered)
+        uncovered = coverage.uncovered_households(households, located, by=args.uncovered, closed=closed)
         result["uncovered"] = [{"key": str(k), **{c: int(v) for c, v in r.items()}} for k, r in uncovered.iterrows()]
     behind = None
     if args.progress:
