@@ -329,7 +329,8 @@ def write_demo(path: str | os.PathLike, *, outline: gpd.GeoDataFrame | None = No
     -------
     grids.store.Workspace
     """
-    from grids.store import Workspace
+    from grids.progress import AS_OF_KEY
+    from grids.store import META_TABLE, Workspace
 
     path = Path(path)
     if path.exists() and not overwrite:
@@ -343,6 +344,8 @@ def write_demo(path: str | os.PathLike, *, outline: gpd.GeoDataFrame | None = No
         with ws.transaction(actor="demo", action="生成演示旗县") as tx:
             for layer in LAYER_NAMES:
                 tx.replace(layer, layers[layer])
+            # the demo reads as of the last day of its data (the 联社's account, 2019-09-30): progress windows end there
+            tx.execute(f"INSERT INTO {META_TABLE} (key, value) VALUES (?, ?)", (AS_OF_KEY, str(_VISIT_END)))
         os.replace(tmp, path)
     finally:
         with contextlib.suppress(FileNotFoundError):
@@ -1395,6 +1398,25 @@ class _Builder:
         rows_s.append(hh_staff[tried])
         rows_d.append(day[tried])
         rows_o.append(rng.choice(["未遇", "拒绝", "已迁出"], tried.size, p=[0.62, 0.23, 0.15]).astype(object))
+        # the last eight weeks to the as-of date: an active 整村推进 campaign. Each manager goes out on most
+        # weekdays and sees 8–14 households a visit day on average (a pace of their own: some ahead of the
+        # quota of 12, some behind); archived households get 补充资料 visits, the others 未遇 / 拒绝.
+        days = np.arange(span - 55, span + 1)
+        weekday = ((_VISIT_START + days.astype("timedelta64[D]")).astype("datetime64[D]").astype(np.int64) + 3) % 7
+        workdays = days[weekday < 5]  # 1970-01-01 was a Thursday: +3 makes Monday 0
+        for m in sorted(set(hh_staff.tolist())):
+            theirs = np.flatnonzero(hh_staff == m)
+            pace = rng.uniform(8, 14)
+            out = workdays[rng.random(workdays.size) < 0.85]
+            counts = np.minimum(rng.poisson(pace, out.size), theirs.size)
+            for day_i, c in zip(out, counts, strict=True):
+                seen = rng.choice(theirs, size=int(c), replace=False)
+                rows_h.append(seen)
+                rows_s.append(np.full(seen.size, m, dtype=object))
+                rows_d.append(np.full(seen.size, day_i))
+                outcome = np.where(archived[seen], "补充资料",
+                                   np.where(rng.random(seen.size) < 0.8, "未遇", "拒绝")).astype(object)
+                rows_o.append(outcome)
         h = np.concatenate(rows_h)
         d = np.concatenate(rows_d)
         order = np.lexsort((h, d))

@@ -417,6 +417,45 @@ class ScopedWorkspace:
         return dict(zip(hh["hh_id"].astype(str), pd.to_numeric(v, errors="coerce").fillna(0).astype(int),
                         strict=True))
 
+    def set_quotas(self, quotas: Mapping[str, Any], *, branch_default: Any = ...) -> int:
+        """Set visit quotas (households per visit day; None/"" = use the branch default) of customer managers,
+        and with ``branch_default`` the default of the account's branch (:mod:`grids.progress`).
+
+        Branch managers set them for their own branch's staff only, admins for anyone (``assign``
+        permission); one audited transaction with each change before/after; returns the new revision.
+        """
+        from grids.progress import check_quota
+
+        what = {"quotas": dict(quotas), "branch_default": None if branch_default is ... else branch_default}
+        with self._intent("设置走访定额", "staff", what):
+            self.account.require("assign")
+            staff = self._raw("staff")
+            ids = staff["staff_id"].astype(str)
+            mine = staff["branch_id"].astype(object).eq(self.account.branch_id).fillna(False).to_numpy()
+            allowed = set(ids) if self.is_county_wide else set(ids[mine])
+            unknown = [k for k in quotas if str(k) not in set(ids)]
+            if unknown:
+                raise ValidationError(f"没有员工 {'、'.join(map(str, unknown[:5]))}", fix="从本网点的客户经理中选择")
+            outside = [k for k in quotas if str(k) not in allowed]
+            if outside:
+                raise PermissionDeniedError(f"员工 {'、'.join(map(str, outside[:5]))} 不在你的管辖范围内"
+                                            f"（{self.account.role_name}）")
+            values = {str(k): check_quota(v) for k, v in quotas.items()}
+            branch_id = self.account.branch_id
+            if branch_default is not ... and not branch_id:
+                raise ValidationError("只有网点主任能设置本网点的默认定额", fix="在人员分配页按客户经理设置")
+            default = None if branch_default is ... else check_quota(branch_default)
+            with self.ws.transaction(actor=self.account.username, action="设置走访定额") as tx:
+                changes = []
+                for sid, q in values.items():
+                    tx.execute("UPDATE staff SET quota_per_day = ? WHERE staff_id = ?", (q, sid))
+                    changes.append({"staff_id": sid, "quota_per_day": q})
+                if branch_default is not ...:
+                    tx.execute("UPDATE branches SET quota_per_day = ? WHERE branch_id = ?", (default, branch_id))
+                    changes.append({"branch_id": branch_id, "quota_per_day": default})
+                tx.note("staff", {"op": "update", "quotas": changes[:200]})
+            return self.ws.revision
+
     def record_visit(self, hh_id: str, *, visited_on: Any, outcome: str, note: str = "",
                      seen_version: int | None = None) -> None:
         """Record a visit to an in-scope household (customer managers and admins); ``已建档`` archives it.

@@ -89,8 +89,8 @@ map_and_panel()
 @st.fragment
 def tables() -> None:
     """Funnel chart, table by town, weekly visits: only the open tab runs and is sent (the map paints first)."""
-    funnel_tab, town_tab, week_tab = st.tabs(["授信漏斗", "分镇统计", "每周走访"], key="overview.tab",
-                                             on_change="rerun")
+    funnel_tab, town_tab, week_tab, staff_tab = st.tabs(["授信漏斗", "分镇统计", "每周走访", "客户经理进度"],
+                                                        key="overview.tab", on_change="rerun")
     if funnel_tab.open:
         with funnel_tab:
             stages = pd.DataFrame({"阶段": [label for _, label in fmt.FUNNEL_STAGES],
@@ -112,6 +112,32 @@ def tables() -> None:
                 st.line_chart(weekly, height=260)
             else:
                 st.info("工作区还没有走访记录。")
+
+
+    if staff_tab.open:
+        with staff_tab:
+            staff_progress()
+
+
+def staff_progress() -> None:
+    """Each customer manager's visits in the 7 or 30 days to the as-of date against their quota."""
+    days = st.segmented_control("统计期", [7, 30], default=7, format_func=lambda d: f"近 {d} 天",
+                                key="overview.progress_days") or 7
+    table = data.progress_table(target, rev, account, days=days)
+    if table.empty:
+        st.info("没有客户经理或还没有网格方案。")
+        return
+    behind = int((table["status"] == "落后").sum())
+    end = table["end"].iloc[0]
+    st.caption(f"{table['start'].iloc[0]:%Y-%m-%d} 至 {end:%Y-%m-%d}：达标 {len(table) - behind} 人，落后 {behind} 人"
+               "（目标 = 每个走访日定额 × 每 7 天 5 个走访日）")
+    shown = table.assign(rate=(table["rate"] * 100).round(0), branch=table["branch_id"].map(
+        dict(zip(ov.branches["branch_id"], ov.branches["name"], strict=False))).fillna(table["branch_id"]))
+    st.dataframe(shown[["name", "staff_id", "branch", "visits", "visit_days", "quota_per_day", "target", "rate",
+                        "status"]].rename(columns={
+        "name": "客户经理", "staff_id": "编号", "branch": "网点", "visits": "走访户次", "visit_days": "走访天数",
+        "quota_per_day": "每日定额", "target": "目标", "rate": "完成率（%）", "status": "状态"}),
+        hide_index=True, height=360)
 
 
 tables()

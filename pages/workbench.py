@@ -70,10 +70,12 @@ with st.container(horizontal=True, gap="small"):  # stays one row on a phone (co
               delta_arrow="off", border=True, width="stretch")
     st.metric("建档率", fmt.pct(s.get("coverage_rate")), delta=f"已建档 {fmt.count(s.get('archived'))}",
               delta_color="off", delta_arrow="off", border=True, width="stretch")
-    st.metric("本周走访", f"{wb.week['visits']} / {wb.week['target']:.0f}",
-              delta=("落后于定额" if wb.week["behind"] else "已达定额"),
-              delta_color=("inverse" if wb.week["behind"] else "normal"), delta_arrow="off", border=True,
-              width="stretch", help=f"定额：每个走访日 {data.QUOTA_PER_DAY} 户，每周 {data.DAYS_PER_WEEK} 天")
+    w = wb.week
+    st.metric(f"近 7 天走访（截至 {w['end']:%m-%d}）", f"{w['visits']} / {w['target']:.0f}",
+              delta=f"{'落后于定额' if w['behind'] else '已达定额'}；近 30 天 {w['month_visits']} / {w['month_target']:.0f}",
+              delta_color=("inverse" if w["behind"] else "normal"), delta_arrow="off", border=True,
+              width="stretch", help=f"定额：每个走访日 {w['quota']:.0f} 户（网点主任可调整），每 7 天 5 个走访日；"
+                                    + ("统计到今天" if w["live"] else f"统计到工作区的报告日期 {w['end']:%Y-%m-%d}"))
 
 if wb.grids.empty:
     st.info("你名下还没有网格。请联系网点主任分配。")

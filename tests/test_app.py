@@ -262,7 +262,7 @@ def test_overview_runs_and_shows_the_funnel(app):
     assert {m.label: m.delta for m in at.metric}["已建档"] == "66.7%"  # 6 of 9
     assert any("点击地图上的网格" in i.value for i in at.info)  # the side panel waits for a click
     assert "map.basemap" in {s.key for s in at.selectbox}
-    assert [t.label for t in at.tabs] == ["授信漏斗", "分镇统计", "每周走访"]
+    assert [t.label for t in at.tabs] == ["授信漏斗", "分镇统计", "每周走访", "客户经理进度"]
 
 
 def test_overview_runs_only_the_open_tab(app):
@@ -366,7 +366,9 @@ def test_workbench_lists_my_households_left_to_visit(tmp_path, monkeypatch):
     assert not at.exception
     values = metric_values(at)
     assert values["我的农户"] == "3" and values["建档率"] == "66.7%"
-    assert values["本周走访"] == "0 / 60"
+    # no reporting date: the 7 days to today, quota 12 a visit day × 5 visit days
+    week = next(v for k, v in values.items() if k.startswith("近 7 天走访（截至 "))
+    assert week == "0 / 60"
     assert any("待走访：1 户" in h.value for h in at.subheader)
     todo = at.dataframe[0].value
     assert todo["户号"].tolist() == ["H7"]
@@ -396,7 +398,7 @@ def test_recording_a_visit_updates_coverage(app, ws_path):
     assert ws.revision == rev + 1
     assert metric_values(at)["建档率"] == "83.3%"  # 5 of 6
     assert any("已记录：H4 已建档" in s.value for s in at.success)
-    assert metric_values(at)["本周走访"].startswith("1 / ")
+    assert next(v for k, v in metric_values(at).items() if k.startswith("近 7 天走访")).startswith("1 / ")
     last = ws.read("visits").iloc[-1]
     assert (last["hh_id"], last["staff_id"], last["outcome"]) == ("H4", "S1", "已建档")
 

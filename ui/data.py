@@ -391,9 +391,43 @@ def account_overview_map(target: str, rev: int, basemap: str, account: Account) 
 # 走访工作台
 # --------------------------------------------------------------------------------------------------------
 
-QUOTA_PER_DAY = 12
-"""Households a customer manager visits per visit day (the cooperative's rule of thumb)."""
-DAYS_PER_WEEK = 5
+def progress_table(target: str, rev: int, account: Account, *, days: int) -> pd.DataFrame:
+    """Every in-scope customer manager's progress over the ``days`` days ending on the workspace's as-of date
+    (:func:`grids.progress.staff_progress`), computed once per revision, scope and window; empty without a
+    plan (no scope)."""
+    return _progress_table(target, rev, scope_key(account), int(days), account)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _progress_table(target: str, rev: int, key: str, days: int, _account: Account) -> pd.DataFrame:
+    from grids import progress
+
+    try:
+        sw = AppScopedWorkspace(open_workspace(target), _account, target=target)
+    except ValidationError:
+        return pd.DataFrame()
+    return progress.staff_progress(sw.visits(), sw.staff(), as_of=progress.as_of_date(sw.ws.meta), days=days,
+                                   branches=sw.branches())
+
+
+def progress_of(visits: pd.DataFrame, person: pd.DataFrame, *, meta: dict[str, str],
+                branches: pd.DataFrame | None) -> dict[str, Any]:
+    """One customer manager's visits in the 7 and 30 days ending on the workspace's as-of date, against their
+    quota (:func:`grids.progress.staff_progress`): ``visits``/``target``/``behind`` of 7 days, ``month_*`` of 30,
+    ``quota``, ``start``, ``end``, ``live`` (no reporting date: up to today)."""
+    from grids import progress
+
+    as_of = progress.as_of_date(meta)
+    out: dict[str, Any] = {"visits": 0, "target": 0.0, "behind": True, "month_visits": 0, "month_target": 0.0,
+                           "quota": float(progress.DEFAULT_QUOTA_PER_DAY), "end": as_of,
+                           "start": progress.window(as_of, 7)[0], "live": progress.is_live(meta)}
+    if len(person):
+        week = progress.staff_progress(visits, person, as_of=as_of, days=7, branches=branches).iloc[0]
+        month = progress.staff_progress(visits, person, as_of=as_of, days=30, branches=branches).iloc[0]
+        out.update(visits=int(week["visits"]), target=float(week["target"]), behind=week["status"] == "落后",
+                   month_visits=int(month["visits"]), month_target=float(month["target"]),
+                   quota=float(week["quota_per_day"]))
+    return out
 
 
 @dataclass
@@ -478,13 +512,7 @@ def workbench(sw: ScopedWorkspace, *, staff_id: str | None, start: tuple[float, 
                          households=grids["grid_id"].map(by_grid["registered"]).fillna(0).astype(int))
     visits = sw.visits()
     visits = visits[visits["staff_id"] == staff_id] if staff_id is not None else visits.iloc[:0]
-    today = pd.Timestamp.now().normalize()
-    monday = today - pd.Timedelta(days=today.weekday())
-    week = {"visits": 0, "target": float(QUOTA_PER_DAY * DAYS_PER_WEEK), "behind": True}
-    if len(person):
-        row = coverage.behind_quota(visits, person, quota_per_day=QUOTA_PER_DAY, days_per_week=DAYS_PER_WEEK,
-                                    start=monday, end=today).iloc[0]
-        week = {"visits": int(row["visits"]), "target": float(row["target"]), "behind": bool(row["behind"])}
+    week = progress_of(visits, person, meta=sw.ws.meta, branches=branches)
     weekly = coverage.weekly_visits(visits, by="staff") if len(visits) else pd.DataFrame(
         {"week": pd.Series(dtype=str), "visits": pd.Series(dtype=int)})
     todo = to_visit(hh, start=start, admin_units=admin_units, closed=closed)

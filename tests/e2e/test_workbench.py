@@ -76,7 +76,7 @@ def test_recording_a_visit_changes_coverage_on_a_phone(phone, customer_manager):
     phone.get_by_text(re.compile("已记录：.*已建档")).wait_for(timeout=60_000)
     after = metric(phone, "建档率")
     assert after == f"{(archived + 1) / registered * 100:.1f}%" and after != before
-    assert metric(phone, "本周走访").startswith("1 / ")
+    assert metric(phone, "近 7 天走访").startswith("1 / ")
     tall_screenshot(phone, "workbench_phone_recorded")
     assert phone.request_log.foreign() == []
 
