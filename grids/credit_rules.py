@@ -123,14 +123,14 @@ def check_grant(*, entity_type: str, product: str, grade: str, amount: float, gu
     entity_type : str
         客户类型 (``""``: unknown, the entity-type rules are not checked); ``农牧户`` reads as ``普通农牧户``.
     product, grade : str
-        A product with one grade (福商卡, 福薪卡, 福民卡) accepts an empty grade; 金卡/钻石卡 read as
-        黄金客户/钻石客户.
+        An empty product is the entity type's (each has one). An empty grade (not rated yet) checks the amount
+        against the range of the grades open to the entity type; 金卡/钻石卡 read as 黄金客户/钻石客户.
     amount : float
         The granted amount in yuan; 0 or less is no grant and breaks nothing.
     guarantee : str
         担保方式 (``""`` = 信用).
     job_level : str
-        职务级别 (福薪卡: the band follows it).
+        职务级别 (福薪卡: the band follows it; without it a 福薪卡 may not exceed the lowest level's band).
     rules : Rules, optional
         A branch's rules (:func:`effective_rules`); default the 联社's.
     stored : bool
@@ -150,6 +150,9 @@ def check_grant(*, entity_type: str, product: str, grade: str, amount: float, gu
     guarantee = _s(guarantee)
     if stored:
         guarantee = products.workspace_guarantee(product, guarantee)
+    if not product and entity:  # every entity type has one product
+        with contextlib.suppress(ValidationError):
+            product = products.product_for_segment(entity)
     if product not in cat:
         fix = f"可用产品：{'、'.join(cat)}"
         if entity:
@@ -170,9 +173,10 @@ def check_grant(*, entity_type: str, product: str, grade: str, amount: float, gu
     names = products.grades(product)
     if not grade and len(names) == 1:
         grade = names[0]
-    if not grade:
-        lo, hi = min(rules.band(product, g)[0] for g in names), max(rules.band(product, g)[1] for g in names)
-        out.append(Violation("grade", "grade", f"{product} 需要填写等级", f"可用等级：{'、'.join(names)}"))
+    if not grade:  # not rated yet (a register without grades): the range open to the entity type
+        open_grades = products.grades(product, entity_type=entity or None) or names
+        lo = min(rules.band(product, g)[0] for g in open_grades)
+        hi = max(rules.band(product, g)[1] for g in open_grades)
     elif grade not in names:
         out.append(Violation("grade", "grade", f"{product} 没有等级 “{grade}”", f"可用等级：{'、'.join(names)}"))
         lo, hi = None, None
@@ -190,7 +194,7 @@ def check_grant(*, entity_type: str, product: str, grade: str, amount: float, gu
     if lo is not None and not lo <= amount <= hi:
         fitting = [g for g in products.grades(product, entity_type=entity or None)
                    if rules.band(product, g)[0] <= amount <= rules.band(product, g)[1]]
-        where = f"{product}“{grade}”" if grade in names else product
+        where = f"{product}“{grade}”" if grade in names else (f"{entity}的{product}" if entity else product)
         fix = f"把额度调整到 {_yuan(lo)}–{_yuan(hi)} 元"
         fix += f"，或改评等级 {'、'.join(fitting)}" if fitting and grade in names and grade not in fitting else ""
         if rules.branch_id and (product, grade) in rules.bands:
@@ -200,9 +204,13 @@ def check_grant(*, entity_type: str, product: str, grade: str, amount: float, gu
     levels = products.job_levels(product)
     level = _s(job_level)
     if levels:
+        base_max = products.job_band(product, levels[0])[1]
         if not level:
-            out.append(Violation("job_level", "job_level", f"{product} 按职务级别核定额度，没有填写职务级别",
-                                 f"填写职务级别：{'、'.join(levels)}"))
+            if amount > base_max:  # above the lowest level's band the 职务级别 must justify it
+                out.append(Violation("job_level", "job_level",
+                                     f"{product} 按职务级别核定额度：额度 {_yuan(amount)} 元超过{levels[0]}的上限 "
+                                     f"{_wan(base_max)}，没有填写职务级别",
+                                     f"填写职务级别（{'、'.join(levels)}），或把额度降到 {_yuan(base_max)} 元以内"))
         elif level not in levels:
             out.append(Violation("job_level", "job_level", f"{product} 没有职务级别 “{level}”",
                                  f"可用职务级别：{'、'.join(levels)}"))
