@@ -42,16 +42,15 @@ def _s(value: Any) -> str:
 
 
 def _check_one(product: str, grade: str, amount: float, guarantee: str, segment: str, job_level: str = "", *,
-               rules: credit_rules.Rules | None = None, stored: bool = False) -> list[tuple[str, str, str]]:
+               rules: credit_rules.Rules | None = None) -> list[tuple[str, str, str]]:
     """Problems of one granted record: ``(column, problem, fix)`` triples (empty when it is fine); the rules are
     :func:`grids.credit_rules.check_grant`'s."""
     return [(v.column, v.problem, v.fix) for v in credit_rules.check_grant(
         entity_type=segment, product=product, grade=grade, amount=amount, guarantee=guarantee, job_level=job_level,
-        rules=rules, stored=stored)]
+        rules=rules)]
 
 
-def check_credit(households: pd.DataFrame, *, rules: credit_rules.Rules | None = None,
-                 stored: bool = True) -> pd.DataFrame:
+def check_credit(households: pd.DataFrame, *, rules: credit_rules.Rules | None = None) -> pd.DataFrame:
     """Granted records (``granted_amount > 0``) that break the product rules (:mod:`grids.credit_rules`).
 
     Parameters
@@ -61,8 +60,6 @@ def check_credit(households: pd.DataFrame, *, rules: credit_rules.Rules | None =
         ``credit_legacy`` when present).
     rules : Rules, optional
         A branch's rules (default the 联社's).
-    stored : bool
-        Values read from a workspace (names of earlier versions mapped, see :func:`grids.credit_rules.check_grant`).
 
     Returns
     -------
@@ -71,7 +68,7 @@ def check_credit(households: pd.DataFrame, *, rules: credit_rules.Rules | None =
         ``problem``, ``fix`` (in Chinese), ``legacy`` (a flagged historical grant: a warning), indexed like the
         offending household rows. A product with one grade accepts an empty grade.
     """
-    return credit_rules.check_households(households, rules=rules, stored=stored)
+    return credit_rules.check_households(households, rules=rules)
 
 
 def _in_village(households: pd.DataFrame, village_code: str) -> pd.Series:
@@ -150,8 +147,6 @@ def rating_list(households: pd.DataFrame, village_code: str, *, unmask: bool = F
     for col in ("grade", "granted_amount", "guarantee", "job_level"):
         out[col] = sel.get(col, None)
     out["grade"] = [products.grade_name(_s(g)) or None for g in out["grade"]]
-    out["guarantee"] = [products.workspace_guarantee(p, _s(g)) if _s(g) else g
-                        for p, g in zip(prods, out["guarantee"], strict=True)]
     return out
 
 

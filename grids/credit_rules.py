@@ -115,7 +115,7 @@ def _s(value: Any) -> str:
 
 
 def check_grant(*, entity_type: str, product: str, grade: str, amount: float, guarantee: str = "",
-                job_level: str = "", rules: Rules | None = None, stored: bool = False) -> list[Violation]:
+                job_level: str = "", rules: Rules | None = None) -> list[Violation]:
     """The product rules a grant breaks (empty when it follows them all).
 
     Parameters
@@ -133,9 +133,6 @@ def check_grant(*, entity_type: str, product: str, grade: str, amount: float, gu
         职务级别 (福薪卡: the band follows it; without it a 福薪卡 may not exceed the lowest level's band).
     rules : Rules, optional
         A branch's rules (:func:`effective_rules`); default the 联社's.
-    stored : bool
-        The values come from a workspace: a 福薪卡's 保证人/房产抵押 of earlier versions read as
-        公职人员保证/商厅楼房抵押 (:func:`grids.products.workspace_guarantee`). Not for imported files.
 
     Returns
     -------
@@ -148,8 +145,6 @@ def check_grant(*, entity_type: str, product: str, grade: str, amount: float, gu
     entity = products.entity_type(_s(entity_type))
     grade = products.grade_name(_s(grade))
     guarantee = _s(guarantee)
-    if stored:
-        guarantee = products.workspace_guarantee(product, guarantee)
     if not product and entity:  # every entity type has one product
         with contextlib.suppress(ValidationError):
             product = products.product_for_segment(entity)
@@ -227,7 +222,7 @@ def check_grant(*, entity_type: str, product: str, grade: str, amount: float, gu
         limit = products.guarantee_above(product)
         qualifying = products.qualifying_guarantees(product)
         if limit is not None and amount > limit and guarantee not in qualifying:
-            now = f"现为“{guarantee}”" if guarantee else "未填写担保方式"
+            now = f"现为“{guarantee}”，不能确认是{'或'.join(qualifying)}" if guarantee else "未填写担保方式"
             out.append(Violation(
                 "guarantee", "guarantee",
                 f"{product} 额度 {_yuan(amount)} 元超过 {_wan(limit)}，需要{'或'.join(qualifying)}（{now}）",
@@ -235,7 +230,7 @@ def check_grant(*, entity_type: str, product: str, grade: str, amount: float, gu
     return out
 
 
-def check_households(households: pd.DataFrame, *, rules: Rules | None = None, stored: bool = True) -> pd.DataFrame:
+def check_households(households: pd.DataFrame, *, rules: Rules | None = None) -> pd.DataFrame:
     """Every rule each granted household (``granted_amount > 0``) breaks.
 
     Parameters
@@ -245,8 +240,6 @@ def check_households(households: pd.DataFrame, *, rules: Rules | None = None, st
         optionally ``job_level`` and ``credit_legacy`` (a historical grant imported with ``--legacy``).
     rules : Rules, optional
         Default the 联社's.
-    stored : bool
-        Values read from a workspace (see :func:`check_grant`).
 
     Returns
     -------
@@ -275,7 +268,7 @@ def check_households(households: pd.DataFrame, *, rules: Rules | None = None, st
         for v in check_grant(entity_type=_s(rec.get("segment")), product=_s(rec.get("product")),
                              grade=_s(rec.get("grade")), amount=float(rec["granted_amount"]),
                              guarantee=_s(rec.get("guarantee")), job_level=_s(rec.get("job_level")),
-                             rules=rules, stored=stored):
+                             rules=rules):
             rows.append({"index": idx, "hh_id": rec.get("hh_id"), "product": _s(rec.get("product")),
                          "grade": _s(rec.get("grade")), "granted_amount": float(rec["granted_amount"]),
                          "rule": v.rule, "column": v.column, "problem": v.problem, "fix": v.fix, "legacy": legacy})

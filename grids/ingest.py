@@ -1957,16 +1957,9 @@ def _check_credit_rules(out: pd.DataFrame, problems: _Problems, ctx: _Context) -
         stored = pd.DataFrame(stored).drop_duplicates("hh_id")
         stored.index = [normalize_id(h) if isinstance(h, str) else h for h in stored["hh_id"]]
         keys = out["hh_id"].map(lambda v: normalize_id(v) if isinstance(v, str) else v)
-        from grids.products import workspace_guarantee
-
-        for col in _CREDIT_INPUTS:  # product before guarantee
+        for col in _CREDIT_INPUTS:
             if col in stored.columns and len(stored):
-                filled = keys.map(stored[col].to_dict())
-                if col == "guarantee":  # a stored value reads as a workspace's (names of earlier versions)
-                    filled = pd.Series([workspace_guarantee(str(p), g) if isinstance(g, str) else g
-                                        for p, g in zip(frame["product"], filled, strict=True)],
-                                       index=frame.index, dtype=object)
-                frame[col] = frame[col].where(frame[col].notna(), filled)
+                frame[col] = frame[col].where(frame[col].notna(), keys.map(stored[col].to_dict()))
     amount = pd.to_numeric(frame["granted_amount"], errors="coerce").fillna(0.0)
     legacy = np.zeros(len(out), dtype=bool)
     notes = np.full(len(out), None, dtype=object)

@@ -7,8 +7,9 @@ approval authority of a branch. Branch overrides live in the workspace (:mod:`gr
 are in :func:`grids.credit_rules.check_grant`.
 
 Names of earlier versions are mapped on read (:func:`entity_type`, :func:`grade_name`): 农牧户 → 普通农牧户,
-金卡 → 黄金客户, 钻石卡 → 钻石客户; and in a workspace (not in an imported file) a 福薪卡's 保证人/房产抵押 →
-公职人员保证/商厅楼房抵押, the two guarantees that product had (:func:`workspace_guarantee`).
+金卡 → 黄金客户, 钻石卡 → 钻石客户. The generic guarantees of earlier versions (保证人, 房产抵押) are not mapped: they
+do not say whether the guarantor is a 公职人员 or the property a 商厅楼房, so a 福薪卡 above 20万 with one of them is
+listed by ``check --credit`` until the guarantee is confirmed (or the grant flagged as historical).
 
 Examples
 --------
@@ -51,7 +52,6 @@ __all__ = [
     "product_for_segment",
     "qualifying_guarantees",
     "rate",
-    "workspace_guarantee",
 ]
 
 
@@ -86,13 +86,6 @@ def entity_type(value: str) -> str:
 def grade_name(value: str) -> str:
     """The grade under its current name (``金卡`` → ``黄金客户``, ``钻石卡`` → ``钻石客户``); others unchanged."""
     return _data()["aliases"]["grades"].get(value, value)
-
-
-def workspace_guarantee(product: str, value: str) -> str:
-    """A guarantee stored in a workspace under its current name: the 福薪卡 of earlier versions had exactly two
-    guarantees, 保证人 and 房产抵押, now 公职人员保证 and 商厅楼房抵押. Imported files are not mapped (a generic 保证人
-    there does not say the guarantor is a 公职人员)."""
-    return _data()["aliases"]["guarantees_in_workspace"].get(product, {}).get(value, value)
 
 
 def grades(product: str, *, entity_type: str | None = None) -> list[str]:
