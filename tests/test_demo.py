@@ -9,8 +9,8 @@ import pytest
 import shapely
 
 from geodata import demo
-from grids.crs import to_gk
 from grids.credit import check_credit
+from grids.crs import to_gk
 from grids.products import band, job_band, product_for_segment
 from grids.towns import towns_of
 

@@ -158,11 +158,11 @@ def test_import_rejects_each_violating_row_naming_the_rule(ws, tmp_path):
     assert report.imported == 1 and ws.read("households")["hh_id"].tolist() == ["R4"]
     got = {r["行"]: (r["列"], r["原因"], r["修正方法"]) for r in rejects(out)}
     assert set(got) == {"2", "3", "4"}
-    column, reason, fix = got["2"]
+    column, reason, _ = got["2"]
     assert column == "授信金额（元）" and "额度范围" in reason and "福农卡“一般”" in reason and "40,000–55,000" in reason
-    column, reason, fix = got["3"]
+    column, reason, _ = got["3"]
     assert column == "等级" and "客户类型" in reason and "普通农牧户" in reason and "家庭农牧场" in reason
-    column, reason, _fix = got["4"]
+    column, reason, _ = got["4"]
     assert column == "担保方式" and "担保" in reason and "公职人员保证或商厅楼房抵押" in reason
     assert all("--legacy" in f for _, _, f in got.values())
 
