@@ -235,6 +235,9 @@ def record_ratings(households: pd.DataFrame, ratings: pd.DataFrame, *,
             continue
         grade, guarantee = products.grade_name(_s(rec.get("grade"))), _s(rec.get("guarantee"))
         job_level = _s(rec.get("job_level")) if "job_level" in rec else _s(hh.get("job_level"))
+        if job_level and job_level not in products.JOB_LEVELS:
+            problem("job_level", f"职务级别 “{job_level}” 无效", f"可选：{'、'.join(products.JOB_LEVELS)}（非公职人员留空）")
+            continue
         if amount > 0:
             found = _check_one(product, grade, amount, guarantee, _s(hh.get("segment")), job_level, rules=rules)
             if found:

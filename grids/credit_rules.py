@@ -37,8 +37,8 @@ import pandas as pd
 from grids import products
 from grids.errors import PermissionDeniedError, ValidationError
 
-__all__ = ["RULES_LAYER", "RULE_NAMES", "Rules", "Violation", "check_grant", "check_households", "effective_rules",
-           "rules_table", "set_branch_rule"]
+__all__ = ["RULES_HEADERS", "RULES_LAYER", "RULE_NAMES", "Rules", "Violation", "check_grant", "check_households",
+           "effective_rules", "rules_summary", "rules_table", "set_branch_rule"]
 
 RULES_LAYER = "credit_rules"
 RULE_NAMES: dict[str, str] = {
@@ -275,6 +275,47 @@ def check_households(households: pd.DataFrame, *, rules: Rules | None = None) ->
     if not rows:
         return pd.DataFrame({c: pd.Series(dtype=bool if c == "legacy" else object) for c in cols})
     return pd.DataFrame(rows).set_index("index").rename_axis(None)[cols]
+
+
+def rules_summary(rules: Rules | None = None) -> pd.DataFrame:
+    """The product rules in force as a table, one row per product grade (and per 福薪卡 职务级别).
+
+    Columns: ``product``, ``grade``, ``entity_types`` (、-separated), ``min_amount``, ``max_amount`` (yuan, the
+    branch's when it narrowed them), ``guarantee`` (the guarantee rule, in Chinese, or ``""``), ``base_rate``
+    (% a year) and ``approval_limit`` (yuan: larger grants go to the 联社).
+
+    Examples
+    --------
+    >>> t = rules_summary()
+    >>> t.loc[t["grade"] == "钻石客户", ["entity_types", "min_amount", "max_amount"]].values.tolist()
+    [['家庭农牧场、农牧业专业合作社', 500000.0, 1000000.0]]
+    """
+    rules = rules or DEFAULT_RULES
+    rows = []
+    for name, entry in products.load_catalogue().items():
+        limit = products.guarantee_above(name)
+        rule = (f"{_wan(limit)}以上需{'或'.join(products.qualifying_guarantees(name))}" if limit is not None else "")
+        common = {"product": name, "guarantee": rule, "base_rate": rules.rate(name),
+                  "approval_limit": rules.approval_limit(name)}
+        levels = products.job_levels(name)
+        for g in entry["grades"]:
+            lo, hi = rules.band(name, g["grade"])
+            rows.append({**common, "grade": g["grade"],
+                         "entity_types": "、".join(g.get("entity_types") or entry["entity_types"]),
+                         "min_amount": lo, "max_amount": hi})
+        for level in levels:
+            lo, hi = products.job_band(name, level)
+            rows.append({**common, "grade": f"职务级别：{level}", "entity_types": "、".join(entry["entity_types"]),
+                         "min_amount": lo, "max_amount": hi})
+    cols = ["product", "grade", "entity_types", "min_amount", "max_amount", "guarantee", "base_rate",
+            "approval_limit"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+RULES_HEADERS = {"product": "产品", "grade": "等级", "entity_types": "客户类型", "min_amount": "最低额度（元）",
+                 "max_amount": "最高额度（元）", "guarantee": "担保", "base_rate": "基准利率（%）",
+                 "approval_limit": "网点审批权限（元）"}
+"""Chinese headings of :func:`rules_summary`."""
 
 
 # --------------------------------------------------------------------------------------------------------

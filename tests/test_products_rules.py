@@ -20,6 +20,7 @@ from grids.scope import ScopedWorkspace
 from grids.store import Workspace
 
 from .conftest import cli_user
+from .test_app import app, ws_path  # noqa: F401 (fixtures of the AppTest tests)
 
 V, G = "150422100201", "150422100201001"
 HEADER = ["户号", "户主姓名", "客户类型", "村代码", "产品", "等级", "授信金额（元）", "担保方式", "职务级别"]
@@ -266,3 +267,33 @@ def test_rating_save_applies_the_branchs_rules(ws):
     assert stored.loc["b", "job_level"] == "科级" and stored.loc["b", "guarantee"] == "公职人员保证"
     changed = json.loads(ws.read("audit")["detail"].iloc[-1])[0]["changed"][0]
     assert changed["job_level"] == {"before": None, "after": "科级"}
+
+
+# -- pages --------------------------------------------------------------------------------------------------
+
+
+def test_admin_page_edits_a_branchs_rules(app, ws_path):
+    at = app("admin", page="pages/admin.py")
+    assert not at.exception and "产品规则" in [t.label for t in at.tabs]
+    next(s for s in at.selectbox if s.label == "网点").set_value("B1")
+    next(s for s in at.selectbox if s.label.startswith("产品")).set_value("福农卡")
+    next(t for t in at.text_input if t.label.startswith("等级")).input("一般")
+    next(n for n in at.number_input if n.label == "最低额度（元）").set_value(30000)  # wider than the 联社's
+    next(b for b in at.button if b.label.startswith("保存")).click().run()
+    assert any("只能收紧" in e.value for e in at.error)
+    assert credit_rules.rules_table(Workspace(ws_path)).empty
+    next(n for n in at.number_input if n.label == "最低额度（元）").set_value(45000)
+    next(b for b in at.button if b.label.startswith("保存")).click().run()
+    assert not at.exception and not at.error
+    assert credit_rules.effective_rules(Workspace(ws_path), "B1").band("福农卡", "一般") == (45000.0, 55000.0)
+    log = Workspace(ws_path).read("audit")
+    assert log["action"].tolist()[-2:] == ["拒绝：修改产品规则", "修改产品规则"]
+
+
+def test_rating_page_shows_the_branchs_rules(app):
+    at = app("branch_manager", page="pages/rating.py")
+    assert not at.exception
+    shown = at.expander[0]
+    assert "产品规则" in shown.label and "B1" in shown.label
+    table = next(d.value for d in at.dataframe if "客户类型" in d.value.columns and "最低额度（元）" in d.value.columns)
+    assert table.loc[table["等级"] == "钻石客户", "客户类型"].iloc[0] == "家庭农牧场、农牧业专业合作社"
