@@ -20,7 +20,7 @@ from grids.scope import ScopedWorkspace
 from grids.store import Workspace
 
 from .conftest import cli_user
-from .test_app import app, ws_path  # noqa: F401 (fixtures of the AppTest tests)
+from .test_app import ACCOUNTS, APP, tiny_workspace
 
 V, G = "150422100201", "150422100201001"
 HEADER = ["户号", "户主姓名", "客户类型", "村代码", "产品", "等级", "授信金额（元）", "担保方式", "职务级别"]
@@ -270,6 +270,29 @@ def test_rating_save_applies_the_branchs_rules(ws):
 
 
 # -- pages --------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def ws_path(tmp_path, monkeypatch):
+    """test_app's small workspace (branches B1, B2; b1 is B1's manager), served to the app."""
+    path = tiny_workspace(tmp_path / "app.gpkg")
+    monkeypatch.setenv("GRIDS_WORKSPACE", str(path))
+    return path
+
+
+@pytest.fixture
+def app(ws_path):
+    from streamlit.testing.v1 import AppTest
+
+    from ui.auth import session_for
+
+    def make(role: str, *, page: str) -> AppTest:
+        at = AppTest.from_file(APP, default_timeout=60)
+        at.session_state["auth.session"] = session_for(ACCOUNTS[role])
+        at.run()
+        return at.switch_page(page).run()
+
+    return make
 
 
 def test_admin_page_edits_a_branchs_rules(app, ws_path):
