@@ -279,6 +279,8 @@ def whitelist(households: pd.DataFrame, village_code: str, *, unmask: bool = Fal
     cols = ["hh_id", "head_name", "id_no", "phone", "segment", "group_code", "product", "grade",
             "granted_amount", "guarantee", "signed"]
     out = pd.DataFrame({c: (sel.get(c, None)) for c in cols}, index=sel.index)
+    out["segment"] = [products.entity_type(_s(v)) or None for v in out["segment"]]  # names of earlier versions
+    out["grade"] = [products.grade_name(_s(v)) or None for v in out["grade"]]
     if not unmask:
         out["id_no"] = [mask_id_no(v) for v in out["id_no"]]
         out["phone"] = [mask_phone(v) for v in out["phone"]]

@@ -320,3 +320,14 @@ def test_rating_page_shows_the_branchs_rules(app):
     assert "产品规则" in shown.label and "B1" in shown.label
     table = next(d.value for d in at.dataframe if "客户类型" in d.value.columns and "最低额度（元）" in d.value.columns)
     assert table.loc[table["等级"] == "钻石客户", "客户类型"].iloc[0] == "家庭农牧场、农牧业专业合作社"
+
+
+def test_branch_rules_on_either_backend(any_ws):
+    with any_ws.transaction(actor="test", action="准备") as tx:
+        tx.replace("branches", gpd.GeoDataFrame({"branch_id": ["B01"], "name": ["林东信用社"]},
+                                                geometry=[shapely.Point(119.3, 44.0)], crs=4490))
+    credit_rules.set_branch_rule(any_ws, account=ADMIN, branch_id="B01", product="福商卡", approval_limit=500000)
+    credit_rules.set_branch_rule(any_ws, account=ADMIN, branch_id="B01", product="福商卡", approval_limit=400000)
+    assert len(credit_rules.rules_table(any_ws)) == 1  # one row per branch, product and grade
+    assert credit_rules.effective_rules(any_ws, "B01").approval_limit("福商卡") == 400000
+    assert any_ws.read("audit")["action"].tolist()[-2:] == ["修改产品规则"] * 2
