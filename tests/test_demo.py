@@ -444,6 +444,9 @@ def test_default_demo_workspace_has_the_seed_figures(demo_path):
     assert totals == SEED_TOTALS
     assert not (hh.using & ~hh.signed).any() and not (hh.signed & (hh.granted_amount == 0)).any()
     assert check_credit(hh).empty  # the grants behind the funnel follow the product rules
+    from grids.__main__ import main
+
+    assert main(["check", str(demo_path), "--credit"]) == 0
     admin = ws.read("admin_units")
     assert set(admin[admin.level == "town"].name) == set(TOWNS)
     assert 25 <= ws.count("branches") <= 35 and 130 <= ws.count("staff") <= 170

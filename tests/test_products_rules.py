@@ -331,3 +331,30 @@ def test_branch_rules_on_either_backend(any_ws):
     assert len(credit_rules.rules_table(any_ws)) == 1  # one row per branch, product and grade
     assert credit_rules.effective_rules(any_ws, "B01").approval_limit("福商卡") == 400000
     assert any_ws.read("audit")["action"].tolist()[-2:] == ["修改产品规则"] * 2
+
+
+def test_a_schema_5_workspace_upgrades_and_reads_old_names(tmp_path, capsys):
+    import sqlite3
+
+    path = tmp_path / "old.gpkg"
+    old = Workspace.create(path, county_code="150422", county_name="巴林左旗")
+    hh = gpd.GeoDataFrame({"hh_id": ["a", "b"], "segment": ["家庭农牧场", "农牧户"], "product": ["福农卡", "福农卡"],
+                           "grade": ["金卡", "金卡"], "granted_amount": [300000.0, 300000.0]},
+                          geometry=[None, None], crs=4490)
+    with old.transaction(actor="test", action="旧数据") as tx:
+        tx.replace("households", hh)
+    con = sqlite3.connect(path)
+    with con:
+        con.execute("DROP TABLE credit_rules")
+        con.execute("DELETE FROM gpkg_contents WHERE table_name = 'credit_rules'")
+        for col in ("job_level", "payroll", "credit_legacy", "credit_note"):
+            con.execute(f'ALTER TABLE households DROP COLUMN "{col}"')
+        con.execute("UPDATE ws_meta SET value = '5' WHERE key = 'schema'")
+    con.close()
+    ws = Workspace(path)  # upgraded on open
+    assert "credit_rules" in ws.layers() and {"job_level", "credit_legacy"} <= set(ws.columns("households"))
+    assert cli(["check", str(path), "--credit", "--json"]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    # 金卡 reads as 黄金客户: a 家庭农牧场's is fine, a plain 农牧户's breaks the entity-type rule
+    assert [(p["hh_id"], p["rule"]) for p in doc["problems"]] == [("b", "entity_type")]
+    assert "黄金客户" in doc["problems"][0]["message"] and "普通农牧户" in doc["problems"][0]["message"]
