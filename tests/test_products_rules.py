@@ -358,3 +358,25 @@ def test_a_schema_5_workspace_upgrades_and_reads_old_names(tmp_path, capsys):
     # 金卡 reads as 黄金客户: a 家庭农牧场's is fine, a plain 农牧户's breaks the entity-type rule
     assert [(p["hh_id"], p["rule"]) for p in doc["problems"]] == [("b", "entity_type")]
     assert "黄金客户" in doc["problems"][0]["message"] and "普通农牧户" in doc["problems"][0]["message"]
+
+
+# -- forged page state --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("edit", "expect"), [
+    ({"job_level": "<b>厅级</b>", "grade": "良好", "granted_amount": 60000}, "职务级别"),  # not a 职务级别
+    ({"grade": "钻石客户", "granted_amount": 800000}, "钻石客户"),  # a plain 农牧户's 钻石客户
+])
+def test_forged_rating_rows_are_refused_by_the_rules(tmp_path, monkeypatch, edit, expect):
+    from .forged import B1 as FORGER
+    from .forged import click, editor_row, forge_editor, forged_workspace, open_page, refusals, stored
+
+    path = forged_workspace(tmp_path / "ws.gpkg")
+    monkeypatch.setenv("GRIDS_WORKSPACE", str(path))
+    at = open_page("pages/rating.py", FORGER)
+    before, n = stored(path), len(refusals(path))
+    forge_editor(at, "rating.editor", edited_rows={editor_row(at, "rating.editor", "hh_id", "H1"): edit})
+    at = click(at, "rating.save")
+    assert any(expect in e.value for e in at.error)
+    assert all(before[k].equals(stored(path)[k]) for k in before)  # nothing written
+    assert refusals(path)["action"].iloc[n:].tolist() == ["拒绝：集中授信评级"]
