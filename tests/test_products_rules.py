@@ -380,3 +380,23 @@ def test_forged_rating_rows_are_refused_by_the_rules(tmp_path, monkeypatch, edit
     assert any(expect in e.value for e in at.error)
     assert all(before[k].equals(stored(path)[k]) for k in before)  # nothing written
     assert refusals(path)["action"].iloc[n:].tolist() == ["拒绝：集中授信评级"]
+
+
+def test_check_credit_applies_the_rules_of_the_households_branch(tmp_path, capsys):
+    from .forged import ADMIN as ADMIN_ACCOUNT
+    from .forged import forged_workspace
+
+    path = forged_workspace(tmp_path / "ws.gpkg")  # H6: 福农卡 良好 60,000 in G3 of branch B2
+    ws = Workspace(path)
+    before = credit_rules.check_workspace(ws)
+    assert "H6" not in set(before["hh_id"])
+    credit_rules.set_branch_rule(ws, account=ADMIN_ACCOUNT, branch_id="B1", product="福农卡", grade="良好",
+                                 min_amount=65000)
+    assert "H6" not in set(credit_rules.check_workspace(ws)["hh_id"])  # B1's rules are not B2's
+    credit_rules.set_branch_rule(ws, account=ADMIN_ACCOUNT, branch_id="B2", product="福农卡", grade="良好",
+                                 min_amount=65000)
+    found = credit_rules.check_workspace(ws).set_index("hh_id")
+    assert found.loc["H6", "branch_id"] == "B2" and "网点 B2 的范围" in found.loc["H6", "problem"]
+    assert cli(["check", str(path), "--credit", "--json"]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert {"hh_id": "H6", "branch_id": "B2"}.items() <= next(p for p in doc["problems"] if p["hh_id"] == "H6").items()

@@ -3,8 +3,9 @@
 Errors first, then warnings, each with its reason and its fix. Exit code 0 when the plan has no error (warnings
 are printed but never block publishing), 1 when it has errors.
 
-``--credit`` checks the households' grants against the product rules instead (:mod:`grids.credit_rules`, the
-联社's defaults): every rule a grant breaks is an error, except on historical grants imported with ``--legacy``
+``--credit`` checks the households' grants against the product rules instead (:mod:`grids.credit_rules`: the
+联社's defaults, or the rules of the household's branch where the administrator set some,
+:func:`grids.credit_rules.check_workspace`): every rule a grant breaks is an error, except on historical grants imported with ``--legacy``
 (``credit_legacy``), which are warnings. Exit code 0 when no grant breaks a rule (warnings allowed), 1 otherwise.
 """
 
@@ -51,17 +52,13 @@ def _print_group(found: pd.DataFrame, title: str) -> None:
 
 
 def _run_credit(ws, *, as_json: bool) -> int:
-    from grids.credit import check_credit
-    from grids.credit_rules import RULE_NAMES
+    from grids.credit_rules import RULE_NAMES, check_workspace
 
-    present = set(ws.columns("households"))
-    cols = [c for c in ("hh_id", "segment", "product", "grade", "granted_amount", "guarantee", "job_level",
-                        "credit_legacy") if c in present]
-    found = check_credit(ws.read("households", columns=cols))
+    found = check_workspace(ws)
     granted = int(ws.count("households", where="granted_amount > 0"))
     bad, notes = found[~found["legacy"].astype(bool)], found[found["legacy"].astype(bool)]
     if as_json:
-        rows = [{"hh_id": r.hh_id, "product": r.product, "grade": r.grade, "granted_amount": r.granted_amount,
+        rows = [{"hh_id": r.hh_id, "branch_id": r.branch_id, "product": r.product, "grade": r.grade, "granted_amount": r.granted_amount,
                  "rule": r.rule, "rule_name": RULE_NAMES[r.rule], "column": r.column,
                  "severity": "warning" if r.legacy else "error", "legacy": bool(r.legacy), "message": r.problem,
                  "fix": r.fix} for r in found.itertuples()]
