@@ -1944,13 +1944,15 @@ _CREDIT_INPUTS = ("segment", "product", "grade", "granted_amount", "guarantee", 
 def _check_credit_rules(out: pd.DataFrame, problems: _Problems, ctx: _Context) -> None:
     """Granted rows that break the product rules (:func:`grids.credit_rules.check_grant`): rejected naming the
     rule, or with ``ctx.legacy`` (``--legacy``: historical grants) kept and flagged ``credit_legacy`` with the
-    rules broken in ``credit_note``. An update is checked with the household's stored values filling the cells
-    the file leaves blank."""
+    rules broken in ``credit_note``. An update that fills any credit cell (客户类型, 产品, 等级, 授信金额, 担保方式,
+    职务级别) is checked with the household's stored values filling the cells the file leaves blank; one that
+    fills none (a new phone number) is not judged, so a flagged historical grant does not block it."""
     from grids.credit_rules import RULE_NAMES, check_grant
 
     if "granted_amount" not in out.columns and not (ctx.mode == "update" and any(c in out for c in _CREDIT_INPUTS)):
         return
     frame = out.reindex(columns=list(_CREDIT_INPUTS))
+    touched = frame.notna().any(axis=1).to_numpy()  # an update that leaves the credit cells blank is not judged
     if ctx.mode == "update" and ctx.workspace is not None:
         present = set(ctx.workspace.columns("households"))
         stored = ctx.workspace.read("households", columns=[c for c in ("hh_id", *_CREDIT_INPUTS) if c in present])
@@ -1964,7 +1966,7 @@ def _check_credit_rules(out: pd.DataFrame, problems: _Problems, ctx: _Context) -
     legacy = np.zeros(len(out), dtype=bool)
     notes = np.full(len(out), None, dtype=object)
     rejected = problems.rejected()
-    for pos in np.flatnonzero(amount.to_numpy() > 0):
+    for pos in np.flatnonzero((amount.to_numpy() > 0) & touched):
         if rejected[pos]:
             continue  # already refused for its cells (a bad amount, an unknown product…)
         rec = frame.iloc[pos]

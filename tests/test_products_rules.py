@@ -188,6 +188,18 @@ def test_update_checks_the_stored_values_with_the_new_cells(ws, tmp_path):
     assert ws.read("households")["segment"].tolist() == ["家庭农牧场"]
 
 
+def test_an_update_without_credit_cells_is_not_judged(ws, tmp_path):
+    import_file(ws, "households", register(tmp_path, ROWS[:1]), legacy=True)  # R1: 福农卡 一般 2万, flagged
+    upd = tmp_path / "phone.csv"
+    upd.write_text("户号,联系电话\nR1,13800001111\n", encoding="utf-8")
+    assert import_file(ws, "households", upd, mode="update").imported == 1
+    upd.write_text("户号,授信金额（元）\nR1,30000\n", encoding="utf-8")  # still below 4万: judged, refused
+    report = import_file(ws, "households", upd, mode="update")
+    assert report.imported == 0 and "额度范围" in report.rejects["原因"].iloc[0]
+    hh = ws.read("households").set_index("hh_id")
+    assert hh.loc["R1", "phone"] == "13800001111" and hh.loc["R1", "granted_amount"] == 20000
+
+
 def test_cli_import_legacy_then_check_credit_lists_warnings(ws, tmp_path, monkeypatch, capsys):
     user = cli_user(ws, monkeypatch)
     src = register(tmp_path)
