@@ -39,7 +39,15 @@ from grids.crs import gdf_gcj02_to_wgs84, gk_crs_for, match_datum, require_in_ch
 from grids.errors import ValidationError, WorkspaceError
 from grids.landmass import FERRY_CLASS
 from grids.model import STORAGE_EPSG
-from grids.products import band, grades, guarantee_above, product_for_segment
+from grids.products import (
+    band,
+    grades,
+    guarantee_above,
+    job_band,
+    job_levels,
+    product_for_segment,
+    qualifying_guarantees,
+)
 
 OUTLINES = Path(__file__).resolve().parent / "outlines"
 DEFAULT_OUTLINE = OUTLINES / "chifeng_counties_gcj02.geojson"
@@ -1233,10 +1241,20 @@ class _Builder:
         seat_village = np.array([bool(np.hypot(*(v["centre"] - v["town"]["xy"])) < 1.0)
                                  for v in self.villages])[vill]
         seg_u = rng.choice(["社区居民", "公职人员", "个体工商户", "小微企业"], n, p=[0.54, 0.18, 0.21, 0.07])
-        p_rural = np.where(seat_village[:, None], [[0.72, 0.15, 0.05, 0.08]], [[0.95, 0.035, 0.005, 0.01]])
+        # rural: plain 农牧户, and the new-type entities (家庭农牧场, 农牧业专业合作社) that may hold 黄金/钻石客户 lines
+        p_rural = np.where(seat_village[:, None], [[0.62, 0.07, 0.03, 0.15, 0.05, 0.08]],
+                           [[0.83, 0.095, 0.025, 0.035, 0.005, 0.01]])
         cum = p_rural.cumsum(axis=1)
-        seg_r = np.array(["农牧户", "个体工商户", "小微企业", "公职人员"])[(rng.random(n)[:, None] > cum).sum(1)]
+        seg_r = np.array(["普通农牧户", "家庭农牧场", "农牧业专业合作社", "个体工商户", "小微企业", "公职人员"])[
+            np.minimum((rng.random(n)[:, None] > cum).sum(1), p_rural.shape[1] - 1)]
         self.hh_segment = np.where(is_urban, seg_u, seg_r).astype(object)
+        # 公职人员: 职务级别 and whether the salary is paid through the 农信社 (代发)
+        civil = self.hh_segment == "公职人员"
+        self.hh_job_level = np.full(n, None, dtype=object)
+        self.hh_job_level[civil] = np.array(job_levels("福薪卡"), dtype=object)[
+            rng.choice(3, int(civil.sum()), p=[0.62, 0.30, 0.08])]
+        self.hh_payroll = np.full(n, None, dtype=object)
+        self.hh_payroll[civil] = rng.random(int(civil.sum())) < 0.7
         mn_share = np.where(town_kind == "苏木", 0.6, 0.13)
         mn_share = np.where(np.array([v["kind"] == "嘎查" for v in self.villages])[vill], 0.55, mn_share)
         prng = self.rng["people"]
@@ -1287,7 +1305,8 @@ class _Builder:
         p = progress[self.hh_village] + 1e-6
         archived = np.zeros(n, bool)
         archived[rng.choice(n, tg["archived"], replace=False, p=p / p.sum())] = True
-        seg_w = {"农牧户": 1.0, "个体工商户": 1.25, "小微企业": 1.4, "公职人员": 1.7, "社区居民": 0.75}
+        seg_w = {"普通农牧户": 1.0, "家庭农牧场": 2.4, "农牧业专业合作社": 2.6, "个体工商户": 1.25, "小微企业": 1.4,
+                 "公职人员": 1.7, "社区居民": 0.75}
         w = np.array([seg_w[s] for s in seg])
 
         def subset(mask: np.ndarray, k: int, weights: np.ndarray | None = None) -> np.ndarray:
@@ -1307,26 +1326,37 @@ class _Builder:
         hi = np.zeros(n)
         amount = np.zeros(n)
         gi = np.flatnonzero(granted)
-        # 福农卡 grades (gold and diamond for family farms and co-operatives)
+        # 福农卡 grades: plain 农牧户 the four grades (4万–10万); 家庭农牧场 and 合作社 mostly 黄金/钻石客户
         farm = gi[product[gi] == "福农卡"]
-        farm_grades = grades("福农卡")
-        shares = np.array([0.10, 0.25, 0.27, 0.22, 0.125, 0.035])[: len(farm_grades)]
-        fg = rng.choice(len(farm_grades), farm.size, p=shares / shares.sum())
-        for k, gname in enumerate(farm_grades):
+        new_type = np.isin(seg[farm], ["家庭农牧场", "农牧业专业合作社"])
+        all_grades = grades("福农卡")
+        plain_grades = grades("福农卡", entity_type="普通农牧户")
+        fg = np.empty(farm.size, dtype=np.int64)
+        fg[~new_type] = rng.choice(len(plain_grades), int((~new_type).sum()), p=[0.16, 0.30, 0.30, 0.24])
+        shares = np.array([0.04, 0.05, 0.05, 0.06, 0.62, 0.18])
+        fg[new_type] = rng.choice(len(all_grades), int(new_type.sum()), p=shares / shares.sum())
+        for k, gname in enumerate(all_grades):
             sel = farm[fg == k]
             b0, b1 = band("福农卡", gname)
             grade[sel] = gname
             lo[sel], hi[sel] = b0, b1
             skew = rng.beta(1.3, 2.0 if b1 > 100_000 else 1.2, sel.size)
             amount[sel] = np.round((b0 + skew * (b1 - b0)) / 5000) * 5000
-        medians = {"福商卡": 260_000, "福薪卡": 230_000, "福民卡": 150_000}
+        medians = {"福商卡": 260_000, "福民卡": 150_000}
         for prod, med in medians.items():
             sel = gi[product[gi] == prod]
             gname = grades(prod)[0]
             b0, b1 = band(prod, gname)
             grade[sel] = gname
-            lo[sel], hi[sel] = b0, b1
-            amount[sel] = np.clip(np.round(med * np.exp(rng.normal(0, 0.55, sel.size)) / 10_000) * 10_000, b0, b1)
+            lo[sel], hi[sel] = max(b0, 10_000), b1
+            amount[sel] = np.clip(np.round(med * np.exp(rng.normal(0, 0.55, sel.size)) / 10_000) * 10_000,
+                                  lo[sel], b1)
+        # 福薪卡: the band of the 职务级别
+        sel = gi[product[gi] == "福薪卡"]
+        grade[sel] = grades("福薪卡")[0]
+        jb = np.array([job_band("福薪卡", j) for j in self.hh_job_level[sel]]).reshape(-1, 2)
+        lo[sel], hi[sel] = jb[:, 0], jb[:, 1]
+        amount[sel] = np.round((jb[:, 0] + rng.beta(1.6, 1.6, sel.size) * (jb[:, 1] - jb[:, 0])) / 10_000) * 10_000
         self.raw_granted_mean = float(amount[gi].mean())
         granted_amount = np.zeros(n, np.int64)
         granted_amount[gi] = _fit_total(rng, amount[gi], lo[gi], hi[gi], tg["granted_amount"])
@@ -1346,7 +1376,8 @@ class _Builder:
             limit = guarantee_above(prod)
             if limit is not None:
                 need = granted & (product == prod) & (granted_amount > limit)
-                guarantee[need] = rng.choice(["保证人", "房产抵押"], need.sum(), p=[0.6, 0.4])
+                options = qualifying_guarantees(prod)
+                guarantee[need] = rng.choice(options, need.sum(), p=[0.7, 0.3][: len(options)])
         product[~archived] = None
         self.funnel = dict(archived=archived, eligible=eligible, granted=granted, signed=signed, using=using,
                            product=product, grade=grade, granted_amount=granted_amount,
@@ -1467,6 +1498,7 @@ class _Builder:
             "product": f["product"], "grade": f["grade"], "granted_amount": f["granted_amount"].astype(float),
             "signed": f["signed"], "available_amount": f["available_amount"].astype(float), "using": f["using"],
             "balance": f["balance"].astype(float), "guarantee": f["guarantee"],
+            "job_level": self.hh_job_level, "payroll": self.hh_payroll,
         })
         return {"admin_units": admin, "urban_areas": urban, "streets": streets, "branches": branches,
                 "staff": self.staff, "households": hh, "visits": self.visits}

@@ -9,22 +9,23 @@ writes a checked batch into the workspace in one transaction.
 Examples
 --------
 >>> import pandas as pd
->>> hh = pd.DataFrame({"hh_id": ["a", "b"], "segment": ["公职人员", "农牧户"], "product": ["福薪卡", "福农卡"],
-...                    "grade": ["标准", "优秀"], "granted_amount": [300000.0, 120000.0], "guarantee": ["", ""]})
+>>> hh = pd.DataFrame({"hh_id": ["a", "b"], "segment": ["公职人员", "普通农牧户"], "product": ["福薪卡", "福农卡"],
+...                    "grade": ["标准", "优秀"], "granted_amount": [300000.0, 120000.0], "guarantee": ["", ""],
+...                    "job_level": ["科级", None]})
 >>> check_credit(hh)["problem"].tolist()
-['额度 300,000 元超过 200,000 元，需要保证人或房产抵押', '额度 120,000 元不在 福农卡“优秀” 的范围 80,000–100,000 元内']
+['福薪卡 额度 300,000 元超过 20万，需要公职人员保证或商厅楼房抵押（未填写担保方式）', \
+'额度 120,000 元不在 福农卡“优秀” 的范围 85,000–100,000 元内']
 """
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from grids import products
+from grids import credit_rules, products
 from grids.errors import StaleEditError, ValidationError
 
 __all__ = ["RATING_FIELDS", "check_credit", "rating_list", "record_ratings", "save_ratings", "whitelist",
@@ -40,85 +41,34 @@ def _s(value: Any) -> str:
     return str(value).strip()
 
 
-def _yuan(v: float) -> str:
-    return f"{v:,.0f}"
+def _check_one(product: str, grade: str, amount: float, guarantee: str, segment: str, job_level: str = "", *,
+               rules: credit_rules.Rules | None = None) -> list[tuple[str, str, str]]:
+    """Problems of one granted record: ``(column, problem, fix)`` triples (empty when it is fine); the rules are
+    :func:`grids.credit_rules.check_grant`'s."""
+    return [(v.column, v.problem, v.fix) for v in credit_rules.check_grant(
+        entity_type=segment, product=product, grade=grade, amount=amount, guarantee=guarantee, job_level=job_level,
+        rules=rules)]
 
 
-def _check_one(product: str, grade: str, amount: float, guarantee: str, segment: str) -> list[tuple[str, str, str]]:
-    """Problems of one granted record: ``(column, problem, fix)`` triples (empty when it is fine)."""
-    cat = products.load_catalogue()
-    if product not in cat:
-        fix = f"可用产品：{'、'.join(cat)}"
-        if segment:
-            with contextlib.suppress(ValidationError):
-                fix = f"客户类型 {segment} 应办理 {products.product_for_segment(segment)}"
-        return [("product", f"产品 “{product}” 不在产品目录中" if product else "已授信但没有产品", fix)]
-    problems: list[tuple[str, str, str]] = []
-    entry = cat[product]
-    if segment and entry["segments"] and segment not in entry["segments"]:
-        problems.append(("product", f"客户类型 {segment} 不能办理 {product}",
-                         f"{product} 面向：{'、'.join(entry['segments'])}"))
-    grades = products.grades(product)
-    if not grade and len(grades) == 1:
-        grade = grades[0]
-    if grade:
-        if grade not in grades:
-            problems.append(("grade", f"{product} 没有等级 “{grade}”", f"可用等级：{'、'.join(grades)}"))
-        else:
-            lo, hi = products.band(product, grade)
-            if not lo <= amount <= hi:
-                problems.append(("granted_amount",
-                                 f"额度 {_yuan(amount)} 元不在 {product}“{grade}” 的范围 {_yuan(lo)}–{_yuan(hi)} 元内",
-                                 "调整额度或等级"))
-    else:
-        lo = min(float(g["min"]) for g in entry["grades"])
-        hi = max(float(g["max"]) for g in entry["grades"])
-        problems.append(("grade", f"{product} 需要填写等级", f"可用等级：{'、'.join(grades)}"))
-        if not lo <= amount <= hi:
-            problems.append(("granted_amount", f"额度 {_yuan(amount)} 元不在 {product} 的范围 "
-                             f"{_yuan(lo)}–{_yuan(hi)} 元内", "调整额度"))
-    limit = products.guarantee_above(product)
-    allowed = entry.get("guarantees") or []
-    if guarantee and allowed and guarantee not in allowed:
-        problems.append(("guarantee", f"担保方式 “{guarantee}” 无效", f"可用：{'、'.join(allowed)}"))
-    elif limit is not None and amount > limit and not guarantee:
-        problems.append(("guarantee", f"额度 {_yuan(amount)} 元超过 {_yuan(limit)} 元，需要{'或'.join(allowed)}",
-                         f"填写担保方式（{'、'.join(allowed)}），或把额度降到 {_yuan(limit)} 元以内"))
-    return problems
-
-
-def check_credit(households: pd.DataFrame) -> pd.DataFrame:
-    """Granted records (``granted_amount > 0``) outside their product's band or missing a required guarantee.
+def check_credit(households: pd.DataFrame, *, rules: credit_rules.Rules | None = None) -> pd.DataFrame:
+    """Granted records (``granted_amount > 0``) that break the product rules (:mod:`grids.credit_rules`).
 
     Parameters
     ----------
     households : DataFrame
-        ``hh_id``, ``segment``, ``product``, ``grade``, ``granted_amount``, ``guarantee``.
+        ``hh_id``, ``segment``, ``product``, ``grade``, ``granted_amount``, ``guarantee`` (``job_level``,
+        ``credit_legacy`` when present).
+    rules : Rules, optional
+        A branch's rules (default the 联社's).
 
     Returns
     -------
     DataFrame
-        One row per problem: ``hh_id``, ``product``, ``grade``, ``granted_amount``, ``column``, ``problem``,
-        ``fix`` (in Chinese), indexed like the offending household rows. A product with one grade accepts an
-        empty grade.
+        One row per problem: ``hh_id``, ``product``, ``grade``, ``granted_amount``, ``rule``, ``column``,
+        ``problem``, ``fix`` (in Chinese), ``legacy`` (a flagged historical grant: a warning), indexed like the
+        offending household rows. A product with one grade accepts an empty grade.
     """
-    amount = pd.to_numeric(households.get("granted_amount"), errors="coerce")
-    if amount is None:
-        raise ValidationError("户表缺少 granted_amount 列", column="granted_amount", fix="导入含授信额度的户表")
-    granted = households[amount.fillna(0) > 0]
-    rows = []
-    for idx, rec in zip(granted.index, granted.to_dict("records"), strict=True):
-        for column, problem, fix in _check_one(
-            _s(rec.get("product")), _s(rec.get("grade")), float(rec["granted_amount"]), _s(rec.get("guarantee")),
-            _s(rec.get("segment")),
-        ):
-            rows.append({"index": idx, "hh_id": rec.get("hh_id"), "product": _s(rec.get("product")),
-                         "grade": _s(rec.get("grade")), "granted_amount": float(rec["granted_amount"]),
-                         "column": column, "problem": problem, "fix": fix})
-    cols = ["hh_id", "product", "grade", "granted_amount", "column", "problem", "fix"]
-    if not rows:
-        return pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
-    return pd.DataFrame(rows).set_index("index").rename_axis(None)[cols]
+    return credit_rules.check_households(households, rules=rules)
 
 
 def _in_village(households: pd.DataFrame, village_code: str) -> pd.Series:
@@ -156,17 +106,18 @@ def rating_list(households: pd.DataFrame, village_code: str, *, unmask: bool = F
     Returns
     -------
     DataFrame
-        ``hh_id``, ``head_name``, ``id_no``, ``phone``, ``segment``, ``group_code``, ``address``, the
-        ``product`` to rate (the record's, else the segment's), ``grades`` (allowed, 、-separated), the
-        current ``grade``, ``granted_amount``, ``guarantee``; sorted by group and household.
+        ``hh_id``, ``head_name``, ``id_no``, ``phone``, ``segment`` (客户类型, current name), ``group_code``,
+        ``address``, the ``product`` to rate (the record's, else the segment's), ``grades`` (those open to the
+        household's entity type, 、-separated), the current ``grade`` (current name), ``granted_amount``,
+        ``guarantee``, ``job_level``; sorted by group and household.
 
     Examples
     --------
     >>> import pandas as pd
     >>> hh = pd.DataFrame({"hh_id": ["a", "b"], "village_code": ["150422100201"] * 2,
-    ...                    "segment": ["农牧户", "农牧户"], "archived": [True, False]})
-    >>> rating_list(hh, "150422100201")[["hh_id", "product"]].values.tolist()
-    [['a', '福农卡']]
+    ...                    "segment": ["农牧户", "家庭农牧场"], "archived": [True, True]})
+    >>> rating_list(hh, "150422100201")[["hh_id", "segment", "product", "grades"]].values.tolist()
+    [['a', '普通农牧户', '福农卡', '一般、良好、较优、优秀'], ['b', '家庭农牧场', '福农卡', '一般、良好、较优、优秀、黄金客户、钻石客户']]
     """
     from grids.export import mask_id_no, mask_phone
 
@@ -176,6 +127,7 @@ def rating_list(households: pd.DataFrame, village_code: str, *, unmask: bool = F
     out = pd.DataFrame(index=sel.index)
     for col in ("hh_id", "head_name", "id_no", "phone", "segment", "group_code", "address"):
         out[col] = sel.get(col, None)
+    out["segment"] = [products.entity_type(_s(v)) or None for v in out["segment"]]
     if not unmask:
         out["id_no"] = [mask_id_no(v) for v in out["id_no"]]
         out["phone"] = [mask_phone(v) for v in out["phone"]]
@@ -190,14 +142,18 @@ def rating_list(households: pd.DataFrame, village_code: str, *, unmask: bool = F
         prods.append(p)
     out["product"] = prods
     cat = products.load_catalogue()
-    out["grades"] = ["、".join(products.grades(p)) if p in cat else "" for p in prods]
-    for col in ("grade", "granted_amount", "guarantee"):
+    out["grades"] = ["、".join(products.grades(p, entity_type=_s(e) or None)) if p in cat else ""
+                     for p, e in zip(prods, out["segment"], strict=True)]
+    for col in ("grade", "granted_amount", "guarantee", "job_level"):
         out[col] = sel.get(col, None)
+    out["grade"] = [products.grade_name(_s(g)) or None for g in out["grade"]]
     return out
 
 
-def record_ratings(households: pd.DataFrame, ratings: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Apply a panel's batch of grades and limits, checking each against the product bands.
+def record_ratings(households: pd.DataFrame, ratings: pd.DataFrame, *,
+                   rules: credit_rules.Rules | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Apply a panel's batch of grades and limits, checking each against the product rules
+    (:func:`grids.credit_rules.check_grant`: entity type, band, 职务级别, guarantee).
 
     Parameters
     ----------
@@ -205,13 +161,17 @@ def record_ratings(households: pd.DataFrame, ratings: pd.DataFrame) -> tuple[pd.
         The ``households`` layer (not changed).
     ratings : DataFrame
         ``hh_id``, ``grade``, ``granted_amount`` (yuan; 0 = rated but not granted), ``guarantee`` (optional),
-        ``product`` (optional; default the household's product, else its segment's).
+        ``job_level`` (optional; default the household's), ``product`` (optional; default the household's
+        product, else its segment's).
+    rules : Rules, optional
+        The rating branch's rules (:func:`grids.credit_rules.effective_rules`); default the 联社's.
 
     Returns
     -------
     (DataFrame, DataFrame)
         A copy of ``households`` with the valid ratings applied (``product``, ``grade``, ``granted_amount``,
-        ``guarantee``; ``eligible`` set true where a limit is granted), and the problems: ``row`` (1-based row
+        ``guarantee``, ``job_level``; ``eligible`` set true where a limit is granted; a flagged historical grant
+        rated again loses its ``credit_legacy`` flag), and the problems: ``row`` (1-based row
         of ``ratings``), ``hh_id``, ``column``, ``problem``, ``fix``. A rating with a problem is not applied.
 
     Examples
@@ -219,10 +179,10 @@ def record_ratings(households: pd.DataFrame, ratings: pd.DataFrame) -> tuple[pd.
     >>> import pandas as pd
     >>> hh = pd.DataFrame({"hh_id": ["a", "b"], "segment": ["农牧户"] * 2, "archived": [True, True],
     ...                    "eligible": [False, False], "granted_amount": [0.0, 0.0]})
-    >>> r = pd.DataFrame({"hh_id": ["a", "b"], "grade": ["良好", "良好"], "granted_amount": [50000, 90000]})
+    >>> r = pd.DataFrame({"hh_id": ["a", "b"], "grade": ["良好", "良好"], "granted_amount": [60000, 90000]})
     >>> new, problems = record_ratings(hh, r)
     >>> new["granted_amount"].tolist(), problems["hh_id"].tolist()
-    ([50000.0, 0.0], ['b'])
+    ([60000.0, 0.0], ['b'])
     """
     missing = [c for c in ("hh_id", "grade", "granted_amount") if c not in ratings.columns]
     if missing:
@@ -230,17 +190,17 @@ def record_ratings(households: pd.DataFrame, ratings: pd.DataFrame) -> tuple[pd.
                               fix="评级表应有 hh_id（户号）、grade（等级）、granted_amount（授信额度，元）、guarantee（担保方式）")
     out = households.copy()
     for col, default in (("product", None), ("grade", None), ("granted_amount", 0.0), ("guarantee", None),
-                         ("eligible", False)):
+                         ("eligible", False), ("job_level", None), ("credit_legacy", None)):
         if col not in out.columns:
             out[col] = default
     out["granted_amount"] = pd.to_numeric(out["granted_amount"], errors="coerce").astype(float)
-    for col in ("product", "grade", "guarantee"):
+    for col in ("product", "grade", "guarantee", "job_level", "credit_legacy"):
         out[col] = out[col].astype(object)
     out["eligible"] = out["eligible"].astype("boolean").fillna(False).astype(bool)
     position = {str(h): i for i, h in enumerate(out["hh_id"].astype(str))}
     seen: dict[str, int] = {}
     problems: list[dict[str, Any]] = []
-    updates: list[tuple[int, str, str, float, str]] = []
+    updates: list[tuple[int, str, str, float, str, str]] = []
     for row_no, rec in enumerate(ratings.to_dict("records"), start=1):
         hh_id = _s(rec.get("hh_id"))
 
@@ -273,19 +233,25 @@ def record_ratings(households: pd.DataFrame, ratings: pd.DataFrame) -> tuple[pd.
         if not np.isfinite(amount) or amount < 0:
             problem("granted_amount", f"授信额度 “{rec.get('granted_amount')}” 无效", "填写以元为单位的非负数字；0 表示不授信")
             continue
-        grade, guarantee = _s(rec.get("grade")), _s(rec.get("guarantee"))
+        grade, guarantee = products.grade_name(_s(rec.get("grade"))), _s(rec.get("guarantee"))
+        job_level = _s(rec.get("job_level")) if "job_level" in rec else _s(hh.get("job_level"))
+        if job_level and job_level not in products.JOB_LEVELS:
+            problem("job_level", f"职务级别 “{job_level}” 无效", f"可选：{'、'.join(products.JOB_LEVELS)}（非公职人员留空）")
+            continue
         if amount > 0:
-            found = _check_one(product, grade, amount, guarantee, _s(hh.get("segment")))
+            found = _check_one(product, grade, amount, guarantee, _s(hh.get("segment")), job_level, rules=rules)
             if found:
                 for column, text, fix in found:
                     problem(column, text, fix)
                 continue
-        updates.append((i, product, grade, amount, guarantee))
-    for i, product, grade, amount, guarantee in updates:
+        updates.append((i, product, grade, amount, guarantee, job_level))
+    for i, product, grade, amount, guarantee, job_level in updates:
         out.iat[i, out.columns.get_loc("product")] = product or None
         out.iat[i, out.columns.get_loc("grade")] = grade or None
         out.iat[i, out.columns.get_loc("granted_amount")] = amount
         out.iat[i, out.columns.get_loc("guarantee")] = guarantee or None
+        out.iat[i, out.columns.get_loc("job_level")] = job_level or None
+        out.iat[i, out.columns.get_loc("credit_legacy")] = None
         if amount > 0:
             out.iat[i, out.columns.get_loc("eligible")] = True
     cols = ["row", "hh_id", "column", "problem", "fix"]
@@ -313,13 +279,15 @@ def whitelist(households: pd.DataFrame, village_code: str, *, unmask: bool = Fal
     cols = ["hh_id", "head_name", "id_no", "phone", "segment", "group_code", "product", "grade",
             "granted_amount", "guarantee", "signed"]
     out = pd.DataFrame({c: (sel.get(c, None)) for c in cols}, index=sel.index)
+    out["segment"] = [products.entity_type(_s(v)) or None for v in out["segment"]]  # names of earlier versions
+    out["grade"] = [products.grade_name(_s(v)) or None for v in out["grade"]]
     if not unmask:
         out["id_no"] = [mask_id_no(v) for v in out["id_no"]]
         out["phone"] = [mask_phone(v) for v in out["phone"]]
     return out
 
 
-RATING_FIELDS: tuple[str, ...] = ("grade", "granted_amount", "guarantee")
+RATING_FIELDS: tuple[str, ...] = ("grade", "granted_amount", "guarantee", "job_level")
 """What a rating sets, besides the household (``hh_id``); the product comes from the record or the segment."""
 
 _AUDITED = ("product", "grade", "granted_amount", "guarantee", "eligible")
@@ -332,7 +300,7 @@ def _plain_value(v: Any) -> Any:
 
 
 def save_ratings(ws: Any, ratings: pd.DataFrame, *, actor: str, expected_revision: int | None = None,
-                 seen: Mapping[str, int] | None = None) -> int:
+                 seen: Mapping[str, int] | None = None, branch_id: str | None = None) -> int:
     """Check a batch of ratings against the workspace's households and write it in one transaction.
 
     Nothing is written when any rating has a problem (the error lists the first ones). Each household written
@@ -352,6 +320,8 @@ def save_ratings(ws: Any, ratings: pd.DataFrame, *, actor: str, expected_revisio
     seen : mapping, optional
         ``hh_id`` → the household's version the caller read; a household that changed since refuses the batch
         (:class:`~grids.errors.StaleEditError`), other households do not matter.
+    branch_id : str, optional
+        The rating branch: its rules apply (:func:`grids.credit_rules.effective_rules`); default the 联社's.
 
     Returns
     -------
@@ -367,7 +337,7 @@ def save_ratings(ws: Any, ratings: pd.DataFrame, *, actor: str, expected_revisio
     >>> with ws.transaction(actor="t", action="测试") as tx:
     ...     _ = tx.replace("households", gpd.GeoDataFrame({"hh_id": ["a"], "segment": ["农牧户"],
     ...                    "archived": [True]}, geometry=[shapely.Point(119, 43)], crs=4490))
-    >>> save_ratings(ws, pd.DataFrame({"hh_id": ["a"], "grade": ["良好"], "granted_amount": [50000]}),
+    >>> save_ratings(ws, pd.DataFrame({"hh_id": ["a"], "grade": ["良好"], "granted_amount": [60000]}),
     ...              actor="主任", seen={"a": 0})
     1
     >>> import json; json.loads(ws.read("audit")["detail"].iloc[-1])[0]["changed"][0]["after"]["grade"]
@@ -375,7 +345,8 @@ def save_ratings(ws: Any, ratings: pd.DataFrame, *, actor: str, expected_revisio
     """
     present = ws.columns("households")
     cols = [c for c in ("hh_id", "segment", "archived", "eligible", "product", "grade", "granted_amount",
-                        "guarantee", "version") if c in present]
+                        "guarantee", "job_level", "credit_legacy", "version") if c in present]
+    rules = credit_rules.effective_rules(ws, branch_id)
     ids = [_s(h) for h in ratings["hh_id"]] if "hh_id" in ratings.columns else []
     with ws.transaction(actor=actor, action="集中授信评级", expected_revision=expected_revision) as tx:
         placeholders = ",".join("?" for _ in ids) or "NULL"
@@ -387,12 +358,14 @@ def save_ratings(ws: Any, ratings: pd.DataFrame, *, actor: str, expected_revisio
             stale = [h for h in dict.fromkeys(ids) if h in now and (h not in seen or int(seen[h]) != now[h])]
             if stale:
                 raise StaleEditError(ids=stale)
-        new, problems = record_ratings(current.drop(columns=["version"], errors="ignore"), ratings)
+        new, problems = record_ratings(current.drop(columns=["version"], errors="ignore"), ratings, rules=rules)
         if len(problems):
             first = "；".join(f"第 {r.row} 行（{r.hh_id}）{r.problem}" for r in problems.head(5).itertuples())
             raise ValidationError(f"评级表有 {len(problems)} 处问题，未保存任何内容：{first}",
                                   fix="按提示修正评级表后重新提交")
         version_sql = ", version = COALESCE(version, 0) + 1" if "version" in present else ""
+        version_sql += ", job_level = ?" if "job_level" in present else ""
+        version_sql += ", credit_legacy = NULL, credit_note = NULL" if "credit_legacy" in present else ""
         changed = []
         old = current.set_index(current["hh_id"].astype(str))
         for rec in new.to_dict("records"):
@@ -400,12 +373,16 @@ def save_ratings(ws: Any, ratings: pd.DataFrame, *, actor: str, expected_revisio
                 "UPDATE households SET product = ?, grade = ?, granted_amount = ?, guarantee = ?, eligible = ?"
                 f"{version_sql} WHERE hh_id = ?",
                 (rec["product"], rec["grade"], float(rec["granted_amount"]), rec["guarantee"],
-                 1 if rec["eligible"] else 0, rec["hh_id"]),
+                 1 if rec["eligible"] else 0, *([rec["job_level"]] if "job_level" in present else []),
+                 rec["hh_id"]),
             )
             was = old.loc[str(rec["hh_id"])]
-            changed.append({"hh_id": str(rec["hh_id"]),
-                            "before": {c: _plain_value(was.get(c)) for c in _AUDITED},
-                            "after": {c: _plain_value(rec.get(c)) for c in _AUDITED}})
+            entry = {"hh_id": str(rec["hh_id"]), "before": {c: _plain_value(was.get(c)) for c in _AUDITED},
+                     "after": {c: _plain_value(rec.get(c)) for c in _AUDITED}}
+            if _plain_value(was.get("job_level")) != _plain_value(rec.get("job_level")):
+                entry["job_level"] = {"before": _plain_value(was.get("job_level")),
+                                      "after": _plain_value(rec.get("job_level"))}
+            changed.append(entry)
         tx.note("households", {"op": "ratings", "rows": len(changed),
                                "granted": int((new["granted_amount"] > 0).sum()), "changed": changed})
     return len(changed)

@@ -63,6 +63,8 @@ from grids.errors import ValidationError, WorkspaceError
 from grids.model import (
     BRANCH_KINDS,
     CODE_LENGTH,
+    GUARANTEES,
+    JOB_LEVELS,
     LAYERS,
     PRODUCTS,
     SEGMENTS,
@@ -159,6 +161,8 @@ ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
         "using": ("是否用信", "已用信", "用信"),
         "balance": ("贷款余额", "余额", "用信余额"),
         "guarantee": ("担保方式", "担保"),
+        "job_level": ("职务级别", "职级", "行政职务", "职务"),
+        "payroll": ("工资代发", "是否代发", "代发工资", "代发"),
     },
     "admin_units": {
         "code": ("代码", "编码", "区划代码", "统计用区划代码", "行政区划代码"),
@@ -203,6 +207,8 @@ LABELS: dict[str, str] = {
     "class": "等级", "branch_id": "网点编号", "kind": "类型", "town_code": "乡镇代码", "staff_id": "工号",
     "role": "岗位", "visited_on": "走访日期", "outcome": "结果", "note": "备注", "lon": "经度", "lat": "纬度",
     "geometry": "几何", "town_name": "乡镇", "village_name": "村", "group_name": "组", "placed_by": "定位方式",
+    "job_level": "职务级别", "payroll": "工资代发", "credit_legacy": "历史授信（不符合现行规则）",
+    "credit_note": "历史授信违反的规则",
 }
 
 REQUIRED: dict[str, tuple[str, ...]] = {
@@ -214,7 +220,10 @@ REQUIRED: dict[str, tuple[str, ...]] = {
 }
 
 SEGMENT_ALIASES = {
-    "农户": "农牧户", "牧户": "农牧户", "农牧民": "农牧户", "农民": "农牧户", "牧民": "农牧户",
+    "农牧户": "普通农牧户", "农户": "普通农牧户", "牧户": "普通农牧户", "农牧民": "普通农牧户", "农民": "普通农牧户",
+    "牧民": "普通农牧户", "普通农户": "普通农牧户", "普通牧户": "普通农牧户", "家庭农场": "家庭农牧场", "家庭牧场": "家庭农牧场",
+    "合作社": "农牧业专业合作社", "专业合作社": "农牧业专业合作社", "农民专业合作社": "农牧业专业合作社",
+    "农牧民专业合作社": "农牧业专业合作社",
     "个体户": "个体工商户", "商户": "个体工商户", "个体": "个体工商户", "企业": "小微企业", "小微": "小微企业",
     "公务员": "公职人员", "事业单位": "公职人员", "公职": "公职人员", "居民": "社区居民", "城镇居民": "社区居民",
 }
@@ -224,7 +233,9 @@ LEVEL_ALIASES = {
     "village": "village", "村": "village", "嘎查": "village", "社区": "village", "行政村": "village",
     "group": "group", "组": "group", "村民小组": "group", "小组": "group",
 }
-_BOOL_COLUMNS = ("archived", "eligible", "signed", "using")
+_BOOL_COLUMNS = ("archived", "eligible", "signed", "using", "payroll")
+GRADE_ALIASES = {"金卡": "黄金客户", "钻石卡": "钻石客户"}
+"""Grade names of earlier versions, taken as today's (the rules are :func:`grids.credit_rules.check_grant`'s)."""
 _AMOUNT_COLUMNS = ("granted_amount", "available_amount", "balance")
 
 
@@ -1291,6 +1302,7 @@ class _Context:
     warnings: list[str]
     lost: dict[str, pd.Series] = field(default_factory=dict)
     town: str | None = None
+    legacy: bool = False
     extra_aliases: pd.DataFrame | None = None
     name_issues: list[dict[str, str]] = field(default_factory=list)
     _admin: gpd.GeoDataFrame | None = None
@@ -1342,7 +1354,7 @@ class _Context:
 
 def validate(frame: gpd.GeoDataFrame | pd.DataFrame, *, target_layer: str, workspace: Workspace | None,
              source_name: str, mode: str | None = None, town: str | None = None,
-             aliases: pd.DataFrame | None = None) -> ImportReport:
+             aliases: pd.DataFrame | None = None, legacy: bool = False) -> ImportReport:
     """Check every row of ``frame`` for ``target_layer`` and split it into accepted and rejected rows.
 
     Parameters
@@ -1367,6 +1379,9 @@ def validate(frame: gpd.GeoDataFrame | pd.DataFrame, *, target_layer: str, works
     aliases : DataFrame, optional
         Confirmed names to use besides the workspace's ``name_aliases`` (``level``, ``parent_code``,
         ``alias``, ``code``; see :func:`grids.names.read_name_mapping`).
+    legacy : bool
+        Households: a granted row that breaks the product rules (:func:`grids.credit_rules.check_grant`) is a
+        historical grant, kept and flagged (``credit_legacy``, the rules in ``credit_note``) instead of rejected.
 
     Returns
     -------
@@ -1443,7 +1458,7 @@ def validate(frame: gpd.GeoDataFrame | pd.DataFrame, *, target_layer: str, works
         if int(row) in row_pos:
             problems.add_one(row_pos[int(row)], col, reason, fix)
     ctx = _Context(workspace=workspace, mode=mode, warnings=notes, lost=_normalise_ids(data, problems), town=town,
-                   extra_aliases=aliases)
+                   extra_aliases=aliases, legacy=legacy)
     if workspace is None:
         notes.append("没有提供工作区，未检查代码层级、重复和县界")
     if town and ctx.units() is not None:
@@ -1851,9 +1866,16 @@ def _check_households(data: pd.DataFrame, geoms: np.ndarray, problems: _Problems
         out["phone"], bad = V.check_phone(_text(data, "phone"))
         problems.add(bad & ~ctx.lost_in("phone", data.index), "phone", "联系电话格式错误",
                      "应为 11 位数字（手机号，或带区号的固定电话如 04767654321）")
-    for col in ("address", "grade", "guarantee"):
-        if col in data:
-            out[col] = _text(data, col)
+    if "address" in data:
+        out["address"] = _text(data, "address")
+    if "grade" in data:
+        out["grade"] = _text(data, "grade").map(lambda v: GRADE_ALIASES.get(v, v) if isinstance(v, str) else v)
+    if "guarantee" in data:
+        out["guarantee"] = _enum(data, "guarantee", [g for g in GUARANTEES if g], problems,
+                                 aliases={"信用": None, "无": None, "免担保": None})
+    if "job_level" in data:
+        out["job_level"] = _enum(data, "job_level", JOB_LEVELS, problems,
+                                 aliases={"科员": "一般工作人员", "办事员": "一般工作人员", "处级": "处级及以上"})
     if "product" in data:
         out["product"] = _enum(data, "product", PRODUCTS, problems)
     for col in _BOOL_COLUMNS:
@@ -1912,7 +1934,65 @@ def _check_households(data: pd.DataFrame, geoms: np.ndarray, problems: _Problems
     else:
         problems.add(outside, "geometry", "位置在县界以外",
                      f"点距县界超过 {OUTSIDE_TOLERANCE_M:.0f} 米；检查经纬度是否填反、是否为高德坐标（--coords gcj02）")
+    _check_credit_rules(out, problems, ctx)
     return out
+
+
+_CREDIT_INPUTS = ("segment", "product", "grade", "granted_amount", "guarantee", "job_level")
+
+
+def _check_credit_rules(out: pd.DataFrame, problems: _Problems, ctx: _Context) -> None:
+    """Granted rows that break the product rules (:func:`grids.credit_rules.check_grant`): rejected naming the
+    rule, or with ``ctx.legacy`` (``--legacy``: historical grants) kept and flagged ``credit_legacy`` with the
+    rules broken in ``credit_note``. An update that fills any credit cell (客户类型, 产品, 等级, 授信金额, 担保方式,
+    职务级别) is checked with the household's stored values filling the cells the file leaves blank; one that
+    fills none (a new phone number) is not judged, so a flagged historical grant does not block it."""
+    from grids.credit_rules import RULE_NAMES, check_grant
+
+    if "granted_amount" not in out.columns and not (ctx.mode == "update" and any(c in out for c in _CREDIT_INPUTS)):
+        return
+    frame = out.reindex(columns=list(_CREDIT_INPUTS))
+    touched = frame.notna().any(axis=1).to_numpy()  # an update that leaves the credit cells blank is not judged
+    if ctx.mode == "update" and ctx.workspace is not None:
+        present = set(ctx.workspace.columns("households"))
+        stored = ctx.workspace.read("households", columns=[c for c in ("hh_id", *_CREDIT_INPUTS) if c in present])
+        stored = pd.DataFrame(stored).drop_duplicates("hh_id")
+        stored.index = [normalize_id(h) if isinstance(h, str) else h for h in stored["hh_id"]]
+        keys = out["hh_id"].map(lambda v: normalize_id(v) if isinstance(v, str) else v)
+        for col in _CREDIT_INPUTS:
+            if col in stored.columns and len(stored):
+                frame[col] = frame[col].where(frame[col].notna(), keys.map(stored[col].to_dict()))
+    amount = pd.to_numeric(frame["granted_amount"], errors="coerce").fillna(0.0)
+    legacy = np.zeros(len(out), dtype=bool)
+    notes = np.full(len(out), None, dtype=object)
+    rejected = problems.rejected()
+    for pos in np.flatnonzero((amount.to_numpy() > 0) & touched):
+        if rejected[pos]:
+            continue  # already refused for its cells (a bad amount, an unknown product…)
+        rec = frame.iloc[pos]
+
+        def text(col: str, _rec: pd.Series = rec) -> str:
+            v = _rec[col]
+            return "" if v is None or (not isinstance(v, str) and pd.isna(v)) else str(v)
+
+        found = check_grant(entity_type=text("segment"), product=text("product"), grade=text("grade"),
+                            amount=float(amount.iloc[pos]), guarantee=text("guarantee"), job_level=text("job_level"))
+        if not found:
+            continue
+        if ctx.legacy:
+            legacy[pos] = True
+            notes[pos] = "；".join(f"{RULE_NAMES[v.rule]}：{v.problem}" for v in found)
+            continue
+        for v in found:
+            problems.add_at(int(pos), v.column,
+                            f"不符合产品规则（{RULE_NAMES[v.rule]}）：{v.problem}",
+                            f"{v.fix}；确是规则实行前的历史授信，用 --legacy 导入（标记为历史授信）")
+    if ctx.legacy:
+        out["credit_legacy"] = pd.Series(np.where(legacy, True, None), index=out.index, dtype=object)
+        out["credit_note"] = pd.Series(notes, index=out.index, dtype=object)
+        if legacy.any():
+            ctx.warnings.append(f"{int(legacy.sum())} 户的历史授信不符合现行产品规则，已按 --legacy 导入并标记"
+                                "（credit_legacy；python -m grids check 工作区 --credit 列为警告）")
 
 
 def _check_admin_units(data, geoms, problems, ctx) -> pd.DataFrame:
@@ -2124,7 +2204,7 @@ def import_file(workspace: Workspace | str | os.PathLike, layer: str, file: str 
                 rejects_path: str | os.PathLike | None = None, actor: str = "cli",
                 mode: str | None = None, layer_name: str | None = None,
                 account: Account | None = None, names: str | os.PathLike | None = None,
-                town: str | None = None) -> ImportReport:
+                town: str | None = None, legacy: bool = False) -> ImportReport:
     """Read, validate and import ``file`` into ``layer`` of ``workspace`` in one transaction.
 
     Parameters
@@ -2162,6 +2242,8 @@ def import_file(workspace: Workspace | str | os.PathLike, layer: str, file: str 
         refused as a whole (:class:`ValidationError`), before anything is written.
     town : str, optional
         Town (name or 9-digit code) of rows keyed by village NAME that have no 乡镇 column or cell.
+    legacy : bool
+        Households: keep historical grants that break the product rules, flagged (see :func:`validate`).
 
     Returns
     -------
@@ -2203,7 +2285,7 @@ def import_file(workspace: Workspace | str | os.PathLike, layer: str, file: str 
             counts = N.save_aliases(ws, aliases, actor=actor, source=Path(names).name)
         report = _import(ws, layer, path, coords=coords, encoding=encoding, mapping=mapping, strict=strict,
                          rejects_path=rejects_path, actor=actor, mode=mode, layer_name=layer_name, town=town,
-                         aliases=aliases)
+                         aliases=aliases, legacy=legacy)
         if names is not None:
             report.warnings.insert(0, f"名称对照表 {plain(Path(names).name, limit=120)}：{len(aliases)} 个名称已确认"
                                       f"（新增 {counts['added']}，更改 {counts['changed']}，原已确认 {counts['unchanged']}），"
@@ -2215,7 +2297,7 @@ def import_file(workspace: Workspace | str | os.PathLike, layer: str, file: str 
 
 def check_file(workspace: Workspace, layer: str, file: str | os.PathLike, *, coords: str | None = None,
                mode: str | None = None, names: str | os.PathLike | None = None,
-               town: str | None = None) -> ImportReport:
+               town: str | None = None, legacy: bool = False) -> ImportReport:
     """Validate ``file`` for ``layer`` as :func:`import_file` would, writing nothing (the app's “只校验”).
 
     A name mapping (``names``) is applied in memory only: nothing is confirmed until the import.
@@ -2235,13 +2317,13 @@ def check_file(workspace: Workspace, layer: str, file: str | os.PathLike, *, coo
         aliases = N.read_name_mapping(names, candidates=units)
     table = read_table(path, coords=coords)
     return validate(table, target_layer=layer, workspace=workspace, source_name=path.name, mode=mode, town=town,
-                    aliases=aliases)
+                    aliases=aliases, legacy=legacy)
 
 
 def _import(ws: Workspace, layer: str, path: Path, *, coords: str | None, encoding: str | None,
             mapping: Mapping[str, str] | None, strict: bool, rejects_path: str | os.PathLike | None, actor: str,
             mode: str | None, layer_name: str | None, town: str | None = None,
-            aliases: pd.DataFrame | None = None) -> ImportReport:
+            aliases: pd.DataFrame | None = None, legacy: bool = False) -> ImportReport:
     if layer_name is None and path.suffix.lower() == ".gpkg" and path.exists():
         with contextlib.suppress(Exception):
             names = [str(n) for n in pyogrio.list_layers(path)[:, 0]]
@@ -2254,7 +2336,7 @@ def _import(ws: Workspace, layer: str, path: Path, *, coords: str | None, encodi
         raise ValidationError(f"无法读取文件：{plain(exc.strerror or exc, limit=120)}", file=path.name,
                               fix="检查文件是否存在、是否有读取权限、是否仍在被其他程序写入") from exc
     report = validate(table, target_layer=layer, workspace=ws, source_name=path.name, mode=mode, town=town,
-                      aliases=aliases)
+                      aliases=aliases, legacy=legacy)
     report.strict = strict
     if report.datum is not None and report.datum.suspect and (strict or not report.coords_declared):
         if report.datum.declared == "gcj02":

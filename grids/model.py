@@ -22,7 +22,9 @@ from dataclasses import dataclass, field
 STORAGE_CRS = "EPSG:4490"
 STORAGE_EPSG = 4490
 
-SEGMENTS: tuple[str, ...] = ("农牧户", "个体工商户", "小微企业", "公职人员", "社区居民")
+SEGMENTS: tuple[str, ...] = ("普通农牧户", "家庭农牧场", "农牧业专业合作社", "个体工商户", "小微企业", "公职人员", "社区居民")
+"""Entity types (客户类型) of households; ``农牧户`` of earlier versions reads as ``普通农牧户``
+(:func:`grids.products.entity_type`)."""
 PRODUCTS: tuple[str, ...] = ("福农卡", "福商卡", "福薪卡", "福民卡")
 LEVELS: tuple[str, ...] = ("county", "town", "village", "group")
 LEVEL_NAMES = {"county": "旗县", "town": "镇/乡/苏木/街道", "village": "村/嘎查/社区", "group": "组"}
@@ -34,7 +36,10 @@ PLAN_STATUS_NAMES = {"draft": "草稿", "published": "已发布", "archived": "�
 VISIT_OUTCOMES: tuple[str, ...] = ("已建档", "补充资料", "未遇", "拒绝", "已迁出")
 BRANCH_KINDS: tuple[str, ...] = ("营业部", "信用社", "分社")
 STAFF_ROLES: tuple[str, ...] = ("客户经理", "网点主任")
-GUARANTEES: tuple[str, ...] = ("", "保证人", "房产抵押")
+GUARANTEES: tuple[str, ...] = ("", "公职人员保证", "商厅楼房抵押", "保证人", "房产抵押", "联保", "抵押")
+"""Guarantee values (``""`` = 信用); 福薪卡 above 20万 needs 公职人员保证 or 商厅楼房抵押 (grids/data/products.json)."""
+JOB_LEVELS: tuple[str, ...] = ("一般工作人员", "科级", "处级及以上")
+"""职务级别 of 公职人员: the 福薪卡 band follows it."""
 ROLES: tuple[str, ...] = ("admin", "leadership", "planner", "branch_manager", "customer_manager")
 ROLE_NAMES = {
     "admin": "系统管理员",
@@ -157,6 +162,12 @@ LAYERS: dict[str, Layer] = {
             "placed_by": "TEXT",
             "group_name": "TEXT",
             "version": "INTEGER",
+            # product rules (issue 15, rules): 职务级别 and 代发 of 公职人员; a historical grant imported with
+            # --legacy that breaks the rules is kept and flagged, with the rules it breaks
+            "job_level": "TEXT",
+            "payroll": "BOOLEAN",
+            "credit_legacy": "BOOLEAN",
+            "credit_note": "TEXT",
         },
         key="hh_id",
         description="农户与客户（建档与授信信息）",
@@ -257,6 +268,16 @@ LAYERS: dict[str, Layer] = {
         {"username": "TEXT", "failed_logins": "INTEGER", "locked_until": "DATETIME", "last_failed": "DATETIME"},
         key="username",
         description="不存在的用户名的登录失败计数（与真实账号一样锁定，避免借锁定探测用户名）",
+    ),
+    # product rules (issue 15, rules): per-branch approval authority and overrides of the 联社's defaults
+    "credit_rules": Layer(
+        None,
+        {"rule_id": "TEXT", "branch_id": "TEXT", "product": "TEXT", "grade": "TEXT", "approval_limit": "REAL",
+         "min_amount": "REAL", "max_amount": "REAL", "base_rate": "REAL", "updated_at": "DATETIME",
+         "actor": "TEXT"},
+        key="rule_id",
+        description="产品规则（网点）：网点审批权限，及对联社默认额度范围、基准利率的收紧（只能收紧，不能放宽）",
+        indexes=("branch_id",),
     ),
     "audit": Layer(
         None,

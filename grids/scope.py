@@ -518,7 +518,18 @@ class ScopedWorkspace:
                                       f"{'、'.join(map(str, bad)) or 'hh_id'} 不能在这里修改",
                                       column=str(bad[0]) if bad else "hh_id", fix="刷新页面后重新填写")
             self._require_households(ids)
-            return credit.save_ratings(self.ws, ratings, actor=self.account.username, seen=seen)
+            return credit.save_ratings(self.ws, ratings, actor=self.account.username, seen=seen,
+                                       branch_id=self.account.branch_id)
+
+    def set_credit_rule(self, *, branch_id: str, product: str = "", grade: str = "", **values: Any) -> dict[str, Any]:
+        """Set or remove one branch's product-rule override (administrators only, audited; refusals audited too):
+        see :func:`grids.credit_rules.set_branch_rule`."""
+        from grids import credit_rules
+
+        what = {"branch_id": branch_id, "product": product, "grade": grade, **values}
+        with self._intent("修改产品规则", credit_rules.RULES_LAYER, what):
+            return credit_rules.set_branch_rule(self.ws, account=self.account, branch_id=branch_id, product=product,
+                                                grade=grade, **values)
 
     def whitelist_file(self, village_code: str, *, fmt: str = "csv", unmask: bool = False) -> bytes:
         """The village's whitelist as a file (CSV, UTF-8 with BOM; or xlsx), made only on request.

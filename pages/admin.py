@@ -1,6 +1,8 @@
-"""账号与审计 — admins manage accounts (list, create, disable, unlock, reset password, change role); admins and
-leadership filter the audit trail by actor, action and date and export it as CSV. Every account change is
-decided by the library (:class:`grids.auth.AccountAdmin`): a forged widget value is refused there."""
+"""账号与审计 — admins manage accounts (list, create, disable, unlock, reset password, change role) and the
+branches' product rules (approval authority, narrowed bands, base rates); admins and leadership filter the audit
+trail by actor, action and date and export it as CSV. Every account and rule change is decided by the library
+(:class:`grids.auth.AccountAdmin`, :func:`grids.credit_rules.set_branch_rule`): a forged widget value is
+refused there."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import datetime as dt
 import pandas as pd
 import streamlit as st
 
-from grids import audit
+from grids import audit, credit_rules, products
 from grids import auth as gauth
 from grids.errors import GridsError
 from grids.model import ROLE_NAMES
@@ -23,7 +25,7 @@ ws = data.open_workspace(target)
 
 st.title("账号与审计")
 manage = account.can("manage_accounts")
-tabs = st.tabs(["账号", "审计记录"] if manage else ["审计记录"])
+tabs = st.tabs(["账号", "产品规则", "审计记录"] if manage else ["审计记录"])
 
 
 def run(action, message: str) -> None:
@@ -113,6 +115,32 @@ if manage:
         if change and who:
             run(lambda: adm.set_role(who, role=new_role, **binding(new_role, new_branch, new_person)),
                 f"已修改 {who} 的角色")
+
+if manage:
+    with tabs[1]:
+        from grids.scope import ScopedWorkspace
+
+        rb = data.layer(target, rev, "branches", ("branch_id", "name"))
+        rnames = dict(zip(rb["branch_id"], rb["name"], strict=True))
+        branch = st.selectbox("网点", list(rnames), format_func=lambda k: f"{rnames[k]}（{k}）", key="admin.rule_branch")
+        st.caption("联社的默认规则见 grids/data/products.json；网点可另设审批权限（超过的授信报联社贷审会），"
+                   "可收紧额度范围、另设基准利率，不能放宽联社的规则。改动记入审计。")
+        st.dataframe(credit_rules.rules_summary(credit_rules.effective_rules(ws, branch)).rename(
+            columns=credit_rules.RULES_HEADERS), hide_index=True, width="stretch")
+        with st.form("admin.rule_form"):
+            g, h, i = st.columns(3)
+            r_product = g.selectbox("产品（不选 = 全部产品的审批权限）", [None, *products.load_catalogue()],
+                                    format_func=lambda k: k or "全部产品", key="admin.rule_product")
+            r_grade = h.text_input("等级（设额度范围时填写）", key="admin.rule_grade")
+            r_limit = i.number_input("审批权限（元）", min_value=0, value=None, step=10000, key="admin.rule_limit")
+            r_min = g.number_input("最低额度（元）", min_value=0, value=None, step=1000, key="admin.rule_min")
+            r_max = h.number_input("最高额度（元）", min_value=0, value=None, step=1000, key="admin.rule_max")
+            r_rate = i.number_input("基准利率（%）", min_value=0.0, value=None, step=0.05, key="admin.rule_rate")
+            save = st.form_submit_button("保存（各项都留空 = 恢复联社默认）")
+        if save and branch:
+            run(lambda: ScopedWorkspace(ws, account, require_plan=False).set_credit_rule(
+                branch_id=branch, product=r_product or "", grade=r_grade, approval_limit=r_limit,
+                min_amount=r_min, max_amount=r_max, base_rate=r_rate), f"已修改网点 {branch} 的产品规则")
 
 with tabs[-1]:
     full = data.audit_trail(ws, account)

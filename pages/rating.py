@@ -1,13 +1,14 @@
 """集中授信 — one village's rating sitting: grades and limits for many households at once, checked against
-the product bands, saved (audited), and the village's whitelist exported."""
+the product rules (grids.credit_rules: entity type, band, 职务级别, guarantee; the branch's own rules where the
+administrator set them), saved (audited), and the village's whitelist exported."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from grids import credit, products
+from grids import credit, credit_rules, products
 from grids.errors import GridsError
-from grids.model import GUARANTEES
+from grids.model import GUARANTEES, JOB_LEVELS
 from grids.text import markdown
 from ui import auth, data
 from ui.state import RATING_CHECK, RATING_FILES, RATING_VILLAGE
@@ -36,24 +37,28 @@ village = st.selectbox("村/嘎查/社区", list(names), format_func=names.get, 
 table, seen, editor_key = data.editor_table(
     "rating", (village, data.unmasked()), lambda: data.rating_table(sw, hh, village, unmask=data.unmasked()),
     rev=rev)
-grades = sorted({g for p in products.load_catalogue() for g in products.grades(p)})
+grades = list(dict.fromkeys(g for p in products.load_catalogue() for g in products.grades(p)))
 st.caption(f"评级小组对 {len(table)} 户已建档农户评定等级与额度（元）；额度 0 表示不授信。"
-           "只有改动过的行会被保存。")
+           "“可选等级”是该户客户类型能评的等级；福薪卡按职务级别核定。只有改动过的行会被保存。")
+with st.expander("产品规则" + (f"（网点 {account.branch_id}）" if account.branch_id else "（联社默认）")):
+    rules = credit_rules.rules_summary(credit_rules.effective_rules(sw.ws, account.branch_id))
+    st.dataframe(rules.rename(columns=credit_rules.RULES_HEADERS), hide_index=True, width="stretch")
 edited = st.data_editor(
     table, key=editor_key, hide_index=True, height=420, width="stretch",
     disabled=[c for c in table.columns if c not in data.RATING_EDITABLE],
-    column_order=["hh_id", "head_name", "product", "grade", "granted_amount", "guarantee", "grades", "segment",
-                  "id_no", "phone"], placeholder="—",
+    column_order=["hh_id", "head_name", "product", "grade", "granted_amount", "guarantee", "job_level", "grades",
+                  "segment", "id_no", "phone"], placeholder="—",
     column_config={
         "hh_id": "户号", "head_name": "户主", "id_no": "身份证号", "phone": "电话", "segment": "客户类型",
         "product": "产品", "grades": "可选等级",
         "grade": st.column_config.SelectboxColumn("等级", options=grades),
         "granted_amount": st.column_config.NumberColumn("授信额度（元）", min_value=0, step=1000, format="%d"),
         "guarantee": st.column_config.SelectboxColumn("担保方式", options=list(GUARANTEES)),
+        "job_level": st.column_config.SelectboxColumn("职务级别", options=list(JOB_LEVELS)),
     },
 )
 changes = data.ratings_from_intents(data.table_intents(table, edited, id_column="hh_id",
-                                                       blank_equal=("grade", "guarantee")), table)
+                                                       blank_equal=("grade", "guarantee", "job_level")), table)
 check_col, save_col, _ = st.columns([1, 1, 3])
 if check_col.button("校验", width="stretch"):
     st.session_state[RATING_CHECK] = (village, len(changes), data.check_ratings(sw, changes))
@@ -78,7 +83,7 @@ if held is not None and held[0] == village:
         st.dataframe(problems.rename(columns={"row": "行", "hh_id": "户号", "column": "列", "problem": "问题",
                                               "fix": "修正方法"}), hide_index=True, width="stretch")
     else:
-        st.success(f"校验通过：改动的 {n} 户都在产品额度范围内。")
+        st.success(f"校验通过：改动的 {n} 户都符合产品规则。")
 
 st.subheader("白名单")
 white = credit.whitelist(hh, village, unmask=data.unmasked())

@@ -474,7 +474,7 @@ def test_rating_page_buttons(app):
 def test_admin_page_manages_accounts(app, ws_path):
     at = app("admin", page="pages/admin.py")
     assert not at.exception
-    assert [t.label for t in at.tabs] == ["账号", "审计记录"]
+    assert [t.label for t in at.tabs] == ["账号", "产品规则", "审计记录"]
     assert at.dataframe[0].value["用户名"].tolist() == ["zhang"]
     inputs = {t.label: t for t in at.text_input}
     inputs["用户名"].input("wang")

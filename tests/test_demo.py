@@ -9,8 +9,9 @@ import pytest
 import shapely
 
 from geodata import demo
+from grids.credit import check_credit
 from grids.crs import to_gk
-from grids.products import band, product_for_segment
+from grids.products import band, job_band, product_for_segment
 from grids.towns import towns_of
 
 N_SMALL = 20_000
@@ -125,10 +126,18 @@ def test_products_grades_and_guarantees_follow_the_catalogue(small):
     granted = hh[hh.granted_amount > 0]
     lo_hi = np.array([band(p, g) for p, g in zip(granted["product"], granted["grade"], strict=True)])
     assert (granted.granted_amount >= lo_hi[:, 0]).all() and (granted.granted_amount <= lo_hi[:, 1]).all()
-    assert set(granted.loc[granted["product"] == "福农卡", "grade"]) >= {"一般", "良好", "较优", "优秀", "金卡", "钻石卡"}
+    farm = granted[granted["product"] == "福农卡"]
+    assert set(farm["grade"]) == {"一般", "良好", "较优", "优秀", "黄金客户", "钻石客户"}
+    # 黄金/钻石客户 only for 家庭农牧场 and 农牧业专业合作社; the four grades 4万–10万 for plain 农牧户
+    top = farm["grade"].isin(["黄金客户", "钻石客户"])
+    assert farm.loc[top, "segment"].isin(["家庭农牧场", "农牧业专业合作社"]).all() and top.sum() > 100
+    assert farm.loc[farm.segment == "普通农牧户", "granted_amount"].between(40_000, 100_000).all()
     salary = granted[granted["product"] == "福薪卡"]
-    assert salary.loc[salary.granted_amount > 200_000, "guarantee"].isin(["保证人", "房产抵押"]).all()
+    assert salary.loc[salary.granted_amount > 200_000, "guarantee"].isin(["公职人员保证", "商厅楼房抵押"]).all()
     assert (salary.loc[salary.granted_amount <= 200_000, "guarantee"] == "").all()
+    levels = np.array([job_band("福薪卡", j) for j in salary["job_level"]])
+    assert (salary.granted_amount >= levels[:, 0]).all() and (salary.granted_amount <= levels[:, 1]).all()
+    assert check_credit(hh).empty  # no grant breaks a product rule
     assert (hh.loc[hh.granted_amount == 0, "grade"].isna()).all()
     # the average line is the seed cooperative's (7.811 bn / 52,195 ≈ 149.65k)
     assert granted.granted_amount.mean() == pytest.approx(7_811_000_000 / 52_195, rel=1e-3)
@@ -145,7 +154,10 @@ def test_household_identity_fields(small):
     assert all(_valid_id(x) for x in hh.id_no)
     assert hh.phone.str.fullmatch(r"1\d{10}").all()
     assert hh.head_name.str.len().between(2, 5).all()
-    assert set(hh.segment) == {"农牧户", "个体工商户", "小微企业", "公职人员", "社区居民"}
+    assert set(hh.segment) == {"普通农牧户", "家庭农牧场", "农牧业专业合作社", "个体工商户", "小微企业", "公职人员",
+                               "社区居民"}
+    civil = hh.segment == "公职人员"
+    assert hh.loc[civil, "job_level"].notna().all() and hh.loc[~civil, "job_level"].isna().all()
     assert hh.address.str.startswith("巴林左旗").all()
     assert (hh.group_code.str[:12] == hh.village_code).all()
 
@@ -161,7 +173,7 @@ def test_urban_households_are_residents_rural_mostly_farmers(small):
     urban_villages = admin[(admin.level == "village") & (admin.kind == "社区")].code
     urban = hh.village_code.isin(urban_villages)
     assert set(hh.loc[urban, "segment"]) == {"社区居民", "公职人员", "个体工商户", "小微企业"}
-    assert (hh.loc[~urban, "segment"] == "农牧户").mean() > 0.85
+    assert hh.loc[~urban, "segment"].isin(["普通农牧户", "家庭农牧场", "农牧业专业合作社"]).mean() > 0.85
 
 
 # -- administrative units -----------------------------------------------------------------------------------
@@ -401,6 +413,9 @@ def test_cli_writes_a_valid_workspace_and_refuses_to_overwrite(tmp_path, capsys)
     assert (visits["staff_id"][plan_staff.notna()] == plan_staff.dropna()).all()
     assert ws.count("households") == 1200
     assert ws.read("households").granted_amount.sum() == round(7_811_000_000 * 1200 / 110_000)
+    capsys.readouterr()
+    assert main(["check", str(path), "--credit"]) == 0  # every generated grant follows the product rules
+    assert "共 0 个错误、0 个警告" in capsys.readouterr().out
     for layer in demo.LAYER_NAMES:
         assert ws.count(layer) > 0, layer
     if gdal_validator():
@@ -428,6 +443,10 @@ def test_default_demo_workspace_has_the_seed_figures(demo_path):
     totals = {k: hh[k].sum() for k in SEED_TOTALS}
     assert totals == SEED_TOTALS
     assert not (hh.using & ~hh.signed).any() and not (hh.signed & (hh.granted_amount == 0)).any()
+    assert check_credit(hh).empty  # the grants behind the funnel follow the product rules
+    from grids.__main__ import main
+
+    assert main(["check", str(demo_path), "--credit"]) == 0
     admin = ws.read("admin_units")
     assert set(admin[admin.level == "town"].name) == set(TOWNS)
     assert 25 <= ws.count("branches") <= 35 and 130 <= ws.count("staff") <= 170

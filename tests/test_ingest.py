@@ -94,7 +94,7 @@ def test_csv_chinese_headers_bad_rows_go_to_rejects_with_row_column_reason(ws, t
         ["H05", "钱七", "", "", "农牧户", V201, G001, "119.09", "43.60", "-5"],                          # 6 amount
         ["H06", "孙八", "", "", "农牧户", "150422999201", "", "", "", ""],                               # 7 village
         ["H07", "周九", "", "", "农牧户", V201, G001, "120.50", "43.60", ""],                            # 8 outside
-        ["H08", "吴十", "", "", "公职人员", V201, G002, "", "", "5万"],                                   # 9 ok codes
+        ["H08", "吴十", "", "", "个体工商户", V201, G002, "", "", "5万"],                                 # 9 ok codes
         ["H09", "郑一", "", "", "农牧户", V201, G001, "119.10", "43.60", ""],                            # 10 dup
         ["H09", "郑二", "", "", "农牧户", V201, G001, "119.11", "43.60", ""],                            # 11 dup
         ["H10", "冯三", "", "", "农牧户", V201, G001, "东经119", "43.60", ""],                           # 12 lon
@@ -225,7 +225,7 @@ def test_gbk_shapefile_without_cpg_with_declared_encoding(ws, gbk_shapefile):
     report = import_file(ws, "households", gbk_shapefile, encoding="gbk")
     assert report.imported == 2
     assert ws.read("households")[["hh_id", "head_name", "segment"]].values.tolist() == [
-        ["H1", "张三", "农牧户"], ["H2", "李四", "社区居民"]]
+        ["H1", "张三", "普通农牧户"], ["H2", "李四", "社区居民"]]
 
 
 def test_gbk_shapefile_without_cpg_is_detected_and_said(ws, gbk_shapefile):
@@ -277,7 +277,7 @@ def test_kml_points_read_with_mapping(ws, tmp_path):
     report = import_file(ws, "households", src, mapping={"Name": "hh_id"})
     assert report.imported == 2
     stored = ws.read("households")
-    assert stored["hh_id"].tolist() == ["H1", "H2"] and stored["segment"].tolist() == ["农牧户", "农牧户"]
+    assert stored["hh_id"].tolist() == ["H1", "H2"] and stored["segment"].tolist() == ["普通农牧户", "普通农牧户"]
     assert stored.geometry.iloc[1].distance(shapely.Point(119.06, 43.6)) < 1e-7
 
 

@@ -590,7 +590,7 @@ def workbench_map(wb: Workbench, *, basemap: str, admin_units: gpd.GeoDataFrame 
 # 集中授信
 # --------------------------------------------------------------------------------------------------------
 
-RATING_EDITABLE = ("grade", "granted_amount", "guarantee")
+RATING_EDITABLE = ("grade", "granted_amount", "guarantee", "job_level")
 
 
 def villages(households: pd.DataFrame, admin_units: pd.DataFrame) -> pd.DataFrame:
@@ -758,9 +758,10 @@ def ratings_from_intents(intents: dict[str, dict[str, Any]], shown: pd.DataFrame
 
 def check_ratings(sw: ScopedWorkspace, ratings: pd.DataFrame) -> pd.DataFrame:
     """The problems of a rating batch (product bands, guarantees, households outside the scope)."""
-    from grids import credit
+    from grids import credit, credit_rules
 
-    _, problems = credit.record_ratings(sw.households(), ratings)
+    rules = credit_rules.effective_rules(sw.ws, sw.account.branch_id)  # the branch's, as the save applies them
+    _, problems = credit.record_ratings(sw.households(), ratings, rules=rules)
     return problems
 
 

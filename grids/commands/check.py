@@ -2,6 +2,11 @@
 
 Errors first, then warnings, each with its reason and its fix. Exit code 0 when the plan has no error (warnings
 are printed but never block publishing), 1 when it has errors.
+
+``--credit`` checks the households' grants against the product rules instead (:mod:`grids.credit_rules`: the
+联社's defaults, or the rules of the household's branch where the administrator set some,
+:func:`grids.credit_rules.check_workspace`): every rule a grant breaks is an error, except on historical grants imported with ``--legacy``
+(``credit_legacy``), which are warnings. Exit code 0 when no grant breaks a rule (warnings allowed), 1 otherwise.
 """
 
 from __future__ import annotations
@@ -26,6 +31,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("check", help=HELP, description=HELP)
     p.add_argument("path", help="工作区文件 / workspace .gpkg")
     p.add_argument("--plan", help="方案名称（默认：已发布方案，否则最新草稿）/ plan name")
+    p.add_argument("--credit", action="store_true",
+                   help="改为检查授信是否符合产品规则（客户类型、额度范围、职务级别、担保）：违反为错误，退出码 1；"
+                        "按 --legacy 导入的历史授信列为警告 / check the grants against the product rules instead")
     p.add_argument("--json", action="store_true",
                    help="以 JSON 输出全部问题（含 severity 与 fix）/ print every problem as JSON, with severity and fix")
 
@@ -43,8 +51,47 @@ def _print_group(found: pd.DataFrame, title: str) -> None:
             print(f"  … 另有 {len(sub) - SHOW_PER_KIND} 处（--json 查看全部）")
 
 
+def _run_credit(ws, *, as_json: bool) -> int:
+    from grids.credit_rules import RULE_NAMES, check_workspace
+
+    found = check_workspace(ws)
+    granted = int(ws.count("households", where="granted_amount > 0"))
+    bad, notes = found[~found["legacy"].astype(bool)], found[found["legacy"].astype(bool)]
+    if as_json:
+        rows = [{"hh_id": r.hh_id, "branch_id": r.branch_id, "product": r.product, "grade": r.grade, "granted_amount": r.granted_amount,
+                 "rule": r.rule, "rule_name": RULE_NAMES[r.rule], "column": r.column,
+                 "severity": "warning" if r.legacy else "error", "legacy": bool(r.legacy), "message": r.problem,
+                 "fix": r.fix} for r in found.itertuples()]
+        print(json.dumps({"granted": granted, "ok": not len(bad), "errors": len(bad), "warnings": len(notes),
+                          "households_with_errors": int(bad["hh_id"].nunique()),
+                          "counts": {k: int(v) for k, v in bad["rule"].value_counts().items()},
+                          "problems": rows}, ensure_ascii=False, indent=2))
+        return 1 if len(bad) else 0
+    print(f"检查授信：{granted} 户已授信，对照产品规则（客户类型、额度范围、职务级别、担保）")
+    for frame, title in ((bad, f"错误（{len(bad)} 处，{bad['hh_id'].nunique()} 户）："),
+                         (notes, f"警告：历史授信（按 --legacy 导入并标记，{notes['hh_id'].nunique()} 户）：")):
+        if not len(frame):
+            continue
+        print(title)
+        for rule, name in RULE_NAMES.items():
+            sub = frame[frame["rule"] == rule]
+            if not len(sub):
+                continue
+            print(f"{name}：{len(sub)} 处")
+            for r in sub.head(SHOW_PER_KIND).itertuples():
+                print(f"  - 户 {r.hh_id}：{r.problem}。修正方法：{r.fix}")
+            if len(sub) > SHOW_PER_KIND:
+                print(f"  … 另有 {len(sub) - SHOW_PER_KIND} 处（--json 查看全部）")
+    if not len(bad):
+        print("没有违反产品规则的授信。")
+    print(f"共 {len(bad)} 个错误、{len(notes)} 个警告。")
+    return 1 if len(bad) else 0
+
+
 def run(args: argparse.Namespace) -> int:
     ws = open_workspace(args.path)
+    if getattr(args, "credit", False):
+        return _run_credit(ws, as_json=args.json)
     plan_id = resolve_plan(ws, args.plan)
     info = plan_info(ws, plan_id)
     problems = check_workspace_plan(ws, plan_id)

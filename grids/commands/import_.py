@@ -61,6 +61,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         "存入工作区，本次和以后的导入都自动采用")
     p.add_argument("--town", metavar="TOWN",
                    help="按村名导入时，没有“乡镇”列（或该格为空）的行所在的乡镇（名称或 9 位代码）")
+    p.add_argument("--legacy", action="store_true",
+                   help="农户：不符合现行产品规则的授信是规则实行前的历史授信，照样导入并标记（credit_legacy），"
+                        "check --credit 列为警告；不加时这些行被拒绝并写明违反的规则")
     add_user_argument(p)
     return p
 
@@ -99,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
     report = import_file(
         args.path, args.layer, source, coords=args.coords, encoding=args.encoding, mapping=_mapping(args.map),
         strict=args.strict, rejects_path=rejects, account=account, mode=args.mode, layer_name=args.layer_name,
-        names=args.names, town=args.town,
+        names=args.names, town=args.town, legacy=args.legacy,
     )
     for note in report.warnings:
         print(f"提示：{note}")

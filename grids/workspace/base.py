@@ -39,7 +39,8 @@ accounts, the append-only, hash-chained audit (:mod:`grids.audit`). 3: ``login_f
 ``name_aliases``, derived admin units. 5: a GeoPackage rtree spatial index on every spatial layer, and the
 triggers recording edits made outside the library (:data:`EDITS_TABLE`). 6: ``plan_forks`` (the published
 plan's assignments when a draft was made, for the three-way merge at publication), ``quota_per_day`` of staff and
-branches, ``surveys`` (农户信息采集)."""
+branches, ``surveys`` (农户信息采集), ``credit_rules`` (per-branch approval authority and product-rule overrides)
+and the households' ``job_level``, ``payroll``, ``credit_legacy``, ``credit_note``."""
 AUDIT_APPEND_ONLY = "审计记录只能追加，不能修改或删除"
 AUDIT_COLUMNS = ("at", "actor", "action", "layer", "revision", "detail")
 """The audit columns covered by a row's hash (with ``prev_hash``)."""
