@@ -22,6 +22,7 @@ Workspaces made before ``staff.status`` existed get the two columns on their fir
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -143,7 +144,7 @@ def _chain_move(adj: sparse.csr_matrix, labels: np.ndarray, w: np.ndarray, k: in
             amount = min(loads[source] - mean, mean - loads[sink])
             trial = labels.copy()
             ok = True
-            for a, b in zip(path[:-1], path[1:], strict=True):
+            for a, b in itertools.pairwise(path):
                 border = [i for i in np.flatnonzero((trial == a) & ~locked & (w > 0))
                           if (trial[adj.indices[adj.indptr[i]:adj.indptr[i + 1]]] == b).any()]
                 border.sort(key=lambda i: (abs(w[i] - amount), orig[i] != b))
