@@ -497,13 +497,17 @@ class ScopedWorkspace:
 
     def staff_preview(self, action: str, *, staff_id: str | None = None, person: Mapping[str, Any] | None = None,
                       to_branch: str | None = None) -> Any:
-        """What a lifecycle change would do (:func:`grids.lifecycle.preview`), in scope; nothing written."""
+        """What a lifecycle change would do (:func:`grids.lifecycle.preview`), in scope; nothing written (a
+        refusal is audited like any intent's)."""
         from grids import lifecycle
 
         branch = (person or {}).get("branch_id")
-        self._require_staff_change(action, staff_id=staff_id, branch_id=branch)
-        return lifecycle.preview(self.ws, action, staff_id=staff_id, person=person, to_branch=to_branch,
-                                 plan_id=self.plan_id or None)
+        what = {"action": action, "staff_id": staff_id, "to": to_branch,
+                "person": {k: (None if v is None else str(v)) for k, v in dict(person or {}).items()}}
+        with self._intent(f"预览人员变动 {plain(staff_id or branch)}", "staff", what):
+            self._require_staff_change(action, staff_id=staff_id, branch_id=branch)
+            return lifecycle.preview(self.ws, action, staff_id=staff_id, person=person, to_branch=to_branch,
+                                     plan_id=self.plan_id or None)
 
     def _staff_intent(self, action: str, label: str, what: dict[str, Any], *, seen: Mapping[str, int] | None,
                       **kw: Any) -> Any:
