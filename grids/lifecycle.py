@@ -432,7 +432,15 @@ def _compute(action: str, grids: gpd.GeoDataFrame, before: pd.DataFrame, after: 
             raise ValidationError(
                 f"网点 {b} 没有其他员工接手它的 {len(sub)} 个网格", column="staff_id",
                 fix="先在该网点新增客户经理，再登记离职或调动")
-        new, info = rebalance_branch(sub, t_after, target=target)
+        if t_after == t_before and set(owner[pd.notna(owner)].tolist()) <= set(t_after):
+            # the team is unchanged (a 网点主任 who takes no grid): nothing to hand over, nothing rebalanced
+            new = pd.Series(owner, index=sub.index, dtype=object)
+            spread = branch_spread(loads_before)
+            bound = float(balance_bounds(w, len(t_after))["lower_bound"])
+            info = {"spread": spread, "lower_bound": bound, "goal": max(target, bound),
+                    "reached": spread <= max(target, bound) + _EPS}
+        else:
+            new, info = rebalance_branch(sub, t_after, target=target)
         balance.append({"branch_id": b, "staff_before": len(t_before), "staff_after": len(t_after),
                         "spread_before": branch_spread(loads_before), "spread_after": info["spread"],
                         "lower_bound": info["lower_bound"], "goal": info["goal"], "reached": bool(info["reached"])})

@@ -341,3 +341,14 @@ def test_staffing_page_flags_grids_of_a_leaver_not_handed_over(ws, monkeypatch):
     metric = next(m for m in at.metric if m.label == "可达到的下限")
     assert "待交接" in str(metric.proto.delta) and "已均衡" not in str(metric.proto.delta)
     assert any("G20" in w.value and "G22" in w.value and "G30" not in w.value for w in at.warning)
+
+
+def test_a_leaver_who_takes_no_grid_moves_nothing(ws):
+    with ws.transaction(actor="test", action="测试数据") as tx:
+        tx.append("staff", pd.DataFrame({"staff_id": ["S0"], "name": ["主任"], "branch_id": ["B1"], "role": ["网点主任"]}))
+    ScopedWorkspace(ws, ADMIN).assign_grids({"G00": {"staff_id": "S2"}}, seen={"G00": 0})  # B1 out of balance
+    before = grid_table(ws)
+    change = ScopedWorkspace(ws, B1).staff_leave("S0")
+    assert change.moves.empty and grid_table(ws)["staff_id"].equals(before["staff_id"])
+    assert not change.reached  # reported as it is: 200/400/300 is above the goal
+    assert ws.read("staff").set_index("staff_id").loc["S0", "status"] == "left"
