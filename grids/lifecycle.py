@@ -126,16 +126,44 @@ def _path(adj: sparse.csr_matrix, labels: np.ndarray, k: int, start: int, end: i
     return None
 
 
+def _hop(adj: sparse.csr_matrix, trial: np.ndarray, w: np.ndarray, locked: np.ndarray, orig: np.ndarray,
+         a: int, b: int, amount: float) -> float:
+    """Move border grids of territory ``a`` into neighbouring ``b`` until about ``amount`` households went over
+    (each move keeping both in one piece); returns the households moved (0 when none could)."""
+    moved = 0.0
+    for _ in range(4):
+        left = amount - moved
+        border = [i for i in np.flatnonzero((trial == a) & ~locked & (w > 0))
+                  if (trial[adj.indices[adj.indptr[i]:adj.indptr[i + 1]]] == b).any()]
+        border.sort(key=lambda i: (abs(w[i] - left), orig[i] != b))
+        for i in border:
+            if moved and w[i] > 1.5 * left:
+                return moved
+            before = _pieces(adj, trial, [a, b])
+            trial[i] = b
+            if _pieces(adj, trial, [a, b]) <= before:
+                moved += w[i]
+                break
+            trial[i] = a
+        else:
+            return moved
+        if moved >= 0.75 * amount:
+            return moved
+    return moved
+
+
 def _chain_move(adj: sparse.csr_matrix, labels: np.ndarray, w: np.ndarray, k: int, locked: np.ndarray,
                 orig: np.ndarray) -> bool:
-    """Pass one grid along a chain of territories from a heavy one to a light one (each hop keeps every
-    territory in one piece), when the chain lowers the squared deviations; False when none does."""
+    """Pass households along a chain of neighbouring territories from a heavy one to a light one (each hop
+    passes on about what it received, every territory stays in one piece), when the chain lowers the squared
+    deviations; the chain lowering them most is taken. False when none does."""
     loads = np.bincount(labels, weights=w, minlength=k)
     mean = loads.mean()
     sq = _sq(labels, w, k)
+    best, best_sq = None, sq - _EPS
     order = np.argsort(loads)
-    for sink in order[:3].tolist():
-        for source in order[::-1][:3].tolist():
+    for sink in order[: max(3, k // 2)].tolist():
+        for source in order[::-1][: max(3, k // 2)].tolist():
             if loads[source] <= loads[sink]:
                 continue
             path = _path(adj, labels, k, source, sink)
@@ -143,24 +171,18 @@ def _chain_move(adj: sparse.csr_matrix, labels: np.ndarray, w: np.ndarray, k: in
                 continue
             amount = min(loads[source] - mean, mean - loads[sink])
             trial = labels.copy()
-            ok = True
             for a, b in itertools.pairwise(path):
-                border = [i for i in np.flatnonzero((trial == a) & ~locked & (w > 0))
-                          if (trial[adj.indices[adj.indptr[i]:adj.indptr[i + 1]]] == b).any()]
-                border.sort(key=lambda i: (abs(w[i] - amount), orig[i] != b))
-                for i in border:
-                    before = _pieces(adj, trial, [a, b])
-                    trial[i] = b
-                    if _pieces(adj, trial, [a, b]) <= before:
-                        break
-                    trial[i] = a
-                else:
-                    ok = False
+                amount = _hop(adj, trial, w, locked, orig, a, b, amount)
+                if amount <= 0:
                     break
-            if ok and _sq(trial, w, k) < sq - _EPS:
-                labels[:] = trial
-                return True
-    return False
+            else:
+                q = _sq(trial, w, k)
+                if q < best_sq:
+                    best, best_sq = trial, q
+    if best is None:
+        return False
+    labels[:] = best
+    return True
 
 
 def _refine(adj: sparse.csr_matrix, labels: np.ndarray, w: np.ndarray, k: int, locked: np.ndarray,
