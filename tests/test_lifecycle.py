@@ -352,3 +352,16 @@ def test_a_leaver_who_takes_no_grid_moves_nothing(ws):
     assert change.moves.empty and grid_table(ws)["staff_id"].equals(before["staff_id"])
     assert not change.reached  # reported as it is: 200/400/300 is above the goal
     assert ws.read("staff").set_index("staff_id").loc["S0", "status"] == "left"
+
+
+def test_check_flags_a_grid_still_held_by_a_leaver(tmp_path):
+    from grids.check import check_workspace_plan
+    from tests.test_app import tiny_workspace
+
+    ws = Workspace(tiny_workspace(tmp_path / "tiny.gpkg"))
+    assert not (check_workspace_plan(ws, "P1")["kind"] == "staff_branch_mismatch").any()
+    with ws.transaction(actor="test", action="测试数据") as tx:  # S1 marked left, G1 not handed over
+        tx.execute("UPDATE staff SET status = 'left' WHERE staff_id = 'S1'")
+    found = check_workspace_plan(ws, "P1")
+    hit = found[found["kind"] == "staff_branch_mismatch"]
+    assert [g for ids in hit["grid_ids"] for g in ids] == ["G1"] and hit["severity"].eq("error").all()
