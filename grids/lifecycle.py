@@ -547,19 +547,23 @@ def preview_move(grids: gpd.GeoDataFrame, staff: pd.DataFrame, branches: pd.Data
 
 
 def _plan_and_grids(ws: Workspace, plan_id: str | None) -> tuple[str, gpd.GeoDataFrame]:
+    """The plan a change applies to (default: the published one) and its grids; ``""`` and no grids when the
+    workspace has no published plan (drafts are the planners': ``check`` flags a leaver's grids there)."""
     if plan_id is None:
-        try:
-            plan_id = plans.resolve_plan(ws, None)
-        except ValidationError:
+        listed = plans.list_plans(ws)
+        published = listed[listed["status"] == "published"] if len(listed) else listed
+        if not len(published):
             return "", gpd.GeoDataFrame({"grid_id": [], "branch_id": [], "staff_id": [], "households": []},
                                         geometry=gpd.GeoSeries([], crs=4490))
+        plan_id = str(published["plan_id"].iloc[0])
     return plan_id, plans.read_grids(ws, plan_id)
 
 
 def preview(ws: Workspace, action: str, *, staff_id: str | None = None, person: Mapping[str, Any] | None = None,
             to_branch: str | None = None, plan_id: str | None = None,
             target: float = BALANCE_TARGET) -> StaffChange:
-    """Compute ``action`` (``add``/``leave``/``move``) on the workspace's plan (default: the published one)."""
+    """Compute ``action`` (``add``/``leave``/``move``) on a plan (default: the published one; none: the staff
+    row and accounts only)."""
     pid, grids = _plan_and_grids(ws, plan_id)
     staff = ws.read("staff")
     if action == "leave":

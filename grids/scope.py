@@ -506,8 +506,7 @@ class ScopedWorkspace:
                 "person": {k: (None if v is None else str(v)) for k, v in dict(person or {}).items()}}
         with self._intent(f"预览人员变动 {plain(staff_id or branch)}", "staff", what):
             self._require_staff_change(action, staff_id=staff_id, branch_id=branch)
-            return lifecycle.preview(self.ws, action, staff_id=staff_id, person=person, to_branch=to_branch,
-                                     plan_id=self.plan_id or None)
+            return lifecycle.preview(self.ws, action, staff_id=staff_id, person=person, to_branch=to_branch)
 
     def _staff_intent(self, action: str, label: str, what: dict[str, Any], *, seen: Mapping[str, int] | None,
                       **kw: Any) -> Any:
@@ -516,7 +515,7 @@ class ScopedWorkspace:
         with self._intent(label, "staff", {**what, "seen": dict(seen) if seen is not None else None}):
             branch = (kw.get("person") or {}).get("branch_id")
             self._require_staff_change(action, staff_id=kw.get("staff_id"), branch_id=branch)
-            change = lifecycle.preview(self.ws, action, plan_id=self.plan_id or None, **kw)
+            change = lifecycle.preview(self.ws, action, **kw)  # always the published plan
             return lifecycle.save(self.ws, change, actor=self.account.username, seen=seen)
 
     def staff_leave(self, staff_id: str, *, seen: Mapping[str, int] | None = None) -> Any:

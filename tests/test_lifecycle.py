@@ -365,3 +365,11 @@ def test_check_flags_a_grid_still_held_by_a_leaver(tmp_path):
     found = check_workspace_plan(ws, "P1")
     hit = found[found["kind"] == "staff_branch_mismatch"]
     assert [g for ids in hit["grid_ids"] for g in ids] == ["G1"] and hit["severity"].eq("error").all()
+
+
+def test_only_the_published_plan_changes(ws):
+    draft = ScopedWorkspace(ws, PLANNER).new_draft(plans.resolve_plan(ws), name="调整")
+    before = plans.read_grids(ws, draft)["staff_id"].tolist()
+    change = ScopedWorkspace(ws, ADMIN).staff_leave("S2")
+    assert change.plan_id == plans.resolve_plan(ws) != draft
+    assert plans.read_grids(ws, draft)["staff_id"].tolist() == before
