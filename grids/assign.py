@@ -157,6 +157,7 @@ def _locked(grids: pd.DataFrame, locked: pd.Series | None) -> np.ndarray:
 
 def assignable_staff(staff: pd.DataFrame) -> pd.DataFrame:
     """The staff who take grids: customer managers (客户经理); at a branch without one, whoever works there.
+    Leavers (``status`` ``left``) never do.
 
     Examples
     --------
@@ -166,6 +167,8 @@ def assignable_staff(staff: pd.DataFrame) -> pd.DataFrame:
     ['b', 'c']
     """
     s = staff.dropna(subset=["staff_id", "branch_id"])
+    if "status" in s.columns:  # leavers keep their row (history) but take no grid
+        s = s[~s["status"].astype(object).eq("left").fillna(False).astype(bool).to_numpy()]
     if "role" not in s.columns:
         return s.reset_index(drop=True)
     is_cm = s["role"].astype(object).eq("客户经理").fillna(False).astype(bool)

@@ -46,10 +46,10 @@ _BEIJING = dt.timezone(dt.timedelta(hours=8))
 
 PERMISSIONS: dict[str, frozenset[str]] = {
     "admin": frozenset({"read_all", "edit_plans", "publish", "assign", "record_visit", "rate", "import",
-                        "export", "view_personal", "view_audit", "manage_accounts"}),
+                        "export", "view_personal", "view_audit", "manage_accounts", "manage_staff"}),
     "leadership": frozenset({"read_all", "export", "view_audit", "view_personal"}),
     "planner": frozenset({"read_all", "edit_plans", "publish", "import", "export"}),
-    "branch_manager": frozenset({"read_branch", "assign", "rate", "export", "view_personal"}),
+    "branch_manager": frozenset({"read_branch", "assign", "rate", "export", "view_personal", "manage_staff"}),
     "customer_manager": frozenset({"read_own", "record_visit", "export"}),
 }
 
@@ -524,6 +524,94 @@ def unlock(ws: Workspace, username: str, *, actor: str) -> bool:
                                         "locked_until": _stamp(was) if was else None},
                              "after": {"failed_logins": 0, "locked_until": None}})
     return was is not None
+
+
+def disable_staff_accounts(tx: Any, staff_id: str) -> list[dict[str, Any]]:
+    """Inside ``tx``: disable the enabled accounts bound to ``staff_id`` (a leaver); audited before/after.
+
+    Returns ``[{"username", "active": False}]`` for each account disabled (their open sessions end at their
+    next run, see :func:`refresh`).
+    """
+    rows = tx.read("accounts", where="staff_id = ?", params=[staff_id])
+    done = []
+    for r in rows.to_dict("records"):
+        if not bool(r["active"]):
+            continue
+        tx.execute("UPDATE accounts SET active = ? WHERE username = ?", (0, str(r["username"])))
+        tx.note("accounts", {"op": "set_active", "username": str(r["username"]), "reason": f"员工 {staff_id} 离职",
+                             "before": True, "after": False})
+        done.append({"username": str(r["username"]), "active": False})
+    return done
+
+
+def rebind_staff_accounts(tx: Any, staff_id: str, branch_id: str) -> list[dict[str, Any]]:
+    """Inside ``tx``: the accounts bound to ``staff_id`` follow it to ``branch_id`` (a move); audited."""
+    rows = tx.read("accounts", where="staff_id = ?", params=[staff_id])
+    done = []
+    for r in rows.to_dict("records"):
+        if _opt(r["branch_id"]) == branch_id:
+            continue
+        tx.execute("UPDATE accounts SET branch_id = ? WHERE username = ?", (branch_id, str(r["username"])))
+        tx.note("accounts", {"op": "set_role", "username": str(r["username"]), "reason": f"员工 {staff_id} 调动",
+                             "before": {"branch_id": _opt(r["branch_id"])}, "after": {"branch_id": branch_id}})
+        done.append({"username": str(r["username"]), "branch_id": branch_id})
+    return done
+
+
+def require_staff_account(by: Account, account: Mapping[str, Any], staff: pd.DataFrame) -> None:
+    """May ``by`` enable or disable ``account`` (a row of ``accounts``)? PermissionDeniedError when not.
+
+    Administrators may change any account (other than disabling their own, see :class:`AccountAdmin`); a
+    branch manager only the accounts bound to a staff member (``staff_id``) who works at their own branch, as
+    the staff table has it now; nobody else. An account bound to a leaver cannot be enabled (see
+    :func:`set_staff_account_active`).
+
+    Examples
+    --------
+    >>> st = pd.DataFrame({"staff_id": ["S1", "S2"], "branch_id": ["B1", "B2"]})
+    >>> require_staff_account(Account("b1", "branch_manager", branch_id="B1"), {"username": "s1", "staff_id": "S1"}, st)
+    >>> require_staff_account(Account("b1", "branch_manager", branch_id="B1"), {"username": "s2", "staff_id": "S2"}, st)
+    Traceback (most recent call last):
+    ...
+    grids.errors.PermissionDeniedError: 网点主任（b1）只能启用或停用本网点（B1）员工的账号；账号 s2 不是
+    """
+    if by.can("manage_accounts"):
+        return
+    username = str(account.get("username"))
+    if by.role == "branch_manager" and by.branch_id:
+        sid = _opt(account.get("staff_id"))
+        hit = staff[staff["staff_id"].astype(str) == sid] if sid else staff.iloc[0:0]
+        if len(hit) and str(hit["branch_id"].iloc[0]) == by.branch_id and username != by.username:
+            return
+        raise PermissionDeniedError(f"{by.role_name}（{by.username}）只能启用或停用本网点（{by.branch_id}）员工的账号；"
+                                    f"账号 {plain(username)} 不是")
+    raise PermissionDeniedError(f"{by.role_name}（{by.username}）无权启用或停用账号")
+
+
+def set_staff_account_active(ws: Workspace, username: str, active: bool, *, by: Account) -> None:
+    """Enable or disable a staff member's account as ``by`` (:func:`require_staff_account`), one transaction.
+
+    Raises
+    ------
+    PermissionDeniedError
+        Outside ``by``'s branch, or ``by`` may not.
+    ValidationError
+        Unknown account; enabling the account of a staff member who has left; disabling oneself.
+    """
+    if username == by.username and not active:
+        raise ValidationError("不能停用自己的账号", fix="请另一位管理员操作")
+    with ws.transaction(actor=by.username, action="账号变更") as tx:
+        row = _account_row(tx, username)
+        staff = tx.read("staff")
+        require_staff_account(by, row, staff)
+        sid = _opt(row["staff_id"])
+        person = staff[staff["staff_id"].astype(str) == sid] if sid else staff.iloc[0:0]
+        if active and len(person) and "status" in person.columns and person["status"].iloc[0] == "left":
+            raise ValidationError(f"账号 {plain(username)} 绑定的员工 {sid} 已离职，不能启用",
+                                  fix="为重新入职的员工新增员工记录和账号")
+        tx.execute("UPDATE accounts SET active = ? WHERE username = ?", (1 if active else 0, username))
+        tx.note("accounts", {"op": "set_active", "username": username, "before": bool(row["active"]),
+                             "after": active})
 
 
 def has_admin(ws: Workspace) -> bool:

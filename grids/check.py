@@ -318,8 +318,8 @@ def check_plan(grids: gpd.GeoDataFrame, *, admin_units: gpd.GeoDataFrame,
         elif staff is not None:
             sid = str(person)
             if sid not in staff_branch:
-                add("staff_branch_mismatch", [ids[k]], f"网格 {ids[k]} 的客户经理 {sid} 不在员工名单中",
-                    "重新指定客户经理", loc_pt)
+                add("staff_branch_mismatch", [ids[k]], f"网格 {ids[k]} 的客户经理 {sid} 不在员工名单中（或已离职）",
+                    "重新指定客户经理（人员分配页改派或自动均衡）", loc_pt)
             elif not _blank(branch) and str(staff_branch[sid]) != str(branch):
                 add("staff_branch_mismatch", [ids[k]],
                     f"网格 {ids[k]} 属于网点 {branch}，但客户经理 {sid} 属于网点 {staff_branch[sid]}",
@@ -487,6 +487,13 @@ def _split_text(atoms: list[str], parts: int, k: int, polys: dict, hh_pts, label
     return " ｜ ".join("、".join(label(a) for a, _ in r) + f"（{sum(c for _, c in r)} 户）" for r in runs)
 
 
+def _in_post(staff: pd.DataFrame) -> pd.DataFrame:
+    """Staff who have not left (``status`` ``left``, see :mod:`grids.lifecycle`): a leaver's grid is flagged."""
+    if "status" in staff.columns:
+        staff = staff[~staff["status"].astype(object).eq("left").fillna(False).astype(bool).to_numpy()]
+    return staff[["staff_id", "branch_id"]]
+
+
 def check_workspace_plan(ws, plan_id: str, *, overlap_tolerance_m2: float = 1.0,
                          grids: gpd.GeoDataFrame | None = None) -> gpd.GeoDataFrame:
     """:func:`check_plan` on a plan stored in a workspace.
@@ -503,7 +510,7 @@ def check_workspace_plan(ws, plan_id: str, *, overlap_tolerance_m2: float = 1.0,
         grids,
         admin_units=ws.read("admin_units"),
         households=ws.read("households", columns=["hh_id", "village_code", "group_code"]),
-        staff=ws.read("staff", columns=["staff_id", "branch_id"]),
+        staff=_in_post(ws.read("staff")),
         urban_areas=ws.read("urban_areas"),
         streets=ws.read("streets", where='"class" = ?', params=(FERRY_CLASS,), columns=["class"]),
         branches=ws.read("branches", columns=["branch_id"]),

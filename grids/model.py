@@ -36,6 +36,10 @@ PLAN_STATUS_NAMES = {"draft": "草稿", "published": "已发布", "archived": "�
 VISIT_OUTCOMES: tuple[str, ...] = ("已建档", "补充资料", "未遇", "拒绝", "已迁出")
 BRANCH_KINDS: tuple[str, ...] = ("营业部", "信用社", "分社")
 STAFF_ROLES: tuple[str, ...] = ("客户经理", "网点主任")
+STAFF_STATUSES: tuple[str, ...] = ("active", "left")
+STAFF_STATUS_NAMES = {"active": "在职", "left": "已离职"}
+STAFF_LEFT = "left"
+"""``staff.status`` of a leaver: kept (visits keep the id), never assignable again (NULL counts as active)."""
 GUARANTEES: tuple[str, ...] = ("", "公职人员保证", "商厅楼房抵押", "保证人", "房产抵押", "联保", "抵押")
 """Guarantee values (``""`` = 信用); 福薪卡 above 20万 needs 公职人员保证 or 商厅楼房抵押 (grids/data/products.json)."""
 JOB_LEVELS: tuple[str, ...] = ("一般工作人员", "科级", "处级及以上")
@@ -133,9 +137,9 @@ LAYERS: dict[str, Layer] = {
     "staff": Layer(
         None,
         {"staff_id": "TEXT", "name": "TEXT", "branch_id": "TEXT", "role": "TEXT", "phone": "TEXT",
-         "quota_per_day": "INTEGER"},
+         "quota_per_day": "INTEGER", "status": "TEXT", "left_at": "DATETIME"},
         key="staff_id",
-        description="员工（客户经理、网点主任）",
+        description="员工（客户经理、网点主任）；status 为 left 的已离职（保留记录，不再分配网格）",
         indexes=("branch_id",),
     ),
     "households": Layer(

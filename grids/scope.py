@@ -32,6 +32,7 @@ from grids.auth import Account
 from grids.errors import GridsError, PermissionDeniedError, StaleEditError, ValidationError
 from grids.privacy import mask_frame, mask_survey_frame
 from grids.store import Workspace
+from grids.text import plain
 
 REFUSALS_AUDITED_PER_MINUTE = 20
 """Refused intents of one account audited per minute at most (a tampered client could otherwise add a row a
@@ -588,6 +589,100 @@ class ScopedWorkspace:
             raise PermissionDeniedError("没有可导出的范围")
         return export_plan(self.ws, fmt=fmt, out=out, plan=self.plan_id, branch_id=branch_id, staff_id=staff_id,
                            grid_code=grid_code, unmask=unmask, actor=acc.username)
+
+    # -- staff lifecycle (issue 16): newcomer, leaver, move; staff accounts ---------------------------------
+    #
+    # Admins act on any branch; a branch manager on their own branch only: adds to it, records its leavers,
+    # moves its staff out (the source branch's manager: the branch that releases someone records it; the
+    # receiving branch is only rebalanced by the same fewest-moves rule, audited, and its manager can adjust
+    # afterwards). Customer managers, planners and leadership cannot. The library recomputes every change from
+    # the ids it is given; the page's preview is never trusted.
+
+    def _require_staff_change(self, action: str, *, staff_id: str | None = None,
+                              branch_id: str | None = None) -> None:
+        acc = self.account
+        acc.require("manage_staff")
+        if acc.can("read_all"):
+            return
+        if action == "add":
+            if str(branch_id) != acc.branch_id:
+                raise PermissionDeniedError(f"{acc.role_name}（{acc.username}）只能在本网点（{acc.branch_id}）新增员工，"
+                                            f"不能在网点 {plain(branch_id)}")
+            return
+        st = self._raw("staff")
+        hit = st[st["staff_id"].astype(str) == str(staff_id)]
+        if hit.empty or str(hit["branch_id"].iloc[0]) != acc.branch_id:
+            raise PermissionDeniedError(f"员工 {plain(staff_id)} 不属于你的网点（{acc.branch_id}）："
+                                        f"{acc.role_name}只能登记本网点员工的离职和调出")
+
+    def staff_preview(self, action: str, *, staff_id: str | None = None, person: Mapping[str, Any] | None = None,
+                      to_branch: str | None = None) -> Any:
+        """What a lifecycle change would do (:func:`grids.lifecycle.preview`), in scope; nothing written (a
+        refusal is audited like any intent's)."""
+        from grids import lifecycle
+
+        branch = (person or {}).get("branch_id")
+        what = {"action": action, "staff_id": staff_id, "to": to_branch,
+                "person": {k: (None if v is None else str(v)) for k, v in dict(person or {}).items()}}
+        with self._intent(f"预览人员变动 {plain(staff_id or branch)}", "staff", what):
+            self._require_staff_change(action, staff_id=staff_id, branch_id=branch)
+            return lifecycle.preview(self.ws, action, staff_id=staff_id, person=person, to_branch=to_branch)
+
+    def _staff_intent(self, action: str, label: str, what: dict[str, Any], *, seen: Mapping[str, int] | None,
+                      **kw: Any) -> Any:
+        from grids import lifecycle
+
+        with self._intent(label, "staff", {**what, "seen": dict(seen) if seen is not None else None}):
+            branch = (kw.get("person") or {}).get("branch_id")
+            self._require_staff_change(action, staff_id=kw.get("staff_id"), branch_id=branch)
+            change = lifecycle.preview(self.ws, action, **kw)  # always the published plan
+            return lifecycle.save(self.ws, change, actor=self.account.username, seen=seen)
+
+    def staff_leave(self, staff_id: str, *, seen: Mapping[str, int] | None = None) -> Any:
+        """Record a leaver (:func:`grids.lifecycle.leave`) in one transaction; returns the saved change.
+
+        ``seen``: ``grid_id`` → version of every grid of the branch as the user saw it (None: now, for scripts).
+
+        Raises
+        ------
+        PermissionDeniedError
+            No ``manage_staff``; a branch manager naming another branch's staff.
+        StaleEditError
+            A grid of the branch, or its staff list, changed since it was read.
+        ValidationError
+            Unknown or already-left staff; nobody left to take the grids.
+        """
+        return self._staff_intent("leave", f"登记离职 {plain(staff_id)}", {"staff_id": staff_id}, seen=seen,
+                                  staff_id=staff_id)
+
+    def staff_add(self, person: Mapping[str, Any], *, seen: Mapping[str, int] | None = None) -> Any:
+        """Add a staff member (``staff_id``, ``name``, ``branch_id``, ``role``, ``phone``) who takes grids with
+        fewest moves (:func:`grids.lifecycle.add`); a branch manager to their own branch only."""
+        what = {k: (None if v is None else str(v)) for k, v in dict(person).items()}
+        return self._staff_intent("add", f"新增员工 {plain(person.get('staff_id'))}", {"person": what}, seen=seen,
+                                  person=dict(person))
+
+    def staff_move(self, staff_id: str, to_branch: str, *, seen: Mapping[str, int] | None = None) -> Any:
+        """Move a staff member to another branch (:func:`grids.lifecycle.move`): admin, or the manager of the
+        branch they leave; ``seen`` covers the grids of both branches."""
+        return self._staff_intent("move", f"员工调动 {plain(staff_id)}", {"staff_id": staff_id, "to": to_branch},
+                                  seen=seen, staff_id=staff_id, to_branch=to_branch)
+
+    def set_staff_account_active(self, username: str, active: bool) -> None:
+        """Enable or disable a staff member's account (:func:`grids.auth.set_staff_account_active`): a branch
+        manager their own branch's staff only, an admin any."""
+        from grids.auth import set_staff_account_active
+
+        with self._intent("启用账号" if active else "停用账号", "accounts", {"username": username, "active": active}):
+            if not (self.account.can("manage_accounts") or self.account.can("manage_staff")):
+                raise PermissionDeniedError(f"{self.account.role_name}（{self.account.username}）无权启用或停用账号")
+            set_staff_account_active(self.ws, username, bool(active), by=self.account)
+
+    def staff_accounts(self) -> pd.DataFrame:
+        """The accounts bound to the in-scope staff (username, staff_id, active), without password hashes."""
+        st = self.staff()
+        acc = self.ws.read("accounts", columns=["username", "display_name", "role", "branch_id", "staff_id", "active"])
+        return acc[acc["staff_id"].astype(str).isin(set(st["staff_id"].astype(str)))].reset_index(drop=True)
 
     # -- surveys: the record_survey intent and the import of a workbook -----------------------------------
 

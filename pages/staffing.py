@@ -1,5 +1,6 @@
 """人员分配 — a branch manager gives the branch's grids to its customer managers: map by staff, workload and
-balance, auto-balance with a preview, reassign and lock grids, each manager's 入户清单 and printable map."""
+balance, auto-balance with a preview, reassign and lock grids, staff who come and go (新增、离职、调动 with a
+preview; a leaver's grids flagged until handed over) and their accounts, each manager's 入户清单 and printable map."""
 
 from __future__ import annotations
 
@@ -45,6 +46,8 @@ team = assign.assignable_staff(ctx.staff)
 team = team[team["branch_id"] == branch].reset_index(drop=True)
 if grids.empty or team.empty:
     st.info("该网点没有网格或没有客户经理。")
+    if acct.can("manage_staff"):
+        ui.lifecycle_section(sw, branch=branch, branch_names=branch_names, team=team, all_grids=all_grids)
     st.stop()
 staff_names = dict(zip(team["staff_id"].astype(str), team["name"].astype(str), strict=True))
 
@@ -69,21 +72,29 @@ cols = st.columns(4)
 cols[0].metric("网格", len(grids))
 cols[1].metric("住户", f"{int(grids['households'].sum()):,}")
 cols[2].metric("客户经理负荷差", f"{b['staff_spread'] * 100:.0f}%", help="（最多 − 最少）/ 平均，按户数")
+orphans = ui.held_by_others(grids, team)  # a leaver's grids not yet handed over: never “已均衡”
 cols[3].metric("可达到的下限", f"{b['spread_lower_bound'] * 100:.0f}%",
-               delta="已均衡" if b["balance_ok"] else "可再均衡", delta_color="off",
+               delta=f"{len(orphans)} 个网格待交接" if orphans else "已均衡" if b["balance_ok"] else "可再均衡",
+               delta_color="off",
                help="网格整块分配时负荷差不可能低于此值（可证明的下限，不计连片）")
 for w in balance_warnings(grids, team).itertuples():  # whole grids cannot reach 10 %: which grids to split
     st.warning(f"{markdown(w.message)}。  \n**建议：**{markdown(w.fix)}", icon="✂️")
 
-preview = ss[ui.STAFF_PREVIEW]
+if orphans:
+    st.warning(f"{len(orphans)} 个网格的客户经理已离职或不在本网点：{'、'.join(orphans[:10])}。"
+               "修正方法：在下方“人员变动”登记离职交接，或自动均衡")
+preview, held = ss[ui.STAFF_PREVIEW], ss[ui.STAFF_CHANGE]
 left, right = st.columns([3, 2])
 with left:
     changed = preview["changed"] if preview else None
-    shown = preview["grids"] if preview else grids
+    shown, map_team = (preview["grids"] if preview else grids), team
+    if held:  # a staff change awaiting confirmation: its grids flagged until saved
+        shown, changed, map_team = ui.change_grids(grids, held["change"], ctx.staff)
+    token = held["token"] if held else preview["token"] if preview else None
     out = show_cached_map(
-        lambda: ui.staff_map(shown, staff=team, branches=ctx.branches[ctx.branches["branch_id"] == branch],
+        lambda: ui.staff_map(shown, staff=map_team, branches=ctx.branches[ctx.branches["branch_id"] == branch],
                              basemap=basemap, admin=ctx.admin, changed=changed),
-        cache_key=("staffing", target, rev, branch, basemap, preview["token"] if preview else None), key="staffing.map", height=560)
+        cache_key=("staffing", target, rev, branch, basemap, token), key="staffing.map", height=560)
 picked = clicked_area(out, grids, basemap=basemap, id_column="grid_id")
 if picked:
     ss[ui.STAFF_SELECTED] = picked
@@ -128,6 +139,12 @@ if preview:
     if b2.button("放弃"):
         ss[ui.STAFF_PREVIEW] = None
         st.rerun()
+
+if acct.can("manage_staff"):
+    st.subheader("人员变动（新增、离职、调动）")
+    ui.lifecycle_section(sw, branch=branch, branch_names=branch_names, team=team, all_grids=all_grids)
+    with st.expander("本网点员工账号（启用、停用）"):
+        ui.staff_accounts_section(sw)
 
 st.subheader("网格列表（可改派、锁定）")
 shown, seen, editor_key = data.editor_table(

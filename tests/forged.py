@@ -220,6 +220,27 @@ def staffing_stale_preview(at: AppTest, path: Path) -> AppTest:
     return click(at, "staffing.apply_preview"), baseline
 
 
+def staffing_newcomer_taken_id(at: AppTest, _path: Path) -> AppTest:
+    """b1 adds a newcomer under S2's id (a customer manager of B2): the library refuses the taken id."""
+    at.radio(key="staffing.lifecycle_mode").set_value("新增客户经理").run()
+    at.text_input(key="staffing.new_id").input("S2")
+    at.text_input(key="staffing.new_name").input("冒名").run()
+    return click(at, "staffing.preview_add")
+
+
+def staffing_stale_leave(at: AppTest, path: Path) -> tuple[AppTest, dict[str, pd.DataFrame]]:
+    """b1 previews S3's leave; meanwhile admin locks a grid of B1; b1 confirms the preview it saw."""
+    from grids.scope import ScopedWorkspace
+
+    at.radio(key="staffing.lifecycle_mode").set_value("登记离职").run()
+    at.selectbox(key="staffing.leaver").set_value("S3").run()
+    click(at, "staffing.preview_leave")
+    assert at.session_state["staffing.change"], [e.value for e in at.error]
+    ScopedWorkspace(Workspace(path), ADMIN).assign_grids({"G1": {"locked": True}}, seen={"G1": 1})
+    baseline = stored(path)
+    return click(at, "staffing.confirm_change"), baseline
+
+
 def workbench_stale_visit(at: AppTest, path: Path) -> AppTest | tuple[AppTest, dict[str, pd.DataFrame]]:
     """s1 has H4 on screen; admin archives H4 meanwhile; s1 sends the form for H4 (old version)."""
     from grids.scope import ScopedWorkspace

@@ -54,11 +54,13 @@ STAFF_SELECTED = "staffing.selected"
 STAFF_PREVIEW = "staffing.preview"
 STAFF_FILES = "staffing.files"
 STAFF_NOTICE = "staffing.notice"
+STAFF_CHANGE = "staffing.change"  # a computed staff change (add/leave/move) awaiting confirmation, or None
 
 DEFAULTS: dict[str, Any] = {
     PLAN: None, HISTORY: None, BASE: None, REVISION: None, VERSION: 0, TOKEN: None, SELECTED: None, FOCUS: None,
     DRAWN: None, NOTICE: None, SECTION: "编辑", STALE: None, CONFLICTS: None, WHATIF_POINT: None, WHATIF: None, COMPARE: None,
     STAFF_BRANCH: None, STAFF_SELECTED: None, STAFF_PREVIEW: None, STAFF_FILES: {}, STAFF_NOTICE: None,
+    STAFF_CHANGE: None,
 }
 
 PROBLEMS_PER_PAGE = 20
@@ -516,3 +518,138 @@ def households_in(grids: gpd.GeoDataFrame, grid_id: str, ctx: Context) -> list[s
     moved_out = set(overrides.loc[overrides["grid_id"] != grid_id, "hh_id"])
     moved_in = overrides.loc[overrides["grid_id"] == grid_id, "hh_id"].tolist()
     return [h for h in inside if h not in moved_out] + moved_in
+
+
+# --------------------------------------------------------------------------------------------------------
+# staffing: staff who come and go (grids.lifecycle through the scoped workspace)
+# --------------------------------------------------------------------------------------------------------
+
+LIFECYCLE_MODES = ("新增客户经理", "登记离职", "调到其他网点")
+
+
+def held_by_others(grids: pd.DataFrame, team: pd.DataFrame) -> list[str]:
+    """Grids of a branch whose staff is not on its team (a leaver's, or unknown): flagged until handed over.
+
+    Examples
+    --------
+    >>> held_by_others(pd.DataFrame({"grid_id": ["a", "b"], "staff_id": ["S1", "S9"]}), pd.DataFrame({"staff_id": ["S1"]}))
+    ['b']
+    """
+    sid = grids["staff_id"].astype(object)
+    return grids.loc[sid.notna().to_numpy() & ~sid.isin(set(team["staff_id"].astype(str))).to_numpy(),
+                     "grid_id"].astype(str).tolist()
+
+
+def change_grids(grids: gpd.GeoDataFrame, change: Any,
+                 staff: pd.DataFrame) -> tuple[gpd.GeoDataFrame, list[str], pd.DataFrame]:
+    """``grids`` as a previewed staff change would leave them, the ids of the grids it moves, and the staff
+    (``staff_id``, ``name``; a newcomer included) who hold them for the map legend."""
+    moves = change.moves[change.moves["grid_id"].isin(set(grids["grid_id"].astype(str)))]
+    after = dict(zip(moves["grid_id"], moves["after"], strict=True))
+    out = grids.assign(staff_id=[after.get(str(g), s) for g, s in zip(grids["grid_id"], grids["staff_id"],
+                                                                       strict=True)])
+    people = pd.concat([staff[["staff_id", "name"]], pd.DataFrame([{k: change.staff.get(k) for k in
+                                                                    ("staff_id", "name")}])], ignore_index=True)
+    held = set(out["staff_id"].dropna().astype(str))
+    return out, moves["grid_id"].tolist(), people[people["staff_id"].astype(str).isin(held)].drop_duplicates(
+        "staff_id", keep="last").reset_index(drop=True)
+
+
+def _keep_change(sw: Any, all_grids: pd.DataFrame, action: str, params: dict[str, Any]) -> None:
+    """Compute a change (scope decided by the library) and keep it, with the grid versions it was shown at."""
+    change = sw.staff_preview(action, **params)
+    seen = plans.versions(all_grids[all_grids["branch_id"].astype(object).isin(list(change.teams))])
+    st.session_state[STAFF_CHANGE] = {"action": action, "params": params, "change": change, "seen": seen,
+                                      "token": uuid.uuid4().hex}
+
+
+def lifecycle_section(sw: Any, *, branch: str, branch_names: dict[str, str], team: pd.DataFrame,
+                      all_grids: pd.DataFrame) -> None:
+    """新增 / 离职 / 调动 with a preview of the grids that change hands before anything is saved."""
+    from grids.errors import GridsError
+    from grids.model import STAFF_ROLES
+
+    ss = st.session_state
+    names = dict(zip(team["staff_id"].astype(str), team["name"].astype(str), strict=True))
+    mode = st.radio("人员变动", LIFECYCLE_MODES, horizontal=True, key="staffing.lifecycle_mode")
+    try:
+        if mode == LIFECYCLE_MODES[0]:
+            c1, c2, c3 = st.columns(3)
+            sid = c1.text_input("员工编号", key="staffing.new_id", placeholder="例如 S200")
+            name = c2.text_input("姓名", key="staffing.new_name")
+            role = c3.selectbox("岗位", STAFF_ROLES, key="staffing.new_role")
+            if st.button("预览新增", key="staffing.preview_add", disabled=not (sid and name)):
+                _keep_change(sw, all_grids, "add", {"person": {"staff_id": sid, "name": name, "branch_id": branch,
+                                                               "role": role}})
+        elif mode == LIFECYCLE_MODES[1]:
+            who = st.selectbox("离职的员工", list(names), format_func=lambda s: f"{names.get(s, s)}（{s}）",
+                               key="staffing.leaver")
+            if st.button("预览离职交接", key="staffing.preview_leave", disabled=not who):
+                _keep_change(sw, all_grids, "leave", {"staff_id": who})
+        else:
+            c1, c2 = st.columns(2)
+            who = c1.selectbox("调动的员工", list(names), format_func=lambda s: f"{names.get(s, s)}（{s}）",
+                               key="staffing.mover")
+            others = [b for b in branch_names if b != branch]
+            to = c2.selectbox("调入网点", others, format_func=lambda b: f"{b} {branch_names[b]}", key="staffing.move_to")
+            if st.button("预览调动", key="staffing.preview_move", disabled=not (who and to)):
+                _keep_change(sw, all_grids, "move", {"staff_id": who, "to_branch": to})
+    except GridsError as exc:
+        st.error(markdown(str(exc)))
+    held = ss[STAFF_CHANGE]
+    if not held:
+        return
+    change = held["change"]
+    st.markdown(f"**预览：{markdown(change.title())}**（地图上虚线框为将改派的网格，保存前不生效）")
+    for line in change.lines()[1:]:
+        if not line.startswith("  "):
+            st.write(markdown(line))
+    table = change.moves.assign(reason=lambda t: t["reason"].map({"交接": "离职/调出交接", "均衡": "均衡调整"}))
+    st.dataframe(table[["grid_id", "name", "households", "branch_id", "before", "after", "reason"]].rename(columns={
+        "grid_id": "编码", "name": "网格", "households": "户数", "branch_id": "网点", "before": "原客户经理",
+        "after": "新客户经理", "reason": "原因"}), hide_index=True, key="staffing.change_moves")
+    a, b = st.columns(2)
+    if a.button("确认保存", type="primary", key="staffing.confirm_change"):
+        p = held["params"]
+        try:
+            if held["action"] == "leave":
+                done = sw.staff_leave(p["staff_id"], seen=held["seen"])
+            elif held["action"] == "add":
+                done = sw.staff_add(p["person"], seen=held["seen"])
+            else:
+                done = sw.staff_move(p["staff_id"], p["to_branch"], seen=held["seen"])
+        except GridsError as exc:
+            st.error(markdown(str(exc)))
+            return
+        ss[STAFF_CHANGE] = None
+        ss[STAFF_NOTICE] = ("success", f"已保存：{done.title()}，改派 {len(done.moves)} 个网格"
+                            + (f"（方案第 {done.revision} 版）" if done.revision is not None else ""))
+        st.rerun()
+    if b.button("放弃", key="staffing.drop_change"):
+        ss[STAFF_CHANGE] = None
+        st.rerun()
+
+
+def staff_accounts_section(sw: Any) -> None:
+    """The accounts of the branch's staff, each enabled or disabled by the branch manager (library decides)."""
+    from grids.errors import GridsError
+
+    acc = sw.staff_accounts()
+    if acc.empty:
+        st.caption("本网点员工还没有账号。")
+        return
+    acc = acc.assign(state=acc["active"].astype("boolean").fillna(False).map({True: "启用", False: "已停用"}))
+    st.dataframe(acc[["username", "display_name", "staff_id", "state"]].rename(columns={
+        "username": "用户名", "display_name": "姓名", "staff_id": "员工编号", "state": "状态"}), hide_index=True,
+        key="staffing.accounts")
+    c1, c2 = st.columns([3, 1])
+    user = c1.selectbox("账号", acc["username"].astype(str).tolist(), key="staffing.account")
+    active = bool(acc.set_index("username").loc[user, "active"]) if user else False
+    if c2.button("停用账号" if active else "启用账号", key="staffing.toggle_account"):
+        try:
+            sw.set_staff_account_active(user, not active)
+        except GridsError as exc:
+            st.error(markdown(str(exc)))
+            return
+        st.session_state[STAFF_NOTICE] = ("success", f"账号 {user} 已{'停用' if active else '启用'}")
+        st.rerun()
