@@ -1437,11 +1437,14 @@ class _Builder:
         workdays = days[weekday < 5]  # 1970-01-01 was a Thursday: +3 makes Monday 0
         for m in sorted(set(hh_staff.tolist())):
             theirs = np.flatnonzero(hh_staff == m)
+            theirs = theirs[np.lexsort((theirs, self.hh_group[theirs]))]  # 整村推进: group after group
             pace = rng.uniform(8, 14)
             out = workdays[rng.random(workdays.size) < 0.85]
             counts = np.minimum(rng.poisson(pace, out.size), theirs.size)
+            at = int(rng.integers(0, theirs.size))
             for day_i, c in zip(out, counts, strict=True):
-                seen = rng.choice(theirs, size=int(c), replace=False)
+                seen = theirs[(at + np.arange(int(c))) % theirs.size]
+                at = (at + int(c)) % theirs.size
                 rows_h.append(seen)
                 rows_s.append(np.full(seen.size, m, dtype=object))
                 rows_d.append(np.full(seen.size, day_i))
