@@ -145,6 +145,9 @@ if acct.can("manage_staff"):
     ui.lifecycle_section(sw, branch=branch, branch_names=branch_names, team=team, all_grids=all_grids)
     with st.expander("本网点员工账号（启用、停用）"):
         ui.staff_accounts_section(sw)
+if acct.can("assign"):
+    with st.expander("走访定额（每个走访日的户数）"):
+        ui.quota_section(sw, team=team, branches=ctx.branches, branch=branch)
 
 st.subheader("网格列表（可改派、锁定）")
 shown, seen, editor_key = data.editor_table(

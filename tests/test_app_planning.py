@@ -189,3 +189,19 @@ def test_publishing_lists_conflicts_with_live_reassignments_and_publishes_once_a
     assert plans.resolve_plan(ws) != live and "方案已发布" in " ".join(s.value for s in at.success)
     note = json.loads(ws.audit_records()[-1][6])[0]
     assert [c["grid_id"] for c in note["conflicts_overridden"]] == ["150422100201001"]
+
+
+def test_a_branch_manager_sets_visit_quotas_on_the_staffing_page(ws):
+    at = run("pages/staffing.py", Account("b1", "branch_manager", "林东主任", branch_id="B1"))
+    assert not at.exception, at.exception
+    editor = next(d for d in at.dataframe if "quota" in d.value.columns)
+    assert editor.value["staff_id"].tolist() == ["S1", "S2"]
+    # the number input and the editor live in a form: set them, then submit
+    next(n for n in at.number_input if n.label.startswith("本网点默认定额")).set_value(10)
+    at.session_state["staffing.quota_editor"] = {"edited_rows": {0: {"quota": 15}}, "added_rows": [],
+                                                 "deleted_rows": []}
+    next(b for b in at.button if b.label == "保存定额").click().run()
+    assert not at.exception, at.exception
+    staff = ws.read("staff").set_index("staff_id")
+    assert staff.loc["S1", "quota_per_day"] == 15 and pd.isna(staff.loc["S2", "quota_per_day"])
+    assert ws.read("branches").set_index("branch_id").loc["B1", "quota_per_day"] == 10

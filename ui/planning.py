@@ -653,3 +653,45 @@ def staff_accounts_section(sw: Any) -> None:
             return
         st.session_state[STAFF_NOTICE] = ("success", f"账号 {user} 已{'停用' if active else '启用'}")
         st.rerun()
+
+
+def quota_section(sw: Any, *, team: pd.DataFrame, branches: pd.DataFrame, branch: str) -> None:
+    """Visit quotas of the branch's customer managers (households per visit day; empty: the branch default),
+    and the branch default (branch managers); the library checks scope and values (:meth:`set_quotas`)."""
+    from grids.progress import DEFAULT_QUOTA_PER_DAY
+
+    def stored(v: Any) -> int | None:
+        return None if v is None or pd.isna(v) else int(v)
+
+    row = branches[branches["branch_id"].astype(str) == branch]
+    default = stored(row["quota_per_day"].iloc[0]) if "quota_per_day" in row and len(row) else None
+    people = team[team["role"] == "客户经理"] if "role" in team else team
+    mine = {str(s): stored(q) for s, q in zip(people["staff_id"], people.get("quota_per_day", [None] * len(people)),
+                                             strict=True)}
+    with st.form("staffing.quotas"):
+        new_default = default
+        if sw.account.branch_id:
+            new_default = st.number_input(f"本网点默认定额（户/走访日；0 = 联社默认 {DEFAULT_QUOTA_PER_DAY} 户）", 0, 60,
+                                          value=default or 0, step=1) or None
+        table = pd.DataFrame({"staff_id": list(mine), "name": people["name"].astype(str).tolist(),
+                              "quota": [q if q is not None else None for q in mine.values()]})
+        edited = st.data_editor(table, hide_index=True, disabled=["staff_id", "name"], key="staffing.quota_editor",
+                                column_config={"staff_id": "编号", "name": "客户经理",
+                                               "quota": st.column_config.NumberColumn(
+                                                   "本人定额（户/走访日；空 = 网点默认）", min_value=1, max_value=60,
+                                                   step=1)})
+        if st.form_submit_button("保存定额"):
+            changes = {s: stored(q) for s, q in zip(edited["staff_id"], edited["quota"], strict=True)
+                       if stored(q) != mine.get(s)}
+            kw = {"branch_default": new_default} if sw.account.branch_id and new_default != default else {}
+            if not changes and not kw:
+                st.info("定额没有变化。")
+                return
+            try:
+                sw.set_quotas(changes, **kw)
+            except GridsError as exc:
+                st.error(markdown(str(exc)))
+            else:
+                st.session_state[STAFF_NOTICE] = ("success", f"已保存定额（{len(changes)} 人"
+                                                  + ("，网点默认" if kw else "") + "）")
+                st.rerun()
