@@ -103,12 +103,20 @@ def versions_section(ws: Any, *, ctx: Any, target: str, rev: int, plan_list: pd.
         with right:
             table = cmp.grids.drop(columns="geometry").assign(
                 change=[", ".join(edit.CHANGE_LABELS[k] for k in c.split(",")) for c in cmp.grids["change"]])
-            st.dataframe(table, hide_index=True, height=260)
+            st.dataframe(table.rename(columns=COMPARE_COLUMNS), hide_index=True, height=260)
             st.markdown("**客户经理工作量变化（户）**")
-            st.dataframe(cmp.workload, hide_index=True, height=200)
+            st.dataframe(cmp.workload.rename(columns=COMPARE_COLUMNS), hide_index=True, height=200)
         st.markdown(f"**换网格或换人的住户：{len(cmp.households):,} 户**")
-        st.dataframe(cmp.households.head(2000), hide_index=True, height=240)
+        st.dataframe(cmp.households.head(2000).rename(columns=COMPARE_COLUMNS), hide_index=True, height=240)
 
+
+COMPARE_COLUMNS = {
+    "grid_id": "网格编号", "name": "网格名称", "change": "变化", "staff_id": "客户经理", "hh_id": "户号",
+    "staff_before": "客户经理（A）", "staff_after": "客户经理（B）", "branch_before": "网点（A）",
+    "branch_after": "网点（B）", "households_before": "户数（A）", "households_after": "户数（B）",
+    "grid_before": "网格（A）", "grid_after": "网格（B）",
+}
+"""Column headers of the plan comparison tables (A = the original plan, B = the new one)."""
 
 WHATIF_COLUMNS = {
     "branch_id": "网点", "staff_id": "员工", "grid_id": "网格编号", "code": "网格代码", "name": "网格名称",
