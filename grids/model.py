@@ -139,7 +139,7 @@ LAYERS: dict[str, Layer] = {
         {"staff_id": "TEXT", "name": "TEXT", "branch_id": "TEXT", "role": "TEXT", "phone": "TEXT",
          "quota_per_day": "INTEGER", "status": "TEXT", "left_at": "DATETIME"},
         key="staff_id",
-        description="员工（客户经理、网点主任）；status 为 left 的已离职（保留记录，不再分配网格）",
+        description="员工（客户经理、网点主任；已离职的保留记录，不再分配网格）",
         indexes=("branch_id",),
     ),
     "households": Layer(

@@ -123,7 +123,7 @@ if manage:
         rb = data.layer(target, rev, "branches", ("branch_id", "name"))
         rnames = dict(zip(rb["branch_id"], rb["name"], strict=True))
         branch = st.selectbox("网点", list(rnames), format_func=lambda k: f"{rnames[k]}（{k}）", key="admin.rule_branch")
-        st.caption("联社的默认规则见 grids/data/products.json；网点可另设审批权限（超过的授信报联社贷审会），"
+        st.caption("联社的默认规则见 `grids/data/products.json`；网点可另设审批权限（超过的授信报联社贷审会），"
                    "可收紧额度范围、另设基准利率，不能放宽联社的规则。改动记入审计。")
         st.dataframe(credit_rules.rules_summary(credit_rules.effective_rules(ws, branch)).rename(
             columns=credit_rules.RULES_HEADERS), hide_index=True, width="stretch")

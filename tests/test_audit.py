@@ -383,6 +383,7 @@ def test_upgrade_adds_layers_declared_since(tmp_path):
 
 def test_the_trail_reads_in_beijing_time_and_chinese(tmp_path):
     from grids.audit import audit_table
+    from grids.model import LAYERS
 
     ws = Workspace.create(tmp_path / "ws.gpkg", county_code="150422", county_name="巴林左旗")
     ws.write("staff", pd.DataFrame({"staff_id": ["S1"], "name": ["赵六"]}), actor="admin")
@@ -391,7 +392,7 @@ def test_the_trail_reads_in_beijing_time_and_chinese(tmp_path):
     utc = pd.Timestamp(stored["at"]).tz_localize(None) if pd.Timestamp(stored["at"]).tzinfo is None \
         else pd.Timestamp(stored["at"]).tz_convert("UTC").tz_localize(None)
     assert row["at"] == (utc + pd.Timedelta(hours=8)).floor("s")
-    assert row["layer"] == "员工（客户经理、网点主任）" and row["detail_json"] == stored["detail"]
+    assert row["layer"] == LAYERS["staff"].description and row["detail_json"] == stored["detail"]
     assert "操作 替换" in row["detail"] or "操作 追加" in row["detail"]
     assert "layer" not in row["detail"] and "op" not in row["detail"]
     assert list(audit_table(ws, last=1)["detail_json"]) == [stored["detail"]]
