@@ -43,7 +43,7 @@ BASELINE_APP = '''
 import folium, streamlit as st
 from streamlit_folium import st_folium
 from grids.maps import localize
-from grids.store import open_workspace
+from grids.workspace import open_workspace
 import os
 
 st.set_page_config(layout="wide")
@@ -87,9 +87,9 @@ CLICK_POINT = """([lon, lat]) => {
 def _areas(workspace: Path, n: int) -> list[tuple[str, float, float]]:
     """(name, lon, lat) of the ``n`` largest areas with distinct names (grids, else villages)."""
     from grids.crs import to_gk
-    from grids.store import Workspace
+    from grids.workspace import GpkgWorkspace
 
-    ws = Workspace(workspace)
+    ws = GpkgWorkspace(workspace)
     areas = ws.read("grids") if ws.count("grids") else ws.read("admin_units", where="level = 'village'")
     areas = areas.assign(_a=to_gk(areas).area).sort_values("_a", ascending=False).drop_duplicates("name")
     pts = areas.geometry.representative_point()

@@ -272,10 +272,10 @@ def _demo_plan():
     import tempfile
 
     from grids.plans import read_grids, resolve_plan
-    from grids.store import Workspace
+    from grids.workspace import GpkgWorkspace
 
     if DEMO.exists():
-        ws = Workspace(DEMO)
+        ws = GpkgWorkspace(DEMO)
         try:
             return "workspace/demo.gpkg", read_grids(ws, resolve_plan(ws)), ws
         except Exception:  # no plan yet: build one below
@@ -285,7 +285,7 @@ def _demo_plan():
     path = Path(tempfile.mkdtemp(prefix="bench_assign_")) / "demo.gpkg"
     if main(["demo", str(path)]) != 0:
         raise RuntimeError("python -m grids demo failed")
-    ws = Workspace(path)
+    ws = GpkgWorkspace(path)
     return str(path), read_grids(ws, resolve_plan(ws)), ws
 
 

@@ -78,9 +78,9 @@ def run(*, quick: bool = False) -> dict:
         out["blocks"] = _compare_blocks(streets, limit, repeats)
         return out
 
-    from grids.store import Workspace
+    from grids.workspace import GpkgWorkspace
 
-    ws = Workspace(demo)
+    ws = GpkgWorkspace(demo)
     admin = ws.read("admin_units")
     households = ws.read("households", columns=["hh_id", "village_code", "group_code"])
     streets = ws.read("streets")

@@ -101,9 +101,9 @@ def run(*, quick: bool = False) -> dict:
     if DEMO.exists():
         try:
             from grids import plans
-            from grids.store import Workspace
+            from grids.workspace import GpkgWorkspace
 
-            ws = Workspace(DEMO)
+            ws = GpkgWorkspace(DEMO)
             grids_demo = plans.read_grids(ws, plans.resolve_plan(ws))
             hh_demo = ws.read("households")
             demo = _compare(hh_demo, grids_demo, repeats, admin_units=ws.read("admin_units", columns=["code", "level"]))

@@ -93,9 +93,9 @@ def _users(workspace: Path, *, n_branch: int, n_staff: int) -> list[User]:
     """The branch managers and customer managers to simulate, with points inside their grids."""
     from grids import plans
     from grids.auth import list_accounts
-    from grids.store import Workspace
+    from grids.workspace import GpkgWorkspace
 
-    ws = Workspace(workspace)
+    ws = GpkgWorkspace(workspace)
     accounts = list_accounts(ws)
     accounts = accounts[accounts["active"].astype("boolean").fillna(False)]
     grids = plans.read_grids(ws, plans.resolve_plan(ws))

@@ -98,7 +98,7 @@ def run(*, quick: bool = False, households: int | None = None) -> dict:
         steps["import_staff"] = _step(["import", ws, "staff", files.staff, *user], work)
         steps["build"] = _step(["build", ws, *user], work)
         steps["assign"] = _step(["assign", ws, *user], work)
-        from grids.store import open_workspace
+        from grids.workspace import open_workspace
 
         w = open_workspace(ws)
         stored = {"households": w.count("households"), "villages": w.count("admin_units", where="level = 'village'"),

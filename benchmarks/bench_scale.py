@@ -93,9 +93,9 @@ def _maxrss_mb() -> float:
 
 def _grids(workspace: str):
     from grids.plans import read_grids, resolve_plan
-    from grids.store import Workspace
+    from grids.workspace import GpkgWorkspace
 
-    ws = Workspace(workspace)
+    ws = GpkgWorkspace(workspace)
     return read_grids(ws, resolve_plan(ws))
 
 

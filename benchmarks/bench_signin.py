@@ -20,7 +20,7 @@ import pandas as pd
 
 from grids import auth
 from grids.errors import PermissionDeniedError
-from grids.store import Workspace
+from grids.workspace import GpkgWorkspace, Workspace
 
 PASSWORD = "bench-password-1"
 ACCOUNTS = 184
@@ -41,7 +41,7 @@ def run(*, quick: bool = False) -> dict:
     """Median seconds of failed sign-ins (known vs unknown username) and of a successful one, and their ratio."""
     repeats = 7 if quick else 25
     with tempfile.TemporaryDirectory() as tmp:
-        ws = Workspace.create(Path(tmp) / "ws.gpkg", county_code="150422", county_name="巴林左旗")
+        ws = GpkgWorkspace.create(Path(tmp) / "ws.gpkg", county_code="150422", county_name="巴林左旗")
         digest = auth.hash_password(PASSWORD)
         frame = pd.DataFrame({"username": [f"u{i:03d}" for i in range(ACCOUNTS)], "role": "planner"})
         auth.create_accounts(ws, frame, actor="bench", password_hashes=pd.Series([digest] * ACCOUNTS))

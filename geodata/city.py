@@ -6,7 +6,7 @@ their Voronoi cells (clipped to the outline, computed in the county's Gauss-Krü
 border cuts off a cell joins the neighbouring village, so every village is one polygon per landmass), towns as
 connected groups of neighbouring villages, one branch per town with a few customer managers, one grid per
 village in a published plan that :func:`grids.check.check_plan` finds no error in, and households clustered around the village seeds with credit records following the seed cooperative's
-funnel ratios. The admin layers, branches, staff and grids go to a :class:`grids.store.Workspace`; households
+funnel ratios. The admin layers, branches, staff and grids go to a :class:`grids.workspace.GpkgWorkspace`; households
 are written partition by partition to GeoParquet (:func:`grids.scale.write_households_parquet`), so peak memory
 is one partition of households plus one county's polygons, whatever the city's size.
 
@@ -324,7 +324,7 @@ def write_city(out: str | os.PathLike, *, prefix: str = "1504", households: int 
         The workspace or partition directory exists and ``overwrite`` is false.
     """
     from grids.plans import publish_plan, save_draft
-    from grids.store import Workspace
+    from grids.workspace import GpkgWorkspace
 
     if households < 0:
         raise ValidationError(f"住户数 {households} 无效", fix="住户数应为非负整数，例如 1000000")
@@ -344,7 +344,7 @@ def write_city(out: str | os.PathLike, *, prefix: str = "1504", households: int 
         f.unlink()
     city_name = str(outlines["city"].iloc[0]) if "city" in outlines.columns and len(outlines) == 12 else "、".join(
         outlines["name"].astype(str))
-    ws = Workspace.create(ws_path, county_code=str(prefix if counties is None else ",".join(counties)),
+    ws = GpkgWorkspace.create(ws_path, county_code=str(prefix if counties is None else ",".join(counties)),
                           county_name=city_name, demo=True, overwrite=overwrite)
     gk_area = np.array([gpd.GeoSeries([g], crs=STORAGE_EPSG).to_crs(gk_crs_for(gpd.GeoSeries([g], crs=STORAGE_EPSG)))
                         .area.iloc[0] for g in outlines.geometry])

@@ -335,10 +335,11 @@ def write_demo(path: str | os.PathLike, *, outline: gpd.GeoDataFrame | None = No
 
     Returns
     -------
-    grids.store.Workspace
+    grids.workspace.GpkgWorkspace
     """
     from grids.progress import AS_OF_KEY
-    from grids.store import META_TABLE, Workspace
+    from grids.workspace import GpkgWorkspace
+    from grids.workspace.base import META_TABLE
 
     path = Path(path)
     if path.exists() and not overwrite:
@@ -347,7 +348,7 @@ def write_demo(path: str | os.PathLike, *, outline: gpd.GeoDataFrame | None = No
     county = layers["admin_units"].query("level == 'county'").iloc[0]
     tmp = path.with_name(f".{path.name}.{os.getpid()}.building")
     try:
-        ws = Workspace.create(tmp, county_code=county["code"], county_name=county["name"], demo=True,
+        ws = GpkgWorkspace.create(tmp, county_code=county["code"], county_name=county["name"], demo=True,
                               overwrite=True)
         with ws.transaction(actor="demo", action="生成演示旗县") as tx:
             for layer in LAYER_NAMES:
@@ -358,7 +359,7 @@ def write_demo(path: str | os.PathLike, *, outline: gpd.GeoDataFrame | None = No
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-    return Workspace(path)
+    return GpkgWorkspace(path)
 
 
 def visits_to_plan_staff(ws, plan_id: str, *, actor: str = "demo") -> int:

@@ -1,6 +1,6 @@
 """The audit trail you can check: append-only and hash-chained.
 
-Every committed change adds one row to the ``audit`` table (:meth:`grids.store.Transaction._write_audit`, both
+Every committed change adds one row to the ``audit`` table (:meth:`grids.workspace.Transaction._write_audit`, both
 backends). The table refuses ``UPDATE`` and ``DELETE`` (SQLite triggers; a PostgreSQL trigger function), and each
 row carries ``prev_hash`` (the previous row's ``hash``; :data:`GENESIS` for the first row) and
 ``hash = sha256(canonical(prev_hash, at, actor, action, layer, revision, detail))`` (:func:`row_hash`). Someone
@@ -9,15 +9,15 @@ who edits the file directly (after dropping the triggers) breaks the chain at th
 comparing :func:`chain_head` with a copy kept out of band: the head is shown on 账号与审计 and printed on every
 export and report.
 
-Workspaces made before the chain existed are upgraded on open (:mod:`grids.store`): the upgrade computes the hashes
+Workspaces made before the chain existed are upgraded on open (:mod:`grids.workspace`): the upgrade computes the hashes
 of the rows already there once, chained from :data:`GENESIS` in ``fid`` order, and records itself in the audit.
 That is the one place where hashes are computed for rows after the fact.
 
 Examples
 --------
 >>> import tempfile, pathlib, pandas as pd
->>> from grids.store import Workspace
->>> ws = Workspace.create(pathlib.Path(tempfile.mkdtemp()) / "ws.gpkg", county_code="150422", county_name="巴林左旗")
+>>> from grids.workspace import GpkgWorkspace
+>>> ws = GpkgWorkspace.create(pathlib.Path(tempfile.mkdtemp()) / "ws.gpkg", county_code="150422", county_name="巴林左旗")
 >>> ws.write("staff", pd.DataFrame({"staff_id": ["S1"], "name": ["赵六"]}), actor="admin")
 1
 >>> result = verify(ws)
@@ -176,9 +176,9 @@ def chain_head(ws: _AuditSource) -> str:
     Examples
     --------
     >>> import tempfile, pathlib
-    >>> from grids.store import Workspace
-    >>> ws = Workspace.create(pathlib.Path(tempfile.mkdtemp()) / "ws.gpkg", county_code="150422",
-    ...                       county_name="巴林左旗")
+    >>> from grids.workspace import GpkgWorkspace
+    >>> ws = GpkgWorkspace.create(pathlib.Path(tempfile.mkdtemp()) / "ws.gpkg", county_code="150422",
+    ...                           county_name="巴林左旗")
     >>> chain_head(ws)
     '0000000000000000（0 条）'
     """

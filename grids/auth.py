@@ -26,8 +26,8 @@ from grids.errors import (
     WorkspaceError,
 )
 from grids.model import ROLE_NAMES, ROLES
-from grids.store import Workspace
 from grids.text import normalize_text, plain
+from grids.workspace import Workspace
 
 SESSION_MINUTES = 480
 MIN_PASSWORD_LENGTH = 8

@@ -309,7 +309,7 @@ def save_ratings(ws: Any, ratings: pd.DataFrame, *, actor: str, expected_revisio
 
     Parameters
     ----------
-    ws : grids.store.Workspace
+    ws : grids.workspace.Workspace
     ratings : DataFrame
         As for :func:`record_ratings`.
     actor : str
@@ -331,9 +331,9 @@ def save_ratings(ws: Any, ratings: pd.DataFrame, *, actor: str, expected_revisio
     Examples
     --------
     >>> import tempfile, pathlib, geopandas as gpd, shapely
-    >>> from grids.store import Workspace
-    >>> ws = Workspace.create(pathlib.Path(tempfile.mkdtemp()) / "ws.gpkg", county_code="150422",
-    ...                       county_name="巴林左旗")
+    >>> from grids.workspace import GpkgWorkspace
+    >>> ws = GpkgWorkspace.create(pathlib.Path(tempfile.mkdtemp()) / "ws.gpkg", county_code="150422",
+    ...                           county_name="巴林左旗")
     >>> with ws.transaction(actor="t", action="测试") as tx:
     ...     _ = tx.replace("households", gpd.GeoDataFrame({"hh_id": ["a"], "segment": ["农牧户"],
     ...                    "archived": [True]}, geometry=[shapely.Point(119, 43)], crs=4490))

@@ -287,9 +287,9 @@ def check_workspace(ws: Any) -> pd.DataFrame:
     Examples
     --------
     >>> import tempfile, pathlib
-    >>> from grids.store import Workspace
-    >>> ws = Workspace.create(pathlib.Path(tempfile.mkdtemp()) / "ws.gpkg", county_code="150422",
-    ...                       county_name="巴林左旗")
+    >>> from grids.workspace import GpkgWorkspace
+    >>> ws = GpkgWorkspace.create(pathlib.Path(tempfile.mkdtemp()) / "ws.gpkg", county_code="150422",
+    ...                           county_name="巴林左旗")
     >>> len(check_workspace(ws))
     0
     """
@@ -383,9 +383,9 @@ def effective_rules(ws: Any, branch_id: str | None) -> Rules:
     Examples
     --------
     >>> import tempfile, pathlib
-    >>> from grids.store import Workspace
-    >>> ws = Workspace.create(pathlib.Path(tempfile.mkdtemp()) / "ws.gpkg", county_code="150422",
-    ...                       county_name="巴林左旗")
+    >>> from grids.workspace import GpkgWorkspace
+    >>> ws = GpkgWorkspace.create(pathlib.Path(tempfile.mkdtemp()) / "ws.gpkg", county_code="150422",
+    ...                           county_name="巴林左旗")
     >>> effective_rules(ws, "B01").approval_limit("福农卡")
     300000.0
     """

@@ -642,7 +642,7 @@ def export_plan(ws: Any, *, fmt: str, out: str | Path, plan: str | None = None, 
 
     Parameters
     ----------
-    ws : grids.store.Workspace
+    ws : grids.workspace.Workspace
     fmt : {'xlsx', 'gpkg', 'kml', 'png', 'pdf', 'html'}
         ``xlsx``, ``kml``, ``png`` and ``pdf`` need a scope (``branch_id``, ``staff_id`` or ``grid_code``).
     out : path

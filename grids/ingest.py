@@ -72,8 +72,8 @@ from grids.model import (
     STORAGE_EPSG,
     VISIT_OUTCOMES,
 )
-from grids.store import Workspace, open_workspace
 from grids.text import normalize_id, plain, spreadsheet_cell, strip_controls
+from grids.workspace import Workspace, open_workspace
 
 if TYPE_CHECKING:
     from grids.auth import Account

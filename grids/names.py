@@ -44,7 +44,7 @@ from grids.errors import ValidationError
 from grids.text import normalize_id, normalize_text, plain
 
 if TYPE_CHECKING:
-    from grids.store import Workspace
+    from grids.workspace import Workspace
 
 VILLAGE_SUFFIXES: tuple[str, ...] = ("社区居民委员会", "社区居委会", "嘎查村民委员会", "村民委员会", "居民委员会",
                                      "嘎查村委会", "嘎查委员会", "村委会", "居委会",

@@ -18,7 +18,7 @@ from grids.check import check_workspace_plan, errors
 from grids.errors import ValidationError
 from grids.landmass import county_outline
 from grids.plans import plan_info, publish_plan, read_grids, update_grids
-from grids.store import Workspace
+from grids.workspace import Workspace
 
 
 @dataclass

@@ -12,9 +12,9 @@ grid row across plans.
 Examples
 --------
 >>> import tempfile, pathlib, geopandas as gpd, shapely
->>> from grids.store import Workspace
->>> ws = Workspace.create(pathlib.Path(tempfile.mkdtemp()) / "ws.gpkg", county_code="150422",
-...                       county_name="巴林左旗")
+>>> from grids.workspace import GpkgWorkspace
+>>> ws = GpkgWorkspace.create(pathlib.Path(tempfile.mkdtemp()) / "ws.gpkg", county_code="150422",
+...                           county_name="巴林左旗")
 >>> g = gpd.GeoDataFrame({"code": ["150422100201001"], "kind": ["rural"], "households": [120]},
 ...                      geometry=[shapely.box(119.0, 43.0, 119.1, 43.1)], crs=4490)
 >>> pid = save_draft(ws, g, name="main")
@@ -45,7 +45,7 @@ from grids.errors import (
     ValidationError,
 )
 from grids.model import PLAN_STATUS_NAMES, STORAGE_EPSG
-from grids.store import Transaction, Workspace
+from grids.workspace import Transaction, Workspace
 
 __all__ = [
     "edit_grid_rows",
@@ -421,9 +421,9 @@ def edit_grid_rows(ws: Workspace, plan_id: str, changes: Mapping[str, Mapping[st
     Examples
     --------
     >>> import tempfile, pathlib, geopandas as gpd, shapely
-    >>> from grids.store import Workspace
-    >>> ws = Workspace.create(pathlib.Path(tempfile.mkdtemp()) / "ws.gpkg", county_code="150422",
-    ...                       county_name="巴林左旗")
+    >>> from grids.workspace import GpkgWorkspace
+    >>> ws = GpkgWorkspace.create(pathlib.Path(tempfile.mkdtemp()) / "ws.gpkg", county_code="150422",
+    ...                           county_name="巴林左旗")
     >>> g = gpd.GeoDataFrame({"code": ["A", "B"], "staff_id": ["S1", "S1"]}, crs=4490,
     ...                      geometry=[shapely.box(0, 0, 1, 1), shapely.box(1, 0, 2, 1)])
     >>> pid = save_draft(ws, g)

@@ -1,7 +1,7 @@
 """The scoped workspace: what one signed-in account may read and change, enforced below the pages.
 
 Every page, map, table, export and download reads through a :class:`ScopedWorkspace`, never through the raw
-:class:`~grids.store.Workspace`:
+:class:`~grids.workspace.Workspace`:
 
 - ``admin``, ``leadership``, ``planner``: the whole county;
 - ``branch_manager``: the grids whose ``branch_id`` is their branch, the households located in those grids,
@@ -31,8 +31,8 @@ from grids import assign, coverage, plans, survey
 from grids.auth import Account
 from grids.errors import GridsError, PermissionDeniedError, StaleEditError, ValidationError
 from grids.privacy import mask_frame, mask_survey_frame
-from grids.store import Workspace
 from grids.text import plain
+from grids.workspace import Workspace
 
 REFUSALS_AUDITED_PER_MINUTE = 20
 """Refused intents of one account audited per minute at most (a tampered client could otherwise add a row a

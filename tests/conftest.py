@@ -19,9 +19,9 @@ DEMO = ROOT / "workspace" / "demo.gpkg"
 @pytest.fixture
 def empty_ws(tmp_path):
     """A fresh, empty workspace for 巴林左旗."""
-    from grids.store import Workspace
+    from grids.workspace import GpkgWorkspace
 
-    return Workspace.create(tmp_path / "ws.gpkg", county_code="150422", county_name="巴林左旗")
+    return GpkgWorkspace.create(tmp_path / "ws.gpkg", county_code="150422", county_name="巴林左旗")
 
 
 COUNTY = {"county_code": "150422", "county_name": "巴林左旗"}
@@ -59,7 +59,7 @@ def pg_target(pg_url):
 @pytest.fixture
 def pg_ws(pg_target):
     """An empty PostGIS workspace in its own schema."""
-    from grids.store_pg import PgWorkspace
+    from grids.workspace.postgis import PgWorkspace
 
     return PgWorkspace.create(pg_target, **COUNTY)
 
@@ -67,10 +67,10 @@ def pg_ws(pg_target):
 @pytest.fixture(params=["gpkg", "postgis"])
 def any_ws(request, tmp_path):
     """An empty workspace on either backend: behaviour tests run against both."""
-    from grids.store import Workspace
+    from grids.workspace import GpkgWorkspace
 
     if request.param == "gpkg":
-        return Workspace.create(tmp_path / "ws.gpkg", **COUNTY)
+        return GpkgWorkspace.create(tmp_path / "ws.gpkg", **COUNTY)
     return request.getfixturevalue("pg_ws")
 
 

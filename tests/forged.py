@@ -22,7 +22,7 @@ from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import Selectbox
 
 from grids.auth import Account
-from grids.store import Workspace
+from grids.workspace import GpkgWorkspace
 from ui.auth import session_for
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
@@ -40,7 +40,7 @@ def forged_workspace(path: Path) -> Path:
     from tests.test_app import tiny_workspace
 
     tiny_workspace(path)
-    ws = Workspace(path)
+    ws = GpkgWorkspace(path)
     with ws.transaction(actor="test", action="测试数据") as tx:
         tx.append("staff", pd.DataFrame({"staff_id": ["S3"], "name": ["王五"], "branch_id": ["B1"],
                                          "role": ["客户经理"]}))
@@ -105,7 +105,7 @@ def click(at: AppTest, key: str) -> AppTest:
 
 def stored(path: Path) -> dict[str, pd.DataFrame]:
     """The layers a write could change, without bookkeeping columns: compare before/after a forgery."""
-    ws = Workspace(path)
+    ws = GpkgWorkspace(path)
     out = {}
     for layer in ("grids", "households", "visits", "surveys"):
         frame = pd.DataFrame(ws.read(layer)).drop(columns=["geometry"], errors="ignore")
@@ -115,7 +115,7 @@ def stored(path: Path) -> dict[str, pd.DataFrame]:
 
 def refusals(path: Path) -> pd.DataFrame:
     """Audit rows of refused intents (action “拒绝：…”)."""
-    log = Workspace(path).read("audit")
+    log = GpkgWorkspace(path).read("audit")
     return log[log["action"].astype(str).str.startswith("拒绝：")].reset_index(drop=True)
 
 
@@ -214,7 +214,7 @@ def staffing_stale_preview(at: AppTest, path: Path) -> AppTest:
     next(b for b in at.button if b.label == "计算均衡方案").click().run()
     moved = at.session_state["staffing.preview"]["changed"]
     assert moved, "the preview moves nothing"
-    ScopedWorkspace(Workspace(path), ADMIN).assign_grids({moved[0]: {"locked": True}}, seen={moved[0]: 1})
+    ScopedWorkspace(GpkgWorkspace(path), ADMIN).assign_grids({moved[0]: {"locked": True}}, seen={moved[0]: 1})
     baseline = stored(path)
     at.run()
     return click(at, "staffing.apply_preview"), baseline
@@ -236,7 +236,7 @@ def staffing_stale_leave(at: AppTest, path: Path) -> tuple[AppTest, dict[str, pd
     at.selectbox(key="staffing.leaver").set_value("S3").run()
     click(at, "staffing.preview_leave")
     assert at.session_state["staffing.change"], [e.value for e in at.error]
-    ScopedWorkspace(Workspace(path), ADMIN).assign_grids({"G1": {"locked": True}}, seen={"G1": 1})
+    ScopedWorkspace(GpkgWorkspace(path), ADMIN).assign_grids({"G1": {"locked": True}}, seen={"G1": 1})
     baseline = stored(path)
     return click(at, "staffing.confirm_change"), baseline
 
@@ -245,7 +245,7 @@ def workbench_stale_visit(at: AppTest, path: Path) -> AppTest | tuple[AppTest, d
     """s1 has H4 on screen; admin archives H4 meanwhile; s1 sends the form for H4 (old version)."""
     from grids.scope import ScopedWorkspace
 
-    ScopedWorkspace(Workspace(path), ADMIN).record_visit("H4", visited_on="2024-03-06", outcome="已建档")
+    ScopedWorkspace(GpkgWorkspace(path), ADMIN).record_visit("H4", visited_on="2024-03-06", outcome="已建档")
     baseline = stored(path)
     next(s for s in at.selectbox if s.label == "农户（离起点最近的在前）").set_value("H4")
     next(s for s in at.selectbox if s.label == "走访结果").set_value("补充资料")
@@ -288,7 +288,7 @@ def planning_stale_edit(at: AppTest, path: Path) -> tuple[AppTest, dict[str, pd.
     """The planner merges G1 and G2 in a draft; meanwhile admin reassigns G1 in that draft; the planner saves."""
     from grids.scope import ScopedWorkspace
 
-    ws = Workspace(path)
+    ws = GpkgWorkspace(path)
     draft = at.session_state["planning.plan_id"]
     at.multiselect[0].set_value(["G1", "G2"]).run()
     next(b for b in at.button if b.label == "合并所选网格").click().run()
@@ -302,14 +302,14 @@ def with_draft(path: Path) -> None:
     """A draft “调整” copied from the published plan (the planning page edits the first draft)."""
     from grids.scope import ScopedWorkspace
 
-    ScopedWorkspace(Workspace(path), PLANNER).new_draft("P1", name="调整")
+    ScopedWorkspace(GpkgWorkspace(path), PLANNER).new_draft("P1", name="调整")
 
 
 def workbench_stale_survey(at: AppTest, path: Path) -> tuple[AppTest, dict[str, pd.DataFrame]]:
     """s1 has H4's survey form on screen; admin saves a survey of H4 meanwhile; s1 sends the form (old version)."""
     from grids.scope import ScopedWorkspace
 
-    ScopedWorkspace(Workspace(path), ADMIN).record_survey("H4", {"surveyed_at": "2024-03-06", "outcome": "未遇"})
+    ScopedWorkspace(GpkgWorkspace(path), ADMIN).record_survey("H4", {"surveyed_at": "2024-03-06", "outcome": "未遇"})
     baseline = stored(path)
     at.selectbox(key="workbench.survey_hh").set_value("H4")
     at.selectbox(key="workbench.survey.outcome").set_value("已迁出")

@@ -82,7 +82,7 @@ def bump_counter(target: str, n: int, barrier, name: str) -> None:
     The read and the write are separate statements with Python in between, so concurrent writers lose updates
     unless the workspace serialises its transactions.
     """
-    from grids.store import open_workspace
+    from grids.workspace import open_workspace
 
     ws = open_workspace(target)
     barrier.wait(timeout=120)

@@ -13,7 +13,7 @@ import shapely
 from streamlit.testing.v1 import AppTest
 
 from grids.auth import Account, create_account
-from grids.store import Workspace
+from grids.workspace import GpkgWorkspace
 from ui.auth import session_for
 from ui.state import PAGES, pages_for
 
@@ -36,7 +36,7 @@ def tiny_workspace(path: Path, *, with_plan: bool = True, demo: bool = False) ->
     G3 (丙村, B2, staff S2): H6, H8 archived (H6 granted 60,000 as 福农卡 “良好”), H7 not.
     The county: 9 households, 6 archived; branch B1: 6 households, 4 archived; S1: 3, all archived.
     """
-    ws = Workspace.create(path, county_code="150422", county_name="巴林左旗", demo=demo)
+    ws = GpkgWorkspace.create(path, county_code="150422", county_name="巴林左旗", demo=demo)
     boxes = [shapely.box(119.3 + 0.1 * i, 43.9, 119.4 + 0.1 * i, 44.0) for i in range(3)]
     villages = ["150422100201", "150422100202", "150422100203"]
     admin = gpd.GeoDataFrame(
@@ -135,7 +135,7 @@ def test_wrong_password_fails(app, ws_path):
     assert not at.exception
     assert any("用户名或密码错误" in e.value for e in at.error)
     assert at.session_state["auth.session"] is None
-    log = Workspace(ws_path).read("audit")
+    log = GpkgWorkspace(ws_path).read("audit")
     assert log["action"].tolist()[-1] == "登录失败" and log["actor"].tolist()[-1] == "zhang"
 
 
@@ -146,7 +146,7 @@ def test_right_password_signs_in(app, ws_path):
     assert [t.value for t in at.title] == ["覆盖总览"]
     assert any("张领导" in m.value for m in at.sidebar.markdown)
     assert "退出登录" in [b.label for b in at.sidebar.button]
-    assert Workspace(ws_path).read("audit")["action"].tolist()[-1] == "登录"
+    assert GpkgWorkspace(ws_path).read("audit")["action"].tolist()[-1] == "登录"
 
 
 def test_expired_session_goes_back_to_the_form(app):
@@ -176,7 +176,7 @@ def test_demo_workspace_shows_the_demo_hint(tmp_path, monkeypatch):
     path = tiny_workspace(tmp_path / "demo.gpkg", demo=True)
     from grids.auth import create_demo_accounts
 
-    create_demo_accounts(Workspace(path))
+    create_demo_accounts(GpkgWorkspace(path))
     monkeypatch.setenv("GRIDS_WORKSPACE", str(path))
     at = AppTest.from_file(APP, default_timeout=60).run()
     hint = " ".join(i.value for i in at.info)
@@ -214,7 +214,7 @@ def test_single_sign_on_maps_the_oidc_user_to_an_account(ws_path, monkeypatch, e
     if signed_in:
         assert at.session_state["auth.session"].account.username == "zhang"
         assert [t.value for t in at.title] == ["覆盖总览"]
-        assert "oidc" in Workspace(ws_path).read("audit")["detail"].iloc[-1]
+        assert "oidc" in GpkgWorkspace(ws_path).read("audit")["detail"].iloc[-1]
     else:
         assert at.session_state["auth.session"] is None
         assert any("没有已启用的账号" in e.value for e in at.error)
@@ -382,7 +382,7 @@ def test_workbench_lists_my_households_left_to_visit(tmp_path, monkeypatch):
 def test_recording_a_visit_updates_coverage(app, ws_path):
     at = AppTest.from_file(APP, default_timeout=60)
     at.session_state["auth.session"] = session_for(Account("s9", "customer_manager", "王五", "B1", "S1"))
-    ws = Workspace(ws_path)
+    ws = GpkgWorkspace(ws_path)
     ws.write("grids", ws.read("grids").assign(staff_id=["S1", "S1", "S2"]), actor="test")  # S1 takes G2
     at.run()
     assert metric_values(at)["建档率"] == "66.7%"  # 4 of 6
@@ -432,17 +432,17 @@ def test_rating_unmasked_view_is_audited(app, ws_path):
     at.run()
     assert not at.exception
     assert at.dataframe[-1].value["身份证号"].iloc[0] == "150422198001010000"
-    log = Workspace(ws_path).read("audit")
+    log = GpkgWorkspace(ws_path).read("audit")
     assert log["action"].tolist()[-1] == "查看明文个人信息" and log["actor"].tolist()[-1] == "b1"
     n = len(log)
     at.run()  # the same view again: no second audit row
-    assert len(Workspace(ws_path).read("audit")) == n
+    assert len(GpkgWorkspace(ws_path).read("audit")) == n
 
 
 def test_rating_check_and_save(app, ws_path):
     from ui.data import AppScopedWorkspace, changed_ratings, check_ratings, save_ratings
 
-    ws = Workspace(ws_path)
+    ws = GpkgWorkspace(ws_path)
     sw = AppScopedWorkspace(ws, ACCOUNTS["branch_manager"], target=str(ws_path))
     batch = pd.DataFrame({"hh_id": ["H1", "H2"], "grade": ["良好", "优秀"], "granted_amount": [60000.0, 150000.0],
                           "guarantee": ["", ""]})
@@ -485,13 +485,13 @@ def test_admin_page_manages_accounts(app, ws_path):
     next(b for b in at.button if b.label == "新建").click()
     at.run()
     assert not at.exception
-    acc = Workspace(ws_path).read("accounts").set_index("username")
+    acc = GpkgWorkspace(ws_path).read("accounts").set_index("username")
     assert acc.loc["wang", "role"] == "branch_manager" and acc.loc["wang", "branch_id"] == "B2"
     next(s for s in at.selectbox if s.label == "账号").set_value("wang")
     at.run()
     next(b for b in at.button if b.label == "停用账号").click()
     at.run()
-    assert not bool(Workspace(ws_path).read("accounts").set_index("username").loc["wang", "active"])
+    assert not bool(GpkgWorkspace(ws_path).read("accounts").set_index("username").loc["wang", "active"])
 
 
 def test_leadership_sees_only_the_audit_tab(app, ws_path):
@@ -505,14 +505,14 @@ def test_leadership_sees_only_the_audit_tab(app, ws_path):
     at.multiselect[1].select("账号变更").run()
     assert set(at.dataframe[0].value["操作"]) == {"账号变更"}
     assert at.get("download_button")[0].label == "导出审计记录（CSV）"
-    assert any(chain_head(Workspace(ws_path)) in c.value for c in at.caption)  # the head, to compare out of band
+    assert any(chain_head(GpkgWorkspace(ws_path)) in c.value for c in at.caption)  # the head, to compare out of band
 
 
 def test_audit_trail_needs_view_audit(ws_path):
     from grids.errors import PermissionDeniedError
     from ui.data import audit_trail
 
-    ws = Workspace(ws_path)
+    ws = GpkgWorkspace(ws_path)
     assert len(audit_trail(ws, ACCOUNTS["admin"], actions=["账号变更"])) == 1
     with pytest.raises(PermissionDeniedError):
         audit_trail(ws, ACCOUNTS["planner"])
@@ -523,7 +523,7 @@ def _village_only_workspace(path: Path) -> Path:
     H9 and H10 without a point, H11 with a stored point its import did not take (``placed_by`` ``name``); and
     丙村's seat."""
     tiny_workspace(path)
-    ws = Workspace(path)
+    ws = GpkgWorkspace(path)
     extra = gpd.GeoDataFrame(
         {"hh_id": ["H9", "H10", "H11"], "head_name": ["户主9", "户主10", "户主11"], "segment": "农牧户",
          "village_code": "150422100203", "archived": False, "placed_by": ["name", "code", "name"],
@@ -565,7 +565,7 @@ def test_workbench_map_counts_village_only_households_at_the_seat(tmp_path):
     from grids.scope import ScopedWorkspace
     from ui import data
 
-    ws = Workspace(_village_only_workspace(tmp_path / "w.gpkg"))
+    ws = GpkgWorkspace(_village_only_workspace(tmp_path / "w.gpkg"))
     sw = ScopedWorkspace(ws, Account("s2", "customer_manager", "李四", "B2", "S2"))
     wb = data.workbench(sw, staff_id="S2", start=None, admin_units=ws.read("admin_units"), seats=ws.read("seats"))
     html = data.workbench_map(wb, basemap="offline").get_root().render()

@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 from grids import plans
 from grids.auth import Account
-from grids.store import Workspace
+from grids.workspace import GpkgWorkspace, Workspace
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 W, E = shapely.box(119.30, 43.90, 119.40, 44.00), shapely.box(119.40, 43.90, 119.50, 44.00)
@@ -20,7 +20,7 @@ W, E = shapely.box(119.30, 43.90, 119.40, 44.00), shapely.box(119.40, 43.90, 119
 
 def small_workspace(path: Path) -> Workspace:
     """One town, two villages = two grids of branch B1 (staff S1, S2), published; six households."""
-    ws = Workspace.create(path, county_code="150422", county_name="巴林左旗")
+    ws = GpkgWorkspace.create(path, county_code="150422", county_name="巴林左旗")
     admin = gpd.GeoDataFrame(
         {"code": ["150422", "150422100", "150422100201", "150422100202"], "name": ["巴林左旗", "林东镇", "甲村", "乙村"],
          "level": ["county", "town", "village", "village"], "parent_code": [None, "150422", "150422100", "150422100"]},

@@ -278,11 +278,11 @@ def test_cli_bad_setting_says_how_to_fix(island_ws, capsys, monkeypatch):
 def test_demo_assign_keeps_every_branch_within_the_limit_and_prints_no_warning(demo_copy, by, monkeypatch):
     import os
 
-    from grids.store import Workspace
+    from grids.workspace import GpkgWorkspace
 
     from .conftest import cli_user
 
-    user = cli_user(Workspace(demo_copy), monkeypatch, username="assign-test")  # the demo's admin has its own
+    user = cli_user(GpkgWorkspace(demo_copy), monkeypatch, username="assign-test")  # the demo's admin has its own
     monkeypatch.delenv("PYTHONWARNINGS", raising=False)  # warnings as the terminal shows them
     res = subprocess.run([sys.executable, "-m", "grids", "assign", str(demo_copy), "--by", by, "--json",
                           "--user", user], capture_output=True, text=True, timeout=600, env=dict(os.environ))

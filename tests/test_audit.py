@@ -20,7 +20,8 @@ from grids.__main__ import main
 from grids.audit import GENESIS, chain_head, row_hash, verify
 from grids.errors import WorkspaceError
 from grids.model import LAYERS
-from grids.store import AUDIT_APPEND_ONLY, SCHEMA_VERSION, Workspace
+from grids.workspace import SCHEMA_VERSION, GpkgWorkspace, Workspace
+from grids.workspace.base import AUDIT_APPEND_ONLY
 
 from .conftest import COUNTY, three_households
 
@@ -29,7 +30,7 @@ STAFF = pd.DataFrame({"staff_id": ["S1", "S2"], "name": ["赵六", "钱七"], "b
 
 def _filled(path: Path) -> Workspace:
     """A workspace with four audit rows."""
-    ws = Workspace.create(path, **COUNTY)
+    ws = GpkgWorkspace.create(path, **COUNTY)
     ws.write("households", three_households(), actor="alice", action="导入农户")
     ws.write("staff", STAFF, actor="bob", action="导入员工")
     with ws.transaction(actor="carol", action="删除") as tx:
@@ -183,7 +184,7 @@ def _columns(path: Path, table: str) -> set[str]:
 def test_opening_an_old_workspace_upgrades_it_once(tmp_path):
     path = _old_workspace(tmp_path / "old.gpkg")
     assert "hash" not in _columns(path, "audit")
-    ws = Workspace(path)
+    ws = GpkgWorkspace(path)
     for table, cols in _NEW_COLUMNS.items():
         assert set(cols) <= _columns(path, table), table
     assert set(LAYERS["households"].columns) <= set(ws.read("households").columns)
@@ -198,7 +199,7 @@ def test_opening_an_old_workspace_upgrades_it_once(tmp_path):
     assert verify(ws).ok and verify(ws).rows == 6
 
     before = path.read_bytes()
-    Workspace(path)  # nothing left to do: the file is not touched
+    GpkgWorkspace(path)  # nothing left to do: the file is not touched
     assert path.read_bytes() == before
 
 
@@ -209,7 +210,7 @@ def test_two_processes_opening_an_old_workspace_at_once_upgrade_it_once(tmp_path
     def open_it() -> None:
         start.wait()
         try:
-            Workspace(path)
+            GpkgWorkspace(path)
         except Exception as exc:  # collected and asserted below
             errors.append(exc)
 
@@ -219,7 +220,7 @@ def test_two_processes_opening_an_old_workspace_at_once_upgrade_it_once(tmp_path
     for t in threads:
         t.join()
     assert errors == []
-    ws = Workspace(path)
+    ws = GpkgWorkspace(path)
     assert ws.read("audit")["action"].tolist().count("升级工作区") == 1 and verify(ws).ok
 
 
@@ -262,7 +263,7 @@ def test_read_only_mount_gives_one_line_error_and_reads_still_work(tmp_path):
     with _mount("--bind", "-o", "ro", str(src), str(ro)):
         if not subprocess.run(["touch", str(ro / "probe")], capture_output=True).returncode:
             pytest.skip("the bind mount is writable here")
-        ro_ws = Workspace(ro / "ws.gpkg")
+        ro_ws = GpkgWorkspace(ro / "ws.gpkg")
         assert len(ro_ws.read("households")) == 2 and verify(ro_ws).ok
         with pytest.raises(WorkspaceError, match="工作区是只读的") as err:
             ro_ws.write("staff", STAFF.assign(staff_id=["S9", "S10"]), mode="append", actor="t")
@@ -277,17 +278,17 @@ def test_read_only_old_workspace_opens_without_upgrade(tmp_path):
     ro = tmp_path / "ro"
     ro.mkdir()
     with _mount("--bind", "-o", "ro", str(src), str(ro)):
-        ws = Workspace(ro / "old.gpkg")
+        ws = GpkgWorkspace(ro / "old.gpkg")
         assert ws.meta["schema"] == "1" and len(ws.read("staff")) == 2
         assert not verify(ws).ok and chain_head(ws) == "未建立哈希链（4 条）"
-    assert Workspace(path).meta["schema"] == str(SCHEMA_VERSION)
+    assert GpkgWorkspace(path).meta["schema"] == str(SCHEMA_VERSION)
 
 
 def test_full_disk_gives_one_line_error_and_keeps_the_workspace(tmp_path):
     disk = tmp_path / "disk"
     disk.mkdir()
     with _mount("-t", "tmpfs", "-o", "size=2m", "tmpfs", str(disk)):
-        ws = Workspace.create(disk / "ws.gpkg", **COUNTY)
+        ws = GpkgWorkspace.create(disk / "ws.gpkg", **COUNTY)
         ws.write("staff", STAFF, actor="t")
         with contextlib.suppress(OSError), open(disk / "filler", "wb") as f:
             while True:
@@ -308,7 +309,7 @@ def test_full_disk_gives_one_line_error_and_keeps_the_workspace(tmp_path):
 
 def _corrupt(tmp_path: Path) -> Path:
     """A workspace whose middle pages (the households table) are overwritten with garbage."""
-    ws = Workspace.create(tmp_path / "ws.gpkg", **COUNTY)
+    ws = GpkgWorkspace.create(tmp_path / "ws.gpkg", **COUNTY)
     many = pd.concat([three_households()] * 400, ignore_index=True)
     many["hh_id"] = [f"H{i}" for i in range(len(many))]
     many["address"] = "巴林左旗林东镇某某村" * 5
@@ -327,10 +328,10 @@ def test_corrupt_page_mid_file_gives_one_line_error_from_read_and_write(tmp_path
     # the header and schema pages are intact: opening may already look at the damaged page (the check for
     # edits made outside the library reads every table's schema) or only the read does; either way one line
     with pytest.raises(WorkspaceError, match="工作区文件已损坏") as err:
-        Workspace(bad).read("households")
+        GpkgWorkspace(bad).read("households")
     assert "修正方法：从备份恢复" in str(err.value)
     with pytest.raises(WorkspaceError, match="工作区文件已损坏"), \
-            Workspace(bad).transaction(actor="t", action="改") as tx:
+            GpkgWorkspace(bad).transaction(actor="t", action="改") as tx:
         tx.execute("UPDATE households SET grade = 'A'")
     res = _cli_error(bad, "report")
     assert res.returncode == 2 and "Traceback" not in res.stderr
@@ -376,7 +377,7 @@ def test_upgrade_adds_layers_declared_since(tmp_path):
         con.execute("DROP TABLE login_failures")
         con.execute("DELETE FROM gpkg_contents WHERE table_name = 'login_failures'")
         con.execute("UPDATE ws_meta SET value = '2' WHERE key = 'schema'")
-    ws = Workspace(ws.path)
+    ws = GpkgWorkspace(ws.path)
     assert "login_failures" in ws.layers() and ws.meta["schema"] == str(SCHEMA_VERSION)
     assert verify(ws).ok
 
@@ -385,7 +386,7 @@ def test_the_trail_reads_in_beijing_time_and_chinese(tmp_path):
     from grids.audit import audit_table
     from grids.model import LAYERS
 
-    ws = Workspace.create(tmp_path / "ws.gpkg", county_code="150422", county_name="巴林左旗")
+    ws = GpkgWorkspace.create(tmp_path / "ws.gpkg", county_code="150422", county_name="巴林左旗")
     ws.write("staff", pd.DataFrame({"staff_id": ["S1"], "name": ["赵六"]}), actor="admin")
     stored = ws.read("audit").iloc[-1]
     row = audit_table(ws).iloc[0]  # newest first

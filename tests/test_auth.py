@@ -122,11 +122,11 @@ def test_masking():
 
 def test_demo_accounts_only_on_demo_workspaces(ws, tmp_path):
     from grids.auth import DEMO_PASSWORD, create_demo_accounts
-    from grids.store import Workspace
+    from grids.workspace import GpkgWorkspace
 
     with pytest.raises(PermissionDeniedError, match="演示工作区"):
         create_demo_accounts(ws)
-    demo = Workspace.create(tmp_path / "demo.gpkg", county_code="150422", county_name="巴林左旗", demo=True)
+    demo = GpkgWorkspace.create(tmp_path / "demo.gpkg", county_code="150422", county_name="巴林左旗", demo=True)
     with demo.transaction(actor="t", action="准备") as tx:
         tx.replace("branches", ws.read("branches"))
         tx.replace("staff", ws.read("staff"))

@@ -29,7 +29,7 @@ import shapely
 from grids.__main__ import main
 from grids.errors import GridsError, ValidationError
 from grids.ingest import detect_gcj02, import_file
-from grids.store import Workspace
+from grids.workspace import GpkgWorkspace, Workspace
 from tests.conftest import cli_user
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -145,7 +145,7 @@ CASES = [
 def template(tmp_path_factory) -> Path:
     """The fixture workspace (hand-made hierarchy on the real outline), built once per module."""
     path = tmp_path_factory.mktemp("bad") / "template.gpkg"
-    ws = Workspace.create(path, county_code="150422", county_name="巴林左旗")
+    ws = GpkgWorkspace.create(path, county_code="150422", county_name="巴林左旗")
     layers = corpus.fixture_layers()
     with ws.transaction(actor="test", action="准备") as tx:
         for name in ("admin_units", "branches", "staff", "households"):
@@ -157,7 +157,7 @@ def template(tmp_path_factory) -> Path:
 def ws(template, tmp_path) -> Workspace:
     dst = tmp_path / "ws.gpkg"
     shutil.copy(template, dst)
-    return Workspace(dst)
+    return GpkgWorkspace(dst)
 
 
 def digest(path: Path) -> str:
@@ -754,13 +754,13 @@ def test_read_only_workspace_file_gives_a_one_line_error(ws, tmp_path, monkeypat
     """The workspace opened read-only (as a file without write permission is, for a non-root user)."""
     import sqlite3
 
-    import grids.store
+    import grids.workspace.gpkg
     from grids.errors import WorkspaceError
 
     def read_only(self):
         return sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=60, isolation_level=None)
 
-    monkeypatch.setattr(grids.store.Workspace, "_connect", read_only)
+    monkeypatch.setattr(grids.workspace.gpkg.GpkgWorkspace, "_connect", read_only)
     before = digest(ws.path)
     with pytest.raises(WorkspaceError, match="只读"):
         import_file(ws, "households", _shapefile(tmp_path / "hh.shp", 2))

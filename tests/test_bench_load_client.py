@@ -42,9 +42,9 @@ def server(tmp_path_factory):
 
 def _customer_manager(workspace: Path) -> str:
     from grids.auth import list_accounts
-    from grids.store import Workspace
+    from grids.workspace import GpkgWorkspace
 
-    accounts = list_accounts(Workspace(workspace))
+    accounts = list_accounts(GpkgWorkspace(workspace))
     return str(accounts[accounts["role"] == "customer_manager"]["username"].sort_values().iloc[0])
 
 

@@ -236,9 +236,9 @@ def test_demo_county_build_then_check_has_no_coverage_problem(demo_copy):
     from grids.build import build_workspace_plan
     from grids.check import COVERAGE_KINDS, check_workspace_plan, errors
     from grids.plans import resolve_plan
-    from grids.store import Workspace
+    from grids.workspace import GpkgWorkspace
 
-    ws = Workspace(demo_copy)
+    ws = GpkgWorkspace(demo_copy)
     assert errors(check_workspace_plan(ws, resolve_plan(ws))).empty  # the demo's published, assigned plan
     pid = build_workspace_plan(ws, name="rebuild")
     problems = errors(check_workspace_plan(ws, pid))

@@ -161,9 +161,9 @@ def test_undersize_grid_names_a_neighbour_to_merge_with():
 
 
 def test_demo_check_lists_oversize_grids_as_warnings_and_exits_0(demo_copy, capsys):
-    from grids.store import Workspace
+    from grids.workspace import GpkgWorkspace
 
-    ws = Workspace(demo_copy)
+    ws = GpkgWorkspace(demo_copy)
     pid = resolve_plan(ws)
     grids = read_grids(ws, pid)
     limit = int(plan_info(ws, pid)["params"].get("max_households", 100))

@@ -18,7 +18,7 @@ import pytest
 from grids.__main__ import COMMANDS, main
 from grids.auth import DEMO_PASSWORD, create_account, create_demo_accounts, set_active
 from grids.build import build_workspace_plan
-from grids.store import Workspace, open_workspace
+from grids.workspace import GpkgWorkspace, Workspace, open_workspace
 
 from .conftest import COUNTY, cli_user
 from .test_build import V, admin, households
@@ -263,7 +263,7 @@ def test_interrupt_exits_130(county_ws, monkeypatch, capsys):
 
 @pytest.fixture
 def demo_ws(tmp_path):
-    ws = Workspace.create(tmp_path / "demo.gpkg", **COUNTY, demo=True)
+    ws = GpkgWorkspace.create(tmp_path / "demo.gpkg", **COUNTY, demo=True)
     create_demo_accounts(ws)  # admin, leader, planner (no branches, no staff)
     create_account(ws, username="ops", password="ops-own-password", role="planner", actor="admin")
     return ws
@@ -290,7 +290,7 @@ def test_migrate_demo_keeps_demo_accounts_when_asked(demo_ws, tmp_path, monkeypa
     dst = tmp_path / "copy.gpkg"
     assert cli(["migrate", str(demo_ws.path), str(dst), "--user", "admin", "--keep-demo-accounts"]) == 0
     assert "演示密码是公开的" in capsys.readouterr().out
-    copy = Workspace(dst)
+    copy = GpkgWorkspace(dst)
     assert copy.is_demo and copy.count("accounts") == 4
 
 
@@ -299,11 +299,11 @@ def test_demo_force_never_replaces_a_real_workspace(tmp_path, capsys, monkeypatc
     a real workspace, its accounts and audit were replaced by a demo on the public password)."""
     import hashlib
 
-    from grids.store import Workspace
+    from grids.workspace import GpkgWorkspace
 
     monkeypatch.delenv("GRIDS_PASSWORD", raising=False)
     path = tmp_path / "real.gpkg"
-    Workspace.create(path, county_code="150422", county_name="巴林左旗")
+    GpkgWorkspace.create(path, county_code="150422", county_name="巴林左旗")
     before = hashlib.sha256(path.read_bytes()).hexdigest()
     assert main(["demo", str(path), "--force", "--households", "500"]) == 2
     err = capsys.readouterr().err

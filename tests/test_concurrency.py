@@ -19,7 +19,7 @@ import shapely
 from grids.check import COVERAGE_KINDS, check_plan
 from grids.errors import StaleRevisionError
 from grids.plans import plan_info, read_grids, save_draft, update_grids
-from grids.store import Workspace, open_workspace
+from grids.workspace import GpkgWorkspace, open_workspace
 
 EDITS = 200
 
@@ -68,7 +68,7 @@ def test_two_processes_200_edits_each_lose_none(any_ws):
 
 
 def _saver(path: str, plan_id: str) -> None:
-    ws = Workspace(path)
+    ws = GpkgWorkspace(path)
     big = _lattice(4000)
     while True:
         rev = plan_info(ws, plan_id)["revision"]
@@ -77,7 +77,7 @@ def _saver(path: str, plan_id: str) -> None:
 
 
 def test_sigkill_during_save_leaves_a_sound_workspace(tmp_path):
-    ws = Workspace.create(tmp_path / "ws.gpkg", county_code="150422", county_name="巴林左旗")
+    ws = GpkgWorkspace.create(tmp_path / "ws.gpkg", county_code="150422", county_name="巴林左旗")
     plan_id = save_draft(ws, _lattice(4000).assign(households=1), name="main")
     ctx = mp.get_context("spawn")
     for delay in (0.05, 0.25, 0.45):
@@ -91,7 +91,7 @@ def test_sigkill_during_save_leaves_a_sound_workspace(tmp_path):
         os.kill(proc.pid, signal.SIGKILL)
         proc.join()
         assert proc.exitcode == -signal.SIGKILL
-        reopened = Workspace(ws.path)
+        reopened = GpkgWorkspace(ws.path)
         assert reopened.integrity_check() == "ok"
         grids = read_grids(reopened, plan_id)
         # never a torn write: all 4000 grids, all from the same save

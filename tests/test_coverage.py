@@ -310,11 +310,11 @@ def test_demo_county_funnel_is_the_seed_cooperatives(demo_path, capsys):
     # every household is placed, where the plan counted it: no "（未定位）" line, grid counts agree
     assert data["unlocated"] == 0 and all(r["key"] != "（未定位）" for r in data["breakdown"])
     from grids.plans import read_grids, resolve_plan
-    from grids.store import Workspace
+    from grids.workspace import GpkgWorkspace
 
     assert main(["report", str(demo_path), "--by", "grid", "--json"]) == 0
     by_grid = {r["key"]: r["registered"] for r in json.loads(capsys.readouterr().out)["breakdown"]}
-    ws = Workspace(demo_path)
+    ws = GpkgWorkspace(demo_path)
     grids = read_grids(ws, resolve_plan(ws))
     assert by_grid == dict(zip(grids["grid_id"], grids["households"].astype(int), strict=True))
 

@@ -395,7 +395,7 @@ def test_outline_errors_say_how_to_fix(tmp_path):
 
 def test_cli_writes_a_valid_workspace_and_refuses_to_overwrite(tmp_path, capsys):
     from grids.__main__ import main
-    from grids.store import Workspace
+    from grids.workspace import GpkgWorkspace
     from tests.conftest import gdal_validator, validate_gpkg
 
     path = tmp_path / "red.gpkg"
@@ -403,7 +403,7 @@ def test_cli_writes_a_valid_workspace_and_refuses_to_overwrite(tmp_path, capsys)
             "--households", "1200", "--seed", "9"]
     assert main(args) == 0
     assert "已生成演示工作区" in capsys.readouterr().out
-    ws = Workspace(path)
+    ws = GpkgWorkspace(path)
     # six revisions: the generated county, (grids.pipeline) the built plan, its assignment and its publication
     # (the generator's villages and groups are one piece each, so the plan passes its check), the historic
     # visits credited to the plan's managers, the demo accounts
@@ -432,15 +432,15 @@ def test_cli_writes_a_valid_workspace_and_refuses_to_overwrite(tmp_path, capsys)
     assert "已存在" in capsys.readouterr().err
     assert path.stat().st_mtime_ns == before
     assert main([*args, "--force", "--households", "1000"]) == 0
-    assert Workspace(path).count("households") == 1000
+    assert GpkgWorkspace(path).count("households") == 1000
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".building")]
 
 
 @pytest.mark.slow
 def test_default_demo_workspace_has_the_seed_figures(demo_path):
-    from grids.store import Workspace
+    from grids.workspace import GpkgWorkspace
 
-    ws = Workspace(demo_path)
+    ws = GpkgWorkspace(demo_path)
     assert ws.is_demo and ws.meta["county_code"] == "150422" and ws.meta["county_name"] == "巴林左旗"
     hh = ws.read("households")
     assert len(hh) == 110_000

@@ -120,12 +120,12 @@ def _demo_publishes_and_checks(tmp_path, capsys, args: list[str]) -> None:
     from grids import plans
     from grids.__main__ import main
     from grids.check import check_workspace_plan
-    from grids.store import Workspace
+    from grids.workspace import GpkgWorkspace
 
     path = tmp_path / "demo.gpkg"
     assert main(["demo", str(path), "--households", "20000", "--seed", "7", *args]) == 0
     capsys.readouterr()
-    ws = Workspace(path)
+    ws = GpkgWorkspace(path)
     plan_id = plans.resolve_plan(ws, "main")
     assert plans.plan_info(ws, plan_id)["status"] == "published"
     problems = check_workspace_plan(ws, plan_id)

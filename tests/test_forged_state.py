@@ -87,9 +87,9 @@ def media(monkeypatch):
 
 
 def _exports(path) -> int:
-    from grids.store import Workspace
+    from grids.workspace import GpkgWorkspace
 
-    return int((Workspace(path).read("audit")["action"] == "导出（含明文个人信息）").sum())
+    return int((GpkgWorkspace(path).read("audit")["action"] == "导出（含明文个人信息）").sum())
 
 
 def _has_full_id(blob: bytes) -> bool:
@@ -131,13 +131,13 @@ def test_a_pending_staffing_edit_stays_on_its_grid_when_rows_move(path):
     import shapely
 
     from grids import plans
-    from grids.store import Workspace
+    from grids.workspace import GpkgWorkspace
 
     at = forged.open_page("pages/staffing.py", B1)
     row = forged.editor_row(at, "staffing.editor", "grid_id", "G1")
     forged.forge_editor(at, "staffing.editor", edited_rows={row: {"staff_id": "S3"}})  # b1's pending edit
     # meanwhile a save puts a new grid G0 of B1 before G1 and stores the rows in reverse order
-    ws = Workspace(path)
+    ws = GpkgWorkspace(path)
     g = plans.read_grids(ws, "P1")
     g0 = gpd.GeoDataFrame({"grid_id": ["G0"], "code": ["W0"], "name": ["新网格"], "branch_id": ["B1"],
                            "staff_id": ["S1"], "households": [0]}, geometry=[shapely.box(119.2, 43.9, 119.3, 44.0)],
@@ -153,12 +153,12 @@ def test_a_pending_staffing_edit_stays_on_its_grid_when_rows_move(path):
 def test_a_forged_visit_for_a_household_of_another_branch_is_never_written(path):
     """s1 sends the visit form with H6 (B2's household) as the household: Streamlit resets a value that is
     not an option, and the library would refuse it anyway (tests/test_intents.py)."""
-    from grids.store import Workspace
+    from grids.workspace import GpkgWorkspace
 
     at = forged.open_page("pages/workbench.py", S1)
     forged.forge_select(at, "workbench.visit_hh", "H6")
     next(b for b in at.button if b.label == "记录走访").click()
     at.run()
     assert not at.exception, at.exception
-    visits = Workspace(path).read("visits")
+    visits = GpkgWorkspace(path).read("visits")
     assert visits[visits["staff_id"] == "S1"]["hh_id"].isin(["H6"]).sum() == 0

@@ -177,12 +177,12 @@ def test_overview_town_csv_download_is_neutralised(tmp_path, monkeypatch):
     from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
     from streamlit.testing.v1 import AppTest
 
-    from grids.store import Workspace
+    from grids.workspace import GpkgWorkspace
     from tests.test_app import ACCOUNTS, APP, tiny_workspace
     from ui.auth import session_for
 
     path = tiny_workspace(tmp_path / "ws.gpkg")
-    ws = Workspace(path)
+    ws = GpkgWorkspace(path)
     units = ws.read("admin_units")
     units.loc[units["level"] == "town", "name"] = FORMULAS[0]
     with ws.transaction(actor="test", action="恶意镇名") as tx:

@@ -13,7 +13,7 @@ from grids.__main__ import main
 from grids.crs import to_gk, wgs84_to_gcj02
 from grids.errors import ValidationError
 from grids.ingest import import_file, read_table, recognise_columns, validate
-from grids.store import Workspace
+from grids.workspace import GpkgWorkspace, Workspace
 
 # A toy county: 0.6° x 0.6° box split into two towns; town 100 has villages 201 (south) and 202 (north),
 # village 201 has groups 001 (west) and 002 (east); town 101 has village 201 with group 001.
@@ -46,7 +46,7 @@ assert id_no("11010519491231002") == GOOD_ID
 
 @pytest.fixture
 def ws(tmp_path) -> Workspace:
-    w = Workspace.create(tmp_path / "ws.gpkg", county_code="150422", county_name="巴林左旗")
+    w = GpkgWorkspace.create(tmp_path / "ws.gpkg", county_code="150422", county_name="巴林左旗")
     admin = gpd.GeoDataFrame(
         [u[:4] for u in UNITS], columns=["code", "level", "parent_code", "name"],
         geometry=[u[4] for u in UNITS], crs=4490,

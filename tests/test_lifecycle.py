@@ -18,7 +18,7 @@ from grids.assign_partition import balance_bounds
 from grids.auth import Account, authenticate, create_accounts, hash_password
 from grids.errors import PermissionDeniedError, StaleEditError, ValidationError
 from grids.scope import ScopedWorkspace
-from grids.store import Workspace
+from grids.workspace import GpkgWorkspace, Workspace
 from tests.conftest import CLI_PASSWORD
 
 ADMIN = Account("admin", "admin", "管理员")
@@ -36,7 +36,7 @@ def county_ws(path: Path) -> Workspace:
     """B1: nine grids of 100 households in a 3 × 3 block, columns held by S1, S2, S3 (G11 locked to S2);
     B2: two grids east of it held by S9 (and S8, who holds none). Accounts for each staff member, both branch
     managers, an admin and a planner (password CLI_PASSWORD)."""
-    ws = Workspace.create(path, county_code="150422", county_name="巴林左旗")
+    ws = GpkgWorkspace.create(path, county_code="150422", county_name="巴林左旗")
     branches = gpd.GeoDataFrame({"branch_id": ["B1", "B2"], "name": ["一社", "二社"]},
                                 geometry=[shapely.Point(119.315, 43.915), shapely.Point(119.345, 43.905)], crs=4490)
     staff = pd.DataFrame({"staff_id": ["S1", "S2", "S3", "S8", "S9"], "name": ["甲", "乙", "丙", "戊", "己"],
@@ -104,7 +104,7 @@ def test_staff_leave_s003_on_the_demo(demo_copy, monkeypatch, capsys):
     from grids.__main__ import main
     from grids.auth import DEMO_PASSWORD
 
-    ws = Workspace(demo_copy)
+    ws = GpkgWorkspace(demo_copy)
     before = grid_table(ws)
     monkeypatch.setenv("GRIDS_PASSWORD", DEMO_PASSWORD)
     assert main(["staff", str(demo_copy), "leave", "S003", "--user", "b01"]) == 0
@@ -358,7 +358,7 @@ def test_check_flags_a_grid_still_held_by_a_leaver(tmp_path):
     from grids.check import check_workspace_plan
     from tests.test_app import tiny_workspace
 
-    ws = Workspace(tiny_workspace(tmp_path / "tiny.gpkg"))
+    ws = GpkgWorkspace(tiny_workspace(tmp_path / "tiny.gpkg"))
     assert not (check_workspace_plan(ws, "P1")["kind"] == "staff_branch_mismatch").any()
     with ws.transaction(actor="test", action="测试数据") as tx:  # S1 marked left, G1 not handed over
         tx.execute("UPDATE staff SET status = 'left' WHERE staff_id = 'S1'")

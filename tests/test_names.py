@@ -17,7 +17,7 @@ from grids import names as N
 from grids.__main__ import main
 from grids.errors import ValidationError
 from grids.ingest import import_file, read_table, validate
-from grids.store import Workspace
+from grids.workspace import GpkgWorkspace, Workspace
 
 from .conftest import cli_user
 
@@ -52,7 +52,7 @@ def units() -> gpd.GeoDataFrame:
 
 @pytest.fixture
 def ws(tmp_path) -> Workspace:
-    w = Workspace.create(tmp_path / "ws.gpkg", county_code="150422", county_name="巴林左旗")
+    w = GpkgWorkspace.create(tmp_path / "ws.gpkg", county_code="150422", county_name="巴林左旗")
     with w.transaction(actor="test", action="准备") as tx:
         tx.replace("admin_units", units())
     return w

@@ -116,10 +116,10 @@ SEATS = [("三家子村", 119.32, 43.95), ("五十家子村委会", 119.38, 43.9
 @pytest.fixture
 def derived_ws(tmp_path):
     """A county with one town polygon and three villages derived from their seats."""
-    from grids.store import Workspace
     from grids.villages import import_villages
+    from grids.workspace import GpkgWorkspace
 
-    ws = Workspace.create(tmp_path / "ws.gpkg", **COUNTY)
+    ws = GpkgWorkspace.create(tmp_path / "ws.gpkg", **COUNTY)
     admin = gpd.GeoDataFrame(
         {"code": ["150422", "150422100"], "name": ["巴林左旗", "林东镇"], "level": ["county", "town"],
          "parent_code": [None, "150422"]},

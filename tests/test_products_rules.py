@@ -17,7 +17,7 @@ from grids.auth import Account
 from grids.errors import PermissionDeniedError, ValidationError
 from grids.ingest import import_file
 from grids.scope import ScopedWorkspace
-from grids.store import Workspace
+from grids.workspace import GpkgWorkspace, Workspace
 
 from .conftest import cli_user
 from .test_app import ACCOUNTS, APP, tiny_workspace
@@ -35,7 +35,7 @@ ROWS = [
 
 @pytest.fixture
 def ws(tmp_path) -> Workspace:
-    w = Workspace.create(tmp_path / "ws.gpkg", county_code="150422", county_name="巴林左旗")
+    w = GpkgWorkspace.create(tmp_path / "ws.gpkg", county_code="150422", county_name="巴林左旗")
     admin = gpd.GeoDataFrame({"code": ["150422", "150422100", V, G], "level": ["county", "town", "village", "group"],
                               "parent_code": [None, "150422", "150422100", V], "name": ["巴林左旗", "林东镇", "甲村", "一组"]},
                              geometry=[shapely.box(118.5, 43.5, 120.0, 44.9)] * 4, crs=4490)
@@ -316,12 +316,12 @@ def test_admin_page_edits_a_branchs_rules(app, ws_path):
     next(n for n in at.number_input if n.label == "最低额度（元）").set_value(30000)  # wider than the 联社's
     next(b for b in at.button if b.label.startswith("保存")).click().run()
     assert any("只能收紧" in e.value for e in at.error)
-    assert credit_rules.rules_table(Workspace(ws_path)).empty
+    assert credit_rules.rules_table(GpkgWorkspace(ws_path)).empty
     next(n for n in at.number_input if n.label == "最低额度（元）").set_value(45000)
     next(b for b in at.button if b.label.startswith("保存")).click().run()
     assert not at.exception and not at.error
-    assert credit_rules.effective_rules(Workspace(ws_path), "B1").band("福农卡", "一般") == (45000.0, 55000.0)
-    log = Workspace(ws_path).read("audit")
+    assert credit_rules.effective_rules(GpkgWorkspace(ws_path), "B1").band("福农卡", "一般") == (45000.0, 55000.0)
+    log = GpkgWorkspace(ws_path).read("audit")
     assert log["action"].tolist()[-2:] == ["拒绝：修改产品规则", "修改产品规则"]
 
 
@@ -349,7 +349,7 @@ def test_a_schema_5_workspace_upgrades_and_reads_old_names(tmp_path, capsys):
     import sqlite3
 
     path = tmp_path / "old.gpkg"
-    old = Workspace.create(path, county_code="150422", county_name="巴林左旗")
+    old = GpkgWorkspace.create(path, county_code="150422", county_name="巴林左旗")
     hh = gpd.GeoDataFrame({"hh_id": ["a", "b"], "segment": ["家庭农牧场", "农牧户"], "product": ["福农卡", "福农卡"],
                            "grade": ["金卡", "金卡"], "granted_amount": [300000.0, 300000.0]},
                           geometry=[None, None], crs=4490)
@@ -363,7 +363,7 @@ def test_a_schema_5_workspace_upgrades_and_reads_old_names(tmp_path, capsys):
             con.execute(f'ALTER TABLE households DROP COLUMN "{col}"')
         con.execute("UPDATE ws_meta SET value = '5' WHERE key = 'schema'")
     con.close()
-    ws = Workspace(path)  # upgraded on open
+    ws = GpkgWorkspace(path)  # upgraded on open
     assert "credit_rules" in ws.layers() and {"job_level", "credit_legacy"} <= set(ws.columns("households"))
     assert cli(["check", str(path), "--credit", "--json"]) == 1
     doc = json.loads(capsys.readouterr().out)
@@ -399,7 +399,7 @@ def test_check_credit_applies_the_rules_of_the_households_branch(tmp_path, capsy
     from .forged import forged_workspace
 
     path = forged_workspace(tmp_path / "ws.gpkg")  # H6: 福农卡 良好 60,000 in G3 of branch B2
-    ws = Workspace(path)
+    ws = GpkgWorkspace(path)
     before = credit_rules.check_workspace(ws)
     assert "H6" not in set(before["hh_id"])
     credit_rules.set_branch_rule(ws, account=ADMIN_ACCOUNT, branch_id="B1", product="福农卡", grade="良好",

@@ -194,7 +194,7 @@ def test_every_unknown_name_is_rejected_with_candidates(gpkg_run, county):
 
 @pytest.mark.slow
 def test_the_county_is_built_assigned_and_checked(gpkg_run, county):
-    from grids.store import open_workspace
+    from grids.workspace import open_workspace
 
     target, run = gpkg_run
     for step in ("build", "assign", "check"):
@@ -222,8 +222,8 @@ def test_the_county_is_built_assigned_and_checked(gpkg_run, county):
 @pytest.mark.slow
 def test_rederiving_keeps_town_names_and_gives_named_groups_polygons(gpkg_run, county):
     from grids.names import group_key
-    from grids.store import open_workspace
     from grids.towns import towns_of
+    from grids.workspace import open_workspace
 
     target, _ = gpkg_run
     ws = open_workspace(target)
@@ -244,7 +244,7 @@ def test_rederiving_keeps_town_names_and_gives_named_groups_polygons(gpkg_run, c
 def test_another_group_of_a_village_with_derived_groups_is_placed_by_village(gpkg_run, tmp_path, monkeypatch):
     import shutil
 
-    from grids.store import open_workspace
+    from grids.workspace import open_workspace
 
     target, _ = gpkg_run
     copy = tmp_path / "copy.gpkg"

@@ -30,7 +30,7 @@ from grids.scale import (
     workspace_households,
     write_households_parquet,
 )
-from grids.store import Workspace
+from grids.workspace import GpkgWorkspace
 
 TOWNS = ("150422100", "150422101")
 
@@ -191,7 +191,7 @@ def test_funnel_dask_reads_a_parquet_directory(households, grids, tmp_path):
 def test_local_cluster_and_scheduler_address(households, grids, tmp_path, small_city):
     write_households_parquet(households, tmp_path / "hh", partition_size=1000)
     expected = funnel(households, by="staff", located=locate_households(households, grids))
-    ws = Workspace(small_city.workspace)
+    ws = GpkgWorkspace(small_city.workspace)
     with get_client(workers=2, memory_limit="1GB") as local:
         assert len(local.scheduler_info()["workers"]) == 2
         with get_client(local.scheduler.address) as remote:  # any scheduler address
@@ -204,7 +204,7 @@ def test_local_cluster_and_scheduler_address(households, grids, tmp_path, small_
 
 
 def test_workspace_households(small_city, empty_ws):
-    assert workspace_households(Workspace(small_city.workspace)) == small_city.households
+    assert workspace_households(GpkgWorkspace(small_city.workspace)) == small_city.households
     hh = make_households(50)
     with empty_ws.transaction(actor="test", action="导入住户") as tx:
         tx.append("households", hh)
@@ -253,7 +253,7 @@ def test_write_city_streams_county_by_county(small_city):
 
 
 def test_write_city_workspace_joins(small_city):
-    ws = Workspace(small_city.workspace)
+    ws = GpkgWorkspace(small_city.workspace)
     grids = read_grids(ws, resolve_plan(ws))
     units = ws.read("admin_units")
     assert resolve_plan(ws) == small_city.plan_id
@@ -270,7 +270,7 @@ def test_write_city_workspace_joins(small_city):
 
 def test_write_city_villages_and_towns_are_one_piece(small_city):
     # both counties are one landmass: a village (grid) or town in several pieces would be an enclave
-    ws = Workspace(small_city.workspace)
+    ws = GpkgWorkspace(small_city.workspace)
     units = ws.read("admin_units")
     grids = read_grids(ws, small_city.plan_id)
     for geoms in (grids.geometry, units.loc[units["level"].isin(["village", "town"])].geometry):
@@ -282,7 +282,7 @@ def test_write_city_villages_and_towns_are_one_piece(small_city):
 def test_write_city_whole_city_plan_has_no_check_error(tmp_path):
     # 12 counties in two Gauss-Krüger zones: neighbours' borders meet without gap or overlap
     city = write_city(tmp_path, households=2000, seed=3)
-    problems = check_workspace_plan(Workspace(city.workspace), city.plan_id)
+    problems = check_workspace_plan(GpkgWorkspace(city.workspace), city.plan_id)
     assert len(city.counties) == 12
     assert errors(problems).empty, errors(problems)["message"].tolist()
 
@@ -305,7 +305,7 @@ def test_demo_county_identical_on_dask(tmp_path):
         pytest.skip("workspace/demo.gpkg not built yet (python -m grids demo workspace/demo.gpkg)")
     path = tmp_path / "demo.gpkg"
     shutil.copy(DEMO, path)  # the demo may be regenerated while we read
-    ws = Workspace(path)
+    ws = GpkgWorkspace(path)
     try:
         grids = read_grids(ws, resolve_plan(ws))
     except ValidationError:  # no plan built yet: one grid per village (and urban community)

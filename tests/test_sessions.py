@@ -10,7 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from grids.auth import MAX_FAILED_LOGINS, Account, AccountAdmin, create_account
-from grids.store import Workspace
+from grids.workspace import GpkgWorkspace
 from tests.forged import forge_select
 from tests.test_app import APP, FakeUser, tiny_workspace
 from ui.auth import session_for
@@ -22,7 +22,7 @@ ADMIN = Account("root", "admin", "管理员")
 @pytest.fixture
 def ws_path(tmp_path, monkeypatch) -> Path:
     path = tiny_workspace(tmp_path / "ws.gpkg")
-    ws = Workspace(path)
+    ws = GpkgWorkspace(path)
     create_account(ws, username="b01", password=PASSWORD, role="branch_manager", branch_id="B1", actor="test",
                    display_name="林东主任")
     create_account(ws, username="root", password=PASSWORD, role="admin", actor="test")
@@ -66,13 +66,13 @@ def warnings(at: AppTest) -> str:
 def test_disabling_an_account_ends_its_open_session_at_the_next_run(ws_path):
     at = signed_in("b01")
     assert not at.exception and at.session_state["auth.session"].account.username == "b01"
-    AccountAdmin(Workspace(ws_path), ADMIN).set_active("b01", False)
+    AccountAdmin(GpkgWorkspace(ws_path), ADMIN).set_active("b01", False)
     assert next_run_signs_out(at, "账号已被管理员停用")  # b01's next interaction
 
 
 def test_resetting_a_password_ends_the_open_session(ws_path):
     at = signed_in("b01")
-    AccountAdmin(Workspace(ws_path), ADMIN).set_password("b01", "a-new-password")
+    AccountAdmin(GpkgWorkspace(ws_path), ADMIN).set_password("b01", "a-new-password")
     assert next_run_signs_out(at, "密码已被修改")
     at = signed_in("b01", "a-new-password")
     assert at.session_state["auth.session"].account.username == "b01"
@@ -81,7 +81,7 @@ def test_resetting_a_password_ends_the_open_session(ws_path):
 def test_a_role_change_applies_at_the_next_run(ws_path):
     at = signed_in("b01")
     assert at.session_state["app.role"] == "branch_manager"
-    AccountAdmin(Workspace(ws_path), ADMIN).set_role("b01", role="customer_manager", branch_id="B1", staff_id="S1")
+    AccountAdmin(GpkgWorkspace(ws_path), ADMIN).set_role("b01", role="customer_manager", branch_id="B1", staff_id="S1")
     at.run()
     assert not at.exception
     account = at.session_state["auth.session"].account
@@ -114,7 +114,7 @@ def test_six_wrong_passwords_lock_and_admin_unlocks_on_the_admin_page(ws_path):
     adm.button(key="admin.unlock").click().run()
     assert not adm.exception
     assert signed_in("b01").session_state["auth.session"].account.username == "b01"
-    note = Workspace(ws_path).read("audit").query("action == '账号变更' and actor == 'root'")["detail"].iloc[-1]
+    note = GpkgWorkspace(ws_path).read("audit").query("action == '账号变更' and actor == 'root'")["detail"].iloc[-1]
     assert '"op": "unlock"' in note
 
 
@@ -158,7 +158,7 @@ def admin_page(account: Account = ADMIN) -> AppTest:
 
 
 def accounts(ws_path: Path):
-    return Workspace(ws_path).read("accounts").set_index("username")
+    return GpkgWorkspace(ws_path).read("accounts").set_index("username")
 
 
 def test_forged_role_value_is_refused_by_the_library(ws_path):
@@ -197,7 +197,7 @@ def test_leader_forging_an_account_change_changes_nothing(ws_path):
     assert not at.exception
     assert accounts(ws_path).equals(before)
     with pytest.raises(Exception, match="manage_accounts"):
-        AccountAdmin(Workspace(ws_path), Account("leader", "leadership")).set_active("b01", False)
+        AccountAdmin(GpkgWorkspace(ws_path), Account("leader", "leadership")).set_active("b01", False)
 
 
 def test_role_change_on_the_admin_page_is_audited_with_before_and_after(ws_path):
@@ -208,7 +208,7 @@ def test_role_change_on_the_admin_page_is_audited_with_before_and_after(ws_path)
     at.run()
     assert not at.exception
     assert accounts(ws_path).loc["b01", "role"] == "planner"
-    note = Workspace(ws_path).read("audit")["detail"].iloc[-1]
+    note = GpkgWorkspace(ws_path).read("audit")["detail"].iloc[-1]
     assert '"before": {"role": "branch_manager", "branch_id": "B1"' in note and '"after": {"role": "planner"' in note
 
 

@@ -11,7 +11,7 @@ import shapely
 from grids.__main__ import main
 from grids.auth import create_account
 from grids.status import STEPS, workspace_status
-from grids.store import Workspace
+from grids.workspace import GpkgWorkspace
 
 
 def _steps(status):
@@ -103,7 +103,7 @@ def test_status_prints_no_control_characters_of_the_county_name(tmp_path):
 
 
 def test_demo_workspace_is_ready(demo_path, capsys):
-    ws = Workspace(demo_path)
+    ws = GpkgWorkspace(demo_path)
     st = workspace_status(ws)
     assert st["ready"] and st["next"] == "" and st["demo"]
     steps = _steps(st)
@@ -153,6 +153,6 @@ def test_data_page_shows_the_checklist(tmp_path, monkeypatch):
     assert not at.exception
     assert "开通进度" in [h.value for h in at.subheader]
     table = at.dataframe[1].value
-    expected = workspace_status(Workspace(path))
+    expected = workspace_status(GpkgWorkspace(path))
     assert table["步骤"].tolist() == [s["title"] for s in expected["steps"]]
     assert table["状态"].tolist() == [s["state_name"] for s in expected["steps"]]

@@ -9,7 +9,8 @@ import pytest
 import shapely
 
 from grids.errors import WorkspaceError
-from grids.store import Workspace, decode_geometries, encode_geometries
+from grids.workspace import GpkgWorkspace
+from grids.workspace.base import decode_geometries, encode_geometries
 
 from .conftest import three_households, validate_gpkg
 
@@ -34,11 +35,11 @@ def test_failed_transaction_leaves_file_unchanged(empty_ws):
 
 def test_not_a_workspace_and_truncated(tmp_path, empty_ws):
     with pytest.raises(WorkspaceError, match="不存在"):
-        Workspace(tmp_path / "missing.gpkg")
+        GpkgWorkspace(tmp_path / "missing.gpkg")
     bad = tmp_path / "bad.gpkg"
     bad.write_bytes(empty_ws.path.read_bytes()[:1000])
     with pytest.raises(WorkspaceError):
-        Workspace(bad).read("households")
+        GpkgWorkspace(bad).read("households")
 
 
 def test_gdal_validates_and_lists_layers(empty_ws):

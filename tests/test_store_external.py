@@ -15,14 +15,9 @@ import shapely
 
 from grids.audit import verify
 from grids.export import write_gpkg
-from grids.store import (
-    EDITS_TABLE,
-    EXTERNAL_EDIT_ACTION,
-    SCHEMA_VERSION,
-    Workspace,
-    encode_geometries,
-    register_functions,
-)
+from grids.workspace import SCHEMA_VERSION, GpkgWorkspace, Workspace
+from grids.workspace.base import EDITS_TABLE, EXTERNAL_EDIT_ACTION, encode_geometries
+from grids.workspace.gpkg import register_functions
 
 from .conftest import three_households, validate_gpkg
 
@@ -49,7 +44,7 @@ def _rtree_matches(path, table: str, column: str) -> bool:
                                "extension_name='gpkg_rtree_index'", (table, column)).fetchone()
         boxes = dict((r[0], r[1:]) for r in con.execute(f'SELECT id, minx, maxx, miny, maxy FROM "rtree_{table}_{column}"'))
         blobs = con.execute(f'SELECT fid, "{column}" FROM "{table}" WHERE "{column}" NOT NULL').fetchall()
-    from grids.store import decode_geometries
+    from grids.workspace.base import decode_geometries
 
     geoms = decode_geometries([b for _, b in blobs]) if blobs else []
     want = {fid: (g.bounds[0], g.bounds[2], g.bounds[1], g.bounds[3])
@@ -104,7 +99,7 @@ def test_st_functions_read_envelopes_points_and_empties():
 
 
 def test_demo_upgrades_to_indexed_and_valid(demo_copy):
-    ws = Workspace(demo_copy)
+    ws = GpkgWorkspace(demo_copy)
     assert ws.meta["schema"] == str(SCHEMA_VERSION)
     for table, column in _spatial_layers(demo_copy):
         assert _rtree_matches(demo_copy, table, column), table
@@ -132,7 +127,7 @@ def test_library_writes_record_no_external_edit(empty_ws):
     with empty_ws.transaction(actor="t", action="改名") as tx:
         tx.execute("UPDATE staff SET name = '钱七' WHERE staff_id = 'S1'")
         tx.delete("branches", where="branch_id = ?", params=["B02"])
-    assert Workspace(empty_ws.path).revision == 4
+    assert GpkgWorkspace(empty_ws.path).revision == 4
     assert _external_rows(empty_ws).empty
     with contextlib.closing(sqlite3.connect(empty_ws.path)) as con:
         assert con.execute(f"SELECT count(*) FROM {EDITS_TABLE}").fetchone()[0] == 0
@@ -147,7 +142,7 @@ def test_gdal_append_through_pyogrio_is_recorded_once(empty_ws):
     new = gpd.GeoDataFrame({"branch_id": ["B03"], "name": ["新开网点"]}, geometry=[shapely.Point(119.5, 44.0)],
                            crs=4490)
     pyogrio.write_dataframe(new, empty_ws.path, layer="branches", append=True)
-    ws = Workspace(empty_ws.path)
+    ws = GpkgWorkspace(empty_ws.path)
     assert ws.revision == rev + 1 and ws.notice is None
     ext = _external_rows(ws)
     assert len(ext) == 1 and ext["layer"].iloc[0] == "branches" and '"insert": 1' in ext["detail"].iloc[0]
@@ -185,7 +180,7 @@ def test_qgis_style_edit_through_ogr_and_ogr2ogr(empty_ws, tmp_path):
     gpd.GeoDataFrame({"hh_id": ["H9"]}, geometry=[shapely.Point(119.41, 43.97)], crs=4490).to_file(extra)
     subprocess.run(["ogr2ogr", "-update", "-append", "-nln", "households", str(empty_ws.path), str(extra)],
                    check=True, capture_output=True)
-    ws = Workspace(empty_ws.path)
+    ws = GpkgWorkspace(empty_ws.path)
     assert ws.revision == rev + 1
     ext = _external_rows(ws)
     assert len(ext) == 1 and set(ext["layer"].iloc[0].split(",")) == {"branches", "households"}
@@ -242,12 +237,12 @@ def test_read_only_workspace_says_so_instead_of_failing(empty_ws):
         con.execute("UPDATE staff SET name = '孙八'")
     _read_only(empty_ws.path)
     try:
-        ws = Workspace(empty_ws.path)
+        ws = GpkgWorkspace(empty_ws.path)
         assert ws.revision == rev and "只读" in ws.notice and "staff" in ws.notice and "修正方法" in ws.notice
         assert ws.read("staff")["name"].iloc[0] == "孙八"
     finally:
         _writable(empty_ws.path)
-    assert Workspace(empty_ws.path).revision == rev + 1
+    assert GpkgWorkspace(empty_ws.path).revision == rev + 1
 
 
 def test_read_only_mount_says_so_instead_of_failing(empty_ws, monkeypatch):
@@ -258,12 +253,12 @@ def test_read_only_mount_says_so_instead_of_failing(empty_ws, monkeypatch):
     with contextlib.closing(sqlite3.connect(empty_ws.path)) as con, con:
         con.execute("UPDATE staff SET name = '孙八'")
     uri = f"file:{empty_ws.path}?mode=ro"
-    monkeypatch.setattr(Workspace, "_connect", lambda self: register_functions(
+    monkeypatch.setattr(GpkgWorkspace, "_connect", lambda self: register_functions(
         sqlite3.connect(uri, uri=True, isolation_level=None)))
-    ws = Workspace(empty_ws.path)
+    ws = GpkgWorkspace(empty_ws.path)
     assert ws.revision == rev and ws.notice and "只读" in ws.notice and "staff（1 行）" in ws.notice
     monkeypatch.undo()
-    assert Workspace(empty_ws.path).revision == rev + 1
+    assert GpkgWorkspace(empty_ws.path).revision == rev + 1
 
 
 def _read_only(path) -> None:
@@ -361,7 +356,7 @@ def test_outside_ddl_is_recorded_per_table_and_once(empty_ws):
     detail = ext["detail"].iloc[0]
     assert '"layer": "staff", "op": "external", "schema": 1' in detail
     assert '"layer": "households", "op": "external", "schema": 1' in detail
-    assert Workspace(empty_ws.path).revision == rev + 1 and len(_external_rows(empty_ws)) == 1  # recorded once
+    assert GpkgWorkspace(empty_ws.path).revision == rev + 1 and len(_external_rows(empty_ws)) == 1  # recorded once
     empty_ws.write("staff", pd.DataFrame({"staff_id": ["S5"], "name": ["王五"]}), mode="append", actor="t")
     assert len(_external_rows(empty_ws)) == 1 and empty_ws.revision == rev + 2
 
@@ -388,7 +383,7 @@ def test_the_library_s_own_ddl_is_not_an_outside_edit(empty_ws):
     many = pd.DataFrame({"staff_id": [f"S{i:05d}" for i in range(2500)], "name": "某"})
     empty_ws.write("staff", many, actor="t")  # ≥ 2000 rows: triggers off and on again
     empty_ws.write("branches", BRANCHES.iloc[:1], actor="t")  # replace: the rtree made anew
-    ws = Workspace(empty_ws.path)
+    ws = GpkgWorkspace(empty_ws.path)
     assert ws.revision == 5 and _external_rows(ws).empty
     with contextlib.closing(sqlite3.connect(ws.path)) as con:
         assert con.execute(f"SELECT count(*) FROM {EDITS_TABLE}").fetchone()[0] == 0

@@ -24,8 +24,9 @@ from grids.audit import GENESIS, verify
 from grids.commands.migrate import migrate
 from grids.errors import StaleRevisionError, ValidationError, WorkspaceError
 from grids.model import LAYERS
-from grids.store import AUDIT_APPEND_ONLY, SCHEMA_VERSION, Workspace, open_workspace
-from grids.store_pg import PgWorkspace, split_url, translate_sql
+from grids.workspace import SCHEMA_VERSION, GpkgWorkspace, open_workspace
+from grids.workspace.base import AUDIT_APPEND_ONLY
+from grids.workspace.postgis import PgWorkspace, split_url, translate_sql
 
 from .conftest import DEMO, three_households
 from .pg import bump_counter, fresh_schema
@@ -160,7 +161,7 @@ def test_round_trip_keeps_values_types_and_empty_points(any_ws):
 
 
 def test_postgis_reads_the_same_frames_as_geopackage(tmp_path, pg_ws):
-    gpkg = Workspace.create(tmp_path / "ws.gpkg", **COUNTY)
+    gpkg = GpkgWorkspace.create(tmp_path / "ws.gpkg", **COUNTY)
     for ws in (gpkg, pg_ws):
         _filled(ws)
     for name in ("households", "staff", "plans", "visits", "accounts", "streets"):
@@ -393,7 +394,7 @@ def test_public_schema_in_a_database_without_postgis(pg_url):
 
 
 def test_migrate_gpkg_to_postgis_to_gpkg_is_lossless(tmp_path, pg_target):
-    src = Workspace.create(tmp_path / "src.gpkg", **COUNTY, demo=True)
+    src = GpkgWorkspace.create(tmp_path / "src.gpkg", **COUNTY, demo=True)
     _filled(src)
     src.set_meta("note", "迁移测试")
     counts = migrate(src.path, pg_target, keep_demo_accounts=True)  # a demo source copied as it is
@@ -404,22 +405,22 @@ def test_migrate_gpkg_to_postgis_to_gpkg_is_lossless(tmp_path, pg_target):
     _assert_same_workspace(src, pg)
     assert verify(pg).ok and verify(pg).head == verify(src).head  # the chain survives the copy
     migrate(pg_target, tmp_path / "back.gpkg", keep_demo_accounts=True)
-    back = Workspace(tmp_path / "back.gpkg")
+    back = GpkgWorkspace(tmp_path / "back.gpkg")
     _assert_same_workspace(src, back)
     assert back.integrity_check() == "ok"
 
 
 def test_migrate_gpkg_to_gpkg_and_refusal_without_force(tmp_path, pg_target):
-    src = Workspace.create(tmp_path / "src.gpkg", **COUNTY)
+    src = GpkgWorkspace.create(tmp_path / "src.gpkg", **COUNTY)
     _filled(src)
     dst = tmp_path / "copy.gpkg"
-    Workspace.create(dst, county_code="150423", county_name="巴林右旗")  # empty: may be replaced
+    GpkgWorkspace.create(dst, county_code="150423", county_name="巴林右旗")  # empty: may be replaced
     assert migrate(src.path, dst)["grids"] == 1
-    _assert_same_workspace(src, Workspace(dst))
+    _assert_same_workspace(src, GpkgWorkspace(dst))
     with pytest.raises(WorkspaceError, match="--force"):
         migrate(src.path, dst)
     migrate(src.path, pg_target)
-    other = Workspace.create(tmp_path / "other.gpkg", county_code="150423", county_name="巴林右旗")
+    other = GpkgWorkspace.create(tmp_path / "other.gpkg", county_code="150423", county_name="巴林右旗")
     other.write("staff", pd.DataFrame({"staff_id": ["X"]}), actor="t")
     with pytest.raises(WorkspaceError, match="已有工作区数据"):
         migrate(other.path, pg_target)
@@ -431,19 +432,19 @@ def test_migrate_gpkg_to_gpkg_and_refusal_without_force(tmp_path, pg_target):
 
 
 def test_migrate_failure_leaves_destination_as_it_was(tmp_path, pg_target, monkeypatch):
-    src = Workspace.create(tmp_path / "src.gpkg", **COUNTY)
+    src = GpkgWorkspace.create(tmp_path / "src.gpkg", **COUNTY)
     _filled(src)
-    first = Workspace.create(tmp_path / "first.gpkg", county_code="150423", county_name="巴林右旗")
+    first = GpkgWorkspace.create(tmp_path / "first.gpkg", county_code="150423", county_name="巴林右旗")
     first.write("staff", pd.DataFrame({"staff_id": ["X"]}), actor="t")
     migrate(first.path, pg_target)
-    real_read = Workspace.read
+    real_read = GpkgWorkspace.read
 
     def failing_read(self, layer, **kw):
         if layer == "visits":
             raise RuntimeError("source broke halfway")
         return real_read(self, layer, **kw)
 
-    monkeypatch.setattr(Workspace, "read", failing_read)
+    monkeypatch.setattr(GpkgWorkspace, "read", failing_read)
     with pytest.raises(RuntimeError, match="halfway"):
         migrate(src.path, pg_target, force=True)
     with pytest.raises(RuntimeError, match="halfway"):
@@ -458,7 +459,7 @@ def test_migrate_failure_leaves_destination_as_it_was(tmp_path, pg_target, monke
 def test_migrate_command_line(tmp_path, pg_target, capsys, monkeypatch):
     from .conftest import cli_user
 
-    src = Workspace.create(tmp_path / "src.gpkg", **COUNTY)
+    src = GpkgWorkspace.create(tmp_path / "src.gpkg", **COUNTY)
     _filled(src)
     user = ["--user", cli_user(src, monkeypatch)]  # the source's administrator: one more revision
     assert cli(["migrate", str(src.path), pg_target, *user]) == 0
@@ -478,8 +479,8 @@ def test_migrate_demo_workspace_both_ways(tmp_path, pg_target):
     migrate(src, pg_target, keep_demo_accounts=True)
     migrate(pg_target, tmp_path / "back.gpkg", keep_demo_accounts=True)
     # column order follows grids.model: a column the demo file has as an importer's extra may move
-    _assert_same_workspace(Workspace(src), PgWorkspace(pg_target), check_column_order=False)
-    _assert_same_workspace(Workspace(src), Workspace(tmp_path / "back.gpkg"), check_column_order=False)
+    _assert_same_workspace(GpkgWorkspace(src), PgWorkspace(pg_target), check_column_order=False)
+    _assert_same_workspace(GpkgWorkspace(src), GpkgWorkspace(tmp_path / "back.gpkg"), check_column_order=False)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -490,7 +491,7 @@ def test_migrate_demo_workspace_both_ways(tmp_path, pg_target):
 @pytest.mark.parametrize("backend", ["gpkg", "postgis"])
 def test_two_processes_lose_no_update(backend, tmp_path, request):
     if backend == "gpkg":
-        ws = Workspace.create(tmp_path / "ws.gpkg", **COUNTY)
+        ws = GpkgWorkspace.create(tmp_path / "ws.gpkg", **COUNTY)
         target = str(ws.path)
     else:
         target = request.getfixturevalue("pg_target")
@@ -588,7 +589,7 @@ def _drop_edit_log(con, *, postgis: bool) -> None:
 def test_old_workspace_is_upgraded_once_on_open(any_ws):
     _filled(any_ws)
     _make_old(any_ws)
-    target = any_ws.target if isinstance(any_ws, Workspace) else any_ws._conninfo + f"?schema={any_ws.schema}"
+    target = any_ws.target if isinstance(any_ws, GpkgWorkspace) else any_ws._conninfo + f"?schema={any_ws.schema}"
     assert "hash" not in any_ws.columns("audit")
     start, opened = threading.Barrier(3), []
     threads = [threading.Thread(target=lambda: (start.wait(), opened.append(open_workspace(target))))

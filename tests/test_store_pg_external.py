@@ -8,8 +8,9 @@ import psycopg
 import shapely
 
 from grids.audit import verify
-from grids.store import EXTERNAL_EDIT_ACTION, SCHEMA_VERSION
-from grids.store_pg import PgWorkspace
+from grids.workspace import SCHEMA_VERSION
+from grids.workspace.base import EXTERNAL_EDIT_ACTION
+from grids.workspace.postgis import PgWorkspace
 
 BRANCHES = gpd.GeoDataFrame({"branch_id": ["B01", "B02"], "name": ["林东营业部", "隆昌信用社"]},
                             geometry=[shapely.Point(119.39, 43.98), shapely.Point(119.60, 44.10)], crs=4490)

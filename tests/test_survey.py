@@ -205,9 +205,9 @@ def test_an_archived_household_that_moves_stays_in_the_denominator(ws):
 
 def test_demo_funnel_does_not_move(demo_path):
     """The demo has no surveys yet: with the rule applied every county figure is the 联社's, unchanged."""
-    from grids.store import Workspace
+    from grids.workspace import GpkgWorkspace
 
-    ws = Workspace(demo_path)
+    ws = GpkgWorkspace(demo_path)
     hh = ws.read("households", columns=["hh_id", "archived", "eligible", "granted_amount", "signed",
                                         "available_amount", "using", "balance"])
     closed = survey.closed_ids(survey.read_surveys(ws))
@@ -412,7 +412,7 @@ def _todo_heading(at) -> str:
 
 
 def test_workbench_form_saves_a_survey_and_a_moved_household_leaves_the_to_do_list(page_path):
-    from grids.store import Workspace
+    from grids.workspace import GpkgWorkspace
     from tests import forged
 
     at = forged.open_page("pages/workbench.py", forged.S1)
@@ -421,12 +421,12 @@ def test_workbench_form_saves_a_survey_and_a_moved_household_leaves_the_to_do_li
     at.selectbox(key="workbench.survey.outcome").set_value("不符合条件")
     next(b for b in at.button if b.label == "保存采集").click()
     at.run()
-    assert any("必须写明原因" in e.value for e in at.error) and Workspace(page_path).count("surveys") == 0
+    assert any("必须写明原因" in e.value for e in at.error) and GpkgWorkspace(page_path).count("surveys") == 0
     at.selectbox(key="workbench.survey.outcome").set_value("已迁出")
     next(b for b in at.button if b.label == "保存采集").click()
     at.run()
     assert not at.exception and not at.error, [e.value for e in at.error]
-    rows = Workspace(page_path).read("surveys")
+    rows = GpkgWorkspace(page_path).read("surveys")
     assert rows[["hh_id", "outcome", "staff_id"]].values.tolist() == [["H4", "已迁出", "S1"]]
     assert _todo_heading(at) == "待走访：1 户" and any("已保存采集" in s.value for s in at.success)
 

@@ -262,9 +262,9 @@ def test_no_group_polygons_below_the_threshold(derived):
 
 @pytest.fixture
 def county_ws(tmp_path):
-    from grids.store import Workspace
+    from grids.workspace import GpkgWorkspace
 
-    ws = Workspace.create(tmp_path / "ws.gpkg", **COUNTY)
+    ws = GpkgWorkspace.create(tmp_path / "ws.gpkg", **COUNTY)
     admin = pd.concat([_outline().assign(parent_code=None), _towns()], ignore_index=True)
     with ws.transaction(actor="test", action="导入") as tx:
         tx.replace("admin_units", gpd.GeoDataFrame(admin, geometry="geometry", crs=4490))
@@ -536,9 +536,9 @@ def test_import_villages_on_both_backends(any_ws, tmp_path):
 @pytest.fixture
 def init_ws(tmp_path):
     """A workspace as `init` writes it: the outline and every town, 丙苏木 without territory."""
-    from grids.store import Workspace
+    from grids.workspace import GpkgWorkspace
 
-    ws = Workspace.create(tmp_path / "init.gpkg", **COUNTY)
+    ws = GpkgWorkspace.create(tmp_path / "init.gpkg", **COUNTY)
     admin = pd.concat([_outline().assign(parent_code=None), _towns(with_rest=True)], ignore_index=True)
     admin = admin.assign(derived=False, provisional_code=False, kind=[None, "镇", "乡", "苏木"])
     with ws.transaction(actor="test", action="导入") as tx:

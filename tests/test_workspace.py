@@ -1,5 +1,5 @@
 """One workspace type: grids.workspace.Workspace is what both backends are, open_workspace picks one, the
-backends do not import each other, and the old module names re-export what callers use."""
+backends do not import each other, and nothing goes through the old module names (they are gone)."""
 
 import subprocess
 import sys
@@ -27,15 +27,41 @@ def test_gpkg_path_needs_no_postgis_module_and_there_is_no_cycle():
     assert out.strip() == "False False"
 
 
-def test_old_module_names_re_export():
-    import grids.store as store
-    import grids.store_pg as store_pg
-    from grids.workspace.postgis import PgWorkspace
+def test_old_module_names_are_gone_and_no_code_names_them():
+    """``grids.store`` / ``grids.store_pg`` were shims; every caller imports from :mod:`grids.workspace` now."""
+    import importlib
+    import pathlib
+    import re
 
-    assert store.Workspace is GpkgWorkspace and store.open_workspace is open_workspace
-    assert store_pg.PgWorkspace is PgWorkspace
-    for name in store.__all__:
-        assert hasattr(store, name), name
+    for name in ("grids.store", "grids.store_pg"):
+        with pytest.raises(ModuleNotFoundError):
+            importlib.import_module(name)
+    root = pathlib.Path(__file__).resolve().parents[1]
+    old = re.compile(r"\bgrids\.store(_pg)?\b|from grids import store")
+    files = [f for d in ("grids", "geodata", "ui", "pages", "tests", "benchmarks", "scripts") if (root / d).is_dir()
+             for f in (root / d).rglob("*.py")] + [root / "app.py", root / "README.md"]
+    offenders = [f"{f.relative_to(root)}:{n}" for f in files if f.is_file() and f != pathlib.Path(__file__).resolve()
+                 for n, line in enumerate(f.read_text(encoding="utf-8").splitlines(), 1) if old.search(line)]
+    assert offenders == []
+
+
+@pytest.mark.slow
+def test_every_grids_module_imports_without_a_cycle():
+    """Each module of grids/ imported first in a fresh interpreter: a cycle shows up as an ImportError (~35 s)."""
+    import pathlib
+
+    root = pathlib.Path(__file__).resolve().parents[1]
+    mods = sorted(".".join(f.relative_to(root).with_suffix("").parts).removesuffix(".__init__")
+                  for f in (root / "grids").rglob("*.py") if f.name != "__main__.py")
+    code = ("import importlib, subprocess, sys\n"
+            "bad = []\n"
+            "for m in sys.argv[1:]:\n"
+            "    r = subprocess.run([sys.executable, '-c', f'import {m}'], capture_output=True, text=True)\n"
+            "    bad += [m + ': ' + r.stderr.strip().splitlines()[-1]] if r.returncode else []\n"
+            "print(bad)\n")
+    out = subprocess.run([sys.executable, "-c", code, *mods], capture_output=True, text=True, check=True,
+                         cwd=root).stdout
+    assert out.strip() == "[]"
 
 
 @pytest.mark.parametrize(("target", "pg"), [("postgresql://u@h/db", True), ("postgres://u@h/db?schema=s", True),

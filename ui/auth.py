@@ -29,7 +29,7 @@ from grids import auth as gauth
 from grids import text
 from grids.auth import Account, Session
 from grids.errors import GridsError, PermissionDeniedError
-from grids.store import Workspace, open_workspace
+from grids.workspace import Workspace, open_workspace
 from ui.data import workspace_target
 from ui.state import AUTH_NOTICE, AUTH_SESSION, ROLE, reset_signed_in
 

@@ -25,8 +25,8 @@ from grids.auth import Account
 from grids.errors import ValidationError
 from grids.placement import placement, village_counts, village_of
 from grids.scope import ScopedWorkspace
-from grids.store import Workspace, open_workspace
 from grids.text import markdown
+from grids.workspace import Workspace, open_workspace
 from ui.state import AUTH_SESSION, EDITORS, ROOT, SCOPED, UNMASK, UNMASKED
 
 

@@ -29,8 +29,8 @@ from grids.auth import Account
 from grids.check import ERROR, PROBLEM_KINDS, SEVERITY_NAMES, check_plan, severity_of
 from grids.errors import GridsError, PublishConflictError, ValidationError
 from grids.landmass import FERRY_CLASS
-from grids.store import open_workspace
 from grids.text import markdown
+from grids.workspace import open_workspace
 
 PLAN = "planning.plan_id"
 HISTORY = "planning.history"
@@ -95,7 +95,7 @@ def page_setup() -> tuple[Account, str, int, Any, Any, str]:
 
     Returns ``(account, target, revision, workspace, context, basemap)``.
     """
-    from grids.store import open_workspace
+    from grids.workspace import open_workspace
     from ui import data
     from ui.state import BASEMAP
 

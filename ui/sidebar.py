@@ -5,8 +5,8 @@ from __future__ import annotations
 import streamlit as st
 
 from grids.auth import Session
-from grids.store import Workspace
 from grids.text import markdown
+from grids.workspace import Workspace
 from ui import auth, data
 from ui.state import BASEMAP, UNMASK
 

@@ -28,7 +28,7 @@ from grids import auth
 from grids.commands._identity import add_user_argument, read_password, sign_in
 from grids.errors import PermissionDeniedError, ValidationError
 from grids.model import ROLE_NAMES, ROLES
-from grids.store import Workspace, open_workspace
+from grids.workspace import Workspace, open_workspace
 
 NEW_PASSWORD_ENV = "GRIDS_NEW_PASSWORD"
 FIRST_ADMIN_ACTOR = "cli:first-admin"

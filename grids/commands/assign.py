@@ -38,7 +38,7 @@ from grids.commands._identity import add_user_argument, sign_in
 from grids.errors import ValidationError
 from grids.landmass import county_outline
 from grids.plans import plan_info, read_grids, resolve_plan, update_grids
-from grids.store import open_workspace
+from grids.workspace import open_workspace
 
 SHOW_MOVES = 20
 

@@ -2,7 +2,7 @@
 
 ``verify`` exits 0 when every row's hash matches its content and the row before it, 1 naming the first broken
 row (fid, time, actor). Both only read (no ``--user``); PATH may also be a ``postgresql://`` URL. Opening a
-workspace made by an older version upgrades it first (see :mod:`grids.store`).
+workspace made by an older version upgrades it first (see :mod:`grids.workspace`).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 
 from grids.audit import chain_head, verify
-from grids.store import open_workspace
+from grids.workspace import open_workspace
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

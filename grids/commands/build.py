@@ -13,7 +13,7 @@ from grids.build import DEFAULT_MAX_HOUSEHOLDS, DEFAULT_MIN_HOUSEHOLDS, build_wo
 from grids.commands._identity import add_user_argument, sign_in
 from grids.model import GRID_KIND_NAMES
 from grids.plans import plan_info, read_grids
-from grids.store import open_workspace
+from grids.workspace import open_workspace
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

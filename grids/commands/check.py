@@ -18,7 +18,7 @@ import pandas as pd
 
 from grids.check import PROBLEM_KINDS, SEVERITY_NAMES, check_workspace_plan, errors, warnings
 from grids.plans import plan_info, resolve_plan
-from grids.store import open_workspace
+from grids.workspace import open_workspace
 
 SHOW_PER_KIND = 5
 

@@ -40,10 +40,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def _refuse_real_workspace(path: Path) -> None:
     """``demo --force`` may replace a demo workspace (or a file that is no workspace), never a real one: the
     ``demo`` command needs no ``--user``, so overwriting a county's data, accounts and audit is not its job."""
-    from grids.store import Workspace
+    from grids.workspace import GpkgWorkspace
 
     try:
-        ws = Workspace(path)
+        ws = GpkgWorkspace(path)
         is_demo = ws.is_demo
     except WorkspaceError:
         return  # not a workspace of ours (or damaged): nothing of a county's to protect

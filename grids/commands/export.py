@@ -20,7 +20,7 @@ from grids.commands._identity import add_user_argument, sign_in
 from grids.errors import PermissionDeniedError
 from grids.export import FORMATS, export_plan
 from grids.scope import ScopedWorkspace
-from grids.store import open_workspace
+from grids.workspace import open_workspace
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

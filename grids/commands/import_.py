@@ -28,7 +28,7 @@ from pathlib import Path
 from grids.commands._identity import add_user_argument, sign_in
 from grids.errors import ValidationError
 from grids.ingest import COORDS, IMPORTABLE_LAYERS, MODES, import_file
-from grids.store import open_workspace
+from grids.workspace import open_workspace
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:

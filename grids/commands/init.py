@@ -104,14 +104,14 @@ def init_workspace(target: str | os.PathLike, *, county: str, outline: gpd.GeoDa
 def _create(target: str | os.PathLike, *, county_code: str, county_name: str):
     text = str(target)
     if text.startswith(_PG):
-        from grids.store_pg import PgWorkspace
+        from grids.workspace.postgis import PgWorkspace
 
         return PgWorkspace.create(text, county_code=county_code, county_name=county_name)
-    from grids.store import Workspace
+    from grids.workspace import GpkgWorkspace
 
     if Path(text).exists():
         raise WorkspaceError(f"{text} 已存在，init 不会覆盖。修正方法：换一个文件名；要重建请先备份并由管理员删除原文件")
-    return Workspace.create(text, county_code=county_code, county_name=county_name)
+    return GpkgWorkspace.create(text, county_code=county_code, county_name=county_name)
 
 
 def run(args: argparse.Namespace) -> int:

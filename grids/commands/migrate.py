@@ -31,8 +31,9 @@ from grids.auth import DEMO_PASSWORD
 from grids.commands._identity import add_user_argument, sign_in
 from grids.errors import ValidationError, WorkspaceError
 from grids.model import LAYERS
-from grids.store import META_TABLE, Transaction, Workspace, _q, open_workspace
-from grids.store_pg import PgWorkspace, _mask, pg_type, split_url
+from grids.workspace import GpkgWorkspace, Transaction, Workspace, open_workspace
+from grids.workspace.base import META_TABLE, _q
+from grids.workspace.postgis import PgWorkspace, _mask, pg_type, split_url
 
 _PG_PREFIXES = ("postgresql://", "postgres://", "postgresql+psycopg://")
 
@@ -157,7 +158,7 @@ def _refuse_non_empty(dst: str | os.PathLike) -> None:
     if not path.exists():
         return
     try:
-        ws = Workspace(path)
+        ws = GpkgWorkspace(path)
         empty = _is_empty(ws)
     except WorkspaceError:
         empty = False
@@ -186,7 +187,7 @@ def _destination(dst: str | os.PathLike, *, meta: dict[str, str]) -> Iterator[tu
     os.close(fd)
     os.unlink(tmp)
     try:
-        ws = Workspace.create(tmp, county_code=meta.get("county_code", ""), county_name=meta.get("county_name", ""))
+        ws = GpkgWorkspace.create(tmp, county_code=meta.get("county_code", ""), county_name=meta.get("county_name", ""))
         with ws.transaction(actor="migrate", action="迁移") as tx:
             tx.execute(f"DELETE FROM {META_TABLE}")
             for key, value in meta.items():

@@ -19,7 +19,7 @@ from grids import coverage
 from grids.audit import chain_head
 from grids.coverage import BY_CHOICES, FUNNEL_LABELS
 from grids.errors import ValidationError
-from grids.store import Workspace, open_workspace
+from grids.workspace import Workspace, open_workspace
 
 _NEEDS_PLAN = ("grid", "branch", "staff")
 

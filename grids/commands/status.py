@@ -19,8 +19,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from grids.status import format_status, workspace_status
-    from grids.store import open_workspace
     from grids.text import mask_url
+    from grids.workspace import open_workspace
 
     status = workspace_status(open_workspace(args.path), path=mask_url(str(args.path)))  # no password shown
     print(json.dumps(status, ensure_ascii=False, indent=1) if args.json else format_status(status))

@@ -58,9 +58,9 @@ def _complete(path: Path) -> None:
     from grids import plans
     from grids.auth import create_demo_accounts
     from grids.errors import ValidationError
-    from grids.store import Workspace
+    from grids.workspace import GpkgWorkspace
 
-    ws = Workspace(path)
+    ws = GpkgWorkspace(path)
     try:
         plans.resolve_plan(ws)
     except ValidationError:

@@ -14,7 +14,7 @@ import pandas as pd
 import shapely
 
 from grids.crs import gdf_gcj02_to_wgs84
-from grids.store import Workspace
+from grids.workspace import GpkgWorkspace
 
 ROOT = Path(__file__).resolve().parents[2]
 OUTLINES = ROOT / "geodata" / "outlines" / "chifeng_counties_gcj02.geojson"
@@ -40,7 +40,7 @@ def make_workspace(path: Path, *, grids: int = 1500, households: int = 110_000, 
     outlines = gpd.read_file(OUTLINES)
     county = gdf_gcj02_to_wgs84(outlines[outlines["code"] == "150422"])
     outline = shapely.make_valid(county.geometry.iloc[0])
-    ws = Workspace.create(path, county_code="150422", county_name="巴林左旗", overwrite=True)
+    ws = GpkgWorkspace.create(path, county_code="150422", county_name="巴林左旗", overwrite=True)
     town_cells = _cells(outline, towns, rng)
     village_cells = _cells(outline, villages, rng)
     grid_cells = _cells(outline, grids, rng)

@@ -115,12 +115,12 @@ def make_hostile_workspace(dst: Path) -> None:
 
     from grids import auth as gauth
     from grids import ingest, plans
-    from grids.store import Workspace
+    from grids.workspace import GpkgWorkspace
 
     shutil.copy(DEMO, dst)
     _complete(dst)
     tmp = dst.parent
-    ws = Workspace(dst)
+    ws = GpkgWorkspace(dst)
 
     def imported(layer: str, path: Path, actor: str, **kw) -> None:
         report = ingest.import_file(ws, layer, path, actor=actor, **kw)

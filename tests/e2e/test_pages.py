@@ -59,9 +59,9 @@ def test_overview_map_paints_with_no_foreign_requests(page, e2e_workspace):
 def largest_area(workspace):
     """(name, lon, lat) of the largest grid of the current plan (or village when there is no plan)."""
     from grids.crs import to_gk
-    from grids.store import Workspace
+    from grids.workspace import GpkgWorkspace
 
-    ws = Workspace(workspace)
+    ws = GpkgWorkspace(workspace)
     areas = ws.read("grids") if ws.count("grids") else ws.read("admin_units", where="level = 'village'")
     big = areas.iloc[int(to_gk(areas).area.to_numpy().argmax())]
     p = big.geometry.representative_point()
@@ -72,9 +72,9 @@ def uncovered_points(workspace) -> np.ndarray:
     """(lat, lon) rounded to 5 decimals of the households not yet archived (every demo grid has staff)."""
     import shapely
 
-    from grids.store import Workspace
+    from grids.workspace import GpkgWorkspace
 
-    hh = Workspace(workspace).read("households", columns=["archived"])
+    hh = GpkgWorkspace(workspace).read("households", columns=["archived"])
     pts = hh[~hh["archived"].fillna(False).astype(bool) & hh.geometry.notna() & ~hh.geometry.is_empty]
     return np.round(shapely.get_coordinates(pts.geometry.values)[:, ::-1], 5)
 

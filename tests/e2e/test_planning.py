@@ -98,9 +98,9 @@ def corner_line(workspace):
     from grids import plans
     from grids.build import household_points
     from grids.crs import to_gk
-    from grids.store import Workspace
+    from grids.workspace import GpkgWorkspace
 
-    ws = Workspace(workspace)
+    ws = GpkgWorkspace(workspace)
     grids = plans.read_grids(ws, plans.resolve_plan(ws))
     pts = household_points(ws.read("households", columns=["hh_id", "village_code", "group_code"]),
                            ws.read("admin_units"))
@@ -185,9 +185,9 @@ def test_drawing_a_line_splits_a_grid_and_updates_the_check_panel(page, e2e_work
 
 def test_reassigning_a_grid_changes_the_staff_workload(page, e2e_workspace):
     from grids import plans
-    from grids.store import Workspace
+    from grids.workspace import GpkgWorkspace
 
-    ws = Workspace(e2e_workspace)
+    ws = GpkgWorkspace(e2e_workspace)
     grids = plans.read_grids(ws, plans.resolve_plan(ws))
     mine = grids[grids["branch_id"] == "B01"]
     staff = ws.read("staff")

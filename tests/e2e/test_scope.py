@@ -39,9 +39,9 @@ def truth(e2e_workspace):
     """hh_ids and display coordinates (lat, lon at 5 decimals) of B02's households and of everyone else's."""
     from grids.auth import Account
     from grids.scope import ScopedWorkspace
-    from grids.store import Workspace
+    from grids.workspace import GpkgWorkspace
 
-    ws = Workspace(e2e_workspace)
+    ws = GpkgWorkspace(e2e_workspace)
     county = ScopedWorkspace(ws, Account("e2e", "leadership"))
     hh = county.households()
     loc = county.located()

@@ -24,9 +24,9 @@ def surveyor(e2e_workspace) -> tuple[str, int]:
     the end of the list: tests/e2e/test_workbench.py takes its customer manager from the start)."""
     from grids.auth import Account
     from grids.scope import ScopedWorkspace
-    from grids.store import Workspace
+    from grids.workspace import GpkgWorkspace
 
-    ws = Workspace(e2e_workspace)
+    ws = GpkgWorkspace(e2e_workspace)
     accounts = ws.read("accounts")
     for row in accounts[accounts["role"] == "customer_manager"].tail(20).iloc[::-1].itertuples():
         sw = ScopedWorkspace(ws, Account(row.username, row.role, branch_id=row.branch_id, staff_id=row.staff_id))

@@ -20,9 +20,9 @@ def customer_manager(e2e_workspace) -> tuple[str, int, int]:
     from grids.auth import Account
     from grids.coverage import county_summary
     from grids.scope import ScopedWorkspace
-    from grids.store import Workspace
+    from grids.workspace import GpkgWorkspace
 
-    ws = Workspace(e2e_workspace)
+    ws = GpkgWorkspace(e2e_workspace)
     accounts = ws.read("accounts")
     for row in accounts[accounts["role"] == "customer_manager"].head(20).itertuples():
         sw = ScopedWorkspace(ws, Account(row.username, row.role, branch_id=row.branch_id, staff_id=row.staff_id))
