@@ -143,11 +143,14 @@ if preview:
 if acct.can("manage_staff"):
     st.subheader("人员变动（新增、离职、调动）")
     ui.lifecycle_section(sw, branch=branch, branch_names=branch_names, team=team, all_grids=all_grids)
-    with st.expander("本网点员工账号（启用、停用）"):
-        ui.staff_accounts_section(sw)
+    # these run only while open (a rerun of the page does not read the accounts)
+    with st.expander("本网点员工账号（启用、停用）", key="staffing.accounts_open", on_change="rerun") as box:
+        if box.open:
+            ui.staff_accounts_section(sw)
 if acct.can("assign"):
-    with st.expander("走访定额（每个走访日的户数）"):
-        ui.quota_section(sw, team=team, branches=ctx.branches, branch=branch)
+    with st.expander("走访定额（每个走访日的户数）", key="staffing.quotas_open", on_change="rerun") as box:
+        if box.open:
+            ui.quota_section(sw, team=team, branches=ctx.branches, branch=branch)
 
 st.subheader("网格列表（可改派、锁定）")
 shown, seen, editor_key = data.editor_table(

@@ -194,6 +194,9 @@ def test_publishing_lists_conflicts_with_live_reassignments_and_publishes_once_a
 def test_a_branch_manager_sets_visit_quotas_on_the_staffing_page(ws):
     at = run("pages/staffing.py", Account("b1", "branch_manager", "林东主任", branch_id="B1"))
     assert not at.exception, at.exception
+    assert not any("quota" in d.value.columns for d in at.dataframe)  # closed: not even built
+    at.session_state["staffing.quotas_open"] = True  # the user opens the section
+    at.run()
     editor = next(d for d in at.dataframe if "quota" in d.value.columns)
     assert editor.value["staff_id"].tolist() == ["S1", "S2"]
     # the number input and the editor live in a form: set them, then submit
