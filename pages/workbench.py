@@ -31,6 +31,7 @@ from ui.state import (
     WORKBENCH_LAST,
     WORKBENCH_SEEN,
     WORKBENCH_START,
+    WORKBENCH_SURVEY_OPEN,
     WORKBENCH_SURVEY_SEEN,
     RerunGuard,
 )
@@ -137,79 +138,86 @@ else:
             st.rerun()
 
 st.subheader("农户信息采集")
-# one column of fields (a phone first); the library checks every value and says what to fix
-survey_seen = st.session_state[WORKBENCH_SURVEY_SEEN]  # survey versions as the last run showed them
-st.session_state[WORKBENCH_SURVEY_SEEN] = sw.survey_versions()
-mine = wb.households["hh_id"].astype(str).tolist()
-first = wb.todo["hh_id"].astype(str).tolist()
-choices = first + [h for h in mine if h not in set(first)]
-names = dict(zip(wb.households["hh_id"].astype(str), wb.households.get("head_name", [""] * len(mine)), strict=True))
-if not choices:
-    st.caption("没有可采集的农户。")
-else:
-    def num(label: str, *, step: float = 1.0, fmt_: str = "%d", key: str) -> float | None:
-        return st.number_input(label, min_value=0.0 if fmt_ != "%d" else 0, step=step if fmt_ != "%d" else 1,
-                               value=None, format=fmt_, key=f"workbench.survey.{key}")
+def survey_form() -> None:
+    """The survey form; built only while its section is open (29 fields: a rerun of the page skips them)."""
+    # one column of fields (a phone first); the library checks every value and says what to fix
+    survey_seen = st.session_state[WORKBENCH_SURVEY_SEEN]  # survey versions as the last run showed them
+    st.session_state[WORKBENCH_SURVEY_SEEN] = sw.survey_versions()
+    mine = wb.households["hh_id"].astype(str).tolist()
+    first = wb.todo["hh_id"].astype(str).tolist()
+    choices = first + [h for h in mine if h not in set(first)]
+    names = dict(zip(wb.households["hh_id"].astype(str), wb.households.get("head_name", [""] * len(mine)), strict=True))
+    if not choices:
+        st.caption("没有可采集的农户。")
+    else:
+        def num(label: str, *, step: float = 1.0, fmt_: str = "%d", key: str) -> float | None:
+            return st.number_input(label, min_value=0.0 if fmt_ != "%d" else 0, step=step if fmt_ != "%d" else 1,
+                                   value=None, format=fmt_, key=f"workbench.survey.{key}")
 
-    with st.form("workbench.survey_form"):  # kept on a refusal, so the fix is one field, not the whole form
-        hh = st.selectbox("采集农户（待走访的在前）", choices, key="workbench.survey_hh",
-                          format_func=lambda h: f"{h} {names.get(h) or ''}")
-        outcome = st.selectbox("采集结果", SURVEY_OUTCOMES, key="workbench.survey.outcome")
-        day = st.date_input("采集日期", value=dt.date.today(), max_value=dt.date.today(),
-                            key="workbench.survey.day")
-        reason = st.text_input("不符合条件的原因", max_chars=200, key="workbench.survey.reason")
-        st.markdown("**家庭与生产**")
-        entity = st.selectbox("主体类型", ENTITY_TYPES, index=None, placeholder="请选择",
-                              key="workbench.survey.entity_type")
-        fields = {
-            "members": num("家庭人口", key="members"), "labour": num("劳动力", key="labour"),
-            "farmland_mu": num("耕地（亩）", step=1.0, fmt_="%.1f", key="farmland"),
-            "grassland_mu": num("草场（亩）", step=10.0, fmt_="%.1f", key="grassland"),
-            "cattle": num("牛（头）", key="cattle"), "sheep": num("羊（只）", key="sheep"),
-            "pigs": num("猪（头）", key="pigs"), "other_livestock": num("其他牲畜（头/只）", key="other"),
-            "machinery": st.text_input("农机具", max_chars=200, key="workbench.survey.machinery"),
-            "machinery_value": num("农机具价值（元）", step=1000.0, fmt_="%.0f", key="machinery_value"),
-            "housing": st.selectbox("住房", HOUSING_KINDS, index=None, placeholder="请选择",
-                                    key="workbench.survey.housing"),
-            "housing_area": num("住房面积（平方米）", step=10.0, fmt_="%.0f", key="housing_area"),
-        }
-        st.markdown("**收入与负债**（个人信息，默认脱敏）")
-        fields |= {
-            "income_source": st.selectbox("主要收入来源", INCOME_SOURCES, index=None, placeholder="请选择",
-                                          key="workbench.survey.income_source"),
-            "annual_income": num("家庭年收入（元）", step=1000.0, fmt_="%.0f", key="income"),
-            "liabilities": num("负债合计（元）", step=1000.0, fmt_="%.0f", key="liabilities"),
-            "liabilities_other_banks": num("其中他行负债（元）", step=1000.0, fmt_="%.0f", key="other_banks"),
-        }
-        st.markdown("**用信需求与担保**")
-        fields |= {
-            "need_amount": num("用信需求金额（元）", step=10000.0, fmt_="%.0f", key="need_amount"),
-            "need_purpose": st.text_input("需求用途", max_chars=200, key="workbench.survey.need_purpose"),
-            "need_product": st.selectbox("意向产品", PRODUCTS, index=None, placeholder="请选择",
-                                         key="workbench.survey.need_product"),
-            "post_level": st.selectbox("职务级别（公职人员）", POST_LEVELS, index=None, placeholder="公职人员填写",
-                                       key="workbench.survey.post_level"),
-            "salary_via_rcc": st.selectbox("工资由农信社代发（公职人员）", ["是", "否"], index=None,
-                                           placeholder="公职人员填写", key="workbench.survey.payroll"),
-            "guarantee_options": "、".join(st.multiselect("可提供担保", GUARANTEE_OPTIONS,
-                                                          key="workbench.survey.guarantee")),
-            "credit_consent": st.selectbox("同意查询征信", ["是", "否"], index=None, placeholder="请选择",
-                                           key="workbench.survey.consent"),
-        }
-        note = st.text_area("备注（补充资料时写明还缺什么）", max_chars=1000, key="workbench.survey.note")
-        saved = st.form_submit_button("保存采集", type="primary", width="stretch")
-    if saved:
-        record = {**fields, "outcome": outcome, "surveyed_at": day, "reason": reason, "entity_type": entity,
-                  "note": note}
-        try:
-            sid = sw.record_survey(hh, record, seen_version=survey_seen.get(hh, 0))
-        except GridsError as exc:
-            st.error(markdown(str(exc)))
-        else:
-            st.session_state[WORKBENCH_LAST] = f"已保存采集：{hh} {outcome}（{sid}）"
-            for key in [k for k in st.session_state if str(k).startswith("workbench.survey.")]:
-                del st.session_state[key]  # an empty form for the next household
-            st.rerun()
+        with st.form("workbench.survey_form"):  # kept on a refusal, so the fix is one field, not the whole form
+            hh = st.selectbox("采集农户（待走访的在前）", choices, key="workbench.survey_hh",
+                              format_func=lambda h: f"{h} {names.get(h) or ''}")
+            outcome = st.selectbox("采集结果", SURVEY_OUTCOMES, key="workbench.survey.outcome")
+            day = st.date_input("采集日期", value=dt.date.today(), max_value=dt.date.today(),
+                                key="workbench.survey.day")
+            reason = st.text_input("不符合条件的原因", max_chars=200, key="workbench.survey.reason")
+            st.markdown("**家庭与生产**")
+            entity = st.selectbox("主体类型", ENTITY_TYPES, index=None, placeholder="请选择",
+                                  key="workbench.survey.entity_type")
+            fields = {
+                "members": num("家庭人口", key="members"), "labour": num("劳动力", key="labour"),
+                "farmland_mu": num("耕地（亩）", step=1.0, fmt_="%.1f", key="farmland"),
+                "grassland_mu": num("草场（亩）", step=10.0, fmt_="%.1f", key="grassland"),
+                "cattle": num("牛（头）", key="cattle"), "sheep": num("羊（只）", key="sheep"),
+                "pigs": num("猪（头）", key="pigs"), "other_livestock": num("其他牲畜（头/只）", key="other"),
+                "machinery": st.text_input("农机具", max_chars=200, key="workbench.survey.machinery"),
+                "machinery_value": num("农机具价值（元）", step=1000.0, fmt_="%.0f", key="machinery_value"),
+                "housing": st.selectbox("住房", HOUSING_KINDS, index=None, placeholder="请选择",
+                                        key="workbench.survey.housing"),
+                "housing_area": num("住房面积（平方米）", step=10.0, fmt_="%.0f", key="housing_area"),
+            }
+            st.markdown("**收入与负债**（个人信息，默认脱敏）")
+            fields |= {
+                "income_source": st.selectbox("主要收入来源", INCOME_SOURCES, index=None, placeholder="请选择",
+                                              key="workbench.survey.income_source"),
+                "annual_income": num("家庭年收入（元）", step=1000.0, fmt_="%.0f", key="income"),
+                "liabilities": num("负债合计（元）", step=1000.0, fmt_="%.0f", key="liabilities"),
+                "liabilities_other_banks": num("其中他行负债（元）", step=1000.0, fmt_="%.0f", key="other_banks"),
+            }
+            st.markdown("**用信需求与担保**")
+            fields |= {
+                "need_amount": num("用信需求金额（元）", step=10000.0, fmt_="%.0f", key="need_amount"),
+                "need_purpose": st.text_input("需求用途", max_chars=200, key="workbench.survey.need_purpose"),
+                "need_product": st.selectbox("意向产品", PRODUCTS, index=None, placeholder="请选择",
+                                             key="workbench.survey.need_product"),
+                "post_level": st.selectbox("职务级别（公职人员）", POST_LEVELS, index=None, placeholder="公职人员填写",
+                                           key="workbench.survey.post_level"),
+                "salary_via_rcc": st.selectbox("工资由农信社代发（公职人员）", ["是", "否"], index=None,
+                                               placeholder="公职人员填写", key="workbench.survey.payroll"),
+                "guarantee_options": "、".join(st.multiselect("可提供担保", GUARANTEE_OPTIONS,
+                                                              key="workbench.survey.guarantee")),
+                "credit_consent": st.selectbox("同意查询征信", ["是", "否"], index=None, placeholder="请选择",
+                                               key="workbench.survey.consent"),
+            }
+            note = st.text_area("备注（补充资料时写明还缺什么）", max_chars=1000, key="workbench.survey.note")
+            saved = st.form_submit_button("保存采集", type="primary", width="stretch")
+        if saved:
+            record = {**fields, "outcome": outcome, "surveyed_at": day, "reason": reason, "entity_type": entity,
+                      "note": note}
+            try:
+                sid = sw.record_survey(hh, record, seen_version=survey_seen.get(hh, 0))
+            except GridsError as exc:
+                st.error(markdown(str(exc)))
+            else:
+                st.session_state[WORKBENCH_LAST] = f"已保存采集：{hh} {outcome}（{sid}）"
+                for key in [k for k in st.session_state if str(k).startswith("workbench.survey.")]:
+                    del st.session_state[key]  # an empty form for the next household
+                st.rerun()
+
+
+with st.expander("填写采集表", key=WORKBENCH_SURVEY_OPEN, on_change="rerun") as survey_box:
+    if survey_box.open:
+        survey_form()
 
 st.subheader("每周走访")
 if len(wb.weekly):

@@ -309,6 +309,8 @@ def workbench_stale_survey(at: AppTest, path: Path) -> tuple[AppTest, dict[str, 
     """s1 has H4's survey form on screen; admin saves a survey of H4 meanwhile; s1 sends the form (old version)."""
     from grids.scope import ScopedWorkspace
 
+    at.session_state["workbench.survey_open"] = True  # s1 opens the form (it is built only while open)
+    at.run()
     ScopedWorkspace(GpkgWorkspace(path), ADMIN).record_survey("H4", {"surveyed_at": "2024-03-06", "outcome": "未遇"})
     baseline = stored(path)
     at.selectbox(key="workbench.survey_hh").set_value("H4")

@@ -417,6 +417,9 @@ def test_workbench_form_saves_a_survey_and_a_moved_household_leaves_the_to_do_li
 
     at = forged.open_page("pages/workbench.py", forged.S1)
     assert not at.exception and _todo_heading(at) == "待走访：2 户"
+    assert not [b for b in at.button if b.label == "保存采集"]  # the form is built only while open
+    at.session_state["workbench.survey_open"] = True
+    at.run()
     at.selectbox(key="workbench.survey_hh").set_value("H4")
     at.selectbox(key="workbench.survey.outcome").set_value("不符合条件")
     next(b for b in at.button if b.label == "保存采集").click()

@@ -31,6 +31,7 @@ WORKBENCH_START = "workbench.start"  # (lon, lat) storage coordinates clicked on
 WORKBENCH_LAST = "workbench.last"  # text of the last recorded visit (shown once after the rerun)
 WORKBENCH_SEEN = "workbench.seen"  # {hh_id: version} of the households the last run showed
 WORKBENCH_SURVEY_SEEN = "workbench.survey_seen"  # {hh_id: latest survey version} as the last run showed them
+WORKBENCH_SURVEY_OPEN = "workbench.survey_open"  # the survey form's section (an expander: built only while open)
 RATING_VILLAGE = "rating.village"
 RATING_CHECK = "rating.check"  # problems of the last “校验”, or None
 RATING_FILES = "rating.files"  # {(village, revision, fmt): bytes} of unmasked whitelists made on a click

@@ -53,6 +53,8 @@ def test_survey_form_on_a_phone(phone, surveyor):
     phone.get_by_role("heading", name="走访工作台").wait_for(timeout=60_000)
     phone.get_by_role("heading", name="农户信息采集").wait_for(timeout=60_000)
     assert todo_count(phone) == left
+    phone.get_by_text("填写采集表", exact=True).click()  # the form is built when its section opens
+    phone.get_by_role("button", name="保存采集").wait_for(timeout=60_000)
     for label in LABELS:  # every field: there, visible once scrolled to, inside the phone's width
         field = phone.get_by_text(label, exact=True).first
         field.scroll_into_view_if_needed(timeout=15_000)
