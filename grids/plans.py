@@ -774,16 +774,27 @@ def merge_live_changes(ws: Workspace, plan_id: str) -> LiveMerge:
     锁定) is still what it was, nothing happens. If it changed since: where the draft kept the grid's shape and
     assignment, the change is carried in; where the draft holds the same assignment already, nothing to do;
     otherwise — the draft reshaped, split or merged the grid, or reassigned it differently — it is a conflict.
-    A draft made before any plan was published, or by a version without this record, carries nothing.
+    A draft not made from the plan published now (another plan was published since, or it was made before any
+    was, or by a version without this record) is one conflict for the whole plan: which of the published plan's
+    assignments are live work cannot be told, and publishing would replace them all.
     """
     draft = read_grids(ws, plan_id)
     forks = ws.read("plan_forks", where="plan_id = ?", params=(plan_id,))
     live = ws.read("plans", where="status = 'published' AND plan_id != ?", params=(plan_id,))
-    if not len(live) or not len(forks):
+    if not len(live):
         return LiveMerge(None, None, [], [], draft)
     live_id, live_rev = str(live["plan_id"].iloc[0]), int(live["revision"].iloc[0])
+    based_on = set(forks["live_plan_id"].astype(str)) if len(forks) else set()
+    if based_on != {live_id}:
+        # the draft was made before this plan was published (or before any was): nothing tells which of the
+        # published plan's assignments are live work since — publishing it would replace them all unseen
+        name = str(live["name"].iloc[0])
+        message = (f"草稿建立时的现行方案不是现在的已发布方案 “{name}”（之后又发布过方案，或草稿建于发布之前），"
+                   "无法判断哪些是之后的改派；发布它会整体替换现行方案的全部分配")
+        return LiveMerge(live_id, live_rev, [], [{"grid_id": "（整个方案）", "reason": "草稿基于的不是现行方案",
+                                                   "message": message, "base": None, "draft": None, "live": None}],
+                         draft)
     lg = read_grids(ws, live_id)
-    lkeys = dict(zip(lg["grid_id"].astype(str), shape_keys(lg.geometry), strict=True))
     live_rows = {str(r["grid_id"]): r for r in lg.to_dict("records")}
     draft_rows = {str(r["grid_id"]): r for r in draft.to_dict("records")}
     dkeys = dict(zip(draft["grid_id"].astype(str), shape_keys(draft.geometry), strict=True))
@@ -793,10 +804,7 @@ def merge_live_changes(ws: Workspace, plan_id: str) -> LiveMerge:
         lgid = str(f["live_grid_id"])
         in_draft = isinstance(f["grid_id"], str) and f["grid_id"] != ""
         gid = str(f["grid_id"]) if in_draft else lgid
-        if str(f["live_plan_id"]) != live_id:  # another plan was published since: match it by id and shape
-            if lkeys.get(lgid) != f["shape"]:
-                continue
-        if lgid not in live_rows:
+        if lgid not in live_rows:  # published plans are never reshaped: a grid of the fork is still there
             continue
         base, now_live = _assignment(f), _assignment(live_rows[lgid])
         if now_live == base:

@@ -253,3 +253,29 @@ def test_publish_command_exits_1_naming_check_errors_and_2_for_force_without_rea
     b = cli_user(ws, monkeypatch, username="b01", role="branch_manager", branch_id="B01")
     save_draft(ws, _grids(), name="再调")
     assert publish(ws, "--plan", "再调", "--user", b) == 2
+
+
+def test_a_draft_not_made_from_the_plan_published_now_is_one_conflict_never_a_silent_replacement(ws):
+    """Attack finding: two drafts forked from the same plan; the first is published and a branch manager
+    reassigns on it; publishing the second carried nothing and dropped that reassignment silently."""
+    old_live = live_id(ws)
+    first, second = fork(ws, "甲"), fork(ws, "乙")
+    reassign(ws, second, "A002", "S3", actor="planner")  # the second draft's own change
+    publish_plan(ws, first, actor="planner")
+    reassign(ws, first, "A001", "S3")  # live work on the plan published now
+    head = ws.audit_head()
+    with pytest.raises(PublishConflictError, match="不是现在的已发布方案") as info:
+        publish_plan(ws, second, actor="planner")
+    assert [c["reason"] for c in info.value.conflicts] == ["草稿基于的不是现行方案"]
+    assert live_id(ws) == first and ws.audit_head() == head and plan_info(ws, old_live)["status"] == "archived"
+    # a draft made before any plan was published is the same case
+    scratch = save_draft(ws, _grids(), name="更早")
+    with ws.transaction(actor="t", action="测试：无分叉记录") as tx:  # as a draft made before any publication
+        tx.delete("plan_forks", where="plan_id = ?", params=(scratch,))
+    with pytest.raises(PublishConflictError):
+        publish_plan(ws, scratch, actor="planner")
+    # the planner accepts replacing the published plan: done, and the audit says what was replaced
+    publish_plan(ws, second, actor="planner", accept_conflicts=True)
+    assert live_id(ws) == second and staff_of(ws, second)["A001"] == "S1"
+    assert last_note(ws)[0]["conflicts_overridden"][0]["reason"] == "草稿基于的不是现行方案"
+
