@@ -72,7 +72,7 @@ from grids.model import (
     STORAGE_EPSG,
     VISIT_OUTCOMES,
 )
-from grids.text import normalize_id, plain, spreadsheet_cell, strip_controls
+from grids.text import normalize_id, plain, spreadsheet_cell, strip_controls, unescape_spreadsheet_cell
 from grids.workspace import Workspace, open_workspace
 
 if TYPE_CHECKING:
@@ -1211,6 +1211,16 @@ def read_table(file: str | os.PathLike, *, layer: str | None = None, encoding: s
         index = pd.RangeIndex(1, len(raw) + 1, name=ROW_INDEX)
         table.index = index
         gdf = gpd.GeoDataFrame(table, geometry=gpd.GeoSeries(geo.values, index=index), crs=STORAGE_EPSG)
+    if kind in ("csv", "xlsx"):  # a rejects file or names template written by the app, read back: as typed
+        undone = 0
+        for col in [c for c in gdf.columns if c != gdf.geometry.name and gdf[c].dtype == object]:
+            back = gdf[col].map(unescape_spreadsheet_cell)
+            n = int((back.astype(object) != gdf[col].astype(object)).sum())
+            if n:
+                gdf[col] = back
+                undone += n
+        if undone:
+            notes.append(f"{undone} 个单元格以导出时为防止公式执行而加的 ' 开头，已按原文读取（例如再次导入被拒绝的行）")
     gdf.attrs["ingest"] = {
         "source": path.name,
         "warnings": notes,

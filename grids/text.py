@@ -117,6 +117,18 @@ def spreadsheet_cell(value: Any) -> Any:
     return text
 
 
+def unescape_spreadsheet_cell(value: Any) -> Any:
+    """Undo :func:`spreadsheet_cell`: the leading ``'`` it adds, and only that (a file the app wrote — a rejects
+    file, a names template — read back in gives the text the user typed).
+
+    >>> unescape_spreadsheet_cell("'=1+1"), unescape_spreadsheet_cell("'正常"), unescape_spreadsheet_cell(7)
+    ('=1+1', "'正常", 7)
+    """
+    if isinstance(value, str) and value.startswith("'") and spreadsheet_cell(value[1:]) == value:
+        return value[1:]
+    return value
+
+
 _CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 

@@ -466,6 +466,27 @@ def test_rejects_file_columns_and_values_round_trip(ws, tmp_path):
 
 
 
+
+def test_a_rejects_file_reimported_gives_the_text_as_typed_not_the_escape(ws, tmp_path):
+    """Attack finding: the rejects file escapes formula-like cells with a leading ', and importing it back as the
+    README says stored that ' in the data (户主姓名 “'=cmd…”)."""
+    src = write_csv(tmp_path / "x.csv", [["H1", "=cmd|' /C calc'!A0", "", "", "x", V201, G001, "", "", ""],
+                                         ["H2", "+1+1", "", "", "x", V201, G001, "", "", ""]])
+    report = import_file(ws, "households", src, rejects_path=tmp_path / "r.csv")
+    assert report.rejected == 2
+    raw = pd.read_csv(tmp_path / "r.csv", encoding="utf-8-sig", dtype=str)
+    assert raw["户主姓名"].tolist() == ["'=cmd|' /C calc'!A0", "'+1+1"]  # safe to open in Excel
+    fixed = raw.assign(客户类型="农牧户").drop(columns=["文件", "行", "列", "原因", "修正方法"])
+    fixed.to_csv(tmp_path / "fixed.csv", index=False, encoding="utf-8-sig")
+    again = import_file(ws, "households", tmp_path / "fixed.csv")
+    assert again.imported == 2 and any("按原文读取" in w for w in again.warnings)
+    names = ws.read("households").set_index("hh_id")["head_name"]
+    assert names.to_dict() == {"H1": "=cmd|' /C calc'!A0", "H2": "+1+1"}
+    # a name that merely starts with ' is kept as it is
+    own = write_csv(tmp_path / "own.csv", [["H3", "'老王", "", "", "农牧户", V201, G001, "", "", ""]])
+    import_file(ws, "households", own)
+    assert ws.read("households").set_index("hh_id").loc["H3", "head_name"] == "'老王"
+
 @pytest.mark.parametrize(("value", "ok"), [
     (GOOD_ID, True),
     (GOOD_ID.lower(), True),                 # a lower-case x is the same check character

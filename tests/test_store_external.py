@@ -411,3 +411,70 @@ def test_dropping_the_audit_guard_is_not_absorbed_and_the_guard_comes_back(empty
     assert not verify(empty_ws).ok
     with contextlib.closing(sqlite3.connect(empty_ws.path)) as con, pytest.raises(sqlite3.DatabaseError):
         con.execute("DELETE FROM audit")
+
+
+# -- attack findings (issue 14 attacker pass) -------------------------------------------------------------
+
+
+def _sql(path, *statements):
+    with contextlib.closing(sqlite3.connect(path)) as con:
+        for stmt in statements:
+            con.execute(stmt)
+        con.commit()
+
+
+def test_a_dropped_edit_trigger_comes_back_so_later_edits_are_recorded(empty_ws):
+    ws = _filled(empty_ws)
+    _sql(ws.path, 'DROP TRIGGER "ws_edit_staff_update"', "UPDATE staff SET name = '改一' WHERE staff_id = 'S1'")
+    first = ws.revision
+    assert len(_external_rows(ws)) == 1  # the DDL (and the edit it hid) are one 外部编辑 row
+    _sql(ws.path, "UPDATE staff SET name = '改二' WHERE staff_id = 'S1'")  # the trigger is back
+    assert GpkgWorkspace(ws.path).revision == first + 1 and len(_external_rows(ws)) == 2
+    # a layer rebuilt outside (as an overwrite through GDAL does) is recorded, and so is what follows
+    _sql(ws.path, "CREATE TABLE staff2 AS SELECT * FROM staff", "DROP TABLE staff",
+         "ALTER TABLE staff2 RENAME TO staff")
+    rebuilt = GpkgWorkspace(ws.path).revision
+    _sql(ws.path, "DELETE FROM staff")
+    assert GpkgWorkspace(ws.path).revision == rebuilt + 1
+    assert "staff" in str(_external_rows(ws).iloc[-1]["detail"])
+
+
+def test_switching_the_recording_off_is_itself_recorded_and_undone(empty_ws):
+    ws = _filled(empty_ws)
+    rev = ws.revision
+    _sql(ws.path, "UPDATE ws_edit_guard SET library = 1")  # a script that stopped halfway, or on purpose
+    _sql(ws.path, "DELETE FROM branches WHERE branch_id = 'B02'")  # not counted while the guard is set
+    assert GpkgWorkspace(ws.path).revision == rev + 1
+    assert "guard" in str(_external_rows(ws).iloc[-1]["detail"])
+    _sql(ws.path, "UPDATE staff SET name = '再改' WHERE staff_id = 'S1'")  # counted again
+    assert GpkgWorkspace(ws.path).revision == rev + 2
+
+
+def test_the_side_table_refuses_to_lose_an_edit_outside_the_library(empty_ws):
+    ws = _filled(empty_ws)
+    _sql(ws.path, "UPDATE staff SET name = '改' WHERE staff_id = 'S1'")
+    for hide in (f"DELETE FROM {EDITS_TABLE}", f"UPDATE {EDITS_TABLE} SET n = 0"):
+        with pytest.raises(sqlite3.DatabaseError, match="外部编辑记录"), \
+                contextlib.closing(sqlite3.connect(ws.path)) as con:
+            con.execute(hide)
+    rev = ws.revision  # the edit is still there to record
+    assert len(_external_rows(ws)) == 1 and rev > 0
+
+
+def test_a_read_only_workspace_with_outside_edits_says_so_in_status_and_the_app(empty_ws, monkeypatch, capsys):
+    """Attack finding: the notice was computed but nothing showed it."""
+    from grids.__main__ import main
+    from ui import data
+
+    _filled(empty_ws)
+    _sql(empty_ws.path, "UPDATE staff SET name = '孙八'")
+    uri = f"file:{empty_ws.path}?mode=ro"
+    monkeypatch.setattr(GpkgWorkspace, "_connect", lambda self: register_functions(
+        sqlite3.connect(uri, uri=True, isolation_level=None)))
+    assert main(["status", str(empty_ws.path)]) == 0
+    assert "注意：" in capsys.readouterr().err
+    data.revision(str(empty_ws.path))  # what the sidebar shows on every page
+    assert "只读" in (data.workspace_notice(str(empty_ws.path)) or "")
+    monkeypatch.undo()
+    data.revision(str(empty_ws.path))
+    assert data.workspace_notice(str(empty_ws.path)) is None

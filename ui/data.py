@@ -45,9 +45,22 @@ def workspace_target() -> str:
     return os.environ.get("GRIDS_WORKSPACE") or str(ROOT / "workspace" / "demo.gpkg")
 
 
+_NOTICES: dict[str, str | None] = {}
+
+
 def revision(target: str) -> int:
-    """The workspace's current revision (read on every run; cheap)."""
-    return open_workspace(target).revision
+    """The workspace's current revision (read on every run; cheap). Reading it records edits made outside the
+    library; on a read-only workspace that cannot be done and :func:`workspace_notice` says so."""
+    ws = open_workspace(target)
+    rev = ws.revision
+    _NOTICES[target] = ws.notice
+    return rev
+
+
+def workspace_notice(target: str) -> str | None:
+    """What the last :func:`revision` of ``target`` had to say (a read-only workspace with outside edits it
+    could not record), or None."""
+    return _NOTICES.get(target)
 
 
 def _secret(name: str) -> str | None:

@@ -31,6 +31,9 @@ def workspace_panel(target: str, rev: int, session: Session | None = None) -> No
     sb.divider()
     sb.markdown(f"**{markdown(meta.get('county_name', ''))}**（{markdown(meta.get('county_code', ''))}）")
     sb.caption(f"工作区第 {rev} 版" + ("　演示数据" if meta.get("demo") == "1" else ""))
+    notice = data.workspace_notice(target)
+    if notice:  # e.g. a read-only workspace with edits made outside the library it could not record
+        sb.warning(markdown(notice))
     labels = data.basemap_options()["labels"]
     if st.session_state.get(BASEMAP) not in labels:
         st.session_state[BASEMAP] = "offline"

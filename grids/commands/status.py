@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -22,6 +23,9 @@ def run(args: argparse.Namespace) -> int:
     from grids.text import mask_url
     from grids.workspace import open_workspace
 
-    status = workspace_status(open_workspace(args.path), path=mask_url(str(args.path)))  # no password shown
+    ws = open_workspace(args.path)
+    if ws.revision is not None and ws.notice:  # outside edits it could not record (a read-only workspace)
+        print(f"注意：{ws.notice}", file=sys.stderr)
+    status = workspace_status(ws, path=mask_url(str(args.path)))  # no password shown
     print(json.dumps(status, ensure_ascii=False, indent=1) if args.json else format_status(status))
     return 0

@@ -281,12 +281,33 @@ _EDIT_OPS = ("INSERT", "UPDATE", "DELETE")
 
 
 def _create_edit_log(con: sqlite3.Connection) -> None:
-    """The side table and the guard (set: the caller is inside one of the library's write transactions)."""
+    """The side table and the guard (set: the caller is inside one of the library's write transactions).
+
+    The side table refuses to lose rows outside the library (a ``DELETE``/``UPDATE`` that would hide an edit
+    aborts); dropping that trigger is itself DDL, which the schema cookie records.
+    """
     con.execute(f"CREATE TABLE IF NOT EXISTS {EDITS_TABLE} (layer TEXT NOT NULL, op TEXT NOT NULL, "
                 "n INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (layer, op))")
     if not _has_table(con, GUARD_TABLE):
         con.execute(f"CREATE TABLE {GUARD_TABLE} (library INTEGER NOT NULL)")
         con.execute(f"INSERT INTO {GUARD_TABLE} VALUES (1)")
+    outside = f"coalesce((SELECT library FROM {GUARD_TABLE}), 0) = 0"
+    lose = {"delete": outside,  # counting up (the edit triggers' upsert) is the only change allowed outside
+            "update": f"{outside} AND (NEW.n < OLD.n OR NEW.layer IS NOT OLD.layer OR NEW.op IS NOT OLD.op)"}
+    for op, when in lose.items():
+        con.execute(
+            f"CREATE TRIGGER IF NOT EXISTS {_q(f'ws_edits_keep_{op}')} BEFORE {op.upper()} ON {EDITS_TABLE} "
+            f"WHEN {when} BEGIN SELECT RAISE(ABORT, '外部编辑记录只能由网格通处理，不能删除或改小'); END"
+        )
+
+
+def _guard_stuck(con: sqlite3.Connection) -> bool:
+    """True when the guard is committed as set: the library never commits it so (its transactions clear it
+    before ``COMMIT``), so someone switched the recording of outside edits off."""
+    if not _has_table(con, GUARD_TABLE) or con.in_transaction:
+        return False
+    row = con.execute(f"SELECT library FROM {GUARD_TABLE}").fetchone()
+    return bool(row and row[0])
 
 
 def _begin(con: sqlite3.Connection) -> None:
@@ -550,12 +571,22 @@ class GpkgWorkspace(Workspace):
             if not _has_table(con, EDITS_TABLE):
                 return False
             ddl = _outside_ddl_pending(con)
-            if not ddl and not con.execute(f"SELECT 1 FROM {EDITS_TABLE} LIMIT 1").fetchone():
+            if not ddl and not _guard_stuck(con) and \
+                    not con.execute(f"SELECT 1 FROM {EDITS_TABLE} LIMIT 1").fetchone():
                 return False
             try:
+                stuck = _guard_stuck(con)
                 _begin(con)
                 rev = int(con.execute(f"SELECT value FROM {META_TABLE} WHERE key='revision'").fetchone()[0])
                 _note_outside_ddl(con)
+                if stuck:  # the recording was switched off outside the library: say so in the trail
+                    con.execute(f"INSERT INTO {EDITS_TABLE} (layer, op, n) VALUES ('{GUARD_TABLE}', 'guard', 1) "
+                                "ON CONFLICT (layer, op) DO UPDATE SET n = n + 1")
+                # triggers dropped outside (or lost with a layer rebuilt by GDAL) are put back: later edits count
+                tables = [r[0] for r in con.execute("SELECT table_name FROM gpkg_contents")]
+                for table in [*edit_logged_tables(tables), META_TABLE]:
+                    if _has_table(con, table):
+                        _create_edit_triggers(con, table)
                 _record_external_edits(con, rev, transaction=GpkgTransaction)
                 _seal_schema(con)
                 con.execute(f"UPDATE {GUARD_TABLE} SET library = 0")  # later outside edits count again
@@ -595,11 +626,12 @@ class GpkgWorkspace(Workspace):
         with _storage_errors(self.path), self._reading() as con:
             logged = _has_table(con, EDITS_TABLE)
             pending = f"EXISTS (SELECT 1 FROM {EDITS_TABLE})" if logged else "0"
-            value, edited, cookie, stored = con.execute(
+            guard = f"(SELECT library FROM {GUARD_TABLE})" if logged and _has_table(con, GUARD_TABLE) else "0"
+            value, edited, cookie, stored, stuck = con.execute(
                 f"SELECT (SELECT value FROM {META_TABLE} WHERE key='revision'), {pending}, "
                 "(SELECT schema_version FROM pragma_schema_version()), "
-                f"(SELECT value FROM {META_TABLE} WHERE key='{SCHEMA_COOKIE_KEY}')").fetchone()
-            edited = edited or (logged and stored is not None and stored != str(cookie))
+                f"(SELECT value FROM {META_TABLE} WHERE key='{SCHEMA_COOKIE_KEY}'), {guard}").fetchone()
+            edited = edited or bool(stuck) or (logged and stored is not None and stored != str(cookie))
         if edited and self.notice is None and self._absorb_external_edits() and self.notice is None:
             return int(self.meta.get("revision", "0"))
         return int(value or 0)
