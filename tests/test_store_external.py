@@ -478,3 +478,12 @@ def test_a_read_only_workspace_with_outside_edits_says_so_in_status_and_the_app(
     monkeypatch.undo()
     data.revision(str(empty_ws.path))
     assert data.workspace_notice(str(empty_ws.path)) is None
+
+
+def test_a_revision_set_back_outside_still_moves_forward(empty_ws):
+    ws = _filled(empty_ws)
+    rev = ws.revision
+    _sql(ws.path, f"UPDATE ws_meta SET value = '{rev - 2}' WHERE key = 'revision'",
+         "UPDATE staff SET name = '改' WHERE staff_id = 'S1'")
+    assert GpkgWorkspace(ws.path).revision == rev + 1  # not rev - 1: caches keyed on rev - 1 would be stale
+    assert verify(ws).ok

@@ -578,6 +578,8 @@ class GpkgWorkspace(Workspace):
                 stuck = _guard_stuck(con)
                 _begin(con)
                 rev = int(con.execute(f"SELECT value FROM {META_TABLE} WHERE key='revision'").fetchone()[0])
+                # a revision set back outside would hand out a number caches already hold: never below the trail
+                rev = max(rev, int(con.execute("SELECT coalesce(max(revision), 0) FROM audit").fetchone()[0]))
                 _note_outside_ddl(con)
                 if stuck:  # the recording was switched off outside the library: say so in the trail
                     con.execute(f"INSERT INTO {EDITS_TABLE} (layer, op, n) VALUES ('{GUARD_TABLE}', 'guard', 1) "
