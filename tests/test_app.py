@@ -376,6 +376,9 @@ def test_workbench_lists_my_households_left_to_visit(tmp_path, monkeypatch):
     # H7 is at (119.55, 43.96), the branch B2 at (119.55, 43.95): 0.01° of latitude ≈ 1.11 km
     assert todo["距离（公里）"].iloc[0] == pytest.approx(1.11, abs=0.01)
     assert {"农户（离起点最近的在前）", "走访结果"} <= {s.label for s in at.selectbox}
+    assert [d.label for d in at.date_input] == ["走访日期"]  # the survey form is built only once opened
+    at.session_state["workbench.survey_open"] = True
+    at.run()
     assert [d.label for d in at.date_input] == ["走访日期", "采集日期"]  # the visit form, then the survey form
 
 
@@ -573,3 +576,21 @@ def test_workbench_map_counts_village_only_households_at_the_seat(tmp_path):
     assert len(steps) == 2  # H7 alone is a point; H11's stored point is not drawn
     marker = json.loads(re.search(r"var d = (\[.*?\]), color", html).group(1))
     assert marker == [43.98, 119.58, 3, "丙村"]  # at the seat, the tooltip “丙村：3 户未定位”
+
+
+def test_a_start_picked_on_the_map_recomputes_only_the_distances(tmp_path):
+    """The workbench from a picked point equals the full computation from that point (the figures, progress and
+    village counts come from the branch-start result; only distances and order are redone)."""
+    from grids.workspace import open_workspace
+    from ui import data
+
+    path = tiny_workspace(tmp_path / "w.gpkg")
+    ws = open_workspace(path)
+    acc = Account("s2", "customer_manager", "李四", "B2", "S2")
+    sw = data.AppScopedWorkspace(ws, acc, target=str(path))
+    start = (119.56, 43.99)
+    full = data.workbench(sw, staff_id="S2", start=start, admin_units=ws.read("admin_units"), seats=ws.read("seats"))
+    fast = data._cached_workbench(str(path), ws.revision, "s2", "customer_manager", "S2", start, "d", sw)
+    assert fast.todo["hh_id"].tolist() == full.todo["hh_id"].tolist()
+    assert fast.todo["distance_km"].tolist() == full.todo["distance_km"].tolist()
+    assert (fast.start, fast.start_label, fast.week["visits"]) == (full.start, full.start_label, full.week["visits"])

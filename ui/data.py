@@ -8,6 +8,7 @@ mutates its inputs.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import os
 from collections.abc import Collection
@@ -468,13 +469,22 @@ def to_visit(households: gpd.GeoDataFrame, *, start: tuple[float, float] | None,
     survey), nearest first from ``start`` (storage lon/lat), with ``distance_km`` measured in the Gauss-Krüger
     zone and ``placement`` (:func:`grids.placement.placement`, with ``admin_units``); only a household's own
     point has a distance, the others come last."""
-    from grids.crs import to_gk
     from grids.survey import to_do
 
     todo = households[to_do(households, closed)].copy()
     todo["distance_km"] = float("nan")
     units = admin_units if admin_units is not None else pd.DataFrame({"code": [], "level": []})
     todo["placement"] = placement(todo, units)
+    return with_distances(todo, start=start)
+
+
+def with_distances(todo: gpd.GeoDataFrame, *, start: tuple[float, float] | None) -> gpd.GeoDataFrame:
+    """``todo`` (rows of :func:`to_visit`) with ``distance_km`` from ``start`` for the households with their own
+    point (measured in the Gauss-Krüger zone), nearest first; the others come last."""
+    from grids.crs import to_gk
+
+    todo = todo.copy()
+    todo["distance_km"] = float("nan")
     located = (todo["placement"] == "point") & ~(todo.geometry.isna() | todo.geometry.is_empty)
     if start is not None and located.any():
         gk = to_gk(todo[located])
@@ -535,11 +545,23 @@ def workbench(sw: ScopedWorkspace, *, staff_id: str | None, start: tuple[float, 
                      branch=branch, week=week, weekly=weekly, villages=villages)
 
 
+@st.cache_data(max_entries=128, show_spinner=False)
+def _cached_workbench_base(target: str, rev: int, username: str, role: str, staff_id: str | None, day: str,
+                           _sw: ScopedWorkspace) -> Workbench:
+    return workbench(_sw, staff_id=staff_id, start=None, admin_units=layer(target, rev, "admin_units"),
+                     seats=layer(target, rev, "seats"))
+
+
 @st.cache_data(max_entries=256, show_spinner=False)
 def _cached_workbench(target: str, rev: int, username: str, role: str, staff_id: str | None,
                       start: tuple[float, float] | None, day: str, _sw: ScopedWorkspace) -> Workbench:
-    return workbench(_sw, staff_id=staff_id, start=start, admin_units=layer(target, rev, "admin_units"),
-                     seats=layer(target, rev, "seats"))
+    """From the branch (the base), or from a point picked on the map: only the distances change, so only they
+    are computed again (the figures, progress and village counts come from the base)."""
+    base = _cached_workbench_base(target, rev, username, role, staff_id, day, _sw)
+    if start is None:
+        return base
+    return dataclasses.replace(base, todo=with_distances(base.todo, start=start), start=start,
+                               start_label=f"地图上选的位置（{start[0]:.5f}, {start[1]:.5f}）")
 
 
 def visit_lists(wb: Workbench) -> tuple[pd.DataFrame, list[tuple[str, str, pd.DataFrame]]]:
