@@ -263,6 +263,10 @@ def write_county_files(out_dir: str | os.PathLike, *, county: str = DEFAULT_COUN
         "可用额度": hh["available_amount"], "是否用信": yes_no("using"), "贷款余额": hh["balance"],
         "担保方式": hh["guarantee"],
     })
+    if "job_level" in hh:  # the 福薪卡 band follows 职务级别, as the 联社's rules say (a real register carries it)
+        reg["职务级别"] = hh["job_level"].to_numpy()
+    if "payroll" in hh:
+        reg["工资代发"] = np.where(hh["payroll"].astype("boolean").fillna(False).to_numpy(dtype=bool), "是", "否")
     rfile = out / f"register.{register_format}"
     if register_format == "csv":
         reg.to_csv(rfile, index=False, encoding="utf-8-sig")

@@ -167,8 +167,16 @@ def test_drawing_a_line_splits_a_grid_and_updates_the_check_panel(page, e2e_work
     checks_before = page.get_by_text(re.compile(r"检查（\d+ 个错误，\d+ 个警告）")).inner_text()
     warnings_before = int(metric(page, "检查警告").replace(",", ""))
 
-    draw_line(page, grid.geometry.bounds, start, end)
-    page.get_by_text(f"拆分网格 {grid['grid_id']}").first.wait_for(timeout=60_000)
+    for attempt in range(2):  # on a loaded machine a tap can go unnoticed: the line is then drawn again
+        draw_line(page, grid.geometry.bounds, start, end)
+        try:
+            page.get_by_text(f"拆分网格 {grid['grid_id']}").first.wait_for(timeout=60_000)
+            break
+        except PlaywrightError:
+            if attempt:
+                raise
+            print("the split did not arrive; drawing the line again")
+            settle(page)
     wait_map(page)
     grids_after = wait_metric(page, "网格", lambda v: int(v.replace(",", "")) == grids_before + 1)
     assert int(grids_after.replace(",", "")) == grids_before + 1

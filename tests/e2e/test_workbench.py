@@ -71,12 +71,15 @@ def test_recording_a_visit_changes_coverage_on_a_phone(phone, customer_manager):
     box = phone.locator(MAP_FRAME).bounding_box()
     phone.locator(MAP_FRAME).click(position={"x": box["width"] * 0.3, "y": box["height"] * 0.6})
     phone.get_by_text(re.compile("起点：地图上选的位置")).wait_for(timeout=30_000)
+    week_before = metric(phone, "近 7 天走访")
     # the form's first household is the nearest one; the default outcome is 已建档
     phone.get_by_role("button", name="记录走访").click()
     phone.get_by_text(re.compile("已记录：.*已建档")).wait_for(timeout=60_000)
     after = metric(phone, "建档率")
     assert after == f"{(archived + 1) / registered * 100:.1f}%" and after != before
-    assert metric(phone, "近 7 天走访").startswith("1 / ")
+    # the demo reads as of 2019-09-30: a visit recorded today is after its 7-day window (a live workspace, without
+    # a reporting date, counts it: tests/test_app.py::test_recording_a_visit_updates_coverage)
+    assert metric(phone, "近 7 天走访") == week_before
     tall_screenshot(phone, "workbench_phone_recorded")
     assert phone.request_log.foreign() == []
 
