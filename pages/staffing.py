@@ -81,7 +81,7 @@ for w in balance_warnings(grids, team).itertuples():  # whole grids cannot reach
     st.warning(f"{markdown(w.message)}。  \n**建议：**{markdown(w.fix)}", icon="✂️")
 
 if orphans:
-    st.warning(f"{len(orphans)} 个网格的客户经理已离职或不在本网点：{'、'.join(orphans[:10])}。"
+    st.warning(f"{len(orphans)} 个网格的客户经理已离职或不在本网点：{markdown('、'.join(orphans[:10]))}。"
                "修正方法：在下方“人员变动”登记离职交接，或自动均衡")
 preview, held = ss[ui.STAFF_PREVIEW], ss[ui.STAFF_CHANGE]
 left, right = st.columns([3, 2])
