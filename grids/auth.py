@@ -1,7 +1,8 @@
 """Accounts, roles and sign-in. Accounts live in the workspace (layer ``accounts``), passwords hashed with argon2.
 
 Roles (:data:`grids.model.ROLES`): ``admin``, ``leadership``, ``planner``, ``branch_manager`` (bound to a
-branch), ``customer_manager`` (bound to a staff record). What each role may read is enforced by
+branch), ``customer_manager`` (bound to a staff record), ``teller`` (柜员, bound to a branch; serves any signed
+customer there and reads nothing else), ``credit_committee`` (联社贷审会). What each role may read is enforced by
 :mod:`grids.scope`, below the pages.
 """
 
@@ -51,6 +52,10 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "planner": frozenset({"read_all", "edit_plans", "publish", "import", "export"}),
     "branch_manager": frozenset({"read_branch", "assign", "rate", "export", "view_personal", "manage_staff"}),
     "customer_manager": frozenset({"read_own", "record_visit", "export"}),
+    # 柜员: serves any signed customer of the county at its own branch (授用分离) and reads nothing else
+    "teller": frozenset({"serve_credit"}),
+    # 联社贷审会: approves or returns amounts above a branch's authority; reads the county like leadership
+    "credit_committee": frozenset({"read_all", "review_credit", "view_audit"}),
 }
 
 
@@ -120,9 +125,10 @@ def _check_binding(ws: Workspace, role: str | None, branch_id: str | None, staff
         raise ValidationError("没有选择角色", fix=f"角色应为：{', '.join(ROLES)}")
     if role not in ROLES:
         raise ValidationError(f"未知角色 “{role}”", fix=f"角色应为：{', '.join(ROLES)}")
-    if role == "branch_manager":
+    if role in ("branch_manager", "teller"):
         if not branch_id or ws.count("branches", where="branch_id = ?", params=[branch_id]) == 0:
-            raise ValidationError(f"网点主任必须绑定一个存在的网点（给定：{branch_id!r}）", fix="指定 branch_id，例如 B01")
+            raise ValidationError(f"{ROLE_NAMES[role]}必须绑定一个存在的网点（给定：{branch_id!r}）",
+                                  fix="指定 branch_id，例如 B01")
     if role == "customer_manager":
         person = ws.read("staff", where="staff_id = ?", params=[staff_id or ""], columns=["staff_id", "branch_id"])
         if not staff_id or person.empty:
@@ -677,7 +683,8 @@ def create_demo_accounts(ws: Workspace, *, password: str = DEMO_PASSWORD) -> pd.
 
     ``admin`` (系统管理员), ``leader`` (联社领导), ``planner`` (规划人员), one branch manager per branch
     (username = branch id in lower case, e.g. ``b01``) and one customer manager per 客户经理 staff record
-    (username = staff id in lower case, e.g. ``s002``), all with ``password``. The accounts share one argon2
+    (username = staff id in lower case, e.g. ``s002``), one teller per branch (``t`` + the branch number, e.g.
+    ``t07`` for B07) and the credit committee ``cc01``, all with ``password``. The accounts share one argon2
     hash of the public demo password (hashing 180 times would only slow the demo down).
     """
     if not ws.is_demo:
@@ -694,6 +701,9 @@ def create_demo_accounts(ws: Workspace, *, password: str = DEMO_PASSWORD) -> pd.
               "display_name": f"{b.name}主任"} for b in branches.itertuples()]
     rows += [{"username": str(s.staff_id).lower(), "role": "customer_manager", "staff_id": s.staff_id,
               "branch_id": s.branch_id, "display_name": s.name} for s in managers.itertuples()]
+    rows += [{"username": f"t{str(b.branch_id)[1:].lower()}", "role": "teller", "branch_id": b.branch_id,
+              "display_name": f"{b.name}柜员"} for b in branches.itertuples()]
+    rows.append({"username": "cc01", "role": "credit_committee", "display_name": "联社贷审会"})
     frame = pd.DataFrame(rows)
     digest = hash_password(password)
     create_accounts(ws, frame, actor="demo", password_hashes=pd.Series([digest] * len(frame)))

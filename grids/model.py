@@ -44,13 +44,16 @@ GUARANTEES: tuple[str, ...] = ("", "公职人员保证", "商厅楼房抵押", "
 """Guarantee values (``""`` = 信用); 福薪卡 above 20万 needs 公职人员保证 or 商厅楼房抵押 (grids/data/products.json)."""
 JOB_LEVELS: tuple[str, ...] = ("一般工作人员", "科级", "处级及以上")
 """职务级别 of 公职人员: the 福薪卡 band follows it."""
-ROLES: tuple[str, ...] = ("admin", "leadership", "planner", "branch_manager", "customer_manager")
+ROLES: tuple[str, ...] = ("admin", "leadership", "planner", "branch_manager", "customer_manager", "teller",
+                          "credit_committee")
 ROLE_NAMES = {
     "admin": "系统管理员",
     "leadership": "联社领导",
     "planner": "规划人员",
     "branch_manager": "网点主任",
     "customer_manager": "客户经理",
+    "teller": "柜员",
+    "credit_committee": "联社贷审会",
 }
 
 

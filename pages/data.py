@@ -7,7 +7,7 @@ import tempfile
 import pandas as pd
 import streamlit as st
 
-from grids import placement, text
+from grids import ingest, placement, text
 from grids.errors import GridsError
 from grids.model import LAYERS
 from grids.text import markdown
@@ -18,7 +18,6 @@ target, rev = data.current()
 account = auth.current_account()
 info = data.workspace_info(target, rev)
 meta = info["meta"]
-ingest = data.optional_module("ingest")
 
 st.title("数据管理")
 c1, c2, c3, c4 = st.columns(4)
@@ -86,8 +85,6 @@ def show_rederived(result, error: str | None) -> None:
 st.subheader("导入数据")
 if not account.can("import"):
     st.info("你的角色不能导入数据。")
-elif ingest is None:
-    st.info("导入功能需要 grids.ingest 模块，尚未上线。命令行可用：python -m grids import 工作区 图层 文件")
 else:
     fmt.chinese_uploader()
     with st.form("data.import_form"):

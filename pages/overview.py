@@ -9,6 +9,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from grids import coverage
 from grids.text import markdown
 from ui import auth, data, fmt
 from ui.maps import clicked_area, show_cached_map
@@ -17,8 +18,7 @@ from ui.state import BASEMAP, OVERVIEW_SELECTED
 target, rev = data.current()
 account = auth.current_account()
 ov = data.overview_for(target, rev, account)
-coverage = data.optional_module("coverage")
-labels = coverage.FUNNEL_LABELS if coverage else {}
+labels = coverage.FUNNEL_LABELS
 basemap = st.session_state[BASEMAP]
 
 if account.can("read_all"):
@@ -104,7 +104,7 @@ def tables() -> None:
                 st.download_button("下载分镇统计（CSV）", data.table_csv(table, index=True), "分镇统计.csv",
                                    "text/csv")
             else:
-                st.info("分镇统计需要覆盖统计模块（grids.coverage）。")
+                st.info("还没有分镇统计：工作区里没有农户。")
     if week_tab.open:
         with week_tab:
             if ov.weekly is not None and len(ov.weekly):

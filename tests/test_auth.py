@@ -131,8 +131,12 @@ def test_demo_accounts_only_on_demo_workspaces(ws, tmp_path):
         tx.replace("branches", ws.read("branches"))
         tx.replace("staff", ws.read("staff"))
     accounts = create_demo_accounts(demo)
-    assert set(accounts["username"]) == {"admin", "leader", "planner", "b01", "s001"}
+    assert set(accounts["username"]) == {"admin", "leader", "planner", "b01", "s001", "t01", "cc01"}
     assert authenticate(demo, "b01", DEMO_PASSWORD).account.branch_id == "B01"
+    teller = authenticate(demo, "t01", DEMO_PASSWORD).account
+    assert (teller.role, teller.branch_id) == ("teller", "B01")
+    assert teller.can("serve_credit") and not teller.can("read_branch") and not teller.can("read_all")
+    assert authenticate(demo, "cc01", DEMO_PASSWORD).account.can("review_credit")
     assert authenticate(demo, "s001", DEMO_PASSWORD).account.staff_id == "S001"
 
 

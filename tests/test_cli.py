@@ -264,7 +264,7 @@ def test_interrupt_exits_130(county_ws, monkeypatch, capsys):
 @pytest.fixture
 def demo_ws(tmp_path):
     ws = GpkgWorkspace.create(tmp_path / "demo.gpkg", **COUNTY, demo=True)
-    create_demo_accounts(ws)  # admin, leader, planner (no branches, no staff)
+    create_demo_accounts(ws)  # admin, leader, planner, cc01 (no branches, no staff)
     create_account(ws, username="ops", password="ops-own-password", role="planner", actor="admin")
     return ws
 
@@ -275,14 +275,14 @@ def test_migrate_demo_drops_demo_accounts_and_flag(backend, demo_ws, tmp_path, m
     dst = str(tmp_path / "real.gpkg") if backend == "gpkg" else request.getfixturevalue("pg_target")
     assert cli(["migrate", str(demo_ws.path), dst, "--user", "admin"]) == 0
     out = capsys.readouterr().out
-    assert "未复制 3 个" in out and "演示标志" in out and "--keep-demo-accounts" in out and "第一个管理员" in out
+    assert "未复制 4 个" in out and "演示标志" in out and "--keep-demo-accounts" in out and "第一个管理员" in out
     real = open_workspace(dst)
     assert not real.is_demo
     assert real.read("accounts")["username"].tolist() == ["ops"]  # its own password: kept
     audit = real.read("audit")
     assert (audit["actor"].iloc[-1], audit["action"].iloc[-1]) == ("admin", "迁移")
     assert "admin" in audit["detail"].iloc[-1] and "drop_demo_accounts" in audit["detail"].iloc[-1]
-    assert demo_ws.is_demo and demo_ws.count("accounts") == 4  # the source is as it was
+    assert demo_ws.is_demo and demo_ws.count("accounts") == 5  # the source is as it was
 
 
 def test_migrate_demo_keeps_demo_accounts_when_asked(demo_ws, tmp_path, monkeypatch, capsys):
@@ -291,7 +291,7 @@ def test_migrate_demo_keeps_demo_accounts_when_asked(demo_ws, tmp_path, monkeypa
     assert cli(["migrate", str(demo_ws.path), str(dst), "--user", "admin", "--keep-demo-accounts"]) == 0
     assert "演示密码是公开的" in capsys.readouterr().out
     copy = GpkgWorkspace(dst)
-    assert copy.is_demo and copy.count("accounts") == 4
+    assert copy.is_demo and copy.count("accounts") == 5
 
 
 def test_demo_force_never_replaces_a_real_workspace(tmp_path, capsys, monkeypatch):

@@ -158,6 +158,10 @@ def demo_hint(ws: Workspace) -> str | None:
         parts.append(f"网点主任 {span('b')}")
     if span("s"):
         parts.append(f"客户经理 {span('s')}")
+    if span("t"):
+        parts.append(f"柜员 {span('t')}")
+    if "cc01" in names:
+        parts.append("贷审会 cc01")
     if not parts:
         return None
     return f"演示工作区：账号 {'，'.join(parts)}；密码均为 `{gauth.DEMO_PASSWORD}`。"

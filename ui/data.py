@@ -9,19 +9,17 @@ mutates its inputs.
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import os
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import geopandas as gpd
 import pandas as pd
 import streamlit as st
 
-from grids import maps
+from grids import coverage, maps, plans
 from grids.auth import Account
 from grids.errors import ValidationError
 from grids.placement import placement, village_counts, village_of
@@ -29,16 +27,6 @@ from grids.scope import ScopedWorkspace
 from grids.text import markdown
 from grids.workspace import Workspace, open_workspace
 from ui.state import AUTH_SESSION, EDITORS, ROOT, SCOPED, UNMASK, UNMASKED
-
-
-def optional_module(name: str) -> ModuleType | None:
-    """``grids.<name>`` when that module has been written, else None (pages degrade gracefully)."""
-    try:
-        return importlib.import_module(f"grids.{name}")
-    except ModuleNotFoundError as exc:
-        if exc.name == f"grids.{name}":
-            return None
-        raise
 
 
 def workspace_target() -> str:
@@ -147,9 +135,6 @@ class Overview:
 
 
 def _grids_of_current_plan(target: str, rev: int) -> tuple[gpd.GeoDataFrame | None, str | None]:
-    plans = optional_module("plans")
-    if plans is None:
-        return None, None
     ws = open_workspace(target)
     try:
         plan_id = plans.resolve_plan(ws)
@@ -200,12 +185,11 @@ def overview(target: str, rev: int) -> Overview:
 
     The whole county, for roles that read it all (``read_all``); other roles use :func:`overview_for`.
     """
-    coverage = optional_module("coverage")
     hh = layer(target, rev, "households", HOUSEHOLD_MAP_COLUMNS)
     admin = layer(target, rev, "admin_units")
     staff = layer(target, rev, "staff")
     grids, plan_name = _grids_of_current_plan(target, rev)
-    if grids is not None and coverage is not None:
+    if grids is not None:
         located = coverage.locate_households(hh, grids, admin_units=admin)
         return _bundle(hh=hh, grids=grids, located=located, plan_name=plan_name, admin=admin, staff=staff,
                        visits=layer(target, rev, "visits"), branches=layer(target, rev, "branches"),
@@ -213,22 +197,17 @@ def overview(target: str, rev: int) -> Overview:
     notes: list[str] = []
     towns = admin[admin["level"] == "town"]
     town_names = dict(zip(towns["code"], towns["name"], strict=True))
-    if coverage is None:
-        notes.append("覆盖统计模块（grids.coverage）尚未上线：按村统计已建档率。")
     if grids is None:
         notes.append("工作区还没有网格方案：地图按村/嘎查/社区显示建档率。")
     areas = maps.unit_coverage(admin, hh, level="village").rename(columns={"code": "area_id"})
     areas["staff_id"] = "—"  # villages have no responsible person to flag
-    by_area = (coverage.funnel(hh, by="village") if coverage is not None
-               else areas.set_index("area_id")[["households", "covered", "coverage_rate"]])
+    by_area = coverage.funnel(hh, by="village")
     unc = hh[~hh["archived"].astype("boolean").fillna(False).to_numpy(dtype=bool)].assign(reason="未建档")
-    summary = coverage.county_summary(hh) if coverage is not None else {
-        "registered": len(hh), "archived": int(hh["archived"].fillna(False).sum()),
-        "coverage_rate": float(hh["archived"].fillna(False).mean()) if len(hh) else None}
-    by_town = coverage.funnel(hh, by="town", names=town_names) if coverage is not None else pd.DataFrame()
+    summary = coverage.county_summary(hh)
+    by_town = coverage.funnel(hh, by="town", names=town_names)
     visits = layer(target, rev, "visits")
     weekly = None
-    if coverage is not None and len(visits):
+    if len(visits):
         weekly = coverage.weekly_visits(visits, by="branch", staff=staff)
     return Overview(
         areas=areas, id_column="area_id", area_label="村", plan_name=None,

@@ -116,7 +116,8 @@ def run(args: argparse.Namespace) -> int:
         return f"{names[0]}…{names[-1]}" if len(names) > 1 else "".join(names)
 
     print(f"演示账号 {len(accounts)} 个（admin、leader、planner、网点主任 {span('branch_manager')}、客户经理 "
-          f"{span('customer_manager')}；客户经理的账号名是其员工编号，不连续），演示密码：{DEMO_PASSWORD}")
+          f"{span('customer_manager')}；客户经理的账号名是其员工编号，不连续；柜员 {span('teller')}、贷审会 "
+          f"{span('credit_committee')}），演示密码：{DEMO_PASSWORD}")
     if len(bad):
         print(bad[["kind", "message"]].head(20).to_string(index=False))
     if len(notes):
