@@ -424,6 +424,23 @@ def _progress_table(target: str, rev: int, key: str, days: int, _account: Accoun
                                    branches=sw.branches())
 
 
+def weekly_trend(target: str, rev: int, account: Account, *, by: str) -> pd.DataFrame:
+    """Visits per ISO week and branch or customer manager in the account's scope, the last 12 weeks to the
+    as-of date (:func:`grids.monthly.weekly_progress`), once per revision and scope; empty without a plan."""
+    return _weekly_trend(target, rev, scope_key(account), by, account)
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _weekly_trend(target: str, rev: int, key: str, by: str, _account: Account) -> pd.DataFrame:
+    from grids import monthly
+
+    try:
+        sw = AppScopedWorkspace(open_workspace(target), _account, target=target)
+    except ValidationError:
+        return pd.DataFrame()
+    return monthly.weekly_progress(sw, by=by)
+
+
 def progress_of(visits: pd.DataFrame, person: pd.DataFrame, *, meta: dict[str, str],
                 branches: pd.DataFrame | None) -> dict[str, Any]:
     """One customer manager's visits in the 7 and 30 days ending on the workspace's as-of date, against their
