@@ -19,7 +19,7 @@ account = auth.current_account()
 ov = data.overview_for(target, rev, account)
 coverage = data.optional_module("coverage")
 labels = coverage.FUNNEL_LABELS if coverage else {}
-basemap = st.session_state[BASEMAP]
+basemap = st.session_state.get(BASEMAP) or "offline"
 
 if account.can("read_all"):
     st.title("覆盖总览")
