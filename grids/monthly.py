@@ -304,9 +304,6 @@ def monthly_report(ws: Any, *, month: str, account: Any, plan: str | None = None
     for by, label, names in (("branch", "网点", branch_names), ("staff", "客户经理", staff_names),
                              ("segment", "客户类型", None), ("product", "产品", None)):
         table = _funnel_at(hh, first, end, by=by, located=located, names=names, closed=closed)
-        if by == "staff" and len(staff):
-            managers = set(staff.loc[staff["role"].isna() | (staff["role"] == "客户经理"), "staff_id"].astype(str))
-            table = table[[str(k) in managers or k in (coverage.UNASSIGNED, coverage.UNLOCATED) for k in table.index]]
         tables[f"按{label}"] = _display(table, label)
     weekly = _weekly(visits, hh, first, end, closed)
     tables["每周走访与建档率"] = weekly
