@@ -15,6 +15,7 @@ import errno
 import importlib
 import sqlite3
 import sys
+import warnings
 
 from grids.errors import GridsError
 from grids.text import plain
@@ -23,6 +24,29 @@ COMMANDS = ("init", "status", "demo", "import", "build", "check", "assign", "rep
             "accounts", "audit", "publish", "staff")
 
 EXIT_OK, EXIT_FOUND, EXIT_CANNOT_RUN, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+THIRD_PARTY_MODULES = r"(numpy|pandas|dask|distributed|shapely|geopandas|pyogrio|pyproj|scipy|matplotlib|openpyxl|" \
+                      r"networkx|sklearn|pyarrow|fiona|folium|branca|psycopg)(\..*)?$"
+"""Modules whose warnings (numpy's RuntimeWarning inside dask/pandas/shapely internals, deprecations…) are kept from
+the command line's output. Filtered by module only: a warning raised in our own code (``grids``, ``geodata``)
+still shows, so a bug of ours is never hidden."""
+
+
+def quiet_third_party_warnings() -> None:
+    """Ignore warnings attributed to :data:`THIRD_PARTY_MODULES` (never a blanket filter).
+
+    Examples
+    --------
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True) as seen:
+    ...     warnings.simplefilter("always")
+    ...     quiet_third_party_warnings()
+    ...     warnings.warn_explicit("x", RuntimeWarning, "core.py", 1, module="dask.array.core")
+    ...     warnings.warn_explicit("y", RuntimeWarning, "assign.py", 1, module="grids.assign")
+    >>> [str(w.message) for w in seen]
+    ['y']
+    """
+    warnings.filterwarnings("ignore", module=THIRD_PARTY_MODULES)
 
 _OS_ERRORS = {
     errno.ENOENT: "文件或目录不存在",
@@ -79,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     unknown command imports them all to list them. Usage errors leave through argparse (``SystemExit(2)``).
     """
     argv = sys.argv[1:] if argv is None else list(argv)
+    quiet_third_party_warnings()
     parser = argparse.ArgumentParser(
         prog="python -m grids", description="网格通命令行 / 网格通 command line",
         epilog="写入工作区的命令和 --unmask 需要 --user 账号（密码取自环境变量 GRIDS_PASSWORD 或提示输入）。"

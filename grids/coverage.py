@@ -599,7 +599,7 @@ def uncovered_households(households: pd.DataFrame, located: pd.DataFrame, *,
 
 def _iso_week(dates: pd.Series) -> pd.Series:
     iso = dates.dt.isocalendar()
-    return iso["year"].astype(str) + "-W" + iso["week"].astype(int).map("{:02d}".format)
+    return iso["year"].astype(str) + "-W" + iso["week"].astype(int).map("{:02d}".format).astype(str)  # (also empty)
 
 
 def _visits_in(visits: pd.DataFrame, start: Any, end: Any) -> pd.DataFrame:

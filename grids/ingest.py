@@ -57,6 +57,7 @@ import pyogrio
 import shapely
 
 from grids import _validate as V
+from grids import loans
 from grids import names as N
 from grids.crs import gcj02_to_wgs84, gdf_gcj02_to_wgs84, gk_crs_for, wgs84_to_gcj02
 from grids.errors import ValidationError, WorkspaceError
@@ -83,11 +84,14 @@ ROW_INDEX = "row"
 
 COORDS: dict[str, str] = {"wgs84": "WGS84", "cgcs2000": "CGCS2000", "gcj02": "GCJ-02（高德/腾讯）"}
 IMPORTABLE_LAYERS: tuple[str, ...] = (
-    "admin_units", "urban_areas", "streets", "branches", "staff", "households", "visits", "villages",
+    "admin_units", "urban_areas", "streets", "branches", "staff", "households", "visits", "villages", "loan_totals",
 )
 """Import targets: workspace layers, and ``villages`` (村委会 points → ``seats`` and derived village territories,
 :mod:`grids.villages`)."""
-DEFAULT_MODE: dict[str, str] = {"households": "append", "visits": "append"}
+DEFAULT_MODE: dict[str, str] = {"households": "append", "visits": "append", "loan_totals": "append"}
+KEYED_APPEND: tuple[str, ...] = ("loan_totals",)
+"""Layers whose append replaces the stored rows of the same key (loan totals: the same month, branch and
+product, :func:`grids.loans.write_rows`) instead of refusing them."""
 MODES: dict[str, str] = {"append": "追加", "replace": "替换", "update": "更新"}
 """Write modes: ``update`` changes existing households by 户号 (only the cells the file fills)."""
 UPDATE_LAYERS: tuple[str, ...] = ("households",)
@@ -186,6 +190,7 @@ ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
         "role": ("岗位", "角色", "职务"),
         "phone": ("电话", "手机号", "联系电话", "手机"),
     },
+    "loan_totals": loans.ALIASES,
     "visits": {
         "hh_id": ("户号",),
         "staff_id": ("工号", "客户经理工号", "员工编号"),
@@ -208,7 +213,7 @@ LABELS: dict[str, str] = {
     "role": "岗位", "visited_on": "走访日期", "outcome": "结果", "note": "备注", "lon": "经度", "lat": "纬度",
     "geometry": "几何", "town_name": "乡镇", "village_name": "村", "group_name": "组", "placed_by": "定位方式",
     "job_level": "职务级别", "payroll": "工资代发", "credit_legacy": "历史授信（不符合现行规则）",
-    "credit_note": "历史授信违反的规则",
+    "credit_note": "历史授信违反的规则", **loans.LABELS,
 }
 
 REQUIRED: dict[str, tuple[str, ...]] = {
@@ -217,6 +222,7 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "branches": ("branch_id", "name"),
     "staff": ("staff_id", "name", "branch_id"),
     "visits": ("hh_id", "visited_on"),
+    "loan_totals": loans.REQUIRED,
 }
 
 SEGMENT_ALIASES = {
@@ -1748,7 +1754,7 @@ def _check_key(keys: pd.Series, col: str, layer: str, problems: _Problems, ctx: 
         existing = ctx.keys(layer, col)
         problems.add(has & ~values.isin(list(existing)), col, f"{LABELS.get(col, col)}不在工作区中",
                      "更新方式只修改工作区里已有的记录；新记录请用默认的追加方式（--mode append）导入")
-    if ctx.mode == "append" and ctx.workspace is not None:
+    if ctx.mode == "append" and ctx.workspace is not None and layer not in KEYED_APPEND:
         existing = ctx.keys(layer, col)
         problems.add(has & values.isin(list(existing)), col, f"{LABELS.get(col, col)}已存在于工作区",
                      "这条记录已导入过，从文件中删除这一行；如确要用本文件替换整个图层的全部数据，才用 --mode replace")
@@ -2126,6 +2132,10 @@ def _check_visit_village(data: pd.DataFrame, out: pd.DataFrame, problems: _Probl
                             f"{group.iloc[pos]}；检查户号")
 
 
+def _check_loans(data, geoms, problems, ctx) -> pd.DataFrame:
+    return loans.check_rows(data, problems, ctx)
+
+
 def _check_plain(data, geoms, problems, ctx) -> pd.DataFrame:
     return pd.DataFrame({c: _text(data, c) for c in data.columns}, index=data.index)
 
@@ -2138,6 +2148,7 @@ _CHECKS = {
     "visits": _check_visits,
     "streets": _check_plain,
     "urban_areas": _check_plain,
+    "loan_totals": _check_loans,
 }
 
 
@@ -2387,8 +2398,11 @@ def _import(ws: Workspace, layer: str, path: Path, *, coords: str | None, encodi
         return report
     try:
         with ws.transaction(actor=actor, action="导入") as tx:
+            replaced = None
             if report.mode == "replace":
                 tx.replace(layer, report.accepted)
+            elif layer in KEYED_APPEND:
+                replaced = loans.write_rows(tx, report.accepted)
             else:
                 tx.append(layer, report.accepted)
             tx.note(layer, {"file": plain(path.name, limit=255), "sha256": digests.get(path.name),
@@ -2396,9 +2410,12 @@ def _import(ws: Workspace, layer: str, path: Path, *, coords: str | None, encodi
                             "mode": report.mode,
                             "coords": coords if coords is not None else "未声明（按 WGS84 读取）",
                             "strict": bool(strict), "read": report.read, "imported": len(report.accepted),
-                            "repaired": report.repaired, "rejected": report.rejected})
+                            "repaired": report.repaired, "rejected": report.rejected,
+                            **({"replaced": replaced} if replaced is not None else {})})
     except OSError as exc:
         raise _workspace_failure(exc, ws) from exc
+    if replaced:
+        report.warnings.append(f"其中 {replaced} 行替换了工作区里同月份、同网点、同产品的原有余额")
     report.imported = len(report.accepted)
     report.written = True
     return report

@@ -286,6 +286,24 @@ LAYERS: dict[str, Layer] = {
         description="产品规则（网点）：网点审批权限，及对联社默认额度范围、基准利率的收紧（只能收紧，不能放宽）",
         indexes=("branch_id",),
     ),
+    # monthly report (issue 16): the 联社's loan balances by month, branch and product (separate from the card
+    # balances of the funnel), and every monthly report issued (the file itself, base64, so that both backends
+    # keep it in the same transaction as its audit row)
+    "loan_totals": Layer(
+        None,
+        {"loan_id": "TEXT", "month": "TEXT", "branch_id": "TEXT", "product": "TEXT", "balance": "REAL"},
+        key="loan_id",
+        description="贷款余额（按月份、网点、产品；元）",
+        indexes=("month", "branch_id"),
+    ),
+    "reports": Layer(
+        None,
+        {"report_id": "TEXT", "month": "TEXT", "format": "TEXT", "scope": "TEXT", "created_at": "DATETIME",
+         "created_by": "TEXT", "sha256": "TEXT", "size": "INTEGER", "content": "TEXT"},
+        key="report_id",
+        description="已生成的月度报告（文件内容以 base64 保存）",
+        indexes=("month",),
+    ),
     "audit": Layer(
         None,
         {

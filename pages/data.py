@@ -96,7 +96,7 @@ else:
         coords = b.selectbox("坐标系", list(ingest.COORDS), key=DATA_IMPORT_COORDS, format_func=ingest.COORDS.get)
         strict = c.checkbox("严格模式（有错误行则不导入）")
         d, e = st.columns(2)
-        mode = d.selectbox("写入方式", [None, *ingest.MODES], format_func=lambda m: "默认（农户、走访追加；其他替换）"
+        mode = d.selectbox("写入方式", [None, *ingest.MODES], format_func=lambda m: "默认（农户、走访追加；贷款余额同月份同网点同产品替换；其他替换）"
                            if m is None else ingest.MODES[m],
                            help="更新：按户号修改已有农户，只改文件里填了的格，改动记入审计")
         town = e.text_input("乡镇（按村名导入、登记表没有“乡镇”列时）", max_chars=40).strip() or None

@@ -19,7 +19,7 @@ target, rev = data.current()
 account = auth.current_account()
 ov = data.overview_for(target, rev, account)
 labels = coverage.FUNNEL_LABELS
-basemap = st.session_state[BASEMAP]
+basemap = st.session_state.get(BASEMAP) or "offline"
 
 if account.can("read_all"):
     st.title("覆盖总览")
@@ -89,8 +89,8 @@ map_and_panel()
 @st.fragment
 def tables() -> None:
     """Funnel chart, table by town, weekly visits: only the open tab runs and is sent (the map paints first)."""
-    funnel_tab, town_tab, week_tab, staff_tab = st.tabs(["授信漏斗", "分镇统计", "每周走访", "客户经理进度"],
-                                                        key="overview.tab", on_change="rerun")
+    funnel_tab, town_tab, week_tab, staff_tab, report_tab = st.tabs(
+        ["授信漏斗", "分镇统计", "每周走访", "客户经理进度", "月度报告"], key="overview.tab", on_change="rerun")
     if funnel_tab.open:
         with funnel_tab:
             stages = pd.DataFrame({"阶段": [label for _, label in fmt.FUNNEL_STAGES],
@@ -117,6 +117,10 @@ def tables() -> None:
     if staff_tab.open:
         with staff_tab:
             staff_progress()
+            weekly_trend()
+    if report_tab.open:
+        with report_tab:
+            monthly_reports()
 
 
 def staff_progress() -> None:
@@ -138,6 +142,58 @@ def staff_progress() -> None:
         "name": "客户经理", "staff_id": "编号", "branch": "网点", "visits": "走访户次", "visit_days": "走访天数",
         "quota_per_day": "每日定额", "target": "目标", "rate": "完成率（%）", "status": "状态"}),
         hide_index=True, height=360)
+
+
+def weekly_trend() -> None:
+    """Visits per week of each branch or customer manager, the last 12 weeks to the as-of date."""
+    by = st.segmented_control("走访趋势", ["branch", "staff"], default="branch", key="overview.trend_by",
+                              format_func={"branch": "按网点", "staff": "按客户经理"}.get) or "branch"
+    trend = data.weekly_trend(target, rev, account, by=by)
+    if trend.empty:
+        st.info("没有走访记录或还没有网格方案。")
+        return
+    st.caption("近 12 周每周走访户次（按 ISO 周）")
+    if by == "branch" or trend.shape[1] <= 12:
+        st.line_chart(trend, height=300)
+    st.dataframe(trend.T.rename_axis("网点" if by == "branch" else "客户经理"), height=300)
+
+
+def monthly_reports() -> None:
+    """The monthly report (PDF/xlsx) of a month, kept in the workspace, and the reports issued before."""
+    if not (account.can("read_all") or account.can("read_branch")):
+        st.info("月度报告只对联社领导、管理员、规划人员和网点主任开放。")
+        return
+    from grids import monthly, progress
+    from grids.errors import GridsError
+
+    ws = data.open_workspace(target)
+    end = progress.as_of_date(ws.meta)
+    months = [f"{p.year:04d}-{p.month:02d}" for p in pd.period_range(end=end, periods=24, freq="M")][::-1]
+    month = st.selectbox("报告月份", months, key="overview.report_month")
+    a, b = st.columns(2)
+    fmt_ = "pdf" if a.button("生成月度报告（PDF）") else "xlsx" if b.button("生成月度报告（Excel）") else None
+    if fmt_:
+        try:
+            with st.spinner("正在生成月度报告…"):
+                st.session_state["overview.report"] = monthly.issue(ws, month=month, fmt=fmt_, account=account)
+        except GridsError as exc:
+            st.error(markdown(str(exc)))
+    issued = st.session_state.get("overview.report")
+    if issued is not None:
+        st.download_button(f"下载月度报告（{issued.month}，{'PDF' if issued.filename.endswith('pdf') else 'Excel'}）",
+                           issued.data, issued.filename, issued.mime, key="overview.report_download")
+    kept = monthly.list_reports(ws, account)
+    if not len(kept):
+        st.caption("还没有生成过月度报告。")
+        return
+    when = pd.to_datetime(kept["created_at"], utc=True).dt.tz_convert("Asia/Shanghai").dt.strftime("%Y-%m-%d %H:%M")
+    st.dataframe(pd.DataFrame({"月份": kept["month"], "格式": kept["format"].str.upper(), "生成时间（北京时间）": when,
+                               "生成人": kept["created_by"], "大小（KB）": (kept["size"] / 1024).round(0)}),
+                 hide_index=True, height=220)
+    labels = dict(zip(kept["report_id"], kept["month"] + " " + kept["format"].str.upper() + " " + when, strict=True))
+    pick = st.selectbox("重新下载", list(labels), format_func=labels.get, key="overview.report_pick")
+    again = monthly.report_file(ws, account, pick)
+    st.download_button("下载所选报告", again.data, again.filename, again.mime, key="overview.report_again")
 
 
 tables()

@@ -2,7 +2,8 @@
 # Idempotent set-up shared by ./scripts/app and ./scripts/test.
 #   scripts/setup.sh [--test]
 # - system packages (as root, when missing): a CJK font for rendered maps; with --test also
-#   Debian's chromium (browser tests) and GDAL (ogrinfo, validate_gpkg.py)
+#   Debian's chromium (browser tests), GDAL (ogrinfo, validate_gpkg.py) and poppler-utils (pdffonts,
+#   pdftotext: the monthly report tests)
 # - .venv with requirements.txt (reinstalled only when requirements.txt changes)
 # - offline map assets under static/vendor (from the npm registry, at install time)
 # - the demo workspace workspace/demo.gpkg when missing
@@ -13,7 +14,7 @@ want_test=0
 [ "${1:-}" = "--test" ] && want_test=1
 
 pkgs=(fonts-noto-cjk)
-[ "$want_test" = 1 ] && pkgs+=(chromium gdal-bin python3-gdal sqlite3)
+[ "$want_test" = 1 ] && pkgs+=(chromium gdal-bin python3-gdal sqlite3 poppler-utils)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

@@ -262,7 +262,7 @@ def test_overview_runs_and_shows_the_funnel(app):
     assert {m.label: m.delta for m in at.metric}["已建档"] == "66.7%"  # 6 of 9
     assert any("点击地图上的网格" in i.value for i in at.info)  # the side panel waits for a click
     assert "map.basemap" in {s.key for s in at.selectbox}
-    assert [t.label for t in at.tabs] == ["授信漏斗", "分镇统计", "每周走访", "客户经理进度"]
+    assert [t.label for t in at.tabs] == ["授信漏斗", "分镇统计", "每周走访", "客户经理进度", "月度报告"]
 
 
 def test_overview_runs_only_the_open_tab(app):

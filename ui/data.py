@@ -157,7 +157,6 @@ def _bundle(*, hh: pd.DataFrame, grids: gpd.GeoDataFrame, located: pd.DataFrame,
             admin: gpd.GeoDataFrame, staff: pd.DataFrame, visits: pd.DataFrame, branches: gpd.GeoDataFrame,
             streets: gpd.GeoDataFrame, weekly_by: str = "branch") -> Overview:
     """The overview of ``hh`` placed in ``grids`` (the county, or one account's scope)."""
-    from grids import coverage
 
     towns = admin[admin["level"] == "town"]
     town_names = dict(zip(towns["code"], towns["name"], strict=True))
@@ -401,6 +400,23 @@ def _progress_table(target: str, rev: int, key: str, days: int, _account: Accoun
         return pd.DataFrame()
     return progress.staff_progress(sw.visits(), sw.staff(), as_of=progress.as_of_date(sw.ws.meta), days=days,
                                    branches=sw.branches())
+
+
+def weekly_trend(target: str, rev: int, account: Account, *, by: str) -> pd.DataFrame:
+    """Visits per ISO week and branch or customer manager in the account's scope, the last 12 weeks to the
+    as-of date (:func:`grids.monthly.weekly_progress`), once per revision and scope; empty without a plan."""
+    return _weekly_trend(target, rev, scope_key(account), by, account)
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _weekly_trend(target: str, rev: int, key: str, by: str, _account: Account) -> pd.DataFrame:
+    from grids import monthly
+
+    try:
+        sw = AppScopedWorkspace(open_workspace(target), _account, target=target)
+    except ValidationError:
+        return pd.DataFrame()
+    return monthly.weekly_progress(sw, by=by)
 
 
 def progress_of(visits: pd.DataFrame, person: pd.DataFrame, *, meta: dict[str, str],

@@ -13,6 +13,8 @@ Which command needs what (:data:`grids.auth.PERMISSIONS`):
 ``build``          ``edit_plans``
 ``assign``         ``edit_plans`` (a what-if, which writes nothing, needs no user)
 ``export``         none; with ``--unmask``: ``export`` and ``view_personal``
+``report``         none; with ``--month`` (a monthly report, kept in the workspace): an account that reads the
+                   county or a branch (``read_all`` or ``read_branch``), whose scope the report covers
 ``migrate``        ``manage_accounts`` on the source (an administrator: the copy carries every account and
                    every household in full)
 =================  =============================================

@@ -3,12 +3,18 @@
 The county line always; with ``--by`` one row per town, village, grid, branch, staff, segment or product (rows
 add up to the county). ``--json`` prints ``{"county": {...}, "by": ..., "breakdown": [...]}`` with counts as
 integers, rates as fractions and amounts in yuan.
+
+``--month YYYY-MM --format pdf|xlsx --out FILE --user NAME``: the monthly report (:mod:`grids.monthly`) within
+the account's scope (leadership, administrators, planners: the county; a branch manager: their branch), written
+to FILE and kept in the workspace (audited). Exit 0 written; 1 written, but the month has no loan totals; 2
+refused (no permission, a bad month, usage).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import unicodedata
 from typing import Any
 
@@ -17,6 +23,7 @@ import pandas as pd
 
 from grids import coverage
 from grids.audit import chain_head
+from grids.commands._identity import add_user_argument, sign_in
 from grids.coverage import BY_CHOICES, FUNNEL_LABELS
 from grids.errors import ValidationError
 from grids.workspace import Workspace, open_workspace
@@ -39,6 +46,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--progress", action="store_true", help="同时列出客户经理走访进度与落后名单")
     p.add_argument("--quota", type=float, default=12.0, help="每个走访日应走访户数（默认 12）")
     p.add_argument("--days-per-week", type=float, default=None, help="每周应有的走访日数（给出时按周期计算目标）")
+    m = p.add_argument_group("月度报告", "给出 --month 时生成月度报告（PDF 或 Excel），保存到工作区并写出文件")
+    m.add_argument("--month", metavar="YYYY-MM", help="报告月份，例如 2019-09")
+    m.add_argument("--format", choices=["pdf", "xlsx"], default="pdf", help="报告格式（默认 pdf）")
+    m.add_argument("--out", metavar="FILE", help="报告文件写到这里（必填）")
+    add_user_argument(m, required=False)
 
 
 def _width(text: str) -> int:
@@ -159,7 +171,33 @@ def _run_dask(args: argparse.Namespace, ws: Workspace) -> int:
     return 0
 
 
+def _run_monthly(args: argparse.Namespace) -> int:
+    """``--month``: render, keep and write the monthly report."""
+    from pathlib import Path
+
+    from grids import monthly
+
+    if not args.out or not args.user:
+        print("用法错误：月度报告需要 --out 文件 和 --user 账号（报告会保存到工作区并记入审计）", file=sys.stderr)
+        return 2
+    if args.by or args.json or args.uncovered or args.progress or args.engine != "memory":
+        print("用法错误：--month 不能与 --by/--json/--uncovered/--progress/--engine 同用", file=sys.stderr)
+        return 2
+    ws = open_workspace(args.path)
+    account = sign_in(ws, args.user)
+    issued = monthly.issue(ws, month=args.month, fmt=args.format, account=account, plan=args.plan)
+    out = Path(args.out)
+    out.write_bytes(issued.data)
+    print(f"月度报告已生成：{out}（{len(issued.data) / 1024:,.0f} KB，编号 {issued.report_id}，已保存到工作区）")
+    if not issued.has_loans:
+        print("注意：该月没有贷款余额数据，报告中贷款部分为空。导入：python -m grids import 工作区 loan_totals 文件")
+        return 1
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.month is not None:
+        return _run_monthly(args)
     ws = open_workspace(args.path)
     if args.engine == "dask":
         return _run_dask(args, ws)

@@ -31,7 +31,7 @@ META_TABLE = "ws_meta"
 _ENVELOPE_LEN = {0: 0, 1: 32, 2: 48, 3: 48, 4: 64}
 _PROMOTE = {"MULTIPOLYGON": shapely.MultiPolygon, "MULTILINESTRING": shapely.MultiLineString}
 _TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 """The workspace schema this code writes (``schema`` in ``ws_meta``); older workspaces are upgraded on open.
 
 1: the layers of the first releases. 2: per-row ``version`` of grids and households, sign-in lockout columns of
@@ -40,7 +40,8 @@ accounts, the append-only, hash-chained audit (:mod:`grids.audit`). 3: ``login_f
 triggers recording edits made outside the library (:data:`EDITS_TABLE`). 6: ``plan_forks`` (the published
 plan's assignments when a draft was made, for the three-way merge at publication), ``quota_per_day`` of staff and
 branches, ``surveys`` (农户信息采集), ``credit_rules`` (per-branch approval authority and product-rule overrides)
-and the households' ``job_level``, ``payroll``, ``credit_legacy``, ``credit_note``."""
+and the households' ``job_level``, ``payroll``, ``credit_legacy``, ``credit_note``. 7: ``loan_totals`` (loan
+balances by month, branch and product) and ``reports`` (the monthly reports issued)."""
 AUDIT_APPEND_ONLY = "审计记录只能追加，不能修改或删除"
 AUDIT_COLUMNS = ("at", "actor", "action", "layer", "revision", "detail")
 """The audit columns covered by a row's hash (with ``prev_hash``)."""
