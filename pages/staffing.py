@@ -12,7 +12,7 @@ import pandas as pd
 import streamlit as st
 
 from grids import assign, plans
-from grids.assign_metrics import assignment_metrics, balance_warnings
+from grids.assign.metrics import assignment_metrics, balance_warnings
 from grids.errors import GridsError
 from grids.scope import ScopedWorkspace
 from grids.text import markdown

@@ -490,9 +490,9 @@ def apply_drawing(grids: gpd.GeoDataFrame, feature: dict[str, Any], *, selected:
 @st.cache_data(max_entries=64, show_spinner=False)
 def branch_workload(target: str, rev: int, plan_id: str, branch: str, _grids: gpd.GeoDataFrame,
                     _branches: gpd.GeoDataFrame, _team: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Workload metrics of one branch's stored grids (:func:`grids.assign_metrics.assignment_metrics`),
+    """Workload metrics of one branch's stored grids (:func:`grids.assign.metrics.assignment_metrics`),
     computed once per workspace revision, plan and branch (the ``_`` arguments follow from those)."""
-    from grids.assign_metrics import assignment_metrics
+    from grids.assign.metrics import assignment_metrics
 
     branch_m, staff_m, _ = assignment_metrics(_grids, _branches[_branches["branch_id"] == branch], staff=_team)
     return branch_m, staff_m
