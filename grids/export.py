@@ -40,6 +40,8 @@ __all__ = [
     "FORMATS",
     "boundary_labels",
     "export_plan",
+    "frame_csv",
+    "frame_xlsx",
     "mask_id_no",
     "mask_phone",
     "select_grids",
@@ -105,6 +107,24 @@ def mask_id_no(value: Any) -> str:
 def mask_phone(value: Any) -> str:
     """Mask a phone number like :func:`grids.privacy.mask_phone` (``138****5678``); ``""`` when empty."""
     return "" if _blank(value) else str(privacy.mask_phone(str(value).strip()))
+
+
+def frame_csv(frame: pd.DataFrame, *, index: bool = False) -> bytes:
+    """CSV (UTF-8 with BOM, for Excel) whose cells cannot run as formulas (:func:`grids.text.spreadsheet_cell`).
+
+    Headers and, with ``index=True``, the index (e.g. town names) are neutralised too.
+
+    >>> frame_csv(pd.DataFrame({"a": ["=1+1", "张三", "@SUM(1)"]})).decode("utf-8-sig").split()
+    ['a', "'=1+1", '张三', "'@SUM(1)"]
+    """
+    out = frame.copy()
+    for col in out.columns:
+        if not (pd.api.types.is_numeric_dtype(out[col]) or pd.api.types.is_datetime64_any_dtype(out[col])):
+            out[col] = out[col].astype(object).map(text.spreadsheet_cell)
+    out.columns = [text.spreadsheet_cell(str(c)) for c in out.columns]
+    if index:
+        out.index = pd.Index([text.spreadsheet_cell(v) for v in out.index], name=text.spreadsheet_cell(out.index.name))
+    return out.to_csv(index=index).encode("utf-8-sig")
 
 
 def frame_xlsx(frame: pd.DataFrame, *, title: str) -> bytes:

@@ -55,7 +55,8 @@ def flag_column(frame: pd.DataFrame, col: str) -> np.ndarray:
         return np.zeros(len(frame), dtype=bool)
     s = frame[col]
     if s.dtype == object or pd.api.types.is_string_dtype(s):
-        s = s.map(lambda v: parse_flag(v) is True if pd.notna(v) else False)
+        truth = {v: parse_flag(v) is True for v in s.dropna().unique()}  # few distinct values, read once each
+        return s.map(truth).eq(True).to_numpy(dtype=bool)
     return s.astype("boolean").fillna(False).to_numpy(dtype=bool)
 
 

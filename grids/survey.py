@@ -627,11 +627,6 @@ def export_frame(surveys: pd.DataFrame, *, latest: bool = True) -> pd.DataFrame:
     return out
 
 
-def template_columns() -> list[str]:
-    """The Chinese headers of an empty survey workbook (what :func:`import_frame` reads)."""
-    return [EXPORT_LABELS["staff_id"], *(f.label for f in FIELDS.values())]
-
-
 def rejects_path_for(source: Path) -> Path:
     """Where a surveys import writes its rejects by default: ``<name>.rejects.csv`` beside the file."""
     return source.with_name(source.stem + ".rejects.csv")

@@ -141,8 +141,8 @@ def ui_line_count() -> int:
     return sum(len(p.read_text(encoding="utf-8").splitlines()) for p in (ROOT / "ui").rglob("*.py"))
 
 
-@pytest.mark.xfail(strict=True, reason="ui/ has 2,325 lines (limit 1,200): rating/workbench helpers of ui/data.py "
-                                      "are out of this round's reach")
+@pytest.mark.xfail(strict=True, reason="ui/ has 1,914 lines (limit 1,200): the rating/workbench helpers of ui/data.py "
+                                      "and the widget sections of ui/planning.py are still to move")
 def test_ui_is_a_thin_adapter_layer() -> None:
     assert ui_line_count() <= UI_LINE_LIMIT, f"ui/ has {ui_line_count()} lines (limit {UI_LINE_LIMIT})"
 

@@ -164,7 +164,7 @@ def test_table_csv_neutralises_headers():
 def test_table_xlsx_neutralises_each_formula_form():
     from openpyxl import load_workbook
 
-    from ui.data import table_xlsx
+    from grids.export import frame_xlsx as table_xlsx
 
     frame = pd.DataFrame({"=名称": HOSTILE, "n": np.arange(len(HOSTILE))})
     book = load_workbook(io.BytesIO(table_xlsx(frame, title="白名单")))
