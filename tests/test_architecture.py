@@ -157,3 +157,40 @@ def test_one_home_per_concept(needle: str, home: str) -> None:
     found = sorted(str(p.relative_to(ROOT)) for folder in ("grids", "geodata", "ui", "pages")
                    for p in (ROOT / folder).rglob("*.py") if needle in p.read_text(encoding="utf-8"))
     assert found == [home]
+
+
+def cited_names(text: str) -> list[str]:
+    """Dotted names in backticks (```grids.x.y```, ```ui.x.y```, ```geodata.x```) of a Markdown text."""
+    import re
+
+    return sorted(set(re.findall(r"`((?:grids|ui|geodata)(?:\.[A-Za-z_][A-Za-z0-9_]*)+)`", text)))
+
+
+def resolve(name: str) -> object:
+    """Import the longest module prefix of ``name`` and follow the rest as attributes; raises when absent."""
+    import importlib
+
+    parts = name.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            obj: object = importlib.import_module(".".join(parts[:cut]))
+        except ModuleNotFoundError:
+            continue
+        for attr in parts[cut:]:
+            obj = getattr(obj, attr)
+        return obj
+    raise ModuleNotFoundError(name)
+
+
+def test_architecture_md_cites_only_names_that_exist() -> None:
+    names = cited_names((ROOT / "ARCHITECTURE.md").read_text(encoding="utf-8"))
+    assert len(names) > 40  # the walks and the rules table were really read
+    missing = []
+    for name in names:
+        try:
+            resolve(name)
+        except (ImportError, AttributeError):
+            missing.append(name)
+    assert not missing, f"ARCHITECTURE.md cites names the code lacks: {missing}"
+    with pytest.raises(AttributeError):
+        resolve("grids.edit.no_such_function")
