@@ -63,8 +63,8 @@ def plan_label(info: dict[str, Any], plan_id: str) -> str:
 
 
 def overview_bundle(*, hh: pd.DataFrame, grids: gpd.GeoDataFrame, located: pd.DataFrame, plan_name: str | None,
-            admin: gpd.GeoDataFrame, staff: pd.DataFrame, visits: pd.DataFrame, branches: gpd.GeoDataFrame,
-            streets: gpd.GeoDataFrame, weekly_by: str = "branch") -> Overview:
+                    admin: gpd.GeoDataFrame, staff: pd.DataFrame, visits: pd.DataFrame,
+                    branches: gpd.GeoDataFrame, streets: gpd.GeoDataFrame, weekly_by: str = "branch") -> Overview:
     """The overview of ``hh`` placed in ``grids`` (the county, or one account's scope); ``located`` is
     :func:`grids.coverage.locate_households` of them."""
     towns = admin[admin["level"] == "town"]
