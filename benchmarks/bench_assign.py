@@ -7,7 +7,7 @@
    measured in the same process (adjacency + plain nearest branch, the least any assignment must do), and
    the balance/contiguity metrics.
 2. Territories side by side on one instance (1,600 lattice units, 20 territories, household weights): ours
-   (:func:`grids.assign_partition.partition`) against spopt's Skater, AZP and RegionKMeansHeuristic — spread
+   (:func:`grids.assign.partition.partition`) against spopt's Skater, AZP and RegionKMeansHeuristic — spread
    ``(max−min)/mean`` of households, territories in more than one piece, time. The spopt methods optimise
    attribute homogeneity, not balance: they are the general-purpose regionalisation a planner might reach
    for, not a like-for-like objective. Each runs in a child process with a time limit.
@@ -42,11 +42,11 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from geodata.synthetic import synthetic_county  # noqa: E402
 from grids.assign import assign_branches, assign_plan, branch_capacity, branch_distances  # noqa: E402
-from grids.assign_graph import components, grid_adjacency  # noqa: E402
-from grids.assign_metrics import BALANCE_TARGET, balance_warnings  # noqa: E402
-from grids.assign_partition import balance_bounds, partition  # noqa: E402
-from grids.assign_synthetic import synthetic_county  # noqa: E402
+from grids.assign.graph import components, grid_adjacency  # noqa: E402
+from grids.assign.metrics import BALANCE_TARGET, balance_warnings  # noqa: E402
+from grids.assign.partition import balance_bounds, partition  # noqa: E402
 from grids.commands.bench import median_time  # noqa: E402
 from grids.crs import to_gk  # noqa: E402
 

@@ -17,6 +17,8 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from grids._validate import id_check_codes
+
 # -- 巴林左旗 (150422): real town-level units with plausible seat positions (WGS84 lon, lat) -------------
 # kind: 镇 / 乡 / 苏木 / 街道; code suffixes are the statistical codes (grids.towns.towns_of("150422"), which
 # geodata.demo uses: 镇 1xx, 乡/苏木 2xx; the seat's 街道 are 类似乡级单位 4xx there).
@@ -180,22 +182,6 @@ def phone_numbers(rng: np.random.Generator, n: int) -> np.ndarray:
     return np.char.mod("%011d", prefix * 100_000_000 + rest).astype(object)
 
 
-_ID_WEIGHTS = np.array([7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2])
-_ID_CHECK = np.array(list("10X98765432"))
-
-
-def id_check_char(first17: str) -> str:
-    """GB 11643 check character of the first 17 digits of a resident identity number.
-
-    Examples
-    --------
-    >>> id_check_char("11010519491231002")
-    'X'
-    """
-    digits = np.frombuffer(first17.encode("ascii"), dtype=np.uint8) - 48
-    return str(_ID_CHECK[int((digits * _ID_WEIGHTS).sum() % 11)])
-
-
 def id_numbers(rng: np.random.Generator, n: int, *, region: str, female: np.ndarray | None = None,
                start_year: int = 1950, end_year: int = 2000) -> np.ndarray:
     """``n`` distinct 18-digit identity numbers (GB 11643 check digit) issued in ``region`` (6 digits)."""
@@ -211,8 +197,8 @@ def id_numbers(rng: np.random.Generator, n: int, *, region: str, female: np.ndar
         birth = np.char.replace(birth, "-", "")
         seq = rng.integers(0, 500, m) * 2 + np.where(female[todo], 0, 1)  # odd = male
         body = np.char.add(np.char.add(region, birth), np.char.mod("%03d", seq))
-        digits = np.frombuffer("".join(body).encode("ascii"), dtype=np.uint8).reshape(m, 17) - 48
-        check = _ID_CHECK[(digits.astype(np.int64) * _ID_WEIGHTS).sum(axis=1) % 11]
+        digits = np.frombuffer("".join(body).encode("ascii"), dtype=np.uint8).reshape(m, 17)
+        check = id_check_codes(digits).view("S1").astype(str)
         full = np.char.add(body, check)
         retry = []
         for i, v in zip(todo, full, strict=True):

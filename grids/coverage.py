@@ -50,6 +50,7 @@ import shapely
 
 from grids.crs import gk_crs_for, to_gk
 from grids.errors import ValidationError
+from grids.household_status import NOT_ARCHIVED, flag_column
 
 __all__ = [
     "AMOUNT_COLUMNS",
@@ -344,15 +345,6 @@ def _by_code(group: str | None, village: str | None, exact: Mapping[str, list[in
 # --------------------------------------------------------------------------------------------------------
 
 
-def _flag(households: pd.DataFrame, col: str) -> np.ndarray:
-    if col not in households.columns:
-        return np.zeros(len(households), dtype=bool)
-    s = households[col]
-    if s.dtype == object or pd.api.types.is_string_dtype(s):
-        s = s.map(lambda v: str(v).strip().lower() in ("1", "true", "是", "y", "yes") if pd.notna(v) else False)
-    return s.astype("boolean").fillna(False).to_numpy(dtype=bool)
-
-
 def _amount(households: pd.DataFrame, col: str) -> np.ndarray:
     if col not in households.columns:
         return np.zeros(len(households))
@@ -364,7 +356,7 @@ def _closed(households: pd.DataFrame, closed: Collection[str] | None) -> np.ndar
     if not closed or "hh_id" not in households.columns:
         return np.zeros(len(households), dtype=bool)
     shut = households["hh_id"].astype(str).isin(set(map(str, closed))).to_numpy()
-    return shut & ~_flag(households, "archived")
+    return shut & ~flag_column(households, "archived")
 
 
 def _measures(households: pd.DataFrame, closed: Collection[str] | None = None) -> pd.DataFrame:
@@ -373,13 +365,13 @@ def _measures(households: pd.DataFrame, closed: Collection[str] | None = None) -
         {
             "registered": np.ones(len(households), dtype=np.int64),
             "closed": _closed(households, closed),
-            "archived": _flag(households, "archived"),
-            "eligible": _flag(households, "eligible"),
+            "archived": flag_column(households, "archived"),
+            "eligible": flag_column(households, "eligible"),
             "granted": granted_amount > 0,
             "granted_amount": np.where(granted_amount > 0, granted_amount, 0.0),
-            "signed": _flag(households, "signed"),
+            "signed": flag_column(households, "signed"),
             "available_amount": _amount(households, "available_amount"),
-            "using": _flag(households, "using"),
+            "using": flag_column(households, "using"),
             "balance": _amount(households, "balance"),
         },
         index=households.index,
@@ -559,7 +551,7 @@ def uncovered_households(households: pd.DataFrame, located: pd.DataFrame, *,
     no_staff = ~unlocated & loc["staff_id"].isna().to_numpy() if "staff_id" in loc else ~unlocated
     shut = (households["hh_id"].astype(str).isin(set(map(str, closed))).to_numpy()
             if closed and "hh_id" in households.columns else np.zeros(len(households), dtype=bool))
-    not_archived = ~_flag(households, "archived") & ~shut
+    not_archived = ~flag_column(households, "archived") & ~shut
     no_staff, unlocated = no_staff & ~shut, unlocated & ~shut
     any_ = not_archived | no_staff | unlocated
     if by is not None:
@@ -571,7 +563,7 @@ def uncovered_households(households: pd.DataFrame, located: pd.DataFrame, *,
         out = frame.groupby(keys.to_numpy(), sort=True).sum()
         out.index.name = by
         return out[out["uncovered"] > 0]
-    labels = np.array(["", "未建档"], dtype=object)[not_archived.astype(int)]
+    labels = np.array(["", NOT_ARCHIVED], dtype=object)[not_archived.astype(int)]
     reasons = [
         "；".join(r for r in (a, "网格无客户经理" if s else "", "未定位到网格" if u else "") if r)
         for a, s, u in zip(labels[any_], no_staff[any_], unlocated[any_], strict=True)

@@ -33,13 +33,15 @@ from grids import privacy, text
 from grids.coverage import funnel, locate_households
 from grids.crs import gk_crs_for
 from grids.errors import ValidationError
+from grids.household_status import NOT_ARCHIVED, STATUS_COLORS, STATUS_ORDER, flag_column, household_status
 from grids.model import STORAGE_EPSG
 
 __all__ = [
     "FORMATS",
     "boundary_labels",
     "export_plan",
-    "household_status",
+    "frame_csv",
+    "frame_xlsx",
     "mask_id_no",
     "mask_phone",
     "select_grids",
@@ -87,9 +89,6 @@ def boundary_labels(grids: pd.DataFrame, admin_units: pd.DataFrame) -> pd.Series
 
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 """Characters XML 1.0 forbids (xlsx and KML are XML): dropped from text rather than failing the export."""
-STATUS_ORDER: tuple[str, ...] = ("未建档", "已建档", "已授信", "已用信")
-"""Household map/list status, from least to most advanced (see :func:`household_status`)."""
-
 
 # --------------------------------------------------------------------------------------------------------
 # personal data and spreadsheet safety
@@ -108,6 +107,24 @@ def mask_id_no(value: Any) -> str:
 def mask_phone(value: Any) -> str:
     """Mask a phone number like :func:`grids.privacy.mask_phone` (``138****5678``); ``""`` when empty."""
     return "" if _blank(value) else str(privacy.mask_phone(str(value).strip()))
+
+
+def frame_csv(frame: pd.DataFrame, *, index: bool = False) -> bytes:
+    """CSV (UTF-8 with BOM, for Excel) whose cells cannot run as formulas (:func:`grids.text.spreadsheet_cell`).
+
+    Headers and, with ``index=True``, the index (e.g. town names) are neutralised too.
+
+    >>> frame_csv(pd.DataFrame({"a": ["=1+1", "张三", "@SUM(1)"]})).decode("utf-8-sig").split()
+    ['a', "'=1+1", '张三', "'@SUM(1)"]
+    """
+    out = frame.copy()
+    for col in out.columns:
+        if not (pd.api.types.is_numeric_dtype(out[col]) or pd.api.types.is_datetime64_any_dtype(out[col])):
+            out[col] = out[col].astype(object).map(text.spreadsheet_cell)
+    out.columns = [text.spreadsheet_cell(str(c)) for c in out.columns]
+    if index:
+        out.index = pd.Index([text.spreadsheet_cell(v) for v in out.index], name=text.spreadsheet_cell(out.index.name))
+    return out.to_csv(index=index).encode("utf-8-sig")
 
 
 def frame_xlsx(frame: pd.DataFrame, *, title: str) -> bytes:
@@ -180,21 +197,6 @@ def xlsx_cell(sheet: Any, row: int, column: int, value: Any) -> Any:
 # --------------------------------------------------------------------------------------------------------
 # households: status, walking order, scope
 # --------------------------------------------------------------------------------------------------------
-
-
-def _flag(frame: pd.DataFrame, col: str) -> np.ndarray:
-    if col not in frame.columns:
-        return np.zeros(len(frame), dtype=bool)
-    return frame[col].astype("boolean").fillna(False).to_numpy(dtype=bool)
-
-
-def household_status(households: pd.DataFrame) -> pd.Series:
-    """Each household's stage for lists and maps: 未建档, 已建档, 已授信 (granted) or 已用信 (using)."""
-    granted = pd.to_numeric(households.get("granted_amount", pd.Series(0.0, index=households.index)),
-                            errors="coerce").fillna(0).to_numpy() > 0
-    status = np.where(_flag(households, "using"), "已用信",
-                      np.where(granted, "已授信", np.where(_flag(households, "archived"), "已建档", "未建档")))
-    return pd.Series(status, index=households.index, dtype=object)
 
 
 def walking_order(households: gpd.GeoDataFrame, *, start: shapely.Point | None = None,
@@ -326,7 +328,7 @@ def _household_rows(households: pd.DataFrame, *, unmask: bool, visits: pd.DataFr
     rows["last_visit"], rows["outcome"] = last["last_visit"].to_numpy(), last["outcome"].to_numpy()
     amount = pd.to_numeric(hh.get("granted_amount", pd.Series(0.0, index=hh.index)), errors="coerce")
     rows["granted_amount"] = amount.where(amount > 0)
-    rows["signed"] = np.where(_flag(hh, "signed"), "是", "")
+    rows["signed"] = np.where(flag_column(hh, "signed"), "是", "")
     if isinstance(hh, gpd.GeoDataFrame):
         geoms = np.asarray(hh.to_crs(STORAGE_EPSG).geometry.values, dtype=object)
         ok = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
@@ -378,7 +380,7 @@ def write_xlsx(households: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, located: p
     xlsx_cell(summary, 1, 1, title)
     summary.cell(1, 1).font = Font(bold=True, size=14)
     xlsx_cell(summary, 2, 1, f"生成日期：{dt.date.today():%Y-%m-%d}；身份证号与电话{'未' if unmask else '已'}脱敏")
-    headers = ["网格编码", "网格名称", "户数", "未建档", "已建档", "已授信", "已用信", "工作表"]
+    headers = ["网格编码", "网格名称", "户数", *STATUS_ORDER, "工作表"]
     for j, h in enumerate(headers, start=1):
         xlsx_cell(summary, 4, j, h)
         summary.cell(4, j).font = bold
@@ -484,8 +486,6 @@ def write_gpkg(out: str | Path, layers: Mapping[str, pd.DataFrame]) -> Path:
 # --------------------------------------------------------------------------------------------------------
 
 KML_NS = "http://www.opengis.net/kml/2.2"
-_STATUS_COLORS = {"未建档": "#d62728", "已建档": "#ff7f0e", "已授信": "#2ca02c", "已用信": "#1f77b4"}
-"""Marker colour of each household status (maps and KML)."""
 
 
 def _kml_color(hex_rgb: str, alpha: int = 255) -> str:
@@ -536,7 +536,7 @@ def write_kml(households: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, located: pd
     _sub(line, "width", "2")
     _sub(_sub(style, "PolyStyle"), "color", _kml_color("#3040c0", 40))
     ids = {}
-    for k, (status, color) in enumerate(_STATUS_COLORS.items()):
+    for k, (status, color) in enumerate(STATUS_COLORS.items()):
         ids[status] = f"hh{k}"
         st = _sub(doc, "Style", id=ids[status])
         icon = _sub(st, "IconStyle")
@@ -610,7 +610,7 @@ def write_html(households: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, located: p
     if "name" not in areas or areas["name"].isna().all():
         areas["name"] = areas["code"]
     areas["name"] = areas["name"].fillna(areas["code"])
-    not_archived = household_status(households).to_numpy() == "未建档"
+    not_archived = household_status(households).to_numpy() == NOT_ARCHIVED
     uncovered = households.loc[not_archived]
     units = admin_units if admin_units is not None else pd.DataFrame({"code": [], "level": []})
     unlocated = village_counts(uncovered, admin_units, seats=seats) if admin_units is not None else None

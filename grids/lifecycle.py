@@ -7,7 +7,7 @@ frames) and then saved (:func:`leave`, :func:`add`, :func:`move`) as ONE transac
   branch); grids of other branches never move, and no grid changes branch;
 * a leaver's grids (their locks released and listed) go to the branch's remaining staff; the other staff's
   grids move only as far as needed to bring the branch's spread ``(max − min) / mean`` within
-  ``max(10 %, the proven lower bound)`` (:func:`grids.assign_partition.balance_bounds`), with as few grids
+  ``max(10 %, the proven lower bound)`` (:func:`grids.assign.partition.balance_bounds`), with as few grids
   moved as the search finds (:func:`rebalance_branch`); a newcomer takes grids the same way;
 * the staff row of a leaver is kept (visits keep the id) with ``status`` ``left`` and ``left_at``; it is no
   longer assignable (:func:`grids.assign.assignable_staff`); a mover's row changes branch;
@@ -34,9 +34,9 @@ import pandas as pd
 from scipy import sparse
 
 from grids import assign, auth, plans
-from grids.assign_graph import grid_adjacency
-from grids.assign_metrics import BALANCE_TARGET, pieces_per_label
-from grids.assign_partition import balance_bounds
+from grids.assign.graph import grid_adjacency
+from grids.assign.metrics import BALANCE_TARGET, pieces_per_label
+from grids.assign.partition import balance_bounds
 from grids.errors import StaleEditError, ValidationError
 from grids.model import STAFF_LEFT, STAFF_ROLES
 from grids.text import normalize_text, plain
@@ -404,7 +404,7 @@ class StaffChange:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict of the change."""
-        from grids.assign import _records
+        from grids.assign.core import _records
 
         return {"action": self.action, "staff": {k: plans._norm(v) for k, v in self.staff.items()},
                 "from_branch": self.from_branch, "to_branch": self.to_branch, "plan_id": self.plan_id,

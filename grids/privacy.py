@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import pandas as pd
 
-PERSONAL_COLUMNS = ("id_no", "phone")
-
 
 def _keep_ends(value: str | None, head: int, tail: int) -> str | None:
     """``value`` with all but its first ``head`` and last ``tail`` characters starred (all of it when short)."""

@@ -25,6 +25,7 @@ import shapely
 from grids import text
 from grids.crs import gk_crs_for
 from grids.errors import GridsError
+from grids.household_status import STATUS_COLORS, STATUS_ORDER, household_status
 
 __all__ = ["CJK_FONT_FILES", "cjk_font", "nice_length", "render_map"]
 
@@ -101,8 +102,6 @@ def _draw_page(fig, households: gpd.GeoDataFrame, status: pd.Series, grids: gpd.
     from matplotlib.lines import Line2D
     from matplotlib.patches import FancyArrow, Patch, Rectangle
 
-    from grids.export import _STATUS_COLORS, STATUS_ORDER
-
     ax = fig.add_axes((0.03, 0.07, 0.78, 0.82))
     ax.set_aspect("equal")
     ax.set_axis_off()
@@ -120,9 +119,9 @@ def _draw_page(fig, households: gpd.GeoDataFrame, status: pd.Series, grids: gpd.
         mask = ok & (status.to_numpy() == s)
         n = int((status.to_numpy() == s).sum())
         if mask.any():
-            ax.scatter(shapely.get_x(geoms[mask]), shapely.get_y(geoms[mask]), s=14, c=_STATUS_COLORS[s],
+            ax.scatter(shapely.get_x(geoms[mask]), shapely.get_y(geoms[mask]), s=14, c=STATUS_COLORS[s],
                        edgecolors="white", linewidths=0.3, zorder=3)
-        handles.append(Line2D([], [], marker="o", linestyle="", color=_STATUS_COLORS[s], label=f"{s}（{n} 户）"))
+        handles.append(Line2D([], [], marker="o", linestyle="", color=STATUS_COLORS[s], label=f"{s}（{n} 户）"))
     if branches is not None and len(branches):
         ax.scatter(branches.geometry.x, branches.geometry.y, marker="s", s=60, c="#000000", zorder=4)
         for b in branches.itertuples(index=False):
@@ -189,8 +188,6 @@ def render_map(households: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, located: p
     import matplotlib
     from matplotlib.backends.backend_pdf import PdfPages
     from matplotlib.figure import Figure
-
-    from grids.export import household_status
 
     out = Path(out)
     fmt = (fmt or out.suffix.lstrip(".")).lower()

@@ -72,7 +72,7 @@ from grids.model import (
     SURVEY_OUTCOMES,
 )
 from grids.privacy import MASKED
-from grids.text import normalize_id, normalize_text, strip_controls
+from grids.text import normalize_id, normalize_text, parse_flag, strip_controls
 
 __all__ = [
     "FIELDS",
@@ -247,11 +247,9 @@ def _boolean(value: Any, col: str, f: Field, problems: list[tuple[str, str, str]
         return bool(value)
     if isinstance(value, int | np.integer) and int(value) in (0, 1):
         return bool(value)
-    text = normalize_text(value).lower()
-    if text in _TRUE:
-        return True
-    if text in _FALSE:
-        return False
+    flag = parse_flag(value, true=_TRUE, false=_FALSE)
+    if flag is not None:
+        return flag
     problems.append((col, f"{f.label}“{value}”无法识别", "填写 是 或 否"))
     return None
 
@@ -627,11 +625,6 @@ def export_frame(surveys: pd.DataFrame, *, latest: bool = True) -> pd.DataFrame:
             out[col] = [None if _blank(v) else pd.Timestamp(v).strftime(fmt) for v in out[col]]
     out.columns = [EXPORT_LABELS[c] for c in cols]
     return out
-
-
-def template_columns() -> list[str]:
-    """The Chinese headers of an empty survey workbook (what :func:`import_frame` reads)."""
-    return [EXPORT_LABELS["staff_id"], *(f.label for f in FIELDS.values())]
 
 
 def rejects_path_for(source: Path) -> Path:

@@ -153,6 +153,32 @@ def normalize_text(value: Any) -> str:
     return _ZERO_WIDTH.sub("", unicodedata.normalize("NFKC", _text(value))).strip()
 
 
+TRUE_WORDS = frozenset({"是", "y", "yes", "true", "t", "1", "√", "✓", "已", "有", "已建档", "已签约", "已用信",
+                        "符合", "合格"})
+"""Words read as a true flag (lower case, after :func:`normalize_text`)."""
+FALSE_WORDS = frozenset({"否", "n", "no", "false", "f", "0", "×", "✗", "未", "无", "未建档", "未签约", "未用信",
+                         "不符合", "不合格"})
+"""Words read as a false flag."""
+
+
+def parse_flag(value: Any, *, true: frozenset[str] | set[str] = TRUE_WORDS,
+               false: frozenset[str] | set[str] = FALSE_WORDS) -> bool | None:
+    """A typed yes/no flag (是/否, Y/N, 1/0, true/false, √/× …) as True/False; None when blank or unrecognised.
+
+    The one reader of flags typed by people; ``true``/``false`` replace the word lists where a form has its
+    own words (a survey's 同意/代发).
+
+    >>> parse_flag(" 是 "), parse_flag("ＹＥＳ"), parse_flag("0"), parse_flag("也许"), parse_flag(None)
+    (True, True, False, None, None)
+    """
+    text = normalize_text(value).lower()
+    if text in true:
+        return True
+    if text in false:
+        return False
+    return None
+
+
 def normalize_id(value: Any) -> str:
     """An identifier as stored and compared: :func:`normalize_text`, then upper case (``x`` → ``X``).
 

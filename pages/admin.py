@@ -143,7 +143,7 @@ if manage:
                 min_amount=r_min, max_amount=r_max, base_rate=r_rate), f"已修改网点 {branch} 的产品规则")
 
 with tabs[-1]:
-    full = data.audit_trail(ws, account)
+    full = audit.audit_trail(ws, account)
     a, b, c = st.columns(3)
     actors = a.multiselect("操作人", sorted(full["actor"].dropna().unique()), key=ADMIN_AUDIT_ACTOR,
                            placeholder="全部")
@@ -152,7 +152,7 @@ with tabs[-1]:
     today = pd.Timestamp.now(tz="Asia/Shanghai").date()  # audit times are shown by the China calendar
     days = c.date_input("日期", value=(today - dt.timedelta(days=30), today), key="admin.audit_days")
     start, end = (*days, None)[:2] if isinstance(days, tuple) else (days, None)
-    log = data.filter_audit(full, actors=actors, actions=actions, start=start, end=end)
+    log = audit.filter_audit(full, actors=actors, actions=actions, start=start, end=end)
     shown = log.rename(columns={"at": "时间（北京时间）", "actor": "操作人", "action": "操作", "layer": "图层",
                                 "revision": "版本", "detail": "详情", "detail_json": "详情（原文）",
                                 "prev_hash": "上一条哈希", "hash": "本条哈希"})

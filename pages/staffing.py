@@ -11,20 +11,21 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from grids import assign, plans
-from grids.assign_metrics import assignment_metrics, balance_warnings
+from grids import assign, planmaps, plans, planview
+from grids.assign.metrics import assignment_metrics, balance_warnings
 from grids.errors import GridsError
 from grids.scope import ScopedWorkspace
 from grids.text import markdown
 from ui import data
 from ui import planning as ui
+from ui import state as keys
 from ui.maps import clicked_area, show_cached_map
 
 acct, target, rev, ws, ctx, basemap = ui.page_setup()
 ss = st.session_state
 
 st.title("人员分配")
-ui.notice(ui.STAFF_NOTICE)
+ui.notice(keys.STAFF_NOTICE)
 try:
     sw = ScopedWorkspace(ws, acct)
 except GridsError as exc:
@@ -36,7 +37,7 @@ if acct.branch_id:
     branch = acct.branch_id
 else:
     ids = sorted(branch_names)
-    branch = st.selectbox("网点", ids, format_func=lambda b: f"{b} {branch_names[b]}", key=ui.STAFF_BRANCH)
+    branch = st.selectbox("网点", ids, format_func=lambda b: f"{b} {branch_names[b]}", key=keys.STAFF_BRANCH)
 st.caption(f"{markdown(branch_names.get(branch, branch))}　方案：{markdown(info['name'])}（第 {info['revision']} 版）")
 
 all_grids = ui.stored_grids(target, rev, sw.plan_id)
@@ -59,9 +60,9 @@ def send(changes: dict, seen: dict, action: str, done: str | None = None) -> Non
     except GridsError as exc:
         st.error(markdown(str(exc)))
         return
-    ss[ui.STAFF_PREVIEW] = None
+    ss[keys.STAFF_PREVIEW] = None
     data.drop_editor_table("staffing")
-    ss[ui.STAFF_NOTICE] = ("success", f"{done or action + f'：已保存 {len(changes)} 个网格'}（方案第 {new_rev} 版）")
+    ss[keys.STAFF_NOTICE] = ("success", f"{done or action + f'：已保存 {len(changes)} 个网格'}（方案第 {new_rev} 版）")
     st.rerun()
 
 
@@ -72,7 +73,7 @@ cols = st.columns(4)
 cols[0].metric("网格", len(grids))
 cols[1].metric("住户", f"{int(grids['households'].sum()):,}")
 cols[2].metric("客户经理负荷差", f"{b['staff_spread'] * 100:.0f}%", help="（最多 − 最少）/ 平均，按户数")
-orphans = ui.held_by_others(grids, team)  # a leaver's grids not yet handed over: never “已均衡”
+orphans = planview.held_by_others(grids, team)  # a leaver's grids not yet handed over: never “已均衡”
 cols[3].metric("可达到的下限", f"{b['spread_lower_bound'] * 100:.0f}%",
                delta=f"{len(orphans)} 个网格待交接" if orphans else "已均衡" if b["balance_ok"] else "可再均衡",
                delta_color="off",
@@ -83,21 +84,21 @@ for w in balance_warnings(grids, team).itertuples():  # whole grids cannot reach
 if orphans:
     st.warning(f"{len(orphans)} 个网格的客户经理已离职或不在本网点：{markdown('、'.join(orphans[:10]))}。"
                "修正方法：在下方“人员变动”登记离职交接，或自动均衡")
-preview, held = ss[ui.STAFF_PREVIEW], ss[ui.STAFF_CHANGE]
+preview, held = ss[keys.STAFF_PREVIEW], ss[keys.STAFF_CHANGE]
 left, right = st.columns([3, 2])
 with left:
     changed = preview["changed"] if preview else None
     shown, map_team = (preview["grids"] if preview else grids), team
     if held:  # a staff change awaiting confirmation: its grids flagged until saved
-        shown, changed, map_team = ui.change_grids(grids, held["change"], ctx.staff)
+        shown, changed, map_team = planview.change_grids(grids, held["change"], ctx.staff)
     token = held["token"] if held else preview["token"] if preview else None
     out = show_cached_map(
-        lambda: ui.staff_map(shown, staff=map_team, branches=ctx.branches[ctx.branches["branch_id"] == branch],
-                             basemap=basemap, admin=ctx.admin, changed=changed),
+        lambda: planmaps.staff_map(shown, staff=map_team, branches=ctx.branches[ctx.branches["branch_id"] == branch],
+                                   basemap=basemap, admin=ctx.admin, changed=changed, **data.tiles()),
         cache_key=("staffing", target, rev, branch, basemap, token), key="staffing.map", height=560)
 picked = clicked_area(out, grids, basemap=basemap, id_column="grid_id")
 if picked:
-    ss[ui.STAFF_SELECTED] = picked
+    ss[keys.STAFF_SELECTED] = picked
 
 with right:
     table = staff_m[["staff_id", "grids", "households", "load_vs_mean", "pieces"]].assign(
@@ -106,8 +107,8 @@ with right:
     st.dataframe(table[["staff_id", "name", "grids", "households", "load_vs_mean", "pieces"]].rename(columns={
         "staff_id": "编号", "name": "客户经理", "grids": "网格数", "households": "户数",
         "load_vs_mean": "相对平均（%）", "pieces": "片数"}), hide_index=True, key="staffing.workload")
-    sel = ss[ui.STAFF_SELECTED] if ss[ui.STAFF_SELECTED] in set(grids["grid_id"]) else None
-    labels = ui.grid_label(grids)
+    sel = ss[keys.STAFF_SELECTED] if ss[keys.STAFF_SELECTED] in set(grids["grid_id"]) else None
+    labels = planview.grid_label(grids)
     st.markdown(f"**选中的网格：** {markdown(labels[sel]) if sel else '（在地图上点击）'}")
     if sel:
         cur = grids.set_index("grid_id").loc[sel, "staff_id"]
@@ -123,7 +124,7 @@ if st.button("计算均衡方案", help="锁定的网格不动；只在负荷超
     new_staff = assign.assign_staff(grids, team, minimal_change=True)
     proposal = grids.assign(staff_id=new_staff.to_numpy())
     moved = grids.loc[(grids["staff_id"].astype(object) != new_staff).to_numpy(), "grid_id"].tolist()
-    ss[ui.STAFF_PREVIEW] = {"grids": proposal, "changed": moved, "seen": dict(shown_versions), "token": uuid.uuid4().hex}
+    ss[keys.STAFF_PREVIEW] = {"grids": proposal, "changed": moved, "seen": dict(shown_versions), "token": uuid.uuid4().hex}
     st.rerun()
 if preview:
     _, after, _ = assignment_metrics(preview["grids"], ctx.branches[ctx.branches["branch_id"] == branch], staff=team)
@@ -137,7 +138,7 @@ if preview:
         send({g: {"staff_id": proposal[g]} for g in preview["changed"]},
              {g: preview["seen"].get(g, -1) for g in preview["changed"]}, f"网点 {branch} 自动均衡")
     if b2.button("放弃"):
-        ss[ui.STAFF_PREVIEW] = None
+        ss[keys.STAFF_PREVIEW] = None
         st.rerun()
 
 if acct.can("manage_staff"):
@@ -174,7 +175,7 @@ st.subheader("下载入户清单和客户分布地图")
 a, b3, c, d = st.columns([2, 1, 1, 1])
 who = a.selectbox("客户经理", list(staff_names), format_func=lambda s: f"{staff_names[s]}（{s}）",
                   key="staffing.download_staff")
-files = ss[ui.STAFF_FILES]
+files = ss[keys.STAFF_FILES]
 for col, fmt, label, mime in ((b3, "xlsx", "入户清单", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
                               (c, "png", "地图 PNG", "image/png"), (d, "pdf", "地图 PDF", "application/pdf")):
     key = (target, rev, who, fmt)

@@ -512,8 +512,8 @@ def test_leadership_sees_only_the_audit_tab(app, ws_path):
 
 
 def test_audit_trail_needs_view_audit(ws_path):
+    from grids.audit import audit_trail
     from grids.errors import PermissionDeniedError
-    from ui.data import audit_trail
 
     ws = GpkgWorkspace(ws_path)
     assert len(audit_trail(ws, ACCOUNTS["admin"], actions=["账号变更"])) == 1

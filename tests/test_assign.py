@@ -13,6 +13,7 @@ import pytest
 import shapely
 from scipy import sparse
 
+from geodata.synthetic import synthetic_county
 from grids.assign import (
     assign_branches,
     assign_plan,
@@ -22,10 +23,9 @@ from grids.assign import (
     grid_workload,
     what_if,
 )
-from grids.assign_graph import components, grid_adjacency, road_distance_matrix
-from grids.assign_metrics import assignment_metrics, pieces_per_label, polsby_popper
-from grids.assign_partition import balance_bounds, partition
-from grids.assign_synthetic import synthetic_county
+from grids.assign.graph import components, grid_adjacency, road_distance_matrix
+from grids.assign.metrics import assignment_metrics, pieces_per_label, polsby_popper
+from grids.assign.partition import balance_bounds, partition
 from grids.errors import ValidationError
 
 GK = 4549
@@ -240,7 +240,7 @@ def test_road_pieces_that_do_not_meet_are_joined_and_no_distance_is_infinite():
 
 
 def test_capacity_limit_moves_border_grids_and_never_overloads_the_receiver():
-    from grids.assign import _enforce_limit
+    from grids.assign.core import _enforce_limit
 
     adj = grid_adjacency(line([1] * 6))
     load = np.full(6, 100.0)
@@ -363,7 +363,7 @@ def test_balance_bounds_by_hand():
 
 
 def test_tree_partition_cuts_a_line_into_equal_connected_parts():
-    from grids.assign_partition import _tree_partition
+    from grids.assign.partition import _tree_partition
 
     adj = sparse.diags([np.ones(5), np.ones(5)], [-1, 1], shape=(6, 6)).tocsr()
     xy = np.column_stack([np.arange(6) * 1000.0, np.zeros(6)])
@@ -374,7 +374,7 @@ def test_tree_partition_cuts_a_line_into_equal_connected_parts():
 
 def test_recombination_balances_a_chain_that_border_moves_cannot():
     # a path cut into 3 territories of 90 | 10 | 50 (mean 50): recombining neighbours evens them out
-    from grids.assign_partition import _Graph, _recombine
+    from grids.assign.partition import _Graph, _recombine
 
     w = np.array([40.0, 40, 10, 10, 10, 10, 10, 10, 10])
     adj = sparse.diags([np.ones(8), np.ones(8)], [-1, 1], shape=(9, 9)).tocsr()
@@ -445,7 +445,7 @@ def test_metrics_use_household_points_when_given():
     g = line([2, 0]).assign(branch_id="B", staff_id="S1")
     b = points({"B": (0, 0)})
     hh = gpd.GeoDataFrame(geometry=[shapely.Point(X0 + 300, Y0 + 400), shapely.Point(X0 + 600, Y0 + 800)], crs=GK)
-    from grids.assign_metrics import grid_distance_stats
+    from grids.assign.metrics import grid_distance_stats
 
     stats = grid_distance_stats(g, b, households=hh)
     bm, _, _ = assignment_metrics(g, b, staff=team({"B": 1}).assign(staff_id=["S1"]), distance_stats=stats)

@@ -1,4 +1,4 @@
-"""Road distances over islands, ferries and broken road networks (grids.assign_graph), by hand in metres."""
+"""Road distances over islands, ferries and broken road networks (grids.assign.graph), by hand in metres."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import shapely
 
-from grids.assign_graph import road_distance_matrix
+from grids.assign.graph import road_distance_matrix
 from grids.errors import ValidationError
 
 GK = 4549

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from grids.assign_metrics import BALANCE_TARGET, WARNING_COLUMNS, balance_warnings, warning_lines
-from grids.assign_partition import balance_bounds
+from grids.assign.metrics import BALANCE_TARGET, WARNING_COLUMNS, balance_warnings, warning_lines
+from grids.assign.partition import balance_bounds
 
 
 def frame(households, staff_id, branch="B1", name=None):

@@ -8,7 +8,7 @@ import itertools
 import numpy as np
 import pytest
 
-from grids.assign_partition import balance_bounds, split_suggestions
+from grids.assign.partition import balance_bounds, split_suggestions
 
 
 def brute_force(w: np.ndarray, k: int) -> tuple[float, float, float]:

@@ -22,6 +22,7 @@ import pytest
 import shapely
 
 from grids import export, render, text
+from grids.household_status import household_status
 from grids.text import FORMULA_START, strip_controls
 from tests.hostile import corpus
 from tests.test_coverage import VA, make_grids, make_households
@@ -163,7 +164,7 @@ def test_table_csv_neutralises_headers():
 def test_table_xlsx_neutralises_each_formula_form():
     from openpyxl import load_workbook
 
-    from ui.data import table_xlsx
+    from grids.export import frame_xlsx as table_xlsx
 
     frame = pd.DataFrame({"=名称": HOSTILE, "n": np.arange(len(HOSTILE))})
     book = load_workbook(io.BytesIO(table_xlsx(frame, title="白名单")))
@@ -269,7 +270,7 @@ def test_map_text_is_drawn_literally(ws):
     with matplotlib.rc_context({"font.family": "sans-serif", "font.sans-serif": [family, "DejaVu Sans"]}):
         fig = Figure(figsize=(11.69, 8.27))
         FigureCanvasAgg(fig)
-        render._draw_page(fig, hh, export.household_status(hh), grids, branches.to_crs(32650),
+        render._draw_page(fig, hh, household_status(hh), grids, branches.to_crs(32650),
                           title=f"{HOSTILE[7]} {MATH}", subtitle=f"客户经理 {HOSTILE[10]}", label_grids=True)
         fig.canvas.draw()
     shown = []

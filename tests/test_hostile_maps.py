@@ -130,27 +130,18 @@ def test_feature_properties_are_escaped_once(grids):
     assert fc["features"][1]["properties"]["households"] == 10  # numbers untouched
 
 
-def _context(admin, branches, staff, grids):
-    from ui.planning import Context
-
-    hh = gpd.GeoDataFrame({"hh_id": ["H1"], "village_code": ["150422100201"], "group_code": ["1504221002010"]},
-                          geometry=[shapely.Point(119.305, 43.905)], crs=4490)
-    return Context(admin=admin, households=hh, staff=staff, branches=branches,
-                   urban=gpd.GeoDataFrame(geometry=[], crs=4490), plans=pd.DataFrame())
-
-
 def test_plan_map_escapes_grid_branch_and_staff_names(grids, branches, staff, admin):
-    from ui.planning import plan_map
+    from grids.planmaps import plan_map
 
     found = gpd.GeoDataFrame({"kind": [NAMES[0]]}, geometry=[shapely.Point(119.305, 43.905)], crs=4490)
     g = grids.assign(staff_id=[NAMES[i % len(NAMES)] for i in range(len(grids))])
-    m = plan_map(g, ctx=_context(admin, branches, staff, grids), basemap="offline", found=found, focus=None,
+    m = plan_map(g, admin=admin, branches=branches, basemap="offline", found=found, focus=None,
                  min_households=10, max_households=100)
     assert_safe(m.get_root().render())
 
 
 def test_staff_map_escapes_staff_names_in_tooltips_and_legend(grids, branches, staff, admin):
-    from ui.planning import staff_map
+    from grids.planmaps import staff_map
 
     m = staff_map(grids, staff=staff, branches=branches, basemap="offline", admin=admin, changed=["G001"])
     html = m.get_root().render()
@@ -159,10 +150,10 @@ def test_staff_map_escapes_staff_names_in_tooltips_and_legend(grids, branches, s
 
 
 def test_whatif_map_escapes_branch_names_and_ids(grids, branches, staff, admin):
-    from ui.planning import whatif_map
+    from grids.planmaps import whatif_map
 
     m = whatif_map(grids.assign(branch_id=[NAMES[i % 3] for i in range(len(grids))]),
-                   ctx=_context(admin, branches, staff, grids), basemap="offline", point=(119.31, 43.92),
+                   admin=admin, branches=branches, basemap="offline", point=(119.31, 43.92),
                    moves=["G001"])
     assert_safe(m.get_root().render())
 

@@ -14,7 +14,7 @@ import shapely
 
 from grids import lifecycle, plans
 from grids.assign import assignable_staff
-from grids.assign_partition import balance_bounds
+from grids.assign.partition import balance_bounds
 from grids.auth import Account, authenticate, create_accounts, hash_password
 from grids.errors import PermissionDeniedError, StaleEditError, ValidationError
 from grids.scope import ScopedWorkspace

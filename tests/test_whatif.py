@@ -12,9 +12,10 @@ import pandas as pd
 import pytest
 import shapely
 
-from grids.assign import _apportion, assign_plan, assignable_staff, branch_distances, what_if
-from grids.assign_graph import components, grid_adjacency
-from grids.assign_synthetic import synthetic_county
+from geodata.synthetic import synthetic_county
+from grids.assign import assign_plan, assignable_staff, branch_distances, what_if
+from grids.assign.core import _apportion
+from grids.assign.graph import components, grid_adjacency
 from grids.errors import ValidationError
 
 GK = 4549

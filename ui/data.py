@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +19,11 @@ import geopandas as gpd
 import pandas as pd
 import streamlit as st
 
-from grids import coverage, maps, plans
+from grids import coverage, export, maps, plans
+from grids import overview as ovw
 from grids.auth import Account
 from grids.errors import ValidationError
+from grids.overview import Overview
 from grids.placement import placement, village_counts, village_of
 from grids.scope import ScopedWorkspace
 from grids.text import markdown
@@ -72,6 +74,12 @@ def basemap_options() -> dict[str, Any]:
     return {"labels": labels, "tianditu_key": key, "tile_url": url}
 
 
+def tiles() -> dict[str, Any]:
+    """The basemap settings map builders take (``tianditu_key``, ``tile_url``; see :func:`basemap_options`)."""
+    opts = basemap_options()
+    return {"tianditu_key": opts["tianditu_key"], "tile_url": opts["tile_url"]}
+
+
 HOUSEHOLD_MAP_COLUMNS: tuple[str, ...] = (
     "hh_id", "village_code", "group_code", "segment", "product", "archived", "eligible", "granted_amount",
     "signed", "available_amount", "using", "balance",
@@ -114,70 +122,6 @@ def onboarding(target: str, rev: int) -> dict[str, Any]:
     return workspace_status(open_workspace(target), path=mask_url(target))
 
 
-@dataclass
-class Overview:
-    """What the overview page shows, computed once per workspace revision."""
-
-    areas: gpd.GeoDataFrame
-    id_column: str
-    area_label: str
-    plan_name: str | None
-    uncovered: gpd.GeoDataFrame
-    branches: gpd.GeoDataFrame
-    admin_units: gpd.GeoDataFrame
-    streets: gpd.GeoDataFrame
-    summary: dict[str, Any]
-    by_area: pd.DataFrame
-    by_town: pd.DataFrame
-    weekly: pd.DataFrame | None = None
-    staff_names: dict[str, str] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
-
-
-def _grids_of_current_plan(target: str, rev: int) -> tuple[gpd.GeoDataFrame | None, str | None]:
-    ws = open_workspace(target)
-    try:
-        plan_id = plans.resolve_plan(ws)
-        info = plans.plan_info(ws, plan_id)
-        grids = plans.read_grids(ws, plan_id)
-    except ValidationError:
-        return None, None
-    return (grids if len(grids) else None), _plan_label(info, plan_id)
-
-
-def _plan_label(info: dict[str, Any], plan_id: str) -> str:
-    """``main（已发布）``: a plan's name and status in Chinese."""
-    from grids.model import PLAN_STATUS_NAMES
-
-    status = str(info.get("status", ""))
-    return f"{info.get('name', plan_id)}（{PLAN_STATUS_NAMES.get(status, status)}）"
-
-
-def _bundle(*, hh: pd.DataFrame, grids: gpd.GeoDataFrame, located: pd.DataFrame, plan_name: str | None,
-            admin: gpd.GeoDataFrame, staff: pd.DataFrame, visits: pd.DataFrame, branches: gpd.GeoDataFrame,
-            streets: gpd.GeoDataFrame, weekly_by: str = "branch") -> Overview:
-    """The overview of ``hh`` placed in ``grids`` (the county, or one account's scope)."""
-
-    towns = admin[admin["level"] == "town"]
-    town_names = dict(zip(towns["code"], towns["name"], strict=True))
-    names = dict(zip(grids["grid_id"], grids["name"].fillna(grids["code"]), strict=True))
-    by_area = coverage.funnel(hh, by="grid", located=located, names=names)
-    areas = grids[["grid_id", "code", "name", "staff_id", "branch_id", "geometry"]].copy()
-    areas["name"] = areas["name"].fillna(areas["code"])
-    areas["coverage_rate"] = areas["grid_id"].map(by_area["coverage_rate"])
-    areas["households"] = areas["grid_id"].map(by_area["registered"]).fillna(0).astype(int)
-    weekly = coverage.weekly_visits(visits, by=weekly_by, staff=staff) if len(visits) else None
-    return Overview(
-        areas=areas, id_column="grid_id", area_label="网格", plan_name=plan_name,
-        uncovered=coverage.uncovered_households(hh, located).join(  # codes: known-only-by-village → counts
-            hh[[c for c in ("village_code", "group_code", "placed_by") if c in hh.columns]]),
-        branches=branches, admin_units=admin,
-        streets=streets, summary=coverage.county_summary(hh), by_area=by_area,
-        by_town=coverage.funnel(hh, by="town", names=town_names), weekly=weekly,
-        staff_names=dict(zip(staff["staff_id"], staff["name"], strict=True)),
-    )
-
-
 @st.cache_resource(max_entries=2, show_spinner="正在汇总覆盖情况…")
 def overview(target: str, rev: int) -> Overview:
     """The county overview bundle: areas with coverage, uncovered households, funnel tables.
@@ -185,47 +129,21 @@ def overview(target: str, rev: int) -> Overview:
     The whole county, for roles that read it all (``read_all``); other roles use :func:`overview_for`.
     """
     hh = layer(target, rev, "households", HOUSEHOLD_MAP_COLUMNS)
-    admin = layer(target, rev, "admin_units")
-    staff = layer(target, rev, "staff")
-    grids, plan_name = _grids_of_current_plan(target, rev)
-    if grids is not None:
-        located = coverage.locate_households(hh, grids, admin_units=admin)
-        return _bundle(hh=hh, grids=grids, located=located, plan_name=plan_name, admin=admin, staff=staff,
-                       visits=layer(target, rev, "visits"), branches=layer(target, rev, "branches"),
-                       streets=layer(target, rev, "streets"))
-    notes: list[str] = []
-    towns = admin[admin["level"] == "town"]
-    town_names = dict(zip(towns["code"], towns["name"], strict=True))
+    admin, staff, visits = layer(target, rev, "admin_units"), layer(target, rev, "staff"), layer(target, rev, "visits")
+    branches, streets = layer(target, rev, "branches"), layer(target, rev, "streets")
+    grids, plan_name = ovw.current_plan_grids(open_workspace(target))
     if grids is None:
-        notes.append("工作区还没有网格方案：地图按村/嘎查/社区显示建档率。")
-    areas = maps.unit_coverage(admin, hh, level="village").rename(columns={"code": "area_id"})
-    areas["staff_id"] = "—"  # villages have no responsible person to flag
-    by_area = coverage.funnel(hh, by="village")
-    unc = hh[~hh["archived"].astype("boolean").fillna(False).to_numpy(dtype=bool)].assign(reason="未建档")
-    summary = coverage.county_summary(hh)
-    by_town = coverage.funnel(hh, by="town", names=town_names)
-    visits = layer(target, rev, "visits")
-    weekly = None
-    if len(visits):
-        weekly = coverage.weekly_visits(visits, by="branch", staff=staff)
-    return Overview(
-        areas=areas, id_column="area_id", area_label="村", plan_name=None,
-        uncovered=unc, branches=layer(target, rev, "branches"), admin_units=admin,
-        streets=layer(target, rev, "streets"), summary=summary, by_area=by_area, by_town=by_town,
-        weekly=weekly, staff_names=dict(zip(staff["staff_id"], staff["name"], strict=True)), notes=notes,
-    )
+        return ovw.village_overview(hh=hh, admin=admin, staff=staff, visits=visits, branches=branches,
+                                         streets=streets)
+    located = coverage.locate_households(hh, grids, admin_units=admin)
+    return ovw.overview_bundle(hh=hh, grids=grids, located=located, plan_name=plan_name, admin=admin,
+                                    staff=staff, visits=visits, branches=branches, streets=streets)
 
 
 def overview_map(target: str, rev: int, basemap: str) -> Any:
-    """A freshly built overview map (show it with ``ui.maps.show_cached_map``, which renders it once)."""
-    ov = overview(target, rev)
-    opts = basemap_options()
-    return maps.overview_map(
-        ov.areas, branches=ov.branches, uncovered=ov.uncovered, admin_units=ov.admin_units,
-        unlocated=village_counts(ov.uncovered, ov.admin_units, seats=layer(target, rev, "seats")),
-        streets=ov.streets, basemap=basemap, id_column=ov.id_column, area_label=ov.area_label,
-        tianditu_key=opts["tianditu_key"], tile_url=opts["tile_url"],
-    )
+    """A freshly built county overview map (show it with ``ui.maps.show_cached_map``, which renders it once)."""
+    return ovw.overview_map(overview(target, rev), seats=layer(target, rev, "seats"), basemap=basemap,
+                                 **tiles())
 
 
 def current() -> tuple[str, int]:
@@ -258,7 +176,7 @@ def _shared_raw(target: str, rev: int, plan_id: str, key: str) -> Any:
 
     Only :class:`AppScopedWorkspace` reads these; it hands out scoped copies, never the shared frame.
     """
-    from grids import coverage, plans
+    from grids import coverage
 
     ws = open_workspace(target)
     if key == "grids":
@@ -347,15 +265,14 @@ def unmasked() -> bool:
 
 @st.cache_resource(max_entries=16, show_spinner="正在汇总覆盖情况…")
 def _scoped_overview(target: str, rev: int, account: Account) -> Overview:
-    from grids import plans
 
     ws = open_workspace(target)
     sw = AppScopedWorkspace(ws, account, target=target)
-    info = plans.plan_info(ws, sw.plan_id)
-    return _bundle(hh=sw.households(columns=HOUSEHOLD_MAP_COLUMNS), grids=sw.grids(), located=sw.located(),
-                   plan_name=_plan_label(info, sw.plan_id),
-                   admin=layer(target, rev, "admin_units"), staff=sw.staff(), visits=sw.visits(),
-                   branches=sw.branches(), streets=layer(target, rev, "streets"), weekly_by="staff")
+    return ovw.overview_bundle(
+        hh=sw.households(columns=HOUSEHOLD_MAP_COLUMNS), grids=sw.grids(), located=sw.located(),
+        plan_name=ovw.plan_label(plans.plan_info(ws, sw.plan_id), sw.plan_id), admin=layer(target, rev, "admin_units"),
+        staff=sw.staff(), visits=sw.visits(), branches=sw.branches(), streets=layer(target, rev, "streets"),
+        weekly_by="staff")
 
 
 def overview_for(target: str, rev: int, account: Account) -> Overview:
@@ -369,14 +286,8 @@ def overview_for(target: str, rev: int, account: Account) -> Overview:
 def account_overview_map(target: str, rev: int, basemap: str, account: Account) -> Any:
     """A freshly built overview map of what ``account`` may see (show with ``ui.maps.show_cached_map`` and a
     cache key that includes :func:`scope_key`)."""
-    ov = overview_for(target, rev, account)
-    opts = basemap_options()
-    return maps.overview_map(
-        ov.areas, branches=ov.branches, uncovered=ov.uncovered, admin_units=ov.admin_units,
-        unlocated=village_counts(ov.uncovered, ov.admin_units, seats=layer(target, rev, "seats")),
-        streets=ov.streets if account.can("read_all") else None, basemap=basemap, id_column=ov.id_column,
-        area_label=ov.area_label, tianditu_key=opts["tianditu_key"], tile_url=opts["tile_url"],
-    )
+    return ovw.overview_map(overview_for(target, rev, account), seats=layer(target, rev, "seats"),
+                                 basemap=basemap, show_streets=account.can("read_all"), **tiles())
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -806,65 +717,9 @@ def save_ratings(sw: ScopedWorkspace, ratings: pd.DataFrame, *, seen: dict[str, 
     return sw.save_ratings(ratings, seen=sw.household_versions() if seen is None else seen)
 
 
-def table_csv(frame: pd.DataFrame, *, index: bool = False) -> bytes:
-    """CSV (UTF-8 with BOM, for Excel) whose cells cannot run as formulas (:func:`grids.text.spreadsheet_cell`).
-
-    Headers and, with ``index=True``, the index (e.g. town names) are neutralised too.
-
-    >>> table_csv(pd.DataFrame({"a": ["=1+1", "张三", "@SUM(1)"]})).decode("utf-8-sig").split()
-    ['a', "'=1+1", '张三', "'@SUM(1)"]
-    """
-    from grids import text
-
-    out = frame.copy()
-    for col in out.columns:
-        if not (pd.api.types.is_numeric_dtype(out[col]) or pd.api.types.is_datetime64_any_dtype(out[col])):
-            out[col] = out[col].astype(object).map(text.spreadsheet_cell)
-    out.columns = [text.spreadsheet_cell(str(c)) for c in out.columns]
-    if index:
-        out.index = pd.Index([text.spreadsheet_cell(v) for v in out.index], name=text.spreadsheet_cell(out.index.name))
-    return out.to_csv(index=index).encode("utf-8-sig")
-
-
-def table_xlsx(frame: pd.DataFrame, *, title: str) -> bytes:
-    """An xlsx of ``frame`` (:func:`grids.export.frame_xlsx`: text stays text, never a formula)."""
-    from grids.export import frame_xlsx
-
-    return frame_xlsx(frame, title=title)
+table_csv = export.frame_csv  # pages/overview.py and pages/admin.py download tables with it
 
 
 def whitelist_file(sw: ScopedWorkspace, village: str, *, fmt: str) -> bytes:
     """The unmasked whitelist file, made now (after the user's click) and audited by the library first."""
     return sw.whitelist_file(village, fmt=fmt, unmask=True)
-
-
-# --------------------------------------------------------------------------------------------------------
-# 账号与审计
-# --------------------------------------------------------------------------------------------------------
-
-
-def audit_trail(ws: Workspace, account: Account, *, actors: list[str] | None = None,
-                actions: list[str] | None = None, start: Any = None, end: Any = None) -> pd.DataFrame:
-    """The audit trail (``view_audit`` roles only, as :meth:`ScopedWorkspace.audit_log`, but also without a
-    grid plan), newest first, filtered by actor, action and day (:func:`grids.audit.audit_table`: ``at`` in China
-    time, details in Chinese)."""
-    from grids.audit import audit_table
-
-    account.require("view_audit")
-    return filter_audit(audit_table(ws), actors=actors, actions=actions, start=start, end=end)
-
-
-def filter_audit(log: pd.DataFrame, *, actors: list[str] | None = None, actions: list[str] | None = None,
-                 start: Any = None, end: Any = None) -> pd.DataFrame:
-    """Rows of an :func:`audit_trail` by actor, action and China-time day (in place of reading it again)."""
-    keep = pd.Series(True, index=log.index)
-    if actors:
-        keep &= log["actor"].isin(actors)
-    if actions:
-        keep &= log["action"].isin(actions)
-    day = log["at"].dt.normalize()
-    if start is not None:
-        keep &= day >= pd.Timestamp(start)
-    if end is not None:
-        keep &= day <= pd.Timestamp(end)
-    return log[keep.to_numpy()].reset_index(drop=True)

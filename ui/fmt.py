@@ -9,10 +9,9 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-FUNNEL_STAGES: tuple[tuple[str, str], ...] = (
-    ("registered", "登记户数"), ("archived", "已建档"), ("eligible", "符合条件"),
-    ("granted", "已授信"), ("signed", "已签约"), ("using", "已用信"),
-)
+from grids import household_status
+
+FUNNEL_STAGES = household_status.FUNNEL_STAGES  # the stage wording lives in grids.household_status
 AMOUNT_COLUMNS = ("granted_amount", "available_amount", "balance")
 
 

@@ -16,67 +16,45 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-import folium
-import folium.plugins
 import geopandas as gpd
-import numpy as np
 import pandas as pd
-import shapely
 import streamlit as st
 
-from grids import edit, maps, plans
+from grids import edit, planmaps, plans, planview
 from grids.auth import Account
 from grids.check import ERROR, PROBLEM_KINDS, SEVERITY_NAMES, check_plan, severity_of
-from grids.errors import GridsError, PublishConflictError, ValidationError
+from grids.errors import GridsError, PublishConflictError
 from grids.landmass import FERRY_CLASS
 from grids.text import markdown
 from grids.workspace import open_workspace
-
-PLAN = "planning.plan_id"
-HISTORY = "planning.history"
-BASE = "planning.base"  # the plan's grids as loaded (with their versions): what a save is judged against
-REVISION = "planning.revision"
-VERSION = "planning.version"  # bumped on every change of the edited state (map cache key)
-TOKEN = "planning.token"  # this session's id in shared map caches
-SELECTED = "planning.selected"
-FOCUS = "planning.focus"  # (minx, miny, maxx, maxy) the map zooms to, or None
-DRAWN = "planning.drawn"  # hash of the last drawing already applied
-NOTICE = "planning.notice"  # (kind, text) shown once after a rerun
-SECTION = "planning.section"
-STALE = "planning.stale"  # the newer stored revision after a StaleRevisionError, or None
-CONFLICTS = "planning.conflicts"  # what a refused publication listed (grids changed live and in the draft)
-WHATIF_POINT = "planning.whatif_point"
-WHATIF = "planning.whatif"
-COMPARE = "planning.compare"
-PROBLEM_PAGE = "planning.problem_page"  # the check list's page (a widget key)
-STAFF_BRANCH = "staffing.branch"
-STAFF_SELECTED = "staffing.selected"
-STAFF_PREVIEW = "staffing.preview"
-STAFF_FILES = "staffing.files"
-STAFF_NOTICE = "staffing.notice"
-STAFF_CHANGE = "staffing.change"  # a computed staff change (add/leave/move) awaiting confirmation, or None
-
-DEFAULTS: dict[str, Any] = {
-    PLAN: None, HISTORY: None, BASE: None, REVISION: None, VERSION: 0, TOKEN: None, SELECTED: None, FOCUS: None,
-    DRAWN: None, NOTICE: None, SECTION: "编辑", STALE: None, CONFLICTS: None, WHATIF_POINT: None, WHATIF: None, COMPARE: None,
-    STAFF_BRANCH: None, STAFF_SELECTED: None, STAFF_PREVIEW: None, STAFF_FILES: {}, STAFF_NOTICE: None,
-    STAFF_CHANGE: None,
-}
+from ui.state import (
+    BASE,
+    COMPARE,
+    CONFLICTS,
+    DRAWN,
+    FOCUS,
+    HISTORY,
+    NOTICE,
+    PLAN,
+    PLANNING_DEFAULTS,
+    PROBLEM_PAGE,
+    PROBLEMS,
+    REVISION,
+    SELECTED,
+    STAFF_CHANGE,
+    STAFF_NOTICE,
+    STALE,
+    TOKEN,
+    VERSION,
+)
 
 PROBLEMS_PER_PAGE = 20
 """Rows of the check list shown at once (each has its own zoom button)."""
-SEVERITY_STYLE = {ERROR: ("#b71c1c", "#ef5350", ":material/error:"), "warning": ("#e65100", "#ffb74d",
-                                                                                  ":material/warning:")}
-"""Severity → (marker outline, marker fill, list icon)."""
-
-HH_CLASSES = (("#c6dbef", "少于下限"), ("#74c476", "下限–上限"), ("#fd8d3c", "超过上限"))
-STAFF_PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
-                 "#bcbd22", "#17becf", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173")
 
 
 def init() -> None:
     """Defaults of the planning/staffing keys (once per session)."""
-    for key, value in DEFAULTS.items():
+    for key, value in PLANNING_DEFAULTS.items():
         st.session_state.setdefault(key, copy.deepcopy(value))
     if st.session_state[TOKEN] is None:
         st.session_state[TOKEN] = uuid.uuid4().hex
@@ -215,7 +193,7 @@ def push(grids: gpd.GeoDataFrame, label: str, *, focus: tuple | None = None) -> 
 def problems(grids: gpd.GeoDataFrame, ctx: Context, *, min_households: int,
              max_households: int) -> gpd.GeoDataFrame:
     """:func:`grids.check.check_plan` of an edited state (errors, then warnings), computed once per state."""
-    memo = st.session_state.setdefault("planning.problems", {})
+    memo = st.session_state.setdefault(PROBLEMS, {})
     bounds = (min_households, max_households)
     # the memo holds the state it checked, so it cannot be mistaken for another
     if memo.get("grids") is not grids or memo.get("bounds") != bounds:
@@ -245,7 +223,7 @@ def problem_list(found: gpd.GeoDataFrame) -> int | None:
     with st.container(height=420, border=False):
         for i in range(PROBLEMS_PER_PAGE * (page - 1), min(n, PROBLEMS_PER_PAGE * page)):
             row = found.iloc[i]
-            icon = SEVERITY_STYLE.get(severity[i], SEVERITY_STYLE[ERROR])[2]
+            icon = planmaps.SEVERITY_STYLE.get(severity[i], planmaps.SEVERITY_STYLE[ERROR])[2]
             fix = row["fix"] if "fix" in found.columns else ""
             st.markdown(f"{icon} **{SEVERITY_NAMES.get(severity[i], '错误')}·{PROBLEM_KINDS.get(row['kind'], '')}**"
                         f"　{markdown(row['message'])}" + (f"  \n修正方法：{markdown(fix)}" if fix else ""))
@@ -258,7 +236,7 @@ def problem_list(found: gpd.GeoDataFrame) -> int | None:
 
 def focus_problem(found: gpd.GeoDataFrame, row: int) -> bool:
     """Zoom the edit map to problem ``row`` and select its (first) grid; True when the view changes."""
-    box = bounds_of(found.geometry.iloc[row])
+    box = planview.bounds_of(found.geometry.iloc[row])
     focus = None if box is None else tuple(float(v) for v in box)
     if focus is None or focus == st.session_state[FOCUS]:
         return False
@@ -267,180 +245,6 @@ def focus_problem(found: gpd.GeoDataFrame, row: int) -> bool:
     if ids:
         st.session_state[SELECTED] = ids[0]
     return True
-
-
-def bounds_of(geom: Any, *, pad: float = 0.004) -> tuple[float, float, float, float] | None:
-    """Padded lon/lat bounds of a geometry (a problem location, an edited grid)."""
-    if geom is None or shapely.is_empty(geom):
-        return None
-    minx, miny, maxx, maxy = shapely.bounds(geom)
-    return minx - pad, miny - pad, maxx + pad, maxy + pad
-
-
-# --------------------------------------------------------------------------------------------------------
-# maps
-# --------------------------------------------------------------------------------------------------------
-
-
-def _grid_layer(m: folium.Map, disp: gpd.GeoDataFrame, colors: list[str], *, name: str,
-                tooltip: list[tuple[str, str]]) -> None:
-    props = pd.DataFrame({c: disp[c].astype(str).to_numpy() for c, _ in tooltip})
-    props["c"] = colors
-    folium.GeoJson(
-        maps._feature_collection(disp, props, disp["grid_id"]), name=name,
-        style_function=lambda f: {"fillColor": f["properties"]["c"], "color": "#37474f", "weight": 0.8,
-                                  "fillOpacity": 0.55},
-        highlight_function=lambda _f: {"weight": 2.5, "color": "#1f4e79"},
-        tooltip=maps.GeoJsonTooltip([c for c, _ in tooltip], aliases=[a for _, a in tooltip]),
-        zoom_on_click=False, smooth_factor=1.0,
-    ).add_to(m)
-
-
-def _fit(m: folium.Map, bounds: tuple | None, basemap: str) -> None:
-    if bounds is None:
-        return
-    minx, miny, maxx, maxy = bounds
-    if basemap == "amap":
-        minx, miny = maps.wgs84_to_gcj02(minx, miny)
-        maxx, maxy = maps.wgs84_to_gcj02(maxx, maxy)
-    m.fit_bounds([[miny, minx], [maxy, maxx]])
-
-
-def plan_map(grids: gpd.GeoDataFrame, *, ctx: Context, basemap: str, found: gpd.GeoDataFrame | None,
-             focus: tuple | None, min_households: int, max_households: int,
-             highlight: gpd.GeoDataFrame | None = None, draw: bool = True) -> folium.Map:
-    """The edit map: grids by household class, problem spots, the Draw toolbar (line, polygon, rectangle)."""
-    opts = _basemap_settings()
-    m = maps.base_map(bounds=tuple(grids.total_bounds) if len(grids) else None, basemap=basemap,
-                      admin_units=ctx.admin, admin_levels=("county", "town"), simplify_m=30.0, **opts)
-    disp = maps.display_frame(grids[["grid_id", "name", "households", "staff_id", grids.geometry.name]],
-                              basemap=basemap, simplify_m=3.0)
-    hh = pd.to_numeric(disp["households"], errors="coerce").fillna(0).to_numpy()
-    colors = np.where(hh < min_households, HH_CLASSES[0][0],
-                      np.where(hh > max_households, HH_CLASSES[2][0], HH_CLASSES[1][0])).tolist()
-    disp = disp.assign(name=disp["name"].fillna(disp["grid_id"]), staff_id=disp["staff_id"].fillna("—"))
-    _grid_layer(m, disp, colors, name="网格",
-                tooltip=[("name", "网格"), ("grid_id", "编码"), ("households", "户数"), ("staff_id", "客户经理")])
-    if highlight is not None and len(highlight):
-        hd = maps.display_frame(highlight[[highlight.geometry.name]], basemap=basemap)
-        folium.GeoJson(maps._feature_collection(hd, pd.DataFrame(index=range(len(hd))), None), name="变化的网格",
-                       style_function=lambda _f: {"color": "#d81b60", "weight": 3, "fill": False},
-                       interactive=False).add_to(m)
-    if found is not None and len(found):
-        spots = found.assign(severity=severity_of(found).to_numpy())
-        spots = spots[spots.geometry.notna() & ~spots.geometry.is_empty]
-        if len(spots):
-            pts = maps.display_frame(spots.set_geometry(spots.geometry.representative_point())[
-                ["kind", "severity", "geometry"]], basemap=basemap)
-            group = folium.FeatureGroup(name="检查问题")
-            for geom, kind, sev in zip(pts.geometry, pts["kind"], pts["severity"], strict=True):
-                line, fill, _ = SEVERITY_STYLE.get(sev, SEVERITY_STYLE[ERROR])
-                folium.CircleMarker([geom.y, geom.x], radius=7 if sev == ERROR else 5, color=line, weight=2,
-                                    fill=True, fill_color=fill, fill_opacity=0.9,
-                                    tooltip=maps.Tooltip(f"{SEVERITY_NAMES.get(sev, '错误')}：{PROBLEM_KINDS.get(kind, kind)}"),
-                                    ).add_to(group)
-            group.add_to(m)
-    if len(ctx.branches):
-        group = folium.FeatureGroup(name="营业网点")
-        bd = maps.display_frame(ctx.branches, basemap=basemap)
-        for geom, name in zip(bd.geometry, bd["name"], strict=True):
-            folium.CircleMarker([geom.y, geom.x], radius=5, color="#0d47a1", weight=2, fill=True,
-                                fill_color="#ffffff", fill_opacity=1.0, tooltip=maps.Tooltip(name)).add_to(group)
-        group.add_to(m)
-    if draw:
-        folium.plugins.Draw(
-            export=False, position="topleft",
-            draw_options={"polyline": {"shapeOptions": {"color": "#d81b60"}}, "polygon": True, "rectangle": True,
-                          "circle": False, "marker": False, "circlemarker": False},
-            edit_options={"edit": False, "remove": False},
-        ).add_to(m)
-    items = [(c, f"{label}（{min_households}–{max_households} 户）" if i == 1 else label)
-             for i, (c, label) in enumerate(HH_CLASSES)]
-    if found is not None and len(found):
-        sev = severity_of(found)
-        for key, (_, fill, _) in SEVERITY_STYLE.items():
-            if (sev == key).any():
-                items.append((fill, f"检查{SEVERITY_NAMES[key]}（{int((sev == key).sum())} 个）"))
-    maps.Legend("网格户数", items).add_to(m)
-    folium.LayerControl(collapsed=True, position="topright").add_to(m)
-    _fit(m, focus, basemap)
-    return m
-
-
-def _basemap_settings() -> dict[str, Any]:
-    from ui import data
-
-    opts = data.basemap_options()
-    return {"tianditu_key": opts.get("tianditu_key"), "tile_url": opts.get("tile_url")}
-
-
-def staff_colors(staff_ids: list[str]) -> dict[str, str]:
-    """A distinct colour per staff member (in the given order)."""
-    return {s: STAFF_PALETTE[i % len(STAFF_PALETTE)] for i, s in enumerate(staff_ids)}
-
-
-def staff_map(grids: gpd.GeoDataFrame, *, staff: pd.DataFrame, branches: gpd.GeoDataFrame, basemap: str,
-              admin: gpd.GeoDataFrame | None = None, changed: list[str] | None = None) -> folium.Map:
-    """A branch's territory coloured by customer manager, with a legend; ``changed`` grids outlined."""
-    names = dict(zip(staff["staff_id"].astype(str), staff["name"].astype(str), strict=True))
-    colors = staff_colors(list(names))
-    m = maps.base_map(bounds=tuple(grids.total_bounds) if len(grids) else None, basemap=basemap,
-                      admin_units=admin, admin_levels=("town", "village"), simplify_m=10.0, **_basemap_settings())
-    disp = maps.display_frame(grids[["grid_id", "name", "households", "staff_id", grids.geometry.name]],
-                              basemap=basemap, simplify_m=2.0)
-    sid = disp["staff_id"].astype(object).where(disp["staff_id"].notna(), None)
-    disp = disp.assign(name=disp["name"].fillna(disp["grid_id"]),
-                       staff_name=[names.get(str(s), "无人负责") if s is not None else "无人负责" for s in sid])
-    _grid_layer(m, disp, [colors.get(str(s), maps.UNSTAFFED_COLOR) for s in sid], name="网格",
-                tooltip=[("name", "网格"), ("grid_id", "编码"), ("households", "户数"), ("staff_name", "客户经理")])
-    if changed:
-        hd = maps.display_frame(grids[grids["grid_id"].isin(changed)][[grids.geometry.name]], basemap=basemap)
-        folium.GeoJson(maps._feature_collection(hd, pd.DataFrame(index=range(len(hd))), None), name="将改派的网格",
-                       style_function=lambda _f: {"color": "#000000", "weight": 3, "dashArray": "5 3",
-                                                  "fill": False}, interactive=False).add_to(m)
-    bd = maps.display_frame(branches, basemap=basemap)
-    for geom, name in zip(bd.geometry, bd["name"], strict=True):
-        folium.CircleMarker([geom.y, geom.x], radius=6, color="#0d47a1", weight=2, fill=True, fill_color="#ffffff",
-                            fill_opacity=1.0, tooltip=maps.Tooltip(name)).add_to(m)
-    loads = grids.groupby(grids["staff_id"].astype(object))["households"].sum()
-    items = [(colors[s], f"{n}（{int(loads.get(s, 0)):,} 户）") for s, n in names.items()]
-    if sid.isna().any():
-        items.append((maps.UNSTAFFED_COLOR, "无人负责"))
-    maps.Legend("客户经理", items).add_to(m)
-    return m
-
-
-def whatif_map(grids: gpd.GeoDataFrame, *, ctx: Context, basemap: str, point: tuple[float, float] | None,
-               moves: list[str] | None = None) -> folium.Map:
-    """Branches and grids (moving grids outlined) for the what-if: a click places the new branch."""
-    m = maps.base_map(bounds=tuple(grids.total_bounds) if len(grids) else None, basemap=basemap,
-                      admin_units=ctx.admin, admin_levels=("county", "town"), simplify_m=30.0, **_basemap_settings())
-    disp = maps.display_frame(grids[["grid_id", "branch_id", grids.geometry.name]], basemap=basemap, simplify_m=20.0)
-    ids = sorted(ctx.branches["branch_id"].astype(str))
-    col = {b: STAFF_PALETTE[i % len(STAFF_PALETTE)] for i, b in enumerate(ids)}
-    _grid_layer(m, disp.assign(branch_id=disp["branch_id"].fillna("—")),
-                [col.get(str(b), maps.NO_DATA_COLOR) for b in disp["branch_id"]], name="网格（按网点着色）",
-                tooltip=[("grid_id", "网格"), ("branch_id", "网点")])
-    if moves:
-        hd = maps.display_frame(grids[grids["grid_id"].isin(moves)][[grids.geometry.name]], basemap=basemap,
-                                simplify_m=20.0)
-        folium.GeoJson(maps._feature_collection(hd, pd.DataFrame(index=range(len(hd))), None), name="改变网点的网格",
-                       style_function=lambda _f: {"color": "#000000", "weight": 2.5, "fill": False},
-                       interactive=False).add_to(m)
-    bd = maps.display_frame(ctx.branches, basemap=basemap)
-    for geom, name, bid in zip(bd.geometry, bd["name"], bd["branch_id"], strict=True):
-        folium.CircleMarker([geom.y, geom.x], radius=6, color="#0d47a1", weight=2, fill=True, fill_color="#ffffff",
-                            fill_opacity=1.0, tooltip=maps.Tooltip(f"{bid} {name}")).add_to(m)
-    if point is not None:
-        lon, lat = maps.wgs84_to_gcj02(*point) if basemap == "amap" else point
-        folium.CircleMarker([lat, lon], radius=9, color="#d81b60", weight=3, fill=True, fill_color="#f8bbd0",
-                            fill_opacity=1.0, tooltip=maps.Tooltip("新网点")).add_to(m)
-    return m
-
-
-# --------------------------------------------------------------------------------------------------------
-# map output → edits
-# --------------------------------------------------------------------------------------------------------
 
 
 def new_drawing(out: dict[str, Any]) -> dict[str, Any] | None:
@@ -455,104 +259,18 @@ def new_drawing(out: dict[str, Any]) -> dict[str, Any] | None:
     return feature
 
 
-def apply_drawing(grids: gpd.GeoDataFrame, feature: dict[str, Any], *, selected: str | None, basemap: str,
-                  ctx: Context) -> tuple[gpd.GeoDataFrame, str, Any]:
-    """A line splits the grid it crosses (the selected one first); a polygon reshapes the selected grid.
-
-    Returns the new grids, an undo label and the area to zoom to.
-
-    Raises
-    ------
-    ValidationError
-        Nothing to apply the drawing to, or the edit itself refuses.
-    """
-    geom = maps.drawing_to_geometry(feature, basemap=basemap)
-    if geom.geom_type in ("LineString", "MultiLineString"):
-        hits = grids.sindex.query(geom, predicate="intersects")
-        if not len(hits):
-            raise ValidationError("画的线没有经过任何网格", fix="在要拆分的网格上画线")
-        ids = grids["grid_id"].astype(str).to_numpy()[hits]
-        if selected in set(ids):
-            target = selected
-        else:
-            inside = shapely.length(shapely.intersection(grids.geometry.to_numpy()[hits], geom))
-            target = str(ids[int(np.argmax(inside))])
-        out = edit.split_grid(grids, target, geom, households=ctx.households, admin_units=ctx.admin)
-        return out, f"拆分网格 {target}", bounds_of(grids.geometry[grids["grid_id"] == target].iloc[0])
-    if geom.geom_type in ("Polygon", "MultiPolygon"):
-        if not selected:
-            raise ValidationError("没有选中网格", fix="先点击要扩大的网格，再画多边形")
-        out = edit.reshape_grid(grids, selected, geom, households=ctx.households, admin_units=ctx.admin)
-        return out, f"调整网格 {selected} 的边界", bounds_of(geom)
-    raise ValidationError(f"不支持的图形 {geom.geom_type}", fix="画线（拆分）或多边形（调整边界）")
-
-
 @st.cache_data(max_entries=64, show_spinner=False)
 def branch_workload(target: str, rev: int, plan_id: str, branch: str, _grids: gpd.GeoDataFrame,
                     _branches: gpd.GeoDataFrame, _team: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Workload metrics of one branch's stored grids (:func:`grids.assign_metrics.assignment_metrics`),
+    """Workload metrics of one branch's stored grids (:func:`grids.assign.metrics.assignment_metrics`),
     computed once per workspace revision, plan and branch (the ``_`` arguments follow from those)."""
-    from grids.assign_metrics import assignment_metrics
+    from grids.assign.metrics import assignment_metrics
 
     branch_m, staff_m, _ = assignment_metrics(_grids, _branches[_branches["branch_id"] == branch], staff=_team)
     return branch_m, staff_m
 
 
-def grid_label(grids: pd.DataFrame) -> dict[str, str]:
-    """grid_id → “name（id，n 户）” for selectboxes."""
-    name = grids["name"].astype(object).where(grids["name"].notna(), grids["grid_id"])
-    return {g: f"{n}（{g}，{int(h)} 户）" for g, n, h in
-            zip(grids["grid_id"].astype(str), name, pd.to_numeric(grids["households"], errors="coerce").fillna(0),
-                strict=True)}
-
-
-def households_in(grids: gpd.GeoDataFrame, grid_id: str, ctx: Context) -> list[str]:
-    """Household ids of one grid (points inside it, hand-moved ones included; moved-out ones excluded)."""
-    row = grids[grids["grid_id"] == grid_id]
-    if row.empty:
-        return []
-    hh = ctx.households
-    pts = hh.geometry
-    inside = hh[pts.notna().to_numpy() & pts.within(row.geometry.iloc[0]).to_numpy()]["hh_id"].astype(str).tolist()
-    overrides = edit.household_overrides(grids)
-    moved_out = set(overrides.loc[overrides["grid_id"] != grid_id, "hh_id"])
-    moved_in = overrides.loc[overrides["grid_id"] == grid_id, "hh_id"].tolist()
-    return [h for h in inside if h not in moved_out] + moved_in
-
-
-# --------------------------------------------------------------------------------------------------------
-# staffing: staff who come and go (grids.lifecycle through the scoped workspace)
-# --------------------------------------------------------------------------------------------------------
-
 LIFECYCLE_MODES = ("新增客户经理", "登记离职", "调到其他网点")
-
-
-def held_by_others(grids: pd.DataFrame, team: pd.DataFrame) -> list[str]:
-    """Grids of a branch whose staff is not on its team (a leaver's, or unknown): flagged until handed over.
-
-    Examples
-    --------
-    >>> held_by_others(pd.DataFrame({"grid_id": ["a", "b"], "staff_id": ["S1", "S9"]}), pd.DataFrame({"staff_id": ["S1"]}))
-    ['b']
-    """
-    sid = grids["staff_id"].astype(object)
-    return grids.loc[sid.notna().to_numpy() & ~sid.isin(set(team["staff_id"].astype(str))).to_numpy(),
-                     "grid_id"].astype(str).tolist()
-
-
-def change_grids(grids: gpd.GeoDataFrame, change: Any,
-                 staff: pd.DataFrame) -> tuple[gpd.GeoDataFrame, list[str], pd.DataFrame]:
-    """``grids`` as a previewed staff change would leave them, the ids of the grids it moves, and the staff
-    (``staff_id``, ``name``; a newcomer included) who hold them for the map legend."""
-    moves = change.moves[change.moves["grid_id"].isin(set(grids["grid_id"].astype(str)))]
-    after = dict(zip(moves["grid_id"], moves["after"], strict=True))
-    out = grids.assign(staff_id=[after.get(str(g), s) for g, s in zip(grids["grid_id"], grids["staff_id"],
-                                                                       strict=True)])
-    people = pd.concat([staff[["staff_id", "name"]], pd.DataFrame([{k: change.staff.get(k) for k in
-                                                                    ("staff_id", "name")}])], ignore_index=True)
-    held = set(out["staff_id"].dropna().astype(str))
-    return out, moves["grid_id"].tolist(), people[people["staff_id"].astype(str).isin(held)].drop_duplicates(
-        "staff_id", keep="last").reset_index(drop=True)
 
 
 def _keep_change(sw: Any, all_grids: pd.DataFrame, action: str, params: dict[str, Any]) -> None:

@@ -10,13 +10,14 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from grids import assign, edit, plans
+from grids import assign, edit, planmaps, plans, planview
 from grids.build import DEFAULT_MAX_HOUSEHOLDS, DEFAULT_MIN_HOUSEHOLDS
 from grids.errors import GridsError
 from grids.landmass import county_outline
 from grids.text import markdown
 from ui import data
 from ui import planning as ui
+from ui import state as keys
 from ui.maps import show_cached_map
 from ui.state import RerunGuard
 
@@ -48,7 +49,7 @@ def build_section(ws: Any, *, actor: str) -> None:
             bar.progress(1.0, text="完成")
             target, rev = data.current()
             ui.load_plan(target, rev, pid)
-            ss[ui.NOTICE] = ("success", f"已生成草稿方案 “{name}”，可在“编辑”中修改")
+            ss[keys.NOTICE] = ("success", f"已生成草稿方案 “{name}”，可在“编辑”中修改")
             st.rerun()
 
 
@@ -70,7 +71,7 @@ def versions_section(ws: Any, *, ctx: Any, target: str, rev: int, plan_list: pd.
             else:
                 target, rev = data.current()
                 ui.load_plan(target, rev, pid)
-                ss[ui.NOTICE] = ("success", f"已从已发布方案新建草稿 “{new_name}”")
+                ss[keys.NOTICE] = ("success", f"已从已发布方案新建草稿 “{new_name}”")
                 st.rerun()
     st.subheader("对比两个方案")
     a, b = st.columns(2)
@@ -80,11 +81,11 @@ def versions_section(ws: Any, *, ctx: Any, target: str, rev: int, plan_list: pd.
     pb = b.selectbox("方案 B（新）", ids, format_func=labels.get, index=0 if ids[0] != pa else min(1, len(ids) - 1))
     if st.button("对比", disabled=pa == pb):
         with st.spinner("正在对比…"):
-            ss[ui.COMPARE] = (pa, pb, edit.compare_plans(ui.stored_grids(target, rev, pa),
+            ss[keys.COMPARE] = (pa, pb, edit.compare_plans(ui.stored_grids(target, rev, pa),
                                                          ui.stored_grids(target, rev, pb),
                                                          households=ctx.households, admin_units=ctx.admin))
-    if ss[ui.COMPARE] is not None and ss[ui.COMPARE][:2] == (pa, pb):
-        cmp = ss[ui.COMPARE][2]
+    if ss[keys.COMPARE] is not None and ss[keys.COMPARE][:2] == (pa, pb):
+        cmp = ss[keys.COMPARE][2]
         s = cmp.summary
         cols = st.columns(4)
         cols[0].metric("变化的网格", s["grids_changed"])
@@ -94,39 +95,21 @@ def versions_section(ws: Any, *, ctx: Any, target: str, rev: int, plan_list: pd.
         left, right = st.columns([3, 2])
         with left:
             grids_b = ui.stored_grids(target, rev, pb)
-            show_cached_map(lambda: ui.plan_map(grids_b, ctx=ctx, basemap=basemap, found=None, focus=None,
-                                                min_households=DEFAULT_MIN_HOUSEHOLDS,
-                                                max_households=DEFAULT_MAX_HOUSEHOLDS, highlight=cmp.grids,
-                                                draw=False),
+            show_cached_map(lambda: planmaps.plan_map(grids_b, admin=ctx.admin, branches=ctx.branches,
+                                                      basemap=basemap, found=None, focus=None,
+                                                      min_households=DEFAULT_MIN_HOUSEHOLDS,
+                                                      max_households=DEFAULT_MAX_HOUSEHOLDS, highlight=cmp.grids,
+                                                      draw=False, **data.tiles()),
                             cache_key=("compare", target, rev, pa, pb, basemap), key="planning.compare_map",
                             returned=())
         with right:
             table = cmp.grids.drop(columns="geometry").assign(
                 change=[", ".join(edit.CHANGE_LABELS[k] for k in c.split(",")) for c in cmp.grids["change"]])
-            st.dataframe(table.rename(columns=COMPARE_COLUMNS), hide_index=True, height=260)
+            st.dataframe(table.rename(columns=planview.COMPARE_COLUMNS), hide_index=True, height=260)
             st.markdown("**客户经理工作量变化（户）**")
-            st.dataframe(cmp.workload.rename(columns=COMPARE_COLUMNS), hide_index=True, height=200)
+            st.dataframe(cmp.workload.rename(columns=planview.COMPARE_COLUMNS), hide_index=True, height=200)
         st.markdown(f"**换网格或换人的住户：{len(cmp.households):,} 户**")
-        st.dataframe(cmp.households.head(2000).rename(columns=COMPARE_COLUMNS), hide_index=True, height=240)
-
-
-COMPARE_COLUMNS = {
-    "grid_id": "网格编号", "name": "网格名称", "change": "变化", "staff_id": "客户经理", "hh_id": "户号",
-    "staff_before": "客户经理（A）", "staff_after": "客户经理（B）", "branch_before": "网点（A）",
-    "branch_after": "网点（B）", "households_before": "户数（A）", "households_after": "户数（B）",
-    "grid_before": "网格（A）", "grid_after": "网格（B）",
-}
-"""Column headers of the plan comparison tables (A = the original plan, B = the new one)."""
-
-WHATIF_COLUMNS = {
-    "branch_id": "网点", "staff_id": "员工", "grid_id": "网格编号", "code": "网格代码", "name": "网格名称",
-    "households": "户数", "staff_before": "客户经理（前）", "staff_after": "客户经理（后）",
-    "households_before": "户数（前）", "households_after": "户数（后）", "households_change": "户数变化",
-    "mean_distance_m_before": "平均距离米（前）", "mean_distance_m_after": "平均距离米（后）",
-    "max_distance_m_before": "最远距离米（前）", "max_distance_m_after": "最远距离米（后）",
-    "branch_before": "网点（前）", "branch_after": "网点（后）",
-}
-"""Chinese headers of the what-if tables (in the branch table ``staff_before``/``staff_after`` are head counts)."""
+        st.dataframe(cmp.households.head(2000).rename(columns=planview.COMPARE_COLUMNS), hide_index=True, height=240)
 
 
 def whatif_section(ws: Any, *, ctx: Any, target: str, rev: int, labels: dict[str, str], basemap: str) -> None:
@@ -141,35 +124,36 @@ def whatif_section(ws: Any, *, ctx: Any, target: str, rev: int, labels: dict[str
     names = dict(zip(branch_ids, ctx.branches["name"].astype(str), strict=True))
     close = b.selectbox("关闭网点", [None, *branch_ids], format_func=lambda x: "（不关闭）" if x is None
                         else f"{x} {names[x]}")
-    point = ss[ui.WHATIF_POINT]
+    point = ss[keys.WHATIF_POINT]
     b.write(f"新网点位置：{point[0]:.5f}, {point[1]:.5f}" if point else "新网点：（在地图上点击）")
     team = assign.assignable_staff(ctx.staff).groupby("branch_id").size()
     n_new = b.number_input("新网点客户经理人数", 1, 100, max(1, round(team.median())) if len(team) else 1,
                            disabled=point is None, key="planning.whatif_staff")
     if point and b.button("清除新网点"):
-        ss[ui.WHATIF_POINT] = None
+        ss[keys.WHATIF_POINT] = None
         st.rerun()
-    result = ss[ui.WHATIF]
+    result = ss[keys.WHATIF]
     with a:
         moves = result.moves["grid_id"].tolist() if result is not None else None
-        out = show_cached_map(lambda: ui.whatif_map(base, ctx=ctx, basemap=basemap, point=point, moves=moves),
-                              cache_key=("whatif", target, rev, basemap, point, id(result)),
+        out = show_cached_map(lambda: planmaps.whatif_map(base, admin=ctx.admin, branches=ctx.branches,
+                                                          basemap=basemap, point=point, moves=moves, **data.tiles()),
+                              cache_key=("whatif", target, rev, basemap, point, tuple(moves or ())),
                               key="planning.whatif_map", returned=("last_clicked",))
     click = out.get("last_clicked")
     if click and click.get("lat") is not None:
         from grids.maps import point_from_display
 
         p = point_from_display(click["lng"], click["lat"], basemap=basemap)
-        if guard.may_rerun and (ss[ui.WHATIF_POINT] is None or max(abs(p[0] - ss[ui.WHATIF_POINT][0]),
-                                                                   abs(p[1] - ss[ui.WHATIF_POINT][1])) > 1e-9):
-            ss[ui.WHATIF_POINT] = p
+        if guard.may_rerun and (ss[keys.WHATIF_POINT] is None or max(abs(p[0] - ss[keys.WHATIF_POINT][0]),
+                                                                   abs(p[1] - ss[keys.WHATIF_POINT][1])) > 1e-9):
+            ss[keys.WHATIF_POINT] = p
             guard.rerun()
     if b.button("计算", type="primary", disabled=point is None and close is None):
         with st.spinner("正在计算…"):
             try:
                 by = assign.default_by(ws.meta)  # the distance the assignment uses
                 streets = ws.read("streets") if by == "road" else ctx.ferries  # ferries join islands
-                ss[ui.WHATIF] = assign.what_if(base, ctx.branches, ctx.staff, add_branch=point, close_branch=close,
+                ss[keys.WHATIF] = assign.what_if(base, ctx.branches, ctx.staff, add_branch=point, close_branch=close,
                                                new_branch_staff=int(n_new), by=by, outline=county_outline(ws),
                                                streets=streets if streets is not None and len(streets) else None)
             except GridsError as exc:
@@ -192,8 +176,8 @@ def whatif_section(ws: Any, *, ctx: Any, target: str, rev: int, labels: dict[str
         st.caption(f"员工 {s['staff_before']} → {s['staff_after']} 名；"
                    + ("其余网格的网点和客户经理都不变。" if not s.get("grids_restaffed") else
                       f"另有 {s['households_restaffed']:,} 户网点不变、换客户经理。"))
-        st.dataframe(result.branches.rename(columns={**WHATIF_COLUMNS, "staff_before": "客户经理人数（前）",
+        st.dataframe(result.branches.rename(columns={**planview.WHATIF_COLUMNS, "staff_before": "客户经理人数（前）",
                                                      "staff_after": "客户经理人数（后）"}), hide_index=True)
         if len(result.staff_moves):
-            st.dataframe(result.staff_moves.rename(columns=WHATIF_COLUMNS), hide_index=True)
-        st.dataframe(result.moves.rename(columns=WHATIF_COLUMNS), hide_index=True)
+            st.dataframe(result.staff_moves.rename(columns=planview.WHATIF_COLUMNS), hide_index=True)
+        st.dataframe(result.moves.rename(columns=planview.WHATIF_COLUMNS), hide_index=True)

@@ -68,6 +68,40 @@ SIGNED_IN_KEYS: tuple[str, ...] = (AUTH_SESSION, ROLE, UNMASK, SCOPED, UNMASKED,
                                    RATING_FILES, EDITORS)
 """Keys that belong to one signed-in account: reset on sign-out so the next account starts clean."""
 
+# the planning (网格规划) and staffing (人员分配) pages (their defaults: PLANNING_DEFAULTS, set by ui.planning.init)
+PLAN = "planning.plan_id"
+HISTORY = "planning.history"
+BASE = "planning.base"  # the plan's grids as loaded (with their versions): what a save is judged against
+REVISION = "planning.revision"
+VERSION = "planning.version"  # bumped on every change of the edited state (map cache key)
+TOKEN = "planning.token"  # this session's id in shared map caches
+SELECTED = "planning.selected"
+FOCUS = "planning.focus"  # (minx, miny, maxx, maxy) the map zooms to, or None
+DRAWN = "planning.drawn"  # hash of the last drawing already applied
+NOTICE = "planning.notice"  # (kind, text) shown once after a rerun
+SECTION = "planning.section"
+STALE = "planning.stale"  # the newer stored revision after a StaleRevisionError, or None
+CONFLICTS = "planning.conflicts"  # what a refused publication listed (grids changed live and in the draft)
+WHATIF_POINT = "planning.whatif_point"
+WHATIF = "planning.whatif"
+COMPARE = "planning.compare"
+PROBLEM_PAGE = "planning.problem_page"  # the check list's page (a widget key)
+PROBLEMS = "planning.problems"  # {grids, bounds, found}: the check of the edited state shown last
+STAFF_BRANCH = "staffing.branch"
+STAFF_SELECTED = "staffing.selected"
+STAFF_PREVIEW = "staffing.preview"
+STAFF_FILES = "staffing.files"
+STAFF_NOTICE = "staffing.notice"
+STAFF_CHANGE = "staffing.change"  # a computed staff change (add/leave/move) awaiting confirmation, or None
+
+PLANNING_DEFAULTS: dict[str, object] = {
+    PLAN: None, HISTORY: None, BASE: None, REVISION: None, VERSION: 0, TOKEN: None, SELECTED: None, FOCUS: None,
+    DRAWN: None, NOTICE: None, SECTION: "编辑", STALE: None, CONFLICTS: None, WHATIF_POINT: None, WHATIF: None, COMPARE: None,
+    STAFF_BRANCH: None, STAFF_SELECTED: None, STAFF_PREVIEW: None, STAFF_FILES: {}, STAFF_NOTICE: None,
+    STAFF_CHANGE: None,
+}
+"""Defaults of the planning/staffing keys, set by ``ui.planning.init`` when either page opens."""
+
 # Role keys follow grids.model.ROLES.
 ROLE_LABELS: dict[str, str] = {
     "leadership": "领导",

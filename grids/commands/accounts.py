@@ -32,9 +32,6 @@ from grids.workspace import Workspace, open_workspace
 
 NEW_PASSWORD_ENV = "GRIDS_NEW_PASSWORD"
 FIRST_ADMIN_ACTOR = "cli:first-admin"
-SUBCOMMANDS = ("add", "disable", "enable", "unlock", "passwd", "list")
-
-
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("accounts", help="账号：新建、停用、启用、解锁、改密码、列表 / manage accounts",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

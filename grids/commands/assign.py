@@ -33,7 +33,7 @@ from grids.assign import (
     default_by,
     what_if,
 )
-from grids.assign_metrics import balance_warnings, warning_lines
+from grids.assign.metrics import balance_warnings, warning_lines
 from grids.commands._identity import add_user_argument, sign_in
 from grids.errors import ValidationError
 from grids.landmass import county_outline

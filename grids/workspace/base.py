@@ -565,7 +565,3 @@ class Transaction:
 
     def _lock_audit(self) -> None:
         """Hold the audit table for this transaction (SQLite: ``BEGIN IMMEDIATE`` already does)."""
-
-
-WorkspaceWrites = Workspace
-"""Former name of the shared convenience writes (:class:`Workspace`)."""

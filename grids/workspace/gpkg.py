@@ -102,9 +102,6 @@ def _storage_errors(target: object) -> Iterator[None]:
 
 RTREE_EXTENSION = ("gpkg_rtree_index", "http://www.geopackage.org/spec120/#extension_rtree", "write-only")
 """The ``gpkg_extensions`` row (name, definition, scope) declaring a layer's spatial index (GeoPackage 1.2)."""
-_EMPTY_ENVELOPE = (float("nan"),) * 4
-
-
 @functools.lru_cache(maxsize=16)
 def _envelope(blob: bytes) -> tuple[float, float, float, float] | None:
     """``(minx, maxx, miny, maxy)`` of a GeoPackage geometry blob, or None when it is empty (or not a blob).

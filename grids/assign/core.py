@@ -3,14 +3,14 @@
 "按区域就近分配 … 责任到岗、到人": every grid gets one branch (营业网点) and one customer manager (客户经理).
 
 * :func:`branch_distances` — grid → branch distance in metres, straight line in the Gauss-Krüger zone or
-  over the street network and its ferries (:func:`grids.assign_graph.road_distance_matrix`).
+  over the street network and its ferries (:func:`grids.assign.graph.road_distance_matrix`).
 * :func:`assign_branches` — the transportation view: each grid goes to a branch at least total
   household-distance, subject to each branch's capacity (its share of the staff plus ``capacity_slack``),
   solved as a linear programme (HiGHS) and rounded; then every territory is repaired to one piece, and no
   branch ends above ``CAPACITY_LIMIT`` (1.10) times its capacity.
 * :func:`assign_staff` — inside each branch, contiguous territories of balanced workload
-  (:func:`grids.assign_partition.partition`).
-* :func:`assign_plan` — both steps and the metrics (:mod:`grids.assign_metrics`).
+  (:func:`grids.assign.partition.partition`).
+* :func:`assign_plan` — both steps and the metrics (:mod:`grids.assign.metrics`).
 * :func:`what_if` — a branch added or closed with the least change to the plan (only the closed branch's
   grids move, its staff with them; a new branch takes only the grids nearer to it), before and after.
 
@@ -24,7 +24,7 @@ links two islands the distance is the straight line plus ``crossing_penalty`` me
 
 Examples
 --------
->>> from grids.assign_synthetic import synthetic_county
+>>> from geodata.synthetic import synthetic_county
 >>> county = synthetic_county(rows=8, cols=8, n_branches=3, n_staff=9, households=3000)
 >>> result = assign_plan(county.grids, county.branches, county.staff)
 >>> result.grids["staff_id"].notna().all(), int(result.staff["pieces"].max())
@@ -44,14 +44,15 @@ import shapely
 from scipy import sparse
 from scipy.optimize import linear_sum_assignment, linprog
 
-from grids.assign_graph import components, grid_adjacency, road_distance_matrix, to_metres
-from grids.assign_metrics import assignment_metrics, grid_distance_stats
-from grids.assign_partition import _Graph, partition
+from grids.assign.graph import components, grid_adjacency, road_distance_matrix, to_metres
+from grids.assign.metrics import assignment_metrics, grid_distance_stats
+from grids.assign.partition import _Graph, partition
 from grids.errors import ValidationError
 from grids.landmass import land_parts, landmass_of
 
 __all__ = [
     "ASSIGN_BY_KEY",
+    "BY",
     "CAPACITY_LIMIT",
     "CROSSING_PENALTY_M",
     "DETOUR_CAP",
@@ -279,7 +280,7 @@ def branch_distances(grids: gpd.GeoDataFrame, branches: gpd.GeoDataFrame, *, by:
     ----------
     by : {"straight", "road"}
         Straight line in the Gauss-Krüger zone, or shortest path over ``streets`` and its ferry lanes, never
-        across water otherwise (see :func:`grids.assign_graph.road_distance_matrix`; road pieces of one island
+        across water otherwise (see :func:`grids.assign.graph.road_distance_matrix`; road pieces of one island
         that do not meet are joined off-road). Where the network links no road to a grid or a branch, the
         straight line stands in on the same island, and the straight line plus ``crossing_penalty`` across
         water; grids the network connects to no branch at all are counted in ``attrs["road_fallback"]``.
@@ -647,7 +648,7 @@ def assign_branches(grids: gpd.GeoDataFrame, branches: gpd.GeoDataFrame, staff: 
     keep : boolean Series, optional
         Grids that keep their current ``branch_id`` (locked grids always do).
     distances, adjacency : optional
-        Precomputed :func:`branch_distances` and :func:`grids.assign_graph.grid_adjacency`.
+        Precomputed :func:`branch_distances` and :func:`grids.assign.graph.grid_adjacency`.
     outline, crossing_penalty
         The county outline and the metres added across unlinked water (see :func:`branch_distances`).
     masses : (array, array), optional
@@ -819,7 +820,7 @@ class AssignmentResult:
     grids : GeoDataFrame
         The input grids with ``branch_id`` and ``staff_id`` filled.
     branches, staff : DataFrame
-        Metrics per branch and per customer manager (see :func:`grids.assign_metrics.assignment_metrics`).
+        Metrics per branch and per customer manager (see :func:`grids.assign.metrics.assignment_metrics`).
     summary : dict
         County-wide figures, timings and the options used.
     moved_households, moved_grids : int
@@ -1228,7 +1229,7 @@ def what_if(grids: gpd.GeoDataFrame, branches: gpd.GeoDataFrame, staff: pd.DataF
 
     Examples
     --------
-    >>> from grids.assign_synthetic import synthetic_county
+    >>> from geodata.synthetic import synthetic_county
     >>> c = synthetic_county(rows=8, cols=8, n_branches=3, n_staff=9, households=3000)
     >>> before = assign_plan(c.grids, c.branches, c.staff).grids
     >>> res = what_if(before, c.branches, c.staff, close_branch="B01")

@@ -3,7 +3,7 @@
 * load — households (or the workload used for balancing) of a territory;
 * spread — ``(max − min) / mean`` of the managers' loads within a branch; max deviation —
   ``max |load − mean| / mean``; both next to the best spread the grid sizes allow
-  (:func:`grids.assign_partition.balance_bounds`);
+  (:func:`grids.assign.partition.balance_bounds`);
 * pieces — connected pieces of a territory over shared grid edges (islands, grids without any neighbour, do
   not count), which must be 1;
 * Polsby–Popper compactness ``4πA / P²`` of the territory's outline (1 for a disc, ~0.785 for a square);
@@ -24,8 +24,8 @@ import pandas as pd
 import shapely
 from scipy import sparse
 
-from grids.assign_graph import components, grid_adjacency, to_metres
-from grids.assign_partition import balance_bounds, split_suggestions
+from grids.assign.graph import components, grid_adjacency, to_metres
+from grids.assign.partition import balance_bounds, split_suggestions
 
 __all__ = ["assignment_metrics", "balance_warnings", "grid_distance_stats", "pieces_per_label", "polsby_popper",
            "warning_lines"]
@@ -261,9 +261,9 @@ def balance_warnings(grids: pd.DataFrame, staff: pd.DataFrame, *, weights: pd.Se
 
     For each branch with at least two managers whose current spread ``(max − min)/mean`` (by ``staff_id``;
     the best whole-grid balance when no grid has a manager yet) is above ``target``, and where no
-    assignment of whole grids is known to reach ``target`` (:func:`grids.assign_partition.split_suggestions`
+    assignment of whole grids is known to reach ``target`` (:func:`grids.assign.partition.split_suggestions`
     finds splits), one row per grid to split: the proven lower bound of the spread with whole grids
-    (:func:`grids.assign_partition.balance_bounds`), and into how many parts to cut the grid. Warnings
+    (:func:`grids.assign.partition.balance_bounds`), and into how many parts to cut the grid. Warnings
     never block anything.
 
     Parameters
