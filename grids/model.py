@@ -286,6 +286,16 @@ LAYERS: dict[str, Layer] = {
         description="产品规则（网点）：网点审批权限，及对联社默认额度范围、基准利率的收紧（只能收紧，不能放宽）",
         indexes=("branch_id",),
     ),
+    # 签约发卡 and 用信 (issue 15): the events behind households' signed / available_amount / balance
+    "credit_events": Layer(
+        None,
+        {"event_id": "TEXT", "seq": "INTEGER", "hh_id": "TEXT", "kind": "TEXT", "amount": "REAL", "branch_id": "TEXT",
+         "card_hash": "TEXT", "card_last4": "TEXT", "occurred_at": "DATETIME", "recorded_by": "TEXT",
+         "recorded_at": "DATETIME"},
+        key="event_id",
+        description="签约与用信流水：开户余额（期初）、签约、用信、还款；卡号只存密钥哈希与后四位",
+        indexes=("hh_id", "card_hash"),
+    ),
     "audit": Layer(
         None,
         {
