@@ -60,8 +60,8 @@ from grids.workspace import Transaction, Workspace
 from grids.workspace.base import META_TABLE
 
 __all__ = ["DRAW", "EVENTS_LAYER", "KEY_META", "KINDS", "OPENING", "REPAY", "SIGN", "VIEW_COLUMNS", "card_digits",
-           "card_hash", "check_projection", "draw", "find_customer", "household_branch", "opening_events",
-           "project", "read_events", "rebuild_projection", "repay", "sign", "write_opening_events"]
+           "card_hash", "check_projection", "draw", "find_customer", "household_branch", "looked_up",
+           "opening_events", "project", "read_events", "rebuild_projection", "repay", "sign", "write_opening_events"]
 
 EVENTS_LAYER = "credit_events"
 OPENING, SIGN, DRAW, REPAY = "开户余额", "签约", "用信", "还款"
@@ -493,11 +493,28 @@ def _find_signed_id(ws: Workspace, card_no: str) -> str | None:
     return None
 
 
+LOOKUP_MINUTES = 30
+"""How long a teller's look-up lets the page serve the customer it found (:func:`looked_up`)."""
+
+
+def looked_up(ws: Workspace, account: Account, hh_id: str, *, minutes: int = LOOKUP_MINUTES) -> bool:
+    """True when ``account`` found ``hh_id`` with :func:`find_customer` in the last ``minutes`` (its audit rows:
+    a server-side record the client cannot forge)."""
+    since = (dt.datetime.now(dt.UTC) - dt.timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%S")
+    rows = ws.read("audit", where='action = ? AND actor = ? AND "at" >= ?', params=("柜员查询", account.username, since),
+                   columns=["detail"])
+    needle = f'"hh_id": "{hh_id}"'
+    return any(needle in str(d) and '"found": true' in str(d) for d in rows["detail"])
+
+
 def _move(ws: Workspace, account: Account, kind: str, *, hh_id: str | None, card_no: str | None, amount: float,
-          branch_id: str | None, on: dt.date | dt.datetime | str | None) -> dict[str, Any]:
+          branch_id: str | None, on: dt.date | dt.datetime | str | None, found: bool = False) -> dict[str, Any]:
     branch = _serving_branch(ws, account, branch_id)
     value = _amount(amount, kind)
     when = _when(on)
+    if found and not looked_up(ws, account, str(hh_id or "")):
+        raise PermissionDeniedError(f"户 {str(hh_id)[:40]} 不是你刚查询到的客户，不能办理。"
+                                    "修正方法：先按卡号或身份证号查询客户，再办理用信或还款")
     if card_no:
         found = _find_signed_id(ws, card_digits(card_no))
         if found is None:
@@ -533,7 +550,8 @@ def _move(ws: Workspace, account: Account, kind: str, *, hh_id: str | None, card
 
 
 def draw(ws: Workspace, account: Account, hh_id: str | None = None, *, amount: float, card_no: str | None = None,
-         branch_id: str | None = None, on: dt.date | dt.datetime | str | None = None) -> dict[str, Any]:
+         branch_id: str | None = None, on: dt.date | dt.datetime | str | None = None,
+         found: bool = False) -> dict[str, Any]:
     """Record a drawdown (用信) of a signed customer, at the account's branch (a teller's own; the administrator
     names it), within the amount still available (signed line − balance).
 
@@ -552,6 +570,9 @@ def draw(ws: Workspace, account: Account, hh_id: str | None = None, *, amount: f
         Where it happens: for a teller its own branch or nothing (another is refused).
     on : date, optional
         When (default now).
+    found : bool
+        The page's rule: ``hh_id`` must be a customer this account found with :func:`find_customer` in the last
+        :data:`LOOKUP_MINUTES` (:func:`looked_up`); a forged household id is refused.
 
     Returns
     -------
@@ -565,13 +586,16 @@ def draw(ws: Workspace, account: Account, hh_id: str | None = None, *, amount: f
     PermissionDeniedError
         Not a teller/administrator, or a teller naming another branch.
     """
-    return _move(ws, account, DRAW, hh_id=hh_id, card_no=card_no, amount=amount, branch_id=branch_id, on=on)
+    return _move(ws, account, DRAW, hh_id=hh_id, card_no=card_no, amount=amount, branch_id=branch_id, on=on,
+                 found=found)
 
 
 def repay(ws: Workspace, account: Account, hh_id: str | None = None, *, amount: float, card_no: str | None = None,
-          branch_id: str | None = None, on: dt.date | dt.datetime | str | None = None) -> dict[str, Any]:
+          branch_id: str | None = None, on: dt.date | dt.datetime | str | None = None,
+          found: bool = False) -> dict[str, Any]:
     """Record a repayment (还款) of a signed customer, at most its balance; as :func:`draw` otherwise."""
-    return _move(ws, account, REPAY, hh_id=hh_id, card_no=card_no, amount=amount, branch_id=branch_id, on=on)
+    return _move(ws, account, REPAY, hh_id=hh_id, card_no=card_no, amount=amount, branch_id=branch_id, on=on,
+                 found=found)
 
 
 def find_customer(ws: Workspace, account: Account, *, card_no: str | None = None,

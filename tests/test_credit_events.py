@@ -17,6 +17,7 @@ from grids.auth import DEMO_PASSWORD, Account
 from grids.errors import PermissionDeniedError, ValidationError
 from grids.scope import ScopedWorkspace
 from grids.workspace import GpkgWorkspace, open_workspace
+from ui.state import pages_for
 
 from .conftest import COUNTY
 
@@ -248,3 +249,52 @@ def test_first_touch_makes_the_opening_events(tmp_path):
     assert ce.check_projection(ws).empty
     assert ce.write_opening_events(ws, actor="admin") == 0  # H1 has events; H2, H3 carry nothing
     assert ce.find_customer(ws, T07, id_number="150422199001011234")["balance"] == 60_000.0
+
+
+def test_teller_page_finds_draws_and_shows_nothing_else(tmp_path, monkeypatch):
+    from tests import forged
+
+    path = forged.forged_workspace(tmp_path / "ws.gpkg")
+    monkeypatch.setenv("GRIDS_WORKSPACE", str(path))
+    forged._signed_h0(path)  # H0 of B1, signed on forged.TELLER_CARD
+    at = forged.open_page("pages/teller.py", forged.T2)
+    assert not at.exception, at.exception
+    assert not at.dataframe and not at.data_editor  # nothing listed before a look-up
+    at.radio(key="teller.by").set_value("卡号")
+    at.text_input(key="teller.number").input(forged.TELLER_CARD)
+    at = at.button(key="teller.find").click().run()
+    (shown,) = [d.value for d in at.dataframe]
+    assert shown["户号"].tolist() == ["H0"] and shown["户主"].tolist() == ["户**"]
+    assert "0000" in shown["身份证号"].iloc[0] and shown["身份证号"].iloc[0] != "150422198001010000"
+    assert not any(sb.key == "teller.branch" for sb in at.selectbox)  # a teller's branch is its own
+    at = forged._teller_submit(at, amount=1500)
+    assert not at.error and "1,500" in at.success[0].value
+    ev = ce.read_events(GpkgWorkspace(path), hh_id="H0")
+    assert ev["kind"].tolist() == ["签约", "用信"] and ev["branch_id"].tolist() == ["B1", "B2"]
+    page_text = " ".join(str(e.value) for e in [*at.markdown, *at.caption, *at.success, *at.dataframe])
+    for other in ("H1", "H2", "H3", "户主1", "户主3"):
+        assert other not in page_text
+    assert [p.title for p in pages_for("teller")] == ["柜员用信"]
+
+
+def test_check_reports_a_projection_that_differs_from_the_events(tmp_path, capsys):
+    from tests import forged
+
+    path = forged.forged_workspace(tmp_path / "ws.gpkg")
+    forged._signed_h0(path)
+    ws = GpkgWorkspace(path)
+    ce.draw(ws, ADMIN, "H0", amount=500, branch_id="B2")
+
+    def kinds() -> dict:
+        main(["check", str(path), "--json"])
+        return json.loads(capsys.readouterr().out)["counts"]
+
+    assert "credit_events" not in kinds()
+    with ws.transaction(actor="test", action="篡改") as tx:  # an edit outside the events (e.g. in QGIS)
+        tx.execute("UPDATE households SET balance = 0, \"using\" = 0 WHERE hh_id = 'H0'")
+    assert kinds().get("credit_events") == 1
+    assert main(["check", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert "与签约、用信流水不一致" in out and "H0" in out
+    assert ce.rebuild_projection(ws, actor="admin") == 1
+    assert "credit_events" not in kinds()
