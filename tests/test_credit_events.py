@@ -298,3 +298,26 @@ def test_check_reports_a_projection_that_differs_from_the_events(tmp_path, capsy
     assert "与签约、用信流水不一致" in out and "H0" in out
     assert ce.rebuild_projection(ws, actor="admin") == 1
     assert "credit_events" not in kinds()
+
+
+def test_opening_a_schema_6_workspace_migrates_its_values_to_opening_events_once(tmp_path):
+    import sqlite3
+
+    from grids.workspace import SCHEMA_VERSION
+
+    path = tmp_path / "old.gpkg"
+    ws = GpkgWorkspace.create(path, **COUNTY)
+    _small(ws)
+    with sqlite3.connect(path) as con:  # as a workspace written before credit events existed
+        con.execute("UPDATE ws_meta SET value = '6' WHERE key = 'schema'")
+    con.close()
+    ws = GpkgWorkspace(path)
+    assert ws.meta["schema"] == str(SCHEMA_VERSION)
+    ev = ce.read_events(ws)
+    assert sorted(ev["kind"]) == ["开户余额", "签约"] and set(ev["hh_id"]) == {"H1"}
+    assert ce.check_projection(ws).empty
+    actions = [r[3] for r in ws.audit_records()]
+    assert "升级工作区" in actions and actions[-1] == "建立期初用信流水"
+    rev = ws.revision
+    again = GpkgWorkspace(path)
+    assert again.revision == rev and len(ce.read_events(again)) == 2

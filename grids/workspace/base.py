@@ -31,7 +31,7 @@ META_TABLE = "ws_meta"
 _ENVELOPE_LEN = {0: 0, 1: 32, 2: 48, 3: 48, 4: 64}
 _PROMOTE = {"MULTIPOLYGON": shapely.MultiPolygon, "MULTILINESTRING": shapely.MultiLineString}
 _TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 """The workspace schema this code writes (``schema`` in ``ws_meta``); older workspaces are upgraded on open.
 
 1: the layers of the first releases. 2: per-row ``version`` of grids and households, sign-in lockout columns of
@@ -40,7 +40,9 @@ accounts, the append-only, hash-chained audit (:mod:`grids.audit`). 3: ``login_f
 triggers recording edits made outside the library (:data:`EDITS_TABLE`). 6: ``plan_forks`` (the published
 plan's assignments when a draft was made, for the three-way merge at publication), ``quota_per_day`` of staff and
 branches, ``surveys`` (农户信息采集), ``credit_rules`` (per-branch approval authority and product-rule overrides)
-and the households' ``job_level``, ``payroll``, ``credit_legacy``, ``credit_note``."""
+and the households' ``job_level``, ``payroll``, ``credit_legacy``, ``credit_note``. 7: ``credit_events`` (签约/用信
+events), the households' signed / available / balance values turned into opening events once
+(:func:`migrate_data`)."""
 AUDIT_APPEND_ONLY = "审计记录只能追加，不能修改或删除"
 AUDIT_COLUMNS = ("at", "actor", "action", "layer", "revision", "detail")
 """The audit columns covered by a row's hash (with ``prev_hash``)."""
@@ -336,6 +338,21 @@ def _schema_version(row: Sequence[Any] | None) -> int:
 # --------------------------------------------------------------------------------------------------------
 # the workspace and transaction bases
 # --------------------------------------------------------------------------------------------------------
+
+def migrate_data(ws: Workspace, found: int) -> None:
+    """Data migrations that need the library, run once right after a schema upgrade from version ``found``.
+
+    Schema 7: the values households carry (signed, available_amount, balance) become opening credit events
+    (:func:`grids.credit_events.write_opening_events`, idempotent; one audited transaction, none when there is
+    nothing to turn). A workspace that cannot be written is left as it is (its households' values are their
+    opening until someone signs or serves them).
+    """
+    if found < 7:
+        from grids.credit_events import write_opening_events
+
+        with contextlib.suppress(WorkspaceError):
+            write_opening_events(ws, actor="system")
+
 
 class Workspace(abc.ABC):
     """A county workspace, whatever stores it: what the rest of the code types against.
