@@ -230,6 +230,19 @@ def test_opening_events_migration_is_idempotent(any_ws):
     p = ce.project(ce.read_events(ws)).loc["H1"]
     assert (bool(p["signed"]), p["available_amount"], p["balance"]) == (True, 60_000.0, 25_000.0)
     assert ce.check_projection(ws).empty
+    # then the same workspace signs, serves and finds a customer (both backends)
+    with ws.transaction(actor="test", action="网点") as tx:
+        tx.replace("branches", gpd.GeoDataFrame({"branch_id": ["B01", "B07"], "name": ["林东", "隆昌"]},
+                                                geometry=[shapely.Point(119.4, 43.9)] * 2, crs=4490))
+    ce.sign(ws, ADMIN, "H2", 50_000, CARD)
+    assert ce.draw(ws, T07, card_no=CARD, amount=30_000)["available"] == 20_000.0
+    with pytest.raises(ValidationError, match="超出可用额度"):
+        ce.draw(ws, T07, "H2", amount=20_000.01)
+    assert ce.repay(ws, T07, "H2", amount=10_000, branch_id="B07")["balance"] == 20_000.0
+    view = ce.find_customer(ws, T07, card_no=CARD)
+    assert (view["hh_id"], view["balance"], view["available"]) == ("H2", 20_000.0, 30_000.0)
+    assert ce.looked_up(ws, T07, "H2") and not ce.looked_up(ws, T07, "H1")
+    assert ce.check_projection(ws).empty and list(ce.read_events(ws)["seq"])[-3:] == [1, 2, 3]
 
 
 def test_first_touch_makes_the_opening_events(tmp_path):
