@@ -34,6 +34,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components, dijkstra
 from scipy.spatial import Delaunay, cKDTree
 
+from geodata import demo_events
 from geodata import names as nm
 from grids import loans
 from grids.crs import gdf_gcj02_to_wgs84, gk_crs_for, match_datum, require_in_china
@@ -354,6 +355,7 @@ def write_demo(path: str | os.PathLike, *, outline: gpd.GeoDataFrame | None = No
         with ws.transaction(actor="demo", action="生成演示旗县") as tx:
             for layer in LAYER_NAMES:
                 tx.replace(layer, layers[layer])
+            demo_events.write_events(tx, layers["households"], layers["branches"], seed=seed)  # 签约/用信 (issue 15)
             # the demo reads as of the last day of its data (the 联社's account, 2019-09-30): progress windows end there
             tx.execute(f"INSERT INTO {META_TABLE} (key, value) VALUES (?, ?)", (AS_OF_KEY, str(_VISIT_END)))
         os.replace(tmp, path)

@@ -47,10 +47,13 @@ _BEIJING = dt.timezone(dt.timedelta(hours=8))
 
 PERMISSIONS: dict[str, frozenset[str]] = {
     "admin": frozenset({"read_all", "edit_plans", "publish", "assign", "record_visit", "rate", "import",
-                        "export", "view_personal", "view_audit", "manage_accounts", "manage_staff"}),
+                        "export", "view_personal", "view_audit", "manage_accounts", "manage_staff", "sign_card",
+                        "serve_credit"}),
     "leadership": frozenset({"read_all", "export", "view_audit", "view_personal"}),
     "planner": frozenset({"read_all", "edit_plans", "publish", "import", "export"}),
-    "branch_manager": frozenset({"read_branch", "assign", "rate", "export", "view_personal", "manage_staff"}),
+    # sign_card: 签约发卡 for the households of the branch (grids.credit_events.sign)
+    "branch_manager": frozenset({"read_branch", "assign", "rate", "export", "view_personal", "manage_staff",
+                                 "sign_card"}),
     "customer_manager": frozenset({"read_own", "record_visit", "export"}),
     # 柜员: serves any signed customer of the county at its own branch (授用分离) and reads nothing else
     "teller": frozenset({"serve_credit"}),

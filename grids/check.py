@@ -17,7 +17,9 @@ on several landmasses that serves land with its own branch across water: two of 
 one has and the grid's branch is not there; a branchless islet served from its neighbour's land is fine),
 ``crosses_town`` (a grid in two towns),
 ``household_orphan`` (household in no grid), ``household_duplicate`` (household in two grids), ``no_branch``,
-``no_staff``, ``staff_branch_mismatch`` (staff of another branch, or unknown).
+``no_staff``, ``staff_branch_mismatch`` (staff of another branch, or unknown); ``credit_events`` (a household
+whose signed / available / balance values differ from its 签约/用信 events, :func:`check_credit_events` — reported
+by ``python -m grids check``, not part of a plan's check, so it never blocks publishing a plan).
 
 Warnings: ``empty_grid`` (no household), ``over_max`` / ``under_min`` (households outside the plan's bounds; an
 oversize grid's warning says why it cannot be split — a single 组 or street block, the builder's smallest units —
@@ -47,6 +49,7 @@ __all__ = [
     "SEVERITY",
     "SEVERITY_NAMES",
     "WARNING",
+    "check_credit_events",
     "check_plan",
     "check_workspace_plan",
     "errors",
@@ -71,6 +74,7 @@ PROBLEM_KINDS: dict[str, str] = {
     "no_branch": "网格未分配网点",
     "no_staff": "网格未分配客户经理",
     "staff_branch_mismatch": "客户经理不属于该网点",
+    "credit_events": "签约/用信数据与流水不一致",
     "empty_grid": "网格内无住户",
     "over_max": "网格户数超过上限",
     "under_min": "网格户数低于下限",
@@ -81,7 +85,7 @@ PROBLEM_KINDS: dict[str, str] = {
 SEVERITY: dict[str, str] = {
     **{k: ERROR for k in ("gap", "overlap", "invalid_geometry", "outside", "multipart", "spans_islands",
                           "crosses_town", "household_orphan", "household_duplicate", "no_branch", "no_staff",
-                          "staff_branch_mismatch")},
+                          "staff_branch_mismatch", "credit_events")},
     **{k: WARNING for k in ("empty_grid", "over_max", "under_min", "no_streets")},
 }
 """Problem kind → ``'error'`` (blocks publishing) or ``'warning'`` (reported, never blocks)."""
@@ -546,3 +550,26 @@ def _with_build_warnings(found: gpd.GeoDataFrame, saved: list, grids: gpd.GeoDat
     extra = gpd.GeoDataFrame(rows, columns=COLUMNS, geometry="geometry", crs=found.crs or grids.crs)
     return gpd.GeoDataFrame(pd.concat([found, extra], ignore_index=True), geometry="geometry", crs=found.crs
                             or grids.crs)
+
+
+def check_credit_events(ws) -> gpd.GeoDataFrame:
+    """Households whose ``signed`` / ``available_amount`` / ``balance`` / ``using`` differ from their credit
+    events (:func:`grids.credit_events.check_projection`): one ``credit_events`` error naming them, or none.
+
+    The events are the source of truth; the fix recomputes the households from them.
+    """
+    from grids.credit_events import check_projection
+
+    diff = check_projection(ws)
+    if not len(diff):
+        return gpd.GeoDataFrame(columns=COLUMNS, geometry="geometry", crs=f"EPSG:{STORAGE_EPSG}")
+    ids = list(dict.fromkeys(diff["hh_id"].astype(str)))
+    first = "；".join(f"户 {r.hh_id} 的 {r.column}：存为 {r.stored}，按流水应为 {r.events}"
+                     for r in diff.head(5).itertuples())
+    row = {"kind": "credit_events", "severity": SEVERITY["credit_events"], "grid_ids": [],
+           "message": f"{len(ids)} 户的签约/可用/余额与签约、用信流水不一致（{first}）",
+           "fix": "流水是准：用 grids.credit_events.rebuild_projection 按流水重算这些户；"
+                  "新导入的签约、余额数据请改为办理签约、用信登记",
+           "geometry": None}
+    return gpd.GeoDataFrame([row], columns=COLUMNS, geometry="geometry", crs=f"EPSG:{STORAGE_EPSG}")
+

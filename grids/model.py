@@ -304,6 +304,16 @@ LAYERS: dict[str, Layer] = {
         description="已生成的月度报告（文件内容以 base64 保存）",
         indexes=("month",),
     ),
+    # 签约发卡 and 用信 (issue 15): the events behind households' signed / available_amount / balance
+    "credit_events": Layer(
+        None,
+        {"event_id": "TEXT", "seq": "INTEGER", "hh_id": "TEXT", "kind": "TEXT", "amount": "REAL", "branch_id": "TEXT",
+         "card_hash": "TEXT", "card_last4": "TEXT", "occurred_at": "DATETIME", "recorded_by": "TEXT",
+         "recorded_at": "DATETIME"},
+        key="event_id",
+        description="签约与用信流水：开户余额（期初）、签约、用信、还款；卡号只存密钥哈希与后四位",
+        indexes=("hh_id", "card_hash"),
+    ),
     "audit": Layer(
         None,
         {

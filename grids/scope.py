@@ -830,6 +830,33 @@ class ScopedWorkspace:
                 report.write_rejects(rejects_path or survey.rejects_path_for(source))
             return report
 
+    # -- 签约发卡 and 用信 (grids.credit_events): a teller's narrow path, not a read of households -------------
+
+    def find_customer(self, *, card_no: str | None = None, id_number: str | None = None) -> dict[str, Any] | None:
+        """:func:`grids.credit_events.find_customer` (the minimal view of one signed customer; audited)."""
+        from grids import credit_events
+
+        return credit_events.find_customer(self.ws, self.account, card_no=card_no, id_number=id_number)
+
+    def serve_credit(self, kind: str, hh_id: str, *, amount: float, branch_id: str | None = None) -> dict[str, Any]:
+        """A drawdown (``用信``) or repayment (``还款``) of a customer this account just found
+        (:func:`grids.credit_events.draw`/``repay`` with ``found``); a refusal is audited as refused."""
+        from grids import credit_events
+
+        fn = {credit_events.DRAW: credit_events.draw, credit_events.REPAY: credit_events.repay}.get(kind)
+        with self._intent(str(kind)[:10], credit_events.EVENTS_LAYER,
+                          {"hh_id": str(hh_id)[:40], "amount": str(amount)[:20], "branch_id": str(branch_id)[:20]}):
+            if fn is None:
+                raise ValidationError(f"没有 “{str(kind)[:10]}” 这种业务", fix="选择 用信 或 还款")
+            return fn(self.ws, self.account, hh_id, amount=amount, branch_id=branch_id, found=True)
+
+    def sign_card(self, hh_id: str, *, amount: float, card_no: str, on: Any = None) -> dict[str, Any]:
+        """:func:`grids.credit_events.sign` (签约发卡); a refusal is audited as refused (never the card number)."""
+        from grids import credit_events
+
+        with self._intent("签约发卡", credit_events.EVENTS_LAYER, {"hh_id": str(hh_id)[:40], "amount": str(amount)[:20]}):
+            return credit_events.sign(self.ws, self.account, hh_id, amount, card_no, on=on)
+
     def _audit_personal(self, *, purpose: str, rows: int) -> None:
         with self.ws.transaction(actor=self.account.username, action="查看明文个人信息") as tx:
             tx.note("households", {"purpose": purpose, "rows": rows, "plan_id": self.plan_id})

@@ -317,3 +317,41 @@ def workbench_stale_survey(at: AppTest, path: Path) -> tuple[AppTest, dict[str, 
     at.selectbox(key="workbench.survey.outcome").set_value("已迁出")
     next(b for b in at.button if b.label == "保存采集").click()
     return at.run(), baseline
+
+
+# -- 柜员用信 (pages/teller.py) ------------------------------------------------------------------------------
+
+T2 = Account("t2", "teller", "隆昌柜员", branch_id="B2")
+TELLER_CARD = "6228480011112222333"
+
+
+def _signed_h0(path: Path) -> None:
+    """H0 (B1, granted 50,000) signs 50,000 on :data:`TELLER_CARD` (the administrator, as another user)."""
+    from grids import credit_events
+
+    credit_events.sign(GpkgWorkspace(path), ADMIN, "H0", 50_000, TELLER_CARD)
+
+
+def _teller_submit(at: AppTest, *, amount: float) -> AppTest:
+    at.number_input(key="teller.amount").set_value(amount)
+    at.checkbox(key="teller.sure").check()
+    return at.button(key="teller.submit").click().run()
+
+
+def teller_forged_household(at: AppTest, path: Path) -> tuple[AppTest, dict[str, pd.DataFrame]]:
+    """t2 (B2) never looked H0 up, but its client sends a view naming H0 (a signed customer of B1)."""
+    _signed_h0(path)
+    before = stored(path)
+    at.session_state["teller.found"] = {"hh_id": "H0", "name": "户*", "id_no": "*", "card_last4": "2333",
+                                        "granted_amount": 50_000.0, "signed_amount": 50_000.0, "balance": 0.0,
+                                        "available": 50_000.0}
+    at.run()
+    return _teller_submit(at, amount=100), before
+
+
+def teller_sign_other_branch(at: AppTest, _path: Path) -> AppTest:
+    """b1 sends the 签约发卡 form for H6, a granted household of B2."""
+    at.text_input(key="teller.sign_hh").input("H6")
+    at.number_input(key="teller.sign_amount").set_value(60_000)
+    at.text_input(key="teller.sign_card").input(TELLER_CARD)
+    return at.button(key="teller.sign_submit").click().run()

@@ -26,6 +26,7 @@ ACCOUNTS = {
     "admin": Account("admin", "admin", "管理员"),
     "branch_manager": Account("b1", "branch_manager", "林东主任", branch_id="B1"),
     "customer_manager": Account("s1", "customer_manager", "张三", branch_id="B1", staff_id="S1"),
+    "teller": Account("t2", "teller", "隆昌柜员", branch_id="B2"),
 }
 
 

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from tests import forged
-from tests.forged import B1, PLANNER, S1, Forgery
+from tests.forged import B1, PLANNER, S1, T2, Forgery
 
 FORGERIES = [
     Forgery("staffing: staff of another branch", "pages/staffing.py", B1, forged.staffing_other_branch_staff,
@@ -31,6 +31,10 @@ FORGERIES = [
     Forgery("workbench: stale visit", "pages/workbench.py", S1, forged.workbench_stale_visit,
             "数据已被他人修改，请刷新后重做"),
     Forgery("workbench: stale survey", "pages/workbench.py", S1, forged.workbench_stale_survey, "数据已被他人修改"),
+    Forgery("teller: household not found by look-up", "pages/teller.py", T2, forged.teller_forged_household,
+            "不是你刚查询到的客户"),
+    Forgery("teller: sign a household of another branch", "pages/teller.py", B1, forged.teller_sign_other_branch,
+            "本网点"),
 ]
 
 

@@ -36,6 +36,8 @@ RATING_VILLAGE = "rating.village"
 RATING_CHECK = "rating.check"  # problems of the last “校验”, or None
 RATING_FILES = "rating.files"  # {(village, revision, fmt): bytes} of unmasked whitelists made on a click
 EDITORS = "app.editors"  # {name: held table} of the data editors (see ui.data.editor_table)
+TELLER_FOUND = "teller.found"  # the minimal view of the customer the last look-up found (grids.credit_events), or None
+TELLER_LAST = "teller.last"  # text of the last recorded signing/drawdown/repayment (shown once after the rerun)
 ADMIN_AUDIT_ACTOR = "admin.audit_actor"
 ADMIN_AUDIT_ACTION = "admin.audit_action"
 
@@ -59,13 +61,15 @@ DEFAULTS: dict[str, object] = {
     RATING_CHECK: None,
     RATING_FILES: {},
     EDITORS: {},
+    TELLER_FOUND: None,
+    TELLER_LAST: None,
     ADMIN_AUDIT_ACTOR: [],
     ADMIN_AUDIT_ACTION: [],
 }
 
 SIGNED_IN_KEYS: tuple[str, ...] = (AUTH_SESSION, ROLE, UNMASK, SCOPED, UNMASKED, OVERVIEW_SELECTED,
                                    WORKBENCH_START, WORKBENCH_LAST, WORKBENCH_SEEN, WORKBENCH_SURVEY_SEEN, RATING_VILLAGE, RATING_CHECK,
-                                   RATING_FILES, EDITORS)
+                                   RATING_FILES, EDITORS, TELLER_FOUND, TELLER_LAST)
 """Keys that belong to one signed-in account: reset on sign-out so the next account starts clean."""
 
 # the planning (网格规划) and staffing (人员分配) pages (their defaults: PLANNING_DEFAULTS, set by ui.planning.init)
@@ -134,6 +138,8 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("pages/workbench.py", "走访工作台", ":material/directions_walk:",
              frozenset({"customer_manager", "admin"})),
     PageSpec("pages/rating.py", "集中授信", ":material/how_to_vote:", frozenset({"branch_manager", "admin"})),
+    PageSpec("pages/teller.py", "柜员用信", ":material/credit_card:",
+             frozenset({"teller", "branch_manager", "admin"})),
     PageSpec("pages/data.py", "数据管理", ":material/database:", frozenset({"planner", "admin"})),
     PageSpec("pages/admin.py", "账号与审计", ":material/admin_panel_settings:", frozenset({"admin", "leadership"})),
 )

@@ -1,7 +1,8 @@
 """``python -m grids check PATH [--plan NAME] [--json]``: coverage, assignment and size problems of a plan.
 
 Errors first, then warnings, each with its reason and its fix. Exit code 0 when the plan has no error (warnings
-are printed but never block publishing), 1 when it has errors.
+are printed but never block publishing), 1 when it has errors. Households whose signed / available / balance
+values differ from their 签约/用信 events (:func:`grids.check.check_credit_events`) are an error here too.
 
 ``--credit`` checks the households' grants against the product rules instead (:mod:`grids.credit_rules`: the
 联社's defaults, or the rules of the household's branch where the administrator set some,
@@ -16,7 +17,14 @@ import json
 
 import pandas as pd
 
-from grids.check import PROBLEM_KINDS, SEVERITY_NAMES, check_workspace_plan, errors, warnings
+from grids.check import (
+    PROBLEM_KINDS,
+    SEVERITY_NAMES,
+    check_credit_events,
+    check_workspace_plan,
+    errors,
+    warnings,
+)
 from grids.plans import plan_info, resolve_plan
 from grids.workspace import open_workspace
 
@@ -95,6 +103,9 @@ def run(args: argparse.Namespace) -> int:
     plan_id = resolve_plan(ws, args.plan)
     info = plan_info(ws, plan_id)
     problems = check_workspace_plan(ws, plan_id)
+    events = check_credit_events(ws)  # the households' credit values against their events (an error)
+    if len(events):
+        problems = pd.concat([problems, events], ignore_index=True)
     bad, notes = errors(problems), warnings(problems)
     if args.json:
         rows = []

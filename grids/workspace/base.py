@@ -41,7 +41,9 @@ triggers recording edits made outside the library (:data:`EDITS_TABLE`). 6: ``pl
 plan's assignments when a draft was made, for the three-way merge at publication), ``quota_per_day`` of staff and
 branches, ``surveys`` (农户信息采集), ``credit_rules`` (per-branch approval authority and product-rule overrides)
 and the households' ``job_level``, ``payroll``, ``credit_legacy``, ``credit_note``. 7: ``loan_totals`` (loan
-balances by month, branch and product) and ``reports`` (the monthly reports issued)."""
+balances by month, branch and product), ``reports`` (the monthly reports issued) and ``credit_events`` (签约/用信
+events), the households' signed / available / balance values turned into opening events once
+(:func:`migrate_data`)."""
 AUDIT_APPEND_ONLY = "审计记录只能追加，不能修改或删除"
 AUDIT_COLUMNS = ("at", "actor", "action", "layer", "revision", "detail")
 """The audit columns covered by a row's hash (with ``prev_hash``)."""
@@ -337,6 +339,21 @@ def _schema_version(row: Sequence[Any] | None) -> int:
 # --------------------------------------------------------------------------------------------------------
 # the workspace and transaction bases
 # --------------------------------------------------------------------------------------------------------
+
+def migrate_data(ws: Workspace, found: int) -> None:
+    """Data migrations that need the library, run once right after a schema upgrade from version ``found``.
+
+    Schema 7: the values households carry (signed, available_amount, balance) become opening credit events
+    (:func:`grids.credit_events.write_opening_events`, idempotent; one audited transaction, none when there is
+    nothing to turn). A workspace that cannot be written is left as it is (its households' values are their
+    opening until someone signs or serves them).
+    """
+    if found < 7:
+        from grids.credit_events import write_opening_events
+
+        with contextlib.suppress(WorkspaceError):
+            write_opening_events(ws, actor="system")
+
 
 class Workspace(abc.ABC):
     """A county workspace, whatever stores it: what the rest of the code types against.

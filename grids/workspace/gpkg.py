@@ -73,6 +73,7 @@ from grids.workspace.base import (
     edit_logged_tables,
     encode_geometries,  # noqa: F401 (register_functions example)
     external_edit_notes,
+    migrate_data,
     read_only_notice,
     workspace_error,
 )
@@ -465,6 +466,7 @@ class GpkgWorkspace(Workspace):
         """Set when edits made outside the library could not be recorded (read-only workspace); else None."""
         if _schema_version(schema) < SCHEMA_VERSION:
             self._upgrade()
+            migrate_data(self, _schema_version(schema))
         if edited:
             self._absorb_external_edits()
 

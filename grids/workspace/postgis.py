@@ -63,6 +63,7 @@ from grids.workspace.base import (
     decode_geometries,
     edit_logged_tables,
     encode_geometries,
+    migrate_data,
     external_edit_notes,
     read_only_notice,
     workspace_error,
@@ -278,6 +279,7 @@ class PgWorkspace(Workspace):
         """Set when edits made outside the library could not be recorded (read-only role); else None."""
         if _schema_version(schema) < SCHEMA_VERSION:
             self._upgrade()
+            migrate_data(self, _schema_version(schema))
         elif not truncates:
             self._install_truncate_triggers()
         self._absorb_external_edits()

@@ -39,6 +39,7 @@ USERS = {
     "leader": "leadership",
     "b01": "branch_manager",
     "s002": "customer_manager",
+    "t07": "teller",
 }
 CASES = [(user, spec.title, Path(spec.path).stem) for user, role in USERS.items() for spec in pages_for(role)]
 
@@ -128,6 +129,7 @@ def make_hostile_workspace(dst: Path) -> None:
 
     branches = ws.read("branches")
     branches["name"], branches["address"] = _cycle(len(branches)), _cycle(len(branches), 5)
+    branches.loc[branches["branch_id"] == "B07", "name"] = LITERALS[0]  # the teller t07's page names its branch
     branches.to_file(tmp / "branches.gpkg", driver="GPKG")
     imported("branches", tmp / "branches.gpkg", NAMES[0], coords="cgcs2000", mode="replace")
 
