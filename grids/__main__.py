@@ -20,7 +20,7 @@ from grids.errors import GridsError
 from grids.text import plain
 
 COMMANDS = ("init", "status", "demo", "import", "build", "check", "assign", "report", "export", "bench", "migrate",
-            "accounts", "audit", "publish", "staff")
+            "accounts", "audit", "publish", "staff", "credit")
 
 EXIT_OK, EXIT_FOUND, EXIT_CANNOT_RUN, EXIT_INTERRUPTED = 0, 1, 2, 130
 

@@ -522,6 +522,42 @@ class ScopedWorkspace:
             return credit.save_ratings(self.ws, ratings, actor=self.account.username, seen=seen,
                                        branch_id=self.account.branch_id)
 
+    def record_rating_session(self, *, village_code: str, held_on: Any, place: str, panel: Any,
+                              decisions: pd.DataFrame, minutes: str = "", seen: Mapping[str, int] | None = None,
+                              expected_revision: int | None = None) -> Any:
+        """Record a village's rating session (集中授信评定会): see :func:`grids.sessions.record_session`
+        (scope, panel, votes, authority and product rules decided there; refusals audited)."""
+        from grids import sessions
+
+        ids = [str(h) for h in decisions["hh_id"]] if "hh_id" in decisions.columns else []
+        what = {"village_code": village_code, "held_on": str(held_on), "place": place, "rows": len(decisions),
+                "hh_ids": ids[:50]}
+        with self._intent("集中授信评定会", sessions.DECISIONS_LAYER, what):
+            return sessions.record_session(self, village_code=village_code, held_on=held_on, place=place,
+                                           panel=panel, decisions=decisions, minutes=minutes, seen=seen,
+                                           expected_revision=expected_revision)
+
+    def review_queue(self) -> pd.DataFrame:
+        """Decisions waiting for the credit committee that this account may read
+        (:func:`grids.sessions.review_queue`)."""
+        from grids import sessions
+
+        return sessions.review_queue(self)
+
+    def approve_decision(self, decision_id: str, *, note: str = "") -> dict[str, Any]:
+        """贷审会审批通过 (``review_credit``): :func:`grids.sessions.approve`; refusals audited."""
+        from grids import sessions
+
+        with self._intent("贷审会审批通过", sessions.DECISIONS_LAYER, {"decision_id": decision_id, "note": note}):
+            return sessions.approve(self.ws, decision_id, self.account, note=note)
+
+    def return_decision(self, decision_id: str, *, note: str) -> dict[str, Any]:
+        """贷审会退回 (``review_credit``, a reason required): :func:`grids.sessions.return_`; refusals audited."""
+        from grids import sessions
+
+        with self._intent("贷审会退回", sessions.DECISIONS_LAYER, {"decision_id": decision_id, "note": note}):
+            return sessions.return_(self.ws, decision_id, self.account, note)
+
     def set_credit_rule(self, *, branch_id: str, product: str = "", grade: str = "", **values: Any) -> dict[str, Any]:
         """Set or remove one branch's product-rule override (administrators only, audited; refusals audited too):
         see :func:`grids.credit_rules.set_branch_rule`."""
