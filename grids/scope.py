@@ -537,12 +537,27 @@ class ScopedWorkspace:
                                            panel=panel, decisions=decisions, minutes=minutes, seen=seen,
                                            expected_revision=expected_revision)
 
-    def review_queue(self) -> pd.DataFrame:
-        """Decisions waiting for the credit committee that this account may read
+    def record_session_from_table(self, *, village_code: str, held_on: Any, place: str, panel: Any,
+                                  shown: pd.DataFrame, edited: pd.DataFrame, members: Sequence[str],
+                                  seen: Mapping[str, int] | None = None) -> Any:
+        """:meth:`record_rating_session` from the page's vote table: the households are those of ``shown`` (the
+        table the server drew) by position (:func:`grids.sessions.decisions_from_votes`: a changed read-only cell
+        or an added row refuses); refusals audited."""
+        from grids import sessions
+
+        what = {"village_code": village_code, "held_on": str(held_on), "place": place, "rows": len(edited),
+                "members": list(members)[:10]}
+        with self._intent("集中授信评定会", sessions.DECISIONS_LAYER, what):
+            decisions = sessions.decisions_from_votes(shown, edited, members)
+            return sessions.record_session(self, village_code=village_code, held_on=held_on, place=place,
+                                           panel=panel, decisions=decisions, seen=seen)
+
+    def review_queue(self, *, include: Sequence[str] = ()) -> pd.DataFrame:
+        """Decisions waiting for the credit committee that this account may read, plus ``include``
         (:func:`grids.sessions.review_queue`)."""
         from grids import sessions
 
-        return sessions.review_queue(self)
+        return sessions.review_queue(self, include=include)
 
     def approve_decision(self, decision_id: str, *, note: str = "") -> dict[str, Any]:
         """贷审会审批通过 (``review_credit``): :func:`grids.sessions.approve`; refusals audited."""

@@ -78,7 +78,7 @@ def session_template_bytes(households: pd.DataFrame, *, village_code: str, villa
     ----------
     households : DataFrame
         The households to rate (:func:`grids.credit.rating_list` rows): ``hh_id``, ``head_name``, ``segment``,
-        ``product``, ``grade``, ``granted_amount``, ``guarantee``; optional ``suggested_grade``,
+        ``product``, ``grade``, ``granted_amount`` (or ``amount``), ``guarantee``; optional ``suggested_grade``,
         ``suggested_amount``, ``points`` (:mod:`grids.scorecard`).
     village_code : str
     village_name : str
@@ -139,7 +139,7 @@ def session_template_bytes(households: pd.DataFrame, *, village_code: str, villa
     res.add_data_validation(guarantee)
     first_vote = len(_RESULT_HEAD) + len(_INFORMATIVE) + 1
     for i, rec in enumerate(households.to_dict("records"), start=2):
-        amount = rec.get("granted_amount")
+        amount = rec.get("amount", rec.get("granted_amount"))
         suggested = rec.get("suggested_amount")
         row = [rec.get("hh_id"), rec.get("head_name"), rec.get("segment"), rec.get("product"), rec.get("grade"),
                None if amount is None or pd.isna(amount) or float(amount) <= 0 else float(amount),

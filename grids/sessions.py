@@ -534,16 +534,138 @@ def decisions_table(ws: Any, *, branch_id: str | None = None, outcome: str | Non
     return out.sort_values(["held_on", "decision_id"], kind="stable").reset_index(drop=True)[cols]
 
 
-def review_queue(sw: Any) -> pd.DataFrame:
+def review_queue(sw: Any, *, include: Sequence[str] = ()) -> pd.DataFrame:
     """The decisions waiting for the credit committee (待贷审会审批) that ``sw``'s account may read: all for the
     county-wide roles (the committee), a branch manager's own branch's; others none (PermissionDeniedError).
 
+    ``include``: decision ids to list as well whatever their outcome now (a page keeps showing what the user saw:
+    a decision someone else decided meanwhile stays, with its new outcome, and acting on it is refused).
     Columns as :func:`decisions_table` (votes as JSON text: member → 同意/反对/弃权; ``approval_limit`` is the
     branch's authority the amount exceeds).
     """
     account = sw.account
     if sw.is_county_wide:
-        return decisions_table(sw.ws, outcome=PENDING)
-    if account.can("read_branch") and account.branch_id:
-        return decisions_table(sw.ws, branch_id=str(account.branch_id), outcome=PENDING)
-    raise PermissionDeniedError(f"{account.role_name}（{account.username}）不能查看贷审会待审批队列")
+        branch = None
+    elif account.can("read_branch") and account.branch_id:
+        branch = str(account.branch_id)
+    else:
+        raise PermissionDeniedError(f"{account.role_name}（{account.username}）不能查看贷审会待审批队列")
+    every = decisions_table(sw.ws, branch_id=branch)
+    keep = (every["outcome"] == PENDING) | every["decision_id"].isin(set(map(str, include)))
+    return every[keep.to_numpy(dtype=bool)].reset_index(drop=True)
+
+
+# -- tables for the rating page (assembled here, the page only renders them) ---------------------------------
+
+DEFAULT_PANEL_ROLES: tuple[str, ...] = ("村组干部", "村民代表", "村民代表", "信用社主任", "客户经理")
+"""The roles of an empty panel form (names to fill in; members may be added up to 7)."""
+VOTE_TABLE_FIXED: tuple[str, ...] = ("hh_id", "head_name", "segment", "product", "suggested_grade",
+                                     "suggested_amount", "points", "reasons", "grade", "amount", "guarantee")
+"""The columns of :func:`vote_table` before the members' vote columns (``grade``, ``amount``, ``guarantee`` and
+the votes are editable)."""
+
+
+def empty_panel() -> pd.DataFrame:
+    """A panel form: one row per :data:`DEFAULT_PANEL_ROLES` (``name`` empty, ``present`` true)."""
+    return pd.DataFrame({"name": [""] * len(DEFAULT_PANEL_ROLES), "role": list(DEFAULT_PANEL_ROLES),
+                         "present": [True] * len(DEFAULT_PANEL_ROLES)})
+
+
+def present_members(panel: pd.DataFrame) -> list[str]:
+    """Names of the members present in a panel form (blank names skipped, order kept, repeats once)."""
+    if panel is None or not len(panel) or "name" not in panel.columns:
+        return []
+    here = panel["present"].astype("boolean").fillna(True) if "present" in panel.columns else pd.Series(
+        True, index=panel.index)
+    names = [_s(n) for n, p in zip(panel["name"], here, strict=True) if _s(n) and bool(p)]
+    return list(dict.fromkeys(names))
+
+
+def vote_table(rating_list: pd.DataFrame, members: Sequence[str], suggestions: pd.DataFrame | None = None
+               ) -> pd.DataFrame:
+    """The page's vote table: per household (:func:`grids.credit.rating_list` rows) the scorecard's suggestion,
+    the grade/amount/guarantee to decide (pre-filled with the suggestion, else the current grant) and one empty
+    column per member present (同意/反对/弃权).
+
+    Examples
+    --------
+    >>> rl = pd.DataFrame({"hh_id": ["a"], "head_name": ["甲"], "segment": ["普通农牧户"], "product": ["福农卡"],
+    ...                    "grade": [None], "granted_amount": [0.0], "guarantee": [""]})
+    >>> vote_table(rl, ["张", "李"]).columns.tolist()[-3:]
+    ['guarantee', '张', '李']
+    """
+    out = pd.DataFrame({c: rating_list.get(c) for c in ("hh_id", "head_name", "segment", "product")})
+    sug = (suggestions if suggestions is not None and len(suggestions) else pd.DataFrame(
+        columns=["hh_id", "suggested_grade", "suggested_amount", "points", "reasons"])).drop_duplicates("hh_id")
+    merged = out[["hh_id"]].astype({"hh_id": str}).merge(sug.astype({"hh_id": str}), on="hh_id", how="left")
+    for col in ("suggested_grade", "suggested_amount", "points", "reasons"):
+        out[col] = merged[col].to_numpy(dtype=object)
+    out["suggested_amount"] = pd.to_numeric(out["suggested_amount"], errors="coerce")
+    out["points"] = pd.to_numeric(out["points"], errors="coerce")
+    granted = pd.to_numeric(rating_list.get("granted_amount"), errors="coerce")
+    out["grade"] = [g if isinstance(g, str) and g else (c if isinstance(c, str) and c else None)
+                    for g, c in zip(out["suggested_grade"], rating_list.get("grade"), strict=True)]
+    out["amount"] = out["suggested_amount"].where(out["suggested_amount"].notna(), granted.where(granted > 0))
+    out["guarantee"] = rating_list.get("guarantee")
+    for m in members:
+        out[m] = None
+    return out.reset_index(drop=True)
+
+
+def decisions_from_votes(shown: pd.DataFrame, edited: pd.DataFrame, members: Sequence[str]) -> pd.DataFrame:
+    """The decisions of a vote table as :func:`record_session` takes them: households by their position in the
+    table the server showed (never the id the client sends), only rows with an amount or a vote.
+
+    Raises
+    ------
+    ValidationError
+        Rows added or removed (the table is fixed: a tampered client).
+
+    Examples
+    --------
+    >>> shown = pd.DataFrame({"hh_id": ["a", "b"], "product": ["福农卡"] * 2, "grade": [None] * 2,
+    ...                       "amount": [None, None], "guarantee": [""] * 2, "张": [None] * 2})
+    >>> edited = shown.assign(hh_id=["x", "b"], amount=[60000, None], 张=["同意", None])
+    >>> decisions_from_votes(shown, edited, ["张"])[["hh_id", "amount", "张"]].values.tolist()
+    [['a', 60000.0, '同意']]
+    """
+    extra = [i for i in edited.index if i not in range(len(shown))]
+    if extra or len(edited) != len(shown):
+        raise ValidationError("评定表只能修改等级、金额、担保方式和表决，不能新增或删除行", column="hh_id",
+                              fix="刷新页面后重新填写")
+    editable = {"grade", "amount", "guarantee", *members}
+    for pos, rec in enumerate(shown.to_dict("records")):
+        new = edited.loc[pos]
+        for col in edited.columns:
+            if col not in editable and not _same(rec.get(col), new.get(col)):
+                raise ValidationError(f"评定表只能修改等级、金额、担保方式和表决；第 {pos + 1} 行的“{col}”不能修改",
+                                      row=pos + 1, column=str(col), fix="刷新页面后重新填写")
+    rows = []
+    for pos, rec in zip(range(len(shown)), shown.to_dict("records"), strict=True):
+        new = edited.loc[pos]
+        votes = {m: _s(new.get(m)) for m in members if _s(new.get(m))}
+        amount = new.get("amount")
+        has_amount = amount is not None and not pd.isna(amount) and _s(amount) != ""
+        if not votes and not has_amount:
+            continue
+        rows.append({"row": pos + 1, "hh_id": _s(rec["hh_id"]), "product": _s(rec.get("product")),
+                     "grade": _s(new.get("grade")), "amount": amount, "guarantee": _s(new.get("guarantee")),
+                     **{m: votes.get(m, "") for m in members}})
+    return pd.DataFrame(rows, columns=["row", "hh_id", "product", "grade", "amount", "guarantee", *members])
+
+
+def _same(a: Any, b: Any) -> bool:
+    na = a is None or (not isinstance(a, str) and pd.isna(a))
+    nb = b is None or (not isinstance(b, str) and pd.isna(b))
+    if na or nb:
+        return na and nb
+    return bool(a == b)
+
+
+def decided_votes(votes_json: str) -> pd.DataFrame:
+    """A decision's votes (JSON text) as a table ``成员``, ``表决`` for display."""
+    try:
+        data = json.loads(votes_json or "{}")
+    except (TypeError, json.JSONDecodeError):
+        data = {}
+    return pd.DataFrame({"成员": list(data), "表决": list(data.values())})

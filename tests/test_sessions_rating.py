@@ -409,3 +409,149 @@ def test_cli_rate_approve_return_queue_exit_codes(ws, tmp_path, monkeypatch, cap
     assert main(["credit", path, "queue", "--user", "cc01"]) == 0
     assert "待贷审会审批 0 户" in capsys.readouterr().out
     assert hh(GpkgWorkspace(ws.path), "H1")["granted_amount"] == 400000.0
+
+
+# -- the pages -------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def page_ws(ws, monkeypatch):
+    monkeypatch.setenv("GRIDS_WORKSPACE", str(ws.path))
+    return ws
+
+
+def test_b1_records_a_session_on_the_rating_page_and_cc01_approves_on_the_review_page(page_ws):
+    from tests import forged
+
+    at = forged._session_panel(forged.open_page("pages/rating.py", B1))
+    assert not at.exception, at.exception
+    table = next(e for e in at.data_editor if e.key.startswith("session.editor")).value
+    assert table.columns.tolist()[-5:] == forged.SESSION_PANEL and table["hh_id"].tolist() == ["H0", "H1", "H2"]
+    yes = dict.fromkeys(forged.SESSION_PANEL, "同意")
+    forged.forge_editor(at, "session.editor", edited_rows={0: {"grade": "良好", "amount": 60000, **yes},
+                                                           1: {"grade": "黄金客户", "amount": 400000, **yes}})
+    at = at.button(key="session.save").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert "当场授信 1 户，上报贷审会 1 户" in at.success[0].value
+    assert hh(page_ws, "H0")["granted_amount"] == 60000.0 and hh(page_ws, "H1")["granted_amount"] == 0
+
+    review = forged.open_page("pages/review.py", CC)
+    assert not review.exception, review.exception
+    assert review.selectbox(key="review.pick").value.endswith("-002")
+    assert any("甲村村委会" in m.value for m in review.markdown)
+    review = review.button(key="review.approve").click().run()
+    assert not review.error, [e.value for e in review.error]
+    assert hh(page_ws, "H1")["granted_amount"] == 400000.0
+    assert sessions.read_decisions(page_ws)["reviewed_by"].tolist()[-1] == "cc01"
+
+
+def test_review_page_is_for_the_committee_and_admin_only(page_ws):
+    from ui.state import pages_for
+
+    assert "pages/review.py" in {p.path for p in pages_for("credit_committee")}
+    assert "pages/review.py" in {p.path for p in pages_for("admin")}
+    assert "pages/review.py" not in {p.path for p in pages_for("branch_manager")}
+    from tests import forged
+
+    forged.pending_decisions(page_ws.path, n=1)
+    at = forged.open_page("pages/review.py", ADMIN)  # sees the queue, cannot decide
+    assert not at.exception and any("只有联社贷审会账号可以审批" in i.value for i in at.info)
+    assert not [b for b in at.button if b.key == "review.approve"]
+
+
+def test_session_template_downloads_from_the_rating_page(page_ws):
+    from tests import forged
+
+    at = forged._session_panel(forged.open_page("pages/rating.py", B1))
+    button = next(b for b in at.get("download_button") if b.proto.id and "session.template" in b.proto.id)
+    assert button.proto.label == "下载评定表模板（Excel）"
+
+
+# -- the scorecard ---------------------------------------------------------------------------------------
+
+
+def test_scorecard_reasons_show_every_factor_and_add_up():
+    from grids import scorecard
+
+    rec = {"labour": 2, "farmland_mu": 40, "grassland_mu": 700, "cattle": 10, "sheep": 25, "annual_income": 70000,
+           "liabilities": 50000, "liabilities_other_banks": 10000, "housing": "楼房", "entity_type": "普通农牧户"}
+    s = scorecard.suggest(rec, "福农卡")
+    card = scorecard.load_scorecard()
+    assert [r.label for r in s.reasons] == [card["factors"][f]["label"] for f in card["products"]["福农卡"]["factors"]]
+    assert s.points == sum(r.points for r in s.reasons)
+    by = {r.label: r for r in s.reasons}
+    assert by["牲畜（折合牛）"].value == "15 头" and by["牲畜（折合牛）"].points == 8  # 10 + 25 × 0.2
+    assert by["负债与年收入之比"].value == "86%" and by["负债与年收入之比"].points == 3
+    lo, hi = products_band = credit_rules.DEFAULT_RULES.band("福农卡", s.grade)
+    assert lo <= s.amount <= hi and s.amount % 1000 == 0
+    richer = scorecard.suggest({**rec, "annual_income": 300000, "liabilities": 0, "liabilities_other_banks": 0},
+                               "福农卡")
+    assert richer.points > s.points and richer.amount > s.amount
+    del products_band
+
+
+def test_scorecard_keeps_grades_to_the_entity_type_and_caps_by_guarantee_and_need():
+    from grids import scorecard
+
+    big = {"labour": 3, "farmland_mu": 300, "grassland_mu": 2000, "cattle": 100, "annual_income": 800000,
+           "housing": "楼房", "machinery_value": 500000}
+    assert scorecard.suggest({**big, "entity_type": "普通农牧户"}, "福农卡").grade == "优秀"
+    assert scorecard.suggest({**big, "entity_type": "家庭农牧场"}, "福农卡").grade == "钻石客户"
+    officer = {"annual_income": 200000, "post_level": "处级及以上", "salary_via_rcc": True, "housing": "楼房",
+               "entity_type": "公职人员"}
+    s = scorecard.suggest(officer, "福薪卡")
+    assert s.amount == 400000.0 or s.amount <= 200000.0  # the 处级 band starts at 40万: the band wins over the cap
+    guaranteed = scorecard.suggest({**officer, "guarantee_options": "公职人员保证"}, "福薪卡")
+    assert guaranteed.amount >= s.amount and 400000 <= guaranteed.amount <= 700000
+    section = scorecard.suggest({**officer, "post_level": "科级"}, "福薪卡")
+    assert section.amount == 200000.0 and "20万为限" in section.reasons_text()
+    need = scorecard.suggest({**big, "entity_type": "普通农牧户", "need_amount": 50000}, "福农卡")
+    assert need.amount == 85000.0 and "按本户申请金额" in need.reasons_text()  # not below the grade's band
+    frame = scorecard.suggest_frame(pd.DataFrame([{**big, "entity_type": "家庭农牧场"},
+                                                  {"entity_type": "公职人员", **officer}]))
+    assert frame["product"].tolist() == ["福农卡", "福薪卡"]
+    with pytest.raises(ValidationError, match="评分卡没有产品"):
+        scorecard.suggest(big, "福卡")
+
+
+def test_suggestions_mask_income_unless_unmasked(ws):
+    from grids import scorecard, survey
+
+    record = survey.validate_survey({"hh_id": "H0", "surveyed_at": "2026-03-05", "outcome": "补充资料", "labour": 2,
+                                     "members": 4, "note": "缺收入证明",
+                                     "annual_income": 88000, "entity_type": "普通农牧户"})
+    survey.write_surveys(ws, [{**record, "staff_id": "S1", "branch_id": "B1"}], actor="s1", action="测试")
+    masked = scorecard.village_suggestions(ws, ["H0"], {"H0": "福农卡"})
+    assert "***" in masked["reasons"].iloc[0] and "88,000" not in masked["reasons"].iloc[0]
+    full = scorecard.village_suggestions(ws, ["H0"], {"H0": "福农卡"}, unmask=True)
+    assert "88,000" in full["reasons"].iloc[0]
+
+
+# -- the demo --------------------------------------------------------------------------------------------
+
+
+def test_demo_sessions_match_the_grants_and_leave_the_funnel_exact(demo_copy):
+    from geodata.demo import FUNNEL
+    from geodata.demo_sessions import add_sessions
+    from grids import plans
+
+    w = GpkgWorkspace(demo_copy)
+    before = w.read("households", columns=["hh_id", "eligible", "granted_amount", "signed", "using"])
+    out = add_sessions(w, plans.resolve_plan(w))
+    hh_now = w.read("households", columns=["hh_id", "product", "grade", "granted_amount", "guarantee", "eligible"])
+    pd.testing.assert_series_equal(hh_now["granted_amount"], before["granted_amount"])
+    assert int((hh_now["granted_amount"] > 0).sum()) == FUNNEL["granted"]
+    d = sessions.read_decisions(w)
+    granted = d[d["outcome"] == sessions.GRANTED].merge(hh_now, on="hh_id", suffixes=("", "_hh"))
+    assert len(granted) == FUNNEL["granted"] == out["decisions"] - out["pending"]
+    assert (granted["amount"] == granted["granted_amount"]).all()
+    assert (granted["grade"].fillna("") == granted["grade_hh"].fillna("")).all()
+    assert (granted["votes_for"] * 2 > granted[["votes_for", "votes_against", "votes_abstain"]].sum(axis=1)).all()
+    over = granted["amount"] > granted["approval_limit"]
+    assert over.any() and (granted.loc[over, "reviewed_by"] == "cc01").all()
+    pending = d[d["outcome"] == sessions.PENDING].merge(hh_now, on="hh_id", suffixes=("", "_hh"))
+    assert 10 <= len(pending) <= 20 and (pending["granted_amount"] == 0).all() and pending["eligible"].all()
+    assert (pending["amount"] > pending["approval_limit"]).all()
+    panel = w.read(sessions.PANEL_LAYER)
+    for _, members in panel.groupby("session_id"):
+        sessions.check_panel(members)  # 5–7, every role
