@@ -300,7 +300,8 @@ def _plain_value(v: Any) -> Any:
 
 
 def save_ratings(ws: Any, ratings: pd.DataFrame, *, actor: str, expected_revision: int | None = None,
-                 seen: Mapping[str, int] | None = None, branch_id: str | None = None) -> int:
+                 seen: Mapping[str, int] | None = None, branch_id: str | None = None,
+                 within_authority: bool = False) -> int:
     """Check a batch of ratings against the workspace's households and write it in one transaction.
 
     Nothing is written when any rating has a problem (the error lists the first ones). Each household written
@@ -322,6 +323,9 @@ def save_ratings(ws: Any, ratings: pd.DataFrame, *, actor: str, expected_revisio
         (:class:`~grids.errors.StaleEditError`), other households do not matter.
     branch_id : str, optional
         The rating branch: its rules apply (:func:`grids.credit_rules.effective_rules`); default the 联社's.
+    within_authority : bool
+        Refuse grants above the branch's approval authority (a direct rating on the page: larger grants go
+        through a rating session and the credit committee, :mod:`grids.sessions`).
 
     Returns
     -------
@@ -345,13 +349,15 @@ def save_ratings(ws: Any, ratings: pd.DataFrame, *, actor: str, expected_revisio
     """
     rules = credit_rules.effective_rules(ws, branch_id)
     with ws.transaction(actor=actor, action="集中授信评级", expected_revision=expected_revision) as tx:
-        changed, granted = apply_ratings(tx, ws.columns("households"), ratings, rules=rules, seen=seen)
+        changed, granted = apply_ratings(tx, ws.columns("households"), ratings, rules=rules, seen=seen,
+                                         within_authority=within_authority)
         tx.note("households", {"op": "ratings", "rows": len(changed), "granted": granted, "changed": changed})
     return len(changed)
 
 
 def apply_ratings(tx: Any, present: Mapping[str, str] | Any, ratings: pd.DataFrame, *, rules: credit_rules.Rules,
-                  seen: Mapping[str, int] | None = None) -> tuple[list[dict[str, Any]], int]:
+                  seen: Mapping[str, int] | None = None,
+                  within_authority: bool = False) -> tuple[list[dict[str, Any]], int]:
     """Check a rating batch and write it inside an open transaction (the body of :func:`save_ratings`, also used
     by a rating session's grants, :mod:`grids.sessions`).
 
@@ -366,6 +372,8 @@ def apply_ratings(tx: Any, present: Mapping[str, str] | Any, ratings: pd.DataFra
         The rules that apply (product rules: entity type, band, 职务级别, guarantee).
     seen : mapping, optional
         ``hh_id`` → the version the caller read (:class:`~grids.errors.StaleEditError` when one changed).
+    within_authority : bool
+        Refuse any grant above ``rules``' approval authority for its product.
 
     Returns
     -------
@@ -395,6 +403,17 @@ def apply_ratings(tx: Any, present: Mapping[str, str] | Any, ratings: pd.DataFra
         first = "；".join(f"第 {r.row} 行（{r.hh_id}）{r.problem}" for r in problems.head(5).itertuples())
         raise ValidationError(f"评级表有 {len(problems)} 处问题，未保存任何内容：{first}",
                               fix="按提示修正评级表后重新提交")
+    if within_authority:
+        amounts = pd.to_numeric(new["granted_amount"], errors="coerce").fillna(0.0)
+        over = [(h, p, a) for h, p, a in zip(new["hh_id"], new["product"], amounts, strict=True)
+                if a > 0 and _s(p) and a > rules.approval_limit(_s(p))]
+        if over:
+            h, p, a = over[0]
+            limit = rules.approval_limit(_s(p))
+            raise ValidationError(
+                f"{len(over)} 户的额度超过网点审批权限（如 {h}：{p} {a:,.0f} 元，权限 {limit:,.0f} 元），未保存任何内容",
+                column="granted_amount",
+                fix="超过审批权限的授信须在评定会上由评定小组表决，再上报联社贷审会审批（本页“评定会”部分）")
     version_sql = ", version = COALESCE(version, 0) + 1" if "version" in present else ""
     version_sql += ", job_level = ?" if "job_level" in present else ""
     version_sql += ", credit_legacy = NULL, credit_note = NULL" if "credit_legacy" in present else ""

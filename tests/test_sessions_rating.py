@@ -555,3 +555,14 @@ def test_demo_sessions_match_the_grants_and_leave_the_funnel_exact(demo_copy):
     panel = w.read(sessions.PANEL_LAYER)
     for _, members in panel.groupby("session_id"):
         sessions.check_panel(members)  # 5–7, every role
+
+
+def test_a_direct_rating_above_the_authority_is_refused_one_manager_alone_cannot_grant_it(ws):
+    big = pd.DataFrame({"hh_id": ["H1"], "grade": ["钻石客户"], "granted_amount": [1_000_000.0]})
+    with pytest.raises(ValidationError, match="超过网点审批权限"):
+        ScopedWorkspace(ws, B1).save_ratings(big, seen={"H1": 0})
+    with pytest.raises(ValidationError, match="超过网点审批权限"):
+        ScopedWorkspace(ws, ADMIN).save_ratings(big, seen={"H1": 0})
+    assert hh(ws, "H1")["granted_amount"] == 0
+    assert ScopedWorkspace(ws, B1).save_ratings(big.assign(grade="黄金客户", granted_amount=300000.0),
+                                                seen={"H1": 0}) == 1
