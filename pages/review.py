@@ -50,7 +50,7 @@ labels = {d: f"{d}（{h}，{a:,.0f} 元，{o}）" for d, h, a, o in zip(queue["d
                                                                   queue["amount"], queue["outcome"], strict=True)}
 picked = st.selectbox("审批的决定", list(labels), format_func=lambda d: labels.get(d, str(d)), key="review.pick")
 rec = queue[queue["decision_id"] == picked].iloc[0]
-st.markdown(markdown(f"**会议纪要**（{rec['place']}）：{rec['minutes']}"))
+st.markdown(f"**会议纪要**（{markdown(rec['place'])}）：{markdown(rec['minutes'])}")
 st.dataframe(sessions.decided_votes(rec["votes"]), hide_index=True)
 if not account.can("review_credit"):
     st.info("只有联社贷审会账号可以审批。")
