@@ -15,6 +15,8 @@ Which command needs what (:data:`grids.auth.PERMISSIONS`):
 ``export``         none; with ``--unmask``: ``export`` and ``view_personal``
 ``migrate``        ``manage_accounts`` on the source (an administrator: the copy carries every account and
                    every household in full)
+``credit``         ``rate`` (``rate``), ``review_credit`` (``approve``, ``return``); ``queue`` any account (what it
+                   lists is scoped: the committee all, a branch manager its own branch)
 =================  =============================================
 """
 
