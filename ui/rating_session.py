@@ -64,7 +64,7 @@ def render(sw: ScopedWorkspace, households: pd.DataFrame, village: str, village_
         "session", (village, tuple(members), data.unmasked()),
         lambda: _build(sw, households, village, members), rev=rev)
     edited = st.data_editor(
-        table, key=key, hide_index=True, height=360, width="stretch",
+        table, key=key, hide_index=True, height=360, width="stretch", placeholder="—",
         disabled=[c for c in table.columns if c not in ("grade", "amount", "guarantee", *members)],
         column_config={
             "hh_id": "户号", "head_name": "户主", "segment": "客户类型", "product": "产品",
