@@ -566,3 +566,28 @@ def test_a_direct_rating_above_the_authority_is_refused_one_manager_alone_cannot
     assert hh(ws, "H1")["granted_amount"] == 0
     assert ScopedWorkspace(ws, B1).save_ratings(big.assign(grade="黄金客户", granted_amount=300000.0),
                                                 seen={"H1": 0}) == 1
+
+
+# -- PostGIS ---------------------------------------------------------------------------------------------
+
+
+def test_sessions_and_review_on_postgis(ws, pg_target):
+    """The same session, escalation and approval on a PostGIS copy of the workspace (the tables are declared
+    in grids.model.LAYERS, made by their first write)."""
+    from grids.commands.migrate import migrate
+    from grids.workspace.postgis import PgWorkspace
+
+    migrate(ws.path, pg_target)
+    pg = PgWorkspace(pg_target)
+    result = session(pg, decisions=rows(("H0", "良好", 60000, ALL_YES), ("H1", "黄金客户", 400000, ALL_YES),
+                                        ("H2", "良好", 60000, votes("同意", "同意", "同意", "反对", "反对", "反对"))))
+    assert result.decisions["outcome"].tolist() == ["已授信", "待贷审会审批", "退回重评"]
+    assert hh(pg, "H0")["granted_amount"] == 60000.0 and hh(pg, "H1")["granted_amount"] == 0
+    cc = ScopedWorkspace(pg, CC, require_plan=False)
+    did = cc.review_queue()["decision_id"].tolist()
+    assert did == [result.decisions["decision_id"].iloc[1]]
+    cc.approve_decision(did[0])
+    assert hh(pg, "H1")["granted_amount"] == 400000.0
+    with pytest.raises(StaleEditError):
+        cc.return_decision(did[0], note="迟了")
+    assert cc.review_queue().empty
