@@ -59,6 +59,8 @@ def add_sessions(ws: Any, plan_id: str, *, seed: int = 1504, actor: str = "demo"
     manager_of = hh.dropna(subset=["staff_id"]).groupby("village_code")["staff_id"].agg(
         lambda s: s.mode().iloc[0]).to_dict()
     villages = sorted(v for v in granted["village_code"].dropna().unique() if v in village_branch.index)
+    if not villages:  # a county without grants (or without a plan's grids over them): no sessions
+        return {"sessions": 0, "decisions": 0, "escalated_approved": 0, "pending": 0}
     pending = _pending(hh, amount, rng, village_branch)
     session_rows, panel_rows, members_of = [], [], {}
     for k, code in enumerate(villages):
