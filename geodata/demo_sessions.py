@@ -112,10 +112,11 @@ def add_sessions(ws: Any, plan_id: str, *, seed: int = 1504, actor: str = "demo"
         "review_note": np.where(over, "同意", None)})
     panel = pd.DataFrame(panel_rows)
     panels = dict(tuple(panel.groupby("session_id")))
-    decs = dict(tuple(dec[["session_id", "outcome", "amount"]].groupby("session_id")))
+    at_session = dec[["session_id", "outcome", "amount"]].assign(  # what the panel decided that day
+        outcome=np.where(over.to_numpy(), sessions.PENDING, dec["outcome"].to_numpy()))
+    decs = dict(tuple(at_session.groupby("session_id")))
     sess["minutes"] = [sessions.minutes_text(held_on=d, place=p, panel=panels[s], decisions=decs[s])
-                       .replace("当场授信", "授信") for s, d, p in zip(sess["session_id"], sess["held_on"],
-                                                                   sess["place"], strict=True)]
+                       for s, d, p in zip(sess["session_id"], sess["held_on"], sess["place"], strict=True)]
     present = set(ws.layers())
     with ws.transaction(actor=actor, action="演示：集中授信评定会") as tx:
         for layer, frame in ((sessions.SESSIONS_LAYER, sess), (sessions.PANEL_LAYER, panel),
