@@ -631,9 +631,13 @@ def decisions_from_votes(shown: pd.DataFrame, edited: pd.DataFrame, members: Seq
     --------
     >>> shown = pd.DataFrame({"hh_id": ["a", "b"], "product": ["福农卡"] * 2, "grade": [None] * 2,
     ...                       "amount": [None, None], "guarantee": [""] * 2, "张": [None] * 2})
-    >>> edited = shown.assign(hh_id=["x", "b"], amount=[60000, None], 张=["同意", None])
+    >>> edited = shown.assign(amount=[60000, None], 张=["同意", None])
     >>> decisions_from_votes(shown, edited, ["张"])[["hh_id", "amount", "张"]].values.tolist()
     [['a', 60000.0, '同意']]
+    >>> decisions_from_votes(shown, edited.assign(hh_id=["x", "b"]), ["张"])
+    Traceback (most recent call last):
+    ...
+    grids.errors.ValidationError: 第 1 行，列 “hh_id”：评定表只能修改等级、金额、担保方式和表决；第 1 行的“hh_id”不能修改。修正方法：刷新页面后重新填写
     """
     extra = [i for i in edited.index if i not in range(len(shown))]
     if extra or len(edited) != len(shown):
