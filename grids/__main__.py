@@ -22,9 +22,6 @@ from grids.text import plain
 
 COMMANDS = ("init", "status", "demo", "import", "build", "check", "assign", "report", "export", "bench", "migrate",
             "accounts", "audit", "publish", "staff", "credit")
-_MODULES = {"import": "import_", "credit": "credit_events"}
-"""Command → module of grids/commands where the names differ (``credit``: sign/draw/repay until
-grids/commands/credit.py takes them over via :func:`grids.commands.credit_events.add_subcommands`)."""
 
 EXIT_OK, EXIT_FOUND, EXIT_CANNOT_RUN, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -116,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     named = next((a for a in argv if not a.startswith("-")), None)
     for name in (named,) if named in COMMANDS else COMMANDS:
         try:
-            module = importlib.import_module(f"grids.commands.{_MODULES.get(name, name)}")
+            module = importlib.import_module(f"grids.commands.{name.replace('import', 'import_')}")
         except ModuleNotFoundError as exc:
             if exc.name and exc.name.startswith("grids.commands"):
                 continue  # command not built yet

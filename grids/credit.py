@@ -28,7 +28,7 @@ import pandas as pd
 from grids import credit_rules, products
 from grids.errors import StaleEditError, ValidationError
 
-__all__ = ["RATING_FIELDS", "check_credit", "rating_list", "record_ratings", "save_ratings", "whitelist",
+__all__ = ["RATING_FIELDS", "apply_ratings", "check_credit", "rating_list", "record_ratings", "save_ratings", "whitelist",
            "whitelist_bytes"]
 
 _RATING_COLUMNS = ("hh_id", "grade", "granted_amount", "guarantee")
@@ -300,7 +300,8 @@ def _plain_value(v: Any) -> Any:
 
 
 def save_ratings(ws: Any, ratings: pd.DataFrame, *, actor: str, expected_revision: int | None = None,
-                 seen: Mapping[str, int] | None = None, branch_id: str | None = None) -> int:
+                 seen: Mapping[str, int] | None = None, branch_id: str | None = None,
+                 within_authority: bool = False) -> int:
     """Check a batch of ratings against the workspace's households and write it in one transaction.
 
     Nothing is written when any rating has a problem (the error lists the first ones). Each household written
@@ -322,6 +323,9 @@ def save_ratings(ws: Any, ratings: pd.DataFrame, *, actor: str, expected_revisio
         (:class:`~grids.errors.StaleEditError`), other households do not matter.
     branch_id : str, optional
         The rating branch: its rules apply (:func:`grids.credit_rules.effective_rules`); default the 联社's.
+    within_authority : bool
+        Refuse grants above the branch's approval authority (a direct rating on the page: larger grants go
+        through a rating session and the credit committee, :mod:`grids.sessions`).
 
     Returns
     -------
@@ -343,49 +347,94 @@ def save_ratings(ws: Any, ratings: pd.DataFrame, *, actor: str, expected_revisio
     >>> import json; json.loads(ws.read("audit")["detail"].iloc[-1])[0]["changed"][0]["after"]["grade"]
     '良好'
     """
-    present = ws.columns("households")
+    rules = credit_rules.effective_rules(ws, branch_id)
+    with ws.transaction(actor=actor, action="集中授信评级", expected_revision=expected_revision) as tx:
+        changed, granted = apply_ratings(tx, ws.columns("households"), ratings, rules=rules, seen=seen,
+                                         within_authority=within_authority)
+        tx.note("households", {"op": "ratings", "rows": len(changed), "granted": granted, "changed": changed})
+    return len(changed)
+
+
+def apply_ratings(tx: Any, present: Mapping[str, str] | Any, ratings: pd.DataFrame, *, rules: credit_rules.Rules,
+                  seen: Mapping[str, int] | None = None,
+                  within_authority: bool = False) -> tuple[list[dict[str, Any]], int]:
+    """Check a rating batch and write it inside an open transaction (the body of :func:`save_ratings`, also used
+    by a rating session's grants, :mod:`grids.sessions`).
+
+    Parameters
+    ----------
+    tx : grids.workspace.base.Transaction
+    present : collection of str
+        The ``households`` layer's columns.
+    ratings : DataFrame
+        As for :func:`record_ratings`.
+    rules : Rules
+        The rules that apply (product rules: entity type, band, 职务级别, guarantee).
+    seen : mapping, optional
+        ``hh_id`` → the version the caller read (:class:`~grids.errors.StaleEditError` when one changed).
+    within_authority : bool
+        Refuse any grant above ``rules``' approval authority for its product.
+
+    Returns
+    -------
+    (list of dict, int)
+        Per household written: ``hh_id``, ``before`` and ``after`` (product, grade, granted amount, guarantee,
+        eligibility; ``job_level`` when it changed); and how many of them carry a grant.
+
+    Raises
+    ------
+    ValidationError
+        Any rating breaks a rule: nothing is written (the transaction is the caller's to roll back).
+    """
     cols = [c for c in ("hh_id", "segment", "archived", "eligible", "product", "grade", "granted_amount",
                         "guarantee", "job_level", "credit_legacy", "version") if c in present]
-    rules = credit_rules.effective_rules(ws, branch_id)
     ids = [_s(h) for h in ratings["hh_id"]] if "hh_id" in ratings.columns else []
-    with ws.transaction(actor=actor, action="集中授信评级", expected_revision=expected_revision) as tx:
-        placeholders = ",".join("?" for _ in ids) or "NULL"
-        current = tx.read("households", where=f"hh_id IN ({placeholders})", params=ids)[cols]
-        if seen is not None:
-            now = dict(zip(current["hh_id"].astype(str),
-                           pd.to_numeric(current.get("version", pd.Series(0, index=current.index)),
-                                         errors="coerce").fillna(0).astype(int), strict=True))
-            stale = [h for h in dict.fromkeys(ids) if h in now and (h not in seen or int(seen[h]) != now[h])]
-            if stale:
-                raise StaleEditError(ids=stale)
-        new, problems = record_ratings(current.drop(columns=["version"], errors="ignore"), ratings, rules=rules)
-        if len(problems):
-            first = "；".join(f"第 {r.row} 行（{r.hh_id}）{r.problem}" for r in problems.head(5).itertuples())
-            raise ValidationError(f"评级表有 {len(problems)} 处问题，未保存任何内容：{first}",
-                                  fix="按提示修正评级表后重新提交")
-        version_sql = ", version = COALESCE(version, 0) + 1" if "version" in present else ""
-        version_sql += ", job_level = ?" if "job_level" in present else ""
-        version_sql += ", credit_legacy = NULL, credit_note = NULL" if "credit_legacy" in present else ""
-        changed = []
-        old = current.set_index(current["hh_id"].astype(str))
-        for rec in new.to_dict("records"):
-            tx.execute(
-                "UPDATE households SET product = ?, grade = ?, granted_amount = ?, guarantee = ?, eligible = ?"
-                f"{version_sql} WHERE hh_id = ?",
-                (rec["product"], rec["grade"], float(rec["granted_amount"]), rec["guarantee"],
-                 1 if rec["eligible"] else 0, *([rec["job_level"]] if "job_level" in present else []),
-                 rec["hh_id"]),
-            )
-            was = old.loc[str(rec["hh_id"])]
-            entry = {"hh_id": str(rec["hh_id"]), "before": {c: _plain_value(was.get(c)) for c in _AUDITED},
-                     "after": {c: _plain_value(rec.get(c)) for c in _AUDITED}}
-            if _plain_value(was.get("job_level")) != _plain_value(rec.get("job_level")):
-                entry["job_level"] = {"before": _plain_value(was.get("job_level")),
-                                      "after": _plain_value(rec.get("job_level"))}
-            changed.append(entry)
-        tx.note("households", {"op": "ratings", "rows": len(changed),
-                               "granted": int((new["granted_amount"] > 0).sum()), "changed": changed})
-    return len(changed)
+    placeholders = ",".join("?" for _ in ids) or "NULL"
+    current = tx.read("households", where=f"hh_id IN ({placeholders})", params=ids)[cols]
+    if seen is not None:
+        now = dict(zip(current["hh_id"].astype(str),
+                       pd.to_numeric(current.get("version", pd.Series(0, index=current.index)),
+                                     errors="coerce").fillna(0).astype(int), strict=True))
+        stale = [h for h in dict.fromkeys(ids) if h in now and (h not in seen or int(seen[h]) != now[h])]
+        if stale:
+            raise StaleEditError(ids=stale)
+    new, problems = record_ratings(current.drop(columns=["version"], errors="ignore"), ratings, rules=rules)
+    if len(problems):
+        first = "；".join(f"第 {r.row} 行（{r.hh_id}）{r.problem}" for r in problems.head(5).itertuples())
+        raise ValidationError(f"评级表有 {len(problems)} 处问题，未保存任何内容：{first}",
+                              fix="按提示修正评级表后重新提交")
+    if within_authority:
+        amounts = pd.to_numeric(new["granted_amount"], errors="coerce").fillna(0.0)
+        over = [(h, p, a) for h, p, a in zip(new["hh_id"], new["product"], amounts, strict=True)
+                if a > 0 and _s(p) and a > rules.approval_limit(_s(p))]
+        if over:
+            h, p, a = over[0]
+            limit = rules.approval_limit(_s(p))
+            raise ValidationError(
+                f"{len(over)} 户的额度超过网点审批权限（如 {h}：{p} {a:,.0f} 元，权限 {limit:,.0f} 元），未保存任何内容",
+                column="granted_amount",
+                fix="超过审批权限的授信须在评定会上由评定小组表决，再上报联社贷审会审批（本页“评定会”部分）")
+    version_sql = ", version = COALESCE(version, 0) + 1" if "version" in present else ""
+    version_sql += ", job_level = ?" if "job_level" in present else ""
+    version_sql += ", credit_legacy = NULL, credit_note = NULL" if "credit_legacy" in present else ""
+    changed = []
+    old = current.set_index(current["hh_id"].astype(str))
+    for rec in new.to_dict("records"):
+        tx.execute(
+            "UPDATE households SET product = ?, grade = ?, granted_amount = ?, guarantee = ?, eligible = ?"
+            f"{version_sql} WHERE hh_id = ?",
+            (rec["product"], rec["grade"], float(rec["granted_amount"]), rec["guarantee"],
+             1 if rec["eligible"] else 0, *([rec["job_level"]] if "job_level" in present else []),
+             rec["hh_id"]),
+        )
+        was = old.loc[str(rec["hh_id"])]
+        entry = {"hh_id": str(rec["hh_id"]), "before": {c: _plain_value(was.get(c)) for c in _AUDITED},
+                 "after": {c: _plain_value(rec.get(c)) for c in _AUDITED}}
+        if _plain_value(was.get("job_level")) != _plain_value(rec.get("job_level")):
+            entry["job_level"] = {"before": _plain_value(was.get("job_level")),
+                                  "after": _plain_value(rec.get("job_level"))}
+        changed.append(entry)
+    return changed, int((new["granted_amount"] > 0).sum())
 
 
 WHITELIST_HEADERS = {"hh_id": "户号", "head_name": "户主", "id_no": "身份证号", "phone": "电话", "segment": "客户类型",

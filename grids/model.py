@@ -115,6 +115,39 @@ SURVEY_LAYER = Layer(
 # -- end of surveys -------------------------------------------------------------------------------------------
 
 
+# -- rating sessions (集中授信, issue 15) ------------------------------------------------------------------------
+PANEL_ROLES: tuple[str, ...] = ("村组干部", "村民代表", "信用社主任", "客户经理")
+"""Roles of a 资信等级评定小组 member; a panel needs every one of them (:mod:`grids.sessions`)."""
+VOTE_CHOICES: tuple[str, ...] = ("同意", "反对", "弃权")
+DECISION_OUTCOMES: tuple[str, ...] = ("已授信", "待贷审会审批", "退回重评", "贷审会退回")
+"""Outcome of a panel's decision on one household (:mod:`grids.sessions`)."""
+RATING_SESSIONS_LAYER = Layer(
+    None,
+    {"session_id": "TEXT", "branch_id": "TEXT", "village_code": "TEXT", "held_on": "DATE", "place": "TEXT",
+     "status": "TEXT", "created_by": "TEXT", "created_at": "DATETIME", "minutes": "TEXT"},
+    key="session_id",
+    description="集中授信评定会：一村（社区）一次，日期、地点、会议纪要",
+    indexes=("branch_id", "village_code"),
+)
+RATING_PANEL_LAYER = Layer(
+    None,
+    {"session_id": "TEXT", "seq": "INTEGER", "name": "TEXT", "role": "TEXT", "present": "BOOLEAN"},
+    description="资信等级评定小组成员（5–7 人：村组干部、村民代表、信用社主任、客户经理）",
+    indexes=("session_id",),
+)
+RATING_DECISIONS_LAYER = Layer(
+    None,
+    {"decision_id": "TEXT", "session_id": "TEXT", "hh_id": "TEXT", "product": "TEXT", "grade": "TEXT",
+     "amount": "REAL", "guarantee": "TEXT", "votes_for": "INTEGER", "votes_against": "INTEGER",
+     "votes_abstain": "INTEGER", "votes": "TEXT", "outcome": "TEXT", "branch_id": "TEXT",
+     "approval_limit": "REAL", "reviewed_by": "TEXT", "reviewed_at": "DATETIME", "review_note": "TEXT"},
+    key="decision_id",
+    description="评定结果：每户一行（表决票数、结果；超过网点审批权限的待联社贷审会审批）",
+    indexes=("session_id", "hh_id", "outcome"),
+)
+# -- end of rating sessions -----------------------------------------------------------------------------------
+
+
 LAYERS: dict[str, Layer] = {
     "admin_units": Layer(
         "MULTIPOLYGON",
@@ -314,6 +347,9 @@ LAYERS: dict[str, Layer] = {
         description="签约与用信流水：开户余额（期初）、签约、用信、还款；卡号只存密钥哈希与后四位",
         indexes=("hh_id", "card_hash"),
     ),
+    "rating_sessions": RATING_SESSIONS_LAYER,
+    "rating_panel": RATING_PANEL_LAYER,
+    "rating_decisions": RATING_DECISIONS_LAYER,
     "audit": Layer(
         None,
         {

@@ -494,7 +494,9 @@ class ScopedWorkspace:
         """Save a rating batch (keyed by ``hh_id``) for in-scope households; returns the number saved.
 
         Only ``grade``, ``granted_amount`` and ``guarantee`` may be given besides ``hh_id``; the product
-        rules of :func:`grids.credit.record_ratings` apply; each household's version must equal ``seen``.
+        rules of :func:`grids.credit.record_ratings` apply, and no grant may exceed the branch's approval authority
+        (larger ones go through a rating session, :meth:`record_rating_session`); each household's version must
+        equal ``seen``.
         The audit records each household's before/after (see :func:`grids.credit.save_ratings`).
 
         Raises
@@ -520,7 +522,58 @@ class ScopedWorkspace:
                                       column=str(bad[0]) if bad else "hh_id", fix="刷新页面后重新填写")
             self._require_households(ids)
             return credit.save_ratings(self.ws, ratings, actor=self.account.username, seen=seen,
-                                       branch_id=self.account.branch_id)
+                                       branch_id=self.account.branch_id, within_authority=True)
+
+    def record_rating_session(self, *, village_code: str, held_on: Any, place: str, panel: Any,
+                              decisions: pd.DataFrame, minutes: str = "", seen: Mapping[str, int] | None = None,
+                              expected_revision: int | None = None) -> Any:
+        """Record a village's rating session (集中授信评定会): see :func:`grids.sessions.record_session`
+        (scope, panel, votes, authority and product rules decided there; refusals audited)."""
+        from grids import sessions
+
+        ids = [str(h) for h in decisions["hh_id"]] if "hh_id" in decisions.columns else []
+        what = {"village_code": village_code, "held_on": str(held_on), "place": place, "rows": len(decisions),
+                "hh_ids": ids[:50]}
+        with self._intent("集中授信评定会", sessions.DECISIONS_LAYER, what):
+            return sessions.record_session(self, village_code=village_code, held_on=held_on, place=place,
+                                           panel=panel, decisions=decisions, minutes=minutes, seen=seen,
+                                           expected_revision=expected_revision)
+
+    def record_session_from_table(self, *, village_code: str, held_on: Any, place: str, panel: Any,
+                                  shown: pd.DataFrame, edited: pd.DataFrame, members: Sequence[str],
+                                  seen: Mapping[str, int] | None = None) -> Any:
+        """:meth:`record_rating_session` from the page's vote table: the households are those of ``shown`` (the
+        table the server drew) by position (:func:`grids.sessions.decisions_from_votes`: a changed read-only cell
+        or an added row refuses); refusals audited."""
+        from grids import sessions
+
+        what = {"village_code": village_code, "held_on": str(held_on), "place": place, "rows": len(edited),
+                "members": list(members)[:10]}
+        with self._intent("集中授信评定会", sessions.DECISIONS_LAYER, what):
+            decisions = sessions.decisions_from_votes(shown, edited, members)
+            return sessions.record_session(self, village_code=village_code, held_on=held_on, place=place,
+                                           panel=panel, decisions=decisions, seen=seen)
+
+    def review_queue(self, *, include: Sequence[str] = ()) -> pd.DataFrame:
+        """Decisions waiting for the credit committee that this account may read, plus ``include``
+        (:func:`grids.sessions.review_queue`)."""
+        from grids import sessions
+
+        return sessions.review_queue(self, include=include)
+
+    def approve_decision(self, decision_id: str, *, note: str = "") -> dict[str, Any]:
+        """贷审会审批通过 (``review_credit``): :func:`grids.sessions.approve`; refusals audited."""
+        from grids import sessions
+
+        with self._intent("贷审会审批通过", sessions.DECISIONS_LAYER, {"decision_id": decision_id, "note": note}):
+            return sessions.approve(self.ws, decision_id, self.account, note=note)
+
+    def return_decision(self, decision_id: str, *, note: str) -> dict[str, Any]:
+        """贷审会退回 (``review_credit``, a reason required): :func:`grids.sessions.return_`; refusals audited."""
+        from grids import sessions
+
+        with self._intent("贷审会退回", sessions.DECISIONS_LAYER, {"decision_id": decision_id, "note": note}):
+            return sessions.return_(self.ws, decision_id, self.account, note)
 
     def set_credit_rule(self, *, branch_id: str, product: str = "", grade: str = "", **values: Any) -> dict[str, Any]:
         """Set or remove one branch's product-rule override (administrators only, audited; refusals audited too):

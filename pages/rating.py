@@ -1,6 +1,7 @@
 """集中授信 — one village's rating sitting: grades and limits for many households at once, checked against
 the product rules (grids.credit_rules: entity type, band, 职务级别, guarantee; the branch's own rules where the
-administrator set them), saved (audited), and the village's whitelist exported."""
+administrator set them), saved (audited); the 评定会 (panel of 5–7, votes, escalation above the branch's authority:
+ui/rating_session.py, rules in grids/sessions.py), and the village's whitelist exported."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from grids import credit, credit_rules, products
 from grids.errors import GridsError
 from grids.model import GUARANTEES, JOB_LEVELS
 from grids.text import markdown
-from ui import auth, data
+from ui import auth, data, rating_session
 from ui.state import RATING_CHECK, RATING_FILES, RATING_VILLAGE
 
 target, rev = data.current()
@@ -84,6 +85,8 @@ if held is not None and held[0] == village:
                                               "fix": "修正方法"}), hide_index=True, width="stretch")
     else:
         st.success(f"校验通过：改动的 {n} 户都符合产品规则。")
+
+rating_session.render(sw, hh, village, vname[village], rev)
 
 st.subheader("白名单")
 white = credit.whitelist(hh, village, unmask=data.unmasked())

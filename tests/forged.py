@@ -31,6 +31,7 @@ B1 = Account("b1", "branch_manager", "林东主任", branch_id="B1")
 S1 = Account("s1", "customer_manager", "张三", branch_id="B1", staff_id="S1")
 PLANNER = Account("planner", "planner", "规划员")
 ADMIN = Account("admin", "admin", "管理员")
+CC = Account("cc01", "credit_committee", "联社贷审会")
 
 
 def forged_workspace(path: Path) -> Path:
@@ -107,7 +108,9 @@ def stored(path: Path) -> dict[str, pd.DataFrame]:
     """The layers a write could change, without bookkeeping columns: compare before/after a forgery."""
     ws = GpkgWorkspace(path)
     out = {}
-    for layer in ("grids", "households", "visits", "surveys"):
+    for layer in ("grids", "households", "visits", "surveys", "rating_decisions"):
+        if layer not in ws.layers():
+            continue
         frame = pd.DataFrame(ws.read(layer)).drop(columns=["geometry"], errors="ignore")
         out[layer] = frame.sort_values(frame.columns[0], kind="stable").reset_index(drop=True)
     return out
@@ -355,3 +358,61 @@ def teller_sign_other_branch(at: AppTest, _path: Path) -> AppTest:
     at.number_input(key="teller.sign_amount").set_value(60_000)
     at.text_input(key="teller.sign_card").input(TELLER_CARD)
     return at.button(key="teller.sign_submit").click().run()
+
+
+# -- 评定会 (rating sessions) and 贷审会审批 ----------------------------------------------------------------------
+
+SESSION_PANEL = ["王村长", "李代表", "周代表", "赵主任", "孙经理"]
+
+
+def _session_panel(at: AppTest) -> AppTest:
+    """Fill 甲村's panel form (村组干部, 村民代表 ×2, 信用社主任, 客户经理) as the user would."""
+    key = next(e.key for e in at.data_editor if e.key and e.key.startswith("session.panel."))
+    at.session_state[key] = {"edited_rows": {i: {"name": n} for i, n in enumerate(SESSION_PANEL)},
+                             "added_rows": [], "deleted_rows": []}
+    return at.run()
+
+
+def session_other_household(at: AppTest, _path: Path) -> AppTest:
+    """b1 rewrites the read-only 户号 of 甲村's first row to H6 (丙村, branch B2) and votes it through."""
+    at = _session_panel(at)
+    forge_editor(at, "session.editor", edited_rows={0: {"hh_id": "H6", "grade": "良好", "amount": 60000,
+                                                        **{n: "同意" for n in SESSION_PANEL}}})
+    return click(at, "session.save")
+
+
+def session_added_row(at: AppTest, _path: Path) -> AppTest:
+    """b1 adds a row for H6 (branch B2) to 甲村's vote table."""
+    at = _session_panel(at)
+    forge_editor(at, "session.editor", added_rows=[{"hh_id": "H6", "grade": "良好", "amount": 60000,
+                                                   **{n: "同意" for n in SESSION_PANEL}}])
+    return click(at, "session.save")
+
+
+def pending_decisions(path: Path, n: int = 2) -> list[str]:
+    """``n`` decisions of 甲村 waiting for the committee (B1's authority lowered to 50,000 by the admin)."""
+    from grids import credit_rules
+    from grids.scope import ScopedWorkspace
+
+    ws = GpkgWorkspace(path)
+    credit_rules.set_branch_rule(ws, account=ADMIN, branch_id="B1", approval_limit=50000)
+    panel = [{"name": x, "role": r} for x, r in zip(SESSION_PANEL, ("村组干部", "村民代表", "村民代表", "信用社主任",
+                                                                     "客户经理"), strict=True)]
+    decisions = pd.DataFrame({"hh_id": ["H0", "H1", "H2"][:n], "grade": "良好", "amount": 60000.0,
+                              "votes": [dict.fromkeys(SESSION_PANEL, "同意")] * n})
+    result = ScopedWorkspace(ws, B1).record_rating_session(village_code="150422100201", held_on="2026-03-01",
+                                                           place="甲村村委会", panel=panel, decisions=decisions)
+    return result.decisions["decision_id"].tolist()
+
+
+def review_decided_id(at: AppTest, path: Path) -> tuple[AppTest, dict[str, pd.DataFrame]]:
+    """cc01 approves a decision of its queue that another committee member approved meanwhile (the decision id
+    sent is of a decision in another state)."""
+    from grids import sessions
+
+    first, _second = pending_decisions(path)
+    at.run()  # the queue now shows both
+    sessions.approve(GpkgWorkspace(path), first, Account("cc02", "credit_committee", "贷审会委员"))
+    before = stored(path)
+    at.selectbox(key="review.pick").set_value(first)
+    return click(at, "review.approve"), before

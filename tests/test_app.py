@@ -424,7 +424,8 @@ def test_rating_lists_surveyed_households_of_a_village_of_the_branch(app):
     village = next(s for s in at.selectbox if s.label == "村/嘎查/社区")
     assert village.options == ["甲村（已建档 3 户）", "乙村（已建档 1 户）"]  # 丙村 belongs to B2
     assert {b.label for b in at.button} >= {"校验", "保存"}
-    assert {d.label for d in at.get("download_button")} == {"下载白名单（Excel）", "下载白名单（CSV）"}
+    assert {d.label for d in at.get("download_button")} == {"下载白名单（Excel）", "下载白名单（CSV）",
+                                                            "下载评定表模板（Excel）"}
     white = at.dataframe[-1].value
     assert white["户号"].tolist() == ["H0"] and white["身份证号"].iloc[0] == "150422********0000"
 

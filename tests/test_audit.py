@@ -316,7 +316,12 @@ def _corrupt(tmp_path: Path) -> Path:
     ws.write("households", many, actor="t")
     data = bytearray(ws.path.read_bytes())
     page = 4096
-    middle = (len(data) // page // 2) * page
+    # the middle of the households' pages (found by their text: other tables' pages may lie mid-file too)
+    text, found, at = "巴林左旗林东镇某某村".encode(), [], 0
+    while (at := data.find(text, at)) >= 0:
+        found.append(at)
+        at += page
+    middle = (found[len(found) // 2] // page - 2) * page
     data[middle:middle + 4 * page] = b"\xa5" * (4 * page)
     bad = tmp_path / "bad.gpkg"
     bad.write_bytes(bytes(data))

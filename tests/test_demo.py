@@ -404,13 +404,13 @@ def test_cli_writes_a_valid_workspace_and_refuses_to_overwrite(tmp_path, capsys)
     assert main(args) == 0
     assert "已生成演示工作区" in capsys.readouterr().out
     ws = GpkgWorkspace(path)
-    # six revisions: the generated county, (grids.pipeline) the built plan, its assignment and its publication
+    # seven revisions: the generated county, (grids.pipeline) the built plan, its assignment and its publication
     # (the generator's villages and groups are one piece each, so the plan passes its check), the historic
-    # visits credited to the plan's managers, the demo accounts
+    # visits credited to the plan's managers, the rating sessions behind the grants, the demo accounts
     from grids import plans
     from grids.coverage import locate_in_workspace
 
-    assert ws.is_demo and ws.meta["county_code"] == "150402" and ws.revision == 6
+    assert ws.is_demo and ws.meta["county_code"] == "150402" and ws.revision == 7
     assert plans.plan_info(ws, plans.resolve_plan(ws, "main"))["status"] == "published"
 
     located = locate_in_workspace(ws, plans.read_grids(ws, plans.resolve_plan(ws))).set_index("hh_id")

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from tests import forged
-from tests.forged import B1, PLANNER, S1, T2, Forgery
+from tests.forged import B1, CC, PLANNER, S1, T2, Forgery
 
 FORGERIES = [
     Forgery("staffing: staff of another branch", "pages/staffing.py", B1, forged.staffing_other_branch_staff,
@@ -26,6 +26,10 @@ FORGERIES = [
     Forgery("rating: added row", "pages/rating.py", B1, forged.rating_added_row, "只能修改"),
     Forgery("rating: amount over the product band", "pages/rating.py", B1, forged.rating_over_limit, "不在 福农卡"),
     Forgery("rating: disabled product column", "pages/rating.py", B1, forged.rating_disabled_product, "只能修改"),
+    Forgery("rating session: read-only household id", "pages/rating.py", B1, forged.session_other_household,
+            "不能修改"),
+    Forgery("rating session: added row", "pages/rating.py", B1, forged.session_added_row, "不能新增或删除行"),
+    Forgery("review: decision already decided", "pages/review.py", CC, forged.review_decided_id, "已处理"),
     Forgery("planning: stale draft edit", "pages/planning.py", PLANNER, forged.planning_stale_edit,
             "数据已被他人修改，请刷新后重做"),
     Forgery("workbench: stale visit", "pages/workbench.py", S1, forged.workbench_stale_visit,
@@ -113,7 +117,8 @@ def test_unmasked_whitelist_is_made_only_after_the_click_and_audited_first(path,
     assert not at.exception, at.exception
     assert FULL_ID in at.dataframe[-1].value.to_csv()  # shown on screen (an audited view)
     labels = {d.label for d in at.get("download_button")}
-    assert labels == {"下载白名单（Excel）", "下载白名单（CSV）"}  # masked files only
+    assert {"下载白名单（Excel）", "下载白名单（CSV）"} <= labels and not any("明文" in x for x in labels)  # masked only
+    assert labels - {"下载白名单（Excel）", "下载白名单（CSV）"} == {"下载评定表模板（Excel）"}  # no ID numbers in it
     assert media and not any(_has_full_id(b) for b in media), "a full ID number was placed at a /media URL"
     assert _exports(path) == 0
     at.session_state["app.unmask"] = True  # the sidebar tick (app.py's widget; AppTest runs the page alone)

@@ -34,6 +34,8 @@ WORKBENCH_SURVEY_SEEN = "workbench.survey_seen"  # {hh_id: latest survey version
 WORKBENCH_SURVEY_OPEN = "workbench.survey_open"  # the survey form's section (an expander: built only while open)
 RATING_VILLAGE = "rating.village"
 RATING_CHECK = "rating.check"  # problems of the last “校验”, or None
+REVIEW_HELD = "review.held"  # the decision ids the committee's queue showed (kept until refreshed)
+SESSION_RESULT = "session.result"  # the summary of the last rating session saved (评定会)
 RATING_FILES = "rating.files"  # {(village, revision, fmt): bytes} of unmasked whitelists made on a click
 EDITORS = "app.editors"  # {name: held table} of the data editors (see ui.data.editor_table)
 TELLER_FOUND = "teller.found"  # the minimal view of the customer the last look-up found (grids.credit_events), or None
@@ -60,6 +62,8 @@ DEFAULTS: dict[str, object] = {
     RATING_VILLAGE: None,
     RATING_CHECK: None,
     RATING_FILES: {},
+    SESSION_RESULT: None,
+    REVIEW_HELD: [],
     EDITORS: {},
     TELLER_FOUND: None,
     TELLER_LAST: None,
@@ -69,7 +73,7 @@ DEFAULTS: dict[str, object] = {
 
 SIGNED_IN_KEYS: tuple[str, ...] = (AUTH_SESSION, ROLE, UNMASK, SCOPED, UNMASKED, OVERVIEW_SELECTED,
                                    WORKBENCH_START, WORKBENCH_LAST, WORKBENCH_SEEN, WORKBENCH_SURVEY_SEEN, RATING_VILLAGE, RATING_CHECK,
-                                   RATING_FILES, EDITORS, TELLER_FOUND, TELLER_LAST)
+                                   RATING_FILES, SESSION_RESULT, REVIEW_HELD, EDITORS, TELLER_FOUND, TELLER_LAST)
 """Keys that belong to one signed-in account: reset on sign-out so the next account starts clean."""
 
 # the planning (网格规划) and staffing (人员分配) pages (their defaults: PLANNING_DEFAULTS, set by ui.planning.init)
@@ -140,6 +144,7 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("pages/rating.py", "集中授信", ":material/how_to_vote:", frozenset({"branch_manager", "admin"})),
     PageSpec("pages/teller.py", "柜员用信", ":material/credit_card:",
              frozenset({"teller", "branch_manager", "admin"})),
+    PageSpec("pages/review.py", "贷审会审批", ":material/gavel:", frozenset({"credit_committee", "admin"})),
     PageSpec("pages/data.py", "数据管理", ":material/database:", frozenset({"planner", "admin"})),
     PageSpec("pages/admin.py", "账号与审计", ":material/admin_panel_settings:", frozenset({"admin", "leadership"})),
 )

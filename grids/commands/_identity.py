@@ -17,6 +17,8 @@ Which command needs what (:data:`grids.auth.PERMISSIONS`):
                    county or a branch (``read_all`` or ``read_branch``), whose scope the report covers
 ``migrate``        ``manage_accounts`` on the source (an administrator: the copy carries every account and
                    every household in full)
+``credit``         ``rate`` (``rate``), ``review_credit`` (``approve``, ``return``); ``queue`` any account (what it
+                   lists is scoped: the committee all, a branch manager its own branch)
 =================  =============================================
 """
 

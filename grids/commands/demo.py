@@ -95,6 +95,8 @@ def run(args: argparse.Namespace) -> int:
     from geodata.demo import visits_to_plan_staff
 
     moved = visits_to_plan_staff(ws, report.plan_id, actor="demo")
+    from geodata.demo_sessions import add_sessions  # the panels and votes behind the grants (issue 15)
+    rated = add_sessions(ws, report.plan_id, seed=args.seed)
     accounts = create_demo_accounts(ws)
     meta = ws.meta
     counts = {layer: ws.count(layer) for layer in
@@ -111,6 +113,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"网格方案 main：{len(report.assignment.grids)} 个网格，{state}；客户经理负荷最大差 "
           f"{s['staff_spread_max']:.0%}，网点辖区均为一块：{s['max_branch_pieces'] == 1}")
     print(f"历史走访记录按方案记到各网格的客户经理（{moved:,} 条改了走访人）")
+    print(f"集中授信评定会 {rated['sessions']} 场、评定 {rated['decisions']:,} 户（{rated['escalated_approved']:,} 户超过网点"
+          f"审批权限、经贷审会审批；{rated['pending']} 户待贷审会审批）")
     def span(role: str) -> str:
         names = sorted(accounts.loc[accounts["role"] == role, "username"].astype(str))
         return f"{names[0]}…{names[-1]}" if len(names) > 1 else "".join(names)

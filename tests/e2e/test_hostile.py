@@ -40,6 +40,7 @@ USERS = {
     "b01": "branch_manager",
     "s002": "customer_manager",
     "t07": "teller",
+    "cc01": "credit_committee",
 }
 CASES = [(user, spec.title, Path(spec.path).stem) for user, role in USERS.items() for spec in pages_for(role)]
 
@@ -162,8 +163,33 @@ def make_hostile_workspace(dst: Path) -> None:
     plans.update_grids(ws, plan_id, grids, actor=NAMES[5], action="网格改名")
     plans.save_draft(ws, grids, name=NAMES[0], actor=NAMES[6])
     ws.set_meta("county_name", COUNTY, actor=NAMES[7])
+    _hostile_session(ws)
     gauth.create_account(ws, username="hostile1", password="Hostile-2026-pass", role="customer_manager",
                          actor=NAMES[8], display_name=NAMES[0], branch_id="B01", staff_id="S003")
+
+
+def _hostile_session(ws) -> None:
+    """A 评定会 of a B01 village whose place, minutes and panel members are hostile, its decision waiting for the
+    credit committee (B01's authority lowered to 10,000 by the admin), recorded through the library."""
+    import pandas as pd
+
+    from grids import credit_rules
+    from grids.auth import Account
+    from grids.scope import ScopedWorkspace
+
+    credit_rules.set_branch_rule(ws, account=Account("admin", "admin"), branch_id="B01", approval_limit=10000)
+    sw = ScopedWorkspace(ws, Account("b01", "branch_manager", branch_id="B01"))
+    hh = sw.households(columns=["hh_id", "village_code", "archived", "segment", "granted_amount"])
+    ok = (hh["archived"].astype("boolean").fillna(False) & hh["segment"].isin(["普通农牧户", "农牧户"])
+          & (hh["granted_amount"].fillna(0) == 0))
+    pick = hh[ok.to_numpy(dtype=bool)].iloc[0]
+    names = list(dict.fromkeys(LITERALS))[2:7]
+    panel = [{"name": n, "role": r} for n, r in zip(names, ("村组干部", "村民代表", "村民代表", "信用社主任", "客户经理"),
+                                                     strict=True)]
+    sw.record_rating_session(village_code=pick["village_code"], held_on="2019-01-01", place=LITERALS[0],
+                             minutes=LITERALS[1], panel=panel, decisions=pd.DataFrame({
+                                 "hh_id": [pick["hh_id"]], "grade": ["良好"], "amount": [60000.0],
+                                 "votes": [dict.fromkeys(names, "同意")]}))
 
 
 @pytest.fixture(scope="module")
