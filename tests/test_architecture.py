@@ -141,7 +141,7 @@ def ui_line_count() -> int:
     return sum(len(p.read_text(encoding="utf-8").splitlines()) for p in (ROOT / "ui").rglob("*.py"))
 
 
-@pytest.mark.xfail(strict=True, reason="ui/ has 1,914 lines (limit 1,200): the rating/workbench helpers of ui/data.py "
+@pytest.mark.xfail(strict=True, reason="ui/ has about 1,950 lines (limit 1,200): the rating/workbench helpers of ui/data.py "
                                       "and the widget sections of ui/planning.py are still to move")
 def test_ui_is_a_thin_adapter_layer() -> None:
     assert ui_line_count() <= UI_LINE_LIMIT, f"ui/ has {ui_line_count()} lines (limit {UI_LINE_LIMIT})"
@@ -150,7 +150,7 @@ def test_ui_is_a_thin_adapter_layer() -> None:
 @pytest.mark.parametrize(("needle", "home"), [
     ("7, 9, 10, 5, 8, 4, 2", "grids/_validate.py"),                       # the ID-number checksum weights
     ('"未建档", "已建档", "已授信", "已用信"', "grids/household_status.py"),  # the household stages, in order
-    ('"同意"', "grids/survey.py"),                                          # survey-only flag words
+    ('"有", "同意"', "grids/survey.py"),                                    # survey-only flag words
     ('"√", "✓"', "grids/text.py"),                                          # the flag words
 ])
 def test_one_home_per_concept(needle: str, home: str) -> None:
