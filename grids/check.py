@@ -554,7 +554,8 @@ def _with_build_warnings(found: gpd.GeoDataFrame, saved: list, grids: gpd.GeoDat
 
 def check_credit_events(ws) -> gpd.GeoDataFrame:
     """Households whose ``signed`` / ``available_amount`` / ``balance`` / ``using`` differ from their credit
-    events (:func:`grids.credit_events.check_projection`): one ``credit_events`` error naming them, or none.
+    events, or whose signed line exceeds their granted amount (:func:`grids.credit_events.check_projection`): one
+    ``credit_events`` error naming them, or none.
 
     The events are the source of truth; the fix recomputes the households from them.
     """
@@ -564,12 +565,16 @@ def check_credit_events(ws) -> gpd.GeoDataFrame:
     if not len(diff):
         return gpd.GeoDataFrame(columns=COLUMNS, geometry="geometry", crs=f"EPSG:{STORAGE_EPSG}")
     ids = list(dict.fromkeys(diff["hh_id"].astype(str)))
-    first = "；".join(f"户 {r.hh_id} 的 {r.column}：存为 {r.stored}，按流水应为 {r.events}"
-                     for r in diff.head(5).itertuples())
+    def one(r) -> str:
+        if r.column == "granted_amount":
+            return f"户 {r.hh_id} 签约额度 {r.events:,.2f} 元超过授信额度 {r.stored:,.2f} 元（授信已下调，应重新签约）"
+        return f"户 {r.hh_id} 的 {r.column}：存为 {r.stored}，按流水应为 {r.events}"
+
+    first = "；".join(one(r) for r in diff.head(5).itertuples())
     row = {"kind": "credit_events", "severity": SEVERITY["credit_events"], "grid_ids": [],
            "message": f"{len(ids)} 户的签约/可用/余额与签约、用信流水不一致（{first}）",
            "fix": "流水是准：用 grids.credit_events.rebuild_projection 按流水重算这些户；"
-                  "新导入的签约、余额数据请改为办理签约、用信登记",
+                  "新导入的签约、余额数据请改为办理签约、用信登记；授信下调的户由网点主任按新授信额度重新签约",
            "geometry": None}
     return gpd.GeoDataFrame([row], columns=COLUMNS, geometry="geometry", crs=f"EPSG:{STORAGE_EPSG}")
 

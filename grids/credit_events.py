@@ -60,8 +60,9 @@ from grids.workspace import Transaction, Workspace
 from grids.workspace.base import META_TABLE
 
 __all__ = ["DRAW", "EVENTS_LAYER", "KEY_META", "KINDS", "OPENING", "REPAY", "SIGN", "VIEW_COLUMNS", "card_digits",
-           "card_hash", "check_projection", "draw", "find_customer", "household_branch", "looked_up",
-           "opening_events", "project", "read_events", "rebuild_projection", "repay", "sign", "write_opening_events"]
+           "card_hash", "check_projection", "draw", "find_customer", "household_branch", "looked_up", "mask_cards",
+           "opening_events", "project", "read_events", "rebuild_projection", "repay", "shown_id", "sign",
+           "write_opening_events"]
 
 EVENTS_LAYER = "credit_events"
 OPENING, SIGN, DRAW, REPAY = "开户余额", "签约", "用信", "还款"
@@ -106,7 +107,7 @@ def card_digits(card_no: object) -> str:
     >>> card_digits("1234")
     Traceback (most recent call last):
     ...
-    grids.errors.ValidationError: 卡号应为 12–19 位数字（输入了 4 位）
+    grids.errors.ValidationError: 卡号应为 12–19 位数字（输入了 4 位）。修正方法：按卡面输入完整卡号，只含数字（可带空格）
     """
     s = re.sub(r"[\s\-]", "", str(card_no or ""))
     if not s.isdigit() or not 12 <= len(s) <= 19:
@@ -136,6 +137,8 @@ def _stored_key(ws: Workspace) -> str | None:
 
 
 def _amount(value: object, what: str) -> float:
+    if isinstance(value, bool) or (isinstance(value, str) and not re.fullmatch(r"\s*\d+(\.\d+)?\s*", value)):
+        raise ValidationError(f"{what}金额 “{mask_cards(str(value)[:40])}” 不是数字", fix="输入大于 0 的金额（元），只含数字和小数点")
     try:
         x = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
@@ -149,6 +152,53 @@ def _amount(value: object, what: str) -> float:
 
 def _yuan(x: float) -> str:
     return f"{x:,.2f} 元"
+
+
+_DIGIT_RUN = re.compile(r"(?<!\d)\d{8,15}(\d{4})(?!\d)")
+
+
+def mask_cards(text: object) -> str:
+    """``text`` with every run of 12–19 digits shown as its last four (what a card number may be).
+
+    Examples
+    --------
+    >>> mask_cards("户 6228480012345678901 不存在")
+    '户 ****8901 不存在'
+    """
+    return _DIGIT_RUN.sub(lambda m: "****" + m.group(1), str(text))
+
+
+def shown_id(ws: Workspace | Transaction, hh_id: object) -> str:
+    """``hh_id`` as errors and audit rows may show it: as given when such a household exists, else masked by
+    :func:`mask_cards` (a card number typed into the 户号 field is never echoed)."""
+    h = str(hh_id or "").strip()[:40]
+    if h:
+        rows = ws.read("households", where="hh_id = ?", params=(h,), columns=["hh_id"])
+        if len(rows):
+            return h
+    return mask_cards(h)
+
+
+DATE_WINDOW_DAYS = 366
+"""How far back an administrator may date an event (a teller's events are always dated now)."""
+
+
+def _dated(account: Account, on: dt.date | dt.datetime | str | None, *, admin_only: bool) -> str:
+    """The event time: now unless ``on`` is given; a given date must not lie in the future nor more than
+    :data:`DATE_WINDOW_DAYS` back, and (``admin_only``) only an administrator may give one."""
+    if on is None or (isinstance(on, str) and not on.strip()):
+        return _now()
+    if admin_only and account.role != "admin":
+        raise PermissionDeniedError(f"{account.role_name}（{account.username}）办理的业务按系统当前时间记账，"
+                                    "不能指定日期。修正方法：不填日期；补记历史业务请联系管理员")
+    when = _when(on)
+    day = pd.Timestamp(when).date()
+    today = dt.datetime.now(dt.UTC).date()
+    if day > today or (today - day).days > DATE_WINDOW_DAYS:
+        raise ValidationError(f"日期 {day.isoformat()} 不在允许范围内（最早 "
+                              f"{(today - dt.timedelta(days=DATE_WINDOW_DAYS)).isoformat()}，最晚今天）",
+                              fix="填写今天或一年内的过去日期")
+    return when
 
 
 # -- reading ----------------------------------------------------------------------------------------------------
@@ -180,7 +230,7 @@ def project(events: pd.DataFrame) -> pd.DataFrame:
     >>> ev = pd.DataFrame({"hh_id": ["a", "a", "a", "a"], "kind": ["签约", "用信", "还款", "签约"],
     ...                    "amount": [50000.0, 30000.0, 10000.0, 60000.0], "seq": [1, 2, 3, 4],
     ...                    "event_id": ["E1", "E2", "E3", "E4"], "card_last4": ["1111", None, None, "2222"]})
-    >>> project(ev).loc["a"].tolist()
+    >>> [v.item() if hasattr(v, "item") else v for v in project(ev).loc["a"]]
     [True, 60000.0, 20000.0, True, '2222']
     """
     ev = _ordered(events)
@@ -218,24 +268,26 @@ def _household_values(households: pd.DataFrame) -> pd.DataFrame:
 
 def check_projection(ws: Workspace, *, households: pd.DataFrame | None = None,
                      events: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Households whose stored ``signed`` / ``available_amount`` / ``balance`` / ``using`` differ from their events.
+    """Households whose stored ``signed`` / ``available_amount`` / ``balance`` / ``using`` differ from their events,
+    and signed households whose signed line exceeds their granted amount (授信已下调).
 
-    A household with no event yet is consistent by definition: its values are its opening, turned into opening
-    events by :func:`write_opening_events` (the migration) or when it is first signed or served.
+    A household with no event is unsigned with balance 0: one carrying other values (written outside the events,
+    e.g. an edit in QGIS after the schema-7 migration turned every household's values into opening events) is
+    listed, and never served.
 
     Returns
     -------
     DataFrame
-        ``hh_id``, ``column``, ``stored``, ``events`` (one row per differing value).
+        ``hh_id``, ``column``, ``stored``, ``events`` (one row per differing value; ``column`` ``granted_amount``:
+        ``stored`` the granted amount, ``events`` the signed line above it).
     """
     ev = read_events(ws) if events is None else events
     cols = ["hh_id", "column", "stored", "events"]
-    if not len(ev):
-        return pd.DataFrame(columns=cols)
-    hh = ws.read("households", columns=["hh_id", "signed", "available_amount", "balance", "using"]) \
+    present = set(ws.columns("households")) if households is None else set(households.columns)
+    hh = ws.read("households", columns=[c for c in ("hh_id", "signed", "available_amount", "balance", "using",
+                                                    "granted_amount") if c in present]) \
         if households is None else households
     stored = _household_values(hh)
-    stored = stored[stored.index.isin(set(ev["hh_id"].astype(str)))]  # no event yet: its values are its opening
     expect = project(ev).reindex(stored.index)
     expect["signed"] = expect["signed"].astype(object).where(expect["signed"].notna(), False).astype(bool)
     expect["using"] = expect["using"].astype(object).where(expect["using"].notna(), False).astype(bool)
@@ -248,6 +300,12 @@ def check_projection(ws: Workspace, *, households: pd.DataFrame | None = None,
             rows.append({"hh_id": h, "column": col, "stored": stored.at[h, col], "events": expect.at[h, col]})
     unknown = sorted(set(ev["hh_id"].astype(str)) - set(stored.index))
     rows += [{"hh_id": h, "column": "hh_id", "stored": None, "events": "有流水"} for h in unknown]
+    if "granted_amount" in hh:
+        granted = pd.Series(pd.to_numeric(hh["granted_amount"], errors="coerce").fillna(0.0).to_numpy(),
+                            index=stored.index)
+        over = expect["signed"].to_numpy() & (expect["available_amount"] > granted + _CENT).to_numpy()
+        rows += [{"hh_id": h, "column": "granted_amount", "stored": float(granted[h]),
+                  "events": float(expect.at[h, "available_amount"])} for h in stored.index[over]]
     return pd.DataFrame(rows, columns=cols)
 
 
@@ -255,7 +313,7 @@ def rebuild_projection(ws: Workspace, *, actor: str) -> int:
     """Recompute every household's ``signed``, ``available_amount``, ``balance`` and ``using`` from the events,
     in one transaction; returns the number of households changed (none: nothing written)."""
     diff = check_projection(ws)
-    ids = sorted(set(diff["hh_id"]) - set(diff.loc[diff["column"] == "hh_id", "hh_id"]))
+    ids = sorted(set(diff.loc[~diff["column"].isin(["hh_id", "granted_amount"]), "hh_id"]))
     if not ids:
         return 0
     proj = project(read_events(ws)).reindex(ids)
@@ -343,22 +401,16 @@ def _household(tx: Transaction, hh_id: object) -> pd.Series:
     h = str(hh_id or "").strip()
     rows = tx.read("households", where="hh_id = ?", params=(h,)) if h else pd.DataFrame()
     if not len(rows):
-        raise ValidationError(f"没有户号为 “{h[:40]}” 的户", fix="先按卡号或身份证号查询客户，再用查到的户号")
+        raise ValidationError(f"没有户号为 “{mask_cards(h[:40])}” 的户", fix="核对户号（户号不是卡号）；柜员先按卡号或身份证号查询客户")
     return rows.iloc[0]
 
 
 def _state(tx: Transaction, row: pd.Series) -> tuple[pd.DataFrame, pd.Series | None]:
-    """The household's events (opening events made first, in ``tx``, when it has none but carries values) and
-    their projection."""
+    """The household's events and their projection (None without events: unsigned, balance 0 — the values a
+    household carries are never turned into events here; only the schema-7 migration did that, once)."""
     tx._layer_schema(EVENTS_LAYER)
     h = str(row["hh_id"])
     ev = _ordered(tx.read(EVENTS_LAYER, where="hh_id = ?", params=(h,)))
-    if not len(ev):
-        opening = opening_events(pd.DataFrame([row]), at=_now())
-        if len(opening):
-            tx.append(EVENTS_LAYER, opening)
-            tx.note(EVENTS_LAYER, {"op": "opening", "hh_id": h, "events": len(opening)})
-            ev = _ordered(tx.read(EVENTS_LAYER, where="hh_id = ?", params=(h,)))
     proj = project(ev)
     return ev, (proj.loc[h] if h in proj.index else None)
 
@@ -432,12 +484,12 @@ def sign(ws: Workspace, account: Account, hh_id: str, amount: float, card_no: st
     account.require("sign_card")
     value = _amount(amount, "签约")
     digits = card_digits(card_no)
-    when = _when(on)
+    when = _dated(account, on, admin_only=False)
     h = str(hh_id or "").strip()
     branch = household_branch(ws, h)
     if account.role != "admin" and (branch is None or branch != account.branch_id):
         raise PermissionDeniedError(f"{account.role_name}（{account.username}）只能为本网点（{account.branch_id}）"
-                                    f"网格内的户签约，户 {h[:40]} 不在其中")
+                                    f"网格内的户签约，户 {shown_id(ws, h)} 不在其中")
     with ws.transaction(actor=account.username, action="签约发卡") as tx:
         row = _household(tx, h)
         granted = float(pd.to_numeric(row.get("granted_amount"), errors="coerce") or 0.0)
@@ -452,6 +504,10 @@ def sign(ws: Workspace, account: Account, hh_id: str, amount: float, card_no: st
             raise ValidationError(f"签约额度 {_yuan(value)} 低于户 {h} 的用信余额 {_yuan(balance)}",
                                   fix=f"签约额度不低于 {_yuan(balance)}，或先还款")
         card = (card_hash(_card_key(tx), digits), digits[-4:])
+        holder = _card_holder(tx, card[0])
+        if holder is not None and holder != h:
+            raise ValidationError(f"卡号尾号 {digits[-4:]} 已是户 {holder} 的签约卡，一张卡只能签约给一户",
+                                  fix="核对卡号；给本户发一张新卡再签约")
         event_id = _append(tx, hh_id=h, kind=SIGN, amount=value, branch_id=branch, actor=account.username,
                            on=when, card=card)
         before = None if state is None else float(state["available_amount"]) if bool(state["signed"]) else None
@@ -459,6 +515,16 @@ def sign(ws: Workspace, account: Account, hh_id: str, amount: float, card_no: st
         tx.note(EVENTS_LAYER, {"op": SIGN, "event_id": event_id, "hh_id": h, "amount": value, "branch_id": branch,
                                "card_last4": digits[-4:], "signed_before": before, "resign": before is not None})
     return {"event_id": event_id, "hh_id": h, "amount": value, "card_last4": digits[-4:], "branch_id": branch}
+
+
+def _card_holder(tx: Transaction, digest: str) -> str | None:
+    """The household whose current card (its latest 签约's) has hash ``digest``, read in ``tx``."""
+    hits = tx.read(EVENTS_LAYER, where="card_hash = ?", params=(digest,))
+    for h in dict.fromkeys(hits["hh_id"].astype(str)):
+        ev = _ordered(tx.read(EVENTS_LAYER, where="hh_id = ? AND kind = ?", params=(h, SIGN)))
+        if len(ev) and ev["card_hash"].iloc[-1] == digest:
+            return h
+    return None
 
 
 def _serving_branch(ws: Workspace, account: Account, branch_id: str | None) -> str:
@@ -493,6 +559,8 @@ def _find_signed_id(ws: Workspace, card_no: str) -> str | None:
     return None
 
 
+LOOKUPS_PER_10_MINUTES = 120
+"""How many look-ups (:func:`find_customer`) one account may make in 10 minutes (each is an audit row)."""
 LOOKUP_MINUTES = 30
 """How long a teller's look-up lets the page serve the customer it found (:func:`looked_up`)."""
 
@@ -511,9 +579,11 @@ def _move(ws: Workspace, account: Account, kind: str, *, hh_id: str | None, card
           branch_id: str | None, on: dt.date | dt.datetime | str | None, found: bool = False) -> dict[str, Any]:
     branch = _serving_branch(ws, account, branch_id)
     value = _amount(amount, kind)
-    when = _when(on)
-    if found and not looked_up(ws, account, str(hh_id or "")):
-        raise PermissionDeniedError(f"户 {str(hh_id)[:40]} 不是你刚查询到的客户，不能办理。"
+    when = _dated(account, on, admin_only=True)
+    if (found or account.role == "teller") and not card_no and not looked_up(ws, account, str(hh_id or "")):
+        # a teller reaches a customer only through a look-up (card or ID number): never by a household id alone,
+        # and the refusal tells nothing about the household (neither whether it exists nor its amounts)
+        raise PermissionDeniedError("只能为刚按卡号或身份证号查询到的客户办理，给出的户号不是。"
                                     "修正方法：先按卡号或身份证号查询客户，再办理用信或还款")
     if card_no:
         found = _find_signed_id(ws, card_digits(card_no))
@@ -530,9 +600,13 @@ def _move(ws: Workspace, account: Account, kind: str, *, hh_id: str | None, card
         if state is None or not bool(state["signed"]):
             raise ValidationError(f"户 {h} 尚未签约发卡，不能{kind}", fix="先由网点主任办理签约发卡")
         line, balance = float(state["available_amount"]), float(state["balance"])
-        free = round(line - balance, 2)
+        granted = float(pd.to_numeric(row.get("granted_amount"), errors="coerce") or 0.0)
+        if kind == DRAW and not granted > _CENT:
+            raise ValidationError(f"户 {h} 的授信已取消/下调为 0，不能用信", fix="可以还款；重新授信后再签约、用信")
+        free = round(min(line, granted) - balance, 2)
         if kind == DRAW and value > free + _CENT:
-            raise ValidationError(f"超出可用额度：户 {h} 签约额度 {_yuan(line)}，用信余额 {_yuan(balance)}，"
+            cut = f"（授信已下调为 {_yuan(granted)}）" if granted + _CENT < line else ""
+            raise ValidationError(f"超出可用额度：户 {h} 签约额度 {_yuan(line)}{cut}，用信余额 {_yuan(balance)}，"
                                   f"可用 {_yuan(max(free, 0.0))}，本次用信 {_yuan(value)}",
                                   fix=f"用信金额不超过 {_yuan(max(free, 0.0))}；先还款可恢复额度")
         if kind == REPAY and value > balance + _CENT:
@@ -546,7 +620,7 @@ def _move(ws: Workspace, account: Account, kind: str, *, hh_id: str | None, card
         tx.note(EVENTS_LAYER, {"op": kind, "event_id": event_id, "hh_id": h, "amount": value, "branch_id": branch,
                                "card_last4": last4, "balance_before": balance, "balance_after": after})
     return {"event_id": event_id, "hh_id": h, "kind": kind, "amount": value, "branch_id": branch,
-            "balance": after, "available": round(line - after, 2), "signed_amount": line, "card_last4": last4}
+            "balance": after, "available": max(round(min(line, granted) - after, 2), 0.0), "signed_amount": line, "card_last4": last4}
 
 
 def draw(ws: Workspace, account: Account, hh_id: str | None = None, *, amount: float, card_no: str | None = None,
@@ -609,6 +683,11 @@ def find_customer(ws: Workspace, account: Account, *, card_no: str | None = None
     account.require("serve_credit")
     if bool(card_no) == bool(id_number):
         raise ValidationError("请只按卡号或只按身份证号查询", fix="输入卡号，或输入身份证号")
+    since = (dt.datetime.now(dt.UTC) - dt.timedelta(minutes=10)).strftime("%Y-%m-%dT%H:%M:%S")
+    recent = ws.count("audit", where='action = ? AND actor = ? AND "at" >= ?', params=("柜员查询", account.username, since))
+    if recent >= LOOKUPS_PER_10_MINUTES:
+        raise PermissionDeniedError(f"查询过于频繁：{account.username} 10 分钟内已查询 {recent} 次。"
+                                    "修正方法：稍后再查；确有大量业务请联系管理员")
     hh_id: str | None = None
     if card_no:
         digits = card_digits(card_no)
@@ -626,15 +705,15 @@ def find_customer(ws: Workspace, account: Account, *, card_no: str | None = None
         one = ws.read("households", where="hh_id = ?", params=(hh_id,),
                       columns=["hh_id", "head_name", "id_no", "granted_amount", "signed", "available_amount",
                                "balance"])
-        if len(one) and bool(one["signed"].iloc[0]):
-            r = one.iloc[0]
-            ev = project(read_events(ws, hh_id=hh_id))
-            line = float(r["available_amount"] or 0.0)
-            bal = float(r["balance"] or 0.0)
+        ev = project(read_events(ws, hh_id=hh_id))
+        if len(one) and bool(one["signed"].iloc[0]) and hh_id in ev.index and bool(ev.at[hh_id, "signed"]):
+            r = one.iloc[0]  # the amounts are the events' (a stored value edited outside them is not served)
+            line, bal = float(ev.at[hh_id, "available_amount"]), float(ev.at[hh_id, "balance"])
+            granted = float(pd.to_numeric(r["granted_amount"], errors="coerce") or 0.0)
             view = {"hh_id": hh_id, "name": mask_name(r["head_name"]), "id_no": mask_id_no(r["id_no"]),
                     "card_last4": ev["card_last4"].iloc[0] if len(ev) else None,
-                    "granted_amount": float(r["granted_amount"] or 0.0), "signed_amount": line, "balance": bal,
-                    "available": round(line - bal, 2)}
+                    "granted_amount": granted, "signed_amount": line, "balance": bal,
+                    "available": max(round(min(line, granted) - bal, 2), 0.0)}
     with ws.transaction(actor=account.username, action="柜员查询") as tx:
         tx.note("households", {"op": "teller_lookup", **asked, "branch_id": account.branch_id,
                                "found": view is not None, "hh_id": view["hh_id"] if view else None})

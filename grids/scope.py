@@ -898,7 +898,8 @@ class ScopedWorkspace:
 
         fn = {credit_events.DRAW: credit_events.draw, credit_events.REPAY: credit_events.repay}.get(kind)
         with self._intent(str(kind)[:10], credit_events.EVENTS_LAYER,
-                          {"hh_id": str(hh_id)[:40], "amount": str(amount)[:20], "branch_id": str(branch_id)[:20]}):
+                          {"hh_id": credit_events.shown_id(self.ws, hh_id), "amount": str(amount)[:20],
+                           "branch_id": str(branch_id)[:20]}):
             if fn is None:
                 raise ValidationError(f"没有 “{str(kind)[:10]}” 这种业务", fix="选择 用信 或 还款")
             return fn(self.ws, self.account, hh_id, amount=amount, branch_id=branch_id, found=True)
@@ -907,7 +908,8 @@ class ScopedWorkspace:
         """:func:`grids.credit_events.sign` (签约发卡); a refusal is audited as refused (never the card number)."""
         from grids import credit_events
 
-        with self._intent("签约发卡", credit_events.EVENTS_LAYER, {"hh_id": str(hh_id)[:40], "amount": str(amount)[:20]}):
+        with self._intent("签约发卡", credit_events.EVENTS_LAYER,  # a card typed into 户号 is kept as its last four
+                          {"hh_id": credit_events.shown_id(self.ws, hh_id), "amount": str(amount)[:20]}):
             return credit_events.sign(self.ws, self.account, hh_id, amount, card_no, on=on)
 
     def _audit_personal(self, *, purpose: str, rows: int) -> None:

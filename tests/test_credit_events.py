@@ -64,11 +64,11 @@ def test_sign_draw_elsewhere_repay_draw_again_moves_the_funnel(signed_b01):
     assert after_sign["signed"] == before["signed"] + 1
     assert after_sign["available_amount"] == pytest.approx(before["available_amount"] + amount)
     # t07 serves the B01 customer at B07 (授用分离)
-    d = ce.draw(ws, T07, hh, amount=20_000)
+    d = ce.draw(ws, T07, card_no=CARD, amount=20_000)
     assert (d["branch_id"], d["balance"], d["available"]) == ("B07", 20_000.0, amount - 20_000)
     f = _funnel(ws)
     assert f["using"] == after_sign["using"] + 1 and f["balance"] == pytest.approx(after_sign["balance"] + 20_000)
-    ce.repay(ws, T07, hh, amount=20_000)
+    ce.repay(ws, T07, card_no=CARD, amount=20_000)
     f = _funnel(ws)
     assert f["using"] == after_sign["using"] and f["balance"] == pytest.approx(after_sign["balance"])
     # revolving: the whole line can be drawn again once repaid
@@ -85,8 +85,8 @@ def test_sign_draw_elsewhere_repay_draw_again_moves_the_funnel(signed_b01):
 
 
 def test_report_json_follows(signed_b01, capsys):
-    ws, hh, _amount, before = signed_b01
-    ce.draw(ws, T07, hh, amount=1234.5)
+    ws, _hh, _amount, before = signed_b01
+    ce.draw(ws, T07, card_no=CARD, amount=1234.5)
     assert main(["report", ws.target, "--json"]) == 0
     county = json.loads(capsys.readouterr().out)["county"]
     assert county["signed"] == before["signed"] + 1 and county["using"] == before["using"] + 1
@@ -95,13 +95,13 @@ def test_report_json_follows(signed_b01, capsys):
 
 def test_beyond_available_is_refused_and_changes_nothing(signed_b01, monkeypatch, capsys):
     ws, hh, amount, _ = signed_b01
-    ce.draw(ws, T07, hh, amount=amount - 100)
+    ce.draw(ws, T07, card_no=CARD, amount=amount - 100)
     rev, proj, n_events = ws.revision, _projection(ws), len(ce.read_events(ws))
     with pytest.raises(ValidationError, match="超出可用额度") as err:
-        ce.draw(ws, T07, hh, amount=100.01)
+        ce.draw(ws, T07, card_no=CARD, amount=100.01)
     assert "100.00 元" in str(err.value)  # says what is still available
     with pytest.raises(ValidationError, match="超过户"):
-        ce.repay(ws, T07, hh, amount=amount)
+        ce.repay(ws, T07, card_no=CARD, amount=amount)
     with pytest.raises(ValidationError, match=r"超过.*授信额度"):
         ce.sign(ws, ADMIN, hh, 10**9, CARD)
     assert ws.revision == rev and len(ce.read_events(ws)) == n_events
@@ -109,13 +109,14 @@ def test_beyond_available_is_refused_and_changes_nothing(signed_b01, monkeypatch
     # the CLI: exit 1 and the reason on stderr
     monkeypatch.setenv("GRIDS_PASSWORD", DEMO_PASSWORD)
     user = "t07"  # the demo's teller of B07
-    code = main(["credit", ws.target, "draw", hh, "--amount", "200", "--user", user])
+    monkeypatch.setenv("GRIDS_CARD", CARD)  # the card comes from the environment, never from argv
+    code = main(["credit", ws.target, "draw", "--amount", "200", "--user", user])
     err_text = capsys.readouterr().err
     assert code == 1 and "超出可用额度" in err_text and "100.00 元" in err_text
-    assert main(["credit", ws.target, "draw", hh, "--amount", "50", "--branch", "B01", "--user", user]) == 1
+    assert main(["credit", ws.target, "draw", "--amount", "50", "--branch", "B01", "--user", user]) == 1
     assert "只能在本网点" in capsys.readouterr().err
     assert ws.revision == rev
-    assert main(["credit", ws.target, "repay", hh, "--amount", "50", "--branch", "B07", "--user", user]) == 0
+    assert main(["credit", ws.target, "repay", "--amount", "50", "--branch", "B07", "--user", user]) == 0
     assert ce.read_events(ws, hh_id=hh)["branch_id"].iloc[-1] == "B07"
 
 
@@ -139,9 +140,9 @@ def test_teller_finds_and_serves_but_reads_nothing_else(signed_b01):
     sw = ScopedWorkspace(ws, T07)
     assert sw.grids().empty and sw.households().empty and sw.visits().empty and sw.staff().empty
     assert sw.funnel()["registered"].sum() == 0
-    ce.draw(ws, T07, hh, amount=10)
-    # and cannot serve a household that is not signed, nor sign
-    with pytest.raises(ValidationError, match="尚未签约"):
+    ce.draw(ws, T07, card_no=CARD, amount=10)
+    # and cannot serve a household it did not look up (nor learn whether it is signed), nor sign
+    with pytest.raises(PermissionDeniedError, match="刚按卡号或身份证号查询到"):
         ce.draw(ws, T07, unsigned, amount=10)
     with pytest.raises(PermissionDeniedError):
         ce.sign(ws, T07, unsigned, 1000, CARD)
@@ -161,7 +162,7 @@ def test_sign_rules(signed_b01):
         ce.sign(ws, ADMIN, other, 1000, "1234-5678")
     assert "1234" not in str(err.value)
     # re-sign (换卡): the new card is found, the old one no longer
-    ce.draw(ws, T07, hh, amount=5000)
+    ce.draw(ws, T07, card_no=CARD, amount=5000)
     with pytest.raises(ValidationError, match="低于"):
         ce.sign(ws, ADMIN, hh, 4000, "6228111122223333444")
     ce.sign(ws, ADMIN, hh, 5000, "6228111122223333444")
@@ -185,8 +186,8 @@ def test_card_number_never_stored_in_clear(signed_b01):
 
 def test_rebuild_equals_incremental(signed_b01):
     ws, hh, _amount, _ = signed_b01
-    ce.draw(ws, T07, hh, amount=3000)
-    ce.repay(ws, T01, hh, amount=1000)
+    ce.draw(ws, T07, card_no=CARD, amount=3000)
+    ce.repay(ws, T01, card_no=CARD, amount=1000)
     incremental = _projection(ws)
     assert ce.check_projection(ws).empty and ce.rebuild_projection(ws, actor="admin") == 0
     with ws.transaction(actor="test", action="篡改") as tx:
@@ -237,31 +238,163 @@ def test_opening_events_migration_is_idempotent(any_ws):
     ce.sign(ws, ADMIN, "H2", 50_000, CARD)
     assert ce.draw(ws, T07, card_no=CARD, amount=30_000)["available"] == 20_000.0
     with pytest.raises(ValidationError, match="超出可用额度"):
-        ce.draw(ws, T07, "H2", amount=20_000.01)
-    assert ce.repay(ws, T07, "H2", amount=10_000, branch_id="B07")["balance"] == 20_000.0
+        ce.draw(ws, T07, card_no=CARD, amount=20_000.01)
+    assert ce.repay(ws, T07, card_no=CARD, amount=10_000, branch_id="B07")["balance"] == 20_000.0
     view = ce.find_customer(ws, T07, card_no=CARD)
     assert (view["hh_id"], view["balance"], view["available"]) == ("H2", 20_000.0, 30_000.0)
     assert ce.looked_up(ws, T07, "H2") and not ce.looked_up(ws, T07, "H1")
     assert ce.check_projection(ws).empty and list(ce.read_events(ws)["seq"])[-3:] == [1, 2, 3]
 
 
-def test_first_touch_makes_the_opening_events(tmp_path):
+def test_a_household_without_events_is_unsigned_whatever_it_carries(tmp_path):
+    """E6: values written outside the events (a tampered 'signed, 999,999 available') are never turned into events;
+    the household is unsigned with balance 0, check lists it, a teller finds and serves nothing."""
     ws = GpkgWorkspace.create(tmp_path / "ws.gpkg", **COUNTY)
-    _small(ws)
+    _small(ws)  # H1 carries signed 60,000 / balance 25,000 but, unlike a migrated workspace, has no events
     with ws.transaction(actor="test", action="网点") as tx:
         tx.replace("branches", gpd.GeoDataFrame({"branch_id": ["B01"], "name": ["林东"]},
                                                 geometry=[shapely.Point(119.4, 43.9)], crs=4490))
-    with pytest.raises(ValidationError, match=r"可用 35,000\.00 元"):
-        ce.draw(ws, ADMIN, "H1", amount=35_000.01, branch_id="B01")
-    with pytest.raises(ValidationError, match="没有指定办理网点"):
-        ce.draw(ws, ADMIN, "H1", amount=1)
-    assert ce.read_events(ws).empty  # the refused write left nothing, not even the opening events
-    r = ce.draw(ws, ADMIN, "H1", amount=35_000, branch_id="B01")
-    assert (r["balance"], r["available"]) == (60_000.0, 0.0)
-    assert sorted(ce.read_events(ws)["kind"]) == sorted(["开户余额", "签约", "用信"])
-    assert ce.check_projection(ws).empty
-    assert ce.write_opening_events(ws, actor="admin") == 0  # H1 has events; H2, H3 carry nothing
-    assert ce.find_customer(ws, T07, id_number="150422199001011234")["balance"] == 60_000.0
+    diff = ce.check_projection(ws)
+    assert set(diff.loc[diff["hh_id"] == "H1", "column"]) == {"signed", "available_amount", "balance", "using"}
+    assert ce.find_customer(ws, T07, id_number="150422199001011234") is None
+    rev = ws.revision
+    with pytest.raises(ValidationError, match="尚未签约"):
+        ce.draw(ws, ADMIN, "H1", amount=500_000, branch_id="B01")
+    assert ce.read_events(ws).empty and ws.revision == rev  # nothing laundered into opening events
+    assert ce.rebuild_projection(ws, actor="admin") == 1  # the events (none) are the truth: unsigned, 0
+    h1 = ws.read("households", where="hh_id = 'H1'").iloc[0]
+    assert not bool(h1["signed"]) and h1["balance"] == 0 and ce.check_projection(ws).empty
+
+
+def test_a_revoked_or_lowered_grant_stops_drawing_and_check_flags_it(signed_b01):
+    """E1: the grant set to 0 (or lowered) after signing: no drawdown beyond it; check reports the line above it."""
+    ws, hh, amount, _ = signed_b01
+    assert amount > 10_000
+    with ws.transaction(actor="b01", action="集中授信评级") as tx:  # what a lowered rating writes
+        tx.execute("UPDATE households SET granted_amount = 10000 WHERE hh_id = ?", (hh,))
+    diff = ce.check_projection(ws)
+    assert diff.loc[diff["hh_id"] == hh, "column"].tolist() == ["granted_amount"]
+    from grids.check import check_credit_events
+
+    assert "授信已下调" in check_credit_events(ws)["message"].iloc[0]
+    with pytest.raises(ValidationError, match=r"授信已下调.*可用 10,000\.00 元"):
+        ce.draw(ws, T07, card_no=CARD, amount=10_000.01)
+    assert ce.draw(ws, T07, card_no=CARD, amount=10_000)["available"] == 0.0
+    with ws.transaction(actor="b01", action="集中授信评级") as tx:  # the grant cancelled
+        tx.execute("UPDATE households SET granted_amount = 0, grade = NULL WHERE hh_id = ?", (hh,))
+    n = len(ce.read_events(ws))
+    with pytest.raises(ValidationError, match="授信已取消/下调"):
+        ce.draw(ws, T07, card_no=CARD, amount=1)
+    assert len(ce.read_events(ws)) == n
+    assert ce.repay(ws, T07, card_no=CARD, amount=10_000)["balance"] == 0.0  # repaying still works
+    assert ce.rebuild_projection(ws, actor="admin") == 0  # a lowered grant is not a projection to rebuild
+
+
+def test_one_card_cannot_be_signed_to_two_households(signed_b01):
+    """E2: the card already current for a household is refused for another; re-signing the same household is fine."""
+    ws, hh, amount, _ = signed_b01
+    other = _granted_unsigned(ws, "B01")
+    n = len(ce.read_events(ws))
+    with pytest.raises(ValidationError, match=f"已是户 {hh} 的签约卡"):
+        ce.sign(ws, ADMIN, other, 1000, CARD)
+    assert len(ce.read_events(ws)) == n
+    ce.sign(ws, ADMIN, hh, amount, CARD)  # the same household re-signs on its own card
+    ce.sign(ws, ADMIN, hh, amount, "6228480000000000001")  # 换卡: the old card is free again
+    assert ce.sign(ws, ADMIN, other, 1000, CARD)["hh_id"] == other
+    assert ce.find_customer(ws, T07, card_no=CARD)["hh_id"] == other
+
+
+def test_a_teller_serves_only_a_customer_it_looked_up(signed_b01, monkeypatch, capsys):
+    """E3: a teller naming a household id without a look-up is refused without telling whether it exists or its
+    amounts, in the library and on the CLI (which reads the card or ID number from the environment)."""
+    ws, hh, _amount, _ = signed_b01
+    rev = ws.revision
+    texts = []
+    for h in (hh, "1504229999999999999"):
+        with pytest.raises(PermissionDeniedError) as err:
+            ce.draw(ws, T07, h, amount=10**9)
+        texts.append(str(err.value))
+    assert texts[0] == texts[1] and "元" not in texts[0] and hh not in texts[0]
+    assert ws.revision == rev
+    full = ws.read("households", where="hh_id = ?", params=(hh,)).iloc[0]
+    assert ce.find_customer(ws, T07, id_number=full["id_no"])["hh_id"] == hh
+    assert ce.draw(ws, T07, hh, amount=10)["balance"] == 10.0  # after the look-up
+    monkeypatch.setenv("GRIDS_PASSWORD", DEMO_PASSWORD)
+    monkeypatch.delenv("GRIDS_CARD", raising=False)
+    assert main(["credit", ws.target, "draw", hh, "--amount", "5", "--user", "t01"]) == 1
+    assert "刚按卡号或身份证号查询到" in capsys.readouterr().err
+    monkeypatch.setenv("GRIDS_ID_NUMBER", str(full["id_no"]))
+    assert main(["credit", ws.target, "draw", "--by-id-number", "--amount", "5", "--user", "t01"]) == 0
+    assert ce.read_events(ws, hh_id=hh)["recorded_by"].iloc[-1] == "t01"
+
+
+def test_a_card_typed_into_the_household_field_is_never_echoed_nor_audited(signed_b01):
+    """E5: a card number in the 户号 field: the error and the refusal's audit row show its last four digits only."""
+    ws, hh, _amount, _ = signed_b01
+    other = _granted_unsigned(ws, "B02")
+    for account in (Account("b02", "branch_manager", branch_id="B02"), ADMIN):
+        with pytest.raises((ValidationError, PermissionDeniedError)) as err:
+            ScopedWorkspace(ws, account).sign_card(CARD_DIGITS, amount=1000, card_no=other)
+        assert CARD_DIGITS not in str(err.value) and CARD_DIGITS[-4:] in str(err.value)
+    details = " ".join(str(d) for d in ws.read("audit")["detail"])
+    assert CARD_DIGITS not in details and "拒绝：签约发卡" in [r[3] for r in ws.audit_records()]
+    with pytest.raises(PermissionDeniedError) as err:  # an existing household is still named
+        ScopedWorkspace(ws, Account("b02", "branch_manager", branch_id="B02")).sign_card(hh, amount=1, card_no=CARD)
+    assert hh in str(err.value)
+
+
+def test_a_teller_cannot_date_an_event_and_an_admin_only_within_a_year(signed_b01):
+    """E8: tellers are always dated now; an administrator may back-date within a year, never into the future."""
+    import datetime as dt
+
+    ws, _hh, _amount, _ = signed_b01
+    n = len(ce.read_events(ws))
+    for on in ("1900-01-01", "2099-01-01", dt.date.today().isoformat()):
+        with pytest.raises(PermissionDeniedError, match="不能指定日期"):
+            ce.draw(ws, T07, card_no=CARD, amount=1, on=on)
+    for on in ("1900-01-01", (dt.date.today() + dt.timedelta(days=2)).isoformat()):
+        with pytest.raises(ValidationError, match="不在允许范围内"):
+            ce.draw(ws, ADMIN, card_no=CARD, amount=1, branch_id="B01", on=on)
+    assert len(ce.read_events(ws)) == n
+    week_ago = (dt.date.today() - dt.timedelta(days=7)).isoformat()
+    ce.draw(ws, ADMIN, card_no=CARD, amount=1, branch_id="B01", on=week_ago)
+    assert str(ce.read_events(ws)["occurred_at"].iloc[-1]).startswith(week_ago)
+
+
+def test_amounts_and_exit_codes_are_strict(signed_b01, monkeypatch, capsys):
+    """E9: True and "1_000" are not amounts; a wrong password exits 2 as elsewhere; look-ups are rate limited."""
+    ws, _hh, _amount, _ = signed_b01
+    for bad in (True, "1_000", " 1e3", "0x10"):
+        with pytest.raises(ValidationError, match="不是数字"):
+            ce.draw(ws, T07, card_no=CARD, amount=bad)
+    monkeypatch.setenv("GRIDS_CARD", CARD)
+    monkeypatch.setenv("GRIDS_PASSWORD", "wrong")
+    assert main(["credit", ws.target, "draw", "--amount", "5", "--user", "t07"]) == 2
+    assert main(["credit", ws.target, "draw", "--amount", "1_000", "--user", "t07"]) == 2  # identity first
+    monkeypatch.setenv("GRIDS_PASSWORD", DEMO_PASSWORD)
+    assert main(["credit", ws.target, "draw", "--amount", "1_000", "--user", "t07"]) == 1
+    assert "不是数字" in capsys.readouterr().err
+    monkeypatch.setattr(ce, "LOOKUPS_PER_10_MINUTES", 3)
+    for _ in range(3):
+        ce.find_customer(ws, T01, card_no=CARD)
+    with pytest.raises(PermissionDeniedError, match="查询过于频繁"):
+        ce.find_customer(ws, T01, card_no=CARD)
+    assert ce.find_customer(ws, T07, card_no=CARD) is not None  # per account
+
+
+def test_sign_reads_the_card_from_the_environment_not_argv(signed_b01, monkeypatch, capsys):
+    """E7: ``credit sign`` has no --card; the card comes from GRIDS_CARD (or a prompt / standard input)."""
+    ws, _hh, _amount, _ = signed_b01
+    other = _granted_unsigned(ws, "B01")
+    monkeypatch.setenv("GRIDS_PASSWORD", DEMO_PASSWORD)
+    with pytest.raises(SystemExit) as exc:
+        main(["credit", ws.target, "sign", other, "--amount", "1000", "--card", "6228480000000000002",
+              "--user", "b01"])
+    assert exc.value.code == 2
+    monkeypatch.setenv("GRIDS_CARD", "6228480000000000002")
+    assert main(["credit", ws.target, "sign", other, "--amount", "1000", "--user", "b01"]) == 0
+    assert "0002" in capsys.readouterr().out
+    assert ce.find_customer(ws, T07, card_no="6228480000000000002")["hh_id"] == other
 
 
 def test_teller_page_finds_draws_and_shows_nothing_else(tmp_path, monkeypatch):

@@ -36,7 +36,7 @@ FORGERIES = [
             "数据已被他人修改，请刷新后重做"),
     Forgery("workbench: stale survey", "pages/workbench.py", S1, forged.workbench_stale_survey, "数据已被他人修改"),
     Forgery("teller: household not found by look-up", "pages/teller.py", T2, forged.teller_forged_household,
-            "不是你刚查询到的客户"),
+            "刚按卡号或身份证号查询到的客户"),
     Forgery("teller: sign a household of another branch", "pages/teller.py", B1, forged.teller_sign_other_branch,
             "本网点"),
 ]
