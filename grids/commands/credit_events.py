@@ -16,8 +16,8 @@ customer found) with the reason and fix on stderr; 2 usage, an unreadable worksp
 wrong password, no permission: as :func:`grids.commands._identity.sign_in`).
 
 :func:`add_subcommands` adds exactly these three subparsers to the ``credit`` command's subparsers and
-:data:`HANDLERS` maps each to its handler, so the ``credit`` command of :mod:`grids.commands.credit` can take them
-over; until it exists, :func:`add_parser` and :func:`run` register a ``credit`` command of their own.
+:data:`HANDLERS` maps each to its handler; the ``credit`` command of :mod:`grids.commands.credit` registers and
+dispatches them.
 """
 
 from __future__ import annotations
@@ -143,17 +143,3 @@ def handle(args: argparse.Namespace) -> int:
         print(f"错误：{exc}", file=sys.stderr)
         return 1
 
-
-# -- the temporary top-level ``credit`` command (until grids/commands/credit.py takes these over) ---------------
-
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    """Register ``credit PATH sign|draw|repay …``."""
-    p = sub.add_parser("credit", help=HELP, description=HELP)
-    p.add_argument("path", help="工作区文件 / workspace .gpkg")
-    acts = p.add_subparsers(dest="action", required=True, metavar="ACTION")
-    add_subcommands(acts)
-
-
-def run(args: argparse.Namespace) -> int:
-    """Entry point of the ``credit`` command (see :func:`handle`)."""
-    return handle(args)
