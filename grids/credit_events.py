@@ -340,7 +340,7 @@ def opening_events(households: pd.DataFrame, *, at: str | None = None,
     """
     v = _household_values(households)
     at = at or _now()
-    signed = v.index[v["signed"].to_numpy() & (v["available_amount"] > 0).to_numpy()]
+    signed = v.index[v["signed"].to_numpy()]  # a register's signed household opens signed, even on a line of 0
     owing = v.index[(v["balance"] > _CENT).to_numpy()]
     sign_rows = pd.DataFrame({"event_id": "OS-" + pd.Series(signed, dtype=object), "seq": 0,
                               "hh_id": list(signed), "kind": SIGN,
@@ -384,6 +384,35 @@ def write_opening_events(ws: Workspace, *, actor: str, card_numbers: Mapping[str
                                "opening_balance": int((rows["kind"] == OPENING).sum()),
                                "amount_signed": round(float(rows.loc[rows["kind"] == SIGN, "amount"].sum()), 2),
                                "amount_balance": round(float(rows.loc[rows["kind"] == OPENING, "amount"].sum()), 2)})
+    return len(rows)
+
+
+def append_opening_events(tx: Transaction, households: pd.DataFrame) -> int:
+    """Inside an import's transaction: opening events (签约 of the signed line, 开户余额 of the balance) for the
+    imported ``households`` that have no event yet, so a register's current values become their history and
+    ``check`` finds households and events agreeing. Returns the number of events written.
+
+    Examples
+    --------
+    A register row signed for 50,000 with 20,000 drawn opens with two events (see :func:`opening_events`):
+
+    >>> hh = pd.DataFrame({"hh_id": ["H1"], "signed": [True], "available_amount": [50000.0], "balance": [20000.0]})
+    >>> opening_events(hh)["kind"].tolist()
+    ['签约', '开户余额']
+    """
+    if households is None or not len(households) or "hh_id" not in households:
+        return 0
+    cols = [c for c in ("hh_id", "signed", "available_amount", "balance", "using") if c in households.columns]
+    if len(cols) == 1:
+        return 0
+    tx._layer_schema(EVENTS_LAYER)  # the table exists from now on
+    have = set(tx.read(EVENTS_LAYER)["hh_id"].astype(str))
+    hh = pd.DataFrame(households[cols])
+    hh = hh[~hh["hh_id"].astype(str).isin(have).to_numpy()]
+    rows = opening_events(hh)
+    if not len(rows):
+        return 0
+    tx.append(EVENTS_LAYER, rows)
     return len(rows)
 
 

@@ -57,7 +57,7 @@ import pyogrio
 import shapely
 
 from grids import _validate as V
-from grids import loans
+from grids import credit_events, loans
 from grids import names as N
 from grids.crs import gcj02_to_wgs84, gdf_gcj02_to_wgs84, gk_crs_for, wgs84_to_gcj02
 from grids.errors import ValidationError, WorkspaceError
@@ -2405,13 +2405,15 @@ def _import(ws: Workspace, layer: str, path: Path, *, coords: str | None, encodi
                 replaced = loans.write_rows(tx, report.accepted)
             else:
                 tx.append(layer, report.accepted)
+            opened = credit_events.append_opening_events(tx, report.accepted) if layer == "households" else 0
             tx.note(layer, {"file": plain(path.name, limit=255), "sha256": digests.get(path.name),
                             "files": {plain(k, limit=255): v for k, v in digests.items()},
                             "mode": report.mode,
                             "coords": coords if coords is not None else "未声明（按 WGS84 读取）",
                             "strict": bool(strict), "read": report.read, "imported": len(report.accepted),
                             "repaired": report.repaired, "rejected": report.rejected,
-                            **({"replaced": replaced} if replaced is not None else {})})
+                            **({"replaced": replaced} if replaced is not None else {}),
+                            **({"opening_events": opened} if opened else {})})
     except OSError as exc:
         raise _workspace_failure(exc, ws) from exc
     if replaced:

@@ -62,6 +62,9 @@ def _fill(ws: Workspace) -> None:
         tx.replace("households", hh)
         tx.replace("branches", branches)
         tx.replace("staff", staff)
+    from grids import credit_events
+
+    credit_events.write_opening_events(ws, actor="t")  # loaded past the import: its credit values open the events
 
 
 def _sequence(ws: Workspace, target: str, tmp: Path, monkeypatch, capsys) -> dict[str, object]:
