@@ -39,7 +39,7 @@ def add_sessions(ws: Any, plan_id: str, *, seed: int = 1504, actor: str = "demo"
 
     rng = np.random.default_rng(seed + 15)
     cols = ["hh_id", "village_code", "group_code", "segment", "archived", "eligible", "product", "grade",
-            "granted_amount", "guarantee", "job_level"]
+            "granted_amount", "guarantee", "job_level", "version"]
     hh = pd.DataFrame(ws.read("households", columns=[c for c in cols if c in ws.columns("households")]))
     located = locate_in_workspace(ws, plans.read_grids(ws, plan_id), households=hh)
     hh["branch_id"] = located["branch_id"].to_numpy(dtype=object)
@@ -107,6 +107,7 @@ def add_sessions(ws: Any, plan_id: str, *, seed: int = 1504, actor: str = "demo"
         "guarantee": decided["guarantee"], "votes_for": tallies[:, 0], "votes_against": tallies[:, 1],
         "votes_abstain": tallies[:, 2], "votes": votes, "outcome": decided["outcome"],
         "branch_id": decided["branch_id"], "approval_limit": decided["approval_limit"].astype(float),
+        "hh_version": pd.to_numeric(decided.get("version"), errors="coerce").fillna(0).astype(int),
         "reviewed_by": np.where(over, "cc01", None),
         "reviewed_at": reviewed_at.where(over.to_numpy(), pd.NaT).clip(upper=as_of + pd.Timedelta(days=30)),
         "review_note": np.where(over, "同意", None)})

@@ -301,7 +301,7 @@ def _plain_value(v: Any) -> Any:
 
 def save_ratings(ws: Any, ratings: pd.DataFrame, *, actor: str, expected_revision: int | None = None,
                  seen: Mapping[str, int] | None = None, branch_id: str | None = None,
-                 within_authority: bool = False) -> int:
+                 within_authority: bool = False, only_lower: bool = False) -> int:
     """Check a batch of ratings against the workspace's households and write it in one transaction.
 
     Nothing is written when any rating has a problem (the error lists the first ones). Each household written
@@ -326,11 +326,20 @@ def save_ratings(ws: Any, ratings: pd.DataFrame, *, actor: str, expected_revisio
     within_authority : bool
         Refuse grants above the branch's approval authority (a direct rating on the page: larger grants go
         through a rating session and the credit committee, :mod:`grids.sessions`).
+    only_lower : bool
+        Refuse a new grant or an increase (a branch manager's direct rating: it may only lower or cancel a
+        grant, or change grade, guarantee or 职务级别; grants come from a rating session).
 
     Returns
     -------
     int
         The number of households updated.
+
+    Raises
+    ------
+    ValidationError
+        A rating breaks a rule; a household whose rating session's decision waits for the credit committee
+        (待贷审会审批: the committee decides it first); with ``only_lower``, a new grant or an increase.
 
     Examples
     --------
@@ -348,16 +357,24 @@ def save_ratings(ws: Any, ratings: pd.DataFrame, *, actor: str, expected_revisio
     '良好'
     """
     rules = credit_rules.effective_rules(ws, branch_id)
+    ids = [_s(h) for h in ratings["hh_id"]] if "hh_id" in ratings.columns else []
     with ws.transaction(actor=actor, action="集中授信评级", expected_revision=expected_revision) as tx:
+        if ids and "rating_decisions" in ws.layers():
+            waiting = tx.read("rating_decisions", where=f"outcome = ? AND hh_id IN ({','.join('?' * len(ids))})",
+                              params=["待贷审会审批", *ids])
+            if len(waiting):
+                raise ValidationError(
+                    f"农户 {'、'.join(waiting['hh_id'].astype(str).head(5))} 的评定会决定正等待联社贷审会审批，"
+                    "不能直接改评级", column="hh_id", fix="等贷审会审批或退回后再改；或请贷审会退回该决定")
         changed, granted = apply_ratings(tx, ws.columns("households"), ratings, rules=rules, seen=seen,
-                                         within_authority=within_authority)
+                                         within_authority=within_authority, only_lower=only_lower)
         tx.note("households", {"op": "ratings", "rows": len(changed), "granted": granted, "changed": changed})
     return len(changed)
 
 
 def apply_ratings(tx: Any, present: Mapping[str, str] | Any, ratings: pd.DataFrame, *, rules: credit_rules.Rules,
-                  seen: Mapping[str, int] | None = None,
-                  within_authority: bool = False) -> tuple[list[dict[str, Any]], int]:
+                  seen: Mapping[str, int] | None = None, within_authority: bool = False,
+                  only_lower: bool = False) -> tuple[list[dict[str, Any]], int]:
     """Check a rating batch and write it inside an open transaction (the body of :func:`save_ratings`, also used
     by a rating session's grants, :mod:`grids.sessions`).
 
@@ -374,6 +391,8 @@ def apply_ratings(tx: Any, present: Mapping[str, str] | Any, ratings: pd.DataFra
         ``hh_id`` → the version the caller read (:class:`~grids.errors.StaleEditError` when one changed).
     within_authority : bool
         Refuse any grant above ``rules``' approval authority for its product.
+    only_lower : bool
+        Refuse any granted amount above the household's current one (a new grant or an increase).
 
     Returns
     -------
@@ -414,6 +433,19 @@ def apply_ratings(tx: Any, present: Mapping[str, str] | Any, ratings: pd.DataFra
                 f"{len(over)} 户的额度超过网点审批权限（如 {h}：{p} {a:,.0f} 元，权限 {limit:,.0f} 元），未保存任何内容",
                 column="granted_amount",
                 fix="超过审批权限的授信须在评定会上由评定小组表决，再上报联社贷审会审批（本页“评定会”部分）")
+    if only_lower:
+        was = pd.to_numeric(current["granted_amount"] if "granted_amount" in current else pd.Series(
+            0.0, index=current.index), errors="coerce").fillna(0.0)
+        was = dict(zip(current["hh_id"].astype(str), was, strict=True))
+        amounts = pd.to_numeric(new["granted_amount"], errors="coerce").fillna(0.0)
+        up = [(h, was.get(str(h), 0.0), a) for h, a in zip(new["hh_id"], amounts, strict=True)
+              if a > was.get(str(h), 0.0) + 1e-6]
+        if up:
+            h, old_amount, a = up[0]
+            raise ValidationError(
+                f"{len(up)} 户是新增授信或调高额度（如 {h}：{old_amount:,.0f} → {a:,.0f} 元），直接评级只能调低或取消授信，"
+                "未保存任何内容", column="granted_amount",
+                fix="新增或调高授信须在评定会上由评定小组表决（本页“评定会”部分）；直接评级只用于调低、取消授信或修改等级、担保方式")
     version_sql = ", version = COALESCE(version, 0) + 1" if "version" in present else ""
     version_sql += ", job_level = ?" if "job_level" in present else ""
     version_sql += ", credit_legacy = NULL, credit_note = NULL" if "credit_legacy" in present else ""

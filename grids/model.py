@@ -140,7 +140,7 @@ RATING_DECISIONS_LAYER = Layer(
     {"decision_id": "TEXT", "session_id": "TEXT", "hh_id": "TEXT", "product": "TEXT", "grade": "TEXT",
      "amount": "REAL", "guarantee": "TEXT", "votes_for": "INTEGER", "votes_against": "INTEGER",
      "votes_abstain": "INTEGER", "votes": "TEXT", "outcome": "TEXT", "branch_id": "TEXT",
-     "approval_limit": "REAL", "reviewed_by": "TEXT", "reviewed_at": "DATETIME", "review_note": "TEXT"},
+     "approval_limit": "REAL", "hh_version": "INTEGER", "reviewed_by": "TEXT", "reviewed_at": "DATETIME", "review_note": "TEXT"},
     key="decision_id",
     description="评定结果：每户一行（表决票数、结果；超过网点审批权限的待联社贷审会审批）",
     indexes=("session_id", "hh_id", "outcome"),

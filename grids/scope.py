@@ -496,7 +496,9 @@ class ScopedWorkspace:
         Only ``grade``, ``granted_amount`` and ``guarantee`` may be given besides ``hh_id``; the product
         rules of :func:`grids.credit.record_ratings` apply, and no grant may exceed the branch's approval authority
         (larger ones go through a rating session, :meth:`record_rating_session`); each household's version must
-        equal ``seen``.
+        equal ``seen``. Only an administrator may grant or increase here (corrections, audited): everyone else
+        may only lower or cancel a grant or change its grade, guarantee or 职务级别 — grants come from a rating
+        session. A household whose session decision waits for the credit committee is refused.
         The audit records each household's before/after (see :func:`grids.credit.save_ratings`).
 
         Raises
@@ -522,7 +524,8 @@ class ScopedWorkspace:
                                       column=str(bad[0]) if bad else "hh_id", fix="刷新页面后重新填写")
             self._require_households(ids)
             return credit.save_ratings(self.ws, ratings, actor=self.account.username, seen=seen,
-                                       branch_id=self.account.branch_id, within_authority=True)
+                                       branch_id=self.account.branch_id, within_authority=True,
+                                       only_lower=self.account.role != "admin")
 
     def record_rating_session(self, *, village_code: str, held_on: Any, place: str, panel: Any,
                               decisions: pd.DataFrame, minutes: str = "", seen: Mapping[str, int] | None = None,

@@ -35,7 +35,7 @@ import pandas as pd
 from grids.errors import ValidationError
 from grids.model import GUARANTEES, PANEL_ROLES, VOTE_CHOICES
 
-__all__ = ["PANEL_SHEET", "RESULT_SHEET", "SessionWorkbook", "read_session_workbook", "session_template_bytes"]
+__all__ = ["MAX_COLUMNS", "MAX_PANEL_ROWS", "MAX_PART_BYTES", "MAX_RESULT_ROWS", "PANEL_SHEET", "RESULT_SHEET", "SessionWorkbook", "read_session_workbook", "session_template_bytes"]
 
 PANEL_SHEET, RESULT_SHEET = "评定小组", "评定结果"
 _INFO = {"村代码": "village_code", "日期": "held_on", "地点": "place", "会议纪要": "minutes"}
@@ -161,7 +161,10 @@ def _load(source: str | Path | bytes) -> tuple[Any, str]:
     name = "上传的评定表" if isinstance(source, bytes | bytearray) else Path(source).name
     try:
         data = io.BytesIO(source) if isinstance(source, bytes | bytearray) else source
+        _check_size(data, name)
         return load_workbook(data, data_only=True, read_only=True), name
+    except ValidationError:
+        raise
     except FileNotFoundError:
         raise ValidationError(f"找不到评定表 {name}", file=name, fix="检查文件路径") from None
     except Exception as exc:
@@ -169,11 +172,48 @@ def _load(source: str | Path | bytes) -> tuple[Any, str]:
                               fix="在页面下载评定表模板，填写后按 .xlsx 保存再上传") from None
 
 
-def _rows(book: Any, sheet: str, file: str) -> list[tuple[Any, ...]]:
+MAX_PANEL_ROWS, MAX_RESULT_ROWS, MAX_COLUMNS = 50, 5000, 40
+"""The most rows read of ``评定小组`` and of ``评定结果`` (households, besides the heading), and columns of
+either: a larger sheet is refused, never read whole (an upload is a few kilobytes)."""
+
+
+MAX_PART_BYTES = 12_000_000
+"""The largest sheet (or shared-strings part) of a workbook, uncompressed: a full 5,000-row 评定结果 is about
+3 MB; openpyxl scans a whole sheet for its size before the first row, so a larger one is refused unread."""
+
+
+def _check_size(data: Any, name: str) -> None:
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(data) as z:
+            big = [i for i in z.infolist() if i.filename.startswith("xl/") and i.file_size > MAX_PART_BYTES]
+    except zipfile.BadZipFile:
+        return  # load_workbook names it
+    finally:
+        if hasattr(data, "seek"):
+            data.seek(0)
+    if big:
+        raise ValidationError(f"{name} 过大（{big[0].filename} 解压后 {big[0].file_size / 1e6:,.0f} MB）", file=name,
+                              fix=f"评定表最多 {MAX_RESULT_ROWS} 户、{MAX_COLUMNS} 列；从页面下载模板填写，一个村一张表")
+
+
+def _rows(book: Any, sheet: str, file: str, *, max_row: int, header: int = 0) -> list[tuple[Any, ...]]:
     if sheet not in book.sheetnames:
         raise ValidationError(f"{file} 缺少工作表“{sheet}”", file=file,
                               fix=f"评定表应有“{PANEL_SHEET}”和“{RESULT_SHEET}”两张表；从页面下载模板填写")
-    return [tuple(r) for r in book[sheet].iter_rows(values_only=True)]
+    rows = []
+    # one row past the cap, and only the first columns: a huge sheet costs no more than a full one
+    for r in book[sheet].iter_rows(values_only=True, max_row=max_row + 1, max_col=MAX_COLUMNS + 1):
+        rows.append(tuple(r))
+    if len(rows) > max_row and any(_text(c) for c in rows[max_row]):
+        most = f"{max_row - header} 行" + ("（不含表头）" if header else "")
+        raise ValidationError(f"{file}“{sheet}”表超过 {most}", file=file, row=max_row + 1,
+                              fix=f"“{sheet}”表最多 {most}；一次评定会评一个村，过大的表请分开")
+    if any(len(r) > MAX_COLUMNS and any(_text(c) for c in r[MAX_COLUMNS:]) for r in rows):
+        raise ValidationError(f"{file}“{sheet}”表超过 {MAX_COLUMNS} 列", file=file,
+                              fix="从页面下载模板填写，不要在右侧另加列")
+    return [r[:MAX_COLUMNS] for r in rows[:max_row]]
 
 
 def read_session_workbook(source: str | Path | bytes) -> SessionWorkbook:
@@ -198,7 +238,7 @@ def read_session_workbook(source: str | Path | bytes) -> SessionWorkbook:
     def bad(sheet: str, row: int, column: str, what: str, fix: str) -> ValidationError:
         return ValidationError(f"工作表“{sheet}”：{what}", file=file, row=row, column=column, fix=fix)
 
-    rows = _rows(book, PANEL_SHEET, file)
+    rows = _rows(book, PANEL_SHEET, file, max_row=MAX_PANEL_ROWS)
     info: dict[str, Any] = {}
     head_at = None
     for i, r in enumerate(rows, start=1):
@@ -244,7 +284,7 @@ def read_session_workbook(source: str | Path | bytes) -> SessionWorkbook:
             raise bad(PANEL_SHEET, row, "日期", f"“{_text(held)}”不是日期", "填写评定会日期，如 2026-03-01") from None
     panel = pd.DataFrame(members, columns=["seq", "name", "role", "present", "row"])
 
-    rows = _rows(book, RESULT_SHEET, file)
+    rows = _rows(book, RESULT_SHEET, file, max_row=MAX_RESULT_ROWS + 1, header=1)
     if not rows:
         raise ValidationError(f"{file}“{RESULT_SHEET}”表是空的", file=file, fix="从页面下载模板填写")
     heads = [_text(c) for c in rows[0]]

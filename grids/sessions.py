@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -42,6 +43,7 @@ import pandas as pd
 from grids import credit, credit_rules, products
 from grids.errors import PermissionDeniedError, StaleEditError, ValidationError
 from grids.model import DECISION_OUTCOMES, PANEL_ROLES, VOTE_CHOICES
+from grids.text import normalize_text
 
 __all__ = ["DECISIONS_LAYER", "GRANTED", "MAX_PANEL", "MIN_PANEL", "PANEL_LAYER", "PENDING", "RETURNED",
            "REVIEW_RETURNED", "SESSIONS_LAYER", "SessionResult", "approve", "check_panel", "decisions_table",
@@ -49,11 +51,15 @@ __all__ = ["DECISIONS_LAYER", "GRANTED", "MAX_PANEL", "MIN_PANEL", "PANEL_LAYER"
 
 SESSIONS_LAYER, PANEL_LAYER, DECISIONS_LAYER = "rating_sessions", "rating_panel", "rating_decisions"
 MIN_PANEL, MAX_PANEL = 5, 7
+MAX_PLACE, MAX_MINUTES = 60, 2000
+"""Longest 地点 and 会议纪要 (characters), as on the page."""
+EARLIEST_SESSION = pd.Timestamp("2000-01-01")
+"""No session is dated before this day (nor in the future)."""
 GRANTED, PENDING, RETURNED, REVIEW_RETURNED = DECISION_OUTCOMES
 """已授信, 待贷审会审批, 退回重评, 贷审会退回."""
 _DECISION_COLS = ("decision_id", "session_id", "hh_id", "product", "grade", "amount", "guarantee", "votes_for",
                   "votes_against", "votes_abstain", "votes", "outcome", "branch_id", "approval_limit",
-                  "reviewed_by", "reviewed_at", "review_note")
+                  "hh_version", "reviewed_by", "reviewed_at", "review_note")
 
 
 def _s(value: Any) -> str:
@@ -103,9 +109,12 @@ def check_panel(panel: pd.DataFrame | Sequence[Mapping[str, Any]]) -> pd.DataFra
                               fix="评定小组由村组干部、村民代表、信用社主任和客户经理共 5–7 人组成")
     out, names = [], set()
     for seq, r in enumerate(rows, start=1):
-        name, role = _s(r.get("name")), _s(r.get("role"))
+        name, role = normalize_text(r.get("name")), _s(r.get("role"))
         if not name:
             raise ValidationError(f"评定小组第 {seq} 名成员没有姓名", row=seq, column="name", fix="填写成员姓名")
+        if _reserved(name):
+            raise ValidationError(f"评定小组成员姓名 “{name}” 与评定表的列名相同", row=seq, column="name",
+                                  fix="填写成员的真实姓名（不能用 户号、金额、成员1 这类列名）")
         if name in names:
             raise ValidationError(f"评定小组成员 “{name}” 重复", row=seq, column="name",
                                   fix="每名成员只列一次；同名的请加以区分（如 张伟（村委））")
@@ -118,9 +127,34 @@ def check_panel(panel: pd.DataFrame | Sequence[Mapping[str, Any]]) -> pd.DataFra
     if missing:
         raise ValidationError(f"评定小组缺少{'、'.join(missing)}", column="role",
                               fix="评定小组至少要有一名村组干部、一名村民代表，以及信用社主任和客户经理")
-    if not any(r["present"] for r in out):
+    here = [r for r in out if r["present"]]
+    if not here:
         raise ValidationError("评定小组没有到会的成员", column="present", fix="勾选到会的成员")
+    if len(here) * 2 <= len(out):
+        raise ValidationError(f"评定小组应到 {len(out)} 人，实到 {len(here)} 人，未过半数，不能评定", column="present",
+                              fix="过半数成员到会才能开评定会；改期召开")
+    roles_here = {r["role"] for r in here}
+    if "信用社主任" not in roles_here:
+        raise ValidationError("信用社主任未到会，不能评定", column="present", fix="信用社主任到会后再开评定会")
+    if not roles_here & {"村组干部", "村民代表"}:
+        raise ValidationError("村组干部和村民代表都未到会，不能评定", column="present",
+                              fix="至少一名村组干部或村民代表到会后再开评定会")
     return pd.DataFrame(out, columns=["seq", "name", "role", "present"])
+
+
+_RESERVED = frozenset({
+    "row", "hh_id", "product", "grade", "amount", "granted_amount", "guarantee", "votes", "job_level",
+    "head_name", "segment", "suggested_grade", "suggested_amount", "points", "reasons", "outcome", "decision_id",
+    "session_id", "votes_for", "votes_against", "votes_abstain", "branch_id", "approval_limit", "hh_version",
+    "reviewed_by", "reviewed_at", "review_note", "name", "role", "present", "seq",
+    "户号", "户主", "客户类型", "产品", "等级", "金额", "金额（元）", "担保方式", "建议等级", "建议金额（元）", "评分",
+    "序号", "姓名", "身份", "是否到会"})
+
+
+def _reserved(name: str) -> bool:
+    """A member name that is also a column of the decisions or the workbook (it would be read as that column)."""
+    text = normalize_text(name).lower()
+    return text in _RESERVED or bool(re.fullmatch(r"(?:成员|表决)\s*\d+", text))
 
 
 def tally(votes: Mapping[str, str]) -> tuple[int, int, int, bool]:
@@ -201,8 +235,10 @@ def _votes_of(rec: Mapping[str, Any], panel: pd.DataFrame) -> dict[str, str]:
             raise ValidationError(f"表决 “{raw[:40]}” 无法识别", column="votes",
                                   fix="每名成员一列，填写 同意、反对 或 弃权") from None
     if isinstance(raw, Mapping):
-        return {str(k): _s(v) for k, v in raw.items() if _s(v)}
-    return {n: _s(rec.get(n)) for n in panel["name"] if _s(rec.get(n))}
+        return {normalize_text(k): _s(v) for k, v in raw.items() if _s(v)}
+    # one column per member; a filled column that is no member's is returned too (the caller refuses it)
+    return {n: _s(v) for k, v in rec.items() if isinstance(k, str) and not _reserved(k)
+            and (n := normalize_text(k)) and _s(v)}
 
 
 def _product_of(rec: Mapping[str, Any], hh: Mapping[str, Any]) -> str:
@@ -279,12 +315,19 @@ def record_session(sw: Any, *, village_code: str, held_on: Any, place: str,
     place = _s(place)
     if not place:
         raise ValidationError("没有填写评定会地点", column="place", fix="填写评定会召开的地点，如 村委会")
+    if len(place) > MAX_PLACE:
+        raise ValidationError(f"评定会地点有 {len(place)} 个字，超过 {MAX_PLACE} 个字", column="place",
+                              fix="地点写简短些，如 某某嘎查村委会")
+    if len(_s(minutes)) > MAX_MINUTES:
+        raise ValidationError(f"会议纪要有 {len(_s(minutes))} 个字，超过 {MAX_MINUTES} 个字", column="minutes",
+                              fix=f"会议纪要限 {MAX_MINUTES} 字以内，详细记录另存档")
     try:
         day = pd.Timestamp(held_on).normalize()
     except (TypeError, ValueError):
         raise ValidationError(f"评定会日期 “{held_on}” 无效", column="held_on", fix="填写日期，如 2026-03-01") from None
-    if pd.isna(day) or day > pd.Timestamp.now().normalize():
-        raise ValidationError(f"评定会日期 {held_on} 无效或在未来", column="held_on", fix="填写评定会实际召开的日期")
+    if pd.isna(day) or day > pd.Timestamp.now().normalize() or day < EARLIEST_SESSION:
+        raise ValidationError(f"评定会日期 {held_on} 无效、早于 {EARLIEST_SESSION:%Y-%m-%d} 或在未来", column="held_on",
+                              fix="填写评定会实际召开的日期")
     # the village and its households, as the server knows them: never the client's say
     everyone = pd.DataFrame(sw.ws.read("households", columns=["hh_id", "village_code", "group_code"]))
     if not _village_mask(everyone, code).any():
@@ -390,8 +433,10 @@ def record_session(sw: Any, *, village_code: str, held_on: Any, place: str,
                                   column="hh_id", fix="等贷审会审批或退回后再评；本次评定请去掉这些户")
         before = tx.read("households", where=f"hh_id IN ({','.join('?' * len(ids))})", params=ids)
         before = before.set_index(before["hh_id"].astype(str))
+        version = pd.to_numeric(before.get("version", pd.Series(0, index=before.index)), errors="coerce")
+        # the household as the panel decided on it: the committee approves only that household (approve)
+        frame["hh_version"] = [int(0 if pd.isna(version[h]) else version[h]) for h in ids]
         if seen is not None:
-            version = pd.to_numeric(before.get("version", pd.Series(0, index=before.index)), errors="coerce")
             stale = [h for h in ids if int(seen.get(h, -1)) != int(0 if pd.isna(version[h]) else version[h])]
             if stale:
                 raise StaleEditError(ids=stale)
@@ -478,6 +523,11 @@ def approve(ws: Any, decision_id: str, account: Any, *, note: str = "") -> dict[
     with ws.transaction(actor=account.username, action="贷审会审批通过") as tx:
         rec = _decision_for_review(tx, ws, decision_id)
         before = tx.read("households", where="hh_id = ?", params=[rec["hh_id"]])
+        now_version = pd.to_numeric(before.get("version", pd.Series([0])), errors="coerce").fillna(0)
+        then = pd.to_numeric(pd.Series([rec.get("hh_version")]), errors="coerce").iloc[0]
+        if pd.isna(then) or not len(before) or int(now_version.iloc[0]) != int(then):
+            raise StaleEditError(f"农户 {rec['hh_id']} 在评定会后已被改动（等级或额度等），评定决定 {decision_id} "
+                                 "已过时，不能批准；请退回，由网点重新评定", ids=[str(rec["hh_id"])])
         rules = credit_rules.effective_rules(ws, _s(rec.get("branch_id")) or None)
         entries, _ = credit.apply_ratings(tx, ws.columns("households"), pd.DataFrame({
             "hh_id": [rec["hh_id"]], "product": [rec["product"]], "grade": [rec["grade"]],

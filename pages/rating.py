@@ -39,8 +39,9 @@ table, seen, editor_key = data.editor_table(
     "rating", (village, data.unmasked()), lambda: data.rating_table(sw, hh, village, unmask=data.unmasked()),
     rev=rev)
 grades = list(dict.fromkeys(g for p in products.load_catalogue() for g in products.grades(p)))
-st.caption(f"评级小组对 {len(table)} 户已建档农户评定等级与额度（元）；额度 0 表示不授信。"
-           "“可选等级”是该户客户类型能评的等级；福薪卡按职务级别核定。只有改动过的行会被保存。")
+st.caption(f"直接评级：{len(table)} 户已建档农户。" + ("管理员可在此更正等级与额度（记入审计）；" if account.role == "admin" else
+           "这里只能调低或取消授信、修改等级和担保方式；新增或调高授信须经下方评定会表决。")
+           + "额度 0 表示不授信；“可选等级”是该户客户类型能评的等级；福薪卡按职务级别核定。只有改动过的行会被保存。")
 with st.expander("产品规则" + (f"（网点 {account.branch_id}）" if account.branch_id else "（联社默认）")):
     rules = credit_rules.rules_summary(credit_rules.effective_rules(sw.ws, account.branch_id))
     st.dataframe(rules.rename(columns=credit_rules.RULES_HEADERS), hide_index=True, width="stretch")

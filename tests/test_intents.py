@@ -142,14 +142,14 @@ def test_a_visit_outside_the_scope_is_refused_and_audited(ws):
 
 def test_ratings_of_different_households_from_one_old_read_both_succeed(ws):
     old = ScopedWorkspace(ws, B1).household_versions()
-    a = pd.DataFrame({"hh_id": ["H1"], "grade": ["良好"], "granted_amount": [60000.0]})
+    a = pd.DataFrame({"hh_id": ["H0"], "grade": ["一般"], "granted_amount": [45000.0]})  # b1 lowers H0's grant
     b = pd.DataFrame({"hh_id": ["H2"], "grade": ["一般"], "granted_amount": [45000.0]})
     assert ScopedWorkspace(ws, B1).save_ratings(a, seen=old) == 1
     assert ScopedWorkspace(ws, ADMIN).save_ratings(b, seen=old) == 1
     with pytest.raises(StaleEditError):
-        ScopedWorkspace(ws, ADMIN).save_ratings(a.assign(granted_amount=65000.0), seen=old)
+        ScopedWorkspace(ws, ADMIN).save_ratings(a.assign(granted_amount=40000.0), seen=old)
     hh = ws.read("households").set_index("hh_id")
-    assert hh.loc["H1", "granted_amount"] == 60000.0 and hh.loc["H1", "version"] == 1
+    assert hh.loc["H0", "granted_amount"] == 45000.0 and hh.loc["H0", "version"] == 1
 
 
 def test_ratings_refuse_read_only_columns_and_other_branches(ws):
@@ -167,9 +167,9 @@ def test_ratings_refuse_read_only_columns_and_other_branches(ws):
 def test_ratings_audit_each_household_before_and_after(ws):
     ratings = pd.DataFrame({"hh_id": ["H1", "H0"], "grade": ["良好", "优秀"], "granted_amount": [60000.0, 90000.0],
                             "guarantee": ["", "保证人"]})
-    ScopedWorkspace(ws, B1).save_ratings(ratings, seen={"H0": 0, "H1": 0})
+    ScopedWorkspace(ws, ADMIN).save_ratings(ratings, seen={"H0": 0, "H1": 0})  # grants: the admin's correction
     row = ws.read("audit").iloc[-1]
-    assert row["action"] == "集中授信评级" and row["actor"] == "b1"
+    assert row["action"] == "集中授信评级" and row["actor"] == "admin"
     changed = {c["hh_id"]: c for c in json.loads(row["detail"])[0]["changed"]}
     assert changed["H0"]["before"]["granted_amount"] == 50000.0
     assert changed["H0"]["after"] == {"product": "福农卡", "grade": "优秀", "granted_amount": 90000.0,

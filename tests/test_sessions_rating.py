@@ -564,8 +564,151 @@ def test_a_direct_rating_above_the_authority_is_refused_one_manager_alone_cannot
     with pytest.raises(ValidationError, match="超过网点审批权限"):
         ScopedWorkspace(ws, ADMIN).save_ratings(big, seen={"H1": 0})
     assert hh(ws, "H1")["granted_amount"] == 0
-    assert ScopedWorkspace(ws, B1).save_ratings(big.assign(grade="黄金客户", granted_amount=300000.0),
-                                                seen={"H1": 0}) == 1
+    assert ScopedWorkspace(ws, ADMIN).save_ratings(big.assign(grade="黄金客户", granted_amount=300000.0),
+                                                   seen={"H1": 0}) == 1
+
+
+# -- attack findings S1–S6 ------------------------------------------------------------------------------
+
+
+def test_a_session_needs_a_quorum_and_the_director_and_a_village_member_present(ws):
+    """S1: the customer manager alone (4 of 5 away) cannot grant; nor a panel without the 信用社主任 or without
+    any 村组干部/村民代表 present."""
+    five = PANEL6[:5]
+    alone = [{**m, "present": m["role"] == "客户经理"} for m in five]
+    with pytest.raises(ValidationError, match="应到 5 人，实到 1 人，未过半数"):
+        session(ws, panel=alone, decisions=rows(("H0", "良好", 60000, {"孙经理": "同意"})))
+    half = [{**m, "present": i >= 3} for i, m in enumerate(PANEL6)]  # 3 of 6: not more than half
+    with pytest.raises(ValidationError, match="未过半数"):
+        session(ws, panel=half, decisions=rows(("H0", "良好", 60000, votes("同意", "同意", "同意",
+                                                                             names=NAMES[3:]))))
+    no_director = [{**m, "present": m["role"] != "信用社主任"} for m in PANEL6]
+    with pytest.raises(ValidationError, match="信用社主任未到会"):
+        session(ws, panel=no_director, decisions=rows(("H0", "良好", 60000, {n: "同意" for n in NAMES if n != "赵主任"})))
+    managers = [{"name": n, "role": "客户经理"} for n in ("钱经理", "郑经理", "冯经理")]
+    no_village = [{**PANEL6[0], "present": False}, {**PANEL6[1], "present": False}, PANEL6[2], PANEL6[3], *managers]
+    here = ["赵主任", "孙经理", "钱经理", "郑经理", "冯经理"]
+    with pytest.raises(ValidationError, match="村组干部和村民代表都未到会"):
+        session(ws, panel=no_village, decisions=rows(("H0", "良好", 60000, {n: "同意" for n in here})))
+    assert count(ws, sessions.DECISIONS_LAYER) == 0 and pd.isna(hh(ws, "H0")["grade"])
+    assert (refusals(ws.path)["action"] == "拒绝：集中授信评定会").sum() == 4
+
+
+def test_the_committee_cannot_approve_a_household_changed_since_the_session(ws):
+    """S2: a household re-rated after escalation is not silently re-granted; the direct path refuses a household
+    whose decision waits for the committee."""
+    did = session(ws, decisions=rows(("H1", "黄金客户", 400000, ALL_YES))).decisions["decision_id"].iloc[0]
+    version = hh(ws, "H1")["version"]
+    assert sessions.read_decisions(ws)["hh_version"].iloc[0] == (0 if pd.isna(version) else version)
+    cut = pd.DataFrame({"hh_id": ["H1"], "grade": [None], "granted_amount": [0.0]})
+    for account in (B1, ADMIN):
+        with pytest.raises(ValidationError, match="正等待联社贷审会审批"):
+            ScopedWorkspace(ws, account).save_ratings(cut, seen=ScopedWorkspace(ws, B1).household_versions())
+    with ws.transaction(actor="test", action="测试数据") as tx:  # changed anyway (e.g. another tool)
+        tx.execute("UPDATE households SET grade = '一般', version = COALESCE(version, 0) + 1 WHERE hh_id = 'H1'")
+    cc = ScopedWorkspace(ws, CC, require_plan=False)
+    with pytest.raises(StaleEditError, match="评定会后已被改动"):
+        cc.approve_decision(did)
+    assert hh(ws, "H1")["granted_amount"] == 0 and hh(ws, "H1")["grade"] == "一般"
+    assert sessions.read_decisions(ws)["outcome"].iloc[0] == sessions.PENDING
+    cc.return_decision(did, note="农户信息已变化，请重评")  # the way out: returned, then re-rated
+    assert sessions.read_decisions(ws)["outcome"].iloc[0] == sessions.REVIEW_RETURNED
+
+
+def test_a_branch_manager_may_only_lower_or_cancel_a_grant_directly(ws):
+    """S3: new grants and increases come from a rating session; the direct table lowers, cancels or corrects
+    grade/guarantee; the administrator keeps it for corrections (audited)."""
+    b1 = ScopedWorkspace(ws, B1)
+    new = pd.DataFrame({"hh_id": ["H2"], "grade": ["良好"], "granted_amount": [60000.0]})
+    with pytest.raises(ValidationError, match="直接评级只能调低或取消授信"):
+        b1.save_ratings(new, seen=b1.household_versions())
+    up = pd.DataFrame({"hh_id": ["H0"], "grade": ["优秀"], "granted_amount": [90000.0]})  # 50,000 → 90,000
+    with pytest.raises(ValidationError, match="50,000 → 90,000"):
+        b1.save_ratings(up, seen=b1.household_versions())
+    assert hh(ws, "H2")["granted_amount"] == 0 and hh(ws, "H0")["granted_amount"] == 50000.0
+    lower = pd.DataFrame({"hh_id": ["H0"], "grade": ["一般"], "granted_amount": [45000.0], "guarantee": ["保证人"]})
+    assert b1.save_ratings(lower, seen=b1.household_versions()) == 1
+    assert (hh(ws, "H0")["granted_amount"], hh(ws, "H0")["guarantee"]) == (45000.0, "保证人")
+    cancel = pd.DataFrame({"hh_id": ["H0"], "grade": [None], "granted_amount": [0.0]})
+    assert b1.save_ratings(cancel, seen=b1.household_versions()) == 1 and hh(ws, "H0")["granted_amount"] == 0
+    admin = ScopedWorkspace(ws, ADMIN)
+    assert admin.save_ratings(new, seen=admin.household_versions()) == 1
+    row = ws.read("audit").iloc[-1]
+    assert (row["actor"], row["action"]) == ("admin", "集中授信评级") and hh(ws, "H2")["granted_amount"] == 60000.0
+
+
+@pytest.mark.parametrize("name", ["row", "hh_id", "amount", "product", "grade", "votes", "户号", "成员3"])
+def test_member_names_that_are_columns_are_refused(ws, name):
+    """S4: a member named like a column would be read as that column (int('同意'), a changed amount)."""
+    panel = [*PANEL6[:5], {"name": name, "role": "村民代表"}]
+    names = [*NAMES[:5], name]
+    with pytest.raises(ValidationError, match="与评定表的列名相同"):
+        session(ws, panel=panel, decisions=rows(("H0", "良好", 60000, votes(*["同意"] * 6, names=names))))
+    assert count(ws, sessions.DECISIONS_LAYER) == 0
+
+
+def test_a_huge_workbook_is_refused_without_reading_it_whole(ws):
+    """S5: at most 50 panel rows, 5,000 households, 40 columns; an oversized sheet is refused unread."""
+    import time
+    import zipfile
+
+    from grids import session_workbook
+
+    template = session_template_bytes(
+        pd.DataFrame({"hh_id": ["H0"], "head_name": ["甲"], "segment": ["普通农牧户"], "product": ["福农卡"]}),
+        village_code=JIA, panel=PANEL6, held_on="2026-03-01", place="村委会")
+    book = openpyxl.load_workbook(io.BytesIO(template))
+    res = book[session_workbook.RESULT_SHEET]
+    for i in range(2, session_workbook.MAX_RESULT_ROWS + 3):
+        res.cell(row=i, column=1, value=f"H{i}")
+    buf = io.BytesIO()
+    book.save(buf)
+    with pytest.raises(ValidationError, match="超过 5000 行"):
+        read_session_workbook(buf.getvalue())
+    book = openpyxl.load_workbook(io.BytesIO(template))
+    book[session_workbook.PANEL_SHEET].cell(row=51, column=1, value="x")
+    buf = io.BytesIO()
+    book.save(buf)
+    with pytest.raises(ValidationError, match="“评定小组”表超过 50 行"):
+        read_session_workbook(buf.getvalue())
+    # a sheet of 40 MB of XML (a few MB zipped): refused before openpyxl scans it
+    row = "".join(f'<c r="{chr(65 + j)}{{r}}"><v>1</v></c>' for j in range(16))
+    body = "".join(f'<row r="{r}">' + row.replace("{r}", str(r)) + "</row>" for r in range(1, 90_000))
+    src = zipfile.ZipFile(io.BytesIO(buf.getvalue()))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        for item in src.infolist():
+            data = src.read(item.filename)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                data = (b'<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="http://schemas.openxmlformats.org/'
+                        b'spreadsheetml/2006/main"><sheetData>' + body.encode() + b"</sheetData></worksheet>")
+            z.writestr(item, data)
+    start = time.perf_counter()
+    with pytest.raises(ValidationError, match="过大"):
+        read_session_workbook(out.getvalue())
+    assert time.perf_counter() - start < 1.0
+
+
+def test_names_dates_lengths_and_stray_vote_columns_are_checked(ws):
+    """S6: a name repeated but for a zero-width character; a session dated 1900; a place or minutes over the
+    page's caps; a vote column of someone not on the panel."""
+    twin = [*PANEL6[:5], {"name": "王村\u200b长", "role": "村组干部"}]
+    with pytest.raises(ValidationError, match="重复"):
+        session(ws, panel=twin)
+    sw = ScopedWorkspace(ws, B1)
+    base = {"village_code": JIA, "place": "村委会", "panel": PANEL6, "decisions": rows(("H0", "良好", 60000, ALL_YES))}
+    with pytest.raises(ValidationError, match="早于 2000-01-01"):
+        sw.record_rating_session(held_on="1900-01-01", **base)
+    with pytest.raises(ValidationError, match="超过 60 个字"):
+        sw.record_rating_session(held_on="2026-03-01", **{**base, "place": "村" * 61})
+    with pytest.raises(ValidationError, match="超过 2000 个字"):
+        sw.record_rating_session(held_on="2026-03-01", minutes="纪" * 2001, **base)
+    columns = pd.DataFrame([{"hh_id": "H0", "grade": "良好", "amount": 60000, **ALL_YES, "钱外人": "同意"}])
+    with pytest.raises(ValidationError, match="钱外人 不是评定小组成员"):
+        sw.record_rating_session(held_on="2026-03-01", **{**base, "decisions": columns})
+    assert count(ws, sessions.DECISIONS_LAYER) == 0
+    ok = sw.record_rating_session(held_on="2026-03-01", **{**base, "decisions": columns.drop(columns=["钱外人"])})
+    assert ok.count(sessions.GRANTED) == 1
 
 
 # -- PostGIS ---------------------------------------------------------------------------------------------
