@@ -2397,6 +2397,9 @@ def _import(ws: Workspace, layer: str, path: Path, *, coords: str | None, encodi
         report.written = True
         return report
     try:
+        if layer == "households" and "balance" in report.accepted:  # 用信 is a balance above 0, as the events say
+            owing = pd.to_numeric(report.accepted["balance"], errors="coerce").fillna(0) > 0.005
+            report.accepted["using"] = owing.to_numpy()
         with ws.transaction(actor=actor, action="导入") as tx:
             replaced = None
             if report.mode == "replace":

@@ -788,3 +788,23 @@ def test_corrupted_workspace_page_gives_a_one_line_error_and_exit_2(ws, tmp_path
     out = capsys.readouterr()
     assert "已损坏" in out.err and "Traceback" not in out.err + out.out and len(out.err.strip().splitlines()) == 1
     assert digest(ws.path) == before
+
+
+def test_an_imported_register_opens_its_credit_events(ws, tmp_path):
+    """A register's 签约/可用额度/贷款余额 become opening events in the import's own transaction: check finds the
+    households and the events agreeing, and the signed customer can be served from there."""
+    from grids import credit_events as ce
+
+    lines = (BAD / "16_gcj02_undeclared.csv").read_text(encoding="utf-8").splitlines()[:3]
+    rows = [lines[0] + ",是否签约,可用额度,贷款余额", lines[1] + ",是,40000,15000", lines[2] + ",否,0,0"]
+    src = tmp_path / "register.csv"
+    src.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    before = len(ce.read_events(ws))
+    report = import_file(ws, "households", src, coords="gcj02")
+    assert report.written and report.imported == 2
+    events = ce.read_events(ws)
+    mine = events[events["hh_id"] == "HHD0000"]
+    assert len(events) == before + 2 and sorted(mine["kind"]) == sorted([ce.SIGN, ce.OPENING])
+    assert ce.project(mine).loc["HHD0000", "balance"] == 15000.0
+    assert not (events["hh_id"] == "HHD0001").any()  # unsigned and owing nothing: no event
+    assert ce.check_projection(ws).empty
