@@ -456,11 +456,11 @@ def test_rating_check_and_save(app, ws_path):
     rev = ws.revision
     from grids.errors import ValidationError
 
-    with pytest.raises(ValidationError, match="直接评级只能调低或取消授信"):  # 50,000 → 60,000: a 评定会's
+    with pytest.raises(ValidationError, match="直接评级只能调低或取消授信"):  # H1 0 → 60,000: a 评定会's
         save_ratings(sw, batch.iloc[:1], expected_revision=rev)
-    lower = batch.iloc[:1].assign(grade="一般", granted_amount=45000.0)
+    lower = batch.iloc[:1].assign(hh_id="H0", grade="一般", granted_amount=45000.0)  # H0 50,000 → 45,000
     assert save_ratings(sw, lower, expected_revision=rev) == 1
-    assert ws.read("households").set_index("hh_id").loc["H1", "granted_amount"] == 45000.0
+    assert ws.read("households").set_index("hh_id").loc["H0", "granted_amount"] == 45000.0
     assert ws.read("audit")["action"].tolist()[-1] == "集中授信评级"
     from grids.errors import PermissionDeniedError
 
