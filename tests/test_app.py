@@ -27,6 +27,7 @@ ACCOUNTS = {
     "branch_manager": Account("b1", "branch_manager", "林东主任", branch_id="B1"),
     "customer_manager": Account("s1", "customer_manager", "张三", branch_id="B1", staff_id="S1"),
     "teller": Account("t2", "teller", "隆昌柜员", branch_id="B2"),
+    "credit_committee": Account("cc1", "credit_committee", "贷审会委员"),
 }
 
 
