@@ -186,7 +186,8 @@ def _hostile_session(ws) -> None:
     names = list(dict.fromkeys(LITERALS))[2:7]
     panel = [{"name": n, "role": r} for n, r in zip(names, ("村组干部", "村民代表", "村民代表", "信用社主任", "客户经理"),
                                                      strict=True)]
-    sw.record_rating_session(village_code=pick["village_code"], held_on="2019-01-01", place=LITERALS[0],
+    sw.record_rating_session(village_code=pick["village_code"], held_on="2019-01-01",
+                             place=next(n for n in LITERALS if len(n) <= 60),  # 地点 is capped at 60 characters
                              minutes=LITERALS[1], panel=panel, decisions=pd.DataFrame({
                                  "hh_id": [pick["hh_id"]], "grade": ["良好"], "amount": [60000.0],
                                  "votes": [dict.fromkeys(names, "同意")]}))
