@@ -27,11 +27,10 @@ def _done(text: str) -> None:
     st.rerun()
 
 
+names = data.layer(target, rev, "branches", ("branch_id", "name")).set_index("branch_id")["name"]
+own = f"{markdown(names.get(account.branch_id, ''))}（{markdown(account.branch_id or '')}）"
 if account.can("serve_credit"):
-    where = "指定网点"
-    if account.role == "teller":
-        names = data.layer(target, rev, "branches", ("branch_id", "name")).set_index("branch_id")["name"]
-        where = f"本网点 {markdown(names.get(account.branch_id, ''))}（{markdown(account.branch_id or '')}）"
+    where = f"本网点 {own}" if account.role == "teller" else "指定网点"
     st.caption(f"在{where}为全县任一签约客户"
                "办理用信、还款；只能按卡号或身份证号查询，只显示办理所需的信息。")
     with st.form("teller.lookup"):
@@ -54,8 +53,8 @@ if account.can("serve_credit"):
             amount = st.number_input("金额（元）", min_value=0.0, step=100.0, format="%.2f", key="teller.amount")
             branch = account.branch_id
             if account.role != "teller":
-                ids = data.layer(target, rev, "branches", ("branch_id",))["branch_id"].astype(str).tolist()
-                branch = st.selectbox("办理网点", ids, key="teller.branch")
+                branch = st.selectbox("办理网点", [str(b) for b in names.index], key="teller.branch",
+                                      format_func=lambda b: f"{b} {names.get(b, '')}")
             sure = st.checkbox("已核对客户身份和金额", key="teller.sure")
             if st.form_submit_button("确认办理", type="primary", key="teller.submit"):
                 try:
@@ -70,7 +69,7 @@ if account.can("serve_credit"):
 
 if account.can("sign_card"):
     st.subheader("签约发卡")
-    st.caption("为" + ("本网点网格内" if account.role != "admin" else "") + "已授信的户签约：签约额度不超过授信额度；"
+    st.caption("为" + (f"本网点 {own} 网格内" if account.role != "admin" else "") + "已授信的户签约：签约额度不超过授信额度；"
                "卡号只保存密钥哈希和后四位。")
     with st.form("teller.sign"):
         hh_id = st.text_input("户号", key="teller.sign_hh")

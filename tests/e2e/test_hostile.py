@@ -42,6 +42,9 @@ USERS = {
     "t07": "teller",
     "cc01": "credit_committee",
 }
+SHOWS_NO_DATA_UNTIL_ASKED = {("admin", "teller")}
+"""Pages that show no workspace text before the user asks (the admin's 柜员用信: a look-up form, no branch of its
+own); the checks that nothing ran or was injected still apply."""
 CASES = [(user, spec.title, Path(spec.path).stem) for user, role in USERS.items() for spec in pages_for(role)]
 
 # names that would run or turn into markup if shown unescaped: at least one must be on screen, literally
@@ -308,7 +311,8 @@ def test_hostile_names_show_literally_and_never_run(browser, hostile_server, use
         assert page.title() == before and "PWNED" not in page.title()
         assert page.request_log.foreign() == []
         text = ("\n".join(p["text"] for _, p in probes) + seen).replace("\u2060", "")  # word joiners are invisible
-        assert any(s in text for s in LITERALS), "no hostile name shown literally"
+        if (user, slug) not in SHOWS_NO_DATA_UNTIL_ASKED:
+            assert any(s in text for s in LITERALS), "no hostile name shown literally"
         if frame is not None:
             assert any(s in shown for s in LITERALS), "the map's tooltips show no hostile name literally"
     finally:
