@@ -42,9 +42,10 @@ USERS = {
     "t07": "teller",
     "cc01": "credit_committee",
 }
-SHOWS_NO_DATA_UNTIL_ASKED = {("admin", "teller")}
-"""Pages that show no workspace text before the user asks (the admin's 柜员用信: a look-up form, no branch of its
-own); the checks that nothing ran or was injected still apply."""
+SHOWS_NO_DATA_UNTIL_ASKED = {("admin", "teller"), ("leader", "admin")}
+"""Cases whose first screen holds no hostile text: the admin's 柜员用信 (a look-up form, no branch of its own) and the
+leader's 账号与审计 (only the audit grid, whose rows about the hostile imports lie below this run's own sign-in rows;
+admin-admin shows the same page's hostile names). The checks that nothing ran or was injected still apply."""
 CASES = [(user, spec.title, Path(spec.path).stem) for user, role in USERS.items() for spec in pages_for(role)]
 
 # names that would run or turn into markup if shown unescaped: at least one must be on screen, literally
