@@ -305,9 +305,8 @@ def progress_table(target: str, rev: int, account: Account, *, days: int) -> pd.
 def _progress_table(target: str, rev: int, key: str, days: int, _account: Account) -> pd.DataFrame:
     from grids import progress
 
-    try:
-        sw = AppScopedWorkspace(open_workspace(target), _account, target=target)
-    except ValidationError:
+    sw = _scoped_or_none(target, _account)
+    if sw is None:
         return pd.DataFrame()
     return progress.staff_progress(sw.visits(), sw.staff(), as_of=progress.as_of_date(sw.ws.meta), days=days,
                                    branches=sw.branches())
@@ -323,11 +322,16 @@ def weekly_trend(target: str, rev: int, account: Account, *, by: str) -> pd.Data
 def _weekly_trend(target: str, rev: int, key: str, by: str, _account: Account) -> pd.DataFrame:
     from grids import monthly
 
+    sw = _scoped_or_none(target, _account)
+    return pd.DataFrame() if sw is None else monthly.weekly_progress(sw, by=by)
+
+
+def _scoped_or_none(target: str, account: Account) -> AppScopedWorkspace | None:
+    """The account's scoped workspace, or None when it has no plan to scope by yet."""
     try:
-        sw = AppScopedWorkspace(open_workspace(target), _account, target=target)
+        return AppScopedWorkspace(open_workspace(target), account, target=target)
     except ValidationError:
-        return pd.DataFrame()
-    return monthly.weekly_progress(sw, by=by)
+        return None
 
 
 def progress_of(visits: pd.DataFrame, person: pd.DataFrame, *, meta: dict[str, str],
