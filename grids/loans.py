@@ -109,9 +109,9 @@ def check_rows(data: pd.DataFrame, problems: Any, ctx: Any) -> pd.DataFrame:
     ----------
     data : DataFrame
         The file's recognised columns (``month``, ``branch_id``, ``product``, ``balance``) as text.
-    problems : grids.ingest._Problems
+    problems : grids.ingest.context.Problems
         Where each bad cell is recorded (row, column, reason, fix).
-    ctx : grids.ingest._Context
+    ctx : grids.ingest.context.Context
         The workspace (its branches: 网点 may be written as id or name).
 
     Returns
@@ -119,7 +119,7 @@ def check_rows(data: pd.DataFrame, problems: Any, ctx: Any) -> pd.DataFrame:
     DataFrame
         ``loan_id``, ``month``, ``branch_id``, ``product``, ``balance`` (yuan), one row per input row.
     """
-    from grids.ingest import _require
+    from grids.ingest.values import require_column as _require
 
     out = pd.DataFrame(index=data.index)
     raw_month = _require(data, "month", problems, "填写月份，例如 2019-09", label="月份")

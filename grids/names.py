@@ -565,8 +565,8 @@ def read_name_mapping(file: str | os.PathLike, *, candidates: pd.DataFrame) -> p
     """
     from grids.ingest import read_table
 
-    table = read_table(file)
-    source = table.attrs.get("ingest", {}).get("source", str(file))
+    read = read_table(file)
+    table, source = read.frame, read.source
     cols: dict[str, str] = {}
     for canonical, headers in MAPPING_COLUMNS.items():
         for h in table.columns:

@@ -844,11 +844,10 @@ class ScopedWorkspace:
             if not survey.may_record(self.account):
                 raise PermissionDeniedError(f"{self.account.role_name}（{self.account.username}）无权导入农户信息采集")
             table = read_table(source, layer=sheet)
-            meta = table.attrs.get("ingest", {})
-            raw = pd.DataFrame(table.drop(columns=table.geometry.name))
+            raw = pd.DataFrame(table.frame.drop(columns=table.frame.geometry.name))
             frame, notes = survey.import_frame(raw)
             problems: list[tuple[int, str, str, str]] = [
-                (int(r), str(c), str(why), str(fix)) for r, c, why, fix in meta.get("row_problems", [])]
+                (int(r), str(c), str(why), str(fix)) for r, c, why, fix in table.row_problems]
             inside = self._in_scope_ids()
             known = set(self._raw("households")["hh_id"].astype(str))
             taken: list[tuple[int, dict[str, Any]]] = []
@@ -875,7 +874,7 @@ class ScopedWorkspace:
             records = [rec for row, rec in taken if row not in set(bad_rows)]
             rejects = _survey_rejects(problems, raw, source.name, REJECT_COLUMNS)
             report = ImportReport(accepted=frame.drop(index=bad_rows), rejects=rejects,
-                                  warnings=[*meta.get("warnings", []), *notes], source=source.name,
+                                  warnings=[*table.warnings, *notes], source=source.name,
                                   layer="surveys", mode="append", read=len(frame), strict=strict)
             if records and not (strict and problems):
                 survey.write_surveys(self.ws, records, actor=self.account.username, action="导入农户信息采集",

@@ -56,7 +56,7 @@ from grids.workspace.base import META_TABLE
 
 if TYPE_CHECKING:
     from grids.auth import Account
-    from grids.ingest import ImportReport
+    from grids.ingest import ImportReport, IngestResult
 
 __all__ = [
     "DEFAULT_MAX_SHIFT_M",
@@ -750,7 +750,7 @@ def _each(values: pd.Series, fn) -> pd.Series:
 
 
 def _recognise_seat_columns(columns) -> dict[str, str]:
-    from grids.ingest import _norm_header
+    from grids.ingest.columns import norm_header as _norm_header
 
     lookup = {_norm_header(a): canon for canon, aliases in SEAT_ALIASES.items() for a in aliases}
     out: dict[str, str] = {}
@@ -778,7 +778,7 @@ def _workspace_context(ws: Any) -> dict[str, Any]:
     return {"admin": admin, "outline": outline, "county_code": county_code, "towns": towns, "villages": villages}
 
 
-def validate_villages(frame: gpd.GeoDataFrame, *, workspace: Any, source_name: str,
+def validate_villages(table: IngestResult | gpd.GeoDataFrame, *, workspace: Any, source_name: str,
                       replace: bool = False) -> ImportReport:
     """Check a file of village seats row by row (the ``villages`` import target).
 
@@ -795,23 +795,26 @@ def validate_villages(frame: gpd.GeoDataFrame, *, workspace: Any, source_name: s
     ImportReport
         ``accepted``: ``code`` (None where not given), ``name``, ``town_code``, ``kind``, point; index = row.
     """
-    from grids.ingest import ROW_INDEX, ImportReport, _Problems, _rejects_frame, _stringify
+    from grids.ingest import ROW_INDEX, ImportReport, IngestResult
+    from grids.ingest.context import Problems as _Problems
+    from grids.ingest.report import rejects_frame as _rejects_frame
+    from grids.ingest.tabular import stringify as _stringify
     from grids.text import normalize_id
 
-    meta = dict(frame.attrs.get("ingest", {}))
-    notes = list(meta.get("warnings", []))
+    read = IngestResult.wrap(table, source_name)
+    frame, notes = read.frame, list(read.warnings)
     n = len(frame)
     if n == 0:
         raise ValidationError("文件里没有数据行", file=source_name, fix="检查是否选错了文件")
     rows = (np.asarray(frame.index, dtype=np.int64) if frame.index.name == ROW_INDEX
             else np.arange(1, n + 1, dtype=np.int64))
-    raw = _stringify(frame, is_text=bool(meta.get("text"))).reset_index(drop=True)
+    raw = _stringify(frame, is_text=read.text).reset_index(drop=True)
     geo = frame.geometry.to_crs(STORAGE_EPSG) if frame.crs is not None else frame.geometry.set_crs(STORAGE_EPSG)
     geoms = np.asarray(geo.values, dtype=object)
     colmap = _recognise_seat_columns(raw.columns)
     data = {canon: raw[col].astype(object) for col, canon in colmap.items()}
     labels = {canon: col for col, canon in colmap.items()}
-    labels.setdefault("geometry", meta.get("geometry_label") or "位置")
+    labels.setdefault("geometry", read.geometry_label or "位置")
     if "name" not in data and "code" not in data:
         raise ValidationError("没有村名或代码列", file=source_name,
                               fix="加一列“村名”（或“名称”）和/或“代码”（12 位统计用区划代码）")
@@ -822,7 +825,7 @@ def validate_villages(frame: gpd.GeoDataFrame, *, workspace: Any, source_name: s
                                   "本命令只接受村委会的点位或经纬度")
     problems = _Problems(rows, {**SEAT_LABELS, **labels})
     pos_of = {int(r): i for i, r in enumerate(rows)}
-    for row, col, reason, fix in meta.get("row_problems", []):
+    for row, col, reason, fix in read.row_problems:
         if int(row) in pos_of:
             problems.add_one(pos_of[int(row)], col, reason, fix)
     ctx = _workspace_context(workspace)
@@ -962,10 +965,10 @@ def validate_villages(frame: gpd.GeoDataFrame, *, workspace: Any, source_name: s
         geometry=gpd.GeoSeries(geoms[keep], crs=STORAGE_EPSG), crs=STORAGE_EPSG,
         index=pd.Index(rows[keep], name=ROW_INDEX))
     accepted = accepted.set_geometry(gpd.GeoSeries(geoms[keep], index=accepted.index, crs=STORAGE_EPSG))
-    rejects = _rejects_frame(problems.items, rows, raw, None if meta.get("tabular") else geoms, source_name)
+    rejects = _rejects_frame(problems.items, rows, raw, None if read.tabular else geoms, source_name)
     return ImportReport(accepted=accepted, rejects=rejects, warnings=notes, source=source_name,
                         layer=VILLAGES_LAYER, mode="append", read=n,
-                        coords_declared=bool(meta.get("coords_declared", False)))
+                        coords_declared=read.coords_declared)
 
 
 def _merge_seats(new: gpd.GeoDataFrame, existing: gpd.GeoDataFrame | None, villages: pd.DataFrame | None,
@@ -1078,7 +1081,8 @@ def _read_and_validate(ws: Any, path: Path, *, coords: str | None, encoding: str
                        mapping: Mapping[str, str] | None, strict: bool, rejects_path: str | os.PathLike | None,
                        layer_name: str | None, replace: bool = False) -> tuple[ImportReport, dict[str, str]]:
     """Read the file, validate it, refuse undeclared GCJ-02, write the rejects: the steps of every import."""
-    from grids.ingest import _detect_gcj02, read_table, source_digests
+    from grids.ingest import read_table, source_digests
+    from grids.ingest.datum import detect_gcj02_geoms as _detect_gcj02
     from grids.text import plain
 
     try:
@@ -1089,8 +1093,7 @@ def _read_and_validate(ws: Any, path: Path, *, coords: str | None, encoding: str
                               fix="检查文件是否存在、是否有读取权限") from exc
     report = validate_villages(table, workspace=ws, source_name=path.name, replace=replace)
     report.strict = strict
-    meta = table.attrs.get("ingest", {})
-    declared = meta.get("coords") if meta.get("coords_declared") else None
+    declared = table.coords if table.coords_declared else None
     admin = ws.read("admin_units", columns=["code", "level"]) if ws.count("admin_units") else None
     if admin is not None:
         admin = admin[~(admin.geometry.isna() | admin.geometry.is_empty)]

@@ -619,9 +619,9 @@ def test_xlsx_with_a_lying_dimension_loses_no_row(ws, tmp_path):
 
 def test_xlsx_with_a_lying_dimension_stops_at_the_row_cap(ws, tmp_path, monkeypatch):
     """The dimension says 3 rows, the sheet holds more than the cap: reading stops there, with the error."""
-    import grids.ingest
+    import grids.ingest.xlsx
 
-    monkeypatch.setattr(grids.ingest, "XLSX_MAX_ROWS", 20)
+    monkeypatch.setattr(grids.ingest.xlsx, "XLSX_MAX_ROWS", 20)
     src = _small_xlsx(tmp_path / "liar.xlsx", rows=150)
     sheet = "xl/worksheets/sheet1.xml"
     with __import__("zipfile").ZipFile(src) as zf:

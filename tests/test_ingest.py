@@ -300,14 +300,14 @@ def test_gcj02_declared_points_land_300_to_600_m_away(ws, tmp_path):
 def test_undeclared_csv_coordinates_are_assumed_wgs84_and_said(tmp_path):
     src = write_csv(tmp_path / "p.csv", [["H1", "张三", "", "", "农牧户", "", "", "119.3", "43.95", ""]])
     table = read_table(src)
-    assert table.geometry.iloc[0].equals(shapely.Point(119.3, 43.95))
-    assert any("WGS84" in w for w in table.attrs["ingest"]["warnings"])
+    assert table.frame.geometry.iloc[0].equals(shapely.Point(119.3, 43.95))
+    assert any("WGS84" in w for w in table.warnings)
 
 
 def test_swapped_lon_lat_columns_are_swapped_back(tmp_path):
     src = write_csv(tmp_path / "p.csv", [["H1", "甲", "", "", "农牧户", "", "", "43.95", "119.3", ""]])
     table = read_table(src)
-    assert table.geometry.iloc[0].equals(shapely.Point(119.3, 43.95))
+    assert table.frame.geometry.iloc[0].equals(shapely.Point(119.3, 43.95))
 
 
 def test_projected_numbers_without_crs_are_an_unknown_crs(tmp_path):
@@ -539,9 +539,9 @@ def test_staff_and_visits_refer_to_existing_records(ws, tmp_path):
     (0.5, "0.5"),
 ])
 def test_cell_text_of_spreadsheet_numbers(value, text):
-    from grids.ingest import _cell_text
+    from grids.ingest.tabular import cell_text
 
-    assert _cell_text(value) == text
+    assert cell_text(value) == text
 
 
 @pytest.mark.parametrize(("value", "text", "exact"), [

@@ -1,0 +1,16 @@
+"""Loan totals (:func:`grids.loans.check_rows`) and the layers taken as they are (streets, urban areas)."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from grids import loans
+from grids.ingest.values import text_column
+
+
+def check_loan_totals(data, geoms, problems, ctx) -> pd.DataFrame:
+    return loans.check_rows(data, problems, ctx)
+
+
+def check_plain(data, geoms, problems, ctx) -> pd.DataFrame:
+    return pd.DataFrame({c: text_column(data, c) for c in data.columns}, index=data.index)
