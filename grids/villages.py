@@ -778,7 +778,7 @@ def _workspace_context(ws: Any) -> dict[str, Any]:
     return {"admin": admin, "outline": outline, "county_code": county_code, "towns": towns, "villages": villages}
 
 
-def validate_villages(table: IngestResult | gpd.GeoDataFrame, *, workspace: Any, source_name: str,
+def validate_villages(table: IngestResult | pd.DataFrame, *, workspace: Any, source_name: str,
                       replace: bool = False) -> ImportReport:
     """Check a file of village seats row by row (the ``villages`` import target).
 

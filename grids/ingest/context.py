@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import cast
 
 import geopandas as gpd
 import numpy as np
@@ -63,7 +64,8 @@ class Context:
 
     def admin(self) -> gpd.GeoDataFrame | None:
         if self._admin is None and self.workspace is not None and self.workspace.count("admin_units"):
-            self._admin = self.workspace.read("admin_units", columns=["code", "level", "parent_code"])
+            self._admin = cast(gpd.GeoDataFrame,  # a layer with geometry: a GeoDataFrame
+                               self.workspace.read("admin_units", columns=["code", "level", "parent_code"]))
         return self._admin
 
     def units(self) -> pd.DataFrame | None:

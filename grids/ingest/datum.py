@@ -6,7 +6,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import geopandas as gpd
 import numpy as np
@@ -111,7 +111,8 @@ def detect_gcj02(points: gpd.GeoSeries, workspace: Workspace, *, village_codes: 
     DatumCheck or None
         ``None`` when there is nothing to compare (no admin polygons, no point).
     """
-    admin = workspace.read("admin_units", columns=["code", "level"]) if workspace.count("admin_units") else None
+    admin = (cast(gpd.GeoDataFrame, workspace.read("admin_units", columns=["code", "level"]))  # a layer with geometry
+             if workspace.count("admin_units") else None)
     geo = points.to_crs(STORAGE_EPSG) if points.crs is not None and points.crs.to_epsg() != STORAGE_EPSG else points
     n = len(geo)
     village = pd.Series(list(village_codes) if village_codes is not None else [None] * n, dtype=object)
@@ -158,7 +159,7 @@ def detect_gcj02_geoms(geoms: np.ndarray, admin: gpd.GeoDataFrame | None, villag
     idx, x, y, target = idx[has_target], x[has_target], y[has_target], target[has_target]
     shapely.prepare(list({id(t): t for t in target}.values()))
     if declared == "gcj02":
-        ax, ay = wgs84_to_gcj02(x, y)
+        ax, ay = wgs84_to_gcj02(x, y)  # type: ignore[no-untyped-call]  # grids.crs does not annotate it yet
     else:
         ax, ay = gcj02_to_wgs84(x, y)
     fit = shapely.covers(target, shapely.points(x, y))
@@ -227,7 +228,7 @@ def points_from_columns(frame: pd.DataFrame, lon_col: str, lat_col: str, coords:
 def to_storage_crs(geo: gpd.GeoSeries, coords: str, source: str, notes: list[str]) -> gpd.GeoSeries:
     present = geo[~(geo.isna() | geo.is_empty)]
     if geo.crs is None:
-        if len(present) and not looks_lonlat(present.total_bounds):
+        if len(present) and not looks_lonlat(np.asarray(present.total_bounds, dtype=float)):
             raise ValidationError(
                 "文件没有坐标系（缺少 .prj 或 CRS），坐标也不像经纬度，无法确定位置", file=source,
                 fix="在 GIS 软件中为数据定义正确的坐标系后导出（Shapefile 需附带 .prj），或换成经纬度")
@@ -235,15 +236,16 @@ def to_storage_crs(geo: gpd.GeoSeries, coords: str, source: str, notes: list[str
             notes.append(f"文件没有坐标系信息，坐标按 {COORDS[coords]} 经纬度处理")
         geo = geo.set_crs(STORAGE_EPSG)
     elif geo.crs.to_epsg() != STORAGE_EPSG:
+        crs_name = geo.crs.name
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 geo = geo.to_crs(STORAGE_EPSG)
         except Exception as exc:
-            raise ValidationError(f"无法把坐标系 {geo.crs.name} 转换到 CGCS2000：{exc}", file=source,
+            raise ValidationError(f"无法把坐标系 {crs_name} 转换到 CGCS2000：{exc}", file=source,
                                   fix="在 GIS 软件中把数据转换到 EPSG:4490 或 EPSG:4326 后再导入") from exc
         after = geo[~(geo.isna() | geo.is_empty)]
-        if len(after) and not looks_lonlat(after.total_bounds):
+        if len(after) and not looks_lonlat(np.asarray(after.total_bounds, dtype=float)):
             raise ValidationError("坐标转换后不在经纬度范围内，文件的坐标系声明可能不对", file=source,
                                   fix="检查 .prj/CRS 是否与坐标数值一致")
     if coords == "gcj02" and len(present):

@@ -3,6 +3,8 @@ polygons repaired when that keeps their area, points outside the county."""
 
 from __future__ import annotations
 
+from typing import cast
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -11,6 +13,7 @@ import shapely
 from grids.crs import gk_crs_for
 from grids.errors import ValidationError
 from grids.ingest.context import Context, Problems
+from grids.ingest.schema import BoolArray, ObjectArray
 from grids.model import STORAGE_EPSG
 
 OUTSIDE_TOLERANCE_M = 200.0
@@ -63,13 +66,13 @@ def check_geometries(geoms: np.ndarray, family: str, layer: str, data: pd.DataFr
                          f"图层 {layer} 需要{FAMILY_NAMES[family]}，这一行是 {geoms[i].geom_type}；"
                          "检查是否选错了文件或图层")
     ok = ~missing & ~wrong
-    xy, owner = shapely.get_coordinates(np.where(ok, geoms, None), return_index=True)
+    xy, owner = shapely.get_coordinates(_only(geoms, ok), return_index=True)
     coords_ok = np.bincount(owner[~np.isfinite(xy).all(axis=1)], minlength=n) == 0
     problems.add(ok & ~coords_ok, "geometry", "坐标不是有限数值", "检查坐标中的空值或 NaN")
     ok &= coords_ok
     if family in ("polygon", "line"):
         ok &= _limit_vertices(geoms, ok, family, problems, notes)
-    invalid = ok & ~shapely.is_valid(np.where(ok, geoms, None))
+    invalid = ok & ~shapely.is_valid(_only(geoms, ok))
     for i in np.flatnonzero(invalid):
         fixed, why = _repair(geoms[i], family)
         if fixed is None:
@@ -81,11 +84,19 @@ def check_geometries(geoms: np.ndarray, family: str, layer: str, data: pd.DataFr
     return geoms, repaired
 
 
+
+def _only(geoms: ObjectArray, mask: BoolArray) -> ObjectArray:
+    """``geoms`` where ``mask`` holds, ``None`` elsewhere."""
+    out = np.full(len(geoms), None, dtype=object)
+    out[mask] = geoms[mask]
+    return out
+
+
 def _limit_vertices(geoms: np.ndarray, ok: np.ndarray, family: str, problems: Problems,
                     notes: list[str]) -> np.ndarray:
     """Simplify (in place) geometries above :data:`VERTICES_SIMPLIFY` vertices, reject those above
     :data:`VERTICES_MAX`; returns the mask of rows still usable."""
-    counts = shapely.get_num_coordinates(np.where(ok, geoms, None))
+    counts = np.asarray(shapely.get_num_coordinates(_only(geoms, ok)), dtype=np.int64)
     keep = np.ones(len(geoms), dtype=bool)
     what = FAMILY_NAMES[family]
     done = []
@@ -114,7 +125,7 @@ def _simplify_below(geom: shapely.Geometry, cap: int) -> tuple[shapely.Geometry 
     tolerance = 1e-7
     while tolerance < 1e-3:
         out = shapely.simplify(geom, tolerance, preserve_topology=True)
-        if shapely.get_num_coordinates(out) <= cap and not out.is_empty:
+        if shapely.get_num_coordinates(out) <= cap and not shapely.is_empty(out):
             return out, tolerance
         tolerance *= 2
     return None, 0.0
@@ -126,7 +137,7 @@ def _repair(geom: shapely.Geometry, family: str) -> tuple[shapely.Geometry | Non
         return None, f"几何无效（{reason}）"
     fixed = shapely.make_valid(geom)
     if fixed.geom_type == "GeometryCollection":
-        parts = [p for p in fixed.geoms if p.geom_type in ("Polygon", "MultiPolygon")]
+        parts = [p for p in cast(shapely.GeometryCollection, fixed).geoms if p.geom_type in ("Polygon", "MultiPolygon")]
         fixed = shapely.union_all(parts) if parts else shapely.Polygon()
     if fixed.is_empty or fixed.geom_type not in ("Polygon", "MultiPolygon"):
         return None, f"几何无效（{reason}），修复后不再是面"

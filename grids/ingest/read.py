@@ -65,14 +65,14 @@ class IngestResult:
     text: bool = False
 
     @classmethod
-    def wrap(cls, table: IngestResult | gpd.GeoDataFrame | pd.DataFrame, source: str) -> IngestResult:
+    def wrap(cls, table: IngestResult | pd.DataFrame, source: str) -> IngestResult:
         """``table`` itself, or a frame that did not come from :func:`read_table` with nothing found while reading
         (any geometry column kept; a plain DataFrame gets none)."""
         if isinstance(table, IngestResult):
             return table
         if isinstance(table, gpd.GeoDataFrame) and table.geometry.name in table.columns:
             return cls(frame=table, source=source)
-        return cls(frame=gpd.GeoDataFrame(table, geometry=gpd.GeoSeries([None] * len(table), index=table.index)),
+        return cls(frame=gpd.GeoDataFrame(table, geometry=gpd.GeoSeries(np.full(len(table), None, dtype=object), index=table.index)),
                    source=source)
 
 
@@ -149,7 +149,7 @@ def _format_of(path: Path) -> str:
                           fix="支持 .gpkg .shp .geojson .json .kml .kmz .csv .txt .xlsx")
 
 
-def read_table(file: str | os.PathLike, *, layer: str | None = None, encoding: str | None = None,
+def read_table(file: str | os.PathLike[str], *, layer: str | None = None, encoding: str | None = None,
                coords: str | None = None, mapping: Mapping[str, str] | None = None) -> IngestResult:
     """Read a user file as a GeoDataFrame in EPSG:4490 with text attributes and row numbers as index.
 
@@ -227,7 +227,7 @@ def read_table(file: str | os.PathLike, *, layer: str | None = None, encoding: s
         if not len(raw):
             raise ValidationError("文件里没有任何要素", file=path.name, fix="检查是否选错了文件或图层")
         geo = gpd.GeoSeries(shapely.force_2d(raw.geometry.values), crs=raw.crs) if raw.geometry.name in raw \
-            else gpd.GeoSeries([None] * len(raw), crs=raw.crs)
+            else gpd.GeoSeries(np.full(len(raw), None, dtype=object), crs=raw.crs)
         geo = to_storage_crs(geo, coords, path.name, notes)
         table = stringify(raw)
         if mapping:

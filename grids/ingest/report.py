@@ -107,7 +107,7 @@ class ImportReport:
         safe = frame.astype(object).map(spreadsheet_cell)
         return safe.to_csv(index=False).encode("utf-8-sig")
 
-    def write_rejects(self, path: str | os.PathLike) -> Path:
+    def write_rejects(self, path: str | os.PathLike[str]) -> Path:
         """Write :meth:`rejects_csv` to ``path`` and remember it in :attr:`rejects_path`."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -10,7 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from grids.errors import ValidationError
-from grids.model import LAYERS
+from grids.model import LAYERS, Layer
 
 ObjectArray = npt.NDArray[np.object_]
 """Geometries (or ``None``) or cells, one per row."""
@@ -58,7 +58,8 @@ ID_COLUMNS: tuple[str, ...] = ("hh_id", "branch_id", "staff_id", "code", "parent
 spreadsheet kept them as a number that lost digits (:func:`grids._validate.number_as_id`)."""
 
 
-def layer_schema(target_layer: str):
+def layer_schema(target_layer: str) -> Layer:
+    """The schema of an importable workspace layer; :class:`ValidationError` for any other target."""
     if target_layer not in IMPORTABLE_LAYERS:
         raise ValidationError(f"不能导入到图层 “{target_layer}”", fix=f"可导入的图层：{'、'.join(IMPORTABLE_LAYERS)}")
     return LAYERS[target_layer]

@@ -50,7 +50,7 @@ def _sidecar(shp: Path, suffix: str) -> Path | None:
     return next((p for p in (shp.with_suffix(suffix.lower()), shp.with_suffix(suffix.upper())) if p.exists()), None)
 
 
-def shapefile_counts(shp: str | os.PathLike) -> tuple[int, int | None]:
+def shapefile_counts(shp: str | os.PathLike[str]) -> tuple[int, int | None]:
     """Records in a Shapefile's ``.shp`` (geometries) and ``.dbf`` (attribute rows; ``None`` without one).
 
     The ``.shp`` is walked record by record (its own headers, not the ``.shx`` index), and only complete

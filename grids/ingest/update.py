@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from shapely.geometry.base import BaseGeometry
 
 from grids.ingest.report import ImportReport
 from grids.model import STORAGE_EPSG
@@ -29,7 +30,9 @@ def _audit_value(col: str, value: Any) -> Any:
     if col in _PERSONAL:
         return "（已更改）"
     if isinstance(value, shapely.Geometry):
-        return f"{value.x:.6f},{value.y:.6f}" if value.geom_type == "Point" else value.geom_type
+        if isinstance(value, shapely.Point):
+            return f"{value.x:.6f},{value.y:.6f}"
+        return str(cast(BaseGeometry, value).geom_type)
     if isinstance(value, (np.bool_, bool)):
         return bool(value)
     if isinstance(value, (np.integer, np.floating)):
@@ -47,7 +50,7 @@ def _same(a: Any, b: Any) -> bool:
     if a_na or b_na:
         return a_na and b_na
     if isinstance(a, shapely.Geometry) or isinstance(b, shapely.Geometry):
-        return isinstance(a, shapely.Geometry) and isinstance(b, shapely.Geometry) and a.equals_exact(b, 1e-9)
+        return isinstance(a, shapely.Geometry) and isinstance(b, shapely.Geometry) and bool(shapely.equals_exact(a, b, 1e-9))
     if isinstance(a, (bool, np.bool_)) or isinstance(b, (bool, np.bool_)):
         return bool(a) == bool(b)
     if isinstance(a, (int, float, np.integer, np.floating)) and isinstance(b, (int, float, np.integer, np.floating)):
@@ -79,7 +82,7 @@ def update_households(ws: Workspace, report: ImportReport, *, actor: str, note: 
     n = len(ids)
     old = stored.loc[ids]
     cols = [c for c in new.columns if c not in ("hh_id", new.geometry.name, "placed_by")]
-    values = {c: (old[c].tolist() if c in old.columns else [None] * n)
+    values: dict[str, list[Any]] = {c: (old[c].tolist() if c in old.columns else [None] * n)
               for c in dict.fromkeys([*cols, "group_code", "group_name", "placed_by"])}
     changes: list[dict[str, tuple[Any, Any]]] = [{} for _ in range(n)]
     for c in cols:
@@ -113,7 +116,7 @@ def update_households(ws: Workspace, report: ImportReport, *, actor: str, note: 
             values["placed_by"][i] = placed
     changed_rows = [i for i in range(n) if changes[i]]
     per_column: dict[str, int] = {}
-    listed = []
+    listed: list[dict[str, Any]] = []
     for i in changed_rows:
         for c in changes[i]:
             per_column[c] = per_column.get(c, 0) + 1
@@ -138,10 +141,10 @@ def update_households(ws: Workspace, report: ImportReport, *, actor: str, note: 
         for k in range(0, len(changed_ids), 500):
             chunk = changed_ids[k:k + 500]
             where = f"hh_id IN ({', '.join('?' for _ in chunk)})"
-            now = tx.read("households", where=where, params=chunk)
-            stale = [h for h, v in zip(now["hh_id"], pd.to_numeric(now["version"], errors="coerce").fillna(0)
+            current = tx.read("households", where=where, params=chunk)
+            stale = [h for h, v in zip(current["hh_id"], pd.to_numeric(current["version"], errors="coerce").fillna(0)
                                        .astype(int), strict=True) if int(seen.get(normalize_id(h), -1)) != int(v)]
-            if stale or len(now) != len(chunk):
+            if stale or len(current) != len(chunk):
                 raise StaleEditError(ids=stale or chunk)
             tx.execute(f"DELETE FROM households WHERE {where}", chunk)
         tx.append("households", out)

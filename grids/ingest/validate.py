@@ -88,11 +88,12 @@ def validate(table: IngestResult | gpd.GeoDataFrame | pd.DataFrame, *, target_la
     rows = (np.asarray(frame.index, dtype=np.int64) if frame.index.name == ROW_INDEX
             else np.arange(1, n + 1, dtype=np.int64))
     row_pos = {int(r): i for i, r in enumerate(rows)}
-    is_geo = isinstance(frame, gpd.GeoDataFrame) and frame.geometry.name in frame.columns
+    geo_frame = frame if isinstance(frame, gpd.GeoDataFrame) and frame.geometry.name in frame.columns else None
+    is_geo = geo_frame is not None
     raw = stringify(frame, is_text=read.text).reset_index(drop=True)
-    if is_geo:
-        geo = frame.geometry if frame.crs is None or frame.crs.to_epsg() == STORAGE_EPSG else frame.to_crs(
-            STORAGE_EPSG).geometry
+    if geo_frame is not None:
+        geo = (geo_frame.geometry if geo_frame.crs is None or geo_frame.crs.to_epsg() == STORAGE_EPSG
+               else geo_frame.to_crs(STORAGE_EPSG).geometry)
         geoms = np.asarray(geo.values, dtype=object)
     else:
         geoms = np.full(n, None, dtype=object)
@@ -116,6 +117,7 @@ def validate(table: IngestResult | gpd.GeoDataFrame | pd.DataFrame, *, target_la
             fix=f"改表头为 {'、'.join(LABELS.get(c, c) for c in schema.columns)} 等，或用 --map 源列=目标列 指定")
     required = REQUIRED.get(target_layer, ())
     if mode == "update":
+        assert schema.key is not None  # the UPDATE_LAYERS have a key
         required = (schema.key,)
     missing = [c for c in required if c not in data.columns]
     if missing:
@@ -134,8 +136,9 @@ def validate(table: IngestResult | gpd.GeoDataFrame | pd.DataFrame, *, target_la
                    extra_aliases=aliases, legacy=legacy)
     if workspace is None:
         notes.append("没有提供工作区，未检查代码层级、重复和县界")
-    if town and ctx.units() is not None:
-        tm = N.match_towns([town], candidates=ctx.units())[0]
+    units = ctx.units()
+    if town and units is not None:
+        tm = N.match_towns([town], candidates=units)[0]
         if tm is not None and tm.code is None:
             raise ValidationError(f"工作区里没有乡镇“{plain(town)}”（--town）", file=source_name,
                                   fix=f"{N.suggestion(tm.candidates)}写工作区里的乡镇名称或 9 位乡镇代码")

@@ -28,7 +28,7 @@ def require_column(data: pd.DataFrame, col: str, problems: Problems, fix: str, *
 
 
 def enum_column(data: pd.DataFrame, col: str, allowed: Iterable[str], problems: Problems, *,
-          aliases: Mapping[str, str] | None = None, required: bool = False) -> pd.Series:
+          aliases: Mapping[str, str | None] | None = None, required: bool = False) -> pd.Series:
     allowed = tuple(allowed)
     values = text_column(data, col)
     if aliases:

@@ -4,6 +4,7 @@ audited transaction; :func:`check_file` validates only."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import os
 import sqlite3
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
 _SHAPEFILE_PARTS = (".shp", ".shx", ".dbf", ".prj", ".cpg", ".qix", ".sbn", ".sbx")
 
 
-def source_digests(file: str | os.PathLike) -> dict[str, str]:
+def source_digests(file: str | os.PathLike[str]) -> dict[str, str]:
     """SHA-256 (hex) of the file read by an import, and of a Shapefile's sidecar files: name → digest.
 
     Examples
@@ -53,7 +54,7 @@ def source_digests(file: str | os.PathLike) -> dict[str, str]:
     for f in files:
         digest = hashlib.sha256()
         with f.open("rb") as fh:
-            for chunk in iter(lambda fh=fh: fh.read(1 << 20), b""):
+            for chunk in iter(functools.partial(fh.read, 1 << 20), b""):
                 digest.update(chunk)
         out[f.name] = digest.hexdigest()
     return out
@@ -92,12 +93,12 @@ def _strip_control_characters(report: ImportReport) -> int:
     return changed
 
 
-def import_file(workspace: Workspace | str | os.PathLike, layer: str, file: str | os.PathLike, *,
+def import_file(workspace: Workspace | str | os.PathLike[str], layer: str, file: str | os.PathLike[str], *,
                 coords: str | None = None, encoding: str | None = None,
                 mapping: Mapping[str, str] | None = None, strict: bool = False,
-                rejects_path: str | os.PathLike | None = None, actor: str = "cli",
+                rejects_path: str | os.PathLike[str] | None = None, actor: str = "cli",
                 mode: str | None = None, layer_name: str | None = None,
-                account: Account | None = None, names: str | os.PathLike | None = None,
+                account: Account | None = None, names: str | os.PathLike[str] | None = None,
                 town: str | None = None, legacy: bool = False) -> ImportReport:
     """Read, validate and import ``file`` into ``layer`` of ``workspace`` in one transaction.
 
@@ -163,13 +164,14 @@ def import_file(workspace: Workspace | str | os.PathLike, layer: str, file: str 
         layer_schema(layer)
     path = Path(file)
     try:
-        ws = workspace if hasattr(workspace, "transaction") else open_workspace(workspace)
+        ws = open_workspace(workspace) if isinstance(workspace, (str, os.PathLike)) else workspace
         if layer == "villages":
             from grids.villages import import_villages
 
             return import_villages(ws, path, coords=coords, encoding=encoding, mapping=mapping, strict=strict,
                                    rejects_path=rejects_path, actor=actor, mode=mode, layer_name=layer_name)
         aliases = None
+        confirmed = None
         if names is not None:
             units = Context(workspace=ws, mode="append", warnings=[]).units()
             if units is None:
@@ -177,20 +179,21 @@ def import_file(workspace: Workspace | str | os.PathLike, layer: str, file: str 
                                       fix="先导入村（villages 或 admin_units），再导入名称对照表")
             aliases = N.read_name_mapping(names, candidates=units)
             counts = N.save_aliases(ws, aliases, actor=actor, source=Path(names).name)
+            confirmed = (f"名称对照表 {plain(Path(names).name, limit=120)}：{len(aliases)} 个名称已确认"
+                         f"（新增 {counts['added']}，更改 {counts['changed']}，原已确认 {counts['unchanged']}），"
+                         "以后的导入自动采用")
         report = _import(ws, layer, path, coords=coords, encoding=encoding, mapping=mapping, strict=strict,
                          rejects_path=rejects_path, actor=actor, mode=mode, layer_name=layer_name, town=town,
                          aliases=aliases, legacy=legacy)
-        if names is not None:
-            report.warnings.insert(0, f"名称对照表 {plain(Path(names).name, limit=120)}：{len(aliases)} 个名称已确认"
-                                      f"（新增 {counts['added']}，更改 {counts['changed']}，原已确认 {counts['unchanged']}），"
-                                      "以后的导入自动采用")
+        if confirmed is not None:
+            report.warnings.insert(0, confirmed)
         return report
     except sqlite3.Error as exc:
         raise _workspace_failure(exc, workspace) from exc
 
 
-def check_file(workspace: Workspace, layer: str, file: str | os.PathLike, *, coords: str | None = None,
-               mode: str | None = None, names: str | os.PathLike | None = None,
+def check_file(workspace: Workspace, layer: str, file: str | os.PathLike[str], *, coords: str | None = None,
+               mode: str | None = None, names: str | os.PathLike[str] | None = None,
                town: str | None = None, legacy: bool = False) -> ImportReport:
     """Validate ``file`` for ``layer`` as :func:`import_file` would, writing nothing (the app's “只校验”).
 
@@ -215,7 +218,7 @@ def check_file(workspace: Workspace, layer: str, file: str | os.PathLike, *, coo
 
 
 def _import(ws: Workspace, layer: str, path: Path, *, coords: str | None, encoding: str | None,
-            mapping: Mapping[str, str] | None, strict: bool, rejects_path: str | os.PathLike | None, actor: str,
+            mapping: Mapping[str, str] | None, strict: bool, rejects_path: str | os.PathLike[str] | None, actor: str,
             mode: str | None, layer_name: str | None, town: str | None = None,
             aliases: pd.DataFrame | None = None, legacy: bool = False) -> ImportReport:
     if layer_name is None and path.suffix.lower() == ".gpkg" and path.exists():

@@ -12,6 +12,7 @@ from typing import Any
 import pandas as pd
 
 from grids.errors import ValidationError
+from grids.ingest.schema import RowProblem
 from grids.ingest.tabular import no_gc, table_from_records
 
 XLSX_MAX_UNCOMPRESSED = 200 * 2**20
@@ -105,7 +106,7 @@ def _too_many_rows(path: Path, title: str) -> ValidationError:
                            fix=f"大表请另存为 CSV UTF-8 再导入（CSV 没有这个上限），或拆成每个不超过 {XLSX_MAX_ROWS:,} 行的文件")
 
 
-def read_xlsx(path: Path, sheet: str | None) -> tuple[pd.DataFrame, list[str], list]:
+def read_xlsx(path: Path, sheet: str | None) -> tuple[pd.DataFrame, list[str], list[RowProblem]]:
     import openpyxl
 
     with path.open("rb") as fh:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pandas as pd
 
 from grids import _validate as V
+from grids.ingest.context import Context, Problems
+from grids.ingest.schema import ObjectArray
 from grids.ingest.values import require_column, text_column
 from grids.model import CODE_LENGTH
 
@@ -16,7 +18,7 @@ LEVEL_ALIASES = {
 }
 
 
-def check_admin_units(data, geoms, problems, ctx) -> pd.DataFrame:
+def check_admin_units(data: pd.DataFrame, geoms: ObjectArray, problems: Problems, ctx: Context) -> pd.DataFrame:
     out = pd.DataFrame(index=data.index)
     code = require_column(data, "code", problems, "每个区划单元必须有统计用区划代码")
     lengths = tuple(CODE_LENGTH.values())

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import pandas as pd
 
+from grids.ingest.context import Context, Problems
 from grids.ingest.geometry import OUTSIDE_TOLERANCE_M, points_outside_county
+from grids.ingest.schema import ObjectArray
 from grids.ingest.values import enum_column, require_column, text_column
 from grids.model import BRANCH_KINDS
 
 
-def check_branches(data, geoms, problems, ctx) -> pd.DataFrame:
+def check_branches(data: pd.DataFrame, geoms: ObjectArray, problems: Problems, ctx: Context) -> pd.DataFrame:
     out = pd.DataFrame(index=data.index)
     out["branch_id"] = require_column(data, "branch_id", problems, "每个网点必须有编号")
     out["name"] = require_column(data, "name", problems, "每个网点必须有名称")

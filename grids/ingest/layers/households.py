@@ -173,7 +173,7 @@ def _check_credit_rules(out: pd.DataFrame, problems: Problems, ctx: Context) -> 
                             f"不符合产品规则（{RULE_NAMES[v.rule]}）：{v.problem}",
                             f"{v.fix}；确是规则实行前的历史授信，用 --legacy 导入（标记为历史授信）")
     if ctx.legacy:
-        out["credit_legacy"] = pd.Series(np.where(legacy, True, None), index=out.index, dtype=object)
+        out["credit_legacy"] = pd.Series([True if flag else None for flag in legacy], index=out.index, dtype=object)
         out["credit_note"] = pd.Series(notes, index=out.index, dtype=object)
         if legacy.any():
             ctx.warnings.append(f"{int(legacy.sum())} 户的历史授信不符合现行产品规则，已按 --legacy 导入并标记"

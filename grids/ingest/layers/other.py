@@ -5,12 +5,14 @@ from __future__ import annotations
 import pandas as pd
 
 from grids import loans
+from grids.ingest.context import Context, Problems
+from grids.ingest.schema import ObjectArray
 from grids.ingest.values import text_column
 
 
-def check_loan_totals(data, geoms, problems, ctx) -> pd.DataFrame:
+def check_loan_totals(data: pd.DataFrame, geoms: ObjectArray, problems: Problems, ctx: Context) -> pd.DataFrame:
     return loans.check_rows(data, problems, ctx)
 
 
-def check_plain(data, geoms, problems, ctx) -> pd.DataFrame:
+def check_plain(data: pd.DataFrame, geoms: ObjectArray, problems: Problems, ctx: Context) -> pd.DataFrame:
     return pd.DataFrame({c: text_column(data, c) for c in data.columns}, index=data.index)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import pandas as pd
 
 from grids import _validate as V
+from grids.ingest.context import Context, Problems
+from grids.ingest.schema import ObjectArray
 from grids.ingest.values import check_reference, enum_column, require_column, text_column
 from grids.model import STAFF_ROLES
 
 
-def check_staff(data, geoms, problems, ctx) -> pd.DataFrame:
+def check_staff(data: pd.DataFrame, geoms: ObjectArray, problems: Problems, ctx: Context) -> pd.DataFrame:
     out = pd.DataFrame(index=data.index)
     out["staff_id"] = require_column(data, "staff_id", problems, "每名员工必须有工号")
     out["name"] = require_column(data, "name", problems, "每名员工必须有姓名", label="姓名")

@@ -8,12 +8,13 @@ import pandas as pd
 from grids import _validate as V
 from grids.ingest.context import Context, Problems
 from grids.ingest.placenames import place_by_names
+from grids.ingest.schema import ObjectArray
 from grids.ingest.values import check_reference, enum_column, require_column, text_column
 from grids.model import VISIT_OUTCOMES
 from grids.text import normalize_id, plain
 
 
-def check_visits(data, geoms, problems, ctx) -> pd.DataFrame:
+def check_visits(data: pd.DataFrame, geoms: ObjectArray, problems: Problems, ctx: Context) -> pd.DataFrame:
     out = pd.DataFrame(index=data.index)
     out["hh_id"] = require_column(data, "hh_id", problems, "每条走访记录必须有户号")
     visited, bad, future = V.parse_date(require_column(data, "visited_on", problems, "填写走访日期，例如 2019-03-05"))
