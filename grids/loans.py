@@ -103,7 +103,7 @@ def loan_key(month: str, branch_id: str, product: str) -> str:
 
 
 def check_rows(data: pd.DataFrame, problems: Any, ctx: Any) -> pd.DataFrame:
-    """Validate the rows of a loan-totals file (called by :func:`grids.ingest.validate`).
+    """Validate the rows of a loan-totals file (called by :func:`grids.ingest.validation.validate`).
 
     Parameters
     ----------

@@ -9,7 +9,7 @@ Three steps, each usable on its own (the app's data page previews with the first
    found while reading. Coordinates are converted from the declared datum (``coords``,
    :mod:`grids.ingest.datum`); problems that concern the whole file raise :class:`~grids.errors.ValidationError`
    naming the file and the fix.
-2. :func:`validate` (:mod:`grids.ingest.validate`) recognises the columns for a workspace layer
+2. :func:`validate` (:mod:`grids.ingest.validation`) recognises the columns for a workspace layer
    (:mod:`grids.ingest.columns`: Chinese register headers such as 户号, 身份证号, 村代码 …), checks every row
    (:mod:`grids.ingest.layers`) and returns an :class:`ImportReport`: the accepted rows typed to the layer's
    schema, the rejected ones with file, row, column, reason and fix, and warnings.
@@ -42,7 +42,7 @@ from grids.ingest.read import IngestResult, read_table
 from grids.ingest.report import REJECT_COLUMNS, ImportReport
 from grids.ingest.schema import COORDS, IMPORTABLE_LAYERS, MODES, ROW_INDEX
 from grids.ingest.shapefile import shapefile_counts
-from grids.ingest.validate import validate
+from grids.ingest.validation import validate
 from grids.ingest.write import check_file, import_file, source_digests
 
 __all__ = [

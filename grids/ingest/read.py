@@ -29,7 +29,7 @@ from grids.text import unescape_spreadsheet_cell
 
 @dataclass
 class IngestResult:
-    """A file as read by :func:`read_table`, with what reading found: the input of :func:`~grids.ingest.validate`.
+    """A file as read by :func:`read_table`, with what reading found: the input of :func:`~grids.ingest.validation.validate`.
 
     Attributes
     ----------

@@ -23,7 +23,7 @@ from grids.ingest.read import read_table
 from grids.ingest.report import ImportReport
 from grids.ingest.schema import KEYED_APPEND, layer_schema
 from grids.ingest.update import update_households
-from grids.ingest.validate import validate
+from grids.ingest.validation import validate
 from grids.text import plain, strip_controls
 from grids.workspace import Workspace, open_workspace
 
