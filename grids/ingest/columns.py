@@ -113,6 +113,7 @@ REQUIRED: dict[str, tuple[str, ...]] = {
 
 
 def norm_header(header: Any) -> str:
+    """A header as compared with the aliases: BOM, spaces, a trailing unit such as （元） and a leading * dropped, lower case."""
     text = str(header).replace("\ufeff", "").strip()
     text = re.sub(r"\s*[（(][^（）()]*[）)]\s*$", "", text)  # a trailing unit such as （元）
     text = text.strip().lstrip("*＊").strip()
@@ -176,6 +177,7 @@ def recognise_columns(columns: Iterable[str], target_layer: str, *,
 
 
 def rename_map(columns: Iterable[str], mapping: Mapping[str, str]) -> dict[str, str]:
+    """``{file column: new name}`` for the columns of ``columns`` that ``mapping`` names (headers compared normalised)."""
     explicit = {norm_header(k): v for k, v in mapping.items()}
     return {c: explicit[norm_header(c)] for c in columns if norm_header(c) in explicit}
 

@@ -26,17 +26,21 @@ class Problems:
         self.items: list[tuple[int, str, str, str]] = []
 
     def add(self, mask: pd.Series | np.ndarray, column: str, reason: str, fix: str) -> None:
+        """Record a problem in ``column`` for every row where ``mask`` holds."""
         label = self.labels.get(column, LABELS.get(column, column))
         for pos in np.flatnonzero(np.asarray(mask, dtype=bool)):
             self.items.append((int(pos), label, reason, fix))
 
     def add_one(self, pos: int, column_label: str, reason: str, fix: str) -> None:
+        """Record a problem of the row at position ``pos``, ``column_label`` as the user sees it."""
         self.items.append((pos, column_label, reason, fix))
 
     def add_at(self, pos: int, column: str, reason: str, fix: str) -> None:
+        """Record a problem in ``column`` of the row at position ``pos``."""
         self.items.append((pos, self.labels.get(column, LABELS.get(column, column)), reason, fix))
 
     def rejected(self) -> np.ndarray:
+        """Mask of the rows with at least one problem."""
         out = np.zeros(self.n, dtype=bool)
         for pos, *_ in self.items:
             out[pos] = True
@@ -45,6 +49,7 @@ class Problems:
 
 @dataclass
 class Context:
+    """What the layer checks of one file share: the workspace (read lazily, once), mode, warnings, name matching."""
     workspace: Workspace | None
     mode: str
     warnings: list[str]
@@ -63,6 +68,7 @@ class Context:
         return pd.Series(False, index=index) if mask is None else mask
 
     def admin(self) -> gpd.GeoDataFrame | None:
+        """The workspace's admin units (``code``, ``level``, ``parent_code``, geometry), or ``None`` when it has none."""
         if self._admin is None and self.workspace is not None and self.workspace.count("admin_units"):
             self._admin = cast(gpd.GeoDataFrame,  # a layer with geometry: a GeoDataFrame
                                self.workspace.read("admin_units", columns=["code", "level", "parent_code"]))
@@ -87,6 +93,7 @@ class Context:
         return self._aliases
 
     def codes(self, level: str) -> pd.DataFrame:
+        """``code`` and ``parent_code`` of the workspace's admin units of ``level`` (empty without admin units)."""
         admin = self.admin()
         if admin is None:
             return pd.DataFrame({"code": [], "parent_code": []})
@@ -95,6 +102,7 @@ class Context:
                              "parent_code": sel["parent_code"].astype(object).to_numpy()})
 
     def keys(self, layer: str, column: str) -> set[str]:
+        """The normalised values of ``column`` in the workspace's ``layer`` (empty when there is no workspace)."""
         if self.workspace is None or not self.workspace.count(layer):
             return set()
         values = self.workspace.read(layer, columns=[column])[column]

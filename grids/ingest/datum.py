@@ -121,7 +121,8 @@ def detect_gcj02(points: gpd.GeoSeries, workspace: Workspace, *, village_codes: 
 
 
 def detect_gcj02_geoms(geoms: np.ndarray, admin: gpd.GeoDataFrame | None, village: pd.Series, group: pd.Series,
-                  declared: str | None, max_points: int = GCJ02_SAMPLE) -> DatumCheck | None:
+                       declared: str | None, max_points: int = GCJ02_SAMPLE) -> DatumCheck | None:
+    """The comparison of :func:`detect_gcj02` on an array of geometries (EPSG:4490) and the admin units."""
     if admin is None or not len(admin):
         return None
     is_point = (shapely.get_type_id(geoms) == 0) & ~shapely.is_empty(geoms)
@@ -173,12 +174,15 @@ def detect_gcj02_geoms(geoms: np.ndarray, admin: gpd.GeoDataFrame | None, villag
 
 
 def looks_lonlat(bounds: np.ndarray) -> bool:
+    """Whether ``(minx, miny, maxx, maxy)`` are finite and within longitude/latitude ranges."""
     minx, miny, maxx, maxy = bounds
     return bool(np.all(np.isfinite(bounds)) and -180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90)
 
 
 def points_from_columns(frame: pd.DataFrame, lon_col: str, lat_col: str, coords: str, source: str
-                         ) -> tuple[np.ndarray, list[str], list[tuple[int, str, str, str]]]:
+                        ) -> tuple[np.ndarray, list[str], list[tuple[int, str, str, str]]]:
+    """Points (EPSG:4490) from a lon and a lat column, converted from ``coords``; swapped columns are swapped
+    back. Returns the points (``None`` where a row has none), notes and row problems."""
     notes: list[str] = []
     problems: list[tuple[int, str, str, str]] = []
 
@@ -226,6 +230,8 @@ def points_from_columns(frame: pd.DataFrame, lon_col: str, lat_col: str, coords:
 
 
 def to_storage_crs(geo: gpd.GeoSeries, coords: str, source: str, notes: list[str]) -> gpd.GeoSeries:
+    """``geo`` in EPSG:4490: a file's CRS honoured, none taken as ``coords`` lon/lat, GCJ-02 converted; notes
+    appended to ``notes``."""
     present = geo[~(geo.isna() | geo.is_empty)]
     if geo.crs is None:
         if len(present) and not looks_lonlat(np.asarray(present.total_bounds, dtype=float)):

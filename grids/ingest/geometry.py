@@ -46,7 +46,10 @@ _FAMILY_TYPES = {"point": ("Point",), "polygon": ("Polygon", "MultiPolygon"),
 
 
 def check_geometries(geoms: np.ndarray, family: str, layer: str, data: pd.DataFrame, problems: Problems,
-                      notes: list[str]) -> tuple[np.ndarray, np.ndarray]:
+                     notes: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Check the geometries of a file for a layer of ``family`` (point, polygon, line): missing, wrong type,
+    non-finite, too many vertices, invalid (polygons repaired when that keeps their area). Returns the
+    geometries (repaired, simplified) and the mask of repaired rows."""
     geoms = geoms.copy()
     n = len(geoms)
     repaired = np.zeros(n, dtype=bool)
@@ -152,6 +155,8 @@ def _repair(geom: shapely.Geometry, family: str) -> tuple[shapely.Geometry | Non
 
 
 def points_outside_county(geoms: np.ndarray, ctx: Context) -> np.ndarray | None:
+    """Mask of points farther than :data:`OUTSIDE_TOLERANCE_M` outside the county outline; ``None`` when the
+    workspace has no county polygon."""
     admin = ctx.admin()
     if admin is None:
         return None

@@ -29,7 +29,7 @@ def _name_problem(what: str, match: N.NameMatch, written: str) -> tuple[str, str
 
 
 def place_by_names(data: pd.DataFrame, village: pd.Series, group: pd.Series, problems: Problems,
-                    ctx: Context) -> tuple[pd.Series, pd.Series, pd.Series, np.ndarray]:
+                   ctx: Context) -> tuple[pd.Series, pd.Series, pd.Series, np.ndarray]:
     """Village and group codes from the 村/组 NAME columns where the row gives no code (:mod:`grids.names`).
 
     Returns the village and group codes, the group label (``'1组'``) of rows whose village has no group units

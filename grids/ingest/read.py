@@ -84,7 +84,9 @@ _SPATIAL = {".gpkg": "gpkg", ".shp": "shp", ".geojson": "geojson", ".json": "geo
 
 
 def read_spatial(path: Path, kind: str, layer: str | None, encoding: str | None
-                  ) -> tuple[gpd.GeoDataFrame, list[str]]:
+                 ) -> tuple[gpd.GeoDataFrame, list[str]]:
+    """The features of a GeoPackage, Shapefile, GeoJSON or KML (every KML folder when ``layer`` is not given),
+    with notes on what was detected."""
     notes: list[str] = []
     if kind == "shp":
         check_shapefile(path)
@@ -214,7 +216,7 @@ def read_table(file: str | os.PathLike[str], *, layer: str | None = None, encodi
         if coord_cols:
             coord_label = f"{coord_cols['lon']}/{coord_cols['lat']}"
             geoms, more, coord_problems = points_from_columns(table, coord_cols["lon"], coord_cols["lat"],
-                                                               coords, path.name)
+                                                              coords, path.name)
             notes += more
             problems += coord_problems
         else:

@@ -117,7 +117,8 @@ class ImportReport:
 
 
 def rejects_frame(items: list[tuple[int, str, str, str]], rows: np.ndarray, raw: pd.DataFrame,
-                   geoms: np.ndarray | None, source: str) -> pd.DataFrame:
+                  geoms: np.ndarray | None, source: str) -> pd.DataFrame:
+    """The rejects table: :data:`REJECT_COLUMNS`, then the row's original cells (and its WKT when ``geoms``)."""
     originals = [c if c not in REJECT_COLUMNS else f"{c}（原）" for c in raw.columns]
     cols = [*REJECT_COLUMNS, *originals] + (["几何（WKT）"] if geoms is not None else [])
     if not items:

@@ -93,7 +93,7 @@ def _unique_headers(headers: list[Any]) -> list[str]:
 
 
 def table_from_records(records: list[tuple[int, list[Any]]], source: str, *, text: bool = False
-                        ) -> tuple[pd.DataFrame, list[str], list[tuple[int, str, str, str]]]:
+                       ) -> tuple[pd.DataFrame, list[str], list[tuple[int, str, str, str]]]:
     """Header detection, blank rows, ragged rows → a text frame indexed by row number.
 
     ``text`` says every cell is a ``str`` already (CSV), which takes a faster path.
@@ -145,6 +145,7 @@ def table_from_records(records: list[tuple[int, list[Any]]], source: str, *, tex
 
 
 def read_csv(path: Path, encoding: str | None) -> tuple[pd.DataFrame, list[str], list[RowProblem]]:
+    """A CSV file as a text frame indexed by row number: encoding (UTF-8, else GBK) and delimiter detected."""
     raw = path.read_bytes()
     notes: list[str] = []
     if encoding:

@@ -133,7 +133,7 @@ def validate(table: IngestResult | gpd.GeoDataFrame | pd.DataFrame, *, target_la
         if int(row) in row_pos:
             problems.add_one(row_pos[int(row)], col, reason, fix)
     ctx = Context(workspace=workspace, mode=mode, warnings=notes, lost=normalise_ids(data, problems), town=town,
-                   extra_aliases=aliases, legacy=legacy)
+                  extra_aliases=aliases, legacy=legacy)
     if workspace is None:
         notes.append("没有提供工作区，未检查代码层级、重复和县界")
     units = ctx.units()
@@ -155,7 +155,7 @@ def validate(table: IngestResult | gpd.GeoDataFrame | pd.DataFrame, *, target_la
     if family == "point" and workspace is not None:
         none = pd.Series([None] * n, dtype=object)
         datum = detect_gcj02_geoms(geoms, ctx.admin(), data.get("village_code", none).reset_index(drop=True),
-                              data.get("group_code", none).reset_index(drop=True), declared)
+                                   data.get("group_code", none).reset_index(drop=True), declared)
         if datum is not None and datum.suspect:
             notes.append(datum.message())
 
@@ -177,7 +177,7 @@ def validate(table: IngestResult | gpd.GeoDataFrame | pd.DataFrame, *, target_la
         notes.append(f"修复了 {int(repaired[keep].sum())} 个无效面（make_valid，面积变化小于 1%）："
                      f"第 {'、'.join(map(str, rows[keep & repaired][:20]))} 行")
     rejects = rejects_frame(problems.items, rows, raw, geoms if is_geo and not read.tabular else None,
-                             source_name)
+                            source_name)
     return ImportReport(accepted=accepted, rejects=rejects, warnings=notes, source=source_name,
                         layer=target_layer, mode=mode, read=n, repaired=int(repaired[keep].sum()), datum=datum,
                         coords_declared=read.coords_declared, name_issues=ctx.name_issues)

@@ -14,6 +14,7 @@ from grids.ingest.schema import ID_COLUMNS, KEYED_APPEND
 
 
 def text_column(data: pd.DataFrame, col: str) -> pd.Series:
+    """``data[col]`` as stripped text, ``None`` for blanks (all ``None`` when the column is absent)."""
     if col not in data.columns:
         return pd.Series([None] * len(data), index=data.index, dtype=object)
     s = data[col].astype(object)
@@ -22,13 +23,16 @@ def text_column(data: pd.DataFrame, col: str) -> pd.Series:
 
 
 def require_column(data: pd.DataFrame, col: str, problems: Problems, fix: str, *, label: str | None = None) -> pd.Series:
+    """:func:`text_column`, with a problem for every blank cell."""
     values = text_column(data, col)
     problems.add(values.isna(), col, f"缺少{label or LABELS.get(col, col)}", fix)
     return values
 
 
 def enum_column(data: pd.DataFrame, col: str, allowed: Iterable[str], problems: Problems, *,
-          aliases: Mapping[str, str | None] | None = None, required: bool = False) -> pd.Series:
+                aliases: Mapping[str, str | None] | None = None, required: bool = False) -> pd.Series:
+    """:func:`text_column` with ``aliases`` applied; a problem for values not in ``allowed`` (and blanks when
+    ``required``)."""
     allowed = tuple(allowed)
     values = text_column(data, col)
     if aliases:
@@ -57,6 +61,7 @@ def normalise_ids(data: pd.DataFrame, problems: Problems) -> dict[str, pd.Series
 
 
 def check_codes(values: pd.Series, col: str, length: int, problems: Problems, lost: pd.Series) -> pd.Series:
+    """Admin codes of ``length`` digits: malformed ones are problems; both those and ``lost`` ones become ``None``."""
     bad = V.digits_of_length(values, length) & ~lost
     problems.add(bad, col, f"{LABELS.get(col, col)}格式错误",
                  f"应为 {length} 位数字（国家统计用区划代码）；在 Excel 中把该列设为文本格式以保留前导零")
@@ -64,6 +69,7 @@ def check_codes(values: pd.Series, col: str, length: int, problems: Problems, lo
 
 
 def check_key(keys: pd.Series, col: str, layer: str, problems: Problems, ctx: Context) -> None:
+    """A layer key: duplicates in the file, and (append) already in the workspace or (update) not in it, are problems."""
     values = keys.astype(object)
     has = values.notna() & ~ctx.lost_in(col, values.index)
     dup = has & values.duplicated(keep=False)
@@ -86,7 +92,7 @@ def check_key(keys: pd.Series, col: str, layer: str, problems: Problems, ctx: Co
 
 
 def check_reference(out: pd.DataFrame, layer: str, key: str, problems: Problems, ctx: Context, *,
-                     message: str, fix: str, unchecked: str | None = None) -> None:
+                    message: str, fix: str, unchecked: str | None = None) -> None:
     """Rows whose ``out[key]`` names no ``key`` of the workspace's ``layer`` are problems; when that layer is
     still empty nothing can be checked and ``unchecked`` (if given) becomes a warning."""
     known = ctx.keys(layer, key)

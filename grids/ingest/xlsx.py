@@ -107,6 +107,8 @@ def _too_many_rows(path: Path, title: str) -> ValidationError:
 
 
 def read_xlsx(path: Path, sheet: str | None) -> tuple[pd.DataFrame, list[str], list[RowProblem]]:
+    """An .xlsx worksheet (the first when ``sheet`` is not given) as a text frame indexed by row number, after
+    the size guards; every row read, whatever dimension the file declares."""
     import openpyxl
 
     with path.open("rb") as fh:

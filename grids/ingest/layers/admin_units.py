@@ -19,6 +19,7 @@ LEVEL_ALIASES = {
 
 
 def check_admin_units(data: pd.DataFrame, geoms: ObjectArray, problems: Problems, ctx: Context) -> pd.DataFrame:
+    """Admin units: codes of 6/9/12/15 digits, a level that agrees with the code, parents in the file."""
     out = pd.DataFrame(index=data.index)
     code = require_column(data, "code", problems, "每个区划单元必须有统计用区划代码")
     lengths = tuple(CODE_LENGTH.values())

@@ -12,6 +12,7 @@ from grids.model import BRANCH_KINDS
 
 
 def check_branches(data: pd.DataFrame, geoms: ObjectArray, problems: Problems, ctx: Context) -> pd.DataFrame:
+    """Branches: id, name, kind, and a point inside the county."""
     out = pd.DataFrame(index=data.index)
     out["branch_id"] = require_column(data, "branch_id", problems, "每个网点必须有编号")
     out["name"] = require_column(data, "name", problems, "每个网点必须有名称")

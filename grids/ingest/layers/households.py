@@ -14,6 +14,7 @@ from grids.ingest.geometry import OUTSIDE_TOLERANCE_M, points_outside_county
 from grids.ingest.placenames import place_by_names
 from grids.ingest.values import check_codes, enum_column, require_column, text_column
 from grids.model import CODE_LENGTH, GUARANTEES, JOB_LEVELS, PRODUCTS, SEGMENTS
+from grids.placement import village_of
 from grids.text import normalize_id
 
 SEGMENT_ALIASES = {
@@ -37,6 +38,7 @@ _AMOUNT_COLUMNS = ("granted_amount", "available_amount", "balance")
 
 
 def check_households(data: pd.DataFrame, geoms: np.ndarray, problems: Problems, ctx: Context) -> pd.DataFrame:
+    """Households: the typed columns of the layer, located by point, village/group code or name."""
     out = pd.DataFrame(index=data.index)
     out["hh_id"] = require_column(data, "hh_id", problems, "每户必须有户号；补填后再导入")
     out["head_name"] = text_column(data, "head_name")
@@ -57,10 +59,10 @@ def check_households(data: pd.DataFrame, geoms: np.ndarray, problems: Problems, 
         out["grade"] = text_column(data, "grade").map(lambda v: GRADE_ALIASES.get(v, v) if isinstance(v, str) else v)
     if "guarantee" in data:
         out["guarantee"] = enum_column(data, "guarantee", [g for g in GUARANTEES if g], problems,
-                                 aliases={"信用": None, "无": None, "免担保": None})
+                                       aliases={"信用": None, "无": None, "免担保": None})
     if "job_level" in data:
         out["job_level"] = enum_column(data, "job_level", JOB_LEVELS, problems,
-                                 aliases={"科员": "一般工作人员", "办事员": "一般工作人员", "处级": "处级及以上"})
+                                       aliases={"科员": "一般工作人员", "办事员": "一般工作人员", "处级": "处级及以上"})
     if "product" in data:
         out["product"] = enum_column(data, "product", PRODUCTS, problems)
     for col in _BOOL_COLUMNS:
@@ -76,11 +78,12 @@ def check_households(data: pd.DataFrame, geoms: np.ndarray, problems: Problems, 
                          f"单户金额不应超过 {V.MAX_AMOUNT:,.0f} 元；检查单位（元）和多余的零")
 
     village = check_codes(text_column(data, "village_code"), "village_code", CODE_LENGTH["village"], problems,
-                     ctx.lost_in("village_code", data.index))
+                          ctx.lost_in("village_code", data.index))
     group = check_codes(text_column(data, "group_code"), "group_code", CODE_LENGTH["group"], problems,
-                   ctx.lost_in("group_code", data.index))
+                        ctx.lost_in("group_code", data.index))
     inferred = village.isna() & group.notna()
-    village = village.where(~inferred, group.str.slice(0, CODE_LENGTH["village"]))
+    of_group = village_of(pd.DataFrame({"village_code": village, "group_code": group}))  # a group names its village
+    village = of_group.astype(object).where(of_group.notna(), None)
     mismatch = village.notna() & group.notna() & (group.str.slice(0, CODE_LENGTH["village"]) != village)
     problems.add(mismatch, "group_code", "组代码不属于该村", "组代码的前 12 位应等于村代码；检查两列是否对应")
     if ctx.admin() is None:

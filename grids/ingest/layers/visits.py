@@ -15,6 +15,7 @@ from grids.text import normalize_id, plain
 
 
 def check_visits(data: pd.DataFrame, geoms: ObjectArray, problems: Problems, ctx: Context) -> pd.DataFrame:
+    """Visits: a household of the workspace, a date not in the future, a staff member of the workspace."""
     out = pd.DataFrame(index=data.index)
     out["hh_id"] = require_column(data, "hh_id", problems, "每条走访记录必须有户号")
     visited, bad, future = V.parse_date(require_column(data, "visited_on", problems, "填写走访日期，例如 2019-03-05"))
@@ -24,14 +25,14 @@ def check_visits(data: pd.DataFrame, geoms: ObjectArray, problems: Problems, ctx
     if "staff_id" in data:
         out["staff_id"] = text_column(data, "staff_id")
         check_reference(out, "staff", "staff_id", problems, ctx, message="员工不存在",
-                         fix="工作区里没有这个工号；检查工号，或先导入员工（staff）")
+                        fix="工作区里没有这个工号；检查工号，或先导入员工（staff）")
     if "outcome" in data:
         out["outcome"] = enum_column(data, "outcome", VISIT_OUTCOMES, problems)
     if "note" in data:
         out["note"] = text_column(data, "note")
     check_reference(out, "households", "hh_id", problems, ctx, message="户号不在工作区中",
-                     fix="先导入这户的档案（households），或检查户号",
-                     unchecked="工作区还没有农户，未检查走访记录的户号（先导入 households）")
+                    fix="先导入这户的档案（households），或检查户号",
+                    unchecked="工作区还没有农户，未检查走访记录的户号（先导入 households）")
     _check_visit_village(data, out, problems, ctx)
     return out
 
