@@ -17,6 +17,7 @@ Examples
 from __future__ import annotations
 
 import hashlib
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -51,9 +52,10 @@ def write_events(tx: Transaction, households: pd.DataFrame, branches: pd.DataFra
     rows = []
     days = pd.Timestamp("2019-09-01T09:00:00+08:00") + pd.to_timedelta(rng.integers(0, 28 * 24 * 60, len(pick)), "m")
     for i, (r, day) in enumerate(zip(pick.itertuples(), days, strict=True)):
-        amount = float(max(1000, np.floor(r.free * rng.uniform(0.1, 0.9) / 100) * 100))
+        free, hh_id = cast(float, r.free), cast(str, r.hh_id)  # pandas-stubs type itertuples' fields loosely
+        amount = float(max(1000, np.floor(free * rng.uniform(0.1, 0.9) / 100) * 100))
         at, back = rng.choice(bids, 2, replace=len(bids) < 2)
-        last4 = demo_card_number(r.hh_id)[-4:]
+        last4 = demo_card_number(hh_id)[-4:]
         for j, (kind, branch, when) in enumerate(((ce.DRAW, at, day), (ce.REPAY, back, day + pd.Timedelta(days=2)))):
             seq = 2 * i + j + 1
             rows.append({"event_id": f"E{seq:010d}", "seq": seq, "hh_id": r.hh_id, "kind": kind, "amount": amount,
