@@ -106,8 +106,9 @@ def get_client(scheduler: str | None = None, *, workers: int = 2,
             ) from exc
     if workers < 1:
         raise ValidationError(f"工作进程数 {workers} 无效", fix="workers 至少为 1")
-    return Client(n_workers=workers,  # type: ignore[no-untyped-call]  # untyped in distributed threads_per_worker=1, processes=True, memory_limit=memory_limit,
-                  dashboard_address=":0", silence_logs=40,  # a free port: 8787 may be taken
+    # (Client is untyped in distributed)
+    return Client(n_workers=workers, threads_per_worker=1, processes=True,  # type: ignore[no-untyped-call]
+                  memory_limit=memory_limit, dashboard_address=":0", silence_logs=40,  # a free port: 8787 may be taken
                   set_as_default=False)
 
 

@@ -134,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
 
         ref = reference_outline(args.county)
         if ref is not None:
-            outline.at[0, "name"] = ref["name"].at[0]
+            outline.at[0, "name"] = str(ref.at[0, "name"])  # the shipped outlines all have a name
     ws = init_workspace(args.path, county=args.county, outline=outline, name=args.name)
     towns = ws.read("admin_units", where="level = ?", params=["town"])
     meta = ws.meta
