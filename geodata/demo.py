@@ -37,7 +37,7 @@ from scipy.spatial import Delaunay, cKDTree
 
 from geodata import demo_events
 from geodata import names as nm
-from grids import loans
+from grids import cardkey, loans
 from grids.crs import gdf_gcj02_to_wgs84, gk_crs_for, match_datum, require_in_china
 from grids.errors import ValidationError, WorkspaceError
 from grids.landmass import FERRY_CLASS
@@ -352,16 +352,20 @@ def write_demo(path: str | os.PathLike, *, outline: gpd.GeoDataFrame | None = No
     layers = generate(outline=outline, households=households, seed=seed, ferries=ferries)
     county = layers["admin_units"].query("level == 'county'").iloc[0]
     tmp = path.with_name(f".{path.name}.{os.getpid()}.building")
+    known = cardkey.external_key(path)  # the card key: an environment key or the sidecar already there, else new
+    key = known.hex if known is not None else cardkey.new_key()
     try:
         ws = GpkgWorkspace.create(tmp, county_code=county["code"], county_name=county["name"], demo=True,
                               overwrite=True)
         with ws.transaction(actor="demo", action="生成演示旗县") as tx:
             for layer in LAYER_NAMES:
                 tx.replace(layer, layers[layer])
-            demo_events.write_events(tx, layers["households"], layers["branches"], seed=seed)  # 签约/用信 (issue 15)
+            demo_events.write_events(tx, layers["households"], layers["branches"], seed=seed, key=key)  # 签约/用信
             # the demo reads as of the last day of its data (the 联社's account, 2019-09-30): progress windows end there
             tx.execute(f"INSERT INTO {META_TABLE} (key, value) VALUES (?, ?)", (AS_OF_KEY, str(_VISIT_END)))
         os.replace(tmp, path)
+        if known is None:
+            cardkey.write_key_file(path.with_name(path.name + cardkey.SIDECAR_SUFFIX), key, overwrite=True)
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)

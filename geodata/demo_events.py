@@ -37,11 +37,11 @@ def demo_card_number(hh_id: str) -> str:
     return f"6228{n:015d}"
 
 
-def write_events(tx: Transaction, households: pd.DataFrame, branches: pd.DataFrame, *, seed: int) -> int:
-    """Write the demo's credit events in ``tx`` (the demo's own transaction); returns how many."""
+def write_events(tx: Transaction, households: pd.DataFrame, branches: pd.DataFrame, *, seed: int, key: str) -> int:
+    """Write the demo's credit events in ``tx`` (the demo's own transaction), the cards hashed under ``key`` (the
+    card key, :mod:`grids.cardkey`); returns how many."""
     signed = households["signed"].astype(object).where(households["signed"].notna(), False).astype(bool)
     ids = households.loc[signed.to_numpy(), "hh_id"].astype(str)
-    key = ce._card_key(tx)
     opening = ce.opening_events(households, at=AT, card_numbers={h: demo_card_number(h) for h in ids}, key=key)
     rng = np.random.default_rng(seed + 15)
     room = households.assign(free=pd.to_numeric(households["available_amount"], errors="coerce").fillna(0)
