@@ -188,7 +188,7 @@ def _build_county(outline, *, code: str, name: str, households: int, rng: np.ran
     # households per village: area-weighted with noise; staff round-robin inside the branch
     weights = np.sqrt(shapely.area(cells)) * rng.lognormal(0.0, 0.5, n_vil)
     per_village = _allocate(households, weights)
-    staff_of = []
+    staff_of: list[str] = []
     for t in town_of:
         ids = staff.loc[staff["branch_id"] == branch_ids[t], "staff_id"].to_numpy()
         staff_of.append(ids[len(staff_of) % len(ids)])
@@ -250,7 +250,7 @@ def _household_chunk(county: _County, rows: pd.DataFrame, first_seq: int,
             "group_code": village + pd.Series(group).astype(str).str.zfill(3).to_numpy(dtype=object),
             "archived": archived,
             "eligible": eligible,
-            "product": np.where(granted, product, None),
+            "product": np.where(granted, product, np.array(None)),
             "granted_amount": amount,
             "signed": signed,
             "available_amount": available,

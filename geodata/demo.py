@@ -23,6 +23,7 @@ import contextlib
 import functools
 import os
 from pathlib import Path
+from typing import Any, cast
 
 import geopandas as gpd
 import numpy as np
@@ -36,7 +37,7 @@ from scipy.spatial import Delaunay, cKDTree
 
 from geodata import demo_events
 from geodata import names as nm
-from grids import loans
+from grids import cardkey, loans
 from grids.crs import gdf_gcj02_to_wgs84, gk_crs_for, match_datum, require_in_china
 from grids.errors import ValidationError, WorkspaceError
 from grids.landmass import FERRY_CLASS
@@ -171,6 +172,7 @@ def load_outline(path: str | os.PathLike | None = None, *, county: str | None = 
     declared = (coords or ("gcj02" if bundled else "")).lower() or None
     if declared is not None and declared not in COORDS:
         raise ValidationError(f"坐标系 “{coords}” 无法识别", fix=f"可用：{'、'.join(COORDS)}")
+    assert path is not None  # the bundled outline when none is given
     path = Path(path)
     if not path.is_file():
         raise ValidationError(f"找不到县界文件 {path}", fix="检查路径；支持 GeoJSON、GeoPackage、Shapefile")
@@ -202,6 +204,7 @@ def load_outline(path: str | os.PathLike | None = None, *, county: str | None = 
             choices = "、".join(gdf.get("name", gdf.get("code", pd.Series(dtype=str))).astype(str).head(20))
             raise ValidationError(f"县界文件中没有 “{county}”", file=str(path), fix=f"可选：{choices}")
     require_in_china(gdf, file=str(path), what="县界文件")
+    assert gdf.crs is not None  # checked above
     projected = not gdf.crs.is_geographic
     gdf = gdf.to_crs(STORAGE_EPSG) if projected or not gdf.crs.equals("EPSG:4326") else gdf
     gdf = gdf.set_crs(STORAGE_EPSG, allow_override=True)
@@ -232,12 +235,12 @@ def _decide_coords(geom, *, declared: str | None, projected: bool, file: str,
             f"“{county or '（文件未写代码或名称）'}” 的参考县界可比对", file=file,
             fix="加 --coords 声明坐标系：从高德等网络地图取得的用 --coords gcj02，GPS/天地图/测绘成果用 --coords "
                 "wgs84 或 --coords cgcs2000")
-    m = match_datum(geom, ref.geometry.iloc[0])
+    m: dict[str, Any] = match_datum(geom, ref.geometry.iloc[0])
     if m["overlap"] < 0.5:
         raise ValidationError(
-            f"这不是 {ref.loc[0, 'name']}（{ref.loc[0, 'code']}）的县界：与 geodata/outlines 中的县界只重叠 "
+            f"这不是 {ref.loc[0, 'name']!s}（{ref.loc[0, 'code']!s}）的县界：与 geodata/outlines 中的县界只重叠 "
             f"{m['overlap']:.0%}", file=file, fix="检查 --county 的代码和县界文件是否对应同一个旗县")
-    figures = (f"与 geodata/outlines 中 {ref.loc[0, 'name']}（{ref.loc[0, 'code']}）的县界相比，按 WGS84 读相差 "
+    figures = (f"与 geodata/outlines 中 {ref.loc[0, 'name']!s}（{ref.loc[0, 'code']!s}）的县界相比，按 WGS84 读相差 "
                f"{m['off_wgs84_m']:.0f} 米，按 GCJ-02 转换后相差 {m['off_gcj02_m']:.0f} 米")
     if m["datum"] == "gcj02" and declared != "gcj02":
         said = f"声明为 {declared}" if declared else "未声明坐标系"
@@ -253,7 +256,7 @@ def _decide_coords(geom, *, declared: str | None, projected: bool, file: str,
     if projected:
         return "cgcs2000", "投影坐标，按文件的坐标系（.prj）换算"
     raise ValidationError(
-        f"县界与 geodata/outlines 中 {ref.loc[0, 'name']}（{ref.loc[0, 'code']}）的县界差别太大（重叠 "
+        f"县界与 geodata/outlines 中 {ref.loc[0, 'name']!s}（{ref.loc[0, 'code']!s}）的县界差别太大（重叠 "
         f"{m['overlap']:.0%}），无法判断坐标是 WGS84/CGCS2000 还是 GCJ-02", file=file,
         fix="检查是否选对了旗县（--county）；确认无误时加 --coords wgs84、cgcs2000 或 gcj02 声明坐标系")
 
@@ -349,16 +352,20 @@ def write_demo(path: str | os.PathLike, *, outline: gpd.GeoDataFrame | None = No
     layers = generate(outline=outline, households=households, seed=seed, ferries=ferries)
     county = layers["admin_units"].query("level == 'county'").iloc[0]
     tmp = path.with_name(f".{path.name}.{os.getpid()}.building")
+    known = cardkey.external_key(path)  # the card key: an environment key or the sidecar already there, else new
+    key = known.hex if known is not None else cardkey.new_key()
     try:
         ws = GpkgWorkspace.create(tmp, county_code=county["code"], county_name=county["name"], demo=True,
                               overwrite=True)
         with ws.transaction(actor="demo", action="生成演示旗县") as tx:
             for layer in LAYER_NAMES:
                 tx.replace(layer, layers[layer])
-            demo_events.write_events(tx, layers["households"], layers["branches"], seed=seed)  # 签约/用信 (issue 15)
+            demo_events.write_events(tx, layers["households"], layers["branches"], seed=seed, key=key)  # 签约/用信
             # the demo reads as of the last day of its data (the 联社's account, 2019-09-30): progress windows end there
             tx.execute(f"INSERT INTO {META_TABLE} (key, value) VALUES (?, ?)", (AS_OF_KEY, str(_VISIT_END)))
         os.replace(tmp, path)
+        if known is None:
+            cardkey.write_key_file(path.with_name(path.name + cardkey.SIDECAR_SUFFIX), key, overwrite=True)
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
@@ -521,7 +528,7 @@ def _grow(rng: np.random.Generator, pts: np.ndarray, edges: np.ndarray, members:
     if (~reached).any():  # islands: each unreached component joins the region nearest to it, whole
         _, comp = connected_components(graph, directed=False)
         tree = cKDTree(pts[members][reached])
-        dist, k = tree.query(pts[members][~reached])
+        dist, k = cast(tuple[np.ndarray, np.ndarray], tree.query(pts[members][~reached]))
         lost = np.flatnonzero(~reached)
         for c in np.unique(comp[lost]):
             sel = comp[lost] == c
@@ -701,7 +708,8 @@ class _Builder:
         rng = self.rng["seats"]
         if self.real:
             code = _real_town_codes(self.code)
-            towns = [dict(suffix=code[n], name=n, kind=k, lon=x, lat=y) for _, n, k, x, y in nm.REAL_TOWNS]
+            towns: list[dict[str, Any]] = [dict(suffix=code[n], name=n, kind=k, lon=x, lat=y)
+                                           for _, n, k, x, y in nm.REAL_TOWNS]
         else:
             real = _real_rural_towns(self.code)  # a known county: its real towns' names and codes, in code order
             n_towns = max(len(real), 3) if real else int(np.clip(round(11 * np.sqrt(self.area_km2 / _REAL_AREA_KM2)), 3, 20))
@@ -813,7 +821,7 @@ class _Builder:
         n_villages = int(np.clip(round(_N_RURAL_VILLAGES * self.area_km2 / _REAL_AREA_KM2), 3 * len(self.towns), 400))
         pts, cells, edges = _cells(rng_c, rural, 70 * n_villages)
         cell_area = rural.area / len(pts)
-        seeds = cKDTree(pts).query(np.asarray([t["xy"] for t in self.towns]))[1]
+        seeds = cast(np.ndarray, cKDTree(pts).query(np.asarray([t["xy"] for t in self.towns]))[1])
         if len(np.unique(seeds)) < len(self.towns):
             raise ValidationError("县界太小，无法放下所有镇", fix="换一个更大的县界")
         town_of = _grow(rng_t, pts, edges, np.arange(len(pts)), seeds, noise=0.3,
@@ -870,7 +878,7 @@ class _Builder:
         self.ucells = ucells  # the urban households are spread over these blocks (see _households)
         ucell_area = self.urban.area / len(upts)
         half = 0.45 * np.sqrt(self.urban.area)
-        sseeds = cKDTree(upts).query(self.seat_xy + np.array([[-half, 0], [half, 0]]))[1]
+        sseeds = cast(np.ndarray, cKDTree(upts).query(self.seat_xy + np.array([[-half, 0], [half, 0]]))[1])
         if sseeds[0] == sseeds[1]:
             raise ValidationError("城区太小，无法分成两个街道", fix="换一个更大的县界")
         street_of = _grow(rng_t, upts, uedges, np.arange(len(upts)), sseeds, noise=0.2)
@@ -1058,8 +1066,8 @@ class _Builder:
         rlines, rnames = [], []
         outside = _polygonal(shapely.difference(self.county, self.urban))
         seat_short = self.towns[0]["short"]
-        for t in self.towns[1:]:
-            a, b = self.seat_xy, t["xy"]
+        for town in self.towns[1:]:
+            a, b = self.seat_xy, town["xy"]
             s = np.linspace(0, 1, 14)
             d = b - a
             normal = np.array([-d[1], d[0]]) / max(np.hypot(*d), 1.0)
@@ -1069,7 +1077,7 @@ class _Builder:
             g = _lineal(shapely.intersection(shapely.LineString(pts), outside))
             if not g.is_empty:
                 rlines.append(g)
-                rnames.append(f"{seat_short}至{t['short']}公路")
+                rnames.append(f"{seat_short}至{town['short']}公路")
         self.rural_roads = dict(geom=np.asarray(rlines, dtype=object), name=np.asarray(rnames, dtype=object))
 
     def blocks(self) -> np.ndarray:
@@ -1084,7 +1092,7 @@ class _Builder:
     def _branches(self) -> None:
         rng = self.rng["branches"]
         street_tree = shapely.STRtree(self.streets["geom"])
-        rows = []
+        rows: list[dict[str, Any]] = []
 
         def add(kind: str, name: str, xy: np.ndarray, town: dict, address: str, n_staff: int) -> None:
             rows.append(dict(kind=kind, name=name, xy=np.asarray(xy, float), town=town, address=address,
@@ -1497,6 +1505,7 @@ class _Builder:
         gcodes = np.array([g["code"] for g in self.groups], dtype=object)
         vcodes = np.array([v["code"] for v in self.villages], dtype=object)
         pts = shapely.points(self.hh_xy)
+        assert isinstance(pts, np.ndarray)  # one point per household
         pts[~self.hh_has_point] = None
         hh = self._geo(pts, {
             "hh_id": self.hh_id, "head_name": self.hh_name, "id_no": self.hh_id_no, "phone": self.hh_phone,

@@ -17,6 +17,7 @@ Examples
 from __future__ import annotations
 
 import hashlib
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -36,11 +37,11 @@ def demo_card_number(hh_id: str) -> str:
     return f"6228{n:015d}"
 
 
-def write_events(tx: Transaction, households: pd.DataFrame, branches: pd.DataFrame, *, seed: int) -> int:
-    """Write the demo's credit events in ``tx`` (the demo's own transaction); returns how many."""
+def write_events(tx: Transaction, households: pd.DataFrame, branches: pd.DataFrame, *, seed: int, key: str) -> int:
+    """Write the demo's credit events in ``tx`` (the demo's own transaction), the cards hashed under ``key`` (the
+    card key, :mod:`grids.cardkey`); returns how many."""
     signed = households["signed"].astype(object).where(households["signed"].notna(), False).astype(bool)
     ids = households.loc[signed.to_numpy(), "hh_id"].astype(str)
-    key = ce._card_key(tx)
     opening = ce.opening_events(households, at=AT, card_numbers={h: demo_card_number(h) for h in ids}, key=key)
     rng = np.random.default_rng(seed + 15)
     room = households.assign(free=pd.to_numeric(households["available_amount"], errors="coerce").fillna(0)
@@ -51,9 +52,10 @@ def write_events(tx: Transaction, households: pd.DataFrame, branches: pd.DataFra
     rows = []
     days = pd.Timestamp("2019-09-01T09:00:00+08:00") + pd.to_timedelta(rng.integers(0, 28 * 24 * 60, len(pick)), "m")
     for i, (r, day) in enumerate(zip(pick.itertuples(), days, strict=True)):
-        amount = float(max(1000, np.floor(r.free * rng.uniform(0.1, 0.9) / 100) * 100))
+        free, hh_id = cast(float, r.free), cast(str, r.hh_id)  # pandas-stubs type itertuples' fields loosely
+        amount = float(max(1000, np.floor(free * rng.uniform(0.1, 0.9) / 100) * 100))
         at, back = rng.choice(bids, 2, replace=len(bids) < 2)
-        last4 = demo_card_number(r.hh_id)[-4:]
+        last4 = demo_card_number(hh_id)[-4:]
         for j, (kind, branch, when) in enumerate(((ce.DRAW, at, day), (ce.REPAY, back, day + pd.Timedelta(days=2)))):
             seq = 2 * i + j + 1
             rows.append({"event_id": f"E{seq:010d}", "seq": seq, "hh_id": r.hh_id, "kind": kind, "amount": amount,

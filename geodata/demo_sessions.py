@@ -107,10 +107,12 @@ def add_sessions(ws: Any, plan_id: str, *, seed: int = 1504, actor: str = "demo"
         "guarantee": decided["guarantee"], "votes_for": tallies[:, 0], "votes_against": tallies[:, 1],
         "votes_abstain": tallies[:, 2], "votes": votes, "outcome": decided["outcome"],
         "branch_id": decided["branch_id"], "approval_limit": decided["approval_limit"].astype(float),
-        "hh_version": pd.to_numeric(decided.get("version"), errors="coerce").fillna(0).astype(int),
-        "reviewed_by": np.where(over, "cc01", None),
-        "reviewed_at": reviewed_at.where(over.to_numpy(), pd.NaT).clip(upper=as_of + pd.Timedelta(days=30)),
-        "review_note": np.where(over, "同意", None)})
+        "hh_version": pd.to_numeric(decided.get("version", pd.Series(0, index=decided.index)),
+                                    errors="coerce").fillna(0).astype(int),
+        "reviewed_by": np.where(over, "cc01", np.array(None)),
+        "reviewed_at": reviewed_at.where(over.to_numpy(), pd.NaT).clip(  # type: ignore[call-overload]
+            upper=as_of + pd.Timedelta(days=30)),  # (pandas-stubs: clip takes no Timestamp bound)
+        "review_note": np.where(over, "同意", np.array(None))})
     panel = pd.DataFrame(panel_rows)
     panels = dict(tuple(panel.groupby("session_id")))
     at_session = dec[["session_id", "outcome", "amount"]].assign(  # what the panel decided that day
@@ -118,11 +120,11 @@ def add_sessions(ws: Any, plan_id: str, *, seed: int = 1504, actor: str = "demo"
     decs = dict(tuple(at_session.groupby("session_id")))
     sess["minutes"] = [sessions.minutes_text(held_on=d, place=p, panel=panels[s], decisions=decs[s])
                        for s, d, p in zip(sess["session_id"], sess["held_on"], sess["place"], strict=True)]
-    present = set(ws.layers())
+    existing = set(ws.layers())
     with ws.transaction(actor=actor, action="演示：集中授信评定会") as tx:
         for layer, frame in ((sessions.SESSIONS_LAYER, sess), (sessions.PANEL_LAYER, panel),
                              (sessions.DECISIONS_LAYER, dec)):
-            (tx.replace if layer in present else tx.append)(layer, frame)
+            (tx.replace if layer in existing else tx.append)(layer, frame)
     return {"sessions": len(sess), "decisions": len(dec), "escalated_approved": int(over.sum()),
             "pending": int((dec["outcome"] == sessions.PENDING).sum())}
 

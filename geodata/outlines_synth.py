@@ -31,6 +31,7 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import shapely
+from shapely.geometry.base import BaseGeometry
 
 from grids.errors import ValidationError
 from grids.model import STORAGE_EPSG
@@ -56,6 +57,7 @@ def _check(kind: str) -> None:
 
 def _centre_gk() -> np.ndarray:
     p = gpd.GeoSeries([shapely.Point(_CENTRE)], crs=STORAGE_EPSG).to_crs(_GK).iloc[0]
+    assert isinstance(p, shapely.Point)
     return np.array([p.x, p.y])
 
 
@@ -114,11 +116,13 @@ def _islands(rng: np.random.Generator) -> tuple[shapely.MultiPolygon, list[shape
     coast_x = c[0] - 4_000 + 2_500 * np.sin(y / 6_000) + 900 * np.sin(y / 1_300 + 1)
     west = shapely.Polygon(np.vstack([np.column_stack([coast_x, c[1] + y]), [[c[0] - 80_000, c[1] + 40_000],
                                                                                [c[0] - 80_000, c[1] - 40_000]]]))
-    mainland = _fractal(rng, shapely.intersection(disc, west), levels=2, amp=0.15)
+    land = shapely.intersection(disc, west)
+    assert isinstance(land, shapely.Polygon)  # the disc's west, one piece
+    mainland = _fractal(rng, land, levels=2, amp=0.15)
     # islands: a few large, many small, in the sea east of the coast, apart from each other and the mainland
     sizes = np.concatenate([[6_000, 4_500, 3_800, 3_000], rng.uniform(1_000, 2_200, 8), rng.uniform(300, 900, 18)])
     islands: list[shapely.Polygon] = []
-    taken = mainland.buffer(1_200)
+    taken: BaseGeometry = mainland.buffer(1_200)
     for r in sizes:
         for _ in range(400):
             p = c + np.array([rng.uniform(2_000, 34_000), rng.uniform(-30_000, 30_000)])

@@ -59,14 +59,15 @@ def synthetic_county(*, rows: int = 40, cols: int = 40, n_branches: int = 30, n_
     jitter[:, [0, -1], :] = 0.0
     jitter[:, :, [0, -1]] = 0.0
     vx, vy = gx + jitter[0], gy + jitter[1]
-    polys, centres = [], []
+    polys: list[shapely.Polygon] = []
+    centre_rows: list[np.ndarray] = []
     for r in range(rows):
         for c in range(cols):
             ring = [(vx[r, c], vy[r, c]), (vx[r, c + 1], vy[r, c + 1]),
                     (vx[r + 1, c + 1], vy[r + 1, c + 1]), (vx[r + 1, c], vy[r + 1, c])]
             polys.append(shapely.Polygon(ring))
-            centres.append(np.mean(ring, axis=0))
-    centres = np.asarray(centres)
+            centre_rows.append(np.mean(ring, axis=0))
+    centres = np.asarray(centre_rows)
 
     n_towns = max(2, n_branches // 3)
     towns = centres[rng.choice(len(centres), size=n_towns, replace=False)]

@@ -73,7 +73,8 @@ def id_check_codes(first17: np.ndarray) -> np.ndarray:
     'X'
     """
     total = (np.asarray(first17, dtype=np.int64) - 48) @ _ID_WEIGHTS
-    return _ID_CHECK[total % 11]
+    codes: np.ndarray = _ID_CHECK[total % 11]
+    return codes
 
 
 def id_check_char(first17: str) -> str:

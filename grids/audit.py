@@ -43,7 +43,10 @@ HEAD_CHARS = 16
 
 
 class _AuditSource(Protocol):
-    def audit_records(self) -> list[tuple]: ...
+    @property
+    def revision(self) -> int: ...
+
+    def audit_records(self) -> list[tuple[Any, ...]]: ...
 
     def audit_head(self) -> tuple[str | None, int]: ...
 
@@ -71,7 +74,7 @@ def row_hash(prev_hash: str, *, at: str, actor: str | None, action: str | None, 
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def chain_rows(rows: list[tuple], *, prev: str = GENESIS) -> list[tuple[str, str, int]]:
+def chain_rows(rows: list[tuple[Any, ...]], *, prev: str = GENESIS) -> list[tuple[str, str, int]]:
     """``(prev_hash, hash, fid)`` for audit rows ``(fid, at, actor, action, layer, revision, detail)`` in order.
 
     Used when a row is written and by the one-time upgrade of an older workspace.
@@ -275,7 +278,7 @@ def audit_table(ws: Any, *, last: int | None = None) -> pd.DataFrame:
     scoped workspace requires ``view_audit``)."""
     from grids.model import LAYERS
 
-    log = ws.read("audit")
+    log: pd.DataFrame = ws.read("audit")
     if last is not None:
         log = log.tail(last)
     log = log.iloc[::-1].reset_index(drop=True)

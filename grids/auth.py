@@ -13,7 +13,7 @@ import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Protocol
 
 import pandas as pd
 from argon2 import PasswordHasher
@@ -106,6 +106,14 @@ class Session:
         return now - self.started_at > dt.timedelta(minutes=minutes)
 
 
+class Row(Protocol):
+    """A row of an account table: a Series of a read (``frame.iloc[0]``) or a record dict (``to_dict("records")``)."""
+
+    def __getitem__(self, key: str, /) -> Any: ...
+
+    def get(self, key: str, /) -> Any: ...
+
+
 def hash_password(password: str) -> str:
     """An argon2id hash of ``password`` (raises ValidationError when it is too short)."""
     if len(password) < MIN_PASSWORD_LENGTH:
@@ -113,21 +121,27 @@ def hash_password(password: str) -> str:
     return _HASHER.hash(password)
 
 
-def _opt(v: object) -> str | None:
+def _opt(v: Any) -> str | None:
+    """A cell value as text, None when missing (None, NaN/NaT/NA) or empty."""
     return None if v is None or (not isinstance(v, str) and pd.isna(v)) or v == "" else str(v)
 
 
-def _row_to_account(row: Mapping[str, Any]) -> Account:
+def _row_to_account(row: Row) -> Account:
     return Account(username=str(row["username"]), role=str(row["role"]),
                    display_name=str(_opt(row["display_name"]) or ""),
                    branch_id=_opt(row["branch_id"]), staff_id=_opt(row["staff_id"]))
 
 
-def _check_binding(ws: Workspace, role: str | None, branch_id: str | None, staff_id: str | None) -> None:
+def _check_binding(ws: Workspace, role: object, branch_id: object, staff_id: object) -> None:
+    """Refuse an unknown role, or a role whose binding (branch, staff) is missing or does not exist.
+
+    The values are cells of an account row: a string, or missing (None, NaN).
+    """
     if not role:
         raise ValidationError("没有选择角色", fix=f"角色应为：{', '.join(ROLES)}")
     if role not in ROLES:
         raise ValidationError(f"未知角色 “{role}”", fix=f"角色应为：{', '.join(ROLES)}")
+    role = str(role)
     if role in ("branch_manager", "teller"):
         if not branch_id or ws.count("branches", where="branch_id = ?", params=[branch_id]) == 0:
             raise ValidationError(f"{ROLE_NAMES[role]}必须绑定一个存在的网点（给定：{branch_id!r}）",
@@ -230,12 +244,13 @@ def _verify(password_hash: object, password: str) -> bool:
         return False
 
 
-def _locked_until(row: Mapping[str, Any], now: dt.datetime) -> dt.datetime | None:
+def _locked_until(row: Row, now: dt.datetime) -> dt.datetime | None:
     """When the account's lock ends, or None when it is not locked at ``now``."""
     until = pd.to_datetime(row.get("locked_until"), errors="coerce", utc=True)
     if until is None or pd.isna(until) or until.to_pydatetime() <= now:
         return None
-    return until.to_pydatetime()
+    end: dt.datetime = until.to_pydatetime()
+    return end
 
 
 def _locked_error(until: dt.datetime) -> AccountLockedError:
@@ -245,7 +260,7 @@ def _locked_error(until: dt.datetime) -> AccountLockedError:
         f"（命令行 python -m grids accounts unlock）")
 
 
-def _failures(row: Mapping[str, Any]) -> int:
+def _failures(row: Row) -> int:
     n = row.get("failed_logins")
     return 0 if n is None or pd.isna(n) else int(n)
 
@@ -285,7 +300,7 @@ def _count_unknown_failure(tx: Any, ws: Workspace, username: str, *, now: dt.dat
     return count
 
 
-def _record_failure(ws: Workspace, username: str, row: Mapping[str, Any] | None, *, now: dt.datetime) -> int:
+def _record_failure(ws: Workspace, username: str, row: Row | None, *, now: dt.datetime) -> int:
     """Count a wrong password (lock at :data:`MAX_FAILED_LOGINS`), rate-limited audit; returns the count.
 
     The counter lives in the workspace (every server process sees it). It is sign-in bookkeeping, not a data
@@ -345,11 +360,11 @@ def _check_password(ws: Workspace, username: str, password: str, *, allow_locked
     return row
 
 
-def _has_failures(row: Mapping[str, Any]) -> bool:
+def _has_failures(row: Row) -> bool:
     return bool(_failures(row)) or not pd.isna(pd.to_datetime(row.get("locked_until"), errors="coerce"))
 
 
-def _reset_failures(tx: Any, row: Mapping[str, Any]) -> None:
+def _reset_failures(tx: Any, row: Row) -> None:
     if _has_failures(row):
         tx.execute("UPDATE accounts SET failed_logins = 0, locked_until = NULL WHERE username = ?",
                    (str(row["username"]),))
@@ -482,7 +497,7 @@ def list_accounts(ws: Workspace, *, now: dt.datetime | None = None) -> pd.DataFr
 
 
 def _account_row(tx: Any, username: str) -> pd.Series:
-    rows = tx.read("accounts", where="username = ?", params=[username])
+    rows: pd.DataFrame = tx.read("accounts", where="username = ?", params=[username])
     if rows.empty:
         raise ValidationError(f"没有账号 “{plain(username)}”", fix="检查用户名（账号列表见“账号与审计”页或 accounts list）")
     return rows.iloc[0]
@@ -567,7 +582,7 @@ def rebind_staff_accounts(tx: Any, staff_id: str, branch_id: str) -> list[dict[s
     return done
 
 
-def require_staff_account(by: Account, account: Mapping[str, Any], staff: pd.DataFrame) -> None:
+def require_staff_account(by: Account, account: Row, staff: pd.DataFrame) -> None:
     """May ``by`` enable or disable ``account`` (a row of ``accounts``)? PermissionDeniedError when not.
 
     Administrators may change any account (other than disabling their own, see :class:`AccountAdmin`); a
@@ -695,7 +710,7 @@ def create_demo_accounts(ws: Workspace, *, password: str = DEMO_PASSWORD) -> pd.
     branches = ws.read("branches", columns=["branch_id", "name"])
     staff = ws.read("staff", columns=["staff_id", "name", "branch_id", "role"])
     managers = staff[staff["role"] == "客户经理"]
-    rows = [
+    rows: list[dict[str, object]] = [
         {"username": "admin", "role": "admin", "display_name": "系统管理员"},
         {"username": "leader", "role": "leadership", "display_name": "联社领导"},
         {"username": "planner", "role": "planner", "display_name": "市场部规划员"},

@@ -18,6 +18,8 @@ All lengths and areas are in metres, computed in the Gauss-Krüger zone of the d
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, cast
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -27,12 +29,16 @@ from shapely.geometry.base import BaseGeometry
 from grids.crs import gk_crs_for
 from grids.errors import ValidationError
 
+if TYPE_CHECKING:
+    from geopandas.array import GeometryArray
+    from pyproj import CRS
+
 __all__ = ["street_blocks"]
 
 _CONNECTOR_OVERSHOOT = 0.01  # metres a snap connector runs past its target, so that noding always splits it
 
 
-def _as_series(limit, crs) -> gpd.GeoSeries:
+def _as_series(limit: gpd.GeoDataFrame | gpd.GeoSeries | BaseGeometry, crs: CRS | None) -> gpd.GeoSeries:
     if isinstance(limit, gpd.GeoDataFrame):
         series = limit.geometry
     elif isinstance(limit, gpd.GeoSeries):
@@ -59,7 +65,8 @@ def _line_parts(geoms: np.ndarray) -> np.ndarray:
     if rings.any():
         lines = lines.copy()
         lines[rings] = [shapely.LineString(r.coords) for r in lines[rings]]
-    return lines[~shapely.is_empty(lines)]
+    kept: np.ndarray = lines[~shapely.is_empty(lines)]
+    return kept
 
 
 def _connectors(lines: np.ndarray, targets: np.ndarray, tol: float) -> np.ndarray:
@@ -86,7 +93,7 @@ def _connectors(lines: np.ndarray, targets: np.ndarray, tol: float) -> np.ndarra
     p = shapely.get_coordinates(ends[e])
     q = shapely.get_coordinates(nearest)
     q = q + (q - p) / d[:, None] * _CONNECTOR_OVERSHOOT
-    return shapely.linestrings(np.stack([p, q], axis=1))
+    return cast(np.ndarray, shapely.linestrings(np.stack([p, q], axis=1)))  # 3-D coords: an array of lines
 
 
 def _find(parent: np.ndarray, i: int) -> int:
@@ -140,8 +147,9 @@ def _absorb_slivers(faces: np.ndarray, owner: np.ndarray, *, sliver_area: float,
     return faces, owner
 
 
-def blocks_array(lines: np.ndarray, limits: np.ndarray, *, snap_tolerance: float = 1.0,
-                 sliver_area: float = 100.0, sliver_width: float = 2.0) -> tuple[np.ndarray, np.ndarray]:
+def blocks_array(lines: np.ndarray | GeometryArray, limits: np.ndarray | GeometryArray, *,
+                 snap_tolerance: float = 1.0, sliver_area: float = 100.0,
+                 sliver_width: float = 2.0) -> tuple[np.ndarray, np.ndarray]:
     """Array core of :func:`street_blocks` in a metric CRS: ``(faces, index of the limit of each face)``."""
     limits = np.asarray(limits, dtype=object)
     lines = _line_parts(np.asarray(lines, dtype=object))
@@ -163,12 +171,13 @@ def blocks_array(lines: np.ndarray, limits: np.ndarray, *, snap_tolerance: float
     owner = first["lim"].to_numpy()
     faces, owner = _absorb_slivers(faces, owner, sliver_area=sliver_area, sliver_width=sliver_width)
     # deterministic order: by limit, then north to south, west to east (1 m rows)
-    probes = shapely.get_coordinates(shapely.point_on_surface(faces))
-    order = np.lexsort((np.round(probes[:, 0]), -np.round(probes[:, 1]), owner))
+    coords = shapely.get_coordinates(shapely.point_on_surface(faces))
+    order = np.lexsort((np.round(coords[:, 0]), -np.round(coords[:, 1]), owner))
     return faces[order], owner[order]
 
 
-def street_blocks(streets: gpd.GeoDataFrame | gpd.GeoSeries, limit, *, snap_tolerance: float = 1.0,
+def street_blocks(streets: gpd.GeoDataFrame | gpd.GeoSeries,
+                  limit: gpd.GeoDataFrame | gpd.GeoSeries | BaseGeometry, *, snap_tolerance: float = 1.0,
                   sliver_area: float = 100.0, sliver_width: float = 2.0) -> gpd.GeoDataFrame:
     """Cut the limit polygon(s) into street blocks.
 
@@ -214,4 +223,5 @@ def street_blocks(streets: gpd.GeoDataFrame | gpd.GeoSeries, limit, *, snap_tole
          "area_m2": shapely.area(faces)},
         geometry=gpd.GeoSeries(faces, crs=work),
     )
+    assert out.crs is not None  # set from the geometry column
     return out.to_crs(crs) if not out.crs.equals(crs) else out

@@ -56,16 +56,21 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, cast
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from shapely.geometry.base import BaseGeometry
 
 from grids.blocks import blocks_array
 from grids.crs import gk_crs_for
 from grids.errors import ValidationError
 from grids.model import STORAGE_EPSG
+
+if TYPE_CHECKING:
+    from grids.workspace import Workspace
 
 __all__ = [
     "DEFAULT_MAX_HOUSEHOLDS",
@@ -94,7 +99,7 @@ COMMUNITY_KIND = "社区"
 # --------------------------------------------------------------------------------------------------------
 
 
-def _clean(geom):
+def _clean(geom: BaseGeometry | None) -> shapely.Polygon | shapely.MultiPolygon | None:
     """Polygonal part of ``geom`` without dust, as Polygon/MultiPolygon (None when nothing is left)."""
     if geom is None or geom.is_empty:
         return None
@@ -103,10 +108,10 @@ def _clean(geom):
     parts = shapely.get_parts(geom)
     if len(parts) and any(p.geom_type == "GeometryCollection" for p in parts):
         parts = shapely.get_parts(parts)
-    parts = [p for p in parts if p.geom_type == "Polygon" and p.area > DUST_M2]
-    if not parts:
+    polys: list[shapely.Polygon] = [p for p in parts if p.geom_type == "Polygon" and p.area > DUST_M2]
+    if not polys:
         return None
-    return parts[0] if len(parts) == 1 else shapely.MultiPolygon(parts)
+    return polys[0] if len(polys) == 1 else shapely.MultiPolygon(polys)
 
 
 def _adjacency(geoms: np.ndarray) -> pd.DataFrame:
@@ -291,7 +296,8 @@ def containing_polygon(grids: gpd.GeoDataFrame | gpd.GeoSeries, points: gpd.GeoS
 # --------------------------------------------------------------------------------------------------------
 
 
-def _voronoi_groups(rural, pts: np.ndarray, group_codes: np.ndarray) -> tuple[list, list[str]]:
+def _voronoi_groups(rural: BaseGeometry, pts: np.ndarray,
+                    group_codes: np.ndarray) -> tuple[list[BaseGeometry], list[str]]:
     """Group areas from household points: Voronoi cells dissolved by group, clipped to the village."""
     coords = shapely.get_coordinates(pts)
     frame = pd.DataFrame({"x": coords[:, 0], "y": coords[:, 1], "g": group_codes})
@@ -301,7 +307,8 @@ def _voronoi_groups(rural, pts: np.ndarray, group_codes: np.ndarray) -> tuple[li
     cells = shapely.get_parts(shapely.voronoi_polygons(
         shapely.multipoints(frame[["x", "y"]].to_numpy()), extend_to=shapely.envelope(rural).buffer(10),
         ordered=True))
-    geoms, codes = [], []
+    geoms: list[BaseGeometry] = []
+    codes: list[str] = []
     for code, idx in frame.groupby("g", sort=True).groups.items():
         part = _clean(shapely.intersection(shapely.union_all(cells[np.asarray(idx)]), rural))
         if part is not None:
@@ -310,9 +317,9 @@ def _voronoi_groups(rural, pts: np.ndarray, group_codes: np.ndarray) -> tuple[li
     return geoms, codes
 
 
-def _unit_atoms(members: list[int], ctx: dict) -> tuple[list, list[str]]:
+def _unit_atoms(members: list[int], ctx: dict[str, Any]) -> tuple[list[BaseGeometry], list[str]]:
     """Atoms (geometry, code) a unit can be split into: groups of its villages, or whole villages."""
-    geoms: list = []
+    geoms: list[BaseGeometry] = []
     codes: list[str] = []
     for v in members:
         vcode = ctx["codes"][v]
@@ -348,7 +355,8 @@ def _unit_atoms(members: list[int], ctx: dict) -> tuple[list, list[str]]:
     return geoms, codes
 
 
-def _zone_atoms(v: int, zone, sel: np.ndarray, ctx: dict) -> tuple[list, list[str]]:
+def _zone_atoms(v: int, zone: BaseGeometry, sel: np.ndarray,
+                ctx: dict[str, Any]) -> tuple[list[BaseGeometry], list[str]]:
     """Atoms (geometry, code) of the urban zone ``zone`` of unit ``v`` that no street cuts: the unit's group
     polygons clipped to the zone (where they tile the unit), else the Voronoi areas of the zone's households
     (``sel``) by group, else the whole zone."""
@@ -358,7 +366,8 @@ def _zone_atoms(v: int, zone, sel: np.ndarray, ctx: dict) -> tuple[list, list[st
         g_area = float(shapely.area(gs.geometry.values).sum())
         v_area = float(shapely.area(ctx["full"][v]))
         if abs(g_area - v_area) <= 1e-3 * v_area:
-            geoms, codes = [], []
+            geoms: list[BaseGeometry] = []
+            codes: list[str] = []
             for geom, code in zip(shapely.intersection(gs.geometry.values, zone), gs["code"].astype(str),
                                   strict=True):
                 c = _clean(geom)
@@ -375,7 +384,7 @@ def _zone_atoms(v: int, zone, sel: np.ndarray, ctx: dict) -> tuple[list, list[st
 
 
 def _no_streets_warning(code: str, name: str, *, community: bool, derived: bool,
-                        grid_ids: list[str]) -> dict:
+                        grid_ids: list[str]) -> dict[str, Any]:
     """The build warning of one urban zone without streets (a row like :func:`grids.check.check_plan`'s)."""
     from grids.text import plain
 
@@ -465,6 +474,7 @@ def build_grids(admin_units: gpd.GeoDataFrame, *, households: gpd.GeoDataFrame |
         raise ValidationError(f"户数下限 {min_households} / 上限 {max_households} 无效",
                               fix="取 0 ≤ 下限 ≤ 上限，例如 --min-households 100 --max-households 500")
     epsg = gk_crs_for(admin_units)
+    assert admin_units.crs is not None  # _check_inputs refuses admin units without a CRS
     admin = admin_units.to_crs(epsg) if not admin_units.crs.equals(epsg) else admin_units
     admin = admin.assign(code=admin["code"].astype(str), parent_code=admin["parent_code"].astype(str))
     units = _leaf_units(admin)
@@ -484,15 +494,15 @@ def build_grids(admin_units: gpd.GeoDataFrame, *, households: gpd.GeoDataFrame |
     full = units.geometry.values
     if urban is not None:
         hit = shapely.intersects(full, urban)
-        rural = full.copy()
-        rural[hit] = shapely.difference(full[hit], urban)
+        outside = full.copy()
+        outside[hit] = shapely.difference(full[hit], urban)
         zone = np.full(n_units, None, dtype=object)
         zone[hit] = shapely.intersection(full[hit], urban)
     else:
         hit = np.zeros(n_units, bool)
-        rural = full.copy()
+        outside = full.copy()
         zone = np.full(n_units, None, dtype=object)
-    rural = np.array([_clean(g) if h else g for g, h in zip(rural, hit, strict=True)], dtype=object)
+    rural = np.array([_clean(g) if h else g for g, h in zip(outside, hit, strict=True)], dtype=object)
     zone = np.array([_clean(g) for g in zone], dtype=object)
     # a 社区 is urban as a whole (a real county may have 社区 territories and no urban-area layer)
     community = (units["level"] == "village").to_numpy() & (
@@ -506,9 +516,8 @@ def build_grids(admin_units: gpd.GeoDataFrame, *, households: gpd.GeoDataFrame |
 
     # households → points, counted per rural part and per block
     if households is not None and len(households):
-        pts_all = household_points(households.to_crs(epsg) if households.crs is not None else households,
-                                   admin).values
-        pts_all = np.asarray(pts_all, dtype=object)
+        pts_all = np.asarray(household_points(households.to_crs(epsg) if households.crs is not None else households,
+                                              admin).values, dtype=object)
         ok = ~(shapely.is_missing(pts_all) | shapely.is_empty(pts_all))
         hh_pts = pts_all[ok]
         group_code = (households["group_code"].astype(object).to_numpy()[ok]
@@ -557,13 +566,13 @@ def build_grids(admin_units: gpd.GeoDataFrame, *, households: gpd.GeoDataFrame |
         stuck.discard(keep)
     say(f"农牧区：{len(rural_idx)} 个村合并为 {len(members)} 个单元（下限 {min_households} 户）")
 
-    ctx = {"codes": codes, "rural": rural, "full": full, "urban": urban, "hh_pts": hh_pts,
+    ctx: dict[str, Any] = {"codes": codes, "rural": rural, "full": full, "urban": urban, "hh_pts": hh_pts,
            "hh_village": hh_village,
            "groups_by_village": {k: v for k, v in admin[admin["level"] == "group"].groupby("parent_code")}}
     if group_code is not None:
         ctx["group_code"] = group_code
 
-    rows: list[dict] = []
+    rows: list[dict[str, Any]] = []
     merged_seq: dict[str, int] = {}
     rural_codes_used: set[str] = set()
     for u in sorted(members, key=lambda x: codes[x]):
@@ -580,8 +589,8 @@ def build_grids(admin_units: gpd.GeoDataFrame, *, households: gpd.GeoDataFrame |
             garr = np.asarray(geoms, dtype=object)
             cnt = np.zeros(len(garr), int)
             if len(hh_pts):
-                sel = np.isin(hh_village, mem)
-                loc = containing_polygon(gpd.GeoSeries(garr, crs=epsg), gpd.GeoSeries(hh_pts[sel], crs=epsg))
+                in_unit = np.isin(hh_village, mem)
+                loc = containing_polygon(gpd.GeoSeries(garr, crs=epsg), gpd.GeoSeries(hh_pts[in_unit], crs=epsg))
                 gg = loc["grid"].to_numpy()
                 cnt = np.bincount(gg[gg >= 0], minlength=len(garr))
             labels = _pack(cnt, _neighbours(len(garr), _adjacency(garr)), max_households=max_households,
@@ -610,7 +619,7 @@ def build_grids(admin_units: gpd.GeoDataFrame, *, households: gpd.GeoDataFrame |
 
     # urban grids: street blocks where streets cross the zone, else the zone split like a village
     zone_idx = np.flatnonzero(has_zone)
-    warnings: list[dict] = []
+    warnings: list[dict[str, Any]] = []
     if len(zone_idx):
         lines = np.empty(0, dtype=object)
         if streets is not None and len(streets):
@@ -629,14 +638,14 @@ def build_grids(admin_units: gpd.GeoDataFrame, *, households: gpd.GeoDataFrame |
             + (f"；{int((~streeted).sum())} 个没有街道，按社区/村（组）范围划分" if (~streeted).any() else ""))
         cnt = np.zeros(len(faces), int)
         if len(hh_pts) and len(faces):
-            gg = containing_polygon(gpd.GeoSeries(faces, crs=epsg), gpd.GeoSeries(hh_pts, crs=epsg))["grid"]
-            gg = gg.to_numpy()
+            gg = containing_polygon(gpd.GeoSeries(faces, crs=epsg),
+                                    gpd.GeoSeries(hh_pts, crs=epsg))["grid"].to_numpy()
             cnt = np.bincount(gg[gg >= 0], minlength=len(faces))
         hh_zone = np.full(len(hh_pts), -1)
         if len(hh_pts) and (~streeted).any():
             bare = np.flatnonzero(~streeted)
-            gg = containing_polygon(gpd.GeoSeries(zgeo[bare], crs=epsg), gpd.GeoSeries(hh_pts, crs=epsg))["grid"]
-            gg = gg.to_numpy()
+            gg = containing_polygon(gpd.GeoSeries(zgeo[bare], crs=epsg),
+                                    gpd.GeoSeries(hh_pts, crs=epsg))["grid"].to_numpy()
             hh_zone[gg >= 0] = bare[gg[gg >= 0]]
         derived = (units["derived"].fillna(False).astype(bool).to_numpy() if "derived" in units.columns
                    else np.zeros(n_units, bool))
@@ -729,7 +738,7 @@ def valid_after_reprojection(frame: gpd.GeoDataFrame, *, sliver_m2: float = MIN_
     for k in bad:
         scale = 111_320.0 ** 2 * math.cos(math.radians(shapely.get_coordinates(geoms[k])[:, 1].mean()))
 
-        def sliver(ring_or_part, scale: float = scale) -> bool:
+        def sliver(ring_or_part: shapely.LinearRing | shapely.Polygon, scale: float = scale) -> bool:
             poly = shapely.Polygon(ring_or_part) if ring_or_part.geom_type == "LinearRing" else ring_or_part
             return not poly.is_valid and poly.area * scale < sliver_m2
 
@@ -746,7 +755,7 @@ def valid_after_reprojection(frame: gpd.GeoDataFrame, *, sliver_m2: float = MIN_
     return frame.set_geometry(gpd.GeoSeries(fixed, index=frame.index, crs=frame.crs))
 
 
-def summarize(grids: pd.DataFrame) -> dict:
+def summarize(grids: pd.DataFrame) -> dict[str, Any]:
     """Grids by kind and households per grid (min / median / max), as the build command prints them.
 
     Examples
@@ -755,7 +764,7 @@ def summarize(grids: pd.DataFrame) -> dict:
     >>> summarize(pd.DataFrame({"kind": ["rural", "rural", "urban"], "households": [100, 300, 200]}))
     {'grids': 3, 'by_kind': {'rural': 2, 'urban': 1}, 'households': 600, 'min': 100, 'median': 200.0, 'max': 300}
     """
-    hh = grids["households"].astype("int64") if len(grids) else pd.Series([], dtype="int64")
+    hh = grids["households"].astype("int64") if len(grids) else pd.Series(np.empty(0, dtype="int64"))
     return {
         "grids": len(grids),
         "by_kind": {str(k): int(v) for k, v in grids["kind"].value_counts().sort_index().items()},
@@ -766,7 +775,7 @@ def summarize(grids: pd.DataFrame) -> dict:
     }
 
 
-def build_workspace_plan(ws, *, name: str = "main", min_households: int = DEFAULT_MIN_HOUSEHOLDS,
+def build_workspace_plan(ws: Workspace, *, name: str = "main", min_households: int = DEFAULT_MIN_HOUSEHOLDS,
                          max_households: int = DEFAULT_MAX_HOUSEHOLDS, snap_tolerance: float = 1.0,
                          progress: Callable[[str], None] | None = None, actor: str = "cli") -> str:
     """Build the grids of a workspace and save them as the draft plan ``name``; returns its ``plan_id``.
@@ -779,15 +788,16 @@ def build_workspace_plan(ws, *, name: str = "main", min_households: int = DEFAUL
 
     say = progress or (lambda _msg: None)
     say("读取工作区…")
-    admin = ws.read("admin_units")
-    households = ws.read("households", columns=["hh_id", "village_code", "group_code"])
-    streets = ws.read("streets")
-    urban = ws.read("urban_areas")
+    # spatial layers: always GeoDataFrames (their geometry is always read)
+    admin = cast(gpd.GeoDataFrame, ws.read("admin_units"))
+    households = cast(gpd.GeoDataFrame, ws.read("households", columns=["hh_id", "village_code", "group_code"]))
+    streets = cast(gpd.GeoDataFrame, ws.read("streets"))
+    urban = cast(gpd.GeoDataFrame, ws.read("urban_areas"))
     grids = build_grids(admin, households=households, streets=streets, urban_areas=urban,
                         min_households=min_households, max_households=max_households,
                         snap_tolerance=snap_tolerance, progress=say)
     say("保存方案…")
-    params = {"min_households": min_households, "max_households": max_households,
+    params: dict[str, Any] = {"min_households": min_households, "max_households": max_households,
               "snap_tolerance": snap_tolerance}
     found = build_warnings(grids)
     if len(found):  # kept with the plan: the planning page and ``status`` can show why grids ignore streets

@@ -29,17 +29,28 @@ or along which groups/blocks it can be).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, cast
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from shapely.geometry.base import BaseGeometry
 
 from grids.build import DEFAULT_MAX_HOUSEHOLDS, DEFAULT_MIN_HOUSEHOLDS, containing_polygon, household_points
 from grids.crs import gk_crs_for
 from grids.errors import ValidationError
 from grids.landmass import FERRY_CLASS, landmass_of, landmasses
 from grids.model import STORAGE_EPSG
+
+if TYPE_CHECKING:
+    from pandas._typing import ScalarOrNA
+
+    from grids.workspace import Workspace
+
+#: ``add(kind, grid_ids, message, fix, where)``: record one problem (``where`` its location, or None).
+AddProblem = Callable[[str, list[str], str, str, BaseGeometry | None], None]
 
 __all__ = [
     "COLUMNS",
@@ -128,11 +139,11 @@ def warnings(problems: pd.DataFrame) -> pd.DataFrame:
     return problems[(severity_of(problems) == WARNING).to_numpy()]
 
 
-def _blank(value) -> bool:
+def _blank(value: ScalarOrNA) -> bool:
     return value is None or (isinstance(value, float) and np.isnan(value)) or pd.isna(value) or str(value) == ""
 
 
-def _parts(geom, tol: float) -> list:
+def _parts(geom: BaseGeometry | None, tol: float) -> list[shapely.Polygon]:
     if geom is None or geom.is_empty:
         return []
     return [p for p in shapely.get_parts(geom) if p.geom_type == "Polygon" and p.area > tol]
@@ -204,9 +215,9 @@ def check_plan(grids: gpd.GeoDataFrame, *, admin_units: gpd.GeoDataFrame,
     ids = g["grid_id"].astype(str).tolist() if "grid_id" in g.columns else [str(i) for i in range(len(g))]
     geoms = np.asarray(g.geometry.values, dtype=object)
     tol = overlap_tolerance_m2
-    problems: list[dict] = []
+    problems: list[dict[str, Any]] = []
 
-    def add(kind: str, grid_ids: list[str], message: str, fix: str, where) -> None:
+    def add(kind: str, grid_ids: list[str], message: str, fix: str, where: BaseGeometry | None) -> None:
         problems.append({"kind": kind, "severity": SEVERITY[kind], "grid_ids": list(grid_ids), "message": message,
                          "fix": fix, "geometry": where})
 
@@ -230,17 +241,17 @@ def check_plan(grids: gpd.GeoDataFrame, *, admin_units: gpd.GeoDataFrame,
     base = county_rows if len(county_rows) else (towns if len(towns) else adm[adm["level"] == "village"])
     county = shapely.union_all(base.geometry.values)
     covered = shapely.union_all(usable[~missing]) if (~missing).any() else shapely.Polygon()
-    tree = shapely.STRtree(np.where(missing, shapely.Polygon(), usable))
+    tree = shapely.STRtree(np.where(missing, shapely.Polygon(), usable))  # type: ignore[call-overload]  # numpy's stubs take no geometry scalar
     for part in _parts(shapely.difference(county, covered), tol):
         near = tree.query(part.buffer(0.5), predicate="intersects")
         add("gap", [ids[k] for k in sorted(near)], f"有 {part.area:,.0f} 平方米不属于任何网格",
             "把这块区域并入相邻网格", part)
     for k in np.flatnonzero(~missing):
-        out = _parts(shapely.difference(usable[k], county), tol)
-        if out:
-            area = sum(p.area for p in out)
+        beyond = _parts(shapely.difference(usable[k], county), tol)
+        if beyond:
+            area = sum(p.area for p in beyond)
             add("outside", [ids[k]], f"网格 {ids[k]} 有 {area:,.0f} 平方米在辖区之外", "沿辖区边界裁剪",
-                shapely.MultiPolygon(out) if len(out) > 1 else out[0])
+                shapely.MultiPolygon(beyond) if len(beyond) > 1 else beyond[0])
 
     # overlaps
     if len(g) > 1:
@@ -264,12 +275,13 @@ def check_plan(grids: gpd.GeoDataFrame, *, admin_units: gpd.GeoDataFrame,
         share = shapely.area(shapely.intersection(usable[gi], tgeo[ti]))
         frame = pd.DataFrame({"g": gi, "t": ti, "a": share})
         frame = frame[frame["a"] > tol]
-        for k, sub in frame.groupby("g"):
+        for key, sub in frame.groupby("g"):
             if len(sub) > 1:
+                gk = cast(int, key)  # a grid's position (the "g" column)
                 names = "、".join(tcode[t] for t in sub.sort_values("a", ascending=False)["t"])
                 minor = sub.sort_values("a").iloc[0]
-                add("crosses_town", [ids[k]], f"网格 {ids[k]} 跨越多个镇（{names}）", "沿镇界拆分该网格",
-                    shapely.point_on_surface(shapely.intersection(usable[k], tgeo[int(minor["t"])])))
+                add("crosses_town", [ids[gk]], f"网格 {ids[gk]} 跨越多个镇（{names}）", "沿镇界拆分该网格",
+                    shapely.point_on_surface(shapely.intersection(usable[gk], tgeo[int(minor["t"])])))
 
     # pieces: one piece per landmass, and no spanning of islands that have their own branch
     grid_branch = g["branch_id"].tolist() if "branch_id" in g.columns else [None] * len(g)
@@ -287,21 +299,22 @@ def check_plan(grids: gpd.GeoDataFrame, *, admin_units: gpd.GeoDataFrame,
         for idx in pts.index[~placed.to_numpy()]:
             add("household_orphan", [], f"住户 {hh_ids.loc[idx]} 没有位置也没有有效的村/组代码", "补充坐标或村组代码",
                 None)
-        loc = containing_polygon(gpd.GeoSeries(usable, crs=epsg), pts[placed])
-        wgs = pts[placed].to_crs(STORAGE_EPSG)
+        placed_pts = cast(gpd.GeoSeries, pts[placed])
+        loc = containing_polygon(gpd.GeoSeries(usable, crs=epsg), placed_pts)
+        wgs = placed_pts.to_crs(STORAGE_EPSG)
         for idx in loc.index[loc["grid"].to_numpy() < 0]:
             add("household_orphan", [], f"住户 {hh_ids.loc[idx]} 不在任何网格内", "扩大相邻网格覆盖该位置",
                 wgs.loc[idx])
         dup = loc.index[loc["n_within"].to_numpy() > 1]
         if len(dup):
-            pw, gw = tree.query(np.asarray(pts[placed].loc[dup].values, dtype=object), predicate="within")
+            pw, gw = tree.query(np.asarray(placed_pts.loc[dup].values, dtype=object), predicate="within")
             for p in np.unique(pw):
                 idx = dup[p]
                 gl = [ids[x] for x in sorted(gw[pw == p])]
                 add("household_duplicate", gl, f"住户 {hh_ids.loc[idx]} 同时在网格 {'、'.join(gl)} 内", "消除网格重叠",
                     wgs.loc[idx])
         counts = np.bincount(loc["grid"].to_numpy()[loc["grid"].to_numpy() >= 0], minlength=len(g))
-        hh_pts = (np.asarray(pts[placed].values, dtype=object), loc["grid"].to_numpy())
+        hh_pts = (np.asarray(placed_pts.values, dtype=object), loc["grid"].to_numpy())
         for k in np.flatnonzero((counts == 0) & ~missing):
             add("empty_grid", [ids[k]], f"网格 {ids[k]} 内没有住户",
                 "与相邻网格合并，或确认该区域确实无人居住（不影响发布）", shapely.point_on_surface(usable[k]))
@@ -310,23 +323,23 @@ def check_plan(grids: gpd.GeoDataFrame, *, admin_units: gpd.GeoDataFrame,
     staff_branch = {}
     if staff is not None and len(staff):
         staff_branch = dict(zip(staff["staff_id"].astype(str), staff["branch_id"], strict=True))
-    for k in range(len(g)):
-        loc_pt = None if missing[k] else shapely.point_on_surface(usable[k])
-        branch = g["branch_id"].iloc[k] if "branch_id" in g.columns else None
-        person = g["staff_id"].iloc[k] if "staff_id" in g.columns else None
+    for row in range(len(g)):
+        loc_pt = None if missing[row] else shapely.point_on_surface(usable[row])
+        branch = g["branch_id"].iloc[row] if "branch_id" in g.columns else None
+        person = g["staff_id"].iloc[row] if "staff_id" in g.columns else None
         if _blank(branch):
-            add("no_branch", [ids[k]], f"网格 {ids[k]} 没有负责网点",
+            add("no_branch", [ids[row]], f"网格 {ids[row]} 没有负责网点",
                 "运行 `python -m grids assign` 或在分配页指定网点", loc_pt)
         if _blank(person):
-            add("no_staff", [ids[k]], f"网格 {ids[k]} 没有客户经理", "由网点主任在分配页指定客户经理", loc_pt)
+            add("no_staff", [ids[row]], f"网格 {ids[row]} 没有客户经理", "由网点主任在分配页指定客户经理", loc_pt)
         elif staff is not None:
             sid = str(person)
             if sid not in staff_branch:
-                add("staff_branch_mismatch", [ids[k]], f"网格 {ids[k]} 的客户经理 {sid} 不在员工名单中（或已离职）",
+                add("staff_branch_mismatch", [ids[row]], f"网格 {ids[row]} 的客户经理 {sid} 不在员工名单中（或已离职）",
                     "重新指定客户经理（人员分配页改派或自动均衡）", loc_pt)
             elif not _blank(branch) and str(staff_branch[sid]) != str(branch):
-                add("staff_branch_mismatch", [ids[k]],
-                    f"网格 {ids[k]} 属于网点 {branch}，但客户经理 {sid} 属于网点 {staff_branch[sid]}",
+                add("staff_branch_mismatch", [ids[row]],
+                    f"网格 {ids[row]} 属于网点 {branch}，但客户经理 {sid} 属于网点 {staff_branch[sid]}",
                     "改派该网点的客户经理", loc_pt)
 
     # size bounds (warnings)
@@ -347,15 +360,17 @@ def check_plan(grids: gpd.GeoDataFrame, *, admin_units: gpd.GeoDataFrame,
         # locations computed in the GK zone, except household points already converted
         hh_rows = out["kind"].isin(["household_orphan", "household_duplicate"]).to_numpy()
         geo = np.asarray(out.geometry.values, dtype=object)
-        conv = gpd.GeoSeries(np.where(hh_rows, None, geo), crs=epsg).to_crs(STORAGE_EPSG).values
+        conv = gpd.GeoSeries(np.where(hh_rows, None, geo),  # type: ignore[call-overload]  # None as numpy scalar
+                             crs=epsg).to_crs(STORAGE_EPSG).values
         merged = np.where(hh_rows, geo, np.asarray(conv, dtype=object))
         return gpd.GeoDataFrame(out.drop(columns="geometry"), geometry=gpd.GeoSeries(merged, crs=STORAGE_EPSG),
                                 crs=STORAGE_EPSG)
     return out.to_crs(STORAGE_EPSG)
 
 
-def _check_pieces(usable: np.ndarray, missing: np.ndarray, ids: list[str], grid_branch: list, *, county, epsg,
-                  streets, branches, tol: float, add) -> None:
+def _check_pieces(usable: np.ndarray, missing: np.ndarray, ids: list[str], grid_branch: list[Any], *,
+                  county: BaseGeometry, epsg: int, streets: gpd.GeoDataFrame | None,
+                  branches: gpd.GeoDataFrame | None, tol: float, add: AddProblem) -> None:
     """``multipart``: a grid's pieces on one landmass (each stray piece, with its distance to the largest piece
     there and its area); ``spans_islands``: pieces on several landmasses of which two have their own branch, or
     one has and its branches are not the grid's."""
@@ -409,8 +424,9 @@ def _atom_kind(code: str) -> str:
 
 
 def _check_sizes(g: gpd.GeoDataFrame, usable: np.ndarray, missing: np.ndarray, ids: list[str], sizes: np.ndarray, *,
-                 tree, admin: gpd.GeoDataFrame, hh_pts, min_households: int | None, max_households: int | None,
-                 skip_empty: bool, add) -> None:
+                 tree: shapely.STRtree, admin: gpd.GeoDataFrame, hh_pts: tuple[np.ndarray, np.ndarray] | None,
+                 min_households: int | None, max_households: int | None, skip_empty: bool,
+                 add: AddProblem) -> None:
     """``over_max`` / ``under_min`` warnings: why a grid cannot be split or how to split it; whom to merge with."""
     names = dict(zip(admin["code"].astype(str), admin["name"].astype(str) if "name" in admin.columns
                      else admin["code"].astype(str), strict=True))
@@ -451,7 +467,7 @@ def _check_sizes(g: gpd.GeoDataFrame, usable: np.ndarray, missing: np.ndarray, i
                 continue
             parts = math.ceil(n / max_households)
             add("over_max", [ids[k]], f"{over}：它由 {len(atoms)} 个{_atom_kind(atoms[0])}组成，"
-                f"可沿{_atom_kind(atoms[0])}界分为 {parts} 格：{_split_text(atoms, parts, k, polys, hh_pts, label)}",
+                f"可沿{_atom_kind(atoms[0])}界分为 {parts} 格：{_split_text(atoms, parts, int(k), polys, hh_pts, label)}",
                 f"在编辑页沿这些{_atom_kind(atoms[0])}的边界画线拆分该网格，或以更小的上限重新生成网格；户数超限不影响发布",
                 shapely.point_on_surface(usable[k]))
         elif min_households is not None and n < min_households and not (skip_empty and n == 0):
@@ -466,7 +482,8 @@ def _check_sizes(g: gpd.GeoDataFrame, usable: np.ndarray, missing: np.ndarray, i
                 shapely.point_on_surface(usable[k]))
 
 
-def _split_text(atoms: list[str], parts: int, k: int, polys: dict, hh_pts, label) -> str:
+def _split_text(atoms: list[str], parts: int, k: int, polys: dict[str, BaseGeometry],
+                hh_pts: tuple[np.ndarray, np.ndarray] | None, label: Callable[[str], str]) -> str:
     """The atoms of an oversize grid in ``parts`` consecutive runs of about equal households (counts when known)."""
     counts: list[int] | None = None
     if hh_pts is not None and all(a in polys for a in atoms):
@@ -477,10 +494,12 @@ def _split_text(atoms: list[str], parts: int, k: int, polys: dict, hh_pts, label
         counts = np.bincount(first, minlength=len(atoms)).tolist()
     if counts is None:
         size = math.ceil(len(atoms) / parts)
-        runs = [atoms[i:i + size] for i in range(0, len(atoms), size)]
-        return " ｜ ".join("、".join(label(a) for a in run) for run in runs)
+        chunks = [atoms[i:i + size] for i in range(0, len(atoms), size)]
+        return " ｜ ".join("、".join(label(a) for a in chunk) for chunk in chunks)
     total = sum(counts)
-    runs, run, acc = [], [], 0
+    runs: list[list[tuple[str, int]]] = []
+    run: list[tuple[str, int]] = []
+    acc = 0
     for a, c in zip(atoms, counts, strict=True):
         if run and len(runs) < parts - 1 and acc + c / 2 > total * (len(runs) + 1) / parts:
             runs.append(run)
@@ -498,7 +517,13 @@ def _in_post(staff: pd.DataFrame) -> pd.DataFrame:
     return staff[["staff_id", "branch_id"]]
 
 
-def check_workspace_plan(ws, plan_id: str, *, overlap_tolerance_m2: float = 1.0,
+def _read_geo(ws: Workspace, layer: str, *, where: str | None = None, params: tuple[Any, ...] = (),
+              columns: list[str] | None = None) -> gpd.GeoDataFrame:
+    """``ws.read`` of a spatial layer, which is always a GeoDataFrame (its geometry is always read)."""
+    return cast(gpd.GeoDataFrame, ws.read(layer, where=where, params=params, columns=columns))
+
+
+def check_workspace_plan(ws: Workspace, plan_id: str, *, overlap_tolerance_m2: float = 1.0,
                          grids: gpd.GeoDataFrame | None = None) -> gpd.GeoDataFrame:
     """:func:`check_plan` on a plan stored in a workspace.
 
@@ -512,12 +537,12 @@ def check_workspace_plan(ws, plan_id: str, *, overlap_tolerance_m2: float = 1.0,
     grids = read_grids(ws, plan_id) if grids is None else grids
     found = check_plan(
         grids,
-        admin_units=ws.read("admin_units"),
-        households=ws.read("households", columns=["hh_id", "village_code", "group_code"]),
+        admin_units=_read_geo(ws, "admin_units"),
+        households=_read_geo(ws, "households", columns=["hh_id", "village_code", "group_code"]),
         staff=_in_post(ws.read("staff")),
-        urban_areas=ws.read("urban_areas"),
-        streets=ws.read("streets", where='"class" = ?', params=(FERRY_CLASS,), columns=["class"]),
-        branches=ws.read("branches", columns=["branch_id"]),
+        urban_areas=_read_geo(ws, "urban_areas"),
+        streets=_read_geo(ws, "streets", where='"class" = ?', params=(FERRY_CLASS,), columns=["class"]),
+        branches=_read_geo(ws, "branches", columns=["branch_id"]),
         min_households=int(params.get("min_households", DEFAULT_MIN_HOUSEHOLDS)),
         max_households=int(params.get("max_households", DEFAULT_MAX_HOUSEHOLDS)),
         overlap_tolerance_m2=overlap_tolerance_m2,
@@ -525,7 +550,7 @@ def check_workspace_plan(ws, plan_id: str, *, overlap_tolerance_m2: float = 1.0,
     return _with_build_warnings(found, params.get("warnings") or [], grids)
 
 
-def _with_build_warnings(found: gpd.GeoDataFrame, saved: list, grids: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+def _with_build_warnings(found: gpd.GeoDataFrame, saved: list[Any], grids: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """``found`` plus the warnings the build saved with the plan (e.g. 社区 without streets), of grids the plan
     still has, each marked at its first grid."""
     where = dict(zip(grids["grid_id"].astype(str), grids.geometry.representative_point(), strict=True)) \
@@ -552,7 +577,7 @@ def _with_build_warnings(found: gpd.GeoDataFrame, saved: list, grids: gpd.GeoDat
                             or grids.crs)
 
 
-def check_credit_events(ws) -> gpd.GeoDataFrame:
+def check_credit_events(ws: Workspace) -> gpd.GeoDataFrame:
     """Households whose ``signed`` / ``available_amount`` / ``balance`` / ``using`` differ from their credit
     events, or whose signed line exceeds their granted amount (:func:`grids.credit_events.check_projection`): one
     ``credit_events`` error naming them, or none.
@@ -565,13 +590,13 @@ def check_credit_events(ws) -> gpd.GeoDataFrame:
     if not len(diff):
         return gpd.GeoDataFrame(columns=COLUMNS, geometry="geometry", crs=f"EPSG:{STORAGE_EPSG}")
     ids = list(dict.fromkeys(diff["hh_id"].astype(str)))
-    def one(r) -> str:
+    def one(r: Any) -> str:  # an itertuples row of ``diff``
         if r.column == "granted_amount":
             return f"户 {r.hh_id} 签约额度 {r.events:,.2f} 元超过授信额度 {r.stored:,.2f} 元（授信已下调，应重新签约）"
         return f"户 {r.hh_id} 的 {r.column}：存为 {r.stored}，按流水应为 {r.events}"
 
     first = "；".join(one(r) for r in diff.head(5).itertuples())
-    row = {"kind": "credit_events", "severity": SEVERITY["credit_events"], "grid_ids": [],
+    row: dict[str, Any] = {"kind": "credit_events", "severity": SEVERITY["credit_events"], "grid_ids": [],
            "message": f"{len(ids)} 户的签约/可用/余额与签约、用信流水不一致（{first}）",
            "fix": "流水是准：用 grids.credit_events.rebuild_projection 按流水重算这些户；"
                   "新导入的签约、余额数据请改为办理签约、用信登记；授信下调的户由网点主任按新授信额度重新签约",

@@ -110,7 +110,9 @@ def _text(series: pd.Series | None, n: int) -> np.ndarray:
         return np.full(n, None, dtype=object)
     s = series.astype("string").str.strip()
     s = s.where(s.str.len() > 0)
-    return s.to_numpy(dtype=object, na_value=None)
+    # pandas-stubs: na_value excludes None, which pandas accepts
+    out: np.ndarray = s.to_numpy(dtype=object, na_value=None)  # type: ignore[call-overload]
+    return out
 
 
 def _code_index(grids: pd.DataFrame) -> tuple[dict[str, list[int]], dict[str, list[int]]]:
@@ -143,8 +145,8 @@ def _unit_to_grid(admin_units: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, codes:
         return {}
     # the representative point is taken in the Gauss-Krüger zone, as grids.build does (it differs in degrees)
     epsg = gk_crs_for(grids)
-    reps = gpd.GeoSeries(shapely.point_on_surface(to_gk(units.geometry, epsg=epsg).values), crs=epsg)
-    reps = reps.to_crs(grids.crs).values if grids.crs is not None else reps.values
+    rep_points = gpd.GeoSeries(shapely.point_on_surface(to_gk(units.geometry, epsg=epsg).values), crs=epsg)
+    reps = rep_points.to_crs(grids.crs).values if grids.crs is not None else rep_points.values
     tree = shapely.STRtree(np.asarray(grids.geometry.values, dtype=object))
     ui, gi = tree.query(reps, predicate="intersects")
     out: dict[str, int] = {}
@@ -201,8 +203,8 @@ def locate_households(households: pd.DataFrame, grids: gpd.GeoDataFrame, *,
 
     # 1. points, one STRtree query ('intersects' lets the tree prepare the polygons; for points it is
     #    'within' plus the boundary)
-    has_geom = isinstance(households, gpd.GeoDataFrame) and households.geometry.name in households.columns
-    if has_geom and n and len(grids):
+    if (isinstance(households, gpd.GeoDataFrame) and households.geometry.name in households.columns and n
+            and len(grids)):
         hh = households
         if hh.crs is not None and grids.crs is not None and not hh.crs.equals(grids.crs):
             hh = hh.to_crs(grids.crs)
@@ -277,7 +279,9 @@ def locate_households(households: pd.DataFrame, grids: gpd.GeoDataFrame, *,
     def take(col: str) -> Any:
         if col not in grids.columns or not len(grids):
             return pd.array([None] * n, dtype="str")
-        small = pd.array(grids[col].to_numpy(dtype=object, na_value=None), dtype="str")
+        # pandas-stubs: na_value excludes None, which pandas accepts
+        values: np.ndarray = grids[col].to_numpy(dtype=object, na_value=None)  # type: ignore[call-overload]
+        small = pd.array(values, dtype="str")
         return small.take(fill, allow_fill=True)
 
     methods = np.array(["point", "group_code", "village_code", "admin_unit", "override"], dtype=object)
@@ -356,7 +360,8 @@ def _closed(households: pd.DataFrame, closed: Collection[str] | None) -> np.ndar
     if not closed or "hh_id" not in households.columns:
         return np.zeros(len(households), dtype=bool)
     shut = households["hh_id"].astype(str).isin(set(map(str, closed))).to_numpy()
-    return shut & ~flag_column(households, "archived")
+    closed_now: np.ndarray = shut & ~flag_column(households, "archived")
+    return closed_now
 
 
 def _measures(households: pd.DataFrame, closed: Collection[str] | None = None) -> pd.DataFrame:
@@ -591,7 +596,9 @@ def uncovered_households(households: pd.DataFrame, located: pd.DataFrame, *,
 
 def _iso_week(dates: pd.Series) -> pd.Series:
     iso = dates.dt.isocalendar()
-    return iso["year"].astype(str) + "-W" + iso["week"].astype(int).map("{:02d}".format).astype(str)  # (also empty)
+    week = iso["week"].astype(int).map("{:02d}".format).astype(str)
+    weeks: pd.Series = iso["year"].astype(str) + "-W" + week
+    return weeks  # (also empty)
 
 
 def _visits_in(visits: pd.DataFrame, start: Any, end: Any) -> pd.DataFrame:

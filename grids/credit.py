@@ -20,7 +20,7 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -227,7 +227,8 @@ def record_ratings(households: pd.DataFrame, ratings: pd.DataFrame, *,
                 problem("product", str(exc), "在户表中填写客户类型或产品")
                 continue
         try:
-            amount = float(rec.get("granted_amount"))
+            raw_amount: Any = rec.get("granted_amount")
+            amount = float(raw_amount)
         except (TypeError, ValueError):
             amount = float("nan")
         if not np.isfinite(amount) or amount < 0:
@@ -245,15 +246,17 @@ def record_ratings(households: pd.DataFrame, ratings: pd.DataFrame, *,
                     problem(column, text, fix)
                 continue
         updates.append((i, product, grade, amount, guarantee, job_level))
+    at = {c: cast(int, out.columns.get_loc(c)) for c in  # the columns are unique: positions
+          ("product", "grade", "granted_amount", "guarantee", "job_level", "credit_legacy", "eligible")}
     for i, product, grade, amount, guarantee, job_level in updates:
-        out.iat[i, out.columns.get_loc("product")] = product or None
-        out.iat[i, out.columns.get_loc("grade")] = grade or None
-        out.iat[i, out.columns.get_loc("granted_amount")] = amount
-        out.iat[i, out.columns.get_loc("guarantee")] = guarantee or None
-        out.iat[i, out.columns.get_loc("job_level")] = job_level or None
-        out.iat[i, out.columns.get_loc("credit_legacy")] = None
+        out.iat[i, at["product"]] = product or None
+        out.iat[i, at["grade"]] = grade or None
+        out.iat[i, at["granted_amount"]] = amount
+        out.iat[i, at["guarantee"]] = guarantee or None
+        out.iat[i, at["job_level"]] = job_level or None
+        out.iat[i, at["credit_legacy"]] = None
         if amount > 0:
-            out.iat[i, out.columns.get_loc("eligible")] = True
+            out.iat[i, at["eligible"]] = True
     cols = ["row", "hh_id", "column", "problem", "fix"]
     table = pd.DataFrame(problems, columns=cols) if problems else pd.DataFrame(
         {c: pd.Series(dtype=object) for c in cols})
@@ -274,7 +277,7 @@ def whitelist(households: pd.DataFrame, village_code: str, *, unmask: bool = Fal
     from grids.export import mask_id_no, mask_phone
 
     mask = _in_village(households, village_code)
-    amount = pd.to_numeric(households.get("granted_amount"), errors="coerce").fillna(0)
+    amount = pd.to_numeric(households["granted_amount"], errors="coerce").fillna(0)
     sel = _sort_village(households[mask & (amount > 0)])
     cols = ["hh_id", "head_name", "id_no", "phone", "segment", "group_code", "product", "grade",
             "granted_amount", "guarantee", "signed"]
@@ -434,9 +437,9 @@ def apply_ratings(tx: Any, present: Mapping[str, str] | Any, ratings: pd.DataFra
                 column="granted_amount",
                 fix="超过审批权限的授信须在评定会上由评定小组表决，再上报联社贷审会审批（本页“评定会”部分）")
     if only_lower:
-        was = pd.to_numeric(current["granted_amount"] if "granted_amount" in current else pd.Series(
+        was_amounts = pd.to_numeric(current["granted_amount"] if "granted_amount" in current else pd.Series(
             0.0, index=current.index), errors="coerce").fillna(0.0)
-        was = dict(zip(current["hh_id"].astype(str), was, strict=True))
+        was = dict(zip(current["hh_id"].astype(str), was_amounts, strict=True))
         amounts = pd.to_numeric(new["granted_amount"], errors="coerce").fillna(0.0)
         up = [(h, was.get(str(h), 0.0), a) for h, a in zip(new["hh_id"], amounts, strict=True)
               if a > was.get(str(h), 0.0) + 1e-6]

@@ -28,9 +28,10 @@ Who may do what (decided here; :data:`grids.auth.PERMISSIONS`):
   minimal view (:data:`VIEW_COLUMNS`: 户号, masked name and ID, card last four digits, amounts); every look-up is an
   audit row. A teller reads nothing else: :class:`grids.scope.ScopedWorkspace` shows it no grid and no household.
 
-Card numbers are never stored: an event keeps the keyed hash of the card (HMAC-SHA256 with the workspace's own
-secret, made once and kept in the workspace metadata, :func:`card_hash`) for look-ups and its last four digits for
-display. Audit rows, errors and logs name the last four digits only.
+Card numbers are never stored: an event keeps the keyed hash of the card (HMAC-SHA256, :func:`card_hash`) for
+look-ups and its last four digits for display. The key lives outside the workspace (:mod:`grids.cardkey`: an
+environment variable or the GeoPackage's sidecar file), so a copy of the workspace alone cannot match a card.
+Audit rows, errors and logs name the last four digits only.
 
 Examples
 --------
@@ -47,19 +48,18 @@ import hashlib
 import hmac
 import math
 import re
-import secrets
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 
+from grids import cardkey
 from grids.auth import Account
 from grids.errors import PermissionDeniedError, ValidationError
 from grids.privacy import mask_id_no, mask_name
 from grids.workspace import Transaction, Workspace
-from grids.workspace.base import META_TABLE
 
-__all__ = ["DRAW", "EVENTS_LAYER", "KEY_META", "KINDS", "OPENING", "REPAY", "SIGN", "VIEW_COLUMNS", "card_digits",
+__all__ = ["DRAW", "EVENTS_LAYER", "KINDS", "OPENING", "REPAY", "SIGN", "VIEW_COLUMNS", "card_digits",
            "card_hash", "check_projection", "draw", "find_customer", "household_branch", "looked_up", "mask_cards",
            "opening_events", "project", "read_events", "rebuild_projection", "repay", "shown_id", "sign",
            "write_opening_events"]
@@ -68,8 +68,6 @@ EVENTS_LAYER = "credit_events"
 OPENING, SIGN, DRAW, REPAY = "开户余额", "签约", "用信", "还款"
 KINDS: tuple[str, ...] = (OPENING, SIGN, DRAW, REPAY)
 """Kinds of credit event; 开户余额 is the balance a household carried when events began (opening)."""
-KEY_META = "card_hash_key"
-"""Metadata key of the workspace's card-hash secret (64 hex characters, made on first use)."""
 OPENING_ACTOR = "期初流水"
 """``recorded_by`` of the opening events made from the households' values."""
 VIEW_COLUMNS: dict[str, str] = {
@@ -117,23 +115,9 @@ def card_digits(card_no: object) -> str:
 
 
 def card_hash(key: str, card_no: object) -> str:
-    """Keyed hash (HMAC-SHA256, hex) of a card number: what the workspace keeps to find a card again."""
+    """Keyed hash (HMAC-SHA256, hex) of a card number under ``key`` (hex; :func:`grids.cardkey.card_key`): what
+    the workspace keeps to find a card again."""
     return hmac.new(bytes.fromhex(key), card_digits(card_no).encode("ascii"), hashlib.sha256).hexdigest()
-
-
-def _card_key(tx: Transaction) -> str:
-    """The workspace's card-hash secret, made (once) inside ``tx`` when it has none."""
-    row = tx._con.execute(f"SELECT value FROM {META_TABLE} WHERE key = ?", (KEY_META,)).fetchone()
-    if row and row[0]:
-        return str(row[0])
-    key = secrets.token_hex(32)
-    tx.execute(f"INSERT INTO {META_TABLE} (key, value) VALUES (?, ?)", (KEY_META, key))
-    tx.note(META_TABLE, {"op": "create", "key": KEY_META})  # never the value
-    return key
-
-
-def _stored_key(ws: Workspace) -> str | None:
-    return ws.meta.get(KEY_META) or None
 
 
 def _amount(value: object, what: str) -> float:
@@ -148,6 +132,16 @@ def _amount(value: object, what: str) -> float:
     if abs(round(x, 2) - x) > 1e-9:
         raise ValidationError(f"{what}金额最多两位小数（输入了 {x}）", fix="按元、角、分输入金额")
     return round(x, 2)
+
+
+def _stored_amount(value: Any) -> float:
+    """An amount as a household row stores it, as float (blank: 0.0; text that is no number: NaN)."""
+    return float(pd.to_numeric(value, errors="coerce") or 0.0)
+
+
+def _scalar(value: object) -> float:
+    """One value of a frame (``.at``) as float; the stubs type it as any scalar, the columns read hold numbers."""
+    return float(cast(float, value))
 
 
 def _yuan(x: float) -> str:
@@ -168,7 +162,7 @@ def mask_cards(text: object) -> str:
     return _DIGIT_RUN.sub(lambda m: "****" + m.group(1), str(text))
 
 
-def shown_id(ws: Workspace | Transaction, hh_id: object) -> str:
+def shown_id(ws: Workspace, hh_id: object) -> str:
     """``hh_id`` as errors and audit rows may show it: as given when such a household exists, else masked by
     :func:`mask_cards` (a card number typed into the 户号 field is never echoed)."""
     h = str(hh_id or "").strip()[:40]
@@ -305,7 +299,7 @@ def check_projection(ws: Workspace, *, households: pd.DataFrame | None = None,
                             index=stored.index)
         over = expect["signed"].to_numpy() & (expect["available_amount"] > granted + _CENT).to_numpy()
         rows += [{"hh_id": h, "column": "granted_amount", "stored": float(granted[h]),
-                  "events": float(expect.at[h, "available_amount"])} for h in stored.index[over]]
+                  "events": _scalar(expect.at[h, "available_amount"])} for h in stored.index[over]]
     return pd.DataFrame(rows, columns=cols)
 
 
@@ -372,8 +366,8 @@ def write_opening_events(ws: Workspace, *, actor: str, card_numbers: Mapping[str
     hh = hh[~hh["hh_id"].astype(str).isin(have).to_numpy()]
     if not len(hh):
         return 0
+    key = cardkey.card_key(ws, actor=actor) if card_numbers else None
     with ws.transaction(actor=actor, action="建立期初用信流水") as tx:
-        key = _card_key(tx) if card_numbers else None
         rows = opening_events(hh, at=at, card_numbers=card_numbers, key=key)
         if not len(rows):
             tx._layer_schema(EVENTS_LAYER)  # the table exists from now on
@@ -441,7 +435,7 @@ def _state(tx: Transaction, row: pd.Series) -> tuple[pd.DataFrame, pd.Series | N
     h = str(row["hh_id"])
     ev = _ordered(tx.read(EVENTS_LAYER, where="hh_id = ?", params=(h,)))
     proj = project(ev)
-    return ev, (proj.loc[h] if h in proj.index else None)
+    return ev, (cast(pd.Series, proj.loc[h]) if h in proj.index else None)  # a unique index: one row
 
 
 def _next_seq(tx: Transaction) -> int:
@@ -519,9 +513,10 @@ def sign(ws: Workspace, account: Account, hh_id: str, amount: float, card_no: st
     if account.role != "admin" and (branch is None or branch != account.branch_id):
         raise PermissionDeniedError(f"{account.role_name}（{account.username}）只能为本网点（{account.branch_id}）"
                                     f"网格内的户签约，户 {shown_id(ws, h)} 不在其中")
+    key = cardkey.card_key(ws, actor=account.username)  # outside the workspace; made on first need
     with ws.transaction(actor=account.username, action="签约发卡") as tx:
         row = _household(tx, h)
-        granted = float(pd.to_numeric(row.get("granted_amount"), errors="coerce") or 0.0)
+        granted = _stored_amount(row.get("granted_amount"))
         if not granted > 0:
             raise ValidationError(f"户 {h} 尚未授信，不能签约", fix="先经集中授信评定授信额度，再签约发卡")
         if value > granted + _CENT:
@@ -532,7 +527,7 @@ def sign(ws: Workspace, account: Account, hh_id: str, amount: float, card_no: st
         if value + _CENT < balance:
             raise ValidationError(f"签约额度 {_yuan(value)} 低于户 {h} 的用信余额 {_yuan(balance)}",
                                   fix=f"签约额度不低于 {_yuan(balance)}，或先还款")
-        card = (card_hash(_card_key(tx), digits), digits[-4:])
+        card = (card_hash(key, digits), digits[-4:])
         holder = _card_holder(tx, card[0])
         if holder is not None and holder != h:
             raise ValidationError(f"卡号尾号 {digits[-4:]} 已是户 {holder} 的签约卡，一张卡只能签约给一户",
@@ -575,8 +570,10 @@ def _serving_branch(ws: Workspace, account: Account, branch_id: str | None) -> s
 
 
 def _find_signed_id(ws: Workspace, card_no: str) -> str | None:
-    key = _stored_key(ws)
-    if key is None or EVENTS_LAYER not in ws.layers():
+    if EVENTS_LAYER not in ws.layers():
+        return None
+    key = cardkey.card_key(ws, create=False)  # CardKeyError when the workspace has cards but no key is found
+    if key is None:
         return None
     digest = card_hash(key, card_no)
     hits = ws.read(EVENTS_LAYER, where="card_hash = ?", params=(digest,), columns=["hh_id"])
@@ -615,13 +612,13 @@ def _move(ws: Workspace, account: Account, kind: str, *, hh_id: str | None, card
         raise PermissionDeniedError("只能为刚按卡号或身份证号查询到的客户办理，给出的户号不是。"
                                     "修正方法：先按卡号或身份证号查询客户，再办理用信或还款")
     if card_no:
-        found = _find_signed_id(ws, card_digits(card_no))
-        if found is None:
+        holder = _find_signed_id(ws, card_digits(card_no))
+        if holder is None:
             raise ValidationError(f"没有找到卡号尾号 {card_digits(card_no)[-4:]} 的签约客户",
                                   fix="核对卡号；换过卡的客户用新卡")
-        if hh_id and str(hh_id).strip() != found:
+        if hh_id and str(hh_id).strip() != holder:
             raise ValidationError("户号与卡号不是同一客户", fix="只给卡号，或给查询到的户号")
-        hh_id = found
+        hh_id = holder
     with ws.transaction(actor=account.username, action=kind) as tx:
         row = _household(tx, hh_id)
         h = str(row["hh_id"])
@@ -629,7 +626,7 @@ def _move(ws: Workspace, account: Account, kind: str, *, hh_id: str | None, card
         if state is None or not bool(state["signed"]):
             raise ValidationError(f"户 {h} 尚未签约发卡，不能{kind}", fix="先由网点主任办理签约发卡")
         line, balance = float(state["available_amount"]), float(state["balance"])
-        granted = float(pd.to_numeric(row.get("granted_amount"), errors="coerce") or 0.0)
+        granted = _stored_amount(row.get("granted_amount"))
         if kind == DRAW and not granted > _CENT:
             raise ValidationError(f"户 {h} 的授信已取消/下调为 0，不能用信", fix="可以还款；重新授信后再签约、用信")
         free = round(min(line, granted) - balance, 2)
@@ -737,7 +734,7 @@ def find_customer(ws: Workspace, account: Account, *, card_no: str | None = None
         ev = project(read_events(ws, hh_id=hh_id))
         if len(one) and bool(one["signed"].iloc[0]) and hh_id in ev.index and bool(ev.at[hh_id, "signed"]):
             r = one.iloc[0]  # the amounts are the events' (a stored value edited outside them is not served)
-            line, bal = float(ev.at[hh_id, "available_amount"]), float(ev.at[hh_id, "balance"])
+            line, bal = _scalar(ev.at[hh_id, "available_amount"]), _scalar(ev.at[hh_id, "balance"])
             granted = float(pd.to_numeric(r["granted_amount"], errors="coerce") or 0.0)
             view = {"hh_id": hh_id, "name": mask_name(r["head_name"]), "id_no": mask_id_no(r["id_no"]),
                     "card_last4": ev["card_last4"].iloc[0] if len(ev) else None,

@@ -186,7 +186,7 @@ def check_grant(*, entity_type: str, product: str, grade: str, amount: float, gu
                 "entity_type", "grade",
                 f"{product}“{grade}”只面向{'、'.join(reserved)}，客户类型 {entity} 不能评为{grade}",
                 f"{entity} 的{product}等级：{'、'.join(open_grades)}{span}；如确为{'或'.join(reserved)}，先更正客户类型"))
-    if lo is not None and not lo <= amount <= hi:
+    if lo is not None and hi is not None and not lo <= amount <= hi:
         fitting = [g for g in products.grades(product, entity_type=entity or None)
                    if rules.band(product, g)[0] <= amount <= rules.band(product, g)[1]]
         where = f"{product}“{grade}”" if grade in names else (f"{entity}的{product}" if entity else product)

@@ -7,18 +7,30 @@ GCJ-02 is the obfuscated datum of Chinese web maps (Amap/Gaode): shifted 100–7
 
 from __future__ import annotations
 
-from typing import TypeVar
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar, overload
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import shapely
 
 from grids.errors import ValidationError
+
+if TYPE_CHECKING:
+    from geopandas.array import GeometryArray
 
 _A = 6378245.0
 _EE = 0.00669342162296594323
 
 ArrayLike = TypeVar("ArrayLike", float, np.ndarray)
+
+Coords = np.ndarray | pd.Series
+"""Vectors of longitudes or latitudes (scalars are ``float``)."""
+
+_LonLat = tuple[float, float] | tuple[np.ndarray, np.ndarray]
+
+_GeoT = TypeVar("_GeoT", gpd.GeoDataFrame, gpd.GeoSeries)
 
 
 def _out_of_china(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
@@ -45,18 +57,22 @@ def _delta(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return dlon, dlat
 
 
-def _as_arrays(lon, lat) -> tuple[np.ndarray, np.ndarray, bool]:
+def _as_arrays(lon: float | Coords, lat: float | Coords) -> tuple[np.ndarray, np.ndarray, bool]:
     scalar = np.ndim(lon) == 0 and np.ndim(lat) == 0
     return np.asarray(lon, dtype=float), np.asarray(lat, dtype=float), scalar
 
 
-def _ret(lon: np.ndarray, lat: np.ndarray, scalar: bool):
+def _ret(lon: np.ndarray, lat: np.ndarray, scalar: bool) -> _LonLat:
     if scalar:
         return float(lon), float(lat)
     return lon, lat
 
 
-def wgs84_to_gcj02(lon, lat):
+@overload
+def wgs84_to_gcj02(lon: float, lat: float) -> tuple[float, float]: ...
+@overload
+def wgs84_to_gcj02(lon: Coords, lat: Coords) -> tuple[np.ndarray, np.ndarray]: ...
+def wgs84_to_gcj02(lon: float | Coords, lat: float | Coords) -> _LonLat:
     """Shift WGS84 (or CGCS2000) coordinates to GCJ-02, the datum of Amap tiles.
 
     Vectorised over numpy arrays; scalars give a ``(lon, lat)`` tuple of floats. Points outside China are
@@ -68,13 +84,20 @@ def wgs84_to_gcj02(lon, lat):
     >>> round(lon - 116.397, 4), round(lat - 39.908, 4)
     (0.0062, 0.0014)
     """
-    lon, lat, scalar = _as_arrays(lon, lat)
-    dlon, dlat = _delta(lon, lat)
-    out = _out_of_china(lon, lat)
-    return _ret(np.where(out, lon, lon + dlon), np.where(out, lat, lat + dlat), scalar)
+    x, y, scalar = _as_arrays(lon, lat)
+    dlon, dlat = _delta(x, y)
+    out = _out_of_china(x, y)
+    return _ret(np.where(out, x, x + dlon), np.where(out, y, y + dlat), scalar)
 
 
-def gcj02_to_wgs84(lon, lat, *, tol: float = 1e-10, max_iter: int = 30):
+@overload
+def gcj02_to_wgs84(lon: float, lat: float, *, tol: float = ...,
+                   max_iter: int = ...) -> tuple[float, float]: ...
+@overload
+def gcj02_to_wgs84(lon: Coords, lat: Coords, *, tol: float = ...,
+                   max_iter: int = ...) -> tuple[np.ndarray, np.ndarray]: ...
+def gcj02_to_wgs84(lon: float | Coords, lat: float | Coords, *, tol: float = 1e-10,
+                   max_iter: int = 30) -> _LonLat:
     """Invert :func:`wgs84_to_gcj02` by fixed-point iteration (round trip well under 1 cm).
 
     Examples
@@ -97,7 +120,8 @@ def gcj02_to_wgs84(lon, lat, *, tol: float = 1e-10, max_iter: int = 30):
     return _ret(np.where(out, glon, wlon), np.where(out, glat, wlat), scalar)
 
 
-def _shift_geometries(geoms: np.ndarray, func) -> np.ndarray:
+def _shift_geometries(geoms: np.ndarray | GeometryArray,
+                      func: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
     def tf(coords: np.ndarray) -> np.ndarray:
         x, y = func(coords[:, 0], coords[:, 1])
         return np.column_stack([x, y])
@@ -157,7 +181,7 @@ def gk_crs_for(gdf: gpd.GeoDataFrame | gpd.GeoSeries) -> int:
     minx, _, maxx, _ = geo.total_bounds
     if not np.all(np.isfinite([minx, maxx])):
         raise ValidationError("数据没有任何几何图形，无法选择投影带", fix="检查输入是否为空")
-    centre = (minx + maxx) / 2.0
+    centre = float((minx + maxx) / 2.0)
     if not CHINA_EXTENT[0] <= centre <= CHINA_EXTENT[2]:
         # a few stray rows (a point at 0°E) pull the extent's centre out of China: the typical geometry decides,
         # the strays are refused row by row by whoever checks them; data that is all abroad is refused here
@@ -166,7 +190,7 @@ def gk_crs_for(gdf: gpd.GeoDataFrame | gpd.GeoSeries) -> int:
     return gk_zone_epsg(centre)
 
 
-def to_gk(gdf: gpd.GeoDataFrame | gpd.GeoSeries, *, epsg: int | None = None):
+def to_gk(gdf: _GeoT, *, epsg: int | None = None) -> _GeoT:
     """Project ``gdf`` to its CGCS2000 Gauss-Krüger zone (or to ``epsg`` when given), returning a copy.
 
     Examples
@@ -236,7 +260,8 @@ def require_in_china(gdf: gpd.GeoDataFrame | gpd.GeoSeries, *, file: str | None 
         raise ValidationError(f"{what}没有坐标参考系（CRS）", file=file,
                               fix="为文件设定坐标系（.prj），例如 EPSG:4490 或 EPSG:4326")
     geo = gdf if gdf.crs.is_geographic else gdf.to_crs(4490)
-    why = outside_china(tuple(geo.total_bounds))
+    minx, miny, maxx, maxy = (float(v) for v in geo.total_bounds)
+    why = outside_china((minx, miny, maxx, maxy))
     if why is None:
         return
     crs = gdf.crs.to_string()

@@ -28,14 +28,15 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from shapely.geometry.base import BaseGeometry
 from shapely.ops import split as _split
 
 from grids.build import containing_polygon, household_points
@@ -95,15 +96,19 @@ def _position(grids: gpd.GeoDataFrame, grid_id: str) -> int:
     return int(hits[0])
 
 
-def _shape_in(geom: shapely.Geometry, crs: Any, target_crs: Any) -> shapely.Geometry:
+def _shape_in(geom: shapely.Geometry, crs: Any, target_crs: Any) -> BaseGeometry:
     """A drawn geometry (in ``crs``) in the grids' CRS."""
     if geom is None or shapely.is_empty(geom):
         raise ValidationError("绘制的图形是空的", fix="在地图上重新绘制")
+    assert isinstance(geom, BaseGeometry)  # every shapely geometry is one (shapely.Geometry is its C base)
     s = gpd.GeoSeries([geom], crs=crs)
-    return s.to_crs(target_crs).iloc[0] if not s.crs.equals(target_crs) else geom
+    if s.crs is not None and s.crs.equals(target_crs):
+        return geom
+    moved: BaseGeometry = s.to_crs(target_crs).iloc[0]
+    return moved
 
 
-def _polygons(geom: shapely.Geometry | None) -> list:
+def _polygons(geom: BaseGeometry | None) -> list[shapely.Polygon]:
     """Polygon parts of ``geom`` (in the GK zone) bigger than :data:`SLIVER_M2`."""
     if geom is None or geom.is_empty:
         return []
@@ -112,13 +117,13 @@ def _polygons(geom: shapely.Geometry | None) -> list:
     return [p for p in shapely.get_parts(shapely.get_parts(geom)) if p.geom_type == "Polygon" and p.area > SLIVER_M2]
 
 
-def _to(geoms: list | np.ndarray, crs: Any, target: Any) -> list:
+def _to(geoms: Sequence[BaseGeometry | None] | np.ndarray, crs: Any, target: Any) -> list[Any]:
     """Geometries from ``crs`` to ``target`` (a list; ``None`` stays ``None``)."""
     s = gpd.GeoSeries(list(geoms), crs=crs)
-    return list(s.values) if s.crs.equals(target) else list(s.to_crs(target).values)
+    return list(s.values) if s.crs is not None and s.crs.equals(target) else list(s.to_crs(target).values)
 
 
-def _as_polygonal(parts: list) -> shapely.Geometry | None:
+def _as_polygonal(parts: list[shapely.Polygon]) -> BaseGeometry | None:
     if not parts:
         return None
     return parts[0] if len(parts) == 1 else shapely.MultiPolygon(parts)
@@ -169,7 +174,7 @@ def _blank(v: Any) -> bool:
     return v is None or (not isinstance(v, list | tuple | np.ndarray) and pd.isna(v)) or str(v) == ""
 
 
-def _assemble(grids: gpd.GeoDataFrame, drop: list[int], new_rows: list[dict]) -> gpd.GeoDataFrame:
+def _assemble(grids: gpd.GeoDataFrame, drop: list[int], new_rows: list[dict[Hashable, Any]]) -> gpd.GeoDataFrame:
     """``grids`` without the rows at positions ``drop``, plus ``new_rows``, sorted by code."""
     keep = grids.drop(index=grids.index[drop])
     geom = grids.geometry.name
@@ -211,14 +216,14 @@ def count_households(grids: gpd.GeoDataFrame, households: gpd.GeoDataFrame, *,
         pts = household_points(households, admin_units)
     else:
         pts = households.geometry
-    pts = pts[pts.notna() & ~pts.is_empty] if len(pts) else pts
+    pts = cast(gpd.GeoSeries, pts[pts.notna() & ~pts.is_empty]) if len(pts) else pts  # stubs: a Series
     if not len(pts) or not len(grids):
         return pd.Series(np.zeros(len(grids), dtype="int64"), index=grids.index)
     # a cheap bounding-box filter first: edits recount a few grids out of a county's households
     minx, miny, maxx, maxy = grids.to_crs(pts.crs).total_bounds if pts.crs is not None else grids.total_bounds
     xy = shapely.get_coordinates(np.asarray(pts.values, dtype=object))
     near = (xy[:, 0] >= minx) & (xy[:, 0] <= maxx) & (xy[:, 1] >= miny) & (xy[:, 1] <= maxy)
-    loc = containing_polygon(grids, pts[near])["grid"].to_numpy()
+    loc = containing_polygon(grids, cast(gpd.GeoSeries, pts[near]))["grid"].to_numpy()
     counts = np.bincount(loc[loc >= 0], minlength=len(grids))
     return pd.Series(counts.astype("int64"), index=grids.index)
 
@@ -228,7 +233,7 @@ def _share_by_area(total: int, areas: np.ndarray) -> np.ndarray:
     if total <= 0 or areas.sum() <= 0:
         return np.zeros(len(areas), dtype="int64")
     raw = total * areas / areas.sum()
-    out = np.floor(raw).astype("int64")
+    out: np.ndarray = np.floor(raw).astype("int64")
     rest = total - int(out.sum())
     out[np.argsort(-(raw - out), kind="stable")[:rest]] += 1
     return out
@@ -249,8 +254,8 @@ def grid_totals(grids: pd.DataFrame) -> dict[str, Any]:
     >>> grid_totals(pd.DataFrame({"households": [100, 40, 160]}))
     {'grids': 3, 'households': 300, 'min': 40, 'median': 100.0, 'max': 160}
     """
-    hh = pd.to_numeric(grids["households"], errors="coerce").fillna(0).astype("int64") if len(grids) else \
-        pd.Series([], dtype="int64")
+    hh: pd.Series[int] = (pd.to_numeric(grids["households"], errors="coerce").fillna(0).astype("int64")
+                          if len(grids) else pd.Series(dtype="int64"))
     return {"grids": len(grids), "households": int(hh.sum()), "min": int(hh.min()) if len(hh) else 0,
             "median": float(hh.median()) if len(hh) else 0.0, "max": int(hh.max()) if len(hh) else 0}
 
@@ -305,7 +310,7 @@ def split_grid(grids: gpd.GeoDataFrame, grid_id: str, line: shapely.Geometry, *,
     geom, line = _to([row.geometry, line], grids.crs, epsg)
     parts = _polygons(geom)
     cut_parts = [p for p in parts if shapely.intersects(p, line)]
-    pieces = []
+    pieces: list[BaseGeometry] = []
     for p in cut_parts:
         pieces += _polygons(shapely.GeometryCollection(list(_split(p, line).geoms)))
     if len(pieces) < 2 or len(pieces) == len(cut_parts):
@@ -332,7 +337,7 @@ def split_grid(grids: gpd.GeoDataFrame, grid_id: str, line: shapely.Geometry, *,
     return _assemble(grids, [k], new_rows)
 
 
-def _adjacent_groups(geoms: list, crs: Any, epsg: int) -> int:
+def _adjacent_groups(geoms: list[BaseGeometry], crs: Any, epsg: int) -> int:
     """Number of connected groups of ``geoms`` (sharing edges ≥ 1 mm, measured in the GK zone)."""
     gk = np.asarray(_to(geoms, crs, epsg), dtype=object)
     n = len(gk)
@@ -388,7 +393,7 @@ def merge_grids(grids: gpd.GeoDataFrame, grid_ids: list[str], *, name: str | Non
                               fix="只选择彼此有公共边界、连成一片的网格")
     hh = pd.to_numeric(rows["households"], errors="coerce").fillna(0) if "households" in rows else \
         pd.Series(0, index=rows.index)
-    main = rows.loc[hh.idxmax()] if len(hh) else rows.iloc[0]
+    main = rows.iloc[int(np.argmax(hh.to_numpy()))] if len(hh) else rows.iloc[0]  # the first with the most
     codes = _codes(rows).tolist()
     prefixes = {_prefix(c) for c in codes}
     town = towns.pop()
@@ -461,7 +466,7 @@ def reshape_grid(grids: gpd.GeoDataFrame, grid_id: str, polygon: shapely.Geometr
     # cut in the GK zone (see split_grid)
     gk = _to([grids.geometry.iloc[j] for j in [k, *cand]], grids.crs, epsg)
     own, poly = gk[0], _to([polygon], grids.crs, epsg)[0]
-    losers: dict[int, shapely.Geometry | None] = {}
+    losers: dict[int, BaseGeometry | None] = {}
     taken = []
     for j, geom in zip(cand, gk[1:], strict=True):
         part = _polygons(shapely.intersection(geom, poly))
@@ -479,10 +484,11 @@ def reshape_grid(grids: gpd.GeoDataFrame, grid_id: str, polygon: shapely.Geometr
     changed = [k, *losers]
     new_gk = [shapely.union_all([own, gain]), *losers.values()]
     keep = [i for i, g in enumerate(new_gk) if g is not None]
-    new_geoms: list = [None] * len(new_gk)
-    for i, g in zip(keep, _to([new_gk[i] for i in keep], epsg, grids.crs), strict=True):
+    new_geoms: list[BaseGeometry | None] = [None] * len(new_gk)
+    back = _to([new_gk[i] for i in keep], epsg, grids.crs)
+    for i, g in zip(keep, back, strict=True):
         new_geoms[i] = g
-    frame = gpd.GeoDataFrame(geometry=[new_geoms[i] for i in keep], crs=grids.crs)
+    frame = gpd.GeoDataFrame(geometry=back, crs=grids.crs)
     if households is not None:
         counts = count_households(frame, households, admin_units=admin_units).to_numpy()
     else:  # households follow the area that moves
@@ -786,6 +792,7 @@ def compare_plans(a: gpd.GeoDataFrame, b: gpd.GeoDataFrame, *, households: gpd.G
     """
     _check_grids(a)
     _check_grids(b)
+    assert a.crs is not None and b.crs is not None  # _check_grids
     b = b.to_crs(a.crs) if not b.crs.equals(a.crs) else b
     epsg = gk_crs_for(a)
     ga, gb = a.set_index(a["grid_id"].astype(str)), b.set_index(b["grid_id"].astype(str))

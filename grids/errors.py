@@ -6,6 +6,8 @@ row and column. Pages catch only these types and show them with ``st.error``.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class GridsError(Exception):
     """Base class of every error the library raises on purpose."""
@@ -77,7 +79,7 @@ class PublishConflictError(ValidationError):
     nothing was written.
     """
 
-    def __init__(self, message: str, *, conflicts: list[dict], fix: str | None = None) -> None:
+    def __init__(self, message: str, *, conflicts: list[dict[str, Any]], fix: str | None = None) -> None:
         self.conflicts = list(conflicts)
         super().__init__(message, fix=fix)
 

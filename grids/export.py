@@ -145,6 +145,7 @@ def frame_xlsx(frame: pd.DataFrame, *, title: str) -> bytes:
 
     book = Workbook()
     sheet = book.active
+    assert sheet is not None  # a new workbook has one worksheet
     sheet.title = "".join("_" if ch in '[]:*?/\\' else ch for ch in str(title))[:31] or "Sheet1"
     for j, name in enumerate(frame.columns, start=1):
         xlsx_cell(sheet, 1, j, str(name)).font = Font(bold=True)
@@ -374,6 +375,7 @@ def write_xlsx(households: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, located: p
     grid_of = located.reindex(households.index)["grid_id"]
     wb = Workbook()
     summary = wb.active
+    assert summary is not None  # a new workbook has one worksheet
     summary.title = "汇总"
     used = {"汇总"}
     bold = Font(bold=True)
@@ -536,9 +538,9 @@ def write_kml(households: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, located: pd
     _sub(line, "width", "2")
     _sub(_sub(style, "PolyStyle"), "color", _kml_color("#3040c0", 40))
     ids = {}
-    for k, (status, color) in enumerate(STATUS_COLORS.items()):
-        ids[status] = f"hh{k}"
-        st = _sub(doc, "Style", id=ids[status])
+    for k, (label, color) in enumerate(STATUS_COLORS.items()):
+        ids[label] = f"hh{k}"
+        st = _sub(doc, "Style", id=ids[label])
         icon = _sub(st, "IconStyle")
         _sub(icon, "color", _kml_color(color))
         _sub(icon, "scale", "0.7")
@@ -573,7 +575,7 @@ def write_kml(households: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, located: pd
             if point is None or point.is_empty:
                 continue
             rec = records[i]
-            idx = hh.index[i]
+            idx = hh.index[int(i)]
             p = _sub(folder, "Placemark")
             _sub(p, "name", _shown(rec.get("head_name") or rec.get("hh_id")))
             id_no = rec.get("id_no") if unmask else mask_id_no(rec.get("id_no"))
@@ -737,7 +739,8 @@ def _read_ids(ws: Any, layer: str, ids: list[str], *, chunk: int = 900) -> pd.Da
     parts = [ws.read(layer, where=f"hh_id IN ({','.join('?' * len(ids[i:i + chunk]))})", params=ids[i:i + chunk])
              for i in range(0, len(ids), chunk)]
     if not parts:
-        return ws.read(layer, where="1 = 0")
+        empty: pd.DataFrame = ws.read(layer, where="1 = 0")
+        return empty
     out = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
     return gpd.GeoDataFrame(out, geometry=out.geometry.name, crs=parts[0].crs) if isinstance(parts[0], gpd.GeoDataFrame) \
         else out

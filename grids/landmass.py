@@ -27,7 +27,7 @@ FERRY_CLASS = "ferry"
 """Value of ``streets.class`` that marks a ferry link between two landmasses."""
 
 
-def _outline_parts(outline: gpd.GeoDataFrame | gpd.GeoSeries) -> list:
+def _outline_parts(outline: gpd.GeoDataFrame | gpd.GeoSeries) -> list[shapely.Polygon]:
     geo = outline.geometry if isinstance(outline, gpd.GeoDataFrame) else outline
     merged = shapely.union_all(np.asarray(geo.values, dtype=object))
     return [p for p in shapely.get_parts(merged) if p.geom_type == "Polygon" and not p.is_empty]
@@ -90,7 +90,7 @@ def land_parts(outline: gpd.GeoDataFrame | gpd.GeoSeries, *, streets: gpd.GeoDat
     for k, g in enumerate(groups):
         mass[g] = k
     out = gpd.GeoDataFrame({"part": np.arange(n, dtype=int), "landmass": mass}, geometry=parts, crs=metric.crs)
-    return out.to_crs(crs) if epsg else out
+    return out.to_crs(crs) if epsg and crs is not None else out
 
 
 def landmasses(outline: gpd.GeoDataFrame | gpd.GeoSeries, *, streets: gpd.GeoDataFrame | None = None,
@@ -142,7 +142,7 @@ def landmasses(outline: gpd.GeoDataFrame | gpd.GeoSeries, *, streets: gpd.GeoDat
         geometry=[shapely.union_all(polys[mass == i]) for i in range(k)],
         crs=parts.crs,
     )
-    return out.to_crs(crs) if epsg else out
+    return out.to_crs(crs) if epsg and crs is not None else out
 
 
 def landmass_of(geoms: gpd.GeoDataFrame | gpd.GeoSeries, masses: gpd.GeoDataFrame, *,
@@ -189,7 +189,7 @@ def county_outline(ws: Any) -> gpd.GeoDataFrame | None:
     What :func:`landmasses` and the assignment's water rules take as ``outline``.
     """
     for level in ("county", "town"):
-        rows = ws.read("admin_units", where="level = ?", params=[level])
+        rows: gpd.GeoDataFrame = ws.read("admin_units", where="level = ?", params=[level])
         if len(rows):
             return rows
     return None

@@ -26,7 +26,7 @@ import itertools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
@@ -41,6 +41,9 @@ from grids.errors import StaleEditError, ValidationError
 from grids.model import STAFF_LEFT, STAFF_ROLES
 from grids.text import normalize_text, plain
 from grids.workspace import Workspace
+
+if TYPE_CHECKING:
+    from grids.assign.graph import SparseMatrix
 
 __all__ = ["ACTION_NAMES", "StaffChange", "add", "branch_spread", "leave", "move", "preview", "preview_add",
            "preview_leave", "preview_move", "rebalance_branch"]
@@ -87,12 +90,12 @@ def _single_move(adj: sparse.csr_matrix, labels: np.ndarray, w: np.ndarray, k: i
     a piece (a grid going back to its first owner first, then the largest drop); False when none does."""
     loads = np.bincount(labels, weights=w, minlength=k)
     cands = []
-    for i in np.flatnonzero(~locked & (w > 0)):
-        a = labels[i]
-        for b in set(labels[adj.indices[adj.indptr[i]:adj.indptr[i + 1]]].tolist()) - {a}:
-            drop = 2 * w[i] * (w[i] + loads[b] - loads[a])  # change of the sum of squared deviations
+    for node in np.flatnonzero(~locked & (w > 0)):
+        a = labels[node]
+        for b in set(labels[adj.indices[adj.indptr[node]:adj.indptr[node + 1]]].tolist()) - {a}:
+            drop = 2 * w[node] * (w[node] + loads[b] - loads[a])  # change of the sum of squared deviations
             if drop < -_EPS:
-                cands.append((0 if b == orig[i] else 1, drop, int(i), int(b)))
+                cands.append((0 if b == orig[node] else 1, drop, int(node), int(b)))
     for _, _, i, b in sorted(cands):
         a = labels[i]
         before = _pieces(adj, labels, [a, b])
@@ -142,7 +145,7 @@ def _hop(adj: sparse.csr_matrix, trial: np.ndarray, w: np.ndarray, locked: np.nd
             before = _pieces(adj, trial, [a, b])
             trial[i] = b
             if _pieces(adj, trial, [a, b]) <= before:
-                moved += w[i]
+                moved += float(w[i])
                 break
             trial[i] = a
         else:
@@ -220,7 +223,7 @@ def _give_back(adj: sparse.csr_matrix, labels: np.ndarray, w: np.ndarray, k: int
 
 
 def rebalance_branch(grids: gpd.GeoDataFrame, team: list[str], *, target: float = BALANCE_TARGET,
-                     adjacency: sparse.spmatrix | None = None) -> tuple[pd.Series, dict[str, Any]]:
+                     adjacency: SparseMatrix | None = None) -> tuple[pd.Series, dict[str, Any]]:
     """New ``staff_id`` of one branch's grids for ``team``, moving as few grids as found to reach the goal.
 
     The goal is ``max(target, proven lower bound)`` of the spread. Grids whose staff is not in ``team`` (a
@@ -268,7 +271,7 @@ def rebalance_branch(grids: gpd.GeoDataFrame, team: list[str], *, target: float 
         return pd.Series([], index=grids.index, dtype=object), {"goal": goal, "lower_bound": bound, "spread": 0.0,
                                                                 "reached": True}
     adj = sparse.csr_matrix(grid_adjacency(grids) if adjacency is None else adjacency)
-    frame = grids.assign(staff_id=[ids[i] if i >= 0 else None for i in orig], branch_id="_b")
+    frame = grids.assign(staff_id=np.array([ids[i] if i >= 0 else None for i in orig], dtype=object), branch_id="_b")
     team_frame = pd.DataFrame({"staff_id": ids, "branch_id": "_b"})
     lock_s = pd.Series(locked, index=grids.index)
     results = []
@@ -277,9 +280,9 @@ def rebalance_branch(grids: gpd.GeoDataFrame, team: list[str], *, target: float 
     else:
         starts = []
         for f in BANDS:
-            lab = assign.assign_staff(frame, team_frame, locked=lock_s, minimal_change=True, tolerance=goal / 2 * f,
-                                      adjacency=adj)
-            starts.append(np.array([index[s] for s in lab], dtype=np.int64))
+            staffed = assign.assign_staff(frame, team_frame, locked=lock_s, minimal_change=True,
+                                          tolerance=goal / 2 * f, adjacency=adj)
+            starts.append(np.array([index[s] for s in staffed], dtype=np.int64))
         fresh = assign.assign_staff(frame, team_frame, locked=lock_s, adjacency=adj)
         starts.append(np.array([index[s] for s in fresh], dtype=np.int64))
         seen: set[bytes] = set()
@@ -290,7 +293,7 @@ def rebalance_branch(grids: gpd.GeoDataFrame, team: list[str], *, target: float 
             lab = _refine(adj, lab, w, k, locked, goal, orig)
             results.append(_give_back(adj, lab, w, k, locked, goal, orig))
 
-    def score(lab: np.ndarray) -> tuple:
+    def score(lab: np.ndarray) -> tuple[bool, float, float, float]:
         spread = branch_spread(np.bincount(lab, weights=w, minlength=k))
         moved = lab != orig
         return (spread > goal + _EPS, int(moved.sum()) if spread <= goal + _EPS else spread,
@@ -386,6 +389,7 @@ class StaffChange:
         out.append(f"移交 {self.handed_over} 个网格，为均衡另调 {self.rebalanced} 个网格，共 {len(self.moves)} 个")
         if self.released_locks:
             out.append(f"解除锁定：{'、'.join(self.released_locks)}")
+        r: Any  # a row of the moves table (its fields are untyped)
         for r in self.moves.head(limit).itertuples():
             lock = "（解除锁定）" if r.lock_released else ""
             out.append(f"  {r.grid_id} {plain(r.name or '')}（{int(r.households)} 户）：{r.before or '（无）'} → "
@@ -443,7 +447,7 @@ def _compute(action: str, grids: gpd.GeoDataFrame, before: pd.DataFrame, after: 
         t_before, t_after = _team(before, b), _team(after, b)
         teams[b] = t_before
         w = pd.to_numeric(sub["households"], errors="coerce").fillna(0).to_numpy(dtype=float)
-        owner = sub["staff_id"].astype(object).where(sub["staff_id"].notna(), None).to_numpy() if len(sub) else []
+        owner: np.ndarray | list[Any] = sub["staff_id"].astype(object).where(sub["staff_id"].notna(), None).to_numpy() if len(sub) else []
         loads_before = np.array([w[owner == s].sum() for s in t_before]) if len(t_before) else np.zeros(0)
         if not len(sub):
             balance.append({"branch_id": b, "staff_before": len(t_before), "staff_after": len(t_after),
@@ -492,7 +496,7 @@ def preview_leave(grids: gpd.GeoDataFrame, staff: pd.DataFrame, staff_id: str, *
     row = _staff_row(staff, staff_id)
     after = staff.copy()
     after.loc[after["staff_id"].astype(str) == str(staff_id), "status"] = STAFF_LEFT
-    data = {**{k: plans._norm(v) for k, v in row.items()}, "status": STAFF_LEFT}
+    data = {**{str(k): plans._norm(v) for k, v in row.items()}, "status": STAFF_LEFT}
     return _compute("leave", grids, staff, after, data, str(row["branch_id"]), None, plan_id=plan_id, target=target)
 
 
@@ -536,7 +540,7 @@ def preview_move(grids: gpd.GeoDataFrame, staff: pd.DataFrame, branches: pd.Data
         raise ValidationError(f"员工 {staff_id} 已在网点 {to_branch}", column="branch_id", fix="选择另一个网点")
     after = staff.copy()
     after.loc[after["staff_id"].astype(str) == str(staff_id), "branch_id"] = to_branch
-    data = {**{k: plans._norm(v) for k, v in row.items()}, "branch_id": to_branch}
+    data = {**{str(k): plans._norm(v) for k, v in row.items()}, "branch_id": to_branch}
     return _compute("move", grids, staff, after, data, str(row["branch_id"]), to_branch, plan_id=plan_id,
                     target=target)
 

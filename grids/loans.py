@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -197,7 +197,7 @@ def months(start: str, end: str) -> list[str]:
 def _split(total: int, weights: np.ndarray) -> np.ndarray:
     """``total`` yuan split in proportion to ``weights``, whole yuan, summing exactly (largest remainder)."""
     share = weights / weights.sum() * total
-    base = np.floor(share).astype(np.int64)
+    base: np.ndarray = np.floor(share).astype(np.int64)
     left = int(total - base.sum())
     base[np.argsort(-(share - base), kind="stable")[:left]] += 1
     return base
@@ -290,7 +290,7 @@ def growth(loans: pd.DataFrame, month: str, *, by: str | None = None) -> pd.Data
         return pd.DataFrame(columns=cols)
 
     def at(m: str) -> pd.Series:
-        return table.loc[m] if m in table.index else pd.Series(np.nan, index=table.columns)
+        return cast(pd.Series, table.loc[m]) if m in table.index else pd.Series(np.nan, index=table.columns)
 
     cur, prev, year = at(month), at(previous_month(month)), at(previous_month(month, 12))
     first_month = str(table.index.min())

@@ -56,9 +56,9 @@ import mimetypes
 import re
 import weakref
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, cast
 
 import branca
 import folium
@@ -74,6 +74,10 @@ from grids.crs import gcj02_to_wgs84, gdf_gcj02_to_wgs84, gdf_wgs84_to_gcj02, to
 from grids.errors import ValidationError
 from grids.model import STORAGE_CRS
 from grids.text import html as html_text
+
+if TYPE_CHECKING:
+    from shapely.geometry import Point
+    from shapely.geometry.base import BaseGeometry
 
 ASSET_BASE = "/app/static/vendor"
 """URL prefix under which Streamlit serves ``static/vendor`` (``[server] enableStaticServing = true``)."""
@@ -110,7 +114,8 @@ def _render_macro(self: branca.element.MacroElement, **kwargs: Any) -> None:
         element.render(**kwargs)
 
 
-branca.element.MacroElement.render = _render_macro  # folium's classes call it through super().render()
+# folium's classes call it through super().render()
+branca.element.MacroElement.render = _render_macro  # type: ignore[method-assign]  # a patch on purpose
 
 STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
 """The app's ``static`` folder; ``static/vendor`` is filled by ``scripts/fetch_assets.sh``."""
@@ -167,7 +172,7 @@ def _local_asset(url: str, *, asset_base: str, element: Any) -> str | None:
     )
 
 
-def _walk(element: Any):
+def _walk(element: Any) -> Iterator[Any]:
     yield element
     for child in getattr(element, "_children", {}).values():
         yield from _walk(child)
@@ -267,9 +272,10 @@ class OfflineMap(folium.Map):
         self.asset_base = asset_base
         localize(self, asset_base=asset_base)
 
-    def render(self, **kwargs: Any) -> None:
+    # branca types Element.render as returning the HTML, yet its MacroElement.render (and folium's) returns None
+    def render(self, **kwargs: Any) -> None:  # type: ignore[override]
         localize(self, asset_base=self.asset_base)
-        super().render(**kwargs)
+        super().render(**kwargs)  # type: ignore[no-untyped-call]  # untyped in folium
 
 
 def standalone_html(m: folium.Map, *, static_dir: str | Path | None = None,
@@ -290,7 +296,7 @@ def standalone_html(m: folium.Map, *, static_dir: str | Path | None = None,
     ValidationError
         A vendored file is missing (run ``scripts/fetch_assets.sh``).
     """
-    base = (asset_base or getattr(m, "asset_base", ASSET_BASE)).rstrip("/")
+    base = cast(str, asset_base or getattr(m, "asset_base", ASSET_BASE)).rstrip("/")
     vendor = Path(static_dir) / "vendor" if static_dir else STATIC_DIR / "vendor"
     if not isinstance(m, OfflineMap):
         localize(m, asset_base=base)
@@ -304,15 +310,15 @@ def standalone_html(m: folium.Map, *, static_dir: str | Path | None = None,
             )
         return path
 
-    def inline_js(match: re.Match) -> str:
+    def inline_js(match: re.Match[str]) -> str:
         code = read(match.group(1)).read_text(encoding="utf-8")
         return "<script>" + code.replace("</script", "<\\/script") + "</script>"
 
-    def inline_css(match: re.Match) -> str:
+    def inline_css(match: re.Match[str]) -> str:
         path = read(match.group(1))
         css = path.read_text(encoding="utf-8")
 
-        def data_uri(u: re.Match) -> str:
+        def data_uri(u: re.Match[str]) -> str:
             ref = u.group(2)
             if ref.startswith(("data:", "#", "http:", "https:", "//")):
                 return u.group(0)
@@ -339,6 +345,36 @@ def standalone_html(m: folium.Map, *, static_dir: str | Path | None = None,
 def _check_basemap(basemap: str) -> None:
     if basemap not in BASEMAPS:
         raise ValidationError(f"未知的底图 “{basemap}”", fix=f"可选：{', '.join(BASEMAPS)}")
+
+
+Bounds = tuple[float, float, float, float]
+"""A lon/lat extent ``(minx, miny, maxx, maxy)``."""
+
+
+def frame_bounds(frame: gpd.GeoDataFrame | gpd.GeoSeries) -> Bounds:
+    """``frame.total_bounds`` as a tuple of floats.
+
+    Examples
+    --------
+    >>> import geopandas as gpd, shapely
+    >>> frame_bounds(gpd.GeoSeries([shapely.box(119.0, 43.0, 119.5, 43.5)], crs=4490))
+    (119.0, 43.0, 119.5, 43.5)
+    """
+    minx, miny, maxx, maxy = (float(v) for v in frame.total_bounds)
+    return minx, miny, maxx, maxy
+
+
+def marker_location(geom: BaseGeometry) -> list[float]:
+    """``[lat, lon]`` of a point geometry: the location of a folium marker.
+
+    Examples
+    --------
+    >>> import shapely
+    >>> marker_location(shapely.Point(119.5, 43.25))
+    [43.25, 119.5]
+    """
+    point = cast("Point", geom)
+    return [point.y, point.x]
 
 
 def to_display(gdf: gpd.GeoDataFrame, *, basemap: str = "offline") -> gpd.GeoDataFrame:
@@ -407,6 +443,7 @@ def display_frame(gdf: gpd.GeoDataFrame, *, basemap: str = "offline", simplify_m
     if out.empty:
         return out
     geoms = np.asarray(out.geometry.array, dtype=object)
+    assert out.crs is not None  # to_display always sets the storage (or GCJ-02) CRS
     if simplify_m > 0 and not np.all(shapely.get_type_id(geoms) == 0):
         gk = to_gk(gpd.GeoSeries(geoms, crs=out.crs))
         arr = np.asarray(gk.array, dtype=object)
@@ -424,7 +461,7 @@ def display_frame(gdf: gpd.GeoDataFrame, *, basemap: str = "offline", simplify_m
     return out[~out.geometry.is_empty]
 
 
-def _feature_collection(frame: gpd.GeoDataFrame, props: pd.DataFrame, ids: pd.Series | None) -> dict:
+def _feature_collection(frame: gpd.GeoDataFrame, props: pd.DataFrame, ids: pd.Series | None) -> dict[str, Any]:
     """GeoJSON of ``frame`` with ``props`` as properties; every text property escaped with
     :func:`grids.text.html` (a :class:`GeoJsonTooltip` shows properties as HTML)."""
     geo = shapely.to_geojson(np.asarray(frame.geometry.array, dtype=object))
@@ -476,16 +513,23 @@ class GeoJsonTooltip(folium.GeoJsonTooltip):
     def __init__(self, fields: list[str], *, aliases: list[str] | None = None, **kwargs: Any) -> None:
         super().__init__(fields=fields, aliases=[html_text(a) for a in (aliases or fields)], **kwargs)
 
-    def render(self, **kwargs: Any) -> None:
+    def render(self, **kwargs: Any) -> None:  # type: ignore[override]  # returns None like branca's MacroElement
         """Render the tooltip; on an empty layer (a new workspace, a scope without grids) there is nothing to
         show, and folium would fail asserting that the fields exist in its (absent) features."""
         data = getattr(self._parent, "data", None)
         if isinstance(data, dict) and not data.get("features"):
             return
-        super().render(**kwargs)
+        super().render(**kwargs)  # type: ignore[no-untyped-call]  # untyped in folium
 
 
-class Legend(folium.elements.MacroElement):
+class _MacroElement(branca.element.MacroElement):
+    """branca's ``MacroElement`` with a typed constructor."""
+
+    def __init__(self) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]  # untyped in branca
+
+
+class Legend(_MacroElement):
     """A legend box (HTML) as a Leaflet control; use instead of branca colormaps, which need d3 online.
 
     The box folds to its title (click to open) on maps narrower than ``fold_below`` pixels — on a phone an
@@ -535,7 +579,7 @@ class Legend(folium.elements.MacroElement):
         )
 
 
-class MetricScale(folium.elements.MacroElement):
+class MetricScale(_MacroElement):
     """Leaflet's scale bar in metres and kilometres only (folium's ``control_scale`` adds feet and miles)."""
 
     _template = Template(
@@ -551,7 +595,7 @@ class MetricScale(folium.elements.MacroElement):
         self._name = "MetricScale"
 
 
-class TileErrorNotice(folium.elements.MacroElement):
+class TileErrorNotice(_MacroElement):
     """Shows “底图服务器无法访问” once when a tile layer of the map fails to load; our layers keep drawing."""
 
     _template = Template(
@@ -612,8 +656,9 @@ class PointCluster(folium.elements.JSCSSMixin, folium.map.Layer):
         """
     )
     # folium's CDN links, rewritten to the local copies by localize() like any plugin's
-    default_js: ClassVar[list[tuple[str, str]]] = list(folium.plugins.MarkerCluster.default_js)
-    default_css: ClassVar[list[tuple[str, str]]] = list(folium.plugins.MarkerCluster.default_css)
+    # (not ClassVar: folium's JSCSSMixin declares them as instance attributes)
+    default_js: list[tuple[str, str]] = list(folium.plugins.MarkerCluster.default_js)  # noqa: RUF012
+    default_css: list[tuple[str, str]] = list(folium.plugins.MarkerCluster.default_css)  # noqa: RUF012
 
     def __init__(self, lonlat: np.ndarray, *, name: str, precision: int = 5, color: str = "#c0392b",
                  disable_clustering_at_zoom: int = 15, show: bool = True) -> None:
@@ -648,7 +693,8 @@ def encode_points(lonlat: np.ndarray, *, precision: int = 5) -> np.ndarray:
     q = np.round(lonlat[:, ::-1] * 10 ** int(precision)).astype(np.int64)  # lat, lon
     order = np.argsort(gpd.GeoSeries(shapely.points(lonlat)).hilbert_distance().to_numpy(), kind="stable")
     q = q[order]
-    return np.diff(q, axis=0, prepend=np.zeros((1, 2), dtype=np.int64)).ravel()
+    encoded: np.ndarray = np.diff(q, axis=0, prepend=np.zeros((1, 2), dtype=np.int64)).ravel()
+    return encoded
 
 
 class PointAggregate(folium.map.Layer):
@@ -820,7 +866,8 @@ class VillageCounts(folium.map.Layer):
         ok = counts[~(counts.geometry.isna() | counts.geometry.is_empty)] if len(counts) else counts
         rows: list[Any] = []
         for geom, n, name in zip(ok.geometry, ok["households"], ok["name"], strict=True):
-            rows += [round(float(geom.y), precision), round(float(geom.x), precision), int(n), html_text(name)]
+            lat, lon = marker_location(geom)
+            rows += [round(float(lat), precision), round(float(lon), precision), int(n), html_text(name)]
         self.suffix = "：{n} 户未定位"  # the tooltip: name + suffix, as grids.placement.village_counts labels it
         # UTF-8 as is (half the bytes of \\u escapes); the two line separators a pre-2019 script parser
         # would end a string at are escaped
@@ -900,11 +947,14 @@ def _derived_mask(units: pd.DataFrame) -> np.ndarray:
     return np.array([not pd.isna(v) and bool(v) for v in units["derived"]], dtype=bool)
 
 
-_BACKGROUNDS: OrderedDict[tuple, tuple[Any, Any, list[tuple[str, dict, dict]]]] = OrderedDict()
+_Layer = tuple[str, dict[str, Any], dict[str, Any]]
+"""An outline layer of :func:`base_map`: name, style and GeoJSON."""
+
+_BACKGROUNDS: OrderedDict[tuple[Any, ...], tuple[Callable[[], Any], Callable[[], Any], list[_Layer]]] = OrderedDict()
 _BACKGROUNDS_MAX = 8
 
 
-def _frame_token(gdf: gpd.GeoDataFrame | None) -> tuple:
+def _frame_token(gdf: gpd.GeoDataFrame | None) -> tuple[Any, ...]:
     """What identifies a layer's drawing cheaply: the object, its length and extent (a frame the caller
     changed in place, or a new frame at a recycled address, gives another token)."""
     if gdf is None or not len(gdf):
@@ -913,7 +963,7 @@ def _frame_token(gdf: gpd.GeoDataFrame | None) -> tuple:
 
 
 def _background(admin_units: gpd.GeoDataFrame | None, streets: gpd.GeoDataFrame | None, *, basemap: str,
-                admin_levels: tuple[str, ...], simplify_m: float) -> list[tuple[str, dict, dict]]:
+                admin_levels: tuple[str, ...], simplify_m: float) -> list[_Layer]:
     """The outline layers of :func:`base_map` as ``(name, style, GeoJSON)``, simplified and shifted once per
     (layers, basemap, levels, tolerance) and reused by later maps of the same layers.
 
@@ -926,7 +976,7 @@ def _background(admin_units: gpd.GeoDataFrame | None, streets: gpd.GeoDataFrame 
     if held is not None and held[0]() is admin_units and held[1]() is streets:
         _BACKGROUNDS.move_to_end(key)
         return held[2]
-    out: list[tuple[str, dict, dict]] = []
+    out: list[_Layer] = []
     if admin_units is not None and len(admin_units):
         for level in reversed(admin_levels):
             units = admin_units[admin_units["level"] == level]
@@ -981,11 +1031,11 @@ def base_map(*, bounds: tuple[float, float, float, float] | None = None, basemap
         TileErrorNotice().add_to(m)
     for name, style, features in _background(admin_units, streets, basemap=basemap, admin_levels=admin_levels,
                                              simplify_m=simplify_m):
-        extra = {} if name == "街道" else {"smooth_factor": 1.0}
+        extra: dict[str, Any] = {} if name == "街道" else {"smooth_factor": 1.0}
         folium.GeoJson(features, name=name, style_function=lambda _f, s=style: s, interactive=False,
                        **extra).add_to(m)
     if bounds is None and admin_units is not None and len(admin_units):
-        bounds = tuple(admin_units.to_crs(STORAGE_CRS).total_bounds)
+        bounds = frame_bounds(admin_units.to_crs(STORAGE_CRS))
     if bounds is not None and np.all(np.isfinite(bounds)):
         minx, miny, maxx, maxy = bounds
         if basemap == "amap":
@@ -1064,7 +1114,7 @@ def overview_map(areas: gpd.GeoDataFrame, *, branches: gpd.GeoDataFrame | None =
         raise ValidationError(
             f"覆盖地图的区域缺少列：{', '.join(missing)}", fix=f"区域需要列 {id_column}、{name_column}、{rate_column}"
         )
-    bounds = tuple(areas.to_crs(STORAGE_CRS).total_bounds) if len(areas) else None
+    bounds = frame_bounds(areas.to_crs(STORAGE_CRS)) if len(areas) else None
     m = base_map(bounds=bounds, basemap=basemap, admin_units=admin_units, streets=streets,
                  admin_levels=("county", "town"), simplify_m=simplify_m * 1.5, asset_base=asset_base,
                  tianditu_key=tianditu_key, tile_url=tile_url)
@@ -1132,7 +1182,7 @@ def overview_map(areas: gpd.GeoDataFrame, *, branches: gpd.GeoDataFrame | None =
         group = folium.FeatureGroup(name="营业网点")
         bdisp = display_frame(branches, basemap=basemap, precision=precision)
         for geom, name in zip(bdisp.geometry, bdisp.get("name", pd.Series("", index=bdisp.index)), strict=True):
-            folium.CircleMarker([geom.y, geom.x], radius=6, color="#0d47a1", weight=2, fill=True,
+            folium.CircleMarker(marker_location(geom), radius=6, color="#0d47a1", weight=2, fill=True,
                                 fill_color="#ffffff", fill_opacity=1.0, tooltip=Tooltip(name)).add_to(group)
         group.add_to(m)
     items = [(c, f"{lo * 100:.0f}–{hi * 100:.0f}%") for c, lo, hi in

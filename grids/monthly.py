@@ -27,7 +27,7 @@ import datetime as dt
 import hashlib
 import io
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
@@ -35,6 +35,9 @@ import pandas as pd
 
 from grids import coverage, loans, progress, text
 from grids.errors import PermissionDeniedError, ValidationError
+
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
 
 FORMATS: dict[str, str] = {"pdf": "application/pdf",
                            "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
@@ -362,7 +365,7 @@ def _cell(value: Any) -> str:
     if value is None or (not isinstance(value, str) and pd.isna(value)):
         return "—"
     if isinstance(value, float | np.floating):
-        return f"{value:,.0f}" if float(value).is_integer() and abs(value) >= 1000 else f"{value:,.2f}".rstrip(
+        return f"{value:,.0f}" if float(value).is_integer() and abs(float(value)) >= 1000 else f"{value:,.2f}".rstrip(
             "0").rstrip(".")
     if isinstance(value, int | np.integer):
         return f"{int(value):,}"
@@ -447,6 +450,7 @@ def _map_fig(report: Report) -> Any:
         fig.text(0.07, 0.85, "没有网格", fontsize=11)
         return fig
     g = g.to_crs(gk_crs_for(g))
+    assert g.crs is not None  # just set
     cmap, norm = colormaps["RdYlGn"], Normalize(0, 1)
     colors = [cmap(norm(v)) if not pd.isna(v) else (0.85, 0.85, 0.85, 1) for v in g["coverage_rate"]]
     g.plot(ax=ax, color=colors, edgecolor="#555555", linewidth=0.15)
@@ -499,7 +503,7 @@ def to_pdf(report: Report) -> bytes:
     from grids.render import cjk_font
 
     family = cjk_font()
-    rc = {"font.family": "sans-serif", "font.sans-serif": [family, "DejaVu Sans"], "axes.unicode_minus": False,
+    rc: dict[RcKeyType, Any] = {"font.family": "sans-serif", "font.sans-serif": [family, "DejaVu Sans"], "axes.unicode_minus": False,
           "pdf.fonttype": 42}
     with matplotlib.rc_context(rc):
         figs = [_summary_fig(report), _map_fig(report), _trend_fig(report)]
@@ -527,7 +531,9 @@ def to_xlsx(report: Report) -> bytes:
     from grids.export import xlsx_cell
 
     book = Workbook()
-    book.remove(book.active)
+    first = book.active
+    assert first is not None  # a new workbook has its one sheet
+    book.remove(first)
     for title, frame in report.tables.items():
         sheet = book.create_sheet("".join("_" if ch in '[]:*?/\\' else ch for ch in title)[:31])
         for j, name in enumerate(frame.columns, start=1):

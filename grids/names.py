@@ -34,7 +34,7 @@ import functools
 import os
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -108,7 +108,7 @@ def chinese_number(text: str) -> int | None:
 def _numerals(text: str) -> str:
     """Chinese numerals that count (after 第, before 号/队/社/组/分/场) written as Arabic numbers: ``十二号`` and
     ``12号`` compare equal, while ``三家`` stays a word."""
-    def repl(m: re.Match) -> str:
+    def repl(m: re.Match[str]) -> str:
         run = m.group(0)
         if not any(ch in _DIGIT_VALUE or ch == "十" for ch in run):
             return run  # 百 alone (百合村) is a word
@@ -282,12 +282,12 @@ def _units(candidates: pd.DataFrame, level: str) -> pd.DataFrame:
     sel = candidates[candidates["level"].astype(object) == level]
     code = sel["code"].map(normalize_id)
     parent = sel["parent_code"].astype(object) if "parent_code" in sel else pd.Series(None, index=sel.index)
-    parent = [normalize_id(p) if isinstance(p, str) and p.strip() else c[: {"town": 6, "village": 9,
-                                                                              "group": 12}.get(level, 0)]
-              for p, c in zip(parent, code, strict=True)]
+    parent_code = [normalize_id(p) if isinstance(p, str) and p.strip() else c[: {"town": 6, "village": 9,
+                                                                                   "group": 12}.get(level, 0)]
+                   for p, c in zip(parent, code, strict=True)]
     name = sel["name"].astype(object) if "name" in sel else pd.Series(None, index=sel.index)
     return pd.DataFrame({"code": code.to_numpy(), "name": [n if isinstance(n, str) else "" for n in name],
-                         "parent_code": parent}, dtype=object)
+                         "parent_code": parent_code}, dtype=object)
 
 
 def _alias_lookup(aliases: pd.DataFrame | None, level: str) -> dict[tuple[str, str], str]:
@@ -332,8 +332,9 @@ def _rank(key: str, pool: pd.DataFrame, keys: list[str], *, top: int = CANDIDATE
     return tuple(Candidate(n or c, c, round(s, 3)) for s, n, c in scored[:top])
 
 
-def _match_one(text: str, parent: str | None, pool: pd.DataFrame, keys: list[str], alias: Mapping, level: str,
-               keyfn, prefixes: Sequence[str] = ()) -> NameMatch:
+def _match_one(text: str, parent: str | None, pool: pd.DataFrame, keys: list[str],
+               alias: Mapping[tuple[str, str], str], level: str, keyfn: Callable[[Any], str],
+               prefixes: Sequence[str] = ()) -> NameMatch:
     cleaned = _clean(text)
     for scope in ((parent or ""), ""):
         code = alias.get((scope, cleaned))
@@ -536,7 +537,7 @@ MAPPING_COLUMNS: dict[str, tuple[str, ...]] = {
 alias by 标准名称 also needs 村."""
 
 
-def read_name_mapping(file: str | os.PathLike, *, candidates: pd.DataFrame) -> pd.DataFrame:
+def read_name_mapping(file: str | os.PathLike[str], *, candidates: pd.DataFrame) -> pd.DataFrame:
     """Read a name mapping file (CSV/XLSX) and resolve each row to a unit code.
 
     Each row confirms that a name as written (登记名称) means one unit: given by its code (行政区划代码, 12

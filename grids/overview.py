@@ -21,7 +21,14 @@ from grids.household_status import NOT_ARCHIVED, flag_column
 from grids.model import PLAN_STATUS_NAMES
 from grids.placement import village_counts
 
-__all__ = ["Overview", "current_plan_grids", "overview_bundle", "overview_map", "plan_label", "village_overview"]
+__all__ = ["HOUSEHOLD_MAP_COLUMNS", "Overview", "current_plan_grids", "overview_bundle", "overview_map", "plan_label",
+           "village_overview"]
+
+HOUSEHOLD_MAP_COLUMNS: tuple[str, ...] = (
+    "hh_id", "village_code", "group_code", "segment", "product", "archived", "eligible", "granted_amount",
+    "signed", "available_amount", "using", "balance",
+)
+"""Household columns the overview needs (reading all 18 of 110k rows takes three times as long)."""
 
 
 @dataclass

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
+import geopandas as gpd
 import pandas as pd
 
 from grids.assign import AssignmentResult, assign_plan, default_by
@@ -44,8 +46,9 @@ def assign_workspace_plan(ws: Workspace, plan_id: str, *, by: str | None = None,
     grids = read_grids(ws, plan_id)
     if not len(grids):
         raise ValidationError(f"方案 “{info['name']}” 没有网格", fix="先运行 `python -m grids build` 生成网格")
-    streets = ws.read("streets")
-    result = assign_plan(grids, ws.read("branches"), ws.read("staff"), by=by or default_by(ws.meta),
+    streets = cast(gpd.GeoDataFrame, ws.read("streets"))  # geometry layers read as GeoDataFrames
+    branches = cast(gpd.GeoDataFrame, ws.read("branches"))
+    result = assign_plan(grids, branches, ws.read("staff"), by=by or default_by(ws.meta),
                          streets=streets if len(streets) else None, outline=county_outline(ws),
                          minimal_change=minimal_change)
     revision = update_grids(ws, plan_id, result.grids, actor=actor,

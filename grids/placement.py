@@ -30,7 +30,7 @@ Examples
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import geopandas as gpd
 import numpy as np
@@ -181,7 +181,7 @@ def village_seats(admin_units: gpd.GeoDataFrame, *, seats: gpd.GeoDataFrame | No
         poly = villages.geometry
         ok = ~(poly.isna() | poly.is_empty).to_numpy()
         if ok.any():  # a point inside the polygon, taken in the Gauss-Krüger zone as grids.build does
-            gk = to_gk(poly[ok])
+            gk = to_gk(cast(gpd.GeoSeries, poly[ok]))  # a GeoSeries: pandas-stubs type a mask lookup as Series
             reps = gpd.GeoSeries(shapely.point_on_surface(np.asarray(gk.values, dtype=object)), crs=gk.crs)
             geom[ok] = np.asarray(reps.to_crs(STORAGE_CRS).values, dtype=object)
             source[ok] = "polygon"

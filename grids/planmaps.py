@@ -15,6 +15,7 @@ import pandas as pd
 
 from grids import maps
 from grids.check import ERROR, PROBLEM_KINDS, SEVERITY_NAMES, severity_of
+from grids.crs import wgs84_to_gcj02
 
 __all__ = ["HH_CLASSES", "SEVERITY_STYLE", "STAFF_PALETTE", "fit", "plan_map", "staff_colors", "staff_map",
            "whatif_map"]
@@ -44,25 +45,25 @@ def _grid_layer(m: folium.Map, disp: gpd.GeoDataFrame, colors: list[str], *, nam
     ).add_to(m)
 
 
-def fit(m: folium.Map, bounds: tuple | None, basemap: str) -> None:
+def fit(m: folium.Map, bounds: maps.Bounds | None, basemap: str) -> None:
     """Zoom ``m`` to lon/lat ``bounds`` (storage coordinates; shifted for the GCJ-02 basemap); None: no change."""
     if bounds is None:
         return
     minx, miny, maxx, maxy = bounds
     if basemap == "amap":
-        minx, miny = maps.wgs84_to_gcj02(minx, miny)
-        maxx, maxy = maps.wgs84_to_gcj02(maxx, maxy)
+        minx, miny = wgs84_to_gcj02(minx, miny)
+        maxx, maxy = wgs84_to_gcj02(maxx, maxy)
     m.fit_bounds([[miny, minx], [maxy, maxx]])
 
 
 def plan_map(grids: gpd.GeoDataFrame, *, admin: gpd.GeoDataFrame, branches: gpd.GeoDataFrame, basemap: str,
-             found: gpd.GeoDataFrame | None, focus: tuple | None, min_households: int, max_households: int,
+             found: gpd.GeoDataFrame | None, focus: maps.Bounds | None, min_households: int, max_households: int,
              highlight: gpd.GeoDataFrame | None = None, draw: bool = True, tianditu_key: str | None = None,
              tile_url: str | None = None) -> folium.Map:
     """The edit map: grids by household class (:data:`HH_CLASSES`), problem spots of
     :func:`grids.check.check_plan` (``found``), branches, ``highlight`` outlined, the Draw toolbar (line,
     polygon, rectangle) when ``draw``; zoomed to ``focus`` (lon/lat bounds) when given."""
-    m = maps.base_map(bounds=tuple(grids.total_bounds) if len(grids) else None, basemap=basemap,
+    m = maps.base_map(bounds=maps.frame_bounds(grids) if len(grids) else None, basemap=basemap,
                       admin_units=admin, admin_levels=("county", "town"), simplify_m=30.0,
                       tianditu_key=tianditu_key, tile_url=tile_url)
     disp = maps.display_frame(grids[["grid_id", "name", "households", "staff_id", grids.geometry.name]],
@@ -87,7 +88,7 @@ def plan_map(grids: gpd.GeoDataFrame, *, admin: gpd.GeoDataFrame, branches: gpd.
             group = folium.FeatureGroup(name="检查问题")
             for geom, kind, sev in zip(pts.geometry, pts["kind"], pts["severity"], strict=True):
                 line, fill, _ = SEVERITY_STYLE.get(sev, SEVERITY_STYLE[ERROR])
-                folium.CircleMarker([geom.y, geom.x], radius=7 if sev == ERROR else 5, color=line, weight=2,
+                folium.CircleMarker(maps.marker_location(geom), radius=7 if sev == ERROR else 5, color=line, weight=2,
                                     fill=True, fill_color=fill, fill_opacity=0.9,
                                     tooltip=maps.Tooltip(f"{SEVERITY_NAMES.get(sev, '错误')}：{PROBLEM_KINDS.get(kind, kind)}"),
                                     ).add_to(group)
@@ -96,11 +97,11 @@ def plan_map(grids: gpd.GeoDataFrame, *, admin: gpd.GeoDataFrame, branches: gpd.
         group = folium.FeatureGroup(name="营业网点")
         bd = maps.display_frame(branches, basemap=basemap)
         for geom, name in zip(bd.geometry, bd["name"], strict=True):
-            folium.CircleMarker([geom.y, geom.x], radius=5, color="#0d47a1", weight=2, fill=True,
+            folium.CircleMarker(maps.marker_location(geom), radius=5, color="#0d47a1", weight=2, fill=True,
                                 fill_color="#ffffff", fill_opacity=1.0, tooltip=maps.Tooltip(name)).add_to(group)
         group.add_to(m)
     if draw:
-        folium.plugins.Draw(
+        folium.plugins.Draw(  # type: ignore[no-untyped-call]  # untyped in folium
             export=False, position="topleft",
             draw_options={"polyline": {"shapeOptions": {"color": "#d81b60"}}, "polygon": True, "rectangle": True,
                           "circle": False, "marker": False, "circlemarker": False},
@@ -130,7 +131,7 @@ def staff_map(grids: gpd.GeoDataFrame, *, staff: pd.DataFrame, branches: gpd.Geo
     """A branch's territory coloured by customer manager, with a legend; ``changed`` grids outlined."""
     names = dict(zip(staff["staff_id"].astype(str), staff["name"].astype(str), strict=True))
     colors = staff_colors(list(names))
-    m = maps.base_map(bounds=tuple(grids.total_bounds) if len(grids) else None, basemap=basemap,
+    m = maps.base_map(bounds=maps.frame_bounds(grids) if len(grids) else None, basemap=basemap,
                       admin_units=admin, admin_levels=("town", "village"), simplify_m=10.0, tianditu_key=tianditu_key,
                       tile_url=tile_url)
     disp = maps.display_frame(grids[["grid_id", "name", "households", "staff_id", grids.geometry.name]],
@@ -147,7 +148,7 @@ def staff_map(grids: gpd.GeoDataFrame, *, staff: pd.DataFrame, branches: gpd.Geo
                                                   "fill": False}, interactive=False).add_to(m)
     bd = maps.display_frame(branches, basemap=basemap)
     for geom, name in zip(bd.geometry, bd["name"], strict=True):
-        folium.CircleMarker([geom.y, geom.x], radius=6, color="#0d47a1", weight=2, fill=True, fill_color="#ffffff",
+        folium.CircleMarker(maps.marker_location(geom), radius=6, color="#0d47a1", weight=2, fill=True, fill_color="#ffffff",
                             fill_opacity=1.0, tooltip=maps.Tooltip(name)).add_to(m)
     loads = grids.groupby(grids["staff_id"].astype(object))["households"].sum()
     items = [(colors[s], f"{n}（{int(loads.get(s, 0)):,} 户）") for s, n in names.items()]
@@ -161,7 +162,7 @@ def whatif_map(grids: gpd.GeoDataFrame, *, admin: gpd.GeoDataFrame, branches: gp
                point: tuple[float, float] | None, moves: list[str] | None = None, tianditu_key: str | None = None,
                tile_url: str | None = None) -> folium.Map:
     """Branches and grids (moving grids outlined) for the what-if: a click places the new branch."""
-    m = maps.base_map(bounds=tuple(grids.total_bounds) if len(grids) else None, basemap=basemap,
+    m = maps.base_map(bounds=maps.frame_bounds(grids) if len(grids) else None, basemap=basemap,
                       admin_units=admin, admin_levels=("county", "town"), simplify_m=30.0, tianditu_key=tianditu_key,
                       tile_url=tile_url)
     disp = maps.display_frame(grids[["grid_id", "branch_id", grids.geometry.name]], basemap=basemap, simplify_m=20.0)
@@ -178,10 +179,10 @@ def whatif_map(grids: gpd.GeoDataFrame, *, admin: gpd.GeoDataFrame, branches: gp
                        interactive=False).add_to(m)
     bd = maps.display_frame(branches, basemap=basemap)
     for geom, name, bid in zip(bd.geometry, bd["name"], bd["branch_id"], strict=True):
-        folium.CircleMarker([geom.y, geom.x], radius=6, color="#0d47a1", weight=2, fill=True, fill_color="#ffffff",
+        folium.CircleMarker(maps.marker_location(geom), radius=6, color="#0d47a1", weight=2, fill=True, fill_color="#ffffff",
                             fill_opacity=1.0, tooltip=maps.Tooltip(f"{bid} {name}")).add_to(m)
     if point is not None:
-        lon, lat = maps.wgs84_to_gcj02(*point) if basemap == "amap" else point
+        lon, lat = wgs84_to_gcj02(*point) if basemap == "amap" else point
         folium.CircleMarker([lat, lon], radius=9, color="#d81b60", weight=3, fill=True, fill_color="#f8bbd0",
                             fill_opacity=1.0, tooltip=maps.Tooltip("新网点")).add_to(m)
     return m

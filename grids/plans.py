@@ -29,9 +29,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import geopandas as gpd
 import numpy as np
@@ -82,7 +82,7 @@ def _describe(plans: pd.DataFrame) -> str:
     if not len(plans):
         return "工作区里还没有任何方案"
     items = [
-        f"{r.name}（{PLAN_STATUS_NAMES.get(r.status, r.status)}，第 {r.revision} 版，{r.plan_id}）"
+        f"{r.name}（{PLAN_STATUS_NAMES.get(str(r.status), str(r.status))}，第 {r.revision} 版，{r.plan_id}）"
         for r in plans.itertuples()
     ]
     return "现有方案：" + "；".join(items)
@@ -137,7 +137,7 @@ def _plan_row(tx_or_ws: Transaction | Workspace, plan_id: str) -> dict[str, Any]
         raise ValidationError(
             f"方案 {plan_id} 不存在", fix="用 resolve_plan 或 `--plan 名称` 选择一个现有方案"
         )
-    return rows.iloc[0].to_dict()
+    return {str(k): v for k, v in rows.iloc[0].items()}
 
 
 def plan_info(ws: Workspace, plan_id: str) -> dict[str, Any]:
@@ -164,7 +164,7 @@ def read_grids(ws: Workspace, plan_id: str) -> gpd.GeoDataFrame:
         No plan has this id.
     """
     _plan_row(ws, plan_id)
-    return ws.read("grids", where="plan_id = ?", params=(plan_id,))
+    return cast(gpd.GeoDataFrame, ws.read("grids", where="plan_id = ?", params=(plan_id,)))  # a spatial layer
 
 
 def _prepare_grids(grids: gpd.GeoDataFrame, plan_id: str) -> gpd.GeoDataFrame:
@@ -198,7 +198,7 @@ def _prepare_grids(grids: gpd.GeoDataFrame, plan_id: str) -> gpd.GeoDataFrame:
     return out[first + rest]
 
 
-def save_draft(ws: Workspace, grids: gpd.GeoDataFrame, *, name: str = "main", params: dict | None = None,
+def save_draft(ws: Workspace, grids: gpd.GeoDataFrame, *, name: str = "main", params: dict[str, Any] | None = None,
                actor: str = "cli") -> str:
     """Create the draft plan ``name``, or replace its grids when the draft exists; returns its ``plan_id``.
 
@@ -346,7 +346,7 @@ def _differs(before: pd.DataFrame, after: pd.DataFrame) -> pd.Series:
     if not known.any():
         return pd.Series(out, index=after.index)
     a = after[known]
-    bb = b.loc[a["grid_id"].astype(str)]
+    bb = b.loc[pd.Index(a["grid_id"].astype(str))]
     diff = pd.Series(False, index=a.index)
     for col in _COMPARED:
         if col in a.columns or col in bb.columns:
@@ -678,7 +678,7 @@ def shape_keys(geoms: Any) -> list[str]:
     return out
 
 
-def _assignment(row: Mapping[str, Any]) -> dict[str, Any]:
+def _assignment(row: Mapping[Hashable, Any]) -> dict[str, Any]:
     def text(v: Any) -> str | None:
         return None if v is None or (not isinstance(v, str) and pd.isna(v)) or v == "" else str(v)
 

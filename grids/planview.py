@@ -1,6 +1,6 @@
 """What the planning and staffing pages compute from their inputs, apart from maps (:mod:`grids.planmaps`):
-which grid a drawing edits, the households of a grid, grid labels, the grids a staff change hands over, and the
-Chinese headers of the comparison and what-if tables.
+which grid a drawing edits, the households of a grid, grid and plan labels, the grids a staff change hands over,
+the lines of the check list, and the tables and figures of the comparison and what-if sections.
 
 Every function takes its inputs as arguments (grids, households, a staff change) and returns new objects; the
 pages only read widgets, call these and render.
@@ -29,8 +29,9 @@ from grids import edit
 from grids.errors import ValidationError
 from grids.lifecycle import StaffChange
 
-__all__ = ["COMPARE_COLUMNS", "WHATIF_COLUMNS", "apply_geometry", "bounds_of", "change_grids", "grid_label",
-           "held_by_others", "households_in", "split_target"]
+__all__ = ["COMPARE_COLUMNS", "WHATIF_COLUMNS", "apply_geometry", "bounds_of", "change_grids", "compare_grid_table",
+           "compare_metrics", "grid_label", "held_by_others", "households_in", "plan_labels", "problem_text",
+           "split_target", "versions_table", "whatif_caption", "whatif_metrics"]
 
 
 def bounds_of(geom: Any, *, pad: float = 0.004) -> tuple[float, float, float, float] | None:
@@ -151,3 +152,70 @@ WHATIF_COLUMNS = {
     "branch_before": "网点（前）", "branch_after": "网点（后）",
 }
 """Chinese headers of the what-if tables (in the branch table ``staff_before``/``staff_after`` are head counts)."""
+
+
+def plan_labels(plan_list: pd.DataFrame) -> dict[str, str]:
+    """Plan id → “name（status，第 n 版）” for the plan pickers (``plan_list``: :func:`grids.plans.list_plans`).
+
+    >>> plan_labels(pd.DataFrame({"plan_id": ["p1"], "name": ["方案一"], "status": ["draft"], "revision": [3]}))
+    {'p1': '方案一（草稿，第 3 版）'}
+    """
+    from grids.model import PLAN_STATUS_NAMES
+
+    return {str(r.plan_id): f"{r.name}（{PLAN_STATUS_NAMES.get(str(r.status), r.status)}，第 {r.revision} 版）"
+            for r in plan_list.itertuples()}
+
+
+def versions_table(plan_list: pd.DataFrame) -> pd.DataFrame:
+    """The plan list as the 方案版本 section shows it (name, status, revision, times) with Chinese headers."""
+    return plan_list[["name", "status", "revision", "updated_at", "published_at"]].rename(columns={
+        "name": "方案", "status": "状态", "revision": "版本", "updated_at": "更新时间", "published_at": "发布时间"})
+
+
+def compare_grid_table(changed: pd.DataFrame) -> pd.DataFrame:
+    """The changed grids of a plan comparison (:func:`grids.edit.compare_plans`) without geometry, each change
+    named in Chinese (``edit.CHANGE_LABELS``), with :data:`COMPARE_COLUMNS` headers."""
+    table = pd.DataFrame(changed.drop(columns="geometry"))
+    table["change"] = [", ".join(edit.CHANGE_LABELS[k] for k in str(c).split(",")) for c in table["change"]]
+    return table.rename(columns=COMPARE_COLUMNS)
+
+
+def compare_metrics(summary: dict[str, Any]) -> list[tuple[str, str]]:
+    """The four headline figures of a plan comparison: (label, value)."""
+    return [("变化的网格", str(summary["grids_changed"])), ("新增 / 删除", f"{summary['added']} / {summary['removed']}"),
+            ("换网格或换人的住户", f"{summary['households_moved']:,}"), ("工作量变化的客户经理", str(summary["staff_changed"]))]
+
+
+def whatif_metrics(summary: dict[str, Any]) -> list[tuple[str, str, str | None, str]]:
+    """The four headline figures of a what-if (:func:`grids.assign.what_if`'s summary): (label, value, delta,
+    delta colour as ``st.metric`` takes it; distances in km, a longer distance shown as worse)."""
+    def km(m: float) -> str:
+        return f"{m / 1000:.2f} km"
+
+    s = summary
+    return [("移动户数", f"{s['households_moved']:,} 户", f"{s['grids_moved']} 个网格改变网点", "off"),
+            ("调动员工", f"{s['staff_moved']} 名", None, "normal"),
+            ("平均距离", km(s["mean_distance_m_after"]),
+             f"{(s['mean_distance_m_after'] - s['mean_distance_m_before']) / 1000:+.2f} km", "inverse"),
+            ("最远距离", km(s["max_distance_m_after"]),
+             f"{(s['max_distance_m_after'] - s['max_distance_m_before']) / 1000:+.2f} km", "inverse")]
+
+
+def whatif_caption(summary: dict[str, Any]) -> str:
+    """The staff count before → after and who else changes hands, under the what-if figures."""
+    s = summary
+    return (f"员工 {s['staff_before']} → {s['staff_after']} 名；"
+            + ("其余网格的网点和客户经理都不变。" if not s.get("grids_restaffed") else
+               f"另有 {s['households_restaffed']:,} 户网点不变、换客户经理。"))
+
+
+def problem_text(problem: pd.Series, severity: str) -> str:
+    """One line of the check list: icon, severity and kind, the message and its fix (data text escaped)."""
+    from grids.check import ERROR, PROBLEM_KINDS, SEVERITY_NAMES
+    from grids.planmaps import SEVERITY_STYLE
+    from grids.text import markdown
+
+    icon = SEVERITY_STYLE.get(severity, SEVERITY_STYLE[ERROR])[2]
+    fix = problem.get("fix") or ""
+    return (f"{icon} **{SEVERITY_NAMES.get(severity, '错误')}·{PROBLEM_KINDS.get(str(problem['kind']), '')}**"
+            f"　{markdown(problem['message'])}" + (f"  \n修正方法：{markdown(fix)}" if fix else ""))

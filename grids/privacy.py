@@ -12,7 +12,12 @@ Examples
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import pandas as pd
+
+FrameT = TypeVar("FrameT", bound=pd.DataFrame)
+"""A DataFrame or a subclass (GeoDataFrame): the masks return what they are given."""
 
 
 def _keep_ends(value: str | None, head: int, tail: int) -> str | None:
@@ -43,7 +48,7 @@ def mask_name(value: str | None) -> str | None:
     return s[:1] + "*" * (len(s) - 1)
 
 
-def mask_frame(frame: pd.DataFrame) -> pd.DataFrame:
+def mask_frame(frame: FrameT) -> FrameT:
     """Return a copy of ``frame`` with ``id_no`` and ``phone`` masked (other columns untouched)."""
     out = frame.copy()
     if "id_no" in out:

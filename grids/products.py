@@ -58,7 +58,8 @@ __all__ = [
 @cache
 def _data() -> dict[str, Any]:
     text = resources.files("grids").joinpath("data/products.json").read_text(encoding="utf-8")
-    return json.loads(text)
+    data: dict[str, Any] = json.loads(text)
+    return data
 
 
 @cache
@@ -80,12 +81,14 @@ GUARANTEE_OPTIONS: tuple[str, ...] = ("", *_data()["guarantees"])
 
 def entity_type(value: str) -> str:
     """The entity type under its current name (``农牧户`` of earlier versions → ``普通农牧户``); others unchanged."""
-    return _data()["aliases"]["entity_types"].get(value, value)
+    name: str = _data()["aliases"]["entity_types"].get(value, value)
+    return name
 
 
 def grade_name(value: str) -> str:
     """The grade under its current name (``金卡`` → ``黄金客户``, ``钻石卡`` → ``钻石客户``); others unchanged."""
-    return _data()["aliases"]["grades"].get(value, value)
+    name: str = _data()["aliases"]["grades"].get(value, value)
+    return name
 
 
 def grades(product: str, *, entity_type: str | None = None) -> list[str]:
@@ -163,7 +166,7 @@ def rate(product: str, *, payroll: bool = False, deposit_tier: str = "无", e_ba
     r = _product(product)["rate"]
     if deposit_tier not in r["deposit"]:
         raise ValidationError(f"未知的存款档次 “{deposit_tier}”", fix=f"可用：{'、'.join(r['deposit'])}")
-    value = (float(r["base"]) if base is None else float(base)) + r["deposit"][deposit_tier]
+    value: float = (float(r["base"]) if base is None else float(base)) + r["deposit"][deposit_tier]
     value += r["payroll"] if payroll else 0.0
     value += r["e_banking"] if e_banking else 0.0
     return round(value, 2)
@@ -184,6 +187,7 @@ def _canon(value: str) -> str:
 
 def _grade(product: str, grade: str) -> dict[str, Any]:
     name = grade_name(grade)
+    g: dict[str, Any]
     for g in _product(product)["grades"]:
         if g["grade"] == name:
             return g

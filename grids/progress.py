@@ -71,7 +71,7 @@ def set_as_of(ws: Any, value: str | dt.date | None, *, actor: str) -> None:
         Not a date, or a date in the future.
     """
     text = ""
-    if value not in (None, ""):
+    if value is not None and value != "":
         try:
             day = pd.Timestamp(value).normalize()
         except (TypeError, ValueError) as exc:

@@ -16,6 +16,7 @@ import os
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
 import geopandas as gpd
 import numpy as np
@@ -26,6 +27,13 @@ from grids import text
 from grids.crs import gk_crs_for
 from grids.errors import GridsError
 from grids.household_status import STATUS_COLORS, STATUS_ORDER, household_status
+
+if TYPE_CHECKING:
+    from matplotlib.artist import Artist
+    from matplotlib.figure import Figure
+    from matplotlib.typing import RcKeyType
+    from shapely.geometry import Point
+    from shapely.geometry.base import BaseGeometry
 
 __all__ = ["CJK_FONT_FILES", "cjk_font", "nice_length", "render_map"]
 
@@ -96,7 +104,7 @@ def _length_label(metres: float) -> str:
     return f"{metres / 1000:g} 公里" if metres >= 1000 else f"{metres:g} 米"
 
 
-def _draw_page(fig, households: gpd.GeoDataFrame, status: pd.Series, grids: gpd.GeoDataFrame,
+def _draw_page(fig: Figure, households: gpd.GeoDataFrame, status: pd.Series, grids: gpd.GeoDataFrame,
                branches: gpd.GeoDataFrame | None, *, title: str, subtitle: str, label_grids: bool) -> None:
     from matplotlib import patheffects
     from matplotlib.lines import Line2D
@@ -108,11 +116,11 @@ def _draw_page(fig, households: gpd.GeoDataFrame, status: pd.Series, grids: gpd.
     grids.plot(ax=ax, facecolor="#eef2fb", edgecolor="#3040c0", linewidth=1.0)
     if label_grids:
         for g in grids.itertuples(index=False):
-            p = g.geometry.representative_point()
+            p = cast("BaseGeometry", g.geometry).representative_point()
             ax.annotate(text.mathtext(getattr(g, "name", None) or g.code), (p.x, p.y), ha="center", va="center",
                         fontsize=8, color="#1a237e", zorder=5,
                         path_effects=[patheffects.withStroke(linewidth=2.5, foreground="white")])
-    handles = [Patch(facecolor="#eef2fb", edgecolor="#3040c0", label="网格")]
+    handles: list[Artist] = [Patch(facecolor="#eef2fb", edgecolor="#3040c0", label="网格")]
     geoms = np.asarray(households.geometry.values, dtype=object)
     ok = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms)) if len(geoms) else np.zeros(0, dtype=bool)
     for s in STATUS_ORDER:
@@ -125,7 +133,8 @@ def _draw_page(fig, households: gpd.GeoDataFrame, status: pd.Series, grids: gpd.
     if branches is not None and len(branches):
         ax.scatter(branches.geometry.x, branches.geometry.y, marker="s", s=60, c="#000000", zorder=4)
         for b in branches.itertuples(index=False):
-            ax.annotate(text.mathtext(b.name), (b.geometry.x, b.geometry.y), xytext=(4, 4), textcoords="offset points",
+            point = cast("Point", b.geometry)
+            ax.annotate(text.mathtext(b.name), (point.x, point.y), xytext=(4, 4), textcoords="offset points",
                         fontsize=8, zorder=5)
         handles.append(Line2D([], [], marker="s", linestyle="", color="#000000", label="营业网点"))
     minx, miny, maxx, maxy = grids.total_bounds
@@ -200,8 +209,8 @@ def render_map(households: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, located: p
     br = branches.to_crs(epsg) if branches is not None and len(branches) else None
     status = household_status(hh)
     grid_of = located.reindex(hh.index)["grid_id"]
-    rc = {"font.family": "sans-serif", "font.sans-serif": [family, "DejaVu Sans"], "axes.unicode_minus": False,
-          "pdf.fonttype": 42}
+    rc: dict[RcKeyType, Any] = {"font.family": "sans-serif", "font.sans-serif": [family, "DejaVu Sans"],
+                                "axes.unicode_minus": False, "pdf.fonttype": 42}
 
     def subtitle(grid_rows: gpd.GeoDataFrame, n: int) -> str:
         ids = sorted(grid_rows["staff_id"].dropna().astype(str).unique()) if "staff_id" in grid_rows else []

@@ -28,7 +28,7 @@ import os
 import uuid
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import geopandas as gpd
 import numpy as np
@@ -98,7 +98,7 @@ def get_client(scheduler: str | None = None, *, workers: int = 2,
     if scheduler:
         try:
             # never the process-wide default: other dask work (and later calls) must not run on it by accident
-            return Client(scheduler, timeout=timeout, set_as_default=False)
+            return Client(scheduler, timeout=timeout, set_as_default=False)  # type: ignore[no-untyped-call]  # untyped in distributed
         except OSError as exc:
             raise ValidationError(
                 f"无法连接 Dask 调度器 {scheduler}：{exc}",
@@ -106,8 +106,9 @@ def get_client(scheduler: str | None = None, *, workers: int = 2,
             ) from exc
     if workers < 1:
         raise ValidationError(f"工作进程数 {workers} 无效", fix="workers 至少为 1")
-    return Client(n_workers=workers, threads_per_worker=1, processes=True, memory_limit=memory_limit,
-                  dashboard_address=":0", silence_logs=40,  # a free port: 8787 may be taken
+    # (Client is untyped in distributed)
+    return Client(n_workers=workers, threads_per_worker=1, processes=True,  # type: ignore[no-untyped-call]
+                  memory_limit=memory_limit, dashboard_address=":0", silence_logs=40,  # a free port: 8787 may be taken
                   set_as_default=False)
 
 
@@ -122,7 +123,7 @@ def _hilbert_order(frame: gpd.GeoDataFrame) -> np.ndarray:
     valid = ~(geoms.isna() | geoms.is_empty).to_numpy()
     key = np.full(len(frame), np.iinfo(np.int64).max, dtype=np.int64)
     if valid.any():
-        pts = geoms[valid]
+        pts = cast(gpd.GeoSeries, geoms[valid])  # a GeoSeries: pandas-stubs type the mask lookup as Series
         key[valid] = pts.hilbert_distance(total_bounds=pts.total_bounds).to_numpy(dtype=np.int64)
     return np.argsort(key, kind="stable")
 
@@ -132,7 +133,7 @@ def _part_files(path: Path) -> list[Path]:
 
 
 def write_households_parquet(frame_or_iter: gpd.GeoDataFrame | Iterable[gpd.GeoDataFrame],
-                             path: str | os.PathLike, *, partition_size: int = 250_000,
+                             path: str | os.PathLike[str], *, partition_size: int = 250_000,
                              append: bool = False, spatial_sort: bool = True) -> list[Path]:
     """Write households as a directory of GeoParquet partitions (``part.00000.parquet`` …), one frame at a time.
 
@@ -193,7 +194,7 @@ def write_households_parquet(frame_or_iter: gpd.GeoDataFrame | Iterable[gpd.GeoD
     return written
 
 
-def read_households_parquet(path: str | os.PathLike, *,
+def read_households_parquet(path: str | os.PathLike[str], *,
                             columns: Sequence[str] | None = None) -> dask_geopandas.GeoDataFrame:
     """Open a directory written by :func:`write_households_parquet` lazily: one partition per file.
 
@@ -258,11 +259,11 @@ def _as_dask(households: Any, columns: Sequence[str] | None) -> dask_geopandas.G
 
 def _broadcast(frame: Any, label: str) -> Any:
     """``frame`` as one graph key: every partition's task depends on it, a worker receives it once."""
-    import dask
+    from dask.delayed import delayed
 
     if frame is None:
         return None
-    return dask.delayed(frame, name=f"{label}-{uuid.uuid4().hex}")
+    return delayed(frame, name=f"{label}-{uuid.uuid4().hex}")
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -305,8 +306,10 @@ def locate_dask(households: Any, grids: gpd.GeoDataFrame, *,
     if not isinstance(grids, gpd.GeoDataFrame):
         raise ValidationError("网格必须是 GeoDataFrame", fix="传入方案的网格（grids.plans.read_grids）")
     ddf = _as_dask(households, _LOCATE_INPUTS)
-    return ddf.map_partitions(_locate_partition, _broadcast(grids, "grids"), _broadcast(admin_units, "admin-units"),
-                              meta=_located_meta(), align_dataframes=False)
+    located: dd.DataFrame = ddf.map_partitions(_locate_partition, _broadcast(grids, "grids"),
+                                               _broadcast(admin_units, "admin-units"), meta=_located_meta(),
+                                               align_dataframes=False)
+    return located
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -327,7 +330,7 @@ def _partition_sums(part: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, admin_units
     located = locate_households(part, grids, admin_units=admin_units) if by in _NEEDS_LOCATION else None
     table = funnel(part, by=by, located=located)
     sums = table[list(_SUM_COLS)].astype({c: "int64" for c in COUNT_COLUMNS} | {c: "float64" for c in AMOUNT_COLUMNS})
-    sums.insert(0, "key", pd.array([str(k) for k in table.index], dtype="str"))
+    sums.insert(0, "key", pd.Series(pd.array([str(k) for k in table.index], dtype="str"), index=sums.index))
     return sums.reset_index(drop=True)
 
 
@@ -373,7 +376,7 @@ def funnel_dask(households: Any, grids: gpd.GeoDataFrame, *, by: str | None = No
     parts = ddf.map_partitions(_partition_sums, _broadcast(grids, "grids"), _broadcast(admin_units, "admin-units"),
                                by, meta=_sums_meta(), align_dataframes=False)
     if client is not None:
-        partial = client.compute(parts, sync=True)
+        partial = client.compute(parts, sync=True)  # type: ignore[no-untyped-call]  # untyped in distributed
     else:
         partial = parts.compute(scheduler=scheduler)
     sums = partial.groupby("key", sort=True)[list(_SUM_COLS)].sum()

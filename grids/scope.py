@@ -21,7 +21,7 @@ import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, cast, overload
 
 import geopandas as gpd
 import numpy as np
@@ -66,12 +66,19 @@ class ScopedWorkspace:
             # branch and customer managers work on the published plan only: a draft is the planners'
             if plans.plan_info(ws, self.plan_id)["status"] != "published":
                 raise PermissionDeniedError(f"{account.role_name}（{account.username}）只能查看和调整已发布的方案")
-        self._cache: dict[str, Any] = {}
+        self._cache: dict[str, pd.DataFrame] = {}
         self._cache_rev = -1
 
     # -- cached raw data, refreshed when the workspace revision moves --------------------------------------
 
-    def _raw(self, key: str) -> Any:
+    @overload
+    def _raw(self, key: Literal["grids", "households", "branches"]) -> gpd.GeoDataFrame: ...
+
+    @overload
+    def _raw(self, key: Literal["located", "staff", "surveys", "visits"]) -> pd.DataFrame: ...
+
+    def _raw(self, key: str) -> pd.DataFrame:
+        """The workspace's ``key`` (a layer, ``grids``: the plan's, ``located``: where households lie), unscoped."""
         rev = self.ws.revision
         if rev != self._cache_rev:
             self._cache.clear()
@@ -101,9 +108,9 @@ class ScopedWorkspace:
         if acc.can("read_all"):
             return pd.Series(True, index=grids.index)
         if acc.can("read_branch"):
-            return grids["branch_id"].astype(object).eq(acc.branch_id).fillna(False).astype(bool)
+            return _equals(grids["branch_id"], acc.branch_id)
         if acc.can("read_own"):
-            return grids["staff_id"].astype(object).eq(acc.staff_id).fillna(False).astype(bool)
+            return _equals(grids["staff_id"], acc.staff_id)
         return pd.Series(False, index=grids.index)
 
     def grids(self) -> gpd.GeoDataFrame:
@@ -255,7 +262,7 @@ class ScopedWorkspace:
         """The in-scope household row ``hh_id`` (masked), or PermissionDeniedError."""
         hh = self._raw("households")
         idx = hh.index if self.is_county_wide else self.located().index
-        hit = hh.loc[idx][hh.loc[idx, "hh_id"] == hh_id]
+        hit: pd.DataFrame = hh.loc[idx][hh.loc[idx, "hh_id"] == hh_id]
         if hit.empty:
             raise PermissionDeniedError(f"农户 {hh_id} 不在你的管辖范围内（{self.account.role_name}）")
         return mask_frame(hit).iloc[0]
@@ -432,7 +439,7 @@ class ScopedWorkspace:
             self.account.require("assign")
             staff = self._raw("staff")
             ids = staff["staff_id"].astype(str)
-            mine = staff["branch_id"].astype(object).eq(self.account.branch_id).fillna(False).to_numpy()
+            mine = _equals(staff["branch_id"], self.account.branch_id).to_numpy()
             allowed = set(ids) if self.is_county_wide else set(ids[mine])
             unknown = [k for k in quotas if str(k) not in set(ids)]
             if unknown:
@@ -851,8 +858,9 @@ class ScopedWorkspace:
             inside = self._in_scope_ids()
             known = set(self._raw("households")["hh_id"].astype(str))
             taken: list[tuple[int, dict[str, Any]]] = []
-            for row, values in frame.iterrows():
-                rec = {k: v for k, v in values.items() if k != "staff_id"}
+            for label, values in frame.iterrows():
+                row = cast(int, label)  # the index is the row number in the file (survey.import_frame)
+                rec = {str(k): v for k, v in values.items() if k != "staff_id"}
                 clean, found = survey.survey_problems(rec)
                 here = [(int(row), survey.EXPORT_LABELS.get(c, c), why, fix) for c, why, fix in found]
                 hid = clean["hh_id"]
@@ -919,6 +927,19 @@ class ScopedWorkspace:
             tx.note("households", {"purpose": purpose, "rows": rows, "plan_id": self.plan_id})
 
 
+def _equals(column: pd.Series, value: str | None) -> pd.Series:
+    """Boolean Series: where ``column`` holds ``value`` (False where it is missing; everywhere for None).
+
+    Examples
+    --------
+    >>> _equals(pd.Series(["B1", None, "B2"]), "B1").tolist(), _equals(pd.Series(["B1", None]), None).tolist()
+    ([True, False, False], [False, False])
+    """
+    if value is None:  # what ``eq(None)`` gives: nothing equals a missing binding
+        return pd.Series(False, index=column.index)
+    return column.astype(object).eq(value).fillna(False).astype(bool)
+
+
 def _version(rows: pd.DataFrame) -> int:
     """The ``version`` of the first row (``NULL`` or no column: 0)."""
     if not len(rows) or "version" not in rows.columns or pd.isna(rows["version"].iloc[0]):
@@ -930,7 +951,8 @@ def _bounded(what: Mapping[str, Any], *, limit: int = 4000) -> dict[str, Any]:
     """``what`` for an audit detail: JSON-safe, and cut down when a forged request is huge."""
     text = json.dumps(what, ensure_ascii=False, default=str)
     if len(text) <= limit:
-        return json.loads(text)
+        bounded: dict[str, Any] = json.loads(text)
+        return bounded
     return {"truncated": text[:limit]}
 
 

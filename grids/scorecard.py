@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -43,7 +43,9 @@ __all__ = ["MASKED_FACTORS", "Reason", "Suggestion", "load_scorecard", "points_t
 @cache
 def load_scorecard() -> dict[str, Any]:
     """The scorecard table (``factors``, ``products`` with their factors and grade thresholds, …)."""
-    return json.loads(resources.files("grids").joinpath("data/scorecard.json").read_text(encoding="utf-8"))
+    card: dict[str, Any] = json.loads(resources.files("grids").joinpath("data/scorecard.json").read_text(
+        encoding="utf-8"))
+    return card
 
 
 @dataclass(frozen=True)
@@ -177,8 +179,8 @@ def suggest_frame(frame: pd.DataFrame, *, product: str | pd.Series | None = None
         need = frame["need_product"] if "need_product" in frame.columns else pd.Series(None, index=frame.index)
         prods = pd.Series([_default_product(n, e) for n, e in zip(need, facts["entity_type"], strict=True)],
                           index=frame.index)
-    out = []
-    records = frame.to_dict("records")
+    out: list[Suggestion | None] = []
+    records = cast("list[dict[str, Any]]", frame.to_dict("records"))  # the columns are strings
     for i, (idx, prod) in enumerate(prods.items()):
         if not isinstance(prod, str) or prod not in card["products"]:
             out.append(None)
@@ -257,7 +259,8 @@ def suggest(survey_row: Mapping[str, Any] | pd.Series, product: str,
         raise ValidationError(f"评分卡没有产品 “{product}”", column="product",
                               fix=f"可用产品：{'、'.join(load_scorecard()['products'])}")
     row = dict(survey_row)
-    return suggest_frame(pd.DataFrame([row]), product=product, rules=rules)["suggestion"].iloc[0]
+    suggestion: Suggestion = suggest_frame(pd.DataFrame([row]), product=product, rules=rules)["suggestion"].iloc[0]
+    return suggestion
 
 
 MASKED_FACTORS: tuple[str, ...] = ("annual_income", "liability_ratio")

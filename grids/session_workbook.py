@@ -103,6 +103,7 @@ def session_template_bytes(households: pd.DataFrame, *, village_code: str, villa
     names = [_text(m.get("name")) for m in members] or [""] * _SLOTS
     book = Workbook()
     info = book.active
+    assert info is not None  # a new workbook has its one sheet
     info.title = PANEL_SHEET
     bold = Font(bold=True)
     values = {"村代码": village_code, "日期": "" if held_on is None else f"{pd.Timestamp(held_on):%Y-%m-%d}",
@@ -145,8 +146,8 @@ def session_template_bytes(households: pd.DataFrame, *, village_code: str, villa
                None if amount is None or pd.isna(amount) or float(amount) <= 0 else float(amount),
                rec.get("guarantee"), rec.get("suggested_grade"),
                None if suggested is None or pd.isna(suggested) else float(suggested), rec.get("points")]
-        for j, value in enumerate(row, start=1):
-            xlsx_cell(res, i, j, value if not (isinstance(value, float) and pd.isna(value)) else None)
+        for j, cell in enumerate(row, start=1):
+            xlsx_cell(res, i, j, cell if not (isinstance(cell, float) and pd.isna(cell)) else None)
         guarantee.add(f"G{i}")
         for j in range(first_vote, first_vote + len(names)):
             votes.add(res.cell(row=i, column=j).coordinate)
@@ -256,7 +257,7 @@ def read_session_workbook(source: str | Path | bytes) -> SessionWorkbook:
         if need not in heads:
             raise bad(PANEL_SHEET, head_at, need, "缺少这一列", "成员表应有 序号、姓名、身份、是否到会 四列")
     col = {h: heads.index(h) for h in _PANEL_HEAD if h in heads}
-    members = []
+    members: list[dict[str, Any]] = []
     for i, r in enumerate(rows[head_at:], start=head_at + 1):
         cells = {h: (r[j] if j < len(r) else None) for h, j in col.items()}
         name, role = _text(cells.get("姓名")), _text(cells.get("身份"))

@@ -33,9 +33,9 @@ import datetime as dt
 import json
 import re
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -66,6 +66,16 @@ def _s(value: Any) -> str:
     if value is None or (not isinstance(value, str) and pd.isna(value)):
         return ""
     return str(value).strip()
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """The rows of ``frame`` as dicts keyed by column name (our frames' columns are strings)."""
+    return cast("list[dict[str, Any]]", frame.to_dict("records"))
+
+
+def _row_dict(row: pd.Series) -> dict[str, Any]:
+    """One row (a Series indexed by column name) as a dict keyed by column name."""
+    return cast("dict[str, Any]", row.to_dict())
 
 
 def _bool(value: Any, default: bool = True) -> bool:
@@ -102,12 +112,13 @@ def check_panel(panel: pd.DataFrame | Sequence[Mapping[str, Any]]) -> pd.DataFra
         Fewer than 5 or more than 7 members; a member without a name, a repeated name, an unknown role; a required
         role missing (the message names which); nobody present.
     """
-    rows = panel.to_dict("records") if isinstance(panel, pd.DataFrame) else [dict(r) for r in panel]
+    rows = _records(panel) if isinstance(panel, pd.DataFrame) else [dict(r) for r in panel]
     rows = [r for r in rows if _s(r.get("name")) or _s(r.get("role"))]  # blank editor rows
     if not MIN_PANEL <= len(rows) <= MAX_PANEL:
         raise ValidationError(f"评定小组需要 {MIN_PANEL}–{MAX_PANEL} 名成员，现有 {len(rows)} 名", column="name",
                               fix="评定小组由村组干部、村民代表、信用社主任和客户经理共 5–7 人组成")
-    out, names = [], set()
+    out: list[dict[str, Any]] = []
+    names: set[str] = set()
     for seq, r in enumerate(rows, start=1):
         name, role = normalize_text(r.get("name")), _s(r.get("role"))
         if not name:
@@ -222,7 +233,8 @@ def read_decisions(ws: Any, *, where: str | None = None, params: Sequence[Any] =
 def _tx_read(tx: Any, ws: Any, layer: str, *, where: str, params: Sequence[Any]) -> pd.DataFrame:
     if layer not in ws.layers():
         return pd.DataFrame()
-    return tx.read(layer, where=where, params=params)
+    frame: pd.DataFrame = tx.read(layer, where=where, params=params)
+    return frame
 
 
 def _votes_of(rec: Mapping[str, Any], panel: pd.DataFrame) -> dict[str, str]:
@@ -338,7 +350,7 @@ def record_session(sw: Any, *, village_code: str, held_on: Any, place: str,
         raise PermissionDeniedError(f"村 {code} 不在你的管辖范围内（{account.role_name} {account.username}）")
     known_ids = set(everyone["hh_id"].astype(str))
     village_ids = set(scoped.loc[mine, "hh_id"].astype(str))
-    by_id = {str(r["hh_id"]): r for r in scoped[mine].to_dict("records")}
+    by_id = {str(r["hh_id"]): r for r in _records(scoped[mine])}
     if "hh_id" not in decisions.columns or not len(decisions):
         raise ValidationError("评定结果里没有农户", column="hh_id", fix="每户一行：户号、产品、等级、金额、担保方式和每名成员的表决")
     present = table.loc[table["present"], "name"].tolist()
@@ -349,7 +361,7 @@ def record_session(sw: Any, *, village_code: str, held_on: Any, place: str,
     rows: list[dict[str, Any]] = []
     seen_ids: set[str] = set()
     outside: list[str] = []
-    for n, rec in enumerate(decisions.to_dict("records"), start=1):
+    for n, rec in enumerate(_records(decisions), start=1):
         row_no = int(rec["row"]) if "row" in rec and pd.notna(rec.get("row")) else n
         hh_id = _s(rec.get("hh_id"))
         where = f"第 {row_no} 行（户号 {hh_id or '空'}）"
@@ -378,7 +390,7 @@ def record_session(sw: Any, *, village_code: str, held_on: Any, place: str,
         if missing:
             problems.append(f"{where}缺少 {'、'.join(missing[:3])} 的表决")
             continue
-        raw_amount = rec.get("amount", rec.get("granted_amount"))
+        raw_amount: Any = rec.get("amount", rec.get("granted_amount"))
         try:
             amount = float(raw_amount)
         except (TypeError, ValueError):
@@ -413,7 +425,7 @@ def record_session(sw: Any, *, village_code: str, held_on: Any, place: str,
                               "guarantee": [r["guarantee"] for r in carried_rows]})
         _, found = credit.record_ratings(current, batch, rules=rules)
         for p in found.itertuples():
-            r = carried_rows[int(p.row) - 1]
+            r = carried_rows[int(cast(int, p.row)) - 1]
             problems.append(f"第 {r['row']} 行（户号 {r['hh_id']}）{p.problem}（{p.fix}）")
     if problems:
         raise ValidationError(f"评定结果有 {len(problems)} 处问题，未保存任何内容：{'；'.join(problems[:5])}",
@@ -452,19 +464,20 @@ def record_session(sw: Any, *, village_code: str, held_on: Any, place: str,
             "session_id": session_id, "branch_id": branch_id, "village_code": code, "held_on": day, "place": place,
             "status": "已评定", "created_by": account.username, "created_at": now, "minutes": text}]))
         tx.append(PANEL_LAYER, table.assign(session_id=session_id)[["session_id", "seq", "name", "role", "present"]])
-        stored = frame.drop(columns=["row"]).assign(reviewed_by=None, reviewed_at=pd.NaT, review_note=None)
+        stored = frame.drop(columns=["row"]).assign(  # stubs reject the NaT scalar pandas broadcasts
+            reviewed_by=None, reviewed_at=pd.NaT, review_note=None)  # type: ignore[arg-type]
         tx.append(DECISIONS_LAYER, stored[list(_DECISION_COLS)])
         tx.note(DECISIONS_LAYER, {
             "op": "rating_session", "session_id": session_id, "village_code": code, "branch_id": branch_id,
             "held_on": f"{day:%Y-%m-%d}", "place": place, "panel": table[["name", "role", "present"]].to_dict("records"),
             "households": [_audit_entry(r, before.loc[r["hh_id"]], changed.get(r["hh_id"]))
-                           for r in frame.to_dict("records")]})
+                           for r in _records(frame)]})
     return SessionResult(session_id, stored.reset_index(drop=True))
 
 
 def _audit_entry(rec: Mapping[str, Any], before: pd.Series, change: Mapping[str, Any] | None) -> dict[str, Any]:
     """One household's audit entry: decision, votes, session id, before/after grade, amount, guarantee."""
-    def view(source: Mapping[str, Any]) -> dict[str, Any]:
+    def view(source: Mapping[Hashable, Any]) -> dict[str, Any]:
         amount = source.get("granted_amount")
         return {"grade": credit._plain_value(source.get("grade")),
                 "granted_amount": None if amount is None or pd.isna(amount) else float(amount),
@@ -534,7 +547,7 @@ def approve(ws: Any, decision_id: str, account: Any, *, note: str = "") -> dict[
             "granted_amount": [float(rec["amount"])], "guarantee": [rec["guarantee"]]}), rules=rules)
         tx.execute(f"UPDATE {DECISIONS_LAYER} SET outcome = ?, reviewed_by = ?, reviewed_at = ?, review_note = ? "
                    "WHERE decision_id = ?", (GRANTED, account.username, now, _s(note) or None, rec["decision_id"]))
-        entry = _audit_entry({**rec.to_dict(), "outcome": GRANTED}, before.iloc[0], entries[0])
+        entry = _audit_entry({**_row_dict(rec), "outcome": GRANTED}, before.iloc[0], entries[0])
         tx.note(DECISIONS_LAYER, {"op": "approve", "note": _s(note), "households": [entry]})
     return entry
 
@@ -557,7 +570,7 @@ def return_(ws: Any, decision_id: str, account: Any, note: str) -> dict[str, Any
         before = tx.read("households", where="hh_id = ?", params=[rec["hh_id"]])
         tx.execute(f"UPDATE {DECISIONS_LAYER} SET outcome = ?, reviewed_by = ?, reviewed_at = ?, review_note = ? "
                    "WHERE decision_id = ?", (REVIEW_RETURNED, account.username, now, _s(note), rec["decision_id"]))
-        entry = _audit_entry({**rec.to_dict(), "outcome": REVIEW_RETURNED}, before.iloc[0], None)
+        entry = _audit_entry({**_row_dict(rec), "outcome": REVIEW_RETURNED}, before.iloc[0], None)
         tx.note(DECISIONS_LAYER, {"op": "return", "note": _s(note), "households": [entry]})
     return entry
 
@@ -658,9 +671,9 @@ def vote_table(rating_list: pd.DataFrame, members: Sequence[str], suggestions: p
         out[col] = merged[col].to_numpy(dtype=object)
     out["suggested_amount"] = pd.to_numeric(out["suggested_amount"], errors="coerce")
     out["points"] = pd.to_numeric(out["points"], errors="coerce")
-    granted = pd.to_numeric(rating_list.get("granted_amount"), errors="coerce")
+    granted = pd.to_numeric(rating_list["granted_amount"], errors="coerce")
     out["grade"] = [g if isinstance(g, str) and g else (c if isinstance(c, str) and c else None)
-                    for g, c in zip(out["suggested_grade"], rating_list.get("grade"), strict=True)]
+                    for g, c in zip(out["suggested_grade"], rating_list["grade"], strict=True)]
     out["amount"] = out["suggested_amount"].where(out["suggested_amount"].notna(), granted.where(granted > 0))
     out["guarantee"] = rating_list.get("guarantee")
     for m in members:

@@ -107,7 +107,7 @@ def workspace_status(ws: Any, *, path: str | None = None) -> dict[str, Any]:
     level = admin["level"]
     steps: dict[str, dict[str, Any]] = {}
 
-    def step(key: str, state: str, counts: dict, detail: str, blocks: str = "", nxt: str = "") -> None:
+    def step(key: str, state: str, counts: dict[str, int], detail: str, blocks: str = "", nxt: str = "") -> None:
         title = next(s["title"] for s in STEPS if s["key"] == key)
         done = state == "done"
         steps[key] = {"key": key, "title": title, "state": state, "state_name": STATES[state], "counts": counts,

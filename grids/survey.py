@@ -261,7 +261,7 @@ def _date(value: Any, col: str, f: Field, problems: list[tuple[str, str, str]], 
     except (TypeError, ValueError):
         problems.append((col, f"{f.label}“{value}”不是日期", "写成 2026-03-05 这样的日期"))
         return None
-    if day is pd.NaT or pd.isna(day):
+    if pd.isna(day):
         problems.append((col, f"{f.label}“{value}”不是日期", "写成 2026-03-05 这样的日期"))
         return None
     if day.tzinfo is not None:
@@ -438,7 +438,7 @@ def read_surveys(ws: Any, *, hh_ids: Collection[str] | None = None) -> pd.DataFr
     """
     if LAYER not in ws.layers():
         return empty_surveys()
-    frame = ws.read(LAYER)
+    frame: pd.DataFrame = ws.read(LAYER)
     if hh_ids is not None:
         frame = frame[frame["hh_id"].astype(str).isin(set(map(str, hh_ids)))]
     return frame

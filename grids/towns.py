@@ -154,7 +154,7 @@ def cross_check(other: pd.DataFrame, *, prefix: str) -> pd.DataFrame:
     their_name = dict(zip(theirs["code"], theirs["name"], strict=True))
     their_code = {(c[:6], n): c for c, n in their_name.items()}
     left = dict(zip(mine["code"], mine["name"], strict=True))
-    rows: list[dict] = []
+    rows: list[dict[str, str]] = []
 
     def pair(code: str, other_code: str, kind: str) -> None:
         rows.append(dict(code=code, name=left.pop(code), other_code=other_code,
@@ -165,7 +165,7 @@ def cross_check(other: pd.DataFrame, *, prefix: str) -> pd.DataFrame:
             pair(code, code, "same")
     for code, name in list(left.items()):
         alt = their_code.get((code[:6], name))
-        if alt in their_name:
+        if alt is not None and alt in their_name:
             pair(code, alt, "recoded")
     for code in list(left):
         if code in their_name:
@@ -196,7 +196,7 @@ def _tar_member(path: Path, member: str) -> str:
         return f.read().decode("utf-8")
 
 
-def _check_pin(path: Path, pin: dict) -> None:
+def _check_pin(path: Path, pin: dict[str, str]) -> None:
     got = _sha256(path)
     if got != pin["sha256"]:
         raise ValidationError(f"{path.name} 的 SHA-256 是 {got}，与固定的版本不符",

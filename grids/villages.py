@@ -37,15 +37,16 @@ import json
 import os
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from shapely.geometry.base import BaseGeometry
 from shapely.ops import nearest_points
 
 from grids.crs import gk_crs_for
@@ -150,7 +151,7 @@ def _village_kind(name: str, given: Any = None) -> str:
 # --------------------------------------------------------------------------------------------------------
 
 
-def _polys(geom) -> list:
+def _polys(geom: BaseGeometry | None) -> list[shapely.Polygon]:
     """Polygon parts of ``geom`` larger than the noise tolerance."""
     if geom is None or geom.is_empty:
         return []
@@ -160,21 +161,21 @@ def _polys(geom) -> list:
     return [p for p in parts if p.geom_type == "Polygon" and p.area > _AREA_TOL]
 
 
-def _multi(geom):
+def _multi(geom: BaseGeometry | None) -> shapely.MultiPolygon | None:
     parts = _polys(geom)
     if not parts:
         return None
     return shapely.MultiPolygon(parts)
 
 
-def _without_slivers(geom, width_m: float = 1.0):
+def _without_slivers(geom: BaseGeometry | None, width_m: float = 1.0) -> BaseGeometry:
     """``geom`` without the thin parts (narrower than ``2 * width_m``) that overlays of real boundaries leave."""
     parts = _polys(geom)
     keep = [p for p in parts if not shapely.buffer(p, -width_m).is_empty]
     return shapely.union_all(keep) if keep else shapely.Polygon()
 
 
-def _voronoi(points: np.ndarray, domain, *, only=None) -> np.ndarray:
+def _voronoi(points: np.ndarray, domain: BaseGeometry, *, only: Iterable[int] | None = None) -> np.ndarray:
     """Voronoi cell of each (distinct) point, clipped to ``domain``; aligned with ``points``. With ``only``
     (positions), just those cells (the others are None)."""
     n = len(points)
@@ -209,7 +210,8 @@ def _voronoi(points: np.ndarray, domain, *, only=None) -> np.ndarray:
     return out
 
 
-def _one_piece_per_landmass(geoms: list, anchors: list, masses: gpd.GeoDataFrame) -> tuple[list, int]:
+def _one_piece_per_landmass(geoms: Sequence[BaseGeometry | None], anchors: Sequence[BaseGeometry],
+                            masses: gpd.GeoDataFrame) -> tuple[list[BaseGeometry | None], int]:
     """Re-tile ``geoms`` so that each has at most one piece per landmass.
 
     The piece holding an owner's anchor (else its largest piece) on each landmass stays; every other piece
@@ -269,7 +271,7 @@ def _one_piece_per_landmass(geoms: list, anchors: list, masses: gpd.GeoDataFrame
                 new_owner[a] = new_owner[same[int(np.argmin(d))]]
             break
     moved = int((new_owner != owner_arr).sum())
-    out = []
+    out: list[BaseGeometry | None] = []
     for i in range(len(geoms)):
         mine = atoms_arr[new_owner == i]
         out.append(shapely.union_all(mine) if len(mine) else shapely.Polygon())
@@ -283,12 +285,12 @@ def _landmass(geoms: np.ndarray, masses: gpd.GeoDataFrame) -> np.ndarray:
     return landmass_of(gpd.GeoSeries(geoms, crs=masses.crs), masses)
 
 
-def _pieces_per_landmass(geom, masses: gpd.GeoDataFrame) -> dict[int, list]:
+def _pieces_per_landmass(geom: BaseGeometry | None, masses: gpd.GeoDataFrame) -> dict[int, list[shapely.Polygon]]:
     parts = _polys(geom)
     if not parts:
         return {}
     lab = _landmass(np.asarray(parts, dtype=object), masses)
-    out: dict[int, list] = {}
+    out: dict[int, list[shapely.Polygon]] = {}
     for p, m in zip(parts, lab, strict=True):
         out.setdefault(int(m), []).append(p)
     return out
@@ -472,7 +474,7 @@ def derive_villages(seats: gpd.GeoDataFrame, *, towns: gpd.GeoDataFrame | None =
 
     # 3. located households pull their village over them (within max_shift_m, never into pieces)
     final = orig.copy()
-    beyond_rows: list[dict] = []
+    beyond_rows: list[dict[str, Any]] = []
     code_pos = {c: i for i, c in enumerate(s["code"].astype(str)) if derive_mask[i]}
     if households is not None and len(households) and "village_code" in households.columns:
         hh = households.to_crs(epsg)
@@ -514,7 +516,7 @@ def derive_villages(seats: gpd.GeoDataFrame, *, towns: gpd.GeoDataFrame | None =
                             f"{max_shift_m:,.0f} 米、在另一乡镇内，或并入会把村分成几块），已列出")
 
     villages = s[derive_mask].copy()
-    villages["geometry"] = [_multi(g) for g in final[derive_mask]]
+    villages["geometry"] = np.asarray([_multi(g) for g in final[derive_mask]], dtype=object)
     empty = villages.geometry.isna()
     if empty.any():
         warnings.append("这些村推算后没有范围（被真实村界或其他村覆盖）：" + "、".join(villages.loc[empty, "name"]))
@@ -537,7 +539,8 @@ def derive_villages(seats: gpd.GeoDataFrame, *, towns: gpd.GeoDataFrame | None =
         units.append(gpd.GeoDataFrame(
             {"code": [town], "name": [town_names.get(town, town)], "level": ["town"], "kind": [None],
              "parent_code": [town[: CODE_LENGTH["county"]]], "derived": [True], "provisional_code": [False]},
-            geometry=[_multi(shapely.union_all(np.asarray(mine.geometry.values, dtype=object)))], crs=epsg))
+            geometry=np.asarray([_multi(shapely.union_all(np.asarray(mine.geometry.values, dtype=object)))],
+                                dtype=object), crs=epsg))
     for town in town_names:
         if town not in set(s["town_code"].astype(str)) and town not in town_poly:
             warnings.append(f"乡镇 {town_names[town]}（{town}）既没有边界也没有村委会位置，无法推算其范围")
@@ -569,11 +572,11 @@ def _check_same_place(points: np.ndarray, names: np.ndarray) -> None:
                               fix="核对两个村的经纬度；每个村需要自己的村委会位置")
 
 
-def _absorb(members: np.ndarray, orig: np.ndarray, seat_pts: np.ndarray, domain, hpts: np.ndarray,
+def _absorb(members: np.ndarray, orig: np.ndarray, seat_pts: np.ndarray, domain: BaseGeometry, hpts: np.ndarray,
             howner: np.ndarray, hid: np.ndarray, max_shift_m: float, masses: gpd.GeoDataFrame
-            ) -> tuple[np.ndarray, list[dict]]:
+            ) -> tuple[np.ndarray, list[dict[str, Any]]]:
     """Move territory to the villages of located households outside them (see module docstring, step 3)."""
-    listed: list[dict] = []
+    listed: list[dict[str, Any]] = []
     inside = np.zeros(len(hpts), dtype=bool)
     for o in np.unique(howner):
         mine = np.flatnonzero(howner == o)
@@ -638,16 +641,17 @@ def _absorb(members: np.ndarray, orig: np.ndarray, seat_pts: np.ndarray, domain,
                                  and shapely.dwithin(c, piece, 0.01) and c.intersects(orig[m])}
         if not drop:
             break
-        for j in drop:
-            listed.append({"hh_id": hid[j], "owner": int(howner[j]), "distance_m": dist[j],
+        for d in drop:
+            listed.append({"hh_id": hid[d], "owner": int(howner[d]), "distance_m": dist[d],
                            "reason": "并入会使本村或邻村在同一块陆地上分成几块，未并入"})
-            claims.pop(j, None)
+            claims.pop(d, None)
     final = _apply_claims(members, orig, claims, howner)
     fixed, _ = _one_piece_per_landmass(list(final), [seat_pts[m] for m in members], masses)
     return np.asarray(fixed, dtype=object), listed
 
 
-def _apply_claims(members: np.ndarray, orig: np.ndarray, claims: Mapping[int, Any], howner: np.ndarray) -> list:
+def _apply_claims(members: np.ndarray, orig: np.ndarray, claims: Mapping[int, Any],
+                  howner: np.ndarray) -> list[BaseGeometry | None]:
     """Each member's territory: its own minus others' claims on it, plus its own claims."""
     if not claims:
         return list(orig[members])
@@ -701,7 +705,7 @@ def _derive_groups(villages: gpd.GeoDataFrame, hh: gpd.GeoDataFrame, masses: gpd
         clash = frame.groupby(["x", "y"])["c"].transform("nunique") > 1
         keep = (~frame.duplicated(["x", "y"]) & ~clash).to_numpy()
         cells = _voronoi(p[keep], vgeom)
-        geoms_g = [shapely.union_all(cells[c[keep] == g]) for g in good]
+        geoms_g: list[BaseGeometry | None] = [shapely.union_all(cells[c[keep] == g]) for g in good]
         anchors = []
         for g in good:  # the household nearest its group's centre
             gp = p[keep][c[keep] == g]
@@ -744,12 +748,12 @@ def _clean_text(value: str) -> str:
     return "".join(ch for ch in normalize_text(value) if unicodedata.category(ch)[0] != "C")
 
 
-def _each(values: pd.Series, fn) -> pd.Series:
+def _each(values: pd.Series, fn: Callable[[str], object]) -> pd.Series:
     """``fn`` applied to the text cells (None elsewhere), as an object Series (pandas' ``map`` makes NaN)."""
     return pd.Series([fn(v) if isinstance(v, str) and v else None for v in values], dtype=object)
 
 
-def _recognise_seat_columns(columns) -> dict[str, str]:
+def _recognise_seat_columns(columns: Iterable[str]) -> dict[str, str]:
     from grids.ingest.columns import norm_header as _norm_header
 
     lookup = {_norm_header(a): canon for canon, aliases in SEAT_ALIASES.items() for a in aliases}
@@ -894,7 +898,7 @@ def validate_villages(table: IngestResult | pd.DataFrame, *, workspace: Any, sou
     if holders is not None and len(holders):  # a code already held by another village of the workspace
         held = {c: (p, nm) for c, nm, p in zip(holders["code"].astype(str), holders["name"],
                                                holders["parent_code"].astype(str), strict=True)}
-        for i in np.flatnonzero(code.notna().to_numpy() & ~mismatch.to_numpy()):
+        for i in np.flatnonzero(code.notna().to_numpy() & ~mismatch.to_numpy()).tolist():
             holder = held.get(code[i])
             if holder is None or not isinstance(name[i], str) or not isinstance(holder[1], str):
                 continue
@@ -921,7 +925,7 @@ def validate_villages(table: IngestResult | pd.DataFrame, *, workspace: Any, sou
         tg = towns.to_crs(epsg)
         tpoly = {c: g for c, g in zip(tg["code"].astype(str), tg.geometry.values, strict=True)
                  if g is not None and not g.is_empty}
-        for i in np.flatnonzero(has & ~far & town.notna().to_numpy()):
+        for i in np.flatnonzero(has & ~far & town.notna().to_numpy()).tolist():
             g = tpoly.get(town[i])
             if g is not None and not shapely.dwithin(pts[i], g, SEAT_TOLERANCE_M):
                 problems.add_at(i, "geometry", "村委会位置不在所填乡镇内",
@@ -989,14 +993,16 @@ def _merge_seats(new: gpd.GeoDataFrame, existing: gpd.GeoDataFrame | None, villa
     new["provisional_code"] = False
     changes: dict[str, str] = {}
     for i in new.index:
-        k = f"{new.at[i, 'town_code']}|{new.at[i, 'name']}"
+        town_code, village_name = str(new.at[i, "town_code"]), str(new.at[i, "name"])
+        k = f"{town_code}|{village_name}"
         if k not in known:
             continue
         old_code, was_provisional = known[k]
-        if not isinstance(new.at[i, "code"], str):
+        new_code = new.at[i, "code"]
+        if not isinstance(new_code, str):
             new.at[i, "code"], new.at[i, "provisional_code"] = old_code, was_provisional
-        elif was_provisional and new.at[i, "code"] != old_code:
-            changes[old_code] = new.at[i, "code"]
+        elif was_provisional and new_code != old_code:
+            changes[old_code] = new_code
     if replace or existing is None or not len(existing):
         return new.reset_index(drop=True), changes
     old = existing.copy()
@@ -1078,7 +1084,7 @@ def _apply_code_changes(tx: Any, changes: Mapping[str, str]) -> dict[str, int]:
 
 
 def _read_and_validate(ws: Any, path: Path, *, coords: str | None, encoding: str | None,
-                       mapping: Mapping[str, str] | None, strict: bool, rejects_path: str | os.PathLike | None,
+                       mapping: Mapping[str, str] | None, strict: bool, rejects_path: str | os.PathLike[str] | None,
                        layer_name: str | None, replace: bool = False) -> tuple[ImportReport, dict[str, str]]:
     """Read the file, validate it, refuse undeclared GCJ-02, write the rejects: the steps of every import."""
     from grids.ingest import read_table, source_digests
@@ -1110,9 +1116,9 @@ def _read_and_validate(ws: Any, path: Path, *, coords: str | None, encoding: str
     return report, digests
 
 
-def import_villages(workspace: Any, file: str | os.PathLike, *, coords: str | None = None,
+def import_villages(workspace: Any, file: str | os.PathLike[str], *, coords: str | None = None,
                     encoding: str | None = None, mapping: Mapping[str, str] | None = None, strict: bool = False,
-                    rejects_path: str | os.PathLike | None = None, actor: str = "cli",
+                    rejects_path: str | os.PathLike[str] | None = None, actor: str = "cli",
                     account: Account | None = None, mode: str | None = None, layer_name: str | None = None,
                     max_shift_m: float = DEFAULT_MAX_SHIFT_M) -> ImportReport:
     """Import village seats and derive the village (town, group) territories, in one audited transaction.
@@ -1164,7 +1170,8 @@ def import_villages(workspace: Any, file: str | os.PathLike, *, coords: str | No
         return report
     ctx = _workspace_context(workspace)
     existing = workspace.read("seats") if workspace.count("seats") else None
-    seats, changes = _merge_seats(report.accepted, existing, ctx["villages"], replace=mode == "replace")
+    accepted = cast(gpd.GeoDataFrame, report.accepted)  # seats are points: the report holds a GeoDataFrame
+    seats, changes = _merge_seats(accepted, existing, ctx["villages"], replace=mode == "replace")
     _refuse_orphans(workspace, ctx, seats, changes, source=Path(file).name)
     note = {"file": Path(file).name, "sha256": digests.get(Path(file).name), "mode": mode,
             "coords": coords if coords is not None else "未声明（按 WGS84 读取）",
@@ -1286,7 +1293,8 @@ def _towns_left_without_territory(admin: gpd.GeoDataFrame | None, derived: pd.Se
     gone = admin[derived.to_numpy() & (admin["level"] == "town").to_numpy()
                  & ~admin["code"].astype(str).isin(set(units["code"].astype(str))).to_numpy()].copy()
     gone["derived"], gone["provisional_code"] = False, False
-    return gpd.GeoDataFrame(gone.drop(columns="geometry"), geometry=[None] * len(gone), crs=admin.crs)
+    return gpd.GeoDataFrame(gone.drop(columns="geometry"), geometry=np.full(len(gone), None, dtype=object),
+                            crs=admin.crs)
 
 
 def _codes_from_group_names(hh: pd.DataFrame) -> tuple[pd.Series, dict[str, tuple[str, str]]]:

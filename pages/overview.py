@@ -10,8 +10,9 @@ import pandas as pd
 import streamlit as st
 
 from grids import coverage
+from grids import display as fmt
 from grids.text import markdown
-from ui import auth, data, fmt
+from ui import auth, data
 from ui.maps import clicked_area, show_cached_map
 from ui.state import BASEMAP, OVERVIEW_SELECTED
 

@@ -1,18 +1,93 @@
 """集中授信 — one village's rating sitting: grades and limits for many households at once, checked against
 the product rules (grids.credit_rules: entity type, band, 职务级别, guarantee; the branch's own rules where the
 administrator set them), saved (audited); the 评定会 (panel of 5–7, votes, escalation above the branch's authority:
-ui/rating_session.py, rules in grids/sessions.py), and the village's whitelist exported."""
+rules in grids/sessions.py), and the village's whitelist exported."""
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Callable
+
+import pandas as pd
 import streamlit as st
 
-from grids import credit, credit_rules, products
+from grids import credit, credit_rules, products, ratings, sessions
 from grids.errors import GridsError
-from grids.model import GUARANTEES, JOB_LEVELS
+from grids.model import GUARANTEES, JOB_LEVELS, PANEL_ROLES, VOTE_CHOICES
+from grids.scope import ScopedWorkspace
+from grids.session_workbook import read_session_workbook, session_template_bytes
 from grids.text import markdown
-from ui import auth, data, rating_session
-from ui.state import RATING_CHECK, RATING_FILES, RATING_VILLAGE
+from ui import auth, data
+from ui.state import RATING_CHECK, RATING_FILES, RATING_VILLAGE, SESSION_RESULT
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def _record(save: Callable[..., sessions.SessionResult], **kw: object) -> None:
+    try:
+        result = save(**kw)
+    except GridsError as exc:
+        st.error(markdown(str(exc)))
+    else:
+        st.session_state[SESSION_RESULT] = result.summary()
+        data.drop_editor_table("session")
+        data.drop_editor_table("rating")
+        st.rerun()
+
+
+def session_section(sw: ScopedWorkspace, households: pd.DataFrame, village: str, village_name: str, rev: int) -> None:
+    """评定会 (rules: :mod:`grids.sessions`): date, place, panel, per-household votes, save; the workbook."""
+    st.subheader("评定会（资信等级评定小组集体表决）")
+    st.caption("评定小组 5–7 人：至少一名村组干部、一名村民代表，以及信用社主任和客户经理。到会成员对每户表决"
+               "同意/反对/弃权，同意超过到会人数一半才通过（持平不通过，退回重评）。网点审批权限以内的当场授信，"
+               "超过的连同会议纪要上报联社贷审会。“建议”列来自评分卡（最近一次农户信息采集），由评定小组决定。")
+    held = st.session_state.get(SESSION_RESULT)
+    if held:
+        st.success(markdown(held))
+    a, b = st.columns([1, 2])
+    held_on = a.date_input("评定会日期", value=dt.date.today(), max_value=dt.date.today(), key="session.held_on")
+    place = b.text_input("地点", value=f"{village_name}村委会", key="session.place", max_chars=60)
+    panel = st.data_editor(
+        sessions.empty_panel(), key=f"session.panel.{village}", num_rows="dynamic", hide_index=True,
+        width="stretch", column_config={
+            "name": st.column_config.TextColumn("姓名", max_chars=20),
+            "role": st.column_config.SelectboxColumn("身份", options=list(PANEL_ROLES)),
+            "present": st.column_config.CheckboxColumn("到会")})
+    members = sessions.present_members(panel)
+    table, seen, key = data.editor_table(
+        "session", (village, tuple(members), data.unmasked()),
+        lambda: ratings.session_table(sw, households, village, members, unmask=data.unmasked()), rev=rev)
+    edited = st.data_editor(
+        table, key=key, hide_index=True, height=360, width="stretch", placeholder="—",
+        disabled=[c for c in table.columns if c not in ("grade", "amount", "guarantee", *members)],
+        column_config={
+            "hh_id": "户号", "head_name": "户主", "segment": "客户类型", "product": "产品",
+            "suggested_grade": "建议等级",
+            "suggested_amount": st.column_config.NumberColumn("建议金额（元）", format="%d"),
+            "points": st.column_config.NumberColumn("评分", format="%d"), "reasons": "评分依据",
+            "grade": st.column_config.TextColumn("等级"),
+            "amount": st.column_config.NumberColumn("金额（元）", min_value=0, step=1000, format="%d"),
+            "guarantee": st.column_config.SelectboxColumn("担保方式", options=list(GUARANTEES)),
+            **{m: st.column_config.SelectboxColumn(m, options=list(VOTE_CHOICES)) for m in members}})
+    c1, c2, c3 = st.columns([1, 1, 1])
+    if c1.button("保存评定会", type="primary", key="session.save", width="stretch"):
+        _record(sw.record_session_from_table, village_code=village, held_on=held_on, place=place, panel=panel,
+                shown=table, edited=edited, members=members, seen=seen)
+    c2.download_button("下载评定表模板（Excel）", session_template_bytes(
+        table, village_code=village, village_name=village_name,
+        panel=panel[panel["name"].astype(str).str.strip() != ""] if len(panel) else None, held_on=held_on,
+        place=place), f"评定表_{village_name}.xlsx", XLSX, key="session.template", width="stretch")
+    upload = c3.file_uploader("上传填好的评定表", type=["xlsx"], key="session.upload", label_visibility="collapsed")
+    if upload is not None and st.button("按上传的评定表记录评定会", key="session.upload_save"):
+        try:
+            book = read_session_workbook(upload.getvalue())
+        except GridsError as exc:
+            st.error(markdown(str(exc)))
+        else:
+            _record(sw.record_rating_session, village_code=book.village_code, held_on=book.held_on, place=book.place, panel=book.panel,
+                    decisions=book.decisions, minutes=book.minutes)
+
+
 
 target, rev = data.current()
 account = auth.current_account()
@@ -24,7 +99,7 @@ if not account.can("rate"):
     st.stop()
 hh = data.households(sw, purpose="集中授信")
 admin = data.layer(target, rev, "admin_units", ("code", "name", "level"))
-vill = data.villages(hh, admin)
+vill = ratings.villages(hh, admin)
 vill = vill[vill["archived"] > 0]
 if vill.empty:
     st.info("你的范围内还没有已建档的农户。")
@@ -36,7 +111,7 @@ if st.session_state[RATING_VILLAGE] not in names:
 village = st.selectbox("村/嘎查/社区", list(names), format_func=names.get, key=RATING_VILLAGE)
 
 table, seen, editor_key = data.editor_table(
-    "rating", (village, data.unmasked()), lambda: data.rating_table(sw, hh, village, unmask=data.unmasked()),
+    "rating", (village, data.unmasked()), lambda: ratings.rating_table(sw, hh, village, unmask=data.unmasked()),
     rev=rev)
 grades = list(dict.fromkeys(g for p in products.load_catalogue() for g in products.grades(p)))
 st.caption(f"直接评级：{len(table)} 户已建档农户。" + ("管理员可在此更正等级与额度（记入审计）；" if account.role == "admin" else
@@ -47,7 +122,7 @@ with st.expander("产品规则" + (f"（网点 {account.branch_id}）" if accoun
     st.dataframe(rules.rename(columns=credit_rules.RULES_HEADERS), hide_index=True, width="stretch")
 edited = st.data_editor(
     table, key=editor_key, hide_index=True, height=420, width="stretch",
-    disabled=[c for c in table.columns if c not in data.RATING_EDITABLE],
+    disabled=[c for c in table.columns if c not in ratings.RATING_EDITABLE],
     column_order=["hh_id", "head_name", "product", "grade", "granted_amount", "guarantee", "job_level", "grades",
                   "segment", "id_no", "phone"], placeholder="—",
     column_config={
@@ -59,14 +134,14 @@ edited = st.data_editor(
         "job_level": st.column_config.SelectboxColumn("职务级别", options=list(JOB_LEVELS)),
     },
 )
-changes = data.ratings_from_intents(data.table_intents(table, edited, id_column="hh_id",
-                                                       blank_equal=("grade", "guarantee", "job_level")), table)
+changes = ratings.ratings_from_intents(ratings.table_intents(table, edited, id_column="hh_id",
+                                                             blank_equal=("grade", "guarantee", "job_level")), table)
 check_col, save_col, _ = st.columns([1, 1, 3])
 if check_col.button("校验", width="stretch"):
-    st.session_state[RATING_CHECK] = (village, len(changes), data.check_ratings(sw, changes))
+    st.session_state[RATING_CHECK] = (village, len(changes), ratings.check_ratings(sw, changes))
 if save_col.button("保存", type="primary", width="stretch", disabled=changes.empty, key="rating.save"):
     try:
-        n = data.save_ratings(sw, changes, seen=seen)
+        n = ratings.save_ratings(sw, changes, seen=seen)
     except GridsError as exc:
         st.error(markdown(str(exc)))
     else:
@@ -87,7 +162,7 @@ if held is not None and held[0] == village:
     else:
         st.success(f"校验通过：改动的 {n} 户都符合产品规则。")
 
-rating_session.render(sw, hh, village, vname[village], rev)
+session_section(sw, hh, village, vname[village], rev)
 
 st.subheader("白名单")
 white = credit.whitelist(hh, village, unmask=data.unmasked())
@@ -96,7 +171,7 @@ st.dataframe(white.rename(columns=credit.WHITELIST_HEADERS), hide_index=True, he
 name = vname[village]
 x, c, _ = st.columns([1, 1, 3])
 x.download_button("下载白名单（Excel）", sw.whitelist_file(village, fmt="xlsx"), f"白名单_{name}.xlsx",
-                  "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", key="rating.xlsx")
+                  XLSX, key="rating.xlsx")
 c.download_button("下载白名单（CSV）", sw.whitelist_file(village, fmt="csv"), f"白名单_{name}.csv", "text/csv",
                   key="rating.csv")
 if data.unmasked():  # full ID numbers: a file exists only after this click, audited before it is made

@@ -7,19 +7,147 @@ from __future__ import annotations
 import tempfile
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import streamlit as st
 
-from grids import assign, planmaps, plans, planview
+from grids import assign, planmaps, plans, planview, staffview
 from grids.assign.metrics import assignment_metrics, balance_warnings
 from grids.errors import GridsError
+from grids.model import STAFF_ROLES
+from grids.progress import DEFAULT_QUOTA_PER_DAY
+from grids.ratings import table_intents
 from grids.scope import ScopedWorkspace
 from grids.text import markdown
 from ui import data
 from ui import planning as ui
 from ui import state as keys
 from ui.maps import clicked_area, show_cached_map
+
+LIFECYCLE_MODES = ("新增客户经理", "登记离职", "调到其他网点")
+
+
+def keep_change(sw: ScopedWorkspace, all_grids: pd.DataFrame, action: str, params: dict[str, Any]) -> None:
+    """Compute a change (scope decided by the library) and keep it, with the grid versions it was shown at."""
+    change = sw.staff_preview(action, **params)
+    seen = plans.versions(all_grids[all_grids["branch_id"].astype(object).isin(list(change.teams))])
+    st.session_state[keys.STAFF_CHANGE] = {"action": action, "params": params, "change": change, "seen": seen,
+                                           "token": uuid.uuid4().hex}
+
+
+def lifecycle_section(sw: ScopedWorkspace, *, branch: str, branch_names: dict[str, str], team: pd.DataFrame,
+                      all_grids: pd.DataFrame) -> None:
+    """新增 / 离职 / 调动 with a preview of the grids that change hands before anything is saved."""
+    ss = st.session_state
+    names = dict(zip(team["staff_id"].astype(str), team["name"].astype(str), strict=True))
+    mode = st.radio("人员变动", LIFECYCLE_MODES, horizontal=True, key="staffing.lifecycle_mode")
+    try:
+        if mode == LIFECYCLE_MODES[0]:
+            c1, c2, c3 = st.columns(3)
+            sid = c1.text_input("员工编号", key="staffing.new_id", placeholder="例如 S200")
+            name = c2.text_input("姓名", key="staffing.new_name")
+            role = c3.selectbox("岗位", STAFF_ROLES, key="staffing.new_role")
+            if st.button("预览新增", key="staffing.preview_add", disabled=not (sid and name)):
+                keep_change(sw, all_grids, "add", {"person": {"staff_id": sid, "name": name, "branch_id": branch,
+                                                               "role": role}})
+        elif mode == LIFECYCLE_MODES[1]:
+            who = st.selectbox("离职的员工", list(names), format_func=lambda s: f"{names.get(s, s)}（{s}）",
+                               key="staffing.leaver")
+            if st.button("预览离职交接", key="staffing.preview_leave", disabled=not who):
+                keep_change(sw, all_grids, "leave", {"staff_id": who})
+        else:
+            c1, c2 = st.columns(2)
+            who = c1.selectbox("调动的员工", list(names), format_func=lambda s: f"{names.get(s, s)}（{s}）",
+                               key="staffing.mover")
+            others = [b for b in branch_names if b != branch]
+            to = c2.selectbox("调入网点", others, format_func=lambda b: f"{b} {branch_names[b]}", key="staffing.move_to")
+            if st.button("预览调动", key="staffing.preview_move", disabled=not (who and to)):
+                keep_change(sw, all_grids, "move", {"staff_id": who, "to_branch": to})
+    except GridsError as exc:
+        st.error(markdown(str(exc)))
+    held = ss[keys.STAFF_CHANGE]
+    if not held:
+        return
+    change = held["change"]
+    st.markdown(f"**预览：{markdown(change.title())}**（地图上虚线框为将改派的网格，保存前不生效）")
+    for line in change.lines()[1:]:
+        if not line.startswith("  "):
+            st.write(markdown(line))
+    st.dataframe(staffview.change_moves_table(change), hide_index=True, key="staffing.change_moves")
+    a, b = st.columns(2)
+    if a.button("确认保存", type="primary", key="staffing.confirm_change"):
+        p = held["params"]
+        try:
+            if held["action"] == "leave":
+                done = sw.staff_leave(p["staff_id"], seen=held["seen"])
+            elif held["action"] == "add":
+                done = sw.staff_add(p["person"], seen=held["seen"])
+            else:
+                done = sw.staff_move(p["staff_id"], p["to_branch"], seen=held["seen"])
+        except GridsError as exc:
+            st.error(markdown(str(exc)))
+            return
+        ss[keys.STAFF_CHANGE] = None
+        ss[keys.STAFF_NOTICE] = ("success", f"已保存：{done.title()}，改派 {len(done.moves)} 个网格"
+                                 + (f"（方案第 {done.revision} 版）" if done.revision is not None else ""))
+        st.rerun()
+    if b.button("放弃", key="staffing.drop_change"):
+        ss[keys.STAFF_CHANGE] = None
+        st.rerun()
+
+
+def staff_accounts_section(sw: ScopedWorkspace) -> None:
+    """The accounts of the branch's staff, each enabled or disabled by the branch manager (library decides)."""
+    acc = sw.staff_accounts()
+    if acc.empty:
+        st.caption("本网点员工还没有账号。")
+        return
+    st.dataframe(staffview.accounts_table(acc), hide_index=True, key="staffing.accounts")
+    c1, c2 = st.columns([3, 1])
+    user = c1.selectbox("账号", acc["username"].astype(str).tolist(), key="staffing.account")
+    active = bool(acc.set_index("username").loc[user, "active"]) if user else False
+    if c2.button("停用账号" if active else "启用账号", key="staffing.toggle_account"):
+        try:
+            sw.set_staff_account_active(user, not active)
+        except GridsError as exc:
+            st.error(markdown(str(exc)))
+            return
+        st.session_state[keys.STAFF_NOTICE] = ("success", f"账号 {user} 已{'停用' if active else '启用'}")
+        st.rerun()
+
+
+def quota_section(sw: ScopedWorkspace, *, team: pd.DataFrame, branches: pd.DataFrame, branch: str) -> None:
+    """Visit quotas of the branch's customer managers (households per visit day; empty: the branch default),
+    and the branch default (branch managers); the library checks scope and values (:meth:`set_quotas`)."""
+    default = staffview.branch_quota(branches, branch)
+    table = staffview.staff_quotas(team)
+    mine = dict(zip(table["staff_id"], table["quota"], strict=True))
+    with st.form("staffing.quotas"):
+        new_default = default
+        if sw.account.branch_id:
+            new_default = st.number_input(f"本网点默认定额（户/走访日；0 = 联社默认 {DEFAULT_QUOTA_PER_DAY} 户）", 0, 60,
+                                          value=default or 0, step=1) or None
+        edited = st.data_editor(table, hide_index=True, disabled=["staff_id", "name"], key="staffing.quota_editor",
+                                column_config={"staff_id": "编号", "name": "客户经理",
+                                               "quota": st.column_config.NumberColumn(
+                                                   "本人定额（户/走访日；空 = 网点默认）", min_value=1, max_value=60,
+                                                   step=1)})
+        if st.form_submit_button("保存定额"):
+            changes = staffview.quota_changes(mine, edited)
+            kw = {"branch_default": new_default} if sw.account.branch_id and new_default != default else {}
+            if not changes and not kw:
+                st.info("定额没有变化。")
+                return
+            try:
+                sw.set_quotas(changes, **kw)
+            except GridsError as exc:
+                st.error(markdown(str(exc)))
+            else:
+                st.session_state[keys.STAFF_NOTICE] = ("success", f"已保存定额（{len(changes)} 人"
+                                                       + ("，网点默认" if kw else "") + "）")
+                st.rerun()
+
 
 acct, target, rev, ws, ctx, basemap = ui.page_setup()
 ss = st.session_state
@@ -48,7 +176,7 @@ team = team[team["branch_id"] == branch].reset_index(drop=True)
 if grids.empty or team.empty:
     st.info("该网点没有网格或没有客户经理。")
     if acct.can("manage_staff"):
-        ui.lifecycle_section(sw, branch=branch, branch_names=branch_names, team=team, all_grids=all_grids)
+        lifecycle_section(sw, branch=branch, branch_names=branch_names, team=team, all_grids=all_grids)
     st.stop()
 staff_names = dict(zip(team["staff_id"].astype(str), team["name"].astype(str), strict=True))
 
@@ -101,12 +229,8 @@ if picked:
     ss[keys.STAFF_SELECTED] = picked
 
 with right:
-    table = staff_m[["staff_id", "grids", "households", "load_vs_mean", "pieces"]].assign(
-        name=lambda t: t["staff_id"].map(staff_names), load_vs_mean=lambda t: (t["load_vs_mean"] * 100).round(0))
     st.markdown("**工作量**")
-    st.dataframe(table[["staff_id", "name", "grids", "households", "load_vs_mean", "pieces"]].rename(columns={
-        "staff_id": "编号", "name": "客户经理", "grids": "网格数", "households": "户数",
-        "load_vs_mean": "相对平均（%）", "pieces": "片数"}), hide_index=True, key="staffing.workload")
+    st.dataframe(staffview.workload_table(staff_m, staff_names), hide_index=True, key="staffing.workload")
     sel = ss[keys.STAFF_SELECTED] if ss[keys.STAFF_SELECTED] in set(grids["grid_id"]) else None
     labels = planview.grid_label(grids)
     st.markdown(f"**选中的网格：** {markdown(labels[sel]) if sel else '（在地图上点击）'}")
@@ -128,10 +252,8 @@ if st.button("计算均衡方案", help="锁定的网格不动；只在负荷超
     st.rerun()
 if preview:
     _, after, _ = assignment_metrics(preview["grids"], ctx.branches[ctx.branches["branch_id"] == branch], staff=team)
-    cmp = pd.DataFrame({"客户经理": staff_m["staff_id"].map(staff_names), "现在（户）": staff_m["households"],
-                        "均衡后（户）": after["households"]})
     st.write(f"将改派 {len(preview['changed'])} 个网格（地图上虚线框）：")
-    st.dataframe(cmp, hide_index=True)
+    st.dataframe(staffview.balance_table(staff_m, after, staff_names), hide_index=True)
     a, b2 = st.columns(2)
     if a.button("应用均衡方案", type="primary", disabled=not preview["changed"], key="staffing.apply_preview"):
         proposal = preview["grids"].set_index("grid_id")["staff_id"]
@@ -143,28 +265,25 @@ if preview:
 
 if acct.can("manage_staff"):
     st.subheader("人员变动（新增、离职、调动）")
-    ui.lifecycle_section(sw, branch=branch, branch_names=branch_names, team=team, all_grids=all_grids)
+    lifecycle_section(sw, branch=branch, branch_names=branch_names, team=team, all_grids=all_grids)
     # these run only while open (a rerun of the page does not read the accounts)
     with st.expander("本网点员工账号（启用、停用）", key="staffing.accounts_open", on_change="rerun") as box:
         if box.open:
-            ui.staff_accounts_section(sw)
+            staff_accounts_section(sw)
 if acct.can("assign"):
     with st.expander("走访定额（每个走访日的户数）", key="staffing.quotas_open", on_change="rerun") as box:
         if box.open:
-            ui.quota_section(sw, team=team, branches=ctx.branches, branch=branch)
+            quota_section(sw, team=team, branches=ctx.branches, branch=branch)
 
 st.subheader("网格列表（可改派、锁定）")
 shown, seen, editor_key = data.editor_table(
-    "staffing", (sw.plan_id, branch), lambda: pd.DataFrame(grids[["grid_id", "name", "households", "staff_id",
-                                                                  "locked"]]).assign(
-        locked=lambda t: t["locked"].astype("boolean").fillna(False).astype(bool),
-        version=lambda t: t["grid_id"].map(shown_versions)), rev=rev)
+    "staffing", (sw.plan_id, branch), lambda: staffview.grid_list(grids, shown_versions), rev=rev)
 edited = st.data_editor(
     shown, hide_index=True, key=editor_key, disabled=["grid_id", "name", "households"],
     column_config={"grid_id": "编码", "name": "网格", "households": "户数",
                    "staff_id": st.column_config.SelectboxColumn("客户经理", options=list(staff_names), required=True),
                    "locked": st.column_config.CheckboxColumn("锁定", help="自动均衡时不移动")})
-intents = data.table_intents(shown, edited, id_column="grid_id")
+intents = table_intents(shown, edited, id_column="grid_id")
 if st.button(f"保存表格修改（{len(intents)} 处）", disabled=not intents, key="staffing.save_table"):
     send(intents, {g: seen[g] for g in intents if g in seen}, f"网点 {branch} 调整网格分配")
 if rev != data.editor_rev("staffing") and st.button("刷新表格（放弃未保存的修改）", key="staffing.refresh"):

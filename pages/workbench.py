@@ -11,7 +11,9 @@ import datetime as dt
 import pandas as pd
 import streamlit as st
 
+from grids import display as fmt
 from grids import maps as gmaps
+from grids import workbench
 from grids.errors import GridsError
 from grids.model import (
     ENTITY_TYPES,
@@ -24,7 +26,7 @@ from grids.model import (
     VISIT_OUTCOMES,
 )
 from grids.text import markdown
-from ui import auth, data, fmt
+from ui import auth, data
 from ui.maps import show_cached_map
 from ui.state import (
     BASEMAP,
@@ -59,7 +61,7 @@ mode = st.radio("起点", ["网点", "地图上点选"], horizontal=True, key="w
 start = st.session_state[WORKBENCH_START] if mode == "地图上点选" else None
 wb = data.cached_workbench(sw, target=target, rev=rev, staff_id=staff_id, start=start)
 seen = st.session_state[WORKBENCH_SEEN]  # household versions as the last run showed them
-st.session_state[WORKBENCH_SEEN] = data.versions_of(wb.todo)
+st.session_state[WORKBENCH_SEEN] = workbench.versions_of(wb.todo)
 
 if st.session_state[WORKBENCH_LAST]:
     st.success(markdown(st.session_state[WORKBENCH_LAST]))
@@ -99,7 +101,7 @@ st.caption(f"起点：{markdown(wb.start_label)}　黄点为起点，红点为�
            + ("，紫框为只知道村的农户户数（标在村委会）" if wb.villages is not None and len(wb.villages) else ""))
 
 st.subheader(f"待走访：{len(wb.todo):,} 户")
-located, by_village = data.visit_lists(wb)  # the columns a phone shows first: who, how far, how to call
+located, by_village = workbench.visit_lists(wb)  # the columns a phone shows first: who, how far, how to call
 st.dataframe(located, hide_index=True, height=260, width="stretch")
 if by_village:
     st.markdown(f"**只知道村、没有坐标的农户：{sum(len(t) for *_, t in by_village):,} 户**（按村列出，不按距离排序）")

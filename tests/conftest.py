@@ -85,9 +85,19 @@ def demo_path() -> Path:
 
 @pytest.fixture
 def demo_copy(demo_path, tmp_path) -> Path:
-    """A private copy of the demo workspace that a test may change."""
+    """A private copy of the demo workspace that a test may change (with its card key file beside it)."""
     dst = tmp_path / "demo.gpkg"
-    shutil.copy(demo_path, dst)
+    copy_workspace(demo_path, dst)
+    return dst
+
+
+def copy_workspace(src: Path, dst: Path) -> Path:
+    """Copy the GeoPackage workspace ``src`` to ``dst`` together with its card key file (``.cardkey``) when it has
+    one: a copy of the workspace alone cannot find its cards (:mod:`grids.cardkey`)."""
+    shutil.copy(src, dst)
+    key = src.with_name(src.name + ".cardkey")
+    if key.exists():
+        shutil.copy(key, dst.with_name(dst.name + ".cardkey"))
     return dst
 
 

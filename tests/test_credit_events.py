@@ -10,7 +10,7 @@ import pytest
 import shapely
 
 from geodata.demo_events import demo_card_number
-from grids import coverage
+from grids import cardkey, coverage
 from grids import credit_events as ce
 from grids.__main__ import main
 from grids.auth import DEMO_PASSWORD, Account
@@ -181,7 +181,8 @@ def test_card_number_never_stored_in_clear(signed_b01):
     detail = " ".join(str(r) for r in ws.audit_records())
     assert CARD_DIGITS not in detail and CARD_DIGITS[-4:] in detail
     ev = ce.read_events(ws, hh_id=hh)
-    assert ev["card_hash"].iloc[0] == ce.card_hash(ws.meta[ce.KEY_META], CARD)
+    assert ev["card_hash"].iloc[0] == ce.card_hash(cardkey.card_key(ws, create=False), CARD)
+    assert cardkey.LEGACY_META_KEY not in ws.meta  # the key lives outside the workspace
 
 
 def test_rebuild_equals_incremental(signed_b01):
@@ -206,7 +207,8 @@ def test_demo_events_keep_the_funnel_and_cards_find_customers(demo_path):
     assert ev.loc[ev["kind"].isin(["用信", "还款"]), "branch_id"].nunique() > 5
     assert ce.check_projection(ws).empty
     hh = ev.loc[ev["kind"] == "签约", "hh_id"].iloc[0]
-    key = ws.meta[ce.KEY_META]
+    key = cardkey.card_key(ws, create=False)  # the demo's sidecar, workspace/demo.gpkg.cardkey
+    assert key is not None and cardkey.LEGACY_META_KEY not in ws.meta
     assert ce.card_hash(key, demo_card_number(hh)) == ev.loc[ev["kind"] == "签约", "card_hash"].iloc[0]
 
 
@@ -222,8 +224,10 @@ def _small(ws) -> None:
         tx.replace("households", hh)
 
 
-def test_opening_events_migration_is_idempotent(any_ws):
+def test_opening_events_migration_is_idempotent(any_ws, monkeypatch):
     ws = any_ws
+    if cardkey.sidecar_path(ws.target) is None:  # PostGIS keeps no key: it comes from the environment
+        monkeypatch.setenv(cardkey.ENV_KEY, "5a" * 32)
     _small(ws)
     assert ce.write_opening_events(ws, actor="admin") == 2  # H1: 签约 60,000 and 开户余额 25,000
     rev = ws.revision

@@ -193,7 +193,9 @@ def test_local_cluster_and_scheduler_address(households, grids, tmp_path, small_
     expected = funnel(households, by="staff", located=locate_households(households, grids))
     ws = GpkgWorkspace(small_city.workspace)
     with get_client(workers=2, memory_limit="1GB") as local:
-        assert len(local.scheduler_info()["workers"]) == 2
+        workers = local.scheduler_info()["workers"].values()
+        assert len(workers) == 2
+        assert [(w["nthreads"], w["memory_limit"]) for w in workers] == [(1, 10**9)] * 2  # as get_client asks
         with get_client(local.scheduler.address) as remote:  # any scheduler address
             got = funnel_dask(tmp_path / "hh", grids, by="staff", client=remote)
         # what `report --engine dask --scheduler ADDR` runs on a city workspace

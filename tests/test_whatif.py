@@ -275,3 +275,10 @@ def test_planning_whatif_section_shows_the_households_moved(tmp_path, monkeypatc
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["移动户数"] == "3 户" and metrics["调动员工"] == "0 名"
     assert any("配 2 名新客户经理" in m.value for m in at.markdown)
+
+
+def test_adding_a_branch_next_to_branches_without_a_crs_names_the_fix():
+    g = row_of([0, 1], [10, 10], ["A", "A"], ["a", "a"])
+    b = gpd.GeoDataFrame({"branch_id": ["A"]}, geometry=[shapely.Point(X0 + 500, Y0 + 500)])  # no CRS
+    with pytest.raises(ValidationError, match="坐标参考系"):
+        what_if(g, b, people([("a", "A", "客户经理")]), add_branch=(119.4, 44.0))

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import re
 
 import streamlit as st
 
@@ -29,6 +28,7 @@ from grids import auth as gauth
 from grids import text
 from grids.auth import Account, Session
 from grids.errors import GridsError, PermissionDeniedError
+from grids.navigation import demo_hint
 from grids.workspace import Workspace, open_workspace
 from ui.data import workspace_target
 from ui.state import AUTH_NOTICE, AUTH_SESSION, ROLE, reset_signed_in
@@ -140,31 +140,6 @@ def _sso_session(ws: Workspace) -> Session | None:
         st.error(text.markdown(str(exc)))  # carries the e-mail the identity provider sent
         st.button("退出单点登录", on_click=st.logout)
         return None
-
-
-def demo_hint(ws: Workspace) -> str | None:
-    """The demo accounts and their password (demo workspaces only), for the login form."""
-    if not ws.is_demo:
-        return None
-    names = ws.read("accounts", columns=["username"])["username"].astype(str).tolist()  # names only: cheap
-
-    def span(prefix: str) -> str:
-        hits = sorted(n for n in names if re.fullmatch(prefix + r"\d+", n))
-        return f"{hits[0]}…{hits[-1]}" if len(hits) > 1 else (hits[0] if hits else "")
-
-    fixed = "、".join(n for n in ("admin", "leader", "planner") if n in names)
-    parts = [fixed] if fixed else []
-    if span("b"):
-        parts.append(f"网点主任 {span('b')}")
-    if span("s"):
-        parts.append(f"客户经理 {span('s')}")
-    if span("t"):
-        parts.append(f"柜员 {span('t')}")
-    if "cc01" in names:
-        parts.append("贷审会 cc01")
-    if not parts:
-        return None
-    return f"演示工作区：账号 {'，'.join(parts)}；密码均为 `{gauth.DEMO_PASSWORD}`。"
 
 
 def login_page(ws: Workspace) -> None:

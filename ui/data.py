@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Collection
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import folium
 import geopandas as gpd
 import pandas as pd
 import streamlit as st
@@ -23,10 +22,15 @@ from grids import coverage, export, maps, plans
 from grids import overview as ovw
 from grids.auth import Account
 from grids.errors import ValidationError
-from grids.overview import Overview
-from grids.placement import placement, village_counts, village_of
+from grids.overview import HOUSEHOLD_MAP_COLUMNS, Overview
+from grids.ratings import changed_ratings as changed_ratings  # re-exported: tests/test_app.py
+from grids.ratings import check_ratings as check_ratings
+from grids.ratings import save_ratings as save_ratings
+from grids.ratings import table_intents as table_intents  # re-exported: tests/test_intents.py
 from grids.scope import ScopedWorkspace
 from grids.text import markdown
+from grids.workbench import Workbench, with_distances, workbench
+from grids.workbench import workbench_map as build_workbench_map
 from grids.workspace import Workspace, open_workspace
 from ui.state import AUTH_SESSION, EDITORS, ROOT, SCOPED, UNMASK, UNMASKED
 
@@ -78,13 +82,6 @@ def tiles() -> dict[str, Any]:
     """The basemap settings map builders take (``tianditu_key``, ``tile_url``; see :func:`basemap_options`)."""
     opts = basemap_options()
     return {"tianditu_key": opts["tianditu_key"], "tile_url": opts["tile_url"]}
-
-
-HOUSEHOLD_MAP_COLUMNS: tuple[str, ...] = (
-    "hh_id", "village_code", "group_code", "segment", "product", "archived", "eligible", "granted_amount",
-    "signed", "available_amount", "using", "balance",
-)
-"""Household columns the overview needs (reading all 18 of 110k rows takes three times as long)."""
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)
@@ -334,127 +331,6 @@ def _scoped_or_none(target: str, account: Account) -> AppScopedWorkspace | None:
         return None
 
 
-def progress_of(visits: pd.DataFrame, person: pd.DataFrame, *, meta: dict[str, str],
-                branches: pd.DataFrame | None) -> dict[str, Any]:
-    """One customer manager's visits in the 7 and 30 days ending on the workspace's as-of date, against their
-    quota (:func:`grids.progress.staff_progress`): ``visits``/``target``/``behind`` of 7 days, ``month_*`` of 30,
-    ``quota``, ``start``, ``end``, ``live`` (no reporting date: up to today)."""
-    from grids import progress
-
-    as_of = progress.as_of_date(meta)
-    out: dict[str, Any] = {"visits": 0, "target": 0.0, "behind": True, "month_visits": 0, "month_target": 0.0,
-                           "quota": float(progress.DEFAULT_QUOTA_PER_DAY), "end": as_of,
-                           "start": progress.window(as_of, 7)[0], "live": progress.is_live(meta)}
-    if len(person):
-        week = progress.staff_progress(visits, person, as_of=as_of, days=7, branches=branches).iloc[0]
-        month = progress.staff_progress(visits, person, as_of=as_of, days=30, branches=branches).iloc[0]
-        out.update(visits=int(week["visits"]), target=float(week["target"]), behind=week["status"] == "落后",
-                   month_visits=int(month["visits"]), month_target=float(month["target"]),
-                   quota=float(week["quota_per_day"]))
-    return out
-
-
-@dataclass
-class Workbench:
-    """One customer manager's grids, households, who is left to visit and progress."""
-
-    staff_id: str | None
-    grids: gpd.GeoDataFrame
-    households: gpd.GeoDataFrame
-    todo: gpd.GeoDataFrame
-    summary: dict[str, Any]
-    start: tuple[float, float] | None
-    start_label: str
-    branch: gpd.GeoDataFrame
-    week: dict[str, Any]
-    weekly: pd.DataFrame
-    villages: gpd.GeoDataFrame | None = None
-    """Households to visit known only by village, counted per village at its seat
-    (:func:`grids.placement.village_counts`); their rows are in ``todo`` with ``placement == 'village'``."""
-
-
-def to_visit(households: gpd.GeoDataFrame, *, start: tuple[float, float] | None,
-             admin_units: pd.DataFrame | None = None, closed: Collection[str] = ()) -> gpd.GeoDataFrame:
-    """The households still to visit (:func:`grids.survey.to_do`: not archived, not closed by their latest
-    survey), nearest first from ``start`` (storage lon/lat), with ``distance_km`` measured in the Gauss-Krüger
-    zone and ``placement`` (:func:`grids.placement.placement`, with ``admin_units``); only a household's own
-    point has a distance, the others come last."""
-    from grids.survey import to_do
-
-    todo = households[to_do(households, closed)].copy()
-    todo["distance_km"] = float("nan")
-    units = admin_units if admin_units is not None else pd.DataFrame({"code": [], "level": []})
-    todo["placement"] = placement(todo, units)
-    return with_distances(todo, start=start)
-
-
-def with_distances(todo: gpd.GeoDataFrame, *, start: tuple[float, float] | None) -> gpd.GeoDataFrame:
-    """``todo`` (rows of :func:`to_visit`) with ``distance_km`` from ``start`` for the households with their own
-    point (measured in the Gauss-Krüger zone), nearest first; the others come last."""
-    from grids.crs import to_gk
-
-    todo = todo.copy()
-    todo["distance_km"] = float("nan")
-    located = (todo["placement"] == "point") & ~(todo.geometry.isna() | todo.geometry.is_empty)
-    if start is not None and located.any():
-        gk = to_gk(todo[located])
-        here = gpd.GeoSeries(gpd.points_from_xy([start[0]], [start[1]]), crs=todo.crs).to_crs(gk.crs).iloc[0]
-        todo.loc[located, "distance_km"] = (gk.geometry.distance(here) / 1000).round(2).to_numpy()
-    return todo.sort_values(["distance_km", "hh_id"], na_position="last", kind="stable")
-
-
-def versions_of(households: pd.DataFrame) -> dict[str, int]:
-    """``hh_id`` → row version of ``households`` (``NULL`` or no column: 0).
-
-    >>> versions_of(pd.DataFrame({"hh_id": ["a", "b"], "version": [2, None]}))
-    {'a': 2, 'b': 0}
-    """
-    v = households["version"] if "version" in households.columns else pd.Series(0, index=households.index)
-    return dict(zip(households["hh_id"].astype(str), pd.to_numeric(v, errors="coerce").fillna(0).astype(int).tolist(),
-                    strict=True))
-
-
-def workbench(sw: ScopedWorkspace, *, staff_id: str | None, start: tuple[float, float] | None,
-              admin_units: gpd.GeoDataFrame | None = None, seats: gpd.GeoDataFrame | None = None) -> Workbench:
-    """The workbench of ``staff_id`` (a customer manager's own; admins pick one) from ``start``
-    (default: the staff member's branch). With ``admin_units`` (and ``seats``) the households to visit known
-    only by village are counted per village at its seat (``villages``) and never given a distance."""
-    from grids import coverage
-
-    grids = sw.grids()
-    located = sw.located()
-    hh = sw.households()
-    if staff_id is not None:
-        grids = grids[grids["staff_id"] == staff_id]
-        mine = located["staff_id"].astype(object).eq(staff_id).fillna(False).to_numpy(dtype=bool)
-        hh, located = hh[mine], located[mine]
-    staff = sw.staff()
-    person = staff[staff["staff_id"] == staff_id]
-    branch_id = sw.account.branch_id or (str(person["branch_id"].iloc[0]) if len(person) else None)
-    branches = sw.branches()
-    branch = branches[branches["branch_id"] == branch_id]
-    label = "网点"
-    if start is None and len(branch):
-        start = (float(branch.geometry.iloc[0].x), float(branch.geometry.iloc[0].y))
-        label = f"{branch['name'].iloc[0]}（网点）"
-    elif start is not None:
-        label = f"地图上选的位置（{start[0]:.5f}, {start[1]:.5f}）"
-    closed = sw.closed_ids()
-    by_grid = coverage.funnel(hh, by="grid", located=located, closed=closed)
-    grids = grids.assign(coverage_rate=grids["grid_id"].map(by_grid["coverage_rate"]),
-                         households=grids["grid_id"].map(by_grid["registered"]).fillna(0).astype(int))
-    visits = sw.visits()
-    visits = visits[visits["staff_id"] == staff_id] if staff_id is not None else visits.iloc[:0]
-    week = progress_of(visits, person, meta=sw.ws.meta, branches=branches)
-    weekly = coverage.weekly_visits(visits, by="staff") if len(visits) else pd.DataFrame(
-        {"week": pd.Series(dtype=str), "visits": pd.Series(dtype=int)})
-    todo = to_visit(hh, start=start, admin_units=admin_units, closed=closed)
-    villages = village_counts(todo, admin_units, seats=seats) if admin_units is not None else None
-    return Workbench(staff_id=staff_id, grids=grids, households=hh, todo=todo,
-                     summary=coverage.county_summary(hh, closed=closed), start=start, start_label=label,
-                     branch=branch, week=week, weekly=weekly, villages=villages)
-
-
 @st.cache_data(max_entries=128, show_spinner=False)
 def _cached_workbench_base(target: str, rev: int, username: str, role: str, staff_id: str | None, day: str,
                            _sw: ScopedWorkspace) -> Workbench:
@@ -474,157 +350,22 @@ def _cached_workbench(target: str, rev: int, username: str, role: str, staff_id:
                                start_label=f"地图上选的位置（{start[0]:.5f}, {start[1]:.5f}）")
 
 
-def visit_lists(wb: Workbench) -> tuple[pd.DataFrame, list[tuple[str, str, pd.DataFrame]]]:
-    """The to-visit list as the page shows it: households with a position (own point, nearest first; then
-    those placed by group), and per village — ``(village name, “三家子村：23 户未定位”, its households)`` by
-    village code — those known only by village (no invented distance)."""
-    todo = wb.todo
-    kind = todo["placement"] if "placement" in todo.columns else pd.Series("point", index=todo.index)
-
-    def table(rows: pd.DataFrame, *, distance: bool) -> pd.DataFrame:
-        group = rows.get("group_name")
-        cols = {"户主": rows.get("head_name"), "距离（公里）": rows["distance_km"] if distance else None,
-                "电话": rows.get("phone"), "户号": rows["hh_id"],
-                "组": group if group is not None and group.notna().any() else None, "地址": rows.get("address")}
-        return pd.DataFrame({k: v for k, v in cols.items() if v is not None})
-
-    main = table(todo[(kind != "village").to_numpy()], distance=True)
-    groups: list[tuple[str, str, pd.DataFrame]] = []
-    by_village = todo[(kind == "village").to_numpy()]
-    if len(by_village) and wb.villages is not None and len(wb.villages):
-        code = village_of(by_village)
-        for row in wb.villages.itertuples(index=False):
-            rows = by_village[code.eq(row.village_code).fillna(False).to_numpy(dtype=bool)].sort_values(
-                "hh_id", kind="stable")
-            groups.append((str(row.name), row.label, table(rows, distance=False)))
-    return main, groups
-
-
 def cached_workbench(sw: ScopedWorkspace, *, target: str, rev: int, staff_id: str | None,
                      start: tuple[float, float] | None) -> Workbench:
-    """:func:`workbench`, computed once per workspace revision, account, staff member, start point and day
+    """:func:`grids.workbench.workbench`, computed once per workspace revision, account, staff member, start point and day
     (a rerun that only moves a radio button or opens a row costs no recomputation)."""
     day = pd.Timestamp.now().strftime("%Y-%m-%d")
     return _cached_workbench(target, rev, sw.account.username, sw.account.role, staff_id, start, day, sw)
 
 
-def workbench_map(wb: Workbench, *, basemap: str, admin_units: gpd.GeoDataFrame | None = None) -> Any:
-    """A small map of the workbench: my grids by coverage, households left to visit, my branch, the start."""
-    import folium
-
-    opts = basemap_options()
-    m = maps.overview_map(wb.grids[["grid_id", "code", "name", "staff_id", "coverage_rate", "households",
-                                    "geometry"]].assign(name=wb.grids["name"].fillna(wb.grids["code"])),
-                          branches=wb.branch,
-                          uncovered=wb.todo[[c for c in (wb.todo.geometry.name, "placement") if c in wb.todo]],
-                          unlocated=wb.villages, admin_units=admin_units,
-                          basemap=basemap, tianditu_key=opts["tianditu_key"], tile_url=opts["tile_url"])
-    if wb.start is not None and len(wb.grids):
-        minx, miny, maxx, maxy = wb.grids.to_crs(4490).total_bounds
-        pts = maps.display_frame(gpd.GeoDataFrame(geometry=gpd.points_from_xy(
-            [wb.start[0], minx, maxx], [wb.start[1], miny, maxy]), crs=4490), basemap=basemap)
-        start = pts.geometry.iloc[0]
-        folium.CircleMarker([start.y, start.x], radius=9, color="#0b7a4b", weight=3, fill=True,
-                            fill_color="#ffeb3b", fill_opacity=1.0, tooltip=maps.Tooltip("起点")).add_to(m)
-        x, y = pts.geometry.x, pts.geometry.y
-        m.fit_bounds([[float(y.min()), float(x.min())], [float(y.max()), float(x.max())]], padding=(16, 16))
-    return m
+def workbench_map(wb: Workbench, *, basemap: str, admin_units: gpd.GeoDataFrame | None = None) -> folium.Map:
+    """:func:`grids.workbench.workbench_map` with this installation's basemap settings (:func:`tiles`)."""
+    return build_workbench_map(wb, basemap=basemap, admin_units=admin_units, **tiles())
 
 
 # --------------------------------------------------------------------------------------------------------
-# 集中授信
+# data editors (集中授信, 人员分配, …): the table each shows, kept in session state
 # --------------------------------------------------------------------------------------------------------
-
-RATING_EDITABLE = ("grade", "granted_amount", "guarantee", "job_level")
-
-
-def villages(households: pd.DataFrame, admin_units: pd.DataFrame) -> pd.DataFrame:
-    """Villages of ``households`` with their names, household and archived (surveyed) counts."""
-    code = households["village_code"].astype("string")
-    archived = households["archived"].astype("boolean").fillna(False).astype(int)
-    out = pd.DataFrame({"code": code, "archived": archived}).dropna(subset=["code"]).groupby("code").agg(
-        households=("archived", "size"), archived=("archived", "sum")).reset_index()
-    names = dict(zip(admin_units["code"], admin_units["name"], strict=True))
-    out["name"] = out["code"].map(names).fillna(out["code"])
-    return out.sort_values("code").reset_index(drop=True)
-
-
-def changed_ratings(original: pd.DataFrame, edited: pd.DataFrame) -> pd.DataFrame:
-    """The rows of ``edited`` (a rating editor) whose grade, limit or guarantee differ from ``original``.
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> a = pd.DataFrame({"hh_id": ["x", "y"], "grade": ["良好", None], "granted_amount": [50000.0, None],
-    ...                   "guarantee": ["", None]})
-    >>> b = a.assign(granted_amount=[50000.0, 40000.0], grade=["良好", "一般"])
-    >>> changed_ratings(a, b)["hh_id"].tolist()
-    ['y']
-    """
-    def norm(frame: pd.DataFrame) -> pd.DataFrame:
-        out = pd.DataFrame(index=frame.index)
-        out["grade"] = frame["grade"].astype(object).where(frame["grade"].notna(), "").astype(str).str.strip()
-        out["guarantee"] = frame["guarantee"].astype(object).where(frame["guarantee"].notna(), "").astype(str)
-        out["granted_amount"] = pd.to_numeric(frame["granted_amount"], errors="coerce").fillna(0.0)
-        return out
-
-    a, b = norm(original), norm(edited.reindex(original.index))
-    diff = (a != b).any(axis=1).to_numpy()
-    return edited.reindex(original.index)[diff]
-
-
-def _same(a: Any, b: Any) -> bool:
-    na = a is None or (not isinstance(a, str | list | tuple) and pd.isna(a))
-    nb = b is None or (not isinstance(b, str | list | tuple) and pd.isna(b))
-    if na or nb:
-        return na and nb
-    a = a.item() if hasattr(a, "item") else a
-    b = b.item() if hasattr(b, "item") else b
-    return bool(a == b)
-
-
-def table_intents(shown: pd.DataFrame, edited: pd.DataFrame, *, id_column: str,
-                  blank_equal: tuple[str, ...] = ()) -> dict[str, dict[str, Any]]:
-    """What a data editor asks to change, keyed by the ids of the rows the *server* showed.
-
-    ``shown`` is the table as this session rendered it (kept server-side, default RangeIndex); ``edited`` is
-    what the editor returned. A row is identified by its position label in ``shown`` — never by the id column
-    the client sends back — so every changed cell, read-only or not, becomes ``{id: {column: value}}`` for
-    the library to decide. Rows the client added or deleted, or an edited index, become intents the library
-    refuses (an unknown id, a read-only field ``删除``). Columns in ``blank_equal`` treat None and ``""`` alike.
-
-    Examples
-    --------
-    >>> shown = pd.DataFrame({"grid_id": ["G1", "G2"], "staff_id": ["S1", "S2"]})
-    >>> table_intents(shown, shown.assign(staff_id=["S1", "S3"], grid_id=["G1", "G9"]), id_column="grid_id")
-    {'G2': {'grid_id': 'G9', 'staff_id': 'S3'}}
-    >>> table_intents(shown, shown.iloc[[1]], id_column="grid_id")
-    {'G1': {'删除': True}}
-    """
-    ids = dict(zip(range(len(shown)), shown[id_column].astype(str), strict=True))
-    out: dict[str, dict[str, Any]] = {}
-    labels = list(edited.index)
-    before = shown.to_dict("records")  # plain rows: one lookup per cell (``iloc`` per cell cost 0.1 s a run)
-    after = dict(zip(labels, edited.to_dict("records"), strict=True))
-    for pos, gid in ids.items():
-        if pos not in after:
-            out[gid] = {"删除": True}
-            continue
-        row = after[pos]
-        diff = {}
-        for col in edited.columns:
-            old = before[pos].get(col)
-            new = row[col]
-            if col in blank_equal:
-                old, new = (None if _same(old, "") else old), (None if _same(new, "") else new)
-            if not _same(old, new):
-                diff[col] = new.item() if hasattr(new, "item") else new
-        if diff:
-            out[gid] = diff
-    for n, label in enumerate(lb for lb in labels if lb not in ids):
-        out[f"（新增行 {n + 1}）"] = {c: (v.item() if hasattr(v, "item") else v) for c, v in after[label].items()}
-    return out
-
 
 def editor_table(name: str, key: tuple, build: Any, *, rev: int) -> tuple[pd.DataFrame, dict[str, int], str]:
     """The table a data editor shows, kept while the user has unsaved edits in it.
@@ -668,57 +409,6 @@ def _has_edits(state: Any) -> bool:
     if not isinstance(state, dict):
         return False
     return bool(state.get("edited_rows") or state.get("added_rows") or state.get("deleted_rows"))
-
-
-def rating_table(sw: ScopedWorkspace, households: pd.DataFrame, village: str, *, unmask: bool) -> pd.DataFrame:
-    """The rating editor's table of one village (:func:`grids.credit.rating_list`) with each household's
-    ``version`` (``hh_id`` first)."""
-    from grids import credit
-
-    table = credit.rating_list(households, village, unmask=unmask).reset_index(drop=True)
-    table["granted_amount"] = pd.to_numeric(table["granted_amount"], errors="coerce").fillna(0.0)
-    table["guarantee"] = table["guarantee"].astype(object).where(table["guarantee"].notna(), "")
-    versions = sw.household_versions()
-    table["version"] = [versions.get(str(h), 0) for h in table["hh_id"]]
-    return table
-
-
-def ratings_from_intents(intents: dict[str, dict[str, Any]], shown: pd.DataFrame) -> pd.DataFrame:
-    """A rating batch (one row per household, ``hh_id`` + the changed columns, unchanged rating fields filled
-    from ``shown``) from :func:`table_intents` of the rating editor; other columns stay in, to be refused."""
-    from grids.credit import RATING_FIELDS
-
-    base = shown.set_index(shown["hh_id"].astype(str))
-    rows = []
-    for hh_id, fields in intents.items():
-        rec: dict[str, Any] = {"hh_id": hh_id}
-        if hh_id in base.index:
-            rec.update({c: base.at[hh_id, c] for c in RATING_FIELDS})
-        # a changed id column is a change of a read-only field of *this* row, never another household
-        rec.update({("hh_id（改）" if c == "hh_id" else c): v for c, v in fields.items()})
-        rows.append(rec)
-    out = pd.DataFrame(rows)
-    return out.reindex(columns=list(dict.fromkeys(["hh_id", *RATING_FIELDS, *out.columns])))
-
-
-def check_ratings(sw: ScopedWorkspace, ratings: pd.DataFrame) -> pd.DataFrame:
-    """The problems of a rating batch (product bands, guarantees, households outside the scope)."""
-    from grids import credit, credit_rules
-
-    rules = credit_rules.effective_rules(sw.ws, sw.account.branch_id)  # the branch's, as the save applies them
-    _, problems = credit.record_ratings(sw.households(), ratings, rules=rules)
-    return problems
-
-
-def save_ratings(sw: ScopedWorkspace, ratings: pd.DataFrame, *, seen: dict[str, int] | None = None,
-                 expected_revision: int | None = None) -> int:
-    """Send a rating batch to the library (:meth:`ScopedWorkspace.save_ratings`); returns the count saved.
-
-    ``seen`` are the household versions the user saw (the page passes them); without it, the versions read now
-    (``expected_revision`` is accepted for older callers and not used: staleness is judged per household).
-    """
-    del expected_revision
-    return sw.save_ratings(ratings, seen=sw.household_versions() if seen is None else seen)
 
 
 table_csv = export.frame_csv  # pages/overview.py and pages/admin.py download tables with it

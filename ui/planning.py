@@ -20,9 +20,9 @@ import geopandas as gpd
 import pandas as pd
 import streamlit as st
 
-from grids import edit, planmaps, plans, planview
+from grids import edit, plans, planview
 from grids.auth import Account
-from grids.check import ERROR, PROBLEM_KINDS, SEVERITY_NAMES, check_plan, severity_of
+from grids.check import check_plan, severity_of
 from grids.errors import GridsError, PublishConflictError
 from grids.landmass import FERRY_CLASS
 from grids.text import markdown
@@ -41,8 +41,6 @@ from ui.state import (
     PROBLEMS,
     REVISION,
     SELECTED,
-    STAFF_CHANGE,
-    STAFF_NOTICE,
     STALE,
     TOKEN,
     VERSION,
@@ -223,10 +221,7 @@ def problem_list(found: gpd.GeoDataFrame) -> int | None:
     with st.container(height=420, border=False):
         for i in range(PROBLEMS_PER_PAGE * (page - 1), min(n, PROBLEMS_PER_PAGE * page)):
             row = found.iloc[i]
-            icon = planmaps.SEVERITY_STYLE.get(severity[i], planmaps.SEVERITY_STYLE[ERROR])[2]
-            fix = row["fix"] if "fix" in found.columns else ""
-            st.markdown(f"{icon} **{SEVERITY_NAMES.get(severity[i], '错误')}·{PROBLEM_KINDS.get(row['kind'], '')}**"
-                        f"　{markdown(row['message'])}" + (f"  \n修正方法：{markdown(fix)}" if fix else ""))
+            st.markdown(planview.problem_text(row, severity[i]))
             where = row.geometry
             if st.button("定位", key=f"planning.zoom.{i}", icon=":material/my_location:",
                          disabled=where is None or where.is_empty, help="把地图缩放到这个问题"):
@@ -268,148 +263,3 @@ def branch_workload(target: str, rev: int, plan_id: str, branch: str, _grids: gp
 
     branch_m, staff_m, _ = assignment_metrics(_grids, _branches[_branches["branch_id"] == branch], staff=_team)
     return branch_m, staff_m
-
-
-LIFECYCLE_MODES = ("新增客户经理", "登记离职", "调到其他网点")
-
-
-def _keep_change(sw: Any, all_grids: pd.DataFrame, action: str, params: dict[str, Any]) -> None:
-    """Compute a change (scope decided by the library) and keep it, with the grid versions it was shown at."""
-    change = sw.staff_preview(action, **params)
-    seen = plans.versions(all_grids[all_grids["branch_id"].astype(object).isin(list(change.teams))])
-    st.session_state[STAFF_CHANGE] = {"action": action, "params": params, "change": change, "seen": seen,
-                                      "token": uuid.uuid4().hex}
-
-
-def lifecycle_section(sw: Any, *, branch: str, branch_names: dict[str, str], team: pd.DataFrame,
-                      all_grids: pd.DataFrame) -> None:
-    """新增 / 离职 / 调动 with a preview of the grids that change hands before anything is saved."""
-    from grids.errors import GridsError
-    from grids.model import STAFF_ROLES
-
-    ss = st.session_state
-    names = dict(zip(team["staff_id"].astype(str), team["name"].astype(str), strict=True))
-    mode = st.radio("人员变动", LIFECYCLE_MODES, horizontal=True, key="staffing.lifecycle_mode")
-    try:
-        if mode == LIFECYCLE_MODES[0]:
-            c1, c2, c3 = st.columns(3)
-            sid = c1.text_input("员工编号", key="staffing.new_id", placeholder="例如 S200")
-            name = c2.text_input("姓名", key="staffing.new_name")
-            role = c3.selectbox("岗位", STAFF_ROLES, key="staffing.new_role")
-            if st.button("预览新增", key="staffing.preview_add", disabled=not (sid and name)):
-                _keep_change(sw, all_grids, "add", {"person": {"staff_id": sid, "name": name, "branch_id": branch,
-                                                               "role": role}})
-        elif mode == LIFECYCLE_MODES[1]:
-            who = st.selectbox("离职的员工", list(names), format_func=lambda s: f"{names.get(s, s)}（{s}）",
-                               key="staffing.leaver")
-            if st.button("预览离职交接", key="staffing.preview_leave", disabled=not who):
-                _keep_change(sw, all_grids, "leave", {"staff_id": who})
-        else:
-            c1, c2 = st.columns(2)
-            who = c1.selectbox("调动的员工", list(names), format_func=lambda s: f"{names.get(s, s)}（{s}）",
-                               key="staffing.mover")
-            others = [b for b in branch_names if b != branch]
-            to = c2.selectbox("调入网点", others, format_func=lambda b: f"{b} {branch_names[b]}", key="staffing.move_to")
-            if st.button("预览调动", key="staffing.preview_move", disabled=not (who and to)):
-                _keep_change(sw, all_grids, "move", {"staff_id": who, "to_branch": to})
-    except GridsError as exc:
-        st.error(markdown(str(exc)))
-    held = ss[STAFF_CHANGE]
-    if not held:
-        return
-    change = held["change"]
-    st.markdown(f"**预览：{markdown(change.title())}**（地图上虚线框为将改派的网格，保存前不生效）")
-    for line in change.lines()[1:]:
-        if not line.startswith("  "):
-            st.write(markdown(line))
-    table = change.moves.assign(reason=lambda t: t["reason"].map({"交接": "离职/调出交接", "均衡": "均衡调整"}))
-    st.dataframe(table[["grid_id", "name", "households", "branch_id", "before", "after", "reason"]].rename(columns={
-        "grid_id": "编码", "name": "网格", "households": "户数", "branch_id": "网点", "before": "原客户经理",
-        "after": "新客户经理", "reason": "原因"}), hide_index=True, key="staffing.change_moves")
-    a, b = st.columns(2)
-    if a.button("确认保存", type="primary", key="staffing.confirm_change"):
-        p = held["params"]
-        try:
-            if held["action"] == "leave":
-                done = sw.staff_leave(p["staff_id"], seen=held["seen"])
-            elif held["action"] == "add":
-                done = sw.staff_add(p["person"], seen=held["seen"])
-            else:
-                done = sw.staff_move(p["staff_id"], p["to_branch"], seen=held["seen"])
-        except GridsError as exc:
-            st.error(markdown(str(exc)))
-            return
-        ss[STAFF_CHANGE] = None
-        ss[STAFF_NOTICE] = ("success", f"已保存：{done.title()}，改派 {len(done.moves)} 个网格"
-                            + (f"（方案第 {done.revision} 版）" if done.revision is not None else ""))
-        st.rerun()
-    if b.button("放弃", key="staffing.drop_change"):
-        ss[STAFF_CHANGE] = None
-        st.rerun()
-
-
-def staff_accounts_section(sw: Any) -> None:
-    """The accounts of the branch's staff, each enabled or disabled by the branch manager (library decides)."""
-    from grids.errors import GridsError
-
-    acc = sw.staff_accounts()
-    if acc.empty:
-        st.caption("本网点员工还没有账号。")
-        return
-    acc = acc.assign(state=acc["active"].astype("boolean").fillna(False).map({True: "启用", False: "已停用"}))
-    st.dataframe(acc[["username", "display_name", "staff_id", "state"]].rename(columns={
-        "username": "用户名", "display_name": "姓名", "staff_id": "员工编号", "state": "状态"}), hide_index=True,
-        key="staffing.accounts")
-    c1, c2 = st.columns([3, 1])
-    user = c1.selectbox("账号", acc["username"].astype(str).tolist(), key="staffing.account")
-    active = bool(acc.set_index("username").loc[user, "active"]) if user else False
-    if c2.button("停用账号" if active else "启用账号", key="staffing.toggle_account"):
-        try:
-            sw.set_staff_account_active(user, not active)
-        except GridsError as exc:
-            st.error(markdown(str(exc)))
-            return
-        st.session_state[STAFF_NOTICE] = ("success", f"账号 {user} 已{'停用' if active else '启用'}")
-        st.rerun()
-
-
-def quota_section(sw: Any, *, team: pd.DataFrame, branches: pd.DataFrame, branch: str) -> None:
-    """Visit quotas of the branch's customer managers (households per visit day; empty: the branch default),
-    and the branch default (branch managers); the library checks scope and values (:meth:`set_quotas`)."""
-    from grids.progress import DEFAULT_QUOTA_PER_DAY
-
-    def stored(v: Any) -> int | None:
-        return None if v is None or pd.isna(v) else int(v)
-
-    row = branches[branches["branch_id"].astype(str) == branch]
-    default = stored(row["quota_per_day"].iloc[0]) if "quota_per_day" in row and len(row) else None
-    people = team[team["role"] == "客户经理"] if "role" in team else team
-    mine = {str(s): stored(q) for s, q in zip(people["staff_id"], people.get("quota_per_day", [None] * len(people)),
-                                             strict=True)}
-    with st.form("staffing.quotas"):
-        new_default = default
-        if sw.account.branch_id:
-            new_default = st.number_input(f"本网点默认定额（户/走访日；0 = 联社默认 {DEFAULT_QUOTA_PER_DAY} 户）", 0, 60,
-                                          value=default or 0, step=1) or None
-        table = pd.DataFrame({"staff_id": list(mine), "name": people["name"].astype(str).tolist(),
-                              "quota": [q if q is not None else None for q in mine.values()]})
-        edited = st.data_editor(table, hide_index=True, disabled=["staff_id", "name"], key="staffing.quota_editor",
-                                column_config={"staff_id": "编号", "name": "客户经理",
-                                               "quota": st.column_config.NumberColumn(
-                                                   "本人定额（户/走访日；空 = 网点默认）", min_value=1, max_value=60,
-                                                   step=1)})
-        if st.form_submit_button("保存定额"):
-            changes = {s: stored(q) for s, q in zip(edited["staff_id"], edited["quota"], strict=True)
-                       if stored(q) != mine.get(s)}
-            kw = {"branch_default": new_default} if sw.account.branch_id and new_default != default else {}
-            if not changes and not kw:
-                st.info("定额没有变化。")
-                return
-            try:
-                sw.set_quotas(changes, **kw)
-            except GridsError as exc:
-                st.error(markdown(str(exc)))
-            else:
-                st.session_state[STAFF_NOTICE] = ("success", f"已保存定额（{len(changes)} 人"
-                                                  + ("，网点默认" if kw else "") + "）")
-                st.rerun()

@@ -8,10 +8,15 @@ module state is shared by every user of the server.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
 from pathlib import Path
 
 import streamlit as st
+
+# the pages per role live in grids.navigation; re-exported: app.py and tests read them here
+from grids.navigation import PAGES as PAGES
+from grids.navigation import ROLE_LABELS as ROLE_LABELS
+from grids.navigation import PageSpec as PageSpec
+from grids.navigation import pages_for as pages_for
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -109,54 +114,6 @@ PLANNING_DEFAULTS: dict[str, object] = {
     STAFF_CHANGE: None,
 }
 """Defaults of the planning/staffing keys, set by ``ui.planning.init`` when either page opens."""
-
-# Role keys follow grids.model.ROLES.
-ROLE_LABELS: dict[str, str] = {
-    "leadership": "领导",
-    "planner": "规划",
-    "branch_manager": "网点主任",
-    "customer_manager": "客户经理",
-    "admin": "管理员",
-    "teller": "柜员",
-    "credit_committee": "贷审会",
-}
-
-
-@dataclass(frozen=True)
-class PageSpec:
-    """One page of the app: its script, title, icon and the roles that may open it."""
-
-    path: str
-    title: str
-    icon: str
-    roles: frozenset[str]
-
-
-_ALL = frozenset(ROLE_LABELS)
-PAGES: tuple[PageSpec, ...] = (
-    PageSpec("pages/overview.py", "覆盖总览", ":material/map:", frozenset({"leadership", "planner",
-                                                                         "branch_manager", "admin",
-                                                                         "credit_committee"})),
-    PageSpec("pages/planning.py", "网格规划", ":material/grid_on:", frozenset({"planner", "admin"})),
-    PageSpec("pages/staffing.py", "人员分配", ":material/group:", frozenset({"branch_manager", "admin"})),
-    PageSpec("pages/workbench.py", "走访工作台", ":material/directions_walk:",
-             frozenset({"customer_manager", "admin"})),
-    PageSpec("pages/rating.py", "集中授信", ":material/how_to_vote:", frozenset({"branch_manager", "admin"})),
-    PageSpec("pages/teller.py", "柜员用信", ":material/credit_card:",
-             frozenset({"teller", "branch_manager", "admin"})),
-    PageSpec("pages/review.py", "贷审会审批", ":material/gavel:", frozenset({"credit_committee", "admin"})),
-    PageSpec("pages/data.py", "数据管理", ":material/database:", frozenset({"planner", "admin"})),
-    PageSpec("pages/admin.py", "账号与审计", ":material/admin_panel_settings:", frozenset({"admin", "leadership"})),
-)
-
-
-def pages_for(role: str) -> list[PageSpec]:
-    """The pages ``role`` may open, in menu order.
-
-    >>> [p.title for p in pages_for("leadership")][:1]
-    ['覆盖总览']
-    """
-    return [p for p in PAGES if role in p.roles ]
 
 
 def init_state() -> None:

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
@@ -49,6 +49,9 @@ from grids.assign.metrics import assignment_metrics, grid_distance_stats
 from grids.assign.partition import _Graph, partition
 from grids.errors import ValidationError
 from grids.landmass import land_parts, landmass_of
+
+if TYPE_CHECKING:
+    from grids.assign.graph import SparseMatrix
 
 __all__ = [
     "ASSIGN_BY_KEY",
@@ -192,12 +195,19 @@ def branch_capacity(branches: pd.DataFrame, staff: pd.DataFrame, total: float, *
     n = counts.reindex(branches["branch_id"]).fillna(0).to_numpy(dtype=float)
     if n.sum() == 0:  # no staff recorded anywhere: plain nearest-branch
         return np.full(len(n), np.inf)
-    return n / n.sum() * total * (1.0 + capacity_slack)
+    capacity: np.ndarray = n / n.sum() * total * (1.0 + capacity_slack)
+    return capacity
 
 
 # --------------------------------------------------------------------------------------------------------
 # land and water
 # --------------------------------------------------------------------------------------------------------
+
+
+def _epsg(data: gpd.GeoDataFrame | gpd.GeoSeries) -> int | None:
+    """EPSG code of data that has a CRS (data in metres from :func:`to_metres`, which refuses data without)."""
+    assert data.crs is not None
+    return data.crs.to_epsg()
 
 
 def _land(grids: gpd.GeoDataFrame, outline: gpd.GeoDataFrame | gpd.GeoSeries | None,
@@ -213,7 +223,7 @@ def _land(grids: gpd.GeoDataFrame, outline: gpd.GeoDataFrame | gpd.GeoSeries | N
         base = gpd.GeoSeries([shapely.buffer(shapely.union_all(shapely.buffer(geoms, 0.5, quad_segs=1)), -0.5,
                                              quad_segs=1)], crs=gk.crs)
     else:
-        base = to_metres(outline, epsg=gk.crs.to_epsg())
+        base = to_metres(outline, epsg=_epsg(gk))
     parts = land_parts(base, streets=streets)
     return parts if len(parts) else land_parts(gpd.GeoSeries([shapely.union_all(np.asarray(gk.values))],
                                                              crs=gk.crs))
@@ -260,7 +270,7 @@ def landmass_numbers(grids: gpd.GeoDataFrame, branches: gpd.GeoDataFrame, *,
 def _masses(grids: gpd.GeoDataFrame, branches: gpd.GeoDataFrame,
             land: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
     _, gm = _placement(to_metres(grids), land)
-    _, bm = _placement(to_metres(branches, epsg=land.crs.to_epsg()), land)
+    _, bm = _placement(to_metres(branches, epsg=_epsg(land)), land)
     return gm, bm
 
 
@@ -315,8 +325,7 @@ def branch_distances(grids: gpd.GeoDataFrame, branches: gpd.GeoDataFrame, *, by:
         raise ValidationError(f"跨水惩罚不能为负：{crossing_penalty}", fix="取 0 或正的米数，例如 10000")
     gk = to_metres(grids)
     centroids = gk.centroid
-    bpts = to_metres(branches, epsg=gk.crs.to_epsg())
-    bpts = shapely.centroid(np.asarray(bpts.values, dtype=object))
+    bpts = shapely.centroid(np.asarray(to_metres(branches, epsg=_epsg(gk)).values, dtype=object))
     cx, cy = centroids.x.to_numpy(), centroids.y.to_numpy()
     straight = np.hypot(cx[:, None] - shapely.get_x(bpts)[None, :], cy[:, None] - shapely.get_y(bpts)[None, :])
     fallback = 0
@@ -369,7 +378,7 @@ def grid_workload(grids: gpd.GeoDataFrame, *, households: gpd.GeoDataFrame | Non
         if households is None or "segment" not in households.columns:
             raise ValidationError("按客群加权需要带 segment 列的农户点位", fix="传入 households 图层")
         geoms = np.asarray(to_metres(grids).values, dtype=object)
-        pts = to_metres(households, epsg=to_metres(grids).crs.to_epsg())
+        pts = to_metres(households, epsg=_epsg(to_metres(grids)))
         hi, gi = shapely.STRtree(geoms).query(np.asarray(pts.values, dtype=object), predicate="within")
         hi, first = np.unique(hi, return_index=True)
         gi = gi[first]
@@ -433,7 +442,8 @@ def _solve_transport(cost: np.ndarray, load: np.ndarray, cap: np.ndarray, fixed:
           np.concatenate([np.arange(nv), nv + np.arange(k), np.arange(nv), nv + k + np.arange(k)]))),
         shape=(2 * k, nv + 2 * k),
     )
-    res = linprog(obj, A_ub=a_ub, b_ub=np.concatenate([remaining, -floor]), A_eq=a_eq,
+    # scipy-stubs: A_ub/A_eq admit no sparse matrix, though HiGHS takes them (and needs them at this size)
+    res = linprog(obj, A_ub=a_ub, b_ub=np.concatenate([remaining, -floor]), A_eq=a_eq,  # type: ignore[call-overload]
                   b_eq=np.ones(len(free)), bounds=(0, None), method="highs")
     if res.status != 0:  # cannot happen with the slack columns; plain nearest as a safeguard
         label[free] = np.argmin(c[free], axis=1)
@@ -538,7 +548,8 @@ def _repair_capacity(adj: sparse.csr_matrix, label: np.ndarray, cost: np.ndarray
         over = np.maximum(0, v - cap[j])
         # convex in the overflow: handing part of an overload to a full neighbour pays, so an overload flows on
         # from territory to territory until one has room
-        return big * (over + over * over / unit) + reach * np.maximum(0, low[j] - v)
+        cost_of: np.ndarray = big * (over + over * over / unit) + reach * np.maximum(0, low[j] - v)
+        return cost_of
 
     for _ in range(len(label)):
         used = np.bincount(label, weights=load, minlength=k)
@@ -584,7 +595,7 @@ def _enforce_limit(adj: sparse.csr_matrix, label: np.ndarray, cost: np.ndarray, 
         over = [int(b) for b in np.flatnonzero(used > top + 1e-9) if int(b) not in stuck]
         if not over:
             break
-        a = max(over, key=lambda b: (used[b] - top[b]) / max(cap[b], 1e-9))
+        a = max(over, key=lambda b: (used[b] - top[b]) / max(float(cap[b]), 1e-9))
         members = np.flatnonzero((label == a) & (fixed < 0) & (load > 0))
         fits = (used[None, :] + load[members, None] <= top[None, :] + 1e-9) & (cap[None, :] > 0)
         fits[:, a] = False
@@ -617,7 +628,7 @@ def assign_branches(grids: gpd.GeoDataFrame, branches: gpd.GeoDataFrame, staff: 
                     by: str = "straight", streets: gpd.GeoDataFrame | None = None,
                     capacity_slack: float = 0.15, floor_reach: float = 3000.0, keep: pd.Series | None = None,
                     distances: pd.DataFrame | None = None,
-                    adjacency: sparse.spmatrix | None = None,
+                    adjacency: SparseMatrix | None = None,
                     outline: gpd.GeoDataFrame | gpd.GeoSeries | None = None,
                     crossing_penalty: float = CROSSING_PENALTY_M,
                     masses: tuple[np.ndarray, np.ndarray] | None = None) -> pd.Series:
@@ -724,7 +735,7 @@ def assign_branches(grids: gpd.GeoDataFrame, branches: gpd.GeoDataFrame, staff: 
 def assign_staff(grids: gpd.GeoDataFrame, staff: pd.DataFrame, *, weights: pd.Series | None = None,
                  locked: pd.Series | None = None, current: pd.Series | None = None,
                  minimal_change: bool = False, tolerance: float = 0.05,
-                 adjacency: sparse.spmatrix | None = None) -> pd.Series:
+                 adjacency: SparseMatrix | None = None) -> pd.Series:
     """Customer manager of every grid, branch by branch: balanced workload, one compact piece each.
 
     Parameters
@@ -801,9 +812,10 @@ def _match_to_current(lab: np.ndarray, cur: np.ndarray, w: np.ndarray, fixed: np
             overlap[i, j] = w[(lab == r) & (cur == s)].sum() + 1e-9 * ((lab == r) & (cur == s)).sum()
     rows, cols = linear_sum_assignment(-overlap)
     mapping = np.arange(k)
-    for i, j in zip(rows, cols, strict=True):
-        mapping[free[i]] = free[j]
-    return mapping[lab]
+    for row, col in zip(rows, cols, strict=True):
+        mapping[free[row]] = free[col]
+    relabelled: np.ndarray = mapping[lab]
+    return relabelled
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -870,7 +882,7 @@ def assign_plan(grids: gpd.GeoDataFrame, branches: gpd.GeoDataFrame, staff: pd.D
                 households: gpd.GeoDataFrame | None = None, capacity_slack: float = 0.15,
                 floor_reach: float = 3000.0, segment_weights: dict[str, float] | None = None, distance_weight: float = 0.0,
                 minimal_change: bool = False, tolerance: float = 0.05,
-                adjacency: sparse.spmatrix | None = None,
+                adjacency: SparseMatrix | None = None,
                 outline: gpd.GeoDataFrame | gpd.GeoSeries | None = None,
                 crossing_penalty: float = CROSSING_PENALTY_M) -> AssignmentResult:
     """Assign every grid to a branch and a customer manager, and measure the result.
@@ -924,7 +936,7 @@ def assign_plan(grids: gpd.GeoDataFrame, branches: gpd.GeoDataFrame, staff: pd.D
                              masses=(gmass, bmass))
     t_branch = time.perf_counter()
     work["branch_id"] = branch
-    d_own = pd.Series(dist.to_numpy()[np.arange(len(grids)), dist.columns.get_indexer(branch)], index=grids.index)
+    d_own = pd.Series(dist.to_numpy()[np.arange(len(grids)), dist.columns.get_indexer(pd.Index(branch))], index=grids.index)
     weights = None
     if segment_weights or distance_weight:
         weights = grid_workload(work, households=households, segment_weights=segment_weights,
@@ -944,7 +956,7 @@ def assign_plan(grids: gpd.GeoDataFrame, branches: gpd.GeoDataFrame, staff: pd.D
                            index=branches["branch_id"].astype(str).to_numpy()),
     )
     hh = _households(grids)
-    bidx = dist.columns.get_indexer(out["branch_id"])
+    bidx = dist.columns.get_indexer(pd.Index(out["branch_id"]))
     wet = gmass != bmass[bidx]
     use = branch_m["capacity_use"] if "capacity_use" in branch_m.columns else pd.Series(dtype=float)
     over = branch_m.loc[use.fillna(0) > CAPACITY_LIMIT + 1e-9, "branch_id"].astype(str).tolist()
@@ -1036,7 +1048,8 @@ def _nearness(grids: gpd.GeoDataFrame, branches: gpd.GeoDataFrame, dist: pd.Data
     if by == "road":
         d = d + ROAD_TIE_BREAK * branch_distances(grids, branches).to_numpy()
     wet = gmass[:, None] != bmass[None, :]
-    return d + (2.0 * float(d.max(initial=0.0)) + 1.0) * wet
+    ranking: np.ndarray = d + (2.0 * float(d.max(initial=0.0)) + 1.0) * wet
+    return ranking
 
 
 def _apportion(amounts: np.ndarray, seats: int) -> np.ndarray:
@@ -1071,7 +1084,8 @@ def _share_out(adj: sparse.csr_matrix, hh: np.ndarray, xy: np.ndarray, members: 
     fixed = np.where(pinned, cur, -1) if pinned is not None else np.full(len(members), -1)
     sub = adj[members][:, members]
     lab = partition(sub, hh[members], xy[members], len(ids), fixed=fixed, current=cur, minimal_change=True)
-    return np.asarray(ids, dtype=object)[lab]
+    shared: np.ndarray = np.asarray(ids, dtype=object)[lab]
+    return shared
 
 
 def _close(closing: str, *, label: np.ndarray, staff_of: np.ndarray, staff: pd.DataFrame, rest: list[str],
@@ -1118,8 +1132,8 @@ def _close(closing: str, *, label: np.ndarray, staff_of: np.ndarray, staff: pd.D
         if ids:  # the received grids go to the managers who came with them
             new_staff_of[received] = _share_out(adj, hh, xy, received, staff_of[received], ids)
             continue
-        own = assignable_staff(new_s)
-        own = sorted(own.loc[own["branch_id"].astype(str) == rest[r], "staff_id"].astype(str))
+        own_staff = assignable_staff(new_s)
+        own = sorted(own_staff.loc[own_staff["branch_id"].astype(str) == rest[r], "staff_id"].astype(str))
         if not own:
             new_staff_of[received] = None
             continue
@@ -1127,7 +1141,7 @@ def _close(closing: str, *, label: np.ndarray, staff_of: np.ndarray, staff: pd.D
         territory = np.flatnonzero(new_label == rest[r])
         kept = ~mine[territory]
         new_staff_of[territory] = _share_out(adj, hh, xy, territory,
-                                             np.where(kept, staff_of[territory], None), own, pinned=kept)
+                                             np.where(kept, staff_of[territory], np.array(None)), own, pinned=kept)
     parts = [f"{rest[r]} {int(got[r])} 户、{int(seats[r])} 名客户经理" for r in np.flatnonzero(got > 0)]
     note = (f"关闭网点 {closing}：{int(mine.sum())} 个网格（{int(hh[mine].sum())} 户）各归最近的网点，"
             f"员工随户调动（客户经理按接收户数比例分配，最大余数法取整）：{'；'.join(parts) or '无网格'}")
@@ -1143,7 +1157,8 @@ def _at_home(adj: sparse.csr_matrix, label: np.ndarray, cost: np.ndarray, gmass:
     linked = np.flatnonzero(degree > 0)
     nearest = (pd.DataFrame({"b": codes[linked], "m": gmass[linked], "d": cost[linked], "i": linked})
                .sort_values(["d", "i"]).drop_duplicates(["b", "m"])["i"].to_numpy())
-    return (degree == 0) | np.isin(comp, comp[nearest])
+    home: np.ndarray = (degree == 0) | np.isin(comp, comp[nearest])
+    return home
 
 
 def _add(*, label: np.ndarray, staff_of: np.ndarray, cost_new: np.ndarray, cost_now: np.ndarray,
@@ -1258,6 +1273,9 @@ def what_if(grids: gpd.GeoDataFrame, branches: gpd.GeoDataFrame, staff: pd.DataF
                     else max(1, round(team.median())) if len(team) else 1)
         if n_new < 1:
             raise ValidationError(f"新网点的客户经理人数必须至少为 1：{new_branch_staff}", fix="填 1 或更多")
+        if branches.crs is None:
+            raise ValidationError("网点数据没有坐标参考系（CRS），无法加入新网点",
+                                  fix="先用 set_crs 声明坐标系，例如 EPSG:4490")
         row = gpd.GeoDataFrame({"branch_id": [NEW_BRANCH_ID], "name": ["新网点"]},
                                geometry=[shapely.Point(lon, lat)], crs=4490).to_crs(branches.crs)
     by = options.get("by", "straight")
@@ -1306,6 +1324,7 @@ def what_if(grids: gpd.GeoDataFrame, branches: gpd.GeoDataFrame, staff: pd.DataF
         new_b = branches[branches["branch_id"].astype(str) != close_branch].reset_index(drop=True)
         notes.append(note)
     if row is not None:
+        assert add_branch is not None  # row is the new branch
         cost_now = cost[np.arange(len(grids)), [col[str(b)] for b in label]]
         label, staff_of, took, nearer = _add(label=label, staff_of=staff_of, cost_new=cost[:, col[NEW_BRANCH_ID]],
                                      cost_now=cost_now, locked=_locked(grids, None), n_new=n_new, adj=adj, hh=hh,

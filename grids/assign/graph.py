@@ -14,6 +14,8 @@ Examples
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, TypeAlias
+
 import geopandas as gpd
 import numpy as np
 import shapely
@@ -27,17 +29,24 @@ from grids.landmass import FERRY_CLASS
 
 __all__ = ["FERRY_FACTOR", "components", "grid_adjacency", "road_distance_matrix", "to_metres"]
 
+if TYPE_CHECKING:
+    from scipy.sparse._base import _spbase
+
+    SparseMatrix: TypeAlias = _spbase
+    """Any scipy sparse matrix or array (their common base class; the stubs' ``spmatrix`` is only a mixin)."""
+
 
 def to_metres(data: gpd.GeoDataFrame | gpd.GeoSeries, *, epsg: int | None = None) -> gpd.GeoSeries:
     """Geometry of ``data`` in its Gauss-Krüger zone (or ``epsg``), as a GeoSeries in metres."""
-    geo = data.geometry if isinstance(data, gpd.GeoDataFrame) else data
+    geo: gpd.GeoSeries = data.geometry if isinstance(data, gpd.GeoDataFrame) else data
     if geo.crs is None:
         raise ValidationError(
             "数据没有坐标参考系（CRS），无法计算距离", fix="先用 set_crs 声明坐标系，例如 EPSG:4490"
         )
     if epsg is None and geo.crs.is_projected:
         return geo
-    return to_gk(geo, epsg=epsg)
+    projected: gpd.GeoSeries = to_gk(geo, epsg=epsg)
+    return projected
 
 
 def grid_adjacency(grids: gpd.GeoDataFrame | gpd.GeoSeries, *, tolerance: float = 1.0,
@@ -59,8 +68,7 @@ def grid_adjacency(grids: gpd.GeoDataFrame | gpd.GeoSeries, *, tolerance: float 
         ``n × n`` matrix in the positional order of ``grids``; ``A[i, j] = 1`` when grids i and j are
         neighbours.
     """
-    geoms = to_metres(grids).values
-    geoms = np.asarray(geoms, dtype=object)
+    geoms = np.asarray(to_metres(grids).values, dtype=object)
     n = len(geoms)
     if n == 0:
         return sparse.csr_matrix((0, 0))
@@ -79,7 +87,7 @@ def grid_adjacency(grids: gpd.GeoDataFrame | gpd.GeoSeries, *, tolerance: float 
     )
 
 
-def components(adjacency: sparse.spmatrix, labels: np.ndarray | None = None) -> np.ndarray:
+def components(adjacency: SparseMatrix, labels: np.ndarray | None = None) -> np.ndarray:
     """Connected-component number of every node, keeping only edges whose ends carry the same label.
 
     With ``labels`` (an integer array, one per node), the components are the pieces of each labelled
@@ -97,7 +105,7 @@ def components(adjacency: sparse.spmatrix, labels: np.ndarray | None = None) -> 
     if labels is not None:
         keep = labels[coo.row] == labels[coo.col]
         coo = sparse.coo_matrix((coo.data[keep], (coo.row[keep], coo.col[keep])), shape=coo.shape)
-    _, comp = csgraph.connected_components(coo, directed=False)
+    comp: np.ndarray = csgraph.connected_components(coo, directed=False)[1]
     return comp
 
 
@@ -127,10 +135,11 @@ def _segments(lines: np.ndarray, *, node: bool) -> np.ndarray:
     coords, idx = shapely.get_coordinates(parts, return_index=True)
     same = idx[:-1] == idx[1:]
     seg = np.column_stack([coords[:-1][same], coords[1:][same]])
-    return seg[np.hypot(seg[:, 2] - seg[:, 0], seg[:, 3] - seg[:, 1]) > 0]
+    kept: np.ndarray = seg[np.hypot(seg[:, 2] - seg[:, 0], seg[:, 3] - seg[:, 1]) > 0]
+    return kept
 
 
-def _street_segments(streets: gpd.GeoDataFrame | gpd.GeoSeries, *, epsg: int,
+def _street_segments(streets: gpd.GeoDataFrame | gpd.GeoSeries, *, epsg: int | None,
                      node: bool) -> tuple[np.ndarray, np.ndarray]:
     """Start/end coordinates (``m × 4``: x0, y0, x1, y1) of every straight segment of the street network, and
     whether each is a ferry lane (``class == 'ferry'``; ferries are noded among themselves, not with roads)."""
@@ -191,6 +200,8 @@ def _bridges(xy: np.ndarray, comp: np.ndarray, part: np.ndarray) -> tuple[np.nda
     shortest. Returns node pairs and their straight lengths.
     """
     cand_a, cand_b = [], []
+    a: np.ndarray
+    b: np.ndarray
     for p in np.unique(part[part >= 0]):
         nodes = np.flatnonzero(part == p)
         if len(np.unique(comp[nodes])) < 2:
@@ -218,8 +229,8 @@ def _bridges(xy: np.ndarray, comp: np.ndarray, part: np.ndarray) -> tuple[np.nda
     k = int(comp.max()) + 1
     tree = csgraph.minimum_spanning_tree(
         sparse.csr_matrix((np.maximum(length[pick], 1e-9), (ca[pick], cb[pick])), shape=(k, k)))
-    tree = tree.tocoo()
-    chosen = {(int(r), int(c)) for r, c in zip(tree.row, tree.col, strict=True)}
+    edges = tree.tocoo()
+    chosen = {(int(r), int(c)) for r, c in zip(edges.row, edges.col, strict=True)}
     use = np.array([(int(x), int(y)) in chosen for x, y in zip(ca[pick], cb[pick], strict=True)], dtype=bool)
     pick = pick[use]
     return a[pick], b[pick], length[pick]
@@ -269,6 +280,7 @@ def road_distance_matrix(origins: gpd.GeoSeries | gpd.GeoDataFrame, targets: gpd
     if ferry_factor <= 0:
         raise ValidationError(f"渡轮距离系数必须为正：{ferry_factor}", fix="取 1（与道路相同）或更大，例如 2")
     tgt = to_metres(targets)
+    assert tgt.crs is not None  # to_metres raises on data without a CRS
     epsg = tgt.crs.to_epsg()
     org = to_metres(origins, epsg=epsg)
     seg, is_ferry = _street_segments(streets, epsg=epsg, node=node)
@@ -283,8 +295,8 @@ def road_distance_matrix(origins: gpd.GeoSeries | gpd.GeoDataFrame, targets: gpd
     n_nodes = int(inverse.max()) + 1
 
     points = np.concatenate([np.asarray(org.values, dtype=object), np.asarray(tgt.values, dtype=object)])
-    points = shapely.centroid(points)
-    seg_lines = shapely.linestrings(seg.reshape(-1, 2, 2))
+    points = np.asarray(shapely.centroid(points), dtype=object)
+    seg_lines = np.asarray(shapely.linestrings(seg.reshape(-1, 2, 2)), dtype=object)
     road = np.flatnonzero(~is_ferry)  # a place is reached from a road, not from a ferry lane
     seg_nodes = np.column_stack([u, v])
     extra_u, extra_v, extra_w = [], [], []
@@ -308,7 +320,7 @@ def road_distance_matrix(origins: gpd.GeoSeries | gpd.GeoDataFrame, targets: gpd
             pair_s.append(ps)
         _, comp = csgraph.connected_components(
             sparse.coo_matrix((np.ones(m), (u, v)), shape=(n_nodes, n_nodes)), directed=False)
-        node_part = _part_of_points(shapely.points(uniq), polys, within=LAND_TOLERANCE_M)
+        node_part = _part_of_points(np.asarray(shapely.points(uniq), dtype=object), polys, within=LAND_TOLERANCE_M)
         ba, bb, bw = _bridges(uniq, comp, node_part)
         extra_u, extra_v, extra_w = [ba], [bb], [bw]
     pp, ps = np.concatenate(pair_p), np.concatenate(pair_s)

@@ -16,7 +16,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Hashable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
@@ -27,13 +28,16 @@ from scipy import sparse
 from grids.assign.graph import components, grid_adjacency, to_metres
 from grids.assign.partition import balance_bounds, split_suggestions
 
+if TYPE_CHECKING:
+    from grids.assign.graph import SparseMatrix
+
 __all__ = ["assignment_metrics", "balance_warnings", "grid_distance_stats", "pieces_per_label", "polsby_popper",
            "warning_lines"]
 
 BALANCE_TARGET = 0.10  # the spread a branch's managers should stay within (issue 4)
 
 
-def polsby_popper(geoms: np.ndarray, labels: np.ndarray, keys: list) -> np.ndarray:
+def polsby_popper(geoms: np.ndarray, labels: np.ndarray, keys: Sequence[Hashable]) -> np.ndarray:
     """Polsby–Popper ``4πA/P²`` of the union of the geometries (metres) carrying each key.
 
     Examples
@@ -56,7 +60,7 @@ def polsby_popper(geoms: np.ndarray, labels: np.ndarray, keys: list) -> np.ndarr
     return out
 
 
-def pieces_per_label(adjacency: sparse.spmatrix, labels: np.ndarray, keys: list) -> np.ndarray:
+def pieces_per_label(adjacency: SparseMatrix, labels: np.ndarray, keys: Sequence[Hashable]) -> np.ndarray:
     """Number of pieces of each key's territory; islands (grids with no neighbour) are not counted.
 
     Examples
@@ -90,10 +94,11 @@ def grid_distance_stats(grids: gpd.GeoDataFrame, branches: gpd.GeoDataFrame, *,
     ``distances``, e.g. road distances, when given).
     """
     gk = to_metres(grids)
+    assert gk.crs is not None  # to_metres raises on data without a CRS
     epsg = gk.crs.to_epsg()
     ids = branches["branch_id"].astype(str).to_numpy()
-    col = pd.Index(ids).get_indexer(grids["branch_id"].astype(object).where(grids["branch_id"].notna(), "")
-                                    .astype(str))
+    col = pd.Index(ids).get_indexer(pd.Index(grids["branch_id"].astype(object)
+                                             .where(grids["branch_id"].notna(), "").astype(str)))
     bpts = shapely.centroid(np.asarray(to_metres(branches, epsg=epsg).values, dtype=object))
     n = len(grids)
     if households is not None and len(households):
@@ -123,15 +128,15 @@ def grid_distance_stats(grids: gpd.GeoDataFrame, branches: gpd.GeoDataFrame, *,
                         index=grids.index)
 
 
-def _distance_by(stats: pd.DataFrame, labels: np.ndarray, keys: list) -> tuple[np.ndarray, np.ndarray]:
+def _distance_by(stats: pd.DataFrame, labels: np.ndarray, keys: Sequence[Hashable]) -> tuple[np.ndarray, np.ndarray]:
     g = stats.assign(_k=pd.Series(labels, index=stats.index, dtype=object)).groupby("_k")
-    agg = g.agg(n=("n", "sum"), s=("sum_m", "sum"), m=("max_m", "max")).reindex(keys)
+    agg = g.agg(n=("n", "sum"), s=("sum_m", "sum"), m=("max_m", "max")).reindex(list(keys))
     mean = np.where(agg["n"].to_numpy(dtype=float) > 0, agg["s"] / agg["n"].where(agg["n"] > 0, 1), np.nan)
     return mean.astype(float), agg["m"].to_numpy(dtype=float)
 
 
 def assignment_metrics(grids: gpd.GeoDataFrame, branches: gpd.GeoDataFrame, *,
-                       staff: pd.DataFrame | None = None, adjacency: sparse.spmatrix | None = None,
+                       staff: pd.DataFrame | None = None, adjacency: SparseMatrix | None = None,
                        distance_stats: pd.DataFrame | None = None, weights: pd.Series | None = None,
                        capacity: pd.Series | None = None) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     """Metrics per branch, per customer manager and for the whole county.

@@ -30,10 +30,14 @@ from __future__ import annotations
 
 import itertools
 from collections import deque
+from typing import TYPE_CHECKING, Any, overload
 
 import numpy as np
 from scipy import sparse
 from scipy.sparse import csgraph
+
+if TYPE_CHECKING:
+    from grids.assign.graph import SparseMatrix
 
 __all__ = ["EXACT_MAX_GRIDS", "SUBSET_SUM_MAX", "balance_bounds", "partition", "split_suggestions"]
 
@@ -152,11 +156,11 @@ def _best_bins(w: np.ndarray, k: int, *, starts: int = 4) -> float:
     for s in range(starts):
         key = w if s == 0 else w * rng.uniform(0.7, 1.3, n)
         bin_of = np.zeros(n, dtype=np.int64)
-        bins = np.zeros(k)
+        bins: np.ndarray = np.zeros(k)
         for i in np.argsort(-key, kind="stable"):
-            b = int(np.argmin(bins))
-            bin_of[i] = b
-            bins[b] += w[i]
+            lightest = int(np.argmin(bins))
+            bin_of[i] = lightest
+            bins[lightest] += w[i]
         for _ in range(8 * n):  # sum of squares: best single move or swap
             move = 2 * w[:, None] * (bins[None, :] - bins[bin_of][:, None]) + 2 * w[:, None] ** 2
             move[np.arange(n), bin_of] = np.inf
@@ -257,7 +261,7 @@ def split_suggestions(loads: np.ndarray, k: int, *, target: float = 0.10, max_pi
 class _Graph:
     """Neighbour lists of a small undirected graph in CSR form."""
 
-    def __init__(self, adjacency: sparse.spmatrix) -> None:
+    def __init__(self, adjacency: SparseMatrix) -> None:
         a = sparse.csr_matrix(adjacency)
         self.indptr, self.indices = a.indptr, a.indices
         self.n = a.shape[0]
@@ -265,7 +269,7 @@ class _Graph:
         coo = a.tocoo()
         self.src, self.dst = coo.row, coo.col
 
-    def nbrs(self, i: int) -> np.ndarray:
+    def nbrs(self, i: int | np.integer) -> np.ndarray:
         return self.indices[self.indptr[i]:self.indptr[i + 1]]
 
     def still_connected_without(self, g: int, labels: np.ndarray) -> bool:
@@ -338,10 +342,10 @@ def _grow(g: _Graph, labels: np.ndarray, w: np.ndarray, xy: np.ndarray, k: int, 
         m = labels == r
         centre[r] = xy[m].mean(0) if m.any() else xy.mean(0)
     frontier: list[set[int]] = [set() for _ in range(k)]
-    for i in np.flatnonzero(labels >= 0):
-        for j in g.nbrs(i):
+    for node in np.flatnonzero(labels >= 0):
+        for j in g.nbrs(node):
             if labels[j] < 0:
-                frontier[labels[i]].add(int(j))
+                frontier[labels[node]].add(int(j))
     while True:
         active = [r for r in range(k) if frontier[r]]
         if not active:
@@ -629,6 +633,7 @@ def _solve(g: _Graph, w: np.ndarray, xy: np.ndarray, k: int, fixed: np.ndarray, 
         score = ((np.bincount(labels, weights=w, minlength=k) - target) ** 2).sum()
         if score < best_score * (1 - 1e-9):
             best, best_score = labels, score
+    assert best is not None  # starts ≥ 1 and every score is finite, so the first start is always kept
     if deep and best_score > 0:  # large-neighbourhood moves on the best start only
         best = _local_search(g, best, w, k, locked, band=None, max_moves=8 * len(w), xy=xy)
         for seed in range(1):  # recombination where border moves leave the branch out of balance
@@ -667,10 +672,10 @@ def _tree_partition(sub: sparse.csr_matrix, w: np.ndarray, xy: np.ndarray, m: in
     for v in order[:0:-1]:
         below[parent[v]] += below[v]
     cand = order[1:]
-    j = np.clip(np.round(below[cand] / goal), 1, m - 1)
-    dev = np.abs(below[cand] - j * goal) / j  # per part: a long way off over one part is worse
+    mult = np.clip(np.round(below[cand] / goal), 1, m - 1)
+    dev = np.abs(below[cand] - mult * goal) / mult  # per part: a long way off over one part is worse
     o = int(np.argmin(dev))
-    cut, j = int(cand[o]), int(j[o])
+    cut, j = int(cand[o]), int(mult[o])
     mask = np.zeros(n, dtype=bool)
     mask[cut] = True
     for v in order:  # the cut node's descendants (BFS order: parents first)
@@ -719,7 +724,7 @@ def _recombine(g: _Graph, labels: np.ndarray, w: np.ndarray, xy: np.ndarray, k: 
     target = w.sum() / k
     eps = 1e-9 * max(target, 1.0) ** 2
     adj = sparse.csr_matrix((np.ones(len(g.src)), (g.src, g.dst)), shape=(g.n, g.n))
-    tried: set[tuple] = set()
+    tried: set[tuple[tuple[int, float], ...]] = set()
     for _ in range(10 * k):
         load = np.bincount(labels, weights=w, minlength=k)
         if (load.max() - load.min()) / max(target, 1e-9) <= stop:
@@ -786,7 +791,18 @@ def _minimal_change_exact(g: _Graph, w: np.ndarray, k: int, fixed: np.ndarray, c
     ei, ej = g.src, g.dst  # directed edges (both directions)
     m = len(ei)
     nx = n * k
-    ix = lambda i, j: i * k + j  # noqa: E731
+
+    @overload
+    def ix(i: int, j: int) -> int: ...
+    @overload
+    def ix(i: np.integer, j: int) -> np.integer: ...
+    @overload
+    def ix(i: int | np.integer | np.ndarray, j: np.ndarray) -> np.ndarray: ...
+    @overload
+    def ix(i: np.ndarray, j: int | np.integer | np.ndarray) -> np.ndarray: ...
+    def ix(i: Any, j: Any) -> Any:  # column of "grid i in territory j" (ints or arrays of them)
+        return i * k + j
+
     off_r, off_f = nx, 2 * nx
     nv = 2 * nx + m * k
     big = float(n)
@@ -820,9 +836,9 @@ def _minimal_change_exact(g: _Graph, w: np.ndarray, k: int, fixed: np.ndarray, c
         for e in range(m):  # flow only between grids of territory j
             add(np.array([fcol[e], ix(ei[e], j)]), np.array([1.0, -big]), -np.inf, 0)
             add(np.array([fcol[e], ix(ej[e], j)]), np.array([1.0, -big]), -np.inf, 0)
-        for i in np.flatnonzero(g.degree > 0):  # inflow − outflow ≥ x − n·root
-            into, out = fcol[ej == i], fcol[ei == i]
-            add(np.concatenate([into, out, [ix(i, j), off_r + ix(i, j)]]),
+        for node in np.flatnonzero(g.degree > 0):  # inflow − outflow ≥ x − n·root
+            into, out = fcol[ej == node], fcol[ei == node]
+            add(np.concatenate([into, out, [ix(node, j), off_r + ix(node, j)]]),
                 np.concatenate([np.ones(len(into)), -np.ones(len(out)), [-1.0, big]]), 0, np.inf)
     a = sparse.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(r, nv))
     c = np.zeros(nv)
@@ -836,10 +852,11 @@ def _minimal_change_exact(g: _Graph, w: np.ndarray, k: int, fixed: np.ndarray, c
                options={"time_limit": time_limit, "disp": False})
     if res.x is None:
         return None
-    return np.argmax(res.x[:nx].reshape(n, k), axis=1)
+    labels: np.ndarray = np.argmax(res.x[:nx].reshape(n, k), axis=1)
+    return labels
 
 
-def partition(adjacency: sparse.spmatrix, weights: np.ndarray, xy: np.ndarray, k: int, *,
+def partition(adjacency: SparseMatrix, weights: np.ndarray, xy: np.ndarray, k: int, *,
               fixed: np.ndarray | None = None, current: np.ndarray | None = None,
               minimal_change: bool = False, tolerance: float = 0.05) -> np.ndarray:
     """Split a graph into ``k`` contiguous territories of balanced weight.

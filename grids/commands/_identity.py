@@ -36,7 +36,7 @@ from grids.errors import PermissionDeniedError
 PASSWORD_ENV = "GRIDS_PASSWORD"
 
 
-def add_user_argument(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
+def add_user_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup, *, required: bool = True) -> None:
     """Add ``--user NAME`` (required for writing commands: argparse exits 2 without it)."""
     parser.add_argument("--user", required=required, metavar="NAME",
                         help=f"以该账号执行（密码取自环境变量 {PASSWORD_ENV} 或提示输入；记入审计）")

@@ -32,7 +32,7 @@ from grids.workspace import Workspace, open_workspace
 
 NEW_PASSWORD_ENV = "GRIDS_NEW_PASSWORD"
 FIRST_ADMIN_ACTOR = "cli:first-admin"
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("accounts", help="账号：新建、停用、启用、解锁、改密码、列表 / manage accounts",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ops = p.add_subparsers(dest="op", required=True, metavar="OP")

@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import Any, cast
 
+import geopandas as gpd
 import pandas as pd
 
 from grids.assign import (
@@ -43,7 +45,7 @@ from grids.workspace import open_workspace
 SHOW_MOVES = 20
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "assign", help="把网格分配到网点和客户经理 / assign grids to branches and staff",
         description="把网格分配到网点和客户经理。陆块取自县界（admin_units）各部分，由街道图层中 class=ferry 的渡轮航线"
@@ -97,8 +99,8 @@ def run(args: argparse.Namespace) -> int:
             raise ValidationError(f"--set-default 只保存默认设置、不分配，不能与 {'、'.join(ignored)} 同用",
                                   fix="先单独运行 assign 路径 --set-default road|straight --user 账号，"
                                       "再运行 assign（可带 --by/--plan）")
-        account = sign_in(ws, args.user, permission="edit_plans")
-        ws.set_meta(ASSIGN_BY_KEY, args.set_default, actor=account.username)
+        setter = sign_in(ws, args.user, permission="edit_plans")
+        ws.set_meta(ASSIGN_BY_KEY, args.set_default, actor=setter.username)
         name = "沿道路距离" if args.set_default == "road" else "直线距离"
         print(f"工作区默认的分配距离已设为 {args.set_default}（{name}）；不带 --by 的 assign 将按此分配")
         return 0
@@ -109,19 +111,19 @@ def run(args: argparse.Namespace) -> int:
     grids = read_grids(ws, plan_id)
     if not len(grids):
         raise ValidationError(f"方案 “{info['name']}” 没有网格", fix="先运行 `python -m grids build` 生成网格")
-    branches = ws.read("branches")
+    branches = cast(gpd.GeoDataFrame, ws.read("branches"))  # a spatial layer: always a GeoDataFrame
     staff = ws.read("staff")
     streets = ws.read("streets")  # ferry lanes join islands in both modes
     options = {"by": by, "streets": streets if len(streets) else None, "capacity_slack": args.capacity_slack,
                "outline": county_outline(ws), "crossing_penalty": args.crossing_penalty}
     if account is None:
-        result = what_if(grids, branches, staff, add_branch=_lonlat(args.add_branch) if args.add_branch else None,
-                         close_branch=args.close_branch, new_branch_staff=args.new_branch_staff, **options)
+        scenario = what_if(grids, branches, staff, add_branch=_lonlat(args.add_branch) if args.add_branch else None,
+                           close_branch=args.close_branch, new_branch_staff=args.new_branch_staff, **options)
         if args.json:
-            print(json.dumps({"plan_id": plan_id, "plan": info["name"], **result.to_dict()},
+            print(json.dumps({"plan_id": plan_id, "plan": info["name"], **scenario.to_dict()},
                              ensure_ascii=False, indent=2))
         else:
-            _print_what_if(info, result)
+            _print_what_if(info, scenario)
         return 0
     result = assign_plan(grids, branches, staff, minimal_change=args.minimal_change, tolerance=args.tolerance,
                          **options)
@@ -141,15 +143,18 @@ def run(args: argparse.Namespace) -> int:
     return 1 if result.summary.get("over_capacity") else 0
 
 
-def _pct(x: float) -> str:
+def _pct(x: Any) -> str:
+    """A share as a percentage, "—" for NA; ``x`` is a number or NA (``itertuples`` types its fields as any
+    scalar, Period and Interval included)."""
     return "—" if pd.isna(x) else f"{100 * x:.1f}%"
 
 
-def _km(x: float) -> str:
+def _km(x: Any) -> str:
+    """Metres as kilometres, "—" for NA; ``x`` is a number or NA as for :func:`_pct`."""
     return "—" if pd.isna(x) else f"{x / 1000:.1f}"
 
 
-def _print_result(info: dict, plan_id: str, revision: int, r: AssignmentResult) -> None:
+def _print_result(info: dict[str, Any], plan_id: str, revision: int, r: AssignmentResult) -> None:
     s = r.summary
     by = "沿道路距离" if s["by"] == "road" else "直线距离"
     print(f"方案 “{info['name']}”（{plan_id}，第 {info['revision']} → {revision} 版）：已为 {s['grids']} 个网格"
@@ -182,7 +187,7 @@ def _print_result(info: dict, plan_id: str, revision: int, r: AssignmentResult) 
               f"{b.polsby_popper:>6.2f} {_km(b.mean_distance_m):>6} {_km(b.max_distance_m):>6}")
 
 
-def _print_what_if(info: dict, r: WhatIfResult) -> None:
+def _print_what_if(info: dict[str, Any], r: WhatIfResult) -> None:
     s = r.summary
     by = "沿道路距离" if s.get("by") == "road" else "直线距离"
     basis = "方案现有的分配" if s.get("baseline") == "current" else "按相同设置重新分配的结果"
@@ -214,8 +219,10 @@ def _print_what_if(info: dict, r: WhatIfResult) -> None:
         for m in r.moves.head(SHOW_MOVES).itertuples():
             label = next((str(v) for v in (getattr(m, "name", None), getattr(m, "code", None))
                           if v is not None and pd.notna(v) and str(v)), "")
-            who = (f"，客户经理 {m.staff_before or '—'} 随网格调动" if m.staff_before == m.staff_after
-                   else f"，客户经理 {m.staff_before or '—'} → {m.staff_after or '—'}")
+            before: object = m.staff_before  # a staff id or None
+            after: object = m.staff_after
+            who = (f"，客户经理 {before or '—'} 随网格调动" if before == after
+                   else f"，客户经理 {before or '—'} → {after or '—'}")
             print(f"  {getattr(m, 'grid_id', '')} {label}：{m.households} 户，{m.branch_before} → {m.branch_after}{who}")
         if len(r.moves) > SHOW_MOVES:
             print(f"  … 另有 {len(r.moves) - SHOW_MOVES} 个（--json 查看全部）")

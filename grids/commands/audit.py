@@ -13,7 +13,7 @@ from grids.audit import chain_head, verify
 from grids.workspace import open_workspace
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("audit", help="审计记录：校验哈希链、显示链头 / check the audit trail")
     actions = p.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
     v = actions.add_parser("verify", help="校验审计哈希链（完整 0，被改动 1）/ verify the hash chain")

@@ -38,7 +38,7 @@ def available() -> list[str]:
     return sorted(p.stem.removeprefix("bench_") for p in BENCH_DIR.glob("bench_*.py"))
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("bench", help="运行性能基准测试，输出 JSON / run the benchmarks")
     p.add_argument("--quick", action="store_true", help="小规模快速运行 / smaller, faster instances")
     p.add_argument("--only", nargs="+", metavar="NAME", help=f"只运行这些：{', '.join(available())}")

@@ -16,7 +16,7 @@ from grids.plans import plan_info, read_grids
 from grids.workspace import open_workspace
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("build", help="生成网格方案（农牧区按镇村组、城区按街道）/ build grids into a draft plan")
     p.add_argument("path", help="工作区文件 / workspace .gpkg")
     p.add_argument("--plan", default="main", help="方案名称（默认 main；重跑覆盖同名草稿）/ plan name")

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import cast
 
 import pandas as pd
+from shapely.geometry.base import BaseGeometry
 
 from grids.check import (
     PROBLEM_KINDS,
@@ -26,7 +28,7 @@ from grids.check import (
     warnings,
 )
 from grids.plans import plan_info, resolve_plan
-from grids.workspace import open_workspace
+from grids.workspace import Workspace, open_workspace
 
 SHOW_PER_KIND = 5
 
@@ -35,7 +37,7 @@ HELP = ("检查方案：错误（空白、重叠、飞地、跨有网点的岛�
         "(exit 1), warnings never do (exit 0)")
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("check", help=HELP, description=HELP)
     p.add_argument("path", help="工作区文件 / workspace .gpkg")
     p.add_argument("--plan", help="方案名称（默认：已发布方案，否则最新草稿）/ plan name")
@@ -59,7 +61,7 @@ def _print_group(found: pd.DataFrame, title: str) -> None:
             print(f"  … 另有 {len(sub) - SHOW_PER_KIND} 处（--json 查看全部）")
 
 
-def _run_credit(ws, *, as_json: bool) -> int:
+def _run_credit(ws: Workspace, *, as_json: bool) -> int:
     from grids.credit_rules import RULE_NAMES, check_workspace
 
     found = check_workspace(ws)
@@ -67,7 +69,7 @@ def _run_credit(ws, *, as_json: bool) -> int:
     bad, notes = found[~found["legacy"].astype(bool)], found[found["legacy"].astype(bool)]
     if as_json:
         rows = [{"hh_id": r.hh_id, "branch_id": r.branch_id, "product": r.product, "grade": r.grade, "granted_amount": r.granted_amount,
-                 "rule": r.rule, "rule_name": RULE_NAMES[r.rule], "column": r.column,
+                 "rule": r.rule, "rule_name": RULE_NAMES[cast(str, r.rule)], "column": r.column,
                  "severity": "warning" if r.legacy else "error", "legacy": bool(r.legacy), "message": r.problem,
                  "fix": r.fix} for r in found.itertuples()]
         print(json.dumps({"granted": granted, "ok": not len(bad), "errors": len(bad), "warnings": len(notes),
@@ -111,11 +113,13 @@ def run(args: argparse.Namespace) -> int:
         rows = []
         for r in problems.itertuples():
             loc = None
-            if r.geometry is not None and not r.geometry.is_empty:
-                p = r.geometry.representative_point()
+            geom = cast(BaseGeometry | None, r.geometry)
+            if geom is not None and not geom.is_empty:
+                p = geom.representative_point()
                 loc = [round(p.x, 6), round(p.y, 6)]
-            rows.append({"kind": r.kind, "kind_name": PROBLEM_KINDS.get(r.kind, r.kind), "severity": r.severity,
-                         "severity_name": SEVERITY_NAMES[r.severity], "grid_ids": r.grid_ids, "message": r.message,
+            kind, severity = cast(str, r.kind), cast(str, r.severity)
+            rows.append({"kind": kind, "kind_name": PROBLEM_KINDS.get(kind, kind), "severity": severity,
+                         "severity_name": SEVERITY_NAMES[severity], "grid_ids": r.grid_ids, "message": r.message,
                          "fix": r.fix, "location": loc})
         counts = problems["kind"].value_counts().to_dict()
         print(json.dumps({"plan_id": plan_id, "plan": info["name"], "revision": info["revision"],

@@ -31,7 +31,7 @@ from grids.text import plain
 from grids.workspace import open_workspace
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``credit`` and its actions to the command line."""
     p = sub.add_parser("credit", help="集中授信、签约与用信 / rating sessions, committee review, signing, drawdown",
                        description="集中授信：按评定表记录评定会（评定小组表决，超过网点审批权限的上报联社贷审会），"

@@ -28,6 +28,7 @@ import json
 import os
 import sys
 from collections.abc import Callable
+from typing import Any
 
 from grids import credit_events
 from grids.auth import Account
@@ -56,7 +57,7 @@ def read_secret(env: str, prompt: str) -> str:
     return value
 
 
-def add_subcommands(sub: argparse._SubParsersAction) -> None:
+def add_subcommands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``sign``, ``draw`` and ``repay`` to the ``credit`` command's subparsers (``dest`` of the caller)."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--amount", required=True, help="金额（元）")
@@ -89,7 +90,7 @@ def _sign_in(ws: Workspace, user: str | None, permission: str) -> Account:
         raise _IdentityError() from exc
 
 
-def _print(result: dict, *, as_json: bool, line: str) -> None:
+def _print(result: dict[str, Any], *, as_json: bool, line: str) -> None:
     if as_json:
         print(json.dumps(result, ensure_ascii=False, indent=2))
     else:
@@ -105,7 +106,7 @@ def _sign(ws: Workspace, args: argparse.Namespace) -> int:
     return 0
 
 
-def _move(ws: Workspace, args: argparse.Namespace, fn: Callable[..., dict]) -> int:
+def _move(ws: Workspace, args: argparse.Namespace, fn: Callable[..., dict[str, Any]]) -> int:
     account = _sign_in(ws, args.user, "serve_credit")
     if args.hh_id:  # the administrator's correction path; a teller is refused by the library (no look-up)
         r = fn(ws, account, args.hh_id, amount=args.amount, branch_id=args.branch, on=args.on)

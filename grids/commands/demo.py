@@ -9,7 +9,7 @@ from pathlib import Path
 from grids.errors import ValidationError, WorkspaceError
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
         "demo",
         help="生成演示旗县工作区 / build the demo county workspace",

@@ -14,6 +14,7 @@ households (:meth:`grids.scope.ScopedWorkspace.surveys_file`). The file imports 
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from grids.audit import chain_head
 from grids.commands._identity import add_user_argument, sign_in
@@ -22,8 +23,12 @@ from grids.export import FORMATS, export_plan
 from grids.scope import ScopedWorkspace
 from grids.workspace import open_workspace
 
+if TYPE_CHECKING:
+    from grids.auth import Account
+    from grids.workspace import Workspace
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("export", help="导出入户清单、地图、GeoPackage、KML / export lists and maps")
     p.add_argument("path", help="工作区文件 (.gpkg)")
     p.add_argument("--format", required=True, choices=FORMATS, help="导出格式")
@@ -64,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 
-def _export_surveys(ws, args: argparse.Namespace, account) -> int:
+def _export_surveys(ws: Workspace, args: argparse.Namespace, account: Account | None) -> int:
     """``export PATH --layer surveys --format xlsx --out OUT``: the surveys workbook, scoped and masked."""
     from pathlib import Path
 

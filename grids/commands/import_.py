@@ -24,14 +24,18 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from grids.commands._identity import add_user_argument, sign_in
 from grids.errors import ValidationError
 from grids.ingest import COORDS, IMPORTABLE_LAYERS, MODES, import_file
 from grids.workspace import open_workspace
 
+if TYPE_CHECKING:
+    from grids.auth import Account
 
-def add_parser(subparsers) -> argparse.ArgumentParser:
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
     """Register the ``import`` command."""
     p = subparsers.add_parser(
         "import",
@@ -78,7 +82,7 @@ def _mapping(pairs: list[str]) -> dict[str, str]:
     return out
 
 
-def _rederive(target: str, account) -> None:
+def _rederive(target: str, account: Account) -> None:
     """Villages derived from their seats take in the households just located, and groups with enough located
     households get polygons (:func:`grids.villages.rederive_villages`); nothing when no village is derived."""
     from grids.villages import rederive_villages

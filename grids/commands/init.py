@@ -15,16 +15,21 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import geopandas as gpd
+import numpy as np
 
 from grids.errors import ValidationError, WorkspaceError
 from grids.model import STORAGE_CRS
 
+if TYPE_CHECKING:
+    from grids.workspace import Workspace
+
 _PG = ("postgresql://", "postgres://", "postgresql+psycopg://")
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
         "init",
         help="为真实旗县新建空工作区（县界、镇的名称和代码）/ new empty workspace for a real county",
@@ -42,8 +47,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--name", help="旗县名称（默认取县界文件的 name 列或参考县界的名称）")
 
 
-def init_workspace(target: str | os.PathLike, *, county: str, outline: gpd.GeoDataFrame,
-                   name: str | None = None, actor: str = "init"):
+def init_workspace(target: str | os.PathLike[str], *, county: str, outline: gpd.GeoDataFrame,
+                   name: str | None = None, actor: str = "init") -> Workspace:
     """Create the workspace ``target`` for ``county`` with ``outline`` (one row, EPSG:4490) and its towns.
 
     Parameters
@@ -87,7 +92,8 @@ def init_workspace(target: str | os.PathLike, *, county: str, outline: gpd.GeoDa
     town_rows = pd.DataFrame({"code": towns["code"], "name": towns["name"], "level": "town", "kind": towns["kind"],
                               "parent_code": county, "derived": False, "provisional_code": False})
     units = gpd.GeoDataFrame(pd.concat([county_row, town_rows], ignore_index=True),
-                             geometry=[outline.geometry.iloc[0]] + [None] * len(town_rows), crs=STORAGE_CRS)
+                             geometry=np.array([outline.geometry.iloc[0]] + [None] * len(town_rows), dtype=object),
+                             crs=STORAGE_CRS)
     ws = _create(target, county_code=county, county_name=name)
     coords = outline.attrs.get("coords", "")
     with ws.transaction(actor=actor, action="新建旗县工作区") as tx:
@@ -101,7 +107,7 @@ def init_workspace(target: str | os.PathLike, *, county: str, outline: gpd.GeoDa
     return ws
 
 
-def _create(target: str | os.PathLike, *, county_code: str, county_name: str):
+def _create(target: str | os.PathLike[str], *, county_code: str, county_name: str) -> Workspace:
     text = str(target)
     if text.startswith(_PG):
         from grids.workspace.postgis import PgWorkspace
@@ -128,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
 
         ref = reference_outline(args.county)
         if ref is not None:
-            outline.loc[0, "name"] = ref.loc[0, "name"]
+            outline.at[0, "name"] = str(ref.at[0, "name"])  # the shipped outlines all have a name
     ws = init_workspace(args.path, county=args.county, outline=outline, name=args.name)
     towns = ws.read("admin_units", where="level = ?", params=["town"])
     meta = ws.meta

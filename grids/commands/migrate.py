@@ -6,6 +6,10 @@ including those added by importers, geometry exactly), the audit trail and the m
 copied in one transaction on the destination: it holds the whole copy or is left as it was. A destination that
 already holds data is replaced only with ``--force``.
 
+The card key (:mod:`grids.cardkey`) is never copied into the destination: for a GeoPackage destination the
+source's sidecar key file is copied beside it; a PostGIS destination needs ``GRIDS_CARD_KEY`` set to the source's
+key (the command says how). A key the source still kept in its metadata is first moved out of it (audited).
+
 A demo workspace is the one exception to "losslessly": its accounts that still have the public demo password
 (:data:`grids.auth.DEMO_PASSWORD`) and its demo flag (which shows the login hint) are not copied unless
 ``keep_demo_accounts`` (``--keep-demo-accounts``); the destination's audit records what was left out.
@@ -27,6 +31,7 @@ import pandas as pd
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from grids import cardkey
 from grids.auth import DEMO_PASSWORD
 from grids.commands._identity import add_user_argument, sign_in
 from grids.errors import ValidationError, WorkspaceError
@@ -38,7 +43,7 @@ from grids.workspace.postgis import PgWorkspace, _mask, pg_type, split_url
 _PG_PREFIXES = ("postgresql://", "postgres://", "postgresql+psycopg://")
 
 
-def is_pg_url(target: str | os.PathLike) -> bool:
+def is_pg_url(target: str | os.PathLike[str]) -> bool:
     """True when ``target`` is a PostgreSQL URL rather than a GeoPackage path.
 
     Examples
@@ -49,7 +54,7 @@ def is_pg_url(target: str | os.PathLike) -> bool:
     return str(target).startswith(_PG_PREFIXES)
 
 
-def migrate(src: str | os.PathLike, dst: str | os.PathLike, *, force: bool = False,
+def migrate(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, force: bool = False,
             keep_demo_accounts: bool = False, actor: str = "migrate") -> dict[str, int]:
     """Copy the workspace ``src`` to ``dst`` (GeoPackage path or PostgreSQL URL, either way round).
 
@@ -83,7 +88,9 @@ def migrate(src: str | os.PathLike, dst: str | os.PathLike, *, force: bool = Fal
         raise ValidationError("源和目标是同一个工作区", fix="给出另一个目标路径或 PostgreSQL 模式（?schema=…）")
     if not force:
         _refuse_non_empty(dst)
+    cardkey.migrate_legacy(source, actor=actor)  # a key still in the source's metadata leaves it first
     meta = dict(source.meta)
+    meta.pop(cardkey.LEGACY_META_KEY, None)  # never into the destination
     layers = source.layers()
     unknown = [name for name in layers if name not in LAYERS]
     if unknown:
@@ -105,6 +112,7 @@ def migrate(src: str | os.PathLike, dst: str | os.PathLike, *, force: bool = Fal
                 frame = frame.loc[~demo]
             _add_extra_columns(tx, name, source.columns(name), is_pg=is_pg)
             counts[name] = tx._insert(name, frame)
+    cardkey.copy_sidecar(source, dst)
     if drop_demo:
         with open_workspace(dst).transaction(actor=actor, action="迁移") as tx:
             tx.note("accounts", {"op": "drop_demo_accounts", "usernames": dropped[:200], "count": len(dropped),
@@ -136,7 +144,7 @@ def demo_password_accounts(accounts: pd.DataFrame, *, password: str = DEMO_PASSW
     return hashes.map(verdict).astype(bool)
 
 
-def _same_target(src: str | os.PathLike, dst: str | os.PathLike) -> bool:
+def _same_target(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> bool:
     if is_pg_url(src) and is_pg_url(dst):
         return split_url(str(src)) == split_url(str(dst))
     if is_pg_url(src) or is_pg_url(dst):
@@ -144,7 +152,7 @@ def _same_target(src: str | os.PathLike, dst: str | os.PathLike) -> bool:
     return Path(dst).exists() and Path(src).resolve() == Path(dst).resolve()
 
 
-def _refuse_non_empty(dst: str | os.PathLike) -> None:
+def _refuse_non_empty(dst: str | os.PathLike[str]) -> None:
     how = "修正方法：换一个目标，或加 --force（函数参数 force=True）覆盖"
     if is_pg_url(dst):
         try:
@@ -158,8 +166,8 @@ def _refuse_non_empty(dst: str | os.PathLike) -> None:
     if not path.exists():
         return
     try:
-        ws = GpkgWorkspace(path)
-        empty = _is_empty(ws)
+        gpkg = GpkgWorkspace(path)
+        empty = _is_empty(gpkg)
     except WorkspaceError:
         empty = False
     if not empty:
@@ -171,7 +179,7 @@ def _is_empty(ws: Workspace | PgWorkspace) -> bool:
 
 
 @contextlib.contextmanager
-def _destination(dst: str | os.PathLike, *, meta: dict[str, str]) -> Iterator[tuple[Transaction, bool]]:
+def _destination(dst: str | os.PathLike[str], *, meta: dict[str, str]) -> Iterator[tuple[Transaction, bool]]:
     """A fresh destination workspace and one open transaction on it; committed when the block ends.
 
     Writes go through ``Transaction._insert`` (no revision bump, no audit row): the source's metadata,
@@ -216,7 +224,7 @@ def _add_extra_columns(tx: Transaction, layer: str, types: dict[str, str], *, is
 # --------------------------------------------------------------------------------------------------------
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "migrate",
         help="在 GeoPackage 与 PostGIS 之间无损复制工作区 / copy a workspace between backends",
@@ -252,6 +260,9 @@ def run(args: argparse.Namespace) -> int:
     total = sum(counts.values())
     print(f"已迁移 {len(counts)} 个图层、共 {total} 行到 {_shown(args.dst)}（第 {dst.revision} 版）：")
     print(pd.Series(counts, name="行数").to_string())
+    notice = cardkey.migrate_notice(source, args.dst)
+    if notice:
+        print(notice)
     if source.is_demo and not args.keep_demo_accounts:
         kept = set(dst.read("accounts", columns=["username"])["username"].astype(str))
         dropped = sorted(before - kept)

@@ -22,7 +22,7 @@ HELP = ("发布草稿方案：期间在已发布方案上的改派自动并入�
         "--force --reason 说明理由后可带错发布（记入审计）/ publish a draft, carrying live reassignments in")
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("publish", help=HELP, description=HELP)
     p.add_argument("path", help="工作区：GeoPackage 文件路径或 postgresql://… 地址")
     p.add_argument("--plan", required=True, help="要发布的草稿方案名称或编号 / the draft's name or id")

@@ -16,7 +16,7 @@ import argparse
 import json
 import sys
 import unicodedata
-from typing import Any
+from typing import Any, cast
 
 import geopandas as gpd
 import pandas as pd
@@ -31,7 +31,7 @@ from grids.workspace import Workspace, open_workspace
 _NEEDS_PLAN = ("grid", "branch", "staff")
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("report", help="信贷漏斗与覆盖报告 / the credit funnel and coverage report")
     p.add_argument("path", help="工作区文件 (.gpkg)")
     p.add_argument("--plan", help="网格方案名称（默认：已发布方案，否则最新草稿）")
@@ -146,11 +146,12 @@ def _run_dask(args: argparse.Namespace, ws: Workspace) -> int:
             if args.by in _NEEDS_PLAN or args.plan:
                 raise
             grids = gpd.GeoDataFrame({"grid_id": [], "source_codes": []}, geometry=[], crs=4490)
-        admin = ws.read("admin_units", columns=["code", "level"])
+        # a spatial layer: a GeoDataFrame (its geometry is always read)
+        admin = cast(gpd.GeoDataFrame, ws.read("admin_units", columns=["code", "level"]))
         county_table = funnel_dask(households, grids, client=client, admin_units=admin)
         table = funnel_dask(households, grids, by=args.by, client=client, admin_units=admin) if args.by else None
     finally:
-        client.close()
+        client.close()  # type: ignore[no-untyped-call]  # distributed leaves Client.close unannotated
     county = {k: v for k, v in coverage.funnel_records(county_table)[0].items() if k != "key"}
     result: dict[str, Any] = {"county_name": ws.meta.get("county_name", ""), "county": county, "engine": "dask"}
     if table is not None:
@@ -195,6 +196,11 @@ def _run_monthly(args: argparse.Namespace) -> int:
     return 0
 
 
+def _one_decimal(x: float) -> str:
+    """``x`` with one decimal, "—" when it is NaN."""
+    return "—" if pd.isna(x) else f"{x:.1f}"
+
+
 def run(args: argparse.Namespace) -> int:
     if args.month is not None:
         return _run_monthly(args)
@@ -226,6 +232,7 @@ def run(args: argparse.Namespace) -> int:
         result["breakdown"] = coverage.funnel_records(table)
     uncovered = None
     if args.uncovered:
+        assert located is not None  # --uncovered reads a plan and locates the households above
         uncovered = coverage.uncovered_households(households, located, by=args.uncovered, closed=closed)
         result["uncovered"] = [{"key": str(k), **{c: int(v) for c, v in r.items()}} for k, r in uncovered.iterrows()]
     behind = None
@@ -255,7 +262,7 @@ def run(args: argparse.Namespace) -> int:
         late = behind[behind["behind"]]
         print(f"走访进度（定额每个走访日 {args.quota:g} 户）：{len(late)} 人落后")
         rows = [[f"{r.name}（{r.staff_id}）", str(r.branch_id), f"{r.visit_days}", f"{r.visits:,}", f"{r.target:,.0f}",
-                 "—" if pd.isna(r.per_day) else f"{r.per_day:.1f}", f"{r.shortfall:,.0f}", "落后" if r.behind else ""]
+                 _one_decimal(cast(float, r.per_day)), f"{r.shortfall:,.0f}", "落后" if r.behind else ""]
                 for r in behind.itertuples()]
         print(format_table(["客户经理", "网点", "走访日", "走访户次", "目标", "日均", "差额", ""], rows))
     print(f"\n审计链头：{result['audit_head']}")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import Any
 
 from grids import lifecycle
 from grids.commands._identity import add_user_argument, sign_in
@@ -23,7 +24,7 @@ from grids.scope import ScopedWorkspace
 from grids.workspace import open_workspace
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "staff", help="员工新增、离职、调动 / staff lifecycle: add, leave, move",
         description="员工新增、离职、调动：网格只在相关网点内交接，其他网点的网格不动；网点内按“最少调整”均衡到负荷差 ≤ "
@@ -47,7 +48,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     mv.add_argument("--to", required=True, metavar="BRANCH", help="调入的网点编号，例如 B02")
 
 
-def _kwargs(args: argparse.Namespace) -> dict:
+def _kwargs(args: argparse.Namespace) -> dict[str, Any]:
     if args.action == "add":
         return {"person": {"staff_id": args.staff_id, "name": args.name, "branch_id": args.branch,
                            "role": args.role, "phone": args.phone}}

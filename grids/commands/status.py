@@ -7,7 +7,7 @@ import json
 import sys
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
         "status",
         help="工作区有什么、缺什么、下一步做什么 / what the workspace has and lacks, and what to do next",

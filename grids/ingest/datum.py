@@ -160,7 +160,7 @@ def detect_gcj02_geoms(geoms: np.ndarray, admin: gpd.GeoDataFrame | None, villag
     idx, x, y, target = idx[has_target], x[has_target], y[has_target], target[has_target]
     shapely.prepare(list({id(t): t for t in target}.values()))
     if declared == "gcj02":
-        ax, ay = wgs84_to_gcj02(x, y)  # type: ignore[no-untyped-call]  # grids.crs does not annotate it yet
+        ax, ay = wgs84_to_gcj02(x, y)
     else:
         ax, ay = gcj02_to_wgs84(x, y)
     fit = shapely.covers(target, shapely.points(x, y))

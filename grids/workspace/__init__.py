@@ -32,7 +32,7 @@ __all__ = ["SCHEMA_VERSION", "GpkgTransaction", "GpkgWorkspace", "PgTransaction"
 PG_URL_SCHEMES = ("postgresql://", "postgres://", "postgresql+psycopg://")
 
 
-def is_pg_url(target: str | os.PathLike) -> bool:
+def is_pg_url(target: str | os.PathLike[str]) -> bool:
     """True when ``target`` names a PostGIS workspace (a ``postgresql://`` URL) rather than a file.
 
     Examples
@@ -43,7 +43,7 @@ def is_pg_url(target: str | os.PathLike) -> bool:
     return str(target).startswith(PG_URL_SCHEMES)
 
 
-def open_workspace(target: str | os.PathLike) -> Workspace:
+def open_workspace(target: str | os.PathLike[str]) -> Workspace:
     """Open a workspace by path (GeoPackage, the embedded default) or by URL (``postgresql://…``, PostGIS).
 
     Parameters

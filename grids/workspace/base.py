@@ -29,7 +29,8 @@ from grids.model import LAYERS, STORAGE_EPSG
 GEOM_COLUMN = "geom"
 META_TABLE = "ws_meta"
 _ENVELOPE_LEN = {0: 0, 1: 32, 2: 48, 3: 48, 4: 64}
-_PROMOTE = {"MULTIPOLYGON": shapely.MultiPolygon, "MULTILINESTRING": shapely.MultiLineString}
+_PROMOTE: dict[str, Callable[[list[Any]], shapely.Geometry]] = {
+    "MULTIPOLYGON": shapely.MultiPolygon, "MULTILINESTRING": shapely.MultiLineString}
 _TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 SCHEMA_VERSION = 7
 """The workspace schema this code writes (``schema`` in ``ws_meta``); older workspaces are upgraded on open.
@@ -107,7 +108,7 @@ def workspace_error(exc: BaseException, target: object) -> WorkspaceError | None
 # geometry blobs (GeoPackage binary, also what PostGIS is fed)
 # --------------------------------------------------------------------------------------------------------
 
-def encode_geometries(geoms: Sequence | np.ndarray, *, srs_id: int = STORAGE_EPSG,
+def encode_geometries(geoms: Sequence[Any] | np.ndarray, *, srs_id: int = STORAGE_EPSG,
                       promote: str | None = None) -> list[bytes | None]:
     """Encode shapely geometries as GeoPackage binary blobs (``GP`` header, envelope, WKB).
 
@@ -123,8 +124,8 @@ def encode_geometries(geoms: Sequence | np.ndarray, *, srs_id: int = STORAGE_EPS
         single_type = {"MULTIPOLYGON": 3, "MULTILINESTRING": 1}[promote]
         types = shapely.get_type_id(arr)
         arr = arr.copy()
-        for i in np.flatnonzero((types == single_type) & ~missing):
-            arr[i] = multi([arr[i]])
+        for j in np.flatnonzero((types == single_type) & ~missing):
+            arr[j] = multi([arr[j]])
     wkb = shapely.to_wkb(arr, byte_order=1, output_dimension=2)
     bounds = shapely.bounds(arr)
     types = shapely.get_type_id(arr)
@@ -185,7 +186,7 @@ def edit_logged_tables(tables: Sequence[str]) -> list[str]:
     return [t for t in tables if t != "audit" and not t.startswith("rtree_")]
 
 
-def external_edit_notes(rows: Sequence[Sequence[Any]]) -> list[tuple[str, dict[str, Any]]]:
+def external_edit_notes(rows: Sequence[tuple[str, str, int]]) -> list[tuple[str, dict[str, Any]]]:
     """Audit notes (layer, detail) of pending ``(layer, op, n)`` rows: one per layer, rows counted per op.
 
     Examples
@@ -229,6 +230,7 @@ def _record_external_edits(con: Any, rev: int, *, transaction: Callable[..., Tra
 def _to_sql_values(series: pd.Series, sql_type: str) -> list[Any]:
     """Column values as Python objects SQLite stores in the GeoPackage type ``sql_type`` (NULL for missing)."""
     isna = pd.isna(series).to_numpy()
+    values: list[Any]
     if sql_type == "BOOLEAN":
         values = np.where(isna, 0, series.fillna(False).astype(bool).to_numpy()).astype(int).tolist()
     elif sql_type == "INTEGER":
@@ -243,8 +245,9 @@ def _to_sql_values(series: pd.Series, sql_type: str) -> list[Any]:
     else:
         values = series.astype(object).where(~isna, None).map(lambda v: v if v is None else str(v)).tolist()
     if isna.any():
+        nullable: list[Any] = values  # whichever branch made it: its missing entries become None
         for i in np.flatnonzero(isna):
-            values[i] = None
+            nullable[i] = None
     return values
 
 
@@ -413,7 +416,7 @@ class Workspace(abc.ABC):
         """The backend's own consistency check (``"ok"`` when sound)."""
 
     @abc.abstractmethod
-    def audit_records(self) -> list[tuple]:
+    def audit_records(self) -> list[tuple[Any, ...]]:
         """Every audit row as ``(fid, at, actor, action, layer, revision, detail, prev_hash, hash)``."""
 
     @abc.abstractmethod
@@ -491,7 +494,7 @@ class Transaction:
         cur = self._con.execute(f"DELETE FROM {_q(layer)} WHERE {where}", tuple(params))
         self.changed = True
         self.note(layer, {"op": "delete", "where": where, "rows": cur.rowcount})
-        return cur.rowcount
+        return int(cur.rowcount)
 
     def _insert(self, layer: str, frame: pd.DataFrame) -> int:
         """Insert ``frame`` into ``layer`` (creating a declared layer, adding unknown columns); both backends.
@@ -509,12 +512,12 @@ class Transaction:
         cols = [c for c in attr_cols if c in types]
         series = [self._values(frame[c], types[c]) for c in cols]
         if geom_col:
-            if not is_geo:
+            if not is_geo or not isinstance(frame, gpd.GeoDataFrame):
                 raise ValidationError(f"图层 {layer} 需要几何列", fix="传入 GeoDataFrame")
             if frame.crs is None:
                 raise ValidationError(f"写入 {layer} 的数据没有坐标系", fix="先 set_crs(4490) 或转换到 EPSG:4490")
             geo = frame if frame.crs.to_epsg() == STORAGE_EPSG else frame.to_crs(STORAGE_EPSG)
-            series.append(self._geometries(geo.geometry.values, gtype))
+            series.append(self._geometries(np.asarray(geo.geometry.values), gtype))
             cols = [*cols, geom_col]
         if not len(frame):
             return 0

@@ -179,17 +179,18 @@ _READERS_FILES = 8
 def _release_reader(key: tuple[str, int, int], con: sqlite3.Connection) -> sqlite3.Connection | None:
     """Put ``con`` back into the pool; returns it when the pool is full (the caller closes it)."""
     evicted: list[sqlite3.Connection] = []
+    left: sqlite3.Connection | None = con
     with _READERS_LOCK:
         idle = _READERS.setdefault(key, [])
         _READERS.move_to_end(key)
         if len(idle) < _READERS_PER_FILE:
             idle.append(con)
-            con = None
+            left = None
         while len(_READERS) > _READERS_FILES:
             evicted += _READERS.popitem(last=False)[1]
     for old in evicted:
         old.close()
-    return con
+    return left
 
 
 def _rtree_name(table: str, column: str) -> str:
@@ -435,7 +436,7 @@ class GpkgWorkspace(Workspace):
     when it is opened: see :meth:`_upgrade`. Opening an up-to-date workspace costs one query more than before.
     """
 
-    def __init__(self, path: str | os.PathLike) -> None:
+    def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         if not self.path.is_file():
             raise WorkspaceError(
@@ -473,7 +474,7 @@ class GpkgWorkspace(Workspace):
     # -- creation -----------------------------------------------------------------------------------------
 
     @classmethod
-    def create(cls, path: str | os.PathLike, *, county_code: str, county_name: str, demo: bool = False,
+    def create(cls, path: str | os.PathLike[str], *, county_code: str, county_name: str, demo: bool = False,
                overwrite: bool = False) -> GpkgWorkspace:
         """Create an empty workspace with every layer of :data:`grids.model.LAYERS`.
 
@@ -556,7 +557,7 @@ class GpkgWorkspace(Workspace):
             yield con
             keep = key is not None and not con.in_transaction
         finally:
-            if keep:
+            if keep and key is not None:
                 con = _release_reader(key, con)
             if con is not None:
                 con.close()
@@ -681,7 +682,7 @@ class GpkgWorkspace(Workspace):
             sql += " ORDER BY fid"
             with _gc_paused():  # millions of small tuples: the cyclic GC would rescan them over and over
                 rows = con.execute(sql, tuple(params)).fetchall()
-                data = list(zip(*rows, strict=True)) if rows else [[] for _ in select]
+                data: list[Sequence[Any]] = list(zip(*rows, strict=True)) if rows else [[] for _ in select]
                 del rows
         geoms = decode_geometries(list(data[len(cols)])) if geom_col else None
         return _layer_frame(cols, types, data, geoms)
@@ -696,7 +697,7 @@ class GpkgWorkspace(Workspace):
     def integrity_check(self) -> str:
         """SQLite's ``PRAGMA integrity_check`` result (``"ok"`` when the file is sound)."""
         with contextlib.closing(self._connect()) as con:
-            return con.execute("PRAGMA integrity_check").fetchone()[0]
+            return str(con.execute("PRAGMA integrity_check").fetchone()[0])
 
     def _check_layer(self, layer: str) -> None:
         with _storage_errors(self.path), self._reading() as con:
@@ -706,7 +707,7 @@ class GpkgWorkspace(Workspace):
                 f"工作区里没有图层 “{layer}”", fix=f"可用的图层：{', '.join(self.layers())}"
             )
 
-    def audit_records(self) -> list[tuple]:
+    def audit_records(self) -> list[tuple[Any, ...]]:
         """Every audit row as ``(fid, at, actor, action, layer, revision, detail, prev_hash, hash)`` in fid order.
 
         ``at`` is the stored text (what the hash covers). For :func:`grids.audit.verify`.
@@ -837,7 +838,7 @@ class GpkgTransaction(Transaction):
         types = _table_columns(self._con, layer)
         sql = f"SELECT {', '.join(_q(c) for c in types)} FROM {_q(layer)}" + (f" WHERE {where}" if where else "")
         rows = self._con.execute(sql + " ORDER BY fid", tuple(params)).fetchall()
-        data = list(zip(*rows, strict=True)) if rows else [[] for _ in types]
+        data: list[Sequence[Any]] = list(zip(*rows, strict=True)) if rows else [[] for _ in types]
         return _layer_frame(list(types), types, data, None)
 
     def _layer_schema(self, layer: str) -> tuple[dict[str, str], str | None, str | None]:
@@ -876,7 +877,7 @@ class GpkgTransaction(Transaction):
             rtree = _rtree_name(layer, geom_col) if geom_col else None
             with _triggers_off(con, [f"ws_edit_{layer}_insert", *([f"{rtree}_insert"] if rtree else [])]) as off:
                 con.executemany(insert, zip(*series, strict=True))
-                if rtree and f"{rtree}_insert" in off:
+                if rtree and geom_col and f"{rtree}_insert" in off:
                     _fill_rtree(con, layer, geom_col, after_fid=last)
         else:
             con.executemany(insert, zip(*series, strict=True))

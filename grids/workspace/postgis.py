@@ -63,8 +63,8 @@ from grids.workspace.base import (
     decode_geometries,
     edit_logged_tables,
     encode_geometries,
-    migrate_data,
     external_edit_notes,
+    migrate_data,
     read_only_notice,
     workspace_error,
 )
@@ -182,7 +182,7 @@ def _driver_message(exc: Exception, conninfo: str) -> str:
     libpq splits ``user:pa@ss@host`` at the first ``@``: its message then names the rest of the password as
     the host. Such a URL gets no driver text, only the fix (write ``@`` as ``%40``)."""
     text = " ".join(str(exc).split())
-    head, sep, rest = conninfo.partition("://")
+    _head, sep, rest = conninfo.partition("://")
     userinfo = rest.rpartition("@")[0] if sep else ""
     password = userinfo.partition(":")[2]
     if "@" in password:
@@ -233,6 +233,13 @@ def _search_path(schema: str, postgis_schema: str | None) -> str:
 # --------------------------------------------------------------------------------------------------------
 
 
+def _one(cur: psycopg.Cursor[tuple[Any, ...]]) -> tuple[Any, ...]:
+    """The row of a query that always returns exactly one (an aggregate, a function call, the revision row)."""
+    row = cur.fetchone()
+    assert row is not None, "query returned no row"
+    return row
+
+
 class PgWorkspace(Workspace):
     """A county workspace stored in one schema of a PostgreSQL + PostGIS database.
 
@@ -258,14 +265,14 @@ class PgWorkspace(Workspace):
         self._conninfo, self.schema = split_url(url, schema)
         with contextlib.closing(_connect(self._conninfo, "public")) as con:
             self._postgis = _postgis_schema(con)
-            found = con.execute(
+            found = _one(con.execute(
                 "SELECT to_regclass(%s), to_regclass(%s), to_regproc(%s) IS NOT NULL",
                 (f"{_q(self.schema)}.{META_TABLE}", f"{_q(self.schema)}.{LAYERS_TABLE}",
                  f"{_q(self.schema)}.ws_edit_truncate"),
-            ).fetchone()
+            ))
             truncates = bool(found[2])
             found = found[:2]
-            schema = con.execute(
+            schema_row = con.execute(
                 f"SELECT value FROM {_q(self.schema)}.{META_TABLE} WHERE key = 'schema'"
             ).fetchone() if found and None not in found else None
         if self._postgis is None or found is None or None in found:
@@ -277,9 +284,9 @@ class PgWorkspace(Workspace):
         self._path = _search_path(self.schema, self._postgis)
         self.notice: str | None = None
         """Set when edits made outside the library could not be recorded (read-only role); else None."""
-        if _schema_version(schema) < SCHEMA_VERSION:
+        if _schema_version(schema_row) < SCHEMA_VERSION:
             self._upgrade()
-            migrate_data(self, _schema_version(schema))
+            migrate_data(self, _schema_version(schema_row))
         elif not truncates:
             self._install_truncate_triggers()
         self._absorb_external_edits()
@@ -292,8 +299,8 @@ class PgWorkspace(Workspace):
             con.execute("BEGIN")
             _enter_library(con)
             con.execute(f"SELECT value FROM {META_TABLE} WHERE key = 'revision' FOR UPDATE")  # one opener at a time
-            missing = con.execute("SELECT to_regproc(%s) IS NULL", (f"{_q(self.schema)}.ws_edit_truncate",)
-                                  ).fetchone()[0]
+            missing = _one(con.execute("SELECT to_regproc(%s) IS NULL", (f"{_q(self.schema)}.ws_edit_truncate",)
+                                       ))[0]
             if missing and _has_edit_log(con):
                 tables = [r[0] for r in con.execute(f"SELECT table_name FROM {LAYERS_TABLE}").fetchall()]
                 _create_truncate_log(con, self.schema, edit_logged_tables([*tables, META_TABLE]))
@@ -372,7 +379,7 @@ class PgWorkspace(Workspace):
                         "修正方法：请数据库管理员执行 CREATE EXTENSION postgis"
                     ) from exc
                 postgis = _postgis_schema(con)
-            exists = con.execute("SELECT to_regclass(%s)", (f"{_q(schema)}.{META_TABLE}",)).fetchone()[0]
+            exists = _one(con.execute("SELECT to_regclass(%s)", (f"{_q(schema)}.{META_TABLE}",)))[0]
             if exists and not overwrite:
                 raise WorkspaceError(
                     f"{_mask(conninfo)} 的模式 {schema} 里已有工作区。修正方法：换一个模式（?schema=…），"
@@ -422,8 +429,8 @@ class PgWorkspace(Workspace):
         """
         with contextlib.closing(self._connect()) as con:
             pending = f"EXISTS (SELECT 1 FROM {EDITS_TABLE})" if _has_edit_log(con) else "false"
-            row = con.execute(
-                f"SELECT (SELECT value FROM {META_TABLE} WHERE key = 'revision'), {pending}").fetchone()
+            row = _one(con.execute(
+                f"SELECT (SELECT value FROM {META_TABLE} WHERE key = 'revision'), {pending}"))
         if row[1] and self.notice is None and self._absorb_external_edits() and self.notice is None:
             return int(self.meta.get("revision", "0"))
         return int(row[0]) if row[0] else 0
@@ -438,8 +445,8 @@ class PgWorkspace(Workspace):
             try:
                 con.execute("BEGIN")
                 _enter_library(con)
-                rev = int(con.execute(
-                    f"SELECT value FROM {META_TABLE} WHERE key = 'revision' FOR UPDATE").fetchone()[0])
+                rev = int(_one(con.execute(
+                    f"SELECT value FROM {META_TABLE} WHERE key = 'revision' FOR UPDATE"))[0])
                 _record_external_edits(_SqliteStyle(con), rev, transaction=_recorder(con))
                 con.execute("COMMIT")
                 self.notice = None
@@ -480,7 +487,8 @@ class PgWorkspace(Workspace):
             geom_col = _geometry_column(con, layer)
             cols = _requested_columns(layer, types, columns)
             rows = _select(con, layer, cols, types, geom_col, where, params)
-        data = list(zip(*rows, strict=True)) if rows else [[] for _ in range(len(cols) + bool(geom_col))]
+        data: list[Sequence[Any]] = (list(zip(*rows, strict=True)) if rows
+                                     else [[] for _ in range(len(cols) + bool(geom_col))])
         geoms = shapely.from_wkb(np.asarray(list(data[len(cols)]), dtype=object)) if geom_col else None
         return _layer_frame(cols, types, data, geoms)
 
@@ -489,7 +497,7 @@ class PgWorkspace(Workspace):
         sql = f"SELECT count(*) FROM {_q(layer)}" + (f" WHERE {where}" if where else "")
         with contextlib.closing(self._connect()) as con:
             self._check_layer(con, layer)
-            return int(con.execute(translate_sql(sql), tuple(params)).fetchone()[0])
+            return int(_one(con.execute(translate_sql(sql), tuple(params)))[0])
 
     def integrity_check(self) -> str:
         """``"ok"`` when the metadata and every registered layer table can be read, else what is wrong."""
@@ -500,7 +508,7 @@ class PgWorkspace(Workspace):
                 if rev is None or not str(rev[0]).isdigit():
                     problems.append(f"{META_TABLE} 缺少有效的 revision")
                 for (name,) in con.execute(f"SELECT table_name FROM {LAYERS_TABLE}").fetchall():
-                    if con.execute("SELECT to_regclass(%s)", (f"{_q(self.schema)}.{_q(name)}",)).fetchone()[0] is None:
+                    if _one(con.execute("SELECT to_regclass(%s)", (f"{_q(self.schema)}.{_q(name)}",)))[0] is None:
                         problems.append(f"图层表 {name} 不存在")
         except psycopg.Error as exc:
             problems.append(str(exc).strip())
@@ -511,7 +519,7 @@ class PgWorkspace(Workspace):
         if not ok or layer == META_TABLE:
             raise ValidationError(f"工作区里没有图层 “{layer}”", fix=f"可用的图层：{', '.join(self.layers())}")
 
-    def audit_records(self) -> list[tuple]:
+    def audit_records(self) -> list[tuple[Any, ...]]:
         """Every audit row as ``(fid, at, actor, action, layer, revision, detail, prev_hash, hash)`` in fid order.
 
         ``at`` in the GeoPackage backend's text form (what the hash covers). For :func:`grids.audit.verify`.
@@ -527,7 +535,7 @@ class PgWorkspace(Workspace):
         with contextlib.closing(self._connect()) as con:
             chained = "hash" in _table_columns(con, "audit")
             last = "(SELECT hash FROM audit ORDER BY fid DESC LIMIT 1)" if chained else "NULL"
-            row = con.execute(f"SELECT {last}, (SELECT count(*) FROM audit)").fetchone()
+            row = _one(con.execute(f"SELECT {last}, (SELECT count(*) FROM audit)"))
         return row[0], int(row[1])
 
     # -- upgrade ------------------------------------------------------------------------------------------
@@ -544,7 +552,7 @@ class PgWorkspace(Workspace):
         try:
             con.execute("BEGIN")
             _enter_library(con)
-            rev = int(con.execute(f"SELECT value FROM {META_TABLE} WHERE key = 'revision' FOR UPDATE").fetchone()[0])
+            rev = int(_one(con.execute(f"SELECT value FROM {META_TABLE} WHERE key = 'revision' FOR UPDATE"))[0])
             found = _schema_version(con.execute(f"SELECT value FROM {META_TABLE} WHERE key = 'schema'").fetchone())
             if found >= SCHEMA_VERSION:
                 con.execute("ROLLBACK")
@@ -560,7 +568,7 @@ class PgWorkspace(Workspace):
             cols = [_select_expr(c, LAYERS["audit"].columns[c]) for c in AUDIT_COLUMNS]
             old = con.execute(f"SELECT fid, {', '.join(cols)} FROM audit ORDER BY fid").fetchall()
             # only a never-chained trail is chained (re-hashing would launder an edited one)
-            chained = con.execute("SELECT count(*) FROM audit WHERE hash IS NOT NULL").fetchone()[0]
+            chained = _one(con.execute("SELECT count(*) FROM audit WHERE hash IS NOT NULL"))[0]
             if chained == 0:
                 with con.cursor() as cur:
                     cur.executemany("UPDATE audit SET prev_hash = %s, hash = %s WHERE fid = %s", chain_rows(old))
@@ -598,7 +606,7 @@ class PgWorkspace(Workspace):
         try:
             con.execute("BEGIN")
             _enter_library(con)
-            row = con.execute(f"SELECT value FROM {META_TABLE} WHERE key = 'revision' FOR UPDATE").fetchone()
+            row = _one(con.execute(f"SELECT value FROM {META_TABLE} WHERE key = 'revision' FOR UPDATE"))
             rev = int(row[0])
             if _has_edit_log(con):
                 rev = _record_external_edits(_SqliteStyle(con), rev, transaction=_recorder(con))
@@ -646,14 +654,14 @@ class PgTransaction(Transaction):
     """
 
     def __init__(self, con: psycopg.Connection, *, actor: str, action: str, revision: int) -> None:
-        super().__init__(_SqliteStyle(con), actor=actor, action=action, revision=revision)  # type: ignore[arg-type]
+        super().__init__(_SqliteStyle(con), actor=actor, action=action, revision=revision)
         self._pg = con
 
     def read(self, layer: str, *, where: str | None = None, params: Sequence[Any] = ()) -> pd.DataFrame:
         """Read attribute columns inside the transaction (sees its own uncommitted changes; no geometry)."""
         types = _table_columns(self._pg, layer)
         rows = _select(self._pg, layer, list(types), types, None, where, params)
-        data = list(zip(*rows, strict=True)) if rows else [[] for _ in types]
+        data: list[Sequence[Any]] = list(zip(*rows, strict=True)) if rows else [[] for _ in types]
         return _layer_frame(list(types), types, data, None)
 
     # -- backend hooks of Transaction._insert (PostGIS) ----------------------------------------------------
@@ -665,8 +673,8 @@ class PgTransaction(Transaction):
                 raise ValidationError(f"工作区里没有图层 “{layer}”", fix="先在 grids.model.LAYERS 中声明该图层")
             _create_layer(con, layer, LAYERS[layer])
         geom_col = _geometry_column(con, layer)
-        gtype = con.execute(f"SELECT geometry_type FROM {LAYERS_TABLE} WHERE table_name = %s",
-                            (layer,)).fetchone()[0] if geom_col else None
+        gtype = _one(con.execute(f"SELECT geometry_type FROM {LAYERS_TABLE} WHERE table_name = %s",
+                                 (layer,)))[0] if geom_col else None
         return _table_columns(con, layer), geom_col, gtype
 
     def _add_column(self, layer: str, column: str, sql_type: str) -> None:
@@ -710,7 +718,8 @@ def _ewkb_hex(geoms: np.ndarray, *, promote: str | None) -> list[str | None]:
     """Hex EWKB (SRID 4490) of each geometry, promoted to the layer's type the way the GeoPackage store does."""
     blobs = encode_geometries(geoms, promote=promote)  # the store's promotion, NULL for missing/empty
     arr = shapely.set_srid(decode_geometries(blobs), STORAGE_EPSG)
-    return shapely.to_wkb(arr, hex=True, include_srid=True, output_dimension=2).tolist()
+    hexes: list[str | None] = shapely.to_wkb(arr, hex=True, include_srid=True, output_dimension=2).tolist()
+    return hexes
 
 
 def _select_expr(col: str, sql_type: str) -> str:
@@ -723,7 +732,7 @@ def _select_expr(col: str, sql_type: str) -> str:
 
 
 def _select(con: psycopg.Connection, layer: str, cols: list[str], types: Mapping[str, str],
-            geom_col: str | None, where: str | None, params: Sequence[Any]) -> list[tuple]:
+            geom_col: str | None, where: str | None, params: Sequence[Any]) -> list[tuple[Any, ...]]:
     select = [_select_expr(c, types[c]) for c in cols] + ([f"ST_AsBinary({_q(geom_col)})"] if geom_col else [])
     sql = f"SELECT {', '.join(select) or 'NULL'} FROM {_q(layer)}"
     if where:
@@ -754,7 +763,7 @@ def _create_layer(con: psycopg.Connection, name: str, layer: Layer) -> None:
             unique = "UNIQUE " if col == layer.key and name != "grids" else ""
             con.execute(f"CREATE {unique}INDEX {_q(f'idx_{name}_{col}')} ON {_q(name)} ({_q(col)})")
     if name != "audit" and _has_edit_log(con):  # a layer declared later, created on first write
-        _create_edit_triggers(con, con.execute("SELECT current_schema()").fetchone()[0], name)
+        _create_edit_triggers(con, _one(con.execute("SELECT current_schema()"))[0], name)
 
 
 def _create_audit_guard(con: psycopg.Connection, schema: str) -> None:
@@ -780,7 +789,7 @@ def _enter_library(con: psycopg.Connection) -> None:
 
 
 def _has_edit_log(con: psycopg.Connection) -> bool:
-    return con.execute("SELECT to_regclass(%s)", (EDITS_TABLE,)).fetchone()[0] is not None
+    return _one(con.execute("SELECT to_regclass(%s)", (EDITS_TABLE,)))[0] is not None
 
 
 def _create_edit_log(con: psycopg.Connection, schema: str) -> None:

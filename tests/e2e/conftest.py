@@ -80,6 +80,8 @@ def e2e_workspace(tmp_path_factory) -> Path:
     source = Path(os.environ.get("GRIDS_E2E_WORKSPACE") or DEMO)
     if source.exists():
         shutil.copy(source, dst)
+        if source.with_name(source.name + ".cardkey").exists():  # its card key (grids.cardkey) beside the copy
+            shutil.copy(source.with_name(source.name + ".cardkey"), dst.with_name(dst.name + ".cardkey"))
     else:
         from tests.e2e.synth import make_workspace
 
