@@ -373,6 +373,8 @@ def write_opening_events(ws: Workspace, *, actor: str, card_numbers: Mapping[str
             tx._layer_schema(EVENTS_LAYER)  # the table exists from now on
             return 0
         tx.append(EVENTS_LAYER, rows)
+        if key is not None:
+            cardkey.record_check(tx, key)
         tx.note(EVENTS_LAYER, {"op": "opening", "households": int(rows["hh_id"].nunique()),
                                "signed": int((rows["kind"] == SIGN).sum()),
                                "opening_balance": int((rows["kind"] == OPENING).sum()),
@@ -527,6 +529,7 @@ def sign(ws: Workspace, account: Account, hh_id: str, amount: float, card_no: st
         if value + _CENT < balance:
             raise ValidationError(f"签约额度 {_yuan(value)} 低于户 {h} 的用信余额 {_yuan(balance)}",
                                   fix=f"签约额度不低于 {_yuan(balance)}，或先还款")
+        cardkey.record_check(tx, key)  # a wrong key is refused from now on (cardkey.key_check)
         card = (card_hash(key, digits), digits[-4:])
         holder = _card_holder(tx, card[0])
         if holder is not None and holder != h:

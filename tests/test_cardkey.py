@@ -149,8 +149,9 @@ def test_a_workspace_copied_without_its_key_cannot_match_a_card(county, tmp_path
     with pytest.raises(CardKeyError):  # nor signed on a new key: the county's cards would stop matching
         ce.sign(ws, ADMIN, "H2", 10_000, "6228480000000000002")
     assert not _sidecar(ws).exists() and len(ce.read_events(ws)) == 1
-    monkeypatch.setenv(cardkey.ENV_KEY, KEY)  # a guessed key finds nothing
-    assert ce.find_customer(ws, T07, card_no=CARD) is None
+    monkeypatch.setenv(cardkey.ENV_KEY, KEY)  # a guessed key is refused (the key check value), never used
+    with pytest.raises(CardKeyError, match="不是这个工作区的密钥"):
+        ce.find_customer(ws, T07, card_no=CARD)
     monkeypatch.delenv(cardkey.ENV_KEY)
     shutil.copy(_sidecar(county), _sidecar(ws))  # with the key file beside it, the copy works
     assert ce.find_customer(ws, T07, card_no=CARD)["hh_id"] == "H1"
@@ -264,3 +265,53 @@ def test_the_command_line_says_it_in_one_line_and_exits_2(county, tmp_path, monk
     monkeypatch.setenv(cardkey.ENV_KEY, "00")
     assert main(["credit", county.target, "draw", "--amount", "100", "--branch", "B07", "--user", "admin"]) == 2
     assert capsys.readouterr().err.count("\n") == 1
+
+
+# -- attack review (branch atk) ----------------------------------------------------------------------------
+
+def test_a_key_missing_a_digit_is_refused_not_read_as_base64():
+    key = "3c" * 31 + "3d"
+    for bad in (key[:-1], key + "a"):  # odd count of hex digits: a copy that lost or gained one
+        with pytest.raises(CardKeyError, match="位数不对") as err:
+            cardkey.parse_key(bad, where="环境变量 GRIDS_CARD_KEY")
+        assert key[:20] not in str(err.value)
+    assert cardkey.parse_key("0x" + key, where="x") == key
+
+
+def test_a_wrong_environment_key_is_refused_while_cards_exist(county, monkeypatch, capsys):
+    ce.sign(county, ADMIN, "H1", 60_000, CARD)
+    key = _sidecar(county).read_text().strip()
+    assert county.meta[cardkey.CHECK_META_KEY] == cardkey.key_check(key) and key not in str(county.meta)
+    _assert_not_in_file(county.target, key)
+    other = "3c" * 32  # another county's key, or one mistyped
+    monkeypatch.setenv(cardkey.ENV_KEY, other)
+    with pytest.raises(CardKeyError, match="不是这个工作区的密钥"):
+        ce.find_customer(county, T07, card_no=CARD)
+    with pytest.raises(CardKeyError):  # and no card is hashed under it
+        ce.sign(county, ADMIN, "H2", 10_000, "6228480000000000002")
+    assert len(ce.read_events(county)) == 1
+    monkeypatch.setenv("GRIDS_PASSWORD", DEMO_PASSWORD)
+    monkeypatch.setenv("GRIDS_CARD", CARD)
+    capsys.readouterr()
+    assert main(["credit", county.target, "draw", "--amount", "100", "--branch", "B07", "--user", "admin"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "不是这个工作区的密钥" in err and other not in err and key not in err
+    monkeypatch.setenv(cardkey.ENV_KEY, key)  # the right key in the environment works
+    assert ce.find_customer(county, T07, card_no=CARD)["hh_id"] == "H1"
+
+
+def test_a_dangling_or_special_sidecar_is_an_error_never_replaced_or_read_forever(county, tmp_path):
+    side = _sidecar(county)
+    side.symlink_to(tmp_path / "nowhere")
+    with pytest.raises(CardKeyError, match="不是普通文件"):
+        ce.sign(county, ADMIN, "H1", 60_000, CARD)
+    assert side.is_symlink() and not (tmp_path / "nowhere").exists()
+    side.unlink()
+    side.symlink_to("/dev/zero")
+    with pytest.raises(CardKeyError, match="不是普通文件"):
+        ce.sign(county, ADMIN, "H1", 60_000, CARD)
+    side.unlink()
+    side.write_text("ab" * 5000)
+    with pytest.raises(CardKeyError, match="太大"):
+        ce.sign(county, ADMIN, "H1", 60_000, CARD)
+    assert not ce.read_events(county).shape[0]
