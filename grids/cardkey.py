@@ -299,6 +299,10 @@ def record_check(tx: Transaction, key: str) -> None:
     row = tx._con.execute(f"SELECT value FROM {META_TABLE} WHERE key = ?", (CHECK_META_KEY,)).fetchone()
     if row is not None and row[0] == value:
         return
+    if row is not None and row[0] and tx._con.execute(  # a concurrent first signing under another key got in first
+            f"SELECT 1 FROM {EVENTS_TABLE} WHERE card_hash IS NOT NULL AND card_hash <> '' LIMIT 1").fetchone():
+        raise CardKeyError("另一个签约刚用另一个卡号密钥签了卡（与工作区记录的密钥校验值不符），已拒绝本次签约。"
+                           "修正方法：所有使用这个工作区的程序用同一个密钥（同一个 .cardkey 文件或同样的环境变量），再重试")
     tx.execute(f"DELETE FROM {META_TABLE} WHERE key = ?", (CHECK_META_KEY,))
     tx.execute(f"INSERT INTO {META_TABLE} (key, value) VALUES (?, ?)", (CHECK_META_KEY, value))
 

@@ -172,6 +172,7 @@ def test_a_key_kept_in_ws_meta_moves_to_the_sidecar_once(county):
     _assert_not_in_file(county.target, key)
     moves = [r for r in county.audit_records() if r[3] == cardkey.MIGRATE_ACTION]
     assert len(moves) == 1 and key not in str(moves[0]) and county.revision == rev + 1
+    assert moves[0][2] == "t07"  # the teller whose look-up moved it, not "system"
     assert cardkey.migrate_legacy(county) is None  # idempotent
     assert cardkey.card_key(county) == key and ce.find_customer(county, T07, card_no=CARD) is not None
     assert _actions(county).count(cardkey.MIGRATE_ACTION) == 1
@@ -315,3 +316,11 @@ def test_a_dangling_or_special_sidecar_is_an_error_never_replaced_or_read_foreve
     with pytest.raises(CardKeyError, match="太大"):
         ce.sign(county, ADMIN, "H1", 60_000, CARD)
     assert not ce.read_events(county).shape[0]
+
+
+def test_two_first_signings_under_different_keys_cannot_both_land(county):
+    ce.sign(county, ADMIN, "H1", 60_000, CARD)  # the first, under the sidecar's key
+    with county.transaction(actor="admin", action="签约发卡") as tx:  # the second process had checked before it
+        with pytest.raises(CardKeyError, match="另一个卡号密钥"):
+            cardkey.record_check(tx, KEY)
+        cardkey.record_check(tx, _sidecar(county).read_text().strip())  # the same key: nothing to do
