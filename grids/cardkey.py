@@ -15,9 +15,10 @@ workspace. This module is the one home of where it lives (:func:`card_key`), fir
 A key is never made anew for a workspace that already holds card records (their hashes would stop matching):
 that is a :class:`CardKeyError` saying where the key should be. Nor is a wrong key used: the workspace keeps a
 key check value (:data:`CHECK_META_KEY`, :func:`key_check`: 16 hex digits of an HMAC of a fixed text under the
-key, which tells nothing about the key or any card), recorded by each signing; while card records exist, a key
-whose check value differs (mistyped, truncated, another county's) is refused instead of silently finding no card
-and hashing new cards under it.
+key, which tells nothing about the key or any card), recorded by the first signing (or the move out of the
+metadata); while card records exist, a key whose check value differs (mistyped, truncated, another county's) is
+refused instead of silently finding no card and hashing new cards under it. A workspace whose cards predate the
+check value stays unchecked (no key is recorded on trust).
 
 Workspaces written before this rule kept the key in their metadata (``ws_meta``, key :data:`LEGACY_META_KEY`).
 The first time such a workspace needs its key, :func:`migrate_legacy` moves it out, once: to the sidecar (or, when
@@ -293,16 +294,27 @@ def _checked(ws: Workspace, found: CardKey) -> str:
     return found.hex
 
 
-def record_check(tx: Transaction, key: str) -> None:
-    """Record ``key``'s check value (:func:`key_check`) in the workspace, within ``tx`` (the signing's)."""
+def record_check(tx: Transaction, key: str, *, known: bool = False) -> None:
+    """Record ``key``'s check value (:func:`key_check`) in the workspace, within ``tx`` (a signing's, before its
+    card is written).
+
+    CardKeyError when another key's check value is recorded and card records exist (a concurrent first signing
+    under another key got in first). Where card records exist but no check value yet (workspaces written before
+    it), nothing is recorded unless ``known`` (the key is known to be theirs: the one moved out of the metadata):
+    a mistyped key must never become the recorded one.
+    """
     value = key_check(key)
     row = tx._con.execute(f"SELECT value FROM {META_TABLE} WHERE key = ?", (CHECK_META_KEY,)).fetchone()
     if row is not None and row[0] == value:
         return
-    if row is not None and row[0] and tx._con.execute(  # a concurrent first signing under another key got in first
-            f"SELECT 1 FROM {EVENTS_TABLE} WHERE card_hash IS NOT NULL AND card_hash <> '' LIMIT 1").fetchone():
+    tx._layer_schema(EVENTS_TABLE)  # exists from the first signing on (created here when this is it)
+    cards = tx._con.execute(
+        f"SELECT 1 FROM {EVENTS_TABLE} WHERE card_hash IS NOT NULL AND card_hash <> '' LIMIT 1").fetchone()
+    if cards and row is not None and row[0]:
         raise CardKeyError("另一个签约刚用另一个卡号密钥签了卡（与工作区记录的密钥校验值不符），已拒绝本次签约。"
                            "修正方法：所有使用这个工作区的程序用同一个密钥（同一个 .cardkey 文件或同样的环境变量），再重试")
+    if cards and not known:
+        return
     tx.execute(f"DELETE FROM {META_TABLE} WHERE key = ?", (CHECK_META_KEY,))
     tx.execute(f"INSERT INTO {META_TABLE} (key, value) VALUES (?, ?)", (CHECK_META_KEY, value))
 
@@ -355,7 +367,7 @@ def migrate_legacy(ws: Workspace, *, actor: str = "system") -> CardKey | None:
         if tx._con.execute(f"SELECT 1 FROM {META_TABLE} WHERE key = ?", (LEGACY_META_KEY,)).fetchone():
             tx.execute(f"DELETE FROM {META_TABLE} WHERE key = ?", (LEGACY_META_KEY,))
             if key is not None and cards:
-                record_check(tx, key.hex)
+                record_check(tx, key.hex, known=True)
             tx.note(META_TABLE, {"op": "move_card_key", "key": LEGACY_META_KEY,
                                  "to": key.where if key is not None else "（旧密钥无法使用，已删除）",
                                  "card_records": cards})

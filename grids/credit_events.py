@@ -372,9 +372,9 @@ def write_opening_events(ws: Workspace, *, actor: str, card_numbers: Mapping[str
         if not len(rows):
             tx._layer_schema(EVENTS_LAYER)  # the table exists from now on
             return 0
-        tx.append(EVENTS_LAYER, rows)
         if key is not None:
             cardkey.record_check(tx, key)
+        tx.append(EVENTS_LAYER, rows)
         tx.note(EVENTS_LAYER, {"op": "opening", "households": int(rows["hh_id"].nunique()),
                                "signed": int((rows["kind"] == SIGN).sum()),
                                "opening_balance": int((rows["kind"] == OPENING).sum()),

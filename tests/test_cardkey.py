@@ -324,3 +324,15 @@ def test_two_first_signings_under_different_keys_cannot_both_land(county):
         with pytest.raises(CardKeyError, match="另一个卡号密钥"):
             cardkey.record_check(tx, KEY)
         cardkey.record_check(tx, _sidecar(county).read_text().strip())  # the same key: nothing to do
+
+
+def test_a_key_is_never_recorded_on_trust_for_cards_signed_before_the_check_value(county, monkeypatch):
+    ce.sign(county, ADMIN, "H1", 60_000, CARD)
+    key = _sidecar(county).read_text().strip()
+    with county.transaction(actor="test", action="旧版本") as tx:  # cards signed before the check value existed
+        tx.execute("DELETE FROM ws_meta WHERE key = ?", (cardkey.CHECK_META_KEY,))
+    monkeypatch.setenv(cardkey.ENV_KEY, KEY)  # a mistyped key signs one card (cannot be told apart yet) ...
+    ce.sign(county, ADMIN, "H2", 10_000, "6228480000000000002")
+    assert cardkey.CHECK_META_KEY not in county.meta  # ... but is not recorded as the workspace's key
+    monkeypatch.delenv(cardkey.ENV_KEY)
+    assert cardkey.card_key(county) == key and ce.find_customer(county, T07, card_no=CARD)["hh_id"] == "H1"
