@@ -212,6 +212,16 @@ def write_key_file(path: Path, key: str, *, overwrite: bool = False) -> bool:
             os.unlink(tmp)
 
 
+def _write_sidecar(side: Path, key: str) -> None:
+    """:func:`write_key_file` for a workspace's sidecar, an OSError (read-only directory, disk full) as a
+    CardKeyError: the workspace is left as it was (a legacy key stays where it was until the file is written)."""
+    try:
+        write_key_file(side, key)
+    except OSError as exc:
+        raise CardKeyError(f"无法写入密钥文件 {side}（{exc.strerror or exc}）。修正方法：让运行网格通的账号能在"
+                           f"工作区所在目录创建文件，或设置环境变量 {ENV_KEY} / {ENV_KEY_FILE}") from None
+
+
 def has_cards(ws: Workspace) -> bool:
     """True when the workspace holds card hashes (a key made now would not match them)."""
     if EVENTS_TABLE not in ws.layers() or "card_hash" not in ws.columns(EVENTS_TABLE):
@@ -267,7 +277,7 @@ def card_key(ws: Workspace, *, create: bool = True, actor: str = "system") -> st
     side = sidecar_path(ws.target)
     if side is None:
         raise CardKeyError(f"PostGIS 工作区的卡号密钥不放在数据库里，现在没有设置。修正方法：{_PG_HOW}")
-    write_key_file(side, new_key())
+    _write_sidecar(side, new_key())
     made = external_key(ws.target)  # read back: a concurrent first use may have written its key first
     if made is None:  # removed again in between
         raise CardKeyError(f"密钥文件 {side} 刚写入就不见了。修正方法：检查是否有别的程序在删除该目录中的文件，再重试")
@@ -350,7 +360,7 @@ def migrate_legacy(ws: Workspace, *, actor: str = "system") -> CardKey | None:
             raise _missing(ws)
         key = None
     elif side is not None:
-        write_key_file(side, legacy)
+        _write_sidecar(side, legacy)
         written = external_key(ws.target)
         assert written is not None
         if cards and written.hex != legacy:  # someone else's key landed first

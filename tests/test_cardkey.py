@@ -336,3 +336,18 @@ def test_a_key_is_never_recorded_on_trust_for_cards_signed_before_the_check_valu
     assert cardkey.CHECK_META_KEY not in county.meta  # ... but is not recorded as the workspace's key
     monkeypatch.delenv(cardkey.ENV_KEY)
     assert cardkey.card_key(county) == key and ce.find_customer(county, T07, card_no=CARD)["hh_id"] == "H1"
+
+
+def test_a_sidecar_that_cannot_be_written_is_a_card_key_error_and_the_legacy_key_stays(county, monkeypatch):
+    def refused(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    with monkeypatch.context() as m:
+        m.setattr(cardkey.os, "link", refused)  # a read-only workspace directory (root ignores chmod)
+        with pytest.raises(CardKeyError, match="无法写入密钥文件"):
+            ce.sign(county, ADMIN, "H1", 60_000, CARD)
+        _plant_legacy_key(county, KEY)
+        with pytest.raises(CardKeyError, match="无法写入密钥文件"):
+            ce.find_customer(county, T07, card_no=CARD)
+        assert county.meta[cardkey.LEGACY_META_KEY] == KEY  # not deleted before it was safe elsewhere
+    assert cardkey.card_key(county) == KEY and cardkey.LEGACY_META_KEY not in county.meta
