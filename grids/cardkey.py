@@ -45,6 +45,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import errno
 import hashlib
 import hmac
 import os
@@ -206,10 +207,31 @@ def write_key_file(path: Path, key: str, *, overwrite: bool = False) -> bool:
             os.link(tmp, path)  # never replaces: the first writer's key stays
         except FileExistsError:
             return False
+        except OSError as exc:  # no hard links here (FAT, some SMB/CIFS shares): create the file exclusively
+            if exc.errno not in _NO_LINKS:
+                raise
+            return _create_exclusive(path, key)
         return True
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+
+
+_NO_LINKS = {errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOSYS, errno.EMLINK}
+"""``os.link`` errors of a file system without hard links."""
+
+
+def _create_exclusive(path: Path, key: str) -> bool:
+    """Write ``key`` to a new ``path`` (mode 0600; never through a link); False when it exists already."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    except FileExistsError:
+        return False
+    with os.fdopen(fd, "w", encoding="ascii") as f:
+        f.write(key + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+    return True
 
 
 def _write_sidecar(side: Path, key: str) -> None:

@@ -351,3 +351,18 @@ def test_a_sidecar_that_cannot_be_written_is_a_card_key_error_and_the_legacy_key
             ce.find_customer(county, T07, card_no=CARD)
         assert county.meta[cardkey.LEGACY_META_KEY] == KEY  # not deleted before it was safe elsewhere
     assert cardkey.card_key(county) == KEY and cardkey.LEGACY_META_KEY not in county.meta
+
+
+def test_a_file_system_without_hard_links_still_gets_its_sidecar(county, monkeypatch):
+    import errno
+
+    def no_links(*args, **kwargs):
+        raise OSError(errno.EPERM, "Operation not permitted")  # FAT, some SMB/CIFS shares
+
+    monkeypatch.setattr(cardkey.os, "link", no_links)
+    ce.sign(county, ADMIN, "H1", 60_000, CARD)
+    side = _sidecar(county)
+    assert stat.S_IMODE(side.stat().st_mode) == 0o600 and not side.is_symlink()
+    assert cardkey.write_key_file(side, KEY) is False and cardkey.card_key(county) == side.read_text().strip()
+    assert ce.find_customer(county, T07, card_no=CARD)["hh_id"] == "H1"
+    assert [f.name for f in side.parent.iterdir() if f.name.endswith(".tmp")] == []
