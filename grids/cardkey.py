@@ -13,7 +13,12 @@ workspace. This module is the one home of where it lives (:func:`card_key`), fir
    needs one of the environment variables (else :class:`CardKeyError`).
 
 A key is never made anew for a workspace that already holds card records (their hashes would stop matching):
-that is a :class:`CardKeyError` saying where the key should be.
+that is a :class:`CardKeyError` saying where the key should be. Nor is a wrong key used: the workspace keeps a
+key check value (:data:`CHECK_META_KEY`, :func:`key_check`: 16 hex digits of an HMAC of a fixed text under the
+key, which tells nothing about the key or any card), recorded by the first signing (or the move out of the
+metadata); while card records exist, a key whose check value differs (mistyped, truncated, another county's) is
+refused instead of silently finding no card and hashing new cards under it. A workspace whose cards predate the
+check value stays unchecked (no key is recorded on trust).
 
 Workspaces written before this rule kept the key in their metadata (``ws_meta``, key :data:`LEGACY_META_KEY`).
 The first time such a workspace needs its key, :func:`migrate_legacy` moves it out, once: to the sidecar (or, when
@@ -40,6 +45,9 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import errno
+import hashlib
+import hmac
 import os
 import re
 import secrets
@@ -49,12 +57,13 @@ from pathlib import Path
 from typing import Literal, overload
 
 from grids.errors import GridsError
-from grids.workspace import GpkgWorkspace, Workspace, is_pg_url
+from grids.workspace import GpkgWorkspace, Transaction, Workspace, is_pg_url
 from grids.workspace.base import META_TABLE
 
-__all__ = ["ENV_KEY", "ENV_KEY_FILE", "LEGACY_META_KEY", "MIGRATE_ACTION", "MIN_BYTES", "SIDECAR_SUFFIX", "CardKey",
-           "CardKeyError", "card_key", "copy_sidecar", "external_key", "has_cards", "migrate_legacy",
-           "migrate_notice", "new_key", "parse_key", "sidecar_path", "write_key_file"]
+__all__ = ["CHECK_META_KEY", "ENV_KEY", "ENV_KEY_FILE", "LEGACY_META_KEY", "MIGRATE_ACTION", "MIN_BYTES",
+           "SIDECAR_SUFFIX", "CardKey", "CardKeyError", "card_key", "copy_sidecar", "external_key", "has_cards",
+           "key_check", "migrate_legacy", "migrate_notice", "new_key", "parse_key", "record_check", "sidecar_path",
+           "write_key_file"]
 
 ENV_KEY = "GRIDS_CARD_KEY"
 """Environment variable holding the card key itself (hex or base64)."""
@@ -68,6 +77,10 @@ MIGRATE_ACTION = "迁移卡号密钥"
 """The audit action of the one-time move of the key out of the workspace."""
 MIN_BYTES = 32
 """Least length of a key, in bytes once decoded."""
+CHECK_META_KEY = "card_key_check"
+"""Metadata key of the key check value (:func:`key_check`): lets a wrong key be refused, reveals nothing."""
+_MAX_FILE = 4096
+"""Largest key file read (a key is 64 hex digits): a sidecar linked to /dev/zero or a huge file is refused."""
 EVENTS_TABLE = "credit_events"
 """The table whose ``card_hash`` column holds the hashes (:data:`grids.credit_events.EVENTS_LAYER`)."""
 _NEW_KEY_HOW = '用 python -c "import secrets; print(secrets.token_hex(32))" 生成一个新密钥'
@@ -112,8 +125,13 @@ def parse_key(text: str, *, where: str) -> str:
     CardKeyError naming ``where`` (never the value) when it is neither or shorter than :data:`MIN_BYTES` bytes.
     """
     s = "".join(str(text).split())
+    if re.fullmatch(r"0[xX][0-9a-fA-F]+", s):
+        s = s[2:]
     raw: bytes | None = None
-    if s and len(s) % 2 == 0 and re.fullmatch(r"[0-9a-fA-F]+", s):
+    if re.fullmatch(r"[0-9a-fA-F]+", s):  # hex digits only: hex, never base64 (a 63-digit hex is not a key)
+        if len(s) % 2:
+            raise CardKeyError(f"{where} 中的卡号密钥位数不对（{len(s)} 位十六进制，应为偶数位，像是少复制或多复制了"
+                               "一位）。修正方法：重新完整复制原密钥（通常是 64 位十六进制）")
         raw = bytes.fromhex(s)
     else:  # base64, standard or URL-safe alphabet, padding optional
         with contextlib.suppress(binascii.Error, ValueError):
@@ -138,11 +156,16 @@ def sidecar_path(target: str | os.PathLike[str]) -> Path | None:
 
 def _read_file(path: Path, *, where: str) -> str:
     try:
-        text = path.read_text(encoding="ascii", errors="replace")
+        if not path.is_file():  # a dangling link, a directory, a device or pipe (which would block or never end)
+            raise OSError(0, "不存在或不是普通文件")
+        with path.open("rb") as f:
+            data = f.read(_MAX_FILE + 1)
     except OSError as exc:
         raise CardKeyError(f"无法读取{where}（{exc.strerror or exc}）。修正方法：检查该文件是否存在、"
-                           "运行网格通的账号能否读取") from None
-    return parse_key(text, where=where)
+                           "是普通文件（不是失效的链接）、运行网格通的账号能否读取") from None
+    if len(data) > _MAX_FILE:
+        raise CardKeyError(f"{where} 太大（超过 {_MAX_FILE} 字节），不是卡号密钥文件。修正方法：检查该路径")
+    return parse_key(data.decode("ascii", errors="replace"), where=where)
 
 
 def external_key(target: str | os.PathLike[str]) -> CardKey | None:
@@ -160,7 +183,7 @@ def external_key(target: str | os.PathLike[str]) -> CardKey | None:
                                f"或取消该变量；新工作区可{_NEW_KEY_HOW}写入该文件（权限 600）")
         return CardKey(_read_file(path, where=where), where, path)
     side = sidecar_path(target)
-    if side is not None and side.exists():
+    if side is not None and (side.exists() or side.is_symlink()):  # a dangling link is an error, never replaced
         return CardKey(_read_file(side, where=f"密钥文件 {side}"), f"密钥文件 {side}", side, sidecar=True)
     return None
 
@@ -184,10 +207,41 @@ def write_key_file(path: Path, key: str, *, overwrite: bool = False) -> bool:
             os.link(tmp, path)  # never replaces: the first writer's key stays
         except FileExistsError:
             return False
+        except OSError as exc:  # no hard links here (FAT, some SMB/CIFS shares): create the file exclusively
+            if exc.errno not in _NO_LINKS:
+                raise
+            return _create_exclusive(path, key)
         return True
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+
+
+_NO_LINKS = {errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOSYS, errno.EMLINK}
+"""``os.link`` errors of a file system without hard links."""
+
+
+def _create_exclusive(path: Path, key: str) -> bool:
+    """Write ``key`` to a new ``path`` (mode 0600; never through a link); False when it exists already."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    except FileExistsError:
+        return False
+    with os.fdopen(fd, "w", encoding="ascii") as f:
+        f.write(key + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+    return True
+
+
+def _write_sidecar(side: Path, key: str) -> None:
+    """:func:`write_key_file` for a workspace's sidecar, an OSError (read-only directory, disk full) as a
+    CardKeyError: the workspace is left as it was (a legacy key stays where it was until the file is written)."""
+    try:
+        write_key_file(side, key)
+    except OSError as exc:
+        raise CardKeyError(f"无法写入密钥文件 {side}（{exc.strerror or exc}）。修正方法：让运行网格通的账号能在"
+                           f"工作区所在目录创建文件，或设置环境变量 {ENV_KEY} / {ENV_KEY_FILE}") from None
 
 
 def has_cards(ws: Workspace) -> bool:
@@ -234,10 +288,10 @@ def card_key(ws: Workspace, *, create: bool = True, actor: str = "system") -> st
     """
     moved = migrate_legacy(ws, actor=actor)
     if moved is not None:
-        return moved.hex
+        return _checked(ws, moved)
     found = external_key(ws.target)
     if found is not None:
-        return found.hex
+        return _checked(ws, found)
     if has_cards(ws):
         raise _missing(ws)
     if not create:
@@ -245,10 +299,56 @@ def card_key(ws: Workspace, *, create: bool = True, actor: str = "system") -> st
     side = sidecar_path(ws.target)
     if side is None:
         raise CardKeyError(f"PostGIS 工作区的卡号密钥不放在数据库里，现在没有设置。修正方法：{_PG_HOW}")
-    write_key_file(side, new_key())
+    _write_sidecar(side, new_key())
     made = external_key(ws.target)  # read back: a concurrent first use may have written its key first
-    assert made is not None
+    if made is None:  # removed again in between
+        raise CardKeyError(f"密钥文件 {side} 刚写入就不见了。修正方法：检查是否有别的程序在删除该目录中的文件，再重试")
     return made.hex
+
+
+def key_check(key: str) -> str:
+    """The check value of key ``key`` (hex): 16 hex digits of HMAC-SHA256 of a fixed text under it. Kept in the
+    workspace so that a wrong key is refused; a one-way value of a 256-bit key, it helps no one find the key.
+
+    >>> key_check("00" * 32) == key_check("00" * 32) != key_check("01" * 32)
+    True
+    """
+    return hmac.new(bytes.fromhex(key), b"grids card key check v1", hashlib.sha256).hexdigest()[:16]
+
+
+def _checked(ws: Workspace, found: CardKey) -> str:
+    """``found``'s key, unless the workspace's check value says it is another key while card records exist."""
+    stored = ws.meta.get(CHECK_META_KEY)
+    if stored and stored != key_check(found.hex) and has_cards(ws):
+        raise CardKeyError(f"{found.where} 中的卡号密钥不是这个工作区的密钥（与工作区记录的密钥校验值不符）：用它既查不到"
+                           "已签约的卡，新签的卡以后也查不到，已拒绝。修正方法：改用这个工作区原来的密钥"
+                           "（与工作区一同备份的 .cardkey 文件，或原来的环境变量值；注意完整复制）")
+    return found.hex
+
+
+def record_check(tx: Transaction, key: str, *, known: bool = False) -> None:
+    """Record ``key``'s check value (:func:`key_check`) in the workspace, within ``tx`` (a signing's, before its
+    card is written).
+
+    CardKeyError when another key's check value is recorded and card records exist (a concurrent first signing
+    under another key got in first). Where card records exist but no check value yet (workspaces written before
+    it), nothing is recorded unless ``known`` (the key is known to be theirs: the one moved out of the metadata):
+    a mistyped key must never become the recorded one.
+    """
+    value = key_check(key)
+    row = tx._con.execute(f"SELECT value FROM {META_TABLE} WHERE key = ?", (CHECK_META_KEY,)).fetchone()
+    if row is not None and row[0] == value:
+        return
+    tx._layer_schema(EVENTS_TABLE)  # exists from the first signing on (created here when this is it)
+    cards = tx._con.execute(
+        f"SELECT 1 FROM {EVENTS_TABLE} WHERE card_hash IS NOT NULL AND card_hash <> '' LIMIT 1").fetchone()
+    if cards and row is not None and row[0]:
+        raise CardKeyError("另一个签约刚用另一个卡号密钥签了卡（与工作区记录的密钥校验值不符），已拒绝本次签约。"
+                           "修正方法：所有使用这个工作区的程序用同一个密钥（同一个 .cardkey 文件或同样的环境变量），再重试")
+    if cards and not known:
+        return
+    tx.execute(f"DELETE FROM {META_TABLE} WHERE key = ?", (CHECK_META_KEY,))
+    tx.execute(f"INSERT INTO {META_TABLE} (key, value) VALUES (?, ?)", (CHECK_META_KEY, value))
 
 
 def migrate_legacy(ws: Workspace, *, actor: str = "system") -> CardKey | None:
@@ -282,7 +382,7 @@ def migrate_legacy(ws: Workspace, *, actor: str = "system") -> CardKey | None:
             raise _missing(ws)
         key = None
     elif side is not None:
-        write_key_file(side, legacy)
+        _write_sidecar(side, legacy)
         written = external_key(ws.target)
         assert written is not None
         if cards and written.hex != legacy:  # someone else's key landed first
@@ -298,6 +398,8 @@ def migrate_legacy(ws: Workspace, *, actor: str = "system") -> CardKey | None:
             tx._con.execute("PRAGMA secure_delete = ON")  # the freed bytes are overwritten, not left in the file
         if tx._con.execute(f"SELECT 1 FROM {META_TABLE} WHERE key = ?", (LEGACY_META_KEY,)).fetchone():
             tx.execute(f"DELETE FROM {META_TABLE} WHERE key = ?", (LEGACY_META_KEY,))
+            if key is not None and cards:
+                record_check(tx, key.hex, known=True)
             tx.note(META_TABLE, {"op": "move_card_key", "key": LEGACY_META_KEY,
                                  "to": key.where if key is not None else "（旧密钥无法使用，已删除）",
                                  "card_records": cards})

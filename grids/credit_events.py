@@ -372,6 +372,8 @@ def write_opening_events(ws: Workspace, *, actor: str, card_numbers: Mapping[str
         if not len(rows):
             tx._layer_schema(EVENTS_LAYER)  # the table exists from now on
             return 0
+        if key is not None:
+            cardkey.record_check(tx, key)
         tx.append(EVENTS_LAYER, rows)
         tx.note(EVENTS_LAYER, {"op": "opening", "households": int(rows["hh_id"].nunique()),
                                "signed": int((rows["kind"] == SIGN).sum()),
@@ -527,6 +529,7 @@ def sign(ws: Workspace, account: Account, hh_id: str, amount: float, card_no: st
         if value + _CENT < balance:
             raise ValidationError(f"签约额度 {_yuan(value)} 低于户 {h} 的用信余额 {_yuan(balance)}",
                                   fix=f"签约额度不低于 {_yuan(balance)}，或先还款")
+        cardkey.record_check(tx, key)  # a wrong key is refused from now on (cardkey.key_check)
         card = (card_hash(key, digits), digits[-4:])
         holder = _card_holder(tx, card[0])
         if holder is not None and holder != h:
@@ -569,10 +572,10 @@ def _serving_branch(ws: Workspace, account: Account, branch_id: str | None) -> s
     return given
 
 
-def _find_signed_id(ws: Workspace, card_no: str) -> str | None:
+def _find_signed_id(ws: Workspace, card_no: str, *, actor: str = "system") -> str | None:
     if EVENTS_LAYER not in ws.layers():
         return None
-    key = cardkey.card_key(ws, create=False)  # CardKeyError when the workspace has cards but no key is found
+    key = cardkey.card_key(ws, create=False, actor=actor)  # CardKeyError when the workspace has cards but no key is found
     if key is None:
         return None
     digest = card_hash(key, card_no)
@@ -612,7 +615,7 @@ def _move(ws: Workspace, account: Account, kind: str, *, hh_id: str | None, card
         raise PermissionDeniedError("只能为刚按卡号或身份证号查询到的客户办理，给出的户号不是。"
                                     "修正方法：先按卡号或身份证号查询客户，再办理用信或还款")
     if card_no:
-        holder = _find_signed_id(ws, card_digits(card_no))
+        holder = _find_signed_id(ws, card_digits(card_no), actor=account.username)
         if holder is None:
             raise ValidationError(f"没有找到卡号尾号 {card_digits(card_no)[-4:]} 的签约客户",
                                   fix="核对卡号；换过卡的客户用新卡")
@@ -717,7 +720,7 @@ def find_customer(ws: Workspace, account: Account, *, card_no: str | None = None
     hh_id: str | None = None
     if card_no:
         digits = card_digits(card_no)
-        hh_id = _find_signed_id(ws, digits)
+        hh_id = _find_signed_id(ws, digits, actor=account.username)
         asked = {"by": "card", "last4": digits[-4:]}
     else:
         idn = re.sub(r"\s", "", str(id_number)).upper()

@@ -149,8 +149,9 @@ def test_a_workspace_copied_without_its_key_cannot_match_a_card(county, tmp_path
     with pytest.raises(CardKeyError):  # nor signed on a new key: the county's cards would stop matching
         ce.sign(ws, ADMIN, "H2", 10_000, "6228480000000000002")
     assert not _sidecar(ws).exists() and len(ce.read_events(ws)) == 1
-    monkeypatch.setenv(cardkey.ENV_KEY, KEY)  # a guessed key finds nothing
-    assert ce.find_customer(ws, T07, card_no=CARD) is None
+    monkeypatch.setenv(cardkey.ENV_KEY, KEY)  # a guessed key is refused (the key check value), never used
+    with pytest.raises(CardKeyError, match="不是这个工作区的密钥"):
+        ce.find_customer(ws, T07, card_no=CARD)
     monkeypatch.delenv(cardkey.ENV_KEY)
     shutil.copy(_sidecar(county), _sidecar(ws))  # with the key file beside it, the copy works
     assert ce.find_customer(ws, T07, card_no=CARD)["hh_id"] == "H1"
@@ -171,6 +172,7 @@ def test_a_key_kept_in_ws_meta_moves_to_the_sidecar_once(county):
     _assert_not_in_file(county.target, key)
     moves = [r for r in county.audit_records() if r[3] == cardkey.MIGRATE_ACTION]
     assert len(moves) == 1 and key not in str(moves[0]) and county.revision == rev + 1
+    assert moves[0][2] == "t07"  # the teller whose look-up moved it, not "system"
     assert cardkey.migrate_legacy(county) is None  # idempotent
     assert cardkey.card_key(county) == key and ce.find_customer(county, T07, card_no=CARD) is not None
     assert _actions(county).count(cardkey.MIGRATE_ACTION) == 1
@@ -264,3 +266,103 @@ def test_the_command_line_says_it_in_one_line_and_exits_2(county, tmp_path, monk
     monkeypatch.setenv(cardkey.ENV_KEY, "00")
     assert main(["credit", county.target, "draw", "--amount", "100", "--branch", "B07", "--user", "admin"]) == 2
     assert capsys.readouterr().err.count("\n") == 1
+
+
+# -- attack review (branch atk) ----------------------------------------------------------------------------
+
+def test_a_key_missing_a_digit_is_refused_not_read_as_base64():
+    key = "3c" * 31 + "3d"
+    for bad in (key[:-1], key + "a"):  # odd count of hex digits: a copy that lost or gained one
+        with pytest.raises(CardKeyError, match="位数不对") as err:
+            cardkey.parse_key(bad, where="环境变量 GRIDS_CARD_KEY")
+        assert key[:20] not in str(err.value)
+    assert cardkey.parse_key("0x" + key, where="x") == key
+
+
+def test_a_wrong_environment_key_is_refused_while_cards_exist(county, monkeypatch, capsys):
+    ce.sign(county, ADMIN, "H1", 60_000, CARD)
+    key = _sidecar(county).read_text().strip()
+    assert county.meta[cardkey.CHECK_META_KEY] == cardkey.key_check(key) and key not in str(county.meta)
+    _assert_not_in_file(county.target, key)
+    other = "3c" * 32  # another county's key, or one mistyped
+    monkeypatch.setenv(cardkey.ENV_KEY, other)
+    with pytest.raises(CardKeyError, match="不是这个工作区的密钥"):
+        ce.find_customer(county, T07, card_no=CARD)
+    with pytest.raises(CardKeyError):  # and no card is hashed under it
+        ce.sign(county, ADMIN, "H2", 10_000, "6228480000000000002")
+    assert len(ce.read_events(county)) == 1
+    monkeypatch.setenv("GRIDS_PASSWORD", DEMO_PASSWORD)
+    monkeypatch.setenv("GRIDS_CARD", CARD)
+    capsys.readouterr()
+    assert main(["credit", county.target, "draw", "--amount", "100", "--branch", "B07", "--user", "admin"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "不是这个工作区的密钥" in err and other not in err and key not in err
+    monkeypatch.setenv(cardkey.ENV_KEY, key)  # the right key in the environment works
+    assert ce.find_customer(county, T07, card_no=CARD)["hh_id"] == "H1"
+
+
+def test_a_dangling_or_special_sidecar_is_an_error_never_replaced_or_read_forever(county, tmp_path):
+    side = _sidecar(county)
+    side.symlink_to(tmp_path / "nowhere")
+    with pytest.raises(CardKeyError, match="不是普通文件"):
+        ce.sign(county, ADMIN, "H1", 60_000, CARD)
+    assert side.is_symlink() and not (tmp_path / "nowhere").exists()
+    side.unlink()
+    side.symlink_to("/dev/zero")
+    with pytest.raises(CardKeyError, match="不是普通文件"):
+        ce.sign(county, ADMIN, "H1", 60_000, CARD)
+    side.unlink()
+    side.write_text("ab" * 5000)
+    with pytest.raises(CardKeyError, match="太大"):
+        ce.sign(county, ADMIN, "H1", 60_000, CARD)
+    assert not ce.read_events(county).shape[0]
+
+
+def test_two_first_signings_under_different_keys_cannot_both_land(county):
+    ce.sign(county, ADMIN, "H1", 60_000, CARD)  # the first, under the sidecar's key
+    with county.transaction(actor="admin", action="签约发卡") as tx:  # the second process had checked before it
+        with pytest.raises(CardKeyError, match="另一个卡号密钥"):
+            cardkey.record_check(tx, KEY)
+        cardkey.record_check(tx, _sidecar(county).read_text().strip())  # the same key: nothing to do
+
+
+def test_a_key_is_never_recorded_on_trust_for_cards_signed_before_the_check_value(county, monkeypatch):
+    ce.sign(county, ADMIN, "H1", 60_000, CARD)
+    key = _sidecar(county).read_text().strip()
+    with county.transaction(actor="test", action="旧版本") as tx:  # cards signed before the check value existed
+        tx.execute("DELETE FROM ws_meta WHERE key = ?", (cardkey.CHECK_META_KEY,))
+    monkeypatch.setenv(cardkey.ENV_KEY, KEY)  # a mistyped key signs one card (cannot be told apart yet) ...
+    ce.sign(county, ADMIN, "H2", 10_000, "6228480000000000002")
+    assert cardkey.CHECK_META_KEY not in county.meta  # ... but is not recorded as the workspace's key
+    monkeypatch.delenv(cardkey.ENV_KEY)
+    assert cardkey.card_key(county) == key and ce.find_customer(county, T07, card_no=CARD)["hh_id"] == "H1"
+
+
+def test_a_sidecar_that_cannot_be_written_is_a_card_key_error_and_the_legacy_key_stays(county, monkeypatch):
+    def refused(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    with monkeypatch.context() as m:
+        m.setattr(cardkey.os, "link", refused)  # a read-only workspace directory (root ignores chmod)
+        with pytest.raises(CardKeyError, match="无法写入密钥文件"):
+            ce.sign(county, ADMIN, "H1", 60_000, CARD)
+        _plant_legacy_key(county, KEY)
+        with pytest.raises(CardKeyError, match="无法写入密钥文件"):
+            ce.find_customer(county, T07, card_no=CARD)
+        assert county.meta[cardkey.LEGACY_META_KEY] == KEY  # not deleted before it was safe elsewhere
+    assert cardkey.card_key(county) == KEY and cardkey.LEGACY_META_KEY not in county.meta
+
+
+def test_a_file_system_without_hard_links_still_gets_its_sidecar(county, monkeypatch):
+    import errno
+
+    def no_links(*args, **kwargs):
+        raise OSError(errno.EPERM, "Operation not permitted")  # FAT, some SMB/CIFS shares
+
+    monkeypatch.setattr(cardkey.os, "link", no_links)
+    ce.sign(county, ADMIN, "H1", 60_000, CARD)
+    side = _sidecar(county)
+    assert stat.S_IMODE(side.stat().st_mode) == 0o600 and not side.is_symlink()
+    assert cardkey.write_key_file(side, KEY) is False and cardkey.card_key(county) == side.read_text().strip()
+    assert ce.find_customer(county, T07, card_no=CARD)["hh_id"] == "H1"
+    assert [f.name for f in side.parent.iterdir() if f.name.endswith(".tmp")] == []
