@@ -361,6 +361,7 @@ def write_demo(path: str | os.PathLike, *, outline: gpd.GeoDataFrame | None = No
             for layer in LAYER_NAMES:
                 tx.replace(layer, layers[layer])
             demo_events.write_events(tx, layers["households"], layers["branches"], seed=seed, key=key)  # 签约/用信
+            cardkey.record_check(tx, key, known=True)  # a wrong key is refused later, never silently used
             # the demo reads as of the last day of its data (the 联社's account, 2019-09-30): progress windows end there
             tx.execute(f"INSERT INTO {META_TABLE} (key, value) VALUES (?, ?)", (AS_OF_KEY, str(_VISIT_END)))
         os.replace(tmp, path)
