@@ -36,9 +36,12 @@ if session is None:
     st.stop()
 
 
+role_name = session.account.role_name
+
+
 def _no_pages() -> None:
     st.title("网格通")
-    st.info(f"“{session.account.role_name}”角色暂无可用页面，请联系管理员。")
+    st.info(f"“{role_name}”角色暂无可用页面，请联系管理员。")
 
 
 specs = pages_for(session.account.role)

@@ -9,7 +9,7 @@ with frames they read themselves.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import folium
 import geopandas as gpd
@@ -85,8 +85,8 @@ def overview_bundle(*, hh: pd.DataFrame, grids: gpd.GeoDataFrame, located: pd.Da
     weekly = coverage.weekly_visits(visits, by=weekly_by, staff=staff) if len(visits) else None
     return Overview(
         areas=areas, id_column="grid_id", area_label="网格", plan_name=plan_name,
-        uncovered=coverage.uncovered_households(hh, located).join(  # codes: known-only-by-village → counts
-            hh[[c for c in ("village_code", "group_code", "placed_by") if c in hh.columns]]),
+        uncovered=cast(gpd.GeoDataFrame, coverage.uncovered_households(hh, located).join(  # village codes → counts
+            hh[[c for c in ("village_code", "group_code", "placed_by") if c in hh.columns]])),
         branches=branches, admin_units=admin,
         streets=streets, summary=coverage.county_summary(hh), by_area=by_area,
         by_town=coverage.funnel(hh, by="town", names=town_names), weekly=weekly,
@@ -101,7 +101,7 @@ def village_overview(*, hh: pd.DataFrame, admin: gpd.GeoDataFrame, staff: pd.Dat
     town_names = dict(zip(towns["code"], towns["name"], strict=True))
     areas = maps.unit_coverage(admin, hh, level="village").rename(columns={"code": "area_id"})
     areas["staff_id"] = "—"  # villages have no responsible person to flag
-    unc = hh[~flag_column(hh, "archived")].assign(reason=NOT_ARCHIVED)
+    unc = cast(gpd.GeoDataFrame, hh[~flag_column(hh, "archived")].assign(reason=NOT_ARCHIVED))  # hh has points
     weekly = coverage.weekly_visits(visits, by="branch", staff=staff) if len(visits) else None
     return Overview(
         areas=areas, id_column="area_id", area_label="村", plan_name=None, uncovered=unc, branches=branches,
@@ -118,7 +118,7 @@ def overview_map(ov: Overview, *, seats: pd.DataFrame, basemap: str, show_street
     households, households known only by village counted at the village ``seats``; streets when ``show_streets``."""
     return maps.overview_map(
         ov.areas, branches=ov.branches, uncovered=ov.uncovered, admin_units=ov.admin_units,
-        unlocated=village_counts(ov.uncovered, ov.admin_units, seats=seats),
+        unlocated=village_counts(ov.uncovered, ov.admin_units, seats=cast(gpd.GeoDataFrame, seats)),  # a point layer
         streets=ov.streets if show_streets else None, basemap=basemap, id_column=ov.id_column,
         area_label=ov.area_label, tianditu_key=tianditu_key, tile_url=tile_url,
     )

@@ -18,7 +18,7 @@ Examples
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import geopandas as gpd
 import numpy as np
@@ -186,7 +186,11 @@ def compare_metrics(summary: dict[str, Any]) -> list[tuple[str, str]]:
             ("换网格或换人的住户", f"{summary['households_moved']:,}"), ("工作量变化的客户经理", str(summary["staff_changed"]))]
 
 
-def whatif_metrics(summary: dict[str, Any]) -> list[tuple[str, str, str | None, str]]:
+DeltaColor = Literal["normal", "inverse", "off"]
+"""How ``st.metric`` colours a delta (``inverse``: a rise is bad)."""
+
+
+def whatif_metrics(summary: dict[str, Any]) -> list[tuple[str, str, str | None, DeltaColor]]:
     """The four headline figures of a what-if (:func:`grids.assign.what_if`'s summary): (label, value, delta,
     delta colour as ``st.metric`` takes it; distances in km, a longer distance shown as worse)."""
     def km(m: float) -> str:

@@ -122,7 +122,7 @@ def workbench(sw: ScopedWorkspace, *, staff_id: str | None, start: tuple[float, 
     branch = branches[branches["branch_id"] == branch_id]
     label = "网点"
     if start is None and len(branch):
-        start = (float(branch.geometry.iloc[0].x), float(branch.geometry.iloc[0].y))
+        start = (float(branch.geometry.x.iloc[0]), float(branch.geometry.y.iloc[0]))
         label = f"{branch['name'].iloc[0]}（网点）"
     elif start is not None:
         label = f"地图上选的位置（{start[0]:.5f}, {start[1]:.5f}）"
@@ -163,9 +163,9 @@ def visit_lists(wb: Workbench) -> tuple[pd.DataFrame, list[tuple[str, str, pd.Da
     if len(by_village) and wb.villages is not None and len(wb.villages):
         code = village_of(by_village)
         for row in wb.villages.itertuples(index=False):
-            rows = by_village[code.eq(row.village_code).fillna(False).to_numpy(dtype=bool)].sort_values(
+            rows = by_village[code.eq(str(row.village_code)).fillna(False).to_numpy(dtype=bool)].sort_values(
                 "hh_id", kind="stable")
-            groups.append((str(row.name), row.label, table(rows, distance=False)))
+            groups.append((str(row.name), str(row.label), table(rows, distance=False)))
     return main, groups
 
 
@@ -186,8 +186,7 @@ def workbench_map(wb: Workbench, *, basemap: str, admin_units: gpd.GeoDataFrame 
         minx, miny, maxx, maxy = wb.grids.to_crs(4490).total_bounds
         pts = maps.display_frame(gpd.GeoDataFrame(geometry=gpd.points_from_xy(
             [wb.start[0], minx, maxx], [wb.start[1], miny, maxy]), crs=4490), basemap=basemap)
-        start = pts.geometry.iloc[0]
-        folium.CircleMarker([start.y, start.x], radius=9, color="#0b7a4b", weight=3, fill=True,
+        folium.CircleMarker([float(pts.geometry.y.iloc[0]), float(pts.geometry.x.iloc[0])], radius=9, color="#0b7a4b", weight=3, fill=True,
                             fill_color="#ffeb3b", fill_opacity=1.0, tooltip=maps.Tooltip("起点")).add_to(m)
         x, y = pts.geometry.x, pts.geometry.y
         m.fit_bounds([[float(y.min()), float(x.min())], [float(y.max()), float(x.max())]], padding=(16, 16))

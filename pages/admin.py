@@ -68,7 +68,7 @@ if manage:
             a, b = st.columns(2)
             username = a.text_input("用户名", key="admin.new_username")
             display = b.text_input("姓名", key="admin.new_display")
-            role = a.selectbox("角色", list(ROLE_NAMES), format_func=ROLE_NAMES.get, key="admin.new_role",
+            role = a.selectbox("角色", list(ROLE_NAMES), format_func=ROLE_NAMES.__getitem__, key="admin.new_role",
                                index=None, placeholder="请选择角色")
             password = b.text_input("初始密码", type="password", help=f"至少 {gauth.MIN_PASSWORD_LENGTH} 位",
                                     key="admin.new_password_initial")
@@ -78,8 +78,8 @@ if manage:
                                  format_func=lambda k: f"{snames[k]}（{k}）" if k else "—", key="admin.new_staff")
             create = st.form_submit_button("新建", type="primary")
         if create:
-            run(lambda: adm.create(username=username.strip(), password=password, role=role,
-                                   display_name=display.strip(), **binding(role, branch, person)),
+            run(lambda: adm.create(username=username.strip(), password=password, role=role or "",  # none: refused
+                                   display_name=display.strip(), **binding(role or "", branch, person)),
                 f"已新建账号 {username}")
         st.subheader("停用、启用、解锁与重置密码")
         users = accounts["username"].tolist()
@@ -104,7 +104,7 @@ if manage:
         st.subheader("修改角色与绑定")
         with st.form("admin.role_form"):
             e, f = st.columns(2)
-            new_role = e.selectbox("新角色", list(ROLE_NAMES), format_func=ROLE_NAMES.get, key="admin.set_role",
+            new_role = e.selectbox("新角色", list(ROLE_NAMES), format_func=ROLE_NAMES.__getitem__, key="admin.set_role",
                                    index=None, placeholder="请选择角色")
             new_branch = f.selectbox("网点（网点主任）", [None, *bnames], format_func=lambda k: bnames.get(k, "—"),
                                      key="admin.set_branch")
@@ -113,7 +113,7 @@ if manage:
                                      key="admin.set_staff")
             change = st.form_submit_button(f"修改 {who} 的角色" if who else "修改角色")
         if change and who:
-            run(lambda: adm.set_role(who, role=new_role, **binding(new_role, new_branch, new_person)),
+            run(lambda: adm.set_role(who, role=new_role or "", **binding(new_role or "", new_branch, new_person)),
                 f"已修改 {who} 的角色")
 
 if manage:

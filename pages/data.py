@@ -93,7 +93,7 @@ else:
         a, b, c = st.columns(3)
         layer = a.selectbox("导入到图层", ingest.IMPORTABLE_LAYERS, key=DATA_IMPORT_LAYER,
                             format_func=lambda n: LAYERS[n].description if n in LAYERS else "村委会位置（推算村界）")
-        coords = b.selectbox("坐标系", list(ingest.COORDS), key=DATA_IMPORT_COORDS, format_func=ingest.COORDS.get)
+        coords = b.selectbox("坐标系", list(ingest.COORDS), key=DATA_IMPORT_COORDS, format_func=ingest.COORDS.__getitem__)
         strict = c.checkbox("严格模式（有错误行则不导入）")
         d, e = st.columns(2)
         mode = d.selectbox("写入方式", [None, *ingest.MODES], format_func=lambda m: "默认（农户、走访追加；贷款余额同月份同网点同产品替换；其他替换）"

@@ -148,7 +148,7 @@ def staff_progress() -> None:
 def weekly_trend() -> None:
     """Visits per week of each branch or customer manager, the last 12 weeks to the as-of date."""
     by = st.segmented_control("走访趋势", ["branch", "staff"], default="branch", key="overview.trend_by",
-                              format_func={"branch": "按网点", "staff": "按客户经理"}.get) or "branch"
+                              format_func={"branch": "按网点", "staff": "按客户经理"}.__getitem__) or "branch"
     trend = data.weekly_trend(target, rev, account, by=by)
     if trend.empty:
         st.info("没有走访记录或还没有网格方案。")
@@ -192,9 +192,10 @@ def monthly_reports() -> None:
                                "生成人": kept["created_by"], "大小（KB）": (kept["size"] / 1024).round(0)}),
                  hide_index=True, height=220)
     labels = dict(zip(kept["report_id"], kept["month"] + " " + kept["format"].str.upper() + " " + when, strict=True))
-    pick = st.selectbox("重新下载", list(labels), format_func=labels.get, key="overview.report_pick")
-    again = monthly.report_file(ws, account, pick)
-    st.download_button("下载所选报告", again.data, again.filename, again.mime, key="overview.report_again")
+    pick = st.selectbox("重新下载", list(labels), format_func=labels.__getitem__, key="overview.report_pick")
+    if pick is not None:  # never None: the list is not empty
+        again = monthly.report_file(ws, account, pick)
+        st.download_button("下载所选报告", again.data, again.filename, again.mime, key="overview.report_again")
 
 
 tables()

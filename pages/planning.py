@@ -74,10 +74,11 @@ def versions_section(ws: Workspace, acct: Account, *, ctx: ui.Context, target: s
     st.subheader("对比两个方案")
     a, b = st.columns(2)
     ids = list(labels)
-    pa = a.selectbox("方案 A（原）", ids, format_func=labels.get,
+    pa = a.selectbox("方案 A（原）", ids, format_func=labels.__getitem__,
                      index=ids.index(str(published["plan_id"].iloc[0])) if len(published) else 0)
-    pb = b.selectbox("方案 B（新）", ids, format_func=labels.get, index=0 if ids[0] != pa else min(1, len(ids) - 1))
-    if st.button("对比", disabled=pa == pb):
+    pb = b.selectbox("方案 B（新）", ids, format_func=labels.__getitem__,
+                     index=0 if ids[0] != pa else min(1, len(ids) - 1))
+    if st.button("对比", disabled=pa == pb) and pa is not None and pb is not None:
         with st.spinner("正在对比…"):
             ss[keys.COMPARE] = (pa, pb, edit.compare_plans(ui.stored_grids(target, rev, pa),
                                                          ui.stored_grids(target, rev, pb),
@@ -203,8 +204,8 @@ if ss[keys.PLAN] not in labels:
     first_draft = plan_list[plan_list["status"] == "draft"]
     ui.load_plan(target, rev, str(first_draft["plan_id"].iloc[0]) if len(first_draft) else plans.resolve_plan(ws))
 chosen = st.selectbox("编辑的方案", drafts, index=drafts.index(ss[keys.PLAN]) if ss[keys.PLAN] in drafts else 0,
-                      format_func=labels.get)
-if chosen != ss[keys.PLAN]:
+                      format_func=labels.__getitem__)
+if chosen is not None and chosen != ss[keys.PLAN]:
     ui.load_plan(target, rev, chosen)
     st.rerun()
 info = plans.plan_info(ws, ss[keys.PLAN])
@@ -301,7 +302,7 @@ with right:
     sel = ss[keys.SELECTED] if ss[keys.SELECTED] in names else None
     st.markdown(f"**选中的网格：** {markdown(names[sel]) if sel else '（在地图上点击）'}")
     merge = st.multiselect("合并网格（同镇、相邻）", list(names), default=[sel] if sel else [],
-                           format_func=names.get, disabled=not is_draft, placeholder="选择要合并的网格")
+                           format_func=names.__getitem__, disabled=not is_draft, placeholder="选择要合并的网格")
     if st.button("合并所选网格", disabled=len(merge) < 2 or not is_draft):
         try:
             new = edit.merge_grids(grids, merge)
@@ -315,9 +316,9 @@ with right:
         with st.expander("调整住户归属"):
             hh = planview.households_in(grids, sel, ctx.households)
             move = st.multiselect(f"本网格住户（{len(hh)} 户）", hh, key="planning.move_ids", placeholder="选择住户")
-            to = st.selectbox("调入网格", [g for g in names if g != sel], format_func=names.get,
+            to = st.selectbox("调入网格", [g for g in names if g != sel], format_func=names.__getitem__,
                               key="planning.move_to")
-            if st.button("调整", disabled=not move):
+            if st.button("调整", disabled=not move or to is None) and to is not None:
                 try:
                     new = edit.move_households_in_plan(grids, move, from_grid=sel, to_grid=to)
                 except GridsError as exc:

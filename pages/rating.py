@@ -108,7 +108,9 @@ vname = dict(zip(vill["code"], vill["name"], strict=True))
 names = {c: f"{vname[c]}（已建档 {n} 户）" for c, n in zip(vill["code"], vill["archived"], strict=True)}
 if st.session_state[RATING_VILLAGE] not in names:
     st.session_state[RATING_VILLAGE] = vill["code"].iloc[0]
-village = st.selectbox("村/嘎查/社区", list(names), format_func=names.get, key=RATING_VILLAGE)
+village = st.selectbox("村/嘎查/社区", list(names), format_func=names.__getitem__, key=RATING_VILLAGE)
+if village is None:  # never: the list is not empty
+    st.stop()
 
 table, seen, editor_key = data.editor_table(
     "rating", (village, data.unmasked()), lambda: ratings.rating_table(sw, hh, village, unmask=data.unmasked()),

@@ -251,7 +251,7 @@ if st.button("计算均衡方案", help="锁定的网格不动；只在负荷超
     ss[keys.STAFF_PREVIEW] = {"grids": proposal, "changed": moved, "seen": dict(shown_versions), "token": uuid.uuid4().hex}
     st.rerun()
 if preview:
-    _, after, _ = assignment_metrics(preview["grids"], ctx.branches[ctx.branches["branch_id"] == branch], staff=team)
+    after = assignment_metrics(preview["grids"], ctx.branches[ctx.branches["branch_id"] == branch], staff=team)[1]
     st.write(f"将改派 {len(preview['changed'])} 个网格（地图上虚线框）：")
     st.dataframe(staffview.balance_table(staff_m, after, staff_names), hide_index=True)
     a, b2 = st.columns(2)

@@ -84,7 +84,7 @@ if wb.grids.empty:
     st.info("你名下还没有网格。请联系网点主任分配。")
     st.stop()
 
-admin = data.layer(target, rev, "admin_units")
+admin = data.geo_layer(target, rev, "admin_units")
 out = show_cached_map(lambda: data.workbench_map(wb, basemap=basemap, admin_units=admin[admin["level"] == "county"]),
                       cache_key=("workbench", target, rev, account.username, staff_id, wb.start, basemap,
                                  wb.week["visits"]), key="workbench.map", height=340, returned=("last_clicked",))
@@ -114,23 +114,23 @@ if wb.todo.empty:
     st.success("你的农户都已建档。")
 else:
     ids = wb.todo["hh_id"].astype(str).tolist()
-    label = dict(zip(ids, (f"{h} {n or ''} {'' if pd.isna(d) else f'{d:.1f} 公里'}" for h, n, d in
+    choices = dict(zip(ids, (f"{h} {n or ''} {'' if pd.isna(d) else f'{d:.1f} 公里'}" for h, n, d in
                            zip(ids, wb.todo.get("head_name", [""] * len(ids)), wb.todo["distance_km"], strict=True)),
-                     strict=True))
+                       strict=True))
     for village, _, rows in by_village:  # known only by village: named by their village, not by a distance
-        label.update({h: f"{h} {n or ''} {village}" for h, n in
+        choices.update({h: f"{h} {n or ''} {village}" for h, n in
                       zip(rows["户号"].astype(str), rows.get("户主", [""] * len(rows)), strict=True)})
     # households shown last run stay choosable: a form sent for one that changed meanwhile is judged (and
     # refused) by the library, never redirected to another household by a reset select box
-    ids += [h for h in seen if h not in label]
+    ids += [h for h in seen if h not in choices]
     with st.form("workbench.visit_form", clear_on_submit=True):
-        hh_id = st.selectbox("农户（离起点最近的在前）", ids, format_func=lambda h: label.get(h, f"{h}（已变化）"),
+        hh_id = st.selectbox("农户（离起点最近的在前）", ids, format_func=lambda h: choices.get(h, f"{h}（已变化）"),
                              key="workbench.visit_hh")
         outcome = st.selectbox("走访结果", VISIT_OUTCOMES)
         day = st.date_input("走访日期", value=dt.date.today(), max_value=dt.date.today())
         note = st.text_input("备注", max_chars=200)
         submitted = st.form_submit_button("记录走访", type="primary", width="stretch")
-    if submitted:
+    if submitted and hh_id is not None:  # never None: the list is not empty
         try:
             sw.record_visit(hh_id, visited_on=day, outcome=outcome, note=note, seen_version=seen.get(hh_id, -1))
         except GridsError as exc:

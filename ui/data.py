@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import folium
 import geopandas as gpd
@@ -94,6 +94,11 @@ def layer(target: str, rev: int, name: str, columns: tuple[str, ...] | None = No
     return ws.read(name, columns=columns)
 
 
+def geo_layer(target: str, rev: int, name: str, columns: tuple[str, ...] | None = None) -> gpd.GeoDataFrame:
+    """:func:`layer` of a layer with geometry (admin units, branches, streets, seats…), typed as such."""
+    return cast(gpd.GeoDataFrame, layer(target, rev, name, columns))
+
+
 @st.cache_resource(max_entries=4, show_spinner=False)
 def workspace_info(target: str, rev: int) -> dict[str, Any]:
     """Metadata, layer row counts and the last audit entries of the workspace."""
@@ -126,8 +131,8 @@ def overview(target: str, rev: int) -> Overview:
     The whole county, for roles that read it all (``read_all``); other roles use :func:`overview_for`.
     """
     hh = layer(target, rev, "households", HOUSEHOLD_MAP_COLUMNS)
-    admin, staff, visits = layer(target, rev, "admin_units"), layer(target, rev, "staff"), layer(target, rev, "visits")
-    branches, streets = layer(target, rev, "branches"), layer(target, rev, "streets")
+    admin, staff, visits = geo_layer(target, rev, "admin_units"), layer(target, rev, "staff"), layer(target, rev, "visits")
+    branches, streets = geo_layer(target, rev, "branches"), geo_layer(target, rev, "streets")
     grids, plan_name = ovw.current_plan_grids(open_workspace(target))
     if grids is None:
         return ovw.village_overview(hh=hh, admin=admin, staff=staff, visits=visits, branches=branches,
@@ -267,8 +272,8 @@ def _scoped_overview(target: str, rev: int, account: Account) -> Overview:
     sw = AppScopedWorkspace(ws, account, target=target)
     return ovw.overview_bundle(
         hh=sw.households(columns=HOUSEHOLD_MAP_COLUMNS), grids=sw.grids(), located=sw.located(),
-        plan_name=ovw.plan_label(plans.plan_info(ws, sw.plan_id), sw.plan_id), admin=layer(target, rev, "admin_units"),
-        staff=sw.staff(), visits=sw.visits(), branches=sw.branches(), streets=layer(target, rev, "streets"),
+        plan_name=ovw.plan_label(plans.plan_info(ws, sw.plan_id), sw.plan_id), admin=geo_layer(target, rev, "admin_units"),
+        staff=sw.staff(), visits=sw.visits(), branches=sw.branches(), streets=geo_layer(target, rev, "streets"),
         weekly_by="staff")
 
 
@@ -334,8 +339,8 @@ def _scoped_or_none(target: str, account: Account) -> AppScopedWorkspace | None:
 @st.cache_data(max_entries=128, show_spinner=False)
 def _cached_workbench_base(target: str, rev: int, username: str, role: str, staff_id: str | None, day: str,
                            _sw: ScopedWorkspace) -> Workbench:
-    return workbench(_sw, staff_id=staff_id, start=None, admin_units=layer(target, rev, "admin_units"),
-                     seats=layer(target, rev, "seats"))
+    return workbench(_sw, staff_id=staff_id, start=None, admin_units=geo_layer(target, rev, "admin_units"),
+                     seats=geo_layer(target, rev, "seats"))
 
 
 @st.cache_data(max_entries=256, show_spinner=False)

@@ -14,7 +14,7 @@ import json
 import math
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import geopandas as gpd
 import pandas as pd
@@ -26,7 +26,7 @@ from grids.check import check_plan, severity_of
 from grids.errors import GridsError, PublishConflictError
 from grids.landmass import FERRY_CLASS
 from grids.text import markdown
-from grids.workspace import open_workspace
+from grids.workspace import Workspace, open_workspace
 from ui.state import (
     BASE,
     COMPARE,
@@ -58,24 +58,16 @@ def init() -> None:
         st.session_state[TOKEN] = uuid.uuid4().hex
 
 
-def account() -> Account:
-    """The signed-in account; a page opened without sign-in stops here (see ui.auth.current_account)."""
-    from ui import auth
-
-    return auth.current_account()
-
-
-def page_setup() -> tuple[Account, str, int, Any, Any, str]:
+def page_setup() -> tuple[Account, str, int, Workspace, Context, str]:
     """Shared start of the planning and staffing pages: sign-in first (nothing is read before it), then the
     session defaults, the workspace, its plan context and the basemap.
 
     Returns ``(account, target, revision, workspace, context, basemap)``.
     """
-    from grids.workspace import open_workspace
-    from ui import data
+    from ui import auth, data
     from ui.state import BASEMAP
 
-    acct = account()
+    acct = auth.current_account()  # a page opened without sign-in stops here
     init()
     target, rev = data.current()
     # the sidebar widget owns the basemap key (absent when a test runs the page alone)
@@ -127,11 +119,12 @@ class Context:
 def context(target: str, rev: int) -> Context:
     """Admin units, household locations, staff, branches, urban area, ferry links and the plan list at ``rev``."""
     ws = open_workspace(target)
-    return Context(admin=ws.read("admin_units"),
-                   households=ws.read("households", columns=["hh_id", "village_code", "group_code"]),
-                   staff=ws.read("staff"), branches=ws.read("branches"), urban=ws.read("urban_areas"),
-                   plans=plans.list_plans(ws),
-                   ferries=ws.read("streets", where='"class" = ?', params=(FERRY_CLASS,), columns=["class"]))
+    def geo(layer: str, **kw: Any) -> gpd.GeoDataFrame:  # layers with geometry (ws.read is typed as a DataFrame)
+        return cast(gpd.GeoDataFrame, ws.read(layer, **kw))
+
+    return Context(admin=geo("admin_units"), households=geo("households", columns=["hh_id", "village_code", "group_code"]),
+                   staff=ws.read("staff"), branches=geo("branches"), urban=geo("urban_areas"), plans=plans.list_plans(ws),
+                   ferries=geo("streets", where='"class" = ?', params=(FERRY_CLASS,), columns=["class"]))
 
 
 @st.cache_resource(max_entries=4, show_spinner="正在读取方案…")
