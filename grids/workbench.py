@@ -85,6 +85,7 @@ def with_distances(todo: gpd.GeoDataFrame, *, start: tuple[float, float] | None)
     located = (todo["placement"] == "point") & ~(todo.geometry.isna() | todo.geometry.is_empty)
     if start is not None and located.any():
         gk = to_gk(todo[located])
+        assert gk.crs is not None  # to_gk always returns a projected Gauss-Krüger frame
         here = gpd.GeoSeries(gpd.points_from_xy([start[0]], [start[1]]), crs=todo.crs).to_crs(gk.crs).iloc[0]
         todo.loc[located, "distance_km"] = (gk.geometry.distance(here) / 1000).round(2).to_numpy()
     return todo.sort_values(["distance_km", "hh_id"], na_position="last", kind="stable")
