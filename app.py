@@ -2,7 +2,7 @@
 
 Run with ``./scripts/app`` (or ``streamlit run app.py``); the workspace is env ``GRIDS_WORKSPACE``
 (default ``workspace/demo.gpkg``). Until someone signs in, the only page is the login form (ui/auth.py);
-then the navigation holds the pages the account's role may use (ui/state.PAGES), and every page reads its
+then the navigation holds the pages the account's role may use (grids/navigation.PAGES), and every page reads its
 data through the account's scoped workspace (ui/data.scoped).
 """
 
@@ -11,9 +11,10 @@ from __future__ import annotations
 import streamlit as st
 
 from grids.errors import GridsError
+from grids.navigation import pages_for
 from grids.text import markdown
 from ui import auth, data, sidebar
-from ui.state import ROOT, init_state, pages_for
+from ui.state import ROOT, init_state
 
 # page_icon is a local file: a ":material/…:" icon would make the browser fetch it from fonts.gstatic.com
 st.set_page_config(page_title="网格通", page_icon=str(ROOT / "static" / "favicon.png"), layout="wide")

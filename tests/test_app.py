@@ -13,9 +13,9 @@ import shapely
 from streamlit.testing.v1 import AppTest
 
 from grids.auth import Account, create_account
+from grids.navigation import PAGES, pages_for
 from grids.workspace import GpkgWorkspace
 from ui.auth import session_for
-from ui.state import PAGES, pages_for
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 PASSWORD = "correct-horse-1"
@@ -446,7 +446,8 @@ def test_rating_unmasked_view_is_audited(app, ws_path):
 
 
 def test_rating_check_and_save(app, ws_path):
-    from ui.data import AppScopedWorkspace, changed_ratings, check_ratings, save_ratings
+    from grids.ratings import changed_ratings, check_ratings, save_ratings
+    from ui.data import AppScopedWorkspace
 
     ws = GpkgWorkspace(ws_path)
     sw = AppScopedWorkspace(ws, ACCOUNTS["branch_manager"], target=str(ws_path))

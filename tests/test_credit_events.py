@@ -15,9 +15,9 @@ from grids import credit_events as ce
 from grids.__main__ import main
 from grids.auth import DEMO_PASSWORD, Account
 from grids.errors import PermissionDeniedError, ValidationError
+from grids.navigation import pages_for
 from grids.scope import ScopedWorkspace
 from grids.workspace import GpkgWorkspace, open_workspace
-from ui.state import pages_for
 
 from .conftest import COUNTY
 

@@ -159,7 +159,8 @@ def test_whatif_map_escapes_branch_names_and_ids(grids, branches, staff, admin):
 
 
 def test_workbench_map_escapes_grid_and_branch_names(grids, branches):
-    from ui.data import Workbench, workbench_map
+    from grids.workbench import Workbench
+    from ui.data import workbench_map
 
     todo = gpd.GeoDataFrame({"hh_id": ["H1"]}, geometry=[shapely.Point(119.305, 43.905)], crs=4490)
     wb = Workbench(staff_id="S001", grids=grids, households=todo, todo=todo, summary={}, start=(119.3, 43.95),

@@ -223,7 +223,7 @@ def test_update_grids_bumps_only_the_rows_it_changes(ws):
 
 
 def test_table_edits_follow_the_rows_the_server_showed_not_positions(ws):
-    from ui.data import table_intents
+    from grids.ratings import table_intents
 
     shown = pd.DataFrame(plans.read_grids(ws, "P1")[["grid_id", "staff_id"]])
     edited = shown.copy()

@@ -2,7 +2,7 @@
 file formats and product names) in its titles, texts, alerts, labels, options, metrics, tabs and table headers.
 
 The sidebar and the main area are both read (AppTest's element tree). Map legends and tooltips are checked in the
-browser test. A new page or role joins by being in ``ui.state.PAGES`` / ``tests.test_app.ACCOUNTS``.
+browser test. A new page or role joins by being in ``grids.navigation.PAGES`` / ``tests.test_app.ACCOUNTS``.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from grids.navigation import pages_for
 from tests.test_app import ACCOUNTS, APP, tiny_workspace
 from ui.auth import session_for
-from ui.state import pages_for
 
 LATIN = re.compile(r"[A-Za-z][A-Za-z_.-]*[A-Za-z]|[A-Za-z]")
 ALLOWED = {

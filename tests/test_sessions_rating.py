@@ -446,7 +446,7 @@ def test_b1_records_a_session_on_the_rating_page_and_cc01_approves_on_the_review
 
 
 def test_review_page_is_for_the_committee_and_admin_only(page_ws):
-    from ui.state import pages_for
+    from grids.navigation import pages_for
 
     assert "pages/review.py" in {p.path for p in pages_for("credit_committee")}
     assert "pages/review.py" in {p.path for p in pages_for("admin")}

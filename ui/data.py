@@ -23,10 +23,6 @@ from grids import overview as ovw
 from grids.auth import Account
 from grids.errors import ValidationError
 from grids.overview import HOUSEHOLD_MAP_COLUMNS, Overview
-from grids.ratings import changed_ratings as changed_ratings  # re-exported: tests/test_app.py
-from grids.ratings import check_ratings as check_ratings
-from grids.ratings import save_ratings as save_ratings
-from grids.ratings import table_intents as table_intents  # re-exported: tests/test_intents.py
 from grids.scope import ScopedWorkspace
 from grids.text import markdown
 from grids.workbench import Workbench, with_distances, workbench

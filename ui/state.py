@@ -13,10 +13,6 @@ from pathlib import Path
 import streamlit as st
 
 # the pages per role live in grids.navigation; re-exported: app.py and tests read them here
-from grids.navigation import PAGES as PAGES
-from grids.navigation import ROLE_LABELS as ROLE_LABELS
-from grids.navigation import PageSpec as PageSpec
-from grids.navigation import pages_for as pages_for
 
 ROOT = Path(__file__).resolve().parents[1]
 

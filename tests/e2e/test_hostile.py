@@ -20,10 +20,10 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
+from grids.navigation import pages_for
 from grids.text import strip_controls
 from tests.e2e.conftest import DEMO, AppServer, _complete, app_page, screenshot, settle, sign_in
 from tests.hostile import corpus
-from ui.state import pages_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -33,7 +33,7 @@ NAMES = [n for n in corpus() if strip_controls(n) == n]
 MAP_FRAME = 'iframe[title="streamlit_folium.st_folium"]'
 COUNTY = "巴林左旗[点此领取补贴](http://127.0.0.1:9/phish)"
 
-# user → role; every page the role sees is tested (a page added to ui.state.PAGES joins by itself)
+# user → role; every page the role sees is tested (a page added to grids.navigation.PAGES joins by itself)
 USERS = {
     "admin": "admin",
     "leader": "leadership",
