@@ -43,7 +43,7 @@ import pandas as pd
 from grids import credit, credit_rules, products
 from grids.errors import PermissionDeniedError, StaleEditError, ValidationError
 from grids.model import DECISION_OUTCOMES, PANEL_ROLES, VOTE_CHOICES
-from grids.text import normalize_text
+from grids.text import FALSE_WORDS, TRUE_WORDS, normalize_text, parse_flag
 
 __all__ = ["DECISIONS_LAYER", "GRANTED", "MAX_PANEL", "MIN_PANEL", "PANEL_LAYER", "PENDING", "RETURNED",
            "REVIEW_RETURNED", "SESSIONS_LAYER", "SessionResult", "approve", "check_panel", "decisions_table",
@@ -78,19 +78,24 @@ def _row_dict(row: pd.Series) -> dict[str, Any]:
     return cast("dict[str, Any]", row.to_dict())
 
 
+PRESENT_WORDS = TRUE_WORDS | {"到会", "出席"}
+"""Words read as 到会 in a panel's 是否到会 column (:data:`grids.text.TRUE_WORDS` plus attendance words)."""
+ABSENT_WORDS = FALSE_WORDS | {"缺席", "未到"}
+"""Words read as 缺席."""
+
+
 def _bool(value: Any, default: bool = True) -> bool:
+    """A member's 是否到会 cell: blank is ``default``; words are read by :func:`grids.text.parse_flag`."""
     if value is None or (not isinstance(value, str) and pd.isna(value)):
         return default
-    if isinstance(value, str):
-        text = value.strip()
-        if text in ("", ):
-            return default
-        if text in ("是", "到会", "出席", "true", "True", "1", "√", "y", "yes"):
-            return True
-        if text in ("否", "缺席", "未到", "false", "False", "0", "×", "n", "no"):
-            return False
-        raise ValidationError(f"是否到会 “{text}” 无法识别", column="present", fix="填写 是 或 否")
-    return bool(value)
+    if not isinstance(value, str):
+        return bool(value)
+    if not normalize_text(value):
+        return default
+    flag = parse_flag(value, true=PRESENT_WORDS, false=ABSENT_WORDS)
+    if flag is None:
+        raise ValidationError(f"是否到会 “{value.strip()}” 无法识别", column="present", fix="填写 是 或 否")
+    return flag
 
 
 def check_panel(panel: pd.DataFrame | Sequence[Mapping[str, Any]]) -> pd.DataFrame:

@@ -734,3 +734,14 @@ def test_sessions_and_review_on_postgis(ws, pg_target):
     with pytest.raises(StaleEditError):
         cc.return_decision(did[0], note="迟了")
     assert cc.review_queue().empty
+
+
+def test_attendance_cells_are_read_by_the_one_flag_reader():
+    """是否到会 uses grids.text.parse_flag with attendance words: full-width and case variants read alike."""
+    from grids.sessions import _bool
+
+    assert [_bool(v) for v in ("到会", "出席", "是", "ＹＥＳ", "√", 1)] == [True] * 6
+    assert [_bool(v) for v in ("缺席", "未到", "否", "No", "×", 0)] == [False] * 6
+    assert _bool(None) is True and _bool(" ") is True and _bool("", default=False) is False
+    with pytest.raises(ValidationError, match="是否到会"):
+        _bool("也许")
