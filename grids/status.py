@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from grids.placement import village_of
+
 STEPS: tuple[dict[str, str], ...] = (
     {"key": "outline", "title": "县界"},
     {"key": "towns", "title": "镇/乡/苏木/街道"},
@@ -46,10 +48,11 @@ def _placed(hh: pd.DataFrame, unit_codes: set[str]) -> pd.Series:
     and group codes are no longer units of the workspace (a village deleted since) is unplaced."""
     by = hh["placed_by"].astype(object) if "placed_by" in hh.columns else pd.Series(None, index=hh.index)
     has_point = hh.geometry.notna() & ~hh.geometry.is_empty if hasattr(hh, "geometry") else False
-    code_known = np.zeros(len(hh), dtype=bool)
-    for col in ("group_code", "village_code"):
-        if col in hh.columns:
-            code_known |= hh[col].isin(unit_codes).to_numpy()
+    # known by code where its group or its village (grids.placement.village_of: the village code, else the
+    # group code's first 12 digits) is a unit of the workspace: the map places such a household the same way
+    code_known = village_of(hh).isin(unit_codes).to_numpy(dtype=bool, copy=True)
+    if "group_code" in hh.columns:
+        code_known |= hh["group_code"].isin(unit_codes).to_numpy(dtype=bool)
     inferred = np.where(has_point, "point", np.where(code_known, "code", "unplaced"))
     known = by.isin(["point", "code", "name"]).to_numpy()
     out = np.where(known, by.to_numpy(dtype=object), inferred)

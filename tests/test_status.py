@@ -156,3 +156,18 @@ def test_data_page_shows_the_checklist(tmp_path, monkeypatch):
     expected = workspace_status(GpkgWorkspace(path))
     assert table["步骤"].tolist() == [s["title"] for s in expected["steps"]]
     assert table["状态"].tolist() == [s["state_name"] for s in expected["steps"]]
+
+
+def test_status_and_the_map_agree_on_households_known_by_their_group_codes_village():
+    """A household whose group is not a unit but whose group code's village is counts as placed by code in
+    `status`, as grids.placement draws it at that village (one rule: grids.placement.village_of)."""
+    import pandas as pd
+
+    from grids.placement import placement
+    from grids.status import _placed
+
+    hh = pd.DataFrame({"placed_by": ["code", "code"], "village_code": [None, None],
+                       "group_code": ["150422100201009", "150422999999001"]})
+    admin = pd.DataFrame({"code": ["150422100201"], "level": ["village"]})
+    assert _placed(hh, {"150422100201"}).tolist() == ["code", "unplaced"]
+    assert placement(hh, admin).tolist() == ["village", "unplaced"]
