@@ -42,7 +42,7 @@ NAV_LINK = '[data-testid="stSidebarNavLink"]'
 BASELINE_APP = '''
 import folium, streamlit as st
 from streamlit_folium import st_folium
-from grids.maps import localize
+from grids.maps import GeoJsonTooltip, localize
 from grids.workspace import open_workspace
 import os
 
@@ -51,7 +51,8 @@ ws = open_workspace(os.environ["GRIDS_WORKSPACE"])
 areas = ws.read("grids") if ws.count("grids") else ws.read("admin_units", where="level = 'village'")
 st.title("baseline")
 m = folium.Map(tiles=None)
-folium.GeoJson(areas[["name", "geometry"]].to_json(), tooltip=folium.GeoJsonTooltip(["name"])).add_to(m)
+# the escaping tooltip: localize() refuses folium's own (it would put names into the page as HTML)
+folium.GeoJson(areas[["name", "geometry"]].to_json(), tooltip=GeoJsonTooltip(["name"])).add_to(m)
 b = areas.total_bounds
 m.fit_bounds([[b[1], b[0]], [b[3], b[2]]])
 localize(m)
@@ -224,7 +225,8 @@ def run(*, quick: bool = False) -> dict:
         base_dir = tmp / "baseline"
         base_dir.mkdir()
         (base_dir / "baseline_app.py").write_text(BASELINE_APP, encoding="utf-8")
-        (base_dir / "static").symlink_to(ROOT / "static")
+        # a copy, not a symlink: Streamlit's static server refuses files that resolve outside the app's static/
+        shutil.copytree(ROOT / "static", base_dir / "static")
         areas = _areas(workspace, 2 if quick else 5)
         repeats = 1 if quick else 3
         out: dict = {"workspace": source, "repeats": repeats, "load_average_before": os.getloadavg()}
