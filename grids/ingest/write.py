@@ -173,11 +173,7 @@ def import_file(workspace: Workspace | str | os.PathLike[str], layer: str, file:
         aliases = None
         confirmed = None
         if names is not None:
-            units = Context(workspace=ws, mode="append", warnings=[]).units()
-            if units is None:
-                raise ValidationError("工作区还没有村，名称对照表无从对应", file=Path(names).name,
-                                      fix="先导入村（villages 或 admin_units），再导入名称对照表")
-            aliases = N.read_name_mapping(names, candidates=units)
+            aliases = _name_mapping(ws, names)
             counts = N.save_aliases(ws, aliases, actor=actor, source=Path(names).name)
             confirmed = (f"名称对照表 {plain(Path(names).name, limit=120)}：{len(aliases)} 个名称已确认"
                          f"（新增 {counts['added']}，更改 {counts['changed']}，原已确认 {counts['unchanged']}），"
@@ -190,6 +186,15 @@ def import_file(workspace: Workspace | str | os.PathLike[str], layer: str, file:
         return report
     except sqlite3.Error as exc:
         raise _workspace_failure(exc, workspace) from exc
+
+
+def _name_mapping(workspace: Workspace, names: str | os.PathLike[str]) -> pd.DataFrame:
+    """The name mapping file ``names`` read against the workspace's villages (ValidationError when it has none)."""
+    units = Context(workspace=workspace, mode="append", warnings=[]).units()
+    if units is None:
+        raise ValidationError("工作区还没有村，名称对照表无从对应", file=Path(names).name,
+                              fix="先导入村（villages 或 admin_units），再导入名称对照表")
+    return N.read_name_mapping(names, candidates=units)
 
 
 def check_file(workspace: Workspace, layer: str, file: str | os.PathLike[str], *, coords: str | None = None,
@@ -207,11 +212,7 @@ def check_file(workspace: Workspace, layer: str, file: str | os.PathLike[str], *
     path = Path(file)
     aliases = None
     if names is not None:
-        units = Context(workspace=workspace, mode="append", warnings=[]).units()
-        if units is None:
-            raise ValidationError("工作区还没有村，名称对照表无从对应", file=Path(names).name,
-                                  fix="先导入村（villages 或 admin_units），再导入名称对照表")
-        aliases = N.read_name_mapping(names, candidates=units)
+        aliases = _name_mapping(workspace, names)
     table = read_table(path, coords=coords)
     return validate(table, target_layer=layer, workspace=workspace, source_name=path.name, mode=mode, town=town,
                     aliases=aliases, legacy=legacy)
