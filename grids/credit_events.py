@@ -124,7 +124,7 @@ def _amount(value: object, what: str) -> float:
     if isinstance(value, bool) or (isinstance(value, str) and not re.fullmatch(r"\s*\d+(\.\d+)?\s*", value)):
         raise ValidationError(f"{what}金额 “{mask_cards(str(value)[:40])}” 不是数字", fix="输入大于 0 的金额（元），只含数字和小数点")
     try:
-        x = float(value)  # type: ignore[arg-type]
+        x = float(value)  # type: ignore[arg-type]  # a number or a digits-only string here; else caught below
     except (TypeError, ValueError):
         raise ValidationError(f"{what}金额 “{str(value)[:20]}” 不是数字", fix="输入大于 0 的金额（元）") from None
     if not math.isfinite(x) or x <= 0:
@@ -446,7 +446,7 @@ def _next_seq(tx: Transaction) -> int:
 
 
 def _append(tx: Transaction, *, hh_id: str, kind: str, amount: float, branch_id: str | None, actor: str,
-            on: str, card: tuple[str, str] | None = None) -> str:
+            on: str, card: tuple[str | None, str] | None = None) -> str:
     seq = _next_seq(tx)
     event_id = f"E{seq:010d}"
     tx.append(EVENTS_LAYER, pd.DataFrame([{
@@ -644,7 +644,7 @@ def _move(ws: Workspace, account: Account, kind: str, *, hh_id: str | None, card
         after = round(balance + value if kind == DRAW else balance - value, 2)
         last4 = state["card_last4"] if isinstance(state["card_last4"], str) else None
         event_id = _append(tx, hh_id=h, kind=kind, amount=value, branch_id=branch, actor=account.username,
-                           on=when, card=(None, last4) if last4 else None)  # type: ignore[arg-type]
+                           on=when, card=(None, last4) if last4 else None)
         _set_projection(tx, h, signed=True, line=line, balance=after)
         tx.note(EVENTS_LAYER, {"op": kind, "event_id": event_id, "hh_id": h, "amount": value, "branch_id": branch,
                                "card_last4": last4, "balance_before": balance, "balance_after": after})

@@ -32,6 +32,7 @@ from collections.abc import Iterable
 
 from grids.auth import Account, authenticate
 from grids.errors import PermissionDeniedError
+from grids.workspace import Workspace
 
 PASSWORD_ENV = "GRIDS_PASSWORD"
 
@@ -52,7 +53,7 @@ def read_password(*, env: str = PASSWORD_ENV, prompt: str = "密码：") -> str:
     return getpass.getpass(prompt)
 
 
-def sign_in(ws: object, username: str | None, *,
+def sign_in(ws: Workspace | None, username: str | None, *,
             permission: str | Iterable[str] | None = None) -> Account:
     """The account ``username`` after checking its password; it must hold ``permission`` (one or several).
 
@@ -68,7 +69,8 @@ def sign_in(ws: object, username: str | None, *,
     """
     if not username:
         raise PermissionDeniedError(f"此命令需要 --user 指定操作账号（密码取自环境变量 {PASSWORD_ENV} 或提示输入）")
-    session = authenticate(ws, username, read_password())  # type: ignore[arg-type]
+    assert ws is not None, "sign_in needs a workspace once a username is given"
+    session = authenticate(ws, username, read_password())
     needed = (permission,) if isinstance(permission, str) else tuple(permission or ())
     for name in needed:
         session.account.require(name)
