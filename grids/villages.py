@@ -1158,15 +1158,7 @@ def import_villages(workspace: Any, file: str | os.PathLike[str], *, coords: str
                                          strict=strict, rejects_path=rejects_path, layer_name=layer_name,
                                          replace=mode == "replace")
     report.mode = mode
-    if mode == "replace" and report.rejected and not report.strict:
-        # replacing every seat with only the good rows would delete the villages of the rejected ones
-        report.strict = True
-        report.warnings.append("替换模式下有被拒绝的行：为免删除现有的村，未导入任何数据。"
-                               "修正拒收文件中的行后重新导入（或用 --mode append 追加）")
-    if report.strict and report.rejected:
-        return report
-    if not len(report.accepted):
-        report.warnings.append("没有可导入的行，工作区未改动")
+    if report.stop_before_writing(loses="删除现有的村"):  # replacing seats with only the good rows
         return report
     ctx = _workspace_context(workspace)
     existing = workspace.read("seats") if workspace.count("seats") else None

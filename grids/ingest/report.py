@@ -54,6 +54,23 @@ class ImportReport:
     name_issues: list[dict[str, str]] = field(default_factory=list)
     unchanged: int = 0
 
+    def stop_before_writing(self, *, loses: str) -> bool:
+        """Whether nothing is to be written: rejected rows under ``strict``, or no accepted row (a warning says so).
+
+        Replace mode with rejected rows turns ``strict`` on first, with a warning naming what a partial replace
+        would do (``loses``, e.g. “丢失现有数据”): replacing a layer with only the good rows would lose the rest.
+        """
+        if self.mode == "replace" and self.rejected and not self.strict:
+            self.strict = True
+            self.warnings.append(f"替换模式下有被拒绝的行：为免{loses}，未导入任何数据。"
+                                 "修正拒收文件中的行后重新导入（或用 --mode append 追加）")
+        if self.strict and self.rejected:
+            return True
+        if not len(self.accepted):
+            self.warnings.append("没有可导入的行，工作区未改动")
+            return True
+        return False
+
     @property
     def rejected(self) -> int:
         """Number of distinct rows rejected."""

@@ -249,15 +249,7 @@ def _import(ws: Workspace, layer: str, path: Path, *, coords: str | None, encodi
         except OSError as exc:
             raise ValidationError(f"无法写出拒绝行文件 {Path(rejects_path).name}：{plain(exc.strerror or exc)}",
                                   file=path.name, fix="换一个可写的位置（--rejects 路径），或清理磁盘空间") from exc
-    if report.mode == "replace" and report.rejected and not strict:
-        # replacing a layer with only the good rows would silently lose the rows it replaces
-        report.strict = True
-        report.warnings.append("替换模式下有被拒绝的行：为免丢失现有数据，未导入任何数据。"
-                               "修正拒收文件中的行后重新导入（或用 --mode append 追加）")
-    if report.strict and report.rejected:
-        return report
-    if not len(report.accepted):
-        report.warnings.append("没有可导入的行，工作区未改动")
+    if report.stop_before_writing(loses="丢失现有数据"):
         return report
     cleaned = _strip_control_characters(report)
     if cleaned:
