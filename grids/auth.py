@@ -142,6 +142,7 @@ def _check_binding(ws: Workspace, role: object, branch_id: object, staff_id: obj
     if role not in ROLES:
         raise ValidationError(f"未知角色 “{role}”", fix=f"角色应为：{', '.join(ROLES)}")
     role = str(role)
+    branch_id, staff_id = _opt(branch_id), _opt(staff_id)  # a missing cell (NaN from a table) is no binding
     if role in ("branch_manager", "teller"):
         if not branch_id or ws.count("branches", where="branch_id = ?", params=[branch_id]) == 0:
             raise ValidationError(f"{ROLE_NAMES[role]}必须绑定一个存在的网点（给定：{branch_id!r}）",

@@ -57,6 +57,19 @@ def test_bindings_are_checked(ws):
     assert ws.count("accounts") == 0
 
 
+def test_a_missing_branch_cell_binds_a_customer_manager_to_their_staff_rows_branch(ws):
+    """An accounts table read from CSV/Excel has NaN where a cell is empty: no binding, not the branch “nan”."""
+    from grids.auth import create_accounts
+
+    table = pd.DataFrame({"username": ["s001", "b01"], "password": ["12345678", "12345678"],
+                          "role": ["customer_manager", "branch_manager"], "branch_id": [float("nan"), "B01"],
+                          "staff_id": ["S001", float("nan")]})
+    assert create_accounts(ws, table, actor="admin") == 2
+    assert authenticate(ws, "s001", "12345678").account.staff_id == "S001"
+    with pytest.raises(ValidationError, match=r"网点主任必须绑定.*None"):
+        create_accounts(ws, table.assign(username=["s9", "b9"], branch_id=[None, float("nan")]), actor="admin")
+
+
 def test_duplicate_username_refused(ws):
     create_account(ws, username="p", password="12345678", role="planner", actor="a")
     with pytest.raises(ValidationError, match="账号已存在"):
