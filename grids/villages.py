@@ -1087,30 +1087,21 @@ def _read_and_validate(ws: Any, path: Path, *, coords: str | None, encoding: str
                        mapping: Mapping[str, str] | None, strict: bool, rejects_path: str | os.PathLike[str] | None,
                        layer_name: str | None, replace: bool = False) -> tuple[ImportReport, dict[str, str]]:
     """Read the file, validate it, refuse undeclared GCJ-02, write the rejects: the steps of every import."""
-    from grids.ingest import read_table, source_digests
     from grids.ingest.datum import detect_gcj02_geoms as _detect_gcj02
-    from grids.text import plain
+    from grids.ingest.read import read_source
 
-    try:
-        table = read_table(path, layer=layer_name, encoding=encoding, coords=coords, mapping=mapping)
-        digests = source_digests(path)
-    except OSError as exc:
-        raise ValidationError(f"无法读取文件：{plain(exc.strerror or exc, limit=120)}", file=path.name,
-                              fix="检查文件是否存在、是否有读取权限") from exc
+    table, digests = read_source(path, layer=layer_name, encoding=encoding, coords=coords, mapping=mapping)
     report = validate_villages(table, workspace=ws, source_name=path.name, replace=replace)
     report.strict = strict
+    report.coords_declared = table.coords_declared
     declared = table.coords if table.coords_declared else None
     admin = ws.read("admin_units", columns=["code", "level"]) if ws.count("admin_units") else None
     if admin is not None:
         admin = admin[~(admin.geometry.isna() | admin.geometry.is_empty)]
     geoms = np.asarray(report.accepted.geometry.values, dtype=object)
     none = pd.Series([None] * len(geoms), dtype=object)
-    datum = _detect_gcj02(geoms, admin, none, none, declared)
-    report.datum = datum
-    if datum is not None and datum.suspect and (strict or declared is None):
-        fix = ("用 --coords gcj02 重新导入（坐标会纠偏到 CGCS2000）；如果确认是 GPS/天地图坐标，用 --coords wgs84 明确声明"
-               if datum.declared != "gcj02" else "确认坐标来源：GPS 或天地图坐标用 --coords wgs84 重新导入")
-        raise ValidationError(f"{datum.message()}。未导入任何数据", file=path.name, fix=fix)
+    report.datum = _detect_gcj02(geoms, admin, none, none, declared)
+    report.refuse_suspect_datum()
     if rejects_path is not None and len(report.rejects):
         report.write_rejects(rejects_path)
     return report, digests

@@ -701,3 +701,18 @@ def test_a_provisional_code_households_still_use_is_not_reused(init_ws, tmp_path
                                     tmp_path / "n.csv"))
     new = init_ws.read("admin_units", where="name = '新来村'")["code"].iloc[0]
     assert new != top["code"] and int(new[-3:]) > int(top["code"][-3:])
+
+
+def test_a_rejects_file_that_cannot_be_written_is_a_clear_error_and_nothing_is_imported(init_ws, tmp_path):
+    from grids.errors import ValidationError
+    from grids.villages import import_villages
+
+    f = _write([{"村名": "幻影村", "乡镇代码": f"{COUNTY_CODE}999", "经度": 119.05, "纬度": 43.95}],
+               tmp_path / "t.csv")
+    (tmp_path / "plain-file").write_text("")  # a file where the rejects folder should be: no mkdir, even as root
+    revision = init_ws.revision
+    with pytest.raises(ValidationError, match="无法写出拒绝行文件 t.rejects.csv") as err:
+        import_villages(init_ws, f, rejects_path=tmp_path / "plain-file" / "t.rejects.csv")
+    assert err.value.file == "t.csv" and "--rejects" in (err.value.fix or "")
+    assert init_ws.revision == revision
+

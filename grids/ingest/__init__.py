@@ -38,12 +38,12 @@ from __future__ import annotations
 
 from grids.ingest.columns import recognise_columns
 from grids.ingest.datum import DatumCheck, detect_gcj02
-from grids.ingest.read import IngestResult, read_table
+from grids.ingest.read import IngestResult, read_source, read_table, source_digests
 from grids.ingest.report import REJECT_COLUMNS, ImportReport
 from grids.ingest.schema import COORDS, IMPORTABLE_LAYERS, MODES, ROW_INDEX
 from grids.ingest.shapefile import shapefile_counts
 from grids.ingest.validation import validate
-from grids.ingest.write import check_file, import_file, source_digests
+from grids.ingest.write import check_file, import_file
 
 __all__ = [
     "COORDS",
@@ -57,6 +57,7 @@ __all__ = [
     "check_file",
     "detect_gcj02",
     "import_file",
+    "read_source",
     "read_table",
     "recognise_columns",
     "shapefile_counts",

@@ -3,6 +3,8 @@ geometries in the storage CRS, and what reading found."""
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import os
 import warnings
 from collections.abc import Mapping
@@ -24,7 +26,7 @@ from grids.ingest.shapefile import check_shapefile, dbf_encoding
 from grids.ingest.tabular import read_csv, stringify
 from grids.ingest.xlsx import read_xlsx
 from grids.model import STORAGE_EPSG
-from grids.text import unescape_spreadsheet_cell
+from grids.text import plain, unescape_spreadsheet_cell
 
 
 @dataclass
@@ -250,3 +252,49 @@ def read_table(file: str | os.PathLike[str], *, layer: str | None = None, encodi
     return IngestResult(frame=gdf, source=path.name, warnings=notes, row_problems=problems,
                         tabular=kind in ("csv", "xlsx"), coords=coords, coords_declared=declared,
                         geometry_label=coord_label, text=True)
+
+
+_SHAPEFILE_PARTS = (".shp", ".shx", ".dbf", ".prj", ".cpg", ".qix", ".sbn", ".sbx")
+
+
+def source_digests(file: str | os.PathLike[str]) -> dict[str, str]:
+    """SHA-256 (hex) of the file read by an import, and of a Shapefile's sidecar files: name → digest.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "a.csv"
+    >>> _ = p.write_bytes(b"")
+    >>> source_digests(p)
+    {'a.csv': 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855'}
+    """
+    path = Path(file)
+    files = [path]
+    if path.suffix.lower() == ".shp":
+        files += [p for p in sorted(path.parent.glob(path.stem + ".*"))
+                  if p != path and p.suffix.lower() in _SHAPEFILE_PARTS and p.is_file()]
+    out = {}
+    for f in files:
+        digest = hashlib.sha256()
+        with f.open("rb") as fh:
+            for chunk in iter(functools.partial(fh.read, 1 << 20), b""):
+                digest.update(chunk)
+        out[f.name] = digest.hexdigest()
+    return out
+
+
+def read_source(path: Path, *, layer: str | None = None, encoding: str | None = None, coords: str | None = None,
+                mapping: Mapping[str, str] | None = None) -> tuple[IngestResult, dict[str, str]]:
+    """:func:`read_table` of ``path`` and :func:`source_digests` of what was read: the first step of every import.
+
+    Raises
+    ------
+    ValidationError
+        The file cannot be read (missing, no permission, still being written), naming the file and the fix.
+    """
+    try:
+        return (read_table(path, layer=layer, encoding=encoding, coords=coords, mapping=mapping),
+                source_digests(path))
+    except OSError as exc:
+        raise ValidationError(f"无法读取文件：{plain(exc.strerror or exc, limit=120)}", file=path.name,
+                              fix="检查文件是否存在、是否有读取权限、是否仍在被其他程序写入") from exc

@@ -11,9 +11,10 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from grids.errors import ValidationError
 from grids.ingest.datum import DatumCheck
 from grids.ingest.schema import MODES
-from grids.text import spreadsheet_cell
+from grids.text import plain, spreadsheet_cell
 
 REJECT_COLUMNS: tuple[str, ...] = ("文件", "行", "列", "原因", "修正方法")
 
@@ -125,12 +126,42 @@ class ImportReport:
         return safe.to_csv(index=False).encode("utf-8-sig")
 
     def write_rejects(self, path: str | os.PathLike[str]) -> Path:
-        """Write :meth:`rejects_csv` to ``path`` and remember it in :attr:`rejects_path`."""
+        """Write :meth:`rejects_csv` to ``path`` and remember it in :attr:`rejects_path`.
+
+        Raises
+        ------
+        ValidationError
+            The file cannot be written (no permission, disk full), naming it and the fix.
+        """
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(self.rejects_csv())
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(self.rejects_csv())
+        except OSError as exc:
+            raise ValidationError(f"无法写出拒绝行文件 {plain(path.name, limit=120)}：{plain(exc.strerror or exc)}",
+                                  file=self.source or None, fix="换一个可写的位置（--rejects 路径），或清理磁盘空间") from exc
         self.rejects_path = path
         return path
+
+    def refuse_suspect_datum(self) -> None:
+        """Stop the import when :attr:`datum` finds the coordinates suspect (GCJ-02 read as WGS84, or the
+        reverse) and they were not declared, or ``strict`` is on: nothing is imported, and the fix names the
+        ``--coords`` to import with.
+
+        Raises
+        ------
+        ValidationError
+            The datum is suspect (see above).
+        """
+        d = self.datum
+        if d is None or not d.suspect or not (self.strict or not self.coords_declared):
+            return
+        if d.declared == "gcj02":
+            fix = "确认坐标的来源：GPS 或天地图坐标用 --coords wgs84 重新导入；确是高德/腾讯坐标才用 --coords gcj02"
+        else:
+            fix = ("用 --coords gcj02 重新导入（坐标会纠偏到 CGCS2000）；如果确认是 GPS/天地图坐标，"
+                   "用 --coords wgs84 明确声明后导入")
+        raise ValidationError(f"{d.message()}。未导入任何数据", file=self.source or None, fix=fix)
 
 
 def rejects_frame(items: list[tuple[int, str, str, str]], rows: np.ndarray, raw: pd.DataFrame,

@@ -4,8 +4,6 @@ audited transaction; :func:`check_file` validates only."""
 from __future__ import annotations
 
 import contextlib
-import functools
-import hashlib
 import os
 import sqlite3
 from collections.abc import Mapping
@@ -19,7 +17,7 @@ from grids import credit_events, loans
 from grids import names as N
 from grids.errors import ValidationError, WorkspaceError
 from grids.ingest.context import Context
-from grids.ingest.read import read_table
+from grids.ingest.read import read_source, read_table
 from grids.ingest.report import ImportReport
 from grids.ingest.schema import KEYED_APPEND, layer_schema
 from grids.ingest.update import update_households
@@ -31,33 +29,6 @@ if TYPE_CHECKING:
     from grids.auth import Account
 
 
-_SHAPEFILE_PARTS = (".shp", ".shx", ".dbf", ".prj", ".cpg", ".qix", ".sbn", ".sbx")
-
-
-def source_digests(file: str | os.PathLike[str]) -> dict[str, str]:
-    """SHA-256 (hex) of the file read by an import, and of a Shapefile's sidecar files: name → digest.
-
-    Examples
-    --------
-    >>> import tempfile, pathlib
-    >>> p = pathlib.Path(tempfile.mkdtemp()) / "a.csv"
-    >>> _ = p.write_bytes(b"")
-    >>> source_digests(p)
-    {'a.csv': 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855'}
-    """
-    path = Path(file)
-    files = [path]
-    if path.suffix.lower() == ".shp":
-        files += [p for p in sorted(path.parent.glob(path.stem + ".*"))
-                  if p != path and p.suffix.lower() in _SHAPEFILE_PARTS and p.is_file()]
-    out = {}
-    for f in files:
-        digest = hashlib.sha256()
-        with f.open("rb") as fh:
-            for chunk in iter(functools.partial(fh.read, 1 << 20), b""):
-                digest.update(chunk)
-        out[f.name] = digest.hexdigest()
-    return out
 
 
 def _workspace_failure(exc: BaseException, workspace: Any) -> WorkspaceError:
@@ -227,28 +198,13 @@ def _import(ws: Workspace, layer: str, path: Path, *, coords: str | None, encodi
             names = [str(n) for n in pyogrio.list_layers(path)[:, 0]]
             if len(names) > 1 and layer in names:
                 layer_name = layer
-    try:
-        table = read_table(path, layer=layer_name, encoding=encoding, coords=coords, mapping=mapping)
-        digests = source_digests(path)
-    except OSError as exc:
-        raise ValidationError(f"无法读取文件：{plain(exc.strerror or exc, limit=120)}", file=path.name,
-                              fix="检查文件是否存在、是否有读取权限、是否仍在被其他程序写入") from exc
+    table, digests = read_source(path, layer=layer_name, encoding=encoding, coords=coords, mapping=mapping)
     report = validate(table, target_layer=layer, workspace=ws, source_name=path.name, mode=mode, town=town,
                       aliases=aliases, legacy=legacy)
     report.strict = strict
-    if report.datum is not None and report.datum.suspect and (strict or not report.coords_declared):
-        if report.datum.declared == "gcj02":
-            fix = "确认坐标的来源：GPS 或天地图坐标用 --coords wgs84 重新导入；确是高德/腾讯坐标才用 --coords gcj02"
-        else:
-            fix = ("用 --coords gcj02 重新导入（坐标会纠偏到 CGCS2000）；如果确认是 GPS/天地图坐标，"
-                   "用 --coords wgs84 明确声明后导入")
-        raise ValidationError(f"{report.datum.message()}。未导入任何数据", file=path.name, fix=fix)
+    report.refuse_suspect_datum()
     if rejects_path is not None and len(report.rejects):
-        try:
-            report.write_rejects(rejects_path)
-        except OSError as exc:
-            raise ValidationError(f"无法写出拒绝行文件 {Path(rejects_path).name}：{plain(exc.strerror or exc)}",
-                                  file=path.name, fix="换一个可写的位置（--rejects 路径），或清理磁盘空间") from exc
+        report.write_rejects(rejects_path)
     if report.stop_before_writing(loses="丢失现有数据"):
         return report
     cleaned = _strip_control_characters(report)
