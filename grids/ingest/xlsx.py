@@ -13,7 +13,8 @@ import pandas as pd
 
 from grids.errors import ValidationError
 from grids.ingest.schema import RowProblem
-from grids.ingest.tabular import no_gc, table_from_records
+from grids.ingest.tabular import table_from_records
+from grids.workspace.base import no_gc
 
 XLSX_MAX_UNCOMPRESSED = 200 * 2**20
 """An .xlsx whose members unpack to more than this many bytes (200 MB) is refused before it is parsed."""

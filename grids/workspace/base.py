@@ -51,7 +51,9 @@ AUDIT_COLUMNS = ("at", "actor", "action", "layer", "revision", "detail")
 
 
 @contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
+def no_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector while building millions of small tuples or lists (it would rescan
+    them over and over: reads are about 3x faster)."""
     enabled = gc.isenabled()
     gc.disable()
     try:

@@ -61,7 +61,7 @@ from grids.workspace.base import (
     Transaction,
     Workspace,
     _check_revision,
-    _gc_paused,
+    no_gc,
     _layer_frame,
     _now,
     _q,
@@ -680,7 +680,7 @@ class GpkgWorkspace(Workspace):
             if where:
                 sql += f" WHERE {where}"
             sql += " ORDER BY fid"
-            with _gc_paused():  # millions of small tuples: the cyclic GC would rescan them over and over
+            with no_gc():  # millions of small tuples: the cyclic GC would rescan them over and over
                 rows = con.execute(sql, tuple(params)).fetchall()
                 data: list[Sequence[Any]] = list(zip(*rows, strict=True)) if rows else [[] for _ in select]
                 del rows
