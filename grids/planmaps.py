@@ -14,11 +14,12 @@ import numpy as np
 import pandas as pd
 
 from grids import maps
+from grids.build import DEFAULT_MAX_HOUSEHOLDS, DEFAULT_MIN_HOUSEHOLDS
 from grids.check import ERROR, PROBLEM_KINDS, SEVERITY_NAMES, severity_of
 from grids.crs import wgs84_to_gcj02
 
-__all__ = ["HH_CLASSES", "SEVERITY_STYLE", "STAFF_PALETTE", "fit", "plan_map", "staff_colors", "staff_map",
-           "whatif_map"]
+__all__ = ["HH_CLASSES", "SEVERITY_STYLE", "STAFF_PALETTE", "compare_map", "fit", "plan_map", "staff_colors",
+           "staff_map", "whatif_map"]
 
 SEVERITY_STYLE = {ERROR: ("#b71c1c", "#ef5350", ":material/error:"), "warning": ("#e65100", "#ffb74d",
                                                                                   ":material/warning:")}
@@ -186,3 +187,13 @@ def whatif_map(grids: gpd.GeoDataFrame, *, admin: gpd.GeoDataFrame, branches: gp
         folium.CircleMarker([lat, lon], radius=9, color="#d81b60", weight=3, fill=True, fill_color="#f8bbd0",
                             fill_opacity=1.0, tooltip=maps.Tooltip("新网点")).add_to(m)
     return m
+
+
+def compare_map(grids: gpd.GeoDataFrame, changed: gpd.GeoDataFrame, *, admin: gpd.GeoDataFrame,
+                branches: gpd.GeoDataFrame, basemap: str, tianditu_key: str | None = None,
+                tile_url: str | None = None) -> folium.Map:
+    """The comparison map: plan B's ``grids`` (classed by the default household bounds) with the grids that
+    change (``changed``, :attr:`grids.edit.PlanComparison.grids`) outlined; nothing to draw on."""
+    return plan_map(grids, admin=admin, branches=branches, basemap=basemap, found=None, focus=None,
+                    min_households=DEFAULT_MIN_HOUSEHOLDS, max_households=DEFAULT_MAX_HOUSEHOLDS, highlight=changed,
+                    draw=False, tianditu_key=tianditu_key, tile_url=tile_url)

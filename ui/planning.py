@@ -9,22 +9,19 @@ GeoDataFrames); the revision it was read at in ``planning.revision`` (saves use 
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
 import math
 import uuid
-from dataclasses import dataclass
-from typing import Any, cast
+from collections.abc import Callable
+from typing import Any
 
 import geopandas as gpd
 import pandas as pd
 import streamlit as st
 
-from grids import edit, plans, planview
+from grids import edit, planflow, plans, planview
 from grids.auth import Account
 from grids.check import check_plan, severity_of
-from grids.errors import GridsError, PublishConflictError
-from grids.landmass import FERRY_CLASS
+from grids.errors import GridsError
 from grids.text import markdown
 from grids.workspace import Workspace, open_workspace
 from ui.state import (
@@ -102,29 +99,14 @@ def notice(key: str = NOTICE) -> None:
 # --------------------------------------------------------------------------------------------------------
 
 
-@dataclass
-class Context:
-    """The layers the planning page needs besides the grids."""
-
-    admin: gpd.GeoDataFrame
-    households: gpd.GeoDataFrame
-    staff: pd.DataFrame
-    branches: gpd.GeoDataFrame
-    urban: gpd.GeoDataFrame
-    plans: pd.DataFrame
-    ferries: gpd.GeoDataFrame | None = None
+Context = planflow.PlanContext
+"""The layers the planning and staffing pages need besides the grids (:func:`context`)."""
 
 
 @st.cache_resource(max_entries=2, show_spinner="正在读取工作区…")
 def context(target: str, rev: int) -> Context:
-    """Admin units, household locations, staff, branches, urban area, ferry links and the plan list at ``rev``."""
-    ws = open_workspace(target)
-    def geo(layer: str, **kw: Any) -> gpd.GeoDataFrame:  # layers with geometry (ws.read is typed as a DataFrame)
-        return cast(gpd.GeoDataFrame, ws.read(layer, **kw))
-
-    return Context(admin=geo("admin_units"), households=geo("households", columns=["hh_id", "village_code", "group_code"]),
-                   staff=ws.read("staff"), branches=geo("branches"), urban=geo("urban_areas"), plans=plans.list_plans(ws),
-                   ferries=geo("streets", where='"class" = ?', params=(FERRY_CLASS,), columns=["class"]))
+    """:func:`grids.planflow.read_context` of the workspace at ``rev`` (shared, read-only)."""
+    return planflow.read_context(open_workspace(target))
 
 
 @st.cache_resource(max_entries=4, show_spinner="正在读取方案…")
@@ -145,40 +127,62 @@ def load_plan(target: str, rev: int, plan_id: str) -> None:
 
 
 def publish(ws: Any, acct: Account, *, accept_conflicts: bool) -> None:
-    """Ask the library to publish the edited draft (no rerun here: usable as a button callback).
-
-    Conflicts with the live plan are kept for the page to list (with a button to accept the draft's version);
-    another refusal becomes the page's notice; a publication reloads the plan (carried reassignments bump it).
-    """
+    """Ask the library to publish the edited draft (:func:`grids.planflow.publish_draft`; no rerun here: usable as
+    a button callback). Conflicts are kept for the page to list; a refusal becomes the notice; a publication
+    reloads the plan."""
     from ui import data
 
     ss = st.session_state
-    try:
-        new_rev = scoped(ws, acct).publish_plan(ss[PLAN], expected_revision=ss[REVISION],
-                                                accept_conflicts=accept_conflicts)
-    except PublishConflictError as exc:
-        ss[CONFLICTS] = exc.conflicts
+    out = planflow.publish_draft(scoped(ws, acct), ss[PLAN], expected_revision=ss[REVISION],
+                                 accept_conflicts=accept_conflicts)
+    ss[CONFLICTS] = out.conflicts
+    if out.ok:
+        load_plan(*data.current(), ss[PLAN])
+    if out.ok or out.conflicts is None:
+        ss[NOTICE] = ("success" if out.ok else "error", out.message)
+
+
+def finish(outcome: planflow.Outcome) -> None:
+    """Carry out a write's outcome: load the plan it names with its notice and rerun; else show its error here
+    (a stale save also keeps the revision now stored, for the page's 载入最新版本)."""
+    from ui import data
+
+    if not outcome.ok:
+        if outcome.stale is not None:
+            st.session_state[STALE] = outcome.stale
+        st.error(markdown(outcome.message))
         return
-    except GridsError as exc:
-        ss[CONFLICTS] = None
-        ss[NOTICE] = ("error", str(exc))
-        return
-    carried = new_rev > (ss[REVISION] or 0)
-    load_plan(*data.current(), ss[PLAN])
-    ss[NOTICE] = ("success", "方案已发布，原已发布方案已归档"
-                  + ("；草稿建立后网点主任在已发布方案上的改派已并入（明细见审计）" if carried else ""))
+    load_plan(*data.current(), str(outcome.plan_id))
+    st.session_state[NOTICE] = ("success", outcome.message)
+    st.rerun()
 
 
 def bump() -> None:
     st.session_state[VERSION] += 1
 
 
-def push(grids: gpd.GeoDataFrame, label: str, *, focus: tuple | None = None) -> None:
-    """Record an edit (undo-able) and zoom the map to ``focus``."""
-    st.session_state[HISTORY].push(grids, label)
-    if focus is not None:
-        st.session_state[FOCUS] = tuple(float(v) for v in focus)
+def step(move: Callable[[], object]) -> None:
+    """Undo or redo (``move``: the history's :meth:`~grids.edit.History.undo` or ``redo``) and rerun."""
+    move()
     bump()
+    st.rerun()
+
+
+def apply(make: Callable[..., planflow.Edit], *args: Any, notice: bool = False, **kwargs: Any) -> None:
+    """Record the edit ``make(*args, **kwargs)`` returns in the undo history, zoom to its focus (its label the
+    notice when ``notice``) and rerun; show its refusal here."""
+    try:
+        change = make(*args, **kwargs)
+    except GridsError as exc:
+        st.error(markdown(str(exc)))
+        return
+    st.session_state[HISTORY].push(change.grids, change.label)
+    if change.focus is not None:
+        st.session_state[FOCUS] = tuple(float(v) for v in change.focus)
+    if notice:
+        st.session_state[NOTICE] = ("success", change.label)
+    bump()
+    st.rerun()
 
 
 def problems(grids: gpd.GeoDataFrame, ctx: Context, *, min_households: int,
@@ -223,28 +227,22 @@ def problem_list(found: gpd.GeoDataFrame) -> int | None:
 
 
 def focus_problem(found: gpd.GeoDataFrame, row: int) -> bool:
-    """Zoom the edit map to problem ``row`` and select its (first) grid; True when the view changes."""
-    box = planview.bounds_of(found.geometry.iloc[row])
-    focus = None if box is None else tuple(float(v) for v in box)
-    if focus is None or focus == st.session_state[FOCUS]:
-        return False
-    st.session_state[FOCUS] = focus
-    ids = found["grid_ids"].iloc[row]
-    if ids:
-        st.session_state[SELECTED] = ids[0]
-    return True
+    """Zoom the edit map to problem ``row`` and select its grid (:func:`grids.planflow.problem_focus`); True when
+    the view changes."""
+    change = planflow.problem_focus(found, row, current=st.session_state[FOCUS])
+    if change is not None:
+        st.session_state[FOCUS], grid = change
+        st.session_state[SELECTED] = grid or st.session_state[SELECTED]
+    return change is not None
 
 
 def new_drawing(out: dict[str, Any]) -> dict[str, Any] | None:
     """The drawing ``st_folium`` returned, when it has not been applied yet."""
-    feature = out.get("last_active_drawing")
-    if not feature:
-        return None
-    digest = hashlib.sha1(json.dumps(feature.get("geometry"), sort_keys=True).encode()).hexdigest()
-    if digest == st.session_state[DRAWN]:
+    digest = planflow.drawing_key(out.get("last_active_drawing"))
+    if digest is None or digest == st.session_state[DRAWN]:
         return None
     st.session_state[DRAWN] = digest
-    return feature
+    return out["last_active_drawing"]
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
