@@ -711,7 +711,7 @@ def test_a_rejects_file_that_cannot_be_written_is_a_clear_error_and_nothing_is_i
                tmp_path / "t.csv")
     (tmp_path / "plain-file").write_text("")  # a file where the rejects folder should be: no mkdir, even as root
     revision = init_ws.revision
-    with pytest.raises(ValidationError, match="无法写出拒绝行文件 t.rejects.csv") as err:
+    with pytest.raises(ValidationError, match=r"无法写出拒绝行文件 t\.rejects\.csv") as err:
         import_villages(init_ws, f, rejects_path=tmp_path / "plain-file" / "t.rejects.csv")
     assert err.value.file == "t.csv" and "--rejects" in (err.value.fix or "")
     assert init_ws.revision == revision
