@@ -808,3 +808,17 @@ def test_an_imported_register_opens_its_credit_events(ws, tmp_path):
     assert ce.project(mine).loc["HHD0000", "balance"] == 15000.0
     assert not (events["hh_id"] == "HHD0001").any()  # unsigned and owing nothing: no event
     assert ce.check_projection(ws).empty
+
+
+def test_an_unclosed_quote_that_swallows_the_file_names_its_row_in_chinese(tmp_path):
+    """A quote left open reads the rest of the file as one cell until csv's 131,072-character limit: the
+    message names the row the quote opens in and the likely cause, not csv's English text."""
+    from grids.ingest import read_table
+
+    path = tmp_path / "农户.csv"
+    path.write_text("户号,姓名\nH1,张三\nH2,\"李四\n" + "".join(f"H{i},某某\n" for i in range(3, 20_000)),
+                    encoding="utf-8")
+    with pytest.raises(ValidationError) as err:
+        read_table(path)
+    assert (err.value.file, err.value.row) == ("农户.csv", 3)
+    assert "引号" in (err.value.fix or "") and not re.search(r"[A-Za-z]{4,}", str(err.value).replace("农户.csv", ""))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import io
@@ -16,6 +17,7 @@ from grids import _validate as V
 from grids.errors import ValidationError
 from grids.ingest.columns import known_headers, norm_header
 from grids.ingest.schema import ROW_INDEX, RowProblem
+from grids.text import plain
 from grids.workspace.base import no_gc
 
 
@@ -130,6 +132,34 @@ def table_from_records(records: list[tuple[int, list[Any]]], source: str, *, tex
     return frame, notes, problems
 
 
+
+
+def _rows_before_error(text: str, delimiter: str) -> int:
+    """How many rows of ``text`` csv reads before its error (counted again on the error path only, so that
+    the fast read keeps its list comprehension)."""
+    n = 0
+    with contextlib.suppress(csv.Error):
+        for _ in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter):
+            n += 1
+    return n
+
+
+def _csv_error(exc: csv.Error, name: str, line: int) -> ValidationError:
+    """A CSV syntax error in Chinese, naming the row (as a spreadsheet numbers it, the header row 1) it starts in.
+
+    Examples
+    --------
+    >>> str(_csv_error(csv.Error("field larger than field limit (131072)"), "a.csv", 7))
+    '文件 a.csv，第 7 行：有一个单元格超过 131072 个字符。修正方法：多半是少了一个引号（一个未闭合的引号会把后面的整段文字读成一个单元格）：检查该行附近的引号是否成对；确实过长的内容请删短'
+    """
+    if "field larger than field limit" in str(exc):
+        return ValidationError(f"有一个单元格超过 {csv.field_size_limit()} 个字符", file=name, row=line,
+                               fix="多半是少了一个引号（一个未闭合的引号会把后面的整段文字读成一个单元格）："
+                                   "检查该行附近的引号是否成对；确实过长的内容请删短")
+    return ValidationError(f"CSV 格式错误（{plain(str(exc), limit=120)}）", file=name, row=line,
+                           fix="检查该行附近的引号是否成对")
+
+
 def read_csv(path: Path, encoding: str | None) -> tuple[pd.DataFrame, list[str], list[RowProblem]]:
     """A CSV file as a text frame indexed by row number: encoding (UTF-8, else GBK) and delimiter detected."""
     raw = path.read_bytes()
@@ -160,6 +190,6 @@ def read_csv(path: Path, encoding: str | None) -> tuple[pd.DataFrame, list[str],
         try:
             records = [(n, rec) for n, rec in enumerate(reader, start=1)]
         except csv.Error as exc:
-            raise ValidationError(f"CSV 格式错误：{exc}", file=path.name, fix="检查引号是否成对") from exc
+            raise _csv_error(exc, path.name, _rows_before_error(text, delimiter) + 1) from exc
         frame, more, problems = table_from_records(records, path.name, text=True)
     return frame, notes + more, problems
