@@ -277,6 +277,30 @@ def test_names_template_lists_each_unknown_once_and_imports_once_filled(ws, tmp_
     assert again.rejected == 0 and ws.count("households") == 300
 
 
+
+def test_names_confirmed_while_every_row_is_rejected_are_reported_as_kept(ws, tmp_path):
+    """The mapping is its own audited write: when no row of the file can be taken, the report says the names
+    were confirmed and that no row was imported, never that the workspace is unchanged."""
+    rows, truth = register(300, seed=5)
+    src = tmp_path / "register.csv"
+    write_register(src, rows)
+    report = import_file(ws, "households", src, rejects_path=tmp_path / "rej.csv")
+    template = tmp_path / "names.csv"
+    template.write_bytes(report.names_template_csv())
+    t = pd.read_csv(template, dtype=str, encoding="utf-8-sig", keep_default_na=False)
+    t["行政区划代码"] = t["候选"].str.extract(r"（(\d{12})）", expand=False)
+    t.to_csv(template, index=False)
+    taken = [r for r in rows if r[0] not in truth["unknown"]]
+    unknown = [r for r in rows if r[0] in truth["unknown"]]
+    clash = tmp_path / "clash.csv"  # the unknown names again, under ids already imported: every row refused
+    write_register(clash, [[taken[i][0], *r[1:]] for i, r in enumerate(unknown)])
+    aliases, revision = ws.count("name_aliases"), ws.revision
+    again = import_file(ws, "households", clash, names=template)
+    assert again.imported == 0 and again.rejected == len(unknown) and not again.written
+    assert ws.count("name_aliases") > aliases and ws.revision > revision
+    text = "\n".join(again.warnings)
+    assert "个名称已确认" in text and "未导入任何数据" in text and "工作区未改动" not in text
+
 def test_check_file_uses_a_mapping_in_memory_only(ws, tmp_path):
     src = tmp_path / "r.csv"
     src.write_text("户号,客户类型,乡镇,村\nA1,农牧户,隆昌镇,三家屯\n", encoding="utf-8")

@@ -68,7 +68,7 @@ class ImportReport:
         if self.strict and self.rejected:
             return True
         if not len(self.accepted):
-            self.warnings.append("没有可导入的行，工作区未改动")
+            self.warnings.append("没有可导入的行，未导入任何数据")
             return True
         return False
 
