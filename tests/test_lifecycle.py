@@ -324,7 +324,7 @@ def test_staffing_page_previews_a_leave_then_saves_it(ws, monkeypatch):
     assert not at.exception and not at.error, [e.value for e in at.error]
     held = at.session_state["staffing.change"]
     table = frame_with(at, "原客户经理")
-    assert set(table["编码"]) == set(held["change"].moves["grid_id"]) and {"G10", "G11", "G12"} <= set(table["编码"])
+    assert set(table["编码"]) == set(held.change.moves["grid_id"]) and {"G10", "G11", "G12"} <= set(table["编码"])
     assert (grid_table(ws)["staff_id"] == "S2").sum() == 3  # nothing saved yet
     at.button(key="staffing.confirm_change").click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
