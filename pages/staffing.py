@@ -55,7 +55,8 @@ def lifecycle_section(sw: ScopedWorkspace, *, branch: str, branch_names: dict[st
         request = staffing.staff_request(mode, branch=branch, staff_id=sid, name=name, role=role)
         label, key = "预览新增", "staffing.preview_add"
     elif mode == "登记离职":
-        request = staffing.staff_request(mode, branch=branch, staff_id=pick(st, "离职的员工", people, "staffing.leaver"))
+        who = pick(st, "离职的员工", people, "staffing.leaver")
+        request = staffing.staff_request(mode, branch=branch, staff_id=who)
         label, key = "预览离职交接", "staffing.preview_leave"
     else:
         c1, c2 = st.columns(2)
