@@ -215,7 +215,7 @@ def staffing_stale_preview(at: AppTest, path: Path) -> AppTest:
     from grids.scope import ScopedWorkspace
 
     next(b for b in at.button if b.label == "计算均衡方案").click().run()
-    moved = at.session_state["staffing.preview"]["changed"]
+    moved = at.session_state["staffing.preview"].changed
     assert moved, "the preview moves nothing"
     ScopedWorkspace(GpkgWorkspace(path), ADMIN).assign_grids({moved[0]: {"locked": True}}, seen={moved[0]: 1})
     baseline = stored(path)

@@ -324,13 +324,49 @@ def test_staffing_page_previews_a_leave_then_saves_it(ws, monkeypatch):
     assert not at.exception and not at.error, [e.value for e in at.error]
     held = at.session_state["staffing.change"]
     table = frame_with(at, "原客户经理")
-    assert set(table["编码"]) == set(held["change"].moves["grid_id"]) and {"G10", "G11", "G12"} <= set(table["编码"])
+    assert set(table["编码"]) == set(held.change.moves["grid_id"]) and {"G10", "G11", "G12"} <= set(table["编码"])
     assert (grid_table(ws)["staff_id"] == "S2").sum() == 3  # nothing saved yet
     at.button(key="staffing.confirm_change").click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert (grid_table(ws)["staff_id"] != "S2").all()
     assert any("已保存" in s.value for s in at.success)
     assert "S2" not in frame_with(at, "相对平均（%）")["编号"].tolist()
+
+
+def test_staffing_page_previews_a_move_to_another_branch_then_drops_it(ws, monkeypatch):
+    at = run_page(ws.path, B1, monkeypatch)
+    at.radio(key="staffing.lifecycle_mode").set_value("调到其他网点").run()
+    assert at.selectbox(key="staffing.move_to").options == ["B2 二社"]  # not the branch they leave
+    at.selectbox(key="staffing.mover").set_value("S3").run()
+    at.button(key="staffing.preview_move").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    held = at.session_state["staffing.change"]
+    assert held.request.params == {"staff_id": "S3", "to_branch": "B2"} and "G30" in held.seen  # both branches
+    assert any("丙（S3） 从网点 B1 调到 B2" in m.value for m in at.markdown)
+    at.button(key="staffing.drop_change").click().run()
+    assert at.session_state["staffing.change"] is None
+    assert ws.read("staff").set_index("staff_id").loc["S3", "branch_id"] == "B1"  # nothing saved
+
+
+def test_staffing_page_disables_and_enables_a_staff_account(ws, monkeypatch):
+    at = run_page(ws.path, B1, monkeypatch)
+    at.session_state["staffing.accounts_open"] = True  # the user opens the section
+    at.run()
+    at.selectbox(key="staffing.account").set_value("s2").run()
+    assert at.button(key="staffing.toggle_account").label == "停用账号"
+    at.button(key="staffing.toggle_account").click().run()
+    assert not at.exception and any("账号 s2 已停用" in s.value for s in at.success)
+    assert not bool(ws.read("accounts").set_index("username").loc["s2", "active"])
+    assert at.button(key="staffing.toggle_account").label == "启用账号"
+
+
+def test_an_admin_picks_the_branch_on_the_staffing_page(ws, monkeypatch):
+    at = run_page(ws.path, ADMIN, monkeypatch)
+    assert not at.exception, at.exception
+    box = at.selectbox(key="staffing.branch")
+    assert box.options == ["B1 一社", "B2 二社"]
+    box.set_value("B2").run()
+    assert frame_with(at, "相对平均（%）")["编号"].tolist() == ["S8", "S9"]
 
 
 def test_staffing_page_flags_grids_of_a_leaver_not_handed_over(ws, monkeypatch):
