@@ -47,8 +47,8 @@ __all__ = ["NOT_A_DRAFT", "ComparisonView", "Edit", "EditView", "Outcome", "Plan
 Point = tuple[float, float]
 """A storage lon/lat position (EPSG:4490)."""
 
-NOT_A_DRAFT = "已发布方案不能直接修改：请在“方案版本”中从已发布方案新建草稿"
-"""Why a drawing on a published plan changes nothing."""
+NOT_A_DRAFT = plans.NOT_A_DRAFT
+"""Why a drawing on a published plan changes nothing (the library refuses its save too)."""
 
 
 @dataclass(frozen=True)

@@ -258,6 +258,11 @@ def save_draft(ws: Workspace, grids: gpd.GeoDataFrame, *, name: str = "main", pa
     return plan_id
 
 
+NOT_A_DRAFT = "已发布方案不能直接修改：请在“方案版本”中从已发布方案新建草稿"
+"""Why a planner's edit of a published (live) plan is refused: edits go into a draft, which is checked when
+it is published (branch managers' reassignments on the live plan are :func:`edit_grid_rows`)."""
+
+
 def _editable_plan(tx: Transaction | Workspace, plan_id: str, expected_revision: int | None, *, doing: str,
                    unsaved: str) -> tuple[dict[str, Any], int]:
     """The plan row and its revision, inside a transaction; refuses a stale revision or an archived plan."""
@@ -485,10 +490,13 @@ def save_edits(ws: Workspace, plan_id: str, grids: gpd.GeoDataFrame, *, base: gp
     StaleEditError
         A grid the edit touches changed (or appeared) since ``base`` was read.
     ValidationError
-        Unknown or archived plan, unusable grids.
+        Unknown plan, a plan that is not a draft (published or archived: :data:`NOT_A_DRAFT`), unusable grids.
     """
     with ws.transaction(actor=actor, action=action) as tx:
-        _, current = _editable_plan(tx, plan_id, None, doing="修改", unsaved="未保存任何内容")
+        row, current = _editable_plan(tx, plan_id, None, doing="修改", unsaved="未保存任何内容")
+        if row["status"] != "draft":
+            raise ValidationError(f"方案 “{row['name']}” 不是草稿，未保存任何内容",
+                                  fix=NOT_A_DRAFT.split("：", 1)[1])
         prepared = _prepare_grids(grids, plan_id)
         stored = tx.read("grids", where="plan_id = ?", params=(plan_id,))
         base_ids = set(base["grid_id"].astype(str))

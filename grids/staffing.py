@@ -22,7 +22,7 @@ import tempfile
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 import geopandas as gpd
 import pandas as pd
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
 __all__ = ["LIFECYCLE_MODES", "AccountToggle", "Assignment", "BalancePreview", "HeldChange", "MapView",
            "QuotaRequest", "StaffRequest", "account_toggle", "balance_assignment", "balance_preview",
-           "balance_preview_table", "export_file", "map_view", "preview_change", "quota_request", "reassignment",
+           "balance_preview_table", "export_file", "held_for", "map_view", "preview_change", "quota_request", "reassignment",
            "save_assignment", "save_change", "save_quotas", "staff_request", "table_assignment", "toggle_account"]
 
 LIFECYCLE_MODES = {"新增客户经理": "add", "登记离职": "leave", "调到其他网点": "move"}
@@ -84,17 +84,25 @@ class Assignment:
 
 
 def reassignment(grid_id: str, to: str, *, current: str | None, versions: dict[str, int],
-                 names: dict[str, str]) -> Assignment:
+                 names: dict[str, str], shown: dict[str, int] | None = None) -> Assignment:
     """Give one grid (held by ``current``) to ``to``; nothing to save when ``to`` already holds it (or is
     empty: nobody chosen).
+
+    The save is checked against the grid's version as the page last *showed* it (``shown``: grid id →
+    version, kept across the click's rerun), so a reassignment someone made between that view and the click
+    is refused as stale, not overwritten; without it (the grid was just selected) the version now
+    (``versions``).
 
     >>> reassignment("G1", "S1", current="S1", versions={"G1": 2}, names={"S1": "甲"}).empty
     True
     >>> reassignment("G1", "S2", current="S1", versions={"G1": 2}, names={"S2": "乙"}).done
     '网格 G1 已改派给 乙'
+    >>> reassignment("G1", "S2", current="S1", versions={"G1": 3}, names={}, shown={"G1": 2}).seen
+    {'G1': 2}
     """
+    seen = shown[grid_id] if shown and grid_id in shown else versions[grid_id]
     changes = {} if not to or to == current else {grid_id: {"staff_id": to}}
-    return Assignment(changes, {grid_id: versions[grid_id]}, f"网格 {grid_id} 改派给 {to}",
+    return Assignment(changes, {grid_id: seen}, f"网格 {grid_id} 改派给 {to}",
                       f"网格 {grid_id} 已改派给 {names.get(to, to)}", label="改派")
 
 
@@ -119,6 +127,8 @@ class BalancePreview:
         The grids it gives to someone else.
     seen : dict
         grid id → version of every grid of the branch when it was computed.
+    branch : str
+        The branch it balances (an admin who switches to another branch does not see it there).
     token : str
         New for every preview (map cache key).
     """
@@ -126,6 +136,7 @@ class BalancePreview:
     grids: gpd.GeoDataFrame
     changed: list[str]
     seen: dict[str, int]
+    branch: str = ""
     token: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     @property
@@ -134,12 +145,13 @@ class BalancePreview:
         return f"将改派 {len(self.changed)} 个网格（地图上虚线框）："
 
 
-def balance_preview(grids: gpd.GeoDataFrame, team: pd.DataFrame, versions: dict[str, int]) -> BalancePreview:
-    """Balance the branch's ``grids`` among ``team`` with the fewest moves (locked grids stay;
+def balance_preview(grids: gpd.GeoDataFrame, team: pd.DataFrame, versions: dict[str, int], *,
+                    branch: str = "") -> BalancePreview:
+    """Balance ``branch``'s ``grids`` among ``team`` with the fewest moves (locked grids stay;
     :func:`grids.assign.assign_staff` with ``minimal_change``), nothing saved."""
     new_staff = assign_staff(grids, team, minimal_change=True)
     moved = grids.loc[(grids["staff_id"].astype(object) != new_staff).to_numpy(), "grid_id"].tolist()
-    return BalancePreview(grids.assign(staff_id=new_staff.to_numpy()), moved, dict(versions))
+    return BalancePreview(grids.assign(staff_id=new_staff.to_numpy()), moved, dict(versions), branch=branch)
 
 
 def balance_preview_table(preview: BalancePreview, before: pd.DataFrame, *, offices: gpd.GeoDataFrame,
@@ -154,7 +166,7 @@ def balance_assignment(preview: BalancePreview, *, branch: str) -> Assignment:
     unknown then: -1, refused as stale)."""
     proposal = preview.grids.set_index("grid_id")["staff_id"]
     return Assignment({g: {"staff_id": proposal[g]} for g in preview.changed},
-                      {g: preview.seen.get(g, -1) for g in preview.changed}, f"网点 {branch} 自动均衡",
+                      {g: preview.seen.get(g, -1) for g in preview.changed}, f"网点 {preview.branch or branch} 自动均衡",
                       label="应用均衡方案")
 
 
@@ -193,15 +205,19 @@ def staff_request(mode: str, *, branch: str, staff_id: str | None = None, name: 
     >>> staff_request("新增客户经理", branch="B1", staff_id="S200", name="")
     >>> staff_request("调到其他网点", branch="B1", staff_id="S2", to_branch="B2")
     StaffRequest(action='move', params={'staff_id': 'S2', 'to_branch': 'B2'})
+    >>> staff_request("<forged>", branch="B1", staff_id="S2") is None  # not an offered mode: nothing to preview
+    True
     """
-    action = LIFECYCLE_MODES[mode]
+    action = LIFECYCLE_MODES.get(mode)
     if action == "add":
         if not (staff_id and name):
             return None
         return StaffRequest("add", {"person": {"staff_id": staff_id, "name": name, "branch_id": branch, "role": role}})
     if action == "leave":
         return StaffRequest("leave", {"staff_id": staff_id}) if staff_id else None
-    return StaffRequest("move", {"staff_id": staff_id, "to_branch": to_branch}) if staff_id and to_branch else None
+    if action == "move":
+        return StaffRequest("move", {"staff_id": staff_id, "to_branch": to_branch}) if staff_id and to_branch else None
+    return None
 
 
 @dataclass(frozen=True)
@@ -216,6 +232,8 @@ class HeldChange:
         What it would do (:func:`grids.lifecycle.preview`).
     seen : dict
         grid id → version of every grid of the branches concerned, as shown.
+    branch : str
+        The branch whose page previewed it (shown there only).
     token : str
         New for every preview (map cache key).
     """
@@ -223,12 +241,15 @@ class HeldChange:
     request: StaffRequest
     change: StaffChange
     seen: dict[str, int]
+    branch: str = ""
     token: str = field(default_factory=lambda: uuid.uuid4().hex)
 
 
-def preview_change(sw: ScopedWorkspace, grids: pd.DataFrame, request: StaffRequest) -> HeldChange:
+def preview_change(sw: ScopedWorkspace, grids: pd.DataFrame, request: StaffRequest, *,
+                   branch: str = "") -> HeldChange:
     """Compute a staff change (scope decided by the library; nothing written) and the versions of the grids
-    of every branch it concerns (``grids``: the plan's grids as the page read them).
+    of every branch it concerns (``grids``: the plan's grids as the page read them), previewed on ``branch``'s
+    page.
 
     Raises
     ------
@@ -237,7 +258,22 @@ def preview_change(sw: ScopedWorkspace, grids: pd.DataFrame, request: StaffReque
     """
     change = sw.staff_preview(request.action, **request.params)
     seen = plans.versions(grids[grids["branch_id"].astype(object).isin(list(change.teams))])
-    return HeldChange(request, change, seen)
+    return HeldChange(request, change, seen, branch=branch)
+
+
+Held = TypeVar("Held", BalancePreview, HeldChange)
+
+
+def held_for(value: Held | None, branch: str) -> Held | None:
+    """A held preview (balance or staff change) if it was made on ``branch``'s page, else None: an admin who
+    previews on one branch and turns to another sees neither its map nor its table there (nor applies it
+    under the other branch's name).
+
+    >>> p = BalancePreview(pd.DataFrame(), [], {}, branch="B1")
+    >>> held_for(p, "B1") is p, held_for(p, "B2"), held_for(None, "B1")
+    (True, None, None)
+    """
+    return value if value is not None and value.branch in ("", branch) else None
 
 
 def save_change(sw: ScopedWorkspace, held: HeldChange) -> str:

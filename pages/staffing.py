@@ -66,10 +66,10 @@ def lifecycle_section(sw: ScopedWorkspace, *, branch: str, branch_names: dict[st
         label, key = "预览调动", "staffing.preview_move"
     if st.button(label, key=key, disabled=request is None) and request is not None:
         try:
-            ss[keys.STAFF_CHANGE] = staffing.preview_change(sw, all_grids, request)
+            ss[keys.STAFF_CHANGE] = staffing.preview_change(sw, all_grids, request, branch=branch)
         except GridsError as exc:
             st.error(markdown(str(exc)))
-    held = ss[keys.STAFF_CHANGE]
+    held = staffing.held_for(ss[keys.STAFF_CHANGE], branch)
     if not held:
         return
     for line in staffview.change_summary(held.change):
@@ -154,7 +154,7 @@ for text in staffview.split_warnings(grids, team):  # whole grids cannot reach 1
     st.warning(text, icon="✂️")
 if handover := staffview.orphan_warning(view.orphans):
     st.warning(handover)
-preview, held = ss[keys.STAFF_PREVIEW], ss[keys.STAFF_CHANGE]
+preview, held = staffing.held_for(ss[keys.STAFF_PREVIEW], branch), staffing.held_for(ss[keys.STAFF_CHANGE], branch)
 left, right = st.columns([3, 2])
 with left:
     shown = staffing.map_view(grids, team, ctx.staff, preview=preview, held=held)
@@ -172,13 +172,15 @@ with right:
     st.markdown(sel.text)
     if sel.grid_id:
         to = pick(st, "改派给", people, "staffing.reassign_to", index=sel.position)
-        one = staffing.reassignment(sel.grid_id, to, current=sel.current, versions=view.versions, names=names)
+        one = staffing.reassignment(sel.grid_id, to, current=sel.current, versions=view.versions, names=names,
+                                    shown=ss[keys.STAFF_SHOWN])
         if st.button(one.label, disabled=one.empty, type="primary", key="staffing.reassign"):
             send(one)
+        ss[keys.STAFF_SHOWN] = {sel.grid_id: view.versions[sel.grid_id]}
 
 st.subheader("自动均衡（最少调整）")
 if st.button("计算均衡方案", help="锁定的网格不动；只在负荷超出平均 ±5% 时移动最少的户数"):
-    ss[keys.STAFF_PREVIEW] = staffing.balance_preview(grids, team, view.versions)
+    ss[keys.STAFF_PREVIEW] = staffing.balance_preview(grids, team, view.versions, branch=branch)
     st.rerun()
 if preview:
     st.write(preview.summary)

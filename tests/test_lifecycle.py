@@ -409,3 +409,17 @@ def test_only_the_published_plan_changes(ws):
     change = ScopedWorkspace(ws, ADMIN).staff_leave("S2")
     assert change.plan_id == plans.resolve_plan(ws) != draft
     assert plans.read_grids(ws, draft)["staff_id"].tolist() == before
+
+
+def test_a_reassignment_made_by_someone_else_after_the_page_showed_the_grid_is_not_overwritten(ws, monkeypatch):
+    """b1 selects G10 (held by S2) and picks S3; before the click, another session gives G10 to S1. The
+    click's rerun reads the newer grid, but the save is judged against the version the page showed."""
+    at = run_page(ws.path, B1, monkeypatch)
+    at.session_state["staffing.selected"] = "G10"
+    at.run()
+    at.selectbox(key="staffing.reassign_to").set_value("S3").run()
+    grids = plans.read_grids(ws, plans.resolve_plan(ws))
+    ScopedWorkspace(ws, ADMIN).assign_grids({"G10": {"staff_id": "S1"}}, seen=plans.versions(grids))
+    at.button(key="staffing.reassign").click().run()
+    assert not at.exception and at.error, "a stale reassignment must be refused"
+    assert grid_table(ws).loc["G10", "staff_id"] == "S1"

@@ -222,6 +222,22 @@ def test_a_refused_save_is_an_error_not_a_stale_revision(ws):
     assert not out.ok and out.stale is None and out.conflicts is None and out.message
 
 
+
+def test_a_planners_edit_of_the_published_plan_is_refused_by_the_library(ws):
+    """The disabled 保存草稿 button is not the rule: a forged save of a merge into the live plan writes
+    nothing (edits go into a draft, whose check gates publication)."""
+    pid = plans.resolve_plan(ws)
+    assert plans.plan_info(ws, pid)["status"] == "published"
+    base = plans.read_grids(ws, pid)
+    revision, stored = plans.plan_info(ws, pid)["revision"], len(base)
+    h = history_of((base, "载入"), (edit.merge_grids(base, [G1, G2]), "合并网格"))
+    out = planflow.save_draft(ScopedWorkspace(ws, PLANNER, plan=pid), pid, h, base=base)
+    assert not out.ok and "不是草稿" in out.message and out.stale is None
+    with pytest.raises(ValidationError, match="不是草稿"):
+        plans.save_edits(ws, pid, edit.merge_grids(base, [G1, G2]), base=base, actor="p", action="编辑")
+    assert plans.plan_info(ws, pid)["revision"] == revision and len(plans.read_grids(ws, pid)) == stored
+
+
 def test_publishing_lists_conflicts_then_publishes_when_accepted_and_says_what_was_carried(ws):
     live = plans.resolve_plan(ws)
     pid = draft_of(ws)
@@ -257,7 +273,9 @@ def test_a_publication_that_carries_live_reassignments_says_so(ws):
     out = planflow.publish_draft(ScopedWorkspace(ws, PLANNER, plan=pid2), pid2,
                                  expected_revision=plans.plan_info(ws, pid2)["revision"], accept_conflicts=False)
     assert out.ok and out.message.endswith("；草稿建立后网点主任在已发布方案上的改派已并入（明细见审计）")
-    assert live != pid2
+    assert plans.resolve_plan(ws) == pid2 != live
+    carried = plans.read_grids(ws, pid2).set_index("grid_id")
+    assert carried.loc[G1, "staff_id"] == "S2"
 
 
 def test_a_refused_publication_is_an_error_without_conflicts(ws):

@@ -221,11 +221,9 @@ def test_a_balance_preview_moves_unlocked_grids_only_and_saves_as_previewed(ws) 
     assert _stored(ws).loc[after.index, "staff_id"].tolist() == after.tolist()
     with pytest.raises(StaleEditError):  # the same preview again: its grids changed since
         staffing.save_assignment(sw, balance)
-
-
-def test_a_balance_preview_without_moves_applies_nothing() -> None:
-    preview = staffing.BalancePreview(_grids(), [], {"G1": 1})
-    assert staffing.balance_assignment(preview, branch="B1").empty
+    again = _branch(ws)  # balanced now: a new preview moves nothing, and there is nothing to apply
+    settled = staffing.balance_preview(again.grids, again.team, again.versions, branch="B1")
+    assert settled.changed == [] and staffing.balance_assignment(settled, branch="B1").empty
 
 
 def test_a_reassignment_notice_names_the_new_holder_and_revision(ws) -> None:
@@ -234,6 +232,20 @@ def test_a_reassignment_notice_names_the_new_holder_and_revision(ws) -> None:
     notice = staffing.save_assignment(ScopedWorkspace(ws, B1), one)
     assert notice.startswith("网格 G00 已改派给 丙（方案第 ") and _stored(ws).loc["G00", "staff_id"] == "S3"
 
+
+
+def test_a_reassignment_made_meanwhile_is_refused_not_overwritten(ws) -> None:
+    """The page shows G00 held by S1; before the click another session gives it to S2. The click's rerun reads
+    the newer version, but the save is checked against the version shown, so S2's change stands."""
+    shown = _branch(ws).versions
+    staffing.save_assignment(ScopedWorkspace(ws, B1), staffing.reassignment(
+        "G00", "S2", current="S1", versions=shown, names={}))
+    now = _branch(ws)
+    one = staffing.reassignment("G00", "S3", current="S1", versions=now.versions, names=now.names,
+                                shown={"G00": shown["G00"]})
+    with pytest.raises(StaleEditError):
+        staffing.save_assignment(ScopedWorkspace(ws, B1), one)
+    assert _stored(ws).loc["G00", "staff_id"] == "S2"
 
 def test_a_leave_previewed_then_saved_against_the_grids_it_was_shown_at(ws) -> None:
     sw = ScopedWorkspace(ws, B1)

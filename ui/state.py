@@ -98,6 +98,7 @@ PROBLEM_PAGE = "planning.problem_page"  # the check list's page (a widget key)
 PROBLEMS = "planning.problems"  # {grids, bounds, found}: the check of the edited state shown last
 STAFF_BRANCH = "staffing.branch"
 STAFF_SELECTED = "staffing.selected"
+STAFF_SHOWN = "staffing.shown"  # the selected grid's version as the last run showed it: {grid_id: version}
 STAFF_PREVIEW = "staffing.preview"
 STAFF_FILES = "staffing.files"
 STAFF_NOTICE = "staffing.notice"
@@ -106,7 +107,7 @@ STAFF_CHANGE = "staffing.change"  # a computed staff change (add/leave/move) awa
 PLANNING_DEFAULTS: dict[str, object] = {
     PLAN: None, HISTORY: None, BASE: None, REVISION: None, VERSION: 0, TOKEN: None, SELECTED: None, FOCUS: None,
     DRAWN: None, NOTICE: None, SECTION: "编辑", STALE: None, CONFLICTS: None, WHATIF_POINT: None, WHATIF: None, COMPARE: None,
-    STAFF_BRANCH: None, STAFF_SELECTED: None, STAFF_PREVIEW: None, STAFF_FILES: {}, STAFF_NOTICE: None,
+    STAFF_BRANCH: None, STAFF_SELECTED: None, STAFF_SHOWN: None, STAFF_PREVIEW: None, STAFF_FILES: {}, STAFF_NOTICE: None,
     STAFF_CHANGE: None,
 }
 """Defaults of the planning/staffing keys, set by ``ui.planning.init`` when either page opens."""
