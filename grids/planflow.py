@@ -594,7 +594,7 @@ def selection_panel(names: Mapping[str, str], selected: str | None, *, is_draft:
     """
     sel = selected if selected in names else None
     return SelectionPanel(selected=sel,
-                          title=f"**选中的网格：** {markdown(names[sel]) if sel else '（在地图上点击）'}",
+                          title=planview.selected_title(dict(names), sel),
                           merge_default=[sel] if sel else [], can_move=bool(sel) and is_draft,
                           move_targets=[g for g in names if g != sel])
 

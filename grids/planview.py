@@ -28,6 +28,7 @@ import shapely
 from grids import edit
 from grids.errors import ValidationError
 from grids.lifecycle import StaffChange
+from grids.text import markdown
 
 __all__ = ["COMPARE_COLUMNS", "WHATIF_COLUMNS", "apply_geometry", "bounds_of", "change_grids", "compare_grid_table",
            "compare_metrics", "grid_label", "held_by_others", "households_in", "plan_labels", "problem_text",
@@ -91,6 +92,16 @@ def grid_label(grids: pd.DataFrame) -> dict[str, str]:
     return {g: f"{n}（{g}，{int(h)} 户）" for g, n, h in
             zip(grids["grid_id"].astype(str), name, pd.to_numeric(grids["households"], errors="coerce").fillna(0),
                 strict=True)}
+
+
+def selected_title(labels: dict[str, str], grid_id: str | None) -> str:
+    """The heading over a page's selected grid (Markdown; the label of :func:`grid_label`, made safe), or the
+    hint to click one.
+
+    >>> selected_title({"G1": "一（G1，5 户）"}, "G1"), selected_title({}, None)
+    ('**选中的网格：** 一（G1，5 户）', '**选中的网格：** （在地图上点击）')
+    """
+    return f"**选中的网格：** {markdown(labels[grid_id]) if grid_id in labels else '（在地图上点击）'}"
 
 
 def households_in(grids: gpd.GeoDataFrame, grid_id: str, households: gpd.GeoDataFrame) -> list[str]:
@@ -217,7 +228,6 @@ def problem_text(problem: pd.Series, severity: str) -> str:
     """One line of the check list: icon, severity and kind, the message and its fix (data text escaped)."""
     from grids.check import ERROR, PROBLEM_KINDS, SEVERITY_NAMES
     from grids.planmaps import SEVERITY_STYLE
-    from grids.text import markdown
 
     icon = SEVERITY_STYLE.get(severity, SEVERITY_STYLE[ERROR])[2]
     fix = problem.get("fix") or ""

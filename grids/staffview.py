@@ -24,7 +24,7 @@ from grids.assign import assignable_staff
 from grids.assign.metrics import balance_warnings
 from grids.lifecycle import StaffChange
 from grids.plans import versions
-from grids.planview import grid_label, held_by_others
+from grids.planview import grid_label, held_by_others, selected_title
 from grids.progress import DEFAULT_QUOTA_PER_DAY
 from grids.text import markdown
 
@@ -270,12 +270,12 @@ def selection(grids: pd.DataFrame, names: dict[str, str], grid_id: str | None) -
     True
     """
     if grid_id not in set(grids["grid_id"]):
-        return Selection(None, "**选中的网格：** （在地图上点击）", None, 0)
+        return Selection(None, selected_title({}, None), None, 0)
     gid = str(grid_id)
     held: Any = grids.set_index("grid_id").loc[gid, "staff_id"]
     current = None if pd.isna(held) else str(held)
     ids = list(names)
-    return Selection(gid, f"**选中的网格：** {markdown(grid_label(grids)[gid])}", current,
+    return Selection(gid, selected_title(grid_label(grids), gid), current,
                      ids.index(current) if current in ids else 0)
 
 
