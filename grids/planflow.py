@@ -41,7 +41,7 @@ __all__ = ["NOT_A_DRAFT", "ComparisonView", "Edit", "EditView", "Outcome", "Plan
            "clicked_point", "compare", "comparison_view", "conflicts_text", "default_index", "draft_name",
            "draw_edit", "drawing_key", "edit_view", "merge_edit", "move_edit", "new_draft", "plan_bounds",
            "plan_picker", "plan_to_open", "problem_focus", "publish_draft", "published_plan", "read_context",
-           "run_whatif", "save_action", "save_draft", "selection_panel", "shown_comparison", "stale_text",
+           "run_whatif", "save_action", "save_edited_draft", "selection_panel", "shown_comparison", "stale_text",
            "whatif_form", "whatif_moves", "whatif_ready", "whatif_view"]
 
 Point = tuple[float, float]
@@ -74,6 +74,10 @@ class Outcome:
     plan_id: str | None = None
     stale: int | None = None
     conflicts: list[dict[str, Any]] | None = None
+
+    def __post_init__(self) -> None:
+        if self.ok and not self.plan_id:
+            raise ValueError("a write that happened names the plan to load")
 
 
 @dataclass(frozen=True)
@@ -458,7 +462,7 @@ def save_action(history: edit.History) -> str:
     return "编辑网格方案：" + "；".join(history.labels[1:history.position + 1])[:200]
 
 
-def save_draft(scoped: ScopedWorkspace, plan_id: str, history: edit.History, *,
+def save_edited_draft(scoped: ScopedWorkspace, plan_id: str, history: edit.History, *,
                base: gpd.GeoDataFrame) -> Outcome:
     """保存草稿: the current state of ``history``, judged against ``base`` (the grids as loaded). A save refused
     because grids changed meanwhile names the revision now stored."""

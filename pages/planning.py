@@ -166,7 +166,7 @@ if u1.button("撤销", disabled=not view.can_undo, icon=":material/undo:"):
 if u2.button("重做", disabled=not view.can_redo, icon=":material/redo:"):
     ui.step(history.redo)
 if u3.button("保存草稿", type="primary", disabled=not view.can_save, key="planning.save"):
-    ui.finish(flow.save_draft(ui.scoped(ws, acct), ss[keys.PLAN], history, base=ss[keys.BASE]))
+    ui.finish(flow.save_edited_draft(ui.scoped(ws, acct), ss[keys.PLAN], history, base=ss[keys.BASE]))
 if u4.button("发布方案", disabled=not view.can_publish,
              help="只有保存后且检查没有错误的草稿才能发布（警告不影响发布）；期间网点主任在已发布方案上的改派会并入"):
     ui.publish(ws, acct, accept_conflicts=False)

@@ -203,12 +203,12 @@ def test_saving_a_draft_names_the_new_revision_and_a_stale_save_the_stored_one(w
     h = history_of((base, "载入第 1 版"), (edit.merge_grids(base, [G1, G2]), "合并网格"))
     assert planflow.save_action(h) == "编辑网格方案：合并网格"
     scoped = ScopedWorkspace(ws, PLANNER, plan=pid)
-    saved = planflow.save_draft(scoped, pid, h, base=base)
+    saved = planflow.save_edited_draft(scoped, pid, h, base=base)
     revision = plans.plan_info(ws, pid)["revision"]
     assert saved == planflow.Outcome(True, f"已保存为第 {revision} 版", plan_id=pid)
     assert len(plans.read_grids(ws, pid)) == 1
     # the same edit saved again against the grids as first loaded: they changed meanwhile
-    stale = planflow.save_draft(scoped, pid, h, base=base)
+    stale = planflow.save_edited_draft(scoped, pid, h, base=base)
     assert not stale.ok and stale.stale == revision and "数据已被他人修改" in stale.message
     assert stale.plan_id is None
 
@@ -218,7 +218,7 @@ def test_a_refused_save_is_an_error_not_a_stale_revision(ws):
     base = plans.read_grids(ws, pid)
     h = history_of((base, "载入"), (base, "改"))
     viewer = ScopedWorkspace(ws, Account("lead", "leader", "领导"), plan=pid)
-    out = planflow.save_draft(viewer, pid, h, base=base)
+    out = planflow.save_edited_draft(viewer, pid, h, base=base)
     assert not out.ok and out.stale is None and out.conflicts is None and out.message
 
 
@@ -231,7 +231,7 @@ def test_a_planners_edit_of_the_published_plan_is_refused_by_the_library(ws):
     base = plans.read_grids(ws, pid)
     revision, stored = plans.plan_info(ws, pid)["revision"], len(base)
     h = history_of((base, "载入"), (edit.merge_grids(base, [G1, G2]), "合并网格"))
-    out = planflow.save_draft(ScopedWorkspace(ws, PLANNER, plan=pid), pid, h, base=base)
+    out = planflow.save_edited_draft(ScopedWorkspace(ws, PLANNER, plan=pid), pid, h, base=base)
     assert not out.ok and "不是草稿" in out.message and out.stale is None
     with pytest.raises(ValidationError, match="不是草稿"):
         plans.save_edits(ws, pid, edit.merge_grids(base, [G1, G2]), base=base, actor="p", action="编辑")
@@ -243,7 +243,7 @@ def test_publishing_lists_conflicts_then_publishes_when_accepted_and_says_what_w
     pid = draft_of(ws)
     scoped = ScopedWorkspace(ws, PLANNER, plan=pid)
     base = plans.read_grids(ws, pid)
-    planflow.save_draft(scoped, pid, history_of((base, "载入"), (edit.merge_grids(base, [G1, G2]), "合并")), base=base)
+    planflow.save_edited_draft(scoped, pid, history_of((base, "载入"), (edit.merge_grids(base, [G1, G2]), "合并")), base=base)
     seen = plans.versions(plans.read_grids(ws, live))
     plans.edit_grid_rows(ws, live, {G1: {"staff_id": "S2"}}, seen=seen, actor="b1", action="改派")
     revision = plans.plan_info(ws, pid)["revision"]
@@ -337,7 +337,7 @@ def test_comparing_two_stored_plans_and_showing_it(ws):
     live = plans.resolve_plan(ws)
     pid = draft_of(ws)
     base = plans.read_grids(ws, pid)
-    planflow.save_draft(ScopedWorkspace(ws, PLANNER, plan=pid), pid,
+    planflow.save_edited_draft(ScopedWorkspace(ws, PLANNER, plan=pid), pid,
                         history_of((base, "载入"), (edit.merge_grids(base, [G1, G2]), "合并")), base=base)
     read: list[str] = []
 

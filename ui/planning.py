@@ -152,7 +152,8 @@ def finish(outcome: planflow.Outcome) -> None:
             st.session_state[STALE] = outcome.stale
         st.error(markdown(outcome.message))
         return
-    load_plan(*data.current(), str(outcome.plan_id))
+    assert outcome.plan_id is not None  # an ok outcome names its plan (planflow.Outcome)
+    load_plan(*data.current(), outcome.plan_id)
     st.session_state[NOTICE] = ("success", outcome.message)
     st.rerun()
 
