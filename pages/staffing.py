@@ -47,14 +47,15 @@ def lifecycle_section(sw: ScopedWorkspace, *, branch: str, branch_names: dict[st
                       all_grids: pd.DataFrame) -> None:
     """新增 / 离职 / 调动 with a preview of the grids that change hands before anything is saved."""
     mode = st.radio("人员变动", list(staffing.LIFECYCLE_MODES), horizontal=True, key="staffing.lifecycle_mode")
-    if mode == "新增客户经理":
+    action = staffing.LIFECYCLE_MODES.get(mode)
+    if action == "add":
         c1, c2, c3 = st.columns(3)
         sid = c1.text_input("员工编号", key="staffing.new_id", placeholder="例如 S200")
         name = c2.text_input("姓名", key="staffing.new_name")
         role = c3.selectbox("岗位", STAFF_ROLES, key="staffing.new_role")
         request = staffing.staff_request(mode, branch=branch, staff_id=sid, name=name, role=role)
         label, key = "预览新增", "staffing.preview_add"
-    elif mode == "登记离职":
+    elif action == "leave":
         who = pick(st, "离职的员工", people, "staffing.leaver")
         request = staffing.staff_request(mode, branch=branch, staff_id=who)
         label, key = "预览离职交接", "staffing.preview_leave"
