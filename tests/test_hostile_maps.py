@@ -149,6 +149,16 @@ def test_staff_map_escapes_staff_names_in_tooltips_and_legend(grids, branches, s
     assert "staff_name" in html  # the staff name is a tooltip field
 
 
+
+def test_compare_map_escapes_names_of_plan_b_and_the_changed_grids(grids, branches, staff, admin):
+    """The 方案版本 comparison (grids.planmaps.compare_map, new with grids.planflow) draws plan B and outlines
+    the changed grids: both carry names from data."""
+    from grids.planmaps import compare_map
+
+    g = grids.assign(staff_id=[NAMES[i % len(NAMES)] for i in range(len(grids))])
+    m = compare_map(g, g.iloc[:2], admin=admin, branches=branches, basemap="offline")
+    assert_safe(m.get_root().render())
+
 def test_whatif_map_escapes_branch_names_and_ids(grids, branches, staff, admin):
     from grids.planmaps import whatif_map
 
