@@ -280,12 +280,11 @@ def whatif_form(branches: pd.DataFrame, staff: pd.DataFrame, *, point: Point | N
     ids = branches["branch_id"].astype(str).tolist()
     close: dict[str | None, str] = {None: "（不关闭）"}
     close.update((b, f"{b} {n}") for b, n in zip(ids, branches["name"].astype(str), strict=True))
-    team = assign.assignable_staff(staff).groupby("branch_id").size()
     return WhatIfForm(
         intro=f"基于方案 {markdown(labels.get(base_plan, base_plan))}：在地图上点击放置新网点，或选择要关闭的网点。",
         close_options=close,
         point_text=f"新网点位置：{point[0]:.5f}, {point[1]:.5f}" if point else "新网点：（在地图上点击）",
-        team_size=max(1, round(team.median())) if len(team) else 1, has_point=point is not None)
+        team_size=assign.default_new_branch_staff(staff), has_point=point is not None)
 
 
 def clicked_point(click: Mapping[str, Any] | None, current: Point | None, *, basemap: str) -> Point | None:

@@ -146,7 +146,7 @@ class BalancePreview:
 
 
 def balance_preview(grids: gpd.GeoDataFrame, team: pd.DataFrame, versions: dict[str, int], *,
-                    branch: str = "") -> BalancePreview:
+                    branch: str) -> BalancePreview:
     """Balance ``branch``'s ``grids`` among ``team`` with the fewest moves (locked grids stay;
     :func:`grids.assign.assign_staff` with ``minimal_change``), nothing saved."""
     new_staff = assign_staff(grids, team, minimal_change=True)
@@ -246,7 +246,7 @@ class HeldChange:
 
 
 def preview_change(sw: ScopedWorkspace, grids: pd.DataFrame, request: StaffRequest, *,
-                   branch: str = "") -> HeldChange:
+                   branch: str) -> HeldChange:
     """Compute a staff change (scope decided by the library; nothing written) and the versions of the grids
     of every branch it concerns (``grids``: the plan's grids as the page read them), previewed on ``branch``'s
     page.

@@ -206,13 +206,13 @@ def _branch(ws: Workspace, branch: str = "B1") -> staffview.BranchTeam:
 def test_a_balance_preview_moves_unlocked_grids_only_and_saves_as_previewed(ws) -> None:
     ScopedWorkspace(ws, ADMIN).assign_grids({"G00": {"staff_id": "S2"}}, seen={"G00": 0})  # S2: 400, S1: 200
     view = _branch(ws)
-    preview = staffing.balance_preview(view.grids, view.team, view.versions)
+    preview = staffing.balance_preview(view.grids, view.team, view.versions, branch="B1")
     before = view.grids.set_index("grid_id")["staff_id"]
     after = preview.grids.set_index("grid_id")["staff_id"]
     assert preview.changed == before.index[before != after].tolist() and preview.changed
     assert "G11" not in preview.changed and preview.seen == view.versions
     assert preview.summary == f"将改派 {len(preview.changed)} 个网格（地图上虚线框）："
-    assert staffing.balance_preview(view.grids, view.team, view.versions).token != preview.token
+    assert staffing.balance_preview(view.grids, view.team, view.versions, branch="B1").token != preview.token
     balance = staffing.balance_assignment(preview, branch="B1")
     assert balance.seen == {g: view.versions[g] for g in preview.changed} and balance.label == "应用均衡方案"
     sw = ScopedWorkspace(ws, B1)
@@ -250,7 +250,7 @@ def test_a_reassignment_made_meanwhile_is_refused_not_overwritten(ws) -> None:
 def test_a_leave_previewed_then_saved_against_the_grids_it_was_shown_at(ws) -> None:
     sw = ScopedWorkspace(ws, B1)
     grids = plans.read_grids(ws, plans.resolve_plan(ws))
-    held = staffing.preview_change(sw, grids, staffing.StaffRequest("leave", {"staff_id": "S2"}))
+    held = staffing.preview_change(sw, grids, staffing.StaffRequest("leave", {"staff_id": "S2"}), branch="B1")
     assert set(held.seen) == set(grids.loc[grids["branch_id"] == "B1", "grid_id"])  # B1 only: B2 not concerned
     assert (_stored(ws)["staff_id"] == "S2").sum() == 3  # a preview writes nothing
     notice = staffing.save_change(sw, held)
@@ -261,7 +261,7 @@ def test_a_leave_previewed_then_saved_against_the_grids_it_was_shown_at(ws) -> N
 def test_a_move_preview_covers_both_branches_and_a_stale_one_is_refused(ws) -> None:
     sw = ScopedWorkspace(ws, B1)
     grids = plans.read_grids(ws, plans.resolve_plan(ws))
-    held = staffing.preview_change(sw, grids, staffing.StaffRequest("move", {"staff_id": "S3", "to_branch": "B2"}))
+    held = staffing.preview_change(sw, grids, staffing.StaffRequest("move", {"staff_id": "S3", "to_branch": "B2"}), branch="B1")
     assert set(held.seen) == set(grids["grid_id"])  # the grids of B1 and B2
     ScopedWorkspace(ws, ADMIN).assign_grids({"G30": {"locked": True}}, seen={"G30": held.seen["G30"]})
     with pytest.raises(StaleEditError):
@@ -274,7 +274,7 @@ def test_a_newcomer_is_added_to_the_branch(ws) -> None:
     grids = plans.read_grids(ws, plans.resolve_plan(ws))
     request = staffing.staff_request("新增客户经理", branch="B1", staff_id="S4", name="丁", role="客户经理")
     assert request is not None
-    notice = staffing.save_change(sw, staffing.preview_change(sw, grids, request))
+    notice = staffing.save_change(sw, staffing.preview_change(sw, grids, request, branch="B1"))
     assert notice.startswith("已保存：新增客户经理 丁（S4）（网点 B1），改派 ")
     assert ws.read("staff").set_index("staff_id").loc["S4", "branch_id"] == "B1"
 

@@ -180,6 +180,21 @@ def assignable_staff(staff: pd.DataFrame) -> pd.DataFrame:
     return s[is_cm | ~has_cm].reset_index(drop=True)
 
 
+def default_new_branch_staff(staff: pd.DataFrame) -> int:
+    """How many customer managers a new branch of a what-if gets unless told: the median team of the
+    existing branches (:func:`assignable_staff`), at least 1.
+
+    Examples
+    --------
+    >>> s = pd.DataFrame({"staff_id": list("abcdef"), "branch_id": ["B1", "B1", "B1", "B2", "B2", "B3"],
+    ...                   "role": "客户经理"})
+    >>> default_new_branch_staff(s), default_new_branch_staff(s.iloc[:0])
+    (2, 1)
+    """
+    team = assignable_staff(staff).groupby("branch_id").size()
+    return max(1, round(float(team.median()))) if len(team) else 1
+
+
 def branch_capacity(branches: pd.DataFrame, staff: pd.DataFrame, total: float, *,
                     capacity_slack: float = 0.15) -> np.ndarray:
     """Household capacity of each branch: its share of the staff times the total, plus the slack.
@@ -1260,7 +1275,6 @@ def what_if(grids: gpd.GeoDataFrame, branches: gpd.GeoDataFrame, staff: pd.DataF
             raise ValidationError(f"没有编号为 {close_branch} 的网点", fix=f"可用的网点：{', '.join(ids)}")
         if len(ids) == 1:
             raise ValidationError("不能关闭唯一的网点", fix="至少保留一个网点")
-    team = assignable_staff(staff).groupby("branch_id").size()
     n_new = 0
     row = None
     if add_branch is not None:
@@ -1269,8 +1283,7 @@ def what_if(grids: gpd.GeoDataFrame, branches: gpd.GeoDataFrame, staff: pd.DataF
             raise ValidationError(f"新网点坐标无效：{lon},{lat}", fix="按“经度,纬度”填写，例如 119.39,43.98")
         if NEW_BRANCH_ID in ids:
             raise ValidationError(f"已有编号为 {NEW_BRANCH_ID} 的网点", fix="先给该网点换一个编号，再做新增网点的假设分析")
-        n_new = int(new_branch_staff if new_branch_staff is not None
-                    else max(1, round(team.median())) if len(team) else 1)
+        n_new = int(new_branch_staff if new_branch_staff is not None else default_new_branch_staff(staff))
         if n_new < 1:
             raise ValidationError(f"新网点的客户经理人数必须至少为 1：{new_branch_staff}", fix="填 1 或更多")
         if branches.crs is None:
