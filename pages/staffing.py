@@ -150,7 +150,7 @@ def send(assignment: staffing.Assignment) -> None:
 # workload and balance
 branch_m, staff_m = ui.branch_workload(target, rev, sw.plan_id, branch, grids, ctx.branches, team)
 for col, m in zip(st.columns(4), staffview.workload_metrics(branch_m, grids, view.orphans), strict=True):
-    col.metric(m.label, m.value, delta=m.delta, delta_color="off", help=m.help)
+    col.metric(m.label, m.value, delta=m.delta, delta_color="off", delta_arrow="off", help=m.help)
 for text in staffview.split_warnings(grids, team):  # whole grids cannot reach 10 %: which grids to split
     st.warning(text, icon="✂️")
 if handover := staffview.orphan_warning(view.orphans):
